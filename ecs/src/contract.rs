@@ -1,0 +1,30 @@
+//! The smallest piece of gameplay that proves the host/mod contract: a system that runs in the
+//! host's `Tick` schedule, reads host components with `par_iter` (so it needs the one shared
+//! `ComputeTaskPool`) and counts what it saw.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use veltrix_sdk::{bevy_ecs, prelude::*};
+
+/// What [`probe_host_contract`] observed so far.
+#[derive(Resource, Debug, Default, Clone, PartialEq, Eq)]
+pub struct ContractProbe {
+    /// How many times the system ran.
+    pub runs: u64,
+    /// The tick number it saw on its last run.
+    pub last_tick: u64,
+    /// How many host [`LoadedMod`] entities it saw on its last run.
+    pub loaded_mods_seen: u64,
+}
+
+/// Counts the host's `LoadedMod` entities in parallel and records the tick.
+pub fn probe_host_contract(tick: Res<TickInfo>, mods: Query<&LoadedMod>, mut probe: ResMut<ContractProbe>) {
+    let seen = AtomicU64::new(0);
+    mods.par_iter().for_each(|m| {
+        debug_assert!(!m.id.is_empty(), "the host never spawns a LoadedMod without an id");
+        seen.fetch_add(1, Ordering::Relaxed);
+    });
+    probe.runs += 1;
+    probe.last_tick = tick.tick;
+    probe.loaded_mods_seen = seen.into_inner();
+}

@@ -1,0 +1,130 @@
+//! The command line. Flags override the server root's `config.json` for this run only.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{Executor, ServerConfig};
+
+/// The Veltrix dedicated server: loads the mods in `mods/`, runs the tick and serves players.
+///
+/// The server root holds `config.json` (written with defaults on first start), `mods/` (one
+/// folder per mod, with its `manifest.json`), `universe/` (saves) and `logs/`. Flags given
+/// here override the config file for this run.
+#[derive(Debug, Parser)]
+#[command(name = "veltrix-server", version, about, long_about)]
+pub struct Cli {
+    /// Server root folder.
+    #[arg(long, value_name = "DIR", default_value = ".", env = "VELTRIX_ROOT")]
+    pub root: PathBuf,
+
+    /// Also load mods from DIR, after ROOT/mods (repeatable). Data folders stay in ROOT/mods.
+    #[arg(long = "mods", value_name = "DIR")]
+    pub mods: Vec<PathBuf>,
+
+    /// Name shown to players [config: ServerName].
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+
+    /// Players allowed online at once [config: MaxPlayers].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_players: Option<u32>,
+
+    /// TCP port of the player endpoint, 0 for any free port [config: Port].
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Ticks per second, 1 to 1000 [config: TickRate].
+    #[arg(long, value_name = "TPS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub tick_rate: Option<u32>,
+
+    /// How many ticks behind the loop may fall before it skips ahead [config: MaxCatchUpTicks].
+    #[arg(long, value_name = "N")]
+    pub max_catch_up_ticks: Option<u32>,
+
+    /// Executor of the tick schedules [config: Executor].
+    #[arg(long, value_enum)]
+    pub executor: Option<Executor>,
+
+    /// Stop when any mod fails to load [config: FailOnModError].
+    #[arg(long)]
+    pub fail_on_mod_error: bool,
+
+    /// Stop after N ticks (tests, benchmarks); by default run until SIGINT or SIGTERM.
+    #[arg(long, value_name = "N")]
+    pub ticks: Option<u64>,
+
+    /// Log filter: error, warn, info, debug, trace, or per-module directives. RUST_LOG wins.
+    #[arg(
+        long,
+        value_name = "FILTER",
+        default_value = "info",
+        env = "VELTRIX_LOG"
+    )]
+    pub log: String,
+}
+
+impl Cli {
+    /// The config with this command line's overrides applied, checked again.
+    pub fn apply(&self, mut config: ServerConfig) -> Result<ServerConfig, String> {
+        if let Some(v) = &self.server_name {
+            config.server_name = v.clone();
+        }
+        if let Some(v) = self.max_players {
+            config.max_players = v;
+        }
+        if let Some(v) = self.port {
+            config.port = v;
+        }
+        if let Some(v) = self.tick_rate {
+            config.tick_rate = v;
+        }
+        if let Some(v) = self.max_catch_up_ticks {
+            config.max_catch_up_ticks = v;
+        }
+        if let Some(v) = self.executor {
+            config.executor = v;
+        }
+        config.fail_on_mod_error |= self.fail_on_mod_error;
+        config.check()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_config() {
+        let cli = Cli::parse_from([
+            "veltrix-server",
+            "--tick-rate",
+            "20",
+            "--executor",
+            "single-threaded",
+        ]);
+        let config = cli.apply(ServerConfig::default()).unwrap();
+        assert_eq!(config.tick_rate, 20);
+        assert_eq!(config.executor, Executor::SingleThreaded);
+        assert_eq!(config.port, 5520);
+    }
+
+    #[test]
+    fn out_of_range_flag_is_refused() {
+        let err = Cli::try_parse_from(["veltrix-server", "--tick-rate", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid value '0' for '--tick-rate <TPS>'"),
+            "{err}"
+        );
+    }
+}

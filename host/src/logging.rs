@@ -1,0 +1,40 @@
+//! Structured logs: to standard error for the operator, and to `logs/server.log` (rotated
+//! daily) for the record. The file is written by a background thread; the returned guard
+//! flushes it when dropped at exit.
+
+use std::{io::IsTerminal, path::Path};
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+
+/// Starts logging at `filter` (`info`, `debug`, `veltrix_host=debug,info`...). `RUST_LOG`
+/// wins when set.
+pub fn init(logs_dir: &Path, filter: &str) -> Result<WorkerGuard, String> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(filter))
+        .map_err(|e| format!("--log {filter:?}: expected a level such as info or debug ({e})"))?;
+    let file = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("server")
+        .filename_suffix("log")
+        .build(logs_dir)
+        .map_err(|e| format!("{}: cannot open the log file: {e}", logs_dir.display()))?;
+    let (file, guard) = tracing_appender::non_blocking(file);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .with_ansi(false)
+                .with_writer(file),
+        )
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))?;
+    Ok(guard)
+}

@@ -1,0 +1,198 @@
+//! The server: loads mods, builds the world and its schedules, runs the tick loop, shuts down.
+
+use std::{
+    fs,
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicBool},
+};
+
+use veltrix_sdk::{
+    PostTick, PreTick, Tick, TickInfo,
+    bevy_ecs::{
+        schedule::{
+            InternedScheduleLabel, MultiThreadedExecutor, Schedule, ScheduleLabel, Schedules,
+            SingleThreadedExecutor,
+        },
+        world::World,
+    },
+    bevy_tasks::{ComputeTaskPool, TaskPoolBuilder},
+};
+
+use crate::{
+    config::{Executor, ServerConfig},
+    mods::{self, ActiveMods, LoaderSettings, ModFailure},
+    tick::{self, TickPacing, TickStats},
+};
+
+/// The version mods' `ServerVersion` ranges are checked against.
+pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The folders of a server root.
+#[derive(Debug, Clone)]
+pub struct ServerRoot {
+    pub root: PathBuf,
+}
+
+impl ServerRoot {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    pub fn mods_dir(&self) -> PathBuf {
+        self.root.join("mods")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn universe_dir(&self) -> PathBuf {
+        self.root.join("universe")
+    }
+
+    /// Creates the root's folders when missing.
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        for dir in [self.mods_dir(), self.logs_dir(), self.universe_dir()] {
+            fs::create_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// How a run is set up beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// More folders to load mods from, after the root's `mods/`.
+    pub extra_mod_dirs: Vec<PathBuf>,
+    /// Stop after this many ticks.
+    pub max_ticks: Option<u64>,
+}
+
+/// Why the server stopped before running.
+#[derive(Debug)]
+pub enum ServerError {
+    /// `FailOnModError` is set and these mods failed.
+    ModsFailed(Vec<ModFailure>),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::ModsFailed(failures) => {
+                write!(
+                    f,
+                    "{} mod(s) failed to load and FailOnModError is set; stopping",
+                    failures.len()
+                )
+            }
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub active_mods: Vec<String>,
+    pub failures: Vec<ModFailure>,
+    pub ticks: TickStats,
+}
+
+/// Loads the mods, runs ticks until `stop` is set (or `max_ticks`), then shuts the mods down.
+pub fn run(
+    root: &ServerRoot,
+    config: &ServerConfig,
+    options: &RunOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RunSummary, ServerError> {
+    let host_version = semver::Version::parse(HOST_VERSION).expect("the crate version is semver");
+    let mut dirs = vec![root.mods_dir()];
+    dirs.extend(options.extra_mod_dirs.iter().cloned());
+    let data_root = root.mods_dir();
+    let report = mods::load_all(&LoaderSettings {
+        dirs: &dirs,
+        data_root: &data_root,
+        config,
+        host_version: &host_version,
+    });
+    let mut failures = report.failures;
+
+    init_task_pools();
+    let mut world = new_world(config);
+    let active = ActiveMods::setup_and_start(&mut world, report.loaded, &mut failures);
+    for failure in &failures {
+        tracing::error!(r#mod = %failure.name, file = %failure.file.display(), "{failure}");
+    }
+    if config.fail_on_mod_error && !failures.is_empty() {
+        active.shutdown(&mut world);
+        return Err(ServerError::ModsFailed(failures));
+    }
+    tracing::info!(
+        mods = active.ids().len(),
+        tick_rate = config.tick_rate,
+        executor = ?config.executor,
+        "server {:?} running {} mod(s) at {} ticks per second",
+        config.server_name,
+        active.ids().len(),
+        config.tick_rate
+    );
+
+    let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
+    let stats = tick::run(pacing, &stop, options.max_ticks, |n| {
+        run_tick(&mut world, n)
+    });
+    tracing::info!(
+        ticks = stats.ticks,
+        skipped = stats.skipped,
+        "stopped after {} ticks; tick duration {}",
+        stats.ticks,
+        stats.summary()
+    );
+
+    let active_mods = active.ids();
+    active.shutdown(&mut world);
+    Ok(RunSummary {
+        active_mods,
+        failures,
+        ticks: stats,
+    })
+}
+
+/// A world with the host schedules (on the configured executor) and the tick resource.
+pub fn new_world(config: &ServerConfig) -> World {
+    let mut world = World::new();
+    let mut schedules = Schedules::new();
+    for label in host_schedules() {
+        let mut schedule = Schedule::new(label);
+        match config.executor {
+            Executor::SingleThreaded => schedule.set_executor(SingleThreadedExecutor::new()),
+            Executor::MultiThreaded => schedule.set_executor(MultiThreadedExecutor::new()),
+        };
+        schedules.insert(schedule);
+    }
+    world.insert_resource(schedules);
+    world.insert_resource(TickInfo::new(config.tick_rate));
+    world
+}
+
+/// The host schedules in the order each tick runs them.
+pub fn host_schedules() -> [InternedScheduleLabel; 3] {
+    [PreTick.intern(), Tick.intern(), PostTick.intern()]
+}
+
+/// Runs tick `n`: `PreTick`, `Tick`, `PostTick`.
+pub fn run_tick(world: &mut World, n: u64) {
+    world.resource_mut::<TickInfo>().tick = n;
+    for label in host_schedules() {
+        world.run_schedule(label);
+    }
+    world.clear_trackers();
+}
+
+/// The compute task pool shared by the host and every mod (through the sdk dylib).
+fn init_task_pools() {
+    ComputeTaskPool::get_or_init(|| {
+        TaskPoolBuilder::new()
+            .thread_name("veltrix-compute".into())
+            .build()
+    });
+}

@@ -1,0 +1,170 @@
+//! The fixed-timestep tick loop.
+//!
+//! Each tick has a deadline, `start + n * period`, and the loop sleeps until the next deadline
+//! rather than for a fixed time after each tick: a sleep-per-tick loop drifts by every tick's
+//! duration and the sleep's overshoot, a deadline loop does not. When the loop falls behind,
+//! it runs the missed ticks back to back to catch up; past `max_catch_up` ticks behind it
+//! skips ahead instead (with a warning naming the overrun), so one long stall does not turn
+//! into a burst of ticks.
+
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+/// How the loop is paced.
+#[derive(Debug, Clone, Copy)]
+pub struct TickPacing {
+    pub period: Duration,
+    /// How many ticks behind the loop may be before it skips ahead.
+    pub max_catch_up: u32,
+}
+
+impl TickPacing {
+    pub fn new(rate: u32, max_catch_up: u32) -> Self {
+        assert!(rate > 0, "tick rate must be positive");
+        Self {
+            period: Duration::from_secs(1) / rate,
+            max_catch_up,
+        }
+    }
+}
+
+/// What a run of the loop measured.
+#[derive(Debug, Clone)]
+pub struct TickStats {
+    /// Time spent in each tick, in microseconds.
+    pub durations_us: Histogram<u64>,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Ticks skipped by the catch-up clamp.
+    pub skipped: u64,
+    /// From the first tick's start to the end of the run.
+    pub elapsed: Duration,
+}
+
+impl TickStats {
+    fn new() -> Self {
+        Self {
+            durations_us: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds"),
+            ticks: 0,
+            skipped: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// `p50 0.12 ms, p99 0.40 ms, max 1.10 ms`.
+    pub fn summary(&self) -> String {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let h = &self.durations_us;
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max())
+        )
+    }
+}
+
+/// Runs `tick(n)` for n = 1, 2, ... on the deadlines of `pacing` until `stop` is set or
+/// `max_ticks` ticks have run (then returns at the deadline of the tick after the last).
+pub fn run(
+    pacing: TickPacing,
+    stop: &AtomicBool,
+    max_ticks: Option<u64>,
+    mut tick: impl FnMut(u64),
+) -> TickStats {
+    let mut stats = TickStats::new();
+    let start = Instant::now();
+    let mut deadline = start;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) && max_ticks.is_none_or(|max| n < max) {
+        n += 1;
+        let began = Instant::now();
+        tick(n);
+        let took = began.elapsed();
+        stats
+            .durations_us
+            .saturating_record(took.as_micros().max(1) as u64);
+        stats.ticks = n;
+
+        deadline += pacing.period;
+        let now = Instant::now();
+        if now < deadline {
+            std::thread::sleep(deadline - now);
+            continue;
+        }
+        let behind = ((now - deadline).as_nanos() / pacing.period.as_nanos()) as u64;
+        if behind > u64::from(pacing.max_catch_up) {
+            tracing::warn!(
+                tick = n,
+                took_ms = took.as_secs_f64() * 1000.0,
+                behind,
+                "tick {n} overran: it took {:.1} ms of a {:.1} ms budget and the loop is {behind} ticks behind; skipping them",
+                took.as_secs_f64() * 1000.0,
+                pacing.period.as_secs_f64() * 1000.0,
+            );
+            stats.skipped += behind;
+            deadline = now;
+        }
+    }
+    stats.elapsed = start.elapsed();
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deadline loop whose ticks take a varying share of their budget ends where the clock
+    /// says, give or take one tick: 90 ticks at 30 TPS take 3 s.
+    #[test]
+    fn no_drift_over_a_short_run() {
+        let pacing = TickPacing::new(30, 5);
+        let stop = AtomicBool::new(false);
+        let stats = run(pacing, &stop, Some(90), |n| {
+            std::thread::sleep(Duration::from_millis(n % 20))
+        });
+        let expected = pacing.period * 90;
+        let drift = stats.elapsed.abs_diff(expected);
+        assert_eq!(stats.ticks, 90);
+        assert_eq!(stats.skipped, 0);
+        assert!(
+            drift < pacing.period,
+            "90 ticks took {:?}, expected {expected:?} give or take one tick",
+            stats.elapsed
+        );
+    }
+
+    /// A stall of many ticks is clamped: the loop skips ahead instead of bursting.
+    #[test]
+    fn long_stall_is_skipped() {
+        let pacing = TickPacing::new(100, 2);
+        let stop = AtomicBool::new(false);
+        let stats = run(pacing, &stop, Some(10), |n| {
+            if n == 3 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert_eq!(stats.ticks, 10);
+        assert!(
+            stats.skipped >= 8,
+            "a 100 ms stall at 100 TPS skips about 9 ticks, skipped {}",
+            stats.skipped
+        );
+    }
+
+    #[test]
+    fn stop_flag_ends_the_loop() {
+        let stop = AtomicBool::new(false);
+        let stats = run(TickPacing::new(1000, 5), &stop, None, |n| {
+            if n == 5 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+        assert_eq!(stats.ticks, 5);
+    }
+}

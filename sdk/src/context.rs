@@ -1,0 +1,148 @@
+//! What a mod gets from the host in setup, start and shutdown.
+
+use std::{
+    fmt, fs,
+    path::{Path, PathBuf},
+};
+
+use bevy_ecs::{
+    schedule::{IntoScheduleConfigs, ScheduleLabel, Schedules},
+    system::ScheduleSystem,
+    world::World,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// The error a mod's setup, start or config loading returns: any error, shown to the owner.
+pub type ModError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A mod's identity, `Group:Name`, as its manifest declares it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModId {
+    pub group: String,
+    pub name: String,
+}
+
+impl ModId {
+    pub fn new(group: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            group: group.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The name of the mod's data folder under `mods/`: `Group_Name`.
+    pub fn folder_name(&self) -> String {
+        format!("{}_{}", self.group, self.name)
+    }
+}
+
+impl fmt::Display for ModId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.group, self.name)
+    }
+}
+
+/// A system registration waiting for its mod's setup and start to succeed.
+type PendingSystems = Box<dyn FnOnce(&mut Schedules) + Send>;
+
+/// The host's world and the mod's folders, lent to a mod during setup, start and shutdown.
+///
+/// Systems added here reach the schedules only when the host calls [`ModContext::commit`],
+/// which it does once the mod's setup and start both succeeded: a mod that fails never has a
+/// system running.
+pub struct ModContext<'a> {
+    world: &'a mut World,
+    id: &'a ModId,
+    mod_dir: &'a Path,
+    data_dir: &'a Path,
+    pending: Vec<PendingSystems>,
+}
+
+impl<'a> ModContext<'a> {
+    /// Made by the host (or a test harness) for one call into one mod.
+    pub fn new(world: &'a mut World, id: &'a ModId, mod_dir: &'a Path, data_dir: &'a Path) -> Self {
+        Self {
+            world,
+            id,
+            mod_dir,
+            data_dir,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The registrations made through this context, to pass to [`ModContext::commit`].
+    pub fn into_pending(self) -> Vec<PendingSystems> {
+        self.pending
+    }
+
+    /// Adds the staged registrations to the world's schedules.
+    pub fn commit(world: &mut World, pending: Vec<PendingSystems>) {
+        let mut schedules = world.resource_mut::<Schedules>();
+        for add in pending {
+            add(&mut schedules);
+        }
+    }
+
+    pub fn id(&self) -> &ModId {
+        self.id
+    }
+
+    pub fn world(&self) -> &World {
+        self.world
+    }
+
+    pub fn world_mut(&mut self) -> &mut World {
+        self.world
+    }
+
+    /// Adds systems to one of the host schedules ([`PreTick`](crate::PreTick),
+    /// [`Tick`](crate::Tick), [`PostTick`](crate::PostTick)), once the mod has started.
+    pub fn add_systems<M>(
+        &mut self,
+        schedule: impl ScheduleLabel,
+        systems: impl IntoScheduleConfigs<ScheduleSystem, M> + Send + 'static,
+    ) -> &mut Self {
+        self.pending
+            .push(Box::new(move |schedules: &mut Schedules| {
+                schedules.add_systems(schedule, systems);
+            }));
+        self
+    }
+
+    /// The folder the mod was loaded from (manifest, library, `assets/`).
+    pub fn mod_dir(&self) -> &Path {
+        self.mod_dir
+    }
+
+    /// The mod's data folder, `mods/<Group>_<Name>/`; it exists.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir
+    }
+
+    /// The mod's `config.json` in its data folder; written with `T::default()` when absent.
+    ///
+    /// A malformed file is an error naming the file, line and column, and is left untouched.
+    pub fn load_config<T: Serialize + DeserializeOwned + Default>(&self) -> Result<T, ModError> {
+        let path: PathBuf = self.data_dir.join("config.json");
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: line {}, column {}: {e}",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                )
+                .into()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let config = T::default();
+                let mut text = serde_json::to_string_pretty(&config)?;
+                text.push('\n');
+                fs::write(&path, text)
+                    .map_err(|e| format!("{}: cannot write default config: {e}", path.display()))?;
+                Ok(config)
+            }
+            Err(e) => Err(format!("{}: cannot read: {e}", path.display()).into()),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The contract between the Veltrix host and its mods.
+//!
+//! This crate is built as a Rust `dylib`. The host and every mod link this one library, so the
+//! process holds a single copy of std, bevy_ecs and bevy_tasks: one `ComputeTaskPool`, one
+//! allocator, one set of `TypeId`s. Mods reach bevy_ecs through the re-export below
+//! (`use veltrix_sdk::bevy_ecs;` makes the derive macros resolve).
+//!
+//! A mod implements [`Mod`], exports it with [`export_mod!`], and in [`Mod::setup`] adds its
+//! systems to the host schedules [`PreTick`], [`Tick`] and [`PostTick`] through a
+//! [`ModContext`]. The host checks the exported [`ModHeader`] before calling anything in the
+//! library.
+
+pub use bevy_ecs;
+pub use bevy_tasks;
+pub use serde;
+pub use serde_json;
+pub use tracing;
+
+mod context;
+mod header;
+mod host;
+mod schedule;
+
+pub use context::{ModContext, ModError, ModId};
+pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
+pub use host::LoadedMod;
+pub use schedule::{PostTick, PreTick, Tick, TickInfo};
+
+/// The version of this sdk, which a mod's header records.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a mod is: a value the host drives through setup, start and shutdown.
+///
+/// Setup runs for all mods in dependency order, then start for all, then at exit shutdown in
+/// reverse order. A mod whose setup or start fails (an `Err` or a panic) is disabled and the
+/// server goes on with the others.
+pub trait Mod: Send + 'static {
+    /// Register components, resources and systems. Runs once, before the first tick.
+    fn setup(&mut self, ctx: &mut ModContext) -> Result<(), ModError>;
+
+    /// Runs once after every mod's setup, before the first tick.
+    fn start(&mut self, _ctx: &mut ModContext) -> Result<(), ModError> {
+        Ok(())
+    }
+
+    /// Runs once at exit, after the last tick, in reverse load order.
+    fn shutdown(&mut self, _ctx: &mut ModContext) {}
+}
+
+/// Everything a mod usually imports.
+pub mod prelude {
+    pub use crate::bevy_ecs::prelude::*;
+    pub use crate::{LoadedMod, Mod, ModContext, ModError, PostTick, PreTick, Tick, TickInfo};
+}

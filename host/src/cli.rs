@@ -55,12 +55,7 @@ pub struct Cli {
     pub ticks: Option<u64>,
 
     /// Log filter: error, warn, info, debug, trace, or per-module directives. RUST_LOG wins.
-    #[arg(
-        long,
-        value_name = "FILTER",
-        default_value = "info",
-        env = "VELTRIX_LOG"
-    )]
+    #[arg(long, value_name = "FILTER", default_value = "info", env = "VELTRIX_LOG")]
     pub log: String,
 }
 
@@ -104,13 +99,7 @@ mod tests {
 
     #[test]
     fn flags_override_config() {
-        let cli = Cli::parse_from([
-            "veltrix-server",
-            "--tick-rate",
-            "20",
-            "--executor",
-            "single-threaded",
-        ]);
+        let cli = Cli::parse_from(["veltrix-server", "--tick-rate", "20", "--executor", "single-threaded"]);
         let config = cli.apply(ServerConfig::default()).unwrap();
         assert_eq!(config.tick_rate, 20);
         assert_eq!(config.executor, Executor::SingleThreaded);
@@ -119,12 +108,7 @@ mod tests {
 
     #[test]
     fn out_of_range_flag_is_refused() {
-        let err = Cli::try_parse_from(["veltrix-server", "--tick-rate", "0"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("invalid value '0' for '--tick-rate <TPS>'"),
-            "{err}"
-        );
+        let err = Cli::try_parse_from(["veltrix-server", "--tick-rate", "0"]).unwrap_err().to_string();
+        assert!(err.contains("invalid value '0' for '--tick-rate <TPS>'"), "{err}");
     }
 }

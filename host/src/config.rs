@@ -85,8 +85,7 @@ impl ServerConfig {
             }
             Err(e) => return Err(ConfigError(format!("{}: cannot read: {e}", path.display()))),
         };
-        let config =
-            Self::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let config = Self::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 
@@ -99,16 +98,8 @@ impl ServerConfig {
             let at = format!("line {}, column {}", inner.line(), inner.column());
             // serde_json appends " at line L column C" to its message; we say where ourselves.
             let message = inner.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            if path == "." {
-                format!("{at}: {message}")
-            } else {
-                format!("{path}: {message} ({at})")
-            }
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            if path == "." { format!("{at}: {message}") } else { format!("{path}: {message} ({at})") }
         })?;
         config.check()?;
         Ok(config)
@@ -129,13 +120,8 @@ impl ServerConfig {
             return Err("ServerName: expected a name, found an empty string".into());
         }
         for id in self.mods.keys() {
-            if !id
-                .split_once(':')
-                .is_some_and(|(g, n)| !g.is_empty() && !n.is_empty())
-            {
-                return Err(format!(
-                    "Mods.{id}: expected a mod id of the form Group:Name"
-                ));
+            if !id.split_once(':').is_some_and(|(g, n)| !g.is_empty() && !n.is_empty()) {
+                return Err(format!("Mods.{id}: expected a mod id of the form Group:Name"));
             }
         }
         Ok(())
@@ -145,8 +131,7 @@ impl ServerConfig {
     pub fn write(&self, path: &Path) -> Result<(), ConfigError> {
         let mut text = serde_json::to_string_pretty(self).expect("the config always serialises");
         text.push('\n');
-        fs::write(path, text)
-            .map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))
+        fs::write(path, text).map_err(|e| ConfigError(format!("{}: cannot write: {e}", path.display())))
     }
 
     /// Whether the owner switched the mod on or off, if they said.
@@ -168,17 +153,16 @@ mod tests {
     #[test]
     fn wrong_type_names_key_path_and_place() {
         let err = ServerConfig::parse("{\n  \"Port\": \"high\"\n}").unwrap_err();
-        assert_eq!(
-            err,
-            "Port: invalid type: string \"high\", expected u16 (line 2, column 16)"
-        );
+        assert_eq!(err, "Port: invalid type: string \"high\", expected u16 (line 2, column 16)");
     }
 
     #[test]
     fn nested_wrong_type_names_full_path() {
-        let err = ServerConfig::parse(r#"{"Mods": {"Veltrix:TreasureHunt": {"Enabled": "yes"}}}"#)
-            .unwrap_err();
-        assert!(err.starts_with("Mods.Veltrix:TreasureHunt.Enabled: invalid type: string \"yes\", expected a boolean"), "{err}");
+        let err = ServerConfig::parse(r#"{"Mods": {"Veltrix:TreasureHunt": {"Enabled": "yes"}}}"#).unwrap_err();
+        assert!(
+            err.starts_with("Mods.Veltrix:TreasureHunt.Enabled: invalid type: string \"yes\", expected a boolean"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -189,16 +173,8 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_refused() {
-        assert!(
-            ServerConfig::parse(r#"{"TickRate": 0}"#)
-                .unwrap_err()
-                .starts_with("TickRate: expected")
-        );
-        assert!(
-            ServerConfig::parse(r#"{"MaxPlayers": 0}"#)
-                .unwrap_err()
-                .starts_with("MaxPlayers: expected")
-        );
+        assert!(ServerConfig::parse(r#"{"TickRate": 0}"#).unwrap_err().starts_with("TickRate: expected"));
+        assert!(ServerConfig::parse(r#"{"MaxPlayers": 0}"#).unwrap_err().starts_with("MaxPlayers: expected"));
         assert!(
             ServerConfig::parse(r#"{"Mods": {"NoColon": {"Enabled": true}}}"#)
                 .unwrap_err()

@@ -22,18 +22,8 @@ pub fn init(logs_dir: &Path, filter: &str) -> Result<WorkerGuard, String> {
     let (file, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            fmt::layer()
-                .with_target(false)
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr),
-        )
-        .with(
-            fmt::layer()
-                .with_target(false)
-                .with_ansi(false)
-                .with_writer(file),
-        )
+        .with(fmt::layer().with_target(false).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr))
+        .with(fmt::layer().with_target(false).with_ansi(false).with_writer(file))
         .try_init()
         .map_err(|e| format!("cannot start logging: {e}"))?;
     Ok(guard)

@@ -18,10 +18,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = ServerRoot::new(&cli.root);
     if let Err(e) = root.create_dirs() {
-        eprintln!(
-            "error: {}: cannot create the server folders: {e}",
-            root.root.display()
-        );
+        eprintln!("error: {}: cannot create the server folders: {e}", root.root.display());
         return ExitCode::FAILURE;
     }
     let _log_guard = match logging::init(&root.logs_dir(), &cli.log) {
@@ -33,33 +30,27 @@ fn main() -> ExitCode {
     };
     panics::install_hook();
 
-    let config = match ServerConfig::load_or_create(&root.config_file())
-        .map_err(|e| e.to_string())
-        .and_then(|c| cli.apply(c))
-    {
-        Ok(config) => config,
-        Err(e) => {
-            tracing::error!("invalid config: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let config =
+        match ServerConfig::load_or_create(&root.config_file()).map_err(|e| e.to_string()).and_then(|c| cli.apply(c)) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!("invalid config: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
 
     // First SIGINT/SIGTERM: finish the tick and shut down cleanly. Second: exit at once.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
-        let registered =
-            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
-                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        let registered = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
         if let Err(e) = registered {
             tracing::error!("cannot handle signal {signal}: {e}");
             return ExitCode::FAILURE;
         }
     }
 
-    let options = RunOptions {
-        extra_mod_dirs: cli.mods.clone(),
-        max_ticks: cli.ticks,
-    };
+    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks };
     match server::run(&root, &config, &options, stop) {
         Ok(_) => {
             tracing::info!("server stopped");

@@ -19,10 +19,8 @@ thread_local! {
 pub fn install_hook() {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        let location = info
-            .location()
-            .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
-            .unwrap_or_default();
+        let location =
+            info.location().map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column())).unwrap_or_default();
         let message = format!("{}{location}", message_of(info.payload()));
         if CAPTURING.get() {
             CAPTURED.replace(Some(message));

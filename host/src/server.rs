@@ -10,8 +10,7 @@ use veltrix_sdk::{
     PostTick, PreTick, Tick, TickInfo,
     bevy_ecs::{
         schedule::{
-            InternedScheduleLabel, MultiThreadedExecutor, Schedule, ScheduleLabel, Schedules,
-            SingleThreadedExecutor,
+            InternedScheduleLabel, MultiThreadedExecutor, Schedule, ScheduleLabel, Schedules, SingleThreadedExecutor,
         },
         world::World,
     },
@@ -79,11 +78,7 @@ impl std::fmt::Display for ServerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServerError::ModsFailed(failures) => {
-                write!(
-                    f,
-                    "{} mod(s) failed to load and FailOnModError is set; stopping",
-                    failures.len()
-                )
+                write!(f, "{} mod(s) failed to load and FailOnModError is set; stopping", failures.len())
             }
         }
     }
@@ -108,12 +103,8 @@ pub fn run(
     let mut dirs = vec![root.mods_dir()];
     dirs.extend(options.extra_mod_dirs.iter().cloned());
     let data_root = root.mods_dir();
-    let report = mods::load_all(&LoaderSettings {
-        dirs: &dirs,
-        data_root: &data_root,
-        config,
-        host_version: &host_version,
-    });
+    let report =
+        mods::load_all(&LoaderSettings { dirs: &dirs, data_root: &data_root, config, host_version: &host_version });
     let mut failures = report.failures;
 
     init_task_pools();
@@ -137,9 +128,7 @@ pub fn run(
     );
 
     let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
-    let stats = tick::run(pacing, &stop, options.max_ticks, |n| {
-        run_tick(&mut world, n)
-    });
+    let stats = tick::run(pacing, &stop, options.max_ticks, |n| run_tick(&mut world, n));
     tracing::info!(
         ticks = stats.ticks,
         skipped = stats.skipped,
@@ -150,11 +139,7 @@ pub fn run(
 
     let active_mods = active.ids();
     active.shutdown(&mut world);
-    Ok(RunSummary {
-        active_mods,
-        failures,
-        ticks: stats,
-    })
+    Ok(RunSummary { active_mods, failures, ticks: stats })
 }
 
 /// A world with the host schedules (on the configured executor) and the tick resource.
@@ -190,9 +175,5 @@ pub fn run_tick(world: &mut World, n: u64) {
 
 /// The compute task pool shared by the host and every mod (through the sdk dylib).
 fn init_task_pools() {
-    ComputeTaskPool::get_or_init(|| {
-        TaskPoolBuilder::new()
-            .thread_name("veltrix-compute".into())
-            .build()
-    });
+    ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().thread_name("veltrix-compute".into()).build());
 }

@@ -25,10 +25,7 @@ pub struct TickPacing {
 impl TickPacing {
     pub fn new(rate: u32, max_catch_up: u32) -> Self {
         assert!(rate > 0, "tick rate must be positive");
-        Self {
-            period: Duration::from_secs(1) / rate,
-            max_catch_up,
-        }
+        Self { period: Duration::from_secs(1) / rate, max_catch_up }
     }
 }
 
@@ -48,8 +45,7 @@ pub struct TickStats {
 impl TickStats {
     fn new() -> Self {
         Self {
-            durations_us: Histogram::new_with_bounds(1, 60_000_000, 3)
-                .expect("valid histogram bounds"),
+            durations_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
             ticks: 0,
             skipped: 0,
             elapsed: Duration::ZERO,
@@ -71,12 +67,7 @@ impl TickStats {
 
 /// Runs `tick(n)` for n = 1, 2, ... on the deadlines of `pacing` until `stop` is set or
 /// `max_ticks` ticks have run (then returns at the deadline of the tick after the last).
-pub fn run(
-    pacing: TickPacing,
-    stop: &AtomicBool,
-    max_ticks: Option<u64>,
-    mut tick: impl FnMut(u64),
-) -> TickStats {
+pub fn run(pacing: TickPacing, stop: &AtomicBool, max_ticks: Option<u64>, mut tick: impl FnMut(u64)) -> TickStats {
     let mut stats = TickStats::new();
     let start = Instant::now();
     let mut deadline = start;
@@ -86,9 +77,7 @@ pub fn run(
         let began = Instant::now();
         tick(n);
         let took = began.elapsed();
-        stats
-            .durations_us
-            .saturating_record(took.as_micros().max(1) as u64);
+        stats.durations_us.saturating_record(took.as_micros().max(1) as u64);
         stats.ticks = n;
 
         deadline += pacing.period;
@@ -125,9 +114,7 @@ mod tests {
     fn no_drift_over_a_short_run() {
         let pacing = TickPacing::new(30, 5);
         let stop = AtomicBool::new(false);
-        let stats = run(pacing, &stop, Some(90), |n| {
-            std::thread::sleep(Duration::from_millis(n % 20))
-        });
+        let stats = run(pacing, &stop, Some(90), |n| std::thread::sleep(Duration::from_millis(n % 20)));
         let expected = pacing.period * 90;
         let drift = stats.elapsed.abs_diff(expected);
         assert_eq!(stats.ticks, 90);
@@ -150,11 +137,7 @@ mod tests {
             }
         });
         assert_eq!(stats.ticks, 10);
-        assert!(
-            stats.skipped >= 8,
-            "a 100 ms stall at 100 TPS skips about 9 ticks, skipped {}",
-            stats.skipped
-        );
+        assert!(stats.skipped >= 8, "a 100 ms stall at 100 TPS skips about 9 ticks, skipped {}", stats.skipped);
     }
 
     #[test]

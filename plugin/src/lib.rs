@@ -17,9 +17,7 @@ pub struct TreasureHuntConfig {
 
 impl Default for TreasureHuntConfig {
     fn default() -> Self {
-        Self {
-            log_contract_probe: true,
-        }
+        Self { log_contract_probe: true }
     }
 }
 

@@ -24,10 +24,7 @@ pub struct ModId {
 
 impl ModId {
     pub fn new(group: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            group: group.into(),
-            name: name.into(),
-        }
+        Self { group: group.into(), name: name.into() }
     }
 
     /// The name of the mod's data folder under `mods/`: `Group_Name`.
@@ -61,13 +58,7 @@ pub struct ModContext<'a> {
 impl<'a> ModContext<'a> {
     /// Made by the host (or a test harness) for one call into one mod.
     pub fn new(world: &'a mut World, id: &'a ModId, mod_dir: &'a Path, data_dir: &'a Path) -> Self {
-        Self {
-            world,
-            id,
-            mod_dir,
-            data_dir,
-            pending: Vec::new(),
-        }
+        Self { world, id, mod_dir, data_dir, pending: Vec::new() }
     }
 
     /// The registrations made through this context, to pass to [`ModContext::commit`].
@@ -102,10 +93,9 @@ impl<'a> ModContext<'a> {
         schedule: impl ScheduleLabel,
         systems: impl IntoScheduleConfigs<ScheduleSystem, M> + Send + 'static,
     ) -> &mut Self {
-        self.pending
-            .push(Box::new(move |schedules: &mut Schedules| {
-                schedules.add_systems(schedule, systems);
-            }));
+        self.pending.push(Box::new(move |schedules: &mut Schedules| {
+            schedules.add_systems(schedule, systems);
+        }));
         self
     }
 
@@ -125,21 +115,13 @@ impl<'a> ModContext<'a> {
     pub fn load_config<T: Serialize + DeserializeOwned + Default>(&self) -> Result<T, ModError> {
         let path: PathBuf = self.data_dir.join("config.json");
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                format!(
-                    "{}: line {}, column {}: {e}",
-                    path.display(),
-                    e.line(),
-                    e.column()
-                )
-                .into()
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("{}: line {}, column {}: {e}", path.display(), e.line(), e.column()).into()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let config = T::default();
                 let mut text = serde_json::to_string_pretty(&config)?;
                 text.push('\n');
-                fs::write(&path, text)
-                    .map_err(|e| format!("{}: cannot write default config: {e}", path.display()))?;
+                fs::write(&path, text).map_err(|e| format!("{}: cannot write default config: {e}", path.display()))?;
                 Ok(config)
             }
             Err(e) => Err(format!("{}: cannot read: {e}", path.display()).into()),

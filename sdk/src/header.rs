@@ -39,10 +39,7 @@ pub struct StrRef {
 
 impl StrRef {
     pub const fn new(s: &'static str) -> Self {
-        Self {
-            ptr: s.as_ptr(),
-            len: s.len(),
-        }
+        Self { ptr: s.as_ptr(), len: s.len() }
     }
 
     /// # Safety
@@ -98,7 +95,6 @@ macro_rules! export_mod {
         }
 
         #[unsafe(no_mangle)]
-        pub static VELTRIX_MOD_HEADER: $crate::ModHeader =
-            $crate::ModHeader::new(__veltrix_create_mod);
+        pub static VELTRIX_MOD_HEADER: $crate::ModHeader = $crate::ModHeader::new(__veltrix_create_mod);
     };
 }

@@ -31,11 +31,7 @@ impl TickInfo {
     /// Tick 0 (before the first tick) at the given rate.
     pub fn new(rate: u32) -> Self {
         assert!(rate > 0, "tick rate must be positive");
-        Self {
-            tick: 0,
-            dt: Duration::from_secs(1) / rate,
-            rate,
-        }
+        Self { tick: 0, dt: Duration::from_secs(1) / rate, rate }
     }
 
     /// Simulated time elapsed since tick 0.

@@ -37,10 +37,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Mod>, String> {
         )
     };
     if magic != MAGIC {
-        return Err(
-            "not a Veltrix mod: VELTRIX_MOD_HEADER does not start with the Veltrix magic number"
-                .into(),
-        );
+        return Err("not a Veltrix mod: VELTRIX_MOD_HEADER does not start with the Veltrix magic number".into());
     }
     if abi != ABI_VERSION || size as usize != size_of::<ModHeader>() {
         return Err(format!(
@@ -52,8 +49,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Mod>, String> {
     // SAFETY: magic, ABI version and size match, so the layout is this sdk's.
     let header: &'static ModHeader = unsafe { &*header };
     // SAFETY: a header of this ABI version holds 'static strings made by StrRef::new.
-    let (mod_sdk, mod_fingerprint) =
-        unsafe { (header.sdk_version.as_str(), header.fingerprint.as_str()) };
+    let (mod_sdk, mod_fingerprint) = unsafe { (header.sdk_version.as_str(), header.fingerprint.as_str()) };
     let ours = veltrix_sdk::fingerprint();
     if mod_sdk != SDK_VERSION || mod_fingerprint != ours {
         return Err(format!(
@@ -68,20 +64,14 @@ pub fn open(path: &Path) -> Result<Box<dyn Mod>, String> {
 /// The parts of two fingerprints that differ, as `part: mod X, server Y; ...`.
 pub fn fingerprint_diff(mod_fp: &str, server_fp: &str) -> String {
     let parse = |fp: &str| -> Vec<(String, String)> {
-        fp.split(';')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        fp.split(';').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
     };
     let (m, s) = (parse(mod_fp), parse(server_fp));
     let mut keys: Vec<&String> = m.iter().chain(s.iter()).map(|(k, _)| k).collect();
     keys.sort();
     keys.dedup();
     let get = |list: &[(String, String)], k: &str| {
-        list.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| "<absent>".into())
+        list.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_else(|| "<absent>".into())
     };
     let diffs: Vec<String> = keys
         .into_iter()
@@ -90,11 +80,7 @@ pub fn fingerprint_diff(mod_fp: &str, server_fp: &str) -> String {
             (mv != sv).then(|| format!("{k}: mod `{mv}`, server `{sv}`"))
         })
         .collect();
-    if diffs.is_empty() {
-        "no part differs".into()
-    } else {
-        diffs.join("; ")
-    }
+    if diffs.is_empty() { "no part differs".into() } else { diffs.join("; ") }
 }
 
 /// Turns the loader's message into one the owner can act on.
@@ -107,13 +93,9 @@ fn explain_dlopen_error(message: &str) -> String {
             rustc_demangle::demangle(symbol)
         );
     }
-    for not_a_library in [
-        "invalid ELF header",
-        "file too short",
-        "not a dynamic executable",
-        "wrong ELF class",
-        "ELF load command",
-    ] {
+    for not_a_library in
+        ["invalid ELF header", "file too short", "not a dynamic executable", "wrong ELF class", "ELF load command"]
+    {
         if message.contains(not_a_library) {
             return format!("not a loadable library ({message})");
         }
@@ -127,22 +109,14 @@ mod tests {
 
     #[test]
     fn diff_names_each_differing_part() {
-        let d = fingerprint_diff(
-            "rustc=1.95.0;profile=release;x=1",
-            "rustc=1.95.0;profile=debug;x=1",
-        );
+        let d = fingerprint_diff("rustc=1.95.0;profile=release;x=1", "rustc=1.95.0;profile=debug;x=1");
         assert_eq!(d, "profile: mod `release`, server `debug`");
     }
 
     #[test]
     fn dlopen_messages_are_explained() {
-        assert!(
-            explain_dlopen_error("/m/lib.so: invalid ELF header")
-                .starts_with("not a loadable library")
-        );
-        let e = explain_dlopen_error(
-            "/m/lib.so: undefined symbol: _ZN11veltrix_sdk3foo17h0123456789abcdefE",
-        );
+        assert!(explain_dlopen_error("/m/lib.so: invalid ELF header").starts_with("not a loadable library"));
+        let e = explain_dlopen_error("/m/lib.so: undefined symbol: _ZN11veltrix_sdk3foo17h0123456789abcdefE");
         assert!(e.contains("`veltrix_sdk::foo`"), "{e}");
     }
 }

@@ -16,11 +16,7 @@ impl ActiveMods {
     /// Runs every mod's setup, then every mod's start. A mod that fails either (an error or a
     /// panic), or whose required dependency failed, is disabled: its systems never reach the
     /// schedules. One [`LoadedMod`] entity is spawned per active mod.
-    pub fn setup_and_start(
-        world: &mut World,
-        mods: Vec<ModInstance>,
-        failures: &mut Vec<ModFailure>,
-    ) -> Self {
+    pub fn setup_and_start(world: &mut World, mods: Vec<ModInstance>, failures: &mut Vec<ModFailure>) -> Self {
         let mut staged = Vec::with_capacity(mods.len());
         let mut ok: BTreeSet<String> = BTreeSet::new();
         for mut m in mods {
@@ -50,10 +46,7 @@ impl ActiveMods {
                 Ok(()) => {
                     pending.extend(ctx.into_pending());
                     ModContext::commit(world, pending);
-                    world.spawn(LoadedMod {
-                        id: m.manifest.id.to_string(),
-                        version: m.manifest.version.to_string(),
-                    });
+                    world.spawn(LoadedMod { id: m.manifest.id.to_string(), version: m.manifest.version.to_string() });
                     tracing::info!(r#mod = %m.manifest.id, version = %m.manifest.version, dir = %m.dir.display(), "mod {} {} started", m.manifest.id, m.manifest.version);
                     started.insert(m.manifest.id.to_string());
                     active.push(m);
@@ -66,10 +59,7 @@ impl ActiveMods {
 
     /// The active mods' ids, in load order.
     pub fn ids(&self) -> Vec<String> {
-        self.mods
-            .iter()
-            .map(|m| m.manifest.id.to_string())
-            .collect()
+        self.mods.iter().map(|m| m.manifest.id.to_string()).collect()
     }
 
     /// Runs every active mod's shutdown, in reverse load order. A panic is logged and the
@@ -86,11 +76,7 @@ impl ActiveMods {
 
 impl ModInstance {
     fn fail(&self, reason: String) -> ModFailure {
-        ModFailure {
-            name: self.manifest.id.to_string(),
-            file: self.dir.join(&self.manifest.main),
-            reason,
-        }
+        ModFailure { name: self.manifest.id.to_string(), file: self.dir.join(&self.manifest.main), reason }
     }
 }
 

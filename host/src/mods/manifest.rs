@@ -81,10 +81,7 @@ impl Manifest {
     /// The first required dependency not in `ok` (the ids of the mods that got this far), as
     /// the reason this mod cannot go on.
     pub fn failed_dependency(&self, ok: &std::collections::BTreeSet<String>) -> Option<String> {
-        self.dependencies
-            .keys()
-            .find(|d| !ok.contains(*d))
-            .map(|d| format!("requires {d}, which failed to load"))
+        self.dependencies.keys().find(|d| !ok.contains(*d)).map(|d| format!("requires {d}, which failed to load"))
     }
 }
 
@@ -103,11 +100,7 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
     let raw: RawManifest = serde_ignored::deserialize(de, |path| {
         let key = path.to_string();
         let last = key.rsplit('.').next().unwrap_or(&key).to_string();
-        let hint = if key.contains('.') {
-            None
-        } else {
-            did_you_mean(&last, KNOWN_KEYS)
-        };
+        let hint = if key.contains('.') { None } else { did_you_mean(&last, KNOWN_KEYS) };
         warnings.push(match hint {
             Some(h) => format!("unknown key `{key}` ignored (did you mean `{h}`?)"),
             None => format!("unknown key `{key}` ignored"),
@@ -115,11 +108,7 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
     })
     .map_err(|e| {
         let message = e.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
         format!("line {}, column {}: {message}", e.line(), e.column())
     })?;
 
@@ -127,42 +116,24 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
     let name = required(raw.name, "Name")?;
     let main = required(raw.main, "Main")?;
     for (key, value) in [("Group", &group), ("Name", &name)] {
-        if !value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(format!(
-                "`{key}` must hold only letters, digits, `_` and `-`, found {value:?}"
-            ));
+        if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(format!("`{key}` must hold only letters, digits, `_` and `-`, found {value:?}"));
         }
     }
     if main.contains('/') || main.contains('\\') || main == ".." || main == "." {
-        return Err(format!(
-            "`Main` must be a file name inside the mod folder, found {main:?}"
-        ));
+        return Err(format!("`Main` must be a file name inside the mod folder, found {main:?}"));
     }
     let version = match raw.version {
         None => Version::new(0, 0, 0),
-        Some(v) => Version::parse(&v).map_err(|e| {
-            format!("`Version`: expected a semantic version like 1.2.0, found {v:?} ({e})")
-        })?,
+        Some(v) => Version::parse(&v)
+            .map_err(|e| format!("`Version`: expected a semantic version like 1.2.0, found {v:?} ({e})"))?,
     };
-    let server_version = range(
-        "ServerVersion",
-        raw.server_version.as_deref().unwrap_or("*"),
-    )?;
-    let ranges = |key: &str,
-                  map: BTreeMap<String, String>|
-     -> Result<BTreeMap<String, VersionReq>, String> {
+    let server_version = range("ServerVersion", raw.server_version.as_deref().unwrap_or("*"))?;
+    let ranges = |key: &str, map: BTreeMap<String, String>| -> Result<BTreeMap<String, VersionReq>, String> {
         map.into_iter()
             .map(|(id, r)| {
-                if !id
-                    .split_once(':')
-                    .is_some_and(|(g, n)| !g.is_empty() && !n.is_empty())
-                {
-                    return Err(format!(
-                        "`{key}`: expected mod ids of the form Group:Name, found {id:?}"
-                    ));
+                if !id.split_once(':').is_some_and(|(g, n)| !g.is_empty() && !n.is_empty()) {
+                    return Err(format!("`{key}`: expected mod ids of the form Group:Name, found {id:?}"));
                 }
                 Ok((id.clone(), range(&format!("{key}.{id}"), &r)?))
             })
@@ -197,21 +168,15 @@ fn required(value: Option<String>, key: &str) -> Result<String, String> {
 
 /// A version range: `*`, `1.2.0` (meaning `^1.2.0`), `>=1.0, <2`...
 fn range(key: &str, text: &str) -> Result<VersionReq, String> {
-    VersionReq::parse(text).map_err(|e| {
-        format!("`{key}`: expected a version range like \">=1.0.0, <2.0.0\", found {text:?} ({e})")
-    })
+    VersionReq::parse(text)
+        .map_err(|e| format!("`{key}`: expected a version range like \">=1.0.0, <2.0.0\", found {text:?} ({e})"))
 }
 
 /// The closest known word, when it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| {
-            (
-                strsim::jaro_winkler(&word.to_lowercase(), &k.to_lowercase()),
-                *k,
-            )
-        })
+        .map(|k| (strsim::jaro_winkler(&word.to_lowercase(), &k.to_lowercase()), *k))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
@@ -241,22 +206,13 @@ mod tests {
 
     #[test]
     fn missing_keys_are_named() {
-        assert_eq!(
-            parse(r#"{"Group": "A", "Main": "x.so"}"#).unwrap_err(),
-            "missing required key `Name`"
-        );
-        assert_eq!(
-            parse(r#"{"Group": "A", "Name": "B"}"#).unwrap_err(),
-            "missing required key `Main`"
-        );
+        assert_eq!(parse(r#"{"Group": "A", "Main": "x.so"}"#).unwrap_err(), "missing required key `Name`");
+        assert_eq!(parse(r#"{"Group": "A", "Name": "B"}"#).unwrap_err(), "missing required key `Main`");
     }
 
     #[test]
     fn unknown_keys_warn_with_suggestion() {
-        let p = parse(
-            r#"{"Group": "A", "Name": "B", "Main": "x.so", "Dependancies": {}, "Colour": 1}"#,
-        )
-        .unwrap();
+        let p = parse(r#"{"Group": "A", "Name": "B", "Main": "x.so", "Dependancies": {}, "Colour": 1}"#).unwrap();
         assert_eq!(
             p.warnings,
             vec![
@@ -268,12 +224,8 @@ mod tests {
 
     #[test]
     fn bad_ranges_and_main_paths_are_refused() {
-        let err = parse(r#"{"Group": "A", "Name": "B", "Main": "x.so", "ServerVersion": "soon"}"#)
-            .unwrap_err();
-        assert!(
-            err.starts_with("`ServerVersion`: expected a version range"),
-            "{err}"
-        );
+        let err = parse(r#"{"Group": "A", "Name": "B", "Main": "x.so", "ServerVersion": "soon"}"#).unwrap_err();
+        assert!(err.starts_with("`ServerVersion`: expected a version range"), "{err}");
         let err = parse(r#"{"Group": "A", "Name": "B", "Main": "../x.so"}"#).unwrap_err();
         assert!(err.starts_with("`Main` must be a file name"), "{err}");
     }

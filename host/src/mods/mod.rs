@@ -37,13 +37,7 @@ pub struct ModFailure {
 
 impl fmt::Display for ModFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "mod {} DISABLED: {}: {}",
-            self.name,
-            self.file.display(),
-            self.reason
-        )
+        write!(f, "mod {} DISABLED: {}: {}", self.name, self.file.display(), self.reason)
     }
 }
 
@@ -72,11 +66,7 @@ struct Candidate {
 
 impl Candidate {
     fn fail(&self, file: &Path, reason: impl Into<String>) -> ModFailure {
-        ModFailure {
-            name: self.manifest.id.to_string(),
-            file: file.to_path_buf(),
-            reason: reason.into(),
-        }
+        ModFailure { name: self.manifest.id.to_string(), file: file.to_path_buf(), reason: reason.into() }
     }
 
     fn manifest_path(&self) -> PathBuf {
@@ -103,10 +93,7 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
         .into_iter()
         .filter(|c| {
             let id = c.manifest.id.to_string();
-            let enabled = settings
-                .config
-                .mod_enabled(&id)
-                .unwrap_or(!c.manifest.disabled_by_default);
+            let enabled = settings.config.mod_enabled(&id).unwrap_or(!c.manifest.disabled_by_default);
             if !enabled {
                 let why = if settings.config.mod_enabled(&id) == Some(false) {
                     "the config's Mods map"
@@ -142,10 +129,9 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
         }
         let library = c.dir.join(&c.manifest.main);
         if !library.is_file() {
-            report.failures.push(c.fail(
-                &c.manifest_path(),
-                format!("`Main` names {}, which does not exist", library.display()),
-            ));
+            report
+                .failures
+                .push(c.fail(&c.manifest_path(), format!("`Main` names {}, which does not exist", library.display())));
             continue;
         }
         let instance = match library::open(&library) {
@@ -157,19 +143,11 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
         };
         let data_dir = settings.data_root.join(c.manifest.id.folder_name());
         if let Err(e) = fs::create_dir_all(&data_dir) {
-            report.failures.push(c.fail(
-                &data_dir,
-                format!("cannot create the mod's data folder: {e}"),
-            ));
+            report.failures.push(c.fail(&data_dir, format!("cannot create the mod's data folder: {e}")));
             continue;
         }
         opened.insert(id);
-        report.loaded.push(ModInstance {
-            manifest: c.manifest,
-            dir: c.dir,
-            data_dir,
-            instance,
-        });
+        report.loaded.push(ModInstance { manifest: c.manifest, dir: c.dir, data_dir, instance });
     }
     report
 }
@@ -180,11 +158,7 @@ fn discover(dirs: &[PathBuf], failures: &mut Vec<ModFailure>) -> Vec<Candidate> 
     let mut without_manifest = Vec::new();
     for dir in dirs {
         let mut entries: Vec<PathBuf> = match fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect(),
+            Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
             Err(e) => {
                 failures.push(ModFailure {
                     name: "(mods folder)".into(),
@@ -196,10 +170,7 @@ fn discover(dirs: &[PathBuf], failures: &mut Vec<ModFailure>) -> Vec<Candidate> 
         };
         entries.sort();
         for folder in entries {
-            let folder_name = folder
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let folder_name = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if folder_name.starts_with('.') {
                 continue;
             }
@@ -211,11 +182,7 @@ fn discover(dirs: &[PathBuf], failures: &mut Vec<ModFailure>) -> Vec<Candidate> 
                     continue;
                 }
                 Err(e) => {
-                    failures.push(ModFailure {
-                        name: folder_name,
-                        file: path,
-                        reason: format!("cannot read: {e}"),
-                    });
+                    failures.push(ModFailure { name: folder_name, file: path, reason: format!("cannot read: {e}") });
                     continue;
                 }
             };
@@ -224,24 +191,14 @@ fn discover(dirs: &[PathBuf], failures: &mut Vec<ModFailure>) -> Vec<Candidate> 
                     for warning in parsed.warnings {
                         tracing::warn!(r#mod = %parsed.manifest.id, file = %path.display(), "mod {}: {}: {warning}", parsed.manifest.id, path.display());
                     }
-                    candidates.push(Candidate {
-                        manifest: parsed.manifest,
-                        dir: folder,
-                    });
+                    candidates.push(Candidate { manifest: parsed.manifest, dir: folder });
                 }
-                Err(reason) => failures.push(ModFailure {
-                    name: folder_name,
-                    file: path,
-                    reason,
-                }),
+                Err(reason) => failures.push(ModFailure { name: folder_name, file: path, reason }),
             }
         }
     }
     // A folder without a manifest is fine when it is some mod's data folder.
-    let data_folders: BTreeSet<String> = candidates
-        .iter()
-        .map(|c| c.manifest.id.folder_name())
-        .collect();
+    let data_folders: BTreeSet<String> = candidates.iter().map(|c| c.manifest.id.folder_name()).collect();
     for (folder_name, path) in without_manifest {
         if !data_folders.contains(&folder_name) {
             failures.push(ModFailure {
@@ -265,10 +222,7 @@ fn drop_duplicates(candidates: Vec<Candidate>, failures: &mut Vec<ModFailure>) -
             if let Some(kept) = first.get(&id) {
                 failures.push(c.fail(
                     &c.manifest_path(),
-                    format!(
-                        "duplicate mod id {id}: already loaded from {}",
-                        kept.display()
-                    ),
+                    format!("duplicate mod id {id}: already loaded from {}", kept.display()),
                 ));
                 return false;
             }

@@ -12,22 +12,16 @@ pub(super) fn resolve(mut mods: Vec<Candidate>, failures: &mut Vec<ModFailure>) 
         drop_unsatisfied(&mut mods, failures);
         match sort(&mods) {
             Ok(order) => {
-                let mut by_id: BTreeMap<String, Candidate> = mods
-                    .into_iter()
-                    .map(|c| (c.manifest.id.to_string(), c))
-                    .collect();
-                return order
-                    .iter()
-                    .map(|id| by_id.remove(id).expect("sorted ids come from the mods"))
-                    .collect();
+                let mut by_id: BTreeMap<String, Candidate> =
+                    mods.into_iter().map(|c| (c.manifest.id.to_string(), c)).collect();
+                return order.iter().map(|id| by_id.remove(id).expect("sorted ids come from the mods")).collect();
             }
             Err(cycle) => {
                 let text = format!("{} -> {}", cycle.join(" -> "), cycle[0]);
                 mods.retain(|c| {
                     let on_cycle = cycle.contains(&c.manifest.id.to_string());
                     if on_cycle {
-                        failures
-                            .push(c.fail(&c.manifest_path(), format!("dependency cycle: {text}")));
+                        failures.push(c.fail(&c.manifest_path(), format!("dependency cycle: {text}")));
                     }
                     !on_cycle
                 });
@@ -40,10 +34,8 @@ pub(super) fn resolve(mut mods: Vec<Candidate>, failures: &mut Vec<ModFailure>) 
 /// version outside the range it asks for.
 fn drop_unsatisfied(mods: &mut Vec<Candidate>, failures: &mut Vec<ModFailure>) {
     loop {
-        let versions: BTreeMap<String, semver::Version> = mods
-            .iter()
-            .map(|c| (c.manifest.id.to_string(), c.manifest.version.clone()))
-            .collect();
+        let versions: BTreeMap<String, semver::Version> =
+            mods.iter().map(|c| (c.manifest.id.to_string(), c.manifest.version.clone())).collect();
         let before = mods.len();
         mods.retain(|c| {
             for (dep, range) in &c.manifest.dependencies {
@@ -69,16 +61,10 @@ fn drop_unsatisfied(mods: &mut Vec<Candidate>, failures: &mut Vec<ModFailure>) {
 fn sort(mods: &[Candidate]) -> Result<Vec<String>, Vec<String>> {
     let ids: BTreeSet<String> = mods.iter().map(|c| c.manifest.id.to_string()).collect();
     // before[a] = the mods that must load after a.
-    let mut after: BTreeMap<String, BTreeSet<String>> =
-        ids.iter().map(|id| (id.clone(), BTreeSet::new())).collect();
+    let mut after: BTreeMap<String, BTreeSet<String>> = ids.iter().map(|id| (id.clone(), BTreeSet::new())).collect();
     for c in mods {
         let id = c.manifest.id.to_string();
-        for dep in c
-            .manifest
-            .dependencies
-            .keys()
-            .chain(c.manifest.optional_dependencies.keys())
-        {
+        for dep in c.manifest.dependencies.keys().chain(c.manifest.optional_dependencies.keys()) {
             if ids.contains(dep) && *dep != id {
                 after.get_mut(dep).expect("present").insert(id.clone());
             }
@@ -98,11 +84,7 @@ fn sort(mods: &[Candidate]) -> Result<Vec<String>, Vec<String>> {
             *incoming.get_mut(t).expect("present") += 1;
         }
     }
-    let mut ready: BTreeSet<&String> = incoming
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(id, _)| *id)
-        .collect();
+    let mut ready: BTreeSet<&String> = incoming.iter().filter(|(_, n)| **n == 0).map(|(id, _)| *id).collect();
     let mut order = Vec::with_capacity(ids.len());
     while let Some(id) = ready.pop_first() {
         order.push(id.clone());
@@ -118,11 +100,7 @@ fn sort(mods: &[Candidate]) -> Result<Vec<String>, Vec<String>> {
         return Ok(order);
     }
     // Walk from any mod still waiting along waiting edges until a mod repeats: that is a cycle.
-    let waiting: BTreeSet<&String> = incoming
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(id, _)| *id)
-        .collect();
+    let waiting: BTreeSet<&String> = incoming.iter().filter(|(_, n)| **n > 0).map(|(id, _)| *id).collect();
     let mut path: Vec<String> = Vec::new();
     let mut at = (*waiting.first().expect("a cycle leaves mods waiting")).clone();
     loop {
@@ -147,10 +125,7 @@ mod tests {
     use crate::mods::manifest;
 
     fn candidate(json: &str) -> Candidate {
-        Candidate {
-            manifest: manifest::parse(json).unwrap().manifest,
-            dir: PathBuf::from("/mods/x"),
-        }
+        Candidate { manifest: manifest::parse(json).unwrap().manifest, dir: PathBuf::from("/mods/x") }
     }
 
     fn ids(mods: &[Candidate]) -> Vec<String> {
@@ -165,10 +140,7 @@ mod tests {
             candidate(r#"{"Group":"Z","Name":"Early","Main":"e.so","LoadBefore":{"A:Lib":"*"}}"#),
         ];
         let mut failures = vec![];
-        assert_eq!(
-            ids(&resolve(mods, &mut failures)),
-            ["Z:Early", "A:Lib", "A:App"]
-        );
+        assert_eq!(ids(&resolve(mods, &mut failures)), ["Z:Early", "A:Lib", "A:App"]);
         assert!(failures.is_empty());
     }
 
@@ -176,23 +148,15 @@ mod tests {
     fn missing_dependency_disables_dependents_transitively() {
         let mods = vec![
             candidate(r#"{"Group":"A","Name":"Top","Main":"t.so","Dependencies":{"A:Mid":"*"}}"#),
-            candidate(
-                r#"{"Group":"A","Name":"Mid","Main":"m.so","Dependencies":{"A:Gone":">=1"}}"#,
-            ),
+            candidate(r#"{"Group":"A","Name":"Mid","Main":"m.so","Dependencies":{"A:Gone":">=1"}}"#),
             candidate(r#"{"Group":"A","Name":"Ok","Main":"o.so"}"#),
         ];
         let mut failures = vec![];
         assert_eq!(ids(&resolve(mods, &mut failures)), ["A:Ok"]);
-        let reasons: Vec<_> = failures
-            .iter()
-            .map(|f| format!("{}: {}", f.name, f.reason))
-            .collect();
+        let reasons: Vec<_> = failures.iter().map(|f| format!("{}: {}", f.name, f.reason)).collect();
         assert_eq!(
             reasons,
-            [
-                "A:Mid: requires A:Gone (>=1), which is not loaded",
-                "A:Top: requires A:Mid (*), which is not loaded"
-            ]
+            ["A:Mid: requires A:Gone (>=1), which is not loaded", "A:Top: requires A:Mid (*), which is not loaded"]
         );
     }
 
@@ -208,9 +172,7 @@ mod tests {
         assert_eq!(ids(&resolve(mods, &mut failures)), ["C:Free"]);
         assert_eq!(failures.len(), 3);
         assert!(
-            failures
-                .iter()
-                .all(|f| f.reason == "dependency cycle: C:One -> C:Two -> C:Three -> C:One"),
+            failures.iter().all(|f| f.reason == "dependency cycle: C:One -> C:Two -> C:Three -> C:One"),
             "{failures:?}"
         );
     }

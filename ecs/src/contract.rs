@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use veltrix_sdk::{bevy_ecs, prelude::*};
+use veltrix_sdk::prelude::*;
 
 /// What [`probe_host_contract`] observed so far.
 #[derive(Resource, Debug, Default, Clone, PartialEq, Eq)]

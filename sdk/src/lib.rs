@@ -49,6 +49,7 @@ pub trait Mod: Send + 'static {
 
 /// Everything a mod usually imports.
 pub mod prelude {
-    pub use crate::bevy_ecs::prelude::*;
+    // `bevy_ecs` itself, so that the derive macros' `bevy_ecs::...` paths resolve in mods.
+    pub use crate::bevy_ecs::{self, prelude::*};
     pub use crate::{LoadedMod, Mod, ModContext, ModError, PostTick, PreTick, Tick, TickInfo};
 }

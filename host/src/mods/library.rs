@@ -14,7 +14,10 @@ pub fn open(path: &Path) -> Result<Box<dyn Mod>, String> {
     // Veltrix mod has none of its own; this is the one trust step the owner took by
     // installing the mod.
     let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
-        .map_err(|e| explain_dlopen_error(&e.to_string()))?;
+        .map_err(|e| {
+        let detail = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+        explain_dlopen_error(&detail)
+    })?;
     // SAFETY: only the address of the symbol is taken here; it is read below as far as the
     // fixed prefix of every header version, and further only once that prefix matched.
     let header: *const ModHeader = match unsafe { library.get::<*const ModHeader>(HEADER_SYMBOL) } {

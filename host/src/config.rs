@@ -80,7 +80,7 @@ impl ServerConfig {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let config = Self::default();
                 config.write(path)?;
-                tracing::info!(file = %path.display(), "wrote a default server config");
+                tracing::info!("wrote a default server config to {}", path.display());
                 return Ok(config);
             }
             Err(e) => return Err(ConfigError(format!("{}: cannot read: {e}", path.display()))),

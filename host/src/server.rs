@@ -111,29 +111,26 @@ pub fn run(
     let mut world = new_world(config);
     let active = ActiveMods::setup_and_start(&mut world, report.loaded, &mut failures);
     for failure in &failures {
-        tracing::error!(r#mod = %failure.name, file = %failure.file.display(), "{failure}");
+        tracing::error!("{failure}");
     }
     if config.fail_on_mod_error && !failures.is_empty() {
         active.shutdown(&mut world);
         return Err(ServerError::ModsFailed(failures));
     }
     tracing::info!(
-        mods = active.ids().len(),
-        tick_rate = config.tick_rate,
-        executor = ?config.executor,
-        "server {:?} running {} mod(s) at {} ticks per second",
+        "server {:?} running {} mod(s) at {} ticks per second ({:?} executor)",
         config.server_name,
         active.ids().len(),
-        config.tick_rate
+        config.tick_rate,
+        config.executor
     );
 
     let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
     let stats = tick::run(pacing, &stop, options.max_ticks, |n| run_tick(&mut world, n));
     tracing::info!(
-        ticks = stats.ticks,
-        skipped = stats.skipped,
-        "stopped after {} ticks; tick duration {}",
+        "stopped after {} ticks ({} skipped); tick duration {}",
         stats.ticks,
+        stats.skipped,
         stats.summary()
     );
 

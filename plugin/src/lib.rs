@@ -39,12 +39,10 @@ impl Mod for TreasureHunt {
         if self.config.log_contract_probe {
             let probe = ctx.world().resource::<ContractProbe>();
             tracing::info!(
-                runs = probe.runs,
-                last_tick = probe.last_tick,
-                loaded_mods_seen = probe.loaded_mods_seen,
-                "contract probe: the Tick system ran {} times and saw {} loaded mods",
+                "contract probe: the Tick system ran {} times and saw {} loaded mods (last tick {})",
                 probe.runs,
-                probe.loaded_mods_seen
+                probe.loaded_mods_seen,
+                probe.last_tick
             );
         }
     }

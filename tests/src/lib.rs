@@ -1,1 +1,193 @@
-//! Integration tests live in `tests/`; helpers shared by them live here.
+//! What the integration tests share: the server built and laid out as an owner gets it, and
+//! a temporary server root to run it in.
+//!
+//! The server and its mods are built with `cargo build` into `target/it/` (a target folder of
+//! their own, so the build never waits on the `cargo test` that runs us), with the same
+//! layout code as `cargo xtask serve`. Two more builds make honest misfits: the probe mod
+//! built with other rustflags (same symbols, different fingerprint), and built alone (cargo
+//! unifies features per invocation, so that is another build of the sdk: missing symbols).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+use xtask::{Build, assemble, workspace_root};
+
+/// Fixture packages built beside the server.
+const FIXTURES: &[&str] = &["veltrix-fixture-probe-mod", "veltrix-fixture-abi-mismatch"];
+
+/// The built server and fixture libraries.
+pub struct Artifacts {
+    /// The server folder: binary, libraries, `mods/Veltrix_TreasureHunt/`.
+    pub server_dir: PathBuf,
+    /// The probe mod's library, from the same build as the server.
+    pub probe_lib: PathBuf,
+    /// A library exporting a header of another ABI version.
+    pub abi_mismatch_lib: PathBuf,
+    /// The probe mod built with other rustflags: another fingerprint.
+    pub probe_lib_other_flags: PathBuf,
+    /// The probe mod built alone: another build of the sdk.
+    pub probe_lib_other_sdk_build: PathBuf,
+}
+
+/// Builds everything once per test process.
+pub fn artifacts() -> &'static Artifacts {
+    static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
+    ARTIFACTS
+        .get_or_init(|| build_artifacts().unwrap_or_else(|e| panic!("building the server for the tests failed: {e:#}")))
+}
+
+fn build_artifacts() -> xtask::anyhow::Result<Artifacts> {
+    let target = workspace_root().join("target");
+    let stash = target.join("it-fixtures");
+    fs::create_dir_all(&stash)?;
+
+    let mut build = Build::new(false);
+    build.target_dir = target.join("it");
+    build.extra_packages = FIXTURES.iter().map(|s| s.to_string()).collect();
+    let out = build.run()?;
+    let server_dir = target.join("it-server");
+    assemble(&out, &server_dir)?;
+
+    let mut other_flags = build.clone();
+    other_flags.target_dir = target.join("it-other-flags");
+    other_flags.extra_rustflags = vec!["--cfg".into(), "veltrix_fingerprint_probe".into()];
+    let other_out = other_flags.run()?;
+    let probe_lib_other_flags = stash.join("other-flags-libprobe_mod.so");
+    copy_fresh(&other_out.join("libprobe_mod.so"), &probe_lib_other_flags)?;
+
+    // Alone, in its own target folder: a build of the sdk with other dependency features.
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .args(["build", "-p", "veltrix-fixture-probe-mod", "--target-dir"])
+        .arg(target.join("it-alone"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()?;
+    xtask::anyhow::ensure!(status.success(), "building the probe mod alone failed");
+    let probe_lib_other_sdk_build = stash.join("alone-libprobe_mod.so");
+    copy_fresh(&target.join("it-alone/debug/libprobe_mod.so"), &probe_lib_other_sdk_build)?;
+
+    Ok(Artifacts {
+        server_dir,
+        probe_lib: out.join("libprobe_mod.so"),
+        abi_mismatch_lib: out.join("libabi_mismatch.so"),
+        probe_lib_other_flags,
+        probe_lib_other_sdk_build,
+    })
+}
+
+fn copy_fresh(from: &Path, to: &Path) -> std::io::Result<()> {
+    let _ = fs::remove_file(to);
+    fs::copy(from, to).map(|_| ())
+}
+
+/// A fresh server root in a temporary folder.
+pub struct TestServer {
+    root: tempfile::TempDir,
+}
+
+impl Default for TestServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestServer {
+    /// An empty root: no config yet, an empty `mods/`.
+    pub fn new() -> Self {
+        let root = tempfile::Builder::new().prefix("veltrix-it-").tempdir().expect("a temporary folder");
+        fs::create_dir_all(root.path().join("mods")).expect("mods/");
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Copies the shipped treasure-hunt mod folder into `mods/<folder>`.
+    pub fn with_treasure_hunt(self, folder: &str) -> Self {
+        let from = artifacts().server_dir.join("mods/Veltrix_TreasureHunt");
+        let to = self.root().join("mods").join(folder);
+        fs::create_dir_all(&to).unwrap();
+        for file in ["manifest.json", "libtreasure_hunt.so"] {
+            fs::copy(from.join(file), to.join(file)).unwrap();
+        }
+        self
+    }
+
+    /// Writes a mod folder `mods/<folder>` with this manifest and, when given, this library
+    /// copied under the name `library_name`.
+    pub fn add_mod(&self, folder: &str, manifest: &str, library: Option<(&Path, &str)>) -> PathBuf {
+        let dir = self.root().join("mods").join(folder);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("manifest.json"), manifest).unwrap();
+        if let Some((from, name)) = library {
+            fs::copy(from, dir.join(name)).unwrap();
+        }
+        dir
+    }
+
+    /// Writes a file under the root.
+    pub fn write(&self, relative: &str, text: &str) {
+        let path = self.root().join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// The server command, rooted here, with a clean environment for its libraries.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(artifacts().server_dir.join("veltrix-server"));
+        cmd.arg("--root").arg(self.root()).env_remove("LD_LIBRARY_PATH").env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// Runs the server for `ticks` ticks with extra arguments; returns what it printed.
+    pub fn run_ticks(&self, ticks: u64, args: &[&str]) -> Run {
+        let output =
+            self.command().arg("--ticks").arg(ticks.to_string()).args(args).output().expect("the server starts");
+        Run::from(output)
+    }
+}
+
+/// What a server run printed and how it ended.
+pub struct Run {
+    pub success: bool,
+    pub code: Option<i32>,
+    /// Standard error (the log), timestamps left in place.
+    pub log: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        let mut log = String::from_utf8_lossy(&output.stderr).into_owned();
+        log.push_str(&String::from_utf8_lossy(&output.stdout));
+        Self { success: output.status.success(), code: output.status.code(), log }
+    }
+}
+
+impl Run {
+    /// The log lines containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<&str> {
+        self.log.lines().filter(|l| l.contains(needle)).collect()
+    }
+
+    /// The reason given for disabling `mod_name`: the text after `DISABLED: <file>: `.
+    pub fn disabled_reason(&self, mod_name: &str) -> Option<String> {
+        let prefix = format!("mod {mod_name} DISABLED: ");
+        self.log.lines().find_map(|l| l.split_once(&prefix).map(|(_, rest)| rest.to_string()))
+    }
+
+    /// How many times the treasure-hunt mod's contract system ran, and how many loaded mods
+    /// it saw, from its shutdown log line.
+    pub fn contract_probe(&self) -> Option<(u64, u64)> {
+        let line = self.log.lines().find(|l| l.contains("contract probe: the Tick system ran"))?;
+        let after = line.split("ran ").nth(1)?;
+        let runs = after.split(' ').next()?.parse().ok()?;
+        let seen = after.split("saw ").nth(1)?.split(' ').next()?.parse().ok()?;
+        Some((runs, seen))
+    }
+}

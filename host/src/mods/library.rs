@@ -13,8 +13,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Mod>, String> {
     // SAFETY: opening a library runs its initialisers. The manifest was checked first, and a
     // Veltrix mod has none of its own; this is the one trust step the owner took by
     // installing the mod.
-    let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
-        .map_err(|e| {
+    let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| {
         let detail = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
         explain_dlopen_error(&detail)
     })?;

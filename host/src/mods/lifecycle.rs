@@ -47,7 +47,7 @@ impl ActiveMods {
                     pending.extend(ctx.into_pending());
                     ModContext::commit(world, pending);
                     world.spawn(LoadedMod { id: m.manifest.id.to_string(), version: m.manifest.version.to_string() });
-                    tracing::info!(r#mod = %m.manifest.id, version = %m.manifest.version, dir = %m.dir.display(), "mod {} {} started", m.manifest.id, m.manifest.version);
+                    tracing::info!("mod {} {} started from {}", m.manifest.id, m.manifest.version, m.dir.display());
                     started.insert(m.manifest.id.to_string());
                     active.push(m);
                 }
@@ -68,7 +68,7 @@ impl ActiveMods {
         while let Some(mut m) = self.mods.pop() {
             let mut ctx = ModContext::new(world, &m.manifest.id, &m.dir, &m.data_dir);
             if let Err(reason) = panics::catch(|| m.instance.shutdown(&mut ctx)) {
-                tracing::error!(r#mod = %m.manifest.id, "mod {}: shutdown panicked: {reason}", m.manifest.id);
+                tracing::error!("mod {}: shutdown panicked: {reason}", m.manifest.id);
             }
         }
     }

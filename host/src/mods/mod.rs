@@ -100,7 +100,7 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
                 } else {
                     "DisabledByDefault"
                 };
-                tracing::info!(r#mod = %id, "mod {id} not loaded: disabled by {why}");
+                tracing::info!("mod {id} not loaded: disabled by {why}");
             }
             enabled
         })
@@ -189,7 +189,7 @@ fn discover(dirs: &[PathBuf], failures: &mut Vec<ModFailure>) -> Vec<Candidate> 
             match manifest::parse(&text) {
                 Ok(parsed) => {
                     for warning in parsed.warnings {
-                        tracing::warn!(r#mod = %parsed.manifest.id, file = %path.display(), "mod {}: {}: {warning}", parsed.manifest.id, path.display());
+                        tracing::warn!("mod {}: {}: {warning}", parsed.manifest.id, path.display());
                     }
                     candidates.push(Candidate { manifest: parsed.manifest, dir: folder });
                 }

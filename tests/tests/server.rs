@@ -36,7 +36,7 @@ fn invalid_config_value_is_refused_with_its_key_path() {
     let file = server.root().join("config.json");
     assert!(
         run.log.contains(&format!(
-            "invalid config: {}: Mods.Veltrix:TreasureHunt.Enabled: invalid type: string \"yes\", expected a boolean (line 3, column 49)",
+            "invalid config: {}: Mods.Veltrix:TreasureHunt.Enabled: invalid type: string \"yes\", expected a boolean (line 3, column 52)",
             file.display()
         )),
         "{}",

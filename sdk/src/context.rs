@@ -12,6 +12,8 @@ use bevy_ecs::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::{ClientMessages, Outbox};
+
 /// The error a mod's setup, start or config loading returns: any error, shown to the owner.
 pub type ModError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -39,8 +41,8 @@ impl fmt::Display for ModId {
     }
 }
 
-/// A system registration waiting for its mod's setup and start to succeed.
-type PendingSystems = Box<dyn FnOnce(&mut Schedules) + Send>;
+/// A registration (systems, message kinds) waiting for its mod's setup and start to succeed.
+pub type PendingRegistration = Box<dyn FnOnce(&mut World) + Send>;
 
 /// The host's world and the mod's folders, lent to a mod during setup, start and shutdown.
 ///
@@ -52,7 +54,7 @@ pub struct ModContext<'a> {
     id: &'a ModId,
     mod_dir: &'a Path,
     data_dir: &'a Path,
-    pending: Vec<PendingSystems>,
+    pending: Vec<PendingRegistration>,
 }
 
 impl<'a> ModContext<'a> {
@@ -62,15 +64,14 @@ impl<'a> ModContext<'a> {
     }
 
     /// The registrations made through this context, to pass to [`ModContext::commit`].
-    pub fn into_pending(self) -> Vec<PendingSystems> {
+    pub fn into_pending(self) -> Vec<PendingRegistration> {
         self.pending
     }
 
-    /// Adds the staged registrations to the world's schedules.
-    pub fn commit(world: &mut World, pending: Vec<PendingSystems>) {
-        let mut schedules = world.resource_mut::<Schedules>();
-        for add in pending {
-            add(&mut schedules);
+    /// Applies the staged registrations to the world.
+    pub fn commit(world: &mut World, pending: Vec<PendingRegistration>) {
+        for register in pending {
+            register(world);
         }
     }
 
@@ -93,9 +94,27 @@ impl<'a> ModContext<'a> {
         schedule: impl ScheduleLabel,
         systems: impl IntoScheduleConfigs<ScheduleSystem, M> + Send + 'static,
     ) -> &mut Self {
-        self.pending.push(Box::new(move |schedules: &mut Schedules| {
-            schedules.add_systems(schedule, systems);
+        self.pending.push(Box::new(move |world: &mut World| {
+            world.resource_mut::<Schedules>().add_systems(schedule, systems);
         }));
+        self
+    }
+
+    /// Declares `T` as a message clients may send in this mod's namespace under `kind`. They
+    /// arrive in `PreTick` as [`FromClient<T>`](crate::FromClient) messages; read them with a
+    /// `MessageReader<FromClient<T>>`.
+    pub fn add_client_message<T: DeserializeOwned + Send + Sync + 'static>(&mut self, kind: &str) -> &mut Self {
+        let (ns, kind) = (self.id.to_string(), kind.to_string());
+        self.pending.push(Box::new(move |world: &mut World| ClientMessages::register::<T>(world, &ns, &kind)));
+        self
+    }
+
+    /// Declares `T` as a message this mod sends under `kind`, through the
+    /// [`Outbox`](crate::Outbox).
+    pub fn add_server_message<T: Serialize + 'static>(&mut self, kind: &str) -> &mut Self {
+        let (ns, kind) = (self.id.to_string(), kind.to_string());
+        self.pending
+            .push(Box::new(move |world: &mut World| world.get_resource_or_init::<Outbox>().register::<T>(&ns, &kind)));
         self
     }
 

@@ -12,19 +12,27 @@
 
 pub use bevy_ecs;
 pub use bevy_tasks;
+pub use bytes;
+pub use rmp_serde;
 pub use serde;
 pub use serde_json;
 pub use tracing;
+pub use veltrix_protocol as protocol;
 
 mod context;
 mod header;
 mod host;
+mod net;
 mod schedule;
+mod tiles;
 
-pub use context::{ModContext, ModError, ModId};
+pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
+pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender};
+pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
+pub use tiles::{Tile, TileWorld};
 
 /// The version of this sdk, which a mod's header records.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -51,5 +59,8 @@ pub trait Mod: Send + 'static {
 pub mod prelude {
     // `bevy_ecs` itself, so that the derive macros' `bevy_ecs::...` paths resolve in mods.
     pub use crate::bevy_ecs::{self, prelude::*};
-    pub use crate::{LoadedMod, Mod, ModContext, ModError, PostTick, PreTick, Tick, TickInfo};
+    pub use crate::{
+        Audience, FromClient, LoadedMod, Mod, ModContext, ModError, Outbox, Player, PlayerId, Position, PostTick,
+        PreTick, Tick, TickInfo, Tile, TileWorld,
+    };
 }

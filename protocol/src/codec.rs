@@ -1,0 +1,209 @@
+//! Encoding and decoding. Decoding never panics and never allocates from a length the peer
+//! sent beyond the frame it sent (the frame size is capped before this is called).
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::{ClientMessage, ServerFrame, ServerMessage};
+
+/// Why a frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not MessagePack, or not the expected shape, or a field of the wrong type.
+    Malformed(String),
+    /// A message kind this side does not know.
+    UnknownMessage(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Malformed(m) => write!(f, "malformed frame: {m}"),
+            DecodeError::UnknownMessage(m) => write!(f, "unknown message: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<rmp_serde::decode::Error> for DecodeError {
+    fn from(e: rmp_serde::decode::Error) -> Self {
+        let text = e.to_string();
+        if text.contains("unknown variant") { DecodeError::UnknownMessage(text) } else { DecodeError::Malformed(text) }
+    }
+}
+
+/// Encodes one value as MessagePack with named fields (the protocol's form).
+pub fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    value.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map()).expect("writing to a Vec cannot fail");
+}
+
+/// A client frame: the array of messages.
+pub fn encode_client_frame(messages: &[ClientMessage]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    encode_value(messages, &mut out);
+    out
+}
+
+/// Decodes a client frame: an array of messages.
+pub fn decode_client_frame(frame: &[u8]) -> Result<Vec<ClientMessage>, DecodeError> {
+    let mut rest = frame;
+    let messages: Vec<ClientMessage> = serde::Deserialize::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed(format!("{} bytes after the end of the value", rest.len())));
+    }
+    Ok(messages)
+}
+
+/// Encodes one server message once; the bytes can go into any number of frames.
+pub fn encode_message(message: &ServerMessage) -> Bytes {
+    let mut out = Vec::with_capacity(32);
+    encode_value(message, &mut out);
+    Bytes::from(out)
+}
+
+/// Decodes a server frame (for clients).
+pub fn decode_server_frame(frame: &[u8]) -> Result<ServerFrame, DecodeError> {
+    Ok(rmp_serde::from_slice(frame)?)
+}
+
+/// Assembles a server frame from already-encoded messages, without decoding or re-encoding
+/// them.
+///
+/// The header has a fixed layout so it can be written before the message count is known:
+/// `{"tick": <uint64>, "messages": <array32 of N>}`: `82 a4 "tick" cf <8 bytes> a8 "messages"
+/// dd <4 bytes N>`, then the N messages. MessagePack readers accept the wide forms.
+#[derive(Debug)]
+pub struct FrameBuilder {
+    buf: Vec<u8>,
+    count: u32,
+}
+
+/// Header bytes before the message count.
+const HEADER_PREFIX: &[u8] = b"\x82\xa4tick";
+/// Offset of the 4-byte message count.
+const COUNT_AT: usize = HEADER_PREFIX.len() + 9 + 9 + 1;
+const HEADER_LEN: usize = COUNT_AT + 4;
+
+impl FrameBuilder {
+    /// A builder with room for `capacity` bytes of messages.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { buf: Vec::with_capacity(HEADER_LEN + capacity), count: 0 }
+    }
+
+    /// Starts a frame for `tick`, dropping anything not finished.
+    pub fn begin(&mut self, tick: u64) {
+        self.buf.clear();
+        self.buf.extend_from_slice(HEADER_PREFIX);
+        self.buf.push(0xcf);
+        self.buf.extend_from_slice(&tick.to_be_bytes());
+        self.buf.extend_from_slice(b"\xa8messages");
+        self.buf.push(0xdd);
+        self.buf.extend_from_slice(&[0; 4]);
+        self.count = 0;
+        debug_assert_eq!(self.buf.len(), HEADER_LEN);
+    }
+
+    /// Appends one encoded message (from [`encode_message`]).
+    pub fn push(&mut self, encoded: &[u8]) {
+        debug_assert!(self.buf.len() >= HEADER_LEN, "begin() before push()");
+        self.buf.extend_from_slice(encoded);
+        self.count += 1;
+    }
+
+    /// Messages in the frame so far.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of the frame so far, header included.
+    pub fn byte_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The finished frame. The builder keeps its capacity for the next [`begin`](Self::begin).
+    pub fn finish(&mut self) -> Bytes {
+        self.buf[COUNT_AT..HEADER_LEN].copy_from_slice(&self.count.to_be_bytes());
+        let frame = Bytes::copy_from_slice(&self.buf);
+        self.buf.clear();
+        self.count = 0;
+        frame
+    }
+
+    /// A whole frame of one message, for immediate answers (handshake, errors).
+    pub fn single(tick: u64, message: &ServerMessage) -> Bytes {
+        let mut builder = Self::with_capacity(64);
+        builder.begin(tick);
+        builder.push(&encode_message(message));
+        builder.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    #[test]
+    fn client_frame_round_trips() {
+        let messages = vec![
+            ClientMessage::Hello(Hello { protocol: 1, name: "ana".into(), token: None }),
+            ClientMessage::Move(Move { seq: 7, x: 1.5, y: -2.0 }),
+            ClientMessage::Mod(ModMessage {
+                ns: "Veltrix:TreasureHunt".into(),
+                kind: "Dig".into(),
+                request: Some(3),
+                body: vec![0x92, 1, 2],
+            }),
+        ];
+        assert_eq!(decode_client_frame(&encode_client_frame(&messages)).unwrap(), messages);
+    }
+
+    #[test]
+    fn built_frame_decodes() {
+        let a = ServerMessage::PlayerMoved(PlayerMoved { player: 4, x: 1.0, y: 2.0 });
+        let b = ServerMessage::PlayerGone(PlayerGone { player: 9 });
+        let mut builder = FrameBuilder::with_capacity(64);
+        builder.begin(123_456);
+        builder.push(&encode_message(&a));
+        builder.push(&encode_message(&b));
+        let frame = builder.finish();
+        assert_eq!(decode_server_frame(&frame).unwrap(), ServerFrame { tick: 123_456, messages: vec![a, b] });
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for frame in [&b""[..], b"\xc1", b"\x91\x81\xa4Move\xa3abc", b"\xdd\xff\xff\xff\xff", b"\x90\x00"] {
+            assert!(matches!(decode_client_frame(frame), Err(DecodeError::Malformed(_))), "{frame:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_variant_is_unknown_message() {
+        let mut frame = Vec::new();
+        rmp::encode::write_array_len(&mut frame, 1).unwrap();
+        rmp::encode::write_map_len(&mut frame, 1).unwrap();
+        rmp::encode::write_str(&mut frame, "Teleport").unwrap();
+        rmp::encode::write_nil(&mut frame).unwrap();
+        assert!(matches!(decode_client_frame(&frame), Err(DecodeError::UnknownMessage(_))));
+    }
+
+    #[test]
+    fn wrong_field_type_is_malformed() {
+        let mut frame = Vec::new();
+        encode_value(&[serde_json_like_move()], &mut frame);
+        assert!(matches!(decode_client_frame(&frame), Err(DecodeError::Malformed(_))));
+    }
+
+    /// `{"Move": {"seq": "one", "x": 1, "y": 2}}`
+    fn serde_json_like_move()
+    -> std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, &'static str>> {
+        [("Move", [("seq", "one"), ("x", "1"), ("y", "2")].into_iter().collect())].into_iter().collect()
+    }
+}

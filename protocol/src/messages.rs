@@ -1,0 +1,200 @@
+//! Every message of the protocol.
+
+use serde::{Deserialize, Serialize};
+
+/// A player's id: stable for a name on this server.
+pub type PlayerId = u64;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// The first message of a connection; nothing else is accepted before it.
+    Hello(Hello),
+    /// Where the player wants to be. The server checks speed and terrain, and answers a move it
+    /// refuses with [`ServerMessage::PositionCorrected`] naming `seq`.
+    Move(Move),
+    /// A message for a mod, in the mod's namespace.
+    Mod(ModMessage),
+    /// A text command, as typed (`hunt rank`). Answered by [`ServerMessage::CommandResult`].
+    Command(Command),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION) of the client.
+    pub protocol: u32,
+    /// The player's name: 1 to 16 letters, digits or `_`.
+    pub name: String,
+    /// A token from the server's `token` command; required when the server's `Auth` is `Token`.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Move {
+    /// The client's request id for this move; a correction names it.
+    pub seq: u32,
+    /// Target position, in tiles.
+    pub x: f32,
+    pub y: f32,
+}
+
+/// A mod's message: the mod's namespace (its id, `Group:Name`), the message kind, and the body,
+/// a MessagePack value encoded on its own and carried as binary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModMessage {
+    pub ns: String,
+    pub kind: String,
+    /// The client's request id (on state-changing messages), echoed by the answer.
+    pub request: Option<u32>,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub request: u32,
+    pub line: String,
+}
+
+/// What the server sends: each a message of a [`ServerFrame`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// The handshake's answer when the player is in.
+    Welcome(Welcome),
+    /// Something went wrong; `code` says what. Some errors close the connection after them.
+    Error(ErrorMessage),
+    /// Another player came within the interest radius (or was there when this one joined).
+    PlayerAppeared(PlayerAppeared),
+    /// A player within the interest radius moved.
+    PlayerMoved(PlayerMoved),
+    /// A player left the interest radius or the server.
+    PlayerGone(PlayerGone),
+    /// A move was refused: the player is at this authoritative position instead.
+    PositionCorrected(PositionCorrected),
+    /// A mod's message.
+    Mod(ModMessage),
+    /// The answer to a [`Command`].
+    CommandResult(CommandResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub player: PlayerId,
+    pub protocol: u32,
+    pub server_name: String,
+    pub tick_rate: u32,
+    /// The tick being run when the player joined.
+    pub tick: u64,
+    /// Where the player starts, in tiles.
+    pub x: f32,
+    pub y: f32,
+    /// The loaded mods and the message kinds of their namespaces.
+    pub mods: Vec<ModInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModInfo {
+    /// `Group:Name`: also the namespace of its messages.
+    pub id: String,
+    pub version: String,
+    /// Kinds a client may send.
+    pub client_messages: Vec<String>,
+    /// Kinds the mod sends.
+    pub server_messages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorMessage {
+    pub code: ErrorCode,
+    /// For people: what happened and what to do.
+    pub message: String,
+    /// The request this answers, if any.
+    pub request: Option<u32>,
+}
+
+/// Error codes, as strings on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// Hello named another protocol version. Closes.
+    ProtocolVersion,
+    /// Missing, malformed or wrongly signed token, or a name that is not allowed. Closes.
+    BadCredentials,
+    /// The token is past its expiry. Closes.
+    TokenExpired,
+    /// MaxPlayers are online. Closes.
+    ServerFull,
+    /// The player is banned. Closes.
+    Banned,
+    /// Offline mode: a player of that name is online. Closes.
+    NameTaken,
+    /// The same player logged in again elsewhere; this older session ends. Closes.
+    Replaced,
+    /// An operator kicked the player; the message holds the reason. Closes.
+    Kicked,
+    /// A message other than Hello came before the handshake, or Hello came twice.
+    HandshakeRequired,
+    /// The frame is not MessagePack, or not of the expected shape, or a field has the wrong type.
+    Malformed,
+    /// A message kind, or a mod namespace or kind, that the server does not know.
+    UnknownMessage,
+    /// The frame is larger than the server's MaxFrameBytes. Closes.
+    FrameTooLarge,
+    /// Messages above the rate limit are being dropped (said once per burst).
+    RateLimited,
+    /// Too many erroneous frames. Closes.
+    TooManyErrors,
+    /// The client did not read its frames fast enough. Closes.
+    SlowConsumer,
+    /// Nothing received for too long. Closes.
+    IdleTimeout,
+    /// Too many connections from this address. Closes.
+    TooManyConnections,
+    /// The server is stopping. Closes.
+    ServerStopping,
+    /// A mod or command refused the request; the message says why.
+    Refused,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayerAppeared {
+    pub player: PlayerId,
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlayerMoved {
+    pub player: PlayerId,
+    pub x: f32,
+    pub y: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlayerGone {
+    pub player: PlayerId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PositionCorrected {
+    /// The refused move's `seq`.
+    pub seq: u32,
+    pub x: f32,
+    pub y: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    pub request: u32,
+    pub ok: bool,
+    /// The command's output, or the error and the usage.
+    pub text: String,
+}
+
+/// A decoded server frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerFrame {
+    /// The tick that produced it (the current tick for immediate answers).
+    pub tick: u64,
+    pub messages: Vec<ServerMessage>,
+}

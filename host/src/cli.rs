@@ -46,6 +46,14 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub executor: Option<Executor>,
 
+    /// How players authenticate [config: Auth].
+    #[arg(long, value_enum)]
+    pub auth: Option<crate::config::Auth>,
+
+    /// Address of the admin HTTP listener, "" to disable [config: Admin.Address].
+    #[arg(long, value_name = "ADDR")]
+    pub admin_address: Option<String>,
+
     /// Stop when any mod fails to load [config: FailOnModError].
     #[arg(long)]
     pub fail_on_mod_error: bool,
@@ -79,6 +87,12 @@ impl Cli {
         }
         if let Some(v) = self.executor {
             config.executor = v;
+        }
+        if let Some(v) = self.auth {
+            config.auth = v;
+        }
+        if let Some(v) = &self.admin_address {
+            config.admin.address = v.clone();
         }
         config.fail_on_mod_error |= self.fail_on_mod_error;
         config.check()?;

@@ -22,6 +22,108 @@ pub struct ModSettings {
     pub enabled: bool,
 }
 
+/// How players prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Auth {
+    /// A name is enough: for local play and tests.
+    Offline,
+    /// A token signed with the server's secret (`token <player>` on the console prints one).
+    Token,
+}
+
+/// The `Network` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Address the player endpoint binds to (the port is `Port`).
+    pub bind: String,
+    /// Threads of the network runtime; 0 for one per core.
+    pub threads: u32,
+    /// Largest WebSocket frame a client may send.
+    pub max_frame_bytes: u32,
+    /// Messages per second a client may send; the excess is dropped.
+    pub max_messages_per_second: u32,
+    /// Erroneous frames before the connection is closed.
+    pub max_errors: u32,
+    /// Seconds without any frame from a client before it is disconnected.
+    pub idle_timeout_seconds: u32,
+    /// Seconds between the server's pings.
+    pub ping_interval_seconds: u32,
+    /// Seconds a client has to send Hello.
+    pub handshake_timeout_seconds: u32,
+    /// Frames queued for a client before it counts as too slow and is disconnected.
+    pub max_queued_frames: u32,
+    /// Connections from one IP address.
+    pub max_connections_per_ip: u32,
+    /// Bytes the WebSocket layer reads at once per connection (memory per connection).
+    pub read_buffer_bytes: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0".into(),
+            threads: 0,
+            max_frame_bytes: 16 * 1024,
+            max_messages_per_second: 60,
+            max_errors: 10,
+            idle_timeout_seconds: 30,
+            ping_interval_seconds: 10,
+            handshake_timeout_seconds: 10,
+            max_queued_frames: 64,
+            max_connections_per_ip: 16,
+            read_buffer_bytes: 1024,
+        }
+    }
+}
+
+/// The `World` section: the tile world and how players move in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct WorldConfig {
+    /// Tiles along x.
+    pub width: u32,
+    /// Tiles along y.
+    pub depth: u32,
+    /// Where players appear, in tiles.
+    pub spawn_x: f32,
+    pub spawn_y: f32,
+    /// Fastest a player may move, in tiles per second.
+    pub max_speed: f32,
+    /// Players within this many tiles of each other see each other move.
+    pub interest_radius: f32,
+    /// A seen player stays seen until `interest_radius + interest_hysteresis` away.
+    pub interest_hysteresis: f32,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            width: 512,
+            depth: 512,
+            spawn_x: 256.5,
+            spawn_y: 256.5,
+            max_speed: 8.0,
+            interest_radius: 32.0,
+            interest_hysteresis: 4.0,
+        }
+    }
+}
+
+/// The `Admin` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the HTTP listener serving `/metrics` and `/health`; empty to disable.
+    pub address: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { address: "127.0.0.1:5521".into() }
+    }
+}
+
 /// The server's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
@@ -43,6 +145,13 @@ pub struct ServerConfig {
     pub fail_on_mod_error: bool,
     /// Per-mod switches by `Group:Name`.
     pub mods: BTreeMap<String, ModSettings>,
+    /// How players authenticate.
+    pub auth: Auth,
+    /// Lifetime of tokens made by the `token` command, in seconds.
+    pub token_ttl_seconds: u64,
+    pub network: NetworkConfig,
+    pub world: WorldConfig,
+    pub admin: AdminConfig,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +165,11 @@ impl Default for ServerConfig {
             executor: Executor::MultiThreaded,
             fail_on_mod_error: false,
             mods: BTreeMap::new(),
+            auth: Auth::Offline,
+            token_ttl_seconds: 7 * 24 * 3600,
+            network: NetworkConfig::default(),
+            world: WorldConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -118,6 +232,51 @@ impl ServerConfig {
         }
         if self.server_name.trim().is_empty() {
             return Err("ServerName: expected a name, found an empty string".into());
+        }
+        let n = &self.network;
+        if format!("{}:{}", n.bind, self.port).parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "Network.Bind: expected an IP address such as 0.0.0.0 or 127.0.0.1, found {:?}",
+                n.bind
+            ));
+        }
+        for (key, value, min) in [
+            ("Network.MaxFrameBytes", n.max_frame_bytes, 64),
+            ("Network.MaxMessagesPerSecond", n.max_messages_per_second, 1),
+            ("Network.MaxErrors", n.max_errors, 1),
+            ("Network.IdleTimeoutSeconds", n.idle_timeout_seconds, 1),
+            ("Network.PingIntervalSeconds", n.ping_interval_seconds, 1),
+            ("Network.HandshakeTimeoutSeconds", n.handshake_timeout_seconds, 1),
+            ("Network.MaxQueuedFrames", n.max_queued_frames, 1),
+            ("Network.MaxConnectionsPerIp", n.max_connections_per_ip, 1),
+            ("Network.ReadBufferBytes", n.read_buffer_bytes, 128),
+            ("World.Width", self.world.width, 1),
+            ("World.Depth", self.world.depth, 1),
+        ] {
+            if value < min {
+                return Err(format!("{key}: expected at least {min}, found {value}"));
+            }
+        }
+        let w = &self.world;
+        if !(w.spawn_x >= 0.0 && w.spawn_x < w.width as f32 && w.spawn_y >= 0.0 && w.spawn_y < w.depth as f32) {
+            return Err(format!(
+                "World.SpawnX/SpawnY: expected a point inside the {}x{} world, found ({}, {})",
+                w.width, w.depth, w.spawn_x, w.spawn_y
+            ));
+        }
+        for (key, value) in [("World.MaxSpeed", w.max_speed), ("World.InterestRadius", w.interest_radius)] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(format!("{key}: expected a positive number, found {value}"));
+            }
+        }
+        if !(w.interest_hysteresis.is_finite() && w.interest_hysteresis >= 0.0) {
+            return Err(format!("World.InterestHysteresis: expected zero or more, found {}", w.interest_hysteresis));
+        }
+        if !self.admin.address.is_empty() && self.admin.address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "Admin.Address: expected an address such as 127.0.0.1:5521, or \"\" to disable, found {:?}",
+                self.admin.address
+            ));
         }
         for id in self.mods.keys() {
             if !id.split_once(':').is_some_and(|(g, n)| !g.is_empty() && !n.is_empty()) {

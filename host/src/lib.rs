@@ -1,10 +1,17 @@
 //! The Veltrix dedicated server as a library: the binary `veltrix-server` is a thin `main`
 //! over these modules, and the integration tests use them directly.
 
+pub mod admin;
+pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod interest;
 pub mod logging;
+pub mod metrics;
 pub mod mods;
+pub mod net;
 pub mod panics;
 pub mod server;
+pub mod sessions;
 pub mod tick;

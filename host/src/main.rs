@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks };
+    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks, console: true };
     match server::run(&root, &config, &options, stop) {
         Ok(_) => {
             tracing::info!("server stopped");

@@ -17,9 +17,22 @@ use veltrix_sdk::{
     bevy_tasks::{ComputeTaskPool, TaskPoolBuilder},
 };
 
+use veltrix_sdk::{
+    ClientMessages, CommandRegistry, Outbox, TileWorld,
+    bevy_ecs::{message::message_update_system, schedule::IntoScheduleConfigs},
+    protocol::ModInfo,
+};
+
 use crate::{
-    config::{Executor, ServerConfig},
+    admin,
+    auth::TokenKey,
+    commands::{self, StopFlag, TokenIssuer},
+    config::{Auth, Executor, ServerConfig},
+    interest::{self, InterestGrid},
+    metrics::Metrics,
     mods::{self, ActiveMods, LoaderSettings, ModFailure},
+    net::{AuthMode, Network},
+    sessions::{self, Bans, ModCatalog, NetLink, SessionRules, Sessions},
     tick::{self, TickPacing, TickStats},
 };
 
@@ -65,6 +78,8 @@ pub struct RunOptions {
     pub extra_mod_dirs: Vec<PathBuf>,
     /// Stop after this many ticks.
     pub max_ticks: Option<u64>,
+    /// Read commands from standard input.
+    pub console: bool,
 }
 
 /// Why the server stopped before running.
@@ -72,6 +87,8 @@ pub struct RunOptions {
 pub enum ServerError {
     /// `FailOnModError` is set and these mods failed.
     ModsFailed(Vec<ModFailure>),
+    /// The server could not start: the message says what to fix.
+    Startup(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -80,6 +97,7 @@ impl std::fmt::Display for ServerError {
             ServerError::ModsFailed(failures) => {
                 write!(f, "{} mod(s) failed to load and FailOnModError is set; stopping", failures.len())
             }
+            ServerError::Startup(message) => f.write_str(message),
         }
     }
 }
@@ -108,8 +126,33 @@ pub fn run(
     let mut failures = report.failures;
 
     init_task_pools();
+    let metrics = Arc::new(Metrics::new());
+    let key = Arc::new(TokenKey::load_or_create(&root.root.join("auth.secret")).map_err(ServerError::Startup)?);
+    let auth = match config.auth {
+        Auth::Offline => AuthMode::Offline,
+        Auth::Token => AuthMode::Token(Arc::clone(&key)),
+    };
+    let bans = Bans::load(root.root.join("bans.json")).map_err(ServerError::Startup)?;
+    let (network, events) = Network::start(config, auth, Arc::clone(&metrics)).map_err(ServerError::Startup)?;
+    if !config.admin.address.is_empty() {
+        admin::start(network.runtime(), &config.admin.address, Arc::clone(&metrics), Arc::clone(&network.current_tick))
+            .map_err(ServerError::Startup)?;
+    }
+
     let mut world = new_world(config);
+    world.insert_resource(NetLink {
+        events,
+        current_tick: Arc::clone(&network.current_tick),
+        metrics: Arc::clone(&metrics),
+    });
+    world.insert_resource(bans);
+    world.insert_resource(StopFlag(Arc::clone(&stop)));
+    world.insert_resource(TokenIssuer { key, ttl_seconds: config.token_ttl_seconds });
+    if options.console {
+        world.insert_resource(commands::start_console());
+    }
     let active = ActiveMods::setup_and_start(&mut world, report.loaded, &mut failures);
+    world.insert_resource(mod_catalog(&world, &active));
     for failure in &failures {
         tracing::error!("{failure}");
     }
@@ -126,7 +169,13 @@ pub fn run(
     );
 
     let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
-    let stats = tick::run(pacing, &stop, options.max_ticks, |n| run_tick(&mut world, n));
+    let stats = tick::run(
+        pacing,
+        &stop,
+        options.max_ticks,
+        |n| run_tick(&mut world, n),
+        |took| metrics.tick_duration_seconds.observe(took.as_secs_f64()),
+    );
     tracing::info!(
         "stopped after {} ticks ({} skipped); tick duration {}",
         stats.ticks,
@@ -134,6 +183,10 @@ pub fn run(
         stats.summary()
     );
 
+    sessions::close_all(&mut world);
+    // Let the connections write their last frame before the runtime goes.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    network.shutdown(std::time::Duration::from_millis(500));
     let active_mods = active.ids();
     active.shutdown(&mut world);
     Ok(RunSummary { active_mods, failures, ticks: stats })
@@ -153,7 +206,44 @@ pub fn new_world(config: &ServerConfig) -> World {
     }
     world.insert_resource(schedules);
     world.insert_resource(TickInfo::new(config.tick_rate));
+    let w = &config.world;
+    world.insert_resource(TileWorld::flat(w.width, w.depth));
+    world.insert_resource(SessionRules {
+        server_name: config.server_name.clone(),
+        max_players: config.max_players,
+        spawn: veltrix_sdk::Position { x: w.spawn_x, y: w.spawn_y },
+        max_speed: w.max_speed,
+    });
+    world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
+    world.init_resource::<Sessions>();
+    world.init_resource::<Outbox>();
+    world.init_resource::<ClientMessages>();
+    let mut registry = CommandRegistry::default();
+    commands::register_host_commands(&mut registry);
+    world.insert_resource(registry);
+    let mut schedules = world.resource_mut::<Schedules>();
+    schedules.add_systems(PreTick, (message_update_system, sessions::receive_network, commands::run_console).chain());
+    schedules
+        .add_systems(PostTick, (sessions::deliver_outbox, interest::update_interest, sessions::flush_frames).chain());
     world
+}
+
+/// What Welcome says of the mods: ids, versions and message kinds.
+fn mod_catalog(world: &World, active: &ActiveMods) -> ModCatalog {
+    let client = world.resource::<ClientMessages>();
+    let server = world.resource::<Outbox>();
+    ModCatalog(
+        active
+            .versions()
+            .into_iter()
+            .map(|(id, version)| ModInfo {
+                client_messages: client.kinds(&id),
+                server_messages: server.kinds(&id),
+                id,
+                version,
+            })
+            .collect(),
+    )
 }
 
 /// The host schedules in the order each tick runs them.

@@ -67,7 +67,14 @@ impl TickStats {
 
 /// Runs `tick(n)` for n = 1, 2, ... on the deadlines of `pacing` until `stop` is set or
 /// `max_ticks` ticks have run (then returns at the deadline of the tick after the last).
-pub fn run(pacing: TickPacing, stop: &AtomicBool, max_ticks: Option<u64>, mut tick: impl FnMut(u64)) -> TickStats {
+/// `took` hears each tick's duration.
+pub fn run(
+    pacing: TickPacing,
+    stop: &AtomicBool,
+    max_ticks: Option<u64>,
+    mut tick: impl FnMut(u64),
+    mut took: impl FnMut(Duration),
+) -> TickStats {
     let mut stats = TickStats::new();
     let start = Instant::now();
     let mut deadline = start;
@@ -76,8 +83,9 @@ pub fn run(pacing: TickPacing, stop: &AtomicBool, max_ticks: Option<u64>, mut ti
         n += 1;
         let began = Instant::now();
         tick(n);
-        let took = began.elapsed();
-        stats.durations_us.saturating_record(took.as_micros().max(1) as u64);
+        let duration = began.elapsed();
+        took(duration);
+        stats.durations_us.saturating_record(duration.as_micros().max(1) as u64);
         stats.ticks = n;
 
         deadline += pacing.period;
@@ -89,11 +97,8 @@ pub fn run(pacing: TickPacing, stop: &AtomicBool, max_ticks: Option<u64>, mut ti
         let behind = ((now - deadline).as_nanos() / pacing.period.as_nanos()) as u64;
         if behind > u64::from(pacing.max_catch_up) {
             tracing::warn!(
-                tick = n,
-                took_ms = took.as_secs_f64() * 1000.0,
-                behind,
                 "tick {n} overran: it took {:.1} ms of a {:.1} ms budget and the loop is {behind} ticks behind; skipping them",
-                took.as_secs_f64() * 1000.0,
+                duration.as_secs_f64() * 1000.0,
                 pacing.period.as_secs_f64() * 1000.0,
             );
             stats.skipped += behind;
@@ -114,7 +119,7 @@ mod tests {
     fn no_drift_over_a_short_run() {
         let pacing = TickPacing::new(30, 5);
         let stop = AtomicBool::new(false);
-        let stats = run(pacing, &stop, Some(90), |n| std::thread::sleep(Duration::from_millis(n % 20)));
+        let stats = run(pacing, &stop, Some(90), |n| std::thread::sleep(Duration::from_millis(n % 20)), |_| {});
         let expected = pacing.period * 90;
         let drift = stats.elapsed.abs_diff(expected);
         assert_eq!(stats.ticks, 90);
@@ -131,11 +136,17 @@ mod tests {
     fn long_stall_is_skipped() {
         let pacing = TickPacing::new(100, 2);
         let stop = AtomicBool::new(false);
-        let stats = run(pacing, &stop, Some(10), |n| {
-            if n == 3 {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
+        let stats = run(
+            pacing,
+            &stop,
+            Some(10),
+            |n| {
+                if n == 3 {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            },
+            |_| {},
+        );
         assert_eq!(stats.ticks, 10);
         assert!(stats.skipped >= 8, "a 100 ms stall at 100 TPS skips about 9 ticks, skipped {}", stats.skipped);
     }
@@ -143,11 +154,17 @@ mod tests {
     #[test]
     fn stop_flag_ends_the_loop() {
         let stop = AtomicBool::new(false);
-        let stats = run(TickPacing::new(1000, 5), &stop, None, |n| {
-            if n == 5 {
-                stop.store(true, Ordering::Relaxed);
-            }
-        });
+        let stats = run(
+            TickPacing::new(1000, 5),
+            &stop,
+            None,
+            |n| {
+                if n == 5 {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            },
+            |_| {},
+        );
         assert_eq!(stats.ticks, 5);
     }
 }

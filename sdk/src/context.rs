@@ -12,7 +12,7 @@ use bevy_ecs::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{ClientMessages, Outbox};
+use crate::{ClientMessages, CommandRegistry, CommandSource, CommandSpec, Outbox, permission_node};
 
 /// The error a mod's setup, start or config loading returns: any error, shown to the owner.
 pub type ModError = Box<dyn std::error::Error + Send + Sync>;
@@ -106,6 +106,32 @@ impl<'a> ModContext<'a> {
     pub fn add_client_message<T: DeserializeOwned + Send + Sync + 'static>(&mut self, kind: &str) -> &mut Self {
         let (ns, kind) = (self.id.to_string(), kind.to_string());
         self.pending.push(Box::new(move |world: &mut World| ClientMessages::register::<T>(world, &ns, &kind)));
+        self
+    }
+
+    /// Adds a text command (`cmd` is its first word), usable on the console and by players
+    /// holding the permission `{group}.{name}.command.{cmd}`. The handler's error is shown
+    /// with the usage.
+    pub fn add_command(
+        &mut self,
+        cmd: &str,
+        usage: &str,
+        description: &str,
+        run: impl Fn(&mut World, &CommandSource, &[&str]) -> Result<String, String> + Send + Sync + 'static,
+    ) -> &mut Self {
+        let spec = CommandSpec {
+            name: cmd.to_string(),
+            usage: usage.to_string(),
+            description: description.to_string(),
+            permission: permission_node(&self.id.group, &self.id.name, cmd),
+            run: std::sync::Arc::new(run),
+        };
+        let id = self.id.to_string();
+        self.pending.push(Box::new(move |world: &mut World| {
+            if let Err(e) = world.get_resource_or_init::<CommandRegistry>().register(spec) {
+                tracing::warn!("mod {id}: {e}; its command is not added");
+            }
+        }));
         self
     }
 

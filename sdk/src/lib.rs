@@ -19,6 +19,7 @@ pub use serde_json;
 pub use tracing;
 pub use veltrix_protocol as protocol;
 
+mod commands;
 mod context;
 mod header;
 mod host;
@@ -26,6 +27,7 @@ mod net;
 mod schedule;
 mod tiles;
 
+pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, permission_node};
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;

@@ -138,10 +138,15 @@ impl TestServer {
         fs::write(path, text).unwrap();
     }
 
-    /// The server command, rooted here, with a clean environment for its libraries.
+    /// The server command, rooted here, on free ports (tests run side by side), with a clean
+    /// environment for its libraries.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(artifacts().server_dir.join("veltrix-server"));
-        cmd.arg("--root").arg(self.root()).env_remove("LD_LIBRARY_PATH").env_remove("RUST_LOG");
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(["--port", "0", "--admin-address", "127.0.0.1:0"])
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("RUST_LOG");
         cmd
     }
 

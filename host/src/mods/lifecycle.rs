@@ -62,6 +62,11 @@ impl ActiveMods {
         self.mods.iter().map(|m| m.manifest.id.to_string()).collect()
     }
 
+    /// The active mods' ids and versions, in load order.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        self.mods.iter().map(|m| (m.manifest.id.to_string(), m.manifest.version.to_string())).collect()
+    }
+
     /// Runs every active mod's shutdown, in reverse load order. A panic is logged and the
     /// others still shut down.
     pub fn shutdown(mut self, world: &mut World) {

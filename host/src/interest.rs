@@ -1,0 +1,214 @@
+//! Area of interest: which players see which. A uniform spatial hash grid (cells one interest
+//! radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may see),
+//! updated only for players that moved; visibility with hysteresis: a player comes into view
+//! within `radius` and leaves it beyond `radius + hysteresis`, so one walking along the edge
+//! does not flicker in and out.
+
+use std::collections::{BTreeSet, HashMap};
+
+use veltrix_sdk::{
+    Player, PlayerId, Position, TickInfo,
+    bytes::Bytes,
+    prelude::*,
+    protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage, encode_message},
+};
+
+use crate::sessions::Connection;
+
+/// The grid of players by cell.
+#[derive(Resource, Debug)]
+pub struct InterestGrid {
+    radius: f32,
+    hysteresis: f32,
+    cell: f32,
+    cells: HashMap<(i32, i32), Vec<Entity>>,
+}
+
+/// A player's place in the grid and the players it sees.
+#[derive(Component, Debug, Default)]
+pub struct Interest {
+    cell: Option<(i32, i32)>,
+    /// Ordered, so that messages come out in the same order on every run.
+    pub visible: BTreeSet<Entity>,
+}
+
+impl InterestGrid {
+    pub fn new(radius: f32, hysteresis: f32) -> Self {
+        Self { radius, hysteresis, cell: radius + hysteresis, cells: HashMap::new() }
+    }
+
+    fn cell_of(&self, x: f32, y: f32) -> (i32, i32) {
+        ((x / self.cell).floor() as i32, (y / self.cell).floor() as i32)
+    }
+
+    /// Moves `entity` to the cell of (x, y).
+    fn place(&mut self, entity: Entity, interest: &mut Interest, x: f32, y: f32) {
+        let cell = self.cell_of(x, y);
+        if interest.cell == Some(cell) {
+            return;
+        }
+        if let Some(old) = interest.cell.take() {
+            self.remove_from(old, entity);
+        }
+        self.cells.entry(cell).or_default().push(entity);
+        interest.cell = Some(cell);
+    }
+
+    fn remove_from(&mut self, cell: (i32, i32), entity: Entity) {
+        if let Some(members) = self.cells.get_mut(&cell) {
+            if let Some(i) = members.iter().position(|e| *e == entity) {
+                members.swap_remove(i);
+            }
+            if members.is_empty() {
+                self.cells.remove(&cell);
+            }
+        }
+    }
+
+    /// Calls `f` for every entity in the cells that may hold players within `radius` of (x, y)
+    /// (a superset: the caller checks the distance).
+    pub fn for_each_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(Entity)) {
+        let (x0, y0) = self.cell_of(x - radius, y - radius);
+        let (x1, y1) = self.cell_of(x + radius, y + radius);
+        for cy in y0..=y1 {
+            for cx in x0..=x1 {
+                if let Some(members) = self.cells.get(&(cx, cy)) {
+                    members.iter().copied().for_each(&mut f);
+                }
+            }
+        }
+    }
+}
+
+/// Buffers [`update_interest`] reuses from tick to tick.
+#[derive(Default)]
+pub struct Scratch {
+    order: Vec<(PlayerId, Entity)>,
+    near: Vec<Entity>,
+    /// The mover's visible set, sorted (copied from the BTreeSet).
+    seen: Vec<Entity>,
+}
+
+/// For each player whose position changed this tick (joined players included): updates its
+/// cell and visibility both ways, and queues PlayerAppeared, PlayerMoved and PlayerGone for the
+/// players concerned. Work is proportional to the movers and their neighbours.
+pub fn update_interest(
+    mut grid: ResMut<InterestGrid>,
+    moved: Query<Entity, Changed<Position>>,
+    players: Query<(&Player, &Position)>,
+    mut interests: Query<&mut Interest>,
+    mut conns: Query<&mut Connection>,
+    tick: Res<TickInfo>,
+    mut scratch: Local<Scratch>,
+) {
+    let Scratch { order, near, seen } = &mut *scratch;
+    order.clear();
+    order.extend(moved.iter().filter_map(|e| players.get(e).ok().map(|(p, _)| (p.id, e))));
+    order.sort_unstable();
+    let enter = grid.radius * grid.radius;
+    let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
+    for &(_, mover) in order.iter() {
+        let Ok((player, pos)) = players.get(mover) else { continue };
+        near.clear();
+        seen.clear();
+        {
+            let Ok(mut interest) = interests.get_mut(mover) else { continue };
+            grid.place(mover, &mut interest, pos.x, pos.y);
+            grid.for_each_near(pos.x, pos.y, grid.radius, |e| near.push(e));
+            seen.extend(interest.visible.iter().copied());
+        }
+        let moved_msg = encode(ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }));
+        let mut appeared_msg: Option<Bytes> = None;
+        let mut gone_msg: Option<Bytes> = None;
+        // Those it sees: still in range (with hysteresis), or gone.
+        for &other in seen.iter() {
+            let in_range = players.get(other).is_ok_and(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
+            if in_range {
+                push(&mut conns, other, tick.tick, &moved_msg);
+            } else {
+                unsee(mover, other, &mut interests, &mut conns, &players, &tick, &mut gone_msg);
+            }
+        }
+        // Those it does not see yet: in view once within the radius.
+        for &other in near.iter() {
+            if other == mover || seen.binary_search(&other).is_ok() {
+                continue;
+            }
+            let Ok((other_player, other_pos)) = players.get(other) else { continue };
+            if pos.distance_squared(other_pos.x, other_pos.y) > enter {
+                continue;
+            }
+            for (a, b) in [(mover, other), (other, mover)] {
+                if let Ok(mut i) = interests.get_mut(a) {
+                    i.visible.insert(b);
+                }
+            }
+            let mover_appeared = appeared_msg.get_or_insert_with(|| appeared(player, pos));
+            push(&mut conns, other, tick.tick, mover_appeared);
+            push(&mut conns, mover, tick.tick, &appeared(other_player, other_pos));
+        }
+    }
+}
+
+/// Ends visibility between `a` and `b` both ways, telling each.
+fn unsee(
+    a: Entity,
+    b: Entity,
+    interests: &mut Query<&mut Interest>,
+    conns: &mut Query<&mut Connection>,
+    players: &Query<(&Player, &Position)>,
+    tick: &TickInfo,
+    a_gone: &mut Option<Bytes>,
+) {
+    for (x, y) in [(a, b), (b, a)] {
+        if let Ok(mut i) = interests.get_mut(x) {
+            i.visible.remove(&y);
+        }
+    }
+    if let Ok((pa, _)) = players.get(a) {
+        let msg = a_gone.get_or_insert_with(|| encode(ServerMessage::PlayerGone(PlayerGone { player: pa.id })));
+        push(conns, b, tick.tick, msg);
+    }
+    if let Ok((pb, _)) = players.get(b) {
+        push(conns, a, tick.tick, &encode(ServerMessage::PlayerGone(PlayerGone { player: pb.id })));
+    }
+}
+
+/// Removes a leaving player from the grid and from everyone's view, telling them.
+pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
+    let tick = world.resource::<TickInfo>().tick;
+    let Some(mut interest) = world.get_mut::<Interest>(leaving) else { return };
+    let visible = std::mem::take(&mut interest.visible);
+    let cell = interest.cell.take();
+    if let Some(cell) = cell {
+        world.resource_mut::<InterestGrid>().remove_from(cell, leaving);
+    }
+    let gone = encode(ServerMessage::PlayerGone(PlayerGone { player: id }));
+    for other in visible {
+        if let Some(mut i) = world.get_mut::<Interest>(other) {
+            i.visible.remove(&leaving);
+        }
+        if let Some(mut conn) = world.get_mut::<Connection>(other) {
+            conn.push(tick, &gone);
+        }
+    }
+}
+
+fn appeared(player: &Player, pos: &Position) -> Bytes {
+    encode(ServerMessage::PlayerAppeared(PlayerAppeared {
+        player: player.id,
+        name: player.name.clone(),
+        x: pos.x,
+        y: pos.y,
+    }))
+}
+
+fn encode(message: ServerMessage) -> Bytes {
+    encode_message(&message)
+}
+
+fn push(conns: &mut Query<&mut Connection>, to: Entity, tick: u64, bytes: &[u8]) {
+    if let Ok(mut conn) = conns.get_mut(to) {
+        conn.push(tick, bytes);
+    }
+}

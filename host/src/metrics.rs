@@ -1,0 +1,93 @@
+//! The server's metrics, served in the Prometheus text format on the admin listener.
+//! Everything here is atomic: the tick thread and the network threads update it without locks.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// A `reason` label.
+pub type Reason = Vec<(&'static str, &'static str)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub players_online: Gauge,
+    pub connections_open: Gauge,
+    pub tick_duration_seconds: Histogram,
+    pub frames_in: Counter,
+    pub bytes_in: Counter,
+    pub frames_out: Counter,
+    pub bytes_out: Counter,
+    /// Client messages dropped, by reason (`rate_limited`, `malformed`, ...).
+    pub messages_dropped: Family<Reason, Counter>,
+    /// Connections ended, by reason.
+    pub disconnects: Family<Reason, Counter>,
+    /// Network events waiting for the tick thread.
+    pub inbound_queue_depth: Gauge,
+    /// Frames queued for the slowest client after the last tick.
+    pub outbound_queue_depth_max: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("veltrix");
+        let m = Self {
+            players_online: Gauge::default(),
+            connections_open: Gauge::default(),
+            tick_duration_seconds: Histogram::new([
+                0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.033, 0.050, 0.100, 0.250,
+            ]),
+            frames_in: Counter::default(),
+            bytes_in: Counter::default(),
+            frames_out: Counter::default(),
+            bytes_out: Counter::default(),
+            messages_dropped: Family::default(),
+            disconnects: Family::default(),
+            inbound_queue_depth: Gauge::default(),
+            outbound_queue_depth_max: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("players_online", "Players in the world", m.players_online.clone());
+        registry.register("connections_open", "Open WebSocket connections, joined or not", m.connections_open.clone());
+        registry.register("tick_duration_seconds", "Time spent running one tick", m.tick_duration_seconds.clone());
+        registry.register("frames_in", "WebSocket frames received", m.frames_in.clone());
+        registry.register("bytes_in", "Payload bytes received", m.bytes_in.clone());
+        registry.register("frames_out", "WebSocket frames sent", m.frames_out.clone());
+        registry.register("bytes_out", "Payload bytes sent", m.bytes_out.clone());
+        registry.register("messages_dropped", "Client messages dropped, by reason", m.messages_dropped.clone());
+        registry.register("disconnects", "Connections closed, by reason", m.disconnects.clone());
+        registry.register(
+            "inbound_queue_depth",
+            "Network events waiting for the tick thread",
+            m.inbound_queue_depth.clone(),
+        );
+        registry.register(
+            "outbound_queue_depth_max",
+            "Frames queued for the slowest client after the last tick",
+            m.outbound_queue_depth_max.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn disconnect(&self, reason: &'static str) {
+        self.disconnects.get_or_create(&vec![("reason", reason)]).inc();
+    }
+
+    pub fn dropped(&self, reason: &'static str, n: u64) {
+        self.messages_dropped.get_or_create(&vec![("reason", reason)]).inc_by(n);
+    }
+}

@@ -1,0 +1,383 @@
+//! One connection: WebSocket upgrade, handshake, then the read/write loop.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::{net::TcpStream, sync::mpsc, time::timeout};
+use tokio_tungstenite::{
+    WebSocketStream, accept_async_with_config,
+    tungstenite::{
+        Error as WsError, Message,
+        protocol::{CloseFrame, WebSocketConfig, frame::coding::CloseCode},
+    },
+};
+use veltrix_protocol::{
+    ClientMessage, DecodeError, ErrorCode, ErrorMessage, FrameBuilder, PROTOCOL_VERSION, ServerMessage,
+    decode_client_frame,
+};
+
+use super::{AuthMode, ConnHandle, Control, JoinRequest, NetEvent, Shared};
+use crate::auth::{TokenError, unix_now};
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Serves one accepted TCP connection to its end.
+pub(super) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
+    shared.metrics.connections_open.inc();
+    let reason = run(stream, addr, &shared).await;
+    shared.metrics.connections_open.dec();
+    shared.metrics.disconnect(reason);
+}
+
+/// Returns why the connection ended (a metrics label).
+async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'static str {
+    let cfg = &shared.config;
+    let slot = shared.admit(addr.ip());
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(cfg.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_write_buffer_size(cfg.max_frame_bytes.max(64 * 1024) * 4)
+        .max_frame_size(Some(cfg.max_frame_bytes))
+        .max_message_size(Some(cfg.max_frame_bytes));
+    let mut ws = match timeout(cfg.handshake_timeout, accept_async_with_config(stream, Some(ws_config))).await {
+        Ok(Ok(ws)) => ws,
+        _ => return "upgrade_failed",
+    };
+    let Some(_slot) = slot else {
+        close(&mut ws, shared, ErrorCode::TooManyConnections, "too many connections from your address").await;
+        return "too_many_connections";
+    };
+
+    // The handshake: the first message of the first frame is Hello.
+    let first = match timeout(cfg.handshake_timeout, ws.next()).await {
+        Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
+        Ok(Some(Ok(Message::Text(_)))) => {
+            close(&mut ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
+            return "malformed";
+        }
+        Ok(Some(Err(WsError::Capacity(_)))) => {
+            close(&mut ws, shared, ErrorCode::FrameTooLarge, &too_large(cfg.max_frame_bytes)).await;
+            return "frame_too_large";
+        }
+        Ok(_) => return "closed_during_handshake",
+        Err(_) => {
+            let message = format!("no Hello within {} s", cfg.handshake_timeout.as_secs());
+            close(&mut ws, shared, ErrorCode::HandshakeRequired, &message).await;
+            return "handshake_timeout";
+        }
+    };
+    count_in(shared, first.len());
+    let mut messages = match decode_client_frame(&first) {
+        Ok(messages) => messages,
+        Err(e) => {
+            close(&mut ws, shared, ErrorCode::Malformed, &e.to_string()).await;
+            return "malformed";
+        }
+    };
+    let hello = match messages.first() {
+        Some(ClientMessage::Hello(_)) => match messages.remove(0) {
+            ClientMessage::Hello(hello) => hello,
+            _ => unreachable!("matched above"),
+        },
+        _ => {
+            close(&mut ws, shared, ErrorCode::HandshakeRequired, "the first message must be Hello").await;
+            return "handshake_required";
+        }
+    };
+    if hello.protocol != PROTOCOL_VERSION {
+        let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {}", hello.protocol);
+        close(&mut ws, shared, ErrorCode::ProtocolVersion, &message).await;
+        return "protocol_version";
+    }
+    if !valid_name(&hello.name) {
+        close(&mut ws, shared, ErrorCode::BadCredentials, "a name is 1 to 16 letters, digits or _").await;
+        return "bad_credentials";
+    }
+    let authenticated = match (&shared.auth, &hello.token) {
+        (AuthMode::Offline, _) => false,
+        (AuthMode::Token(_), None) => {
+            close(&mut ws, shared, ErrorCode::BadCredentials, "this server requires a token (ask an operator)").await;
+            return "bad_credentials";
+        }
+        (AuthMode::Token(key), Some(token)) => match key.verify(&hello.name, token, unix_now()) {
+            Ok(()) => true,
+            Err(TokenError::Bad) => {
+                close(
+                    &mut ws,
+                    shared,
+                    ErrorCode::BadCredentials,
+                    "the token is not valid for this name on this server",
+                )
+                .await;
+                return "bad_credentials";
+            }
+            Err(TokenError::Expired) => {
+                close(&mut ws, shared, ErrorCode::TokenExpired, "the token has expired; ask an operator for a new one")
+                    .await;
+                return "token_expired";
+            }
+        },
+    };
+
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (frames_tx, mut frames) = mpsc::channel(cfg.max_queued_frames);
+    let control = Arc::new(Control::default());
+    let handle = ConnHandle { frames: frames_tx, control: Arc::clone(&control) };
+    let join = JoinRequest { conn, name: hello.name, authenticated, addr, handle };
+    if shared.events.send(NetEvent::Join(join)).await.is_err() {
+        return "server_stopping";
+    }
+    let mut session = Session { conn, limiter: RateLimiter::new(cfg.max_messages_per_second), errors: 0 };
+    let reason = session.serve(&mut ws, shared, messages, &mut frames, &control).await;
+    let _ = shared.events.send(NetEvent::Left { conn, reason }).await;
+    reason
+}
+
+struct Session {
+    conn: u64,
+    limiter: RateLimiter,
+    errors: u32,
+}
+
+impl Session {
+    async fn serve(
+        &mut self,
+        ws: &mut Ws,
+        shared: &Arc<Shared>,
+        early: Vec<ClientMessage>,
+        frames: &mut mpsc::Receiver<bytes::Bytes>,
+        control: &Control,
+    ) -> &'static str {
+        let cfg = &shared.config;
+        if let Err(reason) = self.forward(ws, shared, early).await {
+            return reason;
+        }
+        let mut last_seen = Instant::now();
+        let mut ping = tokio::time::interval(cfg.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                () = control.notify.notified() => {
+                    let (code, message) = control.close.get().cloned().unwrap_or((ErrorCode::Kicked, String::new()));
+                    close(ws, shared, code, &message).await;
+                    return reason_label(code);
+                }
+                frame = frames.recv() => {
+                    let Some(frame) = frame else { return "removed" };
+                    let len = frame.len();
+                    // A client that stops reading blocks this write; the tick thread then finds
+                    // the queue full and closes the connection, which ends the write here.
+                    tokio::select! {
+                        biased;
+                        () = control.notify.notified() => {
+                            return reason_label(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0));
+                        }
+                        sent = timeout(cfg.idle_timeout, ws.send(Message::Binary(frame))) => match sent {
+                            Ok(Ok(())) => {
+                                shared.metrics.frames_out.inc();
+                                shared.metrics.bytes_out.inc_by(len as u64);
+                            }
+                            Ok(Err(_)) => return "write_error",
+                            Err(_) => return "slow_consumer",
+                        }
+                    }
+                }
+                incoming = ws.next() => {
+                    last_seen = Instant::now();
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => return "closed_by_client",
+                        Some(Ok(Message::Binary(bytes))) => {
+                            count_in(shared, bytes.len());
+                            let result = match decode_client_frame(&bytes) {
+                                Ok(messages) => self.forward(ws, shared, messages).await,
+                                Err(e) => self.refuse(ws, shared, e).await,
+                            };
+                            if let Err(reason) = result {
+                                return reason;
+                            }
+                        }
+                        Some(Ok(Message::Text(_))) => {
+                            let e = DecodeError::Malformed("frames must be binary MessagePack, not text".into());
+                            if let Err(reason) = self.refuse(ws, shared, e).await {
+                                return reason;
+                            }
+                        }
+                        Some(Ok(_)) => {} // ping, pong: tungstenite answers pings itself
+                        Some(Err(WsError::Capacity(_))) => {
+                            close(ws, shared, ErrorCode::FrameTooLarge, &too_large(cfg.max_frame_bytes)).await;
+                            return "frame_too_large";
+                        }
+                        Some(Err(_)) => return "protocol_error",
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_seen.elapsed() >= cfg.idle_timeout {
+                        let message = format!("nothing received for {} s", cfg.idle_timeout.as_secs());
+                        close(ws, shared, ErrorCode::IdleTimeout, &message).await;
+                        return "idle_timeout";
+                    }
+                    if timeout(cfg.idle_timeout, ws.send(Message::Ping(bytes::Bytes::new()))).await.is_err() {
+                        return "slow_consumer";
+                    }
+                }
+            }
+        }
+    }
+
+    /// Passes decoded messages to the tick thread, within the rate limit.
+    async fn forward(
+        &mut self,
+        ws: &mut Ws,
+        shared: &Arc<Shared>,
+        mut messages: Vec<ClientMessage>,
+    ) -> Result<(), &'static str> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let allowed = self.limiter.take(messages.len());
+        if allowed < messages.len() {
+            shared.metrics.dropped("rate_limited", (messages.len() - allowed) as u64);
+            messages.truncate(allowed);
+            if self.limiter.tell() {
+                let message = format!(
+                    "more than {} messages per second: the excess is dropped",
+                    shared.config.max_messages_per_second
+                );
+                send_error(ws, shared, ErrorCode::RateLimited, &message).await;
+            }
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        shared.events.send(NetEvent::Messages { conn: self.conn, messages }).await.map_err(|_| "server_stopping")
+    }
+
+    /// Answers an undecodable frame; closes after too many.
+    async fn refuse(&mut self, ws: &mut Ws, shared: &Arc<Shared>, error: DecodeError) -> Result<(), &'static str> {
+        let (code, label) = match &error {
+            DecodeError::Malformed(_) => (ErrorCode::Malformed, "malformed"),
+            DecodeError::UnknownMessage(_) => (ErrorCode::UnknownMessage, "unknown_message"),
+        };
+        shared.metrics.dropped(label, 1);
+        self.errors += 1;
+        if self.errors >= shared.config.max_errors {
+            let message = format!("{error}; {} erroneous frames, closing", self.errors);
+            close(ws, shared, ErrorCode::TooManyErrors, &message).await;
+            return Err("too_many_errors");
+        }
+        send_error(ws, shared, code, &error.to_string()).await;
+        Ok(())
+    }
+}
+
+/// A token bucket: `rate` messages per second, bursts up to `rate`.
+struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+    told: bool,
+}
+
+impl RateLimiter {
+    fn new(rate: u32) -> Self {
+        Self { rate: f64::from(rate), tokens: f64::from(rate), last: Instant::now(), told: false }
+    }
+
+    /// How many of `n` messages may pass now.
+    fn take(&mut self, n: usize) -> usize {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= self.rate / 2.0 {
+            self.told = false;
+        }
+        let allowed = (self.tokens.floor() as usize).min(n);
+        self.tokens -= allowed as f64;
+        allowed
+    }
+
+    /// Whether to tell the client about dropping (once per burst).
+    fn tell(&mut self) -> bool {
+        !std::mem::replace(&mut self.told, true)
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn count_in(shared: &Shared, len: usize) {
+    shared.metrics.frames_in.inc();
+    shared.metrics.bytes_in.inc_by(len as u64);
+}
+
+fn too_large(max: usize) -> String {
+    format!("frames are limited to {max} bytes")
+}
+
+/// Sends an immediate `Error` frame.
+async fn send_error(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
+    let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request: None });
+    let frame = FrameBuilder::single(shared.tick(), &error);
+    let len = frame.len();
+    if let Ok(Ok(())) = timeout(Duration::from_secs(2), ws.send(Message::Binary(frame))).await {
+        shared.metrics.frames_out.inc();
+        shared.metrics.bytes_out.inc_by(len as u64);
+    }
+}
+
+/// Sends `Error { code, message }`, then a close frame, then waits briefly for the client's.
+async fn close(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
+    send_error(ws, shared, code, message).await;
+    let close_code = match code {
+        ErrorCode::FrameTooLarge => CloseCode::Size,
+        ErrorCode::ServerStopping => CloseCode::Away,
+        ErrorCode::Kicked | ErrorCode::Replaced => CloseCode::Normal,
+        _ => CloseCode::Policy,
+    };
+    let reason = format!("{code:?}");
+    let _ =
+        timeout(Duration::from_secs(2), ws.close(Some(CloseFrame { code: close_code, reason: reason.into() }))).await;
+    let _ = timeout(Duration::from_millis(500), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+}
+
+fn reason_label(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Kicked => "kicked",
+        ErrorCode::Banned => "banned",
+        ErrorCode::Replaced => "replaced",
+        ErrorCode::ServerFull => "server_full",
+        ErrorCode::NameTaken => "name_taken",
+        ErrorCode::SlowConsumer => "slow_consumer",
+        ErrorCode::ServerStopping => "server_stopping",
+        _ => "closed_by_server",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("ana_01"));
+        for bad in ["", "a b", "ä", "seventeen_chars_x", "semi;colon"] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rate_limiter_allows_a_burst_then_drops() {
+        let mut limiter = RateLimiter::new(10);
+        assert_eq!(limiter.take(8), 8);
+        assert_eq!(limiter.take(8), 2);
+        assert!(limiter.tell());
+        assert!(!limiter.tell(), "told once per burst");
+    }
+}

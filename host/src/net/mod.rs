@@ -1,0 +1,249 @@
+//! The player endpoint: a tokio runtime on threads of its own accepts WebSocket connections,
+//! runs the handshake, decodes and rate-limits input, and writes each client's frames. It
+//! talks to the tick thread through bounded channels only:
+//!
+//! - network -> tick: [`NetEvent`]s (a join request, a client's decoded messages, a leave),
+//!   drained at the start of each tick;
+//! - tick -> network: per connection, a bounded queue of finished frames ([`ConnHandle`]); a
+//!   client that lets it fill up is disconnected instead of growing the server's memory.
+
+mod conn;
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc};
+use veltrix_protocol::{ClientMessage, ErrorCode};
+
+use crate::{auth::TokenKey, config::ServerConfig, metrics::Metrics};
+
+/// A connection's number, unique for the run.
+pub type ConnId = u64;
+
+/// What the network tells the tick thread.
+pub enum NetEvent {
+    /// A client completed the handshake's network part (version, credentials); the tick
+    /// thread decides the rest (server full, banned, name taken).
+    Join(JoinRequest),
+    /// Decoded messages from a joined client, in arrival order, within its rate limit.
+    Messages { conn: ConnId, messages: Vec<ClientMessage> },
+    /// The connection ended.
+    Left { conn: ConnId, reason: &'static str },
+}
+
+pub struct JoinRequest {
+    pub conn: ConnId,
+    pub name: String,
+    /// The credentials were a valid token (so a second login replaces the first).
+    pub authenticated: bool,
+    pub addr: SocketAddr,
+    pub handle: ConnHandle,
+}
+
+/// The tick thread's handle on one connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    frames: mpsc::Sender<Bytes>,
+    control: Arc<Control>,
+}
+
+#[derive(Default)]
+struct Control {
+    close: OnceLock<(ErrorCode, String)>,
+    notify: Notify,
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueError {
+    /// The client is not reading fast enough.
+    Full,
+    /// The connection is gone.
+    Closed,
+}
+
+impl ConnHandle {
+    /// Queues a finished frame for the client.
+    pub fn send(&self, frame: Bytes) -> Result<(), QueueError> {
+        self.frames.try_send(frame).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full,
+            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+        })
+    }
+
+    /// Closes the connection after sending `Error { code, message }` (the first call wins).
+    pub fn close(&self, code: ErrorCode, message: impl Into<String>) {
+        if self.control.close.set((code, message.into())).is_ok() {
+            self.control.notify.notify_one();
+        }
+    }
+
+    /// Frames queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.frames.max_capacity() - self.frames.capacity()
+    }
+}
+
+/// How clients authenticate, as the network threads check it.
+pub enum AuthMode {
+    Offline,
+    Token(Arc<TokenKey>),
+}
+
+/// What every connection task shares.
+struct Shared {
+    config: NetSettings,
+    auth: AuthMode,
+    events: mpsc::Sender<NetEvent>,
+    metrics: Arc<Metrics>,
+    next_conn: AtomicU64,
+    /// The tick being run, for the `tick` of immediate frames.
+    current_tick: Arc<AtomicU64>,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// The config values the network threads use.
+#[derive(Debug, Clone)]
+struct NetSettings {
+    max_frame_bytes: usize,
+    max_messages_per_second: u32,
+    max_errors: u32,
+    idle_timeout: Duration,
+    ping_interval: Duration,
+    handshake_timeout: Duration,
+    max_queued_frames: usize,
+    max_connections_per_ip: u32,
+    read_buffer_bytes: usize,
+}
+
+/// The running network: its runtime, the address it listens on, the tick thread's end of the
+/// event channel.
+pub struct Network {
+    runtime: tokio::runtime::Runtime,
+    pub local_addr: SocketAddr,
+    pub current_tick: Arc<AtomicU64>,
+}
+
+/// Events the tick thread may fall behind by before connection tasks wait.
+const EVENT_QUEUE: usize = 64 * 1024;
+
+impl Network {
+    /// Binds the player endpoint and starts accepting; returns the network and the tick
+    /// thread's end of the event channel.
+    pub fn start(
+        config: &ServerConfig,
+        auth: AuthMode,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, mpsc::Receiver<NetEvent>), String> {
+        let n = &config.network;
+        let threads = if n.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |p| p.get())
+        } else {
+            n.threads as usize
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("veltrix-net")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the network runtime: {e}"))?;
+        let addr = format!("{}:{}", n.bind, config.port);
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&addr))
+            .map_err(|e| format!("cannot listen on {addr}: {e} (is another server running? change Port)"))?;
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let current_tick = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(Shared {
+            config: NetSettings {
+                max_frame_bytes: n.max_frame_bytes as usize,
+                max_messages_per_second: n.max_messages_per_second,
+                max_errors: n.max_errors,
+                idle_timeout: Duration::from_secs(n.idle_timeout_seconds.into()),
+                ping_interval: Duration::from_secs(n.ping_interval_seconds.into()),
+                handshake_timeout: Duration::from_secs(n.handshake_timeout_seconds.into()),
+                max_queued_frames: n.max_queued_frames as usize,
+                max_connections_per_ip: n.max_connections_per_ip,
+                read_buffer_bytes: n.read_buffer_bytes as usize,
+            },
+            auth,
+            events: tx,
+            metrics,
+            next_conn: AtomicU64::new(1),
+            current_tick: Arc::clone(&current_tick),
+            per_ip: Mutex::new(HashMap::new()),
+        });
+        runtime.spawn(accept_loop(listener, shared));
+        tracing::info!("players connect to ws://{local_addr}/");
+        Ok((Self { runtime, local_addr, current_tick }, rx))
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// Stops accepting and gives open connections `grace` to write their last frames.
+    pub fn shutdown(self, grace: Duration) {
+        self.runtime.shutdown_timeout(grace);
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(conn::serve(stream, addr, Arc::clone(&shared)));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Counts a connection from `ip`; `None` when the address is over its limit.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut per_ip = self.per_ip.lock();
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= self.config.max_connections_per_ip {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot { shared: Arc::clone(self), ip })
+    }
+
+    fn tick(&self) -> u64 {
+        self.current_tick.load(Ordering::Relaxed)
+    }
+}
+
+/// A counted connection from one address; uncounted when dropped.
+struct IpSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.shared.per_ip.lock();
+        if let Some(count) = per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}

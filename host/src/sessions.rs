@@ -1,0 +1,353 @@
+//! Players in the world: joining and leaving, movement, delivering client messages, and
+//! sending each client its frame at the end of the tick.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    path::PathBuf,
+    sync::{Arc, atomic::Ordering},
+};
+
+use tokio::sync::mpsc;
+use veltrix_sdk::{
+    Audience, ClientMessages, CommandSource, DeliverError, Outbox, Player, PlayerId, Position, Sender, TickInfo,
+    TileWorld,
+    prelude::*,
+    protocol::{
+        ClientMessage, CommandResult, ErrorCode, ErrorMessage, FrameBuilder, ModInfo, Move, PROTOCOL_VERSION,
+        PositionCorrected, ServerMessage, Welcome, encode_message,
+    },
+};
+
+use crate::{
+    commands,
+    interest::{self, Interest},
+    metrics::Metrics,
+    net::{ConnHandle, ConnId, JoinRequest, NetEvent, QueueError},
+};
+
+/// The tick thread's end of the network.
+#[derive(Resource)]
+pub struct NetLink {
+    pub events: mpsc::Receiver<NetEvent>,
+    pub current_tick: Arc<std::sync::atomic::AtomicU64>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The rules sessions follow, from the config.
+#[derive(Resource, Debug, Clone)]
+pub struct SessionRules {
+    pub server_name: String,
+    pub max_players: u32,
+    pub spawn: Position,
+    pub max_speed: f32,
+}
+
+/// The loaded mods as Welcome lists them.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ModCatalog(pub Vec<ModInfo>);
+
+/// Who is online, by connection, id and name; and the ids given out so far.
+#[derive(Resource, Default)]
+pub struct Sessions {
+    by_conn: HashMap<ConnId, Entity>,
+    by_id: HashMap<PlayerId, Entity>,
+    by_name: HashMap<String, Entity>,
+    ids: HashMap<String, PlayerId>,
+    next_id: PlayerId,
+}
+
+impl Sessions {
+    pub fn entity(&self, id: PlayerId) -> Option<Entity> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The online player of this name (any case).
+    pub fn by_name(&self, name: &str) -> Option<Entity> {
+        self.by_name.get(&name.to_lowercase()).copied()
+    }
+
+    pub fn online(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// The id of a name: the same for the whole run, whatever its case.
+    fn id_for(&mut self, name: &str) -> PlayerId {
+        let next = &mut self.next_id;
+        *self.ids.entry(name.to_lowercase()).or_insert_with(|| {
+            *next += 1;
+            *next
+        })
+    }
+}
+
+/// Banned names (lowercase), kept in `bans.json` in the server root.
+#[derive(Resource, Debug, Default)]
+pub struct Bans {
+    pub names: BTreeSet<String>,
+    pub path: PathBuf,
+}
+
+impl Bans {
+    pub fn load(path: PathBuf) -> Result<Self, String> {
+        let names = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<BTreeSet<String>>(&text)
+                .map_err(|e| {
+                    format!(
+                        "{}: line {}, column {}: expected a list of names ({e})",
+                        path.display(),
+                        e.line(),
+                        e.column()
+                    )
+                })?
+                .into_iter()
+                .map(|n| n.to_lowercase())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        };
+        Ok(Self { names, path })
+    }
+
+    pub fn save(&self) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(&self.names).expect("names serialise");
+        std::fs::write(&self.path, text + "\n").map_err(|e| format!("{}: cannot write: {e}", self.path.display()))
+    }
+}
+
+/// A player's connection: its queue to the network and the frame being filled this tick.
+#[derive(Component)]
+pub struct Connection {
+    pub conn: ConnId,
+    pub handle: ConnHandle,
+    frame: FrameBuilder,
+    /// Tiles the player may still move (refilled at MaxSpeed, up to one second's worth).
+    move_budget: f32,
+    budget_tick: u64,
+}
+
+impl Connection {
+    /// Appends an encoded message to this tick's frame.
+    pub fn push(&mut self, tick: u64, message: &[u8]) {
+        if self.frame.is_empty() {
+            self.frame.begin(tick);
+        }
+        self.frame.push(message);
+    }
+}
+
+/// PreTick: takes what the network received and applies it: joins, leaves, moves, mod
+/// messages, commands.
+pub fn receive_network(world: &mut World) {
+    let tick = world.resource::<TickInfo>().tick;
+    world.resource_scope(|world, mut link: Mut<NetLink>| {
+        link.current_tick.store(tick, Ordering::Relaxed);
+        link.metrics.inbound_queue_depth.set(link.events.len() as i64);
+        while let Ok(event) = link.events.try_recv() {
+            match event {
+                NetEvent::Join(request) => join(world, request),
+                NetEvent::Messages { conn, messages } => {
+                    let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() else { continue };
+                    for message in messages {
+                        apply(world, entity, message);
+                    }
+                }
+                NetEvent::Left { conn, reason } => {
+                    if let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() {
+                        remove_player(world, entity, reason);
+                    }
+                }
+            }
+        }
+        link.metrics.players_online.set(world.resource::<Sessions>().online() as i64);
+    });
+}
+
+fn join(world: &mut World, request: JoinRequest) {
+    let JoinRequest { conn, name, authenticated, addr, handle } = request;
+    let key = name.to_lowercase();
+    if world.resource::<Bans>().names.contains(&key) {
+        handle.close(ErrorCode::Banned, "you are banned from this server");
+        return;
+    }
+    if let Some(existing) = world.resource::<Sessions>().by_name(&name) {
+        if !authenticated {
+            handle.close(ErrorCode::NameTaken, format!("a player named {name} is online"));
+            return;
+        }
+        if let Some(old) = world.get::<Connection>(existing) {
+            old.handle.close(ErrorCode::Replaced, "you logged in from somewhere else");
+        }
+        remove_player(world, existing, "replaced");
+    }
+    let rules = world.resource::<SessionRules>().clone();
+    if world.resource::<Sessions>().online() >= rules.max_players as usize {
+        handle.close(ErrorCode::ServerFull, format!("the server is full ({} players)", rules.max_players));
+        return;
+    }
+    let tick = world.resource::<TickInfo>();
+    let (tick, rate) = (tick.tick, tick.rate);
+    let id = world.resource_mut::<Sessions>().id_for(&name);
+    let welcome = ServerMessage::Welcome(Welcome {
+        player: id,
+        protocol: PROTOCOL_VERSION,
+        server_name: rules.server_name.clone(),
+        tick_rate: rate,
+        tick,
+        x: rules.spawn.x,
+        y: rules.spawn.y,
+        mods: world.resource::<ModCatalog>().0.clone(),
+    });
+    if handle.send(FrameBuilder::single(tick, &welcome)).is_err() {
+        return;
+    }
+    let entity = world
+        .spawn((
+            Player { id, name: name.clone() },
+            rules.spawn,
+            Connection {
+                conn,
+                handle,
+                frame: FrameBuilder::with_capacity(256),
+                move_budget: rules.max_speed,
+                budget_tick: tick,
+            },
+            Interest::default(),
+        ))
+        .id();
+    let mut sessions = world.resource_mut::<Sessions>();
+    sessions.by_conn.insert(conn, entity);
+    sessions.by_id.insert(id, entity);
+    sessions.by_name.insert(key, entity);
+    tracing::info!("player {name} (id {id}) joined from {addr}");
+}
+
+/// Removes a player from the world: others stop seeing it, its entity goes.
+pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
+    let Some(player) = world.get::<Player>(entity).cloned() else { return };
+    interest::forget(world, entity, player.id);
+    let conn = world.get::<Connection>(entity).map(|c| c.conn);
+    let mut sessions = world.resource_mut::<Sessions>();
+    if let Some(conn) = conn {
+        sessions.by_conn.remove(&conn);
+    }
+    sessions.by_id.remove(&player.id);
+    sessions.by_name.remove(&player.name.to_lowercase());
+    world.despawn(entity);
+    tracing::info!("player {} left ({reason})", player.name);
+}
+
+fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
+    let Some(player) = world.get::<Player>(entity).map(|p| p.id) else { return };
+    match message {
+        ClientMessage::Hello(_) => {
+            error(world, player, ErrorCode::HandshakeRequired, "already joined: Hello comes once", None)
+        }
+        ClientMessage::Move(mv) => apply_move(world, entity, player, mv),
+        ClientMessage::Mod(m) => {
+            let sender = Sender { entity, player, request: m.request };
+            match ClientMessages::deliver(world, &m.ns, &m.kind, sender, &m.body) {
+                Ok(()) => {}
+                Err(DeliverError::Unknown) => {
+                    let text = format!("no mod message {} {} on this server (see Welcome.mods)", m.ns, m.kind);
+                    error(world, player, ErrorCode::UnknownMessage, &text, m.request);
+                }
+                Err(DeliverError::Malformed(e)) => {
+                    let text = format!("{} {}: {e}", m.ns, m.kind);
+                    error(world, player, ErrorCode::Malformed, &text, m.request);
+                }
+            }
+        }
+        ClientMessage::Command(c) => {
+            let name = world.get::<Player>(entity).map(|p| p.name.clone()).unwrap_or_default();
+            let result = commands::run(world, &CommandSource::Player { entity, id: player, name }, &c.line);
+            let (ok, text) = match result {
+                Ok(text) => (true, text),
+                Err(text) => (false, text),
+            };
+            let answer = ServerMessage::CommandResult(CommandResult { request: c.request, ok, text });
+            world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&answer));
+        }
+    }
+}
+
+/// Server-authoritative movement: a move farther than the player's budget (MaxSpeed over the
+/// time since, up to one second's worth) or onto a tile that is not walkable is refused with
+/// the authoritative position.
+fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
+    let info = *world.resource::<TickInfo>();
+    let max_speed = world.resource::<SessionRules>().max_speed;
+    let walkable = world.resource::<TileWorld>().walkable(mv.x, mv.y);
+    let Some(current) = world.get::<Position>(entity).copied() else { return };
+    let Some(mut conn) = world.get_mut::<Connection>(entity) else { return };
+    let refill = (info.tick - conn.budget_tick) as f32 * info.dt.as_secs_f32() * max_speed;
+    conn.move_budget = (conn.move_budget + refill).min(max_speed);
+    conn.budget_tick = info.tick;
+    let distance = current.distance_squared(mv.x, mv.y).sqrt();
+    if walkable && distance <= conn.move_budget + 1e-3 {
+        conn.move_budget = (conn.move_budget - distance).max(0.0);
+        if distance > 0.0 {
+            world.entity_mut(entity).insert(Position { x: mv.x, y: mv.y });
+        }
+        return;
+    }
+    let correction = ServerMessage::PositionCorrected(PositionCorrected { seq: mv.seq, x: current.x, y: current.y });
+    world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&correction));
+}
+
+fn error(world: &mut World, player: PlayerId, code: ErrorCode, message: &str, request: Option<u32>) {
+    let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request });
+    world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&error));
+}
+
+/// PostTick: puts the tick's outgoing messages into their recipients' frames. A message for
+/// many players was encoded once; its bytes are copied into each frame.
+pub fn deliver_outbox(
+    mut outbox: ResMut<Outbox>,
+    sessions: Res<Sessions>,
+    grid: Res<interest::InterestGrid>,
+    tick: Res<TickInfo>,
+    positions: Query<&Position>,
+    mut conns: Query<&mut Connection>,
+) {
+    for (audience, bytes) in outbox.drain() {
+        match audience {
+            Audience::Player(id) => {
+                if let Some(mut conn) = sessions.entity(id).and_then(|e| conns.get_mut(e).ok()) {
+                    conn.push(tick.tick, &bytes);
+                }
+            }
+            Audience::Near { x, y, radius } => grid.for_each_near(x, y, radius, |e| {
+                let within = positions.get(e).is_ok_and(|p| p.distance_squared(x, y) <= radius * radius);
+                if within && let Ok(mut conn) = conns.get_mut(e) {
+                    conn.push(tick.tick, &bytes);
+                }
+            }),
+            Audience::All => conns.iter_mut().for_each(|mut conn| conn.push(tick.tick, &bytes)),
+        }
+    }
+}
+
+/// PostTick, last: sends each client with something new its one frame of the tick. A client
+/// whose queue is full is disconnected (it is not reading).
+pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>) {
+    let mut deepest = 0;
+    for mut conn in conns.iter_mut() {
+        deepest = deepest.max(conn.handle.queued());
+        if conn.frame.is_empty() {
+            continue;
+        }
+        let frame = conn.frame.finish();
+        if conn.handle.send(frame) == Err(QueueError::Full) {
+            conn.handle.close(ErrorCode::SlowConsumer, "you are not reading your frames fast enough");
+        }
+    }
+    link.metrics.outbound_queue_depth_max.set(deepest as i64);
+}
+
+/// At shutdown: tells every client and closes its connection.
+pub fn close_all(world: &mut World) {
+    let mut conns = world.query::<&Connection>();
+    for conn in conns.iter(world) {
+        conn.handle.close(ErrorCode::ServerStopping, "the server is stopping");
+    }
+}

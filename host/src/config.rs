@@ -57,6 +57,8 @@ pub struct NetworkConfig {
     pub max_connections_per_ip: u32,
     /// Bytes the WebSocket layer reads at once per connection (memory per connection).
     pub read_buffer_bytes: u32,
+    /// The kernel's send buffer per connection (SO_SNDBUF); 0 leaves the system default.
+    pub send_buffer_bytes: u32,
 }
 
 impl Default for NetworkConfig {
@@ -73,6 +75,7 @@ impl Default for NetworkConfig {
             max_queued_frames: 64,
             max_connections_per_ip: 16,
             read_buffer_bytes: 1024,
+            send_buffer_bytes: 0,
         }
     }
 }

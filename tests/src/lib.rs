@@ -196,3 +196,138 @@ impl Run {
         Some((runs, seen))
     }
 }
+
+/// A server running in the background until dropped (SIGTERM, then wait), its log collected
+/// as it goes, its standard input open for console commands.
+pub struct LiveServer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    /// `127.0.0.1:<port>` of the player endpoint.
+    pub addr: String,
+    /// `127.0.0.1:<port>` of the admin listener.
+    pub admin: String,
+}
+
+impl TestServer {
+    /// Starts the server with extra arguments and waits until it listens.
+    pub fn start(&self, args: &[&str]) -> LiveServer {
+        use std::{
+            io::{BufRead, BufReader},
+            process::Stdio,
+            sync::{Arc, Mutex},
+            time::{Duration, Instant},
+        };
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        for (pipe, sink) in [
+            (Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>, Arc::clone(&log)),
+            (Box::new(child.stdout.take().unwrap()), Arc::clone(&stdout)),
+        ] {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut sink = sink.lock().unwrap();
+                    sink.push_str(&line);
+                    sink.push('\n');
+                }
+            });
+        }
+        let stdin = child.stdin.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (addr, admin) = loop {
+            {
+                let text = log.lock().unwrap();
+                let port = text
+                    .split("players connect to ws://")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .map(|a| a.rsplit(':').next().unwrap().to_string());
+                let admin =
+                    text.split("metrics at http://").nth(1).and_then(|r| r.split('/').next()).map(str::to_string);
+                if let (Some(port), Some(admin)) = (port, admin) {
+                    if text.contains("running") {
+                        break (format!("127.0.0.1:{port}"), admin);
+                    }
+                }
+                if text.contains("ERROR") && !text.contains("DISABLED") {
+                    panic!("the server failed to start:\n{text}");
+                }
+            }
+            assert!(Instant::now() < deadline, "the server did not start:\n{}", log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        LiveServer { child, stdin, log, stdout, addr, admin }
+    }
+}
+
+impl LiveServer {
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Types a command on the console and returns what it printed (waits for the output).
+    pub fn console(&mut self, line: &str) -> String {
+        use std::io::Write;
+        let before = self.stdout.lock().unwrap().len();
+        writeln!(self.stdin, "{line}").expect("the console reads");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let out = self.stdout.lock().unwrap();
+            if out.len() > before && out.ends_with('\n') {
+                return out[before..].to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "no console output for {line:?}");
+        }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// An HTTP GET on the admin listener: (status line, body).
+    pub fn admin_get(&self, path: &str) -> (String, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.admin).expect("the admin listener accepts");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status and log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        (status, self.log())
+    }
+}
+
+impl Drop for LiveServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -123,6 +123,7 @@ struct NetSettings {
     max_queued_frames: usize,
     max_connections_per_ip: u32,
     read_buffer_bytes: usize,
+    send_buffer_bytes: usize,
 }
 
 /// The running network: its runtime, the address it listens on, the tick thread's end of the
@@ -174,6 +175,7 @@ impl Network {
                 max_queued_frames: n.max_queued_frames as usize,
                 max_connections_per_ip: n.max_connections_per_ip,
                 read_buffer_bytes: n.read_buffer_bytes as usize,
+                send_buffer_bytes: n.send_buffer_bytes as usize,
             },
             auth,
             events: tx,
@@ -202,6 +204,9 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
+                if shared.config.send_buffer_bytes > 0 {
+                    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(shared.config.send_buffer_bytes);
+                }
                 tokio::spawn(conn::serve(stream, addr, Arc::clone(&shared)));
             }
             Err(e) => {

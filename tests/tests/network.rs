@@ -1,0 +1,399 @@
+//! The player endpoint over real sockets on loopback: handshake and its refusals, movement and
+//! area of interest, rate limits, bad input, slow clients, the admin listener and the console.
+
+use std::time::{Duration, Instant};
+
+use veltrix_client::{Client, ClientError, hello, hello_with_token};
+use veltrix_protocol::{ClientMessage, ErrorCode, Hello, Move, PROTOCOL_VERSION, ServerMessage, encode_client_frame};
+use veltrix_tests::{LiveServer, TestServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn start(args: &[&str]) -> (TestServer, LiveServer) {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    let live = server.start(args);
+    (server, live)
+}
+
+fn refused(result: Result<(Client, veltrix_protocol::Welcome), ClientError>) -> (ErrorCode, String) {
+    match result {
+        Err(ClientError::Refused(e)) => (e.code, e.message),
+        Err(other) => panic!("expected a refusal, got {other:?}"),
+        Ok(_) => panic!("expected a refusal, got a Welcome"),
+    }
+}
+
+/// The next Error the server sends, with the close code that follows it.
+async fn error_then_close(client: &mut Client) -> (ErrorCode, String, Option<u16>) {
+    let error = client.recv_until(WAIT, |m| matches!(m, ServerMessage::Error(_))).await.expect("an Error");
+    let ServerMessage::Error(e) = error else { unreachable!() };
+    let deadline = Instant::now() + WAIT;
+    while !client.is_closed() && Instant::now() < deadline {
+        if let Ok(None) | Err(_) = tokio::time::timeout(WAIT, client.next_frame()).await.unwrap_or(Ok(None)) {
+            break;
+        }
+    }
+    (e.code, e.message, client.close_reason().map(|c| c.code))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_welcomes_with_the_server_and_its_mods() {
+    let (_s, live) = start(&["--server-name", "Hunt Night"]);
+    let (client, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    assert_eq!(welcome.server_name, "Hunt Night");
+    assert_eq!(welcome.tick_rate, 30);
+    assert_eq!(welcome.protocol, PROTOCOL_VERSION);
+    assert_eq!((welcome.x, welcome.y), (256.5, 256.5));
+    assert!(welcome.player > 0);
+    assert_eq!(welcome.mods.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["Veltrix:TreasureHunt"]);
+    assert_eq!(client.player(), welcome.player);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_version_mismatch_is_refused() {
+    let (_s, live) = start(&[]);
+    let hello = Hello { protocol: PROTOCOL_VERSION + 1, name: "ana".into(), token: None };
+    let (code, message) = refused(Client::connect(&live.addr, hello).await);
+    assert_eq!(code, ErrorCode::ProtocolVersion);
+    assert_eq!(
+        message,
+        format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {}", PROTOCOL_VERSION + 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_bad_expired_and_good() {
+    let (server, mut live) = start(&["--auth", "token"]);
+    let (code, _) = refused(Client::connect(&live.addr, hello("ana")).await);
+    assert_eq!(code, ErrorCode::BadCredentials, "no token");
+    let (code, _) = refused(Client::connect(&live.addr, hello_with_token("ana", "ana.9999999999.Zm9yZ2Vk")).await);
+    assert_eq!(code, ErrorCode::BadCredentials, "forged token");
+
+    // A token the server really signed, but expired: made with its own key.
+    let key = veltrix_host::auth::TokenKey::load_or_create(&server.root().join("auth.secret")).unwrap();
+    let expired = key.issue("ana", veltrix_host::auth::unix_now() - 1);
+    let (code, _) = refused(Client::connect(&live.addr, hello_with_token("ana", expired)).await);
+    assert_eq!(code, ErrorCode::TokenExpired);
+
+    // The console's token for bob is not ana's.
+    let token = live.console("token bob").trim().to_string();
+    let (code, _) = refused(Client::connect(&live.addr, hello_with_token("ana", token.clone())).await);
+    assert_eq!(code, ErrorCode::BadCredentials, "someone else's token");
+    let (_, welcome) = Client::connect(&live.addr, hello_with_token("bob", token)).await.unwrap();
+    assert!(welcome.player > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_full() {
+    let (_s, live) = start(&["--max-players", "1"]);
+    let (_first, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let (code, message) = refused(Client::connect(&live.addr, hello("bob")).await);
+    assert_eq!(code, ErrorCode::ServerFull);
+    assert_eq!(message, "the server is full (1 players)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_login_offline_is_name_taken() {
+    let (_s, live) = start(&[]);
+    let (_first, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let (code, _) = refused(Client::connect(&live.addr, hello("ANA")).await);
+    assert_eq!(code, ErrorCode::NameTaken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_login_with_a_token_replaces_the_older_session() {
+    let (_s, mut live) = start(&["--auth", "token"]);
+    let token = live.console("token ana").trim().to_string();
+    let (mut first, first_welcome) = Client::connect(&live.addr, hello_with_token("ana", token.clone())).await.unwrap();
+    let (_second, second_welcome) = Client::connect(&live.addr, hello_with_token("ana", token)).await.unwrap();
+    assert_eq!(first_welcome.player, second_welcome.player, "the same player");
+    let (code, message, close) = error_then_close(&mut first).await;
+    assert_eq!((code, message.as_str(), close), (ErrorCode::Replaced, "you logged in from somewhere else", Some(1000)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_players_see_each_other_move_and_far_players_hear_nothing() {
+    let (_s, live) = start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let (mut bob, _) = Client::connect(&live.addr, hello("bob")).await.unwrap();
+    let bob_id = bob.player();
+    let ana_id = ana.player();
+    // Both at spawn: each appears to the other.
+    let seen =
+        ana.recv_until(WAIT, |m| matches!(m, ServerMessage::PlayerAppeared(p) if p.player == bob_id)).await.unwrap();
+    let ServerMessage::PlayerAppeared(p) = seen else { unreachable!() };
+    assert_eq!((p.name.as_str(), p.x, p.y), ("bob", 256.5, 256.5));
+    bob.recv_until(WAIT, |m| matches!(m, ServerMessage::PlayerAppeared(p) if p.player == ana_id)).await.unwrap();
+
+    // Carol walks away, a few tiles a step, until out of range (32 + 4 hysteresis).
+    let (mut carol, _) = Client::connect(&live.addr, hello("carol")).await.unwrap();
+    let carol_id = carol.player();
+    let mut x = 256.5;
+    while x < 256.5 + 60.0 {
+        x += 4.0;
+        carol.move_to(x, 256.5).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    ana.recv_until(WAIT, |m| matches!(m, ServerMessage::PlayerGone(g) if g.player == carol_id)).await.unwrap();
+    // Drain what carol got on the way out.
+    let _ = carol.collect_for(Duration::from_millis(300)).await.unwrap();
+
+    // Bob moves near ana: ana hears it; carol, far away, hears nothing at all.
+    let seq = bob.move_to(258.0, 257.0).await.unwrap();
+    assert!(seq > 0);
+    let moved =
+        ana.recv_until(WAIT, |m| matches!(m, ServerMessage::PlayerMoved(p) if p.player == bob_id)).await.unwrap();
+    assert_eq!(moved, ServerMessage::PlayerMoved(veltrix_protocol::PlayerMoved { player: bob_id, x: 258.0, y: 257.0 }));
+    let frames = carol.collect_for(Duration::from_millis(500)).await.unwrap();
+    assert!(frames.is_empty(), "a far player receives nothing: {frames:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speed_hack_is_corrected() {
+    let (_s, live) = start(&[]);
+    let (mut ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let seq = ana.move_to(welcome.x + 100.0, welcome.y).await.unwrap();
+    let correction = ana.recv_until(WAIT, |m| matches!(m, ServerMessage::PositionCorrected(_))).await.unwrap();
+    assert_eq!(
+        correction,
+        ServerMessage::PositionCorrected(veltrix_protocol::PositionCorrected { seq, x: welcome.x, y: welcome.y })
+    );
+    // Off the world: refused too.
+    let seq = ana.move_to(-1.0, welcome.y).await.unwrap();
+    let ServerMessage::PositionCorrected(c) =
+        ana.recv_until(WAIT, |m| matches!(m, ServerMessage::PositionCorrected(_))).await.unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(c.seq, seq);
+}
+
+async fn next_error(client: &mut Client) -> (ErrorCode, String) {
+    match client.recv_until(WAIT, |m| matches!(m, ServerMessage::Error(_))).await.unwrap() {
+        ServerMessage::Error(e) => (e.code, e.message),
+        _ => unreachable!(),
+    }
+}
+
+/// Round trip of a request the server answers in the next tick (a refused move).
+async fn round_trip(client: &mut Client) -> Duration {
+    let sent = Instant::now();
+    let seq = client.move_to(-5.0, -5.0).await.unwrap();
+    client.recv_until(WAIT, |m| matches!(m, ServerMessage::PositionCorrected(c) if c.seq == seq)).await.unwrap();
+    sent.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_is_rate_limited_and_others_are_unaffected() {
+    let (_s, live) = start(&[]);
+    let (mut calm, _) = Client::connect(&live.addr, hello("calm")).await.unwrap();
+    let (mut flood, _) = Client::connect(&live.addr, hello("flood")).await.unwrap();
+    let batch: Vec<ClientMessage> = (0..20).map(|i| ClientMessage::Move(Move { seq: i, x: 256.5, y: 256.5 })).collect();
+    for _ in 0..50 {
+        flood.send(&batch).await.unwrap();
+    }
+    let limited = flood
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Error(e) if e.code == ErrorCode::RateLimited))
+        .await
+        .unwrap();
+    let ServerMessage::Error(e) = limited else { unreachable!() };
+    assert_eq!(e.message, "more than 60 messages per second: the excess is dropped");
+    // Told once for the burst.
+    let again = flood.collect_for(Duration::from_millis(300)).await.unwrap();
+    assert!(!again.iter().flat_map(|f| &f.messages).any(|m| matches!(m, ServerMessage::Error(_))), "{again:?}");
+    let rtt = round_trip(&mut calm).await;
+    assert!(rtt < Duration::from_millis(250), "the calm client's round trip stays within a few ticks: {rtt:?}");
+    let metrics = live.admin_get("/metrics").1;
+    let dropped: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("veltrix_messages_dropped_total{reason=\"rate_limited\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("a rate_limited series");
+    assert!(dropped >= 900.0, "1000 sent in a burst, 60 allowed: dropped {dropped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_the_documented_answers() {
+    let (_s, live) = start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    ana.send_raw(vec![0xc1]).await.unwrap();
+    assert_eq!(next_error(&mut ana).await.0, ErrorCode::Malformed);
+    ana.send_text("hello?").await.unwrap();
+    assert_eq!(
+        next_error(&mut ana).await,
+        (ErrorCode::Malformed, "malformed frame: frames must be binary MessagePack, not text".into())
+    );
+    // An unknown message kind.
+    let mut unknown = Vec::new();
+    veltrix_protocol::encode_value(&vec![std::collections::BTreeMap::from([("Teleport", 1)])], &mut unknown);
+    ana.send_raw(unknown).await.unwrap();
+    assert_eq!(next_error(&mut ana).await.0, ErrorCode::UnknownMessage);
+    // A field of the wrong type.
+    let mut wrong = Vec::new();
+    veltrix_protocol::encode_value(
+        &vec![std::collections::BTreeMap::from([("Move", std::collections::BTreeMap::from([("seq", "one")]))])],
+        &mut wrong,
+    );
+    ana.send_raw(wrong).await.unwrap();
+    assert_eq!(next_error(&mut ana).await.0, ErrorCode::Malformed);
+    // A mod message nobody registered.
+    ana.send_mod("Veltrix:TreasureHunt", "Nope", Some(7), &()).await.unwrap();
+    let ServerMessage::Error(e) = ana.recv_until(WAIT, |m| matches!(m, ServerMessage::Error(_))).await.unwrap() else {
+        unreachable!()
+    };
+    assert_eq!((e.code, e.request), (ErrorCode::UnknownMessage, Some(7)));
+    // A second Hello.
+    ana.send(&[ClientMessage::Hello(hello("ana"))]).await.unwrap();
+    assert_eq!(next_error(&mut ana).await.0, ErrorCode::HandshakeRequired);
+
+    // Still served after all that.
+    let (mut bob, _) = Client::connect(&live.addr, hello("bob")).await.unwrap();
+    assert!(round_trip(&mut bob).await < Duration::from_millis(250));
+
+    // Too large: answered, then closed with 1009.
+    ana.send_raw(vec![0x90; 20_000]).await.unwrap();
+    let (code, _, close) = error_then_close(&mut ana).await;
+    assert_eq!((code, close), (ErrorCode::FrameTooLarge, Some(1009)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_errors_close_the_connection() {
+    let (_s, live) = start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    for _ in 0..10 {
+        ana.send_raw(vec![0xc1]).await.unwrap();
+    }
+    let mut codes = Vec::new();
+    while let Ok(m) = ana.recv_until(WAIT, |m| matches!(m, ServerMessage::Error(_))).await {
+        let ServerMessage::Error(e) = m else { unreachable!() };
+        codes.push(e.code);
+        if e.code == ErrorCode::TooManyErrors {
+            break;
+        }
+    }
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(codes[..9].iter().all(|c| *c == ErrorCode::Malformed));
+    assert_eq!(codes[9], ErrorCode::TooManyErrors);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write(
+        "config.json",
+        r#"{"Network": {"MaxQueuedFrames": 8, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}"#,
+    );
+    let live = server.start(&[]);
+    // The stuck client: a raw WebSocket with a small receive buffer that is never read.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(live.addr.parse().unwrap()).await.unwrap();
+    let (mut stuck, _) = tokio_tungstenite::client_async(format!("ws://{}/", live.addr), stream).await.unwrap();
+    use futures_util::SinkExt;
+    stuck
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            encode_client_frame(&[ClientMessage::Hello(hello("stuck"))]).into(),
+        ))
+        .await
+        .unwrap();
+    let rss_before = live.rss_kib();
+    // Movers beside it make traffic for it every tick.
+    let mut movers = Vec::new();
+    for i in 0..20 {
+        movers.push(Client::connect(&live.addr, hello(&format!("mover{i}"))).await.unwrap().0);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut step = 0.0;
+    loop {
+        step = if step == 0.0 { 0.2 } else { 0.0 };
+        for m in movers.iter_mut() {
+            m.move_to(256.5 + step, 256.5).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        if live.log().contains("player stuck left (slow_consumer)") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stuck client was not disconnected:\n{}", live.log());
+    }
+    let metrics = live.admin_get("/metrics").1;
+    assert!(metrics.contains("veltrix_disconnects_total{reason=\"slow_consumer\"} 1"), "{metrics}");
+    let growth = live.rss_kib().saturating_sub(rss_before);
+    assert!(growth < 16 * 1024, "RSS grew by {growth} KiB while a client was stuck");
+    // The movers were served throughout.
+    assert!(round_trip(&mut movers[0]).await < Duration::from_millis(250));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kick_from_the_console_closes_with_the_reason() {
+    let (_s, mut live) = start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let out = live.console("players");
+    assert!(out.starts_with("1 player(s) online\n  ana (id "), "{out}");
+    assert_eq!(live.console("kick ana spamming the chat"), "kicked ana: spamming the chat\n");
+    let (code, message, close) = error_then_close(&mut ana).await;
+    assert_eq!((code, message.as_str(), close), (ErrorCode::Kicked, "spamming the chat", Some(1000)));
+    assert_eq!(live.console("kick ana"), "error: no player named ana is online\nusage: kick <player> [reason]\n");
+    assert!(live.console("frobnicate").starts_with("error: unknown command `frobnicate`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ban_refuses_the_player_and_persists() {
+    let (server, mut live) = start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    assert_eq!(live.console("ban ana"), "banned ana\n");
+    let (code, _, _) = error_then_close(&mut ana).await;
+    assert_eq!(code, ErrorCode::Banned);
+    let (code, _) = refused(Client::connect(&live.addr, hello("ana")).await);
+    assert_eq!(code, ErrorCode::Banned);
+    let bans = std::fs::read_to_string(server.root().join("bans.json")).unwrap();
+    assert_eq!(serde_json::from_str::<Vec<String>>(&bans).unwrap(), ["ana"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_cannot_run_operator_commands() {
+    let (_s, live) = start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let request = ana.command("kick bob").await.unwrap();
+    let answer = ana.recv_until(WAIT, |m| matches!(m, ServerMessage::CommandResult(_))).await.unwrap();
+    let ServerMessage::CommandResult(r) = answer else { unreachable!() };
+    assert_eq!(
+        (r.request, r.ok, r.text.as_str()),
+        (request, false, "you lack the permission veltrix.server.command.kick for `kick`")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_on_loopback_only() {
+    let (_s, live) = start(&[]);
+    let (_ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = live.admin_get("/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    for series in [
+        "veltrix_players_online 1",
+        "veltrix_connections_open 1",
+        "veltrix_tick_duration_seconds_bucket{le=\"0.005\"}",
+        "veltrix_frames_in_total",
+        "veltrix_bytes_in_total",
+        "veltrix_frames_out_total",
+        "veltrix_bytes_out_total",
+        "veltrix_inbound_queue_depth",
+        "veltrix_outbound_queue_depth_max",
+    ] {
+        assert!(body.contains(series), "/metrics lacks {series}:\n{body}");
+    }
+    let (status, body) = live.admin_get("/health");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.starts_with("{\"status\":\"ok\",\"tick\":") && body.contains("\"players\":1"), "{body}");
+
+    assert!(live.admin.starts_with("127.0.0.1:"), "bound to loopback: {}", live.admin);
+    let port = live.admin.rsplit(':').next().unwrap();
+    // Every non-loopback address of this machine refuses the admin port.
+    let out = std::process::Command::new("hostname").arg("-I").output().unwrap();
+    for ip in String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|ip| !ip.contains(':')) {
+        let refused =
+            std::net::TcpStream::connect_timeout(&format!("{ip}:{port}").parse().unwrap(), Duration::from_secs(1))
+                .is_err();
+        assert!(refused, "the admin listener answered on {ip}");
+    }
+}

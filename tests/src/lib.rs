@@ -253,10 +253,10 @@ impl TestServer {
                     .map(|a| a.rsplit(':').next().unwrap().to_string());
                 let admin =
                     text.split("metrics at http://").nth(1).and_then(|r| r.split('/').next()).map(str::to_string);
-                if let (Some(port), Some(admin)) = (port, admin) {
-                    if text.contains("running") {
-                        break (format!("127.0.0.1:{port}"), admin);
-                    }
+                if let (Some(port), Some(admin)) = (port, admin)
+                    && text.contains("running")
+                {
+                    break (format!("127.0.0.1:{port}"), admin);
                 }
                 if text.contains("ERROR") && !text.contains("DISABLED") {
                     panic!("the server failed to start:\n{text}");

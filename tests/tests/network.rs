@@ -300,7 +300,7 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
     // Movers beside it make traffic for it every tick.
     let mut movers = Vec::new();
     for i in 0..20 {
-        movers.push(Client::connect(&live.addr, hello(&format!("mover{i}"))).await.unwrap().0);
+        movers.push(Client::connect(&live.addr, hello(format!("mover{i}"))).await.unwrap().0);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut step = 0.0;

@@ -74,7 +74,7 @@ impl Default for NetworkConfig {
             handshake_timeout_seconds: 10,
             max_queued_frames: 64,
             max_connections_per_ip: 16,
-            read_buffer_bytes: 1024,
+            read_buffer_bytes: 256,
             send_buffer_bytes: 0,
         }
     }
@@ -91,6 +91,9 @@ pub struct WorldConfig {
     /// Where players appear, in tiles.
     pub spawn_x: f32,
     pub spawn_y: f32,
+    /// Players appear at a point within this many tiles of the spawn, the same for a player
+    /// every time (0: exactly at the spawn).
+    pub spawn_radius: f32,
     /// Fastest a player may move, in tiles per second.
     pub max_speed: f32,
     /// Players within this many tiles of each other see each other move.
@@ -106,6 +109,7 @@ impl Default for WorldConfig {
             depth: 512,
             spawn_x: 256.5,
             spawn_y: 256.5,
+            spawn_radius: 0.0,
             max_speed: 8.0,
             interest_radius: 32.0,
             interest_hysteresis: 4.0,
@@ -271,6 +275,9 @@ impl ServerConfig {
             if !(value.is_finite() && value > 0.0) {
                 return Err(format!("{key}: expected a positive number, found {value}"));
             }
+        }
+        if !(w.spawn_radius.is_finite() && w.spawn_radius >= 0.0) {
+            return Err(format!("World.SpawnRadius: expected zero or more, found {}", w.spawn_radius));
         }
         if !(w.interest_hysteresis.is_finite() && w.interest_hysteresis >= 0.0) {
             return Err(format!("World.InterestHysteresis: expected zero or more, found {}", w.interest_hysteresis));

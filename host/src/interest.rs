@@ -66,10 +66,26 @@ impl InterestGrid {
     }
 
     /// Calls `f` for every entity in the cells that may hold players within `radius` of (x, y)
-    /// (a superset: the caller checks the distance).
+    /// (a superset: the caller checks the distance). Costs the smaller of the cells in the
+    /// radius's box and the occupied cells, so any radius (even infinite) is cheap.
     pub fn for_each_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(Entity)) {
+        if radius.is_nan() || x.is_nan() || y.is_nan() {
+            return;
+        }
+        // Float to int casts saturate, so an infinite radius spans every cell.
         let (x0, y0) = self.cell_of(x - radius, y - radius);
         let (x1, y1) = self.cell_of(x + radius, y + radius);
+        let box_cells = (i64::from(x1) - i64::from(x0) + 1).saturating_mul(i64::from(y1) - i64::from(y0) + 1);
+        if box_cells > self.cells.len() as i64 {
+            let mut cells: Vec<(&(i32, i32), &Vec<Entity>)> =
+                self.cells.iter().filter(|((cx, cy), _)| (x0..=x1).contains(cx) && (y0..=y1).contains(cy)).collect();
+            // Cell order, so that delivery order does not depend on the hash map.
+            cells.sort_unstable_by_key(|(cell, _)| (cell.1, cell.0));
+            for (_, members) in cells {
+                members.iter().copied().for_each(&mut f);
+            }
+            return;
+        }
         for cy in y0..=y1 {
             for cx in x0..=x1 {
                 if let Some(members) = self.cells.get(&(cx, cy)) {
@@ -210,5 +226,45 @@ fn encode(message: ServerMessage) -> Bytes {
 fn push(conns: &mut Query<&mut Connection>, to: Entity, tick: u64, bytes: &[u8]) {
     if let Ok(mut conn) = conns.get_mut(to) {
         conn.push(tick, bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid_with(points: &[(f32, f32)]) -> (InterestGrid, Vec<Entity>) {
+        let mut world = World::new();
+        let mut grid = InterestGrid::new(32.0, 4.0);
+        let mut entities = Vec::new();
+        for &(x, y) in points {
+            let e = world.spawn_empty().id();
+            let mut interest = Interest::default();
+            grid.place(e, &mut interest, x, y);
+            entities.push(e);
+        }
+        (grid, entities)
+    }
+
+    #[test]
+    fn near_finds_neighbouring_cells_only() {
+        let (grid, e) = grid_with(&[(10.0, 10.0), (50.0, 10.0), (500.0, 500.0)]);
+        let mut found = Vec::new();
+        grid.for_each_near(12.0, 12.0, 40.0, |x| found.push(x));
+        assert!(found.contains(&e[0]) && found.contains(&e[1]) && !found.contains(&e[2]), "{found:?}");
+    }
+
+    #[test]
+    fn huge_and_infinite_radii_visit_occupied_cells_only() {
+        let (grid, e) = grid_with(&[(10.0, 10.0), (500.0, 500.0)]);
+        for radius in [1e9, f32::INFINITY] {
+            let mut found = Vec::new();
+            grid.for_each_near(0.0, 0.0, radius, |x| found.push(x));
+            assert_eq!(found.len(), 2, "radius {radius}");
+            assert!(found.contains(&e[0]) && found.contains(&e[1]));
+        }
+        let mut found = Vec::new();
+        grid.for_each_near(0.0, 0.0, f32::NAN, |x| found.push(x));
+        assert!(found.is_empty());
     }
 }

@@ -212,6 +212,7 @@ pub fn new_world(config: &ServerConfig) -> World {
         server_name: config.server_name.clone(),
         max_players: config.max_players,
         spawn: veltrix_sdk::Position { x: w.spawn_x, y: w.spawn_y },
+        spawn_radius: w.spawn_radius,
         max_speed: w.max_speed,
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
@@ -224,7 +225,8 @@ pub fn new_world(config: &ServerConfig) -> World {
     let mut schedules = world.resource_mut::<Schedules>();
     schedules.add_systems(PreTick, (message_update_system, sessions::receive_network, commands::run_console).chain());
     schedules
-        .add_systems(PostTick, (sessions::deliver_outbox, interest::update_interest, sessions::flush_frames).chain());
+        // The grid first: `Audience::Near` must find players where they are this tick.
+        .add_systems(PostTick, (interest::update_interest, sessions::deliver_outbox, sessions::flush_frames).chain());
     world
 }
 

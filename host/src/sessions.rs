@@ -39,7 +39,38 @@ pub struct SessionRules {
     pub server_name: String,
     pub max_players: u32,
     pub spawn: Position,
+    pub spawn_radius: f32,
     pub max_speed: f32,
+}
+
+impl SessionRules {
+    /// Where player `id` appears: a point within `spawn_radius` of the spawn picked from the
+    /// id (the same every time), on a walkable tile; the spawn itself when none is found.
+    pub fn spawn_point(&self, id: PlayerId, tiles: &TileWorld) -> Position {
+        if self.spawn_radius <= 0.0 {
+            return self.spawn;
+        }
+        let mut state = id;
+        for _ in 0..8 {
+            let a = splitmix64(&mut state);
+            let angle = (a >> 32) as f32 / u32::MAX as f32 * std::f32::consts::TAU;
+            // sqrt: uniform over the disc, not bunched at the centre.
+            let r = ((a & 0xffff_ffff) as f32 / u32::MAX as f32).sqrt() * self.spawn_radius;
+            let (x, y) = (self.spawn.x + r * angle.cos(), self.spawn.y + r * angle.sin());
+            if tiles.walkable(x, y) {
+                return Position { x, y };
+            }
+        }
+        self.spawn
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The loaded mods as Welcome lists them.
@@ -187,14 +218,15 @@ fn join(world: &mut World, request: JoinRequest) {
     let tick = world.resource::<TickInfo>();
     let (tick, rate) = (tick.tick, tick.rate);
     let id = world.resource_mut::<Sessions>().id_for(&name);
+    let spawn = rules.spawn_point(id, world.resource::<TileWorld>());
     let welcome = ServerMessage::Welcome(Welcome {
         player: id,
         protocol: PROTOCOL_VERSION,
         server_name: rules.server_name.clone(),
         tick_rate: rate,
         tick,
-        x: rules.spawn.x,
-        y: rules.spawn.y,
+        x: spawn.x,
+        y: spawn.y,
         mods: world.resource::<ModCatalog>().0.clone(),
     });
     if handle.send(FrameBuilder::single(tick, &welcome)).is_err() {
@@ -203,11 +235,11 @@ fn join(world: &mut World, request: JoinRequest) {
     let entity = world
         .spawn((
             Player { id, name: name.clone() },
-            rules.spawn,
+            spawn,
             Connection {
                 conn,
                 handle,
-                frame: FrameBuilder::with_capacity(256),
+                frame: FrameBuilder::with_capacity(0),
                 move_budget: rules.max_speed,
                 budget_tick: tick,
             },

@@ -42,7 +42,9 @@ impl fmt::Display for ModId {
 }
 
 /// A registration (systems, message kinds) waiting for its mod's setup and start to succeed.
-pub type PendingRegistration = Box<dyn FnOnce(&mut World) + Send>;
+/// Not `Send`: ordered system configs (`.chain()`, `.after()`) are not, and registrations never
+/// leave the tick thread.
+pub type PendingRegistration = Box<dyn FnOnce(&mut World)>;
 
 /// The host's world and the mod's folders, lent to a mod during setup, start and shutdown.
 ///
@@ -92,7 +94,7 @@ impl<'a> ModContext<'a> {
     pub fn add_systems<M>(
         &mut self,
         schedule: impl ScheduleLabel,
-        systems: impl IntoScheduleConfigs<ScheduleSystem, M> + Send + 'static,
+        systems: impl IntoScheduleConfigs<ScheduleSystem, M> + 'static,
     ) -> &mut Self {
         self.pending.push(Box::new(move |world: &mut World| {
             world.resource_mut::<Schedules>().add_systems(schedule, systems);
@@ -171,5 +173,44 @@ impl<'a> ModContext<'a> {
             }
             Err(e) => Err(format!("{}: cannot read: {e}", path.display()).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use bevy_ecs::prelude::*;
+
+    use super::*;
+    use crate::Tick;
+
+    #[derive(Resource, Default)]
+    struct Order(Vec<&'static str>);
+
+    fn first(mut order: ResMut<Order>) {
+        order.0.push("first");
+    }
+
+    fn second(mut order: ResMut<Order>) {
+        order.0.push("second");
+    }
+
+    /// Ordered systems can be added, and reach the schedule only on commit.
+    #[test]
+    fn chained_systems_are_staged_then_committed_in_order() {
+        let mut world = World::new();
+        world.init_resource::<Schedules>();
+        world.init_resource::<Order>();
+        world.resource_mut::<Schedules>().insert(Schedule::new(Tick));
+        let id = ModId::new("Test", "Order");
+        let mut ctx = ModContext::new(&mut world, &id, Path::new("."), Path::new("."));
+        ctx.add_systems(Tick, (second.after(first), first));
+        let pending = ctx.into_pending();
+        world.run_schedule(Tick);
+        assert!(world.resource::<Order>().0.is_empty(), "nothing runs before commit");
+        ModContext::commit(&mut world, pending);
+        world.run_schedule(Tick);
+        assert_eq!(world.resource::<Order>().0, ["first", "second"]);
     }
 }

@@ -88,6 +88,8 @@ fn copy_fresh(from: &Path, to: &Path) -> std::io::Result<()> {
 /// A fresh server root in a temporary folder.
 pub struct TestServer {
     root: tempfile::TempDir,
+    /// The shipped server folder to run from; the tests' debug build unless set.
+    server_dir: Option<PathBuf>,
 }
 
 impl Default for TestServer {
@@ -101,7 +103,17 @@ impl TestServer {
     pub fn new() -> Self {
         let root = tempfile::Builder::new().prefix("veltrix-it-").tempdir().expect("a temporary folder");
         fs::create_dir_all(root.path().join("mods")).expect("mods/");
-        Self { root }
+        Self { root, server_dir: None }
+    }
+
+    /// Runs the server from another shipped folder (a release build, for benchmarks).
+    pub fn with_server_dir(mut self, dir: PathBuf) -> Self {
+        self.server_dir = Some(dir);
+        self
+    }
+
+    fn server_dir(&self) -> &Path {
+        self.server_dir.as_deref().unwrap_or_else(|| &artifacts().server_dir)
     }
 
     pub fn root(&self) -> &Path {
@@ -110,7 +122,7 @@ impl TestServer {
 
     /// Copies the shipped treasure-hunt mod folder into `mods/<folder>`.
     pub fn with_treasure_hunt(self, folder: &str) -> Self {
-        let from = artifacts().server_dir.join("mods/Veltrix_TreasureHunt");
+        let from = self.server_dir().join("mods/Veltrix_TreasureHunt");
         let to = self.root().join("mods").join(folder);
         fs::create_dir_all(&to).unwrap();
         for file in ["manifest.json", "libtreasure_hunt.so"] {
@@ -141,7 +153,7 @@ impl TestServer {
     /// The server command, rooted here, on free ports (tests run side by side), with a clean
     /// environment for its libraries.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(artifacts().server_dir.join("veltrix-server"));
+        let mut cmd = Command::new(self.server_dir().join("veltrix-server"));
         cmd.arg("--root")
             .arg(self.root())
             .args(["--port", "0", "--admin-address", "127.0.0.1:0"])

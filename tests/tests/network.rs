@@ -397,3 +397,34 @@ async fn metrics_and_health_on_loopback_only() {
         assert!(refused, "the admin listener answered on {ip}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_address_are_limited() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write("config.json", r#"{"Network": {"MaxConnectionsPerIp": 2}}"#);
+    let live2 = server.start(&[]);
+    let (_a, _) = Client::connect(&live2.addr, hello("ana")).await.unwrap();
+    let (_b, _) = Client::connect(&live2.addr, hello("bob")).await.unwrap();
+    let (code, message) = refused(Client::connect(&live2.addr, hello("carol")).await);
+    assert_eq!((code, message.as_str()), (ErrorCode::TooManyConnections, "too many connections from your address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_times_out_and_a_reading_one_stays() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write("config.json", r#"{"Network": {"IdleTimeoutSeconds": 2, "PingIntervalSeconds": 1}}"#);
+    let live = server.start(&[]);
+    // Silent: a raw WebSocket that joins, then neither reads (so never answers a ping) nor sends.
+    let stream = tokio::net::TcpStream::connect(&live.addr).await.unwrap();
+    let (mut silent, _) = tokio_tungstenite::client_async(format!("ws://{}/", live.addr), stream).await.unwrap();
+    use futures_util::SinkExt;
+    let hello_frame = encode_client_frame(&[ClientMessage::Hello(hello("silent"))]);
+    silent.send(tokio_tungstenite::tungstenite::Message::Binary(hello_frame.into())).await.unwrap();
+    // Reading: the client library answers pings while it reads.
+    let (mut reader, _) = Client::connect(&live.addr, hello("reader")).await.unwrap();
+    let _ = reader.collect_for(Duration::from_secs(4)).await.unwrap();
+    assert!(live.log().contains("player silent left (idle_timeout)"), "{}", live.log());
+    assert!(!live.log().contains("player reader left"), "{}", live.log());
+    let metrics = live.admin_get("/metrics").1;
+    assert!(metrics.contains("veltrix_disconnects_total{reason=\"idle_timeout\"} 1"), "{metrics}");
+}

@@ -7,7 +7,7 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::{net::TcpStream, sync::mpsc, time::timeout};
+use tokio::{net::TcpStream, time::timeout};
 use tokio_tungstenite::{
     WebSocketStream, accept_async_with_config,
     tungstenite::{
@@ -43,7 +43,10 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
         .max_write_buffer_size(cfg.max_frame_bytes.max(64 * 1024) * 4)
         .max_frame_size(Some(cfg.max_frame_bytes))
         .max_message_size(Some(cfg.max_frame_bytes));
-    let mut ws = match timeout(cfg.handshake_timeout, accept_async_with_config(stream, Some(ws_config))).await {
+    // Boxed: the upgrade's state is large and needed only once; the task keeps only what the
+    // long idle phase needs (memory per connected player).
+    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, accept_async_with_config(stream, Some(ws_config)))).await
+    {
         Ok(Ok(ws)) => ws,
         _ => return "upgrade_failed",
     };
@@ -53,7 +56,7 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
     };
 
     // The handshake: the first message of the first frame is Hello.
-    let first = match timeout(cfg.handshake_timeout, ws.next()).await {
+    let first = match Box::pin(timeout(cfg.handshake_timeout, ws.next())).await {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Ok(Some(Ok(Message::Text(_)))) => {
             close(&mut ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
@@ -124,7 +127,7 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
     };
 
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (frames_tx, mut frames) = mpsc::channel(cfg.max_queued_frames);
+    let (frames_tx, frames) = flume::bounded(cfg.max_queued_frames);
     let control = Arc::new(Control::default());
     let handle = ConnHandle { frames: frames_tx, control: Arc::clone(&control) };
     let join = JoinRequest { conn, name: hello.name, authenticated, addr, handle };
@@ -132,7 +135,7 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
         return "server_stopping";
     }
     let mut session = Session { conn, limiter: RateLimiter::new(cfg.max_messages_per_second), errors: 0 };
-    let reason = session.serve(&mut ws, shared, messages, &mut frames, &control).await;
+    let reason = session.serve(&mut ws, shared, messages, &frames, &control).await;
     let _ = shared.events.send(NetEvent::Left { conn, reason }).await;
     reason
 }
@@ -149,7 +152,7 @@ impl Session {
         ws: &mut Ws,
         shared: &Arc<Shared>,
         early: Vec<ClientMessage>,
-        frames: &mut mpsc::Receiver<bytes::Bytes>,
+        frames: &flume::Receiver<bytes::Bytes>,
         control: &Control,
     ) -> &'static str {
         let cfg = &shared.config;
@@ -168,8 +171,8 @@ impl Session {
                     close(ws, shared, code, &message).await;
                     return reason_label(code);
                 }
-                frame = frames.recv() => {
-                    let Some(frame) = frame else { return "removed" };
+                frame = frames.recv_async() => {
+                    let Ok(frame) = frame else { return "removed" };
                     let len = frame.len();
                     // A client that stops reading blocks this write; the tick thread then finds
                     // the queue full and closes the connection, which ends the write here.
@@ -178,7 +181,7 @@ impl Session {
                         () = control.notify.notified() => {
                             return reason_label(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0));
                         }
-                        sent = timeout(cfg.idle_timeout, ws.send(Message::Binary(frame))) => match sent {
+                        sent = Box::pin(timeout(cfg.idle_timeout, ws.send(Message::Binary(frame)))) => match sent {
                             Ok(Ok(())) => {
                                 shared.metrics.frames_out.inc();
                                 shared.metrics.bytes_out.inc_by(len as u64);
@@ -194,9 +197,11 @@ impl Session {
                         None | Some(Ok(Message::Close(_))) => return "closed_by_client",
                         Some(Ok(Message::Binary(bytes))) => {
                             count_in(shared, bytes.len());
+                            // Boxed: handing over can wait on the tick thread; its state would
+                            // otherwise sit in every idle connection's task.
                             let result = match decode_client_frame(&bytes) {
-                                Ok(messages) => self.forward(ws, shared, messages).await,
-                                Err(e) => self.refuse(ws, shared, e).await,
+                                Ok(messages) => Box::pin(self.forward(ws, shared, messages)).await,
+                                Err(e) => Box::pin(self.refuse(ws, shared, e)).await,
                             };
                             if let Err(reason) = result {
                                 return reason;
@@ -204,7 +209,7 @@ impl Session {
                         }
                         Some(Ok(Message::Text(_))) => {
                             let e = DecodeError::Malformed("frames must be binary MessagePack, not text".into());
-                            if let Err(reason) = self.refuse(ws, shared, e).await {
+                            if let Err(reason) = Box::pin(self.refuse(ws, shared, e)).await {
                                 return reason;
                             }
                         }
@@ -222,7 +227,7 @@ impl Session {
                         close(ws, shared, ErrorCode::IdleTimeout, &message).await;
                         return "idle_timeout";
                     }
-                    if timeout(cfg.idle_timeout, ws.send(Message::Ping(bytes::Bytes::new()))).await.is_err() {
+                    if Box::pin(timeout(cfg.idle_timeout, ws.send(Message::Ping(bytes::Bytes::new())))).await.is_err() {
                         return "slow_consumer";
                     }
                 }
@@ -321,8 +326,18 @@ fn too_large(max: usize) -> String {
     format!("frames are limited to {max} bytes")
 }
 
-/// Sends an immediate `Error` frame.
-async fn send_error(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
+/// Sends an immediate `Error` frame. Boxed, like [`close`]: rare, and its state would
+/// otherwise sit in every connection's task.
+fn send_error<'a>(
+    ws: &'a mut Ws,
+    shared: &'a Shared,
+    code: ErrorCode,
+    message: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    Box::pin(send_error_now(ws, shared, code, message))
+}
+
+async fn send_error_now(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
     let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request: None });
     let frame = FrameBuilder::single(shared.tick(), &error);
     let len = frame.len();
@@ -333,7 +348,16 @@ async fn send_error(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str
 }
 
 /// Sends `Error { code, message }`, then a close frame, then waits briefly for the client's.
-async fn close(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
+fn close<'a>(
+    ws: &'a mut Ws,
+    shared: &'a Shared,
+    code: ErrorCode,
+    message: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    Box::pin(close_now(ws, shared, code, message))
+}
+
+async fn close_now(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
     send_error(ws, shared, code, message).await;
     let close_code = match code {
         ErrorCode::FrameTooLarge => CloseCode::Size,

@@ -50,9 +50,12 @@ pub struct JoinRequest {
 }
 
 /// The tick thread's handle on one connection.
+///
+/// The frame queue is a flume channel: it allocates as frames come, where tokio's bounded
+/// channel allocates a block of slots up front, per connection (memory per idle player).
 #[derive(Clone)]
 pub struct ConnHandle {
-    frames: mpsc::Sender<Bytes>,
+    frames: flume::Sender<Bytes>,
     control: Arc<Control>,
 }
 
@@ -75,8 +78,8 @@ impl ConnHandle {
     /// Queues a finished frame for the client.
     pub fn send(&self, frame: Bytes) -> Result<(), QueueError> {
         self.frames.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => QueueError::Full,
-            mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+            flume::TrySendError::Full(_) => QueueError::Full,
+            flume::TrySendError::Disconnected(_) => QueueError::Closed,
         })
     }
 
@@ -89,7 +92,7 @@ impl ConnHandle {
 
     /// Frames queued and not yet written.
     pub fn queued(&self) -> usize {
-        self.frames.max_capacity() - self.frames.capacity()
+        self.frames.len()
     }
 }
 

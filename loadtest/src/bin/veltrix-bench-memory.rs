@@ -1,0 +1,56 @@
+//! Server memory per idle connected player: RSS with N players minus RSS with none, over N.
+//!
+//! `cargo run --release -p veltrix-loadtest --bin veltrix-bench-memory -- 1000 5000`
+//!
+//! For each N: a fresh server (release build), its RSS after start, then N clients join and
+//! stay idle (they read what the server sends: nothing, once everyone is in); after the server
+//! reports N players and a settling pause, its RSS again.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use veltrix_client::{Client, hello};
+use veltrix_tests::TestServer;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let counts: Vec<usize> =
+        std::env::args().skip(1).map(|a| a.parse().expect("player counts, e.g. 1000 5000")).collect();
+    let counts = if counts.is_empty() { vec![1000, 5000] } else { counts };
+    let server_dir = veltrix_loadtest::release_server();
+    println!("| players | RSS empty (KiB) | RSS with players (KiB) | per player (bytes) |");
+    println!("|---:|---:|---:|---:|");
+    for n in counts {
+        let server = TestServer::new().with_server_dir(server_dir.clone()).with_treasure_hunt("Veltrix_TreasureHunt");
+        // Everyone at one spawn point would see everyone (N² state and traffic): spread them
+        // over a big world, beyond each other's interest radius, so that idle means idle.
+        server.write(
+            "config.json",
+            &format!(
+                r#"{{"MaxPlayers": {}, "Network": {{"MaxConnectionsPerIp": 100000}}, "World": {{"Width": 4096, "Depth": 4096, "SpawnX": 2048, "SpawnY": 2048, "SpawnRadius": 2000, "InterestRadius": 1, "InterestHysteresis": 0}}}}"#,
+                n + 10
+            ),
+        );
+        let live = server.start(&[]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let empty = live.rss_kib();
+        let mut clients = Vec::with_capacity(n);
+        for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+            let joins = chunk.iter().map(|i| Client::connect(&live.addr, hello(format!("p{i}"))));
+            for joined in join_all(joins).await {
+                clients.push(joined.expect("join").0);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !live.admin_get("/health").1.contains(&format!("\"players\":{n}}}")) {
+            assert!(Instant::now() < deadline, "the server never reported {n} players");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let full = live.rss_kib();
+        let per_player = (full.saturating_sub(empty) * 1024) as f64 / n as f64;
+        println!("| {n} | {empty} | {full} | {per_player:.0} |");
+        drop(clients);
+        let _ = live.stop();
+    }
+}

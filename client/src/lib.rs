@@ -120,7 +120,7 @@ impl Client {
         tcp.set_nodelay(true)?;
         let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
         let (ws, _response) = client_async_with_config(endpoint.url(), tcp, Some(config)).await?;
-        let mut conn = Conn { ws, closed: None };
+        let mut conn = Conn { ws, closed: None, skipped: 0 };
         conn.send(Message::Binary(encode_client_frame(&[ClientMessage::Hello(hello)]).into())).await?;
         let Some(frame) = conn.read().await? else {
             return Err(conn.closed_error(Vec::new()));
@@ -166,6 +166,11 @@ impl Client {
 
     pub fn is_closed(&self) -> bool {
         self.conn.closed.is_some()
+    }
+
+    /// Server messages skipped because their kind is newer than this client.
+    pub fn skipped_messages(&self) -> u64 {
+        self.conn.skipped
     }
 
     /// Sends `messages` as one frame.
@@ -325,6 +330,8 @@ impl std::fmt::Debug for Client {
 struct Conn {
     ws: WebSocketStream<TcpStream>,
     closed: Option<CloseInfo>,
+    /// Server messages of kinds this client does not know, skipped so far.
+    skipped: u64,
 }
 
 impl Conn {
@@ -340,7 +347,12 @@ impl Conn {
     async fn read(&mut self) -> Result<Option<ServerFrame>, ClientError> {
         while self.closed.is_none() {
             match self.ws.next().await {
-                Some(Ok(Message::Binary(data))) => return Ok(Some(decode_server_frame(&data)?)),
+                Some(Ok(Message::Binary(data))) => {
+                    // Messages of kinds newer than this client are skipped, the rest kept.
+                    let decoded = decode_server_frame(&data)?;
+                    self.skipped += decoded.skipped as u64;
+                    return Ok(Some(decoded.frame));
+                }
                 Some(Ok(Message::Text(text))) => {
                     let shown: String = text.chars().take(80).collect();
                     return Err(DecodeError::Malformed(format!("a text frame: {shown:?}")).into());

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{ClientMessage, ServerFrame, ServerMessage};
 
@@ -64,9 +64,57 @@ pub fn encode_message(message: &ServerMessage) -> Bytes {
     Bytes::from(out)
 }
 
-/// Decodes a server frame (for clients).
-pub fn decode_server_frame(frame: &[u8]) -> Result<ServerFrame, DecodeError> {
-    Ok(rmp_serde::from_slice(frame)?)
+/// Decodes a server frame (for clients), message by message: a message this side cannot
+/// decode (a kind or error code newer than it) is skipped and counted, the others kept, as
+/// the versioning rules ask of clients (docs/protocol.md). Unknown keys of the frame are
+/// ignored.
+pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
+    let malformed = |what: &str| DecodeError::Malformed(format!("server frame: {what}"));
+    let mut rest = frame;
+    let fields = rmp::decode::read_map_len(&mut rest).map_err(|_| malformed("expected a map"))?;
+    let (mut tick, mut messages, mut skipped) = (None, None, 0);
+    for _ in 0..fields {
+        let key: String = serde::Deserialize::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+        match key.as_str() {
+            "tick" => {
+                tick =
+                    Some(rmp::decode::read_int::<u64, _>(&mut rest).map_err(|_| malformed("tick is not an integer"))?)
+            }
+            "messages" => {
+                let n = rmp::decode::read_array_len(&mut rest).map_err(|_| malformed("messages is not an array"))?;
+                // No capacity from the peer's count: it is checked only as messages are read.
+                let mut list = Vec::new();
+                for _ in 0..n {
+                    let mut attempt = rest;
+                    match ServerMessage::deserialize(&mut rmp_serde::Deserializer::new(&mut attempt)) {
+                        Ok(message) => {
+                            list.push(message);
+                            rest = attempt;
+                        }
+                        Err(_) => {
+                            serde::de::IgnoredAny::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+                            skipped += 1;
+                        }
+                    }
+                }
+                messages = Some(list);
+            }
+            _ => {
+                serde::de::IgnoredAny::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+            }
+        }
+    }
+    match (tick, messages) {
+        (Some(tick), Some(messages)) => Ok(DecodedFrame { frame: ServerFrame { tick, messages }, skipped }),
+        _ => Err(malformed("missing tick or messages")),
+    }
+}
+
+/// A decoded server frame and how many of its messages could not be decoded (newer kinds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedFrame {
+    pub frame: ServerFrame,
+    pub skipped: usize,
 }
 
 /// Assembles a server frame from already-encoded messages, without decoding or re-encoding
@@ -174,7 +222,26 @@ mod tests {
         builder.push(&encode_message(&a));
         builder.push(&encode_message(&b));
         let frame = builder.finish();
-        assert_eq!(decode_server_frame(&frame).unwrap(), ServerFrame { tick: 123_456, messages: vec![a, b] });
+        let decoded = decode_server_frame(&frame).unwrap();
+        assert_eq!(decoded.frame, ServerFrame { tick: 123_456, messages: vec![a, b] });
+        assert_eq!(decoded.skipped, 0);
+    }
+
+    /// A message of a kind this side does not know costs only that message.
+    #[test]
+    fn unknown_server_message_is_skipped_not_the_frame() {
+        let known = ServerMessage::PlayerGone(PlayerGone { player: 3 });
+        let mut future = Vec::new();
+        encode_value(
+            &std::collections::BTreeMap::from([("Weather", std::collections::BTreeMap::from([("rain", 1)]))]),
+            &mut future,
+        );
+        let mut builder = FrameBuilder::with_capacity(64);
+        builder.begin(9);
+        builder.push(&future);
+        builder.push(&encode_message(&known));
+        let decoded = decode_server_frame(&builder.finish()).unwrap();
+        assert_eq!(decoded, DecodedFrame { frame: ServerFrame { tick: 9, messages: vec![known] }, skipped: 1 });
     }
 
     #[test]

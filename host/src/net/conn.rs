@@ -182,10 +182,7 @@ impl Session {
                             return reason_label(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0));
                         }
                         sent = Box::pin(timeout(cfg.idle_timeout, ws.send(Message::Binary(frame)))) => match sent {
-                            Ok(Ok(())) => {
-                                shared.metrics.frames_out.inc();
-                                shared.metrics.bytes_out.inc_by(len as u64);
-                            }
+                            Ok(Ok(())) => count_out(shared, len),
                             Ok(Err(_)) => return "write_error",
                             Err(_) => return "slow_consumer",
                         }
@@ -322,53 +319,46 @@ fn count_in(shared: &Shared, len: usize) {
     shared.metrics.bytes_in.inc_by(len as u64);
 }
 
+fn count_out(shared: &Shared, len: usize) {
+    shared.metrics.frames_out.inc();
+    shared.metrics.bytes_out.inc_by(len as u64);
+}
+
 fn too_large(max: usize) -> String {
     format!("frames are limited to {max} bytes")
 }
 
-/// Sends an immediate `Error` frame. Boxed, like [`close`]: rare, and its state would
-/// otherwise sit in every connection's task.
-fn send_error<'a>(
-    ws: &'a mut Ws,
-    shared: &'a Shared,
-    code: ErrorCode,
-    message: &'a str,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-    Box::pin(send_error_now(ws, shared, code, message))
-}
+/// A boxed future: the rare paths (errors, closing) are boxed so that their state is not part
+/// of every idle connection's task.
+type Rare<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
-async fn send_error_now(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
-    let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request: None });
-    let frame = FrameBuilder::single(shared.tick(), &error);
-    let len = frame.len();
-    if let Ok(Ok(())) = timeout(Duration::from_secs(2), ws.send(Message::Binary(frame))).await {
-        shared.metrics.frames_out.inc();
-        shared.metrics.bytes_out.inc_by(len as u64);
-    }
+/// Sends an immediate `Error` frame.
+fn send_error<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: &'a str) -> Rare<'a> {
+    Box::pin(async move {
+        let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request: None });
+        let frame = FrameBuilder::single(shared.tick(), &error);
+        let len = frame.len();
+        if let Ok(Ok(())) = timeout(Duration::from_secs(2), ws.send(Message::Binary(frame))).await {
+            count_out(shared, len);
+        }
+    })
 }
 
 /// Sends `Error { code, message }`, then a close frame, then waits briefly for the client's.
-fn close<'a>(
-    ws: &'a mut Ws,
-    shared: &'a Shared,
-    code: ErrorCode,
-    message: &'a str,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-    Box::pin(close_now(ws, shared, code, message))
-}
-
-async fn close_now(ws: &mut Ws, shared: &Shared, code: ErrorCode, message: &str) {
-    send_error(ws, shared, code, message).await;
-    let close_code = match code {
-        ErrorCode::FrameTooLarge => CloseCode::Size,
-        ErrorCode::ServerStopping => CloseCode::Away,
-        ErrorCode::Kicked | ErrorCode::Replaced => CloseCode::Normal,
-        _ => CloseCode::Policy,
-    };
-    let reason = format!("{code:?}");
-    let _ =
-        timeout(Duration::from_secs(2), ws.close(Some(CloseFrame { code: close_code, reason: reason.into() }))).await;
-    let _ = timeout(Duration::from_millis(500), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+fn close<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: &'a str) -> Rare<'a> {
+    Box::pin(async move {
+        send_error(ws, shared, code, message).await;
+        let close_code = match code {
+            ErrorCode::FrameTooLarge => CloseCode::Size,
+            ErrorCode::ServerStopping => CloseCode::Away,
+            ErrorCode::Kicked | ErrorCode::Replaced => CloseCode::Normal,
+            _ => CloseCode::Policy,
+        };
+        let reason = format!("{code:?}");
+        let _ = timeout(Duration::from_secs(2), ws.close(Some(CloseFrame { code: close_code, reason: reason.into() })))
+            .await;
+        let _ = timeout(Duration::from_millis(500), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+    })
 }
 
 fn reason_label(code: ErrorCode) -> &'static str {

@@ -50,7 +50,7 @@ impl Example {
         match &self.message {
             Message::Client(m) => assert_eq!(decode_client_frame(&frame).unwrap(), vec![m.clone()], "{}", self.name),
             Message::Server(m) => assert_eq!(
-                decode_server_frame(&frame).unwrap(),
+                decode_server_frame(&frame).unwrap().frame,
                 ServerFrame { tick: TICK, messages: vec![m.clone()] },
                 "{}",
                 self.name

@@ -74,7 +74,7 @@ impl Default for NetworkConfig {
             handshake_timeout_seconds: 10,
             max_queued_frames: 64,
             max_connections_per_ip: 16,
-            read_buffer_bytes: 256,
+            read_buffer_bytes: 128,
             send_buffer_bytes: 0,
         }
     }

@@ -82,7 +82,7 @@ pub struct ModCatalog(pub Vec<ModInfo>);
 pub struct Sessions {
     by_conn: HashMap<ConnId, Entity>,
     by_id: HashMap<PlayerId, Entity>,
-    by_name: HashMap<String, Entity>,
+    /// Lowercased name to id: who is online by name goes through `by_id`.
     ids: HashMap<String, PlayerId>,
     next_id: PlayerId,
 }
@@ -94,7 +94,7 @@ impl Sessions {
 
     /// The online player of this name (any case).
     pub fn by_name(&self, name: &str) -> Option<Entity> {
-        self.by_name.get(&name.to_lowercase()).copied()
+        self.ids.get(&name.to_lowercase()).and_then(|id| self.entity(*id))
     }
 
     pub fn online(&self) -> usize {
@@ -249,7 +249,6 @@ fn join(world: &mut World, request: JoinRequest) {
     let mut sessions = world.resource_mut::<Sessions>();
     sessions.by_conn.insert(conn, entity);
     sessions.by_id.insert(id, entity);
-    sessions.by_name.insert(key, entity);
     tracing::info!("player {name} (id {id}) joined from {addr}");
 }
 
@@ -263,7 +262,6 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
         sessions.by_conn.remove(&conn);
     }
     sessions.by_id.remove(&player.id);
-    sessions.by_name.remove(&player.name.to_lowercase());
     world.despawn(entity);
     tracing::info!("player {} left ({reason})", player.name);
 }

@@ -26,15 +26,45 @@ use crate::auth::{TokenError, unix_now};
 type Ws = WebSocketStream<TcpStream>;
 
 /// Serves one accepted TCP connection to its end.
+///
+/// The task holds only what the long connected phase needs: the handshake and the last
+/// hand-over are boxed, so their state lives on the heap only while they run (memory per
+/// connected player).
 pub(super) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
     shared.metrics.connections_open.inc();
-    let reason = run(stream, addr, &shared).await;
+    let reason = match Box::pin(handshake(stream, addr, &shared)).await {
+        Ok(joined) => connected(joined, &shared).await,
+        Err(reason) => reason,
+    };
     shared.metrics.connections_open.dec();
     shared.metrics.disconnect(reason);
 }
 
-/// Returns why the connection ended (a metrics label).
-async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'static str {
+/// The connected phase, to its end; returns why it ended (a metrics label).
+async fn connected(mut joined: Box<Joined>, shared: &Arc<Shared>) -> &'static str {
+    let conn = joined.conn;
+    let mut session = Session { conn, limiter: RateLimiter::new(shared.config.max_messages_per_second), errors: 0 };
+    let early = std::mem::take(&mut joined.early);
+    let Joined { ws, frames, control, .. } = &mut *joined;
+    let reason = session.serve(ws, shared, early, frames, control).await;
+    let _ = Box::pin(shared.events.send(NetEvent::Left { conn, reason })).await;
+    reason
+}
+
+/// A connection past the handshake, its player handed to the tick thread.
+struct Joined {
+    ws: Ws,
+    /// Counts the connection against its address until dropped.
+    _slot: super::IpSlot,
+    conn: u64,
+    frames: flume::Receiver<bytes::Bytes>,
+    control: Arc<Control>,
+    /// Messages that came in the Hello's frame after it.
+    early: Vec<ClientMessage>,
+}
+
+/// Upgrade and handshake: returns the joined connection, or why it ended (a metrics label).
+async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> Result<Box<Joined>, &'static str> {
     let cfg = &shared.config;
     let slot = shared.admit(addr.ip());
     let ws_config = WebSocketConfig::default()
@@ -48,29 +78,29 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
     let mut ws = match Box::pin(timeout(cfg.handshake_timeout, accept_async_with_config(stream, Some(ws_config)))).await
     {
         Ok(Ok(ws)) => ws,
-        _ => return "upgrade_failed",
+        _ => return Err("upgrade_failed"),
     };
-    let Some(_slot) = slot else {
+    let Some(slot) = slot else {
         close(&mut ws, shared, ErrorCode::TooManyConnections, "too many connections from your address").await;
-        return "too_many_connections";
+        return Err("too_many_connections");
     };
 
     // The handshake: the first message of the first frame is Hello.
-    let first = match Box::pin(timeout(cfg.handshake_timeout, ws.next())).await {
+    let first = match timeout(cfg.handshake_timeout, ws.next()).await {
         Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
         Ok(Some(Ok(Message::Text(_)))) => {
             close(&mut ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
-            return "malformed";
+            return Err("malformed");
         }
         Ok(Some(Err(WsError::Capacity(_)))) => {
             close(&mut ws, shared, ErrorCode::FrameTooLarge, &too_large(cfg.max_frame_bytes)).await;
-            return "frame_too_large";
+            return Err("frame_too_large");
         }
-        Ok(_) => return "closed_during_handshake",
+        Ok(_) => return Err("closed_during_handshake"),
         Err(_) => {
             let message = format!("no Hello within {} s", cfg.handshake_timeout.as_secs());
             close(&mut ws, shared, ErrorCode::HandshakeRequired, &message).await;
-            return "handshake_timeout";
+            return Err("handshake_timeout");
         }
     };
     count_in(shared, first.len());
@@ -78,7 +108,7 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
         Ok(messages) => messages,
         Err(e) => {
             close(&mut ws, shared, ErrorCode::Malformed, &e.to_string()).await;
-            return "malformed";
+            return Err("malformed");
         }
     };
     let hello = match messages.first() {
@@ -88,23 +118,23 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
         },
         _ => {
             close(&mut ws, shared, ErrorCode::HandshakeRequired, "the first message must be Hello").await;
-            return "handshake_required";
+            return Err("handshake_required");
         }
     };
     if hello.protocol != PROTOCOL_VERSION {
         let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {}", hello.protocol);
         close(&mut ws, shared, ErrorCode::ProtocolVersion, &message).await;
-        return "protocol_version";
+        return Err("protocol_version");
     }
     if !valid_name(&hello.name) {
         close(&mut ws, shared, ErrorCode::BadCredentials, "a name is 1 to 16 letters, digits or _").await;
-        return "bad_credentials";
+        return Err("bad_credentials");
     }
     let authenticated = match (&shared.auth, &hello.token) {
         (AuthMode::Offline, _) => false,
         (AuthMode::Token(_), None) => {
             close(&mut ws, shared, ErrorCode::BadCredentials, "this server requires a token (ask an operator)").await;
-            return "bad_credentials";
+            return Err("bad_credentials");
         }
         (AuthMode::Token(key), Some(token)) => match key.verify(&hello.name, token, unix_now()) {
             Ok(()) => true,
@@ -116,12 +146,12 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
                     "the token is not valid for this name on this server",
                 )
                 .await;
-                return "bad_credentials";
+                return Err("bad_credentials");
             }
             Err(TokenError::Expired) => {
                 close(&mut ws, shared, ErrorCode::TokenExpired, "the token has expired; ask an operator for a new one")
                     .await;
-                return "token_expired";
+                return Err("token_expired");
             }
         },
     };
@@ -132,12 +162,9 @@ async fn run(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> &'sta
     let handle = ConnHandle { frames: frames_tx, control: Arc::clone(&control) };
     let join = JoinRequest { conn, name: hello.name, authenticated, addr, handle };
     if shared.events.send(NetEvent::Join(join)).await.is_err() {
-        return "server_stopping";
+        return Err("server_stopping");
     }
-    let mut session = Session { conn, limiter: RateLimiter::new(cfg.max_messages_per_second), errors: 0 };
-    let reason = session.serve(&mut ws, shared, messages, &frames, &control).await;
-    let _ = shared.events.send(NetEvent::Left { conn, reason }).await;
-    reason
+    Ok(Box::new(Joined { ws, _slot: slot, conn, frames, control, early: messages }))
 }
 
 struct Session {
@@ -156,13 +183,13 @@ impl Session {
         control: &Control,
     ) -> &'static str {
         let cfg = &shared.config;
-        if let Err(reason) = self.forward(ws, shared, early).await {
+        if let Err(reason) = Box::pin(self.forward(ws, shared, early)).await {
             return reason;
         }
         let mut last_seen = Instant::now();
-        let mut ping = tokio::time::interval(cfg.ping_interval);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ping.tick().await;
+        // A sleep reset after each ping, inline: an Interval would box its own.
+        let ping = tokio::time::sleep(cfg.ping_interval);
+        tokio::pin!(ping);
         loop {
             tokio::select! {
                 biased;
@@ -218,7 +245,8 @@ impl Session {
                         Some(Err(_)) => return "protocol_error",
                     }
                 }
-                _ = ping.tick() => {
+                () = &mut ping => {
+                    ping.as_mut().reset(tokio::time::Instant::now() + cfg.ping_interval);
                     if last_seen.elapsed() >= cfg.idle_timeout {
                         let message = format!("nothing received for {} s", cfg.idle_timeout.as_secs());
                         close(ws, shared, ErrorCode::IdleTimeout, &message).await;

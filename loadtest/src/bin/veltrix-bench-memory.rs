@@ -2,8 +2,8 @@
 //!
 //! `cargo run --release -p veltrix-loadtest --bin veltrix-bench-memory -- 1000 5000`
 //!
-//! For each N: a fresh server (release build), its RSS after start, then N clients join and
-//! stay idle (they read what the server sends: nothing, once everyone is in); after the server
+//! For each N: a fresh server (release build), its RSS after start and a warm-up of ten
+//! players that come and go, then N clients join and stay idle (they read what the server sends: nothing, once everyone is in); after the server
 //! reports N players and a settling pause, its RSS again.
 
 use std::time::{Duration, Instant};
@@ -32,10 +32,19 @@ async fn main() {
             ),
         );
         let live = server.start(&[]);
+        // Warm up: a few players come and go, so that one-time costs (the allocator's
+        // per-thread arenas, lazily made runtime structures) are not counted per player.
+        let mut warm = Vec::new();
+        for i in 0..10 {
+            warm.push(Client::connect(&live.addr, hello(format!("warm{i}"))).await.expect("join").0);
+        }
+        drop(warm);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let empty = live.rss_kib();
         let mut clients = Vec::with_capacity(n);
-        for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        // Joins in small concurrent batches: each handshake briefly holds buffers several times an
+        // idle connection's size, and the allocator keeps its high-water mark.
+        for chunk in (0..n).collect::<Vec<_>>().chunks(20) {
             let joins = chunk.iter().map(|i| Client::connect(&live.addr, hello(format!("p{i}"))));
             for joined in join_all(joins).await {
                 clients.push(joined.expect("join").0);

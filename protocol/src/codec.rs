@@ -227,6 +227,31 @@ mod tests {
         assert_eq!(decoded.skipped, 0);
     }
 
+    /// An error code newer than this side still reads as an error.
+    #[test]
+    fn unknown_error_code_reads_as_unknown() {
+        let mut body = Vec::new();
+        encode_value(
+            &std::collections::BTreeMap::from([(
+                "Error",
+                std::collections::BTreeMap::from([("code", "Overheated"), ("message", "later")]),
+            )]),
+            &mut body,
+        );
+        let mut builder = FrameBuilder::with_capacity(64);
+        builder.begin(1);
+        builder.push(&body);
+        let decoded = decode_server_frame(&builder.finish()).unwrap();
+        assert_eq!(
+            decoded.frame.messages,
+            vec![ServerMessage::Error(ErrorMessage {
+                code: ErrorCode::Unknown,
+                message: "later".into(),
+                request: None
+            })]
+        );
+    }
+
     /// A message of a kind this side does not know costs only that message.
     #[test]
     fn unknown_server_message_is_skipped_not_the_frame() {

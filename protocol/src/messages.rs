@@ -153,6 +153,10 @@ pub enum ErrorCode {
     ServerStopping,
     /// A mod or command refused the request; the message says why.
     Refused,
+    /// Never sent: what a reader gets for a code newer than itself, so that the Error (its
+    /// message and request) is still read.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use crate::{ClientMessage, ServerFrame, ServerMessage};
@@ -123,9 +123,12 @@ pub struct DecodedFrame {
 /// The header has a fixed layout so it can be written before the message count is known:
 /// `{"tick": <uint64>, "messages": <array32 of N>}`: `82 a4 "tick" cf <8 bytes> a8 "messages"
 /// dd <4 bytes N>`, then the N messages. MessagePack readers accept the wide forms.
+///
+/// Finishing a frame hands out its bytes without copying; once the network has written them
+/// and dropped its handle, the next frame reuses the same allocation.
 #[derive(Debug)]
 pub struct FrameBuilder {
-    buf: Vec<u8>,
+    buf: BytesMut,
     count: u32,
 }
 
@@ -138,17 +141,17 @@ const HEADER_LEN: usize = COUNT_AT + 4;
 impl FrameBuilder {
     /// A builder with room for `capacity` bytes of messages.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { buf: Vec::with_capacity(HEADER_LEN + capacity), count: 0 }
+        Self { buf: BytesMut::with_capacity(if capacity == 0 { 0 } else { HEADER_LEN + capacity }), count: 0 }
     }
 
     /// Starts a frame for `tick`, dropping anything not finished.
     pub fn begin(&mut self, tick: u64) {
         self.buf.clear();
         self.buf.extend_from_slice(HEADER_PREFIX);
-        self.buf.push(0xcf);
+        self.buf.extend_from_slice(&[0xcf]);
         self.buf.extend_from_slice(&tick.to_be_bytes());
         self.buf.extend_from_slice(b"\xa8messages");
-        self.buf.push(0xdd);
+        self.buf.extend_from_slice(&[0xdd]);
         self.buf.extend_from_slice(&[0; 4]);
         self.count = 0;
         debug_assert_eq!(self.buf.len(), HEADER_LEN);
@@ -175,13 +178,11 @@ impl FrameBuilder {
         self.buf.len()
     }
 
-    /// The finished frame. The builder keeps its capacity for the next [`begin`](Self::begin).
+    /// The finished frame, sharing the builder's allocation.
     pub fn finish(&mut self) -> Bytes {
         self.buf[COUNT_AT..HEADER_LEN].copy_from_slice(&self.count.to_be_bytes());
-        let frame = Bytes::copy_from_slice(&self.buf);
-        self.buf.clear();
         self.count = 0;
-        frame
+        self.buf.split().freeze()
     }
 
     /// A whole frame of one message, for immediate answers (handshake, errors).
@@ -267,6 +268,27 @@ mod tests {
         builder.push(&encode_message(&known));
         let decoded = decode_server_frame(&builder.finish()).unwrap();
         assert_eq!(decoded, DecodedFrame { frame: ServerFrame { tick: 9, messages: vec![known] }, skipped: 1 });
+    }
+
+    /// In steady state (each frame written before the next is built) no frame allocates:
+    /// every frame lies in the builder's first allocation.
+    #[test]
+    fn finished_frames_reuse_the_allocation() {
+        let message = encode_message(&ServerMessage::PlayerGone(PlayerGone { player: 1 }));
+        let capacity = 256;
+        let mut builder = FrameBuilder::with_capacity(capacity);
+        builder.begin(0);
+        let base = builder.buf.as_ptr() as usize;
+        let end = base + HEADER_LEN + capacity;
+        builder.buf.clear();
+        for tick in 1..1000 {
+            builder.begin(tick);
+            builder.push(&message);
+            let frame = builder.finish();
+            let at = frame.as_ptr() as usize;
+            assert!(at >= base && at + frame.len() <= end, "frame {tick} allocated anew");
+            assert_eq!(decode_server_frame(&frame).unwrap().frame.tick, tick);
+        }
     }
 
     #[test]

@@ -80,10 +80,26 @@ impl Default for NetworkConfig {
     }
 }
 
+/// Where the tile world comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Terrain {
+    /// Ground everywhere.
+    Flat,
+    /// Ground, rock and water from `Seed`: the same seed and size give the same world.
+    Generated,
+}
+
 /// The `World` section: the tile world and how players move in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 pub struct WorldConfig {
+    /// `Flat` or `Generated`; ignored when `Map` names a map.
+    pub terrain: Terrain,
+    /// Seed of the generated terrain.
+    pub seed: u64,
+    /// A map to load instead: `universe/worlds/<Map>/map.txt` (docs/worlds.md). Its size wins
+    /// over Width and Depth.
+    pub map: String,
     /// Tiles along x.
     pub width: u32,
     /// Tiles along y.
@@ -105,6 +121,9 @@ pub struct WorldConfig {
 impl Default for WorldConfig {
     fn default() -> Self {
         Self {
+            terrain: Terrain::Flat,
+            seed: 1,
+            map: String::new(),
             width: 512,
             depth: 512,
             spawn_x: 256.5,
@@ -275,6 +294,12 @@ impl ServerConfig {
             if !(value.is_finite() && value > 0.0) {
                 return Err(format!("{key}: expected a positive number, found {value}"));
             }
+        }
+        if !w.map.is_empty() && !w.map.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(format!(
+                "World.Map: expected a folder name under universe/worlds/ (letters, digits, _ and -), found {:?}",
+                w.map
+            ));
         }
         if !(w.spawn_radius.is_finite() && w.spawn_radius >= 0.0) {
             return Err(format!("World.SpawnRadius: expected zero or more, found {}", w.spawn_radius));

@@ -15,3 +15,4 @@ pub mod panics;
 pub mod server;
 pub mod sessions;
 pub mod tick;
+pub mod world;

@@ -139,7 +139,8 @@ pub fn run(
             .map_err(ServerError::Startup)?;
     }
 
-    let mut world = new_world(config);
+    let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
+    let mut world = new_world(config, tiles);
     world.insert_resource(NetLink {
         events,
         current_tick: Arc::clone(&network.current_tick),
@@ -192,8 +193,9 @@ pub fn run(
     Ok(RunSummary { active_mods, failures, ticks: stats })
 }
 
-/// A world with the host schedules (on the configured executor) and the tick resource.
-pub fn new_world(config: &ServerConfig) -> World {
+/// A world with the host schedules (on the configured executor), the tick resource, the tiles
+/// and the host's resources and systems.
+pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     let mut world = World::new();
     let mut schedules = Schedules::new();
     for label in host_schedules() {
@@ -207,7 +209,7 @@ pub fn new_world(config: &ServerConfig) -> World {
     world.insert_resource(schedules);
     world.insert_resource(TickInfo::new(config.tick_rate));
     let w = &config.world;
-    world.insert_resource(TileWorld::flat(w.width, w.depth));
+    world.insert_resource(tiles);
     world.insert_resource(SessionRules {
         server_name: config.server_name.clone(),
         max_players: config.max_players,

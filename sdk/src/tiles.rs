@@ -37,6 +37,12 @@ impl TileWorld {
         Self { width, depth, tiles: vec![Tile::Ground; width as usize * depth as usize], version: 0 }
     }
 
+    /// A world of the given tiles, row by row (y), each row `width` tiles (x).
+    pub fn from_tiles(width: u32, depth: u32, tiles: Vec<Tile>) -> Self {
+        assert_eq!(tiles.len(), width as usize * depth as usize, "one tile per cell");
+        Self { width, depth, tiles, version: 0 }
+    }
+
     pub fn width(&self) -> u32 {
         self.width
     }

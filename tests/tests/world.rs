@@ -1,0 +1,57 @@
+//! The tile world as players meet it: a map file's rock and water refuse moves; a broken map
+//! stops the server with the place of the error.
+
+use std::time::Duration;
+
+use veltrix_client::{Client, hello};
+use veltrix_protocol::ServerMessage;
+use veltrix_tests::TestServer;
+
+/// 20 x 20 ground with a rock at (12, 10) and water at (8, 10).
+fn map() -> String {
+    let mut rows = vec![".".repeat(20); 20];
+    rows[10] = "........~...#.......".to_string();
+    rows.join("\n") + "\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write("universe/worlds/tiny/map.txt", &map());
+    server.write("config.json", r#"{"World": {"Map": "tiny", "SpawnX": 10.5, "SpawnY": 10.5}}"#);
+    let live = server.start(&[]);
+    let (mut ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    assert_eq!((welcome.x, welcome.y), (10.5, 10.5));
+    for (x, y) in [(12.5, 10.5), (8.5, 10.5), (25.0, 10.5)] {
+        let seq = ana.move_to(x, y).await.unwrap();
+        let m =
+            ana.recv_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::PositionCorrected(_))).await.unwrap();
+        let ServerMessage::PositionCorrected(c) = m else { unreachable!() };
+        assert_eq!((c.seq, c.x, c.y), (seq, 10.5, 10.5), "a move to ({x}, {y})");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    ana.move_to(11.5, 11.5).await.unwrap();
+    let frames = ana.collect_for(Duration::from_millis(500)).await.unwrap();
+    assert!(
+        !frames.iter().flat_map(|f| &f.messages).any(|m| matches!(m, ServerMessage::PositionCorrected(_))),
+        "a move onto ground is accepted: {frames:?}"
+    );
+}
+
+#[test]
+fn a_broken_map_stops_the_server_with_its_place() {
+    let server = TestServer::new();
+    server.write("universe/worlds/tiny/map.txt", "...\n.?.\n...\n");
+    server.write("config.json", r#"{"World": {"Map": "tiny", "SpawnX": 0.5, "SpawnY": 0.5}}"#);
+    let run = server.run_ticks(1, &[]);
+    assert_eq!(run.code, Some(1));
+    let path = server.root().join("universe/worlds/tiny/map.txt");
+    assert!(
+        run.log.contains(&format!(
+            "{}: line 2, column 2: expected `.` (ground), `#` (rock) or `~` (water), found '?'",
+            path.display()
+        )),
+        "{}",
+        run.log
+    );
+}

@@ -4,3 +4,4 @@
 //! the same seed and the same inputs give the same results on any number of threads.
 
 pub mod contract;
+pub mod loot;

@@ -4,4 +4,5 @@
 //! the same seed and the same inputs give the same results on any number of threads.
 
 pub mod contract;
+pub mod inventory;
 pub mod loot;

@@ -46,7 +46,10 @@ async fn connected(mut joined: Box<Joined>, shared: &Arc<Shared>) -> &'static st
     let mut session = Session { conn, limiter: RateLimiter::new(shared.config.max_messages_per_second), errors: 0 };
     let early = std::mem::take(&mut joined.early);
     let Joined { ws, frames, control, .. } = &mut *joined;
-    let reason = session.serve(ws, shared, early, frames, control).await;
+    if let Err(reason) = Box::pin(session.forward(ws, shared, early)).await {
+        return reason;
+    }
+    let reason = session.serve(ws, shared, frames, control).await;
     let _ = Box::pin(shared.events.send(NetEvent::Left { conn, reason })).await;
     reason
 }
@@ -178,18 +181,16 @@ impl Session {
         &mut self,
         ws: &mut Ws,
         shared: &Arc<Shared>,
-        early: Vec<ClientMessage>,
         frames: &flume::Receiver<bytes::Bytes>,
         control: &Control,
     ) -> &'static str {
         let cfg = &shared.config;
-        if let Err(reason) = Box::pin(self.forward(ws, shared, early)).await {
-            return reason;
-        }
-        let mut last_seen = Instant::now();
-        // A sleep reset after each ping, inline: an Interval would box its own.
-        let ping = tokio::time::sleep(cfg.ping_interval);
-        tokio::pin!(ping);
+        // Pings since the client last sent anything: a counter, not a timestamp (every byte of
+        // this future is in every connection's task).
+        let mut silent_pings: u32 = 0;
+        let idle_pings = cfg.idle_timeout.as_millis().div_ceil(cfg.ping_interval.as_millis().max(1)) as u32;
+        // Boxed: a timer is 112 bytes, and this future sits in every connection's task.
+        let mut ping = Box::pin(tokio::time::sleep(cfg.ping_interval));
         loop {
             tokio::select! {
                 biased;
@@ -216,7 +217,7 @@ impl Session {
                     }
                 }
                 incoming = ws.next() => {
-                    last_seen = Instant::now();
+                    silent_pings = 0;
                     match incoming {
                         None | Some(Ok(Message::Close(_))) => return "closed_by_client",
                         Some(Ok(Message::Binary(bytes))) => {
@@ -247,7 +248,8 @@ impl Session {
                 }
                 () = &mut ping => {
                     ping.as_mut().reset(tokio::time::Instant::now() + cfg.ping_interval);
-                    if last_seen.elapsed() >= cfg.idle_timeout {
+                    silent_pings += 1;
+                    if silent_pings > idle_pings {
                         let message = format!("nothing received for {} s", cfg.idle_timeout.as_secs());
                         close(ws, shared, ErrorCode::IdleTimeout, &message).await;
                         return "idle_timeout";
@@ -306,29 +308,31 @@ impl Session {
     }
 }
 
-/// A token bucket: `rate` messages per second, bursts up to `rate`.
+/// A token bucket: `rate` messages per second, bursts up to `rate`. Small on purpose: it is
+/// part of every connection's task.
 struct RateLimiter {
-    rate: f64,
-    tokens: f64,
+    rate: f32,
+    tokens: f32,
     last: Instant,
     told: bool,
 }
 
 impl RateLimiter {
     fn new(rate: u32) -> Self {
-        Self { rate: f64::from(rate), tokens: f64::from(rate), last: Instant::now(), told: false }
+        let rate = rate as f32;
+        Self { rate, tokens: rate, last: Instant::now(), told: false }
     }
 
     /// How many of `n` messages may pass now.
     fn take(&mut self, n: usize) -> usize {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f32() * self.rate).min(self.rate);
         self.last = now;
         if self.tokens >= self.rate / 2.0 {
             self.told = false;
         }
         let allowed = (self.tokens.floor() as usize).min(n);
-        self.tokens -= allowed as f64;
+        self.tokens -= allowed as f32;
         allowed
     }
 

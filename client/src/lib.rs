@@ -20,7 +20,6 @@
 
 mod addr;
 mod error;
-mod wire;
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -38,8 +37,8 @@ use tokio_tungstenite::{
 };
 pub use veltrix_protocol;
 use veltrix_protocol::{
-    ClientMessage, DecodeError, Hello, ModMessage, Move, PROTOCOL_VERSION, PlayerId, ServerFrame, ServerMessage,
-    Welcome, decode_server_frame, encode_client_frame, encode_value,
+    ClientMessage, Command, DecodeError, Hello, ModMessage, Move, PROTOCOL_VERSION, PlayerId, ServerFrame,
+    ServerMessage, Welcome, decode_server_frame, encode_client_frame, encode_value,
 };
 
 pub use addr::DEFAULT_PORT;
@@ -86,8 +85,6 @@ pub struct Client {
     pending_tick: u64,
     moves: Ids,
     requests: Ids,
-    /// Reused for encoding mod message bodies.
-    scratch: Vec<u8>,
 }
 
 impl Client {
@@ -138,7 +135,6 @@ impl Client {
                     pending_tick: tick,
                     moves: Ids::default(),
                     requests: Ids::default(),
-                    scratch: Vec::new(),
                 };
                 Ok((client, welcome))
             }
@@ -204,10 +200,10 @@ impl Client {
         request: Option<u32>,
         body: &T,
     ) -> Result<(), ClientError> {
-        self.scratch.clear();
-        encode_value(body, &mut self.scratch);
-        let frame = wire::mod_frame(ns, kind, request, &self.scratch);
-        self.conn.send(Message::Binary(frame.into())).await
+        let mut encoded = Vec::with_capacity(32);
+        encode_value(body, &mut encoded);
+        let message = ModMessage { ns: ns.to_string(), kind: kind.to_string(), request, body: encoded };
+        self.send(&[ClientMessage::Mod(message)]).await
     }
 
     /// Sends a mod message with a new request id, and returns the id its answer will carry.
@@ -225,7 +221,7 @@ impl Client {
     /// Sends a command line (`hunt rank`); returns the request id its `CommandResult` will carry.
     pub async fn command(&mut self, line: &str) -> Result<u32, ClientError> {
         let request = self.next_request();
-        self.conn.send(Message::Binary(wire::command_frame(request, line).into())).await?;
+        self.send(&[ClientMessage::Command(Command { request, line: line.to_string() })]).await?;
         Ok(request)
     }
 

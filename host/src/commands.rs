@@ -11,7 +11,9 @@ use std::{
 
 use parking_lot::Mutex;
 use veltrix_sdk::{
-    CommandRegistry, CommandSource, CommandSpec, Player, Position, permission_node, prelude::*, protocol::ErrorCode,
+    CommandRegistry, CommandSource, CommandSpec, Player, Position, permission_node,
+    prelude::*,
+    protocol::{ErrorCode, valid_player_name},
 };
 
 use crate::{
@@ -132,7 +134,7 @@ fn ban(world: &mut World, _: &CommandSource, args: &[&str]) -> Result<String, St
 
 fn token(world: &mut World, _: &CommandSource, args: &[&str]) -> Result<String, String> {
     let [name] = args else { return Err("name one player".into()) };
-    if !(1..=16).contains(&name.len()) || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !valid_player_name(name) {
         return Err(format!("{name:?} is not a valid player name (1 to 16 letters, digits or _)"));
     }
     let issuer = world.resource::<TokenIssuer>();

@@ -133,7 +133,8 @@ pub fn update_interest(
             grid.for_each_near(pos.x, pos.y, grid.radius, |e| near.push(e));
             seen.extend(interest.visible.iter().copied());
         }
-        let moved_msg = encode(ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }));
+        let moved_msg =
+            encode_message(&ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }));
         let mut appeared_msg: Option<Bytes> = None;
         let mut gone_msg: Option<Bytes> = None;
         // Those it sees: still in range (with hysteresis), or gone.
@@ -182,11 +183,12 @@ fn unsee(
         }
     }
     if let Ok((pa, _)) = players.get(a) {
-        let msg = a_gone.get_or_insert_with(|| encode(ServerMessage::PlayerGone(PlayerGone { player: pa.id })));
+        let msg =
+            a_gone.get_or_insert_with(|| encode_message(&ServerMessage::PlayerGone(PlayerGone { player: pa.id })));
         push(conns, b, tick.tick, msg);
     }
     if let Ok((pb, _)) = players.get(b) {
-        push(conns, a, tick.tick, &encode(ServerMessage::PlayerGone(PlayerGone { player: pb.id })));
+        push(conns, a, tick.tick, &encode_message(&ServerMessage::PlayerGone(PlayerGone { player: pb.id })));
     }
 }
 
@@ -199,7 +201,7 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     if let Some(cell) = cell {
         world.resource_mut::<InterestGrid>().remove_from(cell, leaving);
     }
-    let gone = encode(ServerMessage::PlayerGone(PlayerGone { player: id }));
+    let gone = encode_message(&ServerMessage::PlayerGone(PlayerGone { player: id }));
     for other in visible {
         if let Some(mut i) = world.get_mut::<Interest>(other) {
             i.visible.remove(&leaving);
@@ -211,16 +213,12 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
 }
 
 fn appeared(player: &Player, pos: &Position) -> Bytes {
-    encode(ServerMessage::PlayerAppeared(PlayerAppeared {
+    encode_message(&ServerMessage::PlayerAppeared(PlayerAppeared {
         player: player.id,
         name: player.name.clone(),
         x: pos.x,
         y: pos.y,
     }))
-}
-
-fn encode(message: ServerMessage) -> Bytes {
-    encode_message(&message)
 }
 
 fn push(conns: &mut Query<&mut Connection>, to: Entity, tick: u64, bytes: &[u8]) {

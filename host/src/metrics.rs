@@ -25,7 +25,7 @@ pub struct Metrics {
     pub disconnects: Family<Reason, Counter>,
     /// Network events waiting for the tick thread.
     pub inbound_queue_depth: Gauge,
-    /// Frames queued for the slowest client after the last tick.
+    /// Frames already queued, before the last tick's, for the slowest client sent a frame.
     pub outbound_queue_depth_max: Gauge,
 }
 
@@ -70,7 +70,7 @@ impl Metrics {
         );
         registry.register(
             "outbound_queue_depth_max",
-            "Frames queued for the slowest client after the last tick",
+            "Frames already queued for the slowest client sent a frame in the last tick",
             m.outbound_queue_depth_max.clone(),
         );
         Self { registry, ..m }

@@ -65,12 +65,10 @@ impl SessionRules {
     }
 }
 
+/// splitmix64: the next value of a sequence seeded by `state`.
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    crate::world::mix64(*state)
 }
 
 /// The loaded mods as Welcome lists them.
@@ -362,10 +360,11 @@ pub fn deliver_outbox(
 pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>) {
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
-        deepest = deepest.max(conn.handle.queued());
         if conn.frame.is_empty() {
             continue;
         }
+        // Read only where a frame goes: reading a queue's length takes its lock.
+        deepest = deepest.max(conn.handle.queued());
         let frame = conn.frame.finish();
         if conn.handle.send(frame) == Err(QueueError::Full) {
             conn.handle.close(ErrorCode::SlowConsumer, "you are not reading your frames fast enough");

@@ -74,13 +74,19 @@ fn smooth(t: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
-/// A value in [0, 1) for a lattice point: splitmix64 of the seed and the point.
+/// A value in [0, 1) for a lattice point: the seed and the point, mixed.
 fn lattice(seed: u64, x: i64, y: i64) -> f32 {
-    let mut z = seed ^ (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    let z =
+        mix64(seed ^ (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
+    (z >> 40) as f32 / (1u64 << 24) as f32
+}
+
+/// splitmix64's finaliser: spreads every input bit over the output. Stable across Rust
+/// releases and machines, which seeded worlds and spawn points rely on.
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 40) as f32 / (1u64 << 24) as f32
+    z ^ (z >> 31)
 }
 
 /// A map file: one line per row (y = 0 first), one character per tile: `.` ground, `#` rock,

@@ -24,3 +24,8 @@ pub use messages::*;
 /// The protocol version a client announces in [`Hello`]. Bumped on any change that an older
 /// peer could misread; adding an optional field or a message kind does not bump it.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Whether `name` is a valid player name: 1 to 16 ASCII letters, digits or `_`.
+pub fn valid_player_name(name: &str) -> bool {
+    (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}

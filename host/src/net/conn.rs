@@ -17,7 +17,7 @@ use tokio_tungstenite::{
 };
 use veltrix_protocol::{
     ClientMessage, DecodeError, ErrorCode, ErrorMessage, FrameBuilder, PROTOCOL_VERSION, ServerMessage,
-    decode_client_frame,
+    decode_client_frame, valid_player_name,
 };
 
 use super::{AuthMode, ConnHandle, Control, JoinRequest, NetEvent, Shared};
@@ -129,7 +129,7 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
         close(&mut ws, shared, ErrorCode::ProtocolVersion, &message).await;
         return Err("protocol_version");
     }
-    if !valid_name(&hello.name) {
+    if !valid_player_name(&hello.name) {
         close(&mut ws, shared, ErrorCode::BadCredentials, "a name is 1 to 16 letters, digits or _").await;
         return Err("bad_credentials");
     }
@@ -342,10 +342,6 @@ impl RateLimiter {
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn count_in(shared: &Shared, len: usize) {
     shared.metrics.frames_in.inc();
     shared.metrics.bytes_in.inc_by(len as u64);
@@ -412,9 +408,9 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(valid_name("ana_01"));
+        assert!(valid_player_name("ana_01"));
         for bad in ["", "a b", "ä", "seventeen_chars_x", "semi;colon"] {
-            assert!(!valid_name(bad), "{bad:?}");
+            assert!(!valid_player_name(bad), "{bad:?}");
         }
     }
 

@@ -11,14 +11,13 @@ use std::{
 
 use parking_lot::Mutex;
 use veltrix_sdk::{
-    CommandRegistry, CommandSource, CommandSpec, Player, Position, permission_node,
+    CommandRegistry, CommandSource, CommandSpec, Player, Position, did_you_mean, permission_node,
     prelude::*,
     protocol::{ErrorCode, valid_player_name},
 };
 
 use crate::{
     auth::{TokenKey, unix_now},
-    mods::manifest::did_you_mean,
     sessions::{Bans, Connection, Sessions},
 };
 

@@ -27,6 +27,9 @@ mod net;
 mod schedule;
 mod tiles;
 
+pub mod assets;
+pub mod testing;
+
 pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, permission_node};
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
@@ -38,6 +41,17 @@ pub use tiles::{Tile, TileWorld};
 
 /// The version of this sdk, which a mod's header records.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The closest known word, when it is close enough to be a likely typo: the "did you mean" of
+/// every error about a name (a config key, a command, an asset id).
+pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(&word.to_lowercase(), &k.to_lowercase()), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
 
 /// What a mod is: a value the host drives through setup, start and shutdown.
 ///

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use semver::{Version, VersionReq};
 use serde::Deserialize;
-use veltrix_sdk::ModId;
+use veltrix_sdk::{ModId, did_you_mean};
 
 /// The keys the Hytale server reads from a manifest; others draw a warning.
 const KNOWN_KEYS: &[&str] = &[
@@ -170,16 +170,6 @@ fn required(value: Option<String>, key: &str) -> Result<String, String> {
 fn range(key: &str, text: &str) -> Result<VersionReq, String> {
     VersionReq::parse(text)
         .map_err(|e| format!("`{key}`: expected a version range like \">=1.0.0, <2.0.0\", found {text:?} ({e})"))
-}
-
-/// The closest known word, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(&word.to_lowercase(), &k.to_lowercase()), *k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
 }
 
 #[cfg(test)]

@@ -1,0 +1,1 @@
+//! Asset packs: JSON game data in the Hytale layout, loaded with precise errors.

@@ -1,0 +1,1 @@
+//! Testing mods headless: the host schedules, scripted players and a transcript.

@@ -2,7 +2,17 @@
 //!
 //! No I/O and no clocks: everything here is a function of the world's state and the tick, so
 //! the same seed and the same inputs give the same results on any number of threads.
+//!
+//! - [`assets`]: the asset kinds designers write (items, loot tables, hunts) and their schemas.
+//! - [`pack`]: a pack loaded and checked as a whole, with every error located.
+//! - [`placement`]: where vaults go, fixed or random from the hunt's seed.
+//! - [`hunt`]: the running hunt: vaults, digging, claims, loot.
+//! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
 
+pub mod assets;
 pub mod contract;
+pub mod hunt;
 pub mod inventory;
 pub mod loot;
+pub mod pack;
+pub mod placement;

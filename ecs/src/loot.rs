@@ -19,17 +19,18 @@
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A drop table file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DropTable {
     pub container: Container,
 }
 
 /// One node of a drop table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "Type", deny_unknown_fields)]
 pub enum Container {
     #[serde(rename_all = "PascalCase")]
@@ -62,7 +63,7 @@ pub enum Container {
 }
 
 /// The item a `Single` yields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ItemDrop {
     pub item_id: String,
@@ -101,12 +102,17 @@ impl Container {
 /// The generator for one roll: seeded from the hunt's seed, the vault and the claimant, so a
 /// replay of the same claim yields the same loot.
 pub fn loot_rng(hunt_seed: u64, vault: &str, claimant: u64) -> ChaCha8Rng {
-    // FNV-1a over the parts: stable across Rust releases and platforms, unlike std's hasher.
+    ChaCha8Rng::seed_from_u64(stable_hash(hunt_seed, vault, claimant))
+}
+
+/// A hash of (seed, name, number) that every platform and Rust release computes alike (FNV-1a;
+/// std's hasher promises neither): the seed of each deterministic generator of the hunt.
+pub fn stable_hash(seed: u64, name: &str, n: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in hunt_seed.to_le_bytes().iter().chain(vault.as_bytes()).chain(&[0xff]).chain(&claimant.to_le_bytes()) {
+    for byte in seed.to_le_bytes().iter().chain(name.as_bytes()).chain(&[0xff]).chain(&n.to_le_bytes()) {
         h = (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
     }
-    ChaCha8Rng::seed_from_u64(h)
+    h
 }
 
 impl DropTable {

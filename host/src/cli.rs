@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{Executor, ServerConfig};
 
@@ -65,6 +65,21 @@ pub struct Cli {
     /// Log filter: error, warn, info, debug, trace, or per-module directives. RUST_LOG wins.
     #[arg(long, value_name = "FILTER", default_value = "info", env = "VELTRIX_LOG")]
     pub log: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of running the server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the mods' asset packs against this server's world and exit: prints every error
+    /// (file:line:column: JSON path: what was expected) and exits 1 when there is any.
+    Validate {
+        /// An asset pack folder (holding `Server/`) to check with every mod; by default each
+        /// mod checks its own `assets/`.
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -118,6 +133,13 @@ mod tests {
         assert_eq!(config.tick_rate, 20);
         assert_eq!(config.executor, Executor::SingleThreaded);
         assert_eq!(config.port, 5520);
+    }
+
+    #[test]
+    fn validate_takes_an_optional_folder() {
+        let cli = Cli::parse_from(["veltrix-server", "--root", "r", "validate", "pack"]);
+        assert!(matches!(cli.command, Some(Command::Validate { dir: Some(d) }) if d == std::path::Path::new("pack")));
+        assert!(matches!(Cli::parse_from(["veltrix-server", "validate"]).command, Some(Command::Validate { dir: None })));
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub struct WorldConfig {
 impl Default for WorldConfig {
     fn default() -> Self {
         Self {
-            terrain: Terrain::Flat,
+            terrain: Terrain::Generated,
             seed: 1,
             map: String::new(),
             width: 512,

@@ -1,6 +1,7 @@
 //! `veltrix-server`: see `veltrix-server --help`.
 
 use std::{
+    path::Path,
     process::ExitCode,
     sync::{Arc, atomic::AtomicBool},
 };
@@ -8,7 +9,7 @@ use std::{
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use veltrix_host::{
-    cli::Cli,
+    cli::{Cli, Command},
     config::ServerConfig,
     logging, panics,
     server::{self, RunOptions, ServerRoot},
@@ -39,6 +40,11 @@ fn main() -> ExitCode {
             }
         };
 
+    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks, console: true };
+    if let Some(Command::Validate { dir }) = &cli.command {
+        return validate(&root, &config, &options, dir.as_deref());
+    }
+
     // First SIGINT/SIGTERM: finish the tick and shut down cleanly. Second: exit at once.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
@@ -50,7 +56,6 @@ fn main() -> ExitCode {
         }
     }
 
-    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks, console: true };
     match server::run(&root, &config, &options, stop) {
         Ok(_) => {
             tracing::info!("server stopped");
@@ -61,4 +66,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `veltrix-server validate [DIR]`: every error on standard output, one per line; exit 1 when
+/// there is any.
+fn validate(root: &ServerRoot, config: &ServerConfig, options: &RunOptions, dir: Option<&Path>) -> ExitCode {
+    let report = match server::validate(root, config, options, dir) {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for failure in &report.failures {
+        println!("{failure}");
+    }
+    for (id, result) in &report.checked {
+        match result {
+            Ok(summary) => println!("{id}: ok: {summary}"),
+            Err(errors) => {
+                for error in errors {
+                    println!("{error}");
+                }
+                println!("{id}: {} error(s)", errors.len());
+            }
+        }
+    }
+    if report.checked.is_empty() && report.failures.is_empty() {
+        println!("no mods to validate in {}", root.mods_dir().display());
+    }
+    if report.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

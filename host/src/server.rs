@@ -193,6 +193,45 @@ pub fn run(
     Ok(RunSummary { active_mods, failures, ticks: stats })
 }
 
+/// What `validate` found: per mod, its summary or its errors.
+pub struct ValidationReport {
+    pub failures: Vec<ModFailure>,
+    /// Mod id, then the summary or the errors.
+    pub checked: Vec<(String, Result<String, Vec<String>>)>,
+}
+
+impl ValidationReport {
+    pub fn error_count(&self) -> usize {
+        self.failures.len() + self.checked.iter().map(|(_, r)| r.as_ref().map_or_else(Vec::len, |_| 0)).sum::<usize>()
+    }
+}
+
+/// Loads the mods (without running them) and has each check an asset pack against the world
+/// this config builds: `dir` when given, else the mod's own `assets/`.
+pub fn validate(
+    root: &ServerRoot,
+    config: &ServerConfig,
+    options: &RunOptions,
+    dir: Option<&std::path::Path>,
+) -> Result<ValidationReport, ServerError> {
+    let host_version = semver::Version::parse(HOST_VERSION).expect("the crate version is semver");
+    let mut dirs = vec![root.mods_dir()];
+    dirs.extend(options.extra_mod_dirs.iter().cloned());
+    let data_root = root.mods_dir();
+    let report =
+        mods::load_all(&LoaderSettings { dirs: &dirs, data_root: &data_root, config, host_version: &host_version });
+    let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
+    let world = new_world(config, tiles);
+    let mut checked = Vec::new();
+    for mut m in report.loaded {
+        let pack = dir.map_or_else(|| m.dir.join("assets"), std::path::Path::to_path_buf);
+        let result = crate::panics::catch(|| m.instance.validate_assets(&pack, &world))
+            .unwrap_or_else(|panic| Err(vec![format!("validation panicked: {panic}")]));
+        checked.push((m.manifest.id.to_string(), result));
+    }
+    Ok(ValidationReport { failures: report.failures, checked })
+}
+
 /// A world with the host schedules (on the configured executor), the tick resource, the tiles
 /// and the host's resources and systems.
 pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
@@ -210,6 +249,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     world.insert_resource(TickInfo::new(config.tick_rate));
     let w = &config.world;
     world.insert_resource(tiles);
+    world.insert_resource(veltrix_sdk::Spawn { x: w.spawn_x, y: w.spawn_y });
     world.insert_resource(SessionRules {
         server_name: config.server_name.clone(),
         max_players: config.max_players,

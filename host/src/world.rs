@@ -6,8 +6,11 @@ use veltrix_sdk::{Tile, TileWorld};
 
 use crate::config::{Terrain, WorldConfig};
 
-/// The world the config asks for. Spawn (and `SpawnRadius` around it) is cleared to ground in a
-/// generated world, so players never start in rock or water.
+/// Tiles of ground kept clear around the spawn area of a generated world.
+pub const SPAWN_PLAZA: f32 = 8.0;
+
+/// The world the config asks for. In a generated world the spawn is a plaza of ground
+/// ([`SPAWN_PLAZA`] tiles beyond `SpawnRadius`), so players never start in rock or water.
 pub fn build(config: &WorldConfig, universe: &Path) -> Result<TileWorld, String> {
     if !config.map.is_empty() {
         let path = universe.join("worlds").join(&config.map).join("map.txt");
@@ -27,7 +30,7 @@ pub fn build(config: &WorldConfig, universe: &Path) -> Result<TileWorld, String>
     Ok(match config.terrain {
         Terrain::Flat => TileWorld::flat(config.width, config.depth),
         Terrain::Generated => {
-            let clear = config.spawn_radius + 2.0;
+            let clear = config.spawn_radius + SPAWN_PLAZA;
             generate(config.seed, config.width, config.depth, |x, y| {
                 let (dx, dy) = (x + 0.5 - config.spawn_x, y + 0.5 - config.spawn_y);
                 dx * dx + dy * dy <= clear * clear

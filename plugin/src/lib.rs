@@ -1,42 +1,143 @@
 //! The Veltrix treasure-hunt mod.
 //!
 //! The host loads this library from `mods/Veltrix_TreasureHunt/` (see `manifest.json`), checks
-//! its header, then calls [`TreasureHunt`]'s setup, start and shutdown.
+//! its header, then calls [`TreasureHunt`]'s setup, start and shutdown. The hunt itself lives
+//! in `treasure-hunt-ecs`; this crate wires it to the host: the asset pack from disk (and its
+//! hot reload), the messages on the wire, the systems in the host's schedules.
+
+pub mod input;
+pub mod protocol;
+pub mod publish;
+pub mod reload;
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use treasure_hunt_ecs::contract::{ContractProbe, probe_host_contract};
+use treasure_hunt_ecs::{
+    contract::{ContractProbe, probe_host_contract},
+    hunt::{self, HuntRules, HuntSet},
+};
 use veltrix_sdk::{prelude::*, tracing};
+
+use crate::reload::PackWatcher;
 
 /// The mod's `config.json`, written with these defaults when absent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 pub struct TreasureHuntConfig {
+    /// The hunt (`assets/Server/TreasureHunt/Hunts/<Id>.json`) that runs from the start;
+    /// empty for none.
+    pub hunt: String,
+    /// How far a player digs, in tiles from its position to the tile's centre.
+    pub reach: f32,
+    /// Inventory slots per player.
+    pub inventory_slots: u32,
+    /// Re-read the asset pack when its files change.
+    pub hot_reload: bool,
     /// Log what the contract probe saw when the server stops.
     pub log_contract_probe: bool,
 }
 
 impl Default for TreasureHuntConfig {
     fn default() -> Self {
-        Self { log_contract_probe: true }
+        let rules = HuntRules::default();
+        Self {
+            hunt: "Sunken_Isles".into(),
+            reach: rules.reach,
+            inventory_slots: rules.inventory_slots as u32,
+            hot_reload: true,
+            log_contract_probe: true,
+        }
     }
 }
 
 /// The mod.
 #[derive(Default)]
 pub struct TreasureHunt {
-    config: TreasureHuntConfig,
+    /// Read from `config.json` in setup unless given.
+    config: Option<TreasureHuntConfig>,
+    watcher: Option<PackWatcher>,
+}
+
+impl TreasureHunt {
+    /// The mod with this config instead of its `config.json` (tests, the snapshot harness).
+    pub fn with_config(config: TreasureHuntConfig) -> Self {
+        Self { config: Some(config), watcher: None }
+    }
+
+    fn config(&self) -> &TreasureHuntConfig {
+        self.config.as_ref().expect("setup read the config")
+    }
 }
 
 impl Mod for TreasureHunt {
     fn setup(&mut self, ctx: &mut ModContext) -> Result<(), ModError> {
-        self.config = ctx.load_config()?;
-        ctx.world_mut().init_resource::<ContractProbe>();
-        ctx.add_systems(Tick, probe_host_contract);
+        if self.config.is_none() {
+            self.config = Some(ctx.load_config()?);
+        }
+        let config = self.config().clone();
+        let pack_dir = ctx.mod_dir().join("assets");
+        let tiles = ctx.world().resource::<TileWorld>().clone();
+        let spawn = spawn_of(ctx.world());
+        let assets = reload::load_pack(&pack_dir, &tiles, spawn).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            format!("the asset pack has {} error(s):\n{}", errors.len(), lines.join("\n"))
+        })?;
+        let world = ctx.world_mut();
+        hunt::register(
+            world,
+            HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize },
+        );
+        hunt::put_in_force(world, assets);
+        world.init_resource::<ContractProbe>();
+
+        ctx.add_client_message::<protocol::Dig>("Dig")
+            .add_client_message::<protocol::Discard>("Discard")
+            .add_client_message::<protocol::JoinTeam>("JoinTeam")
+            .add_server_message::<protocol::DigProgress>("DigProgress")
+            .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
+            .add_server_message::<protocol::LootGranted>("LootGranted")
+            .add_server_message::<protocol::InventoryChanged>("InventoryChanged")
+            .add_server_message::<protocol::Discarded>("Discarded")
+            .add_server_message::<protocol::TeamChanged>("TeamChanged");
+        hunt::add_systems(ctx);
+        ctx.add_systems(Tick, input::receive_requests.before(HuntSet::Input))
+            .add_systems(Tick, publish::publish_outcomes.after(HuntSet::Deliver))
+            .add_systems(Tick, probe_host_contract);
+        if config.hot_reload {
+            let (watcher, reloads) = reload::watch(pack_dir, tiles, spawn)?;
+            self.watcher = Some(watcher);
+            ctx.world_mut().insert_resource(reloads);
+            ctx.add_systems(PreTick, reload::apply_reload);
+        }
         Ok(())
     }
 
+    fn start(&mut self, ctx: &mut ModContext) -> Result<(), ModError> {
+        let id = self.config().hunt.clone();
+        if !id.is_empty() {
+            hunt::start_hunt(ctx.world_mut(), &id)?;
+            let vaults = ctx.world().resource::<hunt::VaultIndex>().0.len();
+            tracing::info!("hunt {id} running with {vaults} vaults");
+        }
+        Ok(())
+    }
+
+    fn validate_assets(&mut self, pack_dir: &Path, world: &World) -> Result<String, Vec<String>> {
+        let assets = reload::load_pack(pack_dir, world.resource::<TileWorld>(), spawn_of(world))
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let vaults: usize = assets.hunts.values().map(|h| h.vaults.len()).sum();
+        Ok(format!(
+            "{} item(s), {} loot table(s), {} hunt(s) with {vaults} vault(s)",
+            assets.items.len(),
+            assets.drops.len(),
+            assets.hunts.len()
+        ))
+    }
+
     fn shutdown(&mut self, ctx: &mut ModContext) {
-        if self.config.log_contract_probe {
+        self.watcher = None;
+        if self.config.as_ref().is_some_and(|c| c.log_contract_probe) {
             let probe = ctx.world().resource::<ContractProbe>();
             tracing::info!(
                 "contract probe: the Tick system ran {} times and saw {} loaded mods (last tick {})",
@@ -46,6 +147,14 @@ impl Mod for TreasureHunt {
             );
         }
     }
+}
+
+/// The world's spawn; its centre when the host gave none.
+fn spawn_of(world: &World) -> Spawn {
+    world.get_resource::<Spawn>().copied().unwrap_or_else(|| {
+        let tiles = world.resource::<TileWorld>();
+        Spawn { x: tiles.width() as f32 / 2.0, y: tiles.depth() as f32 / 2.0 }
+    })
 }
 
 veltrix_sdk::export_mod!(TreasureHunt::default());

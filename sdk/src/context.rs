@@ -6,7 +6,7 @@ use std::{
 };
 
 use bevy_ecs::{
-    schedule::{IntoScheduleConfigs, ScheduleLabel, Schedules},
+    schedule::{InternedSystemSet, IntoScheduleConfigs, ScheduleLabel, Schedules},
     system::ScheduleSystem,
     world::World,
 };
@@ -98,6 +98,19 @@ impl<'a> ModContext<'a> {
     ) -> &mut Self {
         self.pending.push(Box::new(move |world: &mut World| {
             world.resource_mut::<Schedules>().add_systems(schedule, systems);
+        }));
+        self
+    }
+
+    /// Configures system sets of one of the host schedules (their order, their conditions),
+    /// once the mod has started.
+    pub fn configure_sets<M>(
+        &mut self,
+        schedule: impl ScheduleLabel,
+        sets: impl IntoScheduleConfigs<InternedSystemSet, M> + 'static,
+    ) -> &mut Self {
+        self.pending.push(Box::new(move |world: &mut World| {
+            world.resource_mut::<Schedules>().configure_sets(schedule, sets);
         }));
         self
     }

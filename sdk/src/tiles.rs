@@ -3,6 +3,13 @@
 
 use bevy_ecs::resource::Resource;
 
+/// Where players appear, in tiles. Inserted by the host from its config.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct Spawn {
+    pub x: f32,
+    pub y: f32,
+}
+
 /// What a tile is made of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -120,7 +120,8 @@ impl TestServer {
         self.root.path()
     }
 
-    /// Copies the shipped treasure-hunt mod folder into `mods/<folder>`.
+    /// Copies the shipped treasure-hunt mod folder (manifest, library, asset pack) into
+    /// `mods/<folder>`.
     pub fn with_treasure_hunt(self, folder: &str) -> Self {
         let from = self.server_dir().join("mods/Veltrix_TreasureHunt");
         let to = self.root().join("mods").join(folder);
@@ -128,6 +129,7 @@ impl TestServer {
         for file in ["manifest.json", "libtreasure_hunt.so"] {
             fs::copy(from.join(file), to.join(file)).unwrap();
         }
+        xtask::copy_tree(&from.join("assets"), &to.join("assets")).expect("the asset pack copies");
         self
     }
 

@@ -1,0 +1,230 @@
+//! The hunt's asset kinds, as designers write them in the mod's asset pack (Hytale layout):
+//!
+//! | kind | folder under `Server/` | type |
+//! |---|---|---|
+//! | items | `Item/Items/<Id>.json` | [`Item`] |
+//! | loot tables | `Drops/<Id>.json` | [`DropTable`] |
+//! | hunts | `TreasureHunt/Hunts/<Id>.json` | [`Hunt`] |
+//!
+//! Keys are PascalCase; an asset may name a `Parent` of its kind whose keys it inherits. The
+//! JSON Schema of each kind is generated from these types ([`schemas`]) and shipped in the
+//! pack's `Schemas/` folder.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use crate::loot::{Container, DropTable, ItemDrop};
+
+/// Folder of items under the pack's `Server/`.
+pub const ITEMS: &str = "Item/Items";
+/// Folder of loot tables.
+pub const DROPS: &str = "Drops";
+/// Folder of hunts.
+pub const HUNTS: &str = "TreasureHunt/Hunts";
+/// Folder of effects (their contents come with active effects; items may already name them).
+pub const EFFECTS: &str = "TreasureHunt/Effects";
+
+/// An item players can find (`Item/Items/<Id>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Item {
+    /// The name players see; the id when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// How many fit in one inventory slot (at least 1).
+    #[serde(default = "one")]
+    pub max_stack: u32,
+    /// Score points per item on the leaderboard.
+    #[serde(default)]
+    pub value: u32,
+    /// How rare the item is: shown to players, and what pity protection counts.
+    #[serde(default)]
+    pub rarity: Rarity,
+    /// The effect (`TreasureHunt/Effects/<Id>.json`) applied when the item is used.
+    #[serde(default)]
+    pub effect: Option<String>,
+}
+
+/// How rare an item is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum Rarity {
+    #[default]
+    Common,
+    Uncommon,
+    Rare,
+    Legendary,
+}
+
+/// A hunt (`TreasureHunt/Hunts/<Id>.json`): its seed and its vaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Hunt {
+    /// The name players see; the id when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Seeds random vault placement and every loot roll: the same seed gives the same hunt.
+    pub seed: u64,
+    /// The vaults: each one fixed (`At`) or a group of `Count` random vaults (`Region`).
+    pub vaults: Vec<VaultSpec>,
+}
+
+/// One vault at a fixed tile, or `Count` vaults placed at random in a region.
+///
+/// A random group's vaults are named `<Id>_1` to `<Id>_<Count>`; their tiles come from the
+/// hunt's seed and the group's id, so every server places them alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct VaultSpec {
+    /// The vault's id (a group's prefix), unique in the hunt.
+    pub id: String,
+    /// A fixed vault's tile.
+    #[serde(default)]
+    pub at: Option<TilePos>,
+    /// How many random vaults this group places (with `Region`).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// Where a group's vaults may go (with `Count`).
+    #[serde(default)]
+    pub region: Option<Region>,
+    /// A group's vaults are at least this many tiles from each other and from every vault
+    /// placed before them.
+    #[serde(default)]
+    pub min_spacing: f32,
+    /// A group's vaults are at least this many tiles from the world's spawn.
+    #[serde(default)]
+    pub min_spawn_distance: f32,
+    /// The loot table (`Drops/<Id>.json`) rolled for the claimant; for
+    /// FirstFinderThenPerPlayer, the first finder's jackpot.
+    pub loot_table: String,
+    /// FirstFinderThenPerPlayer only: the table rolled for everyone after the first finder.
+    #[serde(default)]
+    pub consolation_table: Option<String>,
+    /// Digs needed to open the vault (each dig adds one, from a player within reach).
+    #[serde(default = "default_dig_effort")]
+    pub dig_effort: u32,
+    /// Who may claim the vault, and how often.
+    #[serde(default)]
+    pub claim: ClaimRule,
+    /// Players within this many tiles see the vault's sparkle when it is opened.
+    #[serde(default = "default_sparkle_radius")]
+    pub sparkle_radius: f32,
+}
+
+/// A tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TilePos {
+    pub x: u32,
+    pub y: u32,
+}
+
+impl TilePos {
+    /// The distance between the tiles' centres.
+    pub fn distance(self, other: TilePos) -> f32 {
+        let (dx, dy) = (self.x as f32 - other.x as f32, self.y as f32 - other.y as f32);
+        (dx * dx + dy * dy).sqrt()
+    }
+
+    /// The distance from the tile's centre to a position.
+    pub fn distance_to(self, x: f32, y: f32) -> f32 {
+        let (dx, dy) = (self.x as f32 + 0.5 - x, self.y as f32 + 0.5 - y);
+        (dx * dx + dy * dy).sqrt()
+    }
+}
+
+/// A rectangle of tiles, both corners included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Region {
+    pub min_x: u32,
+    pub min_y: u32,
+    pub max_x: u32,
+    pub max_y: u32,
+}
+
+/// Who may claim a vault.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ClaimRule {
+    /// Claimed once, worldwide: the first to finish digging takes the loot.
+    #[default]
+    FirstFinder,
+    /// Each player claims it once, with loot of their own.
+    PerPlayer,
+    /// The first finder rolls `LootTable`, everyone after them `ConsolationTable`, once each.
+    FirstFinderThenPerPlayer,
+    /// Each team claims it once (a player without a team is a team of one).
+    Team,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_dig_effort() -> u32 {
+    10
+}
+
+fn default_sparkle_radius() -> f32 {
+    16.0
+}
+
+/// The JSON Schema of each asset kind, by file name (`Hunt.schema.json`, ...), as shipped in
+/// the pack's `Schemas/` folder.
+pub fn schemas() -> Vec<(&'static str, String)> {
+    let pretty = |schema: schemars::Schema| serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n";
+    vec![
+        ("Item.schema.json", pretty(with_pack_keys(schemars::schema_for!(Item)))),
+        ("Drop.schema.json", pretty(with_pack_keys(schemars::schema_for!(DropTable)))),
+        ("Hunt.schema.json", pretty(with_pack_keys(schemars::schema_for!(Hunt)))),
+    ]
+}
+
+/// Every asset may also hold `Parent` (inheritance) and `$schema` (for editors).
+fn with_pack_keys(mut schema: schemars::Schema) -> schemars::Schema {
+    if let Some(properties) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        properties.insert(
+            "Parent".into(),
+            serde_json::json!({"type": "string", "description": "An asset of the same kind whose keys this one inherits."}),
+        );
+        properties.insert("$schema".into(), serde_json::json!({"type": "string"}));
+    }
+    if let Some(required) = schema.get_mut("required") {
+        // An asset with a Parent may leave any key to it.
+        *required = serde_json::json!([]);
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The schemas shipped in `assets/Schemas/` are the ones the types generate. After changing
+    /// an asset type, regenerate them: `VELTRIX_WRITE_SCHEMAS=1 cargo xtask test`.
+    #[test]
+    fn shipped_schemas_match_the_types() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/Schemas");
+        for (name, schema) in super::schemas() {
+            let path = dir.join(name);
+            if std::env::var_os("VELTRIX_WRITE_SCHEMAS").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &schema).unwrap();
+            }
+            let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(shipped == schema, "{} is stale: run VELTRIX_WRITE_SCHEMAS=1 cargo xtask test", path.display());
+        }
+    }
+
+    #[test]
+    fn schemas_describe_the_keys_designers_write() {
+        let schemas = super::schemas();
+        let hunt = &schemas.iter().find(|(n, _)| *n == "Hunt.schema.json").unwrap().1;
+        for key in ["\"Seed\"", "\"Vaults\"", "\"LootTable\"", "\"FirstFinderThenPerPlayer\"", "\"Parent\""] {
+            assert!(hunt.contains(key), "{key} missing from the hunt schema");
+        }
+        let drop = &schemas.iter().find(|(n, _)| *n == "Drop.schema.json").unwrap().1;
+        for key in ["\"Choice\"", "\"QuantityMin\"", "\"RollsMax\""] {
+            assert!(drop.contains(key), "{key} missing from the drop schema");
+        }
+    }
+}

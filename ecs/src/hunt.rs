@@ -1,0 +1,607 @@
+//! The running hunt: vaults as entities, digging, claims, loot into inventories.
+//!
+//! A tick goes through four sets, in order ([`HuntSet`]):
+//!
+//! 1. `Input`: [`equip_players`], then [`change_team`], [`dig`] and [`discard_items`]
+//!    (`dig` and `discard_items` touch different data and run in parallel).
+//! 2. `Claim`: [`resolve_claims`] decides, per vault, who of this tick's finishers claims it:
+//!    in arrival order, then by player id. Never both, never none.
+//! 3. `Loot`: [`grant_loot`] rolls each claim's table and fills the claimant's inventory;
+//!    what does not fit waits in its pending rewards.
+//! 4. `Deliver`: [`deliver_pending_rewards`] moves pending rewards in as space frees.
+//!
+//! Systems never send to players: they write outcome messages ([`DigOutcome`],
+//! [`ClaimOutcome`], [`LootGranted`], [`InventoryChanged`], ...) that the mod turns into
+//! protocol messages after the sets. That keeps the hunt free of I/O and its systems free of
+//! the one shared outbox, so bevy can run them side by side.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
+
+use veltrix_sdk::{
+    PlayerId,
+    bevy_ecs::{lifecycle::Remove, message::Message, observer::On, schedule::SystemSet},
+    prelude::*,
+};
+
+use crate::{
+    assets::{ClaimRule, TilePos},
+    inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
+    loot::{ItemStack, loot_rng, stable_hash},
+    pack::{HuntAssets, PlacedVault},
+};
+
+/// The hunt's system sets, run in this order in `Tick`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HuntSet {
+    Input,
+    Claim,
+    Loot,
+    Deliver,
+}
+
+/// Rules from the mod's config.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct HuntRules {
+    /// How far from a player's position (to the tile's centre) a dig reaches, in tiles.
+    pub reach: f32,
+    /// Inventory slots per player.
+    pub inventory_slots: usize,
+}
+
+impl Default for HuntRules {
+    fn default() -> Self {
+        Self { reach: 3.0, inventory_slots: 24 }
+    }
+}
+
+/// The assets in force (replaced whole on a valid reload).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct AssetsInForce(pub Arc<HuntAssets>);
+
+/// The hunt being played: its id and seed. Absent when none runs.
+#[derive(Resource, Debug, Clone, PartialEq, Eq)]
+pub struct ActiveHunt {
+    pub id: String,
+    pub seed: u64,
+}
+
+/// A vault of the running hunt. Its tile is secret until it is opened.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Vault(pub PlacedVault);
+
+/// Who claimed a vault.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct VaultClaims {
+    /// The first claimant's id and name.
+    pub first: Option<(PlayerId, String)>,
+    /// Every claim so far (for FirstFinder, only the first).
+    pub claimed_by: BTreeSet<Claimant>,
+}
+
+/// Who a claim counts against: a player, or the player's team under the Team rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Claimant {
+    Player(PlayerId),
+    Team(String),
+}
+
+impl Claimant {
+    /// The claimant part of the loot seed: the same claimant rolls the same loot.
+    fn seed(&self) -> u64 {
+        match self {
+            Claimant::Player(id) => *id,
+            Claimant::Team(name) => stable_hash(0, name, u64::MAX),
+        }
+    }
+}
+
+/// Vaults by tile.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct VaultIndex(pub HashMap<TilePos, Entity>);
+
+/// A player's team, for vaults under the Team rule.
+#[derive(Component, Debug, Clone, PartialEq, Eq)]
+pub struct Team(pub String);
+
+/// A player's digging: effort so far per vault, and the last tick it dug.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Digging {
+    pub effort: BTreeMap<Entity, u32>,
+    pub last_dig_tick: Option<u64>,
+}
+
+/// What players left behind when they went offline, given back when they return (this run).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Stash(pub HashMap<PlayerId, Stashed>);
+
+/// One player's parked hunt state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stashed {
+    pub inventory: Inventory,
+    pub pending: PendingRewards,
+    pub digging: Digging,
+    pub team: Option<Team>,
+}
+
+// ---- input messages (written by the mod from its clients' messages) ----
+
+/// A player digs at a tile.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct DigRequest {
+    pub entity: Entity,
+    pub player: PlayerId,
+    pub request: Option<u32>,
+    pub at: TilePos,
+}
+
+/// A player throws items away (to make room).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct DiscardRequest {
+    pub entity: Entity,
+    pub player: PlayerId,
+    pub request: Option<u32>,
+    pub item: String,
+    pub quantity: u32,
+}
+
+/// A player joins a team (an empty name leaves it).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct TeamRequest {
+    pub entity: Entity,
+    pub player: PlayerId,
+    pub request: Option<u32>,
+    pub team: String,
+}
+
+// ---- outcome messages (read by the mod and sent to players) ----
+
+/// A refused request: who, which request, why (a sentence the player reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub player: PlayerId,
+    pub request: Option<u32>,
+    pub reason: String,
+}
+
+/// What a dig did.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum DigOutcome {
+    /// Effort added; the vault is not open yet.
+    Progress { player: PlayerId, request: Option<u32>, at: TilePos, effort: u32, required: u32 },
+    /// The player's effort reached the vault's: a claim for [`resolve_claims`].
+    Finished { arrival: u32, entity: Entity, player: PlayerId, request: Option<u32>, vault: Entity },
+    Refused(Refused),
+}
+
+/// What a finished dig claimed.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    Claimed(Claim),
+    Refused(Refused),
+}
+
+/// One claim of one vault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub entity: Entity,
+    pub player: PlayerId,
+    pub player_name: String,
+    pub request: Option<u32>,
+    pub vault: Arc<PlacedVault>,
+    pub claimant: Claimant,
+    /// The table rolled: the vault's loot table, or its consolation table after the first finder.
+    pub table: String,
+    /// Whether this is the vault's first claim.
+    pub first: bool,
+}
+
+/// Loot a claim yielded: what went into the inventory now, and what waits in pending rewards.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct LootGranted {
+    pub player: PlayerId,
+    pub request: Option<u32>,
+    pub vault: String,
+    pub items: Vec<ItemStack>,
+    pub pending: Vec<ItemStack>,
+}
+
+/// A player's inventory or pending rewards changed this tick.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InventoryChanged {
+    pub entity: Entity,
+    pub player: PlayerId,
+}
+
+/// What a discard did.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum DiscardOutcome {
+    Discarded { player: PlayerId, request: Option<u32>, item: String, quantity: u32 },
+    Refused(Refused),
+}
+
+/// What a team request did.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum TeamOutcome {
+    Joined { player: PlayerId, request: Option<u32>, team: Option<String> },
+    Refused(Refused),
+}
+
+/// Registers the hunt's resources, messages, observer and systems on a world whose `Tick`
+/// schedule exists. The mod calls this in setup (through its staged registration).
+pub fn register(world: &mut World, rules: HuntRules) {
+    world.insert_resource(rules);
+    world.init_resource::<AssetsInForce>();
+    world.init_resource::<ItemCatalog>();
+    world.init_resource::<VaultIndex>();
+    world.init_resource::<Stash>();
+    for register in [
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DigRequest>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DiscardRequest>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<TeamRequest>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DigOutcome>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<ClaimOutcome>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<LootGranted>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<InventoryChanged>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DiscardOutcome>,
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<TeamOutcome>,
+    ] {
+        register(world);
+    }
+    world.add_observer(stash_leaving_player);
+}
+
+/// Adds the hunt's systems to `Tick`, in their sets.
+pub fn add_systems(ctx: &mut ModContext) {
+    ctx.configure_sets(Tick, (HuntSet::Input, HuntSet::Claim, HuntSet::Loot, HuntSet::Deliver).chain());
+    ctx.add_systems(
+        Tick,
+        (
+            (equip_players, change_team, (dig, discard_items)).chain().in_set(HuntSet::Input),
+            resolve_claims.in_set(HuntSet::Claim),
+            grant_loot.in_set(HuntSet::Loot),
+            deliver_pending_rewards.in_set(HuntSet::Deliver),
+        ),
+    );
+}
+
+/// Starts hunt `id` of the assets in force: spawns its vaults. Claims of a vault already
+/// running under the same id are kept (a reload changes a vault's rules, not its history).
+pub fn start_hunt(world: &mut World, id: &str) -> Result<(), String> {
+    let assets = world.resource::<AssetsInForce>().0.clone();
+    let Some(hunt) = assets.hunts.get(id) else {
+        let known: Vec<&str> = assets.hunts.keys().map(String::as_str).collect();
+        return Err(match veltrix_sdk::did_you_mean(id, &known) {
+            Some(hint) => format!("no hunt \"{id}\" in the pack (did you mean \"{hint}\"?)"),
+            None => format!("no hunt \"{id}\" in the pack; it has: {}", known.join(", ")),
+        });
+    };
+    let mut existing: HashMap<String, Entity> = HashMap::new();
+    let mut vaults = world.query::<(Entity, &Vault)>();
+    for (entity, vault) in vaults.iter(world) {
+        existing.insert(vault.0.id.clone(), entity);
+    }
+    let mut index = HashMap::with_capacity(hunt.vaults.len());
+    for vault in &hunt.vaults {
+        let entity = match existing.remove(&vault.id) {
+            Some(entity) => {
+                world.entity_mut(entity).insert(Vault(vault.clone()));
+                entity
+            }
+            None => world.spawn((Vault(vault.clone()), VaultClaims::default())).id(),
+        };
+        index.insert(vault.at, entity);
+    }
+    for (_, gone) in existing {
+        world.despawn(gone);
+    }
+    world.insert_resource(VaultIndex(index));
+    world.insert_resource(ActiveHunt { id: id.to_string(), seed: hunt.def.seed });
+    Ok(())
+}
+
+/// Puts a pack in force: items, loot tables, hunts. The running hunt's vaults follow its new
+/// definition (by vault id, keeping claims).
+pub fn put_in_force(world: &mut World, assets: HuntAssets) {
+    let mut catalog = ItemCatalog::default();
+    for (id, item) in &assets.items {
+        catalog.insert(id.clone(), item.max_stack);
+    }
+    world.insert_resource(catalog);
+    world.insert_resource(AssetsInForce(Arc::new(assets)));
+    if let Some(active) = world.get_resource::<ActiveHunt>().cloned()
+        && world.resource::<AssetsInForce>().0.hunts.contains_key(&active.id)
+    {
+        start_hunt(world, &active.id).expect("the hunt is in the pack");
+    }
+}
+
+/// Gives each new player an inventory (and what it left behind, when it comes back).
+pub fn equip_players(
+    mut commands: Commands,
+    rules: Res<HuntRules>,
+    mut stash: ResMut<Stash>,
+    new: Query<(Entity, &Player), Without<Inventory>>,
+) {
+    for (entity, player) in &new {
+        let mut e = commands.entity(entity);
+        match stash.0.remove(&player.id) {
+            Some(s) => {
+                e.insert((s.inventory, s.pending, s.digging));
+                if let Some(team) = s.team {
+                    e.insert(team);
+                }
+            }
+            None => {
+                e.insert((Inventory::with_slots(rules.inventory_slots), PendingRewards::default(), Digging::default()));
+            }
+        }
+    }
+}
+
+/// Parks a leaving player's hunt state, to give it back if it returns.
+fn stash_leaving_player(
+    event: On<Remove<Player>>,
+    players: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>)>,
+    mut stash: ResMut<Stash>,
+) {
+    if let Ok((player, inventory, pending, digging, team)) = players.get(event.event().entity) {
+        stash.0.insert(
+            player.id,
+            Stashed {
+                inventory: inventory.clone(),
+                pending: pending.clone(),
+                digging: digging.clone(),
+                team: team.cloned(),
+            },
+        );
+    }
+}
+
+/// Joins or leaves teams.
+pub fn change_team(mut commands: Commands, mut requests: MessageReader<TeamRequest>, mut out: MessageWriter<TeamOutcome>) {
+    for r in requests.read() {
+        let team = r.team.trim();
+        if team.is_empty() {
+            commands.entity(r.entity).remove::<Team>();
+            out.write(TeamOutcome::Joined { player: r.player, request: r.request, team: None });
+        } else if veltrix_sdk::protocol::valid_player_name(team) {
+            commands.entity(r.entity).insert(Team(team.to_string()));
+            out.write(TeamOutcome::Joined { player: r.player, request: r.request, team: Some(team.to_string()) });
+        } else {
+            out.write(TeamOutcome::Refused(Refused {
+                player: r.player,
+                request: r.request,
+                reason: format!("{team:?} is not a team name: use 1 to 16 letters, digits or _"),
+            }));
+        }
+    }
+}
+
+/// Adds each dig's effort to its vault; reports progress, refusals, and finished digs.
+#[allow(clippy::too_many_arguments)]
+pub fn dig(
+    mut requests: MessageReader<DigRequest>,
+    rules: Res<HuntRules>,
+    hunt: Option<Res<ActiveHunt>>,
+    index: Res<VaultIndex>,
+    tiles: Res<TileWorld>,
+    tick: Res<TickInfo>,
+    mut diggers: Query<(&Position, &mut Digging, Option<&Team>)>,
+    vaults: Query<(&Vault, &VaultClaims)>,
+    mut out: MessageWriter<DigOutcome>,
+) {
+    for (arrival, r) in requests.read().enumerate() {
+        let refuse = |reason: String| DigOutcome::Refused(Refused { player: r.player, request: r.request, reason });
+        let Ok((position, mut digging, team)) = diggers.get_mut(r.entity) else { continue };
+        if hunt.is_none() {
+            out.write(refuse("no hunt is running: there is nothing to dig for yet".into()));
+            continue;
+        }
+        if digging.last_dig_tick == Some(tick.tick) {
+            out.write(refuse("you already dug this tick: one dig per tick".into()));
+            continue;
+        }
+        let distance = r.at.distance_to(position.x, position.y);
+        if distance > rules.reach {
+            out.write(refuse(format!(
+                "out of reach: the tile ({}, {}) is {distance:.1} tiles from you; you reach {:.1}",
+                r.at.x, r.at.y, rules.reach
+            )));
+            continue;
+        }
+        match tiles.get(i64::from(r.at.x), i64::from(r.at.y)) {
+            Some(Tile::Ground) => {}
+            tile => {
+                let what = tile.map_or("outside the world".to_string(), |t| format!("{t:?}"));
+                out.write(refuse(format!("nothing to dig: the tile ({}, {}) is {what}", r.at.x, r.at.y)));
+                continue;
+            }
+        }
+        digging.last_dig_tick = Some(tick.tick);
+        let Some((vault_entity, (vault, claims))) =
+            index.0.get(&r.at).and_then(|e| vaults.get(*e).ok().map(|v| (*e, v)))
+        else {
+            out.write(refuse(format!("nothing here: you dig at ({}, {}) and find only earth", r.at.x, r.at.y)));
+            continue;
+        };
+        if let Some(reason) = already_claimed(&vault.0, claims, r.player, team) {
+            out.write(refuse(reason));
+            continue;
+        }
+        let effort = digging.effort.entry(vault_entity).or_insert(0);
+        *effort += 1;
+        let (effort, required) = (*effort, vault.0.dig_effort);
+        if effort >= required {
+            digging.effort.remove(&vault_entity);
+            out.write(DigOutcome::Finished {
+                arrival: arrival as u32,
+                entity: r.entity,
+                player: r.player,
+                request: r.request,
+                vault: vault_entity,
+            });
+        } else {
+            out.write(DigOutcome::Progress { player: r.player, request: r.request, at: r.at, effort, required });
+        }
+    }
+}
+
+/// Who a claim by `player` would count against under the vault's rule.
+fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant {
+    match (rule, team) {
+        (ClaimRule::Team, Some(team)) => Claimant::Team(team.0.clone()),
+        _ => Claimant::Player(player),
+    }
+}
+
+/// Why `player` may not claim the vault (again), or `None` when it may.
+fn already_claimed(vault: &PlacedVault, claims: &VaultClaims, player: PlayerId, team: Option<&Team>) -> Option<String> {
+    match vault.claim {
+        ClaimRule::FirstFinder => claims
+            .first
+            .as_ref()
+            .map(|(_, name)| format!("already claimed: {name} opened this vault first")),
+        ClaimRule::PerPlayer | ClaimRule::FirstFinderThenPerPlayer => claims
+            .claimed_by
+            .contains(&Claimant::Player(player))
+            .then(|| "already claimed: you opened this vault before".to_string()),
+        ClaimRule::Team => {
+            let key = claimant(vault.claim, player, team);
+            claims.claimed_by.contains(&key).then(|| match key {
+                Claimant::Team(team) => format!("already claimed: your team {team} opened this vault"),
+                Claimant::Player(_) => "already claimed: you opened this vault before".to_string(),
+            })
+        }
+    }
+}
+
+/// Decides this tick's claims. Finishers of one vault are taken in arrival order, then by
+/// player id; each is checked against the claims made so far (earlier ticks and earlier
+/// finishers of this tick). A FirstFinder vault finished by two players in one tick goes to
+/// exactly one of them.
+pub fn resolve_claims(
+    mut finished: MessageReader<DigOutcome>,
+    mut vaults: Query<(&Vault, &mut VaultClaims)>,
+    players: Query<(&Player, Option<&Team>)>,
+    mut out: MessageWriter<ClaimOutcome>,
+) {
+    let mut claims: Vec<(u32, PlayerId, Entity, Option<u32>, Entity)> = finished
+        .read()
+        .filter_map(|o| match o {
+            DigOutcome::Finished { arrival, entity, player, request, vault } => {
+                Some((*arrival, *player, *entity, *request, *vault))
+            }
+            _ => None,
+        })
+        .collect();
+    claims.sort_by_key(|(arrival, player, ..)| (*arrival, *player));
+    for (_, player, entity, request, vault_entity) in claims {
+        let Ok((vault, mut record)) = vaults.get_mut(vault_entity) else { continue };
+        let Ok((who, team)) = players.get(entity) else { continue };
+        if let Some(reason) = already_claimed(&vault.0, &record, player, team) {
+            out.write(ClaimOutcome::Refused(Refused { player, request, reason }));
+            continue;
+        }
+        let first = record.first.is_none();
+        let claimant = claimant(vault.0.claim, player, team);
+        let table = match (vault.0.claim, first) {
+            (ClaimRule::FirstFinderThenPerPlayer, false) => {
+                vault.0.consolation_table.clone().expect("validated: FirstFinderThenPerPlayer has a consolation table")
+            }
+            _ => vault.0.loot_table.clone(),
+        };
+        if first {
+            record.first = Some((player, who.name.clone()));
+        }
+        let inserted = record.claimed_by.insert(claimant.clone());
+        debug_assert!(inserted, "a claimant claims a vault once");
+        out.write(ClaimOutcome::Claimed(Claim {
+            entity,
+            player,
+            player_name: who.name.clone(),
+            request,
+            vault: Arc::new(vault.0.clone()),
+            claimant,
+            table,
+            first,
+        }));
+    }
+}
+
+/// Rolls each claim's loot table and grants the loot: into the inventory as far as it fits,
+/// the rest into pending rewards.
+pub fn grant_loot(
+    mut claims: MessageReader<ClaimOutcome>,
+    assets: Res<AssetsInForce>,
+    hunt: Option<Res<ActiveHunt>>,
+    catalog: Res<ItemCatalog>,
+    mut players: Query<(&mut Inventory, &mut PendingRewards)>,
+    mut granted: MessageWriter<LootGranted>,
+    mut changed: MessageWriter<InventoryChanged>,
+) {
+    let Some(hunt) = hunt else { return };
+    for outcome in claims.read() {
+        let ClaimOutcome::Claimed(claim) = outcome else { continue };
+        let Some(table) = assets.0.drops.get(&claim.table) else { continue };
+        let Ok((mut inventory, mut pending)) = players.get_mut(claim.entity) else { continue };
+        let loot = table.roll(&mut loot_rng(hunt.seed, &claim.vault.id, claim.claimant.seed()));
+        let waiting_before = pending.0.len();
+        let now = grant(&mut inventory, &mut pending, &loot, &catalog);
+        let later: Vec<ItemStack> = pending.0.iter().skip(waiting_before).cloned().collect();
+        granted.write(LootGranted {
+            player: claim.player,
+            request: claim.request,
+            vault: claim.vault.id.clone(),
+            items: now,
+            pending: later,
+        });
+        changed.write(InventoryChanged { entity: claim.entity, player: claim.player });
+    }
+}
+
+/// Throws items away.
+pub fn discard_items(
+    mut requests: MessageReader<DiscardRequest>,
+    mut players: Query<&mut Inventory>,
+    mut out: MessageWriter<DiscardOutcome>,
+    mut changed: MessageWriter<InventoryChanged>,
+) {
+    for r in requests.read() {
+        let Ok(mut inventory) = players.get_mut(r.entity) else { continue };
+        let held = inventory.count(&r.item);
+        if r.quantity == 0 || held < u64::from(r.quantity) {
+            out.write(DiscardOutcome::Refused(Refused {
+                player: r.player,
+                request: r.request,
+                reason: format!("you hold {held} {}, cannot discard {}", r.item, r.quantity),
+            }));
+            continue;
+        }
+        let taken = inventory.remove(&r.item, r.quantity);
+        debug_assert_eq!(taken, r.quantity);
+        out.write(DiscardOutcome::Discarded { player: r.player, request: r.request, item: r.item.clone(), quantity: taken });
+        changed.write(InventoryChanged { entity: r.entity, player: r.player });
+    }
+}
+
+/// Moves pending rewards into inventories that changed (space may have freed).
+pub fn deliver_pending_rewards(
+    catalog: Res<ItemCatalog>,
+    mut players: Query<(Entity, &Player, &mut Inventory, &mut PendingRewards), Changed<Inventory>>,
+    mut changed: MessageWriter<InventoryChanged>,
+) {
+    for (entity, player, mut inventory, mut pending) in &mut players {
+        if pending.0.is_empty() {
+            continue;
+        }
+        let moved = deliver_pending(inventory.bypass_change_detection(), pending.bypass_change_detection(), &catalog);
+        if !moved.is_empty() {
+            inventory.set_changed();
+            pending.set_changed();
+            changed.write(InventoryChanged { entity, player: player.id });
+        }
+    }
+}

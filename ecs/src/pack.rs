@@ -1,0 +1,457 @@
+//! The hunt's asset pack, loaded and checked as a whole: every reference resolves, every
+//! number makes sense, every vault is placed on diggable ground. What passes is a
+//! [`HuntAssets`]; what does not is the full list of errors, each naming the file, line, column
+//! and JSON path.
+//!
+//! No I/O: the caller reads the files ([`veltrix_sdk::assets::read_kind`]) and passes their text.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use veltrix_sdk::{
+    Spawn, TileWorld,
+    assets::{AssetError, AssetSource, LoadedKind, load_kind},
+    did_you_mean,
+};
+
+use crate::{
+    assets::{ClaimRule, Container, DropTable, Hunt, Item, TilePos, VaultSpec},
+    placement::{place_fixed, place_group},
+};
+
+/// The files of a pack, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct PackSources {
+    pub items: Vec<AssetSource>,
+    pub drops: Vec<AssetSource>,
+    pub hunts: Vec<AssetSource>,
+    /// Effects are only checked for existence here (items name them).
+    pub effects: Vec<AssetSource>,
+}
+
+/// A checked pack: items, loot tables and hunts with their vaults placed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HuntAssets {
+    pub items: BTreeMap<String, Item>,
+    pub drops: BTreeMap<String, DropTable>,
+    pub hunts: BTreeMap<String, PlacedHunt>,
+}
+
+/// A hunt with every vault on its tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedHunt {
+    pub id: String,
+    pub def: Hunt,
+    pub vaults: Vec<PlacedVault>,
+}
+
+/// One vault of a hunt, on its tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedVault {
+    pub id: String,
+    pub at: TilePos,
+    pub loot_table: String,
+    pub consolation_table: Option<String>,
+    pub dig_effort: u32,
+    pub claim: ClaimRule,
+    pub sparkle_radius: f32,
+}
+
+/// Loads and checks a pack against the world it will run in. All errors at once, sorted.
+pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<HuntAssets, Vec<AssetError>> {
+    let items = load_kind::<Item>(&sources.items);
+    let drops = load_kind::<DropTable>(&sources.drops);
+    let hunts = load_kind::<Hunt>(&sources.hunts);
+    let effects: BTreeSet<&str> = sources.effects.iter().map(|s| s.id.as_str()).collect();
+    let mut errors: Vec<AssetError> = Vec::new();
+    errors.extend(items.errors.iter().cloned());
+    errors.extend(drops.errors.iter().cloned());
+    errors.extend(hunts.errors.iter().cloned());
+
+    let item_ids: Vec<&str> = item_file_ids(sources);
+    for (id, item) in &items.assets {
+        check_item(&items, id, item, &effects, &mut errors);
+    }
+    let drop_ids: Vec<&str> = sources.drops.iter().map(|s| s.id.as_str()).collect();
+    for (id, table) in &drops.assets {
+        check_container(&drops, id, &table.container, "Container", &item_ids, &mut errors);
+    }
+    let mut placed_hunts = BTreeMap::new();
+    for (id, hunt) in &hunts.assets {
+        if let Some(placed) = place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, &mut errors) {
+            placed_hunts.insert(id.clone(), placed);
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        errors.dedup();
+        return Err(errors);
+    }
+    Ok(HuntAssets { items: items.assets, drops: drops.assets, hunts: placed_hunts })
+}
+
+/// Every item file's id, loaded or not: a reference to a broken item is that item's error,
+/// not an unknown id.
+fn item_file_ids(sources: &PackSources) -> Vec<&str> {
+    sources.items.iter().map(|s| s.id.as_str()).collect()
+}
+
+fn unknown(kind: &str, id: &str, known: &[&str]) -> String {
+    match did_you_mean(id, known) {
+        Some(hint) => format!("unknown {kind} \"{id}\" (did you mean \"{hint}\"?)"),
+        None if known.is_empty() => format!("unknown {kind} \"{id}\": the pack has none"),
+        None => format!("unknown {kind} \"{id}\""),
+    }
+}
+
+fn check_item(
+    items: &LoadedKind<Item>,
+    id: &str,
+    item: &Item,
+    effects: &BTreeSet<&str>,
+    errors: &mut Vec<AssetError>,
+) {
+    if item.max_stack == 0 {
+        errors.push(items.error(id, "MaxStack", "expected at least 1 (how many fit in one slot)"));
+    }
+    if let Some(effect) = &item.effect
+        && !effects.contains(effect.as_str())
+    {
+        let known: Vec<&str> = effects.iter().copied().collect();
+        errors.push(items.error(id, "Effect", unknown("effect", effect, &known)));
+    }
+}
+
+fn check_container(
+    drops: &LoadedKind<DropTable>,
+    id: &str,
+    container: &Container,
+    path: &str,
+    item_ids: &[&str],
+    errors: &mut Vec<AssetError>,
+) {
+    let weight = container.weight();
+    if !(weight >= 0.0 && weight.is_finite()) {
+        errors.push(drops.error(id, &format!("{path}.Weight"), format!("expected a weight of 0 or more, not {weight}")));
+    }
+    match container {
+        Container::Empty { .. } => {}
+        Container::Single { item, .. } => {
+            if !item_ids.contains(&item.item_id.as_str()) {
+                errors.push(drops.error(id, &format!("{path}.Item.ItemId"), unknown("item", &item.item_id, item_ids)));
+            }
+            if item.quantity_min > item.quantity_max {
+                errors.push(drops.error(
+                    id,
+                    &format!("{path}.Item.QuantityMin"),
+                    format!(
+                        "QuantityMin ({}) is more than QuantityMax ({}): expected QuantityMin <= QuantityMax",
+                        item.quantity_min, item.quantity_max
+                    ),
+                ));
+            }
+        }
+        Container::Multiple { containers, .. } => {
+            for (i, child) in containers.iter().enumerate() {
+                let child_path = format!("{path}.Containers[{i}]");
+                if child.weight() > 100.0 {
+                    errors.push(drops.error(
+                        id,
+                        &format!("{child_path}.Weight"),
+                        format!("in a Multiple, Weight is a percent chance: expected 0 to 100, not {}", child.weight()),
+                    ));
+                }
+                check_container(drops, id, child, &child_path, item_ids, errors);
+            }
+        }
+        Container::Choice { rolls_min, rolls_max, containers, .. } => {
+            if rolls_min > rolls_max {
+                errors.push(drops.error(
+                    id,
+                    &format!("{path}.RollsMin"),
+                    format!("RollsMin ({rolls_min}) is more than RollsMax ({rolls_max}): expected RollsMin <= RollsMax"),
+                ));
+            }
+            if containers.iter().all(|c| c.weight() <= 0.0) {
+                errors.push(drops.error(
+                    id,
+                    &format!("{path}.Containers"),
+                    "every Weight in this Choice is 0 (or it has no Containers): expected at least one above 0",
+                ));
+            }
+            for (i, child) in containers.iter().enumerate() {
+                check_container(drops, id, child, &format!("{path}.Containers[{i}]"), item_ids, errors);
+            }
+        }
+    }
+}
+
+fn place_hunt(
+    hunts: &LoadedKind<Hunt>,
+    id: &str,
+    hunt: &Hunt,
+    drop_ids: &[&str],
+    tiles: &TileWorld,
+    spawn: Spawn,
+    errors: &mut Vec<AssetError>,
+) -> Option<PlacedHunt> {
+    let before = errors.len();
+    let mut placed: Vec<(String, TilePos)> = Vec::new();
+    let mut vaults = Vec::new();
+    let mut seen_ids = BTreeSet::new();
+    for (i, spec) in hunt.vaults.iter().enumerate() {
+        let path = format!("Vaults[{i}]");
+        let mut error = |key: &str, message: String| {
+            let at = if key.is_empty() { path.clone() } else { format!("{path}.{key}") };
+            errors.push(hunts.error(id, &at, message));
+        };
+        if !seen_ids.insert(spec.id.as_str()) {
+            error("Id", format!("another vault of this hunt is already named \"{}\": ids are unique", spec.id));
+        }
+        check_rules(spec, drop_ids, &mut error);
+        let tiles_of_spec: Vec<(String, TilePos)> = match (spec.at, spec.count, spec.region) {
+            (Some(at), None, None) => match place_fixed(at, tiles, &placed) {
+                Ok(at) => vec![(spec.id.clone(), at)],
+                Err(e) => {
+                    error("At", e.to_string());
+                    continue;
+                }
+            },
+            (None, Some(count), Some(region)) => {
+                if count == 0 {
+                    error("Count", "expected at least 1".into());
+                    continue;
+                }
+                match place_group(hunt.seed, spec, region, count, tiles, (spawn.x, spawn.y), &placed) {
+                    Ok(at) => at.into_iter().enumerate().map(|(n, at)| (format!("{}_{}", spec.id, n + 1), at)).collect(),
+                    Err(e) => {
+                        let key = if matches!(e, crate::placement::PlacementError::BadRegion { .. }) {
+                            "Region"
+                        } else {
+                            "Count"
+                        };
+                        error(key, e.to_string());
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                error(
+                    "",
+                    "expected either At (one vault on a fixed tile) or both Count and Region (random vaults), \
+                     not both and not neither"
+                        .into(),
+                );
+                continue;
+            }
+        };
+        for (vault_id, at) in tiles_of_spec {
+            placed.push((vault_id.clone(), at));
+            vaults.push(PlacedVault {
+                id: vault_id,
+                at,
+                loot_table: spec.loot_table.clone(),
+                consolation_table: spec.consolation_table.clone(),
+                dig_effort: spec.dig_effort,
+                claim: spec.claim,
+                sparkle_radius: spec.sparkle_radius,
+            });
+        }
+    }
+    (errors.len() == before).then(|| PlacedHunt { id: id.to_string(), def: hunt.clone(), vaults })
+}
+
+fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str, String)) {
+    if !drop_ids.contains(&spec.loot_table.as_str()) {
+        error("LootTable", unknown("loot table", &spec.loot_table, drop_ids));
+    }
+    match (&spec.consolation_table, spec.claim) {
+        (Some(table), ClaimRule::FirstFinderThenPerPlayer) => {
+            if !drop_ids.contains(&table.as_str()) {
+                error("ConsolationTable", unknown("loot table", table, drop_ids));
+            }
+        }
+        (None, ClaimRule::FirstFinderThenPerPlayer) => {
+            error("Claim", "FirstFinderThenPerPlayer needs a ConsolationTable for everyone after the first finder".into())
+        }
+        (Some(_), rule) => error(
+            "ConsolationTable",
+            format!("only FirstFinderThenPerPlayer vaults use a ConsolationTable; this one is {rule:?}"),
+        ),
+        (None, _) => {}
+    }
+    if spec.dig_effort == 0 {
+        error("DigEffort", "expected at least 1 (the digs needed to open the vault)".into());
+    }
+    if !(spec.sparkle_radius >= 0.0 && spec.sparkle_radius.is_finite()) {
+        error("SparkleRadius", format!("expected a radius of 0 or more tiles, not {}", spec.sparkle_radius));
+    }
+    if !(spec.min_spacing >= 0.0 && spec.min_spawn_distance >= 0.0) {
+        error("MinSpacing", "expected distances of 0 or more tiles".into());
+    }
+    if spec.at.is_some() && (spec.min_spacing > 0.0 || spec.min_spawn_distance > 0.0) {
+        error("At", "MinSpacing and MinSpawnDistance apply to random groups (Count and Region), not to At".into());
+    }
+}
+
+impl HuntAssets {
+    /// What differs from `old`, one line per asset (`Drops/Jackpot changed`), for the reload log.
+    pub fn changes_since(&self, old: &HuntAssets) -> Vec<String> {
+        let mut out = Vec::new();
+        diff("Item/Items", &old.items, &self.items, &mut out);
+        diff("Drops", &old.drops, &self.drops, &mut out);
+        diff("TreasureHunt/Hunts", &old.hunts, &self.hunts, &mut out);
+        out
+    }
+}
+
+fn diff<T: PartialEq>(kind: &str, old: &BTreeMap<String, T>, new: &BTreeMap<String, T>, out: &mut Vec<String>) {
+    for (id, value) in new {
+        match old.get(id) {
+            None => out.push(format!("{kind}/{id} added")),
+            Some(previous) if previous != value => out.push(format!("{kind}/{id} changed")),
+            Some(_) => {}
+        }
+    }
+    out.extend(old.keys().filter(|id| !new.contains_key(*id)).map(|id| format!("{kind}/{id} removed")));
+}
+
+#[cfg(test)]
+mod tests {
+    use veltrix_sdk::Tile;
+
+    use super::*;
+    use crate::assets::{DROPS, HUNTS, ITEMS};
+
+    fn source(kind: &str, id: &str, text: &str) -> AssetSource {
+        AssetSource::from_text(kind, id, format!("Server/{kind}/{id}.json"), text)
+    }
+
+    const COIN: &str = r#"{"MaxStack": 50, "Value": 1}"#;
+    const COINS: &str = r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 1, "QuantityMax": 5}}}"#;
+
+    fn pack(hunt: &str) -> PackSources {
+        PackSources {
+            items: vec![source(ITEMS, "Coin", COIN)],
+            drops: vec![source(DROPS, "Coins", COINS)],
+            hunts: vec![source(HUNTS, "Test", hunt)],
+            effects: vec![],
+        }
+    }
+
+    fn world() -> TileWorld {
+        let mut tiles = TileWorld::flat(64, 64);
+        tiles.set(5, 5, Tile::Rock);
+        tiles
+    }
+
+    const SPAWN: Spawn = Spawn { x: 32.0, y: 32.0 };
+
+    fn errors(sources: &PackSources) -> Vec<String> {
+        build(sources, &world(), SPAWN).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_good_pack_places_fixed_and_random_vaults() {
+        let hunt = r#"{"Seed": 9, "Vaults": [
+            {"Id": "Well", "At": {"X": 3, "Y": 4}, "LootTable": "Coins", "Claim": "PerPlayer"},
+            {"Id": "Dune", "Count": 5, "Region": {"MinX": 0, "MinY": 0, "MaxX": 63, "MaxY": 63},
+             "MinSpacing": 6, "MinSpawnDistance": 10, "LootTable": "Coins"}]}"#;
+        let assets = build(&pack(hunt), &world(), SPAWN).unwrap();
+        let hunt = &assets.hunts["Test"];
+        let ids: Vec<&str> = hunt.vaults.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["Well", "Dune_1", "Dune_2", "Dune_3", "Dune_4", "Dune_5"]);
+        assert_eq!(hunt.vaults[0].at, TilePos { x: 3, y: 4 });
+        assert_eq!(hunt.vaults[0].claim, ClaimRule::PerPlayer);
+        assert_eq!(hunt.vaults[1].dig_effort, 10, "the default effort");
+        assert_eq!(build(&pack(r#"{"Seed": 9, "Vaults": []}"#), &world(), SPAWN).unwrap().hunts["Test"].vaults, []);
+    }
+
+    #[test]
+    fn unknown_ids_are_located_with_a_hint() {
+        let hunt = "{\"Seed\": 1, \"Vaults\": [\n  {\"Id\": \"A\", \"At\": {\"X\": 1, \"Y\": 1}, \"LootTable\": \"Coinz\"}]}";
+        let mut sources = pack(hunt);
+        sources.drops.push(source(DROPS, "Bad", r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Con"}}}"#));
+        assert_eq!(
+            errors(&sources),
+            [
+                "Server/Drops/Bad.json:1:53: Container.Item.ItemId: unknown item \"Con\" (did you mean \"Coin\"?)",
+                "Server/TreasureHunt/Hunts/Test.json:2:52: Vaults[0].LootTable: unknown loot table \"Coinz\" \
+                 (did you mean \"Coins\"?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn loot_table_mistakes_are_each_reported() {
+        let mut sources = pack(r#"{"Seed": 1, "Vaults": []}"#);
+        sources.drops = vec![source(
+            DROPS,
+            "Broken",
+            r#"{"Container": {"Type": "Multiple", "Containers": [
+                {"Type": "Single", "Weight": 150, "Item": {"ItemId": "Coin", "QuantityMin": 5, "QuantityMax": 2}},
+                {"Type": "Choice", "RollsMin": 3, "RollsMax": 1, "Containers": [
+                    {"Type": "Single", "Weight": 0, "Item": {"ItemId": "Coin"}},
+                    {"Type": "Empty", "Weight": 0}]}]}}"#,
+        )];
+        let errors = errors(&sources);
+        let expected = [
+            "Container.Containers[0].Weight: in a Multiple, Weight is a percent chance: expected 0 to 100, not 150",
+            "Container.Containers[0].Item.QuantityMin: QuantityMin (5) is more than QuantityMax (2): expected \
+             QuantityMin <= QuantityMax",
+            "Container.Containers[1].RollsMin: RollsMin (3) is more than RollsMax (1): expected RollsMin <= RollsMax",
+            "Container.Containers[1].Containers: every Weight in this Choice is 0 (or it has no Containers): expected \
+             at least one above 0",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, want) in errors.iter().zip(expected) {
+            assert!(error.starts_with("Server/Drops/Broken.json:") && error.ends_with(want), "{error}\n  {want}");
+        }
+    }
+
+    #[test]
+    fn vaults_outside_the_world_on_rock_or_crowded_are_refused() {
+        let hunt = r#"{"Seed": 1, "Vaults": [
+            {"Id": "Far", "At": {"X": 64, "Y": 3}, "LootTable": "Coins"},
+            {"Id": "Stone", "At": {"X": 5, "Y": 5}, "LootTable": "Coins"},
+            {"Id": "Crowd", "Count": 30, "Region": {"MinX": 0, "MinY": 0, "MaxX": 15, "MaxY": 15}, "MinSpacing": 8,
+             "LootTable": "Coins"},
+            {"Id": "Jackpot", "At": {"X": 9, "Y": 9}, "LootTable": "Coins", "Claim": "FirstFinderThenPerPlayer"},
+            {"Id": "Both", "At": {"X": 9, "Y": 9}, "Count": 2, "LootTable": "Coins"}]}"#;
+        let errors = errors(&pack(hunt));
+        let expected = [
+            "Vaults[0].At: the tile (64, 3) is outside the world, which is 64 x 64 tiles (x 0 to 63, y 0 to 63)",
+            "Vaults[1].At: the tile (5, 5) is Rock: a vault must be on diggable ground",
+            "Vaults[2].Count: the region is too small for 30 vaults with these constraints: only",
+            "Vaults[3].Claim: FirstFinderThenPerPlayer needs a ConsolationTable for everyone after the first finder",
+            "Vaults[4]: expected either At (one vault on a fixed tile) or both Count and Region",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, want) in errors.iter().zip(expected) {
+            assert!(error.contains(want), "{error}\n  {want}");
+        }
+    }
+
+    #[test]
+    fn every_file_reports_its_errors_in_one_pass() {
+        let mut sources = pack("{\"Seed\": 1, \"Vaults\": [}");
+        sources.items.push(source(ITEMS, "Gem", r#"{"MaxStak": 5}"#));
+        sources.items.push(source(ITEMS, "Loop_A", r#"{"Parent": "Loop_B"}"#));
+        sources.items.push(source(ITEMS, "Loop_B", r#"{"Parent": "Loop_A"}"#));
+        let errors = errors(&sources);
+        assert!(errors.iter().any(|e| e.contains("Gem.json:1:2: ") && e.contains("\"MaxStak\"")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("Loop_A -> Loop_B -> Loop_A")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("Server/TreasureHunt/Hunts/Test.json:1:")), "{errors:#?}");
+    }
+
+    #[test]
+    fn changes_name_what_was_added_changed_and_removed() {
+        let hunt = r#"{"Seed": 1, "Vaults": [{"Id": "A", "At": {"X": 1, "Y": 1}, "LootTable": "Coins"}]}"#;
+        let old = build(&pack(hunt), &world(), SPAWN).unwrap();
+        let mut sources = pack(hunt);
+        sources.items = vec![source(ITEMS, "Coin", r#"{"MaxStack": 60}"#), source(ITEMS, "Gem", "{}")];
+        let new = build(&sources, &world(), SPAWN).unwrap();
+        assert_eq!(new.changes_since(&old), ["Item/Items/Coin changed", "Item/Items/Gem added"]);
+        assert_eq!(old.changes_since(&new), ["Item/Items/Coin changed", "Item/Items/Gem removed"]);
+        assert!(new.changes_since(&new).is_empty());
+    }
+}

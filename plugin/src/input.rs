@@ -1,0 +1,39 @@
+//! Players' messages into the hunt's requests, in arrival order.
+
+use treasure_hunt_ecs::{
+    assets::TilePos,
+    hunt::{DigRequest, DiscardRequest, TeamRequest},
+};
+use veltrix_sdk::prelude::*;
+
+use crate::protocol::{Dig, Discard, JoinTeam};
+
+/// Turns this tick's `Dig`, `Discard` and `JoinTeam` messages into hunt requests.
+pub fn receive_requests(
+    mut digs: MessageReader<FromClient<Dig>>,
+    mut discards: MessageReader<FromClient<Discard>>,
+    mut teams: MessageReader<FromClient<JoinTeam>>,
+    mut dig_requests: MessageWriter<DigRequest>,
+    mut discard_requests: MessageWriter<DiscardRequest>,
+    mut team_requests: MessageWriter<TeamRequest>,
+) {
+    dig_requests.write_batch(digs.read().map(|m| DigRequest {
+        entity: m.entity,
+        player: m.player,
+        request: m.request,
+        at: TilePos { x: m.message.x, y: m.message.y },
+    }));
+    discard_requests.write_batch(discards.read().map(|m| DiscardRequest {
+        entity: m.entity,
+        player: m.player,
+        request: m.request,
+        item: m.message.item.clone(),
+        quantity: m.message.quantity,
+    }));
+    team_requests.write_batch(teams.read().map(|m| TeamRequest {
+        entity: m.entity,
+        player: m.player,
+        request: m.request,
+        team: m.message.team.clone(),
+    }));
+}

@@ -1,0 +1,100 @@
+//! The mod's messages on the wire, in its namespace `Veltrix:TreasureHunt` (docs/protocol.md).
+//! Keys are PascalCase, like the assets.
+
+use serde::{Deserialize, Serialize};
+use treasure_hunt_ecs::{assets::ClaimRule, loot::ItemStack};
+
+/// Client: dig at a tile (within reach of the player's position).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dig {
+    pub x: u32,
+    pub y: u32,
+}
+
+/// Client: throw items away, to make room for pending rewards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Discard {
+    pub item: String,
+    pub quantity: u32,
+}
+
+/// Client: join a team (an empty name leaves it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JoinTeam {
+    pub team: String,
+}
+
+/// Server, to the digger: effort so far on the vault under this tile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DigProgress {
+    pub x: u32,
+    pub y: u32,
+    pub effort: u32,
+    pub required: u32,
+}
+
+/// Server, to every player within the vault's sparkle radius: a vault was opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VaultDiscovered {
+    pub vault: String,
+    pub x: u32,
+    pub y: u32,
+    /// The player who opened it.
+    pub by: String,
+    pub claim: ClaimRule,
+    /// Whether it was the vault's first opening.
+    pub first: bool,
+}
+
+/// An item and a quantity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stack {
+    pub item: String,
+    pub quantity: u32,
+}
+
+impl From<&ItemStack> for Stack {
+    fn from(s: &ItemStack) -> Self {
+        Stack { item: s.item.clone(), quantity: s.quantity }
+    }
+}
+
+/// Server, to the claimant: the loot of a vault; `Pending` did not fit and waits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LootGranted {
+    pub vault: String,
+    pub items: Vec<Stack>,
+    pub pending: Vec<Stack>,
+}
+
+/// Server, to the player: its inventory (one entry per slot, `null` when empty) and pending
+/// rewards, after any change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InventoryChanged {
+    pub slots: Vec<Option<Stack>>,
+    pub pending: Vec<Stack>,
+}
+
+/// Server, to the player: items thrown away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Discarded {
+    pub item: String,
+    pub quantity: u32,
+}
+
+/// Server, to the player: its team now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TeamChanged {
+    pub team: Option<String>,
+}
+

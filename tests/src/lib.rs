@@ -289,6 +289,22 @@ impl LiveServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits until a log line written after byte `from` of the log contains `needle`; returns
+    /// that line. Panics with the log after 10 seconds.
+    pub fn wait_for_log(&self, from: usize, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                if let Some(line) = log.get(from..).and_then(|new| new.lines().find(|l| l.contains(needle))) {
+                    return line.to_string();
+                }
+                assert!(std::time::Instant::now() < deadline, "no log line with {needle:?} came:\n{log}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Types a command on the console and returns what it printed (waits for the output).
     pub fn console(&mut self, line: &str) -> String {
         use std::io::Write;

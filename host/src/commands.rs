@@ -11,9 +11,10 @@ use std::{
 
 use parking_lot::Mutex;
 use veltrix_sdk::{
-    CommandRegistry, CommandSource, CommandSpec, Player, Position, did_you_mean, permission_node,
+    CommandRegistry, CommandSource, CommandSpec, Player, Position, permission_node,
     prelude::*,
     protocol::{ErrorCode, valid_player_name},
+    run_command,
 };
 
 use crate::{
@@ -36,27 +37,9 @@ pub struct TokenIssuer {
 #[derive(Resource)]
 pub struct ConsoleInput(Mutex<mpsc::Receiver<String>>);
 
-/// Parses and runs one command line for `source`.
+/// Parses and runs one command line for `source`, with the host's permissions.
 pub fn run(world: &mut World, source: &CommandSource, line: &str) -> Result<String, String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let Some((&name, args)) = words.split_first() else {
-        return Err("empty command: type help for the list".into());
-    };
-    let Some(spec) = world.get_resource::<CommandRegistry>().and_then(|r| r.get(name)).cloned() else {
-        let known: Vec<String> = world
-            .get_resource::<CommandRegistry>()
-            .map(|r| r.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
-        let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        return Err(match did_you_mean(name, &known) {
-            Some(hint) => format!("unknown command `{name}` (did you mean `{hint}`?); type help for the list"),
-            None => format!("unknown command `{name}`; type help for the list"),
-        });
-    };
-    if !allowed(source, &spec.permission) {
-        return Err(format!("you lack the permission {} for `{name}`", spec.permission));
-    }
-    (spec.run)(world, source, args).map_err(|e| format!("{e}\nusage: {}", spec.usage))
+    run_command(world, source, line, allowed)
 }
 
 /// The console holds every permission. Players hold none yet: per-player permissions

@@ -2,12 +2,15 @@
 //! registers its own (`players`, `kick`, ...); mods add theirs with
 //! [`ModContext::add_command`](crate::ModContext::add_command). Each command has a permission
 //! node; the console holds every permission.
+//!
+//! [`run_command`] is the one dispatcher: the host runs the console's and the players' lines
+//! through it, and so does the test harness ([`crate::testing`]).
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use bevy_ecs::{entity::Entity, resource::Resource, world::World};
 
-use crate::PlayerId;
+use crate::{PlayerId, did_you_mean};
 
 /// Who typed a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub enum CommandSource {
 }
 
 /// A command's body: gets the world, who asked and the words after the command's name;
-/// returns the text to show, or an error (the host appends the usage).
+/// returns the text to show, or an error ([`run_command`] appends the usage).
 pub type CommandFn = dyn Fn(&mut World, &CommandSource, &[&str]) -> Result<String, String> + Send + Sync;
 
 /// One command.
@@ -66,4 +69,43 @@ impl CommandRegistry {
 /// The permission node of command `cmd` of the mod (or host part) `group:name`.
 pub fn permission_node(group: &str, name: &str, cmd: &str) -> String {
     format!("{group}.{name}.command.{cmd}").to_lowercase()
+}
+
+/// Parses and runs one command line for `source`: the first word names the command, the
+/// others are its arguments.
+///
+/// `allowed(source, node)` says whether `source` holds the permission `node`; the host's
+/// answer is "the console only" (players hold no permissions yet). The errors, shown as they
+/// are to whoever typed the line:
+///
+/// - an empty line: ``empty command: type help for the list``;
+/// - an unknown command: ``unknown command `x` (did you mean `y`?); type help for the list``,
+///   the hint only for a likely typo;
+/// - a missing permission: ``you lack the permission <node> for `x` ``;
+/// - the command's own error, followed by a line ``usage: <usage>``.
+pub fn run_command(
+    world: &mut World,
+    source: &CommandSource,
+    line: &str,
+    allowed: impl Fn(&CommandSource, &str) -> bool,
+) -> Result<String, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, args)) = words.split_first() else {
+        return Err("empty command: type help for the list".into());
+    };
+    let Some(spec) = world.get_resource::<CommandRegistry>().and_then(|r| r.get(name)).cloned() else {
+        let known: Vec<String> = world
+            .get_resource::<CommandRegistry>()
+            .map(|r| r.iter().map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        return Err(match did_you_mean(name, &known) {
+            Some(hint) => format!("unknown command `{name}` (did you mean `{hint}`?); type help for the list"),
+            None => format!("unknown command `{name}`; type help for the list"),
+        });
+    };
+    if !allowed(source, &spec.permission) {
+        return Err(format!("you lack the permission {} for `{name}`", spec.permission));
+    }
+    (spec.run)(world, source, args).map_err(|e| format!("{e}\nusage: {}", spec.usage))
 }

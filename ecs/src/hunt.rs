@@ -170,9 +170,21 @@ pub struct Refused {
 #[derive(Message, Debug, Clone, PartialEq)]
 pub enum DigOutcome {
     /// Effort added; the vault is not open yet.
-    Progress { player: PlayerId, request: Option<u32>, at: TilePos, effort: u32, required: u32 },
+    Progress {
+        player: PlayerId,
+        request: Option<u32>,
+        at: TilePos,
+        effort: u32,
+        required: u32,
+    },
     /// The player's effort reached the vault's: a claim for [`resolve_claims`].
-    Finished { arrival: u32, entity: Entity, player: PlayerId, request: Option<u32>, vault: Entity },
+    Finished {
+        arrival: u32,
+        entity: Entity,
+        player: PlayerId,
+        request: Option<u32>,
+        vault: Entity,
+    },
     Refused(Refused),
 }
 
@@ -361,7 +373,11 @@ fn stash_leaving_player(
 }
 
 /// Joins or leaves teams.
-pub fn change_team(mut commands: Commands, mut requests: MessageReader<TeamRequest>, mut out: MessageWriter<TeamOutcome>) {
+pub fn change_team(
+    mut commands: Commands,
+    mut requests: MessageReader<TeamRequest>,
+    mut out: MessageWriter<TeamOutcome>,
+) {
     for r in requests.read() {
         let team = r.team.trim();
         if team.is_empty() {
@@ -460,10 +476,9 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
 /// Why `player` may not claim the vault (again), or `None` when it may.
 fn already_claimed(vault: &PlacedVault, claims: &VaultClaims, player: PlayerId, team: Option<&Team>) -> Option<String> {
     match vault.claim {
-        ClaimRule::FirstFinder => claims
-            .first
-            .as_ref()
-            .map(|(_, name)| format!("already claimed: {name} opened this vault first")),
+        ClaimRule::FirstFinder => {
+            claims.first.as_ref().map(|(_, name)| format!("already claimed: {name} opened this vault first"))
+        }
         ClaimRule::PerPlayer | ClaimRule::FirstFinderThenPerPlayer => claims
             .claimed_by
             .contains(&Claimant::Player(player))
@@ -582,7 +597,12 @@ pub fn discard_items(
         }
         let taken = inventory.remove(&r.item, r.quantity);
         debug_assert_eq!(taken, r.quantity);
-        out.write(DiscardOutcome::Discarded { player: r.player, request: r.request, item: r.item.clone(), quantity: taken });
+        out.write(DiscardOutcome::Discarded {
+            player: r.player,
+            request: r.request,
+            item: r.item.clone(),
+            quantity: taken,
+        });
         changed.write(InventoryChanged { entity: r.entity, player: r.player });
     }
 }

@@ -103,13 +103,7 @@ fn unknown(kind: &str, id: &str, known: &[&str]) -> String {
     }
 }
 
-fn check_item(
-    items: &LoadedKind<Item>,
-    id: &str,
-    item: &Item,
-    effects: &BTreeSet<&str>,
-    errors: &mut Vec<AssetError>,
-) {
+fn check_item(items: &LoadedKind<Item>, id: &str, item: &Item, effects: &BTreeSet<&str>, errors: &mut Vec<AssetError>) {
     if item.max_stack == 0 {
         errors.push(items.error(id, "MaxStack", "expected at least 1 (how many fit in one slot)"));
     }
@@ -131,7 +125,11 @@ fn check_container(
 ) {
     let weight = container.weight();
     if !(weight >= 0.0 && weight.is_finite()) {
-        errors.push(drops.error(id, &format!("{path}.Weight"), format!("expected a weight of 0 or more, not {weight}")));
+        errors.push(drops.error(
+            id,
+            &format!("{path}.Weight"),
+            format!("expected a weight of 0 or more, not {weight}"),
+        ));
     }
     match container {
         Container::Empty { .. } => {}
@@ -168,7 +166,9 @@ fn check_container(
                 errors.push(drops.error(
                     id,
                     &format!("{path}.RollsMin"),
-                    format!("RollsMin ({rolls_min}) is more than RollsMax ({rolls_max}): expected RollsMin <= RollsMax"),
+                    format!(
+                        "RollsMin ({rolls_min}) is more than RollsMax ({rolls_max}): expected RollsMin <= RollsMax"
+                    ),
                 ));
             }
             if containers.iter().all(|c| c.weight() <= 0.0) {
@@ -222,7 +222,9 @@ fn place_hunt(
                     continue;
                 }
                 match place_group(hunt.seed, spec, region, count, tiles, (spawn.x, spawn.y), &placed) {
-                    Ok(at) => at.into_iter().enumerate().map(|(n, at)| (format!("{}_{}", spec.id, n + 1), at)).collect(),
+                    Ok(at) => {
+                        at.into_iter().enumerate().map(|(n, at)| (format!("{}_{}", spec.id, n + 1), at)).collect()
+                    }
                     Err(e) => {
                         let key = if matches!(e, crate::placement::PlacementError::BadRegion { .. }) {
                             "Region"
@@ -270,9 +272,10 @@ fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str,
                 error("ConsolationTable", unknown("loot table", table, drop_ids));
             }
         }
-        (None, ClaimRule::FirstFinderThenPerPlayer) => {
-            error("Claim", "FirstFinderThenPerPlayer needs a ConsolationTable for everyone after the first finder".into())
-        }
+        (None, ClaimRule::FirstFinderThenPerPlayer) => error(
+            "Claim",
+            "FirstFinderThenPerPlayer needs a ConsolationTable for everyone after the first finder".into(),
+        ),
         (Some(_), rule) => error(
             "ConsolationTable",
             format!("only FirstFinderThenPerPlayer vaults use a ConsolationTable; this one is {rule:?}"),
@@ -327,7 +330,8 @@ mod tests {
     }
 
     const COIN: &str = r#"{"MaxStack": 50, "Value": 1}"#;
-    const COINS: &str = r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 1, "QuantityMax": 5}}}"#;
+    const COINS: &str =
+        r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 1, "QuantityMax": 5}}}"#;
 
     fn pack(hunt: &str) -> PackSources {
         PackSources {
@@ -368,7 +372,8 @@ mod tests {
 
     #[test]
     fn unknown_ids_are_located_with_a_hint() {
-        let hunt = "{\"Seed\": 1, \"Vaults\": [\n  {\"Id\": \"A\", \"At\": {\"X\": 1, \"Y\": 1}, \"LootTable\": \"Coinz\"}]}";
+        let hunt =
+            "{\"Seed\": 1, \"Vaults\": [\n  {\"Id\": \"A\", \"At\": {\"X\": 1, \"Y\": 1}, \"LootTable\": \"Coinz\"}]}";
         let mut sources = pack(hunt);
         sources.drops.push(source(DROPS, "Bad", r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Con"}}}"#));
         assert_eq!(

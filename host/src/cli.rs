@@ -139,7 +139,10 @@ mod tests {
     fn validate_takes_an_optional_folder() {
         let cli = Cli::parse_from(["veltrix-server", "--root", "r", "validate", "pack"]);
         assert!(matches!(cli.command, Some(Command::Validate { dir: Some(d) }) if d == std::path::Path::new("pack")));
-        assert!(matches!(Cli::parse_from(["veltrix-server", "validate"]).command, Some(Command::Validate { dir: None })));
+        assert!(matches!(
+            Cli::parse_from(["veltrix-server", "validate"]).command,
+            Some(Command::Validate { dir: None })
+        ));
     }
 
     #[test]

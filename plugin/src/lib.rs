@@ -84,10 +84,7 @@ impl Mod for TreasureHunt {
             format!("the asset pack has {} error(s):\n{}", errors.len(), lines.join("\n"))
         })?;
         let world = ctx.world_mut();
-        hunt::register(
-            world,
-            HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize },
-        );
+        hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
         hunt::put_in_force(world, assets);
         world.init_resource::<ContractProbe>();
 

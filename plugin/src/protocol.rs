@@ -97,4 +97,3 @@ pub struct Discarded {
 pub struct TeamChanged {
     pub team: Option<String>,
 }
-

@@ -1,0 +1,294 @@
+//! The hunt's logic through the sdk's test harness: the mod registered statically, the host's
+//! schedules run headless, scripted players, and a transcript of what each player received,
+//! checked as snapshots. Also: the schedule has no unexplained ambiguities, and both executors
+//! give the same transcript.
+
+use std::fs;
+
+use serde_json::json;
+use tempfile::TempDir;
+use treasure_hunt::{TreasureHunt, TreasureHuntConfig};
+use veltrix_sdk::{
+    ModId, Tick, Tile, TileWorld,
+    bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, Schedules},
+    testing::{Executor, Harness},
+};
+
+/// Items, loot tables and one hunt `Test` with the vaults given (JSON array text).
+struct Pack {
+    dir: TempDir,
+}
+
+impl Pack {
+    fn new(vaults: &str) -> Self {
+        let pack = Pack { dir: tempfile::tempdir().unwrap() };
+        pack.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
+        pack.write("Item/Items/Crown.json", r#"{"MaxStack": 1, "Value": 500, "Rarity": "Legendary"}"#);
+        pack.write("Item/Items/Pebble.json", r#"{"MaxStack": 1}"#);
+        pack.write(
+            "Drops/Coins.json",
+            r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 5, "QuantityMax": 9}}}"#,
+        );
+        pack.write(
+            "Drops/Jackpot.json",
+            r#"{"Container": {"Type": "Multiple", "Containers": [
+                {"Type": "Single", "Item": {"ItemId": "Crown"}},
+                {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 20, "QuantityMax": 30}}]}}"#,
+        );
+        pack.write(
+            "Drops/Pebbles.json",
+            r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Pebble", "QuantityMin": 3, "QuantityMax": 3}}}"#,
+        );
+        pack.write("TreasureHunt/Hunts/Test.json", &format!(r#"{{"Seed": 77, "Vaults": {vaults}}}"#));
+        pack
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        let path = self.dir.path().join("assets/Server").join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn harness(&self, executor: Executor, slots: u32) -> Result<Harness, String> {
+        let mut tiles = TileWorld::flat(64, 64);
+        tiles.set(20, 20, Tile::Rock);
+        let mut harness = Harness::with_executor(tiles, executor);
+        let config =
+            TreasureHuntConfig { hunt: "Test".into(), inventory_slots: slots, hot_reload: false, ..Default::default() };
+        harness
+            .add_mod(
+                ModId::new("Veltrix", "TreasureHunt"),
+                TreasureHunt::with_config(config),
+                self.dir.path(),
+                &self.dir.path().join("data"),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(harness)
+    }
+}
+
+fn dig(h: &mut Harness, name: &str, request: u32, x: u32, y: u32) {
+    h.send(name, "Dig", Some(request), &json!({"X": x, "Y": y}));
+}
+
+const ONE_VAULT: &str =
+    r#"[{"Id": "Well", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "DigEffort": 3, "SparkleRadius": 6}]"#;
+
+/// Alice digs a vault open over three ticks; a neighbour sees it opened, a far player sees
+/// nothing; a dig after that is refused, as are digs out of reach, on rock and on bare earth.
+#[test]
+fn solo_hunt_to_completion() {
+    let vaults = r#"[
+        {"Id": "Well", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "DigEffort": 3, "SparkleRadius": 6},
+        {"Id": "Oak", "At": {"X": 14, "Y": 10}, "LootTable": "Jackpot", "DigEffort": 2, "SparkleRadius": 6}]"#;
+    let pack = Pack::new(vaults);
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    h.join("alice", 10.5, 11.5);
+    h.join("bob", 13.0, 13.0);
+    h.join("carol", 50.0, 50.0);
+    for request in 1..=3 {
+        dig(&mut h, "alice", request, 10, 10);
+        h.tick();
+    }
+    dig(&mut h, "alice", 4, 10, 10);
+    dig(&mut h, "bob", 1, 30, 30);
+    h.tick();
+    dig(&mut h, "alice", 5, 20, 20);
+    dig(&mut h, "bob", 2, 13, 13);
+    h.tick();
+    h.move_to("alice", 14.5, 11.0);
+    h.tick();
+    dig(&mut h, "alice", 6, 14, 10);
+    h.tick();
+    dig(&mut h, "alice", 7, 14, 10);
+    dig(&mut h, "alice", 8, 14, 10);
+    h.tick();
+    insta::assert_snapshot!(h.transcript());
+    assert!(h.frames("carol").is_empty(), "carol is far from every vault: nothing is sent to her");
+}
+
+/// Two players finish one FirstFinder vault in the same tick: exactly one claims it (the first
+/// to arrive), the other is told it is already claimed.
+#[test]
+fn two_players_tie_for_one_vault_in_one_tick() {
+    let pack = Pack::new(ONE_VAULT);
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    h.join("alice", 10.5, 11.5);
+    h.join("bob", 11.5, 10.5);
+    for request in 1..=3 {
+        // Bob's dig arrives first each tick.
+        dig(&mut h, "bob", request, 10, 10);
+        dig(&mut h, "alice", request, 10, 10);
+        h.tick();
+    }
+    insta::assert_snapshot!(h.transcript());
+    let bob = h.transcript_of("bob");
+    let alice = h.transcript_of("alice");
+    assert!(bob.contains("LootGranted") && !alice.contains("LootGranted"), "{bob}\n{alice}");
+    assert!(alice.contains("already claimed: bob opened this vault first"), "{alice}");
+}
+
+/// The first finder rolls the jackpot, everyone after the consolation table, once each.
+#[test]
+fn first_finder_then_per_player_vault() {
+    let pack = Pack::new(
+        r#"[{"Id": "Shrine", "At": {"X": 10, "Y": 10}, "LootTable": "Jackpot", "ConsolationTable": "Coins",
+             "Claim": "FirstFinderThenPerPlayer", "DigEffort": 1, "SparkleRadius": 2}]"#,
+    );
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    h.join("alice", 10.5, 11.5);
+    h.join("bob", 11.5, 10.5);
+    dig(&mut h, "alice", 1, 10, 10);
+    h.tick();
+    dig(&mut h, "bob", 1, 10, 10);
+    h.tick();
+    dig(&mut h, "alice", 2, 10, 10);
+    dig(&mut h, "bob", 2, 10, 10);
+    h.tick();
+    insta::assert_snapshot!(h.transcript());
+}
+
+/// Loot that does not fit waits in pending rewards and arrives when room is made: never lost,
+/// never doubled.
+#[test]
+fn inventory_overflow_into_pending_rewards() {
+    let pack = Pack::new(
+        r#"[{"Id": "Heap", "At": {"X": 10, "Y": 10}, "LootTable": "Pebbles", "DigEffort": 1, "SparkleRadius": 2}]"#,
+    );
+    let mut h = pack.harness(Executor::SingleThreaded, 2).unwrap();
+    h.join("alice", 10.5, 11.5);
+    dig(&mut h, "alice", 1, 10, 10);
+    h.tick();
+    h.send("alice", "Discard", Some(2), &json!({"Item": "Pebble", "Quantity": 1}));
+    h.tick();
+    h.send("alice", "Discard", Some(3), &json!({"Item": "Pebble", "Quantity": 5}));
+    h.tick();
+    insta::assert_snapshot!(h.transcript());
+}
+
+/// A team shares one claim of a Team vault; a player without a team is a team of one.
+#[test]
+fn team_vault_is_claimed_once_per_team() {
+    let pack = Pack::new(
+        r#"[{"Id": "Banner", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "Claim": "Team", "DigEffort": 1,
+             "SparkleRadius": 0}]"#,
+    );
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    for (name, x) in [("alice", 10.5), ("bob", 11.5), ("dave", 9.5)] {
+        h.join(name, x, 11.5);
+    }
+    h.send("alice", "JoinTeam", Some(1), &json!({"Team": "Reds"}));
+    h.send("bob", "JoinTeam", Some(1), &json!({"Team": "Reds"}));
+    h.tick();
+    dig(&mut h, "alice", 2, 10, 10);
+    h.tick();
+    dig(&mut h, "bob", 2, 10, 10);
+    dig(&mut h, "dave", 2, 10, 10);
+    h.tick();
+    let bob = h.transcript_of("bob");
+    assert!(bob.contains("already claimed: your team Reds opened this vault"), "{bob}");
+    assert!(h.transcript_of("dave").contains("LootGranted"), "{}", h.transcript());
+}
+
+/// The error text a designer gets for a broken file, when the mod starts.
+#[test]
+fn broken_asset_file_error_text() {
+    let pack = Pack::new(ONE_VAULT);
+    pack.write(
+        "Drops/Coins.json",
+        "{\n  \"Container\": {\n    \"Type\": \"Choice\",\n    \"Containers\": [\n      \
+         {\"Type\": \"Single\", \"Wieght\": 10, \"Item\": {\"ItemId\": \"Coin\"}}\n    ]\n  }\n}\n",
+    );
+    pack.write("Item/Items/Crown.json", "{\"MaxStack\": 1, \"Value\": \"lots\"}");
+    let error = pack.harness(Executor::SingleThreaded, 8).err().expect("the pack is refused");
+    insta::assert_snapshot!(error.replace(&pack.dir.path().display().to_string(), "<mod>"));
+}
+
+/// A vault's position reaches only those who may know it: bytes sent to a player far away
+/// never hold the vault's id or its coordinates.
+#[test]
+fn hidden_vault_positions_never_reach_far_players() {
+    let pack = Pack::new(
+        r#"[{"Id": "Secret_Spot", "At": {"X": 41, "Y": 37}, "LootTable": "Coins", "DigEffort": 2, "SparkleRadius": 5}]"#,
+    );
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    h.join("alice", 41.5, 38.5);
+    h.join("bob", 20.0, 37.5);
+    for request in 1..=3 {
+        dig(&mut h, "alice", request, 41, 37);
+        // Bob digs far away: his own refusals, nothing about the vault.
+        dig(&mut h, "bob", request, 20, 36);
+        h.tick();
+    }
+    assert!(h.transcript_of("alice").contains("VaultDiscovered"), "{}", h.transcript());
+    let needles: [&[u8]; 3] = [b"Secret_Spot", &[0xa1, b'X', 41], &[0xa1, b'Y', 37]];
+    assert!(!h.frames("bob").is_empty());
+    for frame in h.frames("bob") {
+        for needle in needles {
+            assert!(!frame.windows(needle.len()).any(|w| w == needle), "bob's frame holds {needle:?}: {frame:?}");
+        }
+    }
+    // The check would see them: alice's frames do hold both.
+    let alice: Vec<u8> = h.frames("alice").iter().flat_map(|f| f.to_vec()).collect();
+    for needle in needles {
+        assert!(alice.windows(needle.len()).any(|w| w == needle), "{needle:?}");
+    }
+}
+
+/// A script with ties, overflow, teams and refusals, for the executor comparison.
+fn busy_script(executor: Executor) -> String {
+    let pack = Pack::new(
+        r#"[{"Id": "A", "At": {"X": 10, "Y": 10}, "LootTable": "Jackpot", "DigEffort": 2},
+            {"Id": "B", "At": {"X": 12, "Y": 10}, "LootTable": "Pebbles", "Claim": "PerPlayer", "DigEffort": 1},
+            {"Id": "C", "At": {"X": 11, "Y": 12}, "LootTable": "Jackpot", "ConsolationTable": "Coins",
+             "Claim": "FirstFinderThenPerPlayer", "DigEffort": 2},
+            {"Id": "D", "Count": 6, "Region": {"MinX": 0, "MinY": 0, "MaxX": 30, "MaxY": 30}, "MinSpacing": 4,
+             "LootTable": "Coins", "Claim": "Team", "DigEffort": 1}]"#,
+    );
+    let mut h = pack.harness(executor, 2).unwrap();
+    let names = ["ann", "ben", "cat", "dan", "eve", "fay"];
+    for (i, name) in names.iter().enumerate() {
+        h.join(name, 10.0 + i as f32 * 0.4, 11.0);
+    }
+    h.send("eve", "JoinTeam", None, &json!({"Team": "Blue"}));
+    h.send("fay", "JoinTeam", None, &json!({"Team": "Blue"}));
+    for round in 0..8u32 {
+        for (i, name) in names.iter().enumerate() {
+            let (x, y) = [(10, 10), (12, 10), (11, 12)][(i + round as usize) % 3];
+            dig(&mut h, name, round, x, y);
+        }
+        if round == 5 {
+            h.send("ben", "Discard", None, &json!({"Item": "Pebble", "Quantity": 1}));
+        }
+        h.tick();
+    }
+    h.transcript()
+}
+
+#[test]
+fn single_and_multi_threaded_executors_give_the_same_transcript() {
+    let single = busy_script(Executor::SingleThreaded);
+    assert!(single.contains("LootGranted") && single.contains("already claimed"), "{single}");
+    for _ in 0..3 {
+        assert_eq!(busy_script(Executor::MultiThreaded), single);
+    }
+}
+
+/// Every pair of systems in `Tick` that touch the same data is ordered, or the schedule fails to
+/// build: bevy's ambiguity detection set to error.
+#[test]
+fn the_tick_schedule_has_no_ambiguities() {
+    let pack = Pack::new(ONE_VAULT);
+    let mut h = pack.harness(Executor::MultiThreaded, 8).unwrap();
+    let world = h.world_mut();
+    let mut schedule = world.resource_mut::<Schedules>().remove(Tick).expect("the Tick schedule");
+    schedule.set_build_settings(ScheduleBuildSettings {
+        ambiguity_detection: LogLevel::Error,
+        ..ScheduleBuildSettings::default()
+    });
+    if let Err(e) = schedule.initialize(world) {
+        panic!("{}", e.to_string(schedule.graph(), world));
+    }
+    assert!(schedule.systems_len() >= 8, "the hunt's systems are in Tick ({})", schedule.systems_len());
+    world.resource_mut::<Schedules>().insert(schedule);
+}

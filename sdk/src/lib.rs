@@ -19,6 +19,8 @@ pub use serde_json;
 pub use tracing;
 pub use veltrix_protocol as protocol;
 
+use bevy_ecs::world::World;
+
 mod commands;
 mod context;
 mod header;
@@ -37,7 +39,7 @@ pub use host::LoadedMod;
 pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender};
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
-pub use tiles::{Tile, TileWorld};
+pub use tiles::{Spawn, Tile, TileWorld};
 
 /// The version of this sdk, which a mod's header records.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,6 +71,14 @@ pub trait Mod: Send + 'static {
 
     /// Runs once at exit, after the last tick, in reverse load order.
     fn shutdown(&mut self, _ctx: &mut ModContext) {}
+
+    /// Checks an asset pack folder without running anything (the server's `validate`
+    /// command): `world` holds what setup would see of the host (tiles, spawn). Returns a
+    /// one-line summary of what was checked, or every error found, one per entry, each naming
+    /// its file, line and column.
+    fn validate_assets(&mut self, _pack_dir: &std::path::Path, _world: &World) -> Result<String, Vec<String>> {
+        Ok("no assets to check".into())
+    }
 }
 
 /// Everything a mod usually imports.
@@ -77,6 +87,6 @@ pub mod prelude {
     pub use crate::bevy_ecs::{self, prelude::*};
     pub use crate::{
         Audience, FromClient, LoadedMod, Mod, ModContext, ModError, Outbox, Player, PlayerId, Position, PostTick,
-        PreTick, Tick, TickInfo, Tile, TileWorld,
+        PreTick, Spawn, Tick, TickInfo, Tile, TileWorld,
     };
 }

@@ -9,6 +9,10 @@
 //! Reading is cancel-safe at the frame level: a timeout around [`Client::next_frame`] never loses
 //! part of a frame.
 //!
+//! For tests that check what went over the wire, a client can keep the bytes of every frame it
+//! reads, as received ([`Client::connect_recording`], [`Client::record_raw_frames`],
+//! [`Client::raw_frames`]); off by default, and a boxed pointer's worth when off.
+//!
 //! ```ignore
 //! let (mut client, welcome) = Client::connect("127.0.0.1:5520", hello("ana")).await?;
 //! let request = client.command("hunt rank").await?;
@@ -97,27 +101,42 @@ impl Client {
         Self::connect_with_timeout(addr, hello, CONNECT_TIMEOUT).await
     }
 
+    /// [`connect`](Self::connect), recording the bytes of every frame read from the first on
+    /// (the Welcome's frame included): see [`raw_frames`](Self::raw_frames).
+    pub async fn connect_recording(addr: &str, hello: Hello) -> Result<(Client, Welcome), ClientError> {
+        Self::connect_with(addr, hello, CONNECT_TIMEOUT, true).await
+    }
+
     /// [`connect`](Self::connect) with another time limit.
     pub async fn connect_with_timeout(
         addr: &str,
         hello: Hello,
         timeout: Duration,
     ) -> Result<(Client, Welcome), ClientError> {
+        Self::connect_with(addr, hello, timeout, false).await
+    }
+
+    async fn connect_with(
+        addr: &str,
+        hello: Hello,
+        timeout: Duration,
+        record: bool,
+    ) -> Result<(Client, Welcome), ClientError> {
         let endpoint =
             addr::Endpoint::parse(addr).map_err(|why| ClientError::Address { addr: addr.to_string(), why })?;
-        match tokio::time::timeout(timeout, Self::handshake(endpoint, hello)).await {
+        match tokio::time::timeout(timeout, Self::handshake(endpoint, hello, record)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout { waited: timeout, received: Vec::new() }),
         }
     }
 
-    async fn handshake(endpoint: addr::Endpoint, hello: Hello) -> Result<(Client, Welcome), ClientError> {
+    async fn handshake(endpoint: addr::Endpoint, hello: Hello, record: bool) -> Result<(Client, Welcome), ClientError> {
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
         // Moves are small and latency matters more than packet count.
         tcp.set_nodelay(true)?;
         let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
         let (ws, _response) = client_async_with_config(endpoint.url(), tcp, Some(config)).await?;
-        let mut conn = Conn { ws, closed: None, skipped: 0 };
+        let mut conn = Conn { ws, closed: None, skipped: 0, raw: record.then(Box::default) };
         conn.send(Message::Binary(encode_client_frame(&[ClientMessage::Hello(hello)]).into())).await?;
         let Some(frame) = conn.read().await? else {
             return Err(conn.closed_error(Vec::new()));
@@ -167,6 +186,28 @@ impl Client {
     /// Server messages skipped because their kind is newer than this client.
     pub fn skipped_messages(&self) -> u64 {
         self.conn.skipped
+    }
+
+    /// Starts (`true`) or stops (`false`) recording the bytes of every frame read from now on.
+    /// Starting keeps what was recorded so far; stopping drops it.
+    pub fn record_raw_frames(&mut self, on: bool) {
+        match (on, &self.conn.raw) {
+            (true, None) => self.conn.raw = Some(Box::default()),
+            (false, _) => self.conn.raw = None,
+            (true, Some(_)) => {}
+        }
+    }
+
+    /// The bytes of each binary frame read while recording, in order, exactly as received:
+    /// messages of kinds this client skips are in them, and so are messages not handed out
+    /// yet. Empty when not recording.
+    pub fn raw_frames(&self) -> &[Bytes] {
+        self.conn.raw.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The frames recorded so far, leaving the record empty (recording goes on).
+    pub fn take_raw_frames(&mut self) -> Vec<Bytes> {
+        self.conn.raw.as_deref_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Sends `messages` as one frame.
@@ -328,6 +369,10 @@ struct Conn {
     closed: Option<CloseInfo>,
     /// Server messages of kinds this client does not know, skipped so far.
     skipped: u64,
+    /// The bytes of every binary frame read, while recording. Boxed: a bot swarm holds
+    /// thousands of clients that never record, each paying one pointer for this.
+    #[allow(clippy::box_collection)]
+    raw: Option<Box<Vec<Bytes>>>,
 }
 
 impl Conn {
@@ -344,6 +389,9 @@ impl Conn {
         while self.closed.is_none() {
             match self.ws.next().await {
                 Some(Ok(Message::Binary(data))) => {
+                    if let Some(raw) = &mut self.raw {
+                        raw.push(data.clone());
+                    }
                     // Messages of kinds newer than this client are skipped, the rest kept.
                     let decoded = decode_server_frame(&data)?;
                     self.skipped += decoded.skipped as u64;
@@ -432,6 +480,50 @@ mod tests {
             send(&client.send_mod("A:B", "K", None, &[1, 2]));
             send(&client.command("hunt rank"));
         };
+    }
+
+    /// A recording client keeps each frame's bytes as the server sent them, from the Welcome's.
+    #[tokio::test]
+    async fn recorded_frames_are_the_bytes_received() {
+        use veltrix_protocol::{FrameBuilder, PlayerGone};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let welcome = Welcome {
+            player: 7,
+            protocol: PROTOCOL_VERSION,
+            server_name: "test".into(),
+            tick_rate: 30,
+            tick: 5,
+            x: 1.5,
+            y: 2.5,
+            mods: Vec::new(),
+        };
+        let gone = |tick, player| FrameBuilder::single(tick, &ServerMessage::PlayerGone(PlayerGone { player }));
+        let frames = [FrameBuilder::single(5, &ServerMessage::Welcome(welcome.clone())), gone(6, 8), gone(7, 9)];
+        let sent = frames.clone();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let _hello = ws.next().await;
+            for frame in sent {
+                ws.send(Message::Binary(frame)).await.unwrap();
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+        });
+
+        let (mut client, got) = Client::connect_recording(&addr, hello("ana")).await.unwrap();
+        assert_eq!(got, welcome);
+        assert_eq!(client.raw_frames(), &frames[..1], "the Welcome's frame");
+        let frame = client.next_frame().await.unwrap().unwrap();
+        assert_eq!(frame.tick, 6);
+        assert_eq!(client.raw_frames(), &frames[..2]);
+        assert_eq!(client.take_raw_frames(), &frames[..2]);
+        assert!(client.raw_frames().is_empty());
+        client.record_raw_frames(false);
+        assert_eq!(client.next_frame().await.unwrap().unwrap().tick, 7);
+        assert!(client.raw_frames().is_empty(), "not recording");
+        client.close().await.unwrap();
+        server.await.unwrap();
     }
 
     #[test]

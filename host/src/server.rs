@@ -110,6 +110,15 @@ pub struct RunSummary {
     pub ticks: TickStats,
 }
 
+/// Finds, checks and opens the mods of `mods/` and of each `--mods DIR`.
+fn load_mods(root: &ServerRoot, config: &ServerConfig, options: &RunOptions) -> mods::LoadReport {
+    let host_version = semver::Version::parse(HOST_VERSION).expect("the crate version is semver");
+    let mut dirs = vec![root.mods_dir()];
+    dirs.extend(options.extra_mod_dirs.iter().cloned());
+    let data_root = root.mods_dir();
+    mods::load_all(&LoaderSettings { dirs: &dirs, data_root: &data_root, config, host_version: &host_version })
+}
+
 /// Loads the mods, runs ticks until `stop` is set (or `max_ticks`), then shuts the mods down.
 pub fn run(
     root: &ServerRoot,
@@ -117,12 +126,7 @@ pub fn run(
     options: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, ServerError> {
-    let host_version = semver::Version::parse(HOST_VERSION).expect("the crate version is semver");
-    let mut dirs = vec![root.mods_dir()];
-    dirs.extend(options.extra_mod_dirs.iter().cloned());
-    let data_root = root.mods_dir();
-    let report =
-        mods::load_all(&LoaderSettings { dirs: &dirs, data_root: &data_root, config, host_version: &host_version });
+    let report = load_mods(root, config, options);
     let mut failures = report.failures;
 
     init_task_pools();
@@ -214,12 +218,7 @@ pub fn validate(
     options: &RunOptions,
     dir: Option<&std::path::Path>,
 ) -> Result<ValidationReport, ServerError> {
-    let host_version = semver::Version::parse(HOST_VERSION).expect("the crate version is semver");
-    let mut dirs = vec![root.mods_dir()];
-    dirs.extend(options.extra_mod_dirs.iter().cloned());
-    let data_root = root.mods_dir();
-    let report =
-        mods::load_all(&LoaderSettings { dirs: &dirs, data_root: &data_root, config, host_version: &host_version });
+    let report = load_mods(root, config, options);
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
     let world = new_world(config, tiles);
     let mut checked = Vec::new();

@@ -315,19 +315,24 @@ pub fn start_hunt(world: &mut World, id: &str) -> Result<(), String> {
 }
 
 /// Puts a pack in force: items, loot tables, hunts. The running hunt's vaults follow its new
-/// definition (by vault id, keeping claims).
-pub fn put_in_force(world: &mut World, assets: HuntAssets) {
+/// definition (by vault id, keeping claims). A pack without the running hunt is refused: the
+/// hunt goes on with the pack it has.
+pub fn put_in_force(world: &mut World, assets: HuntAssets) -> Result<(), String> {
+    if let Some(active) = world.get_resource::<ActiveHunt>()
+        && !assets.hunts.contains_key(&active.id)
+    {
+        return Err(format!("the running hunt {} is not in the new pack", active.id));
+    }
     let mut catalog = ItemCatalog::default();
     for (id, item) in &assets.items {
         catalog.insert(id.clone(), item.max_stack);
     }
     world.insert_resource(catalog);
     world.insert_resource(AssetsInForce(Arc::new(assets)));
-    if let Some(active) = world.get_resource::<ActiveHunt>().cloned()
-        && world.resource::<AssetsInForce>().0.hunts.contains_key(&active.id)
-    {
+    if let Some(active) = world.get_resource::<ActiveHunt>().cloned() {
         start_hunt(world, &active.id).expect("the hunt is in the pack");
     }
+    Ok(())
 }
 
 /// Gives each new player an inventory (and what it left behind, when it comes back).
@@ -336,8 +341,11 @@ pub fn equip_players(
     rules: Res<HuntRules>,
     mut stash: ResMut<Stash>,
     new: Query<(Entity, &Player), Without<Inventory>>,
+    mut changed: MessageWriter<InventoryChanged>,
 ) {
     for (entity, player) in &new {
+        // The client learns its inventory (and pending rewards) as it joins.
+        changed.write(InventoryChanged { entity, player: player.id });
         let mut e = commands.entity(entity);
         match stash.0.remove(&player.id) {
             Some(s) => {
@@ -483,13 +491,16 @@ fn already_claimed(vault: &PlacedVault, claims: &VaultClaims, player: PlayerId, 
             .claimed_by
             .contains(&Claimant::Player(player))
             .then(|| "already claimed: you opened this vault before".to_string()),
-        ClaimRule::Team => {
-            let key = claimant(vault.claim, player, team);
-            claims.claimed_by.contains(&key).then(|| match key {
-                Claimant::Team(team) => format!("already claimed: your team {team} opened this vault"),
-                Claimant::Player(_) => "already claimed: you opened this vault before".to_string(),
-            })
-        }
+        // The player's own claim counts too: changing teams does not open a vault again.
+        ClaimRule::Team => match team {
+            Some(team) if claims.claimed_by.contains(&Claimant::Team(team.0.clone())) => {
+                Some(format!("already claimed: your team {} opened this vault", team.0))
+            }
+            _ => claims
+                .claimed_by
+                .contains(&Claimant::Player(player))
+                .then(|| "already claimed: you opened this vault before".to_string()),
+        },
     }
 }
 
@@ -533,6 +544,8 @@ pub fn resolve_claims(
         }
         let inserted = record.claimed_by.insert(claimant.clone());
         debug_assert!(inserted, "a claimant claims a vault once");
+        // Under Team, the member is marked as well: a team change does not claim it again.
+        record.claimed_by.insert(Claimant::Player(player));
         out.write(ClaimOutcome::Claimed(Claim {
             entity,
             player,
@@ -623,5 +636,30 @@ pub fn deliver_pending_rewards(
             pending.set_changed();
             changed.write(InventoryChanged { entity, player: player.id });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pack::PlacedHunt;
+
+    fn hunt(id: &str) -> PlacedHunt {
+        let def = crate::assets::Hunt { display_name: None, seed: 1, vaults: vec![] };
+        PlacedHunt { id: id.into(), def, vaults: vec![] }
+    }
+
+    #[test]
+    fn a_pack_without_the_running_hunt_is_not_put_in_force() {
+        let mut world = World::new();
+        let mut assets = HuntAssets::default();
+        assets.hunts.insert("Spring".into(), hunt("Spring"));
+        put_in_force(&mut world, assets.clone()).unwrap();
+        start_hunt(&mut world, "Spring").unwrap();
+        let mut other = HuntAssets::default();
+        other.hunts.insert("Autumn".into(), hunt("Autumn"));
+        assert_eq!(put_in_force(&mut world, other).unwrap_err(), "the running hunt Spring is not in the new pack");
+        assert!(world.resource::<AssetsInForce>().0.hunts.contains_key("Spring"), "the pack in force stays");
+        assert!(start_hunt(&mut world, "Sprig").unwrap_err().contains("did you mean \"Spring\""));
     }
 }

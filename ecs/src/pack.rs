@@ -204,7 +204,7 @@ fn place_hunt(
             let at = if key.is_empty() { path.clone() } else { format!("{path}.{key}") };
             errors.push(hunts.error(id, &at, message));
         };
-        if !seen_ids.insert(spec.id.as_str()) {
+        if !seen_ids.insert(spec.id.clone()) {
             error("Id", format!("another vault of this hunt is already named \"{}\": ids are unique", spec.id));
         }
         check_rules(spec, drop_ids, &mut error);
@@ -247,6 +247,9 @@ fn place_hunt(
             }
         };
         for (vault_id, at) in tiles_of_spec {
+            if vault_id != spec.id && !seen_ids.insert(vault_id.clone()) {
+                error("Id", format!("this group's vault {vault_id} has the id of another vault: ids are unique"));
+            }
             placed.push((vault_id.clone(), at));
             vaults.push(PlacedVault {
                 id: vault_id,
@@ -288,8 +291,11 @@ fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str,
     if !(spec.sparkle_radius >= 0.0 && spec.sparkle_radius.is_finite()) {
         error("SparkleRadius", format!("expected a radius of 0 or more tiles, not {}", spec.sparkle_radius));
     }
-    if !(spec.min_spacing >= 0.0 && spec.min_spawn_distance >= 0.0) {
-        error("MinSpacing", "expected distances of 0 or more tiles".into());
+    if !(spec.min_spacing >= 0.0) {
+        error("MinSpacing", format!("expected a distance of 0 or more tiles, not {}", spec.min_spacing));
+    }
+    if !(spec.min_spawn_distance >= 0.0) {
+        error("MinSpawnDistance", format!("expected a distance of 0 or more tiles, not {}", spec.min_spawn_distance));
     }
     if spec.at.is_some() && (spec.min_spacing > 0.0 || spec.min_spawn_distance > 0.0) {
         error("At", "MinSpacing and MinSpawnDistance apply to random groups (Count and Region), not to At".into());
@@ -434,6 +440,18 @@ mod tests {
         for (error, want) in errors.iter().zip(expected) {
             assert!(error.contains(want), "{error}\n  {want}");
         }
+    }
+
+    #[test]
+    fn a_group_vault_may_not_take_another_vaults_id() {
+        let hunt = r#"{"Seed": 1, "Vaults": [
+            {"Id": "Ruin_2", "At": {"X": 1, "Y": 1}, "LootTable": "Coins"},
+            {"Id": "Ruin", "Count": 3, "Region": {"MinX": 0, "MinY": 0, "MaxX": 63, "MaxY": 63}, "LootTable": "Coins"}]}"#;
+        let errors = errors(&pack(hunt));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].ends_with("Vaults[1].Id: this group's vault Ruin_2 has the id of another vault: ids are unique")
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl Mod for TreasureHunt {
         })?;
         let world = ctx.world_mut();
         hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
-        hunt::put_in_force(world, assets);
+        hunt::put_in_force(world, assets)?;
         world.init_resource::<ContractProbe>();
 
         ctx.add_client_message::<protocol::Dig>("Dig")

@@ -94,8 +94,10 @@ pub fn apply_reload(world: &mut World) {
             if changes.is_empty() {
                 return;
             }
-            put_in_force(world, assets);
-            tracing::info!("assets reloaded: {}", changes.join(", "));
+            match put_in_force(world, assets) {
+                Ok(()) => tracing::info!("assets reloaded: {}", changes.join(", ")),
+                Err(e) => tracing::error!("asset reload refused: {e}; the assets in force stay in force"),
+            }
         }
     }
 }

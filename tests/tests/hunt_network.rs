@@ -103,8 +103,21 @@ fn start_with_files(pack: &Pack, mod_config: Value, config: Value, files: &[(&st
     (server, live)
 }
 
+/// Joins and reads the inventory every player gets as it joins (asserting it is empty).
 async fn join(live: &LiveServer, name: &str) -> Client {
-    Client::connect(&live.addr, hello(name)).await.unwrap_or_else(|e| panic!("{name} joins: {e:?}")).0
+    let mut client = Client::connect(&live.addr, hello(name)).await.unwrap_or_else(|e| panic!("{name} joins: {e:?}")).0;
+    let first = frames_through(&mut client, "the inventory on joining", |m| {
+        hunt_message(0, m).is_some_and(|m| m.kind == "InventoryChanged")
+    })
+    .await;
+    let inventory = first
+        .iter()
+        .flat_map(|f| &f.messages)
+        .find_map(|m| hunt_message(0, m).filter(|h| h.kind == "InventoryChanged"))
+        .expect("an inventory");
+    assert_eq!(inventory.body["Pending"], json!([]), "{name} joins with nothing pending");
+    assert!(inventory.body["Slots"].as_array().unwrap().iter().all(|s| s.is_null()), "{name} joins empty-handed");
+    client
 }
 
 // ---- sending ----

@@ -104,7 +104,9 @@ fn solo_hunt_to_completion() {
     dig(&mut h, "alice", 8, 14, 10);
     h.tick();
     insta::assert_snapshot!(h.transcript());
-    assert!(h.frames("carol").is_empty(), "carol is far from every vault: nothing is sent to her");
+    // Carol, far from every vault, hears of none: one frame, her empty inventory as she joined.
+    assert_eq!(h.frames("carol").len(), 1, "{}", h.transcript_of("carol"));
+    assert!(!h.transcript_of("carol").contains("Vault"), "{}", h.transcript_of("carol"));
 }
 
 /// Two players finish one FirstFinder vault in the same tick: exactly one claims it (the first
@@ -188,6 +190,18 @@ fn team_vault_is_claimed_once_per_team() {
     let bob = h.transcript_of("bob");
     assert!(bob.contains("already claimed: your team Reds opened this vault"), "{bob}");
     assert!(h.transcript_of("dave").contains("LootGranted"), "{}", h.transcript());
+    // Changing teams does not open the vault again: not for a player who claimed alone, not
+    // for a member who leaves the team that claimed it.
+    h.clear_transcript();
+    h.send("dave", "JoinTeam", Some(3), &json!({"Team": "Blues"}));
+    h.send("alice", "JoinTeam", Some(3), &json!({"Team": ""}));
+    h.tick();
+    dig(&mut h, "dave", 4, 10, 10);
+    dig(&mut h, "alice", 4, 10, 10);
+    h.tick();
+    let after = h.transcript();
+    assert!(!after.contains("LootGranted"), "{after}");
+    assert_eq!(after.matches("already claimed: you opened this vault before").count(), 2, "{after}");
 }
 
 /// The error text a designer gets for a broken file, when the mod starts.

@@ -291,10 +291,10 @@ fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str,
     if !(spec.sparkle_radius >= 0.0 && spec.sparkle_radius.is_finite()) {
         error("SparkleRadius", format!("expected a radius of 0 or more tiles, not {}", spec.sparkle_radius));
     }
-    if !(spec.min_spacing >= 0.0) {
+    if !(spec.min_spacing >= 0.0 && spec.min_spacing.is_finite()) {
         error("MinSpacing", format!("expected a distance of 0 or more tiles, not {}", spec.min_spacing));
     }
-    if !(spec.min_spawn_distance >= 0.0) {
+    if !(spec.min_spawn_distance >= 0.0 && spec.min_spawn_distance.is_finite()) {
         error("MinSpawnDistance", format!("expected a distance of 0 or more tiles, not {}", spec.min_spawn_distance));
     }
     if spec.at.is_some() && (spec.min_spacing > 0.0 || spec.min_spawn_distance > 0.0) {

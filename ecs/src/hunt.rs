@@ -21,7 +21,7 @@ use std::{
 };
 
 use veltrix_sdk::{
-    PlayerId,
+    PlayerId, StoreHealth,
     bevy_ecs::{lifecycle::Remove, message::Message, observer::On, schedule::SystemSet},
     prelude::*,
 };
@@ -82,7 +82,7 @@ pub struct VaultClaims {
 }
 
 /// Who a claim counts against: a player, or the player's team under the Team rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Claimant {
     Player(PlayerId),
     Team(String),
@@ -415,13 +415,19 @@ pub fn dig(
     tick: Res<TickInfo>,
     mut diggers: Query<(&Position, &mut Digging, Option<&Team>)>,
     vaults: Query<(&Vault, &VaultClaims)>,
+    health: Option<Res<StoreHealth>>,
     mut out: MessageWriter<DigOutcome>,
 ) {
+    let writable = health.is_none_or(|h| h.writable);
     for (arrival, r) in requests.read().enumerate() {
         let refuse = |reason: String| DigOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Ok((position, mut digging, team)) = diggers.get_mut(r.entity) else { continue };
         if hunt.is_none() {
             out.write(refuse("no hunt is running: there is nothing to dig for yet".into()));
+            continue;
+        }
+        if !writable {
+            out.write(refuse(StoreHealth::REFUSAL.into()));
             continue;
         }
         if digging.last_dig_tick == Some(tick.tick) {

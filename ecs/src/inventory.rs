@@ -42,6 +42,15 @@ impl Inventory {
         Self { slots: vec![None; slots] }
     }
 
+    /// An inventory holding these slots (restored from the store), with at least `slots`
+    /// slots: a stored inventory larger than the config's keeps every item.
+    pub fn from_slots(mut stored: Vec<Option<ItemStack>>, slots: usize) -> Self {
+        if stored.len() < slots {
+            stored.resize(slots, None);
+        }
+        Self { slots: stored }
+    }
+
     pub fn slots(&self) -> &[Option<ItemStack>] {
         &self.slots
     }

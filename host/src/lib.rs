@@ -14,5 +14,6 @@ pub mod net;
 pub mod panics;
 pub mod server;
 pub mod sessions;
+pub mod store;
 pub mod tick;
 pub mod world;

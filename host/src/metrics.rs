@@ -15,6 +15,8 @@ pub struct Metrics {
     pub players_online: Gauge,
     pub connections_open: Gauge,
     pub tick_duration_seconds: Histogram,
+    /// The store's commit at the start of PostTick (ticks that changed something).
+    pub commit_duration_seconds: Histogram,
     pub frames_in: Counter,
     pub bytes_in: Counter,
     pub frames_out: Counter,
@@ -44,6 +46,9 @@ impl Metrics {
             tick_duration_seconds: Histogram::new([
                 0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.033, 0.050, 0.100, 0.250,
             ]),
+            commit_duration_seconds: Histogram::new([
+                0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.050, 0.100,
+            ]),
             frames_in: Counter::default(),
             bytes_in: Counter::default(),
             frames_out: Counter::default(),
@@ -57,6 +62,11 @@ impl Metrics {
         registry.register("players_online", "Players in the world", m.players_online.clone());
         registry.register("connections_open", "Open WebSocket connections, joined or not", m.connections_open.clone());
         registry.register("tick_duration_seconds", "Time spent running one tick", m.tick_duration_seconds.clone());
+        registry.register(
+            "commit_duration_seconds",
+            "Time spent committing a tick's changes to the store",
+            m.commit_duration_seconds.clone(),
+        );
         registry.register("frames_in", "WebSocket frames received", m.frames_in.clone());
         registry.register("bytes_in", "Payload bytes received", m.bytes_in.clone());
         registry.register("frames_out", "WebSocket frames sent", m.frames_out.clone());

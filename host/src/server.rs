@@ -145,6 +145,11 @@ pub fn run(
 
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
     let mut world = new_world(config, tiles);
+    let store =
+        crate::store::RedbStore::open(&root.universe_dir().join(crate::store::FILE)).map_err(ServerError::Startup)?;
+    let store = veltrix_sdk::Store(Arc::new(store));
+    world.resource_mut::<Sessions>().load(&store).map_err(|e| ServerError::Startup(e.to_string()))?;
+    world.insert_resource(store);
     world.insert_resource(NetLink {
         events,
         current_tick: Arc::clone(&network.current_tick),
@@ -258,6 +263,8 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
     world.init_resource::<Sessions>();
+    world.init_resource::<veltrix_sdk::Changes>();
+    world.init_resource::<veltrix_sdk::StoreHealth>();
     world.init_resource::<Outbox>();
     world.init_resource::<ClientMessages>();
     let mut registry = CommandRegistry::default();
@@ -265,10 +272,22 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     world.insert_resource(registry);
     let mut schedules = world.resource_mut::<Schedules>();
     schedules.add_systems(PreTick, (message_update_system, sessions::receive_network, commands::run_console).chain());
-    schedules
-        // The grid first: `Audience::Near` must find players where they are this tick.
-        .add_systems(PostTick, (interest::update_interest, sessions::deliver_outbox, sessions::flush_frames).chain());
+    schedules.add_systems(
+        PostTick,
+        // Saved before announced: the commit first. Then the grid: `Audience::Near` must find
+        // players where they are this tick.
+        (commit_tick, interest::update_interest, sessions::deliver_outbox, sessions::flush_frames).chain(),
+    );
     world
+}
+
+/// PostTick, first: the tick's changes to the store, in one transaction, timed.
+fn commit_tick(world: &mut World) {
+    if let veltrix_sdk::CommitOutcome::Committed { took, .. } = veltrix_sdk::commit_tick(world)
+        && let Some(link) = world.get_resource::<NetLink>()
+    {
+        link.metrics.commit_duration_seconds.observe(took.as_secs_f64());
+    }
 }
 
 /// What Welcome says of the mods: ids, versions and message kinds.

@@ -9,8 +9,8 @@ use std::{
 
 use tokio::sync::mpsc;
 use veltrix_sdk::{
-    Audience, ClientMessages, CommandSource, DeliverError, Outbox, Player, PlayerId, Position, Sender, TickInfo,
-    TileWorld,
+    Audience, Changes, ClientMessages, CommandSource, DeliverError, Outbox, Player, PlayerId, Position, Sender, Store,
+    StoreError, TickInfo, TileWorld,
     prelude::*,
     protocol::{
         ClientMessage, CommandResult, ErrorCode, ErrorMessage, FrameBuilder, ModInfo, Move, PROTOCOL_VERSION,
@@ -99,15 +99,31 @@ impl Sessions {
         self.by_id.len()
     }
 
-    /// The id of a name: the same for the whole run, whatever its case.
-    fn id_for(&mut self, name: &str) -> PlayerId {
-        let next = &mut self.next_id;
-        *self.ids.entry(name.to_lowercase()).or_insert_with(|| {
-            *next += 1;
-            *next
-        })
+    /// The id of a name, whatever its case: the same every time, across restarts (a new name's
+    /// id is written to the store with the tick).
+    fn id_for(&mut self, name: &str, changes: &mut Changes) -> PlayerId {
+        let key = name.to_lowercase();
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        self.next_id += 1;
+        changes.put(&PLAYER_IDS.into(), &key, &self.next_id);
+        self.ids.insert(key, self.next_id);
+        self.next_id
+    }
+
+    /// The ids handed out before, from the store.
+    pub fn load(&mut self, store: &Store) -> Result<(), StoreError> {
+        for (name, id) in store.load::<String, PlayerId>(PLAYER_IDS)? {
+            self.next_id = self.next_id.max(id);
+            self.ids.insert(name, id);
+        }
+        Ok(())
     }
 }
+
+/// The store's table of player ids: lowercase name to id.
+pub const PLAYER_IDS: &str = "veltrix/player-ids";
 
 /// Banned names (lowercase), kept in `bans.json` in the server root.
 #[derive(Resource, Debug, Default)]
@@ -215,7 +231,9 @@ fn join(world: &mut World, request: JoinRequest) {
     }
     let tick = world.resource::<TickInfo>();
     let (tick, rate) = (tick.tick, tick.rate);
-    let id = world.resource_mut::<Sessions>().id_for(&name);
+    let id = world.resource_scope(|world, mut changes: Mut<Changes>| {
+        world.resource_mut::<Sessions>().id_for(&name, &mut changes)
+    });
     let spawn = rules.spawn_point(id, world.resource::<TileWorld>());
     let welcome = ServerMessage::Welcome(Welcome {
         player: id,

@@ -6,6 +6,7 @@
 //! hot reload), the messages on the wire, the systems in the host's schedules.
 
 pub mod input;
+pub mod persist;
 pub mod protocol;
 pub mod publish;
 pub mod reload;
@@ -87,6 +88,7 @@ impl Mod for TreasureHunt {
         hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
         hunt::put_in_force(world, assets)?;
         world.init_resource::<ContractProbe>();
+        world.init_resource::<persist::Tables>();
 
         ctx.add_client_message::<protocol::Dig>("Dig")
             .add_client_message::<protocol::Discard>("Discard")
@@ -98,7 +100,8 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::Discarded>("Discarded")
             .add_server_message::<protocol::TeamChanged>("TeamChanged");
         hunt::add_systems(ctx);
-        ctx.add_systems(Tick, input::receive_requests.before(HuntSet::Input))
+        ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
+            .add_systems(Tick, (persist::save_players, persist::save_claims).chain().after(HuntSet::Deliver))
             .add_systems(Tick, publish::publish_outcomes.after(HuntSet::Deliver))
             .add_systems(Tick, probe_host_contract);
         if config.hot_reload {
@@ -114,6 +117,11 @@ impl Mod for TreasureHunt {
         let id = self.config().hunt.clone();
         if !id.is_empty() {
             hunt::start_hunt(ctx.world_mut(), &id)?;
+            let world = ctx.world_mut();
+            world.insert_resource(persist::HuntLog { hunt: id.clone(), next_seq: 1 });
+            if let Some(store) = world.get_resource::<veltrix_sdk::Store>().cloned() {
+                persist::restore_hunt(world, &store)?;
+            }
             let vaults = ctx.world().resource::<hunt::VaultIndex>().0.len();
             tracing::info!("hunt {id} running with {vaults} vaults");
         }

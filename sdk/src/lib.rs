@@ -27,6 +27,7 @@ mod header;
 mod host;
 mod net;
 mod schedule;
+mod store;
 mod tiles;
 
 pub mod assets;
@@ -39,6 +40,9 @@ pub use host::LoadedMod;
 pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender};
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
+pub use store::{
+    Changes, CommitOutcome, MemoryStore, Record, Storage, Store, StoreError, StoreHealth, Write, commit_tick,
+};
 pub use tiles::{Spawn, Tile, TileWorld};
 
 /// The version of this sdk, which a mod's header records.

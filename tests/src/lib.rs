@@ -355,6 +355,16 @@ impl LiveServer {
     }
 }
 
+impl LiveServer {
+    /// Kills the server with SIGKILL (no shutdown of any kind) and returns its log.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.log()
+    }
+}
+
 impl Drop for LiveServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

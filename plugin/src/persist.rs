@@ -1,0 +1,259 @@
+//! The hunt in the store: what it writes each tick (through the host's per-tick commit, saved
+//! before announced) and what it reads back after a restart.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id |
+//! | `Veltrix:TreasureHunt/claims` | (hunt id, vault id) | first finder, every claimant |
+//! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number |
+//! | `Veltrix:TreasureHunt/events` | (hunt id, sequence) | tick and what happened (loot granted) |
+//!
+//! Keys and values are MessagePack (values as maps with field names, so fields can be added).
+//! A player's record is written in every tick that changed it; a returning player's record is
+//! read when it joins, not at start, so start time does not grow with the players ever seen.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+use treasure_hunt_ecs::{
+    hunt::{ActiveHunt, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault, VaultClaims},
+    inventory::{Inventory, PendingRewards},
+    loot::ItemStack,
+};
+use veltrix_sdk::{Changes, Store, StoreError, prelude::*, tracing};
+
+pub const PLAYERS: &str = "Veltrix:TreasureHunt/players";
+pub const CLAIMS: &str = "Veltrix:TreasureHunt/claims";
+pub const HUNTS: &str = "Veltrix:TreasureHunt/hunts";
+pub const EVENTS: &str = "Veltrix:TreasureHunt/events";
+
+/// The table names, made once.
+#[derive(Resource, Clone)]
+pub struct Tables {
+    players: Arc<str>,
+    claims: Arc<str>,
+    hunts: Arc<str>,
+    events: Arc<str>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self { players: PLAYERS.into(), claims: CLAIMS.into(), hunts: HUNTS.into(), events: EVENTS.into() }
+    }
+}
+
+/// A player's hunt state as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayerRecord {
+    pub slots: Vec<Option<ItemStack>>,
+    pub pending: Vec<ItemStack>,
+    pub team: Option<String>,
+    /// Effort so far, by vault id.
+    pub effort: BTreeMap<String, u32>,
+}
+
+/// A vault's claims as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    pub first: Option<(PlayerId, String)>,
+    pub claimed_by: Vec<Claimant>,
+}
+
+/// A hunt's record: its seed, and the next number of its event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HuntRecord {
+    pub seed: u64,
+    pub next_seq: u64,
+}
+
+/// One entry of a hunt's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub tick: u64,
+    pub event: HuntEvent,
+}
+
+/// What the event log records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HuntEvent {
+    /// A claim's loot: `items` went into the inventory, `pending` into pending rewards.
+    LootGranted { player: PlayerId, vault: String, items: Vec<ItemStack>, pending: Vec<ItemStack> },
+}
+
+/// The running hunt's event log: the next sequence number. Numbers only grow.
+#[derive(Resource, Debug, Clone, PartialEq, Eq)]
+pub struct HuntLog {
+    pub hunt: String,
+    pub next_seq: u64,
+}
+
+/// After the hunt started: its claims and log position from the store.
+pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> {
+    let Some(active) = world.get_resource::<ActiveHunt>().cloned() else { return Ok(()) };
+    let mut by_id: BTreeMap<String, Entity> = BTreeMap::new();
+    let mut vaults = world.query::<(Entity, &Vault)>();
+    for (entity, vault) in vaults.iter(world) {
+        by_id.insert(vault.0.id.clone(), entity);
+    }
+    let (mut restored, mut unknown) = (0, 0);
+    for ((hunt, vault), record) in store.load::<(String, String), ClaimRecord>(CLAIMS)? {
+        if hunt != active.id {
+            continue;
+        }
+        match by_id.get(&vault) {
+            Some(entity) => {
+                let claims = VaultClaims { first: record.first, claimed_by: record.claimed_by.into_iter().collect() };
+                world.entity_mut(*entity).insert(claims);
+                restored += 1;
+            }
+            None => unknown += 1,
+        }
+    }
+    let next_seq = store
+        .load::<String, HuntRecord>(HUNTS)?
+        .into_iter()
+        .find(|(id, _)| *id == active.id)
+        .map_or(1, |(_, r)| r.next_seq);
+    world.insert_resource(HuntLog { hunt: active.id.clone(), next_seq });
+    if restored + unknown > 0 {
+        tracing::info!(
+            "hunt {}: {restored} claimed vault(s) restored from the store{}",
+            active.id,
+            if unknown > 0 { format!(" ({unknown} vault(s) no longer in the hunt ignored)") } else { String::new() }
+        );
+    }
+    Ok(())
+}
+
+/// Tick, before the hunt's input: players joining who are not parked in memory get their
+/// stored state parked, for `equip_players` to give back.
+pub fn restore_players(
+    store: Option<Res<Store>>,
+    mut stash: ResMut<Stash>,
+    joining: Query<&Player, Without<Inventory>>,
+    vaults: Query<(Entity, &Vault)>,
+    rules: Res<treasure_hunt_ecs::hunt::HuntRules>,
+) {
+    let Some(store) = store else { return };
+    for player in &joining {
+        if stash.0.contains_key(&player.id) {
+            continue;
+        }
+        let key = rmp_key(&player.id);
+        let record = match store.0.get(PLAYERS, &key) {
+            Ok(Some(bytes)) => match veltrix_sdk::rmp_serde::from_slice::<PlayerRecord>(&bytes) {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::error!(
+                        "player {} ({}): the stored record does not decode ({e}); starting empty",
+                        player.name,
+                        player.id
+                    );
+                    continue;
+                }
+            },
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!("player {} ({}): cannot read the store: {e}", player.name, player.id);
+                continue;
+            }
+        };
+        let effort = record
+            .effort
+            .iter()
+            .filter_map(|(id, effort)| vaults.iter().find(|(_, v)| v.0.id == *id).map(|(e, _)| (e, *effort)))
+            .collect();
+        stash.0.insert(
+            player.id,
+            Stashed {
+                inventory: Inventory::from_slots(record.slots, rules.inventory_slots),
+                pending: PendingRewards(record.pending.into()),
+                digging: Digging { effort, last_dig_tick: None },
+                team: record.team.map(Team),
+            },
+        );
+    }
+}
+
+fn rmp_key<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
+    veltrix_sdk::rmp_serde::to_vec(key).expect("keys serialise")
+}
+
+/// Tick, after the hunt: writes the players whose hunt state changed this tick.
+#[allow(clippy::type_complexity)]
+pub fn save_players(
+    tables: Res<Tables>,
+    changed: Query<
+        (&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>),
+        Or<(Changed<Inventory>, Changed<PendingRewards>, Changed<Digging>, Changed<Team>)>,
+    >,
+    all: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>)>,
+    mut left_teams: RemovedComponents<Team>,
+    vaults: Query<&Vault>,
+    mut changes: ResMut<Changes>,
+) {
+    let mut save = |(player, inventory, pending, digging, team): (
+        &Player,
+        &Inventory,
+        &PendingRewards,
+        &Digging,
+        Option<&Team>,
+    )| {
+        let record = PlayerRecord {
+            slots: inventory.slots().to_vec(),
+            pending: pending.0.iter().cloned().collect(),
+            team: team.map(|t| t.0.clone()),
+            effort: digging
+                .effort
+                .iter()
+                .filter_map(|(vault, effort)| vaults.get(*vault).ok().map(|v| (v.0.id.clone(), *effort)))
+                .collect(),
+        };
+        changes.put(&tables.players, &player.id, &record);
+    };
+    for row in &changed {
+        save(row);
+    }
+    for entity in left_teams.read() {
+        if let Ok(row) = all.get(entity)
+            && !changed.contains(entity)
+        {
+            save(row);
+        }
+    }
+}
+
+/// Tick, after the hunt: writes the vaults claimed this tick, and the event log.
+pub fn save_claims(
+    tables: Res<Tables>,
+    tick: Res<TickInfo>,
+    claimed: Query<(&Vault, &VaultClaims), Changed<VaultClaims>>,
+    mut granted: MessageReader<LootGranted>,
+    log: Option<ResMut<HuntLog>>,
+    hunt: Option<Res<ActiveHunt>>,
+    mut changes: ResMut<Changes>,
+) {
+    let (Some(hunt), Some(mut log)) = (hunt, log) else { return };
+    for (vault, claims) in &claimed {
+        if claims.claimed_by.is_empty() {
+            continue;
+        }
+        let record =
+            ClaimRecord { first: claims.first.clone(), claimed_by: claims.claimed_by.iter().cloned().collect() };
+        changes.put(&tables.claims, &(&hunt.id, &vault.0.id), &record);
+    }
+    let before = log.next_seq;
+    for g in granted.read() {
+        let event = HuntEvent::LootGranted {
+            player: g.player,
+            vault: g.vault.clone(),
+            items: g.items.clone(),
+            pending: g.pending.clone(),
+        };
+        changes.put(&tables.events, &(&hunt.id, log.next_seq), &EventRecord { tick: tick.tick, event });
+        log.next_seq += 1;
+    }
+    if log.next_seq != before {
+        changes.put(&tables.hunts, &hunt.id, &HuntRecord { seed: hunt.seed, next_seq: log.next_seq });
+    }
+}

@@ -1,0 +1,293 @@
+//! Storage: what the host and its mods keep across restarts.
+//!
+//! A [`Storage`] holds named tables of byte keys and values. Systems never write to it
+//! directly: during a tick they record their writes in the [`Changes`] resource, and at the
+//! start of `PostTick` the host commits all of the tick's changes in one durable transaction,
+//! BEFORE any message of that tick leaves the server (saved before announced). If the commit
+//! fails, the tick's messages are dropped, the changes are kept and retried with the next
+//! tick's, and [`StoreHealth`] says so: systems that grant anything refuse until the store is
+//! writable again.
+//!
+//! At start, mods read their tables through the [`Store`] resource. Table names are namespaced
+//! by their owner: `Veltrix:TreasureHunt/players`.
+
+use std::sync::Arc;
+
+use bevy_ecs::resource::Resource;
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Why the store could not do something: the message names the file and the cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A key and its value, as stored.
+pub type Record = (Vec<u8>, Vec<u8>);
+
+/// One write: a value for a key of a table, or (`None`) the key's removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub table: Arc<str>,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// A store of named tables. The embedded default is redb, in the server's `universe/`;
+/// another engine (a networked one, for several servers) implements the same trait.
+pub trait Storage: Send + Sync + 'static {
+    /// Every key and value of `table`, in key order (an unknown table is empty).
+    fn read_all(&self, table: &str) -> Result<Vec<Record>, StoreError>;
+
+    /// One key's value.
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Applies `writes` in order, all or nothing, durably (on disk when this returns `Ok`).
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+
+    /// The names of the tables that hold anything, sorted.
+    fn tables(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// The store, for reading at start (mods: in `start`). Inserted by the host.
+#[derive(Resource, Clone)]
+pub struct Store(pub Arc<dyn Storage>);
+
+impl Store {
+    /// Every record of `table`, decoded from MessagePack; a record that does not decode is an
+    /// error naming the table and key.
+    pub fn load<K: DeserializeOwned, V: DeserializeOwned>(&self, table: &str) -> Result<Vec<(K, V)>, StoreError> {
+        self.0
+            .read_all(table)?
+            .into_iter()
+            .map(|(k, v)| {
+                let key = rmp_serde::from_slice(&k)
+                    .map_err(|e| StoreError(format!("table {table}: a key does not decode: {e}")))?;
+                let value = rmp_serde::from_slice(&v)
+                    .map_err(|e| StoreError(format!("table {table}: the value of a key does not decode: {e}")))?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+}
+
+/// The tick's writes, committed by the host at the start of `PostTick`.
+#[derive(Resource, Debug, Default)]
+pub struct Changes {
+    writes: Vec<Write>,
+}
+
+impl Changes {
+    /// Stores `value` under `key` in `table` (both MessagePack-encoded, so keys sort by their
+    /// encoding: use big-endian-friendly keys such as tuples of unsigned integers and strings).
+    pub fn put<K: Serialize + ?Sized, V: Serialize + ?Sized>(&mut self, table: &Arc<str>, key: &K, value: &V) {
+        let key = rmp_serde::to_vec(key).expect("keys serialise");
+        let value = rmp_serde::to_vec_named(value).expect("values serialise");
+        self.writes.push(Write { table: Arc::clone(table), key, value: Some(value) });
+    }
+
+    /// Removes `key` from `table`.
+    pub fn delete<K: Serialize + ?Sized>(&mut self, table: &Arc<str>, key: &K) {
+        let key = rmp_serde::to_vec(key).expect("keys serialise");
+        self.writes.push(Write { table: Arc::clone(table), key, value: None });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// The writes so far, in order.
+    pub fn writes(&self) -> &[Write] {
+        &self.writes
+    }
+
+    /// Forgets the writes (the host, after they were committed).
+    pub fn clear(&mut self) {
+        self.writes.clear();
+    }
+}
+
+/// Whether the last commit succeeded. While it is not writable, nothing that must be saved
+/// before it is announced (a claim, a grant) may happen: refuse with [`StoreHealth::REFUSAL`].
+#[derive(Resource, Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    pub writable: bool,
+    /// The last commit's error, while not writable.
+    pub error: Option<String>,
+    /// Writes of earlier ticks still waiting for a commit.
+    pub backlog: usize,
+}
+
+impl Default for StoreHealth {
+    fn default() -> Self {
+        Self { writable: true, error: None, backlog: 0 }
+    }
+}
+
+impl StoreHealth {
+    /// What players are told while the store cannot be written.
+    pub const REFUSAL: &'static str = "the server cannot save right now; try again in a moment";
+}
+
+/// What [`commit_tick`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The tick changed nothing to keep.
+    Nothing,
+    /// `writes` writes are on disk.
+    Committed { writes: usize, took: std::time::Duration },
+    /// The commit failed: the tick's messages were dropped, its writes wait for the next tick.
+    Failed(StoreError),
+}
+
+/// Commits the tick's [`Changes`] to the [`Store`] in one transaction (the host runs this
+/// first in `PostTick`). On failure, if the tick changed anything, its messages are dropped,
+/// never sent: nothing is announced that is not saved. The writes stay in `Changes` and go
+/// with the next tick's; [`StoreHealth`] tells systems to refuse grants meanwhile, and a tick
+/// that only refused still sends its refusals.
+pub fn commit_tick(world: &mut bevy_ecs::world::World) -> CommitOutcome {
+    let Some(store) = world.get_resource::<Store>().cloned() else {
+        world.resource_mut::<Changes>().clear();
+        return CommitOutcome::Nothing;
+    };
+    if world.resource::<Changes>().is_empty() {
+        return CommitOutcome::Nothing;
+    }
+    let started = std::time::Instant::now();
+    let result = store.0.commit(world.resource::<Changes>().writes());
+    match result {
+        Ok(()) => {
+            let writes = world.resource::<Changes>().len();
+            world.resource_mut::<Changes>().clear();
+            let mut health = world.resource_mut::<StoreHealth>();
+            if !health.writable {
+                tracing::warn!("the store is writable again; claims resume");
+                *health = StoreHealth::default();
+            }
+            CommitOutcome::Committed { writes, took: started.elapsed() }
+        }
+        Err(e) => {
+            let writes = world.resource::<Changes>().len();
+            let mut health = world.resource_mut::<StoreHealth>();
+            if health.writable {
+                tracing::error!(
+                    "STORE COMMIT FAILED: {e}; this tick's messages are dropped, claims refused until it works"
+                );
+            }
+            let changed_this_tick = writes > health.backlog;
+            health.writable = false;
+            health.error = Some(e.to_string());
+            health.backlog = writes;
+            if changed_this_tick {
+                world.resource_mut::<crate::Outbox>().drain().for_each(drop);
+            }
+            CommitOutcome::Failed(e)
+        }
+    }
+}
+
+/// Table name, then key, then value.
+type Tables = std::collections::BTreeMap<String, std::collections::BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// A store in memory: for tests and the harness. Its `fail` switch makes every commit fail
+/// until it is turned off again, as a full disk would.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: std::sync::Mutex<Tables>,
+    /// While set, commits fail.
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // Nothing panics while holding the lock; a poisoned one is still consistent.
+        self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Storage for MemoryStore {
+    fn read_all(&self, table: &str) -> Result<Vec<Record>, StoreError> {
+        Ok(self.lock().get(table).map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
+    }
+
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().get(table).and_then(|t| t.get(key).cloned()))
+    }
+
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError("memory store: commits are set to fail".into()));
+        }
+        let mut tables = self.lock();
+        for w in writes {
+            let table = tables.entry(w.table.to_string()).or_default();
+            match &w.value {
+                Some(v) => table.insert(w.key.clone(), v.clone()),
+                None => table.remove(&w.key),
+            };
+        }
+        Ok(())
+    }
+
+    fn tables(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().iter().filter(|(_, t)| !t.is_empty()).map(|(n, _)| n.clone()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use bevy_ecs::world::World;
+
+    use super::*;
+    use crate::{Audience, Outbox};
+
+    fn world() -> (World, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::default());
+        let mut world = World::new();
+        world.insert_resource(Store(store.clone()));
+        world.init_resource::<Changes>();
+        world.init_resource::<StoreHealth>();
+        world.init_resource::<Outbox>();
+        (world, store)
+    }
+
+    fn tick(world: &mut World, write: Option<(&str, u32)>) -> (CommitOutcome, usize) {
+        world.resource_mut::<Outbox>().send_encoded(Audience::All, bytes::Bytes::from_static(b"news"));
+        if let Some((key, value)) = write {
+            world.resource_mut::<Changes>().put(&Arc::from("t"), key, &value);
+        }
+        let outcome = commit_tick(world);
+        let sent = world.resource_mut::<Outbox>().drain().count();
+        (outcome, sent)
+    }
+
+    /// Saved before announced: a tick whose writes cannot be saved sends nothing; its writes go
+    /// with the next commit; a tick that changed nothing still sends (its refusals).
+    #[test]
+    fn a_failed_commit_drops_the_ticks_news_and_keeps_its_writes() {
+        let (mut world, store) = world();
+        assert!(matches!(tick(&mut world, Some(("a", 1))), (CommitOutcome::Committed { writes: 1, .. }, 1)));
+        store.fail.store(true, Ordering::Relaxed);
+        assert!(matches!(tick(&mut world, Some(("b", 2))), (CommitOutcome::Failed(_), 0)));
+        assert!(!world.resource::<StoreHealth>().writable);
+        assert!(matches!(tick(&mut world, None), (CommitOutcome::Failed(_), 1)), "nothing new: refusals go out");
+        assert!(matches!(tick(&mut world, Some(("c", 3))), (CommitOutcome::Failed(_), 0)));
+        store.fail.store(false, Ordering::Relaxed);
+        assert!(matches!(tick(&mut world, None), (CommitOutcome::Committed { writes: 2, .. }, 1)));
+        assert_eq!(*world.resource::<StoreHealth>(), StoreHealth::default());
+        let stored: Vec<(String, u32)> = Store(store).load("t").unwrap();
+        assert_eq!(stored, [("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 3)]);
+    }
+}

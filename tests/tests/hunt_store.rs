@@ -1,0 +1,116 @@
+//! The hunt across restarts: what a player was told is saved, and a server killed with
+//! SIGKILL comes back with it (the real server, its store on disk, real clients).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use veltrix_client::{Client, decode_mod_body, hello};
+use veltrix_protocol::ServerMessage;
+use veltrix_tests::{LiveServer, TestServer};
+
+const NS: &str = "Veltrix:TreasureHunt";
+const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A flat world; a hunt `Test` with a FirstFinder vault and a PerPlayer vault beside the spawn.
+fn server() -> TestServer {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    let data = server.root().join(MOD_DIR).join("assets/Server");
+    std::fs::remove_dir_all(&data).unwrap();
+    let file = |path: &str, value: Value| server.write(&format!("{MOD_DIR}/assets/Server/{path}"), &value.to_string());
+    file("Item/Items/Coin.json", json!({"MaxStack": 99}));
+    file("Item/Items/Crown.json", json!({"MaxStack": 1}));
+    let single = |item: &str, n: u32| json!({"Container": {"Type": "Single", "Item": {"ItemId": item, "QuantityMin": n, "QuantityMax": n}}});
+    file("Drops/Crowns.json", single("Crown", 1));
+    file("Drops/Coins.json", single("Coin", 4));
+    file(
+        "TreasureHunt/Hunts/Test.json",
+        json!({"Seed": 5, "Vaults": [
+            {"Id": "Throne", "At": {"X": 257, "Y": 256}, "LootTable": "Crowns", "DigEffort": 2},
+            {"Id": "Well", "At": {"X": 255, "Y": 256}, "LootTable": "Coins", "Claim": "PerPlayer", "DigEffort": 1}]}),
+    );
+    server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "Test", "HotReload": false}).to_string());
+    server.write("config.json", &json!({"World": {"Terrain": "Flat"}}).to_string());
+    server
+}
+
+async fn join(live: &LiveServer, name: &str) -> (Client, u64) {
+    let (client, welcome) = Client::connect(&live.addr, hello(name)).await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    (client, welcome.player)
+}
+
+/// The body of the next hunt message of `kind` (answering `request` when given).
+async fn next(client: &mut Client, kind: &str, request: Option<u32>) -> Value {
+    let found = client
+        .recv_until(WAIT, |m| {
+            matches!(m, ServerMessage::Mod(m) if m.ns == NS && m.kind == kind && (request.is_none() || m.request == request))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no {kind}: {e:?}"));
+    let ServerMessage::Mod(m) = found else { unreachable!() };
+    decode_mod_body(&m).unwrap()
+}
+
+async fn dig(client: &mut Client, x: u32, y: u32) -> u32 {
+    client.mod_request(NS, "Dig", &json!({"X": x, "Y": y})).await.unwrap()
+}
+
+async fn refusal(client: &mut Client, request: u32) -> String {
+    let found = client
+        .recv_until(WAIT, |m| matches!(m, ServerMessage::Error(e) if e.request == Some(request)))
+        .await
+        .unwrap_or_else(|e| panic!("no refusal of {request}: {e:?}"));
+    let ServerMessage::Error(e) = found else { unreachable!() };
+    e.message
+}
+
+fn slots(inventory: &Value) -> Vec<(String, u64)> {
+    inventory["Slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s.is_null())
+        .map(|s| (s["Item"].as_str().unwrap().to_string(), s["Quantity"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
+    let server = server();
+    let live = server.start(&[]);
+    let (mut alice, alice_id) = join(&live, "alice").await;
+    next(&mut alice, "InventoryChanged", None).await;
+    // The crown, over two ticks; the coins at once.
+    let first = dig(&mut alice, 257, 256).await;
+    next(&mut alice, "DigProgress", Some(first)).await;
+    let second = dig(&mut alice, 257, 256).await;
+    assert_eq!(next(&mut alice, "LootGranted", Some(second)).await["Items"], json!([{"Item": "Crown", "Quantity": 1}]));
+    let third = dig(&mut alice, 255, 256).await;
+    next(&mut alice, "LootGranted", Some(third)).await;
+    let inventory = next(&mut alice, "InventoryChanged", None).await;
+    assert_eq!(slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)]);
+    // Bob digs halfway into nothing yet: his id exists, nothing else.
+    let (_bob, bob_id) = join(&live, "bob").await;
+
+    // No shutdown at all: what the clients were told must already be on disk.
+    let log = live.kill();
+    assert!(!log.contains("STORE COMMIT FAILED"), "{log}");
+
+    let live = server.start(&[]);
+    assert!(live.log().contains("hunt Test: 2 claimed vault(s) restored from the store"), "{}", live.log());
+    let (mut alice, id) = join(&live, "alice").await;
+    assert_eq!(id, alice_id, "a player keeps its id across restarts");
+    let inventory = next(&mut alice, "InventoryChanged", None).await;
+    assert_eq!(slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)], "her loot is back, once");
+    let again = dig(&mut alice, 255, 256).await;
+    assert_eq!(refusal(&mut alice, again).await, "already claimed: you opened this vault before");
+    let (mut bob, id) = join(&live, "bob").await;
+    assert_eq!(id, bob_id);
+    next(&mut bob, "InventoryChanged", None).await;
+    let r = dig(&mut bob, 257, 256).await;
+    assert_eq!(refusal(&mut bob, r).await, "already claimed: alice opened this vault first");
+    let r = dig(&mut bob, 255, 256).await;
+    assert_eq!(next(&mut bob, "LootGranted", Some(r)).await["Items"], json!([{"Item": "Coin", "Quantity": 4}]));
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+}

@@ -153,7 +153,7 @@ impl Client {
                     pending: messages.into(),
                     pending_tick: tick,
                     moves: Ids::default(),
-                    requests: Ids::default(),
+                    requests: Ids::random(),
                 };
                 Ok((client, welcome))
             }
@@ -446,6 +446,15 @@ fn dropped(e: &tungstenite::Error) -> bool {
 struct Ids(u32);
 
 impl Ids {
+    /// Ids from a random point: the server answers a repeated request id (same player) with
+    /// its first answer, across connections, so a new connection must not start where an
+    /// earlier one did.
+    fn random() -> Self {
+        use std::hash::BuildHasher;
+        let seed = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+        Self(seed as u32 & 0x7fff_ffff)
+    }
+
     fn next(&mut self) -> u32 {
         self.0 = self.0.checked_add(1).unwrap_or(1);
         self.0

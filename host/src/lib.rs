@@ -2,6 +2,7 @@
 //! over these modules, and the integration tests use them directly.
 
 pub mod admin;
+pub mod answers;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -265,6 +265,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     world.init_resource::<Sessions>();
     world.init_resource::<veltrix_sdk::Changes>();
     world.init_resource::<veltrix_sdk::StoreHealth>();
+    world.init_resource::<crate::answers::Answers>();
     world.init_resource::<Outbox>();
     world.init_resource::<ClientMessages>();
     let mut registry = CommandRegistry::default();
@@ -274,9 +275,17 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     schedules.add_systems(PreTick, (message_update_system, sessions::receive_network, commands::run_console).chain());
     schedules.add_systems(
         PostTick,
-        // Saved before announced: the commit first. Then the grid: `Audience::Near` must find
+        // Saved before announced: the commit first (with the tick's answers, for repeated
+        // requests). Then the grid: `Audience::Near` must find
         // players where they are this tick.
-        (commit_tick, interest::update_interest, sessions::deliver_outbox, sessions::flush_frames).chain(),
+        (
+            crate::answers::record_answers,
+            commit_tick,
+            interest::update_interest,
+            sessions::deliver_outbox,
+            sessions::flush_frames,
+        )
+            .chain(),
     );
     world
 }

@@ -19,6 +19,7 @@ use veltrix_sdk::{
 };
 
 use crate::{
+    answers::{Answers, Seen},
     commands,
     interest::{self, Interest},
     metrics::Metrics,
@@ -278,6 +279,7 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
         sessions.by_conn.remove(&conn);
     }
     sessions.by_id.remove(&player.id);
+    world.resource_mut::<Answers>().forget(player.id);
     world.despawn(entity);
     tracing::info!("player {} left ({reason})", player.name);
 }
@@ -290,6 +292,11 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
         }
         ClientMessage::Move(mv) => apply_move(world, entity, player, mv),
         ClientMessage::Mod(m) => {
+            if let Some(request) = m.request
+                && !first_time(world, player, request)
+            {
+                return;
+            }
             let sender = Sender { entity, player, request: m.request };
             match ClientMessages::deliver(world, &m.ns, &m.kind, sender, &m.body) {
                 Ok(()) => {}
@@ -304,6 +311,9 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
             }
         }
         ClientMessage::Command(c) => {
+            if !first_time(world, player, c.request) {
+                return;
+            }
             let name = world.get::<Player>(entity).map(|p| p.name.clone()).unwrap_or_default();
             let result = commands::run(world, &CommandSource::Player { entity, id: player, name }, &c.line);
             let (ok, text) = match result {
@@ -311,7 +321,24 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
                 Err(text) => (false, text),
             };
             let answer = ServerMessage::CommandResult(CommandResult { request: c.request, ok, text });
-            world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&answer));
+            world.resource_mut::<Outbox>().answer_encoded(player, Some(c.request), encode_message(&answer));
+        }
+    }
+}
+
+/// Whether a request is new; a repeat is answered again from what it got the first time (or
+/// waits for its answer, when it came in this very tick) and is not applied.
+fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
+    let store = world.get_resource::<Store>().cloned();
+    match world.resource_mut::<Answers>().check(store.as_ref(), player, request) {
+        Seen::New => true,
+        Seen::InFlight => false,
+        Seen::Answered(answers) => {
+            let mut outbox = world.resource_mut::<Outbox>();
+            for answer in answers {
+                outbox.send_encoded(Audience::Player(player), answer);
+            }
+            false
         }
     }
 }
@@ -342,7 +369,7 @@ fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
 
 fn error(world: &mut World, player: PlayerId, code: ErrorCode, message: &str, request: Option<u32>) {
     let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request });
-    world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&error));
+    world.resource_mut::<Outbox>().answer_encoded(player, request, encode_message(&error));
 }
 
 /// PostTick: puts the tick's outgoing messages into their recipients' frames. A message for

@@ -70,6 +70,9 @@ pub enum Audience {
 #[derive(Resource, Default)]
 pub struct Outbox {
     pending: Vec<(Audience, Bytes)>,
+    /// The tick's answers to requests: player, request id, the encoded answer (also in
+    /// `pending`). The host keeps them to answer a repeated request the same way.
+    answers: Vec<(PlayerId, u32, Bytes)>,
     kinds: HashMap<TypeId, (Arc<str>, Arc<str>)>,
 }
 
@@ -91,7 +94,24 @@ impl Outbox {
     /// Refuses a player's request with an error the client shows (`ErrorCode::Refused`).
     pub fn refuse(&mut self, to: PlayerId, request: Option<u32>, message: impl Into<String>) {
         let error = ServerMessage::Error(ErrorMessage { code: ErrorCode::Refused, message: message.into(), request });
-        self.pending.push((Audience::Player(to), encode_message(&error)));
+        self.push_answer(to, request, encode_message(&error));
+    }
+
+    /// Sends an already encoded answer to a player's request (the host's command results).
+    pub fn answer_encoded(&mut self, to: PlayerId, request: Option<u32>, message: Bytes) {
+        self.push_answer(to, request, message);
+    }
+
+    /// Takes the tick's answers to requests (the host, before the commit).
+    pub fn drain_answers(&mut self) -> std::vec::Drain<'_, (PlayerId, u32, Bytes)> {
+        self.answers.drain(..)
+    }
+
+    fn push_answer(&mut self, to: PlayerId, request: Option<u32>, message: Bytes) {
+        if let Some(request) = request {
+            self.answers.push((to, request, message.clone()));
+        }
+        self.pending.push((Audience::Player(to), message));
     }
 
     /// Sends an already encoded protocol message (the host's own messages).
@@ -100,7 +120,9 @@ impl Outbox {
     }
 
     /// Takes the tick's messages, in the order they were sent (the host, after the commit).
+    /// Answers not taken by then are forgotten.
     pub fn drain(&mut self) -> std::vec::Drain<'_, (Audience, Bytes)> {
+        self.answers.clear();
         self.pending.drain(..)
     }
 
@@ -124,7 +146,10 @@ impl Outbox {
         let mut body = Vec::with_capacity(32);
         encode_value(message, &mut body);
         let message = ServerMessage::Mod(ModMessage { ns: ns.to_string(), kind: kind.to_string(), request, body });
-        self.pending.push((to, encode_message(&message)));
+        match (to, request) {
+            (Audience::Player(player), Some(_)) => self.push_answer(player, request, encode_message(&message)),
+            _ => self.pending.push((to, encode_message(&message))),
+        }
     }
 }
 

@@ -89,6 +89,9 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     next(&mut alice, "LootGranted", Some(third)).await;
     let inventory = next(&mut alice, "InventoryChanged", None).await;
     assert_eq!(slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)]);
+    // The same request again (a client retrying): the same answer, nothing applied twice.
+    alice.send_mod(NS, "Dig", Some(third), &json!({"X": 255, "Y": 256})).await.unwrap();
+    assert_eq!(next(&mut alice, "LootGranted", Some(third)).await["Items"], json!([{"Item": "Coin", "Quantity": 4}]));
     // Bob digs halfway into nothing yet: his id exists, nothing else.
     let (_bob, bob_id) = join(&live, "bob").await;
 
@@ -104,6 +107,20 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     assert_eq!(slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)], "her loot is back, once");
     let again = dig(&mut alice, 255, 256).await;
     assert_eq!(refusal(&mut alice, again).await, "already claimed: you opened this vault before");
+    // Her retry of a request answered before the crash: its original answer, from the store.
+    alice.send_mod(NS, "Dig", Some(second), &json!({"X": 257, "Y": 256})).await.unwrap();
+    let answer = next(&mut alice, "LootGranted", Some(second)).await;
+    assert_eq!(answer["Items"], json!([{"Item": "Crown", "Quantity": 1}]));
+    alice.send_mod(NS, "Dig", Some(third), &json!({"X": 255, "Y": 256})).await.unwrap();
+    next(&mut alice, "LootGranted", Some(third)).await;
+    let inventory = alice.collect_for(Duration::from_millis(300)).await.unwrap();
+    assert!(
+        !inventory
+            .iter()
+            .flat_map(|f| &f.messages)
+            .any(|m| matches!(m, ServerMessage::Mod(m) if m.kind == "InventoryChanged")),
+        "a replayed answer changes nothing: {inventory:?}"
+    );
     let (mut bob, id) = join(&live, "bob").await;
     assert_eq!(id, bob_id);
     next(&mut bob, "InventoryChanged", None).await;

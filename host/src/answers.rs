@@ -1,0 +1,201 @@
+//! Idempotent requests: a client's request that repeats one already applied (same player, same
+//! request id), on this connection or a later one, before or after a restart, gets the
+//! original answer again and is not applied twice.
+//!
+//! Every request delivered in a tick is recorded with the answers it got in that tick (mods
+//! answer in the tick of the request), in the same commit as the tick's other changes: an
+//! answer a player saw is always found again. The last [`WINDOW`] request ids of each player
+//! are kept; a client must not reuse an id within them for a new request (the client library
+//! starts each connection's ids at a random point).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use veltrix_sdk::{Changes, Outbox, PlayerId, Store, bytes::Bytes, prelude::*, tracing};
+
+/// Request ids remembered per player.
+pub const WINDOW: usize = 16;
+/// Table of answers: (player, request) to the encoded answers.
+pub const ANSWERS: &str = "veltrix/answers";
+/// Table of each player's remembered request ids, oldest first.
+pub const ANSWER_IDS: &str = "veltrix/answer-ids";
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// New: apply it.
+    New,
+    /// Applied before: send these answers again.
+    Answered(Vec<Bytes>),
+    /// Already delivered this tick: its answer is coming.
+    InFlight,
+}
+
+/// The remembered request ids (answers stay in the store until needed).
+#[derive(Resource, Default)]
+pub struct Answers {
+    ids: HashMap<PlayerId, VecDeque<u32>>,
+    in_flight: HashSet<(PlayerId, u32)>,
+    tables: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
+}
+
+impl Answers {
+    fn tables(&mut self) -> (std::sync::Arc<str>, std::sync::Arc<str>) {
+        self.tables.get_or_insert_with(|| (ANSWERS.into(), ANSWER_IDS.into())).clone()
+    }
+
+    /// Whether `request` of `player` is new; marks a new one in flight.
+    pub fn check(&mut self, store: Option<&Store>, player: PlayerId, request: u32) -> Seen {
+        if self.in_flight.contains(&(player, request)) {
+            return Seen::InFlight;
+        }
+        let ids = self.ids.entry(player).or_insert_with(|| load_ids(store, player));
+        if ids.contains(&request) {
+            return Seen::Answered(load_answers(store, player, request));
+        }
+        self.in_flight.insert((player, request));
+        Seen::New
+    }
+
+    /// PostTick, before the commit: every request delivered this tick, with the answers it got,
+    /// into the store; the oldest beyond the window out.
+    pub fn record(&mut self, outbox: &mut Outbox, changes: &mut Changes) {
+        if self.in_flight.is_empty() {
+            outbox.drain_answers().for_each(drop);
+            return;
+        }
+        let (answers_table, ids_table) = self.tables();
+        let mut got: HashMap<(PlayerId, u32), Vec<Vec<u8>>> = HashMap::new();
+        for (player, request, bytes) in outbox.drain_answers() {
+            got.entry((player, request)).or_default().push(bytes.to_vec());
+        }
+        let mut requests: Vec<(PlayerId, u32)> = self.in_flight.drain().collect();
+        requests.sort_unstable();
+        let mut touched = Vec::new();
+        for (player, request) in requests {
+            let answers = got.remove(&(player, request)).unwrap_or_default();
+            changes.put(&answers_table, &(player, request), &answers);
+            let ids = self.ids.entry(player).or_default();
+            ids.push_back(request);
+            while ids.len() > WINDOW {
+                let old = ids.pop_front().expect("longer than the window");
+                changes.delete(&answers_table, &(player, old));
+            }
+            if touched.last() != Some(&player) {
+                touched.push(player);
+            }
+        }
+        for player in touched {
+            let ids: Vec<u32> = self.ids[&player].iter().copied().collect();
+            changes.put(&ids_table, &player, &ids);
+        }
+    }
+
+    /// Forgets a player who left (its ids are in the store).
+    pub fn forget(&mut self, player: PlayerId) {
+        self.ids.remove(&player);
+    }
+}
+
+fn load_ids(store: Option<&Store>, player: PlayerId) -> VecDeque<u32> {
+    let Some(store) = store else { return VecDeque::new() };
+    let key = veltrix_sdk::rmp_serde::to_vec(&player).expect("ids serialise");
+    match store.0.get(ANSWER_IDS, &key) {
+        Ok(Some(bytes)) => veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default().into(),
+        Ok(None) => VecDeque::new(),
+        Err(e) => {
+            tracing::error!("player {player}: cannot read its request ids: {e}");
+            VecDeque::new()
+        }
+    }
+}
+
+fn load_answers(store: Option<&Store>, player: PlayerId, request: u32) -> Vec<Bytes> {
+    let Some(store) = store else { return Vec::new() };
+    let key = veltrix_sdk::rmp_serde::to_vec(&(player, request)).expect("keys serialise");
+    match store.0.get(ANSWERS, &key) {
+        Ok(Some(bytes)) => veltrix_sdk::rmp_serde::from_slice::<Vec<Vec<u8>>>(&bytes)
+            .map(|answers| answers.into_iter().map(Bytes::from).collect())
+            .unwrap_or_default(),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::error!("player {player}: cannot read the answer to request {request}: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// PostTick, before the commit.
+pub fn record_answers(mut answers: ResMut<Answers>, mut outbox: ResMut<Outbox>, mut changes: ResMut<Changes>) {
+    answers.record(&mut outbox, &mut changes);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use veltrix_sdk::{Audience, MemoryStore, commit_tick};
+
+    use super::*;
+
+    fn new_world() -> World {
+        let mut world = World::new();
+        world.insert_resource(Store(Arc::new(MemoryStore::default())));
+        world.init_resource::<Changes>();
+        world.init_resource::<veltrix_sdk::StoreHealth>();
+        world.init_resource::<Outbox>();
+        world.init_resource::<Answers>();
+        world
+    }
+
+    fn check(world: &mut World, player: PlayerId, request: u32) -> Seen {
+        let store = world.resource::<Store>().clone();
+        world.resource_mut::<Answers>().check(Some(&store), player, request)
+    }
+
+    fn end_tick(world: &mut World) {
+        world.resource_scope(|world, mut answers: Mut<Answers>| {
+            world.resource_scope(|world, mut outbox: Mut<Outbox>| {
+                answers.record(&mut outbox, &mut world.resource_mut::<Changes>());
+            })
+        });
+        commit_tick(world);
+        world.resource_mut::<Outbox>().drain().for_each(drop);
+    }
+
+    #[test]
+    fn a_repeat_gets_the_original_answer_even_after_a_restart() {
+        let mut world = new_world();
+        assert_eq!(check(&mut world, 7, 41), Seen::New);
+        assert_eq!(check(&mut world, 7, 41), Seen::InFlight, "a repeat in the same tick waits for the answer");
+        world.resource_mut::<Outbox>().answer_encoded(7, Some(41), Bytes::from_static(b"dug"));
+        world.resource_mut::<Outbox>().send_encoded(Audience::All, Bytes::from_static(b"news"));
+        assert_eq!(check(&mut world, 8, 41), Seen::New, "request ids are per player");
+        end_tick(&mut world);
+        assert_eq!(check(&mut world, 7, 41), Seen::Answered(vec![Bytes::from_static(b"dug")]));
+        assert_eq!(check(&mut world, 8, 41), Seen::Answered(vec![]), "answered with nothing, still not applied again");
+
+        // A restart: nothing in memory, the store remembers.
+        let store = world.resource::<Store>().clone();
+        let mut restarted = new_world();
+        restarted.insert_resource(store);
+        assert_eq!(check(&mut restarted, 7, 41), Seen::Answered(vec![Bytes::from_static(b"dug")]));
+        assert_eq!(check(&mut restarted, 7, 42), Seen::New);
+    }
+
+    #[test]
+    fn only_the_last_window_of_requests_is_kept() {
+        let mut world = new_world();
+        for request in 0..(WINDOW as u32 + 3) {
+            assert_eq!(check(&mut world, 1, request), Seen::New);
+            world.resource_mut::<Outbox>().answer_encoded(1, Some(request), Bytes::from(request.to_string()));
+            end_tick(&mut world);
+        }
+        let store = world.resource::<Store>().clone();
+        assert_eq!(store.0.read_all(ANSWERS).unwrap().len(), WINDOW);
+        let mut restarted = new_world();
+        restarted.insert_resource(store);
+        assert_eq!(check(&mut restarted, 1, 2), Seen::New, "forgotten beyond the window");
+        let last = WINDOW as u32 + 2;
+        assert_eq!(check(&mut restarted, 1, last), Seen::Answered(vec![Bytes::from(last.to_string())]));
+    }
+}

@@ -194,6 +194,10 @@ pub fn run(
     );
 
     sessions::close_all(&mut world);
+    // What the last ticks left unsaved (a commit that kept failing) gets a last try.
+    if let veltrix_sdk::CommitOutcome::Failed(e) = veltrix_sdk::commit_tick(&mut world) {
+        tracing::error!("the last changes could not be saved: {e}");
+    }
     // Let the connections write their last frame before the runtime goes.
     std::thread::sleep(std::time::Duration::from_millis(200));
     network.shutdown(std::time::Duration::from_millis(500));

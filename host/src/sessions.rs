@@ -126,6 +126,18 @@ impl Sessions {
 /// The store's table of player ids: lowercase name to id.
 pub const PLAYER_IDS: &str = "veltrix/player-ids";
 
+/// The store's table of where players left: id to (x, y).
+pub const POSITIONS: &str = "veltrix/positions";
+
+/// Where a player was when it last left, from the store.
+fn last_position(world: &World, id: PlayerId) -> Option<Position> {
+    let store = world.get_resource::<Store>()?;
+    let key = veltrix_sdk::rmp_serde::to_vec(&id).expect("ids serialise");
+    let bytes = store.0.get(POSITIONS, &key).ok()??;
+    let (x, y): (f32, f32) = veltrix_sdk::rmp_serde::from_slice(&bytes).ok()?;
+    Some(Position { x, y })
+}
+
 /// Banned names (lowercase), kept in `bans.json` in the server root.
 #[derive(Resource, Debug, Default)]
 pub struct Bans {
@@ -235,7 +247,10 @@ fn join(world: &mut World, request: JoinRequest) {
     let id = world.resource_scope(|world, mut changes: Mut<Changes>| {
         world.resource_mut::<Sessions>().id_for(&name, &mut changes)
     });
-    let spawn = rules.spawn_point(id, world.resource::<TileWorld>());
+    // Where the player left off, if that is still walkable ground; else its spawn point.
+    let spawn = last_position(world, id)
+        .filter(|p| world.resource::<TileWorld>().walkable(p.x, p.y))
+        .unwrap_or_else(|| rules.spawn_point(id, world.resource::<TileWorld>()));
     let welcome = ServerMessage::Welcome(Welcome {
         player: id,
         protocol: PROTOCOL_VERSION,
@@ -274,6 +289,9 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
     let Some(player) = world.get::<Player>(entity).cloned() else { return };
     interest::forget(world, entity, player.id);
     let conn = world.get::<Connection>(entity).map(|c| c.conn);
+    if let Some(at) = world.get::<Position>(entity).copied() {
+        world.resource_mut::<Changes>().put(&POSITIONS.into(), &player.id, &(at.x, at.y));
+    }
     let mut sessions = world.resource_mut::<Sessions>();
     if let Some(conn) = conn {
         sessions.by_conn.remove(&conn);
@@ -418,10 +436,18 @@ pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>) {
     link.metrics.outbound_queue_depth_max.set(deepest as i64);
 }
 
-/// At shutdown: tells every client and closes its connection.
+/// At shutdown: tells every client and closes its connection; their positions go with the
+/// last commit.
 pub fn close_all(world: &mut World) {
-    let mut conns = world.query::<&Connection>();
-    for conn in conns.iter(world) {
+    let mut players = world.query::<(&Player, &Position, &Connection)>();
+    let mut positions = Vec::new();
+    for (player, at, conn) in players.iter(world) {
         conn.handle.close(ErrorCode::ServerStopping, "the server is stopping");
+        positions.push((player.id, (at.x, at.y)));
+    }
+    let table = POSITIONS.into();
+    let mut changes = world.resource_mut::<Changes>();
+    for (id, at) in positions {
+        changes.put(&table, &id, &at);
     }
 }

@@ -92,8 +92,19 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     // The same request again (a client retrying): the same answer, nothing applied twice.
     alice.send_mod(NS, "Dig", Some(third), &json!({"X": 255, "Y": 256})).await.unwrap();
     assert_eq!(next(&mut alice, "LootGranted", Some(third)).await["Items"], json!([{"Item": "Coin", "Quantity": 4}]));
-    // Bob digs halfway into nothing yet: his id exists, nothing else.
-    let (_bob, bob_id) = join(&live, "bob").await;
+    // Bob walks a few tiles and leaves: his id and where he left are kept.
+    let (mut bob, bob_id) = join(&live, "bob").await;
+    let seq = bob.move_to(251.5, 256.5).await.unwrap();
+    let frames = bob.collect_for(Duration::from_millis(300)).await.unwrap();
+    assert!(
+        !frames
+            .iter()
+            .flat_map(|f| &f.messages)
+            .any(|m| matches!(m, ServerMessage::PositionCorrected(p) if p.seq == seq)),
+        "the move is allowed"
+    );
+    bob.close().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     // No shutdown at all: what the clients were told must already be on disk.
     let log = live.kill();
@@ -121,8 +132,11 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
             .any(|m| matches!(m, ServerMessage::Mod(m) if m.kind == "InventoryChanged")),
         "a replayed answer changes nothing: {inventory:?}"
     );
-    let (mut bob, id) = join(&live, "bob").await;
-    assert_eq!(id, bob_id);
+    let (mut bob, welcome) = Client::connect(&live.addr, hello("bob")).await.unwrap();
+    assert_eq!(welcome.player, bob_id);
+    assert_eq!((welcome.x, welcome.y), (251.5, 256.5), "bob comes back where he left");
+    let (x, y) = (welcome.x, welcome.y);
+    bob.move_to(x + 3.0, y).await.unwrap();
     next(&mut bob, "InventoryChanged", None).await;
     let r = dig(&mut bob, 257, 256).await;
     assert_eq!(refusal(&mut bob, r).await, "already claimed: alice opened this vault first");

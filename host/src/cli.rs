@@ -80,6 +80,27 @@ pub enum Command {
         /// mod checks its own `assets/`.
         dir: Option<PathBuf>,
     },
+
+    /// Write the whole store (`universe/veltrix.redb`) to FILE, `-` for standard output: JSON
+    /// Lines, tables and keys in order (docs/storage.md). The server must not be running in
+    /// this root.
+    Export {
+        /// Where to write; an existing file is replaced only once the export is complete.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+
+    /// Read an export from FILE, `-` for standard input, into this root's store, all or
+    /// nothing. A store that holds anything is refused unless --replace is given. The server
+    /// must not be running in this root.
+    Import {
+        /// An export written by `veltrix-server export`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Clear every table of the store first (in the same transaction as the import).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 impl Cli {
@@ -143,6 +164,19 @@ mod tests {
             Cli::parse_from(["veltrix-server", "validate"]).command,
             Some(Command::Validate { dir: None })
         ));
+    }
+
+    #[test]
+    fn export_and_import_take_a_file() {
+        let cli = Cli::parse_from(["veltrix-server", "--root", "r", "export", "-"]);
+        assert!(matches!(cli.command, Some(Command::Export { file }) if file == std::path::Path::new("-")));
+        let cli = Cli::parse_from(["veltrix-server", "import", "backup.jsonl"]);
+        assert!(matches!(cli.command, Some(Command::Import { replace: false, .. })));
+        let cli = Cli::parse_from(["veltrix-server", "import", "--replace", "backup.jsonl"]);
+        assert!(
+            matches!(cli.command, Some(Command::Import { file, replace: true }) if file == std::path::Path::new("backup.jsonl"))
+        );
+        assert!(Cli::try_parse_from(["veltrix-server", "export"]).is_err(), "FILE is required");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `veltrix-server`: see `veltrix-server --help`.
 
 use std::{
+    io::BufReader,
     path::Path,
     process::ExitCode,
     sync::{Arc, atomic::AtomicBool},
@@ -13,11 +14,18 @@ use veltrix_host::{
     config::ServerConfig,
     logging, panics,
     server::{self, RunOptions, ServerRoot},
+    store::{self, RedbStore},
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = ServerRoot::new(&cli.root);
+    // Backups need only the store: no mods, and no config (a broken one does not stop them).
+    match &cli.command {
+        Some(Command::Export { file }) => return export(&root, file),
+        Some(Command::Import { file, replace }) => return import(&root, file, *replace),
+        _ => {}
+    }
     if let Err(e) = root.create_dirs() {
         eprintln!("error: {}: cannot create the server folders: {e}", root.root.display());
         return ExitCode::FAILURE;
@@ -96,4 +104,82 @@ fn validate(root: &ServerRoot, config: &ServerConfig, options: &RunOptions, dir:
         println!("no mods to validate in {}", root.mods_dir().display());
     }
     if report.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `-` for standard input or output.
+fn is_stdio(file: &Path) -> bool {
+    file.as_os_str() == "-"
+}
+
+/// `veltrix-server export FILE`: the summary on standard output, or on standard error when the
+/// export itself goes to standard output.
+fn export(root: &ServerRoot, file: &Path) -> ExitCode {
+    let path = root.universe_dir().join(store::FILE);
+    if !path.is_file() {
+        eprintln!("error: {}: no store here (has the server run in this root?)", path.display());
+        return ExitCode::FAILURE;
+    }
+    let result = RedbStore::open(&path).and_then(|store| {
+        if is_stdio(file) {
+            store::export(&store, std::io::BufWriter::new(std::io::stdout().lock()))
+        } else {
+            store::export_to_file(&store, file)
+        }
+    });
+    match result {
+        Ok(summary) if is_stdio(file) => {
+            eprintln!("exported {summary} to standard output");
+            ExitCode::SUCCESS
+        }
+        Ok(summary) => {
+            println!("exported {summary} to {}", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `veltrix-server import [--replace] FILE`: all or nothing; exit 1 with the reason otherwise.
+fn import(root: &ServerRoot, file: &Path, replace: bool) -> ExitCode {
+    let name = if is_stdio(file) { "standard input".to_string() } else { file.display().to_string() };
+    let input: Box<dyn std::io::BufRead> = if is_stdio(file) {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => Box::new(BufReader::new(f)),
+            Err(e) => {
+                eprintln!("error: {name}: cannot open: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(root.universe_dir()) {
+        eprintln!("error: {}: cannot create: {e}", root.universe_dir().display());
+        return ExitCode::FAILURE;
+    }
+    let path = root.universe_dir().join(store::FILE);
+    let store = match RedbStore::open(&path) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match store::import(&store, input, replace) {
+        Ok(done) => {
+            if done.replaced == store::Summary::default() {
+                println!("imported {} from {name}", done.imported);
+            } else {
+                println!("imported {} from {name} (replacing {})", done.imported, done.replaced);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,10 +1,16 @@
 //! The embedded store: redb, one file in the server's `universe/` (nothing to install). Each
 //! commit is one write transaction, durable (fsync) when it returns.
+//!
+//! [`export`] and [`import`] move a whole store to and from a file in an engine-independent
+//! format (JSON Lines, described in docs/storage.md): for backups, and for moving a universe
+//! to another server or another engine.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{collections::BTreeMap, io::BufRead, path::Path, sync::Arc};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
-use veltrix_sdk::{Record, Storage, StoreError, Write};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
+use serde::{Deserialize, Serialize, de::IgnoredAny};
+use veltrix_sdk::{Record, Storage, StoreError, Write, rmp_serde};
 
 /// The store's file name in `universe/`.
 pub const FILE: &str = "veltrix.redb";
@@ -77,17 +83,308 @@ impl Storage for RedbStore {
                 }
                 .map_err(|e| self.error(&format!("table {name}"), e))?;
             }
+            // A table left empty goes: the file holds only tables that hold something.
+            let empty = t.is_empty().map_err(|e| self.error(&format!("table {name}"), e))?;
+            drop(t);
+            if empty {
+                txn.delete_table(table(name)).map_err(|e| self.error(&format!("table {name}"), e))?;
+            }
         }
         txn.commit().map_err(|e| self.error("commit", e))
     }
 
     fn tables(&self) -> Result<Vec<String>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
-        let mut names: Vec<String> =
-            txn.list_tables().map_err(|e| self.error("list tables", e))?.map(|t| t.name().to_string()).collect();
+        let mut names = Vec::new();
+        for handle in txn.list_tables().map_err(|e| self.error("list tables", e))? {
+            let name = handle.name().to_string();
+            // Older files may hold empty tables; they hold nothing, so they are not listed.
+            let t = txn.open_table(table(&name)).map_err(|e| self.error(&format!("table {name}"), e))?;
+            if !t.is_empty().map_err(|e| self.error(&format!("table {name}"), e))? {
+                names.push(name);
+            }
+        }
         names.sort();
         Ok(names)
     }
+}
+
+/// The `Format` of an export's header line.
+pub const EXPORT_FORMAT: &str = "veltrix-store";
+/// The `Version` of the export format this server writes and reads.
+pub const EXPORT_VERSION: u32 = 1;
+
+/// How much an export or import moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub tables: usize,
+    pub records: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        write!(f, "{} table{}, {} record{}", self.tables, plural(self.tables), self.records, plural(self.records))
+    }
+}
+
+/// What [`import`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// What the file held, now in the store.
+    pub imported: Summary,
+    /// What the store held before and was cleared (`replace` only).
+    pub replaced: Summary,
+}
+
+/// The first line of an export.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Header {
+    format: String,
+    version: u32,
+    tables: usize,
+    records: usize,
+}
+
+/// A record line as written: `KeyJson`/`ValueJson` only when the bytes are MessagePack that
+/// JSON can show.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordOut<'a> {
+    table: &'a str,
+    key: String,
+    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_json: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_json: Option<serde_json::Value>,
+}
+
+/// A record line as read: only `Table`, `Key` and `Value` count; the JSON views are for people
+/// and are ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordIn {
+    #[serde(rename = "Table")]
+    table: String,
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "Value")]
+    value: String,
+    #[serde(rename = "KeyJson", default)]
+    _key_json: Option<IgnoredAny>,
+    #[serde(rename = "ValueJson", default)]
+    _value_json: Option<IgnoredAny>,
+}
+
+/// `bytes` as JSON, when they are exactly one MessagePack value that JSON can hold (string map
+/// keys, no binary).
+fn msgpack_as_json(bytes: &[u8]) -> Option<serde_json::Value> {
+    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    let value = serde_json::Value::deserialize(&mut de).ok()?;
+    (de.position() == bytes.len() as u64).then_some(value)
+}
+
+/// Writes every table of `store` to `out`: a header line, then one line per record, tables and
+/// keys in byte order, so the same store always gives the same bytes. The format is in
+/// docs/storage.md.
+pub fn export(store: &dyn Storage, mut out: impl std::io::Write) -> Result<Summary, String> {
+    let mut tables = Vec::new();
+    let mut summary = Summary::default();
+    for name in store.tables().map_err(|e| e.to_string())? {
+        let mut records = store.read_all(&name).map_err(|e| e.to_string())?;
+        if records.is_empty() {
+            continue;
+        }
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        summary.tables += 1;
+        summary.records += records.len();
+        tables.push((name, records));
+    }
+    tables.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let write_error = |e: std::io::Error| format!("cannot write the export: {e}");
+    let header = Header {
+        format: EXPORT_FORMAT.into(),
+        version: EXPORT_VERSION,
+        tables: summary.tables,
+        records: summary.records,
+    };
+    serde_json::to_writer(&mut out, &header).map_err(|e| format!("cannot write the export: {e}"))?;
+    out.write_all(b"\n").map_err(write_error)?;
+    for (name, records) in &tables {
+        for (key, value) in records {
+            let line = RecordOut {
+                table: name,
+                key: BASE64.encode(key),
+                value: BASE64.encode(value),
+                key_json: msgpack_as_json(key),
+                value_json: msgpack_as_json(value),
+            };
+            serde_json::to_writer(&mut out, &line).map_err(|e| format!("cannot write the export: {e}"))?;
+            out.write_all(b"\n").map_err(write_error)?;
+        }
+    }
+    out.flush().map_err(write_error)?;
+    Ok(summary)
+}
+
+/// [`export`] into the file `path`, by way of `<path>.partial` renamed when complete and on
+/// disk: a failed export leaves an earlier file of that name as it was.
+pub fn export_to_file(store: &dyn Storage, path: &Path) -> Result<Summary, String> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let result = (|| {
+        let file = std::fs::File::create(&partial).map_err(|e| format!("{}: cannot create: {e}", partial.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let summary = export(store, &mut out).map_err(|e| format!("{}: {e}", partial.display()))?;
+        let file = out.into_inner().map_err(|e| format!("{}: cannot write: {}", partial.display(), e.error()))?;
+        file.sync_all().map_err(|e| format!("{}: cannot write: {e}", partial.display()))?;
+        std::fs::rename(&partial, path)
+            .map_err(|e| format!("{}: cannot rename to {}: {e}", partial.display(), path.display()))?;
+        Ok(summary)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// A serde_json error without its "at line 1 column N" (each line is parsed on its own; the
+/// caller names the line).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let location = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&location) {
+        Some(message) => format!("column {}: {message}", e.column()),
+        None => text,
+    }
+}
+
+const HEADER_SHAPE: &str = r#"the header {"Format": "veltrix-store", "Version": 1, "Tables": N, "Records": N}"#;
+const RECORD_SHAPE: &str = r#"a record {"Table": name, "Key": base64, "Value": base64}"#;
+
+/// An imported table: key, then value and the line it came from.
+type ImportedTable = BTreeMap<Vec<u8>, (Vec<u8>, usize)>;
+
+/// Reads an export (see [`export`]) and writes it into `store` in one commit: all or nothing.
+///
+/// A store that already holds any table is refused unless `replace` is set, in which case its
+/// tables are cleared in that same commit. The whole file is read and checked before anything
+/// is written: its header (format, version, counts), every line (the error names its line
+/// number and what was expected) and that no key appears twice in a table.
+pub fn import(store: &dyn Storage, input: impl BufRead, replace: bool) -> Result<Imported, String> {
+    let existing = store.tables().map_err(|e| e.to_string())?;
+    if !existing.is_empty() && !replace {
+        return Err(format!(
+            "the store is not empty (it holds {}: {}); nothing was imported: import into an empty store, or give \
+             --replace to clear it first",
+            if existing.len() == 1 { "1 table".to_string() } else { format!("{} tables", existing.len()) },
+            existing.join(", ")
+        ));
+    }
+
+    let mut header: Option<Header> = None;
+    let mut tables: BTreeMap<String, ImportedTable> = BTreeMap::new();
+    let mut records = 0;
+    let mut last_line = 0;
+    for (index, line) in input.split(b'\n').enumerate() {
+        let number = index + 1;
+        last_line = number;
+        let line = line.map_err(|e| format!("line {number}: cannot read: {e}"))?;
+        let line = std::str::from_utf8(&line).map_err(|e| format!("line {number}: not UTF-8 text: {e}"))?;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some(header) = &header else {
+            header = Some(parse_header(line).map_err(|e| format!("line {number}: {e}"))?);
+            continue;
+        };
+        let record: RecordIn = serde_json::from_str(line)
+            .map_err(|e| format!("line {number}: expected {RECORD_SHAPE}: {}", json_error(&e)))?;
+        if record.table.is_empty() {
+            return Err(format!("line {number}: expected {RECORD_SHAPE}: the Table name is empty"));
+        }
+        let key = BASE64
+            .decode(&record.key)
+            .map_err(|e| format!("line {number}: table {}: the Key is not base64: {e}", record.table))?;
+        let value = BASE64
+            .decode(&record.value)
+            .map_err(|e| format!("line {number}: table {}: the Value is not base64: {e}", record.table))?;
+        records += 1;
+        if records > header.records {
+            return Err(format!(
+                "line {number}: the header announced {} records, this is record {records}",
+                header.records
+            ));
+        }
+        let table = tables.entry(record.table.clone()).or_default();
+        if let Some((_, first)) = table.get(&key) {
+            return Err(format!("line {number}: table {}: this Key was already given on line {first}", record.table));
+        }
+        table.insert(key, (value, number));
+    }
+    let Some(header) = header else {
+        return Err(format!("line 1: expected {HEADER_SHAPE}: the file is empty"));
+    };
+    let announced = Summary { tables: header.tables, records: header.records };
+    let found = Summary { tables: tables.len(), records };
+    if found.records < announced.records {
+        return Err(format!(
+            "line {}: the file ends early: the header announced {announced}, the file holds {found} (a truncated copy?)",
+            last_line + 1
+        ));
+    }
+    if found.tables != announced.tables {
+        return Err(format!("line 1: the header announced {announced}, the records are {found}"));
+    }
+
+    let mut writes = Vec::new();
+    let mut replaced = Summary::default();
+    for name in &existing {
+        let table: Arc<str> = Arc::from(name.as_str());
+        let old = store.read_all(name).map_err(|e| e.to_string())?;
+        replaced.tables += usize::from(!old.is_empty());
+        replaced.records += old.len();
+        writes.extend(old.into_iter().map(|(key, _)| Write { table: Arc::clone(&table), key, value: None }));
+    }
+    for (name, records) in tables {
+        let table: Arc<str> = Arc::from(name);
+        writes.extend(records.into_iter().map(|(key, (value, _))| Write {
+            table: Arc::clone(&table),
+            key,
+            value: Some(value),
+        }));
+    }
+    store.commit(&writes).map_err(|e| format!("nothing was imported: {e}"))?;
+    Ok(Imported { imported: Summary { tables: header.tables, records: header.records }, replaced })
+}
+
+/// The header line: its format and version checked first (a later version may have other
+/// fields), then its shape.
+fn parse_header(line: &str) -> Result<Header, String> {
+    let fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(line).map_err(|e| format!("expected {HEADER_SHAPE}: {}", json_error(&e)))?;
+    match fields.get("Format") {
+        Some(serde_json::Value::String(f)) if f == EXPORT_FORMAT => {}
+        Some(other) => {
+            return Err(format!("not a Veltrix store export: Format is {other}, expected \"{EXPORT_FORMAT}\""));
+        }
+        None => return Err(format!("expected {HEADER_SHAPE}: missing field `Format`")),
+    }
+    match fields.get("Version") {
+        Some(v) if v.as_u64() == Some(u64::from(EXPORT_VERSION)) => {}
+        Some(other) => {
+            return Err(format!(
+                "export format version {other} is not supported: this server reads version {EXPORT_VERSION}"
+            ));
+        }
+        None => return Err(format!("expected {HEADER_SHAPE}: missing field `Version`")),
+    }
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| format!("expected {HEADER_SHAPE}: {}", json_error(&e)))
 }
 
 #[cfg(test)]
@@ -116,6 +413,259 @@ mod tests {
         assert_eq!(store.get("c", b"2").unwrap(), None);
         assert!(store.read_all("missing").unwrap().is_empty());
         assert_eq!(store.tables().unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_table_whose_last_key_is_removed_is_no_longer_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join(FILE)).unwrap();
+        store.commit(&[put("a", b"1", b"one"), put("b", b"1", b"one")]).unwrap();
+        store.commit(&[Write { table: Arc::from("a"), key: b"1".to_vec(), value: None }]).unwrap();
+        // Removing a key that was never there does not make a table either.
+        store.commit(&[Write { table: Arc::from("c"), key: b"1".to_vec(), value: None }]).unwrap();
+        assert_eq!(store.tables().unwrap(), ["b"]);
+    }
+
+    /// A store with what the server keeps: MessagePack keys and named-map values, and bytes
+    /// that are not MessagePack at all.
+    fn sample() -> Vec<Write> {
+        let ids: Arc<str> = Arc::from("veltrix/player-ids");
+        let hunts: Arc<str> = Arc::from("Veltrix:TreasureHunt/hunts");
+        let mut changes = veltrix_sdk::Changes::default();
+        changes.put(&ids, "bob", &2u64);
+        changes.put(&ids, "alice", &1u64);
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Hunt {
+            seed: u64,
+            next_seq: u64,
+        }
+        changes.put(&hunts, "Test", &Hunt { seed: 5, next_seq: 3 });
+        let mut writes = changes.writes().to_vec();
+        writes.push(put("raw", &[0xc1, 0xff, 0x00], &[0xff, 0xfe]));
+        writes.push(put("raw", b"", b""));
+        writes
+    }
+
+    fn redb(dir: &tempfile::TempDir, name: &str) -> RedbStore {
+        RedbStore::open(&dir.path().join(name)).unwrap()
+    }
+
+    fn export_bytes(store: &dyn Storage) -> (Vec<u8>, Summary) {
+        let mut out = Vec::new();
+        let summary = export(store, &mut out).unwrap();
+        (out, summary)
+    }
+
+    fn contents(store: &dyn Storage) -> Vec<(String, Vec<Record>)> {
+        store.tables().unwrap().into_iter().map(|t| (t.clone(), store.read_all(&t).unwrap())).collect()
+    }
+
+    #[test]
+    fn export_then_import_into_a_fresh_store_gives_the_same_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = redb(&dir, "from.redb");
+        from.commit(&sample()).unwrap();
+        let (file, summary) = export_bytes(&from);
+        assert_eq!(summary, Summary { tables: 3, records: 5 });
+        assert_eq!(summary.to_string(), "3 tables, 5 records");
+
+        let to = redb(&dir, "to.redb");
+        let done = import(&to, file.as_slice(), false).unwrap();
+        assert_eq!(done, Imported { imported: summary, replaced: Summary::default() });
+        assert_eq!(contents(&to), contents(&from));
+        assert_eq!(export_bytes(&to).0, file, "an imported store exports to the same bytes");
+        // And the reverse: into another engine.
+        let memory = veltrix_sdk::MemoryStore::default();
+        import(&memory, file.as_slice(), false).unwrap();
+        assert_eq!(contents(&memory), contents(&from));
+    }
+
+    #[test]
+    fn the_export_is_deterministic_and_engine_independent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = redb(&dir, "a.redb");
+        store.commit(&sample()).unwrap();
+        let (first, _) = export_bytes(&store);
+        assert_eq!(export_bytes(&store).0, first);
+        // The same records written in another order, into another engine.
+        let memory = veltrix_sdk::MemoryStore::default();
+        let mut writes = sample();
+        writes.reverse();
+        memory.commit(&writes).unwrap();
+        assert_eq!(export_bytes(&memory).0, first);
+
+        let text = String::from_utf8(first).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], r#"{"Format":"veltrix-store","Version":1,"Tables":3,"Records":5}"#);
+        assert_eq!(lines.len(), 6);
+        assert!(text.ends_with('\n'));
+        // Tables in order, keys in byte order; the JSON views where the bytes are MessagePack.
+        assert_eq!(
+            lines[1],
+            r#"{"Table":"Veltrix:TreasureHunt/hunts","Key":"pFRlc3Q=","Value":"gqRTZWVkBadOZXh0U2VxAw==","KeyJson":"Test","ValueJson":{"NextSeq":3,"Seed":5}}"#
+        );
+        assert_eq!(lines[2], r#"{"Table":"raw","Key":"","Value":""}"#);
+        assert_eq!(lines[3], r#"{"Table":"raw","Key":"wf8A","Value":"//4="}"#);
+        // Byte order of the encoding: "bob" (0xa3 b o b) before "alice" (0xa5 a l i c e).
+        assert_eq!(
+            lines[4],
+            r#"{"Table":"veltrix/player-ids","Key":"o2JvYg==","Value":"Ag==","KeyJson":"bob","ValueJson":2}"#
+        );
+        assert_eq!(
+            lines[5],
+            r#"{"Table":"veltrix/player-ids","Key":"pWFsaWNl","Value":"AQ==","KeyJson":"alice","ValueJson":1}"#
+        );
+    }
+
+    #[test]
+    fn an_empty_store_exports_a_header_only_and_imports_as_nothing() {
+        let memory = veltrix_sdk::MemoryStore::default();
+        let (file, summary) = export_bytes(&memory);
+        assert_eq!(summary, Summary::default());
+        assert_eq!(file, b"{\"Format\":\"veltrix-store\",\"Version\":1,\"Tables\":0,\"Records\":0}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let store = redb(&dir, "a.redb");
+        assert_eq!(import(&store, file.as_slice(), false).unwrap().imported, Summary::default());
+        assert!(store.tables().unwrap().is_empty());
+    }
+
+    #[test]
+    fn import_trusts_key_and_value_only() {
+        let memory = veltrix_sdk::MemoryStore::default();
+        let file = concat!(
+            r#"{"Format":"veltrix-store","Version":1,"Tables":1,"Records":1}"#,
+            "\r\n\n",
+            r#"{"Table":"t","Key":"oWs=","Value":"AQ==","KeyJson":"not k","ValueJson":{"lies":true}}"#,
+        );
+        import(&memory, file.as_bytes(), false).unwrap();
+        assert_eq!(memory.read_all("t").unwrap(), [(vec![0xa1, b'k'], vec![1])]);
+    }
+
+    /// The error for `file`, checking that nothing was written.
+    fn refused(file: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let store = redb(&dir, "a.redb");
+        let err = import(&store, file.as_bytes(), false).expect_err("refused");
+        assert!(store.tables().unwrap().is_empty(), "nothing is written: {err}");
+        err
+    }
+
+    #[test]
+    fn a_malformed_file_is_refused_naming_the_line_and_what_was_expected() {
+        let header = r#"{"Format":"veltrix-store","Version":1,"Tables":1,"Records":2}"#;
+        let good = r#"{"Table":"t","Key":"AQ==","Value":"AQ=="}"#;
+        let case = |lines: &[&str]| refused(&lines.join("\n"));
+        assert_eq!(
+            case(&[header, good, r#"{"Table":"t","Value":"AQ=="}"#]),
+            r#"line 3: expected a record {"Table": name, "Key": base64, "Value": base64}: column 28: missing field `Key`"#
+        );
+        assert_eq!(
+            case(&[header, good, "{not json"]),
+            r#"line 3: expected a record {"Table": name, "Key": base64, "Value": base64}: column 2: key must be a string"#
+        );
+        let err = case(&[header, good, r#"{"Table":"t","Key":"A!==","Value":"AQ=="}"#]);
+        assert!(err.starts_with("line 3: table t: the Key is not base64: "), "{err}");
+        let err = case(&[header, good, r#"{"Table":"t","Key":"Ag==","Value":"AQ==","Extra":1}"#]);
+        assert!(err.starts_with("line 3: expected a record") && err.contains("unknown field `Extra`"), "{err}");
+        assert_eq!(case(&[header, good, good]), "line 3: table t: this Key was already given on line 2");
+        assert_eq!(
+            case(&[header, good]),
+            "line 3: the file ends early: the header announced 1 table, 2 records, the file holds 1 table, 1 record (a truncated copy?)"
+        );
+        assert_eq!(
+            case(&[
+                header,
+                good,
+                good.replace("AQ==\",\"V", "Ag==\",\"V").as_str(),
+                good.replace("\"t\"", "\"u\"").as_str()
+            ]),
+            "line 4: the header announced 2 records, this is record 3"
+        );
+        assert_eq!(
+            case(&[r#"{"Format":"veltrix-store","Version":1,"Tables":2,"Records":1}"#, good]),
+            "line 1: the header announced 2 tables, 1 record, the records are 1 table, 1 record"
+        );
+    }
+
+    #[test]
+    fn the_header_is_checked_first() {
+        assert_eq!(
+            refused(""),
+            r#"line 1: expected the header {"Format": "veltrix-store", "Version": 1, "Tables": N, "Records": N}: the file is empty"#
+        );
+        assert_eq!(
+            refused(r#"{"Format":"sqlite","Version":1}"#),
+            r#"line 1: not a Veltrix store export: Format is "sqlite", expected "veltrix-store""#
+        );
+        assert_eq!(
+            refused(r#"{"Format":"veltrix-store","Version":2,"Tables":0,"Records":0,"New":true}"#),
+            "line 1: export format version 2 is not supported: this server reads version 1"
+        );
+        let err = refused(r#"{"Format":"veltrix-store","Version":1,"Tables":0}"#);
+        assert!(err.starts_with("line 1: expected the header") && err.ends_with("missing field `Records`"), "{err}");
+        let err = refused(r#"{"Table":"t","Key":"AQ==","Value":"AQ=="}"#);
+        assert!(err.starts_with("line 1: expected the header") && err.ends_with("missing field `Format`"), "{err}");
+        assert!(refused("\u{feff}x\n").starts_with("line 1: expected the header"));
+        assert!(refused("\u{ff}").starts_with("line 1: expected the header"));
+        let dir = tempfile::tempdir().unwrap();
+        let err = import(&redb(&dir, "a.redb"), &[0xff, 0xfe, b'\n'][..], false).unwrap_err();
+        assert!(err.starts_with("line 1: not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn a_store_that_holds_anything_is_refused_without_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = veltrix_sdk::MemoryStore::default();
+        source.commit(&[put("new", b"k", b"v")]).unwrap();
+        let (file, _) = export_bytes(&source);
+        let store = redb(&dir, "a.redb");
+        store.commit(&[put("old", b"1", b"one"), put("veltrix/player-ids", b"2", b"two")]).unwrap();
+        let before = contents(&store);
+        let err = import(&store, file.as_slice(), false).unwrap_err();
+        assert_eq!(
+            err,
+            "the store is not empty (it holds 2 tables: old, veltrix/player-ids); nothing was imported: import into \
+             an empty store, or give --replace to clear it first"
+        );
+        assert_eq!(contents(&store), before);
+    }
+
+    #[test]
+    fn replace_clears_every_table_in_the_same_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = veltrix_sdk::MemoryStore::default();
+        source.commit(&[put("kept", b"1", b"new one"), put("new", b"k", b"v")]).unwrap();
+        let (file, _) = export_bytes(&source);
+        let store = redb(&dir, "a.redb");
+        store.commit(&[put("gone", b"1", b"one"), put("kept", b"1", b"old one"), put("kept", b"2", b"two")]).unwrap();
+
+        // A malformed file changes nothing, replace or not.
+        let before = contents(&store);
+        let truncated = &file[..file.len() - 5];
+        assert!(import(&store, truncated, true).unwrap_err().starts_with("line 3: expected a record"));
+        assert_eq!(contents(&store), before);
+
+        let done = import(&store, file.as_slice(), true).unwrap();
+        assert_eq!(done.imported, Summary { tables: 2, records: 2 });
+        assert_eq!(done.replaced, Summary { tables: 2, records: 3 });
+        assert_eq!(contents(&store), contents(&source));
+        assert_eq!(export_bytes(&store).0, file);
+    }
+
+    #[test]
+    fn export_to_file_replaces_the_file_only_when_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = redb(&dir, "a.redb");
+        store.commit(&sample()).unwrap();
+        let path = dir.path().join("backup.jsonl");
+        std::fs::write(&path, "older backup").unwrap();
+        let summary = export_to_file(&store, &path).unwrap();
+        assert_eq!(summary, Summary { tables: 3, records: 5 });
+        assert_eq!(std::fs::read(&path).unwrap(), export_bytes(&store).0);
+        assert!(!dir.path().join("backup.jsonl.partial").exists());
+        let err = export_to_file(&store, &dir.path().join("missing/backup.jsonl")).unwrap_err();
+        assert!(err.contains("missing/backup.jsonl.partial: cannot create"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,122 @@
+//! `veltrix-server export` and `import` with the real binary: a store with a player in it goes
+//! to a file, into another root, and back to the same bytes; the player keeps its id there.
+
+use std::{path::Path, process::Output};
+
+use serde_json::Value;
+use veltrix_client::{Client, hello};
+use veltrix_tests::TestServer;
+
+fn run(server: &TestServer, args: &[&str]) -> Output {
+    server.command().args(args).output().expect("the server starts")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn export(server: &TestServer, file: &Path) -> String {
+    let output = run(server, &["export", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// The records of an export, as JSON, after checking its header.
+fn records(file: &[u8]) -> Vec<Value> {
+    let text = std::str::from_utf8(file).unwrap();
+    let mut lines = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    let records: Vec<Value> = lines.collect();
+    assert_eq!(header["Format"], "veltrix-store");
+    assert_eq!(header["Version"], 1);
+    assert_eq!(header["Records"], records.len());
+    records
+}
+
+async fn join(server: &TestServer, name: &str) -> u64 {
+    let live = server.start(&[]);
+    let (client, welcome) = Client::connect(&live.addr, hello(name)).await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    // While it runs, the store is locked: an export is refused, clearly.
+    let refused = run(server, &["export", "-"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("is another server running in this folder?"), "{}", stderr(&refused));
+    assert!(refused.stdout.is_empty());
+    drop(client);
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+    welcome.player
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_moves_to_another_root_and_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+
+    // Nothing to export before the server ever ran here.
+    let none = run(&first, &["export", "-"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stderr(&none).contains("universe/veltrix.redb: no store here"), "{}", stderr(&none));
+
+    let alice = join(&first, "alice").await;
+    let a = dir.path().join("a.jsonl");
+    let summary = export(&first, &a);
+    assert!(
+        summary.starts_with("exported ") && summary.ends_with(&format!("records to {}\n", a.display())),
+        "{summary}"
+    );
+    let file = std::fs::read(&a).unwrap();
+    let all = records(&file);
+    let ids: Vec<&Value> = all.iter().filter(|r| r["Table"] == "veltrix/player-ids").collect();
+    assert_eq!(ids.len(), 1, "{}", String::from_utf8_lossy(&file));
+    assert_eq!(ids[0]["KeyJson"], "alice");
+    assert_eq!(ids[0]["ValueJson"], alice);
+
+    // Deterministic: again, and to standard output (the summary then goes to standard error).
+    let again = dir.path().join("again.jsonl");
+    export(&first, &again);
+    assert_eq!(std::fs::read(&again).unwrap(), file);
+    let piped = run(&first, &["export", "-"]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(piped.stdout, file);
+    assert!(stderr(&piped).contains("to standard output"), "{}", stderr(&piped));
+
+    // Into a fresh root, and out of it again: the same bytes.
+    let second = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    let imported = run(&second, &["import", a.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert_eq!(stdout(&imported), summary.replace("exported", "imported").replace(" to ", " from "));
+    let b = dir.path().join("b.jsonl");
+    export(&second, &b);
+    assert_eq!(std::fs::read(&b).unwrap(), file);
+
+    // A store that holds anything is refused without --replace, and left as it was.
+    let refused = run(&second, &["import", a.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("the store is not empty"), "{}", stderr(&refused));
+    let replaced = run(&second, &["import", "--replace", a.to_str().unwrap()]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    assert!(stdout(&replaced).contains("(replacing "), "{}", stdout(&replaced));
+    export(&second, &b);
+    assert_eq!(std::fs::read(&b).unwrap(), file);
+
+    // A malformed file: the line named, exit 1, nothing written.
+    let bad = dir.path().join("bad.jsonl");
+    let mut text = String::from_utf8(file.clone()).unwrap();
+    text.push_str("{\"Table\": 5}\n");
+    std::fs::write(&bad, text).unwrap();
+    let third = TestServer::new();
+    let malformed = run(&third, &["import", bad.to_str().unwrap()]);
+    assert_eq!(malformed.status.code(), Some(1));
+    let lines = file.iter().filter(|b| **b == b'\n').count();
+    assert!(stderr(&malformed).contains(&format!("line {}: expected a record", lines + 1)), "{}", stderr(&malformed));
+    let empty = run(&third, &["export", "-"]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert_eq!(records(&empty.stdout).len(), 0);
+
+    // The moved store is the player's: alice keeps her id on the other server.
+    assert_eq!(join(&second, "alice").await, alice);
+}

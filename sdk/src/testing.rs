@@ -118,8 +118,9 @@ use veltrix_protocol::{
 };
 
 use crate::{
-    Audience, ClientMessages, CommandRegistry, CommandSource, DeliverError, LoadedMod, Mod, ModContext, ModError,
-    ModId, Outbox, Player, Position, PostTick, PreTick, Sender, Tick, TickInfo, TileWorld, run_command,
+    Audience, Changes, ClientMessages, CommandRegistry, CommandSource, DeliverError, LoadedMod, MemoryStore, Mod,
+    ModContext, ModError, ModId, Outbox, Player, Position, PostTick, PreTick, Sender, Store, StoreHealth, Tick,
+    TickInfo, TileWorld, commit_tick, run_command,
 };
 
 /// The tick rate of a new harness, the host's default.
@@ -141,6 +142,7 @@ type Permissions = Arc<dyn Fn(&CommandSource, &str) -> bool + Send + Sync>;
 /// A headless server running mods for a test: see the [module documentation](self).
 pub struct Harness {
     world: World,
+    store: Arc<MemoryStore>,
     mods: Vec<AddedMod>,
     /// Index `id - 1`: ids are given in join order, from 1.
     players: Vec<Scripted>,
@@ -245,6 +247,11 @@ impl Harness {
         world.init_resource::<Outbox>();
         world.init_resource::<ClientMessages>();
         world.init_resource::<CommandRegistry>();
+        // A store in memory, committed each tick before delivery, as the host's on disk.
+        let store = Arc::new(MemoryStore::default());
+        world.insert_resource(Store(store.clone()));
+        world.init_resource::<Changes>();
+        world.init_resource::<StoreHealth>();
         world.insert_resource(Script {
             inputs: Vec::new(),
             online: BTreeMap::new(),
@@ -252,6 +259,7 @@ impl Harness {
         });
         Self {
             world,
+            store,
             mods: Vec::new(),
             players: Vec::new(),
             ids: BTreeMap::new(),
@@ -447,8 +455,23 @@ impl Harness {
         for label in host_schedules() {
             self.world.run_schedule(label);
         }
+        commit_tick(&mut self.world);
         self.deliver(tick);
         self.world.clear_trackers();
+    }
+
+    /// The harness's store (in memory): what the mod saved so far; set its `fail` switch to see
+    /// what the mod does when saving fails. A new harness given this store (see
+    /// [`Harness::with_store`]) is the mod after a restart.
+    pub fn store(&self) -> Arc<MemoryStore> {
+        self.store.clone()
+    }
+
+    /// Uses `store` instead of an empty one (add mods after this).
+    pub fn with_store(mut self, store: Arc<MemoryStore>) -> Self {
+        self.world.insert_resource(Store(store.clone()));
+        self.store = store;
+        self
     }
 
     /// Runs `n` ticks.

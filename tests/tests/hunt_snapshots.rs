@@ -204,6 +204,35 @@ fn team_vault_is_claimed_once_per_team() {
     assert_eq!(after.matches("already claimed: you opened this vault before").count(), 2, "{after}");
 }
 
+/// The mod after a restart (a new harness on the same store): claims and inventories are back.
+#[test]
+fn claims_and_inventories_survive_a_restart() {
+    let pack = Pack::new(ONE_VAULT);
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    h.join("alice", 10.5, 11.5);
+    for request in 1..=3 {
+        dig(&mut h, "alice", request, 10, 10);
+        h.tick();
+    }
+    assert!(h.transcript_of("alice").contains("LootGranted"), "{}", h.transcript());
+    let store = h.store();
+    h.shutdown();
+
+    let mut tiles = TileWorld::flat(64, 64);
+    tiles.set(20, 20, Tile::Rock);
+    let mut h = Harness::new(tiles).with_store(store);
+    let config =
+        TreasureHuntConfig { hunt: "Test".into(), inventory_slots: 8, hot_reload: false, ..Default::default() };
+    let id = ModId::new("Veltrix", "TreasureHunt");
+    h.add_mod(id, TreasureHunt::with_config(config), pack.dir.path(), &pack.dir.path().join("data")).unwrap();
+    h.join("alice", 10.5, 11.5);
+    h.join("bob", 11.5, 10.5);
+    h.tick();
+    dig(&mut h, "bob", 1, 10, 10);
+    h.tick();
+    insta::assert_snapshot!(h.transcript());
+}
+
 /// The error text a designer gets for a broken file, when the mod starts.
 #[test]
 fn broken_asset_file_error_text() {

@@ -57,6 +57,24 @@ impl Storage for RedbStore {
         Ok(out)
     }
 
+    fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
+        let t = match txn.open_table(table(name)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(&format!("table {name}"), e)),
+        };
+        let mut out = Vec::new();
+        for entry in t.range(from..to).map_err(|e| self.error(&format!("table {name}"), e))? {
+            let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
         let t = match txn.open_table(table(name)) {
@@ -666,6 +684,29 @@ mod tests {
         assert!(!dir.path().join("backup.jsonl.partial").exists());
         let err = export_to_file(&store, &dir.path().join("missing/backup.jsonl")).unwrap_err();
         assert!(err.contains("missing/backup.jsonl.partial: cannot create"), "{err}");
+    }
+
+    #[test]
+    fn ranges_follow_the_key_order_of_encoded_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = veltrix_sdk::Store(Arc::new(RedbStore::open(&dir.path().join(FILE)).unwrap()));
+        let mut changes = veltrix_sdk::Changes::default();
+        let table: Arc<str> = Arc::from("log");
+        // MessagePack's smallest encodings keep unsigned order: 127 (1 byte) < 128 (2) < 70000 (5).
+        for seq in [1u64, 127, 128, 255, 256, 70_000, 5_000_000_000] {
+            changes.put(&table, &("Hunt", seq), &seq);
+        }
+        changes.put(&table, &("Other", 2u64), &2u64);
+        store.0.commit(changes.writes()).unwrap();
+        let got: Vec<((String, u64), u64)> =
+            store.load_range("log", &("Hunt".to_string(), 2), &("Hunt".to_string(), u64::MAX)).unwrap();
+        let seqs: Vec<u64> = got.iter().map(|(_, v)| *v).collect();
+        assert_eq!(seqs, [127, 128, 255, 256, 70_000, 5_000_000_000]);
+        let memory = veltrix_sdk::MemoryStore::default();
+        memory.commit(changes.writes()).unwrap();
+        let from = veltrix_sdk::rmp_serde::to_vec(&("Hunt", 2u64)).unwrap();
+        let to = veltrix_sdk::rmp_serde::to_vec(&("Hunt", u64::MAX)).unwrap();
+        assert_eq!(memory.read_range("log", &from, &to).unwrap(), store.0.read_range("log", &from, &to).unwrap());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! in `treasure-hunt-ecs`; this crate wires it to the host: the asset pack from disk (and its
 //! hot reload), the messages on the wire, the systems in the host's schedules.
 
+pub mod catchup;
 pub mod input;
 pub mod persist;
 pub mod protocol;
@@ -35,6 +36,9 @@ pub struct TreasureHuntConfig {
     pub inventory_slots: u32,
     /// Re-read the asset pack when its files change.
     pub hot_reload: bool,
+    /// How many of the latest events of the running hunt are kept for players catching up
+    /// after a disconnect; one further behind gets a snapshot.
+    pub retained_events: u64,
     /// Log what the contract probe saw when the server stops.
     pub log_contract_probe: bool,
 }
@@ -47,6 +51,7 @@ impl Default for TreasureHuntConfig {
             reach: rules.reach,
             inventory_slots: rules.inventory_slots as u32,
             hot_reload: true,
+            retained_events: 4096,
             log_contract_probe: true,
         }
     }
@@ -89,20 +94,37 @@ impl Mod for TreasureHunt {
         hunt::put_in_force(world, assets)?;
         world.init_resource::<ContractProbe>();
         world.init_resource::<persist::Tables>();
+        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<persist::Logged>(world);
 
         ctx.add_client_message::<protocol::Dig>("Dig")
             .add_client_message::<protocol::Discard>("Discard")
             .add_client_message::<protocol::JoinTeam>("JoinTeam")
+            .add_client_message::<protocol::CatchUp>("CatchUp")
             .add_server_message::<protocol::DigProgress>("DigProgress")
             .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
             .add_server_message::<protocol::LootGranted>("LootGranted")
             .add_server_message::<protocol::InventoryChanged>("InventoryChanged")
             .add_server_message::<protocol::Discarded>("Discarded")
-            .add_server_message::<protocol::TeamChanged>("TeamChanged");
+            .add_server_message::<protocol::TeamChanged>("TeamChanged")
+            .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
+            .add_server_message::<protocol::CaughtUp>("CaughtUp")
+            .add_server_message::<protocol::Snapshot>("Snapshot");
         hunt::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
-            .add_systems(Tick, (persist::save_players, persist::save_claims).chain().after(HuntSet::Deliver))
-            .add_systems(Tick, publish::publish_outcomes.after(HuntSet::Deliver))
+            // Catch-ups read the log before this tick's events join it; the publisher sends
+            // those events with their numbers.
+            .add_systems(
+                Tick,
+                (
+                    catchup::catch_up,
+                    persist::save_players,
+                    persist::save_claims,
+                    persist::log_events,
+                    publish::publish_outcomes,
+                )
+                    .chain()
+                    .after(HuntSet::Deliver),
+            )
             .add_systems(Tick, probe_host_contract);
         if config.hot_reload {
             let (watcher, reloads) = reload::watch(pack_dir, tiles, spawn)?;
@@ -117,8 +139,9 @@ impl Mod for TreasureHunt {
         let id = self.config().hunt.clone();
         if !id.is_empty() {
             hunt::start_hunt(ctx.world_mut(), &id)?;
+            let retained = self.config().retained_events.max(1);
             let world = ctx.world_mut();
-            world.insert_resource(persist::HuntLog { hunt: id.clone(), next_seq: 1 });
+            world.insert_resource(persist::HuntLog { hunt: id.clone(), next_seq: 1, retained });
             if let Some(store) = world.get_resource::<veltrix_sdk::Store>().cloned() {
                 persist::restore_hunt(world, &store)?;
             }

@@ -6,7 +6,7 @@
 //! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id |
 //! | `Veltrix:TreasureHunt/claims` | (hunt id, vault id) | first finder, every claimant |
 //! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number |
-//! | `Veltrix:TreasureHunt/events` | (hunt id, sequence) | tick and what happened (loot granted) |
+//! | `Veltrix:TreasureHunt/events` | (hunt id, sequence) | tick and what happened (a vault opened, loot granted); the last `RetainedEvents` |
 //!
 //! Keys and values are MessagePack (values as maps with field names, so fields can be added).
 //! A player's record is written in every tick that changed it; a returning player's record is
@@ -16,7 +16,8 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
-    hunt::{ActiveHunt, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault, VaultClaims},
+    assets::ClaimRule,
+    hunt::{ActiveHunt, ClaimOutcome, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault, VaultClaims},
     inventory::{Inventory, PendingRewards},
     loot::ItemStack,
 };
@@ -76,15 +77,21 @@ pub struct EventRecord {
 /// What the event log records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum HuntEvent {
-    /// A claim's loot: `items` went into the inventory, `pending` into pending rewards.
+    /// A FirstFinder vault was claimed, closing it to everyone (every player hears of it; its
+    /// tile is not said).
+    VaultOpened { vault: String, by: PlayerId, name: String },
+    /// A claim's loot: `items` went into the inventory, `pending` into pending rewards (only
+    /// the claimant hears of it).
     LootGranted { player: PlayerId, vault: String, items: Vec<ItemStack>, pending: Vec<ItemStack> },
 }
 
-/// The running hunt's event log: the next sequence number. Numbers only grow.
+/// The running hunt's event log: the next sequence number (numbers only grow), and how many
+/// of the latest events are kept for players catching up.
 #[derive(Resource, Debug, Clone, PartialEq, Eq)]
 pub struct HuntLog {
     pub hunt: String,
     pub next_seq: u64,
+    pub retained: u64,
 }
 
 /// After the hunt started: its claims and log position from the store.
@@ -114,7 +121,7 @@ pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> 
         .into_iter()
         .find(|(id, _)| *id == active.id)
         .map_or(1, |(_, r)| r.next_seq);
-    world.insert_resource(HuntLog { hunt: active.id.clone(), next_seq });
+    world.resource_mut::<HuntLog>().next_seq = next_seq;
     if restored + unknown > 0 {
         tracing::info!(
             "hunt {}: {restored} claimed vault(s) restored from the store{}",
@@ -223,17 +230,14 @@ pub fn save_players(
     }
 }
 
-/// Tick, after the hunt: writes the vaults claimed this tick, and the event log.
+/// Tick, after the hunt: writes the vaults claimed this tick.
 pub fn save_claims(
     tables: Res<Tables>,
-    tick: Res<TickInfo>,
     claimed: Query<(&Vault, &VaultClaims), Changed<VaultClaims>>,
-    mut granted: MessageReader<LootGranted>,
-    log: Option<ResMut<HuntLog>>,
     hunt: Option<Res<ActiveHunt>>,
     mut changes: ResMut<Changes>,
 ) {
-    let (Some(hunt), Some(mut log)) = (hunt, log) else { return };
+    let Some(hunt) = hunt else { return };
     for (vault, claims) in &claimed {
         if claims.claimed_by.is_empty() {
             continue;
@@ -242,18 +246,94 @@ pub fn save_claims(
             ClaimRecord { first: claims.first.clone(), claimed_by: claims.claimed_by.iter().cloned().collect() };
         changes.put(&tables.claims, &(&hunt.id, &vault.0.id), &record);
     }
-    let before = log.next_seq;
-    for g in granted.read() {
+}
+
+/// An event of this tick with its number in the hunt's log, for the players who should hear
+/// of it (written by [`log_events`], sent by the publisher).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub seq: u64,
+    pub event: HuntEvent,
+    /// The request it answers, for the player it concerns.
+    pub request: Option<u32>,
+}
+
+/// Tick, after the hunt: numbers this tick's events (FirstFinder vaults claimed, then loot
+/// granted) in the hunt's log and writes them; the oldest beyond the retention window go.
+#[allow(clippy::too_many_arguments)]
+pub fn log_events(
+    tables: Res<Tables>,
+    tick: Res<TickInfo>,
+    mut claims: MessageReader<ClaimOutcome>,
+    mut granted: MessageReader<LootGranted>,
+    log: Option<ResMut<HuntLog>>,
+    hunt: Option<Res<ActiveHunt>>,
+    mut changes: ResMut<Changes>,
+    mut logged: MessageWriter<Logged>,
+) {
+    let (Some(hunt), Some(mut log)) = (hunt, log) else { return };
+    let opened = claims.read().filter_map(|c| match c {
+        // Only FirstFinder vaults: one still open to others (PerPlayer, Team, the consolation of
+        // FirstFinderThenPerPlayer) is not named to everyone.
+        ClaimOutcome::Claimed(claim) if claim.first && claim.vault.claim == ClaimRule::FirstFinder => Some((
+            HuntEvent::VaultOpened { vault: claim.vault.id.clone(), by: claim.player, name: claim.player_name.clone() },
+            None,
+        )),
+        _ => None,
+    });
+    let loot = granted.read().map(|g| {
         let event = HuntEvent::LootGranted {
             player: g.player,
             vault: g.vault.clone(),
             items: g.items.clone(),
             pending: g.pending.clone(),
         };
-        changes.put(&tables.events, &(&hunt.id, log.next_seq), &EventRecord { tick: tick.tick, event });
+        (event, g.request)
+    });
+    let before = log.next_seq;
+    for (event, request) in opened.chain(loot) {
+        let seq = log.next_seq;
+        changes.put(&tables.events, &(&hunt.id, seq), &EventRecord { tick: tick.tick, event: event.clone() });
+        if seq > log.retained {
+            changes.delete(&tables.events, &(&hunt.id, seq - log.retained));
+        }
+        logged.write(Logged { seq, event, request });
         log.next_seq += 1;
     }
     if log.next_seq != before {
         changes.put(&tables.hunts, &hunt.id, &HuntRecord { seed: hunt.seed, next_seq: log.next_seq });
+    }
+}
+
+/// What a catch-up found for a player.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatchUp {
+    /// The events after the player's last, in order (those it should hear of).
+    Events(Vec<(u64, HuntEvent)>),
+    /// The player's last is older than the retention window: it needs a snapshot.
+    TooOld,
+}
+
+/// The events of the running hunt numbered after `after` that `player` should hear of: every
+/// vault opened, its own loot. Read from the store: committed events only.
+pub fn events_since(store: &Store, log: &HuntLog, player: PlayerId, after: u64) -> Result<CatchUp, StoreError> {
+    let oldest = log.next_seq.saturating_sub(log.retained).max(1);
+    if after.saturating_add(1) < oldest {
+        return Ok(CatchUp::TooOld);
+    }
+    let records: Vec<((String, u64), EventRecord)> =
+        store.load_range(EVENTS, &(log.hunt.clone(), after.saturating_add(1)), &(log.hunt.clone(), log.next_seq))?;
+    Ok(CatchUp::Events(
+        records.into_iter().map(|((_, seq), r)| (seq, r.event)).filter(|(_, e)| e.concerns(player)).collect(),
+    ))
+}
+
+impl HuntEvent {
+    /// Whether `player` hears of it: public events, and its own loot.
+    pub fn concerns(&self, player: PlayerId) -> bool {
+        match self {
+            HuntEvent::VaultOpened { .. } => true,
+            HuntEvent::LootGranted { player: p, .. } => *p == player,
+        }
     }
 }

@@ -69,6 +69,8 @@ impl From<&ItemStack> for Stack {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LootGranted {
+    /// Its number in the hunt's event log.
+    pub seq: u64,
     pub vault: String,
     pub items: Vec<Stack>,
     pub pending: Vec<Stack>,
@@ -96,4 +98,43 @@ pub struct Discarded {
 #[serde(rename_all = "PascalCase")]
 pub struct TeamChanged {
     pub team: Option<String>,
+}
+
+/// Client: the events of the running hunt numbered after `After` (the last `Seq` the client
+/// saw; 0 for all), after a reconnect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CatchUp {
+    pub after: u64,
+}
+
+/// Server, to every player: a FirstFinder vault was claimed, so it is closed to everyone (its
+/// tile is not said).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VaultClaimed {
+    /// Its number in the hunt's event log.
+    pub seq: u64,
+    pub vault: String,
+    /// The player who opened it.
+    pub by: String,
+}
+
+/// Server, answering CatchUp: the events after `After` were sent (each with its `Seq`); `Seq`
+/// is the last event of the hunt so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CaughtUp {
+    pub seq: u64,
+}
+
+/// Server, answering CatchUp when `After` is older than the events kept: the state instead of
+/// the events. The inventory comes as InventoryChanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Snapshot {
+    /// The last event of the hunt so far.
+    pub seq: u64,
+    /// The vaults opened so far, by id.
+    pub opened: Vec<String>,
 }

@@ -4,12 +4,15 @@
 use std::collections::BTreeSet;
 
 use treasure_hunt_ecs::{
-    hunt::{ClaimOutcome, DigOutcome, DiscardOutcome, InventoryChanged, LootGranted, Refused, TeamOutcome},
+    hunt::{ClaimOutcome, DigOutcome, DiscardOutcome, InventoryChanged, Refused, TeamOutcome},
     inventory::{Inventory, PendingRewards},
 };
 use veltrix_sdk::prelude::*;
 
-use crate::protocol::{self, Stack};
+use crate::{
+    persist::{HuntEvent, Logged},
+    protocol::{self, Stack},
+};
 
 /// Sends this tick's outcomes: refusals and progress to the player who asked, a vault's
 /// opening to the players within its sparkle radius, loot and the inventory to its holder
@@ -18,7 +21,7 @@ use crate::protocol::{self, Stack};
 pub fn publish_outcomes(
     mut digs: MessageReader<DigOutcome>,
     mut claims: MessageReader<ClaimOutcome>,
-    mut loot: MessageReader<LootGranted>,
+    mut logged: MessageReader<Logged>,
     mut changed: MessageReader<InventoryChanged>,
     mut discards: MessageReader<DiscardOutcome>,
     mut teams: MessageReader<TeamOutcome>,
@@ -57,16 +60,8 @@ pub fn publish_outcomes(
             ClaimOutcome::Refused(r) => refuse(&mut outbox, r),
         }
     }
-    for granted in loot.read() {
-        outbox.reply(
-            granted.player,
-            granted.request,
-            &protocol::LootGranted {
-                vault: granted.vault.clone(),
-                items: granted.items.iter().map(Stack::from).collect(),
-                pending: granted.pending.iter().map(Stack::from).collect(),
-            },
-        );
+    for logged in logged.read() {
+        send_event(&mut outbox, logged.seq, &logged.event, logged.request, None);
     }
     for outcome in discards.read() {
         match outcome {
@@ -97,5 +92,26 @@ pub fn publish_outcomes(
                 pending: pending.0.iter().map(Stack::from).collect(),
             },
         );
+    }
+}
+
+/// Sends a logged event to those who hear of it: a vault opened to everyone, loot to its
+/// claimant (answering `request`); or, to a player catching up (`only`), just to that player.
+pub fn send_event(outbox: &mut Outbox, seq: u64, event: &HuntEvent, request: Option<u32>, only: Option<PlayerId>) {
+    match event {
+        HuntEvent::VaultOpened { vault, name, .. } => outbox.send(
+            only.map_or(Audience::All, Audience::Player),
+            &protocol::VaultClaimed { seq, vault: vault.clone(), by: name.clone() },
+        ),
+        HuntEvent::LootGranted { player, vault, items, pending } => outbox.reply(
+            *player,
+            request,
+            &protocol::LootGranted {
+                seq,
+                vault: vault.clone(),
+                items: items.iter().map(Stack::from).collect(),
+                pending: pending.iter().map(Stack::from).collect(),
+            },
+        ),
     }
 }

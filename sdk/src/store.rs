@@ -45,6 +45,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Every key and value of `table`, in key order (an unknown table is empty).
     fn read_all(&self, table: &str) -> Result<Vec<Record>, StoreError>;
 
+    /// The keys from `from` (included) to `to` (excluded) of `table`, and their values, in key
+    /// order.
+    fn read_range(&self, table: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError>;
+
     /// One key's value.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
@@ -60,21 +64,40 @@ pub trait Storage: Send + Sync + 'static {
 pub struct Store(pub Arc<dyn Storage>);
 
 impl Store {
+    /// The records of `table` with keys from `from` (included) to `to` (excluded), decoded.
+    pub fn load_range<K: Serialize + DeserializeOwned, V: DeserializeOwned>(
+        &self,
+        table: &str,
+        from: &K,
+        to: &K,
+    ) -> Result<Vec<(K, V)>, StoreError> {
+        let (from, to) =
+            (rmp_serde::to_vec(from).expect("keys serialise"), rmp_serde::to_vec(to).expect("keys serialise"));
+        decode(table, self.0.read_range(table, &from, &to)?)
+    }
+
     /// Every record of `table`, decoded from MessagePack; a record that does not decode is an
     /// error naming the table and key.
     pub fn load<K: DeserializeOwned, V: DeserializeOwned>(&self, table: &str) -> Result<Vec<(K, V)>, StoreError> {
-        self.0
-            .read_all(table)?
-            .into_iter()
-            .map(|(k, v)| {
-                let key = rmp_serde::from_slice(&k)
-                    .map_err(|e| StoreError(format!("table {table}: a key does not decode: {e}")))?;
-                let value = rmp_serde::from_slice(&v)
-                    .map_err(|e| StoreError(format!("table {table}: the value of a key does not decode: {e}")))?;
-                Ok((key, value))
-            })
-            .collect()
+        decode(table, self.0.read_all(table)?)
     }
+}
+
+/// Records decoded from MessagePack; one that does not decode is an error naming the table.
+fn decode<K: DeserializeOwned, V: DeserializeOwned>(
+    table: &str,
+    records: Vec<Record>,
+) -> Result<Vec<(K, V)>, StoreError> {
+    records
+        .into_iter()
+        .map(|(k, v)| {
+            let key = rmp_serde::from_slice(&k)
+                .map_err(|e| StoreError(format!("table {table}: a key does not decode: {e}")))?;
+            let value = rmp_serde::from_slice(&v)
+                .map_err(|e| StoreError(format!("table {table}: the value of a key does not decode: {e}")))?;
+            Ok((key, value))
+        })
+        .collect()
 }
 
 /// The tick's writes, committed by the host at the start of `PostTick`.
@@ -218,6 +241,17 @@ impl MemoryStore {
 impl Storage for MemoryStore {
     fn read_all(&self, table: &str) -> Result<Vec<Record>, StoreError> {
         Ok(self.lock().get(table).map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
+    }
+
+    fn read_range(&self, table: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .lock()
+            .get(table)
+            .map(|t| t.range(from.to_vec()..to.to_vec()).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
     }
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

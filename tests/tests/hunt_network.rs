@@ -128,20 +128,27 @@ async fn dig(client: &mut Client, x: u32, y: u32) -> u32 {
 
 // ---- reading ----
 
-/// A hunt message as read: the tick of its frame, the request it answers, kind and body.
+/// A hunt message as read: the tick of its frame, the request it answers, kind and body (the
+/// event log's `Seq` of a logged event taken out of the body into `seq`).
 #[derive(Debug, Clone, PartialEq)]
 struct Hunt {
     tick: u64,
     request: Option<u32>,
     kind: String,
     body: Value,
+    seq: Option<u64>,
 }
 
 fn hunt_message(tick: u64, message: &ServerMessage) -> Option<Hunt> {
     match message {
         ServerMessage::Mod(m) if m.ns == NS => {
-            let body = decode_mod_body(m).unwrap_or_else(|e| panic!("{NS} {}: body does not decode: {e}", m.kind));
-            Some(Hunt { tick, request: m.request, kind: m.kind.clone(), body })
+            let mut body: Value =
+                decode_mod_body(m).unwrap_or_else(|e| panic!("{NS} {}: body does not decode: {e}", m.kind));
+            let seq = body.as_object_mut().and_then(|o| o.remove("Seq")).and_then(|s| s.as_u64());
+            if matches!(m.kind.as_str(), "LootGranted" | "VaultClaimed") {
+                assert!(seq.is_some(), "a logged event carries its Seq: {body}");
+            }
+            Some(Hunt { tick, request: m.request, kind: m.kind.clone(), body, seq })
         }
         _ => None,
     }

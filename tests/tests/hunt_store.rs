@@ -145,3 +145,79 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     let (status, log) = live.stop();
     assert!(status.success(), "{log}");
 }
+
+/// The last answer of `kind` to `request`, with every hunt message read before it.
+async fn until_answer(client: &mut Client, kind: &str, request: u32) -> Vec<(String, Value)> {
+    let mut seen = Vec::new();
+    loop {
+        let found = client
+            .recv_until(WAIT, |m| matches!(m, ServerMessage::Mod(m) if m.ns == NS))
+            .await
+            .unwrap_or_else(|e| panic!("no {kind}: {e:?}"));
+        let ServerMessage::Mod(m) = found else { unreachable!() };
+        let done = m.kind == kind && m.request == Some(request);
+        seen.push((m.kind.clone(), decode_mod_body::<Value>(&m).unwrap()));
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// A client back after a disconnect and a crash asks for what it missed: the events after the
+/// last it saw that concern it, or a snapshot when that is older than the events kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_catches_up_on_the_events_it_missed() {
+    let server = server();
+    server.write(
+        &format!("{MOD_DIR}/config.json"),
+        &json!({"Hunt": "Test", "HotReload": false, "RetainedEvents": 3}).to_string(),
+    );
+    std::fs::write(
+        server.root().join(MOD_DIR).join("assets/Server/TreasureHunt/Hunts/Test.json"),
+        json!({"Seed": 5, "Vaults": [
+            {"Id": "North", "At": {"X": 257, "Y": 256}, "LootTable": "Coins", "DigEffort": 1},
+            {"Id": "South", "At": {"X": 255, "Y": 256}, "LootTable": "Crowns", "DigEffort": 1}]})
+        .to_string(),
+    )
+    .unwrap();
+    let live = server.start(&[]);
+    let (mut alice, _) = join(&live, "alice").await;
+    let (mut bob, _) = join(&live, "bob").await;
+    let r = dig(&mut alice, 257, 256).await;
+    assert_eq!(next(&mut alice, "LootGranted", Some(r)).await["Seq"], 2);
+    let claimed = next(&mut bob, "VaultClaimed", None).await;
+    assert_eq!(claimed, json!({"Seq": 1, "Vault": "North", "By": "alice"}));
+    bob.close().await.unwrap();
+    let r = dig(&mut alice, 255, 256).await;
+    assert_eq!(next(&mut alice, "LootGranted", Some(r)).await["Seq"], 4);
+    live.kill();
+
+    let live = server.start(&[]);
+    // Bob saw 1: he gets South's claim (3), not alice's loot (2, 4), then where the log is.
+    let (mut bob, _) = join(&live, "bob").await;
+    let r = bob.mod_request(NS, "CatchUp", &json!({"After": 1})).await.unwrap();
+    let got: Vec<(String, Value)> =
+        until_answer(&mut bob, "CaughtUp", r).await.into_iter().filter(|(k, _)| k != "InventoryChanged").collect();
+    assert_eq!(
+        got,
+        [
+            ("VaultClaimed".to_string(), json!({"Seq": 3, "Vault": "South", "By": "alice"})),
+            ("CaughtUp".to_string(), json!({"Seq": 4})),
+        ]
+    );
+    // Alice from the start: further back than the 3 events kept, so a snapshot.
+    let (mut alice, _) = join(&live, "alice").await;
+    let r = alice.mod_request(NS, "CatchUp", &json!({"After": 0})).await.unwrap();
+    assert_eq!(next(&mut alice, "Snapshot", Some(r)).await, json!({"Seq": 4, "Opened": ["North", "South"]}));
+    // From 2 (within the window): South's claim and her own loot, in order.
+    let r = alice.mod_request(NS, "CatchUp", &json!({"After": 2})).await.unwrap();
+    let got: Vec<(String, u64)> = until_answer(&mut alice, "CaughtUp", r)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k != "InventoryChanged")
+        .map(|(k, v)| (k, v["Seq"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, [("VaultClaimed".into(), 3), ("LootGranted".into(), 4), ("CaughtUp".into(), 4)]);
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+}

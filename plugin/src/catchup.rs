@@ -1,0 +1,50 @@
+//! A client back after a disconnect (or a server restart) asks for the hunt's events it missed:
+//! `CatchUp {After}` with the last `Seq` it saw. It gets every event numbered after that which
+//! it should hear of (vaults opened, its own loot), each as it would have come live and with
+//! its `Seq`, then `CaughtUp`; when `After` is older than the events kept (`RetainedEvents`),
+//! a `Snapshot` instead. Clients drop what they already saw by `Seq`.
+
+use treasure_hunt_ecs::hunt::{Vault, VaultClaims};
+use veltrix_sdk::{Store, prelude::*, tracing};
+
+use crate::{
+    persist::{CatchUp, HuntLog, events_since},
+    protocol,
+    publish::send_event,
+};
+
+/// Tick, before this tick's events are logged: answers `CatchUp` from the store (committed
+/// events only; this tick's come live after).
+pub fn catch_up(
+    mut requests: MessageReader<FromClient<protocol::CatchUp>>,
+    store: Option<Res<Store>>,
+    log: Option<Res<HuntLog>>,
+    vaults: Query<(&Vault, &VaultClaims)>,
+    mut outbox: ResMut<Outbox>,
+) {
+    for r in requests.read() {
+        let (Some(log), Some(store)) = (log.as_deref(), store.as_deref()) else {
+            outbox.refuse(r.player, r.request, "no hunt is running: there is nothing to catch up on");
+            continue;
+        };
+        let last = log.next_seq - 1;
+        match events_since(store, log, r.player, r.message.after) {
+            Ok(CatchUp::Events(events)) => {
+                for (seq, event) in &events {
+                    send_event(&mut outbox, *seq, event, None, Some(r.player));
+                }
+                outbox.reply(r.player, r.request, &protocol::CaughtUp { seq: last });
+            }
+            Ok(CatchUp::TooOld) => {
+                let mut opened: Vec<String> =
+                    vaults.iter().filter(|(_, c)| c.first.is_some()).map(|(v, _)| v.0.id.clone()).collect();
+                opened.sort();
+                outbox.reply(r.player, r.request, &protocol::Snapshot { seq: last, opened });
+            }
+            Err(e) => {
+                tracing::error!("player {}: cannot read the event log to catch up: {e}", r.player);
+                outbox.refuse(r.player, r.request, "the server cannot read its event log right now; try again");
+            }
+        }
+    }
+}

@@ -115,7 +115,9 @@ impl Sessions {
 
     /// The ids handed out before, from the store.
     pub fn load(&mut self, store: &Store) -> Result<(), StoreError> {
-        for (name, id) in store.load::<String, PlayerId>(PLAYER_IDS)? {
+        let ids = store.load::<String, PlayerId>(PLAYER_IDS)?;
+        self.ids.reserve(ids.len());
+        for (name, id) in ids {
             self.next_id = self.next_id.max(id);
             self.ids.insert(name, id);
         }

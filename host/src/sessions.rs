@@ -10,7 +10,8 @@ use std::{
 use tokio::sync::mpsc;
 use veltrix_sdk::{
     Audience, Changes, ClientMessages, CommandSource, DeliverError, Outbox, Player, PlayerId, Position, Sender, Store,
-    StoreError, TickInfo, TileWorld,
+    StoreError, StoreHealth, TickInfo, TileWorld,
+    bytes::Bytes,
     prelude::*,
     protocol::{
         ClientMessage, CommandResult, ErrorCode, ErrorMessage, FrameBuilder, ModInfo, Move, PROTOCOL_VERSION,
@@ -180,6 +181,8 @@ pub struct Connection {
     pub conn: ConnId,
     pub handle: ConnHandle,
     frame: FrameBuilder,
+    /// The Welcome, until the commit of the tick the player joined in succeeded.
+    welcome: Option<Bytes>,
     /// Tiles the player may still move (refilled at MaxSpeed, up to one second's worth).
     move_budget: f32,
     budget_tick: u64,
@@ -263,9 +266,8 @@ fn join(world: &mut World, request: JoinRequest) {
         y: spawn.y,
         mods: world.resource::<ModCatalog>().0.clone(),
     });
-    if handle.send(FrameBuilder::single(tick, &welcome)).is_err() {
-        return;
-    }
+    // Sent after the tick's commit, like everything else: a new name's id is saved first.
+    let welcome = Some(FrameBuilder::single(tick, &welcome));
     let entity = world
         .spawn((
             Player { id, name: name.clone() },
@@ -274,6 +276,7 @@ fn join(world: &mut World, request: JoinRequest) {
                 conn,
                 handle,
                 frame: FrameBuilder::with_capacity(0),
+                welcome,
                 move_budget: rules.max_speed,
                 budget_tick: tick,
             },
@@ -422,9 +425,22 @@ pub fn deliver_outbox(
 
 /// PostTick, last: sends each client with something new its one frame of the tick. A client
 /// whose queue is full is disconnected (it is not reading).
-pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>) {
+pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>, health: Res<StoreHealth>) {
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
+        if let Some(welcome) = conn.welcome.take() {
+            if !health.writable {
+                // Not welcomed before its id is saved; nothing else either.
+                conn.welcome = Some(welcome);
+                if !conn.frame.is_empty() {
+                    drop(conn.frame.finish());
+                }
+                continue;
+            }
+            if conn.handle.send(welcome).is_err() {
+                continue;
+            }
+        }
         if conn.frame.is_empty() {
             continue;
         }

@@ -174,9 +174,10 @@ async fn welcome_lists_the_probe_and_its_message_kinds() {
             server_messages: vec!["Echoed".into(), "Heard".into()],
         }
     );
-    // The kinds are the probe's alone: the hunt registered none.
+    // Each mod's kinds are listed under its own id.
     let hunt = welcome.mods.iter().find(|m| m.id == "Veltrix:TreasureHunt").unwrap();
-    assert!(hunt.client_messages.is_empty() && hunt.server_messages.is_empty(), "{hunt:?}");
+    assert!(hunt.client_messages.contains(&"Dig".to_string()), "{hunt:?}");
+    assert!(!hunt.client_messages.contains(&"Echo".to_string()), "{hunt:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +202,8 @@ async fn echo_is_answered_to_the_sender_in_the_tick_that_read_it() {
 
     // A reply is for its sender only: bob, beside ana, gets none of it.
     let frames = bob.collect_for(Duration::from_millis(300)).await.unwrap();
-    let mods: Vec<_> = frames.iter().flat_map(|f| &f.messages).filter(|m| matches!(m, ServerMessage::Mod(_))).collect();
+    let mods: Vec<_> =
+        frames.iter().flat_map(|f| &f.messages).filter(|m| matches!(m, ServerMessage::Mod(m) if m.ns == NS)).collect();
     assert!(mods.is_empty(), "bob got ana's replies: {mods:?}");
 }
 

@@ -8,7 +8,7 @@
 use std::{collections::BTreeMap, io::BufRead, path::Path, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize, de::IgnoredAny};
 use veltrix_sdk::{Record, Storage, StoreError, Write, rmp_serde};
 
@@ -41,47 +41,46 @@ impl RedbStore {
     }
 }
 
-impl Storage for RedbStore {
-    fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+/// A table opened for reading.
+type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+impl RedbStore {
+    /// A table for reading; `None` when it does not exist (nothing written to it yet).
+    fn open_read(&self, name: &str) -> Result<Option<BytesTable>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
-        let t = match txn.open_table(table(name)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.error(&format!("table {name}"), e)),
-        };
+        match txn.open_table(table(name)) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.error(&format!("table {name}"), e)),
+        }
+    }
+
+    /// The records of a table within `range`, in key order.
+    fn read<'a>(&self, name: &str, range: impl std::ops::RangeBounds<&'a [u8]>) -> Result<Vec<Record>, StoreError> {
+        let Some(t) = self.open_read(name)? else { return Ok(Vec::new()) };
         let mut out = Vec::new();
-        for entry in t.iter().map_err(|e| self.error(&format!("table {name}"), e))? {
+        for entry in t.range(range).map_err(|e| self.error(&format!("table {name}"), e))? {
             let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
             out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
+    }
+}
+
+impl Storage for RedbStore {
+    fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+        self.read(name, ..)
     }
 
     fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
         if from >= to {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
-        let t = match txn.open_table(table(name)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.error(&format!("table {name}"), e)),
-        };
-        let mut out = Vec::new();
-        for entry in t.range(from..to).map_err(|e| self.error(&format!("table {name}"), e))? {
-            let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+        self.read(name, from..to)
     }
 
     fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
-        let t = match txn.open_table(table(name)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.error(&format!("table {name}"), e)),
-        };
+        let Some(t) = self.open_read(name)? else { return Ok(None) };
         Ok(t.get(key).map_err(|e| self.error(&format!("table {name}"), e))?.map(|v| v.value().to_vec()))
     }
 

@@ -3,13 +3,13 @@
 //! checked as snapshots. Also: the schedule has no unexplained ambiguities, and both executors
 //! give the same transcript.
 
-use std::fs;
+use std::{fs, sync::Arc};
 
 use serde_json::json;
 use tempfile::TempDir;
 use treasure_hunt::{TreasureHunt, TreasureHuntConfig};
 use veltrix_sdk::{
-    ModId, Tick, Tile, TileWorld,
+    MemoryStore, ModId, Tick, Tile, TileWorld,
     bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, Schedules},
     testing::{Executor, Harness},
 };
@@ -50,9 +50,14 @@ impl Pack {
     }
 
     fn harness(&self, executor: Executor, slots: u32) -> Result<Harness, String> {
+        self.harness_on(executor, slots, Arc::new(MemoryStore::default()))
+    }
+
+    /// The mod on a store that may hold an earlier run's saves (a restart).
+    fn harness_on(&self, executor: Executor, slots: u32, store: Arc<MemoryStore>) -> Result<Harness, String> {
         let mut tiles = TileWorld::flat(64, 64);
         tiles.set(20, 20, Tile::Rock);
-        let mut harness = Harness::with_executor(tiles, executor);
+        let mut harness = Harness::with_executor(tiles, executor).with_store(store);
         let config =
             TreasureHuntConfig { hunt: "Test".into(), inventory_slots: slots, hot_reload: false, ..Default::default() };
         harness
@@ -220,13 +225,7 @@ fn claims_and_inventories_survive_a_restart() {
     let store = h.store();
     h.shutdown();
 
-    let mut tiles = TileWorld::flat(64, 64);
-    tiles.set(20, 20, Tile::Rock);
-    let mut h = Harness::new(tiles).with_store(store);
-    let config =
-        TreasureHuntConfig { hunt: "Test".into(), inventory_slots: 8, hot_reload: false, ..Default::default() };
-    let id = ModId::new("Veltrix", "TreasureHunt");
-    h.add_mod(id, TreasureHunt::with_config(config), pack.dir.path(), &pack.dir.path().join("data")).unwrap();
+    let mut h = pack.harness_on(Executor::SingleThreaded, 8, store).unwrap();
     h.join("alice", 10.5, 11.5);
     h.join("bob", 11.5, 10.5);
     h.tick();

@@ -94,24 +94,21 @@ impl Outbox {
     /// Refuses a player's request with an error the client shows (`ErrorCode::Refused`).
     pub fn refuse(&mut self, to: PlayerId, request: Option<u32>, message: impl Into<String>) {
         let error = ServerMessage::Error(ErrorMessage { code: ErrorCode::Refused, message: message.into(), request });
-        self.push_answer(to, request, encode_message(&error));
+        self.answer_encoded(to, request, encode_message(&error));
     }
 
-    /// Sends an already encoded answer to a player's request (the host's command results).
+    /// Sends an already encoded message to a player, answering its request `request` when
+    /// there is one (the host's command results and errors).
     pub fn answer_encoded(&mut self, to: PlayerId, request: Option<u32>, message: Bytes) {
-        self.push_answer(to, request, message);
+        if let Some(request) = request {
+            self.answers.push((to, request, message.clone()));
+        }
+        self.pending.push((Audience::Player(to), message));
     }
 
     /// Takes the tick's answers to requests (the host, before the commit).
     pub fn drain_answers(&mut self) -> std::vec::Drain<'_, (PlayerId, u32, Bytes)> {
         self.answers.drain(..)
-    }
-
-    fn push_answer(&mut self, to: PlayerId, request: Option<u32>, message: Bytes) {
-        if let Some(request) = request {
-            self.answers.push((to, request, message.clone()));
-        }
-        self.pending.push((Audience::Player(to), message));
     }
 
     /// Sends an already encoded protocol message (the host's own messages).
@@ -146,8 +143,8 @@ impl Outbox {
         let mut body = Vec::with_capacity(32);
         encode_value(message, &mut body);
         let message = ServerMessage::Mod(ModMessage { ns: ns.to_string(), kind: kind.to_string(), request, body });
-        match (to, request) {
-            (Audience::Player(player), Some(_)) => self.push_answer(player, request, encode_message(&message)),
+        match to {
+            Audience::Player(player) => self.answer_encoded(player, request, encode_message(&message)),
             _ => self.pending.push((to, encode_message(&message))),
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! A [`Harness`] is a world built as the host builds its own (the schedules [`PreTick`],
 //! [`Tick`] and [`PostTick`], [`TickInfo`], the [`TileWorld`], the [`Outbox`],
-//! [`ClientMessages`] and a [`CommandRegistry`]) with mods added statically: no library is
-//! opened, no socket is bound. Scripted players join, move, send mod messages, type commands
+//! [`ClientMessages`], a [`CommandRegistry`], and a store in memory committed each tick before
+//! delivery, [`Harness::store`]) with mods added statically: no library is opened, no socket is
+//! bound. Scripted players join, move, send mod messages, type commands
 //! and leave; each tick, what every player would have received is assembled into one frame per
 //! player, as the host does, and written down in a transcript meant for snapshot tests
 //! (`insta::assert_snapshot!`).
@@ -442,8 +443,9 @@ impl Harness {
     }
 
     /// Runs one tick: applies the inputs given since the last one (in `PreTick`), runs
-    /// `PreTick`, `Tick` and `PostTick`, then sends each player with something new its one
-    /// frame of the tick, and clears the change trackers.
+    /// `PreTick`, `Tick` and `PostTick`, commits the tick's changes to the store, then sends
+    /// each player with something new its one frame of the tick, and clears the change
+    /// trackers.
     pub fn tick(&mut self) {
         let tick = self.current_tick() + 1;
         self.world.resource_mut::<TickInfo>().tick = tick;

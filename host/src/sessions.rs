@@ -289,7 +289,8 @@ fn join(world: &mut World, request: JoinRequest) {
     tracing::info!("player {name} (id {id}) joined from {addr}");
 }
 
-/// Removes a player from the world: others stop seeing it, its entity goes.
+/// Removes a player from the world: others stop seeing it, where it stands is saved (with the
+/// tick) for its next join, its entity goes.
 pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
     let Some(player) = world.get::<Player>(entity).cloned() else { return };
     interest::forget(world, entity, player.id);

@@ -424,20 +424,22 @@ pub fn deliver_outbox(
     }
 }
 
-/// PostTick, last: sends each client with something new its one frame of the tick. A client
-/// whose queue is full is disconnected (it is not reading).
+/// PostTick, last: sends each client with something new its one frame of the tick, after
+/// its Welcome when it joined since the last commit that worked (a client still waiting for
+/// its Welcome gets nothing while the store cannot be written). A client whose queue is full
+/// is disconnected (it is not reading).
 pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>, health: Res<StoreHealth>) {
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
-        if let Some(welcome) = conn.welcome.take() {
+        if conn.welcome.is_some() {
             if !health.writable {
                 // Not welcomed before its id is saved; nothing else either.
-                conn.welcome = Some(welcome);
                 if !conn.frame.is_empty() {
                     drop(conn.frame.finish());
                 }
                 continue;
             }
+            let welcome = conn.welcome.take().expect("checked above");
             if conn.handle.send(welcome).is_err() {
                 continue;
             }

@@ -19,6 +19,7 @@ use veltrix_sdk::{
 
 use crate::{
     auth::{TokenKey, unix_now},
+    permissions::Permissions,
     sessions::{Bans, Connection, Sessions},
 };
 
@@ -38,14 +39,15 @@ pub struct TokenIssuer {
 pub struct ConsoleInput(Mutex<mpsc::Receiver<String>>);
 
 /// Parses and runs one command line for `source`, with the host's permissions.
+/// Who holds what comes from `permissions.json` ([`Permissions`]); without it (a world built
+/// for checks only) the console alone holds every permission.
 pub fn run(world: &mut World, source: &CommandSource, line: &str) -> Result<String, String> {
-    run_command(world, source, line, allowed)
-}
-
-/// The console holds every permission. Players hold none yet: per-player permissions
-/// (`permissions.json`) come with the hunt commands.
-fn allowed(source: &CommandSource, _permission: &str) -> bool {
-    matches!(source, CommandSource::Console)
+    if !world.contains_resource::<Permissions>() {
+        return run_command(world, source, line, |source, _| matches!(source, CommandSource::Console));
+    }
+    world.resource_scope(|world, permissions: Mut<Permissions>| {
+        run_command(world, source, line, |source, node| permissions.allows(source, node))
+    })
 }
 
 /// Registers the host's commands.

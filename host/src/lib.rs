@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod mods;
 pub mod net;
 pub mod panics;
+pub mod permissions;
 pub mod server;
 pub mod sessions;
 pub mod store;

@@ -137,6 +137,8 @@ pub fn run(
         Auth::Token => AuthMode::Token(Arc::clone(&key)),
     };
     let bans = Bans::load(root.root.join("bans.json")).map_err(ServerError::Startup)?;
+    let permissions =
+        crate::permissions::Permissions::load(&root.root.join("permissions.json")).map_err(ServerError::Startup)?;
     let (network, events) = Network::start(config, auth, Arc::clone(&metrics)).map_err(ServerError::Startup)?;
     if !config.admin.address.is_empty() {
         admin::start(network.runtime(), &config.admin.address, Arc::clone(&metrics), Arc::clone(&network.current_tick))
@@ -156,6 +158,7 @@ pub fn run(
         metrics: Arc::clone(&metrics),
     });
     world.insert_resource(bans);
+    world.insert_resource(permissions);
     world.insert_resource(StopFlag(Arc::clone(&stop)));
     world.insert_resource(TokenIssuer { key, ttl_seconds: config.token_ttl_seconds });
     if options.console {

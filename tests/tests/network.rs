@@ -360,6 +360,40 @@ async fn players_cannot_run_operator_commands() {
         (r.request, r.ok, r.text.as_str()),
         (request, false, "you lack the permission veltrix.server.command.kick for `kick`")
     );
+    // Every player is in the Default group, which may ask for help.
+    ana.command("help").await.unwrap();
+    let answer = ana.recv_until(WAIT, |m| matches!(m, ServerMessage::CommandResult(_))).await.unwrap();
+    let ServerMessage::CommandResult(r) = answer else { unreachable!() };
+    assert!(r.ok && r.text.contains("kick <player>"), "{}", r.text);
+}
+
+/// `permissions.json`: a player given a group (or a node) may run what it grants; a denial wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_json_grants_and_denies_commands() {
+    let server = TestServer::new();
+    server.write(
+        "permissions.json",
+        r#"{"users": {"Ana": {"groups": ["OP"], "permissions": ["-veltrix.server.command.stop"]}},
+            "groups": {"OP": ["*"], "Default": []}}"#,
+    );
+    let live = server.start(&[]);
+    let (mut ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    let (mut bob, _) = Client::connect(&live.addr, hello("bob")).await.unwrap();
+    for (who, line, ok, text) in [
+        ("ana", "players", true, "2 player(s) online"),
+        ("ana", "stop", false, "you lack the permission veltrix.server.command.stop for `stop`"),
+        ("bob", "help", false, "you lack the permission veltrix.server.command.help for `help`"),
+    ] {
+        let client = if who == "ana" { &mut ana } else { &mut bob };
+        let request = client.command(line).await.unwrap();
+        let answer = client
+            .recv_until(WAIT, |m| matches!(m, ServerMessage::CommandResult(r) if r.request == request))
+            .await
+            .unwrap();
+        let ServerMessage::CommandResult(r) = answer else { unreachable!() };
+        assert_eq!(r.ok, ok, "{line}: {}", r.text);
+        assert!(r.text.starts_with(text), "{line}: {}", r.text);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,103 @@ pub struct Hunt {
     pub seed: u64,
     /// The vaults: each one fixed (`At`) or a group of `Count` random vaults (`Region`).
     pub vaults: Vec<VaultSpec>,
+    /// When the hunt starts: by command (`Manual`), at a date and time, or daily in a window.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// How long a run lasts once started, in seconds; none: until every FirstFinder vault is
+    /// claimed or an operator stops it. A `Daily` window ends the run at the window's end.
+    #[serde(default)]
+    pub duration_seconds: Option<u32>,
+    /// A scheduled start waits (within its window) until this many players are online.
+    #[serde(default)]
+    pub min_players: u32,
+    /// Clues pointing at the vaults, each with its trigger and kind.
+    #[serde(default)]
+    pub clues: Vec<ClueSpec>,
+}
+
+/// When a hunt starts. Times are UTC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Schedule {
+    /// Started by `hunt start <id>` (or the mod's `Hunt` config at server start).
+    #[default]
+    Manual,
+    /// Once, at this date and time (RFC 3339, e.g. `2026-12-24T20:00:00Z`).
+    At(String),
+    /// Every day in a window.
+    Daily(DailyWindow),
+}
+
+/// A daily window: starts at `At` (`HH:MM`, UTC) and lasts `Minutes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DailyWindow {
+    pub at: String,
+    pub minutes: u32,
+}
+
+/// A clue: what it tells ([`ClueKind`]) about which vault, and when it is released
+/// ([`ClueTrigger`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ClueSpec {
+    /// Unique in the hunt.
+    pub id: String,
+    /// The vault the clue is about.
+    pub vault: String,
+    #[serde(default)]
+    pub trigger: ClueTrigger,
+    pub kind: ClueKind,
+}
+
+/// When a clue is released.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub enum ClueTrigger {
+    /// Any player may ask for it from the hunt's start.
+    #[default]
+    OnRequest,
+    /// To every player, this many seconds after the hunt's start.
+    AfterSeconds(u32),
+    /// To every player, when this vault is first claimed (clue chains).
+    VaultClaimed(String),
+    /// To each player who comes within the circle.
+    Enter(Circle),
+}
+
+/// A circle of tiles: centre and radius.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Circle {
+    pub x: f32,
+    pub y: f32,
+    pub radius: f32,
+}
+
+/// What a clue tells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub enum ClueKind {
+    /// A riddle: a key of the language files (`Languages/<locale>/*.lang`).
+    Text(String),
+    /// A circle that contains the vault; its centre is offset (deterministically) so it does
+    /// not give the spot away.
+    Area(AreaClue),
+    /// How far the asking player is from the vault on foot, as a band (Burning ... Cold).
+    HotCold,
+    /// The direction of the first step of the shortest walk to the vault.
+    Compass,
+    /// The vault's exact tile.
+    Reveal,
+}
+
+/// An area clue's circle: `Radius` at release, shrinking to `ShrinkTo` over `ShrinkSeconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AreaClue {
+    pub radius: f32,
+    #[serde(default)]
+    pub shrink_to: Option<f32>,
+    #[serde(default)]
+    pub shrink_seconds: u32,
 }
 
 /// One vault at a fixed tile, or `Count` vaults placed at random in a region.

@@ -65,7 +65,10 @@ pub struct AssetsInForce(pub Arc<HuntAssets>);
 #[derive(Resource, Debug, Clone, PartialEq, Eq)]
 pub struct ActiveHunt {
     pub id: String,
+    /// The seed of this run's loot ([`crate::lifecycle::run_seed`]).
     pub seed: u64,
+    /// The run's number: 1 for the hunt's first run.
+    pub run: u32,
 }
 
 /// A vault of the running hunt. Its tile is secret until it is opened.
@@ -310,7 +313,9 @@ pub fn start_hunt(world: &mut World, id: &str) -> Result<(), String> {
         world.despawn(gone);
     }
     world.insert_resource(VaultIndex(index));
-    world.insert_resource(ActiveHunt { id: id.to_string(), seed: hunt.def.seed });
+    let run = world.get_resource::<ActiveHunt>().filter(|a| a.id == id).map_or(1, |a| a.run);
+    let seed = crate::lifecycle::run_seed(hunt.def.seed, run);
+    world.insert_resource(ActiveHunt { id: id.to_string(), seed, run });
     Ok(())
 }
 
@@ -416,6 +421,7 @@ pub fn dig(
     mut diggers: Query<(&Position, &mut Digging, Option<&Team>)>,
     vaults: Query<(&Vault, &VaultClaims)>,
     health: Option<Res<StoreHealth>>,
+    runs: Option<Res<crate::lifecycle::HuntRuns>>,
     mut out: MessageWriter<DigOutcome>,
 ) {
     let writable = health.is_none_or(|h| h.writable);
@@ -423,7 +429,13 @@ pub fn dig(
         let refuse = |reason: String| DigOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Ok((position, mut digging, team)) = diggers.get_mut(r.entity) else { continue };
         if hunt.is_none() {
-            out.write(refuse("no hunt is running: there is nothing to dig for yet".into()));
+            let ended = runs
+                .as_ref()
+                .and_then(|r| r.0.iter().filter(|(_, run)| run.ended_ms.is_some()).max_by_key(|(_, run)| run.ended_ms));
+            out.write(refuse(match ended {
+                Some((id, _)) => format!("the hunt {id} is over: nothing to dig for until the next one starts"),
+                None => "no hunt is running: there is nothing to dig for yet".into(),
+            }));
             continue;
         }
         if !writable {
@@ -651,8 +663,8 @@ mod tests {
     use crate::pack::PlacedHunt;
 
     fn hunt(id: &str) -> PlacedHunt {
-        let def = crate::assets::Hunt { display_name: None, seed: 1, vaults: vec![] };
-        PlacedHunt { id: id.into(), def, vaults: vec![] }
+        let def: crate::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
+        PlacedHunt { id: id.into(), def, vaults: vec![], clues: vec![] }
     }
 
     #[test]

@@ -7,12 +7,18 @@
 //! - [`pack`]: a pack loaded and checked as a whole, with every error located.
 //! - [`placement`]: where vaults go, fixed or random from the hunt's seed.
 //! - [`hunt`]: the running hunt: vaults, digging, claims, loot.
+//! - [`lifecycle`]: a hunt's runs: scheduled, active, ended; announcements.
+//! - [`clues`]: clues released by time, chains and proximity, or on request.
+//! - [`lang`]: language files for clue texts.
 //! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
 
 pub mod assets;
+pub mod clues;
 pub mod contract;
 pub mod hunt;
 pub mod inventory;
+pub mod lang;
+pub mod lifecycle;
 pub mod loot;
 pub mod pack;
 pub mod placement;

@@ -14,7 +14,10 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::{ClaimRule, Container, DropTable, Hunt, Item, TilePos, VaultSpec},
+    assets::{ClaimRule, ClueKind, ClueTrigger, Container, DropTable, Hunt, Item, TilePos, VaultSpec},
+    lang::{DEFAULT_LOCALE, Languages},
+    lifecycle::Start,
+    loot::stable_hash,
     placement::{place_fixed, place_group},
 };
 
@@ -26,6 +29,8 @@ pub struct PackSources {
     pub hunts: Vec<AssetSource>,
     /// Effects are only checked for existence here (items name them).
     pub effects: Vec<AssetSource>,
+    /// Language files (`Languages/<locale>/*.lang`; each source's kind is `Languages/<locale>`).
+    pub languages: Vec<AssetSource>,
 }
 
 /// A checked pack: items, loot tables and hunts with their vaults placed.
@@ -34,6 +39,7 @@ pub struct HuntAssets {
     pub items: BTreeMap<String, Item>,
     pub drops: BTreeMap<String, DropTable>,
     pub hunts: BTreeMap<String, PlacedHunt>,
+    pub languages: Languages,
 }
 
 /// A hunt with every vault on its tile.
@@ -42,6 +48,21 @@ pub struct PlacedHunt {
     pub id: String,
     pub def: Hunt,
     pub vaults: Vec<PlacedVault>,
+    pub clues: Vec<PlacedClue>,
+}
+
+/// A clue of a hunt, its vault found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedClue {
+    pub id: String,
+    pub vault: String,
+    /// The vault's tile.
+    pub at: TilePos,
+    pub trigger: ClueTrigger,
+    pub kind: ClueKind,
+    /// An Area clue's centre: off the vault by a distance and angle drawn from the hunt's seed
+    /// and the clue's id, within the circle's final radius, so the vault is always inside.
+    pub centre: Option<(f32, f32)>,
 }
 
 /// One vault of a hunt, on its tile.
@@ -63,6 +84,10 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
     let hunts = load_kind::<Hunt>(&sources.hunts);
     let effects: BTreeSet<&str> = sources.effects.iter().map(|s| s.id.as_str()).collect();
     let mut errors: Vec<AssetError> = Vec::new();
+    let languages = Languages::parse(&sources.languages).unwrap_or_else(|e| {
+        errors.extend(e);
+        Languages::default()
+    });
     errors.extend(items.errors.iter().cloned());
     errors.extend(drops.errors.iter().cloned());
     errors.extend(hunts.errors.iter().cloned());
@@ -77,7 +102,9 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
     }
     let mut placed_hunts = BTreeMap::new();
     for (id, hunt) in &hunts.assets {
-        if let Some(placed) = place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, &mut errors) {
+        if let Some(mut placed) = place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, &mut errors) {
+            check_lifecycle(&hunts, id, hunt, &mut errors);
+            placed.clues = place_clues(&hunts, id, hunt, &placed.vaults, &languages, &mut errors);
             placed_hunts.insert(id.clone(), placed);
         }
     }
@@ -86,7 +113,7 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
         errors.dedup();
         return Err(errors);
     }
-    Ok(HuntAssets { items: items.assets, drops: drops.assets, hunts: placed_hunts })
+    Ok(HuntAssets { items: items.assets, drops: drops.assets, hunts: placed_hunts, languages })
 }
 
 /// Every item file's id, loaded or not: a reference to a broken item is that item's error,
@@ -262,7 +289,102 @@ fn place_hunt(
             });
         }
     }
-    (errors.len() == before).then(|| PlacedHunt { id: id.to_string(), def: hunt.clone(), vaults })
+    (errors.len() == before).then(|| PlacedHunt { id: id.to_string(), def: hunt.clone(), vaults, clues: Vec::new() })
+}
+
+/// The schedule parses; durations and player counts make sense.
+fn check_lifecycle(hunts: &LoadedKind<Hunt>, id: &str, hunt: &Hunt, errors: &mut Vec<AssetError>) {
+    if let Err(e) = Start::parse(&hunt.schedule) {
+        errors.push(hunts.error(id, "Schedule", e));
+    }
+    if hunt.duration_seconds == Some(0) {
+        errors.push(hunts.error(id, "DurationSeconds", "expected at least 1 second (leave it out for no time limit)"));
+    }
+}
+
+/// Checks each clue (its vault, its trigger, its kind) and places Area circles.
+fn place_clues(
+    hunts: &LoadedKind<Hunt>,
+    id: &str,
+    hunt: &Hunt,
+    vaults: &[PlacedVault],
+    languages: &Languages,
+    errors: &mut Vec<AssetError>,
+) -> Vec<PlacedClue> {
+    let vault_ids: Vec<&str> = vaults.iter().map(|v| v.id.as_str()).collect();
+    let text_keys = languages.default_keys();
+    let mut seen = BTreeSet::new();
+    let mut placed = Vec::new();
+    for (i, clue) in hunt.clues.iter().enumerate() {
+        let mut error =
+            |key: &str, message: String| errors.push(hunts.error(id, &format!("Clues[{i}].{key}"), message));
+        if !seen.insert(clue.id.as_str()) {
+            error("Id", format!("another clue of this hunt is already named \"{}\": ids are unique", clue.id));
+        }
+        let Some(vault) = vaults.iter().find(|v| v.id == clue.vault) else {
+            error("Vault", unknown("vault", &clue.vault, &vault_ids));
+            continue;
+        };
+        match &clue.trigger {
+            ClueTrigger::VaultClaimed(other) if !vault_ids.contains(&other.as_str()) => {
+                error("Trigger.VaultClaimed", unknown("vault", other, &vault_ids))
+            }
+            ClueTrigger::Enter(circle) if !(circle.radius > 0.0 && circle.radius.is_finite()) => {
+                error("Trigger.Enter.Radius", format!("expected a radius above 0 tiles, not {}", circle.radius))
+            }
+            _ => {}
+        }
+        let mut centre = None;
+        match &clue.kind {
+            ClueKind::Text(key) if !text_keys.contains(&key.as_str()) => error(
+                "Kind.Text",
+                match did_you_mean(key, &text_keys) {
+                    Some(hint) => {
+                        format!("no text \"{key}\" in the {DEFAULT_LOCALE} language files (did you mean \"{hint}\"?)")
+                    }
+                    None => format!(
+                        "no text \"{key}\" in the {DEFAULT_LOCALE} language files: add `{key} = ...` to a file of \
+                         Server/Languages/{DEFAULT_LOCALE}/"
+                    ),
+                },
+            ),
+            ClueKind::Area(area) => {
+                let final_radius = area.shrink_to.unwrap_or(area.radius);
+                if !(area.radius > 0.0 && area.radius.is_finite()) {
+                    error("Kind.Area.Radius", format!("expected a radius above 0 tiles, not {}", area.radius));
+                } else if !(final_radius > 0.0 && final_radius <= area.radius) {
+                    error(
+                        "Kind.Area.ShrinkTo",
+                        format!("expected a radius above 0 and at most Radius ({}), not {final_radius}", area.radius),
+                    );
+                } else if area.shrink_to.is_some_and(|to| to < area.radius) && area.shrink_seconds == 0 {
+                    error("Kind.Area.ShrinkSeconds", "a shrinking area needs ShrinkSeconds above 0".into());
+                } else {
+                    centre = Some(area_centre(hunt.seed, &clue.id, vault.at, final_radius));
+                }
+            }
+            _ => {}
+        }
+        placed.push(PlacedClue {
+            id: clue.id.clone(),
+            vault: vault.id.clone(),
+            at: vault.at,
+            trigger: clue.trigger.clone(),
+            kind: clue.kind.clone(),
+            centre,
+        });
+    }
+    placed
+}
+
+/// An Area clue's centre: within `final_radius` of the vault's centre (at 20% to 80% of it),
+/// in a direction drawn from the seed and the clue's id.
+fn area_centre(seed: u64, clue: &str, at: TilePos, final_radius: f32) -> (f32, f32) {
+    let unit = |n| (stable_hash(seed, clue, n) >> 11) as f64 / (1u64 << 53) as f64;
+    let distance = f64::from(final_radius) * (0.2 + 0.6 * unit(1));
+    let angle = std::f64::consts::TAU * unit(2);
+    let (x, y) = (f64::from(at.x) + 0.5 + distance * angle.cos(), f64::from(at.y) + 0.5 + distance * angle.sin());
+    (x as f32, y as f32)
 }
 
 fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str, String)) {
@@ -309,6 +431,7 @@ impl HuntAssets {
         diff("Item/Items", &old.items, &self.items, &mut out);
         diff("Drops", &old.drops, &self.drops, &mut out);
         diff("TreasureHunt/Hunts", &old.hunts, &self.hunts, &mut out);
+        diff("Languages", &old.languages.0, &self.languages.0, &mut out);
         out
     }
 }
@@ -345,6 +468,7 @@ mod tests {
             drops: vec![source(DROPS, "Coins", COINS)],
             hunts: vec![source(HUNTS, "Test", hunt)],
             effects: vec![],
+            languages: vec![],
         }
     }
 

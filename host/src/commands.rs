@@ -45,8 +45,9 @@ pub fn run(world: &mut World, source: &CommandSource, line: &str) -> Result<Stri
     if !world.contains_resource::<Permissions>() {
         return run_command(world, source, line, |source, _| matches!(source, CommandSource::Console));
     }
+    let everyone = world.get_resource::<CommandRegistry>().map(CommandRegistry::everyone_nodes).unwrap_or_default();
     world.resource_scope(|world, permissions: Mut<Permissions>| {
-        run_command(world, source, line, |source, node| permissions.allows(source, node))
+        run_command(world, source, line, |source, node| permissions.allows(source, node, everyone.contains(node)))
     })
 }
 
@@ -62,6 +63,7 @@ pub fn register_host_commands(registry: &mut CommandRegistry) {
                 usage: usage.into(),
                 description: description.into(),
                 permission: permission_node("veltrix", "server", name),
+                subcommands: Vec::new(),
                 run: Arc::new(run),
             })
             .expect("host command names are distinct");
@@ -76,7 +78,12 @@ pub fn register_host_commands(registry: &mut CommandRegistry) {
 
 fn help(world: &mut World, _: &CommandSource, _: &[&str]) -> Result<String, String> {
     let registry = world.resource::<CommandRegistry>();
-    Ok(registry.iter().map(|c| format!("{:<28} {}", c.usage, c.description)).collect::<Vec<_>>().join("\n"))
+    let mut lines = Vec::new();
+    for command in registry.iter() {
+        lines.push(format!("{:<28} {}", command.usage, command.description));
+        lines.extend(command.subcommands.iter().map(|s| format!("  {:<26} {}", s.usage, s.description)));
+    }
+    Ok(lines.join("\n"))
 }
 
 fn players(world: &mut World, _: &CommandSource, args: &[&str]) -> Result<String, String> {

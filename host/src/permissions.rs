@@ -95,8 +95,9 @@ impl Permissions {
         }
     }
 
-    /// Whether `source` holds `node`.
-    pub fn allows(&self, source: &CommandSource, node: &str) -> bool {
+    /// Whether `source` holds `node`; an `everyone` node (a mod's player subcommand) is held
+    /// by every player unless denied.
+    pub fn allows(&self, source: &CommandSource, node: &str, everyone: bool) -> bool {
         let CommandSource::Player { name, .. } = source else { return true };
         let user = self.users.get(&name.to_lowercase());
         let groups =
@@ -110,7 +111,7 @@ impl Permissions {
         if patterns.iter().filter_map(|p| p.strip_prefix('-')).any(|p| matches(p, &node)) {
             return false;
         }
-        patterns.iter().filter(|p| !p.starts_with('-')).any(|p| matches(p, &node))
+        everyone || patterns.iter().filter(|p| !p.starts_with('-')).any(|p| matches(p, &node))
     }
 }
 
@@ -144,15 +145,20 @@ mod tests {
                           "carol": {"groups": ["Mods"], "permissions": ["-veltrix.server.*"]}},
                 "groups": {"OP": ["*"], "Default": ["veltrix.server.command.help"], "Mods": ["veltrix.server.command.kick"]}}"#,
         );
-        assert!(p.allows(&CommandSource::Console, "veltrix.server.command.stop"), "the console holds all");
-        assert!(p.allows(&player("ALICE"), "veltrix.server.command.stop"), "names in any case; * grants all");
-        assert!(p.allows(&player("dave"), "veltrix.server.command.help"), "everyone is in Default");
-        assert!(!p.allows(&player("dave"), "veltrix.server.command.kick"));
-        assert!(p.allows(&player("bob"), "veltrix.treasurehunt.command.rank"), "prefix.* grants below it");
-        assert!(!p.allows(&player("bob"), "veltrix.treasurehunt.command.hunt"), "a denial wins");
-        assert!(!p.allows(&player("bob"), "veltrix.treasurehunt.commandx"), "prefix.* needs the dot");
-        assert!(!p.allows(&player("carol"), "veltrix.server.command.kick"), "a wildcard denial wins over a group");
-        assert!(!p.allows(&player("carol"), "veltrix.server.command.help"));
+        assert!(p.allows(&CommandSource::Console, "veltrix.server.command.stop", false), "the console holds all");
+        assert!(p.allows(&player("ALICE"), "veltrix.server.command.stop", false), "names in any case; * grants all");
+        assert!(p.allows(&player("dave"), "veltrix.server.command.help", false), "everyone is in Default");
+        assert!(!p.allows(&player("dave"), "veltrix.server.command.kick", false));
+        assert!(p.allows(&player("bob"), "veltrix.treasurehunt.command.rank", false), "prefix.* grants below it");
+        assert!(!p.allows(&player("bob"), "veltrix.treasurehunt.command.hunt", false), "a denial wins");
+        assert!(!p.allows(&player("bob"), "veltrix.treasurehunt.commandx", false), "prefix.* needs the dot");
+        assert!(
+            !p.allows(&player("carol"), "veltrix.server.command.kick", false),
+            "a wildcard denial wins over a group"
+        );
+        assert!(!p.allows(&player("carol"), "veltrix.server.command.help", false));
+        assert!(p.allows(&player("dave"), "veltrix.treasurehunt.command.hunt.rank", true), "held by everyone");
+        assert!(!p.allows(&player("carol"), "veltrix.server.command.x", true), "unless denied");
     }
 
     #[test]
@@ -160,8 +166,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("permissions.json");
         let p = Permissions::load(&path).unwrap();
-        assert!(p.allows(&player("anyone"), "veltrix.server.command.help"));
-        assert!(!p.allows(&player("anyone"), "veltrix.server.command.stop"));
+        assert!(p.allows(&player("anyone"), "veltrix.server.command.help", false));
+        assert!(!p.allows(&player("anyone"), "veltrix.server.command.stop", false));
         assert!(std::fs::read_to_string(&path).unwrap().contains("\"OP\""));
         std::fs::write(&path, "{\"users\": {\"a\": {\"groups\": [\"Admins\"]}}, \"groups\": {\"OP\": [\"*\"]}}")
             .unwrap();

@@ -2,13 +2,15 @@
 
 use treasure_hunt_ecs::{
     assets::TilePos,
+    clues::ClueRequest,
     hunt::{DigRequest, DiscardRequest, TeamRequest},
 };
 use veltrix_sdk::prelude::*;
 
-use crate::protocol::{Dig, Discard, JoinTeam};
+use crate::protocol::{AskClue, Dig, Discard, JoinTeam};
 
-/// Turns this tick's `Dig`, `Discard` and `JoinTeam` messages into hunt requests.
+/// Turns this tick's `Dig`, `Discard`, `JoinTeam` and `AskClue` messages into hunt requests.
+#[allow(clippy::too_many_arguments)]
 pub fn receive_requests(
     mut digs: MessageReader<FromClient<Dig>>,
     mut discards: MessageReader<FromClient<Discard>>,
@@ -16,6 +18,8 @@ pub fn receive_requests(
     mut dig_requests: MessageWriter<DigRequest>,
     mut discard_requests: MessageWriter<DiscardRequest>,
     mut team_requests: MessageWriter<TeamRequest>,
+    mut asked: MessageReader<FromClient<AskClue>>,
+    mut clue_requests: MessageWriter<ClueRequest>,
 ) {
     dig_requests.write_batch(digs.read().map(|m| DigRequest {
         entity: m.entity,
@@ -35,5 +39,11 @@ pub fn receive_requests(
         player: m.player,
         request: m.request,
         team: m.message.team.clone(),
+    }));
+    clue_requests.write_batch(asked.read().map(|m| ClueRequest {
+        entity: m.entity,
+        player: m.player,
+        request: m.request,
+        clue: m.message.clue.clone(),
     }));
 }

@@ -6,6 +6,8 @@
 //! hot reload), the messages on the wire, the systems in the host's schedules.
 
 pub mod catchup;
+pub mod clock;
+pub mod commands;
 pub mod input;
 pub mod persist;
 pub mod protocol;
@@ -16,8 +18,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
+    clues,
     contract::{ContractProbe, probe_host_contract},
     hunt::{self, HuntRules, HuntSet},
+    lifecycle,
 };
 use veltrix_sdk::{prelude::*, tracing};
 
@@ -27,9 +31,13 @@ use crate::reload::PackWatcher;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
 pub struct TreasureHuntConfig {
-    /// The hunt (`assets/Server/TreasureHunt/Hunts/<Id>.json`) that runs from the start;
-    /// empty for none.
+    /// The hunt (`assets/Server/TreasureHunt/Hunts/<Id>.json`) started when the server starts,
+    /// if no hunt is running and this one never ran (a run that ended stays ended: start it
+    /// again with `hunt start`); empty for none.
     pub hunt: String,
+    /// The language of clue texts (`assets/Server/Languages/<Language>/`), falling back to
+    /// en-US for keys it lacks.
+    pub language: String,
     /// How far a player digs, in tiles from its position to the tile's centre.
     pub reach: f32,
     /// Inventory slots per player.
@@ -48,6 +56,7 @@ impl Default for TreasureHuntConfig {
         let rules = HuntRules::default();
         Self {
             hunt: "Sunken_Isles".into(),
+            language: treasure_hunt_ecs::lang::DEFAULT_LOCALE.into(),
             reach: rules.reach,
             inventory_slots: rules.inventory_slots as u32,
             hot_reload: true,
@@ -92,14 +101,25 @@ impl Mod for TreasureHunt {
         let world = ctx.world_mut();
         hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
         hunt::put_in_force(world, assets)?;
+        lifecycle::register(world);
+        clues::register(world);
+        world.insert_resource(publish::ServerLanguage(config.language.clone()));
+        world.init_resource::<clock::ClockSource>();
         world.init_resource::<ContractProbe>();
         world.init_resource::<persist::Tables>();
+        world.init_resource::<persist::LogPositions>();
+        world.insert_resource(persist::HuntLog {
+            hunt: String::new(),
+            next_seq: 1,
+            retained: config.retained_events.max(1),
+        });
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<persist::Logged>(world);
 
         ctx.add_client_message::<protocol::Dig>("Dig")
             .add_client_message::<protocol::Discard>("Discard")
             .add_client_message::<protocol::JoinTeam>("JoinTeam")
             .add_client_message::<protocol::CatchUp>("CatchUp")
+            .add_client_message::<protocol::AskClue>("AskClue")
             .add_server_message::<protocol::DigProgress>("DigProgress")
             .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
             .add_server_message::<protocol::LootGranted>("LootGranted")
@@ -108,7 +128,9 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::TeamChanged>("TeamChanged")
             .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
             .add_server_message::<protocol::CaughtUp>("CaughtUp")
-            .add_server_message::<protocol::Snapshot>("Snapshot");
+            .add_server_message::<protocol::Snapshot>("Snapshot")
+            .add_server_message::<protocol::Clue>("Clue")
+            .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced");
         hunt::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
             // Catch-ups read the log before this tick's events join it; the publisher sends
@@ -116,38 +138,58 @@ impl Mod for TreasureHunt {
             .add_systems(
                 Tick,
                 (
+                    clues::release_clues,
+                    clues::answer_clue_requests,
                     catchup::catch_up,
                     persist::save_players,
                     persist::save_claims,
                     persist::log_events,
+                    persist::save_hunts,
                     publish::publish_outcomes,
+                    publish::publish_clues_and_announcements,
                 )
                     .chain()
                     .after(HuntSet::Deliver),
             )
             .add_systems(Tick, probe_host_contract);
-        if config.hot_reload {
-            let (watcher, reloads) = reload::watch(pack_dir, tiles, spawn)?;
-            self.watcher = Some(watcher);
-            ctx.world_mut().insert_resource(reloads);
-            ctx.add_systems(PreTick, reload::apply_reload);
-        }
+        let (watcher, reloads) = reload::start_loader(pack_dir, tiles, spawn, config.hot_reload)?;
+        self.watcher = watcher;
+        ctx.world_mut().insert_resource(reloads);
+        // Between ticks, in order: a reloaded pack, the time, then the hunt's life (a start or
+        // an end takes effect before the tick's digs).
+        ctx.add_systems(PreTick, (reload::apply_reload, clock::advance_clock, lifecycle::drive_lifecycle).chain());
+        commands::register(ctx);
         Ok(())
     }
 
     fn start(&mut self, ctx: &mut ModContext) -> Result<(), ModError> {
-        let id = self.config().hunt.clone();
-        if !id.is_empty() {
-            hunt::start_hunt(ctx.world_mut(), &id)?;
-            let retained = self.config().retained_events.max(1);
-            let world = ctx.world_mut();
-            world.insert_resource(persist::HuntLog { hunt: id.clone(), next_seq: 1, retained });
-            if let Some(store) = world.get_resource::<veltrix_sdk::Store>().cloned() {
-                persist::restore_hunt(world, &store)?;
-            }
-            let vaults = ctx.world().resource::<hunt::VaultIndex>().0.len();
-            tracing::info!("hunt {id} running with {vaults} vaults");
+        let configured = self.config().hunt.clone();
+        let world = ctx.world_mut();
+        clock::set_now(world);
+        let store = world.get_resource::<veltrix_sdk::Store>().cloned();
+        if let Some(store) = &store {
+            persist::restore_runs(world, store)?;
         }
+        let id = if let Some(id) = persist::active_run(world) {
+            lifecycle::resume_run(world, &id)?;
+            persist::point_log_at(world, &id);
+            if let Some(store) = &store {
+                persist::restore_hunt(world, store)?;
+            }
+            id
+        } else if !configured.is_empty()
+            && world.resource::<lifecycle::HuntRuns>().0.get(&configured).is_none_or(|r| r.run == 0)
+        {
+            lifecycle::start_run(world, &configured)?;
+            persist::point_log_at(world, &configured);
+            configured
+        } else {
+            tracing::info!("no hunt running: start one with `hunt start <id>` (hunt list shows them)");
+            return Ok(());
+        };
+        let vaults = world.resource::<hunt::VaultIndex>().0.len();
+        let run = world.resource::<hunt::ActiveHunt>().run;
+        tracing::info!("hunt {id} running with {vaults} vaults (run {run})");
         Ok(())
     }
 

@@ -5,7 +5,8 @@
 //! |---|---|---|
 //! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id |
 //! | `Veltrix:TreasureHunt/claims` | (hunt id, vault id) | first finder, every claimant |
-//! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number |
+//! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number, its life (phase, run, start, end, archived runs), clues released to everyone this run |
+//! | `Veltrix:TreasureHunt/clues` | (hunt id, run, player id) | the proximity clues released to the player |
 //! | `Veltrix:TreasureHunt/events` | (hunt id, sequence) | tick and what happened (a vault opened, loot granted); the last `RetainedEvents` |
 //!
 //! Keys and values are MessagePack (values as maps with field names, so fields can be added).
@@ -17,8 +18,13 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     assets::ClaimRule,
-    hunt::{ActiveHunt, ClaimOutcome, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault, VaultClaims},
+    clues::{ClueOutcome, ClueReleases, Released},
+    hunt::{
+        ActiveHunt, AssetsInForce, ClaimOutcome, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault,
+        VaultClaims,
+    },
     inventory::{Inventory, PendingRewards},
+    lifecycle::{HuntRun, HuntRuns, Phase},
     loot::ItemStack,
 };
 use veltrix_sdk::{Changes, Store, StoreError, prelude::*, tracing};
@@ -27,6 +33,7 @@ pub const PLAYERS: &str = "Veltrix:TreasureHunt/players";
 pub const CLAIMS: &str = "Veltrix:TreasureHunt/claims";
 pub const HUNTS: &str = "Veltrix:TreasureHunt/hunts";
 pub const EVENTS: &str = "Veltrix:TreasureHunt/events";
+pub const CLUES: &str = "Veltrix:TreasureHunt/clues";
 
 /// The table names, made once.
 #[derive(Resource, Clone)]
@@ -35,11 +42,18 @@ pub struct Tables {
     claims: Arc<str>,
     hunts: Arc<str>,
     events: Arc<str>,
+    clues: Arc<str>,
 }
 
 impl Default for Tables {
     fn default() -> Self {
-        Self { players: PLAYERS.into(), claims: CLAIMS.into(), hunts: HUNTS.into(), events: EVENTS.into() }
+        Self {
+            players: PLAYERS.into(),
+            claims: CLAIMS.into(),
+            hunts: HUNTS.into(),
+            events: EVENTS.into(),
+            clues: CLUES.into(),
+        }
     }
 }
 
@@ -51,6 +65,9 @@ pub struct PlayerRecord {
     pub team: Option<String>,
     /// Effort so far, by vault id.
     pub effort: BTreeMap<String, u32>,
+    /// The hunt run the effort is for (hunt id, run): effort of another run is dropped.
+    #[serde(default)]
+    pub effort_run: Option<(String, u32)>,
 }
 
 /// A vault's claims as stored.
@@ -60,11 +77,16 @@ pub struct ClaimRecord {
     pub claimed_by: Vec<Claimant>,
 }
 
-/// A hunt's record: its seed, and the next number of its event log.
+/// A hunt's record: its seed, the next number of its event log, its life, and the clues its
+/// current run released to everyone (id, when in ms, area radius last sent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HuntRecord {
     pub seed: u64,
     pub next_seq: u64,
+    #[serde(default)]
+    pub state: Option<HuntRun>,
+    #[serde(default)]
+    pub released: Vec<(String, i64, Option<u32>)>,
 }
 
 /// One entry of a hunt's event log.
@@ -116,12 +138,19 @@ pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> 
             None => unknown += 1,
         }
     }
-    let next_seq = store
-        .load::<String, HuntRecord>(HUNTS)?
-        .into_iter()
-        .find(|(id, _)| *id == active.id)
-        .map_or(1, |(_, r)| r.next_seq);
-    world.resource_mut::<HuntLog>().next_seq = next_seq;
+    if let Some(record) = store.load::<String, HuntRecord>(HUNTS)?.into_iter().find(|(id, _)| *id == active.id) {
+        let mut releases = world.resource_mut::<ClueReleases>();
+        for (clue, at_ms, radius_sent) in record.1.released {
+            releases.to_all.insert(clue, Released { at_ms, radius_sent });
+        }
+    }
+    let mut releases = ClueReleases::default();
+    for ((hunt, run, player), clues) in store.load::<(String, u32, PlayerId), Vec<String>>(CLUES)? {
+        if hunt == active.id && run == active.run {
+            releases.to_player.insert(player, clues.into_iter().collect());
+        }
+    }
+    world.resource_mut::<ClueReleases>().to_player = releases.to_player;
     if restored + unknown > 0 {
         tracing::info!(
             "hunt {}: {restored} claimed vault(s) restored from the store{}",
@@ -140,6 +169,7 @@ pub fn restore_players(
     joining: Query<&Player, Without<Inventory>>,
     vaults: Query<(Entity, &Vault)>,
     rules: Res<treasure_hunt_ecs::hunt::HuntRules>,
+    hunt: Option<Res<ActiveHunt>>,
 ) {
     let Some(store) = store else { return };
     for player in &joining {
@@ -165,9 +195,13 @@ pub fn restore_players(
                 continue;
             }
         };
+        let same_run = hunt.as_ref().is_some_and(|h| record.effort_run.as_ref() == Some(&(h.id.clone(), h.run)))
+            // Records written before runs were numbered: the hunt's first run.
+            || (record.effort_run.is_none() && hunt.as_ref().is_some_and(|h| h.run == 1));
         let effort = record
             .effort
             .iter()
+            .filter(|_| same_run)
             .filter_map(|(id, effort)| vaults.iter().find(|(_, v)| v.0.id == *id).map(|(e, _)| (e, *effort)))
             .collect();
         stash.0.insert(
@@ -197,6 +231,7 @@ pub fn save_players(
     all: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>)>,
     mut left_teams: RemovedComponents<Team>,
     vaults: Query<&Vault>,
+    hunt: Option<Res<ActiveHunt>>,
     mut changes: ResMut<Changes>,
 ) {
     let mut save = |(player, inventory, pending, digging, team): (
@@ -215,6 +250,7 @@ pub fn save_players(
                 .iter()
                 .filter_map(|(vault, effort)| vaults.get(*vault).ok().map(|v| (v.0.id.clone(), *effort)))
                 .collect(),
+            effort_run: hunt.as_ref().map(|h| (h.id.clone(), h.run)),
         };
         changes.put(&tables.players, &player.id, &record);
     };
@@ -240,6 +276,8 @@ pub fn save_claims(
     let Some(hunt) = hunt else { return };
     for (vault, claims) in &claimed {
         if claims.claimed_by.is_empty() {
+            // A new run's vault: the last run's claims go.
+            changes.delete(&tables.claims, &(&hunt.id, &vault.0.id));
             continue;
         }
         let record =
@@ -270,6 +308,7 @@ pub fn log_events(
     hunt: Option<Res<ActiveHunt>>,
     mut changes: ResMut<Changes>,
     mut logged: MessageWriter<Logged>,
+    mut positions: ResMut<LogPositions>,
 ) {
     let (Some(hunt), Some(mut log)) = (hunt, log) else { return };
     let opened = claims.read().filter_map(|c| match c {
@@ -301,7 +340,84 @@ pub fn log_events(
         log.next_seq += 1;
     }
     if log.next_seq != before {
-        changes.put(&tables.hunts, &hunt.id, &HuntRecord { seed: hunt.seed, next_seq: log.next_seq });
+        positions.0.insert(hunt.id.clone(), log.next_seq);
+    }
+}
+
+/// The next event number of each hunt's log (the running hunt's is also in [`HuntLog`]).
+#[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPositions(pub BTreeMap<String, u64>);
+
+/// At start: every hunt's life and log position from the store.
+pub fn restore_runs(world: &mut World, store: &Store) -> Result<(), StoreError> {
+    let records = store.load::<String, HuntRecord>(HUNTS)?;
+    let mut runs = world.resource_mut::<HuntRuns>();
+    for (id, record) in &records {
+        if let Some(state) = &record.state {
+            runs.0.insert(id.clone(), state.clone());
+        }
+    }
+    let positions = records.into_iter().map(|(id, r)| (id, r.next_seq)).collect();
+    world.insert_resource(LogPositions(positions));
+    Ok(())
+}
+
+/// Points the event log at hunt `id`, at its stored position.
+pub fn point_log_at(world: &mut World, id: &str) {
+    let next_seq = world.resource::<LogPositions>().0.get(id).copied().unwrap_or(1);
+    let mut log = world.resource_mut::<HuntLog>();
+    log.hunt = id.to_string();
+    log.next_seq = next_seq;
+}
+
+/// The id of the hunt that was running when the server stopped, if any.
+pub fn active_run(world: &World) -> Option<String> {
+    world.resource::<HuntRuns>().0.iter().find(|(_, r)| r.phase == Phase::Active).map(|(id, _)| id.clone())
+}
+
+/// Tick, after the events are logged: points the log at the running hunt when it changed, and
+/// writes the hunts' records when their life, released clues or log position changed.
+#[allow(clippy::too_many_arguments)]
+pub fn save_hunts(
+    tables: Res<Tables>,
+    hunt: Option<Res<ActiveHunt>>,
+    assets: Res<AssetsInForce>,
+    runs: Res<HuntRuns>,
+    releases: Res<ClueReleases>,
+    mut positions: ResMut<LogPositions>,
+    mut log: ResMut<HuntLog>,
+    mut clue_outcomes: MessageReader<ClueOutcome>,
+    mut changes: ResMut<Changes>,
+) {
+    if let Some(hunt) = &hunt
+        && log.hunt != hunt.id
+    {
+        log.hunt = hunt.id.clone();
+        log.next_seq = positions.0.get(&hunt.id).copied().unwrap_or(1);
+    }
+    for outcome in clue_outcomes.read() {
+        if let (ClueOutcome::ReleasedTo { player, .. }, Some(hunt)) = (outcome, &hunt) {
+            let clues: Vec<&String> = releases.to_player.get(player).into_iter().flatten().collect();
+            changes.put(&tables.clues, &(&hunt.id, hunt.run, player), &clues);
+        }
+    }
+    if !(runs.is_changed() || releases.is_changed() || log.is_changed()) {
+        return;
+    }
+    positions.0.insert(log.hunt.clone(), log.next_seq);
+    for (id, placed) in &assets.0.hunts {
+        let state = runs.0.get(id);
+        let next_seq = positions.0.get(id).copied().unwrap_or(1);
+        if state.is_none() && next_seq == 1 {
+            continue;
+        }
+        let released = if hunt.as_ref().is_some_and(|h| h.id == *id) {
+            releases.to_all.iter().map(|(clue, r)| (clue.clone(), r.at_ms, r.radius_sent)).collect()
+        } else {
+            Vec::new()
+        };
+        let record = HuntRecord { seed: placed.def.seed, next_seq, state: state.cloned(), released };
+        changes.put(&tables.hunts, id, &record);
     }
 }
 

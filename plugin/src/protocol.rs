@@ -138,3 +138,50 @@ pub struct Snapshot {
     /// The vaults opened so far, by id.
     pub opened: Vec<String>,
 }
+
+/// Client: the clue `Clue` (released to the player, or given on request). Text, Area and
+/// Reveal are answered with `Clue`; HotCold and Compass with `Hint`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AskClue {
+    pub clue: String,
+}
+
+/// Server: a clue, when it is released (to everyone, or to a player who came near), when an
+/// area shrinks, to a player joining (each clue released to it so far), or answering
+/// `AskClue`. Only the fields of its kind are present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Clue {
+    pub clue: String,
+    /// `Text`, `Area`, `HotCold`, `Compass` or `Reveal`.
+    pub kind: String,
+    /// Text: the language key and its text in the server's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Area: the circle's centre and radius (tiles); Reveal: the vault's tile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius: Option<f32>,
+    /// Reveal: the vault's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
+}
+
+/// Server, to everyone: a hunt's life. `Event` is `Started`, `EndsSoon`, `Ended` or `Waiting`;
+/// `Text` says it in words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HuntAnnounced {
+    pub hunt: String,
+    pub event: String,
+    pub text: String,
+    /// Started and EndsSoon: seconds until a timed end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_left: Option<u32>,
+}

@@ -4,8 +4,15 @@
 use std::collections::BTreeSet;
 
 use treasure_hunt_ecs::{
-    hunt::{ClaimOutcome, DigOutcome, DiscardOutcome, InventoryChanged, Refused, TeamOutcome},
+    assets::ClueKind,
+    clues::{ClueOutcome, ClueReleases, area_radius},
+    hunt::{
+        ActiveHunt, AssetsInForce, ClaimOutcome, DigOutcome, DiscardOutcome, InventoryChanged, Refused, TeamOutcome,
+    },
     inventory::{Inventory, PendingRewards},
+    lang::Languages,
+    lifecycle::{Announcement, EndReason, HuntClock},
+    pack::PlacedClue,
 };
 use veltrix_sdk::prelude::*;
 
@@ -113,5 +120,134 @@ pub fn send_event(outbox: &mut Outbox, seq: u64, event: &HuntEvent, request: Opt
                 pending: pending.iter().map(Stack::from).collect(),
             },
         ),
+    }
+}
+
+/// The language players read clue texts in (the mod's `Language` config).
+#[derive(Resource, Debug, Clone, PartialEq, Eq)]
+pub struct ServerLanguage(pub String);
+
+/// Sends this tick's clues and announcements: a clue released to everyone and every
+/// announcement as one broadcast (encoded once); the rest to the player concerned.
+#[allow(clippy::too_many_arguments)]
+pub fn publish_clues_and_announcements(
+    mut clues: MessageReader<ClueOutcome>,
+    mut announcements: MessageReader<Announcement>,
+    hunt: Option<Res<ActiveHunt>>,
+    assets: Res<AssetsInForce>,
+    releases: Res<ClueReleases>,
+    clock: Res<HuntClock>,
+    language: Res<ServerLanguage>,
+    mut outbox: ResMut<Outbox>,
+) {
+    for announcement in announcements.read() {
+        outbox.send(Audience::All, &announced(announcement));
+    }
+    let Some(placed) = hunt.as_ref().and_then(|h| assets.0.hunts.get(&h.id)) else {
+        for outcome in clues.read() {
+            if let ClueOutcome::Refused(r) = outcome {
+                outbox.refuse(r.player, r.request, r.reason.clone());
+            }
+        }
+        return;
+    };
+    let message = |index: usize| {
+        let clue = &placed.clues[index];
+        let elapsed = releases.to_all.get(&clue.id).map_or(0, |r| clock.unix_ms - r.at_ms);
+        clue_message(clue, &assets.0.languages, &language.0, elapsed)
+    };
+    for outcome in clues.read() {
+        match outcome {
+            ClueOutcome::ReleasedToAll { clue } | ClueOutcome::Shrunk { clue } => {
+                outbox.send(Audience::All, &message(*clue))
+            }
+            ClueOutcome::ReleasedTo { player, clue } => outbox.send(Audience::Player(*player), &message(*clue)),
+            ClueOutcome::Joined { player } => {
+                for (index, clue) in placed.clues.iter().enumerate() {
+                    let released = releases.to_all.contains_key(&clue.id)
+                        || releases.to_player.get(player).is_some_and(|ids| ids.contains(&clue.id));
+                    if released {
+                        outbox.send(Audience::Player(*player), &message(index));
+                    }
+                }
+            }
+            ClueOutcome::Answer { player, request, clue } => outbox.reply(*player, *request, &message(*clue)),
+            ClueOutcome::Refused(r) => outbox.refuse(r.player, r.request, r.reason.clone()),
+        }
+    }
+}
+
+/// A clue as players receive it, `elapsed_ms` after its release (an area shrinks).
+pub fn clue_message(clue: &PlacedClue, languages: &Languages, locale: &str, elapsed_ms: i64) -> protocol::Clue {
+    let mut message = protocol::Clue {
+        clue: clue.id.clone(),
+        kind: String::new(),
+        key: None,
+        text: None,
+        x: None,
+        y: None,
+        radius: None,
+        vault: None,
+    };
+    message.kind = match &clue.kind {
+        ClueKind::Text(key) => {
+            message.text = languages.text(locale, key).map(str::to_string);
+            message.key = Some(key.clone());
+            "Text"
+        }
+        ClueKind::Area(area) => {
+            let (x, y) = clue.centre.expect("an area clue is placed with its centre");
+            (message.x, message.y, message.radius) = (Some(x), Some(y), Some(area_radius(area, elapsed_ms).floor()));
+            "Area"
+        }
+        ClueKind::HotCold => "HotCold",
+        ClueKind::Compass => "Compass",
+        ClueKind::Reveal => {
+            (message.x, message.y, message.vault) =
+                (Some(clue.at.x as f32), Some(clue.at.y as f32), Some(clue.vault.clone()));
+            "Reveal"
+        }
+    }
+    .to_string();
+    message
+}
+
+/// An announcement in words.
+fn announced(announcement: &Announcement) -> protocol::HuntAnnounced {
+    let (hunt, event, text, seconds_left) = match announcement {
+        Announcement::Started { hunt, name, ends_in_seconds, .. } => (
+            hunt,
+            "Started",
+            match ends_in_seconds {
+                Some(s) => format!("The hunt {name} has begun! It ends in {}.", duration_words(*s)),
+                None => format!("The hunt {name} has begun! It ends when every vault is found."),
+            },
+            *ends_in_seconds,
+        ),
+        Announcement::EndsSoon { hunt, name, seconds } => {
+            (hunt, "EndsSoon", format!("The hunt {name} ends in {}.", duration_words(*seconds)), Some(*seconds))
+        }
+        Announcement::Ended { hunt, name, reason, .. } => (
+            hunt,
+            "Ended",
+            match reason {
+                EndReason::AllClaimed => format!("The hunt {name} is over: every vault has been found."),
+                EndReason::TimeUp => format!("The hunt {name} is over: time is up."),
+                EndReason::Stopped => format!("The hunt {name} was stopped."),
+            },
+            None,
+        ),
+        Announcement::Waiting { hunt, name, online, needed } => {
+            (hunt, "Waiting", format!("The hunt {name} starts when {needed} players are online ({online} now)."), None)
+        }
+    };
+    protocol::HuntAnnounced { hunt: hunt.clone(), event: event.into(), text, seconds_left }
+}
+
+fn duration_words(seconds: u32) -> String {
+    match seconds {
+        s if s >= 120 && s % 60 == 0 => format!("{} minutes", s / 60),
+        1 => "1 second".into(),
+        s => format!("{s} seconds"),
     }
 }

@@ -13,10 +13,11 @@ use notify::{RecursiveMode, Watcher};
 use treasure_hunt_ecs::{
     assets::{DROPS, EFFECTS, HUNTS, ITEMS},
     hunt::{AssetsInForce, put_in_force},
+    lang::LANGUAGES,
     pack::{self, HuntAssets, PackSources},
 };
 use veltrix_sdk::{
-    assets::{AssetError, read_kind},
+    assets::{AssetError, AssetSource, read_kind},
     prelude::*,
     tracing,
 };
@@ -28,7 +29,42 @@ pub fn read_pack(dir: &Path) -> Result<PackSources, AssetError> {
         drops: read_kind(dir, DROPS)?,
         hunts: read_kind(dir, HUNTS)?,
         effects: read_kind(dir, EFFECTS)?,
+        languages: read_languages(dir)?,
     })
+}
+
+/// Reads every `Server/Languages/<locale>/*.lang` file, locales and files in name order.
+fn read_languages(dir: &Path) -> Result<Vec<AssetSource>, AssetError> {
+    let root = dir.join("Server").join(LANGUAGES);
+    let unreadable = |path: &Path, e: std::io::Error| AssetError {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        json_path: String::new(),
+        message: format!("cannot read: {e}"),
+    };
+    let mut locales: Vec<PathBuf> = match std::fs::read_dir(&root) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unreadable(&root, e)),
+    };
+    locales.sort();
+    let mut sources = Vec::new();
+    for locale_dir in locales {
+        let locale = locale_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&locale_dir)
+            .map_err(|e| unreadable(&locale_dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "lang") && p.is_file())
+            .collect();
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&path, e))?;
+            let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            sources.push(AssetSource::from_text(format!("{LANGUAGES}/{locale}"), id, path.clone(), text));
+        }
+    }
+    Ok(sources)
 }
 
 /// Reads and checks the pack: the assets, or every error (one per line).
@@ -37,9 +73,20 @@ pub fn load_pack(dir: &Path, tiles: &TileWorld, spawn: Spawn) -> Result<HuntAsse
     pack::build(&sources, tiles, spawn)
 }
 
-/// Checked packs from the watcher thread, waiting for the tick thread.
+/// Checked packs from the loader thread, waiting for the tick thread; and the way to ask it
+/// for one (`hunt reload`).
 #[derive(Resource)]
-pub struct Reloads(Mutex<mpsc::Receiver<Result<HuntAssets, Vec<AssetError>>>>);
+pub struct Reloads {
+    results: Mutex<mpsc::Receiver<Result<HuntAssets, Vec<AssetError>>>>,
+    requests: Mutex<mpsc::Sender<()>>,
+}
+
+impl Reloads {
+    /// Asks the loader thread to re-read the pack now; false when it is gone.
+    pub fn request(&self) -> bool {
+        self.requests.lock().expect("the reload lock is never poisoned").send(()).is_ok()
+    }
+}
 
 /// The watcher: dropping it stops watching.
 pub struct PackWatcher {
@@ -50,16 +97,28 @@ pub struct PackWatcher {
 /// several writes.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// Watches `dir` and re-checks the pack (against a copy of the world) on every change.
-pub fn watch(dir: PathBuf, tiles: TileWorld, spawn: Spawn) -> Result<(PackWatcher, Reloads), String> {
+/// Starts the loader thread, which re-reads and re-checks the pack (against a copy of the
+/// world) when asked; with `watch`, also on every change under `dir`.
+pub fn start_loader(
+    dir: PathBuf,
+    tiles: TileWorld,
+    spawn: Spawn,
+    watch: bool,
+) -> Result<(Option<PackWatcher>, Reloads), String> {
     let (changes_tx, changes_rx) = mpsc::channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
-            let _ = changes_tx.send(());
-        }
-    })
-    .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
-    watcher.watch(&dir, RecursiveMode::Recursive).map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+    let watcher = if watch {
+        let changes_tx = changes_tx.clone();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = changes_tx.send(());
+            }
+        })
+        .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+        watcher.watch(&dir, RecursiveMode::Recursive).map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+        Some(PackWatcher { _watcher: watcher })
+    } else {
+        None
+    };
     let (result_tx, result_rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("treasure-hunt-assets".into())
@@ -72,13 +131,13 @@ pub fn watch(dir: PathBuf, tiles: TileWorld, spawn: Spawn) -> Result<(PackWatche
             }
         })
         .map_err(|e| format!("cannot start the asset watcher: {e}"))?;
-    Ok((PackWatcher { _watcher: watcher }, Reloads(Mutex::new(result_rx))))
+    Ok((watcher, Reloads { results: Mutex::new(result_rx), requests: Mutex::new(changes_tx) }))
 }
 
 /// PreTick: puts the latest checked pack in force, or logs why it was refused.
 pub fn apply_reload(world: &mut World) {
     let latest = match world.get_resource::<Reloads>() {
-        Some(reloads) => reloads.0.lock().expect("the reload lock is never poisoned").try_iter().last(),
+        Some(reloads) => reloads.results.lock().expect("the reload lock is never poisoned").try_iter().last(),
         None => return,
     };
     match latest {
@@ -92,6 +151,7 @@ pub fn apply_reload(world: &mut World) {
         Some(Ok(assets)) => {
             let changes = assets.changes_since(&world.resource::<AssetsInForce>().0);
             if changes.is_empty() {
+                tracing::info!("asset pack re-read: nothing changed");
                 return;
             }
             match put_in_force(world, assets) {

@@ -37,7 +37,37 @@ pub struct CommandSpec {
     pub description: String,
     /// `{group}.{name}.command.{cmd}`, lowercase.
     pub permission: String,
+    /// A command with subcommands (`hunt start <id>`) checks each one's node instead:
+    /// `{permission}.{subcommand}`.
+    pub subcommands: Vec<Subcommand>,
     pub run: Arc<CommandFn>,
+}
+
+/// One subcommand: its word, usage and description, and whether every player holds its
+/// permission unless `permissions.json` denies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subcommand {
+    pub name: String,
+    /// `hunt start <id>`
+    pub usage: String,
+    pub description: String,
+    pub everyone: bool,
+}
+
+impl CommandSpec {
+    /// The subcommand named by `word`.
+    pub fn subcommand(&self, word: &str) -> Option<&Subcommand> {
+        self.subcommands.iter().find(|s| s.name == word)
+    }
+
+    /// The usage lines: the command's, or one per subcommand.
+    pub fn usage_lines(&self) -> Vec<&str> {
+        if self.subcommands.is_empty() {
+            vec![self.usage.as_str()]
+        } else {
+            self.subcommands.iter().map(|s| s.usage.as_str()).collect()
+        }
+    }
 }
 
 /// Every command by name.
@@ -64,6 +94,14 @@ impl CommandRegistry {
     pub fn iter(&self) -> impl Iterator<Item = &CommandSpec> {
         self.commands.values()
     }
+
+    /// The permission nodes every player holds unless denied (subcommands marked `everyone`).
+    pub fn everyone_nodes(&self) -> std::collections::BTreeSet<String> {
+        self.commands
+            .values()
+            .flat_map(|c| c.subcommands.iter().filter(|s| s.everyone).map(|s| format!("{}.{}", c.permission, s.name)))
+            .collect()
+    }
 }
 
 /// The permission node of command `cmd` of the mod (or host part) `group:name`.
@@ -82,7 +120,9 @@ pub fn permission_node(group: &str, name: &str, cmd: &str) -> String {
 /// - an unknown command: ``unknown command `x` (did you mean `y`?); type help for the list``,
 ///   the hint only for a likely typo;
 /// - a missing permission: ``you lack the permission <node> for `x` ``;
-/// - the command's own error, followed by a line ``usage: <usage>``.
+/// - for a command with subcommands, a missing or unknown subcommand: the usage of each (the
+///   permission checked is the subcommand's node, `<command node>.<subcommand>`);
+/// - the command's own error, followed by a line ``usage: <usage>`` (the subcommand's).
 pub fn run_command(
     world: &mut World,
     source: &CommandSource,
@@ -104,8 +144,28 @@ pub fn run_command(
             None => format!("unknown command `{name}`; type help for the list"),
         });
     };
-    if !allowed(source, &spec.permission) {
-        return Err(format!("you lack the permission {} for `{name}`", spec.permission));
+    if spec.subcommands.is_empty() {
+        if !allowed(source, &spec.permission) {
+            return Err(format!("you lack the permission {} for `{name}`", spec.permission));
+        }
+        return (spec.run)(world, source, args).map_err(|e| format!("{e}\nusage: {}", spec.usage));
     }
-    (spec.run)(world, source, args).map_err(|e| format!("{e}\nusage: {}", spec.usage))
+    let usage = || spec.usage_lines().iter().map(|u| format!("\n  {u}")).collect::<String>();
+    let Some(word) = args.first() else {
+        return Err(format!("`{name}` needs a subcommand; usage:{}", usage()));
+    };
+    let Some(sub) = spec.subcommand(word) else {
+        let known: Vec<&str> = spec.subcommands.iter().map(|s| s.name.as_str()).collect();
+        return Err(match did_you_mean(word, &known) {
+            Some(hint) => {
+                format!("unknown subcommand `{name} {word}` (did you mean `{name} {hint}`?); usage:{}", usage())
+            }
+            None => format!("unknown subcommand `{name} {word}`; usage:{}", usage()),
+        });
+    };
+    let node = format!("{}.{}", spec.permission, sub.name);
+    if !allowed(source, &node) {
+        return Err(format!("you lack the permission {node} for `{name} {}`", sub.name));
+    }
+    (spec.run)(world, source, args).map_err(|e| format!("{e}\nusage: {}", sub.usage))
 }

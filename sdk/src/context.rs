@@ -134,13 +134,38 @@ impl<'a> ModContext<'a> {
         description: &str,
         run: impl Fn(&mut World, &CommandSource, &[&str]) -> Result<String, String> + Send + Sync + 'static,
     ) -> &mut Self {
-        let spec = CommandSpec {
+        self.add_command_spec(CommandSpec {
             name: cmd.to_string(),
             usage: usage.to_string(),
             description: description.to_string(),
             permission: permission_node(&self.id.group, &self.id.name, cmd),
+            subcommands: Vec::new(),
             run: std::sync::Arc::new(run),
-        };
+        })
+    }
+
+    /// Adds a command made of subcommands (`hunt start <id>`, `hunt rank`): `run` gets the
+    /// subcommand's word first. Each subcommand has its own permission node,
+    /// `{group}.{name}.command.{cmd}.{subcommand}`; those marked `everyone` are held by every
+    /// player unless `permissions.json` denies them.
+    pub fn add_command_with_subcommands(
+        &mut self,
+        cmd: &str,
+        description: &str,
+        subcommands: Vec<crate::commands::Subcommand>,
+        run: impl Fn(&mut World, &CommandSource, &[&str]) -> Result<String, String> + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.add_command_spec(CommandSpec {
+            name: cmd.to_string(),
+            usage: format!("{cmd} <{}>", subcommands.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("|")),
+            description: description.to_string(),
+            permission: permission_node(&self.id.group, &self.id.name, cmd),
+            subcommands,
+            run: std::sync::Arc::new(run),
+        })
+    }
+
+    fn add_command_spec(&mut self, spec: CommandSpec) -> &mut Self {
         let id = self.id.to_string();
         self.pending.push(Box::new(move |world: &mut World| {
             if let Err(e) = world.get_resource_or_init::<CommandRegistry>().register(spec) {

@@ -33,7 +33,7 @@ mod tiles;
 pub mod assets;
 pub mod testing;
 
-pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, permission_node, run_command};
+pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subcommand, permission_node, run_command};
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;

@@ -310,7 +310,8 @@ impl Harness {
     }
 
     /// Who holds which permission from now on: `allowed(source, node)`. The default is the
-    /// host's: the console holds every permission, players none.
+    /// host's: the console holds every permission, players none but the nodes of subcommands
+    /// made for every player (`hunt rank`), which they always hold here.
     pub fn set_permissions(&mut self, allowed: impl Fn(&CommandSource, &str) -> bool + Send + Sync + 'static) {
         self.world.resource_mut::<Script>().permissions = Arc::new(allowed);
     }
@@ -676,7 +677,12 @@ fn apply_script(world: &mut World) {
             Input::Command { command, .. } => {
                 let name = world.get::<Player>(entity).map(|p| p.name.clone()).unwrap_or_default();
                 let source = CommandSource::Player { entity, id, name };
-                let (ok, text) = match run_command(world, &source, &command.line, |s, node| permissions(s, node)) {
+                // As in the host: the nodes of player subcommands are held by every player.
+                let everyone = world.get_resource::<CommandRegistry>().map(CommandRegistry::everyone_nodes);
+                let allowed = |s: &CommandSource, node: &str| {
+                    permissions(s, node) || everyone.as_ref().is_some_and(|e| e.contains(node))
+                };
+                let (ok, text) = match run_command(world, &source, &command.line, allowed) {
                     Ok(text) => (true, text),
                     Err(text) => (false, text),
                 };

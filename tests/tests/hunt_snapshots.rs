@@ -76,11 +76,13 @@ fn dig(h: &mut Harness, name: &str, request: u32, x: u32, y: u32) {
     h.send(name, "Dig", Some(request), &json!({"X": x, "Y": y}));
 }
 
-const ONE_VAULT: &str =
-    r#"[{"Id": "Well", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "DigEffort": 3, "SparkleRadius": 6}]"#;
+/// One vault to dig, and one nobody reaches, so the hunt does not end with the first claim.
+const ONE_VAULT: &str = r#"[{"Id": "Well", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "DigEffort": 3, "SparkleRadius": 6},
+    {"Id": "Far_Away", "At": {"X": 60, "Y": 60}, "LootTable": "Coins"}]"#;
 
 /// Alice digs a vault open over three ticks; a neighbour sees it opened, a far player sees
 /// nothing; a dig after that is refused, as are digs out of reach, on rock and on bare earth.
+/// With both vaults claimed, the hunt ends: everyone hears it, and digging is over.
 #[test]
 fn solo_hunt_to_completion() {
     let vaults = r#"[
@@ -107,6 +109,9 @@ fn solo_hunt_to_completion() {
     h.tick();
     dig(&mut h, "alice", 7, 14, 10);
     dig(&mut h, "alice", 8, 14, 10);
+    h.tick();
+    // Every FirstFinder vault is claimed: the hunt ends at the next tick, and digs are refused.
+    dig(&mut h, "bob", 3, 13, 13);
     h.tick();
     insta::assert_snapshot!(h.transcript());
     // Carol, far from every vault, learns no tile: her inventory as she joined, and that the

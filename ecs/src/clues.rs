@@ -1,0 +1,256 @@
+//! Clues of the running hunt: released by time, by a vault's first claim (chains), by a player
+//! entering a circle, or given on request.
+//!
+//! A clue released to everyone is one outcome the mod sends as one broadcast (encoded once); a
+//! proximity clue goes to the player who came near. A player who joins (or comes back) gets
+//! every clue already released to it. Text, Area and Reveal clues say the same to everyone;
+//! HotCold and Compass depend on where the asking player stands, so releasing one makes it
+//! available and each player asks for it (`AskClue`), answered from the path cache
+//! ([`crate::hints`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, prelude::*};
+
+use crate::{
+    assets::{AreaClue, ClueKind, ClueTrigger},
+    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, Refused},
+    lifecycle::{HuntClock, HuntRuns},
+    pack::PlacedClue,
+};
+
+/// What the running hunt's players have been given.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct ClueReleases {
+    /// Clues released to everyone: when (ms), and the radius last sent for a shrinking area.
+    pub to_all: BTreeMap<String, Released>,
+    /// Clues released to single players (proximity).
+    pub to_player: HashMap<PlayerId, BTreeSet<String>>,
+}
+
+/// When a clue went out to everyone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Released {
+    pub at_ms: i64,
+    /// An Area clue's radius as last sent (whole tiles), to send it again when it shrinks.
+    pub radius_sent: Option<u32>,
+}
+
+impl ClueReleases {
+    /// Whether `player` may see clue `clue` now.
+    pub fn available(&self, clue: &PlacedClue, player: PlayerId) -> bool {
+        matches!(clue.trigger, ClueTrigger::OnRequest)
+            || self.to_all.contains_key(&clue.id)
+            || self.to_player.get(&player).is_some_and(|ids| ids.contains(&clue.id))
+    }
+}
+
+/// A player asks for a clue by id.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct ClueRequest {
+    pub entity: Entity,
+    pub player: PlayerId,
+    pub request: Option<u32>,
+    pub clue: String,
+}
+
+/// What the mod sends about clues; clues by their index in the running hunt's `clues`.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum ClueOutcome {
+    /// To everyone (one broadcast).
+    ReleasedToAll {
+        clue: usize,
+    },
+    /// To one player (it came near).
+    ReleasedTo {
+        player: PlayerId,
+        clue: usize,
+    },
+    /// An Area clue's circle shrank: to everyone.
+    Shrunk {
+        clue: usize,
+    },
+    /// A joining player: every clue released to it so far.
+    Joined {
+        player: PlayerId,
+    },
+    /// A clue asked for (Text, Area, Reveal).
+    Answer {
+        player: PlayerId,
+        request: Option<u32>,
+        clue: usize,
+    },
+    Refused(Refused),
+}
+
+/// The radius of an Area clue `elapsed_ms` after its release.
+pub fn area_radius(area: &AreaClue, elapsed_ms: i64) -> f32 {
+    match area.shrink_to {
+        Some(to) if area.shrink_seconds > 0 => {
+            let done = (elapsed_ms.max(0) as f64 / (f64::from(area.shrink_seconds) * 1000.0)).min(1.0) as f32;
+            area.radius + (to - area.radius) * done
+        }
+        Some(to) => to,
+        None => area.radius,
+    }
+}
+
+/// Registers the clues' resource and messages.
+pub fn register(world: &mut World) {
+    world.init_resource::<ClueReleases>();
+    veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<ClueRequest>(world);
+    veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<ClueOutcome>(world);
+}
+
+/// After the claims: releases the clues whose time came or whose vault was just claimed, the
+/// proximity clues of players who moved into their circle, and sends a shrinking area again
+/// (at most once a second, when its radius lost a whole tile). Joining players get what was
+/// released before.
+#[allow(clippy::too_many_arguments)]
+pub fn release_clues(
+    hunt: Option<Res<ActiveHunt>>,
+    assets: Res<AssetsInForce>,
+    runs: Res<HuntRuns>,
+    clock: Res<HuntClock>,
+    tick: Res<TickInfo>,
+    mut claims: MessageReader<ClaimOutcome>,
+    mut releases: ResMut<ClueReleases>,
+    joined: Query<&Player, Added<Player>>,
+    moved: Query<(&Player, &Position), Changed<Position>>,
+    mut out: MessageWriter<ClueOutcome>,
+) {
+    let Some(hunt) = hunt else {
+        claims.clear();
+        return;
+    };
+    let Some(placed) = assets.0.hunts.get(&hunt.id) else { return };
+    let started = runs.0.get(&hunt.id).and_then(|r| r.started_ms).unwrap_or(clock.unix_ms);
+    let now = clock.unix_ms;
+    let release_to_all = |releases: &mut ClueReleases, index: usize, out: &mut MessageWriter<ClueOutcome>| {
+        let clue = &placed.clues[index];
+        if releases.to_all.contains_key(&clue.id) {
+            return;
+        }
+        let radius_sent = match &clue.kind {
+            ClueKind::Area(area) => Some(area_radius(area, 0) as u32),
+            _ => None,
+        };
+        releases.to_all.insert(clue.id.clone(), Released { at_ms: now, radius_sent });
+        out.write(ClueOutcome::ReleasedToAll { clue: index });
+    };
+    for (index, clue) in placed.clues.iter().enumerate() {
+        // Reads first: the resource counts as changed (and is saved) only when written.
+        if let ClueTrigger::AfterSeconds(s) = clue.trigger
+            && now >= started + i64::from(s) * 1000
+            && !releases.to_all.contains_key(&clue.id)
+        {
+            release_to_all(&mut releases, index, &mut out);
+        }
+    }
+    for claim in claims.read() {
+        let ClaimOutcome::Claimed(claim) = claim else { continue };
+        if !claim.first {
+            continue;
+        }
+        for (index, clue) in placed.clues.iter().enumerate() {
+            if matches!(&clue.trigger, ClueTrigger::VaultClaimed(v) if *v == claim.vault.id) {
+                release_to_all(&mut releases, index, &mut out);
+            }
+        }
+    }
+    for player in &joined {
+        out.write(ClueOutcome::Joined { player: player.id });
+    }
+    for (player, position) in &moved {
+        for (index, clue) in placed.clues.iter().enumerate() {
+            let ClueTrigger::Enter(circle) = &clue.trigger else { continue };
+            let (dx, dy) = (position.x - circle.x, position.y - circle.y);
+            if dx * dx + dy * dy > circle.radius * circle.radius
+                || releases.to_all.contains_key(&clue.id)
+                || releases.to_player.get(&player.id).is_some_and(|ids| ids.contains(&clue.id))
+            {
+                continue;
+            }
+            if releases.to_player.entry(player.id).or_default().insert(clue.id.clone()) {
+                out.write(ClueOutcome::ReleasedTo { player: player.id, clue: index });
+            }
+        }
+    }
+    if tick.rate > 0 && tick.tick.is_multiple_of(u64::from(tick.rate)) {
+        for (index, clue) in placed.clues.iter().enumerate() {
+            let ClueKind::Area(area) = &clue.kind else { continue };
+            let Some(released) = releases.to_all.get(&clue.id).copied() else { continue };
+            let radius = area_radius(area, now - released.at_ms) as u32;
+            if released.radius_sent.is_some_and(|sent| radius < sent) {
+                releases.to_all.get_mut(&clue.id).expect("released").radius_sent = Some(radius);
+                out.write(ClueOutcome::Shrunk { clue: index });
+            }
+        }
+    }
+}
+
+/// Answers players asking for a clue: refused when unknown or not released to them.
+pub fn answer_clue_requests(
+    hunt: Option<Res<ActiveHunt>>,
+    assets: Res<AssetsInForce>,
+    releases: Res<ClueReleases>,
+    mut requests: MessageReader<ClueRequest>,
+    mut out: MessageWriter<ClueOutcome>,
+) {
+    for r in requests.read() {
+        let refuse = |reason: String| ClueOutcome::Refused(Refused { player: r.player, request: r.request, reason });
+        let Some(placed) = hunt.as_ref().and_then(|h| assets.0.hunts.get(&h.id)) else {
+            out.write(refuse("no hunt is running: there are no clues".into()));
+            continue;
+        };
+        let Some(index) = placed.clues.iter().position(|c| c.id == r.clue) else {
+            let known: Vec<&str> =
+                placed.clues.iter().filter(|c| releases.available(c, r.player)).map(|c| c.id.as_str()).collect();
+            out.write(refuse(match veltrix_sdk::did_you_mean(&r.clue, &known) {
+                Some(hint) => format!("no clue {:?} (did you mean {hint:?}?)", r.clue),
+                None if known.is_empty() => format!("no clue {:?}: none is released to you yet", r.clue),
+                None => format!("no clue {:?}; yours: {}", r.clue, known.join(", ")),
+            }));
+            continue;
+        };
+        let clue = &placed.clues[index];
+        if !releases.available(clue, r.player) {
+            out.write(refuse(format!("the clue {} is not released to you yet", clue.id)));
+            continue;
+        }
+        match clue.kind {
+            ClueKind::HotCold | ClueKind::Compass => {
+                out.write(refuse(format!("the clue {} is not answered by this server yet", clue.id)))
+            }
+            _ => out.write(ClueOutcome::Answer { player: r.player, request: r.request, clue: index }),
+        };
+    }
+}
+
+/// The clues `player` holds (or every clue, for the console), one line each, for `hunt clues`.
+pub fn describe_clues(world: &World, player: Option<PlayerId>) -> Vec<String> {
+    let Some(hunt) = world.get_resource::<ActiveHunt>() else { return Vec::new() };
+    let assets = world.resource::<AssetsInForce>();
+    let releases = world.resource::<ClueReleases>();
+    let Some(placed) = assets.0.hunts.get(&hunt.id) else { return Vec::new() };
+    placed
+        .clues
+        .iter()
+        .filter_map(|c| {
+            let state = match player {
+                Some(p) if !releases.available(c, p) => return None,
+                Some(_) => String::new(),
+                None if releases.to_all.contains_key(&c.id) => " (released to all)".into(),
+                None => format!(" ({:?})", c.trigger),
+            };
+            let kind = match &c.kind {
+                ClueKind::Text(_) => "Text",
+                ClueKind::Area(_) => "Area",
+                ClueKind::HotCold => "HotCold",
+                ClueKind::Compass => "Compass",
+                ClueKind::Reveal => "Reveal",
+            };
+            Some(format!("{} [{kind}]{state}", c.id))
+        })
+        .collect()
+}

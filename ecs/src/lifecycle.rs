@@ -1,0 +1,432 @@
+//! A hunt's life: Scheduled -> Active -> Ended, run after run (the ended runs are Archived).
+//!
+//! A hunt starts by command (`hunt start <id>`, or the mod's `Hunt` config at server start),
+//! once at a date and time (`Schedule: {"At": ...}`) or daily in a window
+//! (`Schedule: {"Daily": {"At": "20:00", "Minutes": 30}}`); a scheduled start waits within its
+//! window until `MinPlayers` are online. One hunt runs at a time. A run ends when every
+//! FirstFinder vault is claimed, when its time is up (`DurationSeconds`, or the daily window's
+//! end), or by `hunt stop`. Players hear of it: at the start, 60 s and 10 s before a timed
+//! end, and at the end ([`Announcement`]).
+//!
+//! Time is the wall clock ([`HuntClock`], set by the mod before each tick): a hunt's end is a
+//! moment, so a run whose end passed while the server was down ends at the first tick after
+//! the restart. A new run of a hunt starts from nothing: no claims, no dig effort; the loot
+//! seed changes from run to run ([`run_seed`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use veltrix_sdk::{bevy_ecs::message::Message, prelude::*};
+
+use crate::{
+    assets::{ClaimRule, Schedule},
+    hunt::{ActiveHunt, AssetsInForce, Digging, Stash, Vault, VaultClaims, start_hunt},
+    loot::stable_hash,
+};
+
+/// Wall-clock time in milliseconds since the Unix epoch, as of this tick. The ECS reads no
+/// clock: the mod sets this before each tick (tests set it from the tick number).
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HuntClock {
+    pub unix_ms: i64,
+}
+
+/// When a hunt may start, parsed from its asset's `Schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Manual,
+    /// Once, at this moment (ms since the epoch).
+    At(i64),
+    /// Daily, from this minute of the (UTC) day, for this many minutes.
+    Daily {
+        minute: u32,
+        minutes: u32,
+    },
+}
+
+impl Start {
+    /// Parses a hunt's `Schedule`; the error says what is expected.
+    pub fn parse(schedule: &Schedule) -> Result<Start, String> {
+        match schedule {
+            Schedule::Manual => Ok(Start::Manual),
+            Schedule::At(text) => text.parse::<jiff::Timestamp>().map(|t| Start::At(t.as_millisecond())).map_err(|e| {
+                format!(
+                    "{text:?} is not a date and time: expected RFC 3339 in UTC, like \"2026-12-24T20:00:00Z\" ({e})"
+                )
+            }),
+            Schedule::Daily(window) => {
+                let minute = window
+                    .at
+                    .split_once(':')
+                    .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+                    .filter(|(h, m)| *h < 24 && *m < 60 && window.at.len() == 5)
+                    .map(|(h, m)| h * 60 + m)
+                    .ok_or_else(|| {
+                        format!("{:?} is not a time of day: expected HH:MM (UTC), like \"20:00\"", window.at)
+                    })?;
+                if window.minutes == 0 || window.minutes > 24 * 60 {
+                    return Err(format!("Minutes is {}: expected 1 to 1440 (a window within a day)", window.minutes));
+                }
+                Ok(Start::Daily { minute, minutes: window.minutes })
+            }
+        }
+    }
+
+    /// The window containing `now` in which a scheduled start is due: (opens, closes), in ms.
+    /// `duration_ms` bounds a one-off start's window; without it the window stays open.
+    pub fn window_at(self, now: i64, duration_ms: Option<i64>) -> Option<(i64, Option<i64>)> {
+        const DAY: i64 = 86_400_000;
+        match self {
+            Start::Manual => None,
+            Start::At(at) => {
+                let closes = duration_ms.map(|d| at + d);
+                (now >= at && closes.is_none_or(|c| now < c)).then_some((at, closes))
+            }
+            Start::Daily { minute, minutes } => {
+                let opens_today = now.div_euclid(DAY) * DAY + i64::from(minute) * 60_000;
+                // A window that began yesterday may still be open just after midnight.
+                [opens_today, opens_today - DAY].into_iter().find_map(|opens| {
+                    let closes = opens + i64::from(minutes) * 60_000;
+                    (now >= opens && now < closes).then_some((opens, Some(closes)))
+                })
+            }
+        }
+    }
+}
+
+/// Where a hunt is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Not running: waiting for its schedule or a command.
+    Scheduled,
+    Active,
+    /// Its last run is over (runs before the last are archived in [`HuntRun::archived`]).
+    Ended,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndReason {
+    /// Every FirstFinder vault was claimed.
+    AllClaimed,
+    TimeUp,
+    /// `hunt stop`.
+    Stopped,
+}
+
+/// A hunt's state, stored with the hunt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HuntRun {
+    pub phase: Phase,
+    /// The number of the current (or last) run; 0 before the first.
+    pub run: u32,
+    pub started_ms: Option<i64>,
+    /// When the run ends by time, if it does.
+    pub ends_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    pub end_reason: Option<EndReason>,
+    /// End warnings given this run: bit 0 at 60 s, bit 1 at 10 s.
+    pub warned: u8,
+    /// A scheduled start waiting for players: the online count last announced.
+    pub waiting_announced: Option<u32>,
+    /// Earlier runs, oldest first.
+    pub archived: Vec<ArchivedRun>,
+}
+
+impl Default for HuntRun {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Scheduled,
+            run: 0,
+            started_ms: None,
+            ends_ms: None,
+            ended_ms: None,
+            end_reason: None,
+            warned: 0,
+            waiting_announced: None,
+            archived: Vec::new(),
+        }
+    }
+}
+
+/// A past run, kept after the hunt runs again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedRun {
+    pub run: u32,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    pub end_reason: Option<EndReason>,
+}
+
+/// Every hunt's state, by hunt id. Hunts of the pack without an entry are Scheduled.
+#[derive(Resource, Debug, Clone, Default, PartialEq)]
+pub struct HuntRuns(pub BTreeMap<String, HuntRun>);
+
+/// What players are told about a hunt's life (to everyone).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum Announcement {
+    Started {
+        hunt: String,
+        name: String,
+        run: u32,
+        ends_in_seconds: Option<u32>,
+    },
+    EndsSoon {
+        hunt: String,
+        name: String,
+        seconds: u32,
+    },
+    Ended {
+        hunt: String,
+        name: String,
+        run: u32,
+        reason: EndReason,
+    },
+    /// A scheduled start is due but too few players are online.
+    Waiting {
+        hunt: String,
+        name: String,
+        online: u32,
+        needed: u32,
+    },
+}
+
+/// The loot seed of run `run` of a hunt seeded `seed`: the first run uses the hunt's seed,
+/// later runs a seed derived from it, so each run rolls new loot, alike on every server.
+pub fn run_seed(seed: u64, run: u32) -> u64 {
+    if run <= 1 { seed } else { stable_hash(seed, "run", u64::from(run)) }
+}
+
+/// Registers the lifecycle's resources and messages.
+pub fn register(world: &mut World) {
+    world.init_resource::<HuntClock>();
+    world.init_resource::<HuntRuns>();
+    veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<Announcement>(world);
+}
+
+fn display_name(world: &World, id: &str) -> String {
+    world.resource::<AssetsInForce>().0.hunts.get(id).and_then(|h| h.def.display_name.clone()).unwrap_or(id.to_string())
+}
+
+/// Starts a new run of hunt `id` now (a command, the config, or its schedule). Refused while
+/// another hunt runs. The run starts from nothing: earlier claims and dig effort go.
+pub fn start_run(world: &mut World, id: &str) -> Result<String, String> {
+    if let Some(active) = world.get_resource::<ActiveHunt>() {
+        return Err(if active.id == id {
+            format!("hunt {id} is already running")
+        } else {
+            format!("hunt {} is running: stop it first (hunt stop {})", active.id, active.id)
+        });
+    }
+    let assets = world.resource::<AssetsInForce>().0.clone();
+    let now = world.resource::<HuntClock>().unix_ms;
+    // Checks the id (with a hint) before anything changes.
+    if !assets.hunts.contains_key(id) {
+        return start_hunt(world, id).map(|_| String::new());
+    }
+    let hunt = &assets.hunts[id];
+    let mut vaults = world.query_filtered::<Entity, With<Vault>>();
+    for entity in vaults.iter(world).collect::<Vec<_>>() {
+        world.despawn(entity);
+    }
+    let mut diggers = world.query::<&mut Digging>();
+    for mut digging in diggers.iter_mut(world) {
+        if !digging.effort.is_empty() {
+            digging.effort.clear();
+        }
+    }
+    for stashed in world.resource_mut::<Stash>().0.values_mut() {
+        stashed.digging.effort.clear();
+    }
+    start_hunt(world, id)?;
+    if let Some(mut releases) = world.get_resource_mut::<crate::clues::ClueReleases>() {
+        *releases = Default::default();
+    }
+    let start = Start::parse(&hunt.def.schedule).unwrap_or(Start::Manual);
+    let duration_ms = hunt.def.duration_seconds.map(|s| i64::from(s) * 1000);
+    let ends_ms = match start.window_at(now, duration_ms) {
+        Some((_, closes)) if !matches!(start, Start::Manual) => closes,
+        _ => duration_ms.map(|d| now + d),
+    };
+    let mut runs = world.resource_mut::<HuntRuns>();
+    let state = runs.0.entry(id.to_string()).or_default();
+    if state.run > 0 {
+        state.archived.push(ArchivedRun {
+            run: state.run,
+            started_ms: state.started_ms,
+            ended_ms: state.ended_ms,
+            end_reason: state.end_reason,
+        });
+    }
+    state.run += 1;
+    state.phase = Phase::Active;
+    state.started_ms = Some(now);
+    state.ends_ms = ends_ms;
+    state.ended_ms = None;
+    state.end_reason = None;
+    state.warned = 0;
+    state.waiting_announced = None;
+    let run = state.run;
+    let mut active = world.resource_mut::<ActiveHunt>();
+    active.run = run;
+    active.seed = run_seed(hunt.def.seed, run);
+    let ends_in_seconds = ends_ms.map(|e| ((e - now).max(0) / 1000) as u32);
+    let name = display_name(world, id);
+    world.write_message(Announcement::Started { hunt: id.to_string(), name, run, ends_in_seconds });
+    Ok(match ends_in_seconds {
+        Some(s) => format!("hunt {id} started (run {run}); it ends in {s} s"),
+        None => format!("hunt {id} started (run {run}); it ends when every FirstFinder vault is claimed"),
+    })
+}
+
+/// Ends the running hunt `id`.
+pub fn end_run(world: &mut World, id: &str, reason: EndReason) -> Result<String, String> {
+    match world.get_resource::<ActiveHunt>() {
+        Some(active) if active.id == id => {}
+        Some(active) => return Err(format!("hunt {id} is not running (hunt {} is)", active.id)),
+        None => return Err(format!("hunt {id} is not running")),
+    }
+    let now = world.resource::<HuntClock>().unix_ms;
+    world.remove_resource::<ActiveHunt>();
+    let mut runs = world.resource_mut::<HuntRuns>();
+    let state = runs.0.entry(id.to_string()).or_default();
+    state.phase = Phase::Ended;
+    state.ended_ms = Some(now);
+    state.end_reason = Some(reason);
+    let run = state.run;
+    let name = display_name(world, id);
+    world.write_message(Announcement::Ended { hunt: id.to_string(), name, run, reason });
+    Ok(format!("hunt {id} ended (run {run}): {reason:?}"))
+}
+
+/// Puts back a run that was active when the server stopped: its vaults, with the state the
+/// store gives them afterwards. An unknown hunt is left alone.
+pub fn resume_run(world: &mut World, id: &str) -> Result<(), String> {
+    let run = world.resource::<HuntRuns>().0.get(id).map_or(1, |r| r.run.max(1));
+    start_hunt(world, id)?;
+    let mut active = world.resource_mut::<ActiveHunt>();
+    active.run = run;
+    active.seed = run_seed(active.seed, run);
+    Ok(())
+}
+
+/// Start of `Tick`: ends the running hunt when its vaults are all claimed or its time is up
+/// (after warning at 60 s and 10 s), and starts a scheduled hunt whose window is open and
+/// whose players are there. Cheap when nothing happens: a look at the clock and the vaults.
+pub fn drive_lifecycle(world: &mut World) {
+    let now = world.resource::<HuntClock>().unix_ms;
+    if let Some(active) = world.get_resource::<ActiveHunt>().cloned() {
+        let state = world.resource::<HuntRuns>().0.get(&active.id).cloned().unwrap_or_default();
+        if all_first_finders_claimed(world) {
+            end_run(world, &active.id, EndReason::AllClaimed).expect("the hunt runs");
+            return;
+        }
+        let Some(ends) = state.ends_ms else { return };
+        let left = ends - now;
+        if left <= 0 {
+            end_run(world, &active.id, EndReason::TimeUp).expect("the hunt runs");
+            return;
+        }
+        for (bit, at) in [(1u8, 60_000), (2u8, 10_000)] {
+            if left <= at && state.warned & bit == 0 {
+                let mut runs = world.resource_mut::<HuntRuns>();
+                let warned = &mut runs.0.get_mut(&active.id).expect("the running hunt has a state").warned;
+                // A run started with less than a minute left gets only the warnings still ahead.
+                *warned |= bit | if bit == 2 { 1 } else { 0 };
+                let name = display_name(world, &active.id);
+                let seconds = ((left + 999) / 1000) as u32;
+                world.write_message(Announcement::EndsSoon { hunt: active.id.clone(), name, seconds });
+                break;
+            }
+        }
+        return;
+    }
+    let assets = world.resource::<AssetsInForce>().0.clone();
+    for (id, hunt) in &assets.hunts {
+        let Ok(start) = Start::parse(&hunt.def.schedule) else { continue };
+        let duration_ms = hunt.def.duration_seconds.map(|s| i64::from(s) * 1000);
+        let Some((opens, _)) = start.window_at(now, duration_ms) else { continue };
+        let state = world.resource::<HuntRuns>().0.get(id).cloned().unwrap_or_default();
+        if state.started_ms.is_some_and(|started| started >= opens) {
+            continue; // this window's run already happened
+        }
+        let mut players = world.query::<&Player>();
+        let online = players.iter(world).count() as u32;
+        if online < hunt.def.min_players {
+            if state.waiting_announced != Some(online) {
+                world.resource_mut::<HuntRuns>().0.entry(id.clone()).or_default().waiting_announced = Some(online);
+                let name = display_name(world, id);
+                world.write_message(Announcement::Waiting {
+                    hunt: id.clone(),
+                    name,
+                    online,
+                    needed: hunt.def.min_players,
+                });
+            }
+            continue;
+        }
+        if let Err(e) = start_run(world, id) {
+            veltrix_sdk::tracing::warn!("hunt {id}: its scheduled start failed: {e}");
+        }
+        return;
+    }
+}
+
+/// Whether the running hunt has FirstFinder vaults and all are claimed.
+fn all_first_finders_claimed(world: &mut World) -> bool {
+    let mut vaults = world.query::<(&Vault, &VaultClaims)>();
+    let mut any = false;
+    for (vault, claims) in vaults.iter(world) {
+        if vault.0.claim == ClaimRule::FirstFinder {
+            if claims.first.is_none() {
+                return false;
+            }
+            any = true;
+        }
+    }
+    any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assets::DailyWindow;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn schedules_parse_with_clear_errors() {
+        assert_eq!(Start::parse(&Schedule::At("1970-01-02T00:00:00Z".into())), Ok(Start::At(DAY)));
+        let daily = |at: &str, minutes| Start::parse(&Schedule::Daily(DailyWindow { at: at.into(), minutes }));
+        assert_eq!(daily("20:30", 30), Ok(Start::Daily { minute: 20 * 60 + 30, minutes: 30 }));
+        assert!(daily("8pm", 30).unwrap_err().contains("expected HH:MM"));
+        assert!(daily("24:00", 30).unwrap_err().contains("expected HH:MM"));
+        assert!(daily("20:00", 0).unwrap_err().contains("expected 1 to 1440"));
+        assert!(Start::parse(&Schedule::At("tomorrow".into())).unwrap_err().contains("RFC 3339"));
+    }
+
+    #[test]
+    fn windows_open_and_close() {
+        let daily = Start::Daily { minute: 23 * 60 + 50, minutes: 20 };
+        let opens = 5 * DAY + (23 * 60 + 50) * 60_000;
+        assert_eq!(daily.window_at(opens - 1, None), None);
+        assert_eq!(daily.window_at(opens, None), Some((opens, Some(opens + 20 * 60_000))));
+        assert_eq!(
+            daily.window_at(6 * DAY + 5 * 60_000, None),
+            Some((opens, Some(opens + 20 * 60_000))),
+            "past midnight"
+        );
+        assert_eq!(daily.window_at(opens + 20 * 60_000, None), None);
+        assert_eq!(Start::At(DAY).window_at(DAY + 1, Some(1000)), Some((DAY, Some(DAY + 1000))));
+        assert_eq!(Start::At(DAY).window_at(DAY + 1000, Some(1000)), None);
+        assert_eq!(Start::At(DAY).window_at(10 * DAY, None), Some((DAY, None)), "no duration: open until started");
+        assert_eq!(Start::Manual.window_at(DAY, None), None);
+    }
+
+    #[test]
+    fn run_seeds_differ_after_the_first() {
+        assert_eq!(run_seed(7, 1), 7);
+        assert_ne!(run_seed(7, 2), 7);
+        assert_ne!(run_seed(7, 2), run_seed(7, 3));
+    }
+}

@@ -264,7 +264,12 @@ pub fn start_run(world: &mut World, id: &str) -> Result<String, String> {
     state.ends_ms = ends_ms;
     state.ended_ms = None;
     state.end_reason = None;
-    state.warned = 0;
+    // The start announcement tells the time left: no warning that says more time than that.
+    state.warned = match ends_ms.map(|e| e - now) {
+        Some(left) if left <= 10_000 => 3,
+        Some(left) if left <= 60_000 => 1,
+        _ => 0,
+    };
     state.waiting_announced = None;
     let run = state.run;
     let mut active = world.resource_mut::<ActiveHunt>();
@@ -331,7 +336,7 @@ pub fn drive_lifecycle(world: &mut World) {
             if left <= at && state.warned & bit == 0 {
                 let mut runs = world.resource_mut::<HuntRuns>();
                 let warned = &mut runs.0.get_mut(&active.id).expect("the running hunt has a state").warned;
-                // A run started with less than a minute left gets only the warnings still ahead.
+                // The 10 s warning also stands for the 60 s one, should a tick skip past both.
                 *warned |= bit | if bit == 2 { 1 } else { 0 };
                 let name = display_name(world, &active.id);
                 let seconds = ((left + 999) / 1000) as u32;

@@ -378,13 +378,13 @@ fn place_clues(
 }
 
 /// An Area clue's centre: within `final_radius` of the vault's centre (at 20% to 80% of it),
-/// in a direction drawn from the seed and the clue's id.
+/// in a direction drawn from the seed and the clue's id; to a tenth of a tile.
 fn area_centre(seed: u64, clue: &str, at: TilePos, final_radius: f32) -> (f32, f32) {
     let unit = |n| (stable_hash(seed, clue, n) >> 11) as f64 / (1u64 << 53) as f64;
     let distance = f64::from(final_radius) * (0.2 + 0.6 * unit(1));
     let angle = std::f64::consts::TAU * unit(2);
     let (x, y) = (f64::from(at.x) + 0.5 + distance * angle.cos(), f64::from(at.y) + 0.5 + distance * angle.sin());
-    (x as f32, y as f32)
+    ((x * 10.0).round() as f32 / 10.0, (y * 10.0).round() as f32 / 10.0)
 }
 
 fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str, String)) {

@@ -213,6 +213,9 @@ fn server(vaults: &[VaultSpec]) -> TestServer {
             spec
         })
         .collect();
+    // A vault no bot digs: the hunt does not end when the bots have claimed theirs.
+    let mut specs = specs;
+    specs.push(json!({"Id": "Far_Away", "At": {"X": 63, "Y": 0}, "LootTable": "Coins"}));
     file(&format!("TreasureHunt/Hunts/{HUNT}.json"), json!({"Seed": 11, "Vaults": specs}));
     server.write(
         &format!("{MOD_DIR}/config.json"),

@@ -54,7 +54,10 @@ impl Pack {
     fn write(&self, server: &TestServer) {
         let data = server.root().join(MOD_DIR).join("assets/Server");
         std::fs::remove_dir_all(&data).expect("the shipped pack's game data is removed");
-        let hunt = json!({"Seed": 7, "Vaults": self.vaults});
+        // Plus a vault nobody digs, so the hunt does not end with the test's claims.
+        let mut vaults = self.vaults.clone();
+        vaults.push(json!({"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": self.vaults[0]["LootTable"]}));
+        let hunt = json!({"Seed": 7, "Vaults": vaults});
         for (path, value) in self.files.iter().chain([&("TreasureHunt/Hunts/Test.json".to_string(), hunt)]) {
             server.write(&format!("{MOD_DIR}/assets/Server/{path}"), &serde_json::to_string_pretty(value).unwrap());
         }

@@ -27,7 +27,8 @@ fn server() -> TestServer {
         "TreasureHunt/Hunts/Test.json",
         json!({"Seed": 5, "Vaults": [
             {"Id": "Throne", "At": {"X": 257, "Y": 256}, "LootTable": "Crowns", "DigEffort": 2},
-            {"Id": "Well", "At": {"X": 255, "Y": 256}, "LootTable": "Coins", "Claim": "PerPlayer", "DigEffort": 1}]}),
+            {"Id": "Well", "At": {"X": 255, "Y": 256}, "LootTable": "Coins", "Claim": "PerPlayer", "DigEffort": 1},
+            {"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}]}),
     );
     server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "Test", "HotReload": false}).to_string());
     server.write("config.json", &json!({"World": {"Terrain": "Flat"}}).to_string());
@@ -176,7 +177,8 @@ async fn a_client_catches_up_on_the_events_it_missed() {
         server.root().join(MOD_DIR).join("assets/Server/TreasureHunt/Hunts/Test.json"),
         json!({"Seed": 5, "Vaults": [
             {"Id": "North", "At": {"X": 257, "Y": 256}, "LootTable": "Coins", "DigEffort": 1},
-            {"Id": "South", "At": {"X": 255, "Y": 256}, "LootTable": "Crowns", "DigEffort": 1}]})
+            {"Id": "South", "At": {"X": 255, "Y": 256}, "LootTable": "Crowns", "DigEffort": 1},
+            {"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}]})
         .to_string(),
     )
     .unwrap();

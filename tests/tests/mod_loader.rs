@@ -30,11 +30,9 @@ fn shipped_mod_runs_its_system_every_tick_and_sees_host_components() {
     assert!(run.log.contains("mod Veltrix:TreasureHunt 0.1.0 started"), "{}", run.log);
     // The data folder holds the mod's config.json with its defaults.
     let config = std::fs::read_to_string(server.root().join("mods/Veltrix_TreasureHunt/config.json")).unwrap();
-    assert_eq!(
-        config.trim(),
-        "{\n  \"Hunt\": \"Sunken_Isles\",\n  \"Reach\": 3.0,\n  \"InventorySlots\": 24,\n  \"HotReload\": true,\n  \
-         \"RetainedEvents\": 4096,\n  \"LogContractProbe\": true\n}"
-    );
+    let defaults = serde_json::to_string_pretty(&treasure_hunt::TreasureHuntConfig::default()).unwrap();
+    assert_eq!(config.trim(), defaults);
+    assert!(config.starts_with("{\n  \"Hunt\": \"Sunken_Isles\",\n  \"Language\": \"en-US\",\n"), "{config}");
     // The demo hunt runs in the default (generated) world.
     assert!(run.log.contains("hunt Sunken_Isles running with 38 vaults"), "{}", run.log);
 }

@@ -8,11 +8,13 @@
 //! - [`placement`]: where vaults go, fixed or random from the hunt's seed.
 //! - [`hunt`]: the running hunt: vaults, digging, claims, loot.
 //! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
+//! - [`leaderboard`]: the running hunt's ranking: vaults, score, last find; its top and ranks.
 
 pub mod assets;
 pub mod contract;
 pub mod hunt;
 pub mod inventory;
+pub mod leaderboard;
 pub mod loot;
 pub mod pack;
 pub mod placement;

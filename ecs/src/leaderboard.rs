@@ -62,12 +62,7 @@ struct Key {
 
 impl Key {
     fn of(player: PlayerId, entry: &Entry) -> Self {
-        Key {
-            score: Reverse(entry.score),
-            vaults: Reverse(entry.vaults),
-            last_find_tick: entry.last_find_tick,
-            player,
-        }
+        Key { score: Reverse(entry.score), vaults: Reverse(entry.vaults), last_find_tick: entry.last_find_tick, player }
     }
 }
 
@@ -212,6 +207,11 @@ impl Leaderboard {
             self.changed.push(player);
         }
         self.generation += 1;
+    }
+
+    /// Whether an entry changed since the last [`Leaderboard::take_changed`].
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
     }
 
     /// The players whose entry changed since the last call, in the order they first changed.

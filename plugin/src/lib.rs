@@ -7,6 +7,7 @@
 
 pub mod catchup;
 pub mod input;
+pub mod leaderboard;
 pub mod persist;
 pub mod protocol;
 pub mod publish;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     contract::{ContractProbe, probe_host_contract},
     hunt::{self, HuntRules, HuntSet},
+    leaderboard::{self as board, LeaderboardRules, LeaderboardSet},
 };
 use veltrix_sdk::{prelude::*, tracing};
 
@@ -39,6 +41,9 @@ pub struct TreasureHuntConfig {
     /// How many of the latest events of the running hunt are kept for players catching up
     /// after a disconnect; one further behind gets a snapshot.
     pub retained_events: u64,
+    /// How many of the top players the leaderboard sends (at most once a second, when they
+    /// change); 0 sends none (players may still ask their rank).
+    pub leaderboard_size: u32,
     /// Log what the contract probe saw when the server stops.
     pub log_contract_probe: bool,
 }
@@ -52,6 +57,7 @@ impl Default for TreasureHuntConfig {
             inventory_slots: rules.inventory_slots as u32,
             hot_reload: true,
             retained_events: 4096,
+            leaderboard_size: LeaderboardRules::default().size as u32,
             log_contract_probe: true,
         }
     }
@@ -92,6 +98,8 @@ impl Mod for TreasureHunt {
         let world = ctx.world_mut();
         hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
         hunt::put_in_force(world, assets)?;
+        board::register(world, LeaderboardRules { size: config.leaderboard_size as usize });
+        world.init_resource::<leaderboard::FinalBoards>();
         world.init_resource::<ContractProbe>();
         world.init_resource::<persist::Tables>();
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<persist::Logged>(world);
@@ -100,6 +108,7 @@ impl Mod for TreasureHunt {
             .add_client_message::<protocol::Discard>("Discard")
             .add_client_message::<protocol::JoinTeam>("JoinTeam")
             .add_client_message::<protocol::CatchUp>("CatchUp")
+            .add_client_message::<protocol::Rank>("Rank")
             .add_server_message::<protocol::DigProgress>("DigProgress")
             .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
             .add_server_message::<protocol::LootGranted>("LootGranted")
@@ -108,8 +117,11 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::TeamChanged>("TeamChanged")
             .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
             .add_server_message::<protocol::CaughtUp>("CaughtUp")
-            .add_server_message::<protocol::Snapshot>("Snapshot");
+            .add_server_message::<protocol::Snapshot>("Snapshot")
+            .add_server_message::<protocol::Leaderboard>("Leaderboard")
+            .add_server_message::<protocol::YourRank>("YourRank");
         hunt::add_systems(ctx);
+        board::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
             // Catch-ups read the log before this tick's events join it; the publisher sends
             // those events with their numbers.
@@ -120,10 +132,13 @@ impl Mod for TreasureHunt {
                     persist::save_players,
                     persist::save_claims,
                     persist::log_events,
+                    persist::save_scores,
                     publish::publish_outcomes,
+                    leaderboard::publish_board,
                 )
                     .chain()
-                    .after(HuntSet::Deliver),
+                    .after(HuntSet::Deliver)
+                    .after(LeaderboardSet),
             )
             .add_systems(Tick, probe_host_contract);
         if config.hot_reload {
@@ -144,6 +159,7 @@ impl Mod for TreasureHunt {
             world.insert_resource(persist::HuntLog { hunt: id.clone(), next_seq: 1, retained });
             if let Some(store) = world.get_resource::<veltrix_sdk::Store>().cloned() {
                 persist::restore_hunt(world, &store)?;
+                persist::restore_board(world, &store)?;
             }
             let vaults = ctx.world().resource::<hunt::VaultIndex>().0.len();
             tracing::info!("hunt {id} running with {vaults} vaults");

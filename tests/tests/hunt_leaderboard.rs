@@ -8,7 +8,7 @@ use serde_json::json;
 use tempfile::TempDir;
 use treasure_hunt::{TreasureHunt, TreasureHuntConfig, leaderboard};
 use veltrix_sdk::{
-    MemoryStore, ModId, TileWorld,
+    ClientMessages, MemoryStore, ModId, Outbox, TileWorld,
     testing::{Executor, Harness},
 };
 
@@ -206,4 +206,21 @@ fn rank_without_a_hunt_is_refused() {
     h.send("ann", "Rank", Some(1), &json!({}));
     h.tick();
     assert!(h.transcript().contains("Refused #1: no hunt is running: there is no leaderboard yet"), "{}", h.transcript());
+}
+
+/// docs/protocol.md lists, for the mod's `Welcome.mods` entry, exactly the kinds the mod
+/// registers (so a new message cannot go undocumented there).
+#[test]
+fn the_protocol_doc_lists_the_kinds_the_mod_registers() {
+    let docs = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md")).unwrap();
+    let section = &docs[docs.find("## The treasure hunt's messages").expect("the mod's section")..];
+    let listed = |row: &str| -> Vec<String> {
+        let line = section.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row {row}"));
+        line[row.len()..].split('`').skip(1).step_by(2).map(str::to_string).collect()
+    };
+    let pack = Pack::new();
+    let h = pack.harness(Arc::new(MemoryStore::default()));
+    let ns = "Veltrix:TreasureHunt";
+    assert_eq!(listed("| `client_messages` |"), h.world().resource::<ClientMessages>().kinds(ns));
+    assert_eq!(listed("| `server_messages` |"), h.world().resource::<Outbox>().kinds(ns));
 }

@@ -73,7 +73,7 @@ pub struct Leaderboard {
     entries: HashMap<PlayerId, Entry>,
     order: BTreeSet<Key>,
     /// Players whose entry changed since [`Leaderboard::take_changed`] (for saving).
-    changed: Vec<PlayerId>,
+    changed: BTreeSet<PlayerId>,
     /// Bumped by every change, so the announcer looks at the top only after one.
     generation: u64,
     /// Added to `TickInfo::tick` for a find's tick: the ticks of earlier runs of the server,
@@ -203,9 +203,7 @@ impl Leaderboard {
         };
         change(entry);
         self.order.insert(Key::of(player, entry));
-        if !self.changed.contains(&player) {
-            self.changed.push(player);
-        }
+        self.changed.insert(player);
         self.generation += 1;
     }
 
@@ -214,9 +212,14 @@ impl Leaderboard {
         !self.changed.is_empty()
     }
 
-    /// The players whose entry changed since the last call, in the order they first changed.
-    pub fn take_changed(&mut self) -> std::vec::Drain<'_, PlayerId> {
-        self.changed.drain(..)
+    /// Forgets which entries changed (nothing to save them to).
+    pub fn forget_changes(&mut self) {
+        self.changed.clear();
+    }
+
+    /// The players whose entry changed since the last call, by id.
+    pub fn take_changed(&mut self) -> impl Iterator<Item = PlayerId> + use<> {
+        std::mem::take(&mut self.changed).into_iter()
     }
 
     /// The board in rank order: (player, entry).
@@ -231,6 +234,29 @@ pub fn rank_of(board: &Leaderboard, player: PlayerId) -> Option<Rank> {
     let entry = board.entries.get(&player)?;
     let above = board.order.range(..Key::of(player, entry)).count();
     Some(Rank { rank: above as u32 + 1, of: board.entries.len() as u32, entry: entry.clone() })
+}
+
+/// The ranks of several players at once (a tick's requests), in the order given: one walk down
+/// the board to the lowest ranked of them, O(that rank + k log k) for k players, where
+/// [`rank_of`] for each would walk once per player.
+pub fn ranks_of(board: &Leaderboard, players: &[PlayerId]) -> Vec<Option<Rank>> {
+    let mut wanted: Vec<(Key, usize)> =
+        players.iter().enumerate().filter_map(|(i, p)| board.entries.get(p).map(|e| (Key::of(*p, e), i))).collect();
+    wanted.sort_unstable();
+    let mut ranks = vec![None; players.len()];
+    let mut walk = board.order.iter().zip(1u32..);
+    let mut last: Option<(Key, u32)> = None;
+    for (key, i) in wanted {
+        let rank = match last {
+            // The same player asked twice.
+            Some((k, rank)) if k == key => rank,
+            _ => walk.find(|(k, _)| **k == key).map(|(_, rank)| rank).expect("every entry has its key in the order"),
+        };
+        last = Some((key, rank));
+        let entry = board.entries[&key.player].clone();
+        ranks[i] = Some(Rank { rank, of: board.entries.len() as u32, entry });
+    }
+    ranks
 }
 
 /// The first `n` rows of the board (all of it when it has fewer).
@@ -418,6 +444,10 @@ mod tests {
                 for (i, p) in expected.iter().enumerate() {
                     assert_eq!(rank_of(&board, *p).unwrap().rank as usize, i + 1);
                 }
+                // Asked all at once, in any order, some twice, some not ranked.
+                let asked: Vec<PlayerId> = (0..30).map(|_| rng.random_range(1..45u64)).collect();
+                let one_by_one: Vec<Option<Rank>> = asked.iter().map(|p| rank_of(&board, *p)).collect();
+                assert_eq!(ranks_of(&board, &asked), one_by_one, "step {step}");
             }
         }
     }
@@ -462,5 +492,48 @@ mod tests {
             }
         }
         assert_eq!(sent, [(2, vec![1], 1), (12, vec![2, 1], 2), (30, vec![1, 2], 3)]);
+    }
+
+    /// Figures for docs/benchmarks.md (run in release, by hand):
+    /// `cargo test --release -p treasure-hunt-ecs --lib leaderboard_figures -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn leaderboard_figures() {
+        use std::time::Instant;
+        const PLAYERS: u64 = 12_000;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut board = Leaderboard::new("Test");
+        for player in 1..=PLAYERS {
+            board.record(player, "player", 1, rng.random_range(0..5000), player / 4);
+        }
+        board.forget_changes();
+        let claims = 100_000u64;
+        let started = Instant::now();
+        for i in 0..claims {
+            let player = rng.random_range(1..=PLAYERS);
+            board.record(player, "player", 1, rng.random_range(0..50), PLAYERS + i);
+        }
+        let per_claim = started.elapsed() / claims as u32;
+        board.forget_changes();
+        let started = Instant::now();
+        let mut sum = 0u64;
+        for player in 1..=PLAYERS {
+            sum += u64::from(rank_of(&board, player).unwrap().rank);
+        }
+        let per_rank = started.elapsed() / PLAYERS as u32;
+        let everyone: Vec<PlayerId> = (1..=PLAYERS).collect();
+        let started = Instant::now();
+        sum += ranks_of(&board, &everyone).len() as u64;
+        let all_at_once = started.elapsed();
+        let started = Instant::now();
+        for _ in 0..1000 {
+            sum += final_board(&board, 10).len() as u64;
+        }
+        let per_top = started.elapsed() / 1000;
+        println!(
+            "{PLAYERS} players: a claim moves its entry in {per_claim:?}; rank_of takes {per_rank:?} on average \
+             (worst case the last rank), every player's in one ranks_of {all_at_once:?}; the top 10 in \
+             {per_top:?} ({sum})"
+        );
     }
 }

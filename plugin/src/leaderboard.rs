@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use treasure_hunt_ecs::{
     hunt::ActiveHunt,
-    leaderboard::{BoardChanged, BoardEntry, Leaderboard, LeaderboardRules, final_board, rank_of},
+    leaderboard::{BoardChanged, BoardEntry, Leaderboard, LeaderboardRules, final_board, ranks_of},
 };
 use veltrix_sdk::{Changes, Store, StoreError, prelude::*};
 
@@ -53,12 +53,20 @@ pub fn publish_board(
             outbox.send(Audience::Player(player.id), &board_now);
         }
     }
-    for r in requests.read() {
-        if board.hunt().is_none() {
+    if requests.is_empty() {
+        return;
+    }
+    if board.hunt().is_none() {
+        for r in requests.read() {
             outbox.refuse(r.player, r.request, "no hunt is running: there is no leaderboard yet");
-            continue;
         }
-        let answer = match rank_of(&board, r.player) {
+        return;
+    }
+    // One walk down the board for all of the tick's requests.
+    let asked: Vec<(PlayerId, Option<u32>)> = requests.read().map(|r| (r.player, r.request)).collect();
+    let players: Vec<PlayerId> = asked.iter().map(|(p, _)| *p).collect();
+    for ((player, request), rank) in asked.into_iter().zip(ranks_of(&board, &players)) {
+        let answer = match rank {
             Some(rank) => protocol::YourRank {
                 rank: Some(rank.rank),
                 of: rank.of,
@@ -67,7 +75,7 @@ pub fn publish_board(
             },
             None => protocol::YourRank { rank: None, of: board.len() as u32, vaults: 0, score: 0 },
         };
-        outbox.reply(r.player, r.request, &answer);
+        outbox.reply(player, request, &answer);
     }
 }
 

@@ -198,11 +198,10 @@ pub fn save_scores(tables: Res<Tables>, mut board: ResMut<Leaderboard>, mut chan
     }
     let board = &mut *board;
     let Some(hunt) = board.hunt().map(str::to_owned) else {
-        board.take_changed();
+        board.forget_changes();
         return;
     };
-    let changed: Vec<PlayerId> = board.take_changed().collect();
-    for player in changed {
+    for player in board.take_changed() {
         let Some(e) = board.entry(player) else { continue };
         let record =
             ScoreRecord { name: e.name.clone(), vaults: e.vaults, score: e.score, last_find_tick: e.last_find_tick };

@@ -32,9 +32,7 @@ impl Pack {
         };
         pack.write("Drops/Five.json", &single("Coin", 5));
         pack.write("Drops/Dust.json", &single("Pebble", 1));
-        let vault = |id: &str, x: u32, table: &str| {
-            json!({"Id": id, "At": {"X": x, "Y": 10}, "LootTable": table, "Claim": "PerPlayer", "DigEffort": 1})
-        };
+        let vault = |id: &str, x: u32, table: &str| json!({"Id": id, "At": {"X": x, "Y": 10}, "LootTable": table, "Claim": "PerPlayer", "DigEffort": 1});
         let hunt = json!({"Seed": 3, "Vaults": [vault("Five", 10, "Five"), vault("Dust", 11, "Dust"),
                                                 vault("Five_Again", 12, "Five")]});
         pack.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
@@ -53,15 +51,10 @@ impl Pack {
     }
 
     fn harness_running(&self, store: Arc<MemoryStore>, hunt: &str) -> Harness {
-        let mut h = Harness::with_executor(TileWorld::flat(32, 32), Executor::SingleThreaded)
-            .tick_rate(RATE)
-            .with_store(store);
-        let config = TreasureHuntConfig {
-            hunt: hunt.into(),
-            hot_reload: false,
-            leaderboard_size: 3,
-            ..Default::default()
-        };
+        let mut h =
+            Harness::with_executor(TileWorld::flat(32, 32), Executor::SingleThreaded).tick_rate(RATE).with_store(store);
+        let config =
+            TreasureHuntConfig { hunt: hunt.into(), hot_reload: false, leaderboard_size: 3, ..Default::default() };
         h.add_mod(
             ModId::new("Veltrix", "TreasureHunt"),
             TreasureHunt::with_config(config),
@@ -205,7 +198,11 @@ fn rank_without_a_hunt_is_refused() {
     h.join("ann", 1.5, 1.5);
     h.send("ann", "Rank", Some(1), &json!({}));
     h.tick();
-    assert!(h.transcript().contains("Refused #1: no hunt is running: there is no leaderboard yet"), "{}", h.transcript());
+    assert!(
+        h.transcript().contains("Refused #1: no hunt is running: there is no leaderboard yet"),
+        "{}",
+        h.transcript()
+    );
 }
 
 /// docs/protocol.md lists, for the mod's `Welcome.mods` entry, exactly the kinds the mod

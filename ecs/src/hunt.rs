@@ -71,6 +71,18 @@ pub struct ActiveHunt {
     pub run: u32,
 }
 
+impl ActiveHunt {
+    /// What the run's leaderboard is stored under: `<hunt id>#<run>`, so each run ranks anew.
+    pub fn run_key(&self) -> String {
+        run_key(&self.id, self.run)
+    }
+}
+
+/// The key of run `run` of hunt `id` (see [`ActiveHunt::run_key`]).
+pub fn run_key(id: &str, run: u32) -> String {
+    format!("{id}#{run}")
+}
+
 /// A vault of the running hunt. Its tile is secret until it is opened.
 #[derive(Component, Debug, Clone, PartialEq)]
 pub struct Vault(pub PlacedVault);

@@ -11,6 +11,7 @@
 //! - [`clues`]: clues released by time, chains and proximity, or on request.
 //! - [`lang`]: language files for clue texts.
 //! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
+//! - [`leaderboard`]: the running hunt's ranking: vaults, score, last find; its top and ranks.
 
 pub mod assets;
 pub mod clues;
@@ -18,6 +19,7 @@ pub mod contract;
 pub mod hunt;
 pub mod inventory;
 pub mod lang;
+pub mod leaderboard;
 pub mod lifecycle;
 pub mod loot;
 pub mod pack;

@@ -7,7 +7,8 @@ use treasure_hunt_ecs::{
     clues::{ClueReleases, describe_clues},
     hunt::{ActiveHunt, AssetsInForce, InventoryChanged, Vault, VaultClaims},
     inventory::{Inventory, ItemCatalog, PendingRewards, grant},
-    lifecycle::{self, EndReason, HuntClock, HuntRuns, Phase},
+    leaderboard::{Leaderboard, rank_of},
+    lifecycle::{self, HuntClock, HuntRuns, Phase},
     loot::ItemStack,
 };
 use veltrix_sdk::{CommandSource, Subcommand, did_you_mean, prelude::*};
@@ -30,6 +31,7 @@ pub fn register(ctx: &mut ModContext) {
         sub("reload", "hunt reload", "re-read and re-check the asset pack (the result is logged)", false),
         sub("give", "hunt give <player> <item> [n]", "give a player items (n = 1 by default)", false),
         sub("clues", "hunt clues", "the clues you have", true),
+        sub("rank", "hunt rank", "your place on the leaderboard", true),
     ];
     ctx.add_command_with_subcommands("hunt", "the treasure hunt", subcommands, run);
 }
@@ -47,7 +49,7 @@ fn run(world: &mut World, source: &CommandSource, args: &[&str]) -> Result<Strin
                 [] => world.get_resource::<ActiveHunt>().map(|a| a.id.clone()).ok_or("no hunt is running")?,
                 _ => one_hunt_id(world, rest)?,
             };
-            lifecycle::end_run(world, &id, EndReason::Stopped)
+            crate::runs::stop(world, &id)
         }
         "status" => {
             let id = match rest {
@@ -80,6 +82,21 @@ fn run(world: &mut World, source: &CommandSource, args: &[&str]) -> Result<Strin
             }
             let lines = describe_clues(world, player);
             Ok(if lines.is_empty() { "no clues yet".into() } else { lines.join("\n") })
+        }
+        "rank" => {
+            no_more(rest)?;
+            let CommandSource::Player { id, .. } = source else {
+                return Err("the console has no rank: use hunt status for the board".into());
+            };
+            let board = world.resource::<Leaderboard>();
+            Ok(match rank_of(board, *id) {
+                Some(r) => format!(
+                    "you are #{} of {} with {} vault(s) and a score of {}",
+                    r.rank, r.of, r.entry.vaults, r.entry.score
+                ),
+                None if board.is_empty() => "no one is ranked yet".into(),
+                None => format!("you are not ranked yet ({} player(s) are): claim a vault", board.len()),
+            })
         }
         other => unreachable!("the dispatcher checked the subcommand {other}"),
     }
@@ -147,6 +164,21 @@ fn status(world: &mut World, id: &str) -> String {
         (Phase::Active, None, _) => lines.push("ends when every FirstFinder vault is claimed".into()),
         (Phase::Ended, _, Some(reason)) => lines.push(format!("ended: {reason:?}")),
         _ => {}
+    }
+    if state.phase == Phase::Ended {
+        match crate::leaderboard::final_board_of(world, id) {
+            Ok(Some(board)) if !board.top.is_empty() => {
+                lines.push(format!("final board ({} ranked):", board.players));
+                lines.extend(
+                    board
+                        .top
+                        .iter()
+                        .map(|e| format!("  #{} {}: {} vault(s), score {}", e.rank, e.name, e.vaults, e.score)),
+                );
+            }
+            Ok(_) => lines.push("final board: no one was ranked".into()),
+            Err(e) => lines.push(format!("final board: cannot be read ({e})")),
+        }
     }
     if world.get_resource::<ActiveHunt>().is_some_and(|a| a.id == id) {
         let mut vaults = world.query::<(&Vault, &VaultClaims)>();

@@ -9,10 +9,12 @@ pub mod catchup;
 pub mod clock;
 pub mod commands;
 pub mod input;
+pub mod leaderboard;
 pub mod persist;
 pub mod protocol;
 pub mod publish;
 pub mod reload;
+pub mod runs;
 
 use std::path::Path;
 
@@ -21,6 +23,7 @@ use treasure_hunt_ecs::{
     clues,
     contract::{ContractProbe, probe_host_contract},
     hunt::{self, HuntRules, HuntSet},
+    leaderboard::{self as board, LeaderboardRules, LeaderboardSet},
     lifecycle,
 };
 use veltrix_sdk::{prelude::*, tracing};
@@ -47,6 +50,9 @@ pub struct TreasureHuntConfig {
     /// How many of the latest events of the running hunt are kept for players catching up
     /// after a disconnect; one further behind gets a snapshot.
     pub retained_events: u64,
+    /// How many of the top players the leaderboard sends (at most once a second, when they
+    /// change); 0 sends none (players may still ask their rank).
+    pub leaderboard_size: u32,
     /// Log what the contract probe saw when the server stops.
     pub log_contract_probe: bool,
 }
@@ -61,6 +67,7 @@ impl Default for TreasureHuntConfig {
             inventory_slots: rules.inventory_slots as u32,
             hot_reload: true,
             retained_events: 4096,
+            leaderboard_size: LeaderboardRules::default().size as u32,
             log_contract_probe: true,
         }
     }
@@ -105,6 +112,8 @@ impl Mod for TreasureHunt {
         clues::register(world);
         world.insert_resource(publish::ServerLanguage(config.language.clone()));
         world.init_resource::<clock::ClockSource>();
+        board::register(world, LeaderboardRules { size: config.leaderboard_size as usize });
+        world.init_resource::<leaderboard::FinalBoards>();
         world.init_resource::<ContractProbe>();
         world.init_resource::<persist::Tables>();
         world.init_resource::<persist::LogPositions>();
@@ -120,6 +129,7 @@ impl Mod for TreasureHunt {
             .add_client_message::<protocol::JoinTeam>("JoinTeam")
             .add_client_message::<protocol::CatchUp>("CatchUp")
             .add_client_message::<protocol::AskClue>("AskClue")
+            .add_client_message::<protocol::Rank>("Rank")
             .add_server_message::<protocol::DigProgress>("DigProgress")
             .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
             .add_server_message::<protocol::LootGranted>("LootGranted")
@@ -130,8 +140,11 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::CaughtUp>("CaughtUp")
             .add_server_message::<protocol::Snapshot>("Snapshot")
             .add_server_message::<protocol::Clue>("Clue")
-            .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced");
+            .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced")
+            .add_server_message::<protocol::Leaderboard>("Leaderboard")
+            .add_server_message::<protocol::YourRank>("YourRank");
         hunt::add_systems(ctx);
+        board::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
             // Catch-ups read the log before this tick's events join it; the publisher sends
             // those events with their numbers.
@@ -145,11 +158,14 @@ impl Mod for TreasureHunt {
                     persist::save_claims,
                     persist::log_events,
                     persist::save_hunts,
+                    persist::save_scores,
                     publish::publish_outcomes,
                     publish::publish_clues_and_announcements,
+                    leaderboard::publish_board,
                 )
                     .chain()
-                    .after(HuntSet::Deliver),
+                    .after(HuntSet::Deliver)
+                    .after(LeaderboardSet),
             )
             .add_systems(Tick, probe_host_contract);
         let (watcher, reloads) = reload::start_loader(pack_dir, tiles, spawn, config.hot_reload)?;
@@ -157,7 +173,7 @@ impl Mod for TreasureHunt {
         ctx.world_mut().insert_resource(reloads);
         // Between ticks, in order: a reloaded pack, the time, then the hunt's life (a start or
         // an end takes effect before the tick's digs).
-        ctx.add_systems(PreTick, (reload::apply_reload, clock::advance_clock, lifecycle::drive_lifecycle).chain());
+        ctx.add_systems(PreTick, (reload::apply_reload, clock::advance_clock, runs::drive_runs).chain());
         commands::register(ctx);
         Ok(())
     }
@@ -175,6 +191,7 @@ impl Mod for TreasureHunt {
             persist::point_log_at(world, &id);
             if let Some(store) = &store {
                 persist::restore_hunt(world, store)?;
+                persist::restore_board(world, store)?;
             }
             id
         } else if !configured.is_empty()

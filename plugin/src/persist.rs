@@ -8,6 +8,8 @@
 //! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number, its life (phase, run, start, end, archived runs), clues released to everyone this run |
 //! | `Veltrix:TreasureHunt/clues` | (hunt id, run, player id) | the proximity clues released to the player |
 //! | `Veltrix:TreasureHunt/events` | (hunt id, sequence) | tick and what happened (a vault opened, loot granted); the last `RetainedEvents` |
+//! | `Veltrix:TreasureHunt/scores` | (`<hunt id>#<run>`, player id) | the player's leaderboard entry: name, vaults, score, last find (kept after the hunt) |
+//! | `Veltrix:TreasureHunt/boards` | hunt id | the final board of an ended hunt: its top `LeaderboardSize`, how many were ranked |
 //!
 //! Keys and values are MessagePack (values as maps with field names, so fields can be added).
 //! A player's record is written in every tick that changed it; a returning player's record is
@@ -24,6 +26,7 @@ use treasure_hunt_ecs::{
         VaultClaims,
     },
     inventory::{Inventory, PendingRewards},
+    leaderboard::{BoardEntry, Entry, Leaderboard},
     lifecycle::{HuntRun, HuntRuns, Phase},
     loot::ItemStack,
 };
@@ -34,6 +37,8 @@ pub const CLAIMS: &str = "Veltrix:TreasureHunt/claims";
 pub const HUNTS: &str = "Veltrix:TreasureHunt/hunts";
 pub const EVENTS: &str = "Veltrix:TreasureHunt/events";
 pub const CLUES: &str = "Veltrix:TreasureHunt/clues";
+pub const SCORES: &str = "Veltrix:TreasureHunt/scores";
+pub const BOARDS: &str = "Veltrix:TreasureHunt/boards";
 
 /// The table names, made once.
 #[derive(Resource, Clone)]
@@ -43,6 +48,8 @@ pub struct Tables {
     hunts: Arc<str>,
     events: Arc<str>,
     clues: Arc<str>,
+    scores: Arc<str>,
+    pub(crate) boards: Arc<str>,
 }
 
 impl Default for Tables {
@@ -53,6 +60,8 @@ impl Default for Tables {
             hunts: HUNTS.into(),
             events: EVENTS.into(),
             clues: CLUES.into(),
+            scores: SCORES.into(),
+            boards: BOARDS.into(),
         }
     }
 }
@@ -87,6 +96,24 @@ pub struct HuntRecord {
     pub state: Option<HuntRun>,
     #[serde(default)]
     pub released: Vec<(String, i64, Option<u32>)>,
+}
+
+/// A player's leaderboard entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreRecord {
+    pub name: String,
+    pub vaults: u32,
+    pub score: u64,
+    /// On the hunt's clock, which goes on across restarts.
+    pub last_find_tick: u64,
+}
+
+/// An ended hunt's final board as stored: its top `LeaderboardSize`, and how many players were
+/// ranked (every entry stays in the scores table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalBoard {
+    pub top: Vec<BoardEntry>,
+    pub players: u32,
 }
 
 /// One entry of a hunt's event log.
@@ -159,6 +186,52 @@ pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> 
         );
     }
     Ok(())
+}
+
+/// The running hunt's leaderboard from the store: a board for the hunt in force, with the
+/// entries saved for it (none for a new hunt). Called at start after [`restore_hunt`], and by
+/// whoever starts a hunt later.
+pub fn restore_board(world: &mut World, store: &Store) -> Result<(), StoreError> {
+    let Some(active) = world.get_resource::<ActiveHunt>().cloned() else { return Ok(()) };
+    let key = active.run_key();
+    let records: Vec<((String, PlayerId), ScoreRecord)> =
+        store.load_range(SCORES, &(key.clone(), 0), &(key.clone(), PlayerId::MAX))?;
+    let mut board = world.remove_resource::<Leaderboard>().unwrap_or_default();
+    board.start(key);
+    let restored = records.len();
+    for ((_, player), r) in records {
+        board.restore(
+            player,
+            Entry { name: r.name, vaults: r.vaults, score: r.score, last_find_tick: r.last_find_tick },
+        );
+    }
+    world.insert_resource(board);
+    if restored > 0 {
+        tracing::info!(
+            "hunt {}: {restored} leaderboard entr{} restored from the store",
+            active.id,
+            if restored == 1 { "y" } else { "ies" }
+        );
+    }
+    Ok(())
+}
+
+/// Tick, after the leaderboard: writes the entries that changed this tick.
+pub fn save_scores(tables: Res<Tables>, mut board: ResMut<Leaderboard>, mut changes: ResMut<Changes>) {
+    if !board.has_changes() {
+        return;
+    }
+    let board = &mut *board;
+    let Some(hunt) = board.hunt().map(str::to_owned) else {
+        board.forget_changes();
+        return;
+    };
+    for player in board.take_changed() {
+        let Some(e) = board.entry(player) else { continue };
+        let record =
+            ScoreRecord { name: e.name.clone(), vaults: e.vaults, score: e.score, last_find_tick: e.last_find_tick };
+        changes.put(&tables.scores, &(&hunt, player), &record);
+    }
 }
 
 /// Tick, before the hunt's input: players joining who are not parked in memory get their

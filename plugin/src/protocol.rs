@@ -184,4 +184,47 @@ pub struct HuntAnnounced {
     /// Started and EndsSoon: seconds until a timed end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_left: Option<u32>,
+    /// Ended: the final leaderboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_board: Option<Leaderboard>,
+}
+
+/// Client: this player's place on the leaderboard of the running hunt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Rank {}
+
+/// One row of the leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BoardRow {
+    /// 1 for the leader; no two players share a rank.
+    pub rank: u32,
+    /// The player's name.
+    pub player: String,
+    pub vaults: u32,
+    pub score: u64,
+}
+
+/// Server, to every player: the top of the leaderboard, when it changed (at most once a
+/// second), and to a player joining while anyone is ranked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Leaderboard {
+    /// The first `LeaderboardSize` players, in rank order.
+    pub top: Vec<BoardRow>,
+    /// How many players are ranked.
+    pub players: u32,
+}
+
+/// Server, answering Rank: the player's place; `Rank` is nil when it is not ranked (it claimed
+/// nothing yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct YourRank {
+    pub rank: Option<u32>,
+    /// How many players are ranked.
+    pub of: u32,
+    pub vaults: u32,
+    pub score: u64,
 }

@@ -17,6 +17,7 @@ use treasure_hunt_ecs::{
 use veltrix_sdk::prelude::*;
 
 use crate::{
+    leaderboard::FinalBoards,
     persist::{HuntEvent, Logged},
     protocol::{self, Stack},
 };
@@ -138,10 +139,18 @@ pub fn publish_clues_and_announcements(
     releases: Res<ClueReleases>,
     clock: Res<HuntClock>,
     language: Res<ServerLanguage>,
+    final_boards: Option<Res<FinalBoards>>,
     mut outbox: ResMut<Outbox>,
 ) {
     for announcement in announcements.read() {
-        outbox.send(Audience::All, &announced(announcement));
+        let mut message = announced(announcement);
+        if let Announcement::Ended { hunt, .. } = announcement {
+            message.final_board = final_boards
+                .as_ref()
+                .and_then(|f| f.0.get(hunt))
+                .map(|board| crate::leaderboard::message(&board.top, board.players));
+        }
+        outbox.send(Audience::All, &message);
     }
     let Some(placed) = hunt.as_ref().and_then(|h| assets.0.hunts.get(&h.id)) else {
         for outcome in clues.read() {
@@ -241,7 +250,7 @@ fn announced(announcement: &Announcement) -> protocol::HuntAnnounced {
             (hunt, "Waiting", format!("The hunt {name} starts when {needed} players are online ({online} now)."), None)
         }
     };
-    protocol::HuntAnnounced { hunt: hunt.clone(), event: event.into(), text, seconds_left }
+    protocol::HuntAnnounced { hunt: hunt.clone(), event: event.into(), text, seconds_left, final_board: None }
 }
 
 fn duration_words(seconds: u32) -> String {

@@ -1,0 +1,37 @@
+//! A hunt's runs in the mod: the lifecycle of `treasure-hunt-ecs`, plus the final leaderboard
+//! kept at each end (whether by claims, by time or by `hunt stop`).
+
+use treasure_hunt_ecs::{
+    hunt::ActiveHunt,
+    lifecycle::{self, EndReason},
+};
+use veltrix_sdk::{prelude::*, tracing};
+
+use crate::{leaderboard, persist::FinalBoard};
+
+/// PreTick, after the clock: starts, warns and ends runs; a run that ended gets its final board.
+pub fn drive_runs(world: &mut World) {
+    let before = world.get_resource::<ActiveHunt>().map(|a| a.id.clone());
+    lifecycle::drive_lifecycle(world);
+    if let Some(id) = before
+        && world.get_resource::<ActiveHunt>().is_none_or(|a| a.id != id)
+    {
+        keep_final_board(world, &id);
+    }
+}
+
+/// Ends the running hunt `id` now (`hunt stop`), keeping its final board.
+pub fn stop(world: &mut World, id: &str) -> Result<String, String> {
+    let text = lifecycle::end_run(world, id, EndReason::Stopped)?;
+    keep_final_board(world, id);
+    Ok(text)
+}
+
+fn keep_final_board(world: &mut World, id: &str) {
+    if let Err(e) = leaderboard::freeze(world, id) {
+        // Nothing was ranked in this run: its final board is empty.
+        tracing::debug!("hunt {id}: {e}");
+        let empty = FinalBoard { top: Vec::new(), players: 0 };
+        world.get_resource_or_init::<leaderboard::FinalBoards>().0.insert(id.to_string(), empty);
+    }
+}

@@ -8,11 +8,15 @@
 //! - [`placement`]: where vaults go, fixed or random from the hunt's seed.
 //! - [`hunt`]: the running hunt: vaults, digging, claims, loot.
 //! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
+//! - [`paths`]: walking distances over the tiles and their cache, computed off the tick thread.
+//! - [`hints`]: HotCold and Compass hints toward a clue's target, along walkable paths.
 
 pub mod assets;
 pub mod contract;
+pub mod hints;
 pub mod hunt;
 pub mod inventory;
 pub mod loot;
 pub mod pack;
+pub mod paths;
 pub mod placement;

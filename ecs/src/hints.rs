@@ -90,9 +90,19 @@ pub struct HintRequest {
 #[derive(Message, Debug, Clone, PartialEq)]
 pub enum HintOutcome {
     /// The walking distance's band.
-    HotCold { player: PlayerId, request: Option<u32>, clue: String, band: String },
+    HotCold {
+        player: PlayerId,
+        request: Option<u32>,
+        clue: String,
+        band: String,
+    },
     /// The first step toward the target; `None` when the player stands on it.
-    Compass { player: PlayerId, request: Option<u32>, clue: String, direction: Option<Direction> },
+    Compass {
+        player: PlayerId,
+        request: Option<u32>,
+        clue: String,
+        direction: Option<Direction>,
+    },
     Refused(Refused),
 }
 
@@ -290,7 +300,8 @@ mod tests {
         let closed = &bands[..2];
         assert_eq!(HeatBand::label_for(closed, 99.0), Some("Hot"), "beyond every band: the last");
         assert_eq!(HeatBand::label_for(&[], 1.0), None);
-        let json: Vec<HeatBand> = serde_json::from_str(r#"[{"Within": 3, "Label": "Near"}, {"Label": "Far"}]"#).unwrap();
+        let json: Vec<HeatBand> =
+            serde_json::from_str(r#"[{"Within": 3, "Label": "Near"}, {"Label": "Far"}]"#).unwrap();
         assert_eq!(json[1], HeatBand { within: None, label: "Far".into() });
     }
 
@@ -338,7 +349,12 @@ mod tests {
         assert_eq!(
             answers,
             // East and SouthEast start equally short walks; East is nearer the straight line.
-            [HintOutcome::Compass { player: 1, request: Some(2), clue: "Clue".into(), direction: Some(Direction::East) }]
+            [HintOutcome::Compass {
+                player: 1,
+                request: Some(2),
+                clue: "Clue".into(),
+                direction: Some(Direction::East)
+            }]
         );
         assert_eq!(t.world.resource::<PathCache>().stats().computations, 1);
     }
@@ -362,7 +378,12 @@ mod tests {
         };
         assert_eq!(
             answers,
-            [HintOutcome::Compass { player: 1, request: Some(1), clue: "Clue".into(), direction: Some(Direction::SouthWest) }]
+            [HintOutcome::Compass {
+                player: 1,
+                request: Some(1),
+                clue: "Clue".into(),
+                direction: Some(Direction::SouthWest)
+            }]
         );
     }
 }

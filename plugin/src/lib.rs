@@ -17,7 +17,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     contract::{ContractProbe, probe_host_contract},
+    hints,
     hunt::{self, HuntRules, HuntSet},
+    paths::PathCacheConfig,
 };
 use veltrix_sdk::{prelude::*, tracing};
 
@@ -41,6 +43,12 @@ pub struct TreasureHuntConfig {
     pub retained_events: u64,
     /// Log what the contract probe saw when the server stops.
     pub log_contract_probe: bool,
+    /// Memory the cached walking-distance fields of hints may hold, in MiB (a 2048 x 2048
+    /// world's field takes 16).
+    pub path_cache_megabytes: u32,
+    /// Background threads computing walking distances for hints; 0 computes them in the tick
+    /// (deterministic, for tests and small worlds).
+    pub path_workers: u32,
 }
 
 impl Default for TreasureHuntConfig {
@@ -53,6 +61,8 @@ impl Default for TreasureHuntConfig {
             hot_reload: true,
             retained_events: 4096,
             log_contract_probe: true,
+            path_cache_megabytes: 256,
+            path_workers: 1,
         }
     }
 }
@@ -92,6 +102,13 @@ impl Mod for TreasureHunt {
         let world = ctx.world_mut();
         hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
         hunt::put_in_force(world, assets)?;
+        hints::register(
+            world,
+            PathCacheConfig {
+                memory_cap_bytes: (config.path_cache_megabytes as usize) << 20,
+                workers: config.path_workers as usize,
+            },
+        );
         world.init_resource::<ContractProbe>();
         world.init_resource::<persist::Tables>();
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<persist::Logged>(world);
@@ -108,8 +125,10 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::TeamChanged>("TeamChanged")
             .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
             .add_server_message::<protocol::CaughtUp>("CaughtUp")
-            .add_server_message::<protocol::Snapshot>("Snapshot");
+            .add_server_message::<protocol::Snapshot>("Snapshot")
+            .add_server_message::<protocol::Hint>("Hint");
         hunt::add_systems(ctx);
+        hints::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
             // Catch-ups read the log before this tick's events join it; the publisher sends
             // those events with their numbers.

@@ -33,7 +33,7 @@ fn shipped_mod_runs_its_system_every_tick_and_sees_host_components() {
     assert_eq!(
         config.trim(),
         "{\n  \"Hunt\": \"Sunken_Isles\",\n  \"Reach\": 3.0,\n  \"InventorySlots\": 24,\n  \"HotReload\": true,\n  \
-         \"RetainedEvents\": 4096,\n  \"LogContractProbe\": true\n}"
+         \"RetainedEvents\": 4096,\n  \"LogContractProbe\": true,\n  \"PathCacheMegabytes\": 256,\n  \"PathWorkers\": 1\n}"
     );
     // The demo hunt runs in the default (generated) world.
     assert!(run.log.contains("hunt Sunken_Isles running with 38 vaults"), "{}", run.log);

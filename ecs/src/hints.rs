@@ -146,10 +146,10 @@ pub fn answer_hints(
         let Ok(position) = positions.get(r.entity) else { return false };
         let refuse = |reason: String| HintOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Some(field) = cache.lookup(&tiles, r.target) else { return true };
-        let (x, y) = (position.x.floor(), position.y.floor());
-        let here = (tiles.walkable(position.x, position.y))
-            .then(|| TilePos { x: x as u32, y: y as u32 })
-            .filter(|_| x >= 0.0 && y >= 0.0);
+        // Walkable means inside the world: the floored coordinates are tile indices.
+        let here = tiles
+            .walkable(position.x, position.y)
+            .then_some(TilePos { x: position.x.floor() as u32, y: position.y.floor() as u32 });
         let Some(here) = here else {
             out.write(refuse("you are not standing on walkable ground: the hint cannot be read here".into()));
             return false;

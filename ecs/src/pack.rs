@@ -222,6 +222,7 @@ fn check_container(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn place_hunt(
     hunts: &LoadedKind<Hunt>,
     id: &str,

@@ -74,6 +74,7 @@ pub fn place_fixed(at: TilePos, tiles: &TileWorld, placed: &[(String, TilePos)])
 /// The tiles of a random group: every tile of the region that is ground, `reachable` (on foot
 /// from the spawn), far enough from the spawn and from the vaults placed so far, taken in an order shuffled from the hunt's seed and
 /// the group's id, each kept when it is far enough from those already kept.
+#[allow(clippy::too_many_arguments)]
 pub fn place_group(
     hunt_seed: u64,
     spec: &VaultSpec,

@@ -419,6 +419,21 @@ impl PathCache {
             return Some(cached.field.clone());
         }
         self.stats.misses += 1;
+        self.schedule(tiles, target)
+    }
+
+    /// Has the field of `target` computed ahead of any hint (say, for every clue's target when
+    /// a hunt starts), so that hints toward it are answered in the tick they are asked. Counts
+    /// neither a hit nor a miss; nothing is queued when the field is cached or in flight.
+    pub fn prefetch(&mut self, tiles: &TileWorld, target: TilePos) {
+        self.sync(tiles);
+        if !self.fields.contains_key(&target) {
+            self.schedule(tiles, target);
+        }
+    }
+
+    /// Queues the computation of a field not cached (computes it at once without workers).
+    fn schedule(&mut self, tiles: &TileWorld, target: TilePos) -> Option<Arc<DistanceField>> {
         if self.in_flight.contains_key(&target) {
             return None;
         }
@@ -719,9 +734,15 @@ mod tests {
         let _ = cache.lookup(&tiles, at(22, 2));
         wait_for(&mut cache, &tiles, at(22, 2));
         wait_for(&mut cache, &tiles, at(22, 2));
+        cache.prefetch(&tiles, at(22, 2));
         let stats = cache.stats();
         assert_eq!(stats.computations, 1, "{stats:?}");
         assert!(stats.hits >= 2 && stats.misses >= 1, "{stats:?}");
+        cache.prefetch(&tiles, at(3, 3));
+        cache.prefetch(&tiles, at(3, 3));
+        assert!(cache.is_computing(at(3, 3)));
+        wait_for(&mut cache, &tiles, at(3, 3));
+        assert_eq!(cache.stats().computations, 2);
     }
 
     /// The figure for a 2048 x 2048 world: `cargo test --release -p treasure-hunt-ecs -- --ignored

@@ -10,11 +10,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, prelude::*};
+use veltrix_sdk::{
+    PlayerId,
+    bevy_ecs::{message::Message, schedule::SystemSet},
+    prelude::*,
+};
 
 use crate::{
     assets::{AreaClue, ClueKind, ClueTrigger},
-    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, Refused},
+    hints::{HeatBand, HintKind, HintRequest},
+    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, Refused},
     lifecycle::{HuntClock, HuntRuns},
     pack::PlacedClue,
 };
@@ -93,6 +98,32 @@ pub fn area_radius(area: &AreaClue, elapsed_ms: i64) -> f32 {
         Some(to) => to,
         None => area.radius,
     }
+}
+
+/// Clue systems: after the claims (chains), before hints are answered (a HotCold or Compass
+/// clue asked for this tick is answered this tick when its path is cached).
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClueSet;
+
+/// Adds the clue systems to `Tick`, in [`ClueSet`].
+pub fn add_systems(ctx: &mut ModContext) {
+    ctx.configure_sets(Tick, ClueSet.after(HuntSet::Claim).before(crate::hints::HintSet));
+    ctx.add_systems(Tick, (release_clues, answer_clue_requests).chain().in_set(ClueSet));
+}
+
+/// Fields for every HotCold and Compass clue of the running hunt, computed ahead of the first
+/// question (off the tick thread).
+pub fn prefetch_paths(world: &mut World) {
+    let Some(hunt) = world.get_resource::<ActiveHunt>() else { return };
+    let Some(placed) = world.resource::<AssetsInForce>().0.hunts.get(&hunt.id).cloned() else { return };
+    let targets: Vec<_> =
+        placed.clues.iter().filter(|c| matches!(c.kind, ClueKind::HotCold | ClueKind::Compass)).map(|c| c.at).collect();
+    world.resource_scope(|world, mut cache: Mut<crate::paths::PathCache>| {
+        let tiles = world.resource::<TileWorld>();
+        for target in targets {
+            cache.prefetch(tiles, target);
+        }
+    });
 }
 
 /// Registers the clues' resource and messages.
@@ -189,13 +220,15 @@ pub fn release_clues(
     }
 }
 
-/// Answers players asking for a clue: refused when unknown or not released to them.
+/// Answers players asking for a clue: refused when unknown or not released to them; a HotCold
+/// or Compass clue becomes a [`HintRequest`], answered when its path is ready.
 pub fn answer_clue_requests(
     hunt: Option<Res<ActiveHunt>>,
     assets: Res<AssetsInForce>,
     releases: Res<ClueReleases>,
     mut requests: MessageReader<ClueRequest>,
     mut out: MessageWriter<ClueOutcome>,
+    mut hints: MessageWriter<HintRequest>,
 ) {
     for r in requests.read() {
         let refuse = |reason: String| ClueOutcome::Refused(Refused { player: r.player, request: r.request, reason });
@@ -218,12 +251,23 @@ pub fn answer_clue_requests(
             out.write(refuse(format!("the clue {} is not released to you yet", clue.id)));
             continue;
         }
-        match clue.kind {
-            ClueKind::HotCold | ClueKind::Compass => {
-                out.write(refuse(format!("the clue {} is not answered by this server yet", clue.id)))
+        let kind = match clue.kind {
+            ClueKind::HotCold => HintKind::HotCold { bands: HeatBand::defaults() },
+            ClueKind::Compass => HintKind::Compass,
+            _ => {
+                out.write(ClueOutcome::Answer { player: r.player, request: r.request, clue: index });
+                continue;
             }
-            _ => out.write(ClueOutcome::Answer { player: r.player, request: r.request, clue: index }),
         };
+        // Measured from where the player stands when the path is ready ([`crate::hints`]).
+        hints.write(HintRequest {
+            entity: r.entity,
+            player: r.player,
+            request: r.request,
+            clue: clue.id.clone(),
+            target: clue.at,
+            kind,
+        });
     }
 }
 

@@ -12,10 +12,13 @@
 //! - [`lang`]: language files for clue texts.
 //! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
 //! - [`leaderboard`]: the running hunt's ranking: vaults, score, last find; its top and ranks.
+//! - [`paths`]: walking distances over the tiles and their cache, computed off the tick thread.
+//! - [`hints`]: HotCold and Compass hints toward a clue's target, along walkable paths.
 
 pub mod assets;
 pub mod clues;
 pub mod contract;
+pub mod hints;
 pub mod hunt;
 pub mod inventory;
 pub mod lang;
@@ -23,4 +26,5 @@ pub mod leaderboard;
 pub mod lifecycle;
 pub mod loot;
 pub mod pack;
+pub mod paths;
 pub mod placement;

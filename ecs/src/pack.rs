@@ -18,6 +18,7 @@ use crate::{
     lang::{DEFAULT_LOCALE, Languages},
     lifecycle::Start,
     loot::stable_hash,
+    paths::DistanceField,
     placement::{place_fixed, place_group},
 };
 
@@ -101,8 +102,10 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
         check_container(&drops, id, &table.container, "Container", &item_ids, &mut errors);
     }
     let mut placed_hunts = BTreeMap::new();
+    // One walk from the spawn says which tiles players can reach on foot: every vault must be.
+    let on_foot = (!hunts.assets.is_empty()).then(|| OnFoot::from_spawn(tiles, spawn));
     for (id, hunt) in &hunts.assets {
-        if let Some(mut placed) = place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, &mut errors) {
+        if let Some(mut placed) = place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, on_foot.as_ref(), &mut errors) {
             check_lifecycle(&hunts, id, hunt, &mut errors);
             placed.clues = place_clues(&hunts, id, hunt, &placed.vaults, &languages, &mut errors);
             placed_hunts.insert(id.clone(), placed);
@@ -114,6 +117,40 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
         return Err(errors);
     }
     Ok(HuntAssets { items: items.assets, drops: drops.assets, hunts: placed_hunts, languages })
+}
+
+/// Where players can walk from the spawn.
+struct OnFoot {
+    spawn: TilePos,
+    spawn_walkable: bool,
+    field: DistanceField,
+}
+
+impl OnFoot {
+    fn from_spawn(tiles: &TileWorld, spawn: Spawn) -> Self {
+        // Negative and non-finite coordinates saturate to 0: the spawn's tile is then checked.
+        let spawn = TilePos { x: spawn.x.floor() as u32, y: spawn.y.floor() as u32 };
+        let spawn_walkable = tiles.get(i64::from(spawn.x), i64::from(spawn.y)).is_some_and(|t| t.walkable());
+        OnFoot { spawn, spawn_walkable, field: DistanceField::compute(tiles, spawn) }
+    }
+
+    fn reachable(&self, at: TilePos) -> bool {
+        self.field.reachable(at)
+    }
+
+    /// Why a vault at `at` cannot be reached.
+    fn unreachable(&self, vault: &str, at: TilePos) -> String {
+        let spawn = self.spawn;
+        let why = if self.spawn_walkable {
+            "it is walled in by rock or water"
+        } else {
+            "the spawn itself is not on walkable ground"
+        };
+        format!(
+            "vault {vault} at ({}, {}) cannot be reached on foot from the spawn ({}, {}): {why}",
+            at.x, at.y, spawn.x, spawn.y
+        )
+    }
 }
 
 /// Every item file's id, loaded or not: a reference to a broken item is that item's error,
@@ -212,6 +249,7 @@ fn check_container(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn place_hunt(
     hunts: &LoadedKind<Hunt>,
     id: &str,
@@ -219,8 +257,10 @@ fn place_hunt(
     drop_ids: &[&str],
     tiles: &TileWorld,
     spawn: Spawn,
+    on_foot: Option<&OnFoot>,
     errors: &mut Vec<AssetError>,
 ) -> Option<PlacedHunt> {
+    let reachable = |at: TilePos| on_foot.is_none_or(|f| f.reachable(at));
     let before = errors.len();
     let mut placed: Vec<(String, TilePos)> = Vec::new();
     let mut vaults = Vec::new();
@@ -237,6 +277,10 @@ fn place_hunt(
         check_rules(spec, drop_ids, &mut error);
         let tiles_of_spec: Vec<(String, TilePos)> = match (spec.at, spec.count, spec.region) {
             (Some(at), None, None) => match place_fixed(at, tiles, &placed) {
+                Ok(at) if !reachable(at) => {
+                    error("At", on_foot.map(|f| f.unreachable(&spec.id, at)).unwrap_or_default());
+                    continue;
+                }
                 Ok(at) => vec![(spec.id.clone(), at)],
                 Err(e) => {
                     error("At", e.to_string());
@@ -248,7 +292,7 @@ fn place_hunt(
                     error("Count", "expected at least 1".into());
                     continue;
                 }
-                match place_group(hunt.seed, spec, region, count, tiles, (spawn.x, spawn.y), &placed) {
+                match place_group(hunt.seed, spec, region, count, tiles, (spawn.x, spawn.y), &placed, &reachable) {
                     Ok(at) => {
                         at.into_iter().enumerate().map(|(n, at)| (format!("{}_{}", spec.id, n + 1), at)).collect()
                     }
@@ -564,6 +608,56 @@ mod tests {
         for (error, want) in errors.iter().zip(expected) {
             assert!(error.contains(want), "{error}\n  {want}");
         }
+    }
+
+    #[test]
+    fn every_vault_must_be_reachable_on_foot_from_the_spawn() {
+        // A pond of water around (50, 50), and a ring of rock around the island (8, 8) to (12, 12).
+        let mut tiles = world();
+        for i in 6..=14 {
+            for (x, y) in [(i, 6), (i, 14), (6, i), (14, i)] {
+                tiles.set(x, y, Tile::Rock);
+            }
+        }
+        let hunt = r#"{"Seed": 3, "Vaults": [
+            {"Id": "Crater_Vault", "At": {"X": 10, "Y": 10}, "LootTable": "Coins"},
+            {"Id": "Open", "At": {"X": 40, "Y": 10}, "LootTable": "Coins"},
+            {"Id": "Ring", "Count": 9, "Region": {"MinX": 6, "MinY": 6, "MaxX": 16, "MaxY": 16}, "LootTable": "Coins"}]}"#;
+        let errors: Vec<String> =
+            build(&pack(hunt), &tiles, SPAWN).unwrap_err().iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].ends_with(
+                "Vaults[0].At: vault Crater_Vault at (10, 10) cannot be reached on foot from the spawn (32, 32): \
+                 it is walled in by rock or water"
+            ),
+            "{}",
+            errors[0]
+        );
+        // A group takes only reachable tiles: of the region, the 40 outside the ring.
+        let hunt = r#"{"Seed": 3, "Vaults": [
+            {"Id": "Ring", "Count": 40, "Region": {"MinX": 6, "MinY": 6, "MaxX": 16, "MaxY": 16}, "LootTable": "Coins"}]}"#;
+        let assets = build(&pack(hunt), &tiles, SPAWN).unwrap();
+        assert!(assets.hunts["Test"].vaults.iter().all(|v| v.at.x > 14 || v.at.y > 14), "none inside the ring");
+        let hunt = hunt.replace("40", "41");
+        let errors: Vec<String> =
+            build(&pack(&hunt), &tiles, SPAWN).unwrap_err().iter().map(ToString::to_string).collect();
+        assert!(errors[0].contains("Count: the region is too small for 41 vaults"), "{errors:#?}");
+        assert!(errors[0].contains("only 40 fit on ground reachable on foot from the spawn"), "{errors:#?}");
+        // A spawn on rock reaches nothing, and says so.
+        let errors: Vec<String> = build(
+            &pack(r#"{"Seed": 1, "Vaults": [{"Id": "A", "At": {"X": 1, "Y": 1}, "LootTable": "Coins"}]}"#),
+            &tiles,
+            Spawn { x: 5.5, y: 5.5 },
+        )
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert!(
+            errors[0].ends_with("from the spawn (5, 5): the spawn itself is not on walkable ground"),
+            "{errors:#?}"
+        );
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl std::fmt::Display for PlacementError {
             PlacementError::RegionTooSmall { wanted, placed } => write!(
                 f,
                 "the region is too small for {wanted} vaults with these constraints: only {placed} fit \
-                 (enlarge Region, or lower Count, MinSpacing or MinSpawnDistance)"
+                 on ground reachable on foot from the spawn (enlarge Region, or lower Count, MinSpacing or \
+                 MinSpawnDistance)"
             ),
         }
     }
@@ -70,9 +71,10 @@ pub fn place_fixed(at: TilePos, tiles: &TileWorld, placed: &[(String, TilePos)])
     Ok(at)
 }
 
-/// The tiles of a random group: every tile of the region that is ground, far enough from the
-/// spawn and from the vaults placed so far, taken in an order shuffled from the hunt's seed and
+/// The tiles of a random group: every tile of the region that is ground, `reachable` (on foot
+/// from the spawn), far enough from the spawn and from the vaults placed so far, taken in an order shuffled from the hunt's seed and
 /// the group's id, each kept when it is far enough from those already kept.
+#[allow(clippy::too_many_arguments)]
 pub fn place_group(
     hunt_seed: u64,
     spec: &VaultSpec,
@@ -81,6 +83,7 @@ pub fn place_group(
     tiles: &TileWorld,
     spawn: (f32, f32),
     placed: &[(String, TilePos)],
+    reachable: &dyn Fn(TilePos) -> bool,
 ) -> Result<Vec<TilePos>, PlacementError> {
     if region.min_x > region.max_x
         || region.min_y > region.max_y
@@ -93,6 +96,7 @@ pub fn place_group(
         .flat_map(|y| (region.min_x..=region.max_x).map(move |x| TilePos { x, y }))
         .filter(|at| tiles.get(i64::from(at.x), i64::from(at.y)) == Some(Tile::Ground))
         .filter(|at| at.distance_to(spawn.0, spawn.1) >= spec.min_spawn_distance)
+        .filter(|at| reachable(*at))
         .filter(|at| placed.iter().all(|(_, p)| p != at && p.distance(*at) >= spec.min_spacing))
         .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(stable_hash(hunt_seed, &spec.id, 0));
@@ -142,9 +146,9 @@ mod tests {
             tiles.set(x, 10, Tile::Rock);
         }
         let spec = group("Dune", 8.0, 12.0);
-        let a = place_group(7, &spec, REGION, 12, &tiles, (32.0, 32.0), &[]).unwrap();
-        assert_eq!(a, place_group(7, &spec, REGION, 12, &tiles, (32.0, 32.0), &[]).unwrap());
-        assert_ne!(a, place_group(8, &spec, REGION, 12, &tiles, (32.0, 32.0), &[]).unwrap());
+        let a = place_group(7, &spec, REGION, 12, &tiles, (32.0, 32.0), &[], &|_| true).unwrap();
+        assert_eq!(a, place_group(7, &spec, REGION, 12, &tiles, (32.0, 32.0), &[], &|_| true).unwrap());
+        assert_ne!(a, place_group(8, &spec, REGION, 12, &tiles, (32.0, 32.0), &[], &|_| true).unwrap());
         for (i, p) in a.iter().enumerate() {
             assert_ne!(p.y, 10, "not on rock");
             assert!(p.distance_to(32.0, 32.0) >= 12.0);
@@ -158,7 +162,7 @@ mod tests {
     fn too_many_vaults_for_the_region_is_an_error_saying_how_many_fit() {
         let tiles = TileWorld::flat(64, 64);
         let region = Region { min_x: 0, min_y: 0, max_x: 9, max_y: 9 };
-        let err = place_group(1, &group("G", 5.0, 0.0), region, 20, &tiles, (60.0, 60.0), &[]).unwrap_err();
+        let err = place_group(1, &group("G", 5.0, 0.0), region, 20, &tiles, (60.0, 60.0), &[], &|_| true).unwrap_err();
         let PlacementError::RegionTooSmall { wanted: 20, placed } = err else { panic!("{err:?}") };
         assert!((1..=9).contains(&placed), "{placed}");
     }

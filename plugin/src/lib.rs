@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     clues,
     contract::{ContractProbe, probe_host_contract},
+    hints,
     hunt::{self, HuntRules, HuntSet},
     leaderboard::{self as board, LeaderboardRules, LeaderboardSet},
     lifecycle,
+    paths::PathCacheConfig,
 };
 use veltrix_sdk::{prelude::*, tracing};
 
@@ -55,6 +57,12 @@ pub struct TreasureHuntConfig {
     pub leaderboard_size: u32,
     /// Log what the contract probe saw when the server stops.
     pub log_contract_probe: bool,
+    /// Memory the cached walking-distance fields of hints may hold, in MiB (a 2048 x 2048
+    /// world's field takes 16).
+    pub path_cache_megabytes: u32,
+    /// Background threads computing walking distances for hints; 0 computes them in the tick
+    /// (deterministic, for tests and small worlds).
+    pub path_workers: u32,
 }
 
 impl Default for TreasureHuntConfig {
@@ -69,6 +77,8 @@ impl Default for TreasureHuntConfig {
             retained_events: 4096,
             leaderboard_size: LeaderboardRules::default().size as u32,
             log_contract_probe: true,
+            path_cache_megabytes: 256,
+            path_workers: 1,
         }
     }
 }
@@ -114,6 +124,13 @@ impl Mod for TreasureHunt {
         world.init_resource::<clock::ClockSource>();
         board::register(world, LeaderboardRules { size: config.leaderboard_size as usize });
         world.init_resource::<leaderboard::FinalBoards>();
+        hints::register(
+            world,
+            PathCacheConfig {
+                memory_cap_bytes: (config.path_cache_megabytes as usize) << 20,
+                workers: config.path_workers as usize,
+            },
+        );
         world.init_resource::<ContractProbe>();
         world.init_resource::<persist::Tables>();
         world.init_resource::<persist::LogPositions>();
@@ -142,17 +159,18 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::Clue>("Clue")
             .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced")
             .add_server_message::<protocol::Leaderboard>("Leaderboard")
-            .add_server_message::<protocol::YourRank>("YourRank");
+            .add_server_message::<protocol::YourRank>("YourRank")
+            .add_server_message::<protocol::Hint>("Hint");
         hunt::add_systems(ctx);
         board::add_systems(ctx);
+        hints::add_systems(ctx);
+        clues::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
             // Catch-ups read the log before this tick's events join it; the publisher sends
             // those events with their numbers.
             .add_systems(
                 Tick,
                 (
-                    clues::release_clues,
-                    clues::answer_clue_requests,
                     catchup::catch_up,
                     persist::save_players,
                     persist::save_claims,

@@ -2,7 +2,7 @@
 //! Keys are PascalCase, like the assets.
 
 use serde::{Deserialize, Serialize};
-use treasure_hunt_ecs::{assets::ClaimRule, loot::ItemStack};
+use treasure_hunt_ecs::{assets::ClaimRule, loot::ItemStack, paths::Direction};
 
 /// Client: dig at a tile (within reach of the player's position).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,4 +227,27 @@ pub struct YourRank {
     pub of: u32,
     pub vaults: u32,
     pub score: u64,
+}
+
+/// Server, to the player who used a clue: a hint toward what the clue points at, measured along
+/// walkable paths from where the player stood when it was answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Hint {
+    /// The clue's id.
+    pub clue: String,
+    /// `"HotCold"` or `"Compass"`.
+    pub kind: HintKind,
+    /// HotCold: the band of the walking distance (`"Warm"`); nil for Compass.
+    pub band: Option<String>,
+    /// Compass: the first step of a shortest walk (`"NorthEast"`, North toward y = 0); nil for
+    /// HotCold, and for Compass when the player stands on the spot.
+    pub direction: Option<Direction>,
+}
+
+/// Which hint a [`Hint`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HintKind {
+    HotCold,
+    Compass,
 }

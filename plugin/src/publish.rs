@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use treasure_hunt_ecs::{
     assets::ClueKind,
     clues::{ClueOutcome, ClueReleases, area_radius},
+    hints::HintOutcome,
     hunt::{
         ActiveHunt, AssetsInForce, ClaimOutcome, DigOutcome, DiscardOutcome, InventoryChanged, Refused, TeamOutcome,
     },
@@ -22,7 +23,7 @@ use crate::{
     protocol::{self, Stack},
 };
 
-/// Sends this tick's outcomes: refusals and progress to the player who asked, a vault's
+/// Sends this tick's outcomes: refusals, progress and hints to the player who asked, a vault's
 /// opening to the players within its sparkle radius, loot and the inventory to its holder
 /// (one `InventoryChanged` per player per tick, with the final state).
 #[allow(clippy::too_many_arguments)]
@@ -33,6 +34,7 @@ pub fn publish_outcomes(
     mut changed: MessageReader<InventoryChanged>,
     mut discards: MessageReader<DiscardOutcome>,
     mut teams: MessageReader<TeamOutcome>,
+    mut hints: MessageReader<HintOutcome>,
     inventories: Query<(&Inventory, &PendingRewards)>,
     mut outbox: ResMut<Outbox>,
 ) {
@@ -85,6 +87,31 @@ pub fn publish_outcomes(
                 outbox.reply(*player, *request, &protocol::TeamChanged { team: team.clone() })
             }
             TeamOutcome::Refused(r) => refuse(&mut outbox, r),
+        }
+    }
+    for outcome in hints.read() {
+        match outcome {
+            HintOutcome::HotCold { player, request, clue, band } => outbox.reply(
+                *player,
+                *request,
+                &protocol::Hint {
+                    clue: clue.clone(),
+                    kind: protocol::HintKind::HotCold,
+                    band: Some(band.clone()),
+                    direction: None,
+                },
+            ),
+            HintOutcome::Compass { player, request, clue, direction } => outbox.reply(
+                *player,
+                *request,
+                &protocol::Hint {
+                    clue: clue.clone(),
+                    kind: protocol::HintKind::Compass,
+                    band: None,
+                    direction: *direction,
+                },
+            ),
+            HintOutcome::Refused(r) => refuse(&mut outbox, r),
         }
     }
     let mut sent = BTreeSet::new();

@@ -51,8 +51,9 @@ impl Pack {
     }
 }
 
+/// Paths computed on the tick thread (no workers), so hints come in a fixed tick.
 fn config(hunt: &str) -> TreasureHuntConfig {
-    TreasureHuntConfig { hunt: hunt.into(), ..Default::default() }
+    TreasureHuntConfig { hunt: hunt.into(), path_workers: 0, ..Default::default() }
 }
 
 fn dig(h: &mut Harness, name: &str, request: u32, x: u32, y: u32) {
@@ -127,7 +128,7 @@ fn a_daily_window_waits_for_players_and_runs_again_the_next_day() {
 
 /// A clue chain: a riddle after 2 seconds (from the language files), an area when Well is
 /// claimed, a reveal for whoever comes near; a late joiner gets what was released to all, and
-/// players ask for clues by id.
+/// players ask for clues by id (HotCold and Compass answered as hints from where they stand).
 #[test]
 fn clues_are_released_by_time_chain_and_proximity() {
     let hunt = json!({"Seed": 3, "Vaults": vaults(), "Clues": [
@@ -135,7 +136,9 @@ fn clues_are_released_by_time_chain_and_proximity() {
         {"Id": "Oak_Area", "Vault": "Oak", "Trigger": {"VaultClaimed": "Well"},
          "Kind": {"Area": {"Radius": 12, "ShrinkTo": 4, "ShrinkSeconds": 4}}},
         {"Id": "Oak_Spot", "Vault": "Oak", "Trigger": {"Enter": {"X": 30, "Y": 30, "Radius": 3}}, "Kind": "Reveal"},
-        {"Id": "Well_Hint", "Vault": "Well", "Kind": {"Text": "clue.well"}}
+        {"Id": "Well_Hint", "Vault": "Well", "Kind": {"Text": "clue.well"}},
+        {"Id": "Oak_Heat", "Vault": "Oak", "Kind": "HotCold"},
+        {"Id": "Oak_Way", "Vault": "Oak", "Kind": "Compass"}
     ]});
     let pack = Pack::new(hunt);
     let mut h = pack.harness(config("Test"), Arc::default()).unwrap();
@@ -145,6 +148,8 @@ fn clues_are_released_by_time_chain_and_proximity() {
     h.send("bob", "AskClue", Some(1), &json!({"Clue": "Oak_Spot"}));
     h.send("bob", "AskClue", Some(2), &json!({"Clue": "Well_Hint"}));
     h.send("bob", "AskClue", Some(3), &json!({"Clue": "Oak_Spt"}));
+    h.send("bob", "AskClue", Some(4), &json!({"Clue": "Oak_Heat"}));
+    h.send("bob", "AskClue", Some(5), &json!({"Clue": "Oak_Way"}));
     h.run_until(20);
     dig(&mut h, "alice", 1, 10, 10);
     h.run_until(25);
@@ -153,7 +158,8 @@ fn clues_are_released_by_time_chain_and_proximity() {
     h.join("carol", 60.5, 60.5);
     h.tick();
     let transcript = h.transcript();
-    let clues: Vec<&str> = transcript.lines().filter(|l| l.contains("/Clue ") || l.contains("Refused")).collect();
+    let clues: Vec<&str> =
+        transcript.lines().filter(|l| l.contains("/Clue ") || l.contains("/Hint ") || l.contains("Refused")).collect();
     insta::assert_snapshot!(clues.join("\n"));
     // The area shrinks once a second, each time by whole tiles: 12 at release, 4 at the end.
     let areas = lines_with(&transcript, "alice <- Veltrix:TreasureHunt/Clue {\"Clue\":\"Oak_Area\"");

@@ -1,0 +1,124 @@
+//! Hints on a 2048 x 2048 world through the harness with the treasure-hunt mod: the walking
+//! distance field of a clue's target is computed on the mod's path worker while the ticks go
+//! on, each within the tick budget, and the hint is answered in the tick the field is ready,
+//! with the band of the walk around a wall, not of the straight line.
+
+use std::{
+    fs,
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+use treasure_hunt::{TreasureHunt, TreasureHuntConfig};
+use treasure_hunt_ecs::{
+    assets::TilePos,
+    hints::{HeatBand, HintKind, HintRequest},
+    paths::PathCache,
+};
+use veltrix_sdk::{ModId, Tile, TileWorld, protocol::ServerMessage, testing::Harness};
+
+const SIZE: u32 = 2048;
+/// The tick budget at 30 ticks per second.
+const BUDGET: Duration = Duration::from_millis(33);
+
+/// 2048 x 2048 tiles with a rock wall along x = 1000, from y = 0 to y = 2039: the gap is at the
+/// far end (y = 2040 to 2047).
+fn walled_world() -> TileWorld {
+    let mut tiles = vec![Tile::Ground; (SIZE * SIZE) as usize];
+    for y in 0..2040 {
+        tiles[(y * SIZE + 1000) as usize] = Tile::Rock;
+    }
+    TileWorld::from_tiles(SIZE, SIZE, tiles)
+}
+
+fn pack() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |file: &str, text: &str| {
+        let path = dir.path().join("assets/Server").join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write("Item/Items/Coin.json", r#"{"MaxStack": 50}"#);
+    write("Drops/Coins.json", r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin"}}}"#);
+    write(
+        "TreasureHunt/Hunts/Test.json",
+        r#"{"Seed": 1, "Vaults": [{"Id": "Far_Side", "At": {"X": 1010, "Y": 100}, "LootTable": "Coins"}]}"#,
+    );
+    dir
+}
+
+#[test]
+fn ticks_stay_within_budget_while_a_2048_square_field_is_computed() {
+    let dir = pack();
+    let mut harness = Harness::new(walled_world());
+    let config = TreasureHuntConfig { hunt: "Test".into(), hot_reload: false, path_workers: 1, ..Default::default() };
+    harness
+        .add_mod(
+            ModId::new("Veltrix", "TreasureHunt"),
+            TreasureHunt::with_config(config),
+            dir.path(),
+            &dir.path().join("data"),
+        )
+        .unwrap();
+    // 20 tiles from the target as the crow flies, on the other side of the wall.
+    harness.join("alice", 990.5, 100.5);
+    harness.tick();
+    let entity = harness.player_entity("alice").unwrap();
+    let player = harness.player_id("alice").unwrap();
+    let target = TilePos { x: 1010, y: 100 };
+    for (request, clue, kind) in
+        [(Some(7), "Heat", HintKind::HotCold { bands: HeatBand::defaults() }), (Some(8), "Needle", HintKind::Compass)]
+    {
+        harness.world_mut().write_message(HintRequest { entity, player, request, clue: clue.into(), target, kind });
+    }
+    let asked = harness.current_tick() + 1;
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let answered = loop {
+        let tick_start = Instant::now();
+        harness.tick();
+        let took = tick_start.elapsed();
+        slowest = slowest.max(took);
+        assert!(took < BUDGET, "tick {} took {took:?}, over the {BUDGET:?} budget", harness.current_tick());
+        if !hints(&harness).is_empty() {
+            break harness.current_tick();
+        }
+        assert!(start.elapsed() < Duration::from_secs(25), "no hint after 25 s ({} ticks)", harness.current_tick());
+        // Ticks at the server's pace, so that the worker gets the time a real server leaves it.
+        std::thread::sleep(BUDGET.saturating_sub(took));
+    };
+    assert!(answered > asked, "the field is computed off the tick: never in the tick that asked for it");
+    let cache = harness.world().resource::<PathCache>().stats();
+    assert_eq!(cache.computations, 1, "{cache:?}");
+    assert_eq!(cache.bytes_held, (SIZE as usize + 2) * (SIZE as usize + 2) * 4);
+    // Around the wall's far end: about 3900 tiles on foot, so Cold; the first step goes down toward the gap
+    // (SouthEast and South start equally short walks: SouthEast is nearer the straight line).
+    assert_eq!(
+        hints(&harness),
+        [
+            r#"Veltrix:TreasureHunt/Hint #Some(7) {"Band":"Cold","Clue":"Heat","Direction":null,"Kind":"HotCold"}"#,
+            r#"Veltrix:TreasureHunt/Hint #Some(8) {"Band":null,"Clue":"Needle","Direction":"SouthEast","Kind":"Compass"}"#,
+        ]
+    );
+    eprintln!(
+        "2048 x 2048 field ready {} tick(s) after the request ({:?}); slowest tick {slowest:?}",
+        answered - asked,
+        start.elapsed()
+    );
+    harness.shutdown();
+}
+
+/// The hints alice received, as `Kind #request {json body}`.
+fn hints(harness: &Harness) -> Vec<String> {
+    harness
+        .received("alice")
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::Mod(m) if m.kind == "Hint" => {
+                let body: serde_json::Value = veltrix_sdk::rmp_serde::from_slice(&m.body).unwrap();
+                Some(format!("{}/{} #{:?} {body}", m.ns, m.kind, m.request))
+            }
+            _ => None,
+        })
+        .collect()
+}

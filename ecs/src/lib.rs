@@ -7,10 +7,13 @@
 //! - [`pack`]: a pack loaded and checked as a whole, with every error located.
 //! - [`placement`]: where vaults go, fixed or random from the hunt's seed.
 //! - [`hunt`]: the running hunt: vaults, digging, claims, loot.
-//! - [`loot`], [`inventory`]: rolling loot tables; slots, stacks and pending rewards.
+//! - [`loot`], [`inventory`]: rolling loot tables (with luck and pity); slots, stacks and
+//!   pending rewards.
+//! - [`effects`]: active effects (granted by using items), their modifiers and expiry.
 
 pub mod assets;
 pub mod contract;
+pub mod effects;
 pub mod hunt;
 pub mod inventory;
 pub mod loot;

@@ -2,20 +2,24 @@
 
 use treasure_hunt_ecs::{
     assets::TilePos,
+    effects::UseItemRequest,
     hunt::{DigRequest, DiscardRequest, TeamRequest},
 };
 use veltrix_sdk::prelude::*;
 
-use crate::protocol::{Dig, Discard, JoinTeam};
+use crate::protocol::{Dig, Discard, JoinTeam, UseItem};
 
-/// Turns this tick's `Dig`, `Discard` and `JoinTeam` messages into hunt requests.
+/// Turns this tick's `Dig`, `Discard`, `JoinTeam` and `UseItem` messages into hunt requests.
+#[allow(clippy::too_many_arguments)]
 pub fn receive_requests(
     mut digs: MessageReader<FromClient<Dig>>,
     mut discards: MessageReader<FromClient<Discard>>,
     mut teams: MessageReader<FromClient<JoinTeam>>,
+    mut uses: MessageReader<FromClient<UseItem>>,
     mut dig_requests: MessageWriter<DigRequest>,
     mut discard_requests: MessageWriter<DiscardRequest>,
     mut team_requests: MessageWriter<TeamRequest>,
+    mut use_requests: MessageWriter<UseItemRequest>,
 ) {
     dig_requests.write_batch(digs.read().map(|m| DigRequest {
         entity: m.entity,
@@ -35,5 +39,11 @@ pub fn receive_requests(
         player: m.player,
         request: m.request,
         team: m.message.team.clone(),
+    }));
+    use_requests.write_batch(uses.read().map(|m| UseItemRequest {
+        entity: m.entity,
+        player: m.player,
+        request: m.request,
+        item: m.message.item.clone(),
     }));
 }

@@ -100,6 +100,7 @@ impl Mod for TreasureHunt {
             .add_client_message::<protocol::Discard>("Discard")
             .add_client_message::<protocol::JoinTeam>("JoinTeam")
             .add_client_message::<protocol::CatchUp>("CatchUp")
+            .add_client_message::<protocol::UseItem>("UseItem")
             .add_server_message::<protocol::DigProgress>("DigProgress")
             .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
             .add_server_message::<protocol::LootGranted>("LootGranted")
@@ -108,7 +109,10 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::TeamChanged>("TeamChanged")
             .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
             .add_server_message::<protocol::CaughtUp>("CaughtUp")
-            .add_server_message::<protocol::Snapshot>("Snapshot");
+            .add_server_message::<protocol::Snapshot>("Snapshot")
+            .add_server_message::<protocol::EffectStarted>("EffectStarted")
+            .add_server_message::<protocol::EffectEnded>("EffectEnded")
+            .add_server_message::<protocol::TreasureSense>("TreasureSense");
         hunt::add_systems(ctx);
         ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
             // Catch-ups read the log before this tick's events join it; the publisher sends
@@ -156,15 +160,17 @@ impl Mod for TreasureHunt {
             .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let vaults: usize = assets.hunts.values().map(|h| h.vaults.len()).sum();
         Ok(format!(
-            "{} item(s), {} loot table(s), {} hunt(s) with {vaults} vault(s)",
+            "{} item(s), {} loot table(s), {} effect(s), {} hunt(s) with {vaults} vault(s)",
             assets.items.len(),
             assets.drops.len(),
+            assets.effects.len(),
             assets.hunts.len()
         ))
     }
 
     fn shutdown(&mut self, ctx: &mut ModContext) {
         self.watcher = None;
+        persist::save_effect_clocks(ctx.world_mut());
         if self.config.as_ref().is_some_and(|c| c.log_contract_probe) {
             let probe = ctx.world().resource::<ContractProbe>();
             tracing::info!(

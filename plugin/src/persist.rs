@@ -3,7 +3,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id |
+//! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id, active effects (ticks left), pity counters |
 //! | `Veltrix:TreasureHunt/claims` | (hunt id, vault id) | first finder, every claimant |
 //! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number |
 //! | `Veltrix:TreasureHunt/events` | (hunt id, sequence) | tick and what happened (a vault opened, loot granted); the last `RetainedEvents` |
@@ -11,13 +11,22 @@
 //! Keys and values are MessagePack (values as maps with field names, so fields can be added).
 //! A player's record is written in every tick that changed it; a returning player's record is
 //! read when it joins, not at start, so start time does not grow with the players ever seen.
+//!
+//! Effects are stored with the ticks they had left when the record was written, and restored
+//! relative to the tick the player joins in after a restart. At shutdown the records of the
+//! players (online or away) with active effects are written once more, so a restart keeps the
+//! time left when the server stopped; after a crash, the time left at the last write counts.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     assets::ClaimRule,
-    hunt::{ActiveHunt, ClaimOutcome, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault, VaultClaims},
+    effects::{ActiveEffect, ActiveEffects},
+    hunt::{
+        ActiveHunt, ClaimOutcome, Claimant, Digging, EFFORT_PER_DIG, LootGranted, PityCounters, Stash, Stashed, Team,
+        Vault, VaultClaims,
+    },
     inventory::{Inventory, PendingRewards},
     loot::ItemStack,
 };
@@ -43,14 +52,75 @@ impl Default for Tables {
     }
 }
 
-/// A player's hunt state as stored.
+/// A player's hunt state as stored. Fields added later have defaults, so older records load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlayerRecord {
     pub slots: Vec<Option<ItemStack>>,
     pub pending: Vec<ItemStack>,
     pub team: Option<String>,
-    /// Effort so far, by vault id.
+    /// Effort in whole digs, by vault id: what records held before effort was counted in
+    /// hundredths. Read, no longer written (empty).
     pub effort: BTreeMap<String, u32>,
+    /// Effort so far in hundredths of a dig, by vault id.
+    #[serde(default)]
+    pub effort_hundredths: BTreeMap<String, u32>,
+    /// Active effects, with the ticks they had left when written.
+    #[serde(default)]
+    pub effects: Vec<StoredEffect>,
+    /// Claims in a row without a rare item, by loot table (for pity).
+    #[serde(default)]
+    pub pity: BTreeMap<String, u32>,
+}
+
+/// An active effect as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEffect {
+    pub id: String,
+    pub stacks: u32,
+    /// Ticks left when the record was written.
+    pub ticks_left: u64,
+}
+
+impl PlayerRecord {
+    /// The record of a player's state in tick `now`; `vault_id` names a vault entity (effort on
+    /// a vault no longer in the hunt is dropped).
+    pub fn of(
+        inventory: &Inventory,
+        pending: &PendingRewards,
+        digging: &Digging,
+        team: Option<&Team>,
+        effects: &ActiveEffects,
+        pity: &PityCounters,
+        now: u64,
+        vault_id: impl Fn(Entity) -> Option<String>,
+    ) -> Self {
+        PlayerRecord {
+            slots: inventory.slots().to_vec(),
+            pending: pending.0.iter().cloned().collect(),
+            team: team.map(|t| t.0.clone()),
+            effort: BTreeMap::new(),
+            effort_hundredths: digging
+                .effort
+                .iter()
+                .filter_map(|(vault, effort)| vault_id(*vault).map(|id| (id, *effort)))
+                .collect(),
+            effects: effects
+                .0
+                .iter()
+                .filter(|e| e.expires_at > now)
+                .map(|e| StoredEffect { id: e.id.clone(), stacks: e.stacks, ticks_left: e.expires_at - now })
+                .collect(),
+            pity: pity.0.clone(),
+        }
+    }
+
+    /// Effort by vault id in hundredths of a dig, from either field.
+    fn effort_in_hundredths(&self) -> BTreeMap<String, u32> {
+        let mut effort: BTreeMap<String, u32> =
+            self.effort.iter().map(|(id, digs)| (id.clone(), digs.saturating_mul(EFFORT_PER_DIG))).collect();
+        effort.extend(self.effort_hundredths.iter().map(|(id, e)| (id.clone(), *e)));
+        effort
+    }
 }
 
 /// A vault's claims as stored.
@@ -140,6 +210,7 @@ pub fn restore_players(
     joining: Query<&Player, Without<Inventory>>,
     vaults: Query<(Entity, &Vault)>,
     rules: Res<treasure_hunt_ecs::hunt::HuntRules>,
+    tick: Res<TickInfo>,
 ) {
     let Some(store) = store else { return };
     for player in &joining {
@@ -166,10 +237,17 @@ pub fn restore_players(
             }
         };
         let effort = record
-            .effort
+            .effort_in_hundredths()
             .iter()
             .filter_map(|(id, effort)| vaults.iter().find(|(_, v)| v.0.id == *id).map(|(e, _)| (e, *effort)))
             .collect();
+        // The clock counts on from this tick: the time left when the record was written.
+        let mut effects: Vec<ActiveEffect> = record
+            .effects
+            .iter()
+            .map(|e| ActiveEffect { id: e.id.clone(), stacks: e.stacks, expires_at: tick.tick + e.ticks_left.max(1) })
+            .collect();
+        effects.sort_by(|a, b| a.id.cmp(&b.id));
         stash.0.insert(
             player.id,
             Stashed {
@@ -177,6 +255,8 @@ pub fn restore_players(
                 pending: PendingRewards(record.pending.into()),
                 digging: Digging { effort, last_dig_tick: None },
                 team: record.team.map(Team),
+                effects: ActiveEffects(effects),
+                pity: PityCounters(record.pity),
             },
         );
     }
@@ -186,36 +266,35 @@ fn rmp_key<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
     veltrix_sdk::rmp_serde::to_vec(key).expect("keys serialise")
 }
 
+/// A player's hunt state, as `save_players` reads it.
+type PlayerState<'a> =
+    (&'a Player, &'a Inventory, &'a PendingRewards, &'a Digging, Option<&'a Team>, &'a ActiveEffects, &'a PityCounters);
+
 /// Tick, after the hunt: writes the players whose hunt state changed this tick.
 #[allow(clippy::type_complexity)]
 pub fn save_players(
     tables: Res<Tables>,
+    tick: Res<TickInfo>,
     changed: Query<
-        (&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>),
-        Or<(Changed<Inventory>, Changed<PendingRewards>, Changed<Digging>, Changed<Team>)>,
+        PlayerState,
+        Or<(
+            Changed<Inventory>,
+            Changed<PendingRewards>,
+            Changed<Digging>,
+            Changed<Team>,
+            Changed<ActiveEffects>,
+            Changed<PityCounters>,
+        )>,
     >,
-    all: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>)>,
+    all: Query<PlayerState>,
     mut left_teams: RemovedComponents<Team>,
     vaults: Query<&Vault>,
     mut changes: ResMut<Changes>,
 ) {
-    let mut save = |(player, inventory, pending, digging, team): (
-        &Player,
-        &Inventory,
-        &PendingRewards,
-        &Digging,
-        Option<&Team>,
-    )| {
-        let record = PlayerRecord {
-            slots: inventory.slots().to_vec(),
-            pending: pending.0.iter().cloned().collect(),
-            team: team.map(|t| t.0.clone()),
-            effort: digging
-                .effort
-                .iter()
-                .filter_map(|(vault, effort)| vaults.get(*vault).ok().map(|v| (v.0.id.clone(), *effort)))
-                .collect(),
-        };
+    let mut save = |(player, inventory, pending, digging, team, effects, pity): PlayerState| {
+        let record = PlayerRecord::of(inventory, pending, digging, team, effects, pity, tick.tick, |vault| {
+            vaults.get(vault).ok().map(|v| v.0.id.clone())
+        });
         changes.put(&tables.players, &player.id, &record);
     };
     for row in &changed {
@@ -227,6 +306,42 @@ pub fn save_players(
         {
             save(row);
         }
+    }
+}
+
+/// At shutdown: writes the records of the players with active effects, online or away, with
+/// the ticks they have left now (a restart counts on from there). Written straight to the
+/// store: the host committed the last tick before the mods' shutdown.
+pub fn save_effect_clocks(world: &mut World) {
+    let Some(store) = world.get_resource::<Store>().cloned() else { return };
+    let now = world.resource::<TickInfo>().tick;
+    let mut vault_ids: BTreeMap<Entity, String> = BTreeMap::new();
+    for (entity, vault) in world.query::<(Entity, &Vault)>().iter(world) {
+        vault_ids.insert(entity, vault.0.id.clone());
+    }
+    let vault_id = |e: Entity| vault_ids.get(&e).cloned();
+    let mut changes = Changes::default();
+    let table: Arc<str> = PLAYERS.into();
+    let mut online = world.query::<PlayerState>();
+    for (player, inventory, pending, digging, team, effects, pity) in online.iter(world) {
+        if !effects.0.is_empty() {
+            let record = PlayerRecord::of(inventory, pending, digging, team, effects, pity, now, vault_id);
+            changes.put(&table, &player.id, &record);
+        }
+    }
+    for (id, s) in &world.resource::<Stash>().0 {
+        if s.effects.0.iter().any(|e| e.expires_at > now) {
+            let record =
+                PlayerRecord::of(&s.inventory, &s.pending, &s.digging, s.team.as_ref(), &s.effects, &s.pity, now, vault_id);
+            changes.put(&table, id, &record);
+        }
+    }
+    if changes.is_empty() {
+        return;
+    }
+    match store.0.commit(changes.writes()) {
+        Ok(()) => tracing::info!("saved the effects' time left of {} player(s)", changes.len()),
+        Err(e) => tracing::error!("could not save the effects' time left: {e}"),
     }
 }
 

@@ -173,15 +173,42 @@ pub struct UseItemRequest {
 pub enum EffectOutcome {
     /// The effect was not active and now is (also sent for the effects a player finds active
     /// as it joins, without a request).
-    Started { player: PlayerId, request: Option<u32>, effect: String, stacks: u32, expires_at: u64 },
+    Started {
+        player: PlayerId,
+        request: Option<u32>,
+        effect: String,
+        stacks: u32,
+        expires_at: u64,
+    },
     /// Granted again: the duration started over.
-    Refreshed { player: PlayerId, request: Option<u32>, effect: String, stacks: u32, expires_at: u64 },
+    Refreshed {
+        player: PlayerId,
+        request: Option<u32>,
+        effect: String,
+        stacks: u32,
+        expires_at: u64,
+    },
     /// Granted again: one more stack (unless at the most), the duration started over.
-    Stacked { player: PlayerId, request: Option<u32>, effect: String, stacks: u32, expires_at: u64 },
+    Stacked {
+        player: PlayerId,
+        request: Option<u32>,
+        effect: String,
+        stacks: u32,
+        expires_at: u64,
+    },
     /// Granted again to an `Ignore` effect: nothing changed.
-    Ignored { player: PlayerId, request: Option<u32>, effect: String, stacks: u32, expires_at: u64 },
+    Ignored {
+        player: PlayerId,
+        request: Option<u32>,
+        effect: String,
+        stacks: u32,
+        expires_at: u64,
+    },
     /// The effect ran out this tick.
-    Ended { player: PlayerId, effect: String },
+    Ended {
+        player: PlayerId,
+        effect: String,
+    },
     Refused(Refused),
 }
 
@@ -239,6 +266,7 @@ pub fn expire_effects(
 
 /// Uses items: one of the item is consumed and its effect granted; refused when the player
 /// holds none, the item has no effect, or its `Ignore` effect is active (nothing consumed).
+#[allow(clippy::too_many_arguments)]
 pub fn use_items(
     mut requests: MessageReader<UseItemRequest>,
     assets: Res<AssetsInForce>,

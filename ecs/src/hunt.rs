@@ -565,7 +565,12 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
 }
 
 /// Why `player` may not claim the vault (again), or `None` when it may.
-pub(crate) fn already_claimed(vault: &PlacedVault, claims: &VaultClaims, player: PlayerId, team: Option<&Team>) -> Option<String> {
+pub(crate) fn already_claimed(
+    vault: &PlacedVault,
+    claims: &VaultClaims,
+    player: PlayerId,
+    team: Option<&Team>,
+) -> Option<String> {
     match vault.claim {
         ClaimRule::FirstFinder => {
             claims.first.as_ref().map(|(_, name)| format!("already claimed: {name} opened this vault first"))

@@ -406,10 +406,7 @@ mod tests {
         let t = table(GEMS);
         let rare = RareEntries::of(&t, rare_gem);
         for claim in 0..500 {
-            assert_eq!(
-                t.roll_boosted(&mut loot_rng(9, "v", claim), &rare, 1.0),
-                t.roll(&mut loot_rng(9, "v", claim))
-            );
+            assert_eq!(t.roll_boosted(&mut loot_rng(9, "v", claim), &rare, 1.0), t.roll(&mut loot_rng(9, "v", claim)));
         }
     }
 

@@ -141,11 +141,9 @@ fn check_effect(effects: &LoadedKind<Effect>, id: &str, effect: &Effect, errors:
         }
         (Stacking::Stack, Some(0)) => errors.push(effects.error(id, "MaxStacks", "expected at least 1")),
         (Stacking::Stack, Some(_)) | (_, None) => {}
-        (rule, Some(_)) => errors.push(effects.error(
-            id,
-            "MaxStacks",
-            format!("only Stack effects have stacks; this one is {rule:?}"),
-        )),
+        (rule, Some(_)) => {
+            errors.push(effects.error(id, "MaxStacks", format!("only Stack effects have stacks; this one is {rule:?}")))
+        }
     }
     for (key, factor) in [("MoveSpeed", effect.move_speed), ("DigSpeed", effect.dig_speed)] {
         if !(factor > 0.0 && factor <= 100.0) {

@@ -84,6 +84,7 @@ pub struct StoredEffect {
 impl PlayerRecord {
     /// The record of a player's state in tick `now`; `vault_id` names a vault entity (effort on
     /// a vault no longer in the hunt is dropped).
+    #[allow(clippy::too_many_arguments)]
     pub fn of(
         inventory: &Inventory,
         pending: &PendingRewards,
@@ -331,8 +332,16 @@ pub fn save_effect_clocks(world: &mut World) {
     }
     for (id, s) in &world.resource::<Stash>().0 {
         if s.effects.0.iter().any(|e| e.expires_at > now) {
-            let record =
-                PlayerRecord::of(&s.inventory, &s.pending, &s.digging, s.team.as_ref(), &s.effects, &s.pity, now, vault_id);
+            let record = PlayerRecord::of(
+                &s.inventory,
+                &s.pending,
+                &s.digging,
+                s.team.as_ref(),
+                &s.effects,
+                &s.pity,
+                now,
+                vault_id,
+            );
             changes.put(&table, id, &record);
         }
     }

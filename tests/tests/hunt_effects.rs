@@ -29,10 +29,7 @@ impl Pack {
         pack.write("Item/Items/Boots.json", r#"{"MaxStack": 5, "Effect": "Swift"}"#);
         pack.write("Item/Items/Charm.json", r#"{"MaxStack": 5, "Effect": "Lucky"}"#);
         pack.write("Item/Items/Rod.json", r#"{"MaxStack": 5, "Effect": "Dowsing"}"#);
-        pack.write(
-            "TreasureHunt/Effects/Swift.json",
-            r#"{"DurationSeconds": 0.5, "MoveSpeed": 1.5, "DigSpeed": 2.0}"#,
-        );
+        pack.write("TreasureHunt/Effects/Swift.json", r#"{"DurationSeconds": 0.5, "MoveSpeed": 1.5, "DigSpeed": 2.0}"#);
         pack.write(
             "TreasureHunt/Effects/Lucky.json",
             r#"{"DurationSeconds": 1, "Stacking": "Stack", "MaxStacks": 2, "Luck": 1.0}"#,
@@ -41,9 +38,7 @@ impl Pack {
             "TreasureHunt/Effects/Dowsing.json",
             r#"{"DurationSeconds": 3, "Stacking": "Ignore", "TreasureSense": 10}"#,
         );
-        let single = |item: &str, n: u32| {
-            json!({"Type": "Single", "Item": {"ItemId": item, "QuantityMin": n, "QuantityMax": n}})
-        };
+        let single = |item: &str, n: u32| json!({"Type": "Single", "Item": {"ItemId": item, "QuantityMin": n, "QuantityMax": n}});
         pack.write(
             "Drops/Kit.json",
             &json!({"Container": {"Type": "Multiple", "Containers": [
@@ -118,11 +113,7 @@ fn alice_with_a_kit(h: &mut Harness) {
 
 /// The ticks in which a line of `transcript` holds `needle`.
 fn ticks_of(transcript: &str, needle: &str) -> Vec<u64> {
-    transcript
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
-        .collect()
+    transcript.lines().filter(|l| l.contains(needle)).map(|l| l.split(' ').nth(1).unwrap().parse().unwrap()).collect()
 }
 
 /// Using Boots starts Swift (0.5 s: 5 ticks) in tick 2; it ends in tick 7, not 6 or 8. Using

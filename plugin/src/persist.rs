@@ -461,3 +461,54 @@ impl HuntEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record written before effects, pity and effort in hundredths still loads: its effort in
+    /// whole digs counts as hundredths, the new fields are empty.
+    #[test]
+    fn an_older_player_record_loads_with_defaults() {
+        #[derive(Serialize)]
+        struct Older {
+            slots: Vec<Option<ItemStack>>,
+            pending: Vec<ItemStack>,
+            team: Option<String>,
+            effort: BTreeMap<String, u32>,
+        }
+        let older = Older {
+            slots: vec![Some(ItemStack { item: "Coin".into(), quantity: 3 }), None],
+            pending: vec![],
+            team: Some("Reds".into()),
+            effort: [("Well".to_string(), 4)].into(),
+        };
+        let bytes = veltrix_sdk::rmp_serde::to_vec_named(&older).unwrap();
+        let record: PlayerRecord = veltrix_sdk::rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(record.team.as_deref(), Some("Reds"));
+        assert!(record.effects.is_empty() && record.pity.is_empty());
+        assert_eq!(record.effort_in_hundredths(), [("Well".to_string(), 400)].into());
+    }
+
+    /// Effects are stored with the ticks they have left; ended ones are not stored.
+    #[test]
+    fn effects_are_stored_with_their_ticks_left() {
+        let effects = ActiveEffects(vec![
+            ActiveEffect { id: "Lucky".into(), stacks: 2, expires_at: 50 },
+            ActiveEffect { id: "Swift".into(), stacks: 1, expires_at: 40 },
+        ]);
+        let pity = PityCounters([("Gamble".to_string(), 3)].into());
+        let record = PlayerRecord::of(
+            &Inventory::with_slots(2),
+            &PendingRewards::default(),
+            &Digging::default(),
+            None,
+            &effects,
+            &pity,
+            40,
+            |_| None,
+        );
+        assert_eq!(record.effects, [StoredEffect { id: "Lucky".into(), stacks: 2, ticks_left: 10 }]);
+        assert_eq!(record.pity, pity.0);
+    }
+}

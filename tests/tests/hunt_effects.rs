@@ -54,6 +54,14 @@ impl Pack {
                 {"Type": "Single", "Weight": 0.0000001, "Item": {"ItemId": "Crown"}}]},
                 "Pity": {"After": 5, "Step": 0.5}}"#,
         );
+        // After one claim without the crown, its weight is multiplied a trillionfold: 1000 to 1.
+        pack.write(
+            "Drops/Long_Shot.json",
+            r#"{"Container": {"Type": "Choice", "Containers": [
+                {"Type": "Single", "Item": {"ItemId": "Coin"}},
+                {"Type": "Single", "Weight": 0.0000001, "Item": {"ItemId": "Crown"}}]},
+                "Pity": {"After": 1, "Step": 1000000000000}}"#,
+        );
         let vault = |id: &str, x: u32, y: u32, table: &str, effort: u32| {
             json!({"Id": id, "At": {"X": x, "Y": y}, "LootTable": table, "Claim": "PerPlayer", "DigEffort": effort,
                    "SparkleRadius": 0})
@@ -63,7 +71,10 @@ impl Pack {
             vault("Deep", 12, 10, "Coins", 4),
             vault("Gamble", 11, 12, "Gamble", 1),
             vault("Sense_A", 30, 10, "Coins", 1),
-            vault("Sense_B", 34, 10, "Coins", 1)]});
+            vault("Sense_B", 34, 10, "Coins", 1),
+            vault("Shot_1", 50, 50, "Long_Shot", 1),
+            vault("Shot_2", 52, 50, "Long_Shot", 1),
+            vault("Shot_3", 51, 52, "Long_Shot", 1)]});
         pack.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
         pack
     }
@@ -280,4 +291,33 @@ fn effects_and_pity_counters_survive_a_restart() {
     assert_eq!(ticks_of(&transcript, "EffectEnded"), [1 + 7]);
     let alice = h.player_entity("alice").unwrap();
     assert_eq!(h.world().get::<PityCounters>(alice).unwrap().0.get("Gamble"), Some(&1));
+}
+
+/// Pity in play: a claim of Long_Shot without the crown counts; the next claim's crown weight
+/// is raised until the crown drops (with `Step` 1e12, at once), and the count starts over.
+#[test]
+fn pity_raises_the_rare_weight_until_it_drops_then_starts_over() {
+    let pack = Pack::new();
+    let mut h = pack.harness();
+    h.join("alice", 51.5, 51.5);
+    dig(&mut h, "alice", 1, 50, 50);
+    h.tick();
+    let alice = h.player_entity("alice").unwrap();
+    let count = |h: &Harness| h.world().get::<PityCounters>(alice).unwrap().0.get("Long_Shot").copied();
+    assert_eq!(count(&h), Some(1));
+    dig(&mut h, "alice", 2, 52, 50);
+    h.tick();
+    assert_eq!(count(&h), None, "back to 0 after the crown");
+    dig(&mut h, "alice", 3, 51, 52);
+    h.tick();
+    assert_eq!(count(&h), Some(1));
+    let transcript = h.transcript();
+    let loot: Vec<&str> = transcript
+        .lines()
+        .filter(|l| l.contains("LootGranted"))
+        .map(|l| l.split(r#"{"Items":"#).nth(1).unwrap())
+        .collect();
+    assert_eq!(loot.len(), 3, "{transcript}");
+    assert!(loot[0].starts_with(r#"[{"Item":"Coin""#) && loot[1].starts_with(r#"[{"Item":"Crown""#), "{loot:?}");
+    assert!(loot[2].starts_with(r#"[{"Item":"Coin""#), "{loot:?}");
 }

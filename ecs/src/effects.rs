@@ -389,13 +389,17 @@ pub fn grant_now(world: &mut World, entity: Entity, effect: &str, seconds: Optio
 }
 
 /// Keeps each player's [`SpeedFactor`] (read by the host's movement check) equal to its
-/// effects' `MoveSpeed`.
+/// effects' `MoveSpeed`: when its effects change, and for everyone when a reload changed them.
 pub fn sync_speed_factor(
     mut commands: Commands,
     assets: Res<AssetsInForce>,
-    players: Query<(Entity, &ActiveEffects, Option<&SpeedFactor>), Changed<ActiveEffects>>,
+    players: Query<(Entity, Ref<ActiveEffects>, Option<&SpeedFactor>)>,
 ) {
+    let reloaded = assets.is_changed();
     for (entity, effects, current) in &players {
+        if !reloaded && !effects.is_changed() {
+            continue;
+        }
         let factor = effects.modifiers(&assets.0.effects).move_speed;
         match current {
             Some(SpeedFactor(f)) if *f == factor => {}

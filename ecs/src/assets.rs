@@ -5,6 +5,7 @@
 //! | items | `Item/Items/<Id>.json` | [`Item`] |
 //! | loot tables | `Drops/<Id>.json` | [`DropTable`] |
 //! | hunts | `TreasureHunt/Hunts/<Id>.json` | [`Hunt`] |
+//! | effects | `TreasureHunt/Effects/<Id>.json` | [`Effect`] |
 //!
 //! Keys are PascalCase; an asset may name a `Parent` of its kind whose keys it inherits. The
 //! JSON Schema of each kind is generated from these types ([`schemas`]) and shipped in the
@@ -13,7 +14,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::loot::{Container, DropTable, ItemDrop};
+pub use crate::loot::{Container, DropTable, ItemDrop, Pity};
 
 /// Folder of items under the pack's `Server/`.
 pub const ITEMS: &str = "Item/Items";
@@ -21,7 +22,7 @@ pub const ITEMS: &str = "Item/Items";
 pub const DROPS: &str = "Drops";
 /// Folder of hunts.
 pub const HUNTS: &str = "TreasureHunt/Hunts";
-/// Folder of effects (their contents come with active effects; items may already name them).
+/// Folder of effects.
 pub const EFFECTS: &str = "TreasureHunt/Effects";
 
 /// An item players can find (`Item/Items/<Id>.json`).
@@ -53,6 +54,50 @@ pub enum Rarity {
     Uncommon,
     Rare,
     Legendary,
+}
+
+/// An active effect (`TreasureHunt/Effects/<Id>.json`): granted by using an item that names it
+/// (or by a hunt event or a command), it changes its holder's modifiers for a while.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Effect {
+    /// The name players see; the id when absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// How long the effect lasts, in seconds (more than 0); a grant may give its own duration.
+    pub duration_seconds: f32,
+    /// What a grant does while the effect is active.
+    #[serde(default)]
+    pub stacking: Stacking,
+    /// `Stack` only: how many stacks the effect holds at most (at least 1).
+    #[serde(default)]
+    pub max_stacks: Option<u32>,
+    /// Multiplies the holder's movement speed (per stack); 1 changes nothing.
+    #[serde(default = "one_f32")]
+    pub move_speed: f32,
+    /// Multiplies the effort each dig adds (per stack); 1 changes nothing.
+    #[serde(default = "one_f32")]
+    pub dig_speed: f32,
+    /// The holder hears how many vaults it may still claim lie within this many tiles (per
+    /// stack, added); 0 for none. Never where they are.
+    #[serde(default)]
+    pub treasure_sense: f32,
+    /// Raises the weights of loot entries that can yield a Rare or Legendary item by this share
+    /// (per stack, added): 0.5 is +50%.
+    #[serde(default)]
+    pub luck: f32,
+}
+
+/// What a grant of an effect already active does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Stacking {
+    /// The duration starts over.
+    #[default]
+    Refresh,
+    /// One more stack, up to `MaxStacks`, and the duration starts over for all stacks.
+    Stack,
+    /// Nothing: the effect runs out as it was.
+    Ignore,
 }
 
 /// A hunt (`TreasureHunt/Hunts/<Id>.json`): its seed and its vaults.
@@ -257,6 +302,10 @@ fn one() -> u32 {
     1
 }
 
+fn one_f32() -> f32 {
+    1.0
+}
+
 fn default_dig_effort() -> u32 {
     10
 }
@@ -273,6 +322,7 @@ pub fn schemas() -> Vec<(&'static str, String)> {
         ("Item.schema.json", pretty(with_pack_keys(schemars::schema_for!(Item)))),
         ("Drop.schema.json", pretty(with_pack_keys(schemars::schema_for!(DropTable)))),
         ("Hunt.schema.json", pretty(with_pack_keys(schemars::schema_for!(Hunt)))),
+        ("Effect.schema.json", pretty(with_pack_keys(schemars::schema_for!(Effect)))),
     ]
 }
 
@@ -320,8 +370,12 @@ mod tests {
             assert!(hunt.contains(key), "{key} missing from the hunt schema");
         }
         let drop = &schemas.iter().find(|(n, _)| *n == "Drop.schema.json").unwrap().1;
-        for key in ["\"Choice\"", "\"QuantityMin\"", "\"RollsMax\""] {
+        for key in ["\"Choice\"", "\"QuantityMin\"", "\"RollsMax\"", "\"Pity\"", "\"After\""] {
             assert!(drop.contains(key), "{key} missing from the drop schema");
+        }
+        let effect = &schemas.iter().find(|(n, _)| *n == "Effect.schema.json").unwrap().1;
+        for key in ["\"DurationSeconds\"", "\"Stacking\"", "\"MaxStacks\"", "\"TreasureSense\"", "\"Luck\""] {
+            assert!(effect.contains(key), "{key} missing from the effect schema");
         }
     }
 }

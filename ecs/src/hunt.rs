@@ -2,13 +2,22 @@
 //!
 //! A tick goes through four sets, in order ([`HuntSet`]):
 //!
-//! 1. `Input`: [`equip_players`], then [`change_team`], [`dig`] and [`discard_items`]
-//!    (`dig` and `discard_items` touch different data and run in parallel).
+//! 1. `Input`: [`equip_players`], [`expire_effects`], [`change_team`], [`use_items`],
+//!    [`apply_effect_grants`], [`sync_speed_factor`], then [`dig`] and [`discard_items`]
+//!    (`dig` and `discard_items` touch different data and run in parallel). Effects change
+//!    before the digs of the tick: a dig in the tick an effect ends no longer has it.
 //! 2. `Claim`: [`resolve_claims`] decides, per vault, who of this tick's finishers claims it:
 //!    in arrival order, then by player id. Never both, never none.
 //! 3. `Loot`: [`grant_loot`] rolls each claim's table and fills the claimant's inventory;
 //!    what does not fit waits in its pending rewards.
-//! 4. `Deliver`: [`deliver_pending_rewards`] moves pending rewards in as space frees.
+//! 4. `Deliver`: [`deliver_pending_rewards`] moves pending rewards in as space frees;
+//!    [`sense_treasure`] tells holders of treasure sense how many vaults are near.
+//!
+//! [`expire_effects`]: crate::effects::expire_effects
+//! [`use_items`]: crate::effects::use_items
+//! [`apply_effect_grants`]: crate::effects::apply_effect_grants
+//! [`sync_speed_factor`]: crate::effects::sync_speed_factor
+//! [`sense_treasure`]: crate::effects::sense_treasure
 //!
 //! Systems never send to players: they write outcome messages ([`DigOutcome`],
 //! [`ClaimOutcome`], [`LootGranted`], [`InventoryChanged`], ...) that the mod turns into
@@ -28,6 +37,7 @@ use veltrix_sdk::{
 
 use crate::{
     assets::{ClaimRule, TilePos},
+    effects::{self, ActiveEffects, EffectOutcome, SenseState},
     inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
     loot::{ItemStack, loot_rng, stable_hash},
     pack::{HuntAssets, PlacedVault},
@@ -121,12 +131,29 @@ pub struct VaultIndex(pub HashMap<TilePos, Entity>);
 #[derive(Component, Debug, Clone, PartialEq, Eq)]
 pub struct Team(pub String);
 
-/// A player's digging: effort so far per vault, and the last tick it dug.
+/// A player's digging: effort so far per vault, in hundredths of a dig, and the last tick it
+/// dug.
 #[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digging {
+    /// Hundredths of a dig per vault: a dig adds 100 times the digger's `DigSpeed` (rounded,
+    /// at least 1), so effort stays a whole number and every machine adds alike.
     pub effort: BTreeMap<Entity, u32>,
     pub last_dig_tick: Option<u64>,
 }
+
+/// Effort units per dig at normal speed (effort is counted in hundredths of a dig).
+pub const EFFORT_PER_DIG: u32 = 100;
+
+/// The effort one dig adds at `dig_speed` (a factor): `EFFORT_PER_DIG` times it, rounded, at
+/// least 1.
+pub fn dig_effort(dig_speed: f32) -> u32 {
+    (f64::from(dig_speed) * f64::from(EFFORT_PER_DIG)).round().clamp(1.0, f64::from(u32::MAX / 2)) as u32
+}
+
+/// Per player, per loot table: claims in a row without a Rare-or-better item (for the
+/// tables' pity). A table's count goes back to 0 when a rare item drops.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct PityCounters(pub BTreeMap<String, u32>);
 
 /// What players left behind when they went offline, given back when they return (this run).
 #[derive(Resource, Debug, Clone, Default)]
@@ -139,6 +166,9 @@ pub struct Stashed {
     pub pending: PendingRewards,
     pub digging: Digging,
     pub team: Option<Team>,
+    /// Effects keep their end tick: their clock runs while the player is away.
+    pub effects: ActiveEffects,
+    pub pity: PityCounters,
 }
 
 // ---- input messages (written by the mod from its clients' messages) ----
@@ -184,7 +214,8 @@ pub struct Refused {
 /// What a dig did.
 #[derive(Message, Debug, Clone, PartialEq)]
 pub enum DigOutcome {
-    /// Effort added; the vault is not open yet.
+    /// Effort added; the vault is not open yet. Both in whole digs at normal speed (`effort`
+    /// rounded down).
     Progress {
         player: PlayerId,
         request: Option<u32>,
@@ -277,6 +308,7 @@ pub fn register(world: &mut World, rules: HuntRules) {
     ] {
         register(world);
     }
+    effects::register(world);
     world.add_observer(stash_leaving_player);
 }
 
@@ -286,10 +318,20 @@ pub fn add_systems(ctx: &mut ModContext) {
     ctx.add_systems(
         Tick,
         (
-            (equip_players, change_team, (dig, discard_items)).chain().in_set(HuntSet::Input),
+            (
+                equip_players,
+                effects::expire_effects,
+                change_team,
+                effects::use_items,
+                effects::apply_effect_grants,
+                effects::sync_speed_factor,
+                (dig, discard_items),
+            )
+                .chain()
+                .in_set(HuntSet::Input),
             resolve_claims.in_set(HuntSet::Claim),
             grant_loot.in_set(HuntSet::Loot),
-            deliver_pending_rewards.in_set(HuntSet::Deliver),
+            (deliver_pending_rewards, effects::sense_treasure).in_set(HuntSet::Deliver),
         ),
     );
 }
@@ -352,13 +394,16 @@ pub fn put_in_force(world: &mut World, assets: HuntAssets) -> Result<(), String>
     Ok(())
 }
 
-/// Gives each new player an inventory (and what it left behind, when it comes back).
+/// Gives each new player an inventory (and what it left behind, when it comes back: its
+/// inventory, team, effort, pity counters, and its effects that have not ended meanwhile).
 pub fn equip_players(
     mut commands: Commands,
     rules: Res<HuntRules>,
+    tick: Res<TickInfo>,
     mut stash: ResMut<Stash>,
     new: Query<(Entity, &Player), Without<Inventory>>,
     mut changed: MessageWriter<InventoryChanged>,
+    mut effect_outcomes: MessageWriter<EffectOutcome>,
 ) {
     for (entity, player) in &new {
         // The client learns its inventory (and pending rewards) as it joins.
@@ -366,25 +411,47 @@ pub fn equip_players(
         let mut e = commands.entity(entity);
         match stash.0.remove(&player.id) {
             Some(s) => {
-                e.insert((s.inventory, s.pending, s.digging));
+                let mut effects = s.effects;
+                // Ended while the player was away: gone without a word (this connection never
+                // heard of it).
+                effects.expire(tick.tick, |_| {});
+                // The client learns the effects it still has as it joins.
+                for active in &effects.0 {
+                    effect_outcomes.write(EffectOutcome::Started {
+                        player: player.id,
+                        request: None,
+                        effect: active.id.clone(),
+                        stacks: active.stacks,
+                        expires_at: active.expires_at,
+                    });
+                }
+                e.insert((s.inventory, s.pending, s.digging, effects, s.pity, SenseState::default()));
                 if let Some(team) = s.team {
                     e.insert(team);
                 }
             }
             None => {
-                e.insert((Inventory::with_slots(rules.inventory_slots), PendingRewards::default(), Digging::default()));
+                e.insert((
+                    Inventory::with_slots(rules.inventory_slots),
+                    PendingRewards::default(),
+                    Digging::default(),
+                    ActiveEffects::default(),
+                    PityCounters::default(),
+                    SenseState::default(),
+                ));
             }
         }
     }
 }
 
 /// Parks a leaving player's hunt state, to give it back if it returns.
+#[allow(clippy::type_complexity)]
 fn stash_leaving_player(
     event: On<Remove<Player>>,
-    players: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>)>,
+    players: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>, &ActiveEffects, &PityCounters)>,
     mut stash: ResMut<Stash>,
 ) {
-    if let Ok((player, inventory, pending, digging, team)) = players.get(event.event().entity) {
+    if let Ok((player, inventory, pending, digging, team, effects, pity)) = players.get(event.event().entity) {
         stash.0.insert(
             player.id,
             Stashed {
@@ -392,6 +459,8 @@ fn stash_leaving_player(
                 pending: pending.clone(),
                 digging: digging.clone(),
                 team: team.cloned(),
+                effects: effects.clone(),
+                pity: pity.clone(),
             },
         );
     }
@@ -430,8 +499,9 @@ pub fn dig(
     index: Res<VaultIndex>,
     tiles: Res<TileWorld>,
     tick: Res<TickInfo>,
-    mut diggers: Query<(&Position, &mut Digging, Option<&Team>)>,
+    mut diggers: Query<(&Position, &mut Digging, Option<&Team>, Option<&ActiveEffects>)>,
     vaults: Query<(&Vault, &VaultClaims)>,
+    assets: Res<AssetsInForce>,
     health: Option<Res<StoreHealth>>,
     runs: Option<Res<crate::lifecycle::HuntRuns>>,
     mut out: MessageWriter<DigOutcome>,
@@ -439,7 +509,7 @@ pub fn dig(
     let writable = health.is_none_or(|h| h.writable);
     for (arrival, r) in requests.read().enumerate() {
         let refuse = |reason: String| DigOutcome::Refused(Refused { player: r.player, request: r.request, reason });
-        let Ok((position, mut digging, team)) = diggers.get_mut(r.entity) else { continue };
+        let Ok((position, mut digging, team, active)) = diggers.get_mut(r.entity) else { continue };
         if hunt.is_none() {
             let ended = runs
                 .as_ref()
@@ -485,9 +555,10 @@ pub fn dig(
             out.write(refuse(reason));
             continue;
         }
+        let speed = active.map_or(1.0, |a| a.modifiers(&assets.0.effects).dig_speed);
         let effort = digging.effort.entry(vault_entity).or_insert(0);
-        *effort += 1;
-        let (effort, required) = (*effort, vault.0.dig_effort);
+        *effort = effort.saturating_add(dig_effort(speed));
+        let (effort, required) = (*effort, vault.0.dig_effort.saturating_mul(EFFORT_PER_DIG));
         if effort >= required {
             digging.effort.remove(&vault_entity);
             out.write(DigOutcome::Finished {
@@ -498,7 +569,13 @@ pub fn dig(
                 vault: vault_entity,
             });
         } else {
-            out.write(DigOutcome::Progress { player: r.player, request: r.request, at: r.at, effort, required });
+            out.write(DigOutcome::Progress {
+                player: r.player,
+                request: r.request,
+                at: r.at,
+                effort: effort / EFFORT_PER_DIG,
+                required: vault.0.dig_effort,
+            });
         }
     }
 }
@@ -512,7 +589,12 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
 }
 
 /// Why `player` may not claim the vault (again), or `None` when it may.
-fn already_claimed(vault: &PlacedVault, claims: &VaultClaims, player: PlayerId, team: Option<&Team>) -> Option<String> {
+pub(crate) fn already_claimed(
+    vault: &PlacedVault,
+    claims: &VaultClaims,
+    player: PlayerId,
+    team: Option<&Team>,
+) -> Option<String> {
     match vault.claim {
         ClaimRule::FirstFinder => {
             claims.first.as_ref().map(|(_, name)| format!("already claimed: {name} opened this vault first"))
@@ -590,13 +672,15 @@ pub fn resolve_claims(
 }
 
 /// Rolls each claim's loot table and grants the loot: into the inventory as far as it fits,
-/// the rest into pending rewards.
+/// the rest into pending rewards. The claimant's luck and the table's pity (its count of the
+/// claimant's claims without a rare item) boost the table's rare entries.
+#[allow(clippy::type_complexity)]
 pub fn grant_loot(
     mut claims: MessageReader<ClaimOutcome>,
     assets: Res<AssetsInForce>,
     hunt: Option<Res<ActiveHunt>>,
     catalog: Res<ItemCatalog>,
-    mut players: Query<(&mut Inventory, &mut PendingRewards)>,
+    mut players: Query<(&mut Inventory, &mut PendingRewards, Option<&ActiveEffects>, Option<&mut PityCounters>)>,
     mut granted: MessageWriter<LootGranted>,
     mut changed: MessageWriter<InventoryChanged>,
 ) {
@@ -604,8 +688,26 @@ pub fn grant_loot(
     for outcome in claims.read() {
         let ClaimOutcome::Claimed(claim) = outcome else { continue };
         let Some(table) = assets.0.drops.get(&claim.table) else { continue };
-        let Ok((mut inventory, mut pending)) = players.get_mut(claim.entity) else { continue };
-        let loot = table.roll(&mut loot_rng(hunt.seed, &claim.vault.id, claim.claimant.seed()));
+        let Ok((mut inventory, mut pending, active, pity)) = players.get_mut(claim.entity) else { continue };
+        let luck = active.map_or(0.0, |a| a.modifiers(&assets.0.effects).luck);
+        let rare = assets.0.rare_entries.get(&claim.table);
+        let dry = pity.as_ref().and_then(|p| p.0.get(&claim.table).copied()).unwrap_or(0);
+        let boost = (1.0 + f64::from(luck)) * table.pity.map_or(1.0, |p| p.boost(dry));
+        let mut rng = loot_rng(hunt.seed, &claim.vault.id, claim.claimant.seed());
+        let loot = match rare {
+            Some(rare) if rare.any() => table.roll_boosted(&mut rng, rare, boost),
+            _ => table.roll(&mut rng),
+        };
+        // Counted only for tables with pity and a rare entry: others never need it.
+        if let (Some(mut pity), Some(_), Some(true)) = (pity, table.pity, rare.map(|r| r.any())) {
+            if loot.iter().any(|s| assets.0.is_rare(&s.item)) {
+                if pity.0.get(&claim.table).is_some_and(|n| *n > 0) {
+                    pity.0.remove(&claim.table);
+                }
+            } else {
+                *pity.0.entry(claim.table.clone()).or_insert(0) += 1;
+            }
+        }
         let waiting_before = pending.0.len();
         let now = grant(&mut inventory, &mut pending, &loot, &catalog);
         let later: Vec<ItemStack> = pending.0.iter().skip(waiting_before).cloned().collect();

@@ -14,10 +14,14 @@
 //! - [`leaderboard`]: the running hunt's ranking: vaults, score, last find; its top and ranks.
 //! - [`paths`]: walking distances over the tiles and their cache, computed off the tick thread.
 //! - [`hints`]: HotCold and Compass hints toward a clue's target, along walkable paths.
+//! - [`loot`], [`inventory`]: rolling loot tables (with luck and pity); slots, stacks and
+//!   pending rewards.
+//! - [`effects`]: active effects (granted by using items), their modifiers and expiry.
 
 pub mod assets;
 pub mod clues;
 pub mod contract;
+pub mod effects;
 pub mod hints;
 pub mod hunt;
 pub mod inventory;

@@ -16,6 +16,12 @@
 //! - `Empty` yields nothing (a weighted "no drop" in a Choice).
 //!
 //! `Weight` defaults to 100.
+//!
+//! A roll may favour rare loot: [`DropTable::roll_boosted`] multiplies the weight of every entry
+//! that can yield a Rare or Legendary item (in a `Choice`, its relative weight; in a `Multiple`,
+//! its percent chance, up to 100) by a boost, from the claimant's luck and the table's
+//! [`Pity`]. Which entries those are is worked out once per table ([`RareEntries`]), when the
+//! pack is built. A boost of 1 rolls exactly as an unboosted roll.
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +33,82 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DropTable {
     pub container: Container,
+    /// Bad-luck protection: after `After` claims of this table without a Rare or Legendary
+    /// item, the rare entries' weights rise with each further claim until one drops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pity: Option<Pity>,
+}
+
+/// A table's bad-luck protection (per player).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Pity {
+    /// Claims without a Rare-or-better item before the weights start to rise (at least 1).
+    pub after: u32,
+    /// How much the rare weights rise with each further claim: 0.5 is +50% of their weight per
+    /// claim (more than 0).
+    pub step: f32,
+}
+
+impl Pity {
+    /// The boost of the next claim after `dry` claims without a rare item: 1 until `After`
+    /// dry claims, then 1 + Step, 1 + 2 Step, ...
+    pub fn boost(&self, dry: u32) -> f64 {
+        if dry < self.after { 1.0 } else { 1.0 + f64::from(self.step) * f64::from(dry - self.after + 1) }
+    }
+}
+
+/// Which entries of a table can yield a Rare-or-better item: one flag per node of the table,
+/// in pre-order, with the size of each node's subtree to step over children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RareEntries {
+    nodes: Vec<RareNode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RareNode {
+    rare: bool,
+    size: u32,
+}
+
+impl RareEntries {
+    /// The rare entries of `table`, `is_rare` telling which items are Rare or better.
+    pub fn of(table: &DropTable, is_rare: impl Fn(&str) -> bool) -> Self {
+        let mut nodes = Vec::new();
+        mark(&table.container, &is_rare, &mut nodes);
+        Self { nodes }
+    }
+
+    /// Whether the table can yield a rare item at all.
+    pub fn any(&self) -> bool {
+        self.nodes.first().is_some_and(|n| n.rare)
+    }
+
+    fn is_rare(&self, node: usize) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.rare)
+    }
+
+    fn size(&self, node: usize) -> usize {
+        self.nodes.get(node).map_or(1, |n| n.size as usize)
+    }
+}
+
+fn mark(container: &Container, is_rare: &impl Fn(&str) -> bool, nodes: &mut Vec<RareNode>) -> bool {
+    let at = nodes.len();
+    nodes.push(RareNode { rare: false, size: 1 });
+    let rare = match container {
+        Container::Empty { .. } => false,
+        Container::Single { item, .. } => is_rare(&item.item_id),
+        Container::Choice { containers, .. } | Container::Multiple { containers, .. } => {
+            let mut any = false;
+            for child in containers {
+                any |= mark(child, is_rare, nodes);
+            }
+            any
+        }
+    };
+    nodes[at] = RareNode { rare, size: (nodes.len() - at) as u32 };
+    rare
 }
 
 /// One node of a drop table.
@@ -118,13 +200,34 @@ pub fn stable_hash(seed: u64, name: &str, n: u64) -> u64 {
 impl DropTable {
     /// Rolls the table.
     pub fn roll(&self, rng: &mut impl Rng) -> Vec<ItemStack> {
+        self.roll_boosted(rng, &RareEntries::default(), 1.0)
+    }
+
+    /// Rolls the table with the weights of its `rare` entries multiplied by `boost` (1 or more).
+    pub fn roll_boosted(&self, rng: &mut impl Rng, rare: &RareEntries, boost: f64) -> Vec<ItemStack> {
         let mut out = Vec::new();
-        roll(&self.container, rng, &mut out);
+        let boost = Boost { rare, factor: if boost.is_finite() && boost > 1.0 { boost } else { 1.0 } };
+        roll(&self.container, rng, &mut out, &boost, 0);
         out
     }
 }
 
-fn roll(container: &Container, rng: &mut impl Rng, out: &mut Vec<ItemStack>) {
+/// The rare entries of the table being rolled and the factor on their weights.
+struct Boost<'a> {
+    rare: &'a RareEntries,
+    factor: f64,
+}
+
+impl Boost<'_> {
+    /// A node's weight, boosted when it can yield a rare item.
+    fn weight(&self, container: &Container, node: usize) -> f64 {
+        let weight = container.weight().max(0.0);
+        // A factor of 1 leaves the weight untouched: the roll is the unboosted one, bit for bit.
+        if self.factor != 1.0 && self.rare.is_rare(node) { weight * self.factor } else { weight }
+    }
+}
+
+fn roll(container: &Container, rng: &mut impl Rng, out: &mut Vec<ItemStack>, boost: &Boost, node: usize) {
     match container {
         Container::Empty { .. } => {}
         Container::Single { item, .. } => {
@@ -139,28 +242,37 @@ fn roll(container: &Container, rng: &mut impl Rng, out: &mut Vec<ItemStack>) {
             }
         }
         Container::Multiple { containers, .. } => {
+            let mut child_node = node + 1;
             for child in containers {
-                let chance = child.weight().clamp(0.0, 100.0);
+                let chance = boost.weight(child, child_node).clamp(0.0, 100.0);
                 if chance >= 100.0 || rng.random_range(0.0..100.0) < chance {
-                    roll(child, rng, out);
+                    roll(child, rng, out, boost, child_node);
                 }
+                child_node += boost.rare.size(child_node);
             }
         }
         Container::Choice { rolls_min, rolls_max, containers, .. } => {
-            let total: f64 = containers.iter().map(|c| c.weight().max(0.0)).sum();
+            let mut total = 0.0;
+            let mut child_node = node + 1;
+            for child in containers {
+                total += boost.weight(child, child_node);
+                child_node += boost.rare.size(child_node);
+            }
             if total <= 0.0 {
                 return;
             }
             let rolls = rng.random_range((*rolls_min).min(*rolls_max)..=(*rolls_max).max(*rolls_min));
             for _ in 0..rolls {
                 let mut pick = rng.random_range(0.0..total);
+                let mut child_node = node + 1;
                 for child in containers {
-                    let weight = child.weight().max(0.0);
+                    let weight = boost.weight(child, child_node);
                     if pick < weight {
-                        roll(child, rng, out);
+                        roll(child, rng, out, boost, child_node);
                         break;
                     }
                     pick -= weight;
+                    child_node += boost.rare.size(child_node);
                 }
             }
         }
@@ -239,5 +351,117 @@ mod tests {
             r#"{"Container": {"Type": "Choice", "Containers": [{"Type": "Single", "Weight": 0, "Item": {"ItemId": "X"}}]}}"#,
         );
         assert!(t.roll(&mut loot_rng(0, "v", 0)).is_empty());
+    }
+
+    const TWO_PERCENT: &str = r#"{"Container": {"Type": "Choice", "Containers": [
+        {"Type": "Single", "Weight": 98, "Item": {"ItemId": "Common_Gem"}},
+        {"Type": "Single", "Weight": 2, "Item": {"ItemId": "Rare_Gem"}}]}}"#;
+
+    fn rare_gem(item: &str) -> bool {
+        item == "Rare_Gem"
+    }
+
+    /// One player claiming the table `claims` times (each claim its own seed), with `luck`
+    /// and the table's pity: how many claims yielded the rare item, and the longest run of
+    /// claims without it.
+    fn claim_many(t: &DropTable, claims: u64, luck: f64) -> (u64, u64) {
+        let rare = RareEntries::of(t, rare_gem);
+        let (mut hits, mut dry, mut longest) = (0, 0u32, 0u64);
+        for claim in 0..claims {
+            let boost = (1.0 + luck) * t.pity.map_or(1.0, |p| p.boost(dry));
+            let loot = t.roll_boosted(&mut loot_rng(3, "Pity_Vault", claim), &rare, boost);
+            if loot.iter().any(|s| rare_gem(&s.item)) {
+                hits += 1;
+                dry = 0;
+            } else {
+                dry += 1;
+                longest = longest.max(u64::from(dry));
+            }
+        }
+        (hits, longest)
+    }
+
+    #[test]
+    fn rare_entries_are_marked_through_nested_containers() {
+        let t = table(
+            r#"{"Container": {"Type": "Multiple", "Containers": [
+                {"Type": "Single", "Item": {"ItemId": "Coin"}},
+                {"Type": "Choice", "Weight": 30, "Containers": [
+                    {"Type": "Empty"},
+                    {"Type": "Single", "Item": {"ItemId": "Rare_Gem"}}]},
+                {"Type": "Single", "Item": {"ItemId": "Common_Gem"}}]}}"#,
+        );
+        let rare = RareEntries::of(&t, rare_gem);
+        let flags: Vec<bool> = rare.nodes.iter().map(|n| n.rare).collect();
+        assert_eq!(flags, [true, false, true, false, true, false]);
+        let sizes: Vec<u32> = rare.nodes.iter().map(|n| n.size).collect();
+        assert_eq!(sizes, [6, 1, 3, 1, 1, 1]);
+        assert!(rare.any());
+        assert!(!RareEntries::of(&t, |_| false).any());
+    }
+
+    /// A boost of 1 (no luck, no pity yet) rolls exactly what an unboosted roll does.
+    #[test]
+    fn no_boost_rolls_the_same_loot() {
+        let t = table(GEMS);
+        let rare = RareEntries::of(&t, rare_gem);
+        for claim in 0..500 {
+            assert_eq!(t.roll_boosted(&mut loot_rng(9, "v", claim), &rare, 1.0), t.roll(&mut loot_rng(9, "v", claim)));
+        }
+    }
+
+    /// Pity over 100,000 claims of a 2% table: without it, dry runs of well over 200 claims
+    /// happen; with `Pity {After: 10, Step: 1.0}`, none is longer than the length a run
+    /// reaches with a chance below one in a billion, and the rare rate rises.
+    #[test]
+    fn pity_bounds_dry_runs_and_raises_the_rare_rate() {
+        const CLAIMS: u64 = 100_000;
+        let mut t = table(TWO_PERCENT);
+        let (plain_hits, plain_longest) = claim_many(&t, CLAIMS, 0.0);
+        let plain_rate = plain_hits as f64 / CLAIMS as f64;
+        assert!((0.018..0.022).contains(&plain_rate), "about 2%: {plain_rate}");
+        assert!(plain_longest > 200, "without pity a dry run is long: {plain_longest}");
+
+        let pity = Pity { after: 10, step: 1.0 };
+        t.pity = Some(pity);
+        // The chance that a run of dry claims reaches `len`: the product of each claim's chance
+        // of missing, 98 / (98 + 2 * boost). The bound is where it falls below 1e-9.
+        let (mut survive, mut bound) = (1.0f64, 0u32);
+        while survive >= 1e-9 {
+            survive *= 98.0 / (98.0 + 2.0 * pity.boost(bound));
+            bound += 1;
+        }
+        let (pity_hits, pity_longest) = claim_many(&t, CLAIMS, 0.0);
+        assert!(pity_longest <= u64::from(bound), "longest dry run {pity_longest}, bound {bound}");
+        assert!(bound <= 60, "the bound is short: {bound}");
+        let pity_rate = pity_hits as f64 / CLAIMS as f64;
+        eprintln!(
+            "2% table, {CLAIMS} claims: without pity {plain_rate:.4} rare, longest dry run {plain_longest}; \
+             with pity {pity_rate:.4} rare, longest dry run {pity_longest} (bound {bound})"
+        );
+        assert!(pity_rate > plain_rate * 1.5, "pity raises the rare rate: {plain_rate} -> {pity_rate}");
+    }
+
+    /// Luck 0.5 multiplies the rare weight by 1.5: 2% becomes 3 / 101, about 2.97%.
+    #[test]
+    fn luck_raises_the_rare_rate() {
+        const CLAIMS: u64 = 100_000;
+        let t = table(TWO_PERCENT);
+        let (hits, _) = claim_many(&t, CLAIMS, 0.5);
+        let rate = hits as f64 / CLAIMS as f64;
+        eprintln!("2% table, {CLAIMS} claims with luck 0.5: {rate:.4} rare");
+        assert!((0.0275..0.032).contains(&rate), "about 2.97%: {rate}");
+        // In a Multiple, luck raises the percent chance of a rare entry, up to 100.
+        let chance = table(
+            r#"{"Container": {"Type": "Multiple", "Containers": [
+                {"Type": "Single", "Weight": 40, "Item": {"ItemId": "Rare_Gem"}}]}}"#,
+        );
+        let rare = RareEntries::of(&chance, rare_gem);
+        let count = |boost: f64| {
+            (0..20_000).filter(|c| !chance.roll_boosted(&mut loot_rng(5, "m", *c), &rare, boost).is_empty()).count()
+        };
+        assert!((7_600..8_400).contains(&count(1.0)), "40%");
+        assert!((11_600..12_400).contains(&count(1.5)), "60%");
+        assert_eq!(count(3.0), 20_000, "capped at 100%");
     }
 }

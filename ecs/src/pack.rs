@@ -14,10 +14,13 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::{ClaimRule, ClueKind, ClueTrigger, Container, DropTable, Hunt, Item, TilePos, VaultSpec},
+    assets::{
+        ClaimRule, ClueKind, ClueTrigger, Container, DropTable, Effect, Hunt, Item, Rarity, Stacking, TilePos,
+        VaultSpec,
+    },
     lang::{DEFAULT_LOCALE, Languages},
     lifecycle::Start,
-    loot::stable_hash,
+    loot::{RareEntries, stable_hash},
     paths::DistanceField,
     placement::{place_fixed, place_group},
 };
@@ -28,19 +31,29 @@ pub struct PackSources {
     pub items: Vec<AssetSource>,
     pub drops: Vec<AssetSource>,
     pub hunts: Vec<AssetSource>,
-    /// Effects are only checked for existence here (items name them).
     pub effects: Vec<AssetSource>,
     /// Language files (`Languages/<locale>/*.lang`; each source's kind is `Languages/<locale>`).
     pub languages: Vec<AssetSource>,
 }
 
-/// A checked pack: items, loot tables and hunts with their vaults placed.
+/// A checked pack: items, loot tables, effects and hunts with their vaults placed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HuntAssets {
     pub items: BTreeMap<String, Item>,
     pub drops: BTreeMap<String, DropTable>,
     pub hunts: BTreeMap<String, PlacedHunt>,
     pub languages: Languages,
+    pub effects: BTreeMap<String, Effect>,
+    /// Per loot table, the entries that can yield a Rare-or-better item (luck and pity boost
+    /// them).
+    pub rare_entries: BTreeMap<String, RareEntries>,
+}
+
+impl HuntAssets {
+    /// Whether the item is Rare or better (an unknown item is not).
+    pub fn is_rare(&self, item: &str) -> bool {
+        self.items.get(item).is_some_and(|i| i.rarity >= Rarity::Rare)
+    }
 }
 
 /// A hunt with every vault on its tile.
@@ -83,6 +96,9 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
     let items = load_kind::<Item>(&sources.items);
     let drops = load_kind::<DropTable>(&sources.drops);
     let hunts = load_kind::<Hunt>(&sources.hunts);
+    let loaded_effects = load_kind::<Effect>(&sources.effects);
+    // Every effect file's id, loaded or not: a reference to a broken effect is that effect's
+    // error, not an unknown id.
     let effects: BTreeSet<&str> = sources.effects.iter().map(|s| s.id.as_str()).collect();
     let mut errors: Vec<AssetError> = Vec::new();
     let languages = Languages::parse(&sources.languages).unwrap_or_else(|e| {
@@ -92,6 +108,10 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
     errors.extend(items.errors.iter().cloned());
     errors.extend(drops.errors.iter().cloned());
     errors.extend(hunts.errors.iter().cloned());
+    errors.extend(loaded_effects.errors.iter().cloned());
+    for (id, effect) in &loaded_effects.assets {
+        check_effect(&loaded_effects, id, effect, &mut errors);
+    }
 
     let item_ids: Vec<&str> = item_file_ids(sources);
     for (id, item) in &items.assets {
@@ -100,6 +120,18 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
     let drop_ids: Vec<&str> = sources.drops.iter().map(|s| s.id.as_str()).collect();
     for (id, table) in &drops.assets {
         check_container(&drops, id, &table.container, "Container", &item_ids, &mut errors);
+        if let Some(pity) = &table.pity {
+            if pity.after == 0 {
+                errors.push(drops.error(id, "Pity.After", "expected at least 1 (claims without a rare item)"));
+            }
+            if !(pity.step > 0.0 && pity.step.is_finite()) {
+                errors.push(drops.error(
+                    id,
+                    "Pity.Step",
+                    format!("expected a rise of more than 0 per claim (0.5 is +50%), not {}", pity.step),
+                ));
+            }
+        }
     }
     let mut placed_hunts = BTreeMap::new();
     // One walk from the spawn says which tiles players can reach on foot: every vault must be.
@@ -116,7 +148,59 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
         errors.dedup();
         return Err(errors);
     }
-    Ok(HuntAssets { items: items.assets, drops: drops.assets, hunts: placed_hunts, languages })
+    let is_rare = |item: &str| items.assets.get(item).is_some_and(|i| i.rarity >= Rarity::Rare);
+    let rare_entries = drops.assets.iter().map(|(id, table)| (id.clone(), RareEntries::of(table, is_rare))).collect();
+    Ok(HuntAssets {
+        items: items.assets,
+        drops: drops.assets,
+        hunts: placed_hunts,
+        effects: loaded_effects.assets,
+        rare_entries,
+        languages,
+    })
+}
+
+fn check_effect(effects: &LoadedKind<Effect>, id: &str, effect: &Effect, errors: &mut Vec<AssetError>) {
+    if !(effect.duration_seconds > 0.0 && effect.duration_seconds.is_finite()) {
+        errors.push(effects.error(
+            id,
+            "DurationSeconds",
+            format!("expected a duration of more than 0 seconds, not {}", effect.duration_seconds),
+        ));
+    }
+    match (effect.stacking, effect.max_stacks) {
+        (Stacking::Stack, None) => {
+            errors.push(effects.error(id, "Stacking", "Stack needs MaxStacks (how many stacks at most)"))
+        }
+        (Stacking::Stack, Some(0)) => errors.push(effects.error(id, "MaxStacks", "expected at least 1")),
+        (Stacking::Stack, Some(_)) | (_, None) => {}
+        (rule, Some(_)) => {
+            errors.push(effects.error(id, "MaxStacks", format!("only Stack effects have stacks; this one is {rule:?}")))
+        }
+    }
+    for (key, factor) in [("MoveSpeed", effect.move_speed), ("DigSpeed", effect.dig_speed)] {
+        if !(factor > 0.0 && factor <= 100.0) {
+            errors.push(effects.error(
+                id,
+                key,
+                format!("expected a factor above 0 and at most 100 (1 changes nothing), not {factor}"),
+            ));
+        }
+    }
+    if !(effect.treasure_sense >= 0.0 && effect.treasure_sense.is_finite()) {
+        errors.push(effects.error(
+            id,
+            "TreasureSense",
+            format!("expected a radius of 0 or more tiles, not {}", effect.treasure_sense),
+        ));
+    }
+    if !(effect.luck >= 0.0 && effect.luck.is_finite()) {
+        errors.push(effects.error(
+            id,
+            "Luck",
+            format!("expected 0 or more (0.5 raises rare weights by 50%), not {}", effect.luck),
+        ));
+    }
 }
 
 /// Where players can walk from the spawn.
@@ -476,6 +560,7 @@ impl HuntAssets {
         diff("Drops", &old.drops, &self.drops, &mut out);
         diff("TreasureHunt/Hunts", &old.hunts, &self.hunts, &mut out);
         diff("Languages", &old.languages.0, &self.languages.0, &mut out);
+        diff("TreasureHunt/Effects", &old.effects, &self.effects, &mut out);
         out
     }
 }
@@ -496,7 +581,7 @@ mod tests {
     use veltrix_sdk::Tile;
 
     use super::*;
-    use crate::assets::{DROPS, HUNTS, ITEMS};
+    use crate::assets::{DROPS, EFFECTS, HUNTS, ITEMS};
 
     fn source(kind: &str, id: &str, text: &str) -> AssetSource {
         AssetSource::from_text(kind, id, format!("Server/{kind}/{id}.json"), text)
@@ -694,5 +779,53 @@ mod tests {
         assert_eq!(new.changes_since(&old), ["Item/Items/Coin changed", "Item/Items/Gem added"]);
         assert_eq!(old.changes_since(&new), ["Item/Items/Coin changed", "Item/Items/Gem removed"]);
         assert!(new.changes_since(&new).is_empty());
+    }
+
+    #[test]
+    fn effects_load_with_their_rules_and_mistakes_are_located() {
+        let mut sources = pack(r#"{"Seed": 1, "Vaults": []}"#);
+        sources.items.push(source(ITEMS, "Charm", r#"{"Effect": "Lucky", "Rarity": "Rare"}"#));
+        sources.effects = vec![
+            source(EFFECTS, "Lucky", r#"{"DurationSeconds": 60, "Stacking": "Stack", "MaxStacks": 3, "Luck": 0.5}"#),
+            source(EFFECTS, "Swift", r#"{"DurationSeconds": 30, "MoveSpeed": 1.5}"#),
+        ];
+        sources.drops.push(source(
+            DROPS,
+            "Charms",
+            r#"{"Container": {"Type": "Choice", "Containers": [
+                {"Type": "Single", "Item": {"ItemId": "Coin"}},
+                {"Type": "Single", "Item": {"ItemId": "Charm"}}]}, "Pity": {"After": 4, "Step": 0.5}}"#,
+        ));
+        let assets = build(&sources, &world(), SPAWN).unwrap();
+        assert_eq!(assets.effects["Lucky"].max_stacks, Some(3));
+        assert_eq!(assets.effects["Swift"].stacking, Stacking::Refresh, "the default");
+        assert_eq!(assets.effects["Swift"].dig_speed, 1.0, "the default");
+        assert_eq!(assets.drops["Charms"].pity, Some(crate::loot::Pity { after: 4, step: 0.5 }));
+        assert!(assets.rare_entries["Charms"].any() && !assets.rare_entries["Coins"].any());
+
+        sources.effects = vec![
+            source(EFFECTS, "Lucky", r#"{"DurationSeconds": 0, "Stacking": "Stack", "Luck": -1}"#),
+            source(EFFECTS, "Swift", r#"{"DurationSeconds": 30, "MoveSpeed": 0, "MaxStacks": 2, "TreasureSense": -3}"#),
+        ];
+        sources.drops[1] = source(
+            DROPS,
+            "Charms",
+            r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Charm"}}, "Pity": {"After": 0, "Step": 0}}"#,
+        );
+        let errors = errors(&sources);
+        let expected = [
+            "Server/Drops/Charms.json:1:82: Pity.After: expected at least 1 (claims without a rare item)",
+            "Server/Drops/Charms.json:1:93: Pity.Step: expected a rise of more than 0 per claim (0.5 is +50%), not 0",
+            "Lucky.json:1:21: DurationSeconds: expected a duration of more than 0 seconds, not 0",
+            "Lucky.json:1:36: Stacking: Stack needs MaxStacks (how many stacks at most)",
+            "Lucky.json:1:53: Luck: expected 0 or more (0.5 raises rare weights by 50%), not -1",
+            "Swift.json:1:38: MoveSpeed: expected a factor above 0 and at most 100 (1 changes nothing), not 0",
+            "Swift.json:1:54: MaxStacks: only Stack effects have stacks; this one is Refresh",
+            "Swift.json:1:74: TreasureSense: expected a radius of 0 or more tiles, not -3",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, want) in errors.iter().zip(expected) {
+            assert!(error.ends_with(want), "{error}\n  {want}");
+        }
     }
 }

@@ -372,12 +372,12 @@ fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
 /// the authoritative position.
 fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
     let info = *world.resource::<TickInfo>();
-    let max_speed = world.resource::<SessionRules>().max_speed;
+    // A mod's SpeedFactor (an effect) scales the speed, the refill and the one-second cap alike.
+    let max_speed = world.resource::<SessionRules>().max_speed * SpeedFactor::effective(world.get(entity));
     let walkable = world.resource::<TileWorld>().walkable(mv.x, mv.y);
     let Some(current) = world.get::<Position>(entity).copied() else { return };
     let Some(mut conn) = world.get_mut::<Connection>(entity) else { return };
-    let refill = (info.tick - conn.budget_tick) as f32 * info.dt.as_secs_f32() * max_speed;
-    conn.move_budget = (conn.move_budget + refill).min(max_speed);
+    conn.move_budget = refilled_budget(conn.move_budget, info.tick - conn.budget_tick, info.dt, max_speed);
     conn.budget_tick = info.tick;
     let distance = current.distance_squared(mv.x, mv.y).sqrt();
     if walkable && distance <= conn.move_budget + 1e-3 {
@@ -389,6 +389,12 @@ fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
     }
     let correction = ServerMessage::PositionCorrected(PositionCorrected { seq: mv.seq, x: current.x, y: current.y });
     world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&correction));
+}
+
+/// A move budget after `ticks` ticks of `dt` at `max_speed` tiles per second: refilled, up to
+/// one second's worth.
+fn refilled_budget(budget: f32, ticks: u64, dt: std::time::Duration, max_speed: f32) -> f32 {
+    (budget + ticks as f32 * dt.as_secs_f32() * max_speed).min(max_speed)
 }
 
 fn error(world: &mut World, player: PlayerId, code: ErrorCode, message: &str, request: Option<u32>) {
@@ -470,5 +476,31 @@ pub fn close_all(world: &mut World) {
     let mut changes = world.resource_mut::<Changes>();
     for (id, at) in positions {
         changes.put(&table, &id, &at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A SpeedFactor of 2 doubles what a second of ticks refills and what the budget holds;
+    /// 0.5 halves both; a factor that is not a number above 0 changes nothing.
+    #[test]
+    fn speed_factor_scales_the_move_budget() {
+        let dt = Duration::from_secs(1) / 20;
+        let max = 5.0;
+        assert_eq!(refilled_budget(0.0, 10, dt, max), 2.5);
+        assert_eq!(refilled_budget(0.0, 100, dt, max), 5.0, "one second's worth at most");
+        let fast = max * SpeedFactor::effective(Some(&SpeedFactor(2.0)));
+        assert_eq!(refilled_budget(0.0, 10, dt, fast), 5.0);
+        assert_eq!(refilled_budget(0.0, 100, dt, fast), 10.0);
+        let slow = max * SpeedFactor::effective(Some(&SpeedFactor(0.5)));
+        assert_eq!(refilled_budget(0.0, 100, dt, slow), 2.5);
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert_eq!(SpeedFactor::effective(Some(&SpeedFactor(bad))), 1.0, "{bad}");
+        }
+        assert_eq!(SpeedFactor::effective(None), 1.0);
     }
 }

@@ -30,6 +30,7 @@ pub fn register(ctx: &mut ModContext) {
         sub("status", "hunt status [id]", "a hunt's state: phase, time left, vaults claimed", false),
         sub("reload", "hunt reload", "re-read and re-check the asset pack (the result is logged)", false),
         sub("give", "hunt give <player> <item> [n]", "give a player items (n = 1 by default)", false),
+        sub("effect", "hunt effect <player> <effect> [seconds]", "give a player an active effect", false),
         sub("clues", "hunt clues", "the clues you have", true),
         sub("rank", "hunt rank", "your place on the leaderboard", true),
     ];
@@ -71,6 +72,24 @@ fn run(world: &mut World, source: &CommandSource, args: &[&str]) -> Result<Strin
             }
         }
         "give" => give(world, rest),
+        "effect" => {
+            let (name, effect, seconds) = match rest {
+                [name, effect] => (*name, *effect, None),
+                [name, effect, s] => (
+                    *name,
+                    *effect,
+                    Some(
+                        s.parse::<f32>()
+                            .ok()
+                            .filter(|s| *s > 0.0 && s.is_finite())
+                            .ok_or(format!("{s:?} is not a number of seconds above 0"))?,
+                    ),
+                ),
+                _ => return Err("expected a player, an effect and maybe seconds".into()),
+            };
+            let (entity, _) = online(world, name)?;
+            treasure_hunt_ecs::effects::grant_now(world, entity, effect, seconds)
+        }
         "clues" => {
             no_more(rest)?;
             let player = match source {
@@ -218,12 +237,7 @@ fn give(world: &mut World, rest: &[&str]) -> Result<String, String> {
             None => format!("no item \"{item}\""),
         });
     }
-    let mut players = world.query::<(Entity, &Player)>();
-    let Some((entity, player)) =
-        players.iter(world).find(|(_, p)| p.name.eq_ignore_ascii_case(name)).map(|(e, p)| (e, p.clone()))
-    else {
-        return Err(format!("no player {name} online"));
-    };
+    let (entity, player) = online(world, name)?;
     let catalog = world.resource::<ItemCatalog>().clone();
     let stack = ItemStack { item: item.to_string(), quantity: n };
     let mut entity_mut = world.entity_mut(entity);
@@ -234,4 +248,14 @@ fn give(world: &mut World, rest: &[&str]) -> Result<String, String> {
     world.write_message(InventoryChanged { entity, player: player.id });
     let placed: u32 = now.iter().map(|s| s.quantity).sum();
     Ok(format!("gave {} {n} {item} ({placed} in the inventory, {} pending)", player.name, n - placed))
+}
+
+/// The online player named `name` (any case).
+fn online(world: &mut World, name: &str) -> Result<(Entity, Player), String> {
+    let mut players = world.query::<(Entity, &Player)>();
+    players
+        .iter(world)
+        .find(|(_, p)| p.name.eq_ignore_ascii_case(name))
+        .map(|(e, p)| (e, p.clone()))
+        .ok_or(format!("no player {name} online"))
 }

@@ -147,6 +147,7 @@ impl Mod for TreasureHunt {
             .add_client_message::<protocol::CatchUp>("CatchUp")
             .add_client_message::<protocol::AskClue>("AskClue")
             .add_client_message::<protocol::Rank>("Rank")
+            .add_client_message::<protocol::UseItem>("UseItem")
             .add_server_message::<protocol::DigProgress>("DigProgress")
             .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
             .add_server_message::<protocol::LootGranted>("LootGranted")
@@ -160,7 +161,10 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced")
             .add_server_message::<protocol::Leaderboard>("Leaderboard")
             .add_server_message::<protocol::YourRank>("YourRank")
-            .add_server_message::<protocol::Hint>("Hint");
+            .add_server_message::<protocol::Hint>("Hint")
+            .add_server_message::<protocol::EffectStarted>("EffectStarted")
+            .add_server_message::<protocol::EffectEnded>("EffectEnded")
+            .add_server_message::<protocol::TreasureSense>("TreasureSense");
         hunt::add_systems(ctx);
         board::add_systems(ctx);
         hints::add_systems(ctx);
@@ -233,15 +237,17 @@ impl Mod for TreasureHunt {
             .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let vaults: usize = assets.hunts.values().map(|h| h.vaults.len()).sum();
         Ok(format!(
-            "{} item(s), {} loot table(s), {} hunt(s) with {vaults} vault(s)",
+            "{} item(s), {} loot table(s), {} effect(s), {} hunt(s) with {vaults} vault(s)",
             assets.items.len(),
             assets.drops.len(),
+            assets.effects.len(),
             assets.hunts.len()
         ))
     }
 
     fn shutdown(&mut self, ctx: &mut ModContext) {
         self.watcher = None;
+        persist::save_effect_clocks(ctx.world_mut());
         if self.config.as_ref().is_some_and(|c| c.log_contract_probe) {
             let probe = ctx.world().resource::<ContractProbe>();
             tracing::info!(

@@ -3,7 +3,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id |
+//! | `Veltrix:TreasureHunt/players` | player id | inventory slots, pending rewards, team, dig effort by vault id, active effects (ticks left), pity counters |
 //! | `Veltrix:TreasureHunt/claims` | (hunt id, vault id) | first finder, every claimant |
 //! | `Veltrix:TreasureHunt/hunts` | hunt id | seed, next event sequence number, its life (phase, run, start, end, archived runs), clues released to everyone this run |
 //! | `Veltrix:TreasureHunt/clues` | (hunt id, run, player id) | the proximity clues released to the player |
@@ -14,6 +14,11 @@
 //! Keys and values are MessagePack (values as maps with field names, so fields can be added).
 //! A player's record is written in every tick that changed it; a returning player's record is
 //! read when it joins, not at start, so start time does not grow with the players ever seen.
+//!
+//! Effects are stored with the ticks they had left when the record was written, and restored
+//! relative to the tick the player joins in after a restart. At shutdown the records of the
+//! players (online or away) with active effects are written once more, so a restart keeps the
+//! time left when the server stopped; after a crash, the time left at the last write counts.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -21,9 +26,10 @@ use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     assets::ClaimRule,
     clues::{ClueOutcome, ClueReleases, Released},
+    effects::{ActiveEffect, ActiveEffects},
     hunt::{
-        ActiveHunt, AssetsInForce, ClaimOutcome, Claimant, Digging, LootGranted, Stash, Stashed, Team, Vault,
-        VaultClaims,
+        ActiveHunt, AssetsInForce, ClaimOutcome, Claimant, Digging, EFFORT_PER_DIG, LootGranted, PityCounters, Stash,
+        Stashed, Team, Vault, VaultClaims,
     },
     inventory::{Inventory, PendingRewards},
     leaderboard::{BoardEntry, Entry, Leaderboard},
@@ -66,17 +72,80 @@ impl Default for Tables {
     }
 }
 
-/// A player's hunt state as stored.
+/// A player's hunt state as stored. Fields added later have defaults, so older records load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlayerRecord {
     pub slots: Vec<Option<ItemStack>>,
     pub pending: Vec<ItemStack>,
     pub team: Option<String>,
-    /// Effort so far, by vault id.
+    /// Effort in whole digs, by vault id: what records held before effort was counted in
+    /// hundredths. Read, no longer written (empty).
     pub effort: BTreeMap<String, u32>,
     /// The hunt run the effort is for (hunt id, run): effort of another run is dropped.
     #[serde(default)]
     pub effort_run: Option<(String, u32)>,
+    /// Effort so far in hundredths of a dig, by vault id.
+    #[serde(default)]
+    pub effort_hundredths: BTreeMap<String, u32>,
+    /// Active effects, with the ticks they had left when written.
+    #[serde(default)]
+    pub effects: Vec<StoredEffect>,
+    /// Claims in a row without a rare item, by loot table (for pity).
+    #[serde(default)]
+    pub pity: BTreeMap<String, u32>,
+}
+
+/// An active effect as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEffect {
+    pub id: String,
+    pub stacks: u32,
+    /// Ticks left when the record was written.
+    pub ticks_left: u64,
+}
+
+impl PlayerRecord {
+    /// The record of a player's state in tick `now`; `vault_id` names a vault entity (effort on
+    /// a vault no longer in the hunt is dropped).
+    #[allow(clippy::too_many_arguments)]
+    pub fn of(
+        inventory: &Inventory,
+        pending: &PendingRewards,
+        digging: &Digging,
+        team: Option<&Team>,
+        effects: &ActiveEffects,
+        pity: &PityCounters,
+        now: u64,
+        vault_id: impl Fn(Entity) -> Option<String>,
+    ) -> Self {
+        PlayerRecord {
+            slots: inventory.slots().to_vec(),
+            pending: pending.0.iter().cloned().collect(),
+            team: team.map(|t| t.0.clone()),
+            effort: BTreeMap::new(),
+            effort_run: None,
+            effort_hundredths: digging
+                .effort
+                .iter()
+                .filter_map(|(vault, effort)| vault_id(*vault).map(|id| (id, *effort)))
+                .collect(),
+            effects: effects
+                .0
+                .iter()
+                .filter(|e| e.expires_at > now)
+                .map(|e| StoredEffect { id: e.id.clone(), stacks: e.stacks, ticks_left: e.expires_at - now })
+                .collect(),
+            pity: pity.0.clone(),
+        }
+    }
+
+    /// Effort by vault id in hundredths of a dig, from either field.
+    fn effort_in_hundredths(&self) -> BTreeMap<String, u32> {
+        let mut effort: BTreeMap<String, u32> =
+            self.effort.iter().map(|(id, digs)| (id.clone(), digs.saturating_mul(EFFORT_PER_DIG))).collect();
+        effort.extend(self.effort_hundredths.iter().map(|(id, e)| (id.clone(), *e)));
+        effort
+    }
 }
 
 /// A vault's claims as stored.
@@ -243,6 +312,7 @@ pub fn restore_players(
     vaults: Query<(Entity, &Vault)>,
     rules: Res<treasure_hunt_ecs::hunt::HuntRules>,
     hunt: Option<Res<ActiveHunt>>,
+    tick: Res<TickInfo>,
 ) {
     let Some(store) = store else { return };
     for player in &joining {
@@ -272,11 +342,18 @@ pub fn restore_players(
             // Records written before runs were numbered: the hunt's first run.
             || (record.effort_run.is_none() && hunt.as_ref().is_some_and(|h| h.run == 1));
         let effort = record
-            .effort
+            .effort_in_hundredths()
             .iter()
             .filter(|_| same_run)
             .filter_map(|(id, effort)| vaults.iter().find(|(_, v)| v.0.id == *id).map(|(e, _)| (e, *effort)))
             .collect();
+        // The clock counts on from this tick: the time left when the record was written.
+        let mut effects: Vec<ActiveEffect> = record
+            .effects
+            .iter()
+            .map(|e| ActiveEffect { id: e.id.clone(), stacks: e.stacks, expires_at: tick.tick + e.ticks_left.max(1) })
+            .collect();
+        effects.sort_by(|a, b| a.id.cmp(&b.id));
         stash.0.insert(
             player.id,
             Stashed {
@@ -284,6 +361,8 @@ pub fn restore_players(
                 pending: PendingRewards(record.pending.into()),
                 digging: Digging { effort, last_dig_tick: None },
                 team: record.team.map(Team),
+                effects: ActiveEffects(effects),
+                pity: PityCounters(record.pity),
             },
         );
     }
@@ -293,38 +372,37 @@ fn rmp_key<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
     veltrix_sdk::rmp_serde::to_vec(key).expect("keys serialise")
 }
 
+/// A player's hunt state, as `save_players` reads it.
+type PlayerState<'a> =
+    (&'a Player, &'a Inventory, &'a PendingRewards, &'a Digging, Option<&'a Team>, &'a ActiveEffects, &'a PityCounters);
+
 /// Tick, after the hunt: writes the players whose hunt state changed this tick.
 #[allow(clippy::type_complexity)]
 pub fn save_players(
     tables: Res<Tables>,
+    tick: Res<TickInfo>,
     changed: Query<
-        (&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>),
-        Or<(Changed<Inventory>, Changed<PendingRewards>, Changed<Digging>, Changed<Team>)>,
+        PlayerState,
+        Or<(
+            Changed<Inventory>,
+            Changed<PendingRewards>,
+            Changed<Digging>,
+            Changed<Team>,
+            Changed<ActiveEffects>,
+            Changed<PityCounters>,
+        )>,
     >,
-    all: Query<(&Player, &Inventory, &PendingRewards, &Digging, Option<&Team>)>,
+    all: Query<PlayerState>,
     mut left_teams: RemovedComponents<Team>,
     vaults: Query<&Vault>,
     hunt: Option<Res<ActiveHunt>>,
     mut changes: ResMut<Changes>,
 ) {
-    let mut save = |(player, inventory, pending, digging, team): (
-        &Player,
-        &Inventory,
-        &PendingRewards,
-        &Digging,
-        Option<&Team>,
-    )| {
-        let record = PlayerRecord {
-            slots: inventory.slots().to_vec(),
-            pending: pending.0.iter().cloned().collect(),
-            team: team.map(|t| t.0.clone()),
-            effort: digging
-                .effort
-                .iter()
-                .filter_map(|(vault, effort)| vaults.get(*vault).ok().map(|v| (v.0.id.clone(), *effort)))
-                .collect(),
-            effort_run: hunt.as_ref().map(|h| (h.id.clone(), h.run)),
-        };
+    let mut save = |(player, inventory, pending, digging, team, effects, pity): PlayerState| {
+        let mut record = PlayerRecord::of(inventory, pending, digging, team, effects, pity, tick.tick, |vault| {
+            vaults.get(vault).ok().map(|v| v.0.id.clone())
+        });
+        record.effort_run = hunt.as_ref().map(|h| (h.id.clone(), h.run));
         changes.put(&tables.players, &player.id, &record);
     };
     for row in &changed {
@@ -336,6 +414,50 @@ pub fn save_players(
         {
             save(row);
         }
+    }
+}
+
+/// At shutdown: writes the records of the players with active effects, online or away, with
+/// the ticks they have left now (a restart counts on from there). Written straight to the
+/// store: the host committed the last tick before the mods' shutdown.
+pub fn save_effect_clocks(world: &mut World) {
+    let Some(store) = world.get_resource::<Store>().cloned() else { return };
+    let now = world.resource::<TickInfo>().tick;
+    let mut vault_ids: BTreeMap<Entity, String> = BTreeMap::new();
+    for (entity, vault) in world.query::<(Entity, &Vault)>().iter(world) {
+        vault_ids.insert(entity, vault.0.id.clone());
+    }
+    let vault_id = |e: Entity| vault_ids.get(&e).cloned();
+    let mut changes = Changes::default();
+    let table: Arc<str> = PLAYERS.into();
+    let mut online = world.query::<PlayerState>();
+    for (player, inventory, pending, digging, team, effects, pity) in online.iter(world) {
+        if !effects.0.is_empty() {
+            let record = PlayerRecord::of(inventory, pending, digging, team, effects, pity, now, vault_id);
+            changes.put(&table, &player.id, &record);
+        }
+    }
+    for (id, s) in &world.resource::<Stash>().0 {
+        if s.effects.0.iter().any(|e| e.expires_at > now) {
+            let record = PlayerRecord::of(
+                &s.inventory,
+                &s.pending,
+                &s.digging,
+                s.team.as_ref(),
+                &s.effects,
+                &s.pity,
+                now,
+                vault_id,
+            );
+            changes.put(&table, id, &record);
+        }
+    }
+    if changes.is_empty() {
+        return;
+    }
+    match store.0.commit(changes.writes()) {
+        Ok(()) => tracing::info!("saved the effects' time left of {} player(s)", changes.len()),
+        Err(e) => tracing::error!("could not save the effects' time left: {e}"),
     }
 }
 
@@ -524,5 +646,56 @@ impl HuntEvent {
             HuntEvent::VaultOpened { .. } => true,
             HuntEvent::LootGranted { player: p, .. } => *p == player,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record written before effects, pity and effort in hundredths still loads: its effort in
+    /// whole digs counts as hundredths, the new fields are empty.
+    #[test]
+    fn an_older_player_record_loads_with_defaults() {
+        #[derive(Serialize)]
+        struct Older {
+            slots: Vec<Option<ItemStack>>,
+            pending: Vec<ItemStack>,
+            team: Option<String>,
+            effort: BTreeMap<String, u32>,
+        }
+        let older = Older {
+            slots: vec![Some(ItemStack { item: "Coin".into(), quantity: 3 }), None],
+            pending: vec![],
+            team: Some("Reds".into()),
+            effort: [("Well".to_string(), 4)].into(),
+        };
+        let bytes = veltrix_sdk::rmp_serde::to_vec_named(&older).unwrap();
+        let record: PlayerRecord = veltrix_sdk::rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(record.team.as_deref(), Some("Reds"));
+        assert!(record.effects.is_empty() && record.pity.is_empty());
+        assert_eq!(record.effort_in_hundredths(), [("Well".to_string(), 400)].into());
+    }
+
+    /// Effects are stored with the ticks they have left; ended ones are not stored.
+    #[test]
+    fn effects_are_stored_with_their_ticks_left() {
+        let effects = ActiveEffects(vec![
+            ActiveEffect { id: "Lucky".into(), stacks: 2, expires_at: 50 },
+            ActiveEffect { id: "Swift".into(), stacks: 1, expires_at: 40 },
+        ]);
+        let pity = PityCounters([("Gamble".to_string(), 3)].into());
+        let record = PlayerRecord::of(
+            &Inventory::with_slots(2),
+            &PendingRewards::default(),
+            &Digging::default(),
+            None,
+            &effects,
+            &pity,
+            40,
+            |_| None,
+        );
+        assert_eq!(record.effects, [StoredEffect { id: "Lucky".into(), stacks: 2, ticks_left: 10 }]);
+        assert_eq!(record.pity, pity.0);
     }
 }

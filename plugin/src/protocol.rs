@@ -251,3 +251,37 @@ pub enum HintKind {
     HotCold,
     Compass,
 }
+
+/// Client: use one of an item held (consumed), for its effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UseItem {
+    pub item: String,
+}
+
+/// Server, to the player: an effect it has now, started, refreshed or stacked (answering the
+/// `UseItem` that granted it), or still active as it joins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EffectStarted {
+    /// The effect's id.
+    pub effect: String,
+    pub stacks: u32,
+    /// Ticks from this frame's tick to the tick whose frame brings `EffectEnded`.
+    pub ticks: u64,
+}
+
+/// Server, to the player: an effect ran out (in this frame's tick).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EffectEnded {
+    pub effect: String,
+}
+
+/// Server, to a holder of treasure sense: how many vaults it may still claim lie within the
+/// sense's radius (never where).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TreasureSense {
+    pub vaults: u32,
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use treasure_hunt_ecs::{
     assets::ClueKind,
     clues::{ClueOutcome, ClueReleases, area_radius},
+    effects::{EffectOutcome, TreasurePing},
     hints::HintOutcome,
     hunt::{
         ActiveHunt, AssetsInForce, ClaimOutcome, DigOutcome, DiscardOutcome, InventoryChanged, Refused, TeamOutcome,
@@ -26,6 +27,9 @@ use crate::{
 /// Sends this tick's outcomes: refusals, progress and hints to the player who asked, a vault's
 /// opening to the players within its sparkle radius, loot and the inventory to its holder
 /// (one `InventoryChanged` per player per tick, with the final state).
+/// Sends this tick's outcomes: refusals and progress to the player who asked, a vault's
+/// opening to the players within its sparkle radius, loot, effects, treasure sense and the
+/// inventory to its holder (one `InventoryChanged` per player per tick, with the final state).
 #[allow(clippy::too_many_arguments)]
 pub fn publish_outcomes(
     mut digs: MessageReader<DigOutcome>,
@@ -35,6 +39,9 @@ pub fn publish_outcomes(
     mut discards: MessageReader<DiscardOutcome>,
     mut teams: MessageReader<TeamOutcome>,
     mut hints: MessageReader<HintOutcome>,
+    mut effects: MessageReader<EffectOutcome>,
+    mut pings: MessageReader<TreasurePing>,
+    tick: Res<TickInfo>,
     inventories: Query<(&Inventory, &PendingRewards)>,
     mut outbox: ResMut<Outbox>,
 ) {
@@ -113,6 +120,30 @@ pub fn publish_outcomes(
             ),
             HintOutcome::Refused(r) => refuse(&mut outbox, r),
         }
+    }
+    for outcome in effects.read() {
+        match outcome {
+            EffectOutcome::Started { player, request, effect, stacks, expires_at }
+            | EffectOutcome::Refreshed { player, request, effect, stacks, expires_at }
+            | EffectOutcome::Stacked { player, request, effect, stacks, expires_at } => outbox.reply(
+                *player,
+                *request,
+                &protocol::EffectStarted {
+                    effect: effect.clone(),
+                    stacks: *stacks,
+                    ticks: expires_at.saturating_sub(tick.tick),
+                },
+            ),
+            // Nothing changed (a hunt event or a command granted it again): nothing to say.
+            EffectOutcome::Ignored { .. } => {}
+            EffectOutcome::Ended { player, effect } => {
+                outbox.send(Audience::Player(*player), &protocol::EffectEnded { effect: effect.clone() })
+            }
+            EffectOutcome::Refused(r) => refuse(&mut outbox, r),
+        }
+    }
+    for ping in pings.read() {
+        outbox.send(Audience::Player(ping.player), &protocol::TreasureSense { vaults: ping.vaults });
     }
     let mut sent = BTreeSet::new();
     for change in changed.read() {

@@ -37,7 +37,7 @@ pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subco
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
-pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender};
+pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender, SpeedFactor};
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
 pub use store::{
@@ -91,6 +91,6 @@ pub mod prelude {
     pub use crate::bevy_ecs::{self, prelude::*};
     pub use crate::{
         Audience, FromClient, LoadedMod, Mod, ModContext, ModError, Outbox, Player, PlayerId, Position, PostTick,
-        PreTick, Spawn, Tick, TickInfo, Tile, TileWorld,
+        PreTick, Spawn, SpeedFactor, Tick, TickInfo, Tile, TileWorld,
     };
 }

@@ -43,6 +43,19 @@ impl Position {
     }
 }
 
+/// Multiplies a player's movement speed (the host's `MaxSpeed`) while present: 2 lets it move
+/// twice as far per second, 0.5 half as far. Mods set it (the treasure hunt's effects do); the
+/// host's movement check reads it. A value that is not a finite number above 0 counts as 1.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct SpeedFactor(pub f32);
+
+impl SpeedFactor {
+    /// The factor to apply: the value when it is a finite number above 0, else 1.
+    pub fn effective(factor: Option<&SpeedFactor>) -> f32 {
+        factor.map(|f| f.0).filter(|f| f.is_finite() && *f > 0.0).unwrap_or(1.0)
+    }
+}
+
 /// A client's message of a kind a mod registered, delivered in `PreTick`.
 #[derive(Message, Debug, Clone, PartialEq)]
 pub struct FromClient<T: Send + Sync + 'static> {

@@ -22,7 +22,10 @@ fn the_shipped_pack_is_valid_in_the_default_world() {
     let server = server();
     let (ok, out) = validate(&server, &[]);
     assert!(ok, "{out}");
-    assert_eq!(out.trim(), "Veltrix:TreasureHunt: ok: 11 item(s), 6 loot table(s), 1 hunt(s) with 38 vault(s)");
+    assert_eq!(
+        out.trim(),
+        "Veltrix:TreasureHunt: ok: 14 item(s), 6 loot table(s), 3 effect(s), 1 hunt(s) with 38 vault(s)"
+    );
 }
 
 /// A copy of the shipped pack with designer mistakes in four files.

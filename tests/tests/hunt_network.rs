@@ -610,3 +610,43 @@ async fn loot_that_does_not_fit_waits_and_comes_in_as_space_frees() {
     let request = alice.mod_request(NS, "Discard", &json!({"Item": "Relic", "Quantity": 2})).await.unwrap();
     assert_eq!(refusal(&mut alice, request).await, "you hold 1 Relic, cannot discard 2");
 }
+
+/// An effect with `MoveSpeed` 2 lets a player move twice as far per second: a 12-tile step,
+/// refused at the server's 8 tiles per second, is taken with the effect (the dig that follows
+/// reaches a vault only from the new position).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_speed_effect_lets_a_player_move_farther() {
+    let mut pack = Pack::default()
+        .table("Kit", "Boots", 1)
+        .vault(vault("Kit", (257, 256), "PerPlayer", "Kit", 1))
+        .vault(vault("Far", (269, 256), "PerPlayer", "Kit", 1));
+    pack.files.push(("Item/Items/Boots.json".into(), json!({"MaxStack": 5, "Effect": "Swift"})));
+    pack.files.push(("TreasureHunt/Effects/Swift.json".into(), json!({"DurationSeconds": 30, "MoveSpeed": 2.0})));
+    let (_server, live) = start(&pack, json!({}), flat());
+    let mut alice = join(&live, "alice").await;
+    open(&mut alice, (257, 256), 1).await;
+
+    let seq = alice.move_to(SPAWN + 12.0, SPAWN).await.unwrap();
+    let frames = frames_through(
+        &mut alice,
+        "a correction",
+        |m| matches!(m, ServerMessage::PositionCorrected(c) if c.seq == seq),
+    )
+    .await;
+    assert!(!frames.is_empty(), "without the effect, 12 tiles at once is too far");
+
+    let request = alice.mod_request(NS, "UseItem", &json!({"Item": "Boots"})).await.unwrap();
+    let (started, _) = reply(&mut alice, request, "EffectStarted").await;
+    assert_eq!(started.body, json!({"Effect": "Swift", "Stacks": 1, "Ticks": 30 * 30}));
+    // Over a second, the budget refills to a second's worth at twice the speed.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let seq = alice.move_to(SPAWN + 12.0, SPAWN).await.unwrap();
+    let request = dig(&mut alice, 269, 256).await;
+    let (granted, frames) = reply(&mut alice, request, "LootGranted").await;
+    assert_eq!(granted.body, loot("Far", &[("Boots", 1)], &[]));
+    let corrected = frames
+        .iter()
+        .flat_map(|f| &f.messages)
+        .any(|m| matches!(m, ServerMessage::PositionCorrected(c) if c.seq == seq));
+    assert!(!corrected, "the step is taken: {frames:?}");
+}

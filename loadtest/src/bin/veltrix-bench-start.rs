@@ -48,11 +48,20 @@ fn record(i: usize) -> PlayerRecord {
     }
     let pending = if i.is_multiple_of(3) { vec![stack(i + 5, 3), stack(i + 6, 1)] } else { Vec::new() };
     let team = i.is_multiple_of(4).then(|| TEAMS[i % TEAMS.len()].to_string());
-    let effort: BTreeMap<String, u32> = [VAULTS[i % VAULTS.len()], VAULTS[(i + 2) % VAULTS.len()]]
+    // Effort in hundredths of a dig, as the hunt writes it now.
+    let effort_hundredths: BTreeMap<String, u32> = [VAULTS[i % VAULTS.len()], VAULTS[(i + 2) % VAULTS.len()]]
         .iter()
-        .map(|v| (v.to_string(), 5 + (i % 40) as u32))
+        .map(|v| (v.to_string(), 100 * (5 + (i % 40) as u32)))
         .collect();
-    PlayerRecord { slots, pending, team, effort }
+    PlayerRecord {
+        slots,
+        pending,
+        team,
+        effort: BTreeMap::new(),
+        effort_hundredths,
+        effects: Vec::new(),
+        pity: BTreeMap::new(),
+    }
 }
 
 /// Fills the store with `players` players, encoded as `Changes::put` does; returns how long it took.

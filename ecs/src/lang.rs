@@ -82,7 +82,7 @@ mod tests {
 
     fn source(locale: &str, text: &str) -> AssetSource {
         AssetSource::from_text(
-            &format!("{LANGUAGES}/{locale}"),
+            format!("{LANGUAGES}/{locale}"),
             "clues",
             format!("Server/Languages/{locale}/clues.lang"),
             text,

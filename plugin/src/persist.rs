@@ -377,7 +377,7 @@ type PlayerState<'a> =
     (&'a Player, &'a Inventory, &'a PendingRewards, &'a Digging, Option<&'a Team>, &'a ActiveEffects, &'a PityCounters);
 
 /// Tick, after the hunt: writes the players whose hunt state changed this tick.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn save_players(
     tables: Res<Tables>,
     tick: Res<TickInfo>,

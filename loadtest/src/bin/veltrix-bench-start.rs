@@ -58,6 +58,7 @@ fn record(i: usize) -> PlayerRecord {
         pending,
         team,
         effort: BTreeMap::new(),
+        effort_run: Some(("Sunken_Isles".into(), 1)),
         effort_hundredths,
         effects: Vec::new(),
         pity: BTreeMap::new(),

@@ -323,32 +323,45 @@ pub fn resume_run(world: &mut World, id: &str) -> Result<(), String> {
 
 /// Start of `Tick`: ends the running hunt when its vaults are all claimed or its time is up
 /// (after warning at 60 s and 10 s), and starts a scheduled hunt whose window is open and
-/// whose players are there. Cheap when nothing happens: a look at the clock and the vaults.
-pub fn drive_lifecycle(world: &mut World) {
+/// whose players are there. Cheap when nothing happens: a look at the clock and the vaults,
+/// nothing allocated.
+pub fn drive_lifecycle(
+    world: &mut World,
+    vaults: &mut QueryState<(&'static Vault, &'static VaultClaims)>,
+    players: &mut QueryState<&'static Player>,
+) {
     let now = world.resource::<HuntClock>().unix_ms;
-    if let Some(active) = world.get_resource::<ActiveHunt>().cloned() {
-        let state = world.resource::<HuntRuns>().0.get(&active.id).cloned().unwrap_or_default();
-        if all_first_finders_claimed(world) {
-            end_run(world, &active.id, EndReason::AllClaimed).expect("the hunt runs");
+    if let Some(active) = world.get_resource::<ActiveHunt>() {
+        let (ends_ms, warned) =
+            world.resource::<HuntRuns>().0.get(&active.id).map_or((None, 0), |s| (s.ends_ms, s.warned));
+        let left = ends_ms.map(|ends| ends - now);
+        let due = if all_first_finders_claimed(world, vaults) {
+            Some(EndReason::AllClaimed)
+        } else if left.is_some_and(|left| left <= 0) {
+            Some(EndReason::TimeUp)
+        } else {
+            None
+        };
+        let warning = left.and_then(|left| {
+            [(1u8, 60_000), (2u8, 10_000)]
+                .into_iter()
+                .find(|(bit, at)| left <= *at && warned & bit == 0)
+                .map(|(bit, _)| (bit, left))
+        });
+        if due.is_none() && warning.is_none() {
             return;
         }
-        let Some(ends) = state.ends_ms else { return };
-        let left = ends - now;
-        if left <= 0 {
-            end_run(world, &active.id, EndReason::TimeUp).expect("the hunt runs");
-            return;
-        }
-        for (bit, at) in [(1u8, 60_000), (2u8, 10_000)] {
-            if left <= at && state.warned & bit == 0 {
-                let mut runs = world.resource_mut::<HuntRuns>();
-                let warned = &mut runs.0.get_mut(&active.id).expect("the running hunt has a state").warned;
-                // The 10 s warning also stands for the 60 s one, should a tick skip past both.
-                *warned |= bit | if bit == 2 { 1 } else { 0 };
-                let name = display_name(world, &active.id);
-                let seconds = ((left + 999) / 1000) as u32;
-                world.write_message(Announcement::EndsSoon { hunt: active.id.clone(), name, seconds });
-                break;
-            }
+        let id = world.resource::<ActiveHunt>().id.clone();
+        if let Some(reason) = due {
+            end_run(world, &id, reason).expect("the hunt runs");
+        } else if let Some((bit, left)) = warning {
+            let mut runs = world.resource_mut::<HuntRuns>();
+            let warned = &mut runs.0.get_mut(&id).expect("the running hunt has a state").warned;
+            // The 10 s warning also stands for the 60 s one, should a tick skip past both.
+            *warned |= bit | if bit == 2 { 1 } else { 0 };
+            let name = display_name(world, &id);
+            let seconds = ((left + 999) / 1000) as u32;
+            world.write_message(Announcement::EndsSoon { hunt: id, name, seconds });
         }
         return;
     }
@@ -357,14 +370,14 @@ pub fn drive_lifecycle(world: &mut World) {
         let Ok(start) = Start::parse(&hunt.def.schedule) else { continue };
         let duration_ms = hunt.def.duration_seconds.map(|s| i64::from(s) * 1000);
         let Some((opens, _)) = start.window_at(now, duration_ms) else { continue };
-        let state = world.resource::<HuntRuns>().0.get(id).cloned().unwrap_or_default();
-        if state.started_ms.is_some_and(|started| started >= opens) {
+        let (started_ms, waiting_announced) =
+            world.resource::<HuntRuns>().0.get(id).map_or((None, None), |s| (s.started_ms, s.waiting_announced));
+        if started_ms.is_some_and(|started| started >= opens) {
             continue; // this window's run already happened
         }
-        let mut players = world.query::<&Player>();
         let online = players.iter(world).count() as u32;
         if online < hunt.def.min_players {
-            if state.waiting_announced != Some(online) {
+            if waiting_announced != Some(online) {
                 world.resource_mut::<HuntRuns>().0.entry(id.clone()).or_default().waiting_announced = Some(online);
                 let name = display_name(world, id);
                 world.write_message(Announcement::Waiting {
@@ -384,8 +397,7 @@ pub fn drive_lifecycle(world: &mut World) {
 }
 
 /// Whether the running hunt has FirstFinder vaults and all are claimed.
-fn all_first_finders_claimed(world: &mut World) -> bool {
-    let mut vaults = world.query::<(&Vault, &VaultClaims)>();
+fn all_first_finders_claimed(world: &World, vaults: &mut QueryState<(&'static Vault, &'static VaultClaims)>) -> bool {
     let mut any = false;
     for (vault, claims) in vaults.iter(world) {
         if vault.0.claim == ClaimRule::FirstFinder {

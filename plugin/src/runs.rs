@@ -2,21 +2,28 @@
 //! kept at each end (whether by claims, by time or by `hunt stop`).
 
 use treasure_hunt_ecs::{
-    hunt::ActiveHunt,
-    lifecycle::{self, EndReason},
+    hunt::{ActiveHunt, Vault, VaultClaims},
+    lifecycle::{self, EndReason, HuntRuns},
 };
 use veltrix_sdk::{prelude::*, tracing};
 
 use crate::{leaderboard, persist::FinalBoard};
 
 /// PreTick, after the clock: starts, warns and ends runs; a run that ended gets its final board.
-pub fn drive_runs(world: &mut World) {
-    let before = world.get_resource::<ActiveHunt>().map(|a| a.id.clone());
-    lifecycle::drive_lifecycle(world);
-    if let Some(id) = before
-        && world.get_resource::<ActiveHunt>().is_none_or(|a| a.id != id)
-    {
-        keep_final_board(world, &id);
+pub fn drive_runs(
+    world: &mut World,
+    vaults: &mut QueryState<(&'static Vault, &'static VaultClaims)>,
+    players: &mut QueryState<&'static Player>,
+) {
+    let run_before = world.get_resource::<ActiveHunt>().map(|a| a.run);
+    lifecycle::drive_lifecycle(world, vaults, players);
+    if run_before.is_some() && world.get_resource::<ActiveHunt>().is_none() {
+        // The run ended this tick (a new one cannot start in the same call).
+        let id =
+            world.resource::<HuntRuns>().0.iter().filter(|(_, r)| r.ended_ms.is_some()).max_by_key(|(_, r)| r.ended_ms);
+        if let Some(id) = id.map(|(id, _)| id.clone()) {
+            keep_final_board(world, &id);
+        }
     }
 }
 

@@ -92,7 +92,8 @@ fn start_with_files(pack: &Pack, mod_config: Value, config: Value, files: &[(&st
     server.write(&format!("{MOD_DIR}/config.json"), &settings.to_string());
     server.write("config.json", &config.to_string());
     let live = server.start(&[]);
-    let running = format!("hunt Test running with {} vaults", pack.vaults.len());
+    // The pack's vaults and the one nobody digs ([`Pack::write`]).
+    let running = format!("hunt Test running with {} vaults", pack.vaults.len() + 1);
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let log = live.log();

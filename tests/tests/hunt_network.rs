@@ -29,9 +29,17 @@ struct Pack {
     /// Files under `assets/Server/`.
     files: Vec<(String, Value)>,
     vaults: Vec<Value>,
+    /// Where the vault nobody digs goes, when not at (500, 500).
+    far: Option<(u32, u32)>,
 }
 
 impl Pack {
+    /// Puts the vault nobody digs at `tile` (a small world).
+    fn far_vault_at(mut self, tile: (u32, u32)) -> Self {
+        self.far = Some(tile);
+        self
+    }
+
     fn item(mut self, id: &str, max_stack: u32) -> Self {
         self.files.push((format!("Item/Items/{id}.json"), json!({"MaxStack": max_stack})));
         self
@@ -56,7 +64,8 @@ impl Pack {
         std::fs::remove_dir_all(&data).expect("the shipped pack's game data is removed");
         // Plus a vault nobody digs, so the hunt does not end with the test's claims.
         let mut vaults = self.vaults.clone();
-        vaults.push(json!({"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": self.vaults[0]["LootTable"]}));
+        let (x, y) = self.far.unwrap_or((500, 500));
+        vaults.push(json!({"Id": "Far_Away", "At": {"X": x, "Y": y}, "LootTable": self.vaults[0]["LootTable"]}));
         let hunt = json!({"Seed": 7, "Vaults": vaults});
         for (path, value) in self.files.iter().chain([&("TreasureHunt/Hunts/Test.json".to_string(), hunt)]) {
             server.write(&format!("{MOD_DIR}/assets/Server/{path}"), &serde_json::to_string_pretty(value).unwrap());
@@ -355,7 +364,7 @@ async fn digs_out_of_reach_on_bare_ground_rock_water_or_off_the_world_are_refuse
                ....#.~.............\n\
                ....................\n";
     let well = vault("Well", (7, 4), "FirstFinder", "Coins", 2);
-    let pack = Pack::default().item("Coin", 99).table("Coins", "Coin", 1).vault(well);
+    let pack = Pack::default().item("Coin", 99).table("Coins", "Coin", 1).vault(well).far_vault_at((19, 0));
     let config = json!({"World": {"Map": "Tiny", "SpawnX": 5.5, "SpawnY": 3.5}});
     let (_s, live) = start_with_files(&pack, json!({}), config, &[("universe/worlds/Tiny/map.txt", map)]);
     let mut alice = join(&live, "alice").await;

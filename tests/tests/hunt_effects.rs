@@ -3,51 +3,53 @@
 //! outlast a reconnect and a restart. The harness runs at 10 ticks per second, so an effect of
 //! 0.5 s lasts 5 ticks.
 
-use std::{fs, sync::Arc};
+mod common;
+
+use common::{HuntPack, dig};
+
+use std::sync::Arc;
 
 use serde_json::json;
-use tempfile::TempDir;
-use treasure_hunt::{TreasureHunt, TreasureHuntConfig};
+use treasure_hunt::TreasureHuntConfig;
 use treasure_hunt_ecs::{effects, hunt::PityCounters};
 use veltrix_sdk::{
-    MemoryStore, ModId, SpeedFactor, TileWorld,
+    MemoryStore, SpeedFactor, TileWorld,
     testing::{Executor, Harness},
 };
 
 const RATE: u32 = 10;
 
 /// Items with effects, and vaults to find them in.
-struct Pack {
-    dir: TempDir,
-}
+struct Pack(HuntPack);
 
 impl Pack {
     fn new() -> Self {
-        let pack = Pack { dir: tempfile::tempdir().unwrap() };
-        pack.write("Item/Items/Coin.json", r#"{"MaxStack": 50}"#);
-        pack.write("Item/Items/Crown.json", r#"{"MaxStack": 1, "Rarity": "Legendary"}"#);
-        pack.write("Item/Items/Boots.json", r#"{"MaxStack": 5, "Effect": "Swift"}"#);
-        pack.write("Item/Items/Charm.json", r#"{"MaxStack": 5, "Effect": "Lucky"}"#);
-        pack.write("Item/Items/Rod.json", r#"{"MaxStack": 5, "Effect": "Dowsing"}"#);
-        pack.write("TreasureHunt/Effects/Swift.json", r#"{"DurationSeconds": 0.5, "MoveSpeed": 1.5, "DigSpeed": 2.0}"#);
-        pack.write(
+        let pack = Pack(HuntPack::new());
+        pack.0.write("Item/Items/Coin.json", r#"{"MaxStack": 50}"#);
+        pack.0.write("Item/Items/Crown.json", r#"{"MaxStack": 1, "Rarity": "Legendary"}"#);
+        pack.0.write("Item/Items/Boots.json", r#"{"MaxStack": 5, "Effect": "Swift"}"#);
+        pack.0.write("Item/Items/Charm.json", r#"{"MaxStack": 5, "Effect": "Lucky"}"#);
+        pack.0.write("Item/Items/Rod.json", r#"{"MaxStack": 5, "Effect": "Dowsing"}"#);
+        pack.0
+            .write("TreasureHunt/Effects/Swift.json", r#"{"DurationSeconds": 0.5, "MoveSpeed": 1.5, "DigSpeed": 2.0}"#);
+        pack.0.write(
             "TreasureHunt/Effects/Lucky.json",
             r#"{"DurationSeconds": 1, "Stacking": "Stack", "MaxStacks": 2, "Luck": 1.0}"#,
         );
-        pack.write(
+        pack.0.write(
             "TreasureHunt/Effects/Dowsing.json",
             r#"{"DurationSeconds": 3, "Stacking": "Ignore", "TreasureSense": 10}"#,
         );
         let single = |item: &str, n: u32| json!({"Type": "Single", "Item": {"ItemId": item, "QuantityMin": n, "QuantityMax": n}});
-        pack.write(
+        pack.0.write(
             "Drops/Kit.json",
             &json!({"Container": {"Type": "Multiple", "Containers": [
                 single("Coin", 5), single("Boots", 3), single("Charm", 3), single("Rod", 2)]}})
             .to_string(),
         );
-        pack.write("Drops/Coins.json", &json!({"Container": single("Coin", 5)}).to_string());
+        pack.0.write("Drops/Coins.json", &json!({"Container": single("Coin", 5)}).to_string());
         // The crown is too rare to drop here: every claim adds to the pity counter.
-        pack.write(
+        pack.0.write(
             "Drops/Gamble.json",
             r#"{"Container": {"Type": "Choice", "Containers": [
                 {"Type": "Single", "Item": {"ItemId": "Coin"}},
@@ -55,7 +57,7 @@ impl Pack {
                 "Pity": {"After": 5, "Step": 0.5}}"#,
         );
         // After one claim without the crown, its weight is multiplied a trillionfold: 1000 to 1.
-        pack.write(
+        pack.0.write(
             "Drops/Long_Shot.json",
             r#"{"Container": {"Type": "Choice", "Containers": [
                 {"Type": "Single", "Item": {"ItemId": "Coin"}},
@@ -75,14 +77,8 @@ impl Pack {
             vault("Shot_1", 50, 50, "Long_Shot", 1),
             vault("Shot_2", 52, 50, "Long_Shot", 1),
             vault("Shot_3", 51, 52, "Long_Shot", 1)]});
-        pack.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
+        pack.0.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
         pack
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let path = self.dir.path().join("assets/Server").join(file);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
     }
 
     fn harness(&self) -> Harness {
@@ -93,22 +89,10 @@ impl Pack {
     fn harness_on(&self, store: Arc<MemoryStore>) -> Harness {
         let tiles = TileWorld::flat(64, 64);
         let mut harness = Harness::with_executor(tiles, Executor::SingleThreaded).with_store(store).tick_rate(RATE);
-        let config =
-            TreasureHuntConfig { hunt: "Test".into(), inventory_slots: 8, hot_reload: false, ..Default::default() };
-        harness
-            .add_mod(
-                ModId::new("Veltrix", "TreasureHunt"),
-                TreasureHunt::with_config(config),
-                self.dir.path(),
-                &self.dir.path().join("data"),
-            )
-            .unwrap();
+        let config = TreasureHuntConfig { hunt: "Test".into(), inventory_slots: 8, ..Default::default() };
+        self.0.add_to(&mut harness, config).unwrap();
         harness
     }
-}
-
-fn dig(h: &mut Harness, name: &str, request: u32, x: u32, y: u32) {
-    h.send(name, "Dig", Some(request), &json!({"X": x, "Y": y}));
 }
 
 fn use_item(h: &mut Harness, name: &str, request: u32, item: &str) {

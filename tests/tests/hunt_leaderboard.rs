@@ -2,13 +2,16 @@
 //! once a second and only when it changed, the board to a player who joins, ranks on request,
 //! and the board (and an ended hunt's final board) across a restart.
 
-use std::{fs, sync::Arc};
+mod common;
+
+use common::HuntPack;
+
+use std::sync::Arc;
 
 use serde_json::json;
-use tempfile::TempDir;
-use treasure_hunt::{TreasureHunt, TreasureHuntConfig, leaderboard};
+use treasure_hunt::{TreasureHuntConfig, leaderboard};
 use veltrix_sdk::{
-    ClientMessages, MemoryStore, ModId, Outbox, TileWorld,
+    ClientMessages, MemoryStore, Outbox, TileWorld,
     testing::{Executor, Harness},
 };
 
@@ -17,32 +20,24 @@ const RATE: u32 = 10;
 
 /// Items and loot tables of fixed yield, and one hunt `Test` of PerPlayer vaults, each opened
 /// by one dig: `Five` and `Five_Again` give 5 points, `Dust` a worthless pebble.
-struct Pack {
-    dir: TempDir,
-}
+struct Pack(HuntPack);
 
 impl Pack {
     fn new() -> Self {
-        let pack = Pack { dir: tempfile::tempdir().unwrap() };
-        pack.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
-        pack.write("Item/Items/Pebble.json", r#"{"MaxStack": 10}"#);
+        let pack = Pack(HuntPack::new());
+        pack.0.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
+        pack.0.write("Item/Items/Pebble.json", r#"{"MaxStack": 10}"#);
         let single = |item: &str, n: u32| {
             json!({"Container": {"Type": "Single", "Item": {"ItemId": item, "QuantityMin": n, "QuantityMax": n}}})
                 .to_string()
         };
-        pack.write("Drops/Five.json", &single("Coin", 5));
-        pack.write("Drops/Dust.json", &single("Pebble", 1));
+        pack.0.write("Drops/Five.json", &single("Coin", 5));
+        pack.0.write("Drops/Dust.json", &single("Pebble", 1));
         let vault = |id: &str, x: u32, table: &str| json!({"Id": id, "At": {"X": x, "Y": 10}, "LootTable": table, "Claim": "PerPlayer", "DigEffort": 1});
         let hunt = json!({"Seed": 3, "Vaults": [vault("Five", 10, "Five"), vault("Dust", 11, "Dust"),
                                                 vault("Five_Again", 12, "Five")]});
-        pack.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
+        pack.0.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
         pack
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let path = self.dir.path().join("assets/Server").join(file);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
     }
 
     /// The mod with a top 3 on `store` (a restart when it holds an earlier run's saves).
@@ -53,15 +48,8 @@ impl Pack {
     fn harness_running(&self, store: Arc<MemoryStore>, hunt: &str) -> Harness {
         let mut h =
             Harness::with_executor(TileWorld::flat(32, 32), Executor::SingleThreaded).tick_rate(RATE).with_store(store);
-        let config =
-            TreasureHuntConfig { hunt: hunt.into(), hot_reload: false, leaderboard_size: 3, ..Default::default() };
-        h.add_mod(
-            ModId::new("Veltrix", "TreasureHunt"),
-            TreasureHunt::with_config(config),
-            self.dir.path(),
-            &self.dir.path().join("data"),
-        )
-        .unwrap();
+        let config = TreasureHuntConfig { hunt: hunt.into(), leaderboard_size: 3, ..Default::default() };
+        self.0.add_to(&mut h, config).unwrap();
         h
     }
 }
@@ -209,7 +197,7 @@ fn rank_without_a_hunt_is_refused() {
 /// registers (so a new message cannot go undocumented there).
 #[test]
 fn the_protocol_doc_lists_the_kinds_the_mod_registers() {
-    let docs = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md")).unwrap();
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md")).unwrap();
     let section = &docs[docs.find("## The treasure hunt's messages").expect("the mod's section")..];
     let listed = |row: &str| -> Vec<String> {
         let line = section.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row {row}"));

@@ -3,50 +3,38 @@
 //! end, new runs, clue chains, proximity clues, clues on request, the `hunt` command and its
 //! permissions, and what survives a restart.
 
-use std::{fs, sync::Arc};
+mod common;
+
+use common::{HuntPack, dig};
+
+use std::sync::Arc;
 
 use serde_json::json;
-use tempfile::TempDir;
-use treasure_hunt::{TreasureHunt, TreasureHuntConfig, clock::ClockSource};
-use veltrix_sdk::{MemoryStore, ModId, TileWorld, testing::Harness};
+use treasure_hunt::{TreasureHuntConfig, clock::ClockSource};
+use veltrix_sdk::{MemoryStore, TileWorld, testing::Harness};
 
 /// A pack with coins, one loot table, language files and the hunt `Test` given as JSON.
-struct Pack {
-    dir: TempDir,
-}
+struct Pack(HuntPack);
 
 impl Pack {
     fn new(hunt: serde_json::Value) -> Self {
-        let pack = Pack { dir: tempfile::tempdir().unwrap() };
-        pack.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
-        pack.write(
+        let pack = Pack(HuntPack::new());
+        pack.0.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
+        pack.0.write(
             "Drops/Coins.json",
             r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 5, "QuantityMax": 9}}}"#,
         );
-        pack.write("Languages/en-US/clues.lang", "# riddles\nclue.well = Where water sleeps, gold waits.\n");
-        pack.write("Languages/fr-FR/clues.lang", "clue.well = Là où l'eau dort, l'or attend.\n");
-        pack.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
+        pack.0.write("Languages/en-US/clues.lang", "# riddles\nclue.well = Where water sleeps, gold waits.\n");
+        pack.0.write("Languages/fr-FR/clues.lang", "clue.well = Là où l'eau dort, l'or attend.\n");
+        pack.0.write("TreasureHunt/Hunts/Test.json", &hunt.to_string());
         pack
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let path = self.dir.path().join("assets/Server").join(file);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
     }
 
     /// The mod at 10 ticks per second, its clock at the Unix epoch at tick 0.
     fn harness(&self, config: TreasureHuntConfig, store: Arc<MemoryStore>) -> Result<Harness, String> {
         let mut harness = Harness::new(TileWorld::flat(64, 64)).tick_rate(10).with_store(store);
         harness.world_mut().insert_resource(ClockSource::Ticks { origin_ms: 0 });
-        harness
-            .add_mod(
-                ModId::new("Veltrix", "TreasureHunt"),
-                TreasureHunt::with_config(TreasureHuntConfig { hot_reload: false, ..config }),
-                self.dir.path(),
-                &self.dir.path().join("data"),
-            )
-            .map_err(|e| e.to_string())?;
+        self.0.add_to(&mut harness, config)?;
         Ok(harness)
     }
 }
@@ -54,10 +42,6 @@ impl Pack {
 /// Paths computed on the tick thread (no workers), so hints come in a fixed tick.
 fn config(hunt: &str) -> TreasureHuntConfig {
     TreasureHuntConfig { hunt: hunt.into(), path_workers: 0, ..Default::default() }
-}
-
-fn dig(h: &mut Harness, name: &str, request: u32, x: u32, y: u32) {
-    h.send(name, "Dig", Some(request), &json!({"X": x, "Y": y}));
 }
 
 fn vaults() -> serde_json::Value {
@@ -254,5 +238,5 @@ fn clue_and_schedule_mistakes_are_located() {
             {"Id": "C", "Vault": "Well", "Kind": {"Area": {"Radius": 5, "ShrinkTo": 8}}}]});
     let pack = Pack::new(hunt);
     let error = pack.harness(config(""), Arc::default()).err().expect("the pack is refused");
-    insta::assert_snapshot!(error.replace(&pack.dir.path().display().to_string(), "<mod>"));
+    insta::assert_snapshot!(error.replace(&pack.0.path().display().to_string(), "<mod>"));
 }

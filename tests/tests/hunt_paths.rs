@@ -3,19 +3,18 @@
 //! on, each within the tick budget, and the hint is answered in the tick the field is ready,
 //! with the band of the walk around a wall, not of the straight line.
 
-use std::{
-    fs,
-    time::{Duration, Instant},
-};
+mod common;
 
-use tempfile::TempDir;
-use treasure_hunt::{TreasureHunt, TreasureHuntConfig};
+use std::time::{Duration, Instant};
+
+use common::HuntPack;
+use treasure_hunt::TreasureHuntConfig;
 use treasure_hunt_ecs::{
     assets::TilePos,
     hints::{HeatBand, HintKind, HintRequest},
     paths::PathCache,
 };
-use veltrix_sdk::{ModId, Tile, TileWorld, protocol::ServerMessage, testing::Harness};
+use veltrix_sdk::{Tile, TileWorld, protocol::ServerMessage, testing::Harness};
 
 const SIZE: u32 = 2048;
 /// The tick budget at 30 ticks per second.
@@ -31,35 +30,23 @@ fn walled_world() -> TileWorld {
     TileWorld::from_tiles(SIZE, SIZE, tiles)
 }
 
-fn pack() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |file: &str, text: &str| {
-        let path = dir.path().join("assets/Server").join(file);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    };
-    write("Item/Items/Coin.json", r#"{"MaxStack": 50}"#);
-    write("Drops/Coins.json", r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin"}}}"#);
-    write(
+fn pack() -> HuntPack {
+    let pack = HuntPack::new();
+    pack.write("Item/Items/Coin.json", r#"{"MaxStack": 50}"#);
+    pack.write("Drops/Coins.json", r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin"}}}"#);
+    pack.write(
         "TreasureHunt/Hunts/Test.json",
         r#"{"Seed": 1, "Vaults": [{"Id": "Far_Side", "At": {"X": 1010, "Y": 100}, "LootTable": "Coins"}]}"#,
     );
-    dir
+    pack
 }
 
 #[test]
 fn ticks_stay_within_budget_while_a_2048_square_field_is_computed() {
-    let dir = pack();
+    let pack = pack();
     let mut harness = Harness::new(walled_world());
-    let config = TreasureHuntConfig { hunt: "Test".into(), hot_reload: false, path_workers: 1, ..Default::default() };
-    harness
-        .add_mod(
-            ModId::new("Veltrix", "TreasureHunt"),
-            TreasureHunt::with_config(config),
-            dir.path(),
-            &dir.path().join("data"),
-        )
-        .unwrap();
+    let config = TreasureHuntConfig { hunt: "Test".into(), path_workers: 1, ..Default::default() };
+    pack.add_to(&mut harness, config).unwrap();
     // 20 tiles from the target as the crow flies, on the other side of the wall.
     harness.join("alice", 990.5, 100.5);
     harness.tick();

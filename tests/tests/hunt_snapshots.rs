@@ -3,50 +3,45 @@
 //! checked as snapshots. Also: the schedule has no unexplained ambiguities, and both executors
 //! give the same transcript.
 
-use std::{fs, sync::Arc};
+mod common;
+
+use common::{HuntPack, dig};
+
+use std::sync::Arc;
 
 use serde_json::json;
-use tempfile::TempDir;
-use treasure_hunt::{TreasureHunt, TreasureHuntConfig};
+use treasure_hunt::TreasureHuntConfig;
 use veltrix_sdk::{
-    MemoryStore, ModId, Tick, Tile, TileWorld,
+    MemoryStore, Tick, Tile, TileWorld,
     bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, Schedules},
     testing::{Executor, Harness},
 };
 
 /// Items, loot tables and one hunt `Test` with the vaults given (JSON array text).
-struct Pack {
-    dir: TempDir,
-}
+struct Pack(HuntPack);
 
 impl Pack {
     fn new(vaults: &str) -> Self {
-        let pack = Pack { dir: tempfile::tempdir().unwrap() };
-        pack.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
-        pack.write("Item/Items/Crown.json", r#"{"MaxStack": 1, "Value": 500, "Rarity": "Legendary"}"#);
-        pack.write("Item/Items/Pebble.json", r#"{"MaxStack": 1}"#);
-        pack.write(
+        let pack = Pack(HuntPack::new());
+        pack.0.write("Item/Items/Coin.json", r#"{"MaxStack": 50, "Value": 1}"#);
+        pack.0.write("Item/Items/Crown.json", r#"{"MaxStack": 1, "Value": 500, "Rarity": "Legendary"}"#);
+        pack.0.write("Item/Items/Pebble.json", r#"{"MaxStack": 1}"#);
+        pack.0.write(
             "Drops/Coins.json",
             r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 5, "QuantityMax": 9}}}"#,
         );
-        pack.write(
+        pack.0.write(
             "Drops/Jackpot.json",
             r#"{"Container": {"Type": "Multiple", "Containers": [
                 {"Type": "Single", "Item": {"ItemId": "Crown"}},
                 {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 20, "QuantityMax": 30}}]}}"#,
         );
-        pack.write(
+        pack.0.write(
             "Drops/Pebbles.json",
             r#"{"Container": {"Type": "Single", "Item": {"ItemId": "Pebble", "QuantityMin": 3, "QuantityMax": 3}}}"#,
         );
-        pack.write("TreasureHunt/Hunts/Test.json", &format!(r#"{{"Seed": 77, "Vaults": {vaults}}}"#));
+        pack.0.write("TreasureHunt/Hunts/Test.json", &format!(r#"{{"Seed": 77, "Vaults": {vaults}}}"#));
         pack
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let path = self.dir.path().join("assets/Server").join(file);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
     }
 
     fn harness(&self, executor: Executor, slots: u32) -> Result<Harness, String> {
@@ -58,22 +53,10 @@ impl Pack {
         let mut tiles = TileWorld::flat(64, 64);
         tiles.set(20, 20, Tile::Rock);
         let mut harness = Harness::with_executor(tiles, executor).with_store(store);
-        let config =
-            TreasureHuntConfig { hunt: "Test".into(), inventory_slots: slots, hot_reload: false, ..Default::default() };
-        harness
-            .add_mod(
-                ModId::new("Veltrix", "TreasureHunt"),
-                TreasureHunt::with_config(config),
-                self.dir.path(),
-                &self.dir.path().join("data"),
-            )
-            .map_err(|e| e.to_string())?;
+        let config = TreasureHuntConfig { hunt: "Test".into(), inventory_slots: slots, ..Default::default() };
+        self.0.add_to(&mut harness, config)?;
         Ok(harness)
     }
-}
-
-fn dig(h: &mut Harness, name: &str, request: u32, x: u32, y: u32) {
-    h.send(name, "Dig", Some(request), &json!({"X": x, "Y": y}));
 }
 
 /// One vault to dig, and one nobody reaches, so the hunt does not end with the first claim.
@@ -243,14 +226,14 @@ fn claims_and_inventories_survive_a_restart() {
 #[test]
 fn broken_asset_file_error_text() {
     let pack = Pack::new(ONE_VAULT);
-    pack.write(
+    pack.0.write(
         "Drops/Coins.json",
         "{\n  \"Container\": {\n    \"Type\": \"Choice\",\n    \"Containers\": [\n      \
          {\"Type\": \"Single\", \"Wieght\": 10, \"Item\": {\"ItemId\": \"Coin\"}}\n    ]\n  }\n}\n",
     );
-    pack.write("Item/Items/Crown.json", "{\"MaxStack\": 1, \"Value\": \"lots\"}");
+    pack.0.write("Item/Items/Crown.json", "{\"MaxStack\": 1, \"Value\": \"lots\"}");
     let error = pack.harness(Executor::SingleThreaded, 8).err().expect("the pack is refused");
-    insta::assert_snapshot!(error.replace(&pack.dir.path().display().to_string(), "<mod>"));
+    insta::assert_snapshot!(error.replace(&pack.0.path().display().to_string(), "<mod>"));
 }
 
 /// A vault's position reaches only those who may know it: bytes sent to a player far away

@@ -138,10 +138,11 @@ pub fn answer_hints(
     for r in requests.read() {
         pending.0.insert((r.player, r.clue.clone()), r.clone());
     }
+    // Every tick, so that fields computed ahead (prefetched) are taken in as they finish.
+    cache.sync(&tiles);
     if pending.0.is_empty() {
         return;
     }
-    cache.sync(&tiles);
     pending.0.retain(|_, r| {
         let Ok(position) = positions.get(r.entity) else { return false };
         let refuse = |reason: String| HintOutcome::Refused(Refused { player: r.player, request: r.request, reason });

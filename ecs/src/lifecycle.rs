@@ -242,9 +242,7 @@ pub fn start_run(world: &mut World, id: &str) -> Result<String, String> {
     if let Some(mut releases) = world.get_resource_mut::<crate::clues::ClueReleases>() {
         *releases = Default::default();
     }
-    if world.contains_resource::<crate::paths::PathCache>() {
-        crate::clues::prefetch_paths(world);
-    }
+    crate::clues::prefetch_paths(world);
     let start = Start::parse(&hunt.def.schedule).unwrap_or(Start::Manual);
     let duration_ms = hunt.def.duration_seconds.map(|s| i64::from(s) * 1000);
     let ends_ms = match start.window_at(now, duration_ms) {
@@ -315,9 +313,7 @@ pub fn resume_run(world: &mut World, id: &str) -> Result<(), String> {
     let mut active = world.resource_mut::<ActiveHunt>();
     active.run = run;
     active.seed = run_seed(active.seed, run);
-    if world.contains_resource::<crate::paths::PathCache>() {
-        crate::clues::prefetch_paths(world);
-    }
+    crate::clues::prefetch_paths(world);
     Ok(())
 }
 

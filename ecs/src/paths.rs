@@ -146,7 +146,7 @@ pub struct DistanceField {
 }
 
 impl DistanceField {
-    /// The field of `target` over `tiles`. Pure; about 4M tiles per ~100 ms in release.
+    /// The field of `target` over `tiles`. Pure; 2048 x 2048 tiles in about 130 ms in release.
     pub fn compute(tiles: &TileWorld, target: TilePos) -> DistanceField {
         Self::compute_on(&WalkGrid::of(tiles), target)
     }
@@ -279,6 +279,11 @@ impl DistanceField {
             }
         }
         best.map(|(d, _)| d)
+    }
+
+    /// Bytes a field of a target on `tiles` holds (a walled-in target's holds none).
+    pub fn bytes_for(tiles: &TileWorld) -> usize {
+        (tiles.width() as usize + 2) * (tiles.depth() as usize + 2) * std::mem::size_of::<u32>()
     }
 
     /// Bytes the field holds on the heap.

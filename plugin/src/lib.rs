@@ -208,6 +208,9 @@ impl Mod for TreasureHunt {
         if let Some(store) = &store {
             persist::restore_runs(world, store)?;
         }
+        // Every hunt's hint fields computed before anyone asks (a run's start queues its own
+        // again if they were evicted meanwhile).
+        clues::prefetch_paths(world);
         let id = if let Some(id) = persist::active_run(world) {
             lifecycle::resume_run(world, &id)?;
             persist::point_log_at(world, &id);

@@ -155,7 +155,10 @@ pub fn apply_reload(world: &mut World) {
                 return;
             }
             match put_in_force(world, assets) {
-                Ok(()) => tracing::info!("assets reloaded: {}", changes.join(", ")),
+                Ok(()) => {
+                    tracing::info!("assets reloaded: {}", changes.join(", "));
+                    treasure_hunt_ecs::clues::prefetch_paths(world);
+                }
                 Err(e) => tracing::error!("asset reload refused: {e}; the assets in force stay in force"),
             }
         }

@@ -95,6 +95,49 @@ fn ticks_stay_within_budget_while_a_2048_square_field_is_computed() {
     harness.shutdown();
 }
 
+/// A clue's field is computed when the pack comes in force, before any run: once it is ready, a
+/// HotCold or Compass clue asked after `hunt start` is answered in the tick it is asked, on the
+/// same 2048 x 2048 world, without a computation of its own.
+#[test]
+fn clue_hints_on_a_2048_square_world_are_answered_in_the_tick_they_are_asked() {
+    let pack = pack();
+    pack.write(
+        "TreasureHunt/Hunts/Test.json",
+        r#"{"Seed": 1, "Vaults": [{"Id": "Far_Side", "At": {"X": 1010, "Y": 100}, "LootTable": "Coins"}],
+            "Clues": [{"Id": "Heat", "Vault": "Far_Side", "Kind": "HotCold"},
+                      {"Id": "Needle", "Vault": "Far_Side", "Kind": "Compass"}]}"#,
+    );
+    let mut harness = Harness::new(walled_world());
+    // No hunt running at start: the fields come from the pack alone.
+    let config = TreasureHuntConfig { hunt: String::new(), path_workers: 1, ..Default::default() };
+    pack.add_to(&mut harness, config).unwrap();
+    let target = TilePos { x: 1010, y: 100 };
+    let start = Instant::now();
+    while harness.world().resource::<PathCache>().stats().bytes_held == 0 {
+        assert!(start.elapsed() < Duration::from_secs(25), "the clue's field was never computed");
+        harness.tick();
+        std::thread::sleep(BUDGET);
+    }
+    assert!(!harness.world().resource::<PathCache>().is_computing(target));
+    harness.console("hunt start Test").unwrap();
+    harness.join("alice", 990.5, 100.5);
+    harness.tick();
+    harness.send("alice", "AskClue", Some(7), &serde_json::json!({"Clue": "Heat"}));
+    harness.send("alice", "AskClue", Some(8), &serde_json::json!({"Clue": "Needle"}));
+    harness.tick();
+    assert_eq!(
+        hints(&harness),
+        [
+            r#"Veltrix:TreasureHunt/Hint #Some(7) {"Band":"Cold","Clue":"Heat","Direction":null,"Kind":"HotCold"}"#,
+            r#"Veltrix:TreasureHunt/Hint #Some(8) {"Band":null,"Clue":"Needle","Direction":"SouthEast","Kind":"Compass"}"#,
+        ],
+        "both hints in the tick they were asked"
+    );
+    let cache = harness.world().resource::<PathCache>().stats();
+    assert_eq!((cache.computations, cache.hits, cache.misses), (1, 2, 0), "{cache:?}");
+    harness.shutdown();
+}
+
 /// The hints alice received, as `Kind #request {json body}`.
 fn hints(harness: &Harness) -> Vec<String> {
     harness

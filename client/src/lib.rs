@@ -136,7 +136,7 @@ impl Client {
         tcp.set_nodelay(true)?;
         let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
         let (ws, _response) = client_async_with_config(endpoint.url(), tcp, Some(config)).await?;
-        let mut conn = Conn { ws, closed: None, skipped: 0, raw: record.then(Box::default) };
+        let mut conn = Conn { ws, closed: None, skipped: 0, frames_read: 0, raw: record.then(Box::default) };
         conn.send(Message::Binary(encode_client_frame(&[ClientMessage::Hello(hello)]).into())).await?;
         let Some(frame) = conn.read().await? else {
             return Err(conn.closed_error(Vec::new()));
@@ -181,6 +181,12 @@ impl Client {
 
     pub fn is_closed(&self) -> bool {
         self.conn.closed.is_some()
+    }
+
+    /// Binary frames read from the connection so far, the handshake's included (to match
+    /// against the server's count of frames written).
+    pub fn frames_read(&self) -> u64 {
+        self.conn.frames_read
     }
 
     /// Server messages skipped because their kind is newer than this client.
@@ -282,6 +288,13 @@ impl Client {
         self.conn.read().await
     }
 
+    /// [`next_frame`](Self::next_frame) with the time the server committed the frame's tick
+    /// (nanoseconds of the machine's CLOCK_MONOTONIC), which only a server's benchmark build
+    /// sends.
+    pub async fn next_frame_stamped(&mut self) -> Result<Option<(ServerFrame, Option<u64>)>, ClientError> {
+        Ok(self.next_frame().await?.map(|f| (f, None)))
+    }
+
     /// Reads until a message matches `pred` and returns it. Messages before it are dropped
     /// (the error lists them if nothing matches); those after it in its frame stay for the next
     /// read. Fails on timeout or close.
@@ -369,6 +382,7 @@ struct Conn {
     closed: Option<CloseInfo>,
     /// Server messages of kinds this client does not know, skipped so far.
     skipped: u64,
+    frames_read: u64,
     /// The bytes of every binary frame read, while recording. Boxed: a bot swarm holds
     /// thousands of clients that never record, each paying one pointer for this.
     #[allow(clippy::box_collection)]
@@ -389,6 +403,7 @@ impl Conn {
         while self.closed.is_none() {
             match self.ws.next().await {
                 Some(Ok(Message::Binary(data))) => {
+                    self.frames_read += 1;
                     if let Some(raw) = &mut self.raw {
                         raw.push(data.clone());
                     }

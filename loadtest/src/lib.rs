@@ -1,6 +1,14 @@
 //! Load generators and benchmarks: each binary starts the server as shipped (a release build
 //! laid out in `target/bench-server/`) and drives it with real clients over loopback.
 
+pub mod bots;
+pub mod clock;
+pub mod plan;
+pub mod plot;
+pub mod report;
+pub mod scenario;
+pub mod swarm;
+
 use std::path::PathBuf;
 
 use xtask::{Build, assemble, workspace_root};
@@ -11,4 +19,9 @@ pub fn release_server() -> PathBuf {
     let dir = workspace_root().join("target").join("bench-server");
     assemble(&out, &dir).unwrap_or_else(|e| panic!("laying out the server failed: {e:#}"));
     dir
+}
+
+/// The benchmark build (placeholder until the instrumented build exists): the release server.
+pub fn bench_server() -> PathBuf {
+    release_server()
 }

@@ -1,0 +1,403 @@
+//! One bot: a real client on its own connection, acting on an open-loop schedule. Every action
+//! has an intended time drawn in advance (moves at a fixed rate, digs as a Poisson process);
+//! a bot that falls behind sends what is due at once, and latencies count from the intended
+//! time, so a slow server cannot hide its slowness by slowing the bots (no coordinated
+//! omission).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use parking_lot::Mutex;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use treasure_hunt::protocol::{Clue, Dig, VaultDiscovered};
+use veltrix_client::{Client, ClientError, decode_mod_body, hello};
+use veltrix_sdk::protocol::{ErrorCode, ServerMessage};
+
+use crate::{
+    clock::monotonic_ns,
+    plan::{BotPlan, REACH, clue_id},
+    report::Recorder,
+    scenario::Scenario,
+};
+
+/// The treasure-hunt mod's namespace.
+const NS: &str = "Veltrix:TreasureHunt";
+/// Connecting is retried this often before the bot gives up.
+const CONNECT_ATTEMPTS: u32 = 5;
+
+/// What every bot shares: the scenario's clock, the vaults, the recorders and the counters.
+pub struct Shared {
+    pub addr: String,
+    pub scenario: Scenario,
+    pub vaults: VaultGrid,
+    /// The measured window, in monotonic nanoseconds (0 until the controller sets it).
+    pub window_start: AtomicU64,
+    pub window_end: AtomicU64,
+    /// When the reconnect storm hits (0: none yet).
+    pub storm_at: AtomicU64,
+    /// Bots stop acting (and then reading, after the drain) when set.
+    pub stop_acting: AtomicBool,
+    pub stop_reading: AtomicBool,
+    pub recorder: Recorder,
+    /// The intended time of the latest dig of (vault, bot), to time a vault's discovery at the
+    /// players around it from the dig that opened it.
+    pub dig_intents: Mutex<HashMap<(u32, u32), u64>>,
+    /// Bots connected now.
+    pub online: AtomicU64,
+    /// Digs sent and not answered yet, over all bots (the drain waits for them).
+    pub outstanding: AtomicU64,
+}
+
+impl Shared {
+    fn in_window(&self, at: u64) -> bool {
+        let start = self.window_start.load(Ordering::Relaxed);
+        start != 0 && at >= start && at < self.window_end.load(Ordering::Relaxed)
+    }
+}
+
+/// The vaults on a grid of cells, to find the one within reach of a bot.
+pub struct VaultGrid {
+    cell: f32,
+    cells: HashMap<(i32, i32), Vec<u32>>,
+    tiles: Vec<(u32, u32)>,
+}
+
+impl VaultGrid {
+    pub fn new(tiles: &[(u32, u32)]) -> Self {
+        let cell = 16.0;
+        let mut cells: HashMap<(i32, i32), Vec<u32>> = HashMap::new();
+        for (i, &(x, y)) in tiles.iter().enumerate() {
+            cells.entry(((x as f32 / cell) as i32, (y as f32 / cell) as i32)).or_default().push(i as u32);
+        }
+        Self { cell, cells, tiles: tiles.to_vec() }
+    }
+
+    /// The vault within reach of (x, y), if any.
+    pub fn within_reach(&self, x: f32, y: f32) -> Option<u32> {
+        let (cx, cy) = ((x / self.cell) as i32, (y / self.cell) as i32);
+        (cx - 1..=cx + 1)
+            .flat_map(|i| (cy - 1..=cy + 1).map(move |j| (i, j)))
+            .filter_map(|c| self.cells.get(&c))
+            .flatten()
+            .copied()
+            .find(|&v| {
+                let (vx, vy) = self.tiles[v as usize];
+                let (dx, dy) = (vx as f32 + 0.5 - x, vy as f32 + 0.5 - y);
+                dx * dx + dy * dy <= REACH * REACH
+            })
+    }
+
+    pub fn tile(&self, vault: u32) -> (u32, u32) {
+        self.tiles[vault as usize]
+    }
+}
+
+/// What one bot counted, summed by the controller at the end.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub connected: bool,
+    pub connect_failures: u32,
+    /// Frames read from the server, over every connection the bot had.
+    pub frames: u64,
+    pub messages: u64,
+    pub digs_sent: u64,
+    pub digs_answered: u64,
+    /// Digs sent in the measured window, and those of them answered.
+    pub window_digs: u64,
+    pub window_answered: u64,
+    pub moves: u64,
+    pub corrections: u64,
+    pub reconnected: bool,
+    /// Clue drops this bot received (bit i: drop i).
+    pub clues: u64,
+}
+
+/// Runs bot `index` until told to stop; returns what it counted.
+pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
+    let mut tally = Tally::default();
+    let name = format!("bot{index}");
+    let Some(mut client) = connect(&shared, &name, &mut tally).await else { return tally };
+    tally.connected = true;
+    shared.online.fetch_add(1, Ordering::Relaxed);
+    let mut bot = Bot::new(index, plan, &shared);
+    // Home first: the server placed the player around the spawn.
+    if client.move_to(plan.home.0, plan.home.1).await.is_ok() {
+        tally.moves += 1;
+    }
+    loop {
+        if shared.stop_reading.load(Ordering::Relaxed) {
+            break;
+        }
+        let acting = !shared.stop_acting.load(Ordering::Relaxed);
+        let due = if acting { bot.next_due() } else { monotonic_ns() + 50_000_000 };
+        let wait = Duration::from_nanos(due.saturating_sub(monotonic_ns()));
+        tokio::select! {
+            frame = client.next_frame_stamped() => match frame {
+                Ok(Some((frame, committed))) => bot.read(&shared, &frame.messages, committed, &mut tally),
+                Ok(None) | Err(_) => break,
+            },
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if !acting {
+            continue;
+        }
+        let storm = shared.storm_at.load(Ordering::Relaxed);
+        if storm != 0 && !tally.reconnected && monotonic_ns() >= storm {
+            // Dropped, not closed: the connection goes as a network failure would take it.
+            tally.frames += client.frames_read();
+            drop(client);
+            shared.online.fetch_sub(1, Ordering::Relaxed);
+            let Some(again) = connect(&shared, &name, &mut tally).await else { return tally };
+            client = again;
+            shared.online.fetch_add(1, Ordering::Relaxed);
+            shared.recorder.record_reconnect(monotonic_ns().saturating_sub(storm));
+            tally.reconnected = true;
+            // Digs whose answers went to the old connection are asked again with their ids:
+            // the server answers a repeated request with its first answer.
+            for &(request, _, vault_tile) in &bot.pending {
+                let _ = client.send_mod(NS, "Dig", Some(request), &Dig { x: vault_tile.0, y: vault_tile.1 }).await;
+            }
+            let _ = client.move_to(bot.at.0, bot.at.1).await;
+        }
+        if bot.act(&mut client, &shared, &mut tally).await.is_err() {
+            break;
+        }
+    }
+    bot.flush(&shared);
+    tally.frames += client.frames_read();
+    shared.online.fetch_sub(1, Ordering::Relaxed);
+    tally
+}
+
+async fn connect(shared: &Shared, name: &str, tally: &mut Tally) -> Option<Client> {
+    for attempt in 0..CONNECT_ATTEMPTS {
+        match Client::connect_with_timeout(&shared.addr, hello(name), Duration::from_secs(30)).await {
+            Ok((client, _)) => return Some(client),
+            Err(e) => {
+                tally.connect_failures += 1;
+                if attempt + 1 == CONNECT_ATTEMPTS {
+                    eprintln!("{name}: gave up connecting: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    None
+}
+
+/// A bot's state between frames.
+struct Bot {
+    index: u32,
+    plan: BotPlan,
+    rng: ChaCha8Rng,
+    at: (f32, f32),
+    waypoint: (f32, f32),
+    step: f32,
+    move_period: u64,
+    next_move: u64,
+    dig_mean_ns: f64,
+    next_dig: u64,
+    /// Digs dig faster than this until then (a clue's spike).
+    spike_until: u64,
+    spike_factor: f64,
+    /// Digs sent and not answered yet: request id, intended time, tile dug.
+    pending: Vec<(u32, u64, (u32, u32))>,
+    /// Latency samples waiting to go to the shared recorder.
+    fanout: Vec<u64>,
+}
+
+impl Bot {
+    fn new(index: u32, plan: BotPlan, shared: &Shared) -> Self {
+        let s = &shared.scenario;
+        let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ (u64::from(index) << 20) ^ 0x5eed);
+        let now = monotonic_ns();
+        let move_period = (1e9 / s.moves.per_second) as u64;
+        let dig_mean_ns = if s.digs.per_minute > 0.0 { 60e9 / s.digs.per_minute } else { f64::INFINITY };
+        let mut bot = Bot {
+            index,
+            plan,
+            at: plan.home,
+            waypoint: plan.home,
+            step: s.moves.speed / s.moves.per_second as f32,
+            move_period,
+            // Spread over the period, so the bots do not all move in the same tick.
+            next_move: now + rng.random_range(0..move_period.max(1)),
+            dig_mean_ns,
+            next_dig: u64::MAX,
+            spike_until: 0,
+            spike_factor: 1.0,
+            pending: Vec::new(),
+            fanout: Vec::with_capacity(FLUSH_AT),
+            rng,
+        };
+        bot.next_dig = bot.draw_dig(now);
+        bot
+    }
+
+    fn next_due(&self) -> u64 {
+        self.next_move.min(self.next_dig)
+    }
+
+    /// The next dig's intended time after `from`: exponential gaps (a Poisson process).
+    fn draw_dig(&mut self, from: u64) -> u64 {
+        if !self.dig_mean_ns.is_finite() {
+            return u64::MAX;
+        }
+        let factor = if from < self.spike_until { self.spike_factor } else { 1.0 };
+        let u: f64 = self.rng.random_range(f64::EPSILON..1.0);
+        from + (-u.ln() * self.dig_mean_ns / factor) as u64
+    }
+
+    /// Sends every action that is due.
+    async fn act(&mut self, client: &mut Client, shared: &Shared, tally: &mut Tally) -> Result<(), ClientError> {
+        let now = monotonic_ns();
+        if self.next_move <= now {
+            // Moves carry a position, not a delta: one move catches up with any missed.
+            while self.next_move <= now {
+                self.walk();
+                self.next_move += self.move_period;
+            }
+            client.move_to(self.at.0, self.at.1).await?;
+            tally.moves += 1;
+        }
+        while self.next_dig <= now {
+            let intended = self.next_dig;
+            let vault = shared.vaults.within_reach(self.at.0, self.at.1);
+            let tile = vault.map_or((self.at.0 as u32, self.at.1 as u32), |v| shared.vaults.tile(v));
+            let request = client.mod_request(NS, "Dig", &Dig { x: tile.0, y: tile.1 }).await?;
+            if let Some(v) = vault {
+                shared.dig_intents.lock().insert((v, self.index), intended);
+            }
+            self.pending.push((request, intended, tile));
+            shared.outstanding.fetch_add(1, Ordering::Relaxed);
+            tally.digs_sent += 1;
+            if shared.in_window(intended) {
+                tally.window_digs += 1;
+            }
+            self.next_dig = self.draw_dig(intended);
+        }
+        Ok(())
+    }
+
+    /// One step toward the waypoint; a new waypoint around home once there.
+    fn walk(&mut self) {
+        let (dx, dy) = (self.waypoint.0 - self.at.0, self.waypoint.1 - self.at.1);
+        let distance = (dx * dx + dy * dy).sqrt();
+        if distance <= self.step {
+            self.at = self.waypoint;
+            let angle = self.rng.random_range(0.0..std::f32::consts::TAU);
+            let r = self.plan.roam * self.rng.random::<f32>().sqrt();
+            self.waypoint = (self.plan.home.0 + r * angle.cos(), self.plan.home.1 + r * angle.sin());
+        } else {
+            self.at = (self.at.0 + dx / distance * self.step, self.at.1 + dy / distance * self.step);
+        }
+    }
+
+    /// Takes in a frame: latencies, answers to digs, vaults opened nearby, clues.
+    fn read(&mut self, shared: &Shared, messages: &[ServerMessage], committed: Option<u64>, tally: &mut Tally) {
+        let now = monotonic_ns();
+        tally.messages += messages.len() as u64;
+        if let Some(committed) = committed
+            && shared.in_window(now)
+        {
+            self.fanout.push(now.saturating_sub(committed));
+            if self.fanout.len() >= FLUSH_AT {
+                self.flush(shared);
+            }
+        }
+        for message in messages {
+            // A dig is answered by its progress, its loot (the dig that opens the vault) or a refusal.
+            let request = match message {
+                ServerMessage::Mod(m) if m.kind == "DigProgress" || m.kind == "LootGranted" => m.request,
+                ServerMessage::Error(e) if e.code == ErrorCode::Refused => e.request,
+                ServerMessage::PositionCorrected(c) => {
+                    tally.corrections += 1;
+                    self.at = (c.x, c.y);
+                    None
+                }
+                ServerMessage::Mod(m) if m.kind == "VaultDiscovered" => {
+                    if let Ok(found) = decode_mod_body::<VaultDiscovered>(m) {
+                        self.discovered(shared, &found, now);
+                    }
+                    None
+                }
+                ServerMessage::Mod(m) if m.kind == "Clue" => {
+                    if let Ok(clue) = decode_mod_body::<Clue>(m) {
+                        self.clue(shared, &clue, committed, now, tally);
+                    }
+                    None
+                }
+                _ => None,
+            };
+            if let Some(request) = request
+                && let Some(i) = self.pending.iter().position(|p| p.0 == request)
+            {
+                let (_, intended, _) = self.pending.swap_remove(i);
+                shared.outstanding.fetch_sub(1, Ordering::Relaxed);
+                tally.digs_answered += 1;
+                if shared.in_window(intended) {
+                    tally.window_answered += 1;
+                    shared.recorder.record_dig(now.saturating_sub(intended));
+                }
+            }
+        }
+    }
+
+    /// A vault opened within sight: timed from the intended time of the dig that opened it.
+    fn discovered(&self, shared: &Shared, found: &VaultDiscovered, now: u64) {
+        let (Some(vault), Some(by)) = (
+            found.vault.strip_prefix('V').and_then(|v| v.parse::<u32>().ok()),
+            found.by.strip_prefix("bot").and_then(|b| b.parse::<u32>().ok()),
+        ) else {
+            return;
+        };
+        if by == self.index {
+            return;
+        }
+        let intended = shared.dig_intents.lock().get(&(vault, by)).copied();
+        if let Some(intended) = intended
+            && shared.in_window(intended)
+        {
+            shared.recorder.record_nearby(now.saturating_sub(intended));
+        }
+    }
+
+    /// An Area clue: counted once per drop; the bot may head for it, and digs faster a while.
+    fn clue(&mut self, shared: &Shared, clue: &Clue, committed: Option<u64>, now: u64, tally: &mut Tally) {
+        let drops = &shared.scenario.clue_drops;
+        let Some(i) = (0..drops.len()).find(|&i| clue.clue == clue_id(i)) else { return };
+        if tally.clues & (1 << i) != 0 {
+            return;
+        }
+        tally.clues |= 1 << i;
+        shared.recorder.record_clue(i, committed.map(|c| now.saturating_sub(c)));
+        let drop = drops[i];
+        if let (Some(x), Some(y), Some(radius)) = (clue.x, clue.y, clue.radius)
+            && self.rng.random_bool(drop.converge_share.clamp(0.0, 1.0))
+        {
+            self.plan.home = (x, y);
+            self.plan.roam = radius;
+            self.waypoint = (x, y);
+        }
+        if let Some(spike) = drop.spike {
+            self.spike_until = now + spike.ms * 1_000_000;
+            self.spike_factor = spike.factor.max(1.0);
+            self.next_dig = self.next_dig.min(self.draw_dig(now));
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        shared.recorder.record_fanout(&self.fanout);
+        self.fanout.clear();
+    }
+}
+
+/// Fan-out samples a bot keeps before taking the shared recorder's lock.
+const FLUSH_AT: usize = 256;

@@ -1,0 +1,243 @@
+//! What a swarm run measured: latency histograms (HDR, microseconds), the server's own figures,
+//! and the report printed as a table and written as JSON.
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// Histograms the bots record into (microseconds, 3 significant digits, up to 100 s).
+pub struct Recorder {
+    fanout: Mutex<Histogram<u64>>,
+    dig: Mutex<Histogram<u64>>,
+    nearby: Mutex<Histogram<u64>>,
+    reconnect: Mutex<Histogram<u64>>,
+    /// Per clue drop: the latency of each bot's copy (from the tick's commit), and how many
+    /// bots got it.
+    clues: Vec<Mutex<(Histogram<u64>, u64)>>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid bounds")
+}
+
+fn micros(ns: u64) -> u64 {
+    (ns / 1000).max(1)
+}
+
+impl Recorder {
+    pub fn new(clue_drops: usize) -> Self {
+        Self {
+            fanout: Mutex::new(histogram()),
+            dig: Mutex::new(histogram()),
+            nearby: Mutex::new(histogram()),
+            reconnect: Mutex::new(histogram()),
+            clues: (0..clue_drops).map(|_| Mutex::new((histogram(), 0))).collect(),
+        }
+    }
+
+    pub fn record_fanout(&self, samples_ns: &[u64]) {
+        let mut h = self.fanout.lock();
+        for &ns in samples_ns {
+            h.saturating_record(micros(ns));
+        }
+    }
+
+    pub fn record_dig(&self, ns: u64) {
+        self.dig.lock().saturating_record(micros(ns));
+    }
+
+    pub fn record_nearby(&self, ns: u64) {
+        self.nearby.lock().saturating_record(micros(ns));
+    }
+
+    pub fn record_reconnect(&self, ns: u64) {
+        self.reconnect.lock().saturating_record(micros(ns));
+    }
+
+    pub fn record_clue(&self, drop: usize, ns: Option<u64>) {
+        let mut c = self.clues[drop].lock();
+        if let Some(ns) = ns {
+            c.0.saturating_record(micros(ns));
+        }
+        c.1 += 1;
+    }
+
+    pub fn fanout(&self) -> Latency {
+        Latency::of(&self.fanout.lock())
+    }
+    pub fn dig(&self) -> Latency {
+        Latency::of(&self.dig.lock())
+    }
+    pub fn nearby(&self) -> Latency {
+        Latency::of(&self.nearby.lock())
+    }
+    pub fn reconnect(&self) -> Latency {
+        Latency::of(&self.reconnect.lock())
+    }
+    /// Per drop: its latencies and how many bots got it.
+    pub fn clues(&self) -> Vec<(Latency, u64)> {
+        self.clues
+            .iter()
+            .map(|c| {
+                let c = c.lock();
+                (Latency::of(&c.0), c.1)
+            })
+            .collect()
+    }
+}
+
+/// Quantiles of a latency histogram, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+
+    fn cells(&self) -> String {
+        if self.count == 0 {
+            return "-".into();
+        }
+        format!("{:.2} / {:.2} / {:.2} ({} samples)", self.p50_ms, self.p99_ms, self.max_ms, self.count)
+    }
+}
+
+/// The server's tick figures over one phase of the run (from its `/bench` endpoint).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TickPhase {
+    pub phase: String,
+    pub seconds: f64,
+    pub ticks: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Ticks in which the tick thread allocated, and all its allocations in the phase.
+    pub ticks_allocating: u64,
+    pub allocations: u64,
+    /// Server CPU used in the phase, in cores (CPU seconds per second).
+    pub server_cpu_cores: f64,
+}
+
+/// One clue drop: how long until every bot had it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClueDropReport {
+    pub clue: String,
+    /// Bots online when it dropped, and bots that got it.
+    pub expected: u64,
+    pub delivered: u64,
+    /// From the tick's commit to the last bot's copy (the broadcast's completion), and quantiles.
+    pub completion_ms: f64,
+    pub latency: Latency,
+}
+
+/// Everything one scenario run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: String,
+    pub bots: usize,
+    pub connected: usize,
+    pub connect_seconds: f64,
+    pub connect_failures: u64,
+    pub tick_rate: u32,
+    pub measured_seconds: f64,
+    pub ticks: Vec<TickPhase>,
+    pub fanout: Latency,
+    pub dig_round_trip: Latency,
+    pub dig_seen_nearby: Latency,
+    pub clue_drops: Vec<ClueDropReport>,
+    pub reconnect: Option<Latency>,
+    pub digs_sent: u64,
+    pub digs_answered: u64,
+    pub window_digs: u64,
+    pub window_digs_answered: u64,
+    pub moves_sent: u64,
+    pub position_corrections: u64,
+    /// Frames the server wrote (its `frames_out` counter) and frames the bots read.
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub messages_received: u64,
+    pub server_rss_empty_kib: u64,
+    pub server_rss_kib: u64,
+    pub rss_per_player_bytes: f64,
+    pub server_cpu_cores: f64,
+    pub swarm_cpu_cores: f64,
+    /// Times the server logged that a tick overran its budget so far that ticks were skipped.
+    pub tick_overruns: u64,
+    /// Events lost: digs never answered (asked again after a reconnect, with their ids) plus
+    /// clue copies missing. Frames written to a connection a bot dropped are not counted here:
+    /// `frames_sent` against `frames_received` shows them.
+    pub lost: u64,
+}
+
+impl Report {
+    /// The report as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let mut row = |what: &str, value: String| out.push_str(&format!("| {what} | {value} |\n"));
+        row("scenario", format!("{} ({} bots, {} connected)", self.scenario, self.bots, self.connected));
+        row("connect all", format!("{:.1} s, {} failed attempts", self.connect_seconds, self.connect_failures));
+        for t in &self.ticks {
+            row(
+                &format!("tick, {} ({:.1} s)", t.phase, t.seconds),
+                format!(
+                    "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} ticks; {} ticks allocated ({} allocations); server CPU {:.2} cores",
+                    t.p50_ms, t.p99_ms, t.max_ms, t.ticks, t.ticks_allocating, t.allocations, t.server_cpu_cores
+                ),
+            );
+        }
+        row("ticks skipped after overruns (server log)", self.tick_overruns.to_string());
+        row("fan-out, commit to client (p50 / p99 / max ms)", self.fanout.cells());
+        row("dig round trip at the digger", self.dig_round_trip.cells());
+        row("dig to vault opened, at players nearby", self.dig_seen_nearby.cells());
+        for c in &self.clue_drops {
+            row(
+                &format!("clue {} to everyone", c.clue),
+                format!(
+                    "complete in {:.2} ms; {} of {} bots; {}",
+                    c.completion_ms,
+                    c.delivered,
+                    c.expected,
+                    c.latency.cells()
+                ),
+            );
+        }
+        if let Some(r) = &self.reconnect {
+            row("reconnect storm, drop to welcome", r.cells());
+        }
+        row(
+            "digs answered (measured window)",
+            format!(
+                "{} of {} ({} of {} in all)",
+                self.window_digs_answered, self.window_digs, self.digs_answered, self.digs_sent
+            ),
+        );
+        row("frames read / written", format!("{} / {}", self.frames_received, self.frames_sent));
+        row("lost events", self.lost.to_string());
+        row(
+            "server RSS",
+            format!(
+                "{} KiB ({} KiB empty): {:.0} bytes per player",
+                self.server_rss_kib, self.server_rss_empty_kib, self.rss_per_player_bytes
+            ),
+        );
+        row("CPU (cores)", format!("server {:.2}, swarm {:.2}", self.server_cpu_cores, self.swarm_cpu_cores));
+        format!("| measure | value |\n|---|---|\n{out}")
+    }
+}

@@ -1,0 +1,262 @@
+//! A swarm run: starts the server (a fresh root with the scenario's world and hunt), connects
+//! the bots, starts the hunt, measures the window phase by phase, drains, and reports.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use veltrix_tests::{LiveServer, TestServer};
+
+use crate::{
+    bots::{self, Shared, Tally, VaultGrid},
+    clock::{cpu_seconds, monotonic_ns, raise_open_files, rss_kib},
+    plan::{HUNT, Plan, clue_id},
+    report::{ClueDropReport, Report, TickPhase},
+    scenario::Scenario,
+};
+
+/// The mod folder in the server root.
+const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
+/// Bots connecting at once while the swarm fills up (a reconnect storm has no such limit).
+const CONNECT_BATCH: usize = 100;
+/// After the window: bots keep reading until every dig is answered, at most this long, then
+/// for `SETTLE` more (frames in flight).
+const DRAIN_SECONDS: u64 = 20;
+const SETTLE: Duration = Duration::from_millis(500);
+/// A spike or storm phase: this long after it hits (the target: back to baseline within 1 s).
+const AFTERMATH: f64 = 1.0;
+
+/// Runs `scenario` (named `name` in the report) against the server laid out in `server_dir`.
+pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report {
+    let open_files = raise_open_files();
+    if (open_files as usize) < scenario.bots + 100 {
+        eprintln!("warning: {open_files} open files allowed, {} bots need a socket each", scenario.bots);
+    }
+    let plan = Plan::of(&scenario);
+    let server = TestServer::new().with_server_dir(server_dir).with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write("config.json", &plan.server_config(&scenario).to_string());
+    server.write(&format!("{MOD_DIR}/config.json"), &plan.mod_config().to_string());
+    // Only the benchmark's hunt: the shipped one would be checked against a world not its own.
+    let hunts = server.root().join(MOD_DIR).join("assets/Server/TreasureHunt/Hunts");
+    let _ = std::fs::remove_dir_all(&hunts);
+    server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/{HUNT}.json"), &plan.hunt(&scenario).to_string());
+    let mut live = server.start(&[]);
+    let pid = live.pid();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_empty = rss_kib(pid).unwrap_or(0);
+
+    let shared = Arc::new(Shared {
+        addr: live.addr.clone(),
+        vaults: VaultGrid::new(&plan.vaults),
+        recorder: crate::report::Recorder::new(scenario.clue_drops.len()),
+        scenario: scenario.clone(),
+        window_start: AtomicU64::new(0),
+        window_end: AtomicU64::new(0),
+        storm_at: AtomicU64::new(0),
+        stop_acting: AtomicBool::new(false),
+        stop_reading: AtomicBool::new(false),
+        dig_intents: Default::default(),
+        online: AtomicU64::new(0),
+        outstanding: AtomicU64::new(0),
+    });
+
+    // Fill up, a batch at a time.
+    let connect_started = Instant::now();
+    let mut handles = Vec::with_capacity(scenario.bots);
+    for (i, bot) in plan.bots.iter().enumerate() {
+        handles.push(tokio::spawn(bots::run(i as u32, *bot, shared.clone())));
+        if (i + 1) % CONNECT_BATCH == 0 {
+            wait_until(|| shared.online.load(Ordering::Relaxed) as usize >= i + 1 - CONNECT_BATCH / 2, 30).await;
+        }
+    }
+    let all_in = wait_until(|| shared.online.load(Ordering::Relaxed) as usize >= scenario.bots, 60).await;
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    if !all_in {
+        eprintln!("only {} of {} bots connected", shared.online.load(Ordering::Relaxed), scenario.bots);
+    }
+    eprintln!("{} bots in after {connect_seconds:.1} s; starting the hunt", shared.online.load(Ordering::Relaxed));
+
+    let answer = tokio::task::block_in_place(|| live.console(&format!("hunt start {HUNT}")));
+    let run_started = monotonic_ns();
+    if !answer.contains("started") {
+        eprintln!("hunt start answered: {answer}");
+    }
+    let window_start = run_started + secs(scenario.warmup_seconds);
+    let window_end = window_start + secs(scenario.seconds);
+    shared.window_end.store(window_end, Ordering::Relaxed);
+    shared.window_start.store(window_start, Ordering::Relaxed);
+    if let Some(storm) = &scenario.reconnect_storm {
+        shared.storm_at.store(window_start + secs(storm.at_seconds), Ordering::Relaxed);
+    }
+
+    // The measured window in phases, split at each clue drop and at the storm.
+    let mut events: Vec<(f64, String)> = scenario
+        .clue_drops
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.at_seconds, format!("{} (1 s)", clue_id(i))))
+        .chain(scenario.reconnect_storm.iter().map(|s| (s.at_seconds, "reconnect storm (1 s)".to_string())))
+        .collect();
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut boundaries: Vec<(f64, String)> = vec![(0.0, "steady".into())];
+    for (at, label) in events {
+        boundaries.push((at, label.clone()));
+        boundaries
+            .push(((at + AFTERMATH).min(scenario.seconds), format!("after {}", label.trim_end_matches(" (1 s)"))));
+    }
+    sleep_until(window_start).await;
+    let mut phase_cpu = cpu_seconds(pid).unwrap_or(0.0);
+    let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), phase_cpu);
+    bench(&live, true);
+    let mut ticks = Vec::new();
+    for (k, (at, label)) in boundaries.iter().enumerate() {
+        let until = boundaries.get(k + 1).map_or(scenario.seconds, |b| b.0);
+        if until <= *at {
+            continue;
+        }
+        sleep_until(window_start + secs(until)).await;
+        let figures = bench(&live, true);
+        let cpu = cpu_seconds(pid).unwrap_or(phase_cpu);
+        ticks.push(tick_phase(label, until - at, &figures, (cpu - phase_cpu) / (until - at)));
+        phase_cpu = cpu;
+    }
+    let server_cpu_cores = (cpu_seconds(pid).unwrap_or(0.0) - server_cpu_start) / scenario.seconds;
+    let swarm_cpu_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - swarm_cpu_start) / scenario.seconds;
+    let rss = rss_kib(pid).unwrap_or(0);
+    let online_at_end = shared.online.load(Ordering::Relaxed);
+
+    // Drain: no new actions; what is in flight arrives.
+    shared.stop_acting.store(true, Ordering::Relaxed);
+    wait_until(|| shared.outstanding.load(Ordering::Relaxed) == 0, DRAIN_SECONDS).await;
+    tokio::time::sleep(SETTLE).await;
+    let frames_sent = metric(&live, "veltrix_frames_out_total");
+    shared.stop_reading.store(true, Ordering::Relaxed);
+    let mut tally = Tally::default();
+    let mut connected = 0;
+    for handle in handles {
+        let t = handle.await.unwrap_or_default();
+        connected += usize::from(t.connected);
+        tally.connect_failures += t.connect_failures;
+        tally.frames += t.frames;
+        tally.messages += t.messages;
+        tally.digs_sent += t.digs_sent;
+        tally.digs_answered += t.digs_answered;
+        tally.window_digs += t.window_digs;
+        tally.window_answered += t.window_answered;
+        tally.moves += t.moves;
+        tally.corrections += t.corrections;
+    }
+    let log = live.log();
+    let overruns = log.lines().filter(|l| l.contains("overran")).count() as u64;
+    for line in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(10) {
+        eprintln!("server: {line}");
+    }
+    let _ = tokio::task::block_in_place(|| live.stop());
+
+    let clue_drops: Vec<ClueDropReport> = shared
+        .recorder
+        .clues()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (latency, delivered))| ClueDropReport {
+            clue: clue_id(i),
+            expected: online_at_end,
+            delivered,
+            completion_ms: latency.max_ms,
+            latency,
+        })
+        .collect();
+    let missing_clues: u64 = clue_drops.iter().map(|c| c.expected.saturating_sub(c.delivered)).sum();
+    let unanswered = tally.digs_sent - tally.digs_answered.min(tally.digs_sent);
+    let players = online_at_end.max(1) as f64;
+    Report {
+        scenario: name.to_string(),
+        bots: scenario.bots,
+        connected,
+        connect_seconds,
+        connect_failures: u64::from(tally.connect_failures),
+        tick_rate: scenario.tick_rate,
+        measured_seconds: scenario.seconds,
+        ticks,
+        fanout: shared.recorder.fanout(),
+        dig_round_trip: shared.recorder.dig(),
+        dig_seen_nearby: shared.recorder.nearby(),
+        clue_drops,
+        reconnect: scenario.reconnect_storm.map(|_| shared.recorder.reconnect()),
+        digs_sent: tally.digs_sent,
+        digs_answered: tally.digs_answered,
+        window_digs: tally.window_digs,
+        window_digs_answered: tally.window_answered,
+        moves_sent: tally.moves,
+        position_corrections: tally.corrections,
+        frames_sent,
+        frames_received: tally.frames,
+        messages_received: tally.messages,
+        server_rss_empty_kib: rss_empty,
+        server_rss_kib: rss,
+        rss_per_player_bytes: (rss.saturating_sub(rss_empty) * 1024) as f64 / players,
+        server_cpu_cores,
+        swarm_cpu_cores,
+        tick_overruns: overruns,
+        lost: missing_clues + unanswered,
+    }
+}
+
+fn secs(s: f64) -> u64 {
+    (s * 1e9) as u64
+}
+
+async fn sleep_until(at: u64) {
+    tokio::time::sleep(Duration::from_nanos(at.saturating_sub(monotonic_ns()))).await;
+}
+
+/// Polls `done` every 50 ms for up to `seconds`; whether it came true.
+async fn wait_until(done: impl Fn() -> bool, seconds: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// The server's `/bench` figures since the last reset (reset again when `reset`); `Null` from a
+/// server that is not the benchmark build.
+fn bench(live: &LiveServer, reset: bool) -> Value {
+    let path = if reset { "/bench?reset=1" } else { "/bench" };
+    let (status, body) = tokio::task::block_in_place(|| live.admin_get(path));
+    if !status.contains("200") {
+        return Value::Null;
+    }
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+fn tick_phase(phase: &str, seconds: f64, figures: &Value, server_cpu_cores: f64) -> TickPhase {
+    let ms = |key: &str| figures["tick_us"][key].as_f64().unwrap_or(0.0) / 1000.0;
+    let count = |v: &Value| v.as_u64().unwrap_or(0);
+    TickPhase {
+        phase: phase.to_string(),
+        seconds,
+        ticks: count(&figures["ticks"]),
+        p50_ms: ms("p50"),
+        p99_ms: ms("p99"),
+        max_ms: ms("max"),
+        ticks_allocating: count(&figures["allocations"]["ticks_allocating"]),
+        allocations: count(&figures["allocations"]["count"]),
+        server_cpu_cores,
+    }
+}
+
+/// A counter from the server's `/metrics`.
+fn metric(live: &LiveServer, name: &str) -> u64 {
+    let (_, body) = tokio::task::block_in_place(|| live.admin_get("/metrics"));
+    body.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).map_or(0, |v| v as u64)
+}

@@ -9,6 +9,10 @@
 //! Reading is cancel-safe at the frame level: a timeout around [`Client::next_frame`] never loses
 //! part of a frame.
 //!
+//! A frame from the benchmark build of the server carries the time its tick's state was
+//! committed, in nanoseconds of the server's `CLOCK_MONOTONIC` (docs/benchmarks.md): read it
+//! with [`Client::next_stamped_frame`], or [`Client::committed_ns`] after any read.
+//!
 //! For tests that check what went over the wire, a client can keep the bytes of every frame it
 //! reads, as received ([`Client::connect_recording`], [`Client::record_raw_frames`],
 //! [`Client::raw_frames`]); off by default, and a boxed pointer's worth when off.
@@ -136,7 +140,8 @@ impl Client {
         tcp.set_nodelay(true)?;
         let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
         let (ws, _response) = client_async_with_config(endpoint.url(), tcp, Some(config)).await?;
-        let mut conn = Conn { ws, closed: None, skipped: 0, frames_read: 0, raw: record.then(Box::default) };
+        let mut conn =
+            Conn { ws, closed: None, skipped: 0, frames_read: 0, committed_ns: None, raw: record.then(Box::default) };
         conn.send(Message::Binary(encode_client_frame(&[ClientMessage::Hello(hello)]).into())).await?;
         let Some(frame) = conn.read().await? else {
             return Err(conn.closed_error(Vec::new()));
@@ -187,6 +192,15 @@ impl Client {
     /// against the server's count of frames written).
     pub fn frames_read(&self) -> u64 {
         self.conn.frames_read
+    }
+
+    /// The `committed_ns` of the last frame read: when the server committed the state of that
+    /// frame's tick, in nanoseconds of its `CLOCK_MONOTONIC` (compare with
+    /// `clock_gettime(CLOCK_MONOTONIC)` on the same machine). The messages handed out last,
+    /// and those still pending, came in that frame. `None` when the server is not the
+    /// benchmark build.
+    pub fn committed_ns(&self) -> Option<u64> {
+        self.conn.committed_ns
     }
 
     /// Server messages skipped because their kind is newer than this client.
@@ -288,11 +302,10 @@ impl Client {
         self.conn.read().await
     }
 
-    /// [`next_frame`](Self::next_frame) with the time the server committed the frame's tick
-    /// (nanoseconds of the machine's CLOCK_MONOTONIC), which only a server's benchmark build
-    /// sends.
-    pub async fn next_frame_stamped(&mut self) -> Result<Option<(ServerFrame, Option<u64>)>, ClientError> {
-        Ok(self.next_frame().await?.map(|f| (f, None)))
+    /// [`next_frame`](Self::next_frame) with the frame's `committed_ns` (see
+    /// [`committed_ns`](Self::committed_ns)).
+    pub async fn next_stamped_frame(&mut self) -> Result<Option<(ServerFrame, Option<u64>)>, ClientError> {
+        Ok(self.next_frame().await?.map(|frame| (frame, self.conn.committed_ns)))
     }
 
     /// Reads until a message matches `pred` and returns it. Messages before it are dropped
@@ -383,6 +396,8 @@ struct Conn {
     /// Server messages of kinds this client does not know, skipped so far.
     skipped: u64,
     frames_read: u64,
+    /// The last frame's `committed_ns` (benchmark builds of the server only).
+    committed_ns: Option<u64>,
     /// The bytes of every binary frame read, while recording. Boxed: a bot swarm holds
     /// thousands of clients that never record, each paying one pointer for this.
     #[allow(clippy::box_collection)]
@@ -410,6 +425,7 @@ impl Conn {
                     // Messages of kinds newer than this client are skipped, the rest kept.
                     let decoded = decode_server_frame(&data)?;
                     self.skipped += decoded.skipped as u64;
+                    self.committed_ns = decoded.committed_ns;
                     return Ok(Some(decoded.frame));
                 }
                 Some(Ok(Message::Text(text))) => {
@@ -498,6 +514,7 @@ mod tests {
         let _never_called = |client: &mut Client| {
             send(client);
             send(&client.next_frame());
+            send(&client.next_stamped_frame());
             send(&client.recv_until(Duration::ZERO, |_| true));
             send(&client.collect_for(Duration::ZERO));
             send(&client.move_to(1.0, 2.0));
@@ -523,7 +540,9 @@ mod tests {
             mods: Vec::new(),
         };
         let gone = |tick, player| FrameBuilder::single(tick, &ServerMessage::PlayerGone(PlayerGone { player }));
-        let frames = [FrameBuilder::single(5, &ServerMessage::Welcome(welcome.clone())), gone(6, 8), gone(7, 9)];
+        let stamped = FrameBuilder::single_stamped(8, 1234, &ServerMessage::PlayerGone(PlayerGone { player: 10 }));
+        let frames =
+            [FrameBuilder::single(5, &ServerMessage::Welcome(welcome.clone())), gone(6, 8), gone(7, 9), stamped];
         let sent = frames.clone();
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
@@ -546,6 +565,9 @@ mod tests {
         client.record_raw_frames(false);
         assert_eq!(client.next_frame().await.unwrap().unwrap().tick, 7);
         assert!(client.raw_frames().is_empty(), "not recording");
+        assert_eq!(client.committed_ns(), None, "a frame without the stamp");
+        let (frame, committed_ns) = client.next_stamped_frame().await.unwrap().unwrap();
+        assert_eq!((frame.tick, committed_ns, client.committed_ns()), (8, Some(1234), Some(1234)));
         client.close().await.unwrap();
         server.await.unwrap();
     }

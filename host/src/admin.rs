@@ -1,5 +1,6 @@
-//! The admin HTTP listener: `/metrics` (Prometheus text format) and `/health`. Bound to
-//! loopback by default: metrics describe players and traffic, not for the world to read.
+//! The admin HTTP listener: `/metrics` (Prometheus text format) and `/health`; in the
+//! benchmark build also `/bench` (docs/benchmarks.md). Bound to loopback by default: metrics
+//! describe players and traffic, not for the world to read.
 
 use std::{
     net::SocketAddr,
@@ -25,6 +26,7 @@ pub fn start(
     address: &str,
     metrics: Arc<Metrics>,
     current_tick: Arc<AtomicU64>,
+    #[cfg(feature = "bench")] bench: Arc<crate::bench::BenchShared>,
 ) -> Result<SocketAddr, String> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(address))
@@ -34,12 +36,16 @@ pub fn start(
         .route("/metrics", get(metrics_text))
         .route("/health", get(health))
         .with_state(AdminState { metrics, current_tick });
+    #[cfg(feature = "bench")]
+    let app = app.merge(bench_routes(bench));
     runtime.spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("admin listener stopped: {e}");
         }
     });
     tracing::info!("metrics at http://{local}/metrics, health at http://{local}/health");
+    #[cfg(feature = "bench")]
+    tracing::info!("benchmark build: figures at http://{local}/bench, reset with POST /bench/reset");
     Ok(local)
 }
 
@@ -54,4 +60,26 @@ async fn health(State(state): State<AdminState>) -> impl IntoResponse {
         state.metrics.players_online.get()
     );
     ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+/// `GET /bench` (`?reset=1` to start a new window after reading), `POST /bench/reset`: the
+/// benchmark build's figures as JSON; a reset answers with the figures of the window it ends.
+#[cfg(feature = "bench")]
+fn bench_routes(bench: Arc<crate::bench::BenchShared>) -> Router {
+    use axum::{http::Uri, routing::post};
+    let json = |value: serde_json::Value| ([(header::CONTENT_TYPE, "application/json")], format!("{value:#}\n"));
+    Router::new()
+        .route(
+            "/bench",
+            get(move |State(bench): State<Arc<crate::bench::BenchShared>>, uri: Uri| async move {
+                let reset =
+                    uri.query().unwrap_or_default().split('&').any(|p| matches!(p, "reset" | "reset=1" | "reset=true"));
+                json(bench.report(reset))
+            }),
+        )
+        .route(
+            "/bench/reset",
+            post(move |State(bench): State<Arc<crate::bench::BenchShared>>| async move { json(bench.report(true)) }),
+        )
+        .with_state(bench)
 }

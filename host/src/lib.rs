@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod answers;
 pub mod auth;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod panics;
 pub mod permissions;
 pub mod server;
 pub mod sessions;
+pub mod stamp;
 pub mod store;
 pub mod tick;
 pub mod world;

@@ -140,9 +140,21 @@ pub fn run(
     let permissions =
         crate::permissions::Permissions::load(&root.root.join("permissions.json")).map_err(ServerError::Startup)?;
     let (network, events) = Network::start(config, auth, Arc::clone(&metrics)).map_err(ServerError::Startup)?;
+    #[cfg(feature = "bench")]
+    let bench = crate::bench::BenchShared::new(match config.executor {
+        Executor::SingleThreaded => "SingleThreaded",
+        Executor::MultiThreaded => "MultiThreaded",
+    });
     if !config.admin.address.is_empty() {
-        admin::start(network.runtime(), &config.admin.address, Arc::clone(&metrics), Arc::clone(&network.current_tick))
-            .map_err(ServerError::Startup)?;
+        admin::start(
+            network.runtime(),
+            &config.admin.address,
+            Arc::clone(&metrics),
+            Arc::clone(&network.current_tick),
+            #[cfg(feature = "bench")]
+            Arc::clone(&bench),
+        )
+        .map_err(ServerError::Startup)?;
     }
 
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
@@ -182,12 +194,18 @@ pub fn run(
     );
 
     let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
+    #[cfg(feature = "bench")]
+    let mut recorder = crate::bench::TickRecorder::new(bench);
     let stats = tick::run(
         pacing,
         &stop,
         options.max_ticks,
         |n| run_tick(&mut world, n),
-        |took| metrics.tick_duration_seconds.observe(took.as_secs_f64()),
+        |sample| {
+            metrics.tick_duration_seconds.observe(sample.duration.as_secs_f64());
+            #[cfg(feature = "bench")]
+            recorder.record(sample);
+        },
     );
     tracing::info!(
         "stopped after {} ticks ({} skipped); tick duration {}",
@@ -275,6 +293,8 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     world.init_resource::<crate::answers::Answers>();
     world.init_resource::<Outbox>();
     world.init_resource::<ClientMessages>();
+    #[cfg(feature = "bench")]
+    world.init_resource::<crate::stamp::CommitStamp>();
     let mut registry = CommandRegistry::default();
     commands::register_host_commands(&mut registry);
     world.insert_resource(registry);
@@ -297,9 +317,15 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     world
 }
 
-/// PostTick, first: the tick's changes to the store, in one transaction, timed.
+/// PostTick, first: the tick's changes to the store, in one transaction, timed. The
+/// benchmark build notes when it ended: the tick's frames carry that time.
 fn commit_tick(world: &mut World) {
-    if let veltrix_sdk::CommitOutcome::Committed { took, .. } = veltrix_sdk::commit_tick(world)
+    let outcome = veltrix_sdk::commit_tick(world);
+    #[cfg(feature = "bench")]
+    {
+        world.resource_mut::<crate::stamp::CommitStamp>().0 = crate::stamp::monotonic_ns();
+    }
+    if let veltrix_sdk::CommitOutcome::Committed { took, .. } = outcome
         && let Some(link) = world.get_resource::<NetLink>()
     {
         link.metrics.commit_duration_seconds.observe(took.as_secs_f64());

@@ -181,7 +181,7 @@ pub struct Connection {
     pub conn: ConnId,
     pub handle: ConnHandle,
     frame: FrameBuilder,
-    /// The Welcome, until the commit of the tick the player joined in succeeded.
+    /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
     welcome: Option<Bytes>,
     /// Tiles the player may still move (refilled at MaxSpeed, up to one second's worth).
     move_budget: f32,
@@ -192,7 +192,7 @@ impl Connection {
     /// Appends an encoded message to this tick's frame.
     pub fn push(&mut self, tick: u64, message: &[u8]) {
         if self.frame.is_empty() {
-            self.frame.begin(tick);
+            crate::stamp::begin(&mut self.frame, tick);
         }
         self.frame.push(message);
     }
@@ -267,7 +267,7 @@ fn join(world: &mut World, request: JoinRequest) {
         mods: world.resource::<ModCatalog>().0.clone(),
     });
     // Sent after the tick's commit, like everything else: a new name's id is saved first.
-    let welcome = Some(FrameBuilder::single(tick, &welcome));
+    let welcome = Some(welcome_frame(tick, &welcome));
     let entity = world
         .spawn((
             Player { id, name: name.clone() },
@@ -287,6 +287,15 @@ fn join(world: &mut World, request: JoinRequest) {
     sessions.by_conn.insert(conn, entity);
     sessions.by_id.insert(id, entity);
     tracing::info!("player {name} (id {id}) joined from {addr}");
+}
+
+/// The frame of a Welcome: built at the join, sent after the tick's commit (stamped then, in
+/// the benchmark build).
+fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
+    let mut frame = FrameBuilder::with_capacity(64);
+    crate::stamp::begin(&mut frame, tick);
+    frame.push(&encode_message(welcome));
+    frame.finish()
 }
 
 /// Removes a player from the world: others stop seeing it, where it stands is saved (with the
@@ -433,8 +442,14 @@ pub fn deliver_outbox(
 /// PostTick, last: sends each client with something new its one frame of the tick, after
 /// its Welcome when it joined since the last commit that worked (a client still waiting for
 /// its Welcome gets nothing while the store cannot be written). A client whose queue is full
-/// is disconnected (it is not reading).
-pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>, health: Res<StoreHealth>) {
+/// is disconnected (it is not reading). In the benchmark build every frame gets the tick's
+/// commit stamp here.
+pub fn flush_frames(
+    mut conns: Query<&mut Connection>,
+    link: Res<NetLink>,
+    health: Res<StoreHealth>,
+    #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
+) {
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
         if conn.welcome.is_some() {
@@ -446,6 +461,8 @@ pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>, healt
                 continue;
             }
             let welcome = conn.welcome.take().expect("checked above");
+            #[cfg(feature = "bench")]
+            let welcome = crate::stamp::restamp(welcome, stamp.0);
             if conn.handle.send(welcome).is_err() {
                 continue;
             }
@@ -455,6 +472,8 @@ pub fn flush_frames(mut conns: Query<&mut Connection>, link: Res<NetLink>, healt
         }
         // Read only where a frame goes: reading a queue's length takes its lock.
         deepest = deepest.max(conn.handle.queued());
+        #[cfg(feature = "bench")]
+        conn.frame.stamp(stamp.0);
         let frame = conn.frame.finish();
         if conn.handle.send(frame) == Err(QueueError::Full) {
             conn.handle.close(ErrorCode::SlowConsumer, "you are not reading your frames fast enough");

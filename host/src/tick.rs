@@ -6,6 +6,11 @@
 //! it runs the missed ticks back to back to catch up; past `max_catch_up` ticks behind it
 //! skips ahead instead (with a warning naming the overrun), so one long stall does not turn
 //! into a burst of ticks.
+//!
+//! The benchmark build (feature `bench`) also counts the heap allocations made on the tick
+//! thread during each tick, with the sdk's counting allocator. Only this thread's: with the
+//! multi-threaded executor, systems that run on the compute pool are not counted (run the
+//! benchmark with `Executor: SingleThreaded` to count every system).
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -29,6 +34,16 @@ impl TickPacing {
     }
 }
 
+/// What one tick measured.
+#[derive(Debug, Clone, Copy)]
+pub struct TickSample {
+    pub tick: u64,
+    pub duration: Duration,
+    /// Heap allocations made on the tick thread during the tick: (allocations, bytes).
+    #[cfg(feature = "bench")]
+    pub allocations: (u64, u64),
+}
+
 /// What a run of the loop measured.
 #[derive(Debug, Clone)]
 pub struct TickStats {
@@ -40,6 +55,9 @@ pub struct TickStats {
     pub skipped: u64,
     /// From the first tick's start to the end of the run.
     pub elapsed: Duration,
+    /// Allocations on the tick thread, per tick.
+    #[cfg(feature = "bench")]
+    pub allocations: crate::bench::AllocationStats,
 }
 
 impl TickStats {
@@ -49,31 +67,44 @@ impl TickStats {
             ticks: 0,
             skipped: 0,
             elapsed: Duration::ZERO,
+            #[cfg(feature = "bench")]
+            allocations: crate::bench::AllocationStats::default(),
         }
     }
 
-    /// `p50 0.12 ms, p99 0.40 ms, max 1.10 ms`.
+    /// `p50 0.12 ms, p99 0.40 ms, max 1.10 ms` (and the allocations, in the benchmark build).
     pub fn summary(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         let h = &self.durations_us;
         format!(
-            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
             ms(h.value_at_quantile(0.5)),
             ms(h.value_at_quantile(0.99)),
-            ms(h.max())
+            ms(h.max()),
+            self.allocation_summary()
         )
+    }
+
+    #[cfg(feature = "bench")]
+    fn allocation_summary(&self) -> String {
+        format!("; {}", self.allocations.summary())
+    }
+
+    #[cfg(not(feature = "bench"))]
+    fn allocation_summary(&self) -> &'static str {
+        ""
     }
 }
 
 /// Runs `tick(n)` for n = 1, 2, ... on the deadlines of `pacing` until `stop` is set or
 /// `max_ticks` ticks have run (then returns at the deadline of the tick after the last).
-/// `took` hears each tick's duration.
+/// `took` hears what each tick measured, after the tick.
 pub fn run(
     pacing: TickPacing,
     stop: &AtomicBool,
     max_ticks: Option<u64>,
     mut tick: impl FnMut(u64),
-    mut took: impl FnMut(Duration),
+    mut took: impl FnMut(&TickSample),
 ) -> TickStats {
     let mut stats = TickStats::new();
     let start = Instant::now();
@@ -81,11 +112,24 @@ pub fn run(
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) && max_ticks.is_none_or(|max| n < max) {
         n += 1;
+        #[cfg(feature = "bench")]
+        let allocated_before = veltrix_sdk::alloc_count::thread_allocations();
         let began = Instant::now();
         tick(n);
         let duration = began.elapsed();
-        took(duration);
+        let sample = TickSample {
+            tick: n,
+            duration,
+            #[cfg(feature = "bench")]
+            allocations: {
+                let (count, bytes) = veltrix_sdk::alloc_count::thread_allocations();
+                (count.wrapping_sub(allocated_before.0), bytes.wrapping_sub(allocated_before.1))
+            },
+        };
+        took(&sample);
         stats.durations_us.saturating_record(duration.as_micros().max(1) as u64);
+        #[cfg(feature = "bench")]
+        stats.allocations.record(n, sample.allocations);
         stats.ticks = n;
 
         deadline += pacing.period;

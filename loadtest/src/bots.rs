@@ -139,7 +139,7 @@ pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
         let due = if acting { bot.next_due() } else { monotonic_ns() + 50_000_000 };
         let wait = Duration::from_nanos(due.saturating_sub(monotonic_ns()));
         tokio::select! {
-            frame = client.next_frame_stamped() => match frame {
+            frame = client.next_stamped_frame() => match frame {
                 Ok(Some((frame, committed))) => bot.read(&shared, &frame.messages, committed, &mut tally),
                 Ok(None) | Err(_) => break,
             },

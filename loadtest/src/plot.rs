@@ -14,9 +14,11 @@ type Series = (String, Vec<(f64, f64)>);
 /// durations (p50, p99 of the steady phase), each against the number of bots, a line per
 /// scenario and measure.
 pub fn draw(reports: &[Report], path: &Path) -> Result<(), String> {
-    let mut by_scenario: BTreeMap<&str, Vec<&Report>> = BTreeMap::new();
+    let mut by_scenario: BTreeMap<String, Vec<&Report>> = BTreeMap::new();
     for r in reports {
-        by_scenario.entry(&r.scenario).or_default().push(r);
+        let name =
+            if r.executor == "MultiThreaded" { r.scenario.clone() } else { format!("{} ({})", r.scenario, r.executor) };
+        by_scenario.entry(name).or_default().push(r);
     }
     let mut latency: Vec<Series> = Vec::new();
     let mut ticks: Vec<Series> = Vec::new();
@@ -80,7 +82,7 @@ mod tests {
     fn report(scenario: &str, bots: usize, fanout_p99: f64, tick_p99: f64) -> Report {
         let latency = |p99_ms| Latency { count: 10, p50_ms: 1.0, p99_ms, p999_ms: p99_ms, max_ms: p99_ms };
         let text = serde_json::json!({
-            "scenario": scenario, "bots": bots, "connected": bots, "connect_seconds": 1.0, "connect_failures": 0,
+            "scenario": scenario, "executor": "MultiThreaded", "bots": bots, "connected": bots, "connect_seconds": 1.0, "connect_failures": 0,
             "tick_rate": 30, "measured_seconds": 10.0,
             "ticks": [TickPhase { phase: "steady".into(), p99_ms: tick_p99, p50_ms: tick_p99 / 2.0, ..Default::default() }],
             "fanout": latency(fanout_p99), "dig_round_trip": latency(fanout_p99 + 30.0),

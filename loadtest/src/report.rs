@@ -151,6 +151,8 @@ pub struct ClueDropReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
+    /// The server's executor.
+    pub executor: String,
     pub bots: usize,
     pub connected: usize,
     pub connect_seconds: f64,
@@ -191,7 +193,10 @@ impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let mut row = |what: &str, value: String| out.push_str(&format!("| {what} | {value} |\n"));
-        row("scenario", format!("{} ({} bots, {} connected)", self.scenario, self.bots, self.connected));
+        row(
+            "scenario",
+            format!("{} ({} bots, {} connected; {} executor)", self.scenario, self.bots, self.connected, self.executor),
+        );
         row("connect all", format!("{:.1} s, {} failed attempts", self.connect_seconds, self.connect_failures));
         for t in &self.ticks {
             row(

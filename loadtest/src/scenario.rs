@@ -24,6 +24,10 @@ pub struct Scenario {
     /// The server's ticks per second.
     #[serde(default = "default_tick_rate")]
     pub tick_rate: u32,
+    /// The server's executor (`MultiThreaded`, the default, or `SingleThreaded`). Only the
+    /// tick thread's allocations are counted, so single-threaded counts every system's.
+    #[serde(default)]
+    pub executor: Option<String>,
     /// Seeds where bots stand, where vaults are and when bots act: the same seed, the same plan.
     #[serde(default)]
     pub seed: u64,
@@ -184,6 +188,12 @@ impl Scenario {
         }
         if self.warmup_seconds < 0.0 || self.digs.per_minute < 0.0 || self.moves.speed < 0.0 {
             return Err("WarmupSeconds, Digs.PerMinute and Moves.Speed cannot be negative".into());
+        }
+        if let Some(e) = &self.executor
+            && e != "MultiThreaded"
+            && e != "SingleThreaded"
+        {
+            return Err(format!("Executor: expected MultiThreaded or SingleThreaded, found {e:?}"));
         }
         if let Placement::Hotspots(h) = &self.placement
             && (h.count == 0 || !(0.0..=1.0).contains(&h.share))

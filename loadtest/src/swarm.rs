@@ -48,6 +48,10 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/{HUNT}.json"), &plan.hunt(&scenario).to_string());
     let mut live = server.start(&[]);
     let pid = live.pid();
+    let log = live.log();
+    if let Some(at) = log.find("DISABLED") {
+        panic!("the treasure-hunt mod did not start: {}", &log[at..log.len().min(at + 3000)]);
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_empty = rss_kib(pid).unwrap_or(0);
 
@@ -177,6 +181,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     let players = online_at_end.max(1) as f64;
     Report {
         scenario: name.to_string(),
+        executor: scenario.executor.clone().unwrap_or_else(|| "MultiThreaded".into()),
         bots: scenario.bots,
         connected,
         connect_seconds,
@@ -240,17 +245,17 @@ fn bench(live: &LiveServer, reset: bool) -> Value {
 }
 
 fn tick_phase(phase: &str, seconds: f64, figures: &Value, server_cpu_cores: f64) -> TickPhase {
-    let ms = |key: &str| figures["tick_us"][key].as_f64().unwrap_or(0.0) / 1000.0;
+    let ms = |key: &str| figures["ticks"]["duration_us"][key].as_f64().unwrap_or(0.0) / 1000.0;
     let count = |v: &Value| v.as_u64().unwrap_or(0);
     TickPhase {
         phase: phase.to_string(),
         seconds,
-        ticks: count(&figures["ticks"]),
+        ticks: count(&figures["ticks"]["count"]),
         p50_ms: ms("p50"),
         p99_ms: ms("p99"),
         max_ms: ms("max"),
-        ticks_allocating: count(&figures["allocations"]["ticks_allocating"]),
-        allocations: count(&figures["allocations"]["count"]),
+        ticks_allocating: count(&figures["allocations"]["ticks_with_any"]),
+        allocations: count(&figures["allocations"]["total"]),
         server_cpu_cores,
     }
 }

@@ -72,13 +72,19 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
     let malformed = |what: &str| DecodeError::Malformed(format!("server frame: {what}"));
     let mut rest = frame;
     let fields = rmp::decode::read_map_len(&mut rest).map_err(|_| malformed("expected a map"))?;
-    let (mut tick, mut messages, mut skipped) = (None, None, 0);
+    let (mut tick, mut committed_ns, mut messages, mut skipped) = (None, None, None, 0);
     for _ in 0..fields {
         let key: String = serde::Deserialize::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
         match key.as_str() {
             "tick" => {
                 tick =
                     Some(rmp::decode::read_int::<u64, _>(&mut rest).map_err(|_| malformed("tick is not an integer"))?)
+            }
+            "committed_ns" => {
+                committed_ns = Some(
+                    rmp::decode::read_int::<u64, _>(&mut rest)
+                        .map_err(|_| malformed("committed_ns is not an unsigned integer"))?,
+                )
             }
             "messages" => {
                 let n = rmp::decode::read_array_len(&mut rest).map_err(|_| malformed("messages is not an array"))?;
@@ -105,7 +111,9 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
         }
     }
     match (tick, messages) {
-        (Some(tick), Some(messages)) => Ok(DecodedFrame { frame: ServerFrame { tick, messages }, skipped }),
+        (Some(tick), Some(messages)) => {
+            Ok(DecodedFrame { frame: ServerFrame { tick, messages }, skipped, committed_ns })
+        }
         _ => Err(malformed("missing tick or messages")),
     }
 }
@@ -115,6 +123,10 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
 pub struct DecodedFrame {
     pub frame: ServerFrame,
     pub skipped: usize,
+    /// When the server committed the state of the frame's tick, in nanoseconds of its
+    /// `CLOCK_MONOTONIC`: written only by the benchmark build of the server
+    /// (docs/benchmarks.md), `None` from any other.
+    pub committed_ns: Option<u64>,
 }
 
 /// Assembles a server frame from already-encoded messages, without decoding or re-encoding
@@ -124,42 +136,104 @@ pub struct DecodedFrame {
 /// `{"tick": <uint64>, "messages": <array32 of N>}`: `82 a4 "tick" cf <8 bytes> a8 "messages"
 /// dd <4 bytes N>`, then the N messages. MessagePack readers accept the wide forms.
 ///
+/// A stamped frame ([`begin_stamped`](Self::begin_stamped), for the benchmark build of the
+/// server) has a third key between the two, `"committed_ns": <uint64>`: `83 a4 "tick" cf <8
+/// bytes> ac "committed_ns" cf <8 bytes> a8 "messages" dd <4 bytes N>`. Its value is written by
+/// [`stamp`](Self::stamp), at any time before [`finish`](Self::finish): a frame may be begun
+/// before its tick's state is committed.
+///
 /// Finishing a frame hands out its bytes without copying; once the network has written them
 /// and dropped its handle, the next frame reuses the same allocation.
 #[derive(Debug)]
 pub struct FrameBuilder {
     buf: BytesMut,
     count: u32,
+    /// Whether the frame being built has the `committed_ns` key.
+    stamped: bool,
 }
 
-/// Header bytes before the message count.
+/// Header bytes before the tick: a map of two entries, then the key `"tick"`.
 const HEADER_PREFIX: &[u8] = b"\x82\xa4tick";
-/// Offset of the 4-byte message count.
+/// The same for a stamped frame: a map of three entries.
+const STAMPED_PREFIX: &[u8] = b"\x83\xa4tick";
+/// The stamped frame's extra entry: the key, then `cf` and 8 bytes of value.
+const STAMP_KEY: &[u8] = b"\xaccommitted_ns";
+const STAMP_ENTRY_LEN: usize = STAMP_KEY.len() + 9;
+/// Offset of a stamped frame's 8-byte `committed_ns` value.
+const STAMP_AT: usize = HEADER_PREFIX.len() + 9 + STAMP_KEY.len() + 1;
+/// Offset of the 4-byte message count (in a frame without the stamp).
 const COUNT_AT: usize = HEADER_PREFIX.len() + 9 + 9 + 1;
 const HEADER_LEN: usize = COUNT_AT + 4;
 
 impl FrameBuilder {
     /// A builder with room for `capacity` bytes of messages.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { buf: BytesMut::with_capacity(if capacity == 0 { 0 } else { HEADER_LEN + capacity }), count: 0 }
+        let capacity = if capacity == 0 { 0 } else { HEADER_LEN + capacity };
+        Self { buf: BytesMut::with_capacity(capacity), count: 0, stamped: false }
     }
 
     /// Starts a frame for `tick`, dropping anything not finished.
     pub fn begin(&mut self, tick: u64) {
+        self.start(tick, false);
+    }
+
+    /// Starts a frame for `tick` with a `committed_ns` key (0 until [`stamp`](Self::stamp)),
+    /// dropping anything not finished.
+    pub fn begin_stamped(&mut self, tick: u64) {
+        self.start(tick, true);
+    }
+
+    fn start(&mut self, tick: u64, stamped: bool) {
         self.buf.clear();
-        self.buf.extend_from_slice(HEADER_PREFIX);
+        self.buf.extend_from_slice(if stamped { STAMPED_PREFIX } else { HEADER_PREFIX });
         self.buf.extend_from_slice(&[0xcf]);
         self.buf.extend_from_slice(&tick.to_be_bytes());
+        if stamped {
+            self.buf.extend_from_slice(STAMP_KEY);
+            self.buf.extend_from_slice(&[0xcf]);
+            self.buf.extend_from_slice(&[0; 8]);
+        }
         self.buf.extend_from_slice(b"\xa8messages");
         self.buf.extend_from_slice(&[0xdd]);
         self.buf.extend_from_slice(&[0; 4]);
         self.count = 0;
-        debug_assert_eq!(self.buf.len(), HEADER_LEN);
+        self.stamped = stamped;
+        debug_assert_eq!(self.buf.len(), self.header_len());
+    }
+
+    /// Writes the stamped frame's `committed_ns`; does nothing to a frame begun with
+    /// [`begin`](Self::begin), which has no room for it.
+    pub fn stamp(&mut self, committed_ns: u64) {
+        if self.stamped && self.buf.len() >= self.header_len() {
+            self.buf[STAMP_AT..STAMP_AT + 8].copy_from_slice(&committed_ns.to_be_bytes());
+        }
+    }
+
+    /// Writes `committed_ns` into a finished frame that was begun with
+    /// [`begin_stamped`](Self::begin_stamped) (a frame built before its tick's commit, sent
+    /// after it). Returns false, and changes nothing, for any other frame.
+    pub fn stamp_frame(frame: &mut [u8], committed_ns: u64) -> bool {
+        let stamped = frame.len() >= HEADER_LEN + STAMP_ENTRY_LEN
+            && frame.starts_with(STAMPED_PREFIX)
+            && frame[STAMP_AT - 1 - STAMP_KEY.len()..STAMP_AT - 1] == *STAMP_KEY;
+        if stamped {
+            frame[STAMP_AT..STAMP_AT + 8].copy_from_slice(&committed_ns.to_be_bytes());
+        }
+        stamped
+    }
+
+    /// Whether the frame being built has the `committed_ns` key.
+    pub fn is_stamped(&self) -> bool {
+        self.stamped
+    }
+
+    fn header_len(&self) -> usize {
+        if self.stamped { HEADER_LEN + STAMP_ENTRY_LEN } else { HEADER_LEN }
     }
 
     /// Appends one encoded message (from [`encode_message`]).
     pub fn push(&mut self, encoded: &[u8]) {
-        debug_assert!(self.buf.len() >= HEADER_LEN, "begin() before push()");
+        debug_assert!(self.buf.len() >= self.header_len(), "begin() before push()");
         self.buf.extend_from_slice(encoded);
         self.count += 1;
     }
@@ -180,7 +254,8 @@ impl FrameBuilder {
 
     /// The finished frame, sharing the builder's allocation.
     pub fn finish(&mut self) -> Bytes {
-        self.buf[COUNT_AT..HEADER_LEN].copy_from_slice(&self.count.to_be_bytes());
+        let count_at = self.header_len() - 4;
+        self.buf[count_at..count_at + 4].copy_from_slice(&self.count.to_be_bytes());
         self.count = 0;
         self.buf.split().freeze()
     }
@@ -189,6 +264,15 @@ impl FrameBuilder {
     pub fn single(tick: u64, message: &ServerMessage) -> Bytes {
         let mut builder = Self::with_capacity(64);
         builder.begin(tick);
+        builder.push(&encode_message(message));
+        builder.finish()
+    }
+
+    /// [`single`](Self::single) with a `committed_ns` key holding `committed_ns`.
+    pub fn single_stamped(tick: u64, committed_ns: u64, message: &ServerMessage) -> Bytes {
+        let mut builder = Self::with_capacity(64 + STAMP_ENTRY_LEN);
+        builder.begin_stamped(tick);
+        builder.stamp(committed_ns);
         builder.push(&encode_message(message));
         builder.finish()
     }
@@ -226,6 +310,59 @@ mod tests {
         let decoded = decode_server_frame(&frame).unwrap();
         assert_eq!(decoded.frame, ServerFrame { tick: 123_456, messages: vec![a, b] });
         assert_eq!(decoded.skipped, 0);
+    }
+
+    /// A stamped frame decodes with its `committed_ns`, whenever the stamp was written before
+    /// `finish`; an unstamped one decodes with `None`; both carry the same messages.
+    #[test]
+    fn committed_ns_decodes_when_present() {
+        let a = ServerMessage::PlayerMoved(PlayerMoved { player: 4, x: 1.0, y: 2.0 });
+        let b = ServerMessage::PlayerGone(PlayerGone { player: 9 });
+        let committed = 0x0123_4567_89ab_cdef;
+        let mut builder = FrameBuilder::with_capacity(64);
+        builder.begin_stamped(77);
+        builder.push(&encode_message(&a));
+        builder.stamp(committed);
+        builder.push(&encode_message(&b));
+        let stamped = builder.finish();
+        let decoded = decode_server_frame(&stamped).unwrap();
+        assert_eq!(decoded.committed_ns, Some(committed));
+        assert_eq!(decoded.frame, ServerFrame { tick: 77, messages: vec![a.clone(), b.clone()] });
+        assert_eq!(&stamped[..1], b"\x83", "a map of three entries");
+
+        builder.begin(78);
+        builder.stamp(committed);
+        builder.push(&encode_message(&a));
+        let plain = builder.finish();
+        let decoded = decode_server_frame(&plain).unwrap();
+        assert_eq!(decoded.committed_ns, None, "an unstamped frame has no room for a stamp");
+        assert_eq!(decoded.frame, ServerFrame { tick: 78, messages: vec![a.clone()] });
+        assert_eq!(&plain[..HEADER_LEN], &FrameBuilder::single(78, &a)[..HEADER_LEN]);
+
+        let single = decode_server_frame(&FrameBuilder::single_stamped(79, 5, &b)).unwrap();
+        assert_eq!((single.frame.tick, single.committed_ns, single.frame.messages), (79, Some(5), vec![b.clone()]));
+
+        let mut finished = FrameBuilder::single_stamped(80, 5, &b).to_vec();
+        assert!(FrameBuilder::stamp_frame(&mut finished, 6));
+        assert_eq!(decode_server_frame(&finished).unwrap().committed_ns, Some(6), "stamped again once finished");
+        let mut unstamped = FrameBuilder::single(80, &b).to_vec();
+        let before = unstamped.clone();
+        assert!(!FrameBuilder::stamp_frame(&mut unstamped, 6));
+        assert_eq!(unstamped, before, "a frame without the key is left alone");
+    }
+
+    /// A `committed_ns` that is not an unsigned integer makes the frame malformed.
+    #[test]
+    fn committed_ns_of_another_type_is_malformed() {
+        let mut frame = Vec::new();
+        rmp::encode::write_map_len(&mut frame, 3).unwrap();
+        rmp::encode::write_str(&mut frame, "tick").unwrap();
+        rmp::encode::write_uint(&mut frame, 1).unwrap();
+        rmp::encode::write_str(&mut frame, "committed_ns").unwrap();
+        rmp::encode::write_str(&mut frame, "soon").unwrap();
+        rmp::encode::write_str(&mut frame, "messages").unwrap();
+        rmp::encode::write_array_len(&mut frame, 0).unwrap();
+        assert!(matches!(decode_server_frame(&frame), Err(DecodeError::Malformed(_))));
     }
 
     /// An error code newer than this side still reads as an error.
@@ -267,7 +404,10 @@ mod tests {
         builder.push(&future);
         builder.push(&encode_message(&known));
         let decoded = decode_server_frame(&builder.finish()).unwrap();
-        assert_eq!(decoded, DecodedFrame { frame: ServerFrame { tick: 9, messages: vec![known] }, skipped: 1 });
+        assert_eq!(
+            decoded,
+            DecodedFrame { frame: ServerFrame { tick: 9, messages: vec![known] }, skipped: 1, committed_ns: None }
+        );
     }
 
     /// In steady state (each frame written before the next is built) no frame allocates:

@@ -6,7 +6,8 @@
 //!
 //! - Client to server: a frame is an array of [`ClientMessage`]s (a batch; usually one).
 //! - Server to client: a frame is a [`ServerFrame`], `{"tick": u64, "messages": [...]}`, at most
-//!   one per client per tick, plus immediate frames answering the handshake and errors.
+//!   one per client per tick, plus immediate frames answering the handshake and errors. The
+//!   benchmark build of the server adds a `"committed_ns"` key ([`DecodedFrame::committed_ns`]).
 //!
 //! The server encodes each message once ([`encode_message`]) and assembles a client's frame
 //! from those bytes ([`FrameBuilder`]), so a message sent to many players is encoded once and
@@ -16,8 +17,8 @@ mod codec;
 mod messages;
 
 pub use codec::{
-    DecodeError, FrameBuilder, decode_client_frame, decode_server_frame, encode_client_frame, encode_message,
-    encode_value,
+    DecodeError, DecodedFrame, FrameBuilder, decode_client_frame, decode_server_frame, encode_client_frame,
+    encode_message, encode_value,
 };
 pub use messages::*;
 

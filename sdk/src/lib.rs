@@ -9,6 +9,10 @@
 //! systems to the host schedules [`PreTick`], [`Tick`] and [`PostTick`] through a
 //! [`ModContext`]. The host checks the exported [`ModHeader`] before calling anything in the
 //! library.
+//!
+//! Feature `count-allocations` (benchmark builds only, docs/benchmarks.md) makes the sdk's
+//! `alloc_count::CountingAllocator` the process's global allocator. It is part of the build
+//! fingerprint: a server and its mods are built with it together or not at all.
 
 pub use bevy_ecs;
 pub use bevy_tasks;
@@ -30,6 +34,8 @@ mod schedule;
 mod store;
 mod tiles;
 
+#[cfg(any(feature = "count-allocations", test))]
+pub mod alloc_count;
 pub mod assets;
 pub mod testing;
 

@@ -6,12 +6,15 @@
 //! layout code as `cargo xtask serve`. Two more builds make honest misfits: the probe mod
 //! built with other rustflags (same symbols, different fingerprint), and built alone (cargo
 //! unifies features per invocation, so that is another build of the sdk: missing symbols).
+//! A server with cargo features (the benchmark build) is built on demand, each feature set in
+//! a target folder of its own ([`server_with_features`]).
 
 use std::{
+    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
     process::{Command, Output},
-    sync::OnceLock,
+    sync::{Mutex, OnceLock},
 };
 
 use xtask::{Build, assemble, workspace_root};
@@ -80,6 +83,36 @@ fn build_artifacts() -> xtask::anyhow::Result<Artifacts> {
     })
 }
 
+/// The server folder of a debug build with `features` (as `package/feature`, e.g.
+/// `xtask::BENCH_FEATURES`): the server and its mods built together into `target/it-<features>/`
+/// (cargo names the sdk and mod libraries without a hash, so each feature set needs a target
+/// folder of its own, never the other tests'), laid out in `target/it-<features>-server/`
+/// (`<features>`: the feature names without their packages, `bench` for the benchmark build).
+/// Built once per test process and feature set.
+pub fn server_with_features(features: &[&str]) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<Vec<String>, PathBuf>> = Mutex::new(BTreeMap::new());
+    let features: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(dir) = built.get(&features) {
+        return dir.clone();
+    }
+    // `veltrix-host/bench` -> `bench`.
+    let slug: Vec<&str> = features.iter().map(|f| f.rsplit('/').next().unwrap_or(f)).collect();
+    let slug: String =
+        slug.join("-").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let target = workspace_root().join("target");
+    let mut build = Build::new(false);
+    build.target_dir = target.join(format!("it-{slug}"));
+    build.features = features.clone();
+    let dir = target.join(format!("it-{slug}-server"));
+    build
+        .run()
+        .and_then(|out| assemble(&out, &dir))
+        .unwrap_or_else(|e| panic!("building the server with features {features:?} failed: {e:#}"));
+    built.insert(features, dir.clone());
+    dir
+}
+
 fn copy_fresh(from: &Path, to: &Path) -> std::io::Result<()> {
     let _ = fs::remove_file(to);
     fs::copy(from, to).map(|_| ())
@@ -110,6 +143,13 @@ impl TestServer {
     pub fn with_server_dir(mut self, dir: PathBuf) -> Self {
         self.server_dir = Some(dir);
         self
+    }
+
+    /// Runs a debug build of the server made with these cargo features
+    /// ([`server_with_features`]), e.g. `xtask::BENCH_FEATURES`. Call before
+    /// [`with_treasure_hunt`](Self::with_treasure_hunt), which copies the mod of that build.
+    pub fn with_features(self, features: &[&str]) -> Self {
+        self.with_server_dir(server_with_features(features))
     }
 
     fn server_dir(&self) -> &Path {
@@ -337,9 +377,19 @@ impl LiveServer {
 
     /// An HTTP GET on the admin listener: (status line, body).
     pub fn admin_get(&self, path: &str) -> (String, String) {
+        self.admin_request("GET", path)
+    }
+
+    /// An HTTP POST without a body on the admin listener: (status line, body).
+    pub fn admin_post(&self, path: &str) -> (String, String) {
+        self.admin_request("POST", path)
+    }
+
+    fn admin_request(&self, method: &str, path: &str) -> (String, String) {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.admin).expect("the admin listener accepts");
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));

@@ -23,6 +23,12 @@ use anyhow::{Context, Result, bail, ensure};
 /// one and the same build of the sdk.
 pub const SERVER_PACKAGES: &[&str] = &["veltrix-host", "treasure-hunt"];
 
+/// The features of the benchmark build (docs/benchmarks.md, "The benchmark build"): commit
+/// stamps in frames, allocations counted per tick, `/bench` on the admin listener. The host's
+/// feature turns on the sdk's `count-allocations`, which is part of the build fingerprint: the
+/// mod built in the same invocation gets the same sdk, and loads.
+pub const BENCH_FEATURES: &[&str] = &["veltrix-host/bench"];
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
@@ -38,6 +44,11 @@ pub struct Build {
     pub extra_packages: Vec<String>,
     /// Appended to the workspace's rustflags.
     pub extra_rustflags: Vec<String>,
+    /// Cargo features, as `package/feature` (several packages are built), e.g.
+    /// [`BENCH_FEATURES`]. A build with features needs a `target_dir` of its own: cargo names
+    /// the sdk and mod libraries without a hash, so two feature sets in one folder overwrite
+    /// each other's.
+    pub features: Vec<String>,
 }
 
 impl Build {
@@ -47,6 +58,7 @@ impl Build {
             target_dir: workspace_root().join("target"),
             extra_packages: Vec::new(),
             extra_rustflags: Vec::new(),
+            features: Vec::new(),
         }
     }
 
@@ -64,6 +76,9 @@ impl Build {
         }
         for package in SERVER_PACKAGES.iter().copied().chain(self.extra_packages.iter().map(String::as_str)) {
             cmd.args(["-p", package]);
+        }
+        if !self.features.is_empty() {
+            cmd.arg("--features").arg(self.features.join(","));
         }
         if !self.extra_rustflags.is_empty() {
             // CARGO_ENCODED_RUSTFLAGS replaces the config's rustflags, so restate them.

@@ -4,7 +4,7 @@ use std::{os::unix::process::CommandExt, process::Command};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use xtask::{Build, assemble, package, rustc_libdir, workspace_root};
+use xtask::{BENCH_FEATURES, Build, assemble, package, rustc_libdir, workspace_root};
 
 /// Build, package, serve and test Veltrix.
 #[derive(Parser)]
@@ -22,6 +22,10 @@ enum Task {
         /// Build in debug instead (faster to build, slower to run).
         #[arg(long)]
         debug: bool,
+        /// Build the benchmark build instead (docs/benchmarks.md): in its own target folder
+        /// (target/bench-instrumented), laid out in target/bench-server-instrumented.
+        #[arg(long)]
+        bench: bool,
         #[arg(last = true)]
         server_args: Vec<String>,
     },
@@ -37,10 +41,15 @@ enum Task {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Task::Serve { debug, server_args } => {
-            let build = Build::new(!debug);
+        Task::Serve { debug, bench, server_args } => {
+            let mut build = Build::new(!debug);
+            let mut dest = workspace_root().join("target").join("server");
+            if bench {
+                build.target_dir = workspace_root().join("target").join("bench-instrumented");
+                build.features = BENCH_FEATURES.iter().map(|f| f.to_string()).collect();
+                dest = workspace_root().join("target").join("bench-server-instrumented");
+            }
             let out = build.run()?;
-            let dest = workspace_root().join("target").join("server");
             assemble(&out, &dest)?;
             eprintln!("server folder: {}", dest.display());
             // Run it as shipped: its libraries come from its own folder, not from cargo's path.

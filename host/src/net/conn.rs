@@ -16,8 +16,8 @@ use tokio_tungstenite::{
     },
 };
 use veltrix_protocol::{
-    ClientMessage, DecodeError, ErrorCode, ErrorMessage, FrameBuilder, PROTOCOL_VERSION, ServerMessage,
-    decode_client_frame, valid_player_name,
+    ClientMessage, DecodeError, ErrorCode, ErrorMessage, PROTOCOL_VERSION, ServerMessage, decode_client_frame,
+    valid_player_name,
 };
 
 use super::{AuthMode, ConnHandle, Control, JoinRequest, NetEvent, Shared};
@@ -364,7 +364,7 @@ type Rare<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 
 fn send_error<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: &'a str) -> Rare<'a> {
     Box::pin(async move {
         let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request: None });
-        let frame = FrameBuilder::single(shared.tick(), &error);
+        let frame = crate::stamp::single(shared.tick(), &error);
         let len = frame.len();
         if let Ok(Ok(())) = timeout(Duration::from_secs(2), ws.send(Message::Binary(frame))).await {
             count_out(shared, len);

@@ -29,6 +29,9 @@ struct Args {
     /// Seconds of warm-up, instead of the scenario's.
     #[arg(long)]
     warmup: Option<f64>,
+    /// The server's executor, instead of the scenario's: MultiThreaded or SingleThreaded.
+    #[arg(long)]
+    executor: Option<String>,
     /// The server folder to run (default: the benchmark build, built now).
     #[arg(long)]
     server_dir: Option<PathBuf>,
@@ -52,6 +55,7 @@ fn main() {
             s.bots = bots;
             s.seconds = args.seconds.unwrap_or(s.seconds);
             s.warmup_seconds = args.warmup.unwrap_or(s.warmup_seconds);
+            s.executor = args.executor.clone().or(s.executor);
             runs.push((name.clone(), s));
         }
     }
@@ -60,10 +64,11 @@ fn main() {
     // Two threads, like the server's network runtime: the machine has two cores.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     for (name, scenario) in runs {
-        let bots = scenario.bots;
+        let (bots, scenario_executor) = (scenario.bots, scenario.executor.clone());
         let report = runtime.block_on(swarm::run(&name, scenario, server_dir.clone()));
         println!("\n{}", report.table());
-        let path = args.out.join(format!("{name}-{bots}.json"));
+        let executor = scenario_executor.unwrap_or_else(|| "MultiThreaded".into());
+        let path = args.out.join(format!("{name}-{bots}-{executor}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         println!("report: {}", path.display());
     }

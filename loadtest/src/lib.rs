@@ -12,3 +12,5 @@ pub fn release_server() -> PathBuf {
     assemble(&out, &dir).unwrap_or_else(|e| panic!("laying out the server failed: {e:#}"));
     dir
 }
+
+pub mod nats_peer;

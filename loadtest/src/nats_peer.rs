@@ -78,8 +78,11 @@ pub struct PeerReport {
     pub delivered: u64,
     /// Sum over measured events of the bots subscribed to its subject.
     pub expected: u64,
-    /// `expected - delivered` (0 if more arrived than expected).
+    /// `expected - delivered` (0 if more arrived than expected): not delivered by the end of
+    /// the drain. With `drain_timed_out`, deliveries were still coming (late, not dropped).
     pub lost: u64,
+    /// The drain stopped at its timeout ([`DRAIN_TIMEOUT`]) with deliveries still arriving.
+    pub drain_timed_out: bool,
     /// The measured window: from the first to the end of the last measured tick.
     pub measured: Duration,
     /// nats-server's CPU time (user + system) in the measured window, seconds.
@@ -104,6 +107,8 @@ pub struct PeerReport {
     pub server_out_bytes: u64,
     /// Messages the server sent in the window (/varz `out_msgs`).
     pub server_out_msgs: u64,
+    /// nats-server's resident memory at the end of the window, KiB (/proc/<pid>/status VmRSS).
+    pub server_rss_kib: u64,
     /// Slow consumers the server saw over the whole run (/varz `slow_consumers`).
     pub server_slow_consumers: u64,
     /// Client-side trouble over the whole run: disconnections and full subscription buffers.
@@ -121,7 +126,7 @@ pub const HEADER_BYTES: usize = 9;
 pub const CONNECT_BATCH: usize = 100;
 
 /// How long to wait, after publishing stops, for deliveries to stop.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The cell holding (x, y), as our server's grid computes it.
 pub fn cell_of((x, y): (f32, f32), cell_size: f32) -> (i32, i32) {
@@ -277,6 +282,13 @@ fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
     // SAFETY: sysconf only reads a configuration value.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Ok((utime + stime) as f64 / ticks as f64)
+}
+
+/// Resident memory of a process, KiB, from /proc/<pid>/status.
+fn rss_kib(pid: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("malformed VmRSS")?.parse()?)
 }
 
 /// A free loopback port (free when asked; the server binds it right after).
@@ -517,7 +529,7 @@ pub async fn run(spec: &PeerSpec) -> anyhow::Result<PeerReport> {
     let mut expected = 0u64;
     let mut window: Option<(Instant, f64, f64, serde_json::Value)> = None;
     let start = Instant::now();
-    let (measured, server_cpu_s, swarm_cpu_s, varz_start, varz_end) = loop {
+    let (measured, server_cpu_s, swarm_cpu_s, server_rss_kib, varz_start, varz_end) = loop {
         interval.tick().await;
         let elapsed = start.elapsed();
         let in_window = elapsed >= spec.warmup;
@@ -531,9 +543,10 @@ pub async fn run(spec: &PeerSpec) -> anyhow::Result<PeerReport> {
             let measured = from.elapsed();
             let server_cpu_s = cpu_seconds(&server.pid())? - server_cpu;
             let swarm_cpu_s = cpu_seconds("self")? - swarm_cpu;
+            let server_rss_kib = rss_kib(&server.pid())?;
             let varz_end = server.varz().await?;
             let varz_start = window.take().expect("window").3;
-            break (measured, server_cpu_s, swarm_cpu_s, varz_start, varz_end);
+            break (measured, server_cpu_s, swarm_cpu_s, server_rss_kib, varz_start, varz_end);
         }
         owed += per_tick;
         let count = owed.floor();
@@ -564,6 +577,7 @@ pub async fn run(spec: &PeerSpec) -> anyhow::Result<PeerReport> {
         }
     }
     let drain_time = drain_start.elapsed();
+    let drain_timed_out = last.0 < expected && last_change.elapsed() < Duration::from_secs(1);
 
     let server_slow_consumers = varz_u64(&server.varz().await?, "slow_consumers");
     for reader in &readers {
@@ -593,6 +607,7 @@ pub async fn run(spec: &PeerSpec) -> anyhow::Result<PeerReport> {
         delivered,
         expected,
         lost: expected.saturating_sub(delivered),
+        drain_timed_out,
         measured,
         server_cpu_s,
         swarm_cpu_s,
@@ -605,6 +620,7 @@ pub async fn run(spec: &PeerSpec) -> anyhow::Result<PeerReport> {
         server_in_bytes: varz_u64(&varz_end, "in_bytes") - varz_u64(&varz_start, "in_bytes"),
         server_out_bytes: varz_u64(&varz_end, "out_bytes") - varz_u64(&varz_start, "out_bytes"),
         server_out_msgs: varz_u64(&varz_end, "out_msgs") - varz_u64(&varz_start, "out_msgs"),
+        server_rss_kib,
         server_slow_consumers,
         client_disconnects: events.disconnects.load(Ordering::Relaxed),
         client_slow_consumers: events.slow_consumers.load(Ordering::Relaxed),

@@ -70,10 +70,15 @@ async fn main() -> anyhow::Result<()> {
     println!("| connections / subscriptions (server) | {} / {} |", r.server_connections, r.server_subscriptions);
     println!("| events published (measured) | {} ({:.0}/s) |", r.events_published, r.events_published as f64 / secs);
     println!("| delivered / expected | {} / {} ({:.0}/s) |", r.delivered, r.expected, r.delivered as f64 / secs);
-    println!("| lost | {} |", r.lost);
+    let late = if r.drain_timed_out { " (deliveries still arriving at the drain timeout)" } else { "" };
+    println!("| lost | {}{late} |", r.lost);
     println!("| latency p50 / p99 / p99.9 / max | {} / {} / {} / {} µs |", r.p50_us, r.p99_us, r.p999_us, r.max_us);
     println!("| latency mean | {:.0} µs |", r.mean_us);
-    println!("| nats-server CPU | {:.2} s ({:.2} s per s) |", r.server_cpu_s, r.server_cpu_s / secs);
+    let per_message = match r.server_out_msgs {
+        0 => String::new(),
+        n => format!(", {:.1} µs per message sent", r.server_cpu_s * 1e6 / n as f64),
+    };
+    println!("| nats-server CPU | {:.2} s ({:.2} s per s{per_message}) |", r.server_cpu_s, r.server_cpu_s / secs);
     println!("| bots + publisher CPU | {:.2} s ({:.2} s per s) |", r.swarm_cpu_s, r.swarm_cpu_s / secs);
     println!(
         "| server bytes in / out (payloads) | {:.1} / {:.1} MB ({} msgs out) |",
@@ -85,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         "| slow consumers (server / client), disconnects | {} / {}, {} |",
         r.server_slow_consumers, r.client_slow_consumers, r.client_disconnects
     );
+    println!("| nats-server RSS at the end | {} MiB |", r.server_rss_kib / 1024);
     println!("| drain after publishing | {:.2} s |", r.drain_time.as_secs_f64());
     Ok(())
 }

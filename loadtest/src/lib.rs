@@ -5,6 +5,7 @@
 
 pub mod bots;
 pub mod clock;
+pub mod nats_peer;
 pub mod plan;
 pub mod plot;
 pub mod report;

@@ -88,7 +88,7 @@ mod tests {
             "fanout": latency(fanout_p99), "dig_round_trip": latency(fanout_p99 + 30.0),
             "dig_seen_nearby": latency(40.0), "clue_drops": [], "reconnect": null,
             "digs_sent": 1, "digs_answered": 1, "window_digs": 1, "window_digs_answered": 1, "moves_sent": 1,
-            "position_corrections": 0, "frames_sent": 1, "frames_received": 1, "messages_received": 1,
+            "position_corrections": 0, "frames_sent": 1, "bytes_sent": 1, "frames_received": 1, "messages_received": 1,
             "server_rss_empty_kib": 1, "server_rss_kib": 2, "rss_per_player_bytes": 1.0, "server_cpu_cores": 1.0,
             "swarm_cpu_cores": 1.0, "tick_overruns": 0, "lost": 0
         });

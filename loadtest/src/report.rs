@@ -173,6 +173,8 @@ pub struct Report {
     pub position_corrections: u64,
     /// Frames the server wrote (its `frames_out` counter) and frames the bots read.
     pub frames_sent: u64,
+    /// Bytes the server wrote (its `bytes_out` counter).
+    pub bytes_sent: u64,
     pub frames_received: u64,
     pub messages_received: u64,
     pub server_rss_empty_kib: u64,
@@ -182,6 +184,9 @@ pub struct Report {
     pub swarm_cpu_cores: f64,
     /// Times the server logged that a tick overran its budget so far that ticks were skipped.
     pub tick_overruns: u64,
+    /// The same fan-out through nats-server, when run (`--peer`).
+    #[serde(default)]
+    pub peer: Option<PeerSummary>,
     /// Events lost: digs never answered (asked again after a reconnect, with their ids) plus
     /// clue copies missing. Frames written to a connection a bot dropped are not counted here:
     /// `frames_sent` against `frames_received` shows them.
@@ -243,6 +248,37 @@ impl Report {
             ),
         );
         row("CPU (cores)", format!("server {:.2}, swarm {:.2}", self.server_cpu_cores, self.swarm_cpu_cores));
+        if let Some(p) = &self.peer {
+            row(
+                "peer: nats-server fan-out (p50 / p99 / max ms)",
+                format!(
+                    "{}; {} of {} delivered; {:.0} events/s of {} bytes; CPU {:.2} cores",
+                    p.fanout.cells(),
+                    p.delivered,
+                    p.expected,
+                    p.events_per_second,
+                    p.payload_bytes,
+                    p.server_cpu_cores
+                ),
+            );
+            row("ours / peer", format!("fan-out p99 {:.2}x, CPU {:.2}x", p.p99_ratio, p.cpu_ratio));
+        }
         format!("| measure | value |\n|---|---|\n{out}")
     }
+}
+
+/// The NATS peer's figures next to ours.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerSummary {
+    pub events_per_second: f64,
+    pub payload_bytes: usize,
+    pub fanout: Latency,
+    pub delivered: u64,
+    pub expected: u64,
+    pub late_or_lost: u64,
+    /// nats-server's CPU over its measured window, in cores.
+    pub server_cpu_cores: f64,
+    /// Our fan-out p99 over the peer's, and our server's CPU over nats-server's.
+    pub p99_ratio: f64,
+    pub cpu_ratio: f64,
 }

@@ -140,6 +140,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     wait_until(|| shared.outstanding.load(Ordering::Relaxed) == 0, DRAIN_SECONDS).await;
     tokio::time::sleep(SETTLE).await;
     let frames_sent = metric(&live, "veltrix_frames_out_total");
+    let bytes_sent = metric(&live, "veltrix_bytes_out_total");
     shared.stop_reading.store(true, Ordering::Relaxed);
     let mut tally = Tally::default();
     let mut connected = 0;
@@ -201,6 +202,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
         moves_sent: tally.moves,
         position_corrections: tally.corrections,
         frames_sent,
+        bytes_sent,
         frames_received: tally.frames,
         messages_received: tally.messages,
         server_rss_empty_kib: rss_empty,
@@ -209,6 +211,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
         server_cpu_cores,
         swarm_cpu_cores,
         tick_overruns: overruns,
+        peer: None,
         lost: missing_clues + unanswered,
     }
 }

@@ -10,7 +10,18 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use veltrix_loadtest::{scenario::Scenario, swarm};
+use std::time::Duration;
+
+use veltrix_loadtest::{
+    nats_peer::{self, PeerSpec},
+    plan::Plan,
+    report::{Latency, PeerSummary, Report},
+    scenario::Scenario,
+    swarm,
+};
+
+/// The server's interest cells: `World.InterestRadius` plus `World.InterestHysteresis` (defaults).
+const INTEREST_CELL: f32 = 36.0;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +46,11 @@ struct Args {
     /// The server folder to run (default: the benchmark build, built now).
     #[arg(long)]
     server_dir: Option<PathBuf>,
+    /// Also run the same fan-out through nats-server (Debian's `nats-server`) after each run:
+    /// the bots' homes, their interest cells as subjects, our moves per second as events, our
+    /// mean frame size as the payload.
+    #[arg(long)]
+    peer: bool,
     /// Where the JSON reports go.
     #[arg(long, default_value = "target/bench-results")]
     out: PathBuf,
@@ -65,11 +81,54 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     for (name, scenario) in runs {
         let (bots, scenario_executor) = (scenario.bots, scenario.executor.clone());
-        let report = runtime.block_on(swarm::run(&name, scenario, server_dir.clone()));
+        let mut report = runtime.block_on(swarm::run(&name, scenario.clone(), server_dir.clone()));
+        if args.peer {
+            report.peer = Some(runtime.block_on(peer(&scenario, &report)));
+        }
         println!("\n{}", report.table());
         let executor = scenario_executor.unwrap_or_else(|| "MultiThreaded".into());
         let path = args.out.join(format!("{name}-{bots}-{executor}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         println!("report: {}", path.display());
+    }
+}
+
+/// The same fan-out work through nats-server: every bot at its home, subscribed to its 3x3
+/// interest cells; as many events a second as the bots sent moves; each the size of our mean
+/// frame.
+async fn peer(scenario: &Scenario, ours: &Report) -> PeerSummary {
+    let plan = Plan::of(scenario);
+    let events_per_second = scenario.bots as f64 * scenario.moves.per_second;
+    let payload_bytes = (ours.bytes_sent / ours.frames_sent.max(1)).max(nats_peer::HEADER_BYTES as u64) as usize;
+    let spec = PeerSpec {
+        positions: plan.bots.iter().map(|b| b.home).collect(),
+        cell_size: INTEREST_CELL,
+        events_per_second,
+        payload_bytes,
+        ticks_per_second: scenario.tick_rate,
+        warmup: Duration::from_secs_f64(scenario.warmup_seconds),
+        duration: Duration::from_secs_f64(scenario.seconds),
+        seed: scenario.seed,
+    };
+    let report = nats_peer::run(&spec).await.unwrap_or_else(|e| panic!("the NATS peer failed: {e:#}"));
+    let ms = |us: u64| us as f64 / 1000.0;
+    let fanout = Latency {
+        count: report.delivered,
+        p50_ms: ms(report.p50_us),
+        p99_ms: ms(report.p99_us),
+        p999_ms: ms(report.p999_us),
+        max_ms: ms(report.max_us),
+    };
+    let server_cpu_cores = report.server_cpu_s / report.measured.as_secs_f64().max(1e-9);
+    PeerSummary {
+        events_per_second,
+        payload_bytes,
+        fanout,
+        delivered: report.delivered,
+        expected: report.expected,
+        late_or_lost: report.lost,
+        server_cpu_cores,
+        p99_ratio: ours.fanout.p99_ms / fanout.p99_ms.max(1e-9),
+        cpu_ratio: ours.server_cpu_cores / server_cpu_cores.max(1e-9),
     }
 }

@@ -8,7 +8,8 @@
 //! - `pity`: each claimant 4 dry claims past its table's `After` (boost 1 + 5 Step where the
 //!   table has pity, 1 where it has none).
 //!
-//! `one_roll/<table>` rolls one table once: what each table costs.
+//! `one_roll/<table>` rolls one table once: what each table costs; `one_roll/seed_only` only
+//! seeds the roll's generator and draws one number (the part of a roll every table pays).
 //!
 //! `cargo bench -p treasure-hunt-ecs --bench loot`
 
@@ -17,6 +18,7 @@ mod common;
 use std::{hint::black_box, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rand::Rng;
 use treasure_hunt_ecs::{
     loot::{DropTable, RareEntries, loot_rng},
     pack::HuntAssets,
@@ -79,6 +81,13 @@ fn loot(c: &mut Criterion) {
             })
         });
     }
+    let mut claimant = 0;
+    group.bench_function("seed_only", |b| {
+        b.iter(|| {
+            claimant += 1;
+            loot_rng(SEED, VAULT, claimant).next_u64()
+        })
+    });
     group.finish();
 }
 

@@ -75,6 +75,14 @@ pub enum QueueError {
 }
 
 impl ConnHandle {
+    /// A handle with no connection behind it: every frame sent to it is dropped at once
+    /// (`send` answers `Closed`), and closing it tells nobody. For benchmarks that run the
+    /// tick's joins and output without a network (`host/benches/interest.rs`).
+    pub fn detached() -> Self {
+        let (frames, _) = flume::bounded(1);
+        Self { frames, control: Arc::default() }
+    }
+
     /// Queues a finished frame for the client.
     pub fn send(&self, frame: Bytes) -> Result<(), QueueError> {
         self.frames.try_send(frame).map_err(|e| match e {

@@ -171,7 +171,8 @@ impl Scenario {
         Ok(scenario)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Checks the values (after a change, e.g. fewer seconds than the file's).
+    pub fn check(&self) -> Result<(), String> {
         let positive = [
             ("Bots", self.bots as f64),
             ("Seconds", self.seconds),

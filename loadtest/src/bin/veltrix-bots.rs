@@ -72,6 +72,10 @@ fn main() {
             s.seconds = args.seconds.unwrap_or(s.seconds);
             s.warmup_seconds = args.warmup.unwrap_or(s.warmup_seconds);
             s.executor = args.executor.clone().or(s.executor);
+            if let Err(e) = s.check() {
+                eprintln!("error: {}: with the options given: {e}", path.display());
+                std::process::exit(2);
+            }
             runs.push((name.clone(), s));
         }
     }

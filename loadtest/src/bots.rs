@@ -119,6 +119,21 @@ pub struct Tally {
     pub clues: u64,
 }
 
+impl Tally {
+    /// Adds another bot's counts (the swarm's totals).
+    pub fn add(&mut self, other: &Tally) {
+        self.connect_failures += other.connect_failures;
+        self.frames += other.frames;
+        self.messages += other.messages;
+        self.digs_sent += other.digs_sent;
+        self.digs_answered += other.digs_answered;
+        self.window_digs += other.window_digs;
+        self.window_answered += other.window_answered;
+        self.moves += other.moves;
+        self.corrections += other.corrections;
+    }
+}
+
 /// Runs bot `index` until told to stop; returns what it counted.
 pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::default();

@@ -62,11 +62,10 @@ impl Plan {
             })
             .collect();
         let hotspots = scenario.hotspot_count();
-        let clue_vaults = scenario
-            .clue_drops
-            .iter()
-            .map(|_| rng.random_range(hotspots..scenario.vaults.count.max(hotspots + 1)))
-            .collect();
+        // Clues point at vaults off the hotspots when there are any.
+        let candidates =
+            if scenario.vaults.count > hotspots { hotspots..scenario.vaults.count } else { 0..scenario.vaults.count };
+        let clue_vaults = scenario.clue_drops.iter().map(|_| rng.random_range(candidates.clone())).collect();
         Plan { bots, vaults, clue_vaults }
     }
 
@@ -147,5 +146,8 @@ mod tests {
         let hunt = a.hunt(&scenario);
         assert_eq!(hunt["Clues"][0]["Trigger"]["AfterSeconds"], 11);
         assert_eq!(hunt["Vaults"].as_array().unwrap().len(), 50);
+        // Every vault at a hotspot: the clue still points at one of them.
+        let all_hotspots = Scenario::parse(&text.replace(r#""Count": 50"#, r#""Count": 5"#)).unwrap();
+        assert!(Plan::of(&all_hotspots).clue_vaults.iter().all(|&v| v < 5));
     }
 }

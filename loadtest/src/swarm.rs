@@ -26,9 +26,11 @@ const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
 /// Bots connecting at once while the swarm fills up (a reconnect storm has no such limit).
 const CONNECT_BATCH: usize = 100;
 /// After the window: bots keep reading until every dig is answered, at most this long, then
-/// for `SETTLE` more (frames in flight).
+/// for `SETTLE` more: longer than the leaderboard's once-a-second broadcast, the last traffic
+/// once digs stop, so that the server's count of frames written and the bots' of frames read
+/// are taken with nothing in flight.
 const DRAIN_SECONDS: u64 = 20;
-const SETTLE: Duration = Duration::from_millis(500);
+const SETTLE: Duration = Duration::from_millis(1500);
 /// A spike or storm phase: this long after it hits (the target: back to baseline within 1 s).
 const AFTERMATH: f64 = 1.0;
 
@@ -117,7 +119,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     sleep_until(window_start).await;
     let mut phase_cpu = cpu_seconds(pid).unwrap_or(0.0);
     let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), phase_cpu);
-    bench(&live, true);
+    bench_phase(&live);
     let mut ticks = Vec::new();
     for (k, (at, label)) in boundaries.iter().enumerate() {
         let until = boundaries.get(k + 1).map_or(scenario.seconds, |b| b.0);
@@ -125,7 +127,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
             continue;
         }
         sleep_until(window_start + secs(until)).await;
-        let figures = bench(&live, true);
+        let figures = bench_phase(&live);
         let cpu = cpu_seconds(pid).unwrap_or(phase_cpu);
         ticks.push(tick_phase(label, until - at, &figures, (cpu - phase_cpu) / (until - at)));
         phase_cpu = cpu;
@@ -147,15 +149,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     for handle in handles {
         let t = handle.await.unwrap_or_default();
         connected += usize::from(t.connected);
-        tally.connect_failures += t.connect_failures;
-        tally.frames += t.frames;
-        tally.messages += t.messages;
-        tally.digs_sent += t.digs_sent;
-        tally.digs_answered += t.digs_answered;
-        tally.window_digs += t.window_digs;
-        tally.window_answered += t.window_answered;
-        tally.moves += t.moves;
-        tally.corrections += t.corrections;
+        tally.add(&t);
     }
     let log = live.log();
     let overruns = log.lines().filter(|l| l.contains("overran")).count() as u64;
@@ -236,11 +230,10 @@ async fn wait_until(done: impl Fn() -> bool, seconds: u64) -> bool {
     true
 }
 
-/// The server's `/bench` figures since the last reset (reset again when `reset`); `Null` from a
-/// server that is not the benchmark build.
-fn bench(live: &LiveServer, reset: bool) -> Value {
-    let path = if reset { "/bench?reset=1" } else { "/bench" };
-    let (status, body) = tokio::task::block_in_place(|| live.admin_get(path));
+/// The server's `/bench` figures since the last reset, which starts the next phase; `Null` from
+/// a server that is not the benchmark build.
+fn bench_phase(live: &LiveServer) -> Value {
+    let (status, body) = tokio::task::block_in_place(|| live.admin_get("/bench?reset=1"));
     if !status.contains("200") {
         return Value::Null;
     }

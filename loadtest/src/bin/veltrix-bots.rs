@@ -20,9 +20,6 @@ use veltrix_loadtest::{
     swarm,
 };
 
-/// The server's interest cells: `World.InterestRadius` plus `World.InterestHysteresis` (defaults).
-const INTEREST_CELL: f32 = 36.0;
-
 #[derive(Parser)]
 #[command(
     about = "Plays bot scenarios against a fresh Veltrix server and reports latencies, tick times, CPU and memory"
@@ -102,11 +99,14 @@ fn main() {
 /// frame.
 async fn peer(scenario: &Scenario, ours: &Report) -> PeerSummary {
     let plan = Plan::of(scenario);
+    let interest = veltrix_host::config::WorldConfig::default();
     let events_per_second = scenario.bots as f64 * scenario.moves.per_second;
     let payload_bytes = (ours.bytes_sent / ours.frames_sent.max(1)).max(nats_peer::HEADER_BYTES as u64) as usize;
     let spec = PeerSpec {
         positions: plan.bots.iter().map(|b| b.home).collect(),
-        cell_size: INTEREST_CELL,
+        // The server's interest cells: `World.InterestRadius` plus `World.InterestHysteresis`
+        // (the swarm's servers keep the defaults).
+        cell_size: interest.interest_radius + interest.interest_hysteresis,
         events_per_second,
         payload_bytes,
         ticks_per_second: scenario.tick_rate,

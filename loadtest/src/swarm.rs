@@ -26,11 +26,11 @@ const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
 /// Bots connecting at once while the swarm fills up (a reconnect storm has no such limit).
 const CONNECT_BATCH: usize = 100;
 /// After the window: bots keep reading until every dig is answered, at most this long, then
-/// for `SETTLE` more: longer than the leaderboard's once-a-second broadcast, the last traffic
-/// once digs stop, so that the server's count of frames written and the bots' of frames read
-/// are taken with nothing in flight.
+/// until the server has written no frame for `QUIET` (a slow server may still be working off
+/// queued moves), so that the server's count of frames written and the bots' count of frames
+/// read are taken with nothing in flight.
 const DRAIN_SECONDS: u64 = 20;
-const SETTLE: Duration = Duration::from_millis(1500);
+const QUIET: Duration = Duration::from_millis(1500);
 /// A spike or storm phase: this long after it hits (the target: back to baseline within 1 s).
 const AFTERMATH: f64 = 1.0;
 
@@ -140,8 +140,16 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     // Drain: no new actions; what is in flight arrives.
     shared.stop_acting.store(true, Ordering::Relaxed);
     wait_until(|| shared.outstanding.load(Ordering::Relaxed) == 0, DRAIN_SECONDS).await;
-    tokio::time::sleep(SETTLE).await;
-    let frames_sent = metric(&live, "veltrix_frames_out_total");
+    let mut frames_sent = metric(&live, "veltrix_frames_out_total");
+    let quiet_by = Instant::now() + Duration::from_secs(DRAIN_SECONDS);
+    loop {
+        tokio::time::sleep(QUIET).await;
+        let now = metric(&live, "veltrix_frames_out_total");
+        if now == frames_sent || Instant::now() > quiet_by {
+            break;
+        }
+        frames_sent = now;
+    }
     let bytes_sent = metric(&live, "veltrix_bytes_out_total");
     shared.stop_reading.store(true, Ordering::Relaxed);
     let mut tally = Tally::default();

@@ -302,10 +302,11 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     schedules.add_systems(PreTick, (message_update_system, sessions::receive_network, commands::run_console).chain());
     schedules.add_systems(
         PostTick,
-        // Saved before announced: the commit first (with the tick's answers, for repeated
-        // requests). Then the grid: `Audience::Near` must find
-        // players where they are this tick.
+        // The tick's departures, after their last input was applied. Saved before announced:
+        // the commit (with the tick's answers, for repeated requests), then the grid:
+        // `Audience::Near` must find players where they are this tick.
         (
+            sessions::remove_departed,
             crate::answers::record_answers,
             commit_tick,
             interest::update_interest,

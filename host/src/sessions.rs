@@ -85,6 +85,9 @@ pub struct Sessions {
     /// Lowercased name to id: who is online by name goes through `by_id`.
     ids: HashMap<String, PlayerId>,
     next_id: PlayerId,
+    /// Connections that ended this tick, removed in PostTick ([`remove_departed`]): what they
+    /// sent before ending is applied in this tick's systems, with its sender still there.
+    departed: Vec<(Entity, &'static str)>,
 }
 
 impl Sessions {
@@ -215,8 +218,9 @@ pub fn receive_network(world: &mut World) {
                     }
                 }
                 NetEvent::Left { conn, reason } => {
-                    if let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() {
-                        remove_player(world, entity, reason);
+                    let mut sessions = world.resource_mut::<Sessions>();
+                    if let Some(entity) = sessions.by_conn.get(&conn).copied() {
+                        sessions.departed.push((entity, reason));
                     }
                 }
             }
@@ -296,6 +300,22 @@ fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
     crate::stamp::begin(&mut frame, tick);
     frame.push(&encode_message(welcome));
     frame.finish()
+}
+
+/// PostTick, first: removes the players whose connection ended this tick, after the systems
+/// that applied what they sent (a dig that came just before the end is applied and its answer
+/// recorded for a repeat on the next connection). Until then the name stays online: a join
+/// under it in the same tick is refused (`NameTaken`) and the client tries again.
+pub fn remove_departed(world: &mut World) {
+    let mut departed = std::mem::take(&mut world.resource_mut::<Sessions>().departed);
+    for (entity, reason) in departed.drain(..) {
+        remove_player(world, entity, reason);
+    }
+    // The emptied list goes back: its room is kept for the next tick's departures.
+    world.resource_mut::<Sessions>().departed = departed;
+    if let Some(link) = world.get_resource::<NetLink>() {
+        link.metrics.players_online.set(world.resource::<Sessions>().online() as i64);
+    }
 }
 
 /// Removes a player from the world: others stop seeing it, where it stands is saved (with the

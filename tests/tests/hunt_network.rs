@@ -303,6 +303,38 @@ async fn a_vault_opens_after_its_dig_effort_and_then_stays_claimed() {
     assert_eq!(refusal(&mut alice, request).await, "already claimed: alice opened this vault first");
 }
 
+/// A dig that arrives just before its connection drops (both in one tick's input) is applied,
+/// and asked again with its request id on the next connection it gets that first answer; the
+/// dig is not applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dig_sent_just_before_the_connection_drops_is_applied_and_answered_when_asked_again() {
+    let at = (257, 256);
+    let pack =
+        Pack::default().item("Coin", 99).table("Coins", "Coin", 5).vault(vault("Cache", at, "FirstFinder", "Coins", 3));
+    let (_s, live) = start(&pack, json!({}), flat());
+    let mut alice = join(&live, "alice").await;
+    let request = dig(&mut alice, at.0, at.1).await;
+    reply(&mut alice, request, "DigProgress").await;
+
+    // Sent, then the connection dropped at once: the server reads the dig and the end together.
+    let request = dig(&mut alice, at.0, at.1).await;
+    drop(alice);
+    let deadline = Instant::now() + WAIT;
+    let mut alice = loop {
+        // Refused (NameTaken) until the server has seen the old connection go.
+        match Client::connect(&live.addr, hello("alice")).await {
+            Ok((client, _)) => break client,
+            Err(e) => assert!(Instant::now() < deadline, "alice could not join again: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    alice.send_mod(NS, "Dig", Some(request), &json!({"X": at.0, "Y": at.1})).await.unwrap();
+    let (progress, _) = reply(&mut alice, request, "DigProgress").await;
+    assert_eq!(progress.body, json!({"X": 257, "Y": 256, "Effort": 2, "Required": 3}), "the dig counted once");
+    let request = dig(&mut alice, at.0, at.1).await;
+    reply(&mut alice, request, "LootGranted").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_players_finishing_one_first_finder_vault_leave_exactly_one_claim() {
     // Several vaults, to give the two last digs more chances to land in one tick.

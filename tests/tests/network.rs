@@ -332,6 +332,12 @@ async fn kick_from_the_console_closes_with_the_reason() {
     assert_eq!(live.console("kick ana spamming the chat"), "kicked ana: spamming the chat\n");
     let (code, message, close) = error_then_close(&mut ana).await;
     assert_eq!((code, message.as_str(), close), (ErrorCode::Kicked, "spamming the chat", Some(1000)));
+    // Gone once the server has seen the connection end (the tick after the close at most).
+    let deadline = Instant::now() + WAIT;
+    while !live.log().contains("player ana left (kicked)") {
+        assert!(Instant::now() < deadline, "ana did not leave:\n{}", live.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(live.console("kick ana"), "error: no player named ana is online\nusage: kick <player> [reason]\n");
     assert!(live.console("frobnicate").starts_with("error: unknown command `frobnicate`"));
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod commit;
 pub mod config;
 pub mod interest;
 pub mod logging;

@@ -164,6 +164,10 @@ pub fn run(
     let store = veltrix_sdk::Store(Arc::new(store));
     world.resource_mut::<Sessions>().load(&store).map_err(|e| ServerError::Startup(e.to_string()))?;
     world.insert_resource(store);
+    world.insert_resource(
+        crate::commit::StoreThread::start()
+            .map_err(|e| ServerError::Startup(format!("cannot start the store thread: {e}")))?,
+    );
     world.insert_resource(NetLink {
         events,
         current_tick: Arc::clone(&network.current_tick),
@@ -303,34 +307,21 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     schedules.add_systems(
         PostTick,
         // The tick's departures, after their last input was applied. Saved before announced:
-        // the commit (with the tick's answers, for repeated requests), then the grid:
-        // `Audience::Near` must find players where they are this tick.
+        // the commit (with the tick's answers, for repeated requests) runs on the store thread
+        // while the grid is updated (`Audience::Near` must find players where they are this
+        // tick), and its outcome is in before any message is delivered.
         (
             sessions::remove_departed,
             crate::answers::record_answers,
-            commit_tick,
+            crate::commit::start_commit,
             interest::update_interest,
+            crate::commit::finish_commit,
             sessions::deliver_outbox,
             sessions::flush_frames,
         )
             .chain(),
     );
     world
-}
-
-/// PostTick, first: the tick's changes to the store, in one transaction, timed. The
-/// benchmark build notes when it ended: the tick's frames carry that time.
-fn commit_tick(world: &mut World) {
-    let outcome = veltrix_sdk::commit_tick(world);
-    #[cfg(feature = "bench")]
-    {
-        world.resource_mut::<crate::stamp::CommitStamp>().0 = crate::stamp::monotonic_ns();
-    }
-    if let veltrix_sdk::CommitOutcome::Committed { took, .. } = outcome
-        && let Some(link) = world.get_resource::<NetLink>()
-    {
-        link.metrics.commit_duration_seconds.observe(took.as_secs_f64());
-    }
 }
 
 /// What Welcome says of the mods: ids, versions and message kinds.

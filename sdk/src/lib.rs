@@ -47,7 +47,8 @@ pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
 pub use store::{
-    Changes, CommitOutcome, MemoryStore, Record, Storage, Store, StoreError, StoreHealth, Write, commit_tick,
+    Changes, CommitOutcome, MemoryStore, PendingCommit, Record, Storage, Store, StoreError, StoreHealth, Write,
+    commit_tick, finish_commit, take_tick_writes,
 };
 pub use tiles::{Spawn, Tile, TileWorld};
 

@@ -178,29 +178,78 @@ pub enum CommitOutcome {
 /// never sent: nothing is announced that is not saved. The writes stay in `Changes` and go
 /// with the next tick's; [`StoreHealth`] tells systems to refuse grants meanwhile, and a tick
 /// that only refused still sends its refusals.
+///
+/// In two halves for a commit on another thread: [`take_tick_writes`], [`PendingCommit::run`]
+/// there, then [`finish_commit`].
 pub fn commit_tick(world: &mut bevy_ecs::world::World) -> CommitOutcome {
+    let Some(mut pending) = take_tick_writes(world) else { return CommitOutcome::Nothing };
+    pending.run();
+    finish_commit(world, pending)
+}
+
+/// A tick's writes on their way to the store, taken out of [`Changes`] by
+/// [`take_tick_writes`].
+pub struct PendingCommit {
+    store: Store,
+    changes: Changes,
+    /// Set by [`run`](Self::run): the commit's result and how long it took.
+    result: Option<(Result<(), StoreError>, std::time::Duration)>,
+}
+
+impl PendingCommit {
+    /// Commits the writes in one transaction, on whatever thread calls it.
+    pub fn run(&mut self) {
+        let started = std::time::Instant::now();
+        let result = self.store.0.commit(self.changes.writes());
+        self.result = Some((result, started.elapsed()));
+    }
+
+    /// Records a commit that could not run (its thread failed): the writes are kept.
+    pub fn fail(&mut self, error: StoreError) {
+        self.result = Some((Err(error), std::time::Duration::ZERO));
+    }
+}
+
+/// The tick's writes, taken out of [`Changes`] (which is left empty for whatever comes
+/// before [`finish_commit`]); `None` when there is nothing to commit (no store: the writes are
+/// dropped).
+pub fn take_tick_writes(world: &mut bevy_ecs::world::World) -> Option<PendingCommit> {
     let Some(store) = world.get_resource::<Store>().cloned() else {
         world.resource_mut::<Changes>().clear();
-        return CommitOutcome::Nothing;
+        return None;
     };
     if world.resource::<Changes>().is_empty() {
-        return CommitOutcome::Nothing;
+        return None;
     }
-    let started = std::time::Instant::now();
-    let result = store.0.commit(world.resource::<Changes>().writes());
+    let changes = std::mem::take(&mut *world.resource_mut::<Changes>());
+    Some(PendingCommit { store, changes, result: None })
+}
+
+/// Applies the outcome of a [`PendingCommit`] that has run: on success the writes are
+/// forgotten, on failure they go back to [`Changes`] (before any made since) and the tick's
+/// messages are dropped if it changed anything; [`StoreHealth`] says which.
+pub fn finish_commit(world: &mut bevy_ecs::world::World, pending: PendingCommit) -> CommitOutcome {
+    let PendingCommit { mut changes, result, .. } = pending;
+    let (result, took) = result.expect("a pending commit is run before it is finished");
+    let writes = changes.len();
+    let mut current = world.resource_mut::<Changes>();
+    // The taken buffer comes back (with its room), holding whatever was written meanwhile
+    // after the tick's writes.
+    changes.writes.append(&mut current.writes);
+    if result.is_ok() {
+        changes.writes.drain(..writes);
+    }
+    *current = changes;
     match result {
         Ok(()) => {
-            let writes = world.resource::<Changes>().len();
-            world.resource_mut::<Changes>().clear();
             let mut health = world.resource_mut::<StoreHealth>();
             if !health.writable {
                 tracing::warn!("the store is writable again; claims resume");
                 *health = StoreHealth::default();
             }
-            CommitOutcome::Committed { writes, took: started.elapsed() }
+            CommitOutcome::Committed { writes, took }
         }
         Err(e) => {
-            let writes = world.resource::<Changes>().len();
             let mut health = world.resource_mut::<StoreHealth>();
             if health.writable {
                 tracing::error!(

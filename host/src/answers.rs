@@ -36,6 +36,29 @@ pub struct Answers {
     ids: HashMap<PlayerId, VecDeque<u32>>,
     in_flight: HashSet<(PlayerId, u32)>,
     tables: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
+    scratch: Scratch,
+}
+
+/// What [`Answers::record`] sorts each tick, kept for the next.
+#[derive(Default)]
+struct Scratch {
+    answered: Vec<(PlayerId, u32, Bytes)>,
+    requests: Vec<(PlayerId, u32)>,
+}
+
+/// One request's answers as stored: a list of byte strings, the encoding of `Vec<Vec<u8>>`
+/// that [`load_answers`] reads, written from the outbox's bytes without copying them.
+struct AnswerList<'a>(&'a [(PlayerId, u32, Bytes)]);
+
+impl serde::Serialize for AnswerList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for (_, _, bytes) in self.0 {
+            seq.serialize_element(&bytes[..])?;
+        }
+        seq.end()
+    }
 }
 
 impl Answers {
@@ -57,37 +80,38 @@ impl Answers {
     }
 
     /// PostTick, before the commit: every request delivered this tick, with the answers it got,
-    /// into the store; the oldest beyond the window out.
+    /// into the store; the oldest beyond the window out. The lists it sorts are kept from tick
+    /// to tick.
     pub fn record(&mut self, outbox: &mut Outbox, changes: &mut Changes) {
         if self.in_flight.is_empty() {
             outbox.drain_answers().for_each(drop);
             return;
         }
         let (answers_table, ids_table) = self.tables();
-        let mut got: HashMap<(PlayerId, u32), Vec<Vec<u8>>> = HashMap::new();
-        for (player, request, bytes) in outbox.drain_answers() {
-            got.entry((player, request)).or_default().push(bytes.to_vec());
-        }
-        let mut requests: Vec<(PlayerId, u32)> = self.in_flight.drain().collect();
+        let Scratch { answered, requests } = &mut self.scratch;
+        answered.clear();
+        answered.extend(outbox.drain_answers());
+        // By request, each request's answers in the order they were sent.
+        answered.sort_by_key(|&(player, request, _)| (player, request));
+        requests.clear();
+        requests.extend(self.in_flight.drain());
         requests.sort_unstable();
-        let mut touched = Vec::new();
-        for (player, request) in requests {
-            let answers = got.remove(&(player, request)).unwrap_or_default();
-            changes.put(&answers_table, &(player, request), &answers);
+        for (i, &(player, request)) in requests.iter().enumerate() {
+            let first = answered.partition_point(|a| (a.0, a.1) < (player, request));
+            let count = answered[first..].iter().take_while(|a| (a.0, a.1) == (player, request)).count();
+            changes.put(&answers_table, &(player, request), &AnswerList(&answered[first..first + count]));
             let ids = self.ids.entry(player).or_default();
             ids.push_back(request);
             while ids.len() > WINDOW {
                 let old = ids.pop_front().expect("longer than the window");
                 changes.delete(&answers_table, &(player, old));
             }
-            if touched.last() != Some(&player) {
-                touched.push(player);
+            // A player's ids once, after its last request of the tick.
+            if requests.get(i + 1).is_none_or(|next| next.0 != player) {
+                changes.put(&ids_table, &player, &self.ids[&player]);
             }
         }
-        for player in touched {
-            let ids: Vec<u32> = self.ids[&player].iter().copied().collect();
-            changes.put(&ids_table, &player, &ids);
-        }
+        answered.clear();
     }
 
     /// Forgets a player who left (its ids are in the store).

@@ -8,9 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use veltrix_sdk::{
     Player, PlayerId, Position, TickInfo,
-    bytes::Bytes,
     prelude::*,
-    protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage, encode_message},
+    protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage, encode_message, encode_value},
 };
 
 use crate::sessions::Connection;
@@ -103,6 +102,20 @@ pub struct Scratch {
     near: Vec<Entity>,
     /// The mover's visible set, sorted (copied from the BTreeSet).
     seen: Vec<Entity>,
+    /// Encoded messages, written into each recipient's frame: buffers kept from tick to tick
+    /// (no allocation per mover). The mover's PlayerMoved, PlayerAppeared and PlayerGone
+    /// (empty until needed), and another player's, for the mover.
+    moved: Vec<u8>,
+    appeared: Vec<u8>,
+    gone: Vec<u8>,
+    other: Vec<u8>,
+}
+
+/// `message` encoded into `buf` (cleared first); its bytes.
+fn encode_into<'a>(buf: &'a mut Vec<u8>, message: &ServerMessage) -> &'a [u8] {
+    buf.clear();
+    encode_value(message, buf);
+    buf
 }
 
 /// For each player whose position changed this tick (joined players included): updates its
@@ -117,7 +130,8 @@ pub fn update_interest(
     tick: Res<TickInfo>,
     mut scratch: Local<Scratch>,
 ) {
-    let Scratch { order, near, seen } = &mut *scratch;
+    let Scratch { order, near, seen, moved: moved_msg, appeared: appeared_msg, gone: gone_msg, other: other_msg } =
+        &mut *scratch;
     order.clear();
     order.extend(moved.iter().filter_map(|e| players.get(e).ok().map(|(p, _)| (p.id, e))));
     order.sort_unstable();
@@ -133,17 +147,16 @@ pub fn update_interest(
             grid.for_each_near(pos.x, pos.y, grid.radius, |e| near.push(e));
             seen.extend(interest.visible.iter().copied());
         }
-        let moved_msg =
-            encode_message(&ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }));
-        let mut appeared_msg: Option<Bytes> = None;
-        let mut gone_msg: Option<Bytes> = None;
+        encode_into(moved_msg, &ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }));
+        appeared_msg.clear();
+        gone_msg.clear();
         // Those it sees: still in range (with hysteresis), or gone.
         for &other in seen.iter() {
             let in_range = players.get(other).is_ok_and(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
             if in_range {
-                push(&mut conns, other, tick.tick, &moved_msg);
+                push(&mut conns, other, tick.tick, moved_msg);
             } else {
-                unsee(mover, other, &mut interests, &mut conns, &players, &tick, &mut gone_msg);
+                unsee(mover, other, &mut interests, &mut conns, &players, &tick, gone_msg, other_msg);
             }
         }
         // Those it does not see yet: in view once within the radius.
@@ -160,14 +173,18 @@ pub fn update_interest(
                     i.visible.insert(b);
                 }
             }
-            let mover_appeared = appeared_msg.get_or_insert_with(|| appeared(player, pos));
-            push(&mut conns, other, tick.tick, mover_appeared);
-            push(&mut conns, mover, tick.tick, &appeared(other_player, other_pos));
+            if appeared_msg.is_empty() {
+                encode_into(appeared_msg, &appeared(player, pos));
+            }
+            push(&mut conns, other, tick.tick, appeared_msg);
+            push(&mut conns, mover, tick.tick, encode_into(other_msg, &appeared(other_player, other_pos)));
         }
     }
 }
 
-/// Ends visibility between `a` and `b` both ways, telling each.
+/// Ends visibility between `a` and `b` both ways, telling each (`a_gone` holds `a`'s
+/// PlayerGone once encoded, `b_gone` is a buffer for `b`'s).
+#[allow(clippy::too_many_arguments)]
 fn unsee(
     a: Entity,
     b: Entity,
@@ -175,7 +192,8 @@ fn unsee(
     conns: &mut Query<&mut Connection>,
     players: &Query<(&Player, &Position)>,
     tick: &TickInfo,
-    a_gone: &mut Option<Bytes>,
+    a_gone: &mut Vec<u8>,
+    b_gone: &mut Vec<u8>,
 ) {
     for (x, y) in [(a, b), (b, a)] {
         if let Ok(mut i) = interests.get_mut(x) {
@@ -183,12 +201,13 @@ fn unsee(
         }
     }
     if let Ok((pa, _)) = players.get(a) {
-        let msg =
-            a_gone.get_or_insert_with(|| encode_message(&ServerMessage::PlayerGone(PlayerGone { player: pa.id })));
-        push(conns, b, tick.tick, msg);
+        if a_gone.is_empty() {
+            encode_into(a_gone, &ServerMessage::PlayerGone(PlayerGone { player: pa.id }));
+        }
+        push(conns, b, tick.tick, a_gone);
     }
     if let Ok((pb, _)) = players.get(b) {
-        push(conns, a, tick.tick, &encode_message(&ServerMessage::PlayerGone(PlayerGone { player: pb.id })));
+        push(conns, a, tick.tick, encode_into(b_gone, &ServerMessage::PlayerGone(PlayerGone { player: pb.id })));
     }
 }
 
@@ -212,13 +231,8 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     }
 }
 
-fn appeared(player: &Player, pos: &Position) -> Bytes {
-    encode_message(&ServerMessage::PlayerAppeared(PlayerAppeared {
-        player: player.id,
-        name: player.name.clone(),
-        x: pos.x,
-        y: pos.y,
-    }))
+fn appeared(player: &Player, pos: &Position) -> ServerMessage {
+    ServerMessage::PlayerAppeared(PlayerAppeared { player: player.id, name: player.name.clone(), x: pos.x, y: pos.y })
 }
 
 fn push(conns: &mut Query<&mut Connection>, to: Entity, tick: u64, bytes: &[u8]) {

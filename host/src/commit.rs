@@ -56,37 +56,21 @@ fn ended_ns() -> u64 {
 }
 
 /// PostTick, after the tick's answers are recorded: hands the tick's writes to the store
-/// thread.
+/// thread (a world with a `Store` has a [`StoreThread`]: `server::run` inserts both).
 pub fn start_commit(world: &mut World) {
     let Some(pending) = veltrix_sdk::take_tick_writes(world) else {
+        // Nothing to commit: the tick's state is as committed as it gets now.
         #[cfg(feature = "bench")]
         {
             world.resource_mut::<crate::stamp::CommitStamp>().0 = crate::stamp::monotonic_ns();
         }
         return;
     };
-    let sent = match world.get_resource_mut::<StoreThread>() {
-        Some(mut thread) => {
-            assert!(!thread.in_flight, "one commit at a time: the last one was finished");
-            let sent = thread.jobs.send(pending);
-            thread.in_flight = sent.is_ok();
-            sent
-        }
-        None => Err(mpsc::SendError(pending)),
-    };
-    match sent {
-        Ok(()) => {}
-        // No store thread (a world without the server around it) or it is gone: commit here.
-        Err(mpsc::SendError(mut pending)) => {
-            pending.run();
-            #[cfg(feature = "bench")]
-            {
-                world.resource_mut::<crate::stamp::CommitStamp>().0 = crate::stamp::monotonic_ns();
-            }
-            let outcome = veltrix_sdk::finish_commit(world, pending);
-            report(world, outcome);
-        }
-    }
+    let mut thread = world.resource_mut::<StoreThread>();
+    assert!(!thread.in_flight, "one commit at a time: the last one was finished");
+    // The thread ends only when this handle's channels close.
+    thread.jobs.send(pending).expect("the store thread runs as long as its handle");
+    thread.in_flight = true;
 }
 
 /// PostTick, before the tick's messages are delivered: waits for the commit and applies its
@@ -96,12 +80,8 @@ pub fn finish_commit(world: &mut World) {
     if !std::mem::replace(&mut thread.in_flight, false) {
         return;
     }
-    let finished = thread.done.lock().recv();
-    let Ok((pending, _ended)) = finished else {
-        // The thread ends only when its channels close, and a panic in a commit is caught:
-        // this cannot happen. Were it to, the tick's writes went with the thread: stop loudly.
-        panic!("the store thread stopped with a commit under way");
-    };
+    // The thread answers every job it takes (a panic in a commit is caught there).
+    let (pending, _ended) = thread.done.lock().recv().expect("the store thread answers every commit");
     #[cfg(feature = "bench")]
     {
         world.resource_mut::<crate::stamp::CommitStamp>().0 = _ended;

@@ -225,7 +225,6 @@ pub fn receive_network(world: &mut World) {
                 }
             }
         }
-        link.metrics.players_online.set(world.resource::<Sessions>().online() as i64);
     });
 }
 
@@ -305,7 +304,8 @@ fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
 /// PostTick, first: removes the players whose connection ended this tick, after the systems
 /// that applied what they sent (a dig that came just before the end is applied and its answer
 /// recorded for a repeat on the next connection). Until then the name stays online: a join
-/// under it in the same tick is refused (`NameTaken`) and the client tries again.
+/// under it in the same tick is refused (`NameTaken`) and the client tries again. Then the
+/// `players_online` gauge, after the tick's joins and departures.
 pub fn remove_departed(world: &mut World) {
     let mut departed = std::mem::take(&mut world.resource_mut::<Sessions>().departed);
     for (entity, reason) in departed.drain(..) {

@@ -274,12 +274,18 @@ async fn open(client: &mut Client, at: (u32, u32), effort: u32) -> (Hunt, Vec<Se
 
 // ---- the tests ----
 
+/// Where [`one_cache`]'s vault is: a tile beside the spawn.
+const CACHE: (u32, u32) = (257, 256);
+
+/// A FirstFinder vault `Cache` at [`CACHE`] that opens after 3 digs and gives 5 `Coin`.
+fn one_cache() -> Pack {
+    Pack::default().item("Coin", 99).table("Coins", "Coin", 5).vault(vault("Cache", CACHE, "FirstFinder", "Coins", 3))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vault_opens_after_its_dig_effort_and_then_stays_claimed() {
-    let at = (257, 256);
-    let pack =
-        Pack::default().item("Coin", 99).table("Coins", "Coin", 5).vault(vault("Cache", at, "FirstFinder", "Coins", 3));
-    let (_s, live) = start(&pack, json!({}), flat());
+    let at = CACHE;
+    let (_s, live) = start(&one_cache(), json!({}), flat());
     let mut alice = join(&live, "alice").await;
 
     // One dig per tick: each sent after the last one's answer.
@@ -308,10 +314,8 @@ async fn a_vault_opens_after_its_dig_effort_and_then_stays_claimed() {
 /// dig is not applied twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dig_sent_just_before_the_connection_drops_is_applied_and_answered_when_asked_again() {
-    let at = (257, 256);
-    let pack =
-        Pack::default().item("Coin", 99).table("Coins", "Coin", 5).vault(vault("Cache", at, "FirstFinder", "Coins", 3));
-    let (_s, live) = start(&pack, json!({}), flat());
+    let at = CACHE;
+    let (_s, live) = start(&one_cache(), json!({}), flat());
     let mut alice = join(&live, "alice").await;
     let request = dig(&mut alice, at.0, at.1).await;
     reply(&mut alice, request, "DigProgress").await;

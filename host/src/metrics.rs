@@ -21,6 +21,9 @@ pub struct Metrics {
     pub bytes_in: Counter,
     pub frames_out: Counter,
     pub bytes_out: Counter,
+    /// Writes of frames to client sockets: a client that fell behind gets its queued frames in
+    /// one write, so frames_out / socket_writes shows how far behind clients read.
+    pub socket_writes: Counter,
     /// Client messages dropped, by reason (`rate_limited`, `malformed`, ...).
     pub messages_dropped: Family<Reason, Counter>,
     /// Connections ended, by reason.
@@ -53,6 +56,7 @@ impl Metrics {
             bytes_in: Counter::default(),
             frames_out: Counter::default(),
             bytes_out: Counter::default(),
+            socket_writes: Counter::default(),
             messages_dropped: Family::default(),
             disconnects: Family::default(),
             inbound_queue_depth: Gauge::default(),
@@ -71,6 +75,11 @@ impl Metrics {
         registry.register("bytes_in", "Payload bytes received", m.bytes_in.clone());
         registry.register("frames_out", "WebSocket frames sent", m.frames_out.clone());
         registry.register("bytes_out", "Payload bytes sent", m.bytes_out.clone());
+        registry.register(
+            "socket_writes",
+            "Writes of queued frames to client sockets (several frames per write for a client that fell behind)",
+            m.socket_writes.clone(),
+        );
         registry.register("messages_dropped", "Client messages dropped, by reason", m.messages_dropped.clone());
         registry.register("disconnects", "Connections closed, by reason", m.disconnects.clone());
         registry.register(

@@ -323,6 +323,77 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
     assert!(round_trip(&mut movers[0]).await < Duration::from_millis(250));
 }
 
+/// A client that stops reading for a while gets every frame it missed, in tick order, and the
+/// server writes the backlog several frames at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_falls_behind_gets_its_backlog_in_order_in_fewer_writes() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write(
+        "config.json",
+        r#"{"Network": {"MaxQueuedFrames": 4096, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}"#,
+    );
+    let live = server.start(&[]);
+    // The laggard: a raw WebSocket with a small receive buffer, so that the server's writes
+    // block while it does not read.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(live.addr.parse().unwrap()).await.unwrap();
+    let (mut laggard, _) = tokio_tungstenite::client_async(format!("ws://{}/", live.addr), stream).await.unwrap();
+    laggard.send(Message::Binary(encode_client_frame(&[ClientMessage::Hello(hello("laggard"))]).into())).await.unwrap();
+    let welcome = tokio::time::timeout(WAIT, laggard.next()).await.unwrap().unwrap().unwrap();
+    let welcome = veltrix_protocol::decode_server_frame(&welcome.into_data()).unwrap().frame;
+    assert!(matches!(welcome.messages[0], ServerMessage::Welcome(_)), "{welcome:?}");
+    let counter = |name: &str| -> u64 {
+        let body = live.admin_get("/metrics").1;
+        let line = body.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}:\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (frames_before, writes_before) = (counter("veltrix_frames_out_total"), counter("veltrix_socket_writes_total"));
+
+    // Movers beside it make traffic for it every tick while it does not read.
+    let mut movers = Vec::new();
+    for i in 0..20 {
+        movers.push(Client::connect(&live.addr, hello(format!("mover{i}"))).await.unwrap().0);
+    }
+    let mut last = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut step = 0.0;
+    while Instant::now() < until {
+        step = if step == 0.0 { 0.2 } else { 0.0 };
+        last.clear();
+        for m in movers.iter_mut() {
+            m.move_to(256.5 + step, 256.5).await.unwrap();
+            last.push((m.player(), 256.5 + step));
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+
+    // Then it reads everything: frames in tick order, ending with every mover's last position.
+    // The Welcome is a frame of its own, before its tick's frame.
+    let mut previous_tick = welcome.tick - 1;
+    let mut positions = std::collections::HashMap::new();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(1500), laggard.next()).await {
+        let Message::Binary(bytes) = message.unwrap() else { continue };
+        let frame = veltrix_protocol::decode_server_frame(&bytes).unwrap().frame;
+        assert!(frame.tick > previous_tick, "tick {} after tick {previous_tick}", frame.tick);
+        previous_tick = frame.tick;
+        for message in frame.messages {
+            if let ServerMessage::PlayerMoved(p) = message {
+                positions.insert(p.player, p.x);
+            }
+        }
+    }
+    for (player, x) in &last {
+        assert_eq!(positions.get(player), Some(x), "the last move of {player:?}");
+    }
+    assert!(!live.log().contains("player laggard left"), "{}", live.log());
+    let frames = counter("veltrix_frames_out_total") - frames_before;
+    let writes = counter("veltrix_socket_writes_total") - writes_before;
+    assert!(writes < frames, "{frames} frames in {writes} writes: the backlog was written a frame at a time");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kick_from_the_console_closes_with_the_reason() {
     let (_s, mut live) = start(&[]);
@@ -417,6 +488,7 @@ async fn metrics_and_health_on_loopback_only() {
         "veltrix_bytes_in_total",
         "veltrix_frames_out_total",
         "veltrix_bytes_out_total",
+        "veltrix_socket_writes_total",
         "veltrix_inbound_queue_depth",
         "veltrix_outbound_queue_depth_max",
     ] {

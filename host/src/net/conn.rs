@@ -6,8 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::{net::TcpStream, time::timeout};
+use tokio::{net::TcpStream, sync::mpsc::error::TrySendError, time::timeout};
 use tokio_tungstenite::{
     WebSocketStream, accept_async_with_config,
     tungstenite::{
@@ -60,7 +61,7 @@ struct Joined {
     /// Counts the connection against its address until dropped.
     _slot: super::IpSlot,
     conn: u64,
-    frames: flume::Receiver<bytes::Bytes>,
+    frames: flume::Receiver<Bytes>,
     control: Arc<Control>,
     /// Messages that came in the Hello's frame after it.
     early: Vec<ClientMessage>,
@@ -72,7 +73,7 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
     let slot = shared.admit(addr.ip());
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(cfg.max_frame_bytes.max(64 * 1024) * 4)
         .max_frame_size(Some(cfg.max_frame_bytes))
         .max_message_size(Some(cfg.max_frame_bytes));
@@ -181,7 +182,7 @@ impl Session {
         &mut self,
         ws: &mut Ws,
         shared: &Arc<Shared>,
-        frames: &flume::Receiver<bytes::Bytes>,
+        frames: &flume::Receiver<Bytes>,
         control: &Control,
     ) -> &'static str {
         let cfg = &shared.config;
@@ -201,7 +202,6 @@ impl Session {
                 }
                 frame = frames.recv_async() => {
                     let Ok(frame) = frame else { return "removed" };
-                    let len = frame.len();
                     // A client that stops reading blocks this write; the tick thread then finds
                     // the queue full and closes the connection, which ends the write here.
                     tokio::select! {
@@ -209,8 +209,8 @@ impl Session {
                         () = control.notify.notified() => {
                             return reason_label(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0));
                         }
-                        sent = Box::pin(timeout(cfg.idle_timeout, ws.send(Message::Binary(frame)))) => match sent {
-                            Ok(Ok(())) => count_out(shared, len),
+                        sent = Box::pin(timeout(cfg.idle_timeout, write_queued(ws, frame, frames))) => match sent {
+                            Ok(Ok(written)) => count_out(shared, written),
                             Ok(Err(_)) => return "write_error",
                             Err(_) => return "slow_consumer",
                         }
@@ -222,10 +222,8 @@ impl Session {
                         None | Some(Ok(Message::Close(_))) => return "closed_by_client",
                         Some(Ok(Message::Binary(bytes))) => {
                             count_in(shared, bytes.len());
-                            // Boxed: handing over can wait on the tick thread; its state would
-                            // otherwise sit in every idle connection's task.
                             let result = match decode_client_frame(&bytes) {
-                                Ok(messages) => Box::pin(self.forward(ws, shared, messages)).await,
+                                Ok(messages) => self.forward(ws, shared, messages).await,
                                 Err(e) => Box::pin(self.refuse(ws, shared, e)).await,
                             };
                             if let Err(reason) = result {
@@ -287,7 +285,13 @@ impl Session {
         if messages.is_empty() {
             return Ok(());
         }
-        shared.events.send(NetEvent::Messages { conn: self.conn, messages }).await.map_err(|_| "server_stopping")
+        // Most hand-overs find room at once; only a full queue waits (boxed: its state would
+        // otherwise sit in every idle connection's task).
+        match shared.events.try_send(NetEvent::Messages { conn: self.conn, messages }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(event)) => Box::pin(shared.events.send(event)).await.map_err(|_| "server_stopping"),
+            Err(TrySendError::Closed(_)) => Err("server_stopping"),
+        }
     }
 
     /// Answers an undecodable frame; closes after too many.
@@ -347,9 +351,37 @@ fn count_in(shared: &Shared, len: usize) {
     shared.metrics.bytes_in.inc_by(len as u64);
 }
 
-fn count_out(shared: &Shared, len: usize) {
-    shared.metrics.frames_out.inc();
-    shared.metrics.bytes_out.inc_by(len as u64);
+fn count_out(shared: &Shared, written: Written) {
+    shared.metrics.socket_writes.inc();
+    shared.metrics.frames_out.inc_by(written.frames);
+    shared.metrics.bytes_out.inc_by(written.bytes);
+}
+
+/// Frames queued for one client are written together up to about this many bytes: one write
+/// to the socket for a client's backlog instead of one per frame, and the WebSocket's write
+/// buffer (kept with its room for the connection's life) stays small.
+const WRITE_BATCH_BYTES: usize = 2 * 1024;
+
+/// Frames and payload bytes written to a client.
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    frames: u64,
+    bytes: u64,
+}
+
+/// Writes `first` and the frames queued behind it, up to [`WRITE_BATCH_BYTES`], then flushes
+/// once.
+async fn write_queued(ws: &mut Ws, first: Bytes, frames: &flume::Receiver<Bytes>) -> Result<Written, WsError> {
+    let mut written = Written { frames: 1, bytes: first.len() as u64 };
+    ws.feed(Message::Binary(first)).await?;
+    while written.bytes < WRITE_BATCH_BYTES as u64 {
+        let Ok(frame) = frames.try_recv() else { break };
+        written.frames += 1;
+        written.bytes += frame.len() as u64;
+        ws.feed(Message::Binary(frame)).await?;
+    }
+    ws.flush().await?;
+    Ok(written)
 }
 
 fn too_large(max: usize) -> String {
@@ -367,7 +399,7 @@ fn send_error<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: 
         let frame = crate::stamp::single(shared.tick(), &error);
         let len = frame.len();
         if let Ok(Ok(())) = timeout(Duration::from_secs(2), ws.send(Message::Binary(frame))).await {
-            count_out(shared, len);
+            count_out(shared, Written { frames: 1, bytes: len as u64 });
         }
     })
 }

@@ -95,6 +95,22 @@ pub fn run_key(id: &str, run: u32) -> String {
     format!("{id}#{run}")
 }
 
+/// Whether `key` is [`run_key`]`(id, run)`, compared without building it (the leaderboard asks
+/// every tick).
+pub fn is_run_key(key: &str, id: &str, run: u32) -> bool {
+    let Some(number) = key.strip_prefix(id).and_then(|rest| rest.strip_prefix('#')) else { return false };
+    let (mut digits, mut start, mut n) = ([0u8; 10], 10, run);
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    number.as_bytes() == &digits[start..]
+}
+
 /// A vault of the running hunt. Its tile is secret until it is opened.
 #[derive(Component, Debug, Clone, PartialEq)]
 pub struct Vault(pub PlacedVault);
@@ -845,6 +861,20 @@ mod tests {
     fn hunt(id: &str) -> PlacedHunt {
         let def: crate::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
         PlacedHunt { id: id.into(), def, vaults: vec![], clues: vec![] }
+    }
+
+    #[test]
+    fn run_keys_are_recognised_without_being_built() {
+        for (id, run) in [("Spring", 1), ("Spring", 0), ("Spring", 10), ("A#1", 23), ("", u32::MAX)] {
+            let key = run_key(id, run);
+            assert!(is_run_key(&key, id, run), "{key}");
+            assert!(!is_run_key(&key, id, run.wrapping_add(1)), "{key}");
+            assert!(!is_run_key(&format!("{key}0"), id, run), "{key}0");
+            assert!(!is_run_key(&key, "Sprin", run), "{key}");
+        }
+        assert!(!is_run_key("Spring#01", "Spring", 1));
+        assert!(!is_run_key("Spring#+1", "Spring", 1));
+        assert!(!is_run_key("Spring1", "Spring", 1));
     }
 
     #[test]

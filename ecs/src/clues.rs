@@ -19,7 +19,7 @@ use veltrix_sdk::{
 use crate::{
     assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
     hints::{HeatBand, HintKind, HintRequest},
-    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, Refused},
+    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, Reason, Refused},
     lifecycle::{HuntClock, HuntRuns},
     pack::PlacedClue,
 };
@@ -250,7 +250,7 @@ pub fn answer_clue_requests(
     mut hints: MessageWriter<HintRequest>,
 ) {
     for r in requests.read() {
-        let refuse = |reason: String| ClueOutcome::Refused(Refused { player: r.player, request: r.request, reason });
+        let refuse = |reason: Reason| ClueOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Some(placed) = hunt.as_ref().and_then(|h| assets.0.hunts.get(&h.id)) else {
             out.write(refuse("no hunt is running: there are no clues".into()));
             continue;
@@ -258,16 +258,19 @@ pub fn answer_clue_requests(
         let Some(index) = placed.clues.iter().position(|c| c.id == r.clue) else {
             let known: Vec<&str> =
                 placed.clues.iter().filter(|c| releases.available(c, r.player)).map(|c| c.id.as_str()).collect();
-            out.write(refuse(match veltrix_sdk::did_you_mean(&r.clue, &known) {
-                Some(hint) => format!("no clue {:?} (did you mean {hint:?}?)", r.clue),
-                None if known.is_empty() => format!("no clue {:?}: none is released to you yet", r.clue),
-                None => format!("no clue {:?}; yours: {}", r.clue, known.join(", ")),
-            }));
+            out.write(refuse(
+                match veltrix_sdk::did_you_mean(&r.clue, &known) {
+                    Some(hint) => format!("no clue {:?} (did you mean {hint:?}?)", r.clue),
+                    None if known.is_empty() => format!("no clue {:?}: none is released to you yet", r.clue),
+                    None => format!("no clue {:?}; yours: {}", r.clue, known.join(", ")),
+                }
+                .into(),
+            ));
             continue;
         };
         let clue = &placed.clues[index];
         if !releases.available(clue, r.player) {
-            out.write(refuse(format!("the clue {} is not released to you yet", clue.id)));
+            out.write(refuse(format!("the clue {} is not released to you yet", clue.id).into()));
             continue;
         }
         let kind = match clue.kind {

@@ -26,7 +26,7 @@ use veltrix_sdk::{PlayerId, SpeedFactor, StoreHealth, bevy_ecs::message::Message
 
 use crate::{
     assets::{Effect, Stacking},
-    hunt::{AssetsInForce, InventoryChanged, Refused, Team, Vault, VaultClaims, already_claimed},
+    hunt::{AssetsInForce, InventoryChanged, Reason, Refused, Team, Vault, VaultClaims, already_claimed},
     inventory::Inventory,
 };
 
@@ -279,28 +279,31 @@ pub fn use_items(
 ) {
     let writable = health.is_none_or(|h| h.writable);
     for r in requests.read() {
-        let refuse = |reason: String| EffectOutcome::Refused(Refused { player: r.player, request: r.request, reason });
+        let refuse = |reason: Reason| EffectOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Ok((mut inventory, active)) = players.get_mut(r.entity) else { continue };
         if !writable {
             out.write(refuse(StoreHealth::REFUSAL.into()));
             continue;
         }
         if inventory.count(&r.item) == 0 {
-            out.write(refuse(format!("you hold no {}", r.item)));
+            out.write(refuse(format!("you hold no {}", r.item).into()));
             continue;
         }
         let Some(effect) = assets.0.items.get(&r.item).and_then(|i| i.effect.as_ref()) else {
-            out.write(refuse(format!("{} cannot be used: it has no effect", r.item)));
+            out.write(refuse(format!("{} cannot be used: it has no effect", r.item).into()));
             continue;
         };
         if let (Some(def), Some(running)) = (assets.0.effects.get(effect), active.get(effect))
             && def.stacking == Stacking::Ignore
         {
             let left = running.expires_at.saturating_sub(tick.tick) as f64 / f64::from(tick.rate);
-            out.write(refuse(format!(
-                "{effect} is already active (ends in {left:.1} s): using another {} now would be wasted",
-                r.item
-            )));
+            out.write(refuse(
+                format!(
+                    "{effect} is already active (ends in {left:.1} s): using another {} now would be wasted",
+                    r.item
+                )
+                .into(),
+            ));
             continue;
         }
         let taken = inventory.remove(&r.item, 1);
@@ -331,7 +334,11 @@ pub fn apply_effect_grants(
                 out.write(EffectOutcome::of(result, g.player, g.request, g.effect.clone()));
             }
             Err(reason) => {
-                out.write(EffectOutcome::Refused(Refused { player: g.player, request: g.request, reason }));
+                out.write(EffectOutcome::Refused(Refused {
+                    player: g.player,
+                    request: g.request,
+                    reason: reason.into(),
+                }));
             }
         }
     }

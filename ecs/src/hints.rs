@@ -20,7 +20,7 @@ use veltrix_sdk::{
 
 use crate::{
     assets::TilePos,
-    hunt::{HuntSet, Refused},
+    hunt::{HuntSet, Reason, Refused},
     paths::{Direction, PathCache, PathCacheConfig},
 };
 
@@ -145,7 +145,7 @@ pub fn answer_hints(
     }
     pending.0.retain(|_, r| {
         let Ok(position) = positions.get(r.entity) else { return false };
-        let refuse = |reason: String| HintOutcome::Refused(Refused { player: r.player, request: r.request, reason });
+        let refuse = |reason: Reason| HintOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Some(field) = cache.lookup(&tiles, r.target) else { return true };
         // Walkable means inside the world: the floored coordinates are tile indices.
         let here = tiles
@@ -156,13 +156,13 @@ pub fn answer_hints(
             return false;
         };
         let Some(distance) = field.distance(here) else {
-            out.write(refuse(format!("{}: no path on foot leads from here to what it points at", r.clue)));
+            out.write(refuse(format!("{}: no path on foot leads from here to what it points at", r.clue).into()));
             return false;
         };
         match &r.kind {
             HintKind::HotCold { bands } => {
                 let Some(band) = HeatBand::label_for(bands, distance) else {
-                    out.write(refuse(format!("{}: this clue has no heat bands", r.clue)));
+                    out.write(refuse(format!("{}: this clue has no heat bands", r.clue).into()));
                     return false;
                 };
                 out.write(HintOutcome::HotCold {
@@ -320,7 +320,7 @@ mod tests {
         t.ask(in_rock, 2, "Clue", at(40, 10), HintKind::Compass);
         t.ask(on_target, 3, "Clue", at(40, 10), HintKind::Compass);
         let answers = t.tick();
-        let refused = |player: PlayerId, request: u32, reason: &str| {
+        let refused = |player: PlayerId, request: u32, reason: &'static str| {
             HintOutcome::Refused(Refused { player, request: Some(request), reason: reason.into() })
         };
         assert_eq!(

@@ -25,7 +25,9 @@
 //! the one shared outbox, so bevy can run them side by side.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, BTreeSet, HashMap},
+    fmt,
     sync::Arc,
 };
 
@@ -91,6 +93,22 @@ impl ActiveHunt {
 /// The key of run `run` of hunt `id` (see [`ActiveHunt::run_key`]).
 pub fn run_key(id: &str, run: u32) -> String {
     format!("{id}#{run}")
+}
+
+/// Whether `key` is [`run_key`]`(id, run)`, compared without building it (the leaderboard asks
+/// every tick).
+pub fn is_run_key(key: &str, id: &str, run: u32) -> bool {
+    let Some(number) = key.strip_prefix(id).and_then(|rest| rest.strip_prefix('#')) else { return false };
+    let (mut digits, mut start, mut n) = ([0u8; 10], 10, run);
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    number.as_bytes() == &digits[start..]
 }
 
 /// A vault of the running hunt. Its tile is secret until it is opened.
@@ -204,11 +222,56 @@ pub struct TeamRequest {
 // ---- outcome messages (read by the mod and sent to players) ----
 
 /// A refused request: who, which request, why (a sentence the player reads).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
     pub player: PlayerId,
     pub request: Option<u32>,
-    pub reason: String,
+    pub reason: Reason,
+}
+
+/// Why a request was refused: a sentence the player reads ([`fmt::Display`]). The refusals a
+/// busy hunt makes all the time (digs that find nothing) keep their figures and are put in
+/// words as they are sent, into the outbox's own buffer: refusing allocates nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// The sentence itself.
+    Text(Cow<'static, str>),
+    /// A dig at a ground tile with no vault under it.
+    NothingHere(TilePos),
+    /// A dig at a tile that is not ground (`None`: outside the world).
+    NotGround(TilePos, Option<Tile>),
+    /// A dig at a tile farther than the player reaches.
+    OutOfReach { at: TilePos, distance: f32, reach: f32 },
+}
+
+impl From<&'static str> for Reason {
+    fn from(text: &'static str) -> Self {
+        Reason::Text(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Self {
+        Reason::Text(Cow::Owned(text))
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Text(text) => f.write_str(text),
+            Reason::NothingHere(at) => write!(f, "nothing here: you dig at ({}, {}) and find only earth", at.x, at.y),
+            Reason::NotGround(at, Some(tile)) => write!(f, "nothing to dig: the tile ({}, {}) is {tile:?}", at.x, at.y),
+            Reason::NotGround(at, None) => {
+                write!(f, "nothing to dig: the tile ({}, {}) is outside the world", at.x, at.y)
+            }
+            Reason::OutOfReach { at, distance, reach } => write!(
+                f,
+                "out of reach: the tile ({}, {}) is {distance:.1} tiles from you; you reach {reach:.1}",
+                at.x, at.y
+            ),
+        }
+    }
 }
 
 /// What a dig did.
@@ -484,7 +547,7 @@ pub fn change_team(
             out.write(TeamOutcome::Refused(Refused {
                 player: r.player,
                 request: r.request,
-                reason: format!("{team:?} is not a team name: use 1 to 16 letters, digits or _"),
+                reason: format!("{team:?} is not a team name: use 1 to 16 letters, digits or _").into(),
             }));
         }
     }
@@ -508,14 +571,14 @@ pub fn dig(
 ) {
     let writable = health.is_none_or(|h| h.writable);
     for (arrival, r) in requests.read().enumerate() {
-        let refuse = |reason: String| DigOutcome::Refused(Refused { player: r.player, request: r.request, reason });
+        let refuse = |reason: Reason| DigOutcome::Refused(Refused { player: r.player, request: r.request, reason });
         let Ok((position, mut digging, team, active)) = diggers.get_mut(r.entity) else { continue };
         if hunt.is_none() {
             let ended = runs
                 .as_ref()
                 .and_then(|r| r.0.iter().filter(|(_, run)| run.ended_ms.is_some()).max_by_key(|(_, run)| run.ended_ms));
             out.write(refuse(match ended {
-                Some((id, _)) => format!("the hunt {id} is over: nothing to dig for until the next one starts"),
+                Some((id, _)) => format!("the hunt {id} is over: nothing to dig for until the next one starts").into(),
                 None => "no hunt is running: there is nothing to dig for yet".into(),
             }));
             continue;
@@ -530,17 +593,13 @@ pub fn dig(
         }
         let distance = r.at.distance_to(position.x, position.y);
         if distance > rules.reach {
-            out.write(refuse(format!(
-                "out of reach: the tile ({}, {}) is {distance:.1} tiles from you; you reach {:.1}",
-                r.at.x, r.at.y, rules.reach
-            )));
+            out.write(refuse(Reason::OutOfReach { at: r.at, distance, reach: rules.reach }));
             continue;
         }
         match tiles.get(i64::from(r.at.x), i64::from(r.at.y)) {
             Some(Tile::Ground) => {}
             tile => {
-                let what = tile.map_or("outside the world".to_string(), |t| format!("{t:?}"));
-                out.write(refuse(format!("nothing to dig: the tile ({}, {}) is {what}", r.at.x, r.at.y)));
+                out.write(refuse(Reason::NotGround(r.at, tile)));
                 continue;
             }
         }
@@ -548,11 +607,11 @@ pub fn dig(
         let Some((vault_entity, (vault, claims))) =
             index.0.get(&r.at).and_then(|e| vaults.get(*e).ok().map(|v| (*e, v)))
         else {
-            out.write(refuse(format!("nothing here: you dig at ({}, {}) and find only earth", r.at.x, r.at.y)));
+            out.write(refuse(Reason::NothingHere(r.at)));
             continue;
         };
         if let Some(reason) = already_claimed(&vault.0, claims, r.player, team) {
-            out.write(refuse(reason));
+            out.write(refuse(reason.reason()));
             continue;
         }
         let speed = active.map_or(1.0, |a| a.modifiers(&assets.0.effects).dig_speed);
@@ -588,31 +647,53 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
     }
 }
 
-/// Why `player` may not claim the vault (again), or `None` when it may.
-pub(crate) fn already_claimed(
+/// Why `player` may not claim the vault (again), or `None` when it may; a name in it is
+/// borrowed (nothing is allocated to check: treasure sense checks every vault in its radius).
+pub(crate) fn already_claimed<'a>(
     vault: &PlacedVault,
-    claims: &VaultClaims,
+    claims: &'a VaultClaims,
     player: PlayerId,
-    team: Option<&Team>,
-) -> Option<String> {
+    team: Option<&'a Team>,
+) -> Option<Claimed<'a>> {
+    let by_player = || claims.claimed_by.contains(&Claimant::Player(player)).then_some(Claimed::ByYou);
     match vault.claim {
-        ClaimRule::FirstFinder => {
-            claims.first.as_ref().map(|(_, name)| format!("already claimed: {name} opened this vault first"))
-        }
-        ClaimRule::PerPlayer | ClaimRule::FirstFinderThenPerPlayer => claims
-            .claimed_by
-            .contains(&Claimant::Player(player))
-            .then(|| "already claimed: you opened this vault before".to_string()),
+        ClaimRule::FirstFinder => claims.first.as_ref().map(|(_, name)| Claimed::FirstBy(name)),
+        ClaimRule::PerPlayer | ClaimRule::FirstFinderThenPerPlayer => by_player(),
         // The player's own claim counts too: changing teams does not open a vault again.
         ClaimRule::Team => match team {
-            Some(team) if claims.claimed_by.contains(&Claimant::Team(team.0.clone())) => {
-                Some(format!("already claimed: your team {} opened this vault", team.0))
+            // Teams sort after players: from the first team on, without building a claimant.
+            Some(team)
+                if claims
+                    .claimed_by
+                    .range(Claimant::Team(String::new())..)
+                    .any(|c| matches!(c, Claimant::Team(t) if *t == team.0)) =>
+            {
+                Some(Claimed::ByYourTeam(&team.0))
             }
-            _ => claims
-                .claimed_by
-                .contains(&Claimant::Player(player))
-                .then(|| "already claimed: you opened this vault before".to_string()),
+            _ => by_player(),
         },
+    }
+}
+
+/// Why a player may not claim a vault (again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claimed<'a> {
+    /// A FirstFinder vault, opened first by this player (its name).
+    FirstBy(&'a str),
+    /// The player opened it before.
+    ByYou,
+    /// The player's team (this one) opened it.
+    ByYourTeam(&'a str),
+}
+
+impl Claimed<'_> {
+    /// The refusal, in words.
+    fn reason(self) -> Reason {
+        match self {
+            Claimed::FirstBy(name) => format!("already claimed: {name} opened this vault first").into(),
+            Claimed::ByYou => "already claimed: you opened this vault before".into(),
+            Claimed::ByYourTeam(team) => format!("already claimed: your team {team} opened this vault").into(),
+        }
     }
 }
 
@@ -640,6 +721,7 @@ pub fn resolve_claims(
         let Ok((vault, mut record)) = vaults.get_mut(vault_entity) else { continue };
         let Ok((who, team)) = players.get(entity) else { continue };
         if let Some(reason) = already_claimed(&vault.0, &record, player, team) {
+            let reason = reason.reason();
             out.write(ClaimOutcome::Refused(Refused { player, request, reason }));
             continue;
         }
@@ -736,7 +818,7 @@ pub fn discard_items(
             out.write(DiscardOutcome::Refused(Refused {
                 player: r.player,
                 request: r.request,
-                reason: format!("you hold {held} {}, cannot discard {}", r.item, r.quantity),
+                reason: format!("you hold {held} {}, cannot discard {}", r.item, r.quantity).into(),
             }));
             continue;
         }
@@ -779,6 +861,20 @@ mod tests {
     fn hunt(id: &str) -> PlacedHunt {
         let def: crate::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
         PlacedHunt { id: id.into(), def, vaults: vec![], clues: vec![] }
+    }
+
+    #[test]
+    fn run_keys_are_recognised_without_being_built() {
+        for (id, run) in [("Spring", 1), ("Spring", 0), ("Spring", 10), ("A#1", 23), ("", u32::MAX)] {
+            let key = run_key(id, run);
+            assert!(is_run_key(&key, id, run), "{key}");
+            assert!(!is_run_key(&key, id, run.wrapping_add(1)), "{key}");
+            assert!(!is_run_key(&format!("{key}0"), id, run), "{key}0");
+            assert!(!is_run_key(&key, "Sprin", run), "{key}");
+        }
+        assert!(!is_run_key("Spring#01", "Spring", 1));
+        assert!(!is_run_key("Spring#+1", "Spring", 1));
+        assert!(!is_run_key("Spring1", "Spring", 1));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::{
 
 use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, bevy_ecs::schedule::SystemSet, prelude::*};
 
-use crate::hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, LootGranted};
+use crate::hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, LootGranted, is_run_key};
 
 /// The leaderboard's systems, after `HuntSet::Loot` (they read its claims and loot).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -318,7 +318,7 @@ pub fn update_leaderboard(
         return;
     };
     // A new hunt, or a new run of it, ranks from nothing.
-    if board.hunt.as_deref() != Some(hunt.run_key().as_str()) {
+    if !board.hunt.as_deref().is_some_and(|key| is_run_key(key, &hunt.id, hunt.run)) {
         board.start(hunt.run_key());
     }
     let now = board.clock(tick.tick);

@@ -26,7 +26,14 @@ pub struct InterestGrid {
     /// instructions (callgrind). Its keys are random per process, so iteration order is never
     /// relied on (`for_each_near` sorts).
     cells: AHashMap<(i32, i32), Vec<Entity>>,
+    /// The emptied lists of cells no one is in any more, with their room, for the next cells
+    /// someone enters (spread players empty and fill cells all the time).
+    spare: Vec<Vec<Entity>>,
 }
+
+/// At most this many emptied cell lists are kept: as many as cells a busy tick empties, not as
+/// many as a crowd that dispersed once left behind.
+const SPARE_CELLS: usize = 1024;
 
 /// A player's place in the grid and the players it sees.
 #[derive(Component, Debug, Default)]
@@ -38,7 +45,7 @@ pub struct Interest {
 
 impl InterestGrid {
     pub fn new(radius: f32, hysteresis: f32) -> Self {
-        Self { radius, hysteresis, cell: radius + hysteresis, cells: AHashMap::new() }
+        Self { radius, hysteresis, cell: radius + hysteresis, cells: AHashMap::new(), spare: Vec::new() }
     }
 
     fn cell_of(&self, x: f32, y: f32) -> (i32, i32) {
@@ -54,7 +61,7 @@ impl InterestGrid {
         if let Some(old) = interest.cell.take() {
             self.remove_from(old, entity);
         }
-        self.cells.entry(cell).or_default().push(entity);
+        self.cells.entry(cell).or_insert_with(|| self.spare.pop().unwrap_or_default()).push(entity);
         interest.cell = Some(cell);
     }
 
@@ -63,8 +70,11 @@ impl InterestGrid {
             if let Some(i) = members.iter().position(|e| *e == entity) {
                 members.swap_remove(i);
             }
-            if members.is_empty() {
-                self.cells.remove(&cell);
+            if members.is_empty()
+                && let Some(members) = self.cells.remove(&cell)
+                && self.spare.len() < SPARE_CELLS
+            {
+                self.spare.push(members);
             }
         }
     }
@@ -115,6 +125,8 @@ pub struct Scratch {
     appeared: Vec<u8>,
     gone: Vec<u8>,
     other: Vec<u8>,
+    /// The name of the PlayerAppeared being encoded, kept with its room.
+    name: String,
 }
 
 /// `message` encoded into `buf` (cleared first); its bytes.
@@ -136,7 +148,7 @@ pub fn update_interest(
     tick: Res<TickInfo>,
     mut scratch: Local<Scratch>,
 ) {
-    let Scratch { order, near, seen, moved: moved_msg, appeared: appeared_msg, gone: gone_msg, other: other_msg } =
+    let Scratch { order, near, seen, moved: moved_msg, appeared: appeared_msg, gone: gone_msg, other: other_msg, name } =
         &mut *scratch;
     order.clear();
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
@@ -187,10 +199,10 @@ pub fn update_interest(
                 }
             }
             if appeared_msg.is_empty() {
-                encode_into(appeared_msg, &appeared(player, pos));
+                encode_appeared(appeared_msg, name, player, pos);
             }
             push(&mut conns, other, tick.tick, appeared_msg);
-            push(&mut conns, mover, tick.tick, encode_into(other_msg, &appeared(other_player, other_pos)));
+            push(&mut conns, mover, tick.tick, encode_appeared(other_msg, name, other_player, other_pos));
         }
     }
 }
@@ -244,8 +256,22 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     }
 }
 
-fn appeared(player: &Player, pos: &Position) -> ServerMessage {
-    ServerMessage::PlayerAppeared(PlayerAppeared { player: player.id, name: player.name.clone(), x: pos.x, y: pos.y })
+/// `player`'s PlayerAppeared encoded into `buf` (cleared first); its bytes. The message's name
+/// is copied into `name`, a buffer kept with its room, not into a new `String`.
+fn encode_appeared<'a>(buf: &'a mut Vec<u8>, name: &mut String, player: &Player, pos: &Position) -> &'a [u8] {
+    name.clear();
+    name.push_str(&player.name);
+    let message = ServerMessage::PlayerAppeared(PlayerAppeared {
+        player: player.id,
+        name: std::mem::take(name),
+        x: pos.x,
+        y: pos.y,
+    });
+    encode_into(buf, &message);
+    if let ServerMessage::PlayerAppeared(appeared) = message {
+        *name = appeared.name;
+    }
+    buf
 }
 
 fn push(conns: &mut Query<&mut Connection>, to: Entity, tick: u64, bytes: &[u8]) {
@@ -269,6 +295,26 @@ mod tests {
             entities.push(e);
         }
         (grid, entities)
+    }
+
+    /// A cell no one is in any more gives its list to the next cell someone enters.
+    #[test]
+    fn emptied_cells_lists_are_reused() {
+        let mut world = World::new();
+        let mut grid = InterestGrid::new(32.0, 4.0);
+        let (a, b) = (world.spawn_empty().id(), world.spawn_empty().id());
+        let (mut ia, mut ib) = (Interest::default(), Interest::default());
+        grid.place(a, &mut ia, 10.0, 10.0);
+        let list = grid.cells[&(0, 0)].as_ptr();
+        grid.place(a, &mut ia, 100.0, 10.0);
+        assert!(!grid.cells.contains_key(&(0, 0)), "an empty cell goes");
+        assert_eq!(grid.cells[&(2, 0)].as_ptr(), list, "its list kept for the next cell entered");
+        grid.place(b, &mut ib, 490.0, 490.0);
+        grid.place(a, &mut ia, 495.0, 495.0);
+        assert_eq!(grid.cells[&(13, 13)], [b, a]);
+        assert!(!grid.cells.contains_key(&(2, 0)));
+        grid.place(b, &mut ib, 10.0, 10.0);
+        assert_eq!(grid.cells[&(0, 0)].as_ptr(), list, "and again, from the spare lists");
     }
 
     #[test]

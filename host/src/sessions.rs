@@ -374,7 +374,7 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
                 Err(text) => (false, text),
             };
             let answer = ServerMessage::CommandResult(CommandResult { request: c.request, ok, text });
-            world.resource_mut::<Outbox>().answer_encoded(player, Some(c.request), encode_message(&answer));
+            world.resource_mut::<Outbox>().answer_message(player, Some(c.request), &answer);
         }
     }
 }
@@ -417,7 +417,7 @@ fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
         return;
     }
     let correction = ServerMessage::PositionCorrected(PositionCorrected { seq: mv.seq, x: current.x, y: current.y });
-    world.resource_mut::<Outbox>().send_encoded(Audience::Player(player), encode_message(&correction));
+    world.resource_mut::<Outbox>().send_message(Audience::Player(player), &correction);
 }
 
 /// A move budget after `ticks` ticks of `dt` at `max_speed` tiles per second: refilled, up to
@@ -428,7 +428,7 @@ fn refilled_budget(budget: f32, ticks: u64, dt: std::time::Duration, max_speed: 
 
 fn error(world: &mut World, player: PlayerId, code: ErrorCode, message: &str, request: Option<u32>) {
     let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request });
-    world.resource_mut::<Outbox>().answer_encoded(player, request, encode_message(&error));
+    world.resource_mut::<Outbox>().answer_message(player, request, &error);
 }
 
 /// PostTick: puts the tick's outgoing messages into their recipients' frames. A message for

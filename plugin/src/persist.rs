@@ -148,6 +148,78 @@ impl PlayerRecord {
     }
 }
 
+/// A [`PlayerRecord`] to store, borrowing the player's state instead of copying it (a player's
+/// record is written in every tick it digs): the same encoding.
+#[derive(Serialize)]
+#[serde(bound = "F: Fn(Entity) -> Option<&'a str>")]
+struct PlayerRecordRef<'a, F> {
+    slots: &'a [Option<ItemStack>],
+    pending: &'a std::collections::VecDeque<ItemStack>,
+    team: Option<&'a str>,
+    effort: BTreeMap<String, u32>,
+    effort_run: Option<(&'a str, u32)>,
+    effort_hundredths: EffortById<'a, F>,
+    effects: EffectsLeft<'a>,
+    pity: &'a BTreeMap<String, u32>,
+}
+
+/// Effort by vault id, as [`PlayerRecord::effort_hundredths`] holds it (sorted by id), from
+/// effort by vault entity; `id` names a vault entity (effort on a vault no longer in the hunt is
+/// left out).
+struct EffortById<'a, F> {
+    effort: &'a BTreeMap<Entity, u32>,
+    id: F,
+}
+
+impl<'a, F: Fn(Entity) -> Option<&'a str>> Serialize for EffortById<'a, F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let named = || self.effort.iter().filter_map(|(vault, effort)| (self.id)(*vault).map(|id| (id, *effort)));
+        let count = named().count();
+        let mut map = serializer.serialize_map(Some(count))?;
+        if count <= 1 {
+            for (id, effort) in named() {
+                map.serialize_entry(id, &effort)?;
+            }
+        } else {
+            // Effort on several vaults at once (rare): sorted by id, as a map by id is.
+            let sorted: BTreeMap<&str, u32> = named().collect();
+            for (id, effort) in sorted {
+                map.serialize_entry(id, &effort)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The effects still active in tick `now`, as [`StoredEffect`]s: with the ticks they have left.
+struct EffectsLeft<'a> {
+    effects: &'a ActiveEffects,
+    now: u64,
+}
+
+impl Serialize for EffectsLeft<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        #[derive(Serialize)]
+        struct StoredEffectRef<'a> {
+            id: &'a str,
+            stacks: u32,
+            ticks_left: u64,
+        }
+        let active = || self.effects.0.iter().filter(|e| e.expires_at > self.now);
+        let mut seq = serializer.serialize_seq(Some(active().count()))?;
+        for e in active() {
+            seq.serialize_element(&StoredEffectRef {
+                id: &e.id,
+                stacks: e.stacks,
+                ticks_left: e.expires_at - self.now,
+            })?;
+        }
+        seq.end()
+    }
+}
+
 /// A vault's claims as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimRecord {
@@ -175,6 +247,15 @@ pub struct ScoreRecord {
     pub score: u64,
     /// On the hunt's clock, which goes on across restarts.
     pub last_find_tick: u64,
+}
+
+/// A [`ScoreRecord`] to store, its name borrowed: the same encoding.
+#[derive(Serialize)]
+struct ScoreRecordRef<'a> {
+    name: &'a str,
+    vaults: u32,
+    score: u64,
+    last_find_tick: u64,
 }
 
 /// An ended hunt's final board as stored: its top `LeaderboardSize`, and how many players were
@@ -290,16 +371,14 @@ pub fn save_scores(tables: Res<Tables>, mut board: ResMut<Leaderboard>, mut chan
     if !board.has_changes() {
         return;
     }
-    let board = &mut *board;
-    let Some(hunt) = board.hunt().map(str::to_owned) else {
-        board.forget_changes();
-        return;
-    };
-    for player in board.take_changed() {
+    let changed = board.take_changed();
+    // Without a hunt, there is nothing to save the changes to: they are forgotten.
+    let Some(hunt) = board.hunt() else { return };
+    for player in changed {
         let Some(e) = board.entry(player) else { continue };
         let record =
-            ScoreRecord { name: e.name.clone(), vaults: e.vaults, score: e.score, last_find_tick: e.last_find_tick };
-        changes.put(&tables.scores, &(&hunt, player), &record);
+            ScoreRecordRef { name: &e.name, vaults: e.vaults, score: e.score, last_find_tick: e.last_find_tick };
+        changes.put(&tables.scores, &(hunt, player), &record);
     }
 }
 
@@ -399,10 +478,19 @@ pub fn save_players(
     mut changes: ResMut<Changes>,
 ) {
     let mut save = |(player, inventory, pending, digging, team, effects, pity): PlayerState| {
-        let mut record = PlayerRecord::of(inventory, pending, digging, team, effects, pity, tick.tick, |vault| {
-            vaults.get(vault).ok().map(|v| v.0.id.clone())
-        });
-        record.effort_run = hunt.as_ref().map(|h| (h.id.clone(), h.run));
+        let record = PlayerRecordRef {
+            slots: inventory.slots(),
+            pending: &pending.0,
+            team: team.map(|t| t.0.as_str()),
+            effort: BTreeMap::new(),
+            effort_run: hunt.as_ref().map(|h| (h.id.as_str(), h.run)),
+            effort_hundredths: EffortById {
+                effort: &digging.effort,
+                id: |vault| vaults.get(vault).ok().map(|v| v.0.id.as_str()),
+            },
+            effects: EffectsLeft { effects, now: tick.tick },
+            pity: &pity.0,
+        };
         changes.put(&tables.players, &player.id, &record);
     };
     for row in &changed {
@@ -675,6 +763,51 @@ mod tests {
         assert_eq!(record.team.as_deref(), Some("Reds"));
         assert!(record.effects.is_empty() && record.pity.is_empty());
         assert_eq!(record.effort_in_hundredths(), [("Well".to_string(), 400)].into());
+    }
+
+    /// What `save_players` writes, borrowing the player's state, is encoded as the
+    /// [`PlayerRecord`] of that state: effort by vault id in id order, vaults no longer in the
+    /// hunt left out, ended effects left out.
+    #[test]
+    fn a_borrowed_player_record_encodes_as_the_record() {
+        let mut world = World::new();
+        let [zeta, alpha, gone, mid] = [(); 4].map(|_| world.spawn_empty().id());
+        let ids: BTreeMap<Entity, String> =
+            [(zeta, "Zeta"), (alpha, "Alpha"), (mid, "Mid")].into_iter().map(|(e, id)| (e, id.to_string())).collect();
+        let inventory = Inventory::from_slots(vec![Some(ItemStack { item: "Coin".into(), quantity: 3 }), None], 3);
+        let pending = PendingRewards([ItemStack { item: "Gem".into(), quantity: 1 }].into());
+        let team = Team("Reds".into());
+        let effects = ActiveEffects(vec![
+            ActiveEffect { id: "Lucky".into(), stacks: 2, expires_at: 50 },
+            ActiveEffect { id: "Swift".into(), stacks: 1, expires_at: 40 },
+        ]);
+        let pity = PityCounters([("Gamble".to_string(), 3)].into());
+        let efforts: [BTreeMap<Entity, u32>; 3] =
+            [BTreeMap::new(), [(gone, 5), (alpha, 7)].into(), [(zeta, 100), (gone, 5), (alpha, 250), (mid, 1)].into()];
+        for effort in efforts {
+            let digging = Digging { effort, last_dig_tick: Some(9) };
+            for (team, run) in [(None, None), (Some(&team), Some(("Spring", 2)))] {
+                let mut record = PlayerRecord::of(&inventory, &pending, &digging, team, &effects, &pity, 40, |e| {
+                    ids.get(&e).cloned()
+                });
+                record.effort_run = run.map(|(id, run)| (id.to_string(), run));
+                let borrowed = PlayerRecordRef {
+                    slots: inventory.slots(),
+                    pending: &pending.0,
+                    team: team.map(|t| t.0.as_str()),
+                    effort: BTreeMap::new(),
+                    effort_run: run,
+                    effort_hundredths: EffortById { effort: &digging.effort, id: |e| ids.get(&e).map(String::as_str) },
+                    effects: EffectsLeft { effects: &effects, now: 40 },
+                    pity: &pity.0,
+                };
+                assert_eq!(
+                    veltrix_sdk::rmp_serde::to_vec_named(&borrowed).unwrap(),
+                    veltrix_sdk::rmp_serde::to_vec_named(&record).unwrap(),
+                    "{record:?}"
+                );
+            }
+        }
     }
 
     /// Effects are stored with the ticks they have left; ended ones are not stored.

@@ -45,7 +45,7 @@ pub fn publish_outcomes(
     inventories: Query<(&Inventory, &PendingRewards)>,
     mut outbox: ResMut<Outbox>,
 ) {
-    let refuse = |outbox: &mut Outbox, r: &Refused| outbox.refuse(r.player, r.request, r.reason.clone());
+    let refuse = |outbox: &mut Outbox, r: &Refused| outbox.refuse(r.player, r.request, &r.reason);
     for outcome in digs.read() {
         match outcome {
             DigOutcome::Progress { player, request, at, effort, required } => outbox.reply(
@@ -213,7 +213,7 @@ pub fn publish_clues_and_announcements(
     let Some(placed) = hunt.as_ref().and_then(|h| assets.0.hunts.get(&h.id)) else {
         for outcome in clues.read() {
             if let ClueOutcome::Refused(r) = outcome {
-                outbox.refuse(r.player, r.request, r.reason.clone());
+                outbox.refuse(r.player, r.request, &r.reason);
             }
         }
         return;
@@ -239,7 +239,7 @@ pub fn publish_clues_and_announcements(
                 }
             }
             ClueOutcome::Answer { player, request, clue } => outbox.reply(*player, *request, &message(*clue)),
-            ClueOutcome::Refused(r) => outbox.refuse(r.player, r.request, r.reason.clone()),
+            ClueOutcome::Refused(r) => outbox.refuse(r.player, r.request, &r.reason),
         }
     }
 }

@@ -37,7 +37,15 @@ impl From<rmp_serde::decode::Error> for DecodeError {
 
 /// Encodes one value as MessagePack with named fields (the protocol's form).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
-    value.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map()).expect("writing to a Vec cannot fail");
+    encode_value_to(value, out).expect("writing to a Vec cannot fail");
+}
+
+/// Encodes one value as [`encode_value`] does, into any writer.
+pub fn encode_value_to<T: Serialize + ?Sized, W: std::io::Write>(
+    value: &T,
+    out: W,
+) -> Result<(), rmp_serde::encode::Error> {
+    value.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map())
 }
 
 /// A client frame: the array of messages.

@@ -18,7 +18,7 @@ mod messages;
 
 pub use codec::{
     DecodeError, DecodedFrame, FrameBuilder, decode_client_frame, decode_server_frame, encode_client_frame,
-    encode_message, encode_value,
+    encode_message, encode_value, encode_value_to,
 };
 pub use messages::*;
 

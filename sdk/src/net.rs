@@ -18,9 +18,9 @@ use bevy_ecs::{
     resource::Resource,
     world::World,
 };
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
-use veltrix_protocol::{ErrorCode, ErrorMessage, ModMessage, PlayerId, ServerMessage, encode_message, encode_value};
+use veltrix_protocol::{ErrorCode, ErrorMessage, ModMessage, PlayerId, ServerMessage, encode_value, encode_value_to};
 
 /// A connected player. Spawned by the host when the handshake succeeds, despawned when the
 /// connection ends.
@@ -80,6 +80,11 @@ pub enum Audience {
 
 /// Outgoing messages of the tick. The host sends them after the tick is committed, each
 /// player's in one frame.
+///
+/// Messages are encoded into one buffer that is taken back at the start of the next tick,
+/// once the host has put the last tick's messages into frames and let go of their bytes; a mod
+/// message's envelope and a refusal are built in fields kept from message to message. In
+/// steady state, sending allocates nothing.
 #[derive(Resource, Default)]
 pub struct Outbox {
     pending: Vec<(Audience, Bytes)>,
@@ -87,7 +92,24 @@ pub struct Outbox {
     /// `pending`). The host keeps them to answer a repeated request the same way.
     answers: Vec<(PlayerId, u32, Bytes)>,
     kinds: HashMap<TypeId, (Arc<str>, Arc<str>)>,
+    /// The tick's encoded messages: each message's bytes are a slice of it.
+    arena: BytesMut,
+    /// The room the arena takes back at the start of a tick: the most a tick encoded so far,
+    /// within [`ARENA_ROOM`].
+    room: usize,
+    /// Bytes encoded since the last [`drain`](Self::drain); `None` until the first message
+    /// after it, which takes the arena's room back.
+    encoded: Option<usize>,
+    /// A mod message's envelope and body, and a refusal, kept with their room.
+    envelope: Option<ModMessage>,
+    refusal: Option<ErrorMessage>,
 }
+
+/// The most room the arena takes back for a tick: a tick that encodes more (a burst) gets
+/// buffers of its own, which go when its messages are sent; this much stays for the next ticks.
+const ARENA_ROOM: usize = 1 << 20;
+/// The arena's room at first.
+const ARENA_START: usize = 4 << 10;
 
 impl Outbox {
     /// Sends a mod message of a registered kind.
@@ -105,9 +127,32 @@ impl Outbox {
     }
 
     /// Refuses a player's request with an error the client shows (`ErrorCode::Refused`).
-    pub fn refuse(&mut self, to: PlayerId, request: Option<u32>, message: impl Into<String>) {
-        let error = ServerMessage::Error(ErrorMessage { code: ErrorCode::Refused, message: message.into(), request });
-        self.answer_encoded(to, request, encode_message(&error));
+    pub fn refuse(&mut self, to: PlayerId, request: Option<u32>, message: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let mut error =
+            self.refusal.take().unwrap_or(ErrorMessage { code: ErrorCode::Refused, message: String::new(), request });
+        error.message.clear();
+        write!(error.message, "{message}").expect("writing to a String cannot fail");
+        error.request = request;
+        let error = ServerMessage::Error(error);
+        let bytes = self.encode(&error);
+        if let ServerMessage::Error(error) = error {
+            self.refusal = Some(error);
+        }
+        self.answer_encoded(to, request, bytes);
+    }
+
+    /// Sends a protocol message (the host's own), encoded as [`encode_message`](veltrix_protocol::encode_message) does.
+    pub fn send_message(&mut self, to: Audience, message: &ServerMessage) {
+        let bytes = self.encode(message);
+        self.send_encoded(to, bytes);
+    }
+
+    /// Sends a protocol message to a player, answering its request `request` when there is one
+    /// (the host's command results and errors).
+    pub fn answer_message(&mut self, to: PlayerId, request: Option<u32>, message: &ServerMessage) {
+        let bytes = self.encode(message);
+        self.answer_encoded(to, request, bytes);
     }
 
     /// Sends an already encoded message to a player, answering its request `request` when
@@ -130,9 +175,14 @@ impl Outbox {
     }
 
     /// Takes the tick's messages, in the order they were sent (the host, after the commit).
-    /// Answers not taken by then are forgotten.
+    /// Answers not taken by then are forgotten. The next message encoded takes the arena back,
+    /// with its room: the bytes of these are to be dropped by then (kept ones stay valid, the
+    /// arena then gets new room).
     pub fn drain(&mut self) -> std::vec::Drain<'_, (Audience, Bytes)> {
         self.answers.clear();
+        if let Some(encoded) = self.encoded.take() {
+            self.room = self.room.max(encoded).min(ARENA_ROOM);
+        }
         self.pending.drain(..)
     }
 
@@ -153,13 +203,48 @@ impl Outbox {
         let Some((ns, kind)) = self.kinds.get(&TypeId::of::<T>()) else {
             panic!("{} is not a registered server message: add_server_message it in setup", std::any::type_name::<T>());
         };
-        let mut body = Vec::with_capacity(32);
-        encode_value(message, &mut body);
-        let message = ServerMessage::Mod(ModMessage { ns: ns.to_string(), kind: kind.to_string(), request, body });
-        match to {
-            Audience::Player(player) => self.answer_encoded(player, request, encode_message(&message)),
-            _ => self.pending.push((to, encode_message(&message))),
+        let mut envelope = self.envelope.take().unwrap_or_else(|| ModMessage {
+            ns: String::new(),
+            kind: String::new(),
+            request,
+            body: Vec::with_capacity(32),
+        });
+        envelope.ns.clear();
+        envelope.ns.push_str(ns);
+        envelope.kind.clear();
+        envelope.kind.push_str(kind);
+        envelope.request = request;
+        envelope.body.clear();
+        encode_value(message, &mut envelope.body);
+        let message = ServerMessage::Mod(envelope);
+        let bytes = self.encode(&message);
+        if let ServerMessage::Mod(envelope) = message {
+            self.envelope = Some(envelope);
         }
+        match to {
+            Audience::Player(player) => self.answer_encoded(player, request, bytes),
+            _ => self.pending.push((to, bytes)),
+        }
+    }
+
+    /// `message` encoded as [`encode_message`](veltrix_protocol::encode_message) does, into the arena.
+    fn encode(&mut self, message: &ServerMessage) -> Bytes {
+        let encoded = match self.encoded {
+            Some(encoded) => encoded,
+            None => {
+                // The first message since the last tick's were drained: their bytes are gone,
+                // so this takes the arena back (or, if some are still held, gets new room).
+                self.arena.clear();
+                // Half as much again as the most a tick took: a tick that takes a little more
+                // does not outgrow it (room reserved is all a tick gets without a new buffer).
+                self.arena.reserve(self.room.max(ARENA_START) * 3 / 2);
+                0
+            }
+        };
+        encode_value_to(message, (&mut self.arena).writer()).expect("writing to a buffer cannot fail");
+        let bytes = self.arena.split().freeze();
+        self.encoded = Some(encoded + bytes.len());
+        bytes
     }
 }
 
@@ -223,5 +308,87 @@ impl ClientMessages {
         let mut kinds: Vec<String> = self.decoders.get(ns).map(|k| k.keys().cloned().collect()).unwrap_or_default();
         kinds.sort();
         kinds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Serialize;
+    use veltrix_protocol::encode_message;
+
+    use super::*;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Found {
+        vault: String,
+        x: u32,
+    }
+
+    /// One tick's messages, sent through the outbox: a reply, a broadcast, refusals.
+    fn tick(outbox: &mut Outbox, i: u32) -> Vec<(Audience, Bytes)> {
+        outbox.reply(3, Some(i), &Found { vault: "Well".into(), x: i });
+        outbox.send(Audience::All, &Found { vault: "Tower".into(), x: 2 });
+        outbox.refuse(4, Some(i), format_args!("nothing here: you dig at ({i}, 5) and find only earth"));
+        outbox.refuse(5, None, "no hunt is running");
+        outbox
+            .send_message(Audience::Player(6), &ServerMessage::PlayerGone(veltrix_protocol::PlayerGone { player: 7 }));
+        outbox.drain().collect()
+    }
+
+    /// The bytes of each message are those of `encode_message`.
+    fn expected(i: u32) -> Vec<(Audience, Bytes)> {
+        let modded = |found: Found, request| {
+            let mut body = Vec::new();
+            encode_value(&found, &mut body);
+            encode_message(&ServerMessage::Mod(ModMessage {
+                ns: "Test:Ns".into(),
+                kind: "Found".into(),
+                request,
+                body,
+            }))
+        };
+        let refused = |message: String, request| {
+            encode_message(&ServerMessage::Error(ErrorMessage { code: ErrorCode::Refused, message, request }))
+        };
+        vec![
+            (Audience::Player(3), modded(Found { vault: "Well".into(), x: i }, Some(i))),
+            (Audience::All, modded(Found { vault: "Tower".into(), x: 2 }, None)),
+            (Audience::Player(4), refused(format!("nothing here: you dig at ({i}, 5) and find only earth"), Some(i))),
+            (Audience::Player(5), refused("no hunt is running".into(), None)),
+            (
+                Audience::Player(6),
+                encode_message(&ServerMessage::PlayerGone(veltrix_protocol::PlayerGone { player: 7 })),
+            ),
+        ]
+    }
+
+    /// Messages are encoded as `encode_message` encodes them, into one buffer that each tick
+    /// takes back once the last tick's bytes are dropped; bytes still held stay as they were.
+    #[test]
+    fn messages_are_encoded_into_a_buffer_reused_from_tick_to_tick() {
+        let mut outbox = Outbox::default();
+        outbox.register::<Found>("Test:Ns", "Found");
+        let first = tick(&mut outbox, 1);
+        assert_eq!(first, expected(1));
+        let (start, end) = (first[0].1.as_ptr(), first[4].1.as_ptr().wrapping_add(first[4].1.len()));
+        assert_eq!(
+            first.windows(2).map(|w| w[0].1.as_ptr().wrapping_add(w[0].1.len()) == w[1].1.as_ptr()).collect::<Vec<_>>(),
+            [true; 4],
+            "one after another in one buffer"
+        );
+        drop(first);
+        for i in 2..6 {
+            let next = tick(&mut outbox, i);
+            assert_eq!(next, expected(i));
+            // Taken back: from its start, or on from where the last tick's bytes ended.
+            let at = next[0].1.as_ptr();
+            assert!(at == start || at == end, "tick {i}: a new buffer");
+        }
+        // A message held past its tick keeps its bytes.
+        let held = tick(&mut outbox, 9);
+        let next = tick(&mut outbox, 10);
+        assert_eq!(held, expected(9));
+        assert_eq!(next, expected(10));
     }
 }

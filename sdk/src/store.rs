@@ -101,24 +101,81 @@ fn decode<K: DeserializeOwned, V: DeserializeOwned>(
 }
 
 /// The tick's writes, committed by the host at the start of `PostTick`.
+///
+/// The key and value buffers of the writes it forgets (committed, or cleared) are kept, with
+/// their room, and the next writes are encoded into them: in steady state a write allocates
+/// nothing.
 #[derive(Resource, Debug, Default)]
 pub struct Changes {
     writes: Vec<Write>,
+    /// Emptied buffers of forgotten writes: keys and values apart, as their sizes differ.
+    spare_keys: Vec<Vec<u8>>,
+    spare_values: Vec<Vec<u8>>,
+    /// The room of the spare buffers, in bytes.
+    spare_bytes: usize,
 }
+
+/// At most this much room is kept in spare buffers. A tick's writes usually take a few hundred
+/// kilobytes at most (a write is tens to hundreds of bytes); a burst (every player leaving at
+/// once, a hunt's large record) must not keep its room for the rest of the server's life.
+const SPARE_ROOM: usize = 1 << 20;
+/// A buffer with more room than this is dropped, not kept: it would hold a large share of the
+/// spare room for writes that are rarely that large.
+const SPARE_BUFFER_ROOM: usize = 16 << 10;
 
 impl Changes {
     /// Stores `value` under `key` in `table` (both MessagePack-encoded, so keys sort by their
     /// encoding: use big-endian-friendly keys such as tuples of unsigned integers and strings).
     pub fn put<K: Serialize + ?Sized, V: Serialize + ?Sized>(&mut self, table: &Arc<str>, key: &K, value: &V) {
-        let key = rmp_serde::to_vec(key).expect("keys serialise");
-        let value = rmp_serde::to_vec_named(value).expect("values serialise");
-        self.writes.push(Write { table: Arc::clone(table), key, value: Some(value) });
+        let key = self.encode_key(key);
+        let mut buffer = self.spare(false);
+        // The bytes of `rmp_serde::to_vec_named`.
+        rmp_serde::encode::write_named(&mut buffer, value).expect("values serialise");
+        self.writes.push(Write { table: Arc::clone(table), key, value: Some(buffer) });
     }
 
     /// Removes `key` from `table`.
     pub fn delete<K: Serialize + ?Sized>(&mut self, table: &Arc<str>, key: &K) {
-        let key = rmp_serde::to_vec(key).expect("keys serialise");
+        let key = self.encode_key(key);
         self.writes.push(Write { table: Arc::clone(table), key, value: None });
+    }
+
+    /// `key` encoded as `rmp_serde::to_vec` does, into a spare buffer.
+    fn encode_key<K: Serialize + ?Sized>(&mut self, key: &K) -> Vec<u8> {
+        let mut buffer = self.spare(true);
+        rmp_serde::encode::write(&mut buffer, key).expect("keys serialise");
+        buffer
+    }
+
+    /// An empty buffer: a spare one when there is one.
+    fn spare(&mut self, key: bool) -> Vec<u8> {
+        let spare = if key { &mut self.spare_keys } else { &mut self.spare_values };
+        let buffer = spare.pop().unwrap_or_default();
+        self.spare_bytes -= buffer.capacity();
+        buffer
+    }
+
+    /// Keeps the buffers of a forgotten write for the next writes, within [`SPARE_ROOM`].
+    fn recycle(&mut self, write: Write) {
+        let Write { key, value, .. } = write;
+        for (mut buffer, is_key) in std::iter::once((key, true)).chain(value.map(|v| (v, false))) {
+            let room = buffer.capacity();
+            if room == 0 || room > SPARE_BUFFER_ROOM || self.spare_bytes + room > SPARE_ROOM {
+                continue;
+            }
+            buffer.clear();
+            self.spare_bytes += room;
+            if is_key { &mut self.spare_keys } else { &mut self.spare_values }.push(buffer);
+        }
+    }
+
+    /// Forgets the first `n` writes, keeping their buffers.
+    fn forget_first(&mut self, n: usize) {
+        let mut writes = std::mem::take(&mut self.writes);
+        for write in writes.drain(..n) {
+            self.recycle(write);
+        }
+        self.writes = writes;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,7 +193,7 @@ impl Changes {
 
     /// Forgets the writes (the host, after they were committed).
     pub fn clear(&mut self) {
-        self.writes.clear();
+        self.forget_first(self.writes.len());
     }
 }
 
@@ -233,11 +290,11 @@ pub fn finish_commit(world: &mut bevy_ecs::world::World, pending: PendingCommit)
     let (result, took) = result.expect("a pending commit is run before it is finished");
     let writes = changes.len();
     let mut current = world.resource_mut::<Changes>();
-    // The taken buffer comes back (with its room), holding whatever was written meanwhile
+    // The taken buffers come back (with their room), holding whatever was written meanwhile
     // after the tick's writes.
     changes.writes.append(&mut current.writes);
     if result.is_ok() {
-        changes.writes.drain(..writes);
+        changes.forget_first(writes);
     }
     *current = changes;
     match result {
@@ -354,6 +411,76 @@ mod tests {
         let outcome = commit_tick(world);
         let sent = world.resource_mut::<Outbox>().drain().count();
         (outcome, sent)
+    }
+
+    /// Where each write's key and value bytes live.
+    fn buffers(changes: &Changes) -> Vec<*const u8> {
+        changes
+            .writes()
+            .iter()
+            .flat_map(|w| std::iter::once(w.key.as_ptr()).chain(w.value.as_ref().map(|v| v.as_ptr())))
+            .collect()
+    }
+
+    /// A write is encoded as `rmp_serde::to_vec` (key) and `to_vec_named` (value) encode it, into
+    /// the buffers of writes forgotten before: cleared, or committed (the buffers go to the store
+    /// and come back with the taken `Changes`).
+    #[test]
+    fn writes_reuse_the_buffers_of_forgotten_writes() {
+        #[derive(Serialize)]
+        struct Record {
+            name: &'static str,
+            score: u64,
+        }
+        let (mut world, _store) = world();
+        let table: Arc<str> = Arc::from("t");
+        let write = |world: &mut World, n: u64| {
+            let mut changes = world.resource_mut::<Changes>();
+            for i in 0..n {
+                changes.put(&table, &(i, "key"), &Record { name: "a player's record", score: i });
+            }
+            changes.delete(&table, &(n, "key"));
+        };
+        write(&mut world, 8);
+        let first = world.resource::<Changes>();
+        let expected = Write {
+            table: table.clone(),
+            key: rmp_serde::to_vec(&(3u64, "key")).unwrap(),
+            value: Some(rmp_serde::to_vec_named(&Record { name: "a player's record", score: 3 }).unwrap()),
+        };
+        assert_eq!(first.writes()[3], expected, "the same bytes as a fresh encoding");
+        assert_eq!(first.writes()[8].key, rmp_serde::to_vec(&(8u64, "key")).unwrap());
+        let mut before = buffers(first);
+
+        world.resource_mut::<Changes>().clear();
+        write(&mut world, 8);
+        let mut after = buffers(world.resource::<Changes>());
+        assert_eq!(world.resource::<Changes>().writes()[3], expected);
+        before.sort();
+        after.sort();
+        assert_eq!(before, after, "every buffer reused after clear()");
+
+        assert!(matches!(commit_tick(&mut world), CommitOutcome::Committed { writes: 9, .. }));
+        write(&mut world, 8);
+        let mut again = buffers(world.resource::<Changes>());
+        again.sort();
+        assert_eq!(after, again, "every buffer reused after a commit");
+    }
+
+    /// The spare buffers keep at most `SPARE_ROOM` bytes, however many writes a tick made.
+    #[test]
+    fn spare_room_is_bounded() {
+        let mut changes = Changes::default();
+        let table: Arc<str> = Arc::from("t");
+        let value = vec![7u8; 1000];
+        for i in 0..4000u32 {
+            changes.put(&table, &i, &value);
+        }
+        changes.clear();
+        assert!(changes.spare_bytes <= SPARE_ROOM);
+        let room: usize = changes.spare_keys.iter().chain(&changes.spare_values).map(Vec::capacity).sum();
+        assert_eq!(room, changes.spare_bytes);
+        assert!(changes.spare_values.len() < 4000, "not every value buffer was kept");
     }
 
     /// Saved before announced: a tick whose writes cannot be saved sends nothing; its writes go

@@ -171,6 +171,14 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
     Ok(Box::new(Joined { ws, _slot: slot, conn, frames, control, early: messages }))
 }
 
+/// What a hand-over to the tick thread left to wait for.
+struct Pending {
+    /// Tell the client its messages over the rate limit were dropped.
+    tell: bool,
+    /// The tick thread's queue was full: the event still to hand over.
+    event: Option<NetEvent>,
+}
+
 struct Session {
     conn: u64,
     limiter: RateLimiter,
@@ -222,8 +230,12 @@ impl Session {
                         None | Some(Ok(Message::Close(_))) => return "closed_by_client",
                         Some(Ok(Message::Binary(bytes))) => {
                             count_in(shared, bytes.len());
-                            let result = match decode_client_frame(&bytes) {
-                                Ok(messages) => self.forward(ws, shared, messages).await,
+                            // Boxed only when the hand-over has to wait: its state would
+                            // otherwise sit in every idle connection's task.
+                            let result = match decode_client_frame(&bytes).map(|m| self.try_forward(shared, m)) {
+                                Ok(Ok(None)) => Ok(()),
+                                Ok(Ok(Some(pending))) => Box::pin(self.finish_forward(ws, shared, pending)).await,
+                                Ok(Err(reason)) => Err(reason),
                                 Err(e) => Box::pin(self.refuse(ws, shared, e)).await,
                             };
                             if let Err(reason) = result {
@@ -264,33 +276,56 @@ impl Session {
     async fn forward(
         &mut self,
         ws: &mut Ws,
-        shared: &Arc<Shared>,
-        mut messages: Vec<ClientMessage>,
+        shared: &Shared,
+        messages: Vec<ClientMessage>,
     ) -> Result<(), &'static str> {
-        if messages.is_empty() {
-            return Ok(());
+        match self.try_forward(shared, messages)? {
+            None => Ok(()),
+            Some(pending) => self.finish_forward(ws, shared, pending).await,
         }
+    }
+
+    /// Hands decoded messages to the tick thread within the rate limit, without waiting:
+    /// returns what has to wait (a full queue to the tick thread, telling the client it went
+    /// over its rate), for [`Self::finish_forward`]. Not async, so that the common case costs
+    /// the connection's task neither room nor a boxed future.
+    fn try_forward(
+        &mut self,
+        shared: &Shared,
+        mut messages: Vec<ClientMessage>,
+    ) -> Result<Option<Pending>, &'static str> {
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let mut pending = Pending { tell: false, event: None };
         let allowed = self.limiter.take(messages.len());
         if allowed < messages.len() {
             shared.metrics.dropped("rate_limited", (messages.len() - allowed) as u64);
             messages.truncate(allowed);
-            if self.limiter.tell() {
-                let message = format!(
-                    "more than {} messages per second: the excess is dropped",
-                    shared.config.max_messages_per_second
-                );
-                send_error(ws, shared, ErrorCode::RateLimited, &message).await;
+            pending.tell = self.limiter.tell();
+        }
+        if !messages.is_empty() {
+            match shared.events.try_send(NetEvent::Messages { conn: self.conn, messages }) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => pending.event = Some(event),
+                Err(TrySendError::Closed(_)) => return Err("server_stopping"),
             }
         }
-        if messages.is_empty() {
-            return Ok(());
+        Ok((pending.tell || pending.event.is_some()).then_some(pending))
+    }
+
+    /// Does what [`Self::try_forward`] left to wait for.
+    async fn finish_forward(&mut self, ws: &mut Ws, shared: &Shared, pending: Pending) -> Result<(), &'static str> {
+        if pending.tell {
+            let message = format!(
+                "more than {} messages per second: the excess is dropped",
+                shared.config.max_messages_per_second
+            );
+            send_error(ws, shared, ErrorCode::RateLimited, &message).await;
         }
-        // Most hand-overs find room at once; only a full queue waits (boxed: its state would
-        // otherwise sit in every idle connection's task).
-        match shared.events.try_send(NetEvent::Messages { conn: self.conn, messages }) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(event)) => Box::pin(shared.events.send(event)).await.map_err(|_| "server_stopping"),
-            Err(TrySendError::Closed(_)) => Err("server_stopping"),
+        match pending.event {
+            Some(event) => shared.events.send(event).await.map_err(|_| "server_stopping"),
+            None => Ok(()),
         }
     }
 

@@ -276,6 +276,22 @@ async fn too_many_errors_close_the_connection() {
     assert_eq!(codes[9], ErrorCode::TooManyErrors);
 }
 
+/// A raw WebSocket client with a 4 KiB receive buffer that has sent its Hello as `name`: the
+/// server's writes to it block soon after it stops reading.
+async fn small_buffer_client(
+    live: &LiveServer,
+    name: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use futures_util::SinkExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(live.addr.parse().unwrap()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{}/", live.addr), stream).await.unwrap();
+    let hello_frame = encode_client_frame(&[ClientMessage::Hello(hello(name))]);
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(hello_frame.into())).await.unwrap();
+    ws
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
@@ -284,18 +300,8 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
         r#"{"Network": {"MaxQueuedFrames": 8, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}"#,
     );
     let live = server.start(&[]);
-    // The stuck client: a raw WebSocket with a small receive buffer that is never read.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(live.addr.parse().unwrap()).await.unwrap();
-    let (mut stuck, _) = tokio_tungstenite::client_async(format!("ws://{}/", live.addr), stream).await.unwrap();
-    use futures_util::SinkExt;
-    stuck
-        .send(tokio_tungstenite::tungstenite::Message::Binary(
-            encode_client_frame(&[ClientMessage::Hello(hello("stuck"))]).into(),
-        ))
-        .await
-        .unwrap();
+    // The stuck client: never read.
+    let _stuck = small_buffer_client(&live, "stuck").await;
     let rss_before = live.rss_kib();
     // Movers beside it make traffic for it every tick.
     let mut movers = Vec::new();
@@ -327,7 +333,7 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
 /// server writes the backlog several frames at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_falls_behind_gets_its_backlog_in_order_in_fewer_writes() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
     server.write(
@@ -335,13 +341,7 @@ async fn a_client_that_falls_behind_gets_its_backlog_in_order_in_fewer_writes() 
         r#"{"Network": {"MaxQueuedFrames": 4096, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}"#,
     );
     let live = server.start(&[]);
-    // The laggard: a raw WebSocket with a small receive buffer, so that the server's writes
-    // block while it does not read.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(live.addr.parse().unwrap()).await.unwrap();
-    let (mut laggard, _) = tokio_tungstenite::client_async(format!("ws://{}/", live.addr), stream).await.unwrap();
-    laggard.send(Message::Binary(encode_client_frame(&[ClientMessage::Hello(hello("laggard"))]).into())).await.unwrap();
+    let mut laggard = small_buffer_client(&live, "laggard").await;
     let welcome = tokio::time::timeout(WAIT, laggard.next()).await.unwrap().unwrap().unwrap();
     let welcome = veltrix_protocol::decode_server_frame(&welcome.into_data()).unwrap().frame;
     assert!(matches!(welcome.messages[0], ServerMessage::Welcome(_)), "{welcome:?}");

@@ -98,17 +98,12 @@ pub fn run_key(id: &str, run: u32) -> String {
 /// Whether `key` is [`run_key`]`(id, run)`, compared without building it (the leaderboard asks
 /// every tick).
 pub fn is_run_key(key: &str, id: &str, run: u32) -> bool {
-    let Some(number) = key.strip_prefix(id).and_then(|rest| rest.strip_prefix('#')) else { return false };
-    let (mut digits, mut start, mut n) = ([0u8; 10], 10, run);
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    number.as_bytes() == &digits[start..]
+    key.strip_prefix(id).and_then(|rest| rest.strip_prefix('#')).is_some_and(|number| {
+        // As `format!` writes a number: digits only, no leading zero.
+        number.bytes().all(|b| b.is_ascii_digit())
+            && (number.len() == 1 || !number.starts_with('0'))
+            && number.parse() == Ok(run)
+    })
 }
 
 /// A vault of the running hunt. Its tile is secret until it is opened.

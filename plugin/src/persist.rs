@@ -105,40 +105,6 @@ pub struct StoredEffect {
 }
 
 impl PlayerRecord {
-    /// The record of a player's state in tick `now`; `vault_id` names a vault entity (effort on
-    /// a vault no longer in the hunt is dropped).
-    #[allow(clippy::too_many_arguments)]
-    pub fn of(
-        inventory: &Inventory,
-        pending: &PendingRewards,
-        digging: &Digging,
-        team: Option<&Team>,
-        effects: &ActiveEffects,
-        pity: &PityCounters,
-        now: u64,
-        vault_id: impl Fn(Entity) -> Option<String>,
-    ) -> Self {
-        PlayerRecord {
-            slots: inventory.slots().to_vec(),
-            pending: pending.0.iter().cloned().collect(),
-            team: team.map(|t| t.0.clone()),
-            effort: BTreeMap::new(),
-            effort_run: None,
-            effort_hundredths: digging
-                .effort
-                .iter()
-                .filter_map(|(vault, effort)| vault_id(*vault).map(|id| (id, *effort)))
-                .collect(),
-            effects: effects
-                .0
-                .iter()
-                .filter(|e| e.expires_at > now)
-                .map(|e| StoredEffect { id: e.id.clone(), stacks: e.stacks, ticks_left: e.expires_at - now })
-                .collect(),
-            pity: pity.0.clone(),
-        }
-    }
-
     /// Effort by vault id in hundredths of a dig, from either field.
     fn effort_in_hundredths(&self) -> BTreeMap<String, u32> {
         let mut effort: BTreeMap<String, u32> =
@@ -149,7 +115,8 @@ impl PlayerRecord {
 }
 
 /// A [`PlayerRecord`] to store, borrowing the player's state instead of copying it (a player's
-/// record is written in every tick it digs): the same encoding.
+/// record is written in every tick it digs): the one way a player's record is written, every
+/// tick and at shutdown.
 #[derive(Serialize)]
 #[serde(bound = "F: Fn(Entity) -> Option<&'a str>")]
 struct PlayerRecordRef<'a, F> {
@@ -161,6 +128,35 @@ struct PlayerRecordRef<'a, F> {
     effort_hundredths: EffortById<'a, F>,
     effects: EffectsLeft<'a>,
     pity: &'a BTreeMap<String, u32>,
+}
+
+impl<'a, F: Fn(Entity) -> Option<&'a str>> PlayerRecordRef<'a, F> {
+    /// The record of a player's state in tick `now`, its effort being for the hunt run `run`
+    /// (hunt id, run); `vault_id` names a vault entity (effort on a vault no longer in the hunt
+    /// is left out).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        inventory: &'a Inventory,
+        pending: &'a PendingRewards,
+        digging: &'a Digging,
+        team: Option<&'a Team>,
+        effects: &'a ActiveEffects,
+        pity: &'a PityCounters,
+        now: u64,
+        run: Option<(&'a str, u32)>,
+        vault_id: F,
+    ) -> Self {
+        PlayerRecordRef {
+            slots: inventory.slots(),
+            pending: &pending.0,
+            team: team.map(|t| t.0.as_str()),
+            effort: BTreeMap::new(),
+            effort_run: run,
+            effort_hundredths: EffortById { effort: &digging.effort, id: vault_id },
+            effects: EffectsLeft { effects, now },
+            pity: &pity.0,
+        }
+    }
 }
 
 /// Effort by vault id, as [`PlayerRecord::effort_hundredths`] holds it (sorted by id), from
@@ -477,20 +473,10 @@ pub fn save_players(
     hunt: Option<Res<ActiveHunt>>,
     mut changes: ResMut<Changes>,
 ) {
+    let run = hunt.as_ref().map(|h| (h.id.as_str(), h.run));
     let mut save = |(player, inventory, pending, digging, team, effects, pity): PlayerState| {
-        let record = PlayerRecordRef {
-            slots: inventory.slots(),
-            pending: &pending.0,
-            team: team.map(|t| t.0.as_str()),
-            effort: BTreeMap::new(),
-            effort_run: hunt.as_ref().map(|h| (h.id.as_str(), h.run)),
-            effort_hundredths: EffortById {
-                effort: &digging.effort,
-                id: |vault| vaults.get(vault).ok().map(|v| v.0.id.as_str()),
-            },
-            effects: EffectsLeft { effects, now: tick.tick },
-            pity: &pity.0,
-        };
+        let vault_id = |vault| vaults.get(vault).ok().map(|v| v.0.id.as_str());
+        let record = PlayerRecordRef::new(inventory, pending, digging, team, effects, pity, tick.tick, run, vault_id);
         changes.put(&tables.players, &player.id, &record);
     };
     for row in &changed {
@@ -515,19 +501,22 @@ pub fn save_effect_clocks(world: &mut World) {
     for (entity, vault) in world.query::<(Entity, &Vault)>().iter(world) {
         vault_ids.insert(entity, vault.0.id.clone());
     }
-    let vault_id = |e: Entity| vault_ids.get(&e).cloned();
+    let vault_id = |e: Entity| vault_ids.get(&e).map(String::as_str);
+    // Effort, online or stashed, is always for the running hunt's run: a new run clears it.
+    let mut online = world.query::<PlayerState>();
+    let hunt = world.get_resource::<ActiveHunt>();
+    let run = hunt.map(|h| (h.id.as_str(), h.run));
     let mut changes = Changes::default();
     let table: Arc<str> = PLAYERS.into();
-    let mut online = world.query::<PlayerState>();
     for (player, inventory, pending, digging, team, effects, pity) in online.iter(world) {
         if !effects.0.is_empty() {
-            let record = PlayerRecord::of(inventory, pending, digging, team, effects, pity, now, vault_id);
+            let record = PlayerRecordRef::new(inventory, pending, digging, team, effects, pity, now, run, vault_id);
             changes.put(&table, &player.id, &record);
         }
     }
     for (id, s) in &world.resource::<Stash>().0 {
         if s.effects.0.iter().any(|e| e.expires_at > now) {
-            let record = PlayerRecord::of(
+            let record = PlayerRecordRef::new(
                 &s.inventory,
                 &s.pending,
                 &s.digging,
@@ -535,6 +524,7 @@ pub fn save_effect_clocks(world: &mut World) {
                 &s.effects,
                 &s.pity,
                 now,
+                run,
                 vault_id,
             );
             changes.put(&table, id, &record);
@@ -765,11 +755,28 @@ mod tests {
         assert_eq!(record.effort_in_hundredths(), [("Well".to_string(), 400)].into());
     }
 
-    /// What `save_players` writes, borrowing the player's state, is encoded as the
-    /// [`PlayerRecord`] of that state: effort by vault id in id order, vaults no longer in the
-    /// hunt left out, ended effects left out.
+    /// The record written from a player's state, read back as the store's reader reads it.
+    #[allow(clippy::too_many_arguments)]
+    fn written_and_read(
+        inventory: &Inventory,
+        pending: &PendingRewards,
+        digging: &Digging,
+        team: Option<&Team>,
+        effects: &ActiveEffects,
+        pity: &PityCounters,
+        now: u64,
+        run: Option<(&str, u32)>,
+        ids: &BTreeMap<Entity, String>,
+    ) -> PlayerRecord {
+        let vault_id = |e: Entity| ids.get(&e).map(String::as_str);
+        let record = PlayerRecordRef::new(inventory, pending, digging, team, effects, pity, now, run, vault_id);
+        veltrix_sdk::rmp_serde::from_slice(&veltrix_sdk::rmp_serde::to_vec_named(&record).unwrap()).unwrap()
+    }
+
+    /// A player's record holds its state as it was: effort by vault id (vaults no longer in the
+    /// hunt left out), the run the effort is for, the effects still active, and the rest as is.
     #[test]
-    fn a_borrowed_player_record_encodes_as_the_record() {
+    fn a_player_record_reads_back_as_the_state_it_was_written_from() {
         let mut world = World::new();
         let [zeta, alpha, gone, mid] = [(); 4].map(|_| world.spawn_empty().id());
         let ids: BTreeMap<Entity, String> =
@@ -782,30 +789,28 @@ mod tests {
             ActiveEffect { id: "Swift".into(), stacks: 1, expires_at: 40 },
         ]);
         let pity = PityCounters([("Gamble".to_string(), 3)].into());
-        let efforts: [BTreeMap<Entity, u32>; 3] =
-            [BTreeMap::new(), [(gone, 5), (alpha, 7)].into(), [(zeta, 100), (gone, 5), (alpha, 250), (mid, 1)].into()];
-        for effort in efforts {
+        // Effort by vault entity, and the effort by id that is stored.
+        type Case = (BTreeMap<Entity, u32>, &'static [(&'static str, u32)]);
+        let efforts: [Case; 3] = [
+            (BTreeMap::new(), &[]),
+            ([(gone, 5), (alpha, 7)].into(), &[("Alpha", 7)]),
+            ([(zeta, 100), (gone, 5), (alpha, 250), (mid, 1)].into(), &[("Alpha", 250), ("Mid", 1), ("Zeta", 100)]),
+        ];
+        for (effort, by_id) in efforts {
             let digging = Digging { effort, last_dig_tick: Some(9) };
             for (team, run) in [(None, None), (Some(&team), Some(("Spring", 2)))] {
-                let mut record = PlayerRecord::of(&inventory, &pending, &digging, team, &effects, &pity, 40, |e| {
-                    ids.get(&e).cloned()
-                });
-                record.effort_run = run.map(|(id, run)| (id.to_string(), run));
-                let borrowed = PlayerRecordRef {
-                    slots: inventory.slots(),
-                    pending: &pending.0,
-                    team: team.map(|t| t.0.as_str()),
+                let record = written_and_read(&inventory, &pending, &digging, team, &effects, &pity, 40, run, &ids);
+                let expected = PlayerRecord {
+                    slots: inventory.slots().to_vec(),
+                    pending: pending.0.iter().cloned().collect(),
+                    team: team.map(|t| t.0.clone()),
                     effort: BTreeMap::new(),
-                    effort_run: run,
-                    effort_hundredths: EffortById { effort: &digging.effort, id: |e| ids.get(&e).map(String::as_str) },
-                    effects: EffectsLeft { effects: &effects, now: 40 },
-                    pity: &pity.0,
+                    effort_run: run.map(|(id, run)| (id.to_string(), run)),
+                    effort_hundredths: by_id.iter().map(|(id, e)| (id.to_string(), *e)).collect(),
+                    effects: vec![StoredEffect { id: "Lucky".into(), stacks: 2, ticks_left: 10 }],
+                    pity: pity.0.clone(),
                 };
-                assert_eq!(
-                    veltrix_sdk::rmp_serde::to_vec_named(&borrowed).unwrap(),
-                    veltrix_sdk::rmp_serde::to_vec_named(&record).unwrap(),
-                    "{record:?}"
-                );
+                assert_eq!(record, expected);
             }
         }
     }
@@ -818,7 +823,7 @@ mod tests {
             ActiveEffect { id: "Swift".into(), stacks: 1, expires_at: 40 },
         ]);
         let pity = PityCounters([("Gamble".to_string(), 3)].into());
-        let record = PlayerRecord::of(
+        let record = written_and_read(
             &Inventory::with_slots(2),
             &PendingRewards::default(),
             &Digging::default(),
@@ -826,7 +831,8 @@ mod tests {
             &effects,
             &pity,
             40,
-            |_| None,
+            None,
+            &BTreeMap::new(),
         );
         assert_eq!(record.effects, [StoredEffect { id: "Lucky".into(), stacks: 2, ticks_left: 10 }]);
         assert_eq!(record.pity, pity.0);

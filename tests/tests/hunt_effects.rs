@@ -277,6 +277,33 @@ fn effects_and_pity_counters_survive_a_restart() {
     assert_eq!(h.world().get::<PityCounters>(alice).unwrap().0.get("Gamble"), Some(&1));
 }
 
+/// Dig effort in a later run outlasts a restart for a player whose effect was still active at
+/// shutdown (the effects' clocks are written last, and must name the run the effort is for).
+#[test]
+fn dig_effort_of_a_later_run_survives_a_restart_with_an_effect_active() {
+    let pack = Pack::new();
+    let mut h = pack.harness();
+    alice_with_a_kit(&mut h);
+    assert_eq!(h.console("hunt stop").unwrap(), "hunt Test ended (run 1): Stopped");
+    assert!(h.console("hunt start Test").unwrap().starts_with("hunt Test started (run 2)"));
+    use_item(&mut h, "alice", 2, "Charm");
+    dig(&mut h, "alice", 3, 12, 10);
+    h.tick();
+    let progress = r#"alice <- Veltrix:TreasureHunt/DigProgress #3 {"Effort":1,"Required":4,"X":12,"Y":10}"#;
+    assert!(h.transcript().contains(progress), "{}", h.transcript());
+    let store = h.store();
+    h.shutdown();
+
+    let mut h = pack.harness_on(store);
+    h.join("alice", 11.5, 11.5);
+    dig(&mut h, "alice", 4, 12, 10);
+    h.tick();
+    let transcript = h.transcript();
+    assert!(transcript.contains("EffectStarted"), "the effect was active at shutdown: {transcript}");
+    let progress = r#"alice <- Veltrix:TreasureHunt/DigProgress #4 {"Effort":2,"Required":4,"X":12,"Y":10}"#;
+    assert!(transcript.contains(progress), "{transcript}");
+}
+
 /// Pity in play: a claim of Long_Shot without the crown counts; the next claim's crown weight
 /// is raised until the crown drops (with `Step` 1e12, at once), and the count starts over.
 #[test]

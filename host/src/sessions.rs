@@ -397,14 +397,16 @@ fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
 }
 
 /// Server-authoritative movement: a move farther than the player's budget (MaxSpeed over the
-/// time since, up to one second's worth) or onto a tile that is not walkable is refused with
-/// the authoritative position.
+/// time since, up to one second's worth), or whose straight line from where the player is
+/// touches a tile that is not walkable or outside the world (its target's included), is refused
+/// with the authoritative position. So a move of more than one tile cannot hop over rock or
+/// water, nor squeeze between two such tiles touching at a corner.
 fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
     let info = *world.resource::<TickInfo>();
     // A mod's SpeedFactor (an effect) scales the speed, the refill and the one-second cap alike.
     let max_speed = world.resource::<SessionRules>().max_speed * SpeedFactor::effective(world.get(entity));
-    let walkable = world.resource::<TileWorld>().walkable(mv.x, mv.y);
     let Some(current) = world.get::<Position>(entity).copied() else { return };
+    let walkable = world.resource::<TileWorld>().segment_walkable(current.x, current.y, mv.x, mv.y);
     let Some(mut conn) = world.get_mut::<Connection>(entity) else { return };
     conn.move_budget = refilled_budget(conn.move_budget, info.tick - conn.budget_tick, info.dt, max_speed);
     conn.budget_tick = info.tick;

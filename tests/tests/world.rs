@@ -1,10 +1,10 @@
-//! The tile world as players meet it: a map file's rock and water refuse moves; a broken map
-//! stops the server with the place of the error.
+//! The tile world as players meet it: a map file's rock and water refuse moves onto them and
+//! across them; a broken map stops the server with the place of the error.
 
 use std::time::Duration;
 
 use veltrix_client::{Client, hello};
-use veltrix_protocol::ServerMessage;
+use veltrix_protocol::{PositionCorrected, ServerMessage};
 use veltrix_tests::TestServer;
 
 /// 20 x 20 ground with a rock at (12, 10) and water at (8, 10).
@@ -12,6 +12,15 @@ fn map() -> String {
     let mut rows = vec![".".repeat(20); 20];
     rows[10] = "........~...#.......".to_string();
     rows.join("\n") + "\n"
+}
+
+/// The next `PositionCorrected` the player gets.
+async fn next_correction(client: &mut Client) -> PositionCorrected {
+    match client.recv_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::PositionCorrected(_))).await {
+        Ok(ServerMessage::PositionCorrected(c)) => c,
+        Ok(_) => unreachable!(),
+        Err(e) => panic!("no PositionCorrected: {e:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,9 +33,7 @@ async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
     assert_eq!((welcome.x, welcome.y), (10.5, 10.5));
     for (x, y) in [(12.5, 10.5), (8.5, 10.5), (25.0, 10.5)] {
         let seq = ana.move_to(x, y).await.unwrap();
-        let m =
-            ana.recv_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::PositionCorrected(_))).await.unwrap();
-        let ServerMessage::PositionCorrected(c) = m else { unreachable!() };
+        let c = next_correction(&mut ana).await;
         assert_eq!((c.seq, c.x, c.y), (seq, 10.5, 10.5), "a move to ({x}, {y})");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -36,6 +43,31 @@ async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
         !frames.iter().flat_map(|f| &f.messages).any(|m| matches!(m, ServerMessage::PositionCorrected(_))),
         "a move onto ground is accepted: {frames:?}"
     );
+}
+
+/// A move is checked along its straight line, not only where it ends: with budget enough, a hop
+/// over rock or water one tile thick onto the ground beyond is corrected, and a move as long
+/// over open ground is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_across_rock_or_water_is_refused_though_it_ends_on_ground() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write("universe/worlds/tiny/map.txt", &map());
+    server.write("config.json", r#"{"World": {"Map": "tiny", "SpawnX": 11.5, "SpawnY": 10.5}}"#);
+    let live = server.start(&[]);
+    let (mut ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    assert_eq!((welcome.x, welcome.y), (11.5, 10.5), "beside the rock at (12, 10)");
+    // 2 and 4 tiles: within the budget a player joins with (a second at MaxSpeed, 8 tiles).
+    for (x, y) in [(13.5, 10.5), (7.5, 10.5)] {
+        let seq = ana.move_to(x, y).await.unwrap();
+        let c = next_correction(&mut ana).await;
+        assert_eq!((c.seq, c.x, c.y), (seq, 11.5, 10.5), "a move to ({x}, {y}), across the rock or the water");
+    }
+    // As long as the hop over the rock, along open ground. A move off the world after it is
+    // refused with where the server has the player: the first correction is that one.
+    let seq = ana.move_to(11.5, 12.5).await.unwrap();
+    let off = ana.move_to(-1.0, 12.5).await.unwrap();
+    let c = next_correction(&mut ana).await;
+    assert_eq!((c.seq, c.x, c.y), (off, 11.5, 12.5), "the move {seq} along open ground is accepted");
 }
 
 #[test]

@@ -5,13 +5,24 @@ use std::time::Duration;
 
 use veltrix_client::{Client, hello};
 use veltrix_protocol::{PositionCorrected, ServerMessage};
-use veltrix_tests::TestServer;
+use veltrix_tests::{LiveServer, TestServer};
 
 /// 20 x 20 ground with a rock at (12, 10) and water at (8, 10).
 fn map() -> String {
     let mut rows = vec![".".repeat(20); 20];
     rows[10] = "........~...#.......".to_string();
     rows.join("\n") + "\n"
+}
+
+/// A server on the map above with ana joined at its spawn (x, y); the caller keeps the servers.
+async fn ana_at_the_spawn(x: f32, y: f32) -> (TestServer, LiveServer, Client) {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write("universe/worlds/tiny/map.txt", &map());
+    server.write("config.json", &format!(r#"{{"World": {{"Map": "tiny", "SpawnX": {x}, "SpawnY": {y}}}}}"#));
+    let live = server.start(&[]);
+    let (ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    assert_eq!((welcome.x, welcome.y), (x, y), "ana starts at the spawn");
+    (server, live, ana)
 }
 
 /// The next `PositionCorrected` the player gets.
@@ -25,12 +36,7 @@ async fn next_correction(client: &mut Client) -> PositionCorrected {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
-    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
-    server.write("universe/worlds/tiny/map.txt", &map());
-    server.write("config.json", r#"{"World": {"Map": "tiny", "SpawnX": 10.5, "SpawnY": 10.5}}"#);
-    let live = server.start(&[]);
-    let (mut ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
-    assert_eq!((welcome.x, welcome.y), (10.5, 10.5));
+    let (_server, _live, mut ana) = ana_at_the_spawn(10.5, 10.5).await;
     for (x, y) in [(12.5, 10.5), (8.5, 10.5), (25.0, 10.5)] {
         let seq = ana.move_to(x, y).await.unwrap();
         let c = next_correction(&mut ana).await;
@@ -50,12 +56,8 @@ async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
 /// over open ground is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_across_rock_or_water_is_refused_though_it_ends_on_ground() {
-    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
-    server.write("universe/worlds/tiny/map.txt", &map());
-    server.write("config.json", r#"{"World": {"Map": "tiny", "SpawnX": 11.5, "SpawnY": 10.5}}"#);
-    let live = server.start(&[]);
-    let (mut ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
-    assert_eq!((welcome.x, welcome.y), (11.5, 10.5), "beside the rock at (12, 10)");
+    // Beside the rock at (12, 10).
+    let (_server, _live, mut ana) = ana_at_the_spawn(11.5, 10.5).await;
     // 2 and 4 tiles: within the budget a player joins with (a second at MaxSpeed, 8 tiles).
     for (x, y) in [(13.5, 10.5), (7.5, 10.5)] {
         let seq = ana.move_to(x, y).await.unwrap();

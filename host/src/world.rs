@@ -104,18 +104,13 @@ pub fn parse_map(text: &str) -> Result<TileWorld, String> {
     for (y, row) in rows.iter().enumerate() {
         let mut count = 0;
         for (x, c) in row.chars().enumerate() {
-            tiles.push(match c {
-                '.' => Tile::Ground,
-                '#' => Tile::Rock,
-                '~' => Tile::Water,
-                other => {
-                    return Err(format!(
-                        "line {}, column {}: expected `.` (ground), `#` (rock) or `~` (water), found {other:?}",
-                        y + 1,
-                        x + 1
-                    ));
-                }
-            });
+            tiles.push(Tile::from_map_char(c).ok_or_else(|| {
+                format!(
+                    "line {}, column {}: expected `.` (ground), `#` (rock) or `~` (water), found {c:?}",
+                    y + 1,
+                    x + 1
+                )
+            })?);
             count += 1;
         }
         if count != width {

@@ -28,6 +28,16 @@ impl Tile {
     pub fn walkable(self) -> bool {
         self == Tile::Ground
     }
+
+    /// The tile a map file's character stands for: `.` ground, `#` rock, `~` water.
+    pub fn from_map_char(c: char) -> Option<Tile> {
+        match c {
+            '.' => Some(Tile::Ground),
+            '#' => Some(Tile::Rock),
+            '~' => Some(Tile::Water),
+            _ => None,
+        }
+    }
 }
 
 /// The world's tiles. Read by mods; changed only by the host (each change bumps `version`).
@@ -162,12 +172,7 @@ mod tests {
         let tiles = rows
             .iter()
             .flat_map(|row| row.chars())
-            .map(|c| match c {
-                '.' => Tile::Ground,
-                '#' => Tile::Rock,
-                '~' => Tile::Water,
-                _ => panic!("not a tile: {c:?}"),
-            })
+            .map(|c| Tile::from_map_char(c).unwrap_or_else(|| panic!("not a tile: {c:?}")))
             .collect();
         TileWorld::from_tiles(rows[0].len() as u32, rows.len() as u32, tiles)
     }

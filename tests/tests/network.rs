@@ -276,6 +276,20 @@ async fn too_many_errors_close_the_connection() {
     assert_eq!(codes[9], ErrorCode::TooManyErrors);
 }
 
+/// A server with small socket send buffers, room for `max_queued_frames` frames per client and
+/// for the movers that make traffic beside a slow reader.
+fn slow_reader_server(max_queued_frames: u32) -> (TestServer, LiveServer) {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    server.write(
+        "config.json",
+        &format!(
+            r#"{{"Network": {{"MaxQueuedFrames": {max_queued_frames}, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}}}"#
+        ),
+    );
+    let live = server.start(&[]);
+    (server, live)
+}
+
 /// A raw WebSocket client with a 4 KiB receive buffer that has sent its Hello as `name`: the
 /// server's writes to it block soon after it stops reading.
 async fn small_buffer_client(
@@ -294,12 +308,7 @@ async fn small_buffer_client(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
-    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
-    server.write(
-        "config.json",
-        r#"{"Network": {"MaxQueuedFrames": 8, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}"#,
-    );
-    let live = server.start(&[]);
+    let (_server, live) = slow_reader_server(8);
     // The stuck client: never read.
     let _stuck = small_buffer_client(&live, "stuck").await;
     let rss_before = live.rss_kib();
@@ -335,12 +344,7 @@ async fn a_client_that_never_reads_is_disconnected_and_memory_stays_bounded() {
 async fn a_client_that_falls_behind_gets_its_backlog_in_order_in_fewer_writes() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
-    server.write(
-        "config.json",
-        r#"{"Network": {"MaxQueuedFrames": 4096, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}"#,
-    );
-    let live = server.start(&[]);
+    let (_server, live) = slow_reader_server(4096);
     let mut laggard = small_buffer_client(&live, "laggard").await;
     let welcome = tokio::time::timeout(WAIT, laggard.next()).await.unwrap().unwrap().unwrap();
     let welcome = veltrix_protocol::decode_server_frame(&welcome.into_data()).unwrap().frame;

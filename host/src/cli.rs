@@ -14,9 +14,10 @@ use crate::config::{Executor, ServerConfig};
 #[derive(Debug, Parser)]
 #[command(name = "veltrix-server", version, about, long_about)]
 pub struct Cli {
-    /// Server root folder.
-    #[arg(long, value_name = "DIR", default_value = ".", env = "VELTRIX_ROOT")]
-    pub root: PathBuf,
+    /// Server root folder [default: the current folder; for `validate`, the current folder
+    /// when it holds `mods/`, else this program's own folder].
+    #[arg(long, value_name = "DIR", env = "VELTRIX_ROOT")]
+    pub root: Option<PathBuf>,
 
     /// Also load mods from DIR, after ROOT/mods (repeatable). Data folders stay in ROOT/mods.
     #[arg(long = "mods", value_name = "DIR")]
@@ -74,7 +75,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the mods' asset packs against this server's world and exit: prints every error
-    /// (file:line:column: JSON path: what was expected) and exits 1 when there is any.
+    /// (file:line:column: JSON path: what was expected) and exits 1 when there is any, or when
+    /// there was no mod to check. Writes nothing.
     Validate {
         /// An asset pack folder (holding `Server/`) to check with every mod; by default each
         /// mod checks its own `assets/`.
@@ -104,6 +106,11 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The server root of a run, an export or an import: `--root`, else the current folder.
+    pub fn root_or_current(&self) -> PathBuf {
+        self.root.clone().unwrap_or_else(|| PathBuf::from("."))
+    }
+
     /// The config with this command line's overrides applied, checked again.
     pub fn apply(&self, mut config: ServerConfig) -> Result<ServerConfig, String> {
         if let Some(v) = &self.server_name {

@@ -1,9 +1,16 @@
 //! The server's `config.json` at the server root: written with defaults on first start,
 //! refused with the key path and what was expected when a value is wrong.
 
-use std::{collections::BTreeMap, fmt, fs, io, path::Path};
+use std::{collections::BTreeMap, fmt, fs, io, ops::RangeInclusive, path::Path};
 
 use serde::{Deserialize, Serialize};
+
+/// Tiles along one side of the world at most.
+pub const MAX_WORLD_SIDE: u64 = 65_536;
+
+/// Tiles of the world at most (4096 x 4096): one byte each, and the hunt's walking-distance
+/// fields take four bytes a tile each.
+pub const MAX_WORLD_TILES: u64 = 4096 * 4096;
 
 /// Which bevy_ecs executor runs the schedules. Both give identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -215,18 +222,23 @@ impl std::error::Error for ConfigError {}
 impl ServerConfig {
     /// Reads `path`, or writes the defaults there when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, ConfigError> {
+        if let Some(config) = Self::load(path)? {
+            return Ok(config);
+        }
+        let config = Self::default();
+        config.write(path)?;
+        tracing::info!("wrote a default server config to {}", path.display());
+        Ok(config)
+    }
+
+    /// Reads `path`; `None` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let config = Self::default();
-                config.write(path)?;
-                tracing::info!("wrote a default server config to {}", path.display());
-                return Ok(config);
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ConfigError(format!("{}: cannot read: {e}", path.display()))),
         };
-        let config = Self::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-        Ok(config)
+        Self::parse(&text).map(Some).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
     /// Parses and checks a config text; the error names the key path and what was expected.
@@ -247,15 +259,6 @@ impl ServerConfig {
 
     /// Range checks serde cannot express. The error names the key path.
     pub fn check(&self) -> Result<(), String> {
-        if !(1..=1000).contains(&self.tick_rate) {
-            return Err(format!(
-                "TickRate: expected a number of ticks per second from 1 to 1000, found {}",
-                self.tick_rate
-            ));
-        }
-        if self.max_players == 0 {
-            return Err("MaxPlayers: expected at least 1, found 0".into());
-        }
         if self.server_name.trim().is_empty() {
             return Err("ServerName: expected a name, found an empty string".into());
         }
@@ -266,22 +269,21 @@ impl ServerConfig {
                 n.bind
             ));
         }
-        for (key, value, min) in [
-            ("Network.MaxFrameBytes", n.max_frame_bytes, 64),
-            ("Network.MaxMessagesPerSecond", n.max_messages_per_second, 1),
-            ("Network.MaxErrors", n.max_errors, 1),
-            ("Network.IdleTimeoutSeconds", n.idle_timeout_seconds, 1),
-            ("Network.PingIntervalSeconds", n.ping_interval_seconds, 1),
-            ("Network.HandshakeTimeoutSeconds", n.handshake_timeout_seconds, 1),
-            ("Network.MaxQueuedFrames", n.max_queued_frames, 1),
-            ("Network.MaxConnectionsPerIp", n.max_connections_per_ip, 1),
-            ("Network.ReadBufferBytes", n.read_buffer_bytes, 128),
-            ("World.Width", self.world.width, 1),
-            ("World.Depth", self.world.depth, 1),
-        ] {
-            if value < min {
-                return Err(format!("{key}: expected at least {min}, found {value}"));
+        for (key, unit, value, range) in self.integer_ranges() {
+            if !range.contains(&value) {
+                return Err(format!(
+                    "{key}: expected a number of {unit} from {} to {}, found {value}",
+                    range.start(),
+                    range.end()
+                ));
             }
+        }
+        let tiles = u64::from(self.world.width) * u64::from(self.world.depth);
+        if tiles > MAX_WORLD_TILES {
+            return Err(format!(
+                "World.Width/Depth: expected at most {MAX_WORLD_TILES} tiles in all (4096 x 4096), found {} x {} = {tiles}",
+                self.world.width, self.world.depth
+            ));
         }
         let w = &self.world;
         if !(w.spawn_x >= 0.0 && w.spawn_x < w.width as f32 && w.spawn_y >= 0.0 && w.spawn_y < w.depth as f32) {
@@ -319,6 +321,32 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+
+    /// Every integer setting with its allowed range (docs/configuration.md): values outside
+    /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
+    /// connection, billions of threads) or make no sense (no tick, no player).
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 17] {
+        let (n, w) = (&self.network, &self.world);
+        [
+            ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
+            ("MaxPlayers", "players", self.max_players.into(), 1..=1_000_000),
+            ("MaxCatchUpTicks", "ticks", self.max_catch_up_ticks.into(), 0..=1000),
+            ("TokenTtlSeconds", "seconds", self.token_ttl_seconds, 1..=366 * 24 * 3600),
+            ("Network.Threads", "threads", n.threads.into(), 0..=256),
+            ("Network.MaxFrameBytes", "bytes", n.max_frame_bytes.into(), 64..=16 << 20),
+            ("Network.MaxMessagesPerSecond", "messages per second", n.max_messages_per_second.into(), 1..=100_000),
+            ("Network.MaxErrors", "erroneous frames", n.max_errors.into(), 1..=1_000_000),
+            ("Network.IdleTimeoutSeconds", "seconds", n.idle_timeout_seconds.into(), 1..=86_400),
+            ("Network.PingIntervalSeconds", "seconds", n.ping_interval_seconds.into(), 1..=86_400),
+            ("Network.HandshakeTimeoutSeconds", "seconds", n.handshake_timeout_seconds.into(), 1..=3600),
+            ("Network.MaxQueuedFrames", "frames", n.max_queued_frames.into(), 1..=65_536),
+            ("Network.MaxConnectionsPerIp", "connections", n.max_connections_per_ip.into(), 1..=1_000_000),
+            ("Network.ReadBufferBytes", "bytes", n.read_buffer_bytes.into(), 128..=1 << 20),
+            ("Network.SendBufferBytes", "bytes", n.send_buffer_bytes.into(), 0..=64 << 20),
+            ("World.Width", "tiles", w.width.into(), 1..=MAX_WORLD_SIDE),
+            ("World.Depth", "tiles", w.depth.into(), 1..=MAX_WORLD_SIDE),
+        ]
     }
 
     /// Writes the config as pretty JSON.
@@ -374,5 +402,44 @@ mod tests {
                 .unwrap_err()
                 .starts_with("Mods.NoColon: expected")
         );
+    }
+
+    /// A world of 4e9 x 4e9 tiles used to reach the allocator ("capacity overflow").
+    #[test]
+    fn a_world_too_large_to_allocate_is_refused() {
+        let err = ServerConfig::parse(r#"{"World": {"Width": 4000000000, "Depth": 4000000000}}"#).unwrap_err();
+        assert_eq!(err, "World.Width: expected a number of tiles from 1 to 65536, found 4000000000");
+        let err = ServerConfig::parse(r#"{"World": {"Width": 65536, "Depth": 257}}"#).unwrap_err();
+        assert!(err.starts_with("World.Width/Depth: expected at most 16777216 tiles in all"), "{err}");
+        let largest = r#"{"World": {"Terrain": "Flat", "Width": 4096, "Depth": 4096}}"#;
+        assert!(ServerConfig::parse(largest).is_ok());
+    }
+
+    /// Every integer setting is refused just outside its range and accepted at its ends.
+    #[test]
+    fn every_integer_setting_has_its_range_checked() {
+        let with = |key: &str, value: u64| {
+            let mut json = serde_json::json!({"World": {"SpawnX": 0.5, "SpawnY": 0.5}});
+            let (section, leaf) = key.split_once('.').map_or((None, key), |(s, l)| (Some(s), l));
+            let object = match section {
+                Some(section) => json.as_object_mut().unwrap().entry(section).or_insert(serde_json::json!({})),
+                None => &mut json,
+            };
+            object[leaf] = value.into();
+            ServerConfig::parse(&json.to_string())
+        };
+        for (key, _, _, range) in ServerConfig::default().integer_ranges() {
+            for ok in [*range.start(), (*range.end()).min(4096)] {
+                assert!(with(key, ok).is_ok(), "{key} = {ok}: {:?}", with(key, ok).err());
+            }
+            let mut outside = vec![range.end() + 1];
+            if *range.start() > 0 {
+                outside.push(range.start() - 1);
+            }
+            for bad in outside {
+                let err = with(key, bad).unwrap_err();
+                assert!(err.starts_with(&format!("{key}: expected a number of ")), "{key} = {bad}: {err}");
+            }
+        }
     }
 }

@@ -7,23 +7,29 @@ use std::{io::IsTerminal, path::Path};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
-/// Starts logging at `filter` (`info`, `debug`, `veltrix_host=debug,info`...). `RUST_LOG`
-/// wins when set.
-pub fn init(logs_dir: &Path, filter: &str) -> Result<WorkerGuard, String> {
+/// Starts logging at `filter` (`info`, `debug`, `veltrix_host=debug,info`...), to standard
+/// error and, when `logs_dir` is given, to a daily file there. `RUST_LOG` wins when set.
+pub fn init(logs_dir: Option<&Path>, filter: &str) -> Result<Option<WorkerGuard>, String> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(filter))
         .map_err(|e| format!("--log {filter:?}: expected a level such as info or debug ({e})"))?;
-    let file = tracing_appender::rolling::Builder::new()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix("server")
-        .filename_suffix("log")
-        .build(logs_dir)
-        .map_err(|e| format!("{}: cannot open the log file: {e}", logs_dir.display()))?;
-    let (file, guard) = tracing_appender::non_blocking(file);
+    let (file_layer, guard) = match logs_dir {
+        Some(logs_dir) => {
+            let file = tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("server")
+                .filename_suffix("log")
+                .build(logs_dir)
+                .map_err(|e| format!("{}: cannot open the log file: {e}", logs_dir.display()))?;
+            let (file, guard) = tracing_appender::non_blocking(file);
+            (Some(fmt::layer().with_target(false).with_ansi(false).with_writer(file)), Some(guard))
+        }
+        None => (None, None),
+    };
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt::layer().with_target(false).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr))
-        .with(fmt::layer().with_target(false).with_ansi(false).with_writer(file))
+        .with(file_layer)
         .try_init()
         .map_err(|e| format!("cannot start logging: {e}"))?;
     Ok(guard)

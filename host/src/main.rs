@@ -19,18 +19,19 @@ use veltrix_host::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let root = ServerRoot::new(&cli.root);
+    let root = ServerRoot::new(cli.root_or_current());
     // Backups need only the store: no mods, and no config (a broken one does not stop them).
     match &cli.command {
         Some(Command::Export { file }) => return export(&root, file),
         Some(Command::Import { file, replace }) => return import(&root, file, *replace),
-        _ => {}
+        Some(Command::Validate { dir }) => return validate(&cli, dir.as_deref()),
+        None => {}
     }
     if let Err(e) = root.create_dirs() {
         eprintln!("error: {}: cannot create the server folders: {e}", root.root.display());
         return ExitCode::FAILURE;
     }
-    let _log_guard = match logging::init(&root.logs_dir(), &cli.log) {
+    let _log_guard = match logging::init(Some(&root.logs_dir()), &cli.log) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
@@ -49,9 +50,6 @@ fn main() -> ExitCode {
         };
 
     let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks, console: true };
-    if let Some(Command::Validate { dir }) = &cli.command {
-        return validate(&root, &config, &options, dir.as_deref());
-    }
 
     // First SIGINT/SIGTERM: finish the tick and shut down cleanly. Second: exit at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -77,9 +75,27 @@ fn main() -> ExitCode {
 }
 
 /// `veltrix-server validate [DIR]`: every error on standard output, one per line; exit 1 when
-/// there is any.
-fn validate(root: &ServerRoot, config: &ServerConfig, options: &RunOptions, dir: Option<&Path>) -> ExitCode {
-    let report = match server::validate(root, config, options, dir) {
+/// there is any, or when no mod was checked. Writes nothing: no config, logs, data folders.
+fn validate(cli: &Cli, dir: Option<&Path>) -> ExitCode {
+    if let Err(e) = logging::init(None, &cli.log) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    panics::install_hook();
+    let root = validate_root(cli);
+    tracing::info!("validating the mods in {}", root.mods_dir().display());
+    let config = match ServerConfig::load(&root.config_file())
+        .map_err(|e| e.to_string())
+        .and_then(|c| cli.apply(c.unwrap_or_default()))
+    {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("invalid config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: None, console: false };
+    let report = match server::validate(&root, &config, &options, dir) {
         Ok(report) => report,
         Err(e) => {
             tracing::error!("{e}");
@@ -101,9 +117,30 @@ fn validate(root: &ServerRoot, config: &ServerConfig, options: &RunOptions, dir:
         }
     }
     if report.checked.is_empty() && report.failures.is_empty() {
-        println!("no mods to validate in {}", root.mods_dir().display());
+        println!(
+            "error: no mods to validate in {}: run validate in a server root or from the server's own \
+             folder, or name the root with --root DIR",
+            root.mods_dir().display()
+        );
     }
-    if report.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if report.error_count() == 0 && !report.checked.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// The root `validate` checks: `--root`; else the current folder when it holds `mods/`; else
+/// the folder of this program, where a shipped server keeps its `mods/`, so a designer can run
+/// it from the pack's folder or a CI job.
+fn validate_root(cli: &Cli) -> ServerRoot {
+    if let Some(root) = &cli.root {
+        return ServerRoot::new(root);
+    }
+    let current = ServerRoot::new(".");
+    if current.mods_dir().is_dir() {
+        return current;
+    }
+    match std::env::current_exe().map(|exe| exe.parent().map(Path::to_path_buf)) {
+        Ok(Some(dir)) => ServerRoot::new(dir),
+        _ => current,
+    }
 }
 
 /// `-` for standard input or output.

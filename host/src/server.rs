@@ -110,13 +110,25 @@ pub struct RunSummary {
     pub ticks: TickStats,
 }
 
-/// Finds, checks and opens the mods of `mods/` and of each `--mods DIR`.
-fn load_mods(root: &ServerRoot, config: &ServerConfig, options: &RunOptions) -> mods::LoadReport {
+/// Finds, checks and opens the mods of `mods/` and of each `--mods DIR`; creates their data
+/// folders when `create_data_dirs`.
+fn load_mods(
+    root: &ServerRoot,
+    config: &ServerConfig,
+    options: &RunOptions,
+    create_data_dirs: bool,
+) -> mods::LoadReport {
     let host_version = semver::Version::parse(HOST_VERSION).expect("the crate version is semver");
     let mut dirs = vec![root.mods_dir()];
     dirs.extend(options.extra_mod_dirs.iter().cloned());
     let data_root = root.mods_dir();
-    mods::load_all(&LoaderSettings { dirs: &dirs, data_root: &data_root, config, host_version: &host_version })
+    mods::load_all(&LoaderSettings {
+        dirs: &dirs,
+        data_root: &data_root,
+        create_data_dirs,
+        config,
+        host_version: &host_version,
+    })
 }
 
 /// Loads the mods, runs ticks until `stop` is set (or `max_ticks`), then shuts the mods down.
@@ -126,7 +138,7 @@ pub fn run(
     options: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, ServerError> {
-    let report = load_mods(root, config, options);
+    let report = load_mods(root, config, options, true);
     let mut failures = report.failures;
 
     init_task_pools();
@@ -245,14 +257,14 @@ impl ValidationReport {
 }
 
 /// Loads the mods (without running them) and has each check an asset pack against the world
-/// this config builds: `dir` when given, else the mod's own `assets/`.
+/// this config builds: `dir` when given, else the mod's own `assets/`. Writes nothing.
 pub fn validate(
     root: &ServerRoot,
     config: &ServerConfig,
     options: &RunOptions,
     dir: Option<&std::path::Path>,
 ) -> Result<ValidationReport, ServerError> {
-    let report = load_mods(root, config, options);
+    let report = load_mods(root, config, options, false);
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
     let world = new_world(config, tiles);
     let mut checked = Vec::new();

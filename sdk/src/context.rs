@@ -6,6 +6,7 @@ use std::{
 };
 
 use bevy_ecs::{
+    observer::IntoObserver,
     schedule::{InternedSystemSet, IntoScheduleConfigs, ScheduleLabel, Schedules},
     system::ScheduleSystem,
     world::World,
@@ -48,9 +49,11 @@ pub type PendingRegistration = Box<dyn FnOnce(&mut World)>;
 
 /// The host's world and the mod's folders, lent to a mod during setup, start and shutdown.
 ///
-/// Systems added here reach the schedules only when the host calls [`ModContext::commit`],
-/// which it does once the mod's setup and start both succeeded: a mod that fails never has a
-/// system running.
+/// Systems, observers, commands and message kinds added here reach the world only when the
+/// host calls [`ModContext::commit`], which it does once the mod's setup and start both
+/// succeeded: a mod that fails never has a system or an observer running. What a mod puts in
+/// the world directly through [`world_mut`](Self::world_mut) (resources, entities, observers)
+/// is there at once; the host removes it again if the mod then fails.
 pub struct ModContext<'a> {
     world: &'a mut World,
     id: &'a ModId,
@@ -111,6 +114,16 @@ impl<'a> ModContext<'a> {
     ) -> &mut Self {
         self.pending.push(Box::new(move |world: &mut World| {
             world.resource_mut::<Schedules>().configure_sets(schedule, sets);
+        }));
+        self
+    }
+
+    /// Adds an observer (of an entity event such as `On<Add<Player>>`, or of the mod's own
+    /// events), once the mod has started: it does not run while the other mods set up and
+    /// start, nor ever for a mod that fails.
+    pub fn add_observer<M>(&mut self, observer: impl IntoObserver<M>) -> &mut Self {
+        self.pending.push(Box::new(move |world: &mut World| {
+            world.add_observer(observer);
         }));
         self
     }
@@ -250,5 +263,28 @@ mod tests {
         ModContext::commit(&mut world, pending);
         world.run_schedule(Tick);
         assert_eq!(world.resource::<Order>().0, ["first", "second"]);
+    }
+
+    #[derive(Component)]
+    struct Marker;
+
+    fn count_markers(_: On<Add<Marker>>, mut order: ResMut<Order>) {
+        order.0.push("observed");
+    }
+
+    /// An observer added through the context sees nothing before commit.
+    #[test]
+    fn observers_are_staged_then_committed() {
+        let mut world = World::new();
+        world.init_resource::<Order>();
+        let id = ModId::new("Test", "Observer");
+        let mut ctx = ModContext::new(&mut world, &id, Path::new("."), Path::new("."));
+        ctx.add_observer(count_markers);
+        let pending = ctx.into_pending();
+        world.spawn(Marker);
+        assert!(world.resource::<Order>().0.is_empty(), "no observer before commit");
+        ModContext::commit(&mut world, pending);
+        world.spawn(Marker);
+        assert_eq!(world.resource::<Order>().0, ["observed"]);
     }
 }

@@ -59,6 +59,69 @@ fn validate_prints_every_error_with_its_place_and_fails() {
     insta::assert_snapshot!(out);
 }
 
+/// Every path under `dir`, sorted.
+fn tree(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            paths.extend(tree(&path));
+        }
+        paths.push(path);
+    }
+    paths.sort();
+    paths
+}
+
+/// Run from a designer's folder (no `--root`), validate checks the mods kept beside the server
+/// program, fails on a broken pack, and leaves both folders as they were.
+#[test]
+fn validate_from_any_folder_checks_the_servers_mods_and_writes_nothing() {
+    let server = server();
+    let pack = broken_pack(&server);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let server_dir = &veltrix_tests::artifacts().server_dir;
+    let before = tree(server_dir);
+    let run = |pack: &Path| {
+        let output = std::process::Command::new(server_dir.join("veltrix-server"))
+            .arg("validate")
+            .arg(pack)
+            .current_dir(elsewhere.path())
+            .env_remove("VELTRIX_ROOT")
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the server runs");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let (ok, out) = run(&pack);
+    assert!(!ok, "a broken pack must fail:\n{out}");
+    assert!(out.ends_with("Veltrix:TreasureHunt: 6 error(s)\n"), "{out}");
+    let (ok, out) = run(&server_dir.join(MOD_DIR).join("assets"));
+    assert!(ok, "{out}");
+    assert!(out.starts_with("Veltrix:TreasureHunt: ok: "), "{out}");
+    assert!(tree(elsewhere.path()).is_empty(), "validate wrote {:?}", tree(elsewhere.path()));
+    assert_eq!(tree(server_dir), before, "validate wrote into the server folder");
+}
+
+/// A root without mods has nothing to check: that is a failure, not a pass, and nothing is
+/// written there.
+#[test]
+fn validate_with_no_mod_to_check_fails() {
+    let server = TestServer::new();
+    let (ok, out) = validate(&server, &[]);
+    assert!(!ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "error: no mods to validate in {}: run validate in a server root or from the server's own folder, \
+             or name the root with --root DIR",
+            server.root().join("mods").display()
+        )
+    );
+    assert_eq!(tree(server.root()), [server.root().join("mods")]);
+}
+
 /// A valid change applies between ticks with a line naming it; an invalid one is logged and
 /// changes nothing: the server keeps running the hunt it had.
 #[test]

@@ -146,6 +146,54 @@ fn a_file_that_is_not_a_library() {
     assert_treasure_hunt_ran(&run, 1);
 }
 
+/// A library cut inside its loaded segments, as an interrupted upload leaves it, used to kill
+/// the server with SIGBUS at dlopen and no log line.
+#[test]
+fn a_library_cut_short_is_refused_before_dlopen() {
+    let (server, dir) = with_broken(PROBE_MANIFEST, None);
+    let whole = std::fs::read(&artifacts().probe_lib).unwrap();
+    std::fs::write(dir.join("libprobe_mod.so"), &whole[..whole.len() / 8]).unwrap();
+    let run = server.run_ticks(TICKS, &[]);
+    let reason = run.disabled_reason("Fixtures:Probe").unwrap();
+    let expected = format!(
+        "{}: the library's file is cut short: its ELF headers describe {} bytes, the file has {} \
+         (an interrupted upload or copy?); copy the mod's library again",
+        dir.join("libprobe_mod.so").display(),
+        whole.len(),
+        whole.len() / 8
+    );
+    assert_eq!(reason, expected);
+    assert_treasure_hunt_ran(&run, 1);
+}
+
+/// A copy of a mod folder with only `Name` changed in its manifest is the same library: loaded
+/// twice it would share its state and store tables and handle every event twice.
+#[test]
+fn a_copy_of_a_mod_under_another_name_is_refused() {
+    let server = TestServer::new().with_treasure_hunt("a_first").with_treasure_hunt("b_copy");
+    let copy = server.root().join("mods/b_copy");
+    let manifest = std::fs::read_to_string(copy.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"Name\": \"TreasureHunt\""), "{manifest}");
+    std::fs::write(
+        copy.join("manifest.json"),
+        manifest.replace("\"Name\": \"TreasureHunt\"", "\"Name\": \"TreasureHunt2\""),
+    )
+    .unwrap();
+    let run = server.run_ticks(TICKS, &[]);
+    assert_eq!(
+        run.disabled_reason("Veltrix:TreasureHunt2").unwrap(),
+        format!(
+            "{}: the same library as mod Veltrix:TreasureHunt, already loaded from {}: a second copy would share \
+             its state and handle every event twice; remove one of the two folders",
+            copy.join("libtreasure_hunt.so").display(),
+            server.root().join("mods/a_first").display()
+        )
+    );
+    assert_eq!(run.lines_with("DISABLED").len(), 1, "{}", run.log);
+    // The first copy runs alone: one mod loaded, its system once per tick.
+    assert_treasure_hunt_ran(&run, 1);
+}
+
 #[test]
 fn abi_version_mismatch() {
     let manifest = r#"{"Group": "Fixtures", "Name": "FutureAbi", "Main": "libabi_mismatch.so"}"#;
@@ -243,6 +291,10 @@ fn duplicate_mod_id_keeps_the_first_folder() {
     assert_treasure_hunt_ran(&run, 1);
 }
 
+/// The probe loading before the treasure hunt, so its observers would see the hunt start.
+const PROBE_FIRST: &str = r#"{"Group": "Fixtures", "Name": "Probe", "Version": "1.0.0", "Main": "libprobe_mod.so",
+    "LoadBefore": {"Veltrix:TreasureHunt": "*"}}"#;
+
 #[test]
 fn setup_or_start_failing_disables_the_mod_and_its_systems() {
     for (failure, reason) in [
@@ -250,7 +302,7 @@ fn setup_or_start_failing_disables_the_mod_and_its_systems() {
         ("ErrorInSetup", "setup failed: probe told to fail in setup"),
         ("PanicInStart", "start panicked: probe told to panic in start at tests/fixtures/probe-mod/src/lib.rs"),
     ] {
-        let (server, dir) = with_broken(PROBE_MANIFEST, Some((&artifacts().probe_lib, "libprobe_mod.so")));
+        let (server, dir) = with_broken(PROBE_FIRST, Some((&artifacts().probe_lib, "libprobe_mod.so")));
         server.write("mods/Fixtures_Probe/config.json", &format!(r#"{{"Failure": "{failure}"}}"#));
         let run = server.run_ticks(TICKS, &[]);
         let got = run.disabled_reason("Fixtures:Probe").unwrap();
@@ -259,8 +311,25 @@ fn setup_or_start_failing_disables_the_mod_and_its_systems() {
         // Its system never ran and its shutdown was not called; the good mod saw only itself.
         assert!(!run.log.contains("probe: its Tick system ran"), "{}", run.log);
         assert_eq!(run.lines_with("DISABLED").len(), 1, "one line per failure:\n{}", run.log);
+        // Neither its staged observer nor the one it put on the world itself saw the hunt start.
+        assert_eq!(run.lines_with("observer saw mod"), Vec::<&str>::new(), "{failure}");
         assert_treasure_hunt_ran(&run, 1);
     }
+}
+
+/// The same probe without a failure: both its observers see both mods start, so the test above
+/// would see them too if they outlived the failure.
+#[test]
+fn a_started_mods_observers_run() {
+    let (server, _) = with_broken(PROBE_FIRST, Some((&artifacts().probe_lib, "libprobe_mod.so")));
+    let run = server.run_ticks(TICKS, &[]);
+    for how in ["staged", "direct"] {
+        for id in ["Fixtures:Probe", "Veltrix:TreasureHunt"] {
+            let line = format!("probe: its {how} observer saw mod {id} start");
+            assert_eq!(run.lines_with(&line).len(), 1, "{line}:\n{}", run.log);
+        }
+    }
+    assert_treasure_hunt_ran(&run, 2);
 }
 
 #[test]

@@ -3,6 +3,11 @@
 use std::path::Path;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use object::{
+    FileKind,
+    elf::{FileHeader32, FileHeader64},
+    read::elf::{FileHeader, ProgramHeader},
+};
 use veltrix_sdk::{ABI_VERSION, HEADER_SYMBOL, MAGIC, Mod, ModHeader, SDK_VERSION};
 
 use crate::panics;
@@ -63,6 +68,45 @@ pub fn open(path: &Path) -> Result<Box<dyn Mod>, String> {
     panics::catch(header.create).map_err(|p| format!("creating the mod panicked: {p}"))
 }
 
+/// Reads the library's whole file and checks it holds everything its own ELF headers say it
+/// does. dlopen maps the loaded segments straight from the file, so a file cut inside them (an
+/// interrupted upload) would kill the process with SIGBUS on first touch, with no log line.
+pub fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the library: {e}"))?;
+    let needed = match FileKind::parse(&*bytes) {
+        Ok(FileKind::Elf64) => elf_extent::<FileHeader64<object::Endianness>>(&bytes),
+        Ok(FileKind::Elf32) => elf_extent::<FileHeader32<object::Endianness>>(&bytes),
+        _ => return Err("not a loadable library (not an ELF file)".into()),
+    };
+    let needed =
+        needed.map_err(|e| format!("not a loadable library (its ELF headers are cut short or damaged: {e})"))?;
+    if needed > bytes.len() as u64 {
+        return Err(format!(
+            "the library's file is cut short: its ELF headers describe {needed} bytes, the file has {} \
+             (an interrupted upload or copy?); copy the mod's library again",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+/// How many bytes an ELF file must have: the end of its furthest loaded segment or of its
+/// section header table.
+fn elf_extent<Elf: FileHeader<Endian = object::Endianness>>(bytes: &[u8]) -> object::read::Result<u64> {
+    let header = Elf::parse(bytes)?;
+    let endian = header.endian()?;
+    let segments = header.program_headers(endian, bytes)?;
+    let segments_end = segments.iter().map(|s| {
+        let (offset, size) = s.file_range(endian);
+        offset.saturating_add(size)
+    });
+    let shoff: u64 = header.e_shoff(endian).into();
+    // A count of 0 with a table present means the real count is in section 0: one entry at least.
+    let sections = u64::from(header.e_shnum(endian).max(u16::from(shoff != 0)));
+    let sections_end = shoff.saturating_add(sections.saturating_mul(header.e_shentsize(endian).into()));
+    Ok(segments_end.fold(sections_end, u64::max))
+}
+
 /// The parts of two fingerprints that differ, as `part: mod X, server Y; ...`.
 pub fn fingerprint_diff(mod_fp: &str, server_fp: &str) -> String {
     let parse = |fp: &str| -> Vec<(String, String)> {
@@ -113,6 +157,26 @@ mod tests {
     fn diff_names_each_differing_part() {
         let d = fingerprint_diff("rustc=1.95.0;profile=release;x=1", "rustc=1.95.0;profile=debug;x=1");
         assert_eq!(d, "profile: mod `release`, server `debug`");
+    }
+
+    /// This test binary, whole and cut inside its loaded segments as an interrupted upload
+    /// leaves a file.
+    #[test]
+    fn a_library_cut_short_is_refused_before_dlopen() {
+        let whole = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.so");
+        std::fs::write(&path, &whole).unwrap();
+        assert_eq!(read_checked(&path).unwrap().len(), whole.len());
+
+        std::fs::write(&path, &whole[..whole.len() / 8]).unwrap();
+        let err = read_checked(&path).unwrap_err();
+        assert!(err.starts_with("the library's file is cut short: its ELF headers describe "), "{err}");
+        assert!(err.contains(&format!(" bytes, the file has {} (", whole.len() / 8)), "{err}");
+        std::fs::write(&path, &whole[..40]).unwrap();
+        assert!(read_checked(&path).unwrap_err().starts_with("not a loadable library (its ELF headers"));
+        std::fs::write(&path, "this is a text file\n").unwrap();
+        assert_eq!(read_checked(&path).unwrap_err(), "not a loadable library (not an ELF file)");
     }
 
     #[test]

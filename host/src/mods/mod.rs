@@ -80,6 +80,8 @@ pub struct LoaderSettings<'a> {
     pub dirs: &'a [PathBuf],
     /// Where data folders go: the server's `mods/`.
     pub data_root: &'a Path,
+    /// Create each opened mod's data folder (not when only validating: that writes nothing).
+    pub create_data_dirs: bool,
     pub config: &'a ServerConfig,
     pub host_version: &'a Version,
 }
@@ -121,6 +123,7 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
     let ordered = order::resolve(candidates, &mut report.failures);
 
     let mut opened: BTreeSet<String> = BTreeSet::new();
+    let mut libraries: Vec<OpenedLibrary> = Vec::new();
     for c in ordered {
         let id = c.manifest.id.to_string();
         if let Some(reason) = c.manifest.failed_dependency(&opened) {
@@ -134,6 +137,25 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
                 .push(c.fail(&c.manifest_path(), format!("`Main` names {}, which does not exist", library.display())));
             continue;
         }
+        let bytes = match library::read_checked(&library) {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                report.failures.push(c.fail(&library, reason));
+                continue;
+            }
+        };
+        if let Some(first) = libraries.iter().find(|l| l.holds(&bytes)) {
+            report.failures.push(c.fail(
+                &library,
+                format!(
+                    "the same library as mod {}, already loaded from {}: a second copy would share its state \
+                     and handle every event twice; remove one of the two folders",
+                    first.id,
+                    first.dir.display()
+                ),
+            ));
+            continue;
+        }
         let instance = match library::open(&library) {
             Ok(instance) => instance,
             Err(reason) => {
@@ -142,14 +164,35 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
             }
         };
         let data_dir = settings.data_root.join(c.manifest.id.folder_name());
-        if let Err(e) = fs::create_dir_all(&data_dir) {
+        if settings.create_data_dirs
+            && let Err(e) = fs::create_dir_all(&data_dir)
+        {
             report.failures.push(c.fail(&data_dir, format!("cannot create the mod's data folder: {e}")));
             continue;
         }
+        libraries.push(OpenedLibrary { id: id.clone(), dir: c.dir.clone(), path: library, len: bytes.len() });
         opened.insert(id);
         report.loaded.push(ModInstance { manifest: c.manifest, dir: c.dir, data_dir, instance });
     }
     report
+}
+
+/// A library opened for a mod: a copy of the same file under another mod name (only `Name`
+/// changed in the manifest) would register the same types, share their resources and store
+/// tables, and run every system twice.
+struct OpenedLibrary {
+    id: String,
+    dir: PathBuf,
+    path: PathBuf,
+    len: usize,
+}
+
+impl OpenedLibrary {
+    /// Whether `bytes` are this library's content. Files are compared only when their lengths
+    /// match, so a start reads each library once and a copy twice.
+    fn holds(&self, bytes: &[u8]) -> bool {
+        self.len == bytes.len() && fs::read(&self.path).is_ok_and(|ours| ours == bytes)
+    }
 }
 
 /// Reads every folder's manifest. Folders are visited in name order, for a stable result.

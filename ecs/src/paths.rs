@@ -749,30 +749,4 @@ mod tests {
         wait_for(&mut cache, &tiles, at(3, 3));
         assert_eq!(cache.stats().computations, 2);
     }
-
-    /// The figure for a 2048 x 2048 world: `cargo test --release -p treasure-hunt-ecs -- --ignored
-    /// --nocapture two_thousand`.
-    #[test]
-    #[ignore = "a benchmark: run in release"]
-    fn two_thousand_forty_eight_square_field_time() {
-        let mut tiles = TileWorld::flat(2048, 2048);
-        // Rock stripes with gaps, so that paths bend.
-        for x in (64..2048).step_by(128) {
-            for y in 0..2040 {
-                tiles.set(x, if x % 256 == 64 { y } else { y + 8 }, Tile::Rock);
-            }
-        }
-        let grid_start = Instant::now();
-        let grid = WalkGrid::of(&tiles);
-        let grid_time = grid_start.elapsed();
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let start = Instant::now();
-            let field = DistanceField::compute_on(&grid, at(1024, 1024));
-            times.push(start.elapsed());
-            assert!(field.distance(at(0, 0)).is_some());
-        }
-        times.sort();
-        println!("walk grid {grid_time:?}; field of 2048 x 2048: median {:?}, min {:?}", times[2], times[0]);
-    }
 }

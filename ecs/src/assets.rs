@@ -14,7 +14,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::loot::{Container, DropTable, ItemDrop, Pity};
+pub use crate::{
+    hints::HeatBand,
+    loot::{Container, DropTable, ItemDrop, Pity},
+};
 
 /// Folder of items under the pack's `Server/`.
 pub const ITEMS: &str = "Item/Items";
@@ -158,6 +161,11 @@ pub struct ClueSpec {
     #[serde(default)]
     pub trigger: ClueTrigger,
     pub kind: ClueKind,
+    /// HotCold only: the bands the walking distance is told in, taken in order (the first whose
+    /// `Within` holds the distance; a band without `Within` holds any, and goes last). Burning
+    /// (5), Hot (15), Warm (40), Cool (100) and Cold when absent.
+    #[serde(default)]
+    pub bands: Option<Vec<HeatBand>>,
 }
 
 /// When a clue is released.
@@ -197,6 +205,19 @@ pub enum ClueKind {
     Compass,
     /// The vault's exact tile.
     Reveal,
+}
+
+impl ClueKind {
+    /// The kind's name as designers write it (`"Area"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClueKind::Text(_) => "Text",
+            ClueKind::Area(_) => "Area",
+            ClueKind::HotCold => "HotCold",
+            ClueKind::Compass => "Compass",
+            ClueKind::Reveal => "Reveal",
+        }
+    }
 }
 
 /// An area clue's circle: `Radius` at release, shrinking to `ShrinkTo` over `ShrinkSeconds`.
@@ -366,7 +387,15 @@ mod tests {
     fn schemas_describe_the_keys_designers_write() {
         let schemas = super::schemas();
         let hunt = &schemas.iter().find(|(n, _)| *n == "Hunt.schema.json").unwrap().1;
-        for key in ["\"Seed\"", "\"Vaults\"", "\"LootTable\"", "\"FirstFinderThenPerPlayer\"", "\"Parent\""] {
+        for key in [
+            "\"Seed\"",
+            "\"Vaults\"",
+            "\"LootTable\"",
+            "\"FirstFinderThenPerPlayer\"",
+            "\"Parent\"",
+            "\"Bands\"",
+            "\"Within\"",
+        ] {
             assert!(hunt.contains(key), "{key} missing from the hunt schema");
         }
         let drop = &schemas.iter().find(|(n, _)| *n == "Drop.schema.json").unwrap().1;

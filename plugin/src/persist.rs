@@ -29,7 +29,7 @@ use treasure_hunt_ecs::{
     effects::{ActiveEffect, ActiveEffects},
     hunt::{
         ActiveHunt, AssetsInForce, ClaimOutcome, Claimant, Digging, EFFORT_PER_DIG, LootGranted, PityCounters, Stash,
-        Stashed, Team, Vault, VaultClaims,
+        Stashed, Team, Vault, VaultClaims, run_key,
     },
     inventory::{Inventory, PendingRewards},
     leaderboard::{BoardEntry, Entry, Leaderboard},
@@ -334,12 +334,11 @@ pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// The running hunt's leaderboard from the store: a board for the hunt in force, with the
-/// entries saved for it (none for a new hunt). Called at start after [`restore_hunt`], and by
-/// whoever starts a hunt later.
-pub fn restore_board(world: &mut World, store: &Store) -> Result<(), StoreError> {
-    let Some(active) = world.get_resource::<ActiveHunt>().cloned() else { return Ok(()) };
-    let key = active.run_key();
+/// The leaderboard of run `run` of hunt `hunt` from the store, with the entries saved for it
+/// (none for a new run). Called at start for the running hunt, after [`restore_hunt`], or for
+/// the hunt that ended last ([`last_ended_run`]: its board stays until another starts).
+pub fn restore_board(world: &mut World, store: &Store, hunt: &str, run: u32) -> Result<(), StoreError> {
+    let key = run_key(hunt, run);
     let records: Vec<((String, PlayerId), ScoreRecord)> =
         store.load_range(SCORES, &(key.clone(), 0), &(key.clone(), PlayerId::MAX))?;
     let mut board = world.remove_resource::<Leaderboard>().unwrap_or_default();
@@ -354,8 +353,7 @@ pub fn restore_board(world: &mut World, store: &Store) -> Result<(), StoreError>
     world.insert_resource(board);
     if restored > 0 {
         tracing::info!(
-            "hunt {}: {restored} leaderboard entr{} restored from the store",
-            active.id,
+            "hunt {hunt}: {restored} leaderboard entr{} restored from the store",
             if restored == 1 { "y" } else { "ies" }
         );
     }
@@ -646,6 +644,12 @@ pub fn point_log_at(world: &mut World, id: &str) {
 /// The id of the hunt that was running when the server stopped, if any.
 pub fn active_run(world: &World) -> Option<String> {
     world.resource::<HuntRuns>().0.iter().find(|(_, r)| r.phase == Phase::Active).map(|(id, _)| id.clone())
+}
+
+/// The hunt whose run ended last, and that run's number, if any ended.
+pub fn last_ended_run(world: &World) -> Option<(String, u32)> {
+    let runs = &world.resource::<HuntRuns>().0;
+    runs.iter().filter(|(_, r)| r.ended_ms.is_some()).max_by_key(|(_, r)| r.ended_ms).map(|(id, r)| (id.clone(), r.run))
 }
 
 /// Tick, after the events are logged: points the log at the running hunt when it changed, and

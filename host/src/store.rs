@@ -82,9 +82,9 @@ impl RedbStore {
     /// [`REOPEN_EVERY`] while that fails.
     fn reopen(&self, db: &mut Option<Database>) -> Result<(), StoreError> {
         let mut failed = self.reopen_failed.lock();
-        if db.is_some() {
+        if let Some(open) = db.take() {
             // Closed first: redb locks the file, a second handle would be refused.
-            *db = None;
+            self.close(open);
         } else if failed.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
             return Err(self.error("cannot open the store again after a failed commit", "waiting to try again"));
         }
@@ -129,13 +129,20 @@ impl RedbStore {
     }
 }
 
+impl RedbStore {
+    /// Closes `db`: redb writes as it closes, and may panic on a damaged file, which is not the
+    /// server's end.
+    fn close(&self, db: Database) {
+        if let Err(panic) = crate::panics::catch(move || drop(db)) {
+            tracing::error!("{}: closing the store: redb panicked: {panic}", self.shown);
+        }
+    }
+}
+
 impl Drop for RedbStore {
     fn drop(&mut self) {
-        // redb writes as it closes, and may panic on a damaged file: not the server's end.
-        if let Some(db) = self.db.get_mut().take()
-            && let Err(panic) = crate::panics::catch(move || drop(db))
-        {
-            tracing::error!("{}: closing the store: redb panicked: {panic}", self.shown);
+        if let Some(db) = self.db.get_mut().take() {
+            self.close(db);
         }
     }
 }

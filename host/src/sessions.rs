@@ -9,8 +9,8 @@ use std::{
 
 use tokio::sync::mpsc;
 use veltrix_sdk::{
-    Audience, Changes, ClientMessages, CommandSource, DeliverError, Outbox, Player, PlayerId, Position, Sender, Store,
-    StoreError, StoreHealth, TickInfo, TileWorld,
+    Audience, Changes, ClientMessages, CommandSource, DeliverError, JoinChecks, Outbox, Player, PlayerId, Position,
+    Sender, Store, StoreError, StoreHealth, TickInfo, TileWorld,
     bytes::Bytes,
     prelude::*,
     protocol::{
@@ -255,6 +255,23 @@ fn join(world: &mut World, request: JoinRequest) {
     let id = world.resource_scope(|world, mut changes: Mut<Changes>| {
         world.resource_mut::<Sessions>().id_for(&name, &mut changes)
     });
+    // A player whose saved state a mod cannot read stays out: let in, it would start with
+    // nothing, saved over what could not be read.
+    let player = Player { id, name: name.clone() };
+    let failed = crate::panics::catch(|| JoinChecks::first_failed(world, &player))
+        .unwrap_or_else(|panic| Some(("a mod".into(), format!("its join check panicked: {panic}"))));
+    if let Some((by, why)) = failed {
+        tracing::error!(
+            "player {name} (id {id}) refused: {by} cannot read its saved state: {why}. It is kept as it is: run \
+             `veltrix-server check` with the server stopped, and see \"When something goes wrong\" in docs/storage.md"
+        );
+        handle.close(
+            ErrorCode::SavedStateUnreadable,
+            "your saved state cannot be read; it is kept as it is and the server's operator is told: try again once \
+             it is repaired",
+        );
+        return;
+    }
     // Where the player left off, if that is still walkable ground; else its spawn point.
     let spawn = last_position(world, id)
         .filter(|p| world.resource::<TileWorld>().walkable(p.x, p.y))
@@ -273,7 +290,7 @@ fn join(world: &mut World, request: JoinRequest) {
     let welcome = Some(welcome_frame(tick, &welcome));
     let entity = world
         .spawn((
-            Player { id, name: name.clone() },
+            player,
             spawn,
             Connection {
                 conn,
@@ -389,7 +406,7 @@ fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
         Seen::Answered(answers) => {
             let mut outbox = world.resource_mut::<Outbox>();
             for answer in answers {
-                outbox.send_encoded(Audience::Player(player), answer);
+                outbox.send_saved(Audience::Player(player), answer);
             }
             false
         }

@@ -203,6 +203,7 @@ impl Mod for TreasureHunt {
             .add_server_message::<protocol::EffectEnded>("EffectEnded")
             .add_server_message::<protocol::TreasureSense>("TreasureSense");
         hunt::add_systems(ctx);
+        ctx.add_join_check(persist::player_record_reads);
         board::add_systems(ctx);
         hints::add_systems(ctx);
         clues::add_systems(ctx);

@@ -392,22 +392,12 @@ pub fn restore_players(
         if stash.0.contains_key(&player.id) {
             continue;
         }
-        let key = rmp_key(&player.id);
-        let record = match store.0.get(PLAYERS, &key) {
-            Ok(Some(bytes)) => match veltrix_sdk::rmp_serde::from_slice::<PlayerRecord>(&bytes) {
-                Ok(record) => record,
-                Err(e) => {
-                    tracing::error!(
-                        "player {} ({}): the stored record does not decode ({e}); starting empty",
-                        player.name,
-                        player.id
-                    );
-                    continue;
-                }
-            },
+        // The join check read it in this tick's PreTick: it reads.
+        let record = match stored_player(&store, player.id) {
+            Ok(Some(record)) => record,
             Ok(None) => continue,
             Err(e) => {
-                tracing::error!("player {} ({}): cannot read the store: {e}", player.name, player.id);
+                tracing::error!("player {} ({}): {e}", player.name, player.id);
                 continue;
             }
         };
@@ -439,6 +429,26 @@ pub fn restore_players(
             },
         );
     }
+}
+
+/// A player's stored record; `Err` when it cannot be read or does not decode.
+fn stored_player(store: &Store, player: PlayerId) -> Result<Option<PlayerRecord>, String> {
+    let bytes = store.0.get(PLAYERS, &rmp_key(&player)).map_err(|e| format!("cannot read its record: {e}"))?;
+    bytes
+        .map(|bytes| veltrix_sdk::rmp_serde::from_slice::<PlayerRecord>(&bytes))
+        .transpose()
+        .map_err(|e| format!("its record in table {PLAYERS} does not decode ({e})"))
+}
+
+/// The join check: a player whose stored record cannot be read stays out, its record kept (let
+/// in, it would start empty and be saved over it). One still parked in memory this run is let
+/// in: what it has is there, and saved over the damaged record.
+pub fn player_record_reads(world: &World, player: &Player) -> Result<(), String> {
+    let Some(store) = world.get_resource::<Store>() else { return Ok(()) };
+    if world.get_resource::<Stash>().is_some_and(|stash| stash.0.contains_key(&player.id)) {
+        return Ok(());
+    }
+    stored_player(store, player.id).map(drop)
 }
 
 fn rmp_key<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {

@@ -153,6 +153,9 @@ pub enum ErrorCode {
     ServerStopping,
     /// A mod or command refused the request; the message says why.
     Refused,
+    /// The player's saved state cannot be read (a damaged store): the join is refused and the
+    /// state kept as it is until an operator repairs it. Closes.
+    SavedStateUnreadable,
     /// Never sent: what a reader gets for a code newer than itself, so that the Error (its
     /// message and request) is still read.
     #[serde(other)]

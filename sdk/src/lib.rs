@@ -43,7 +43,10 @@ pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subco
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
-pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender, SpeedFactor};
+pub use net::{
+    Audience, ClientMessages, DeliverError, FromClient, JoinCheck, JoinChecks, Outbox, Player, Position, Sender,
+    SpeedFactor,
+};
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
 pub use store::{

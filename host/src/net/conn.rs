@@ -447,6 +447,7 @@ fn close<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: &'a s
             ErrorCode::FrameTooLarge => CloseCode::Size,
             ErrorCode::ServerStopping => CloseCode::Away,
             ErrorCode::Kicked | ErrorCode::Replaced => CloseCode::Normal,
+            ErrorCode::SavedStateUnreadable => CloseCode::Error,
             _ => CloseCode::Policy,
         };
         let reason = format!("{code:?}");
@@ -465,6 +466,7 @@ fn reason_label(code: ErrorCode) -> &'static str {
         ErrorCode::NameTaken => "name_taken",
         ErrorCode::SlowConsumer => "slow_consumer",
         ErrorCode::ServerStopping => "server_stopping",
+        ErrorCode::SavedStateUnreadable => "saved_state_unreadable",
         _ => "closed_by_server",
     }
 }

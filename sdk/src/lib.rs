@@ -53,7 +53,7 @@ pub use store::{
     Changes, CommitOutcome, MemoryStore, PendingCommit, Record, Storage, Store, StoreError, StoreHealth, Write,
     commit_tick, finish_commit, take_tick_writes,
 };
-pub use tiles::{Spawn, Tile, TileWorld};
+pub use tiles::{Blocked, Spawn, Tile, TileWorld};
 
 /// The version of this sdk, which a mod's header records.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

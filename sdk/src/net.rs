@@ -360,7 +360,10 @@ impl ClientMessages {
     pub fn register<T: DeserializeOwned + Send + Sync + 'static>(world: &mut World, ns: &str, kind: &str) {
         MessageRegistry::register_message::<FromClient<T>>(world);
         let decoder: Decoder = Box::new(|world, sender, body| {
-            let message: T = rmp_serde::from_slice(body).map_err(|e| e.to_string())?;
+            // The whole body, nothing after it, as for a frame.
+            let message: T = veltrix_protocol::decode_value(body).map_err(|e| match e {
+                veltrix_protocol::DecodeError::Malformed(m) | veltrix_protocol::DecodeError::UnknownMessage(m) => m,
+            })?;
             world.write_message(FromClient {
                 entity: sender.entity,
                 player: sender.player,

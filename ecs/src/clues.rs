@@ -19,9 +19,9 @@ use veltrix_sdk::{
 use crate::{
     assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
     hints::{HintKind, HintRequest},
-    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, Reason, Refused},
-    lifecycle::{HuntClock, HuntRuns},
     pack::PlacedClue,
+    state::{ActiveHunt, AssetsInForce, HuntClock, HuntRuns},
+    vocab::{ClaimOutcome, HuntSet, Reason, Refused},
 };
 
 /// What the running hunt's players have been given.

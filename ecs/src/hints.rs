@@ -20,8 +20,8 @@ use veltrix_sdk::{
 
 use crate::{
     assets::TilePos,
-    hunt::{HuntSet, Reason, Refused},
     paths::{Direction, PathCache, PathCacheConfig},
+    vocab::{HuntSet, Reason, Refused},
 };
 
 /// The set [`answer_hints`] runs in: after [`HuntSet::Input`], before [`HuntSet::Deliver`]

@@ -20,7 +20,10 @@ use std::{
 
 use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, bevy_ecs::schedule::SystemSet, prelude::*};
 
-use crate::hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, LootGranted, is_run_key};
+use crate::{
+    state::{ActiveHunt, AssetsInForce, is_run_key},
+    vocab::{ClaimOutcome, HuntSet, LootGranted},
+};
 
 /// The leaderboard's systems, after `HuntSet::Loot` (they read its claims and loot).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,6 +6,9 @@
 //! - [`assets`]: the asset kinds designers write (items, loot tables, hunts) and their schemas.
 //! - [`pack`]: a pack loaded and checked as a whole, with every error located.
 //! - [`placement`]: where vaults go, fixed or random from the hunt's seed.
+//! - [`vocab`]: the words the systems share: their sets, requests, outcomes and refusals.
+//! - [`state`]: what the concerns share in the world: the assets in force, the running hunt,
+//!   its vaults, teams, the hunts' runs and the clock.
 //! - [`hunt`]: the running hunt: vaults, digging, claims, loot.
 //! - [`lifecycle`]: a hunt's runs: scheduled, active, ended; announcements.
 //! - [`clues`]: clues released by time, chains and proximity, or on request.
@@ -32,3 +35,5 @@ pub mod loot;
 pub mod pack;
 pub mod paths;
 pub mod placement;
+pub mod state;
+pub mod vocab;

@@ -13,23 +13,14 @@
 //! the restart. A new run of a hunt starts from nothing: no claims, no dig effort; the loot
 //! seed changes from run to run ([`run_seed`]).
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use veltrix_sdk::{bevy_ecs::message::Message, prelude::*};
 
+pub use crate::state::{ArchivedRun, EndReason, HuntClock, HuntRun, HuntRuns, Phase, run_seed};
 use crate::{
     assets::{ClaimRule, Schedule},
-    hunt::{ActiveHunt, AssetsInForce, Digging, Stash, Vault, VaultClaims, start_hunt},
-    loot::stable_hash,
+    hunt::{Digging, Stash, start_hunt},
+    state::{ActiveHunt, AssetsInForce, Vault, VaultClaims},
 };
-
-/// Wall-clock time in milliseconds since the Unix epoch, as of this tick. The ECS reads no
-/// clock: the mod sets this before each tick (tests set it from the tick number).
-#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HuntClock {
-    pub unix_ms: i64,
-}
 
 /// When a hunt may start, parsed from its asset's `Schedule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,74 +85,6 @@ impl Start {
     }
 }
 
-/// Where a hunt is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// Not running: waiting for its schedule or a command.
-    Scheduled,
-    Active,
-    /// Its last run is over (runs before the last are archived in [`HuntRun::archived`]).
-    Ended,
-}
-
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EndReason {
-    /// Every FirstFinder vault was claimed.
-    AllClaimed,
-    TimeUp,
-    /// `hunt stop`.
-    Stopped,
-}
-
-/// A hunt's state, stored with the hunt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HuntRun {
-    pub phase: Phase,
-    /// The number of the current (or last) run; 0 before the first.
-    pub run: u32,
-    pub started_ms: Option<i64>,
-    /// When the run ends by time, if it does.
-    pub ends_ms: Option<i64>,
-    pub ended_ms: Option<i64>,
-    pub end_reason: Option<EndReason>,
-    /// End warnings given this run: bit 0 at 60 s, bit 1 at 10 s.
-    pub warned: u8,
-    /// A scheduled start waiting for players: the online count last announced.
-    pub waiting_announced: Option<u32>,
-    /// Earlier runs, oldest first.
-    pub archived: Vec<ArchivedRun>,
-}
-
-impl Default for HuntRun {
-    fn default() -> Self {
-        Self {
-            phase: Phase::Scheduled,
-            run: 0,
-            started_ms: None,
-            ends_ms: None,
-            ended_ms: None,
-            end_reason: None,
-            warned: 0,
-            waiting_announced: None,
-            archived: Vec::new(),
-        }
-    }
-}
-
-/// A past run, kept after the hunt runs again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedRun {
-    pub run: u32,
-    pub started_ms: Option<i64>,
-    pub ended_ms: Option<i64>,
-    pub end_reason: Option<EndReason>,
-}
-
-/// Every hunt's state, by hunt id. Hunts of the pack without an entry are Scheduled.
-#[derive(Resource, Debug, Clone, Default, PartialEq)]
-pub struct HuntRuns(pub BTreeMap<String, HuntRun>);
-
 /// What players are told about a hunt's life (to everyone).
 #[derive(Message, Debug, Clone, PartialEq)]
 pub enum Announcement {
@@ -189,12 +112,6 @@ pub enum Announcement {
         online: u32,
         needed: u32,
     },
-}
-
-/// The loot seed of run `run` of a hunt seeded `seed`: the first run uses the hunt's seed,
-/// later runs a seed derived from it, so each run rolls new loot, alike on every server.
-pub fn run_seed(seed: u64, run: u32) -> u64 {
-    if run <= 1 { seed } else { stable_hash(seed, "run", u64::from(run)) }
 }
 
 /// Registers the lifecycle's resources and messages.

@@ -17,9 +17,9 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
     hints::{HintKind, HintRequest},
-    pack::PlacedClue,
+    model::assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
+    model::pack::PlacedClue,
     state::{ActiveHunt, AssetsInForce, HuntClock, HuntRuns},
     vocab::{ClaimOutcome, HuntSet, Reason, Refused},
 };

@@ -25,8 +25,8 @@
 use veltrix_sdk::{PlayerId, SpeedFactor, StoreHealth, bevy_ecs::message::Message, prelude::*};
 
 use crate::{
-    assets::{Effect, Stacking},
-    inventory::Inventory,
+    model::assets::{Effect, Stacking},
+    model::inventory::Inventory,
     state::{AssetsInForce, Team, Vault, VaultClaims, already_claimed},
     vocab::{InventoryChanged, Reason, Refused},
 };

@@ -35,11 +35,11 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::ClaimRule,
     effects::{self, ActiveEffects, EffectOutcome, SenseState},
-    inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
-    loot::{ItemStack, loot_rng},
-    pack::HuntAssets,
+    model::assets::ClaimRule,
+    model::inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
+    model::loot::{ItemStack, loot_rng},
+    model::pack::HuntAssets,
     state::{HuntRuns, already_claimed, run_seed},
 };
 pub use crate::{
@@ -563,10 +563,10 @@ pub fn deliver_pending_rewards(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pack::PlacedHunt;
+    use crate::model::pack::PlacedHunt;
 
     fn hunt(id: &str) -> PlacedHunt {
-        let def: crate::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
+        let def: crate::model::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
         PlacedHunt { id: id.into(), def, vaults: vec![], clues: vec![] }
     }
 

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use veltrix_sdk::{PlayerId, prelude::*};
 
 use crate::{
-    assets::{ClaimRule, TilePos},
-    loot::stable_hash,
-    pack::{HuntAssets, PlacedVault},
+    model::assets::{ClaimRule, TilePos},
+    model::loot::stable_hash,
+    model::pack::{HuntAssets, PlacedVault},
     vocab::{Claimant, Reason},
 };
 

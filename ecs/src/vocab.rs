@@ -18,9 +18,9 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::TilePos,
-    loot::{ItemStack, stable_hash},
-    pack::PlacedVault,
+    model::assets::TilePos,
+    model::loot::{ItemStack, stable_hash},
+    model::pack::PlacedVault,
 };
 
 /// The hunt's system sets, run in this order in `Tick`.

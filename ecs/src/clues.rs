@@ -153,6 +153,12 @@ pub fn prefetch_paths(world: &mut World) {
     });
 }
 
+/// Clues as one unit: their resource and messages now, their systems once the mod has started.
+pub fn plugin(ctx: &mut ModContext) {
+    register(ctx.world_mut());
+    add_systems(ctx);
+}
+
 /// Registers the clues' resource and messages.
 pub fn register(world: &mut World) {
     world.init_resource::<ClueReleases>();

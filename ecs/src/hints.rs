@@ -74,6 +74,13 @@ pub enum HintOutcome {
 #[derive(Resource, Debug, Clone, Default)]
 pub struct PendingHints(pub BTreeMap<(PlayerId, String), HintRequest>);
 
+/// Hints as one unit: the path cache, pending hints and messages now, the system once the mod
+/// has started.
+pub fn plugin(ctx: &mut ModContext, config: PathCacheConfig) {
+    register(ctx.world_mut(), config);
+    add_systems(ctx);
+}
+
 /// Registers the path cache, the pending hints and the hint messages.
 pub fn register(world: &mut World, config: PathCacheConfig) {
     world.insert_resource(PathCache::new(config));

@@ -107,8 +107,14 @@ pub struct Stashed {
 
 // ---- outcome messages (read by the mod and sent to players) ----
 
-/// Registers the hunt's resources, messages, observer and systems on a world whose `Tick`
-/// schedule exists. The mod calls this in setup (through its staged registration).
+/// The hunt (digging, claims, loot, effects, the players' stash) as one unit: its rules,
+/// resources and messages in the world now, its systems and observer once the mod has started.
+pub fn plugin(ctx: &mut ModContext, rules: HuntRules) {
+    register(ctx.world_mut(), rules);
+    add_systems(ctx);
+}
+
+/// Registers the hunt's resources and messages (and the effects').
 pub fn register(world: &mut World, rules: HuntRules) {
     world.insert_resource(rules);
     world.init_resource::<AssetsInForce>();
@@ -129,11 +135,12 @@ pub fn register(world: &mut World, rules: HuntRules) {
         register(world);
     }
     effects::register(world);
-    world.add_observer(stash_leaving_player);
 }
 
-/// Adds the hunt's systems to `Tick`, in their sets.
+/// Adds the hunt's systems to `Tick`, in their sets, and the observer that parks a leaving
+/// player's state.
 pub fn add_systems(ctx: &mut ModContext) {
+    ctx.add_observer(stash_leaving_player);
     ctx.configure_sets(Tick, (HuntSet::Input, HuntSet::Claim, HuntSet::Loot, HuntSet::Deliver).chain());
     ctx.add_systems(
         Tick,

@@ -292,6 +292,13 @@ pub struct BoardAnnouncer {
     announced_players: usize,
 }
 
+/// The leaderboard as one unit: its rules, resources and messages now, its systems once the mod
+/// has started.
+pub fn plugin(ctx: &mut ModContext, rules: LeaderboardRules) {
+    register(ctx.world_mut(), rules);
+    add_systems(ctx);
+}
+
 /// Registers the leaderboard's resources and messages.
 pub fn register(world: &mut World, rules: LeaderboardRules) {
     world.insert_resource(rules);

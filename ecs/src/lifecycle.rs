@@ -54,6 +54,12 @@ pub enum Announcement {
     },
 }
 
+/// The lifecycle as one unit: the clock, the runs and the announcements. It has no system of
+/// its own: the mod drives it between ticks (its clock and `drive_lifecycle`).
+pub fn plugin(ctx: &mut ModContext) {
+    register(ctx.world_mut());
+}
+
 /// Registers the lifecycle's resources and messages.
 pub fn register(world: &mut World) {
     world.init_resource::<HuntClock>();

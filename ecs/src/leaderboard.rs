@@ -20,7 +20,10 @@ use std::{
 
 use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, bevy_ecs::schedule::SystemSet, prelude::*};
 
-use crate::hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, LootGranted, is_run_key};
+use crate::{
+    state::{ActiveHunt, AssetsInForce, is_run_key},
+    vocab::{ClaimOutcome, HuntSet, LootGranted},
+};
 
 /// The leaderboard's systems, after `HuntSet::Loot` (they read its claims and loot).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -287,6 +290,13 @@ pub struct BoardAnnouncer {
     announced: Vec<(PlayerId, u32, u64)>,
     /// How many players were ranked in the last announcement.
     announced_players: usize,
+}
+
+/// The leaderboard as one unit: its rules, resources and messages now, its systems once the mod
+/// has started.
+pub fn plugin(ctx: &mut ModContext, rules: LeaderboardRules) {
+    register(ctx.world_mut(), rules);
+    add_systems(ctx);
 }
 
 /// Registers the leaderboard's resources and messages.

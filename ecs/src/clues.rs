@@ -17,11 +17,11 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
-    hints::{HeatBand, HintKind, HintRequest},
-    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, Reason, Refused},
-    lifecycle::{HuntClock, HuntRuns},
-    pack::PlacedClue,
+    hints::{HintKind, HintRequest},
+    model::assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
+    model::pack::PlacedClue,
+    state::{ActiveHunt, AssetsInForce, HuntClock, HuntRuns},
+    vocab::{ClaimOutcome, HuntSet, Reason, Refused},
 };
 
 /// What the running hunt's players have been given.
@@ -89,15 +89,23 @@ pub enum ClueOutcome {
 }
 
 /// The radius of an Area clue `elapsed_ms` after its release.
-pub fn area_radius(area: &AreaClue, elapsed_ms: i64) -> f32 {
-    match area.shrink_to {
-        Some(to) if area.shrink_seconds > 0 => {
-            let done = (elapsed_ms.max(0) as f64 / (f64::from(area.shrink_seconds) * 1000.0)).min(1.0) as f32;
-            area.radius + (to - area.radius) * done
-        }
-        Some(to) => to,
-        None => area.radius,
+pub fn area_radius(area: &AreaClue, elapsed_ms: i64) -> f64 {
+    let (from, to) = (f64::from(area.radius), f64::from(area.shrink_to.unwrap_or(area.radius)));
+    if area.shrink_seconds == 0 {
+        return to;
     }
+    let done = (elapsed_ms.max(0) as f64 / (f64::from(area.shrink_seconds) * 1000.0)).min(1.0);
+    from + (to - from) * done
+}
+
+/// The radius players are told `elapsed_ms` after an Area clue's release: as it was at the
+/// last whole second since the release (the clue's own clock, so updates come a second
+/// apart), rounded up to whole tiles (the circle still holds the vault, and reaches `ShrinkTo`
+/// at `ShrinkSeconds`, not early).
+pub fn area_radius_told(area: &AreaClue, elapsed_ms: i64) -> f32 {
+    let seconds_ms = elapsed_ms.max(0) / 1000 * 1000;
+    // A radius a hair above a whole tile from rounding is that tile, not the next one up.
+    (area_radius(area, seconds_ms) - 1e-6).ceil() as f32
 }
 
 /// Clue systems: after the claims (chains), before hints are answered (a HotCold or Compass
@@ -145,6 +153,12 @@ pub fn prefetch_paths(world: &mut World) {
     });
 }
 
+/// Clues as one unit: their resource and messages now, their systems once the mod has started.
+pub fn plugin(ctx: &mut ModContext) {
+    register(ctx.world_mut());
+    add_systems(ctx);
+}
+
 /// Registers the clues' resource and messages.
 pub fn register(world: &mut World) {
     world.init_resource::<ClueReleases>();
@@ -154,15 +168,14 @@ pub fn register(world: &mut World) {
 
 /// After the claims: releases the clues whose time came or whose vault was just claimed, the
 /// proximity clues of players who moved into their circle, and sends a shrinking area again
-/// (at most once a second, when its radius lost a whole tile). Joining players get what was
-/// released before.
+/// when the radius told lost a whole tile (looked at once a second from its release). Joining
+/// players get what was released before.
 #[allow(clippy::too_many_arguments)]
 pub fn release_clues(
     hunt: Option<Res<ActiveHunt>>,
     assets: Res<AssetsInForce>,
     runs: Res<HuntRuns>,
     clock: Res<HuntClock>,
-    tick: Res<TickInfo>,
     mut claims: MessageReader<ClaimOutcome>,
     mut releases: ResMut<ClueReleases>,
     joined: Query<&Player, Added<Player>>,
@@ -182,7 +195,7 @@ pub fn release_clues(
             return;
         }
         let radius_sent = match &clue.kind {
-            ClueKind::Area(area) => Some(area_radius(area, 0) as u32),
+            ClueKind::Area(area) => Some(area_radius_told(area, 0) as u32),
             _ => None,
         };
         releases.to_all.insert(clue.id.clone(), Released { at_ms: now, radius_sent });
@@ -226,21 +239,24 @@ pub fn release_clues(
             }
         }
     }
-    if tick.rate > 0 && tick.tick.is_multiple_of(u64::from(tick.rate)) {
-        for (index, clue) in placed.clues.iter().enumerate() {
-            let ClueKind::Area(area) = &clue.kind else { continue };
-            let Some(released) = releases.to_all.get(&clue.id).copied() else { continue };
-            let radius = area_radius(area, now - released.at_ms) as u32;
-            if released.radius_sent.is_some_and(|sent| radius < sent) {
-                releases.to_all.get_mut(&clue.id).expect("released").radius_sent = Some(radius);
-                out.write(ClueOutcome::Shrunk { clue: index });
-            }
+    for (index, clue) in placed.clues.iter().enumerate() {
+        let ClueKind::Area(area) = &clue.kind else { continue };
+        let Some(released) = releases.to_all.get(&clue.id).copied() else { continue };
+        // Changes at most once a second, counted from the clue's release.
+        let radius = area_radius_told(area, now - released.at_ms) as u32;
+        if released.radius_sent.is_some_and(|sent| radius < sent) {
+            releases.to_all.get_mut(&clue.id).expect("released").radius_sent = Some(radius);
+            out.write(ClueOutcome::Shrunk { clue: index });
         }
     }
 }
 
-/// Answers players asking for a clue: refused when unknown or not released to them; a HotCold
-/// or Compass clue becomes a [`HintRequest`], answered when its path is ready.
+/// Answers players asking for a clue: refused when the player does not hold it; a HotCold or
+/// Compass clue becomes a [`HintRequest`], answered when its path is ready.
+///
+/// A clue that exists but is not released to the player gets the very refusal an unknown id
+/// gets (built from the clues the player holds, never from the hunt's others), so asking
+/// cannot tell which ids the hunt has.
 pub fn answer_clue_requests(
     hunt: Option<Res<ActiveHunt>>,
     assets: Res<AssetsInForce>,
@@ -255,26 +271,22 @@ pub fn answer_clue_requests(
             out.write(refuse("no hunt is running: there are no clues".into()));
             continue;
         };
-        let Some(index) = placed.clues.iter().position(|c| c.id == r.clue) else {
-            let known: Vec<&str> =
-                placed.clues.iter().filter(|c| releases.available(c, r.player)).map(|c| c.id.as_str()).collect();
+        let held = |c: &&PlacedClue| releases.available(c, r.player);
+        let Some(index) = placed.clues.iter().position(|c| c.id == r.clue && held(&c)) else {
+            let yours: Vec<&str> = placed.clues.iter().filter(held).map(|c| c.id.as_str()).collect();
             out.write(refuse(
-                match veltrix_sdk::did_you_mean(&r.clue, &known) {
-                    Some(hint) => format!("no clue {:?} (did you mean {hint:?}?)", r.clue),
-                    None if known.is_empty() => format!("no clue {:?}: none is released to you yet", r.clue),
-                    None => format!("no clue {:?}; yours: {}", r.clue, known.join(", ")),
+                match veltrix_sdk::did_you_mean(&r.clue, &yours) {
+                    Some(hint) => format!("you hold no clue {:?} (did you mean {hint:?}?)", r.clue),
+                    None if yours.is_empty() => format!("you hold no clue {:?}: none is released to you yet", r.clue),
+                    None => format!("you hold no clue {:?}; yours: {}", r.clue, yours.join(", ")),
                 }
                 .into(),
             ));
             continue;
         };
         let clue = &placed.clues[index];
-        if !releases.available(clue, r.player) {
-            out.write(refuse(format!("the clue {} is not released to you yet", clue.id).into()));
-            continue;
-        }
         let kind = match clue.kind {
-            ClueKind::HotCold => HintKind::HotCold { bands: HeatBand::defaults() },
+            ClueKind::HotCold => HintKind::HotCold { bands: clue.bands.clone() },
             ClueKind::Compass => HintKind::Compass,
             _ => {
                 out.write(ClueOutcome::Answer { player: r.player, request: r.request, clue: index });
@@ -309,14 +321,29 @@ pub fn describe_clues(world: &World, player: Option<PlayerId>) -> Vec<String> {
                 None if releases.to_all.contains_key(&c.id) => " (released to all)".into(),
                 None => format!(" ({:?})", c.trigger),
             };
-            let kind = match &c.kind {
-                ClueKind::Text(_) => "Text",
-                ClueKind::Area(_) => "Area",
-                ClueKind::HotCold => "HotCold",
-                ClueKind::Compass => "Compass",
-                ClueKind::Reveal => "Reveal",
-            };
-            Some(format!("{} [{kind}]{state}", c.id))
+            Some(format!("{} [{}]{state}", c.id, c.kind.name()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The radius told changes on whole seconds after the release and is rounded up: it loses a
+    /// tile only once the circle really has, and reaches ShrinkTo at ShrinkSeconds.
+    #[test]
+    fn the_radius_told_follows_the_clues_own_seconds_rounded_up() {
+        let slow = AreaClue { radius: 10.0, shrink_to: Some(9.0), shrink_seconds: 10 };
+        let told = |area: &AreaClue, ms: i64| area_radius_told(area, ms);
+        assert_eq!([0, 450, 999, 5000, 9999].map(|ms| told(&slow, ms)), [10.0; 5]);
+        assert_eq!([10_000, 60_000].map(|ms| told(&slow, ms)), [9.0; 2]);
+        let fast = AreaClue { radius: 12.0, shrink_to: Some(4.0), shrink_seconds: 4 };
+        assert_eq!([0, 999, 1000, 2500, 3000, 4000].map(|ms| told(&fast, ms)), [12.0, 12.0, 10.0, 8.0, 6.0, 4.0]);
+        // Whole radii reached on whole seconds are not rounded one tile up.
+        let long = AreaClue { radius: 48.0, shrink_to: Some(12.0), shrink_seconds: 600 };
+        assert_eq!([100_000, 200_000, 600_000].map(|ms| told(&long, ms)), [42.0, 36.0, 12.0]);
+        let fixed = AreaClue { radius: 7.5, shrink_to: None, shrink_seconds: 0 };
+        assert_eq!(told(&fixed, 3000), 8.0, "a fractional radius is told rounded up");
+    }
 }

@@ -20,7 +20,10 @@ use std::{
 
 use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, bevy_ecs::schedule::SystemSet, prelude::*};
 
-use crate::hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, LootGranted, is_run_key};
+use crate::{
+    state::{ActiveHunt, AssetsInForce, is_run_key},
+    vocab::{ClaimOutcome, HuntSet, LootGranted},
+};
 
 /// The leaderboard's systems, after `HuntSet::Loot` (they read its claims and loot).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -285,6 +288,15 @@ pub struct BoardAnnouncer {
     seen_generation: u64,
     /// The top last announced: (player, vaults, score), in rank order.
     announced: Vec<(PlayerId, u32, u64)>,
+    /// How many players were ranked in the last announcement.
+    announced_players: usize,
+}
+
+/// The leaderboard as one unit: its rules, resources and messages now, its systems once the mod
+/// has started.
+pub fn plugin(ctx: &mut ModContext, rules: LeaderboardRules) {
+    register(ctx.world_mut(), rules);
+    add_systems(ctx);
 }
 
 /// Registers the leaderboard's resources and messages.
@@ -340,8 +352,10 @@ pub fn update_leaderboard(
     }
 }
 
-/// Writes [`BoardChanged`] when the top `LeaderboardSize` differs from the last one announced,
-/// at most once per `TickInfo::rate` ticks; a change within that second waits for its end.
+/// Writes [`BoardChanged`] when the top `LeaderboardSize` or the number of players ranked
+/// differs from the last one announced (a claim below the top still changes the count
+/// clients show), at most once per `TickInfo::rate` ticks; a change within that second waits
+/// for its end. Nothing with `LeaderboardSize` 0.
 pub fn announce_board(
     board: Res<Leaderboard>,
     rules: Res<LeaderboardRules>,
@@ -356,11 +370,15 @@ pub fn announce_board(
         return;
     }
     announcer.seen_generation = board.generation;
+    if rules.size == 0 {
+        return;
+    }
     let top = board.iter().take(rules.size).map(|(p, e)| (p, e.vaults, e.score));
-    if top.clone().eq(announcer.announced.iter().copied()) {
+    if top.clone().eq(announcer.announced.iter().copied()) && announcer.announced_players == board.len() {
         return;
     }
     announcer.announced = top.collect();
+    announcer.announced_players = board.len();
     announcer.last_tick = Some(tick.tick);
     out.write(BoardChanged { top: final_board(&board, rules.size), players: board.len() as u32 });
 }
@@ -479,10 +497,12 @@ mod tests {
                 2 => board.record(1, "ann", 1, 10, tick),
                 // A change within the second after tick 2: announced at tick 12.
                 5 => board.record(2, "ben", 1, 20, tick),
-                // Below the top 2: nothing to announce.
+                // Below the top 2, but one more player ranked: announced at tick 22.
                 15 => board.record(3, "cat", 1, 1, tick),
+                // Below the top, the count unchanged: nothing to announce.
+                24 => board.record(3, "cat", 1, 1, tick),
                 // Reorders the top: announced at once (a second has passed).
-                30 => board.record(1, "ann", 1, 30, tick),
+                35 => board.record(1, "ann", 1, 30, tick),
                 _ => {}
             }
             announce.run((), &mut world).unwrap();
@@ -492,6 +512,6 @@ mod tests {
                 sent.push((tick, m.top.iter().map(|e| e.player).collect::<Vec<_>>(), m.players));
             }
         }
-        assert_eq!(sent, [(2, vec![1], 1), (12, vec![2, 1], 2), (30, vec![1, 2], 3)]);
+        assert_eq!(sent, [(2, vec![1], 1), (12, vec![2, 1], 2), (22, vec![2, 1], 3), (35, vec![1, 2], 3)]);
     }
 }

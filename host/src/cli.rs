@@ -99,6 +99,11 @@ pub enum Command {
         file: PathBuf,
     },
 
+    /// Check the store (`universe/veltrix.redb`) without changing it: redb's integrity check,
+    /// and that every record of every table reads and decodes. Prints each problem and exits 1
+    /// when there is any. The server must not be running in this root.
+    Check,
+
     /// Read an export from FILE, `-` for standard input, into this root's store, all or
     /// nothing. A store that holds anything is refused unless --replace is given. The server
     /// must not be running in this root.
@@ -191,6 +196,7 @@ mod tests {
             matches!(cli.command, Some(Command::Import { file, replace: true }) if file == std::path::Path::new("backup.jsonl"))
         );
         assert!(Cli::try_parse_from(["veltrix-server", "export"]).is_err(), "FILE is required");
+        assert!(matches!(Cli::parse_from(["veltrix-server", "check"]).command, Some(Command::Check)));
     }
 
     #[test]

@@ -91,10 +91,17 @@ pub fn finish_commit(world: &mut World) {
 }
 
 fn report(world: &World, outcome: CommitOutcome) {
-    if let CommitOutcome::Committed { took, .. } = outcome
-        && let Some(link) = world.get_resource::<NetLink>()
-    {
-        link.metrics.commit_duration_seconds.observe(took.as_secs_f64());
+    let Some(link) = world.get_resource::<NetLink>() else { return };
+    match outcome {
+        CommitOutcome::Committed { took, .. } => {
+            link.metrics.commit_duration_seconds.observe(took.as_secs_f64());
+            link.metrics.store_writable.set(1);
+        }
+        CommitOutcome::Failed(_) => {
+            link.metrics.store_commit_failures.inc();
+            link.metrics.store_writable.set(0);
+        }
+        CommitOutcome::Nothing => {}
     }
 }
 

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(Command::Export { file }) => return export(&root, file),
         Some(Command::Import { file, replace }) => return import(&root, file, *replace),
+        Some(Command::Check) => return check(&root),
         Some(Command::Validate { dir }) => return validate(&cli, dir.as_deref()),
         None => {}
     }
@@ -153,14 +154,54 @@ fn is_stdio(file: &Path) -> bool {
     file.as_os_str() == "-"
 }
 
+/// The root's store file, which must exist (the server has run here).
+fn existing_store(root: &ServerRoot) -> Result<std::path::PathBuf, ExitCode> {
+    let path = root.universe_dir().join(store::FILE);
+    if path.is_file() {
+        return Ok(path);
+    }
+    eprintln!("error: {}: no store here (has the server run in this root?)", path.display());
+    Err(ExitCode::FAILURE)
+}
+
+/// `veltrix-server check`: each problem on standard output, then the verdict; exit 1 when
+/// there is any problem.
+fn check(root: &ServerRoot) -> ExitCode {
+    let path = match existing_store(root) {
+        Ok(path) => path,
+        Err(code) => return code,
+    };
+    let report = match store::check(&path) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for problem in &report.problems {
+        println!("{}: {problem}", path.display());
+    }
+    if report.problems.is_empty() {
+        println!("{}: ok: {} checked", path.display(), report.summary);
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{}: {} problem(s) in {}: keep the file as it is; `veltrix-server export FILE` still copies every record that \
+         reads, byte for byte. See \"When something goes wrong\" in docs/storage.md",
+        path.display(),
+        report.problems.len(),
+        report.summary
+    );
+    ExitCode::FAILURE
+}
+
 /// `veltrix-server export FILE`: the summary on standard output, or on standard error when the
 /// export itself goes to standard output.
 fn export(root: &ServerRoot, file: &Path) -> ExitCode {
-    let path = root.universe_dir().join(store::FILE);
-    if !path.is_file() {
-        eprintln!("error: {}: no store here (has the server run in this root?)", path.display());
-        return ExitCode::FAILURE;
-    }
+    let path = match existing_store(root) {
+        Ok(path) => path,
+        Err(code) => return code,
+    };
     let result = RedbStore::open(&path).and_then(|store| {
         if is_stdio(file) {
             store::export(&store, std::io::BufWriter::new(std::io::stdout().lock()))

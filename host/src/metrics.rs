@@ -17,6 +17,10 @@ pub struct Metrics {
     pub tick_duration_seconds: Histogram,
     /// The store's commit at the start of PostTick (ticks that changed something).
     pub commit_duration_seconds: Histogram,
+    /// 1 while the last commit worked, 0 while commits fail (a full disk): alert on 0.
+    pub store_writable: Gauge,
+    /// Commits that failed (each tick of an outage tries again).
+    pub store_commit_failures: Counter,
     pub frames_in: Counter,
     pub bytes_in: Counter,
     pub frames_out: Counter,
@@ -52,6 +56,8 @@ impl Metrics {
             commit_duration_seconds: Histogram::new([
                 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.010, 0.020, 0.050, 0.100,
             ]),
+            store_writable: Gauge::default(),
+            store_commit_failures: Counter::default(),
             frames_in: Counter::default(),
             bytes_in: Counter::default(),
             frames_out: Counter::default(),
@@ -70,6 +76,16 @@ impl Metrics {
             "commit_duration_seconds",
             "Time spent committing a tick's changes to the store",
             m.commit_duration_seconds.clone(),
+        );
+        registry.register(
+            "store_writable",
+            "1 while the store commits, 0 while its commits fail (claims are refused meanwhile)",
+            m.store_writable.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Commits of a tick's changes that failed (tried again with the next tick's)",
+            m.store_commit_failures.clone(),
         );
         registry.register("frames_in", "WebSocket frames received", m.frames_in.clone());
         registry.register("bytes_in", "Payload bytes received", m.bytes_in.clone());
@@ -92,6 +108,7 @@ impl Metrics {
             "Frames already queued for the slowest client sent a frame in the last tick",
             m.outbound_queue_depth_max.clone(),
         );
+        m.store_writable.set(1);
         Self { registry, ..m }
     }
 

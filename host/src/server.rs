@@ -180,7 +180,16 @@ pub fn run(
     let mut world = new_world(config, tiles);
     let store =
         crate::store::RedbStore::open(&root.universe_dir().join(crate::store::FILE)).map_err(ServerError::Startup)?;
-    let store = veltrix_sdk::Store(Arc::new(store));
+    let store = match std::env::var(crate::store::FAULTS_VAR) {
+        Ok(spec) => {
+            tracing::warn!(
+                "{}={spec}: commits fail at random (a test of the store's faults)",
+                crate::store::FAULTS_VAR
+            );
+            veltrix_sdk::Store(Arc::new(crate::store::FaultyStore::new(store, &spec).map_err(ServerError::Startup)?))
+        }
+        Err(_) => veltrix_sdk::Store(Arc::new(store)),
+    };
     world.resource_mut::<Sessions>().load(&store).map_err(|e| ServerError::Startup(e.to_string()))?;
     world.insert_resource(store);
     world.insert_resource(
@@ -249,7 +258,10 @@ pub fn run(
     sessions::close_all(&mut world);
     // What the last ticks left unsaved (a commit that kept failing) gets a last try.
     if let veltrix_sdk::CommitOutcome::Failed(e) = veltrix_sdk::commit_tick(&mut world) {
-        tracing::error!("the last changes could not be saved: {e}");
+        tracing::error!(
+            "the last {} change(s) could not be saved (none of them was announced to players): {e}",
+            world.resource::<veltrix_sdk::Changes>().len()
+        );
     }
     // Let the connections write their last frame before the runtime goes.
     std::thread::sleep(std::time::Duration::from_millis(200));

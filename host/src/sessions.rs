@@ -9,13 +9,13 @@ use std::{
 
 use tokio::sync::mpsc;
 use veltrix_sdk::{
-    Audience, Changes, ClientMessages, CommandSource, DeliverError, Outbox, Player, PlayerId, Position, Sender, Store,
-    StoreError, StoreHealth, TickInfo, TileWorld,
+    Audience, Blocked, Changes, ClientMessages, CommandSource, DeliverError, JoinChecks, Outbox, Player, PlayerId,
+    Position, Sender, Store, StoreError, StoreHealth, TickInfo, Tile, TileWorld,
     bytes::Bytes,
     prelude::*,
     protocol::{
-        ClientMessage, CommandResult, ErrorCode, ErrorMessage, FrameBuilder, ModInfo, Move, PROTOCOL_VERSION,
-        PositionCorrected, ServerMessage, Welcome, encode_message,
+        ClientMessage, CommandResult, CorrectionReason, ErrorCode, ErrorMessage, FrameBuilder, ModInfo, Move,
+        PROTOCOL_VERSION, PositionCorrected, ServerMessage, Welcome, encode_message,
     },
 };
 
@@ -255,6 +255,23 @@ fn join(world: &mut World, request: JoinRequest) {
     let id = world.resource_scope(|world, mut changes: Mut<Changes>| {
         world.resource_mut::<Sessions>().id_for(&name, &mut changes)
     });
+    // A player whose saved state a mod cannot read stays out: let in, it would start with
+    // nothing, saved over what could not be read.
+    let player = Player { id, name: name.clone() };
+    let failed = crate::panics::catch(|| JoinChecks::first_failed(world, &player))
+        .unwrap_or_else(|panic| Some(("a mod".into(), format!("its join check panicked: {panic}"))));
+    if let Some((by, why)) = failed {
+        tracing::error!(
+            "player {name} (id {id}) refused: {by} cannot read its saved state: {why}. It is kept as it is: run \
+             `veltrix-server check` with the server stopped, and see \"When something goes wrong\" in docs/storage.md"
+        );
+        handle.close(
+            ErrorCode::SavedStateUnreadable,
+            "your saved state cannot be read; it is kept as it is and the server's operator is told: try again once \
+             it is repaired",
+        );
+        return;
+    }
     // Where the player left off, if that is still walkable ground; else its spawn point.
     let spawn = last_position(world, id)
         .filter(|p| world.resource::<TileWorld>().walkable(p.x, p.y))
@@ -273,7 +290,7 @@ fn join(world: &mut World, request: JoinRequest) {
     let welcome = Some(welcome_frame(tick, &welcome));
     let entity = world
         .spawn((
-            Player { id, name: name.clone() },
+            player,
             spawn,
             Connection {
                 conn,
@@ -389,37 +406,60 @@ fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
         Seen::Answered(answers) => {
             let mut outbox = world.resource_mut::<Outbox>();
             for answer in answers {
-                outbox.send_encoded(Audience::Player(player), answer);
+                outbox.send_saved(Audience::Player(player), answer);
             }
             false
         }
     }
 }
 
-/// Server-authoritative movement: a move farther than the player's budget (MaxSpeed over the
-/// time since, up to one second's worth), or whose straight line from where the player is
-/// touches a tile that is not walkable or outside the world (its target's included), is refused
-/// with the authoritative position. So a move of more than one tile cannot hop over rock or
-/// water, nor squeeze between two such tiles touching at a corner.
+/// Server-authoritative movement: a move whose target is outside the world, farther than the
+/// player's budget (MaxSpeed over the time since, up to one second's worth), or whose straight
+/// line from where the player is touches a tile that is not walkable (its target's included),
+/// is refused with the authoritative position and the first of these reasons. So a move of more
+/// than one tile cannot hop over rock or water, nor squeeze between two such tiles touching at a
+/// corner.
 fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
     let info = *world.resource::<TickInfo>();
     // A mod's SpeedFactor (an effect) scales the speed, the refill and the one-second cap alike.
     let max_speed = world.resource::<SessionRules>().max_speed * SpeedFactor::effective(world.get(entity));
     let Some(current) = world.get::<Position>(entity).copied() else { return };
-    let walkable = world.resource::<TileWorld>().segment_walkable(current.x, current.y, mv.x, mv.y);
-    let Some(mut conn) = world.get_mut::<Connection>(entity) else { return };
-    conn.move_budget = refilled_budget(conn.move_budget, info.tick - conn.budget_tick, info.dt, max_speed);
-    conn.budget_tick = info.tick;
+    let Some(conn) = world.get::<Connection>(entity) else { return };
+    let budget = refilled_budget(conn.move_budget, info.tick - conn.budget_tick, info.dt, max_speed);
     let distance = current.distance_squared(mv.x, mv.y).sqrt();
-    if walkable && distance <= conn.move_budget + 1e-3 {
-        conn.move_budget = (conn.move_budget - distance).max(0.0);
-        if distance > 0.0 {
+    let refused = move_refusal(world.resource::<TileWorld>(), current, &mv, distance <= budget + 1e-3);
+    let Some(mut conn) = world.get_mut::<Connection>(entity) else { return };
+    conn.budget_tick = info.tick;
+    conn.move_budget = if refused.is_none() { (budget - distance).max(0.0) } else { budget };
+    match refused {
+        None if distance > 0.0 => {
             world.entity_mut(entity).insert(Position { x: mv.x, y: mv.y });
         }
-        return;
+        None => {}
+        Some(reason) => {
+            let correction = PositionCorrected { seq: mv.seq, x: current.x, y: current.y, reason };
+            world
+                .resource_mut::<Outbox>()
+                .send_message(Audience::Player(player), &ServerMessage::PositionCorrected(correction));
+        }
     }
-    let correction = ServerMessage::PositionCorrected(PositionCorrected { seq: mv.seq, x: current.x, y: current.y });
-    world.resource_mut::<Outbox>().send_message(Audience::Player(player), &correction);
+}
+
+/// Why a move from `from` is refused, if it is; checked in this order (docs/protocol.md,
+/// "Movement"): the target, the speed, then the line. The speed comes before the line, so a
+/// line longer than a second's worth of movement is never walked.
+fn move_refusal(tiles: &TileWorld, from: Position, to: &Move, within_budget: bool) -> Option<CorrectionReason> {
+    if tiles.at(to.x, to.y).is_none() {
+        return Some(CorrectionReason::Bounds);
+    }
+    if !within_budget {
+        return Some(CorrectionReason::Speed);
+    }
+    Some(match tiles.segment_blocked(from.x, from.y, to.x, to.y)? {
+        Blocked::Outside => CorrectionReason::Bounds,
+        Blocked::Tile(Tile::Water) => CorrectionReason::Water,
+        Blocked::Tile(Tile::Rock | Tile::Ground) => CorrectionReason::Wall,
+    })
 }
 
 /// A move budget after `ticks` ticks of `dt` at `max_speed` tiles per second: refilled, up to
@@ -525,6 +565,26 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Each refusal names its reason, the target first, then the speed, then the first tile in
+    /// the way.
+    #[test]
+    fn a_refused_move_says_why() {
+        let mut tiles = TileWorld::flat(8, 8);
+        tiles.set(3, 1, Tile::Rock);
+        tiles.set(5, 1, Tile::Water);
+        let from = Position { x: 1.5, y: 1.5 };
+        let refusal = |x, y, within_budget| move_refusal(&tiles, from, &Move { seq: 1, x, y }, within_budget);
+        assert_eq!(refusal(2.5, 1.5, true), None);
+        assert_eq!(refusal(9.5, 1.5, false), Some(CorrectionReason::Bounds), "outside, and too far");
+        assert_eq!(refusal(f32::NAN, 1.5, true), Some(CorrectionReason::Bounds));
+        assert_eq!(refusal(6.5, 1.5, false), Some(CorrectionReason::Speed), "too far, and over rock");
+        assert_eq!(refusal(6.5, 1.5, true), Some(CorrectionReason::Wall), "the rock comes before the water");
+        assert_eq!(refusal(5.5, 1.5, true), Some(CorrectionReason::Wall));
+        assert_eq!(refusal(1.5, 5.5, true), None);
+        let from = Position { x: 6.5, y: 1.5 };
+        assert_eq!(move_refusal(&tiles, from, &Move { seq: 1, x: 4.5, y: 1.5 }, true), Some(CorrectionReason::Water));
+    }
 
     /// A SpeedFactor of 2 doubles what a second of ticks refills and what the budget holds;
     /// 0.5 halves both; a factor that is not a number above 0 changes nothing.

@@ -5,9 +5,16 @@
 //! format (JSON Lines, described in docs/storage.md): for backups, and for moving a universe
 //! to another server or another engine.
 
-use std::{collections::BTreeMap, io::BufRead, path::Path, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    io::BufRead,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize, de::IgnoredAny};
 use veltrix_sdk::{Record, Storage, StoreError, Write, rmp_serde};
@@ -21,76 +28,87 @@ fn table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
 }
 
 /// redb behind the [`Storage`] trait.
+///
+/// After a failed commit the database is closed and opened again (redb refuses every later
+/// transaction after an I/O error, "Previous I/O error occurred"): the commit's writes are still
+/// the caller's, so a full disk that gets room again loses nothing.
 pub struct RedbStore {
-    db: Database,
-    path: String,
+    /// `None` while it could not be opened again after a failed commit.
+    db: RwLock<Option<Database>>,
+    path: PathBuf,
+    /// The file as messages name it (a copy being checked is named as its original).
+    shown: String,
+    /// When the last try to open it again failed: the next try waits [`REOPEN_EVERY`].
+    reopen_failed: Mutex<Option<Instant>>,
 }
 
+/// How often a store that could not be opened again after a failed commit is tried again (an
+/// open may scan the whole file).
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// What an owner does with a store redb cannot read.
+pub const DAMAGED_ADVICE: &str = "the store file is damaged: stop the server, move the file away and restore the \
+     last backup with `veltrix-server import FILE` (see \"When something goes wrong\" in docs/storage.md)";
+
 impl RedbStore {
-    /// Opens (or creates) the store file. A file that is not a redb database, or is locked by
-    /// another server, is an error saying so.
+    /// Opens (or creates) the store file. A file that is not a redb database, is damaged (cut
+    /// short, overwritten), or is locked by another server, is an error saying so and what to
+    /// do; never a panic.
     pub fn open(path: &Path) -> Result<Self, String> {
-        let db = Database::create(path).map_err(|e| {
-            format!("{}: cannot open the store: {e} (is another server running in this folder?)", path.display())
-        })?;
-        Ok(Self { db, path: path.display().to_string() })
+        Self::open_as(path, path)
+    }
+
+    /// [`open`](Self::open), with `shown` for the file's name in messages.
+    fn open_as(path: &Path, shown: &Path) -> Result<Self, String> {
+        let shown = shown.display().to_string();
+        let db = open_database(path, &shown)?;
+        Ok(Self { db: RwLock::new(Some(db)), path: path.to_path_buf(), shown, reopen_failed: Mutex::new(None) })
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
-        StoreError(format!("{}: {what}: {e}", self.path))
+        StoreError(format!("{}: {what}: {e}", self.shown))
     }
-}
 
-/// A table opened for reading.
-type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+    /// Runs `f` on the database; a panic in redb (a damaged file can make it panic) is an error.
+    fn with_db<R>(&self, f: impl FnOnce(&Database) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let db = self.db.read();
+        let db = db.as_ref().ok_or_else(|| {
+            self.error("closed after a failed commit", "it is opened again with the next commit that works")
+        })?;
+        crate::panics::catch(|| f(db)).unwrap_or_else(|panic| Err(self.error(DAMAGED_ADVICE, panic)))
+    }
 
-impl RedbStore {
-    /// A table for reading; `None` when it does not exist (nothing written to it yet).
-    fn open_read(&self, name: &str) -> Result<Option<BytesTable>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
-        match txn.open_table(table(name)) {
-            Ok(t) => Ok(Some(t)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(self.error(&format!("table {name}"), e)),
+    /// Closes the database after a failed commit and opens it again, at most once every
+    /// [`REOPEN_EVERY`] while that fails.
+    fn reopen(&self, db: &mut Option<Database>) -> Result<(), StoreError> {
+        let mut failed = self.reopen_failed.lock();
+        if let Some(open) = db.take() {
+            // Closed first: redb locks the file, a second handle would be refused.
+            self.close(open);
+        } else if failed.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+            return Err(self.error("cannot open the store again after a failed commit", "waiting to try again"));
+        }
+        match open_database(&self.path, &self.shown) {
+            Ok(opened) => {
+                *db = Some(opened);
+                *failed = None;
+                Ok(())
+            }
+            Err(e) => {
+                *failed = Some(Instant::now());
+                Err(StoreError(e))
+            }
         }
     }
 
-    /// The records of a table within `range`, in key order.
-    fn read<'a>(&self, name: &str, range: impl std::ops::RangeBounds<&'a [u8]>) -> Result<Vec<Record>, StoreError> {
-        let Some(t) = self.open_read(name)? else { return Ok(Vec::new()) };
-        let mut out = Vec::new();
-        for entry in t.range(range).map_err(|e| self.error(&format!("table {name}"), e))? {
-            let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
-    }
-}
-
-impl Storage for RedbStore {
-    fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        self.read(name, ..)
-    }
-
-    fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        self.read(name, from..to)
-    }
-
-    fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(t) = self.open_read(name)? else { return Ok(None) };
-        Ok(t.get(key).map_err(|e| self.error(&format!("table {name}"), e))?.map(|v| v.value().to_vec()))
-    }
-
-    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+    /// The writes in one transaction.
+    fn write(&self, db: &Database, writes: &[Write]) -> Result<(), StoreError> {
         // One table open per table; within a table the writes keep their order.
         let mut by_table: BTreeMap<&str, Vec<&Write>> = BTreeMap::new();
         for w in writes {
             by_table.entry(&w.table).or_default().push(w);
         }
-        let txn = self.db.begin_write().map_err(|e| self.error("begin a write", e))?;
+        let txn = db.begin_write().map_err(|e| self.error("begin a write", e))?;
         for (name, writes) in by_table {
             let mut t = txn.open_table(table(name)).map_err(|e| self.error(&format!("table {name}"), e))?;
             for w in writes {
@@ -109,20 +127,268 @@ impl Storage for RedbStore {
         }
         txn.commit().map_err(|e| self.error("commit", e))
     }
+}
+
+impl RedbStore {
+    /// Closes `db`: redb writes as it closes, and may panic on a damaged file, which is not the
+    /// server's end.
+    fn close(&self, db: Database) {
+        if let Err(panic) = crate::panics::catch(move || drop(db)) {
+            tracing::error!("{}: closing the store: redb panicked: {panic}", self.shown);
+        }
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.get_mut().take() {
+            self.close(db);
+        }
+    }
+}
+
+/// Opens the redb file, mapping each way it can fail (a panic included) to what it means for
+/// an owner.
+fn open_database(path: &Path, shown: &str) -> Result<Database, String> {
+    let opened = crate::panics::catch(|| Database::create(path));
+    let damaged = |e: &dyn std::fmt::Display| format!("{shown}: cannot open the store: {e}: {DAMAGED_ADVICE}");
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+            Err(format!("{shown}: cannot open the store: it is in use (is another server running in this folder?)"))
+        }
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Err(damaged(&format!("the file ends early ({e})")))
+        }
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => {
+            Err(format!("{shown}: cannot open the store: {e} (is the disk full or failing? the file is kept as it is)"))
+        }
+        Ok(Err(e)) => Err(damaged(&e)),
+        Err(panic) => Err(damaged(&format!("redb panicked: {panic}"))),
+    }
+}
+
+/// A table opened for reading.
+type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+impl RedbStore {
+    /// A table for reading; `None` when it does not exist (nothing written to it yet).
+    fn open_read(&self, db: &Database, name: &str) -> Result<Option<BytesTable>, StoreError> {
+        let txn = db.begin_read().map_err(|e| self.error("read", e))?;
+        match txn.open_table(table(name)) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.error(&format!("table {name}"), e)),
+        }
+    }
+
+    /// The records of a table within `range`, in key order.
+    fn read<'a>(&self, name: &str, range: impl std::ops::RangeBounds<&'a [u8]>) -> Result<Vec<Record>, StoreError> {
+        self.with_db(|db| {
+            let Some(t) = self.open_read(db, name)? else { return Ok(Vec::new()) };
+            let mut out = Vec::new();
+            for entry in t.range(range).map_err(|e| self.error(&format!("table {name}"), e))? {
+                let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
+                out.push((k.value().to_vec(), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Storage for RedbStore {
+    fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+        self.read(name, ..)
+    }
+
+    fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        self.read(name, from..to)
+    }
+
+    fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_db(|db| {
+            let Some(t) = self.open_read(db, name)? else { return Ok(None) };
+            Ok(t.get(key).map_err(|e| self.error(&format!("table {name}"), e))?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        // Closed by an earlier failure and not opened again since: now, or this commit fails.
+        let closed = self.db.read().is_none();
+        if closed {
+            self.reopen(&mut self.db.write())?;
+        }
+        let result = self.with_db(|db| self.write(db, writes));
+        let Err(e) = result else { return Ok(()) };
+        // redb refuses every transaction after an I/O error: closed and opened again, for the
+        // reads meanwhile and the next try.
+        match self.reopen(&mut self.db.write()) {
+            Ok(()) => Err(e),
+            Err(reopen) => Err(StoreError(format!("{e}; {reopen}"))),
+        }
+    }
 
     fn tables(&self) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error("read", e))?;
-        let mut names = Vec::new();
-        for handle in txn.list_tables().map_err(|e| self.error("list tables", e))? {
-            let name = handle.name().to_string();
-            // Older files may hold empty tables; they hold nothing, so they are not listed.
-            let t = txn.open_table(table(&name)).map_err(|e| self.error(&format!("table {name}"), e))?;
-            if !t.is_empty().map_err(|e| self.error(&format!("table {name}"), e))? {
-                names.push(name);
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.error("read", e))?;
+            let mut names = Vec::new();
+            for handle in txn.list_tables().map_err(|e| self.error("list tables", e))? {
+                let name = handle.name().to_string();
+                // Older files may hold empty tables; they hold nothing, so they are not listed.
+                let t = txn.open_table(table(&name)).map_err(|e| self.error(&format!("table {name}"), e))?;
+                if !t.is_empty().map_err(|e| self.error(&format!("table {name}"), e))? {
+                    names.push(name);
+                }
+            }
+            names.sort();
+            Ok(names)
+        })
+    }
+}
+
+/// The environment variable that makes commits fail at random, for testing what the server
+/// does when its store fails: `<chance>` (0 to 1) or `<chance>,<seed>`.
+pub const FAULTS_VAR: &str = "VELTRIX_STORE_FAULTS";
+
+/// A store whose commits fail at random, before they reach the store ([`FAULTS_VAR`]): what
+/// the server does when a commit fails (refuses, keeps the writes, tries again) is tested
+/// under load with it.
+pub struct FaultyStore<S> {
+    inner: S,
+    /// The chance of each commit failing, in 2^-64ths.
+    threshold: u64,
+    state: Mutex<u64>,
+}
+
+impl<S: Storage> FaultyStore<S> {
+    /// `inner` with the faults of `spec` (the value of [`FAULTS_VAR`]).
+    pub fn new(inner: S, spec: &str) -> Result<Self, String> {
+        let bad =
+            || format!("{FAULTS_VAR}={spec:?}: expected a chance from 0 to 1, then optionally a comma and a seed");
+        let (chance, seed) = spec.split_once(',').unwrap_or((spec, "0"));
+        let chance: f64 = chance.trim().parse().map_err(|_| bad())?;
+        let seed: u64 = seed.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=1.0).contains(&chance) {
+            return Err(bad());
+        }
+        Ok(Self { inner, threshold: (chance * u64::MAX as f64) as u64, state: Mutex::new(seed) })
+    }
+}
+
+impl<S: Storage> Storage for FaultyStore<S> {
+    fn read_all(&self, table: &str) -> Result<Vec<Record>, StoreError> {
+        self.inner.read_all(table)
+    }
+
+    fn read_range(&self, table: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
+        self.inner.read_range(table, from, to)
+    }
+
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let roll = {
+            let mut state = self.state.lock();
+            *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            crate::world::mix64(*state)
+        };
+        if roll < self.threshold {
+            return Err(StoreError(format!("{FAULTS_VAR}: this commit was made to fail")));
+        }
+        self.inner.commit(writes)
+    }
+
+    fn tables(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.tables()
+    }
+}
+
+/// What [`check`] found in a store.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// What was read.
+    pub summary: Summary,
+    /// Each problem on a line of its own: what is wrong, and where.
+    pub problems: Vec<String>,
+}
+
+/// Checks the store file at `path` without changing it, on a copy in the temporary folder
+/// (redb repairs what it opens and checks): redb's own integrity check (page checksums and
+/// structure), then that every record of every table reads, its key and value each exactly one
+/// MessagePack value (what the server writes). A record can still be wrong for its owner (a
+/// field missing): the owner says so when it reads it.
+pub fn check(path: &Path) -> Result<CheckReport, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+    // The server holds the file locked (redb's lock): refused while it runs, and the file stays
+    // as it is while it is copied.
+    file.try_lock_shared().map_err(|_| {
+        format!("{}: cannot check the store: it is in use (is another server running in this folder?)", path.display())
+    })?;
+    let copy = std::env::temp_dir().join(format!("veltrix-check-{}.redb", std::process::id()));
+    std::fs::copy(path, &copy).map_err(|e| format!("{}: cannot copy it to {}: {e}", path.display(), copy.display()))?;
+    drop(file);
+    let report = check_copy(&copy, path);
+    let _ = std::fs::remove_file(&copy);
+    report
+}
+
+/// [`check`] of `copy`, a copy of `original`.
+fn check_copy(copy: &Path, original: &Path) -> Result<CheckReport, String> {
+    let store = RedbStore::open_as(copy, original)?;
+    let mut report = CheckReport::default();
+    let integrity = {
+        let mut db = store.db.write();
+        let db = db.as_mut().expect("just opened");
+        crate::panics::catch(|| db.check_integrity())
+    };
+    match integrity {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => report
+            .problems
+            .push("redb's integrity check failed: the file's structure or checksums are damaged".to_string()),
+        Ok(Err(e)) => report.problems.push(format!("redb's integrity check failed: {e}")),
+        Err(panic) => report.problems.push(format!("redb's integrity check failed: redb panicked: {panic}")),
+    }
+    let tables = store.tables().map_err(|e| format!("cannot list the tables: {e}: {DAMAGED_ADVICE}"))?;
+    for name in tables {
+        let records = match store.read_all(&name) {
+            Ok(records) => records,
+            Err(e) => {
+                report.problems.push(format!("table {name}: cannot be read: {e}"));
+                continue;
+            }
+        };
+        report.summary.tables += 1;
+        report.summary.records += records.len();
+        for (key, value) in &records {
+            let shown = || match msgpack_as_json(key) {
+                Some(json) => format!("key {json} (base64 {})", BASE64.encode(key)),
+                None => format!("key (base64) {}", BASE64.encode(key)),
+            };
+            for (what, bytes) in [("key", key), ("value", value)] {
+                if let Err(e) = one_msgpack_value(bytes) {
+                    report.problems.push(format!("table {name}: {}: the {what} does not decode: {e}", shown()));
+                }
             }
         }
-        names.sort();
-        Ok(names)
+    }
+    Ok(report)
+}
+
+/// Whether `bytes` are exactly one MessagePack value.
+fn one_msgpack_value(bytes: &[u8]) -> Result<(), String> {
+    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    IgnoredAny::deserialize(&mut de).map_err(|e| format!("not MessagePack ({e})"))?;
+    match bytes.len() as u64 - de.position() {
+        0 => Ok(()),
+        more => Err(format!("{more} byte(s) after its MessagePack value")),
     }
 }
 
@@ -715,5 +981,97 @@ mod tests {
         std::fs::write(&path, b"not a database, just some text that is long enough to be read").unwrap();
         let err = RedbStore::open(&path).err().expect("refused");
         assert!(err.contains("cannot open the store"), "{err}");
+    }
+
+    /// A store with `n` records of 200 bytes in table `t` (several pages), closed.
+    fn filled(path: &Path, n: u32) {
+        let store = RedbStore::open(path).unwrap();
+        let writes: Vec<Write> = (0..n)
+            .map(|i| {
+                let mut changes = veltrix_sdk::Changes::default();
+                changes.put(&Arc::from("t"), &i, &vec![7u8; 200]);
+                changes.writes()[0].clone()
+            })
+            .collect();
+        store.commit(&writes).unwrap();
+    }
+
+    #[test]
+    fn a_store_cut_short_is_a_clear_error_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        filled(&path, 2000);
+        let len = std::fs::metadata(&path).unwrap().len();
+        for cut in [len / 2, len / 3, 4096, 100] {
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(cut).unwrap();
+            drop(file);
+            match RedbStore::open(&path) {
+                Err(e) => {
+                    assert!(e.starts_with(&format!("{}: cannot open the store: ", path.display())), "{e}");
+                    assert!(e.contains("damaged") && e.contains("veltrix-server import"), "cut to {cut}: {e}");
+                }
+                // redb may take a file cut short for one it can repair: then whatever is read is
+                // an answer or an error, never a panic.
+                Ok(store) => {
+                    let _ = store.read_all("t");
+                    let _ = store.tables();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn check_names_a_record_that_does_not_decode_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let mut changes = veltrix_sdk::Changes::default();
+            changes.put(&Arc::from("players"), &7u64, &"a good record");
+            changes.put(&Arc::from("players"), &8u64, &"damaged");
+            changes.put(&Arc::from("ids"), "bob", &8u64);
+            let mut writes = changes.writes().to_vec();
+            // An array of 2 holding 1 value; a string value followed by a stray byte.
+            writes[1].value = Some(vec![0x92, 0x01]);
+            writes[2].value = Some(vec![0x08, 0x00]);
+            store.commit(&writes).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let report = check(&path).unwrap();
+        assert_eq!(report.summary, Summary { tables: 2, records: 3 });
+        assert_eq!(report.problems.len(), 2, "{:#?}", report.problems);
+        assert_eq!(
+            report.problems[0],
+            r#"table ids: key "bob" (base64 o2JvYg==): the value does not decode: 1 byte(s) after its MessagePack value"#
+        );
+        assert!(
+            report.problems[1]
+                .starts_with("table players: key 8 (base64 CA==): the value does not decode: not MessagePack ("),
+            "{}",
+            report.problems[1]
+        );
+        assert!(std::fs::read(&path).unwrap() == before, "check changes nothing");
+
+        // Bytes overwritten in the file where the record lies: redb's checksums tell.
+        let at = before.windows(7).position(|w| w == b"a good ").expect("the record is in the file");
+        let mut damaged = before.clone();
+        damaged[at..at + 7].copy_from_slice(b"\xff\x13\x37\x00\xc1\xc1\xc1");
+        std::fs::write(&path, &damaged).unwrap();
+        let report = check(&path).unwrap();
+        assert!(report.problems[0].starts_with("redb's integrity check failed"), "{:#?}", report.problems);
+        assert!(std::fs::read(&path).unwrap() == damaged, "check changes nothing");
+    }
+
+    #[test]
+    fn faults_fail_commits_at_the_chance_given() {
+        let faulty = FaultyStore::new(veltrix_sdk::MemoryStore::default(), "0.25,7").unwrap();
+        let failed = (0..4000).filter(|_| faulty.commit(&[put("t", b"k", b"v")]).is_err()).count();
+        assert!((800..1200).contains(&failed), "{failed} of 4000 failed");
+        assert_eq!(faulty.read_all("t").unwrap().len(), 1);
+        assert!(FaultyStore::new(veltrix_sdk::MemoryStore::default(), "1.5").is_err());
+        assert!(FaultyStore::new(veltrix_sdk::MemoryStore::default(), "lots").is_err());
+        let never = FaultyStore::new(veltrix_sdk::MemoryStore::default(), "0").unwrap();
+        assert!((0..100).all(|_| never.commit(&[]).is_ok()));
     }
 }

@@ -2,9 +2,13 @@
 //! `CatchUp {After}` with the last `Seq` it saw. It gets every event numbered after that which
 //! it should hear of (vaults opened, its own loot), each as it would have come live and with
 //! its `Seq`, then `CaughtUp`; when `After` is older than the events kept (`RetainedEvents`),
-//! a `Snapshot` instead. Clients drop what they already saw by `Seq`.
+//! a `Snapshot` instead, naming only the opened vaults those events would have named to it.
+//! Clients drop what they already saw by `Seq`.
 
-use treasure_hunt_ecs::hunt::{Vault, VaultClaims};
+use treasure_hunt_ecs::{
+    assets::ClaimRule,
+    hunt::{Claimant, Vault, VaultClaims},
+};
 use veltrix_sdk::{Store, prelude::*, tracing};
 
 use crate::{
@@ -37,7 +41,7 @@ pub fn catch_up(
             }
             Ok(CatchUp::TooOld) => {
                 let mut opened: Vec<String> =
-                    vaults.iter().filter(|(_, c)| c.first.is_some()).map(|(v, _)| v.0.id.clone()).collect();
+                    vaults.iter().filter(|(v, c)| known_opened(v, c, r.player)).map(|(v, _)| v.0.id.clone()).collect();
                 opened.sort();
                 outbox.reply(r.player, r.request, &protocol::Snapshot { seq: last, opened });
             }
@@ -47,4 +51,18 @@ pub fn catch_up(
             }
         }
     }
+}
+
+/// Whether a `Snapshot` names this vault to `player`: the vaults the events it replaces would
+/// have named to it, a FirstFinder vault closed to everyone (`VaultClaimed`) and a vault it
+/// claimed itself (its `LootGranted`). Who stood within a sparkle radius at a claim is not
+/// kept, so `VaultDiscovered` is not replayed: a far player learns of no other opening.
+fn known_opened(vault: &Vault, claims: &VaultClaims, player: PlayerId) -> bool {
+    (vault.0.claim == ClaimRule::FirstFinder && claims.first.is_some())
+        || claims.claimed_by.contains(&Claimant::Player(player))
+}
+
+/// Catch-ups as one unit, answered before this tick's events join the log.
+pub fn plugin(ctx: &mut ModContext) {
+    ctx.add_systems(Tick, catch_up.in_set(crate::sets::AfterHunt::CatchUp));
 }

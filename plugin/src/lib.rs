@@ -15,16 +15,17 @@ pub mod protocol;
 pub mod publish;
 pub mod reload;
 pub mod runs;
+pub mod sets;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     clues,
-    contract::{ContractProbe, probe_host_contract},
+    contract::{self, ContractProbe},
     hints,
-    hunt::{self, HuntRules, HuntSet},
-    leaderboard::{self as board, LeaderboardRules, LeaderboardSet},
+    hunt::{self, HuntRules},
+    leaderboard::{self as board, LeaderboardRules},
     lifecycle,
     paths::PathCacheConfig,
 };
@@ -43,14 +44,14 @@ pub struct TreasureHuntConfig {
     /// The language of clue texts (`assets/Server/Languages/<Language>/`), falling back to
     /// en-US for keys it lacks.
     pub language: String,
-    /// How far a player digs, in tiles from its position to the tile's centre.
+    /// How far a player digs, in tiles from its position to the tile's centre (more than 0).
     pub reach: f32,
-    /// Inventory slots per player.
+    /// Inventory slots per player (1 to [`MAX_INVENTORY_SLOTS`]).
     pub inventory_slots: u32,
     /// Re-read the asset pack when its files change.
     pub hot_reload: bool,
     /// How many of the latest events of the running hunt are kept for players catching up
-    /// after a disconnect; one further behind gets a snapshot.
+    /// after a disconnect; one further behind gets a snapshot (at least 1).
     pub retained_events: u64,
     /// How many of the top players the leaderboard sends (at most once a second, when they
     /// change); 0 sends none (players may still ask their rank).
@@ -61,7 +62,7 @@ pub struct TreasureHuntConfig {
     /// world's field takes 16).
     pub path_cache_megabytes: u32,
     /// Background threads computing walking distances for hints; 0 computes them in the tick
-    /// (deterministic, for tests and small worlds).
+    /// (deterministic, for tests and small worlds); at most [`MAX_PATH_WORKERS`].
     pub path_workers: u32,
 }
 
@@ -80,6 +81,38 @@ impl Default for TreasureHuntConfig {
             path_cache_megabytes: 256,
             path_workers: 1,
         }
+    }
+}
+
+/// More inventory slots than any client shows; each player's inventory is sent whole.
+pub const MAX_INVENTORY_SLOTS: u32 = 1000;
+/// More path threads than the machines this runs on have cores.
+pub const MAX_PATH_WORKERS: u32 = 64;
+
+impl TreasureHuntConfig {
+    /// The values that parse but make no sense, one line each, naming the key: all of them, so
+    /// one edit of `config.json` fixes them all.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        if !(self.reach > 0.0 && self.reach.is_finite()) {
+            errors.push(format!("Reach: expected a distance of more than 0 tiles (3 by default), not {}", self.reach));
+        }
+        if !(1..=MAX_INVENTORY_SLOTS).contains(&self.inventory_slots) {
+            errors.push(format!(
+                "InventorySlots: expected 1 to {MAX_INVENTORY_SLOTS} slots (24 by default), not {}",
+                self.inventory_slots
+            ));
+        }
+        if self.retained_events == 0 {
+            errors.push("RetainedEvents: expected at least 1 event (4096 by default), not 0".into());
+        }
+        if self.path_workers > MAX_PATH_WORKERS {
+            errors.push(format!(
+                "PathWorkers: expected 0 to {MAX_PATH_WORKERS} threads (1 by default), not {}",
+                self.path_workers
+            ));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 }
 
@@ -108,6 +141,11 @@ impl Mod for TreasureHunt {
             self.config = Some(ctx.load_config()?);
         }
         let config = self.config().clone();
+        config.check().map_err(|errors| {
+            let file = ctx.data_dir().join("config.json");
+            let lines: Vec<String> = errors.iter().map(|e| format!("{}: {e}", file.display())).collect();
+            format!("the mod's config has {} error(s):\n{}", errors.len(), lines.join("\n"))
+        })?;
         let pack_dir = ctx.mod_dir().join("assets");
         let tiles = ctx.world().resource::<TileWorld>().clone();
         let spawn = spawn_of(ctx.world());
@@ -115,88 +153,34 @@ impl Mod for TreasureHunt {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             format!("the asset pack has {} error(s):\n{}", errors.len(), lines.join("\n"))
         })?;
-        let world = ctx.world_mut();
-        hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
-        hunt::put_in_force(world, assets)?;
-        lifecycle::register(world);
-        clues::register(world);
-        world.insert_resource(publish::ServerLanguage(config.language.clone()));
-        world.init_resource::<clock::ClockSource>();
-        board::register(world, LeaderboardRules { size: config.leaderboard_size as usize });
-        world.init_resource::<leaderboard::FinalBoards>();
-        hints::register(
-            world,
+        hunt::plugin(ctx, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
+        hunt::put_in_force(ctx.world_mut(), assets)?;
+        board::plugin(ctx, LeaderboardRules { size: config.leaderboard_size as usize });
+        hints::plugin(
+            ctx,
             PathCacheConfig {
                 memory_cap_bytes: (config.path_cache_megabytes as usize) << 20,
                 workers: config.path_workers as usize,
             },
         );
-        world.init_resource::<ContractProbe>();
-        world.init_resource::<persist::Tables>();
-        world.init_resource::<persist::LogPositions>();
-        world.insert_resource(persist::HuntLog {
-            hunt: String::new(),
-            next_seq: 1,
-            retained: config.retained_events.max(1),
-        });
-        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<persist::Logged>(world);
-
-        ctx.add_client_message::<protocol::Dig>("Dig")
-            .add_client_message::<protocol::Discard>("Discard")
-            .add_client_message::<protocol::JoinTeam>("JoinTeam")
-            .add_client_message::<protocol::CatchUp>("CatchUp")
-            .add_client_message::<protocol::AskClue>("AskClue")
-            .add_client_message::<protocol::Rank>("Rank")
-            .add_client_message::<protocol::UseItem>("UseItem")
-            .add_server_message::<protocol::DigProgress>("DigProgress")
-            .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
-            .add_server_message::<protocol::LootGranted>("LootGranted")
-            .add_server_message::<protocol::InventoryChanged>("InventoryChanged")
-            .add_server_message::<protocol::Discarded>("Discarded")
-            .add_server_message::<protocol::TeamChanged>("TeamChanged")
-            .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
-            .add_server_message::<protocol::CaughtUp>("CaughtUp")
-            .add_server_message::<protocol::Snapshot>("Snapshot")
-            .add_server_message::<protocol::Clue>("Clue")
-            .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced")
-            .add_server_message::<protocol::Leaderboard>("Leaderboard")
-            .add_server_message::<protocol::YourRank>("YourRank")
-            .add_server_message::<protocol::Hint>("Hint")
-            .add_server_message::<protocol::EffectStarted>("EffectStarted")
-            .add_server_message::<protocol::EffectEnded>("EffectEnded")
-            .add_server_message::<protocol::TreasureSense>("TreasureSense");
-        hunt::add_systems(ctx);
-        board::add_systems(ctx);
-        hints::add_systems(ctx);
-        clues::add_systems(ctx);
-        ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
-            // Catch-ups read the log before this tick's events join it; the publisher sends
-            // those events with their numbers.
-            .add_systems(
-                Tick,
-                (
-                    catchup::catch_up,
-                    persist::save_players,
-                    persist::save_claims,
-                    persist::log_events,
-                    persist::save_hunts,
-                    persist::save_scores,
-                    publish::publish_outcomes,
-                    publish::publish_clues_and_announcements,
-                    leaderboard::publish_board,
-                )
-                    .chain()
-                    .after(HuntSet::Deliver)
-                    .after(LeaderboardSet),
-            )
-            .add_systems(Tick, probe_host_contract);
+        clues::plugin(ctx);
+        lifecycle::plugin(ctx);
+        contract::plugin(ctx);
+        protocol::plugin(ctx);
+        sets::plugin(ctx);
+        input::plugin(ctx);
+        persist::plugin(ctx, config.retained_events);
+        catchup::plugin(ctx);
+        publish::plugin(ctx, config.language.clone());
+        leaderboard::plugin(ctx);
+        commands::register(ctx);
         let (watcher, reloads) = reload::start_loader(pack_dir, tiles, spawn, config.hot_reload)?;
         self.watcher = watcher;
         ctx.world_mut().insert_resource(reloads);
+        ctx.world_mut().init_resource::<clock::ClockSource>();
         // Between ticks, in order: a reloaded pack, the time, then the hunt's life (a start or
         // an end takes effect before the tick's digs).
         ctx.add_systems(PreTick, (reload::apply_reload, clock::advance_clock, runs::drive_runs).chain());
-        commands::register(ctx);
         Ok(())
     }
 
@@ -216,7 +200,8 @@ impl Mod for TreasureHunt {
             persist::point_log_at(world, &id);
             if let Some(store) = &store {
                 persist::restore_hunt(world, store)?;
-                persist::restore_board(world, store)?;
+                let run = world.resource::<hunt::ActiveHunt>().run;
+                persist::restore_board(world, store, &id, run)?;
             }
             id
         } else if !configured.is_empty()
@@ -226,6 +211,11 @@ impl Mod for TreasureHunt {
             persist::point_log_at(world, &configured);
             configured
         } else {
+            // The hunt that ended last keeps its board until another starts, as it did before
+            // the restart: players joining get it, and may ask their rank.
+            if let (Some(store), Some((id, run))) = (&store, persist::last_ended_run(world)) {
+                persist::restore_board(world, store, &id, run)?;
+            }
             tracing::info!("no hunt running: start one with `hunt start <id>` (hunt list shows them)");
             return Ok(());
         };
@@ -272,3 +262,29 @@ fn spawn_of(world: &World) -> Spawn {
 }
 
 veltrix_sdk::export_mod!(TreasureHunt::default());
+
+#[cfg(test)]
+mod tests {
+    use super::TreasureHuntConfig;
+
+    /// Values that parse but make no sense are refused, each naming its key, all at once;
+    /// sensible ones and the defaults pass.
+    #[test]
+    fn config_values_out_of_range_are_refused_naming_their_key() {
+        let read = |text: &str| veltrix_sdk::serde_json::from_str::<TreasureHuntConfig>(text).unwrap().check();
+        let errors =
+            read(r#"{"InventorySlots": 0, "Reach": -1, "RetainedEvents": 0, "PathWorkers": 1000}"#).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "Reach: expected a distance of more than 0 tiles (3 by default), not -1",
+                "InventorySlots: expected 1 to 1000 slots (24 by default), not 0",
+                "RetainedEvents: expected at least 1 event (4096 by default), not 0",
+                "PathWorkers: expected 0 to 64 threads (1 by default), not 1000",
+            ]
+        );
+        assert_eq!(read(r#"{"Reach": 0, "InventorySlots": 5000000}"#).unwrap_err().len(), 2);
+        assert_eq!(read(r#"{"InventorySlots": 1, "Reach": 0.5, "RetainedEvents": 1, "PathWorkers": 0}"#), Ok(()));
+        assert_eq!(read("{}"), Ok(()));
+    }
+}

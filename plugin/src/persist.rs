@@ -29,7 +29,7 @@ use treasure_hunt_ecs::{
     effects::{ActiveEffect, ActiveEffects},
     hunt::{
         ActiveHunt, AssetsInForce, ClaimOutcome, Claimant, Digging, EFFORT_PER_DIG, LootGranted, PityCounters, Stash,
-        Stashed, Team, Vault, VaultClaims,
+        Stashed, Team, Vault, VaultClaims, run_key,
     },
     inventory::{Inventory, PendingRewards},
     leaderboard::{BoardEntry, Entry, Leaderboard},
@@ -334,12 +334,11 @@ pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// The running hunt's leaderboard from the store: a board for the hunt in force, with the
-/// entries saved for it (none for a new hunt). Called at start after [`restore_hunt`], and by
-/// whoever starts a hunt later.
-pub fn restore_board(world: &mut World, store: &Store) -> Result<(), StoreError> {
-    let Some(active) = world.get_resource::<ActiveHunt>().cloned() else { return Ok(()) };
-    let key = active.run_key();
+/// The leaderboard of run `run` of hunt `hunt` from the store, with the entries saved for it
+/// (none for a new run). Called at start for the running hunt, after [`restore_hunt`], or for
+/// the hunt that ended last ([`last_ended_run`]: its board stays until another starts).
+pub fn restore_board(world: &mut World, store: &Store, hunt: &str, run: u32) -> Result<(), StoreError> {
+    let key = run_key(hunt, run);
     let records: Vec<((String, PlayerId), ScoreRecord)> =
         store.load_range(SCORES, &(key.clone(), 0), &(key.clone(), PlayerId::MAX))?;
     let mut board = world.remove_resource::<Leaderboard>().unwrap_or_default();
@@ -354,8 +353,7 @@ pub fn restore_board(world: &mut World, store: &Store) -> Result<(), StoreError>
     world.insert_resource(board);
     if restored > 0 {
         tracing::info!(
-            "hunt {}: {restored} leaderboard entr{} restored from the store",
-            active.id,
+            "hunt {hunt}: {restored} leaderboard entr{} restored from the store",
             if restored == 1 { "y" } else { "ies" }
         );
     }
@@ -394,22 +392,12 @@ pub fn restore_players(
         if stash.0.contains_key(&player.id) {
             continue;
         }
-        let key = rmp_key(&player.id);
-        let record = match store.0.get(PLAYERS, &key) {
-            Ok(Some(bytes)) => match veltrix_sdk::rmp_serde::from_slice::<PlayerRecord>(&bytes) {
-                Ok(record) => record,
-                Err(e) => {
-                    tracing::error!(
-                        "player {} ({}): the stored record does not decode ({e}); starting empty",
-                        player.name,
-                        player.id
-                    );
-                    continue;
-                }
-            },
+        // The join check read it in this tick's PreTick: it reads.
+        let record = match stored_player(&store, player.id) {
+            Ok(Some(record)) => record,
             Ok(None) => continue,
             Err(e) => {
-                tracing::error!("player {} ({}): cannot read the store: {e}", player.name, player.id);
+                tracing::error!("player {} ({}): {e}", player.name, player.id);
                 continue;
             }
         };
@@ -441,6 +429,26 @@ pub fn restore_players(
             },
         );
     }
+}
+
+/// A player's stored record; `Err` when it cannot be read or does not decode.
+fn stored_player(store: &Store, player: PlayerId) -> Result<Option<PlayerRecord>, String> {
+    let bytes = store.0.get(PLAYERS, &rmp_key(&player)).map_err(|e| format!("cannot read its record: {e}"))?;
+    bytes
+        .map(|bytes| veltrix_sdk::rmp_serde::from_slice::<PlayerRecord>(&bytes))
+        .transpose()
+        .map_err(|e| format!("its record in table {PLAYERS} does not decode ({e})"))
+}
+
+/// The join check: a player whose stored record cannot be read stays out, its record kept (let
+/// in, it would start empty and be saved over it). One still parked in memory this run is let
+/// in: what it has is there, and saved over the damaged record.
+pub fn player_record_reads(world: &World, player: &Player) -> Result<(), String> {
+    let Some(store) = world.get_resource::<Store>() else { return Ok(()) };
+    if world.get_resource::<Stash>().is_some_and(|stash| stash.0.contains_key(&player.id)) {
+        return Ok(());
+    }
+    stored_player(store, player.id).map(drop)
 }
 
 fn rmp_key<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
@@ -648,6 +656,12 @@ pub fn active_run(world: &World) -> Option<String> {
     world.resource::<HuntRuns>().0.iter().find(|(_, r)| r.phase == Phase::Active).map(|(id, _)| id.clone())
 }
 
+/// The hunt whose run ended last, and that run's number, if any ended.
+pub fn last_ended_run(world: &World) -> Option<(String, u32)> {
+    let runs = &world.resource::<HuntRuns>().0;
+    runs.iter().filter(|(_, r)| r.ended_ms.is_some()).max_by_key(|(_, r)| r.ended_ms).map(|(id, r)| (id.clone(), r.run))
+}
+
 /// Tick, after the events are logged: points the log at the running hunt when it changed, and
 /// writes the hunts' records when their life, released clues or log position changed.
 #[allow(clippy::too_many_arguments)]
@@ -725,6 +739,23 @@ impl HuntEvent {
             HuntEvent::LootGranted { player: p, .. } => *p == player,
         }
     }
+}
+
+/// Persistence as one unit: its tables, log and message now; a returning player's record read
+/// before the hunt's input, and the tick's changes saved after the hunt, once the mod has
+/// started.
+pub fn plugin(ctx: &mut ModContext, retained_events: u64) {
+    let world = ctx.world_mut();
+    world.init_resource::<Tables>();
+    world.init_resource::<LogPositions>();
+    world.insert_resource(HuntLog { hunt: String::new(), next_seq: 1, retained: retained_events.max(1) });
+    veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<Logged>(world);
+    // A player whose record cannot be read is refused before joining: nothing is saved over it.
+    ctx.add_join_check(player_record_reads);
+    ctx.add_systems(Tick, restore_players.before(treasure_hunt_ecs::hunt::HuntSet::Input)).add_systems(
+        Tick,
+        (save_players, save_claims, log_events, save_hunts, save_scores).chain().in_set(crate::sets::AfterHunt::Save),
+    );
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use treasure_hunt_ecs::{
     assets::ClueKind,
-    clues::{ClueOutcome, ClueReleases, area_radius},
+    clues::{ClueOutcome, ClueReleases, area_radius_told},
     effects::{EffectOutcome, TreasurePing},
     hints::HintOutcome,
     hunt::{
@@ -264,7 +264,7 @@ pub fn clue_message(clue: &PlacedClue, languages: &Languages, locale: &str, elap
         }
         ClueKind::Area(area) => {
             let (x, y) = clue.centre.expect("an area clue is placed with its centre");
-            (message.x, message.y, message.radius) = (Some(x), Some(y), Some(area_radius(area, elapsed_ms).floor()));
+            (message.x, message.y, message.radius) = (Some(x), Some(y), Some(area_radius_told(area, elapsed_ms)));
             "Area"
         }
         ClueKind::HotCold => "HotCold",
@@ -317,4 +317,14 @@ fn duration_words(seconds: u32) -> String {
         1 => "1 second".into(),
         s => format!("{s} seconds"),
     }
+}
+
+/// Publishing as one unit: the server's language now; the tick's outcomes, clues and
+/// announcements sent after they are saved, once the mod has started.
+pub fn plugin(ctx: &mut ModContext, language: String) {
+    ctx.world_mut().insert_resource(ServerLanguage(language));
+    ctx.add_systems(
+        Tick,
+        (publish_outcomes, publish_clues_and_announcements).chain().in_set(crate::sets::AfterHunt::Publish),
+    );
 }

@@ -3,7 +3,7 @@
 
 use treasure_hunt_ecs::{
     hunt::{ActiveHunt, Vault, VaultClaims},
-    lifecycle::{self, EndReason, HuntRuns},
+    lifecycle::{self, EndReason},
 };
 use veltrix_sdk::{prelude::*, tracing};
 
@@ -19,9 +19,7 @@ pub fn drive_runs(
     lifecycle::drive_lifecycle(world, vaults, players);
     if run_before.is_some() && world.get_resource::<ActiveHunt>().is_none() {
         // The run ended this tick (a new one cannot start in the same call).
-        let id =
-            world.resource::<HuntRuns>().0.iter().filter(|(_, r)| r.ended_ms.is_some()).max_by_key(|(_, r)| r.ended_ms);
-        if let Some(id) = id.map(|(id, _)| id.clone()) {
+        if let Some((id, _)) = crate::persist::last_ended_run(world) {
             keep_final_board(world, &id);
         }
     }

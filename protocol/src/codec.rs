@@ -57,12 +57,18 @@ pub fn encode_client_frame(messages: &[ClientMessage]) -> Vec<u8> {
 
 /// Decodes a client frame: an array of messages.
 pub fn decode_client_frame(frame: &[u8]) -> Result<Vec<ClientMessage>, DecodeError> {
-    let mut rest = frame;
-    let messages: Vec<ClientMessage> = serde::Deserialize::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+    decode_value(frame)
+}
+
+/// Decodes one complete MessagePack value with nothing after it: a frame, or a mod message's
+/// body.
+pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let mut rest = bytes;
+    let value = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
     if !rest.is_empty() {
         return Err(DecodeError::Malformed(format!("{} bytes after the end of the value", rest.len())));
     }
-    Ok(messages)
+    Ok(value)
 }
 
 /// Encodes one server message once; the bytes can go into any number of frames.

@@ -14,12 +14,14 @@
 //! its bytes shared. docs/protocol.md is the full reference.
 
 mod codec;
+mod handshake;
 mod messages;
 
 pub use codec::{
-    DecodeError, DecodedFrame, FrameBuilder, decode_client_frame, decode_server_frame, encode_client_frame,
-    encode_message, encode_value, encode_value_to,
+    DecodeError, DecodedFrame, FrameBuilder, decode_client_frame, decode_server_frame, decode_value,
+    encode_client_frame, encode_message, encode_value, encode_value_to,
 };
+pub use handshake::{Refusal, read_hello};
 pub use messages::*;
 
 /// The protocol version a client announces in [`Hello`]. Bumped on any change that an older

@@ -133,6 +133,10 @@ pub enum ErrorCode {
     Kicked,
     /// A message other than Hello came before the handshake, or Hello came twice.
     HandshakeRequired,
+    /// The client broke the WebSocket protocol (RFC 6455): an unmasked frame, reserved bits,
+    /// an unknown opcode, a control frame over 125 bytes or fragmented, a continuation of
+    /// nothing, a bad close frame, text that is not UTF-8. Closes (1002, or 1007 for bad UTF-8).
+    ProtocolViolation,
     /// The frame is not MessagePack, or not of the expected shape, or a field has the wrong type.
     Malformed,
     /// A message kind, or a mod namespace or kind, that the server does not know.
@@ -153,6 +157,9 @@ pub enum ErrorCode {
     ServerStopping,
     /// A mod or command refused the request; the message says why.
     Refused,
+    /// The player's saved state cannot be read (a damaged store): the join is refused and the
+    /// state kept as it is until an operator repairs it. Closes.
+    SavedStateUnreadable,
     /// Never sent: what a reader gets for a code newer than itself, so that the Error (its
     /// message and request) is still read.
     #[serde(other)]
@@ -185,6 +192,29 @@ pub struct PositionCorrected {
     pub seq: u32,
     pub x: f32,
     pub y: f32,
+    /// Why the move was refused. Added after protocol version 1 first shipped, without a
+    /// version bump: older readers ignore the key, and a frame without it reads as `Unknown`.
+    #[serde(default)]
+    pub reason: CorrectionReason,
+}
+
+/// Why a move was refused, checked in this order: the target, the speed, then the first tile
+/// on the straight line from the player to the target that is not walkable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum CorrectionReason {
+    /// The target is outside the world or not a finite position.
+    Bounds,
+    /// Farther than the player's movement budget (its speed over the time since its last
+    /// move, at most one second's worth).
+    Speed,
+    /// The way crosses a tile of rock.
+    Wall,
+    /// The way crosses a tile of water.
+    Water,
+    /// What a reader gets for a reason newer than itself, or none (an older server).
+    #[default]
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

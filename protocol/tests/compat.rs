@@ -131,3 +131,84 @@ fn an_unknown_message_kind_costs_only_that_message() {
     assert_eq!(decoded.frame.messages, vec![ServerMessage::PlayerGone(PlayerGone { player: 3 })]);
     assert_eq!(decoded.skipped, 1);
 }
+
+/// `[{"Command": {"request": 4, "line": bin(line)}}]`.
+fn command_with_bin_line(line: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_array_len(&mut out, 1).unwrap();
+    write_map_len(&mut out, 1).unwrap();
+    str(&mut out, "Command");
+    write_map_len(&mut out, 2).unwrap();
+    str(&mut out, "request");
+    write_sint(&mut out, 4).unwrap();
+    str(&mut out, "line");
+    write_bin(&mut out, line).unwrap();
+    out
+}
+
+/// `[{"Move": [<fields>]}]`: a struct written as an array of its fields.
+fn move_as_array(fields: &[f32]) -> Vec<u8> {
+    let mut out = move_frame(0, |_| {});
+    out.pop();
+    write_array_len(&mut out, 1 + fields.len() as u32).unwrap();
+    write_sint(&mut out, 7).unwrap();
+    for field in fields {
+        write_f32(&mut out, *field).unwrap();
+    }
+    out
+}
+
+/// Leniencies the protocol keeps (docs/protocol.md, "Encoding"): bin holding UTF-8 where a str
+/// is expected, and a struct as an array of its fields in declaration order.
+#[test]
+fn bin_for_str_and_arrays_for_structs_are_read() {
+    let command = Command { request: 4, line: "hunt rank".into() };
+    assert_eq!(decode_client_frame(&command_with_bin_line(b"hunt rank")).unwrap(), [ClientMessage::Command(command)]);
+    let step = Move { seq: 7, x: 1.5, y: 2.5 };
+    assert_eq!(decode_client_frame(&move_as_array(&[1.5, 2.5])).unwrap(), [ClientMessage::Move(step)]);
+    // Bin that is not UTF-8 is no str; an array short of a field is no struct.
+    assert!(matches!(decode_client_frame(&command_with_bin_line(&[0xff])), Err(DecodeError::Malformed(_))));
+    assert!(matches!(decode_client_frame(&move_as_array(&[1.5])), Err(DecodeError::Malformed(_))));
+}
+
+/// A mod message's body, like a frame, is one value with nothing after it.
+#[test]
+fn a_value_with_bytes_after_it_is_malformed() {
+    let mut body = Vec::new();
+    encode_value(&std::collections::BTreeMap::from([("X", 3)]), &mut body);
+    let read: std::collections::BTreeMap<String, u32> = decode_value(&body).unwrap();
+    assert_eq!(read["X"], 3);
+    body.push(0xc0);
+    let error = decode_value::<std::collections::BTreeMap<String, u32>>(&body).unwrap_err();
+    assert_eq!(error, DecodeError::Malformed("1 bytes after the end of the value".into()));
+}
+
+/// `PositionCorrected.reason` came without a version bump: a frame from an older server (no
+/// key) or a newer one (a reason this side does not know) still reads, as `Unknown`.
+#[test]
+fn a_correction_without_a_reason_or_with_a_new_one_reads_as_unknown() {
+    for reason in [None, Some("Lava")] {
+        let mut out = Vec::new();
+        write_map_len(&mut out, 2).unwrap();
+        str(&mut out, "tick");
+        write_sint(&mut out, 1).unwrap();
+        str(&mut out, "messages");
+        write_array_len(&mut out, 1).unwrap();
+        write_map_len(&mut out, 1).unwrap();
+        str(&mut out, "PositionCorrected");
+        write_map_len(&mut out, 3 + u32::from(reason.is_some())).unwrap();
+        str(&mut out, "seq");
+        write_sint(&mut out, 7).unwrap();
+        str(&mut out, "x");
+        write_f32(&mut out, 1.5).unwrap();
+        str(&mut out, "y");
+        write_f32(&mut out, 2.5).unwrap();
+        if let Some(reason) = reason {
+            str(&mut out, "reason");
+            str(&mut out, reason);
+        }
+        let expected = PositionCorrected { seq: 7, x: 1.5, y: 2.5, reason: CorrectionReason::Unknown };
+        let decoded = decode_server_frame(&out).unwrap();
+        assert_eq!(decoded.frame.messages, [ServerMessage::PositionCorrected(expected)], "{reason:?}");
+    }
+}

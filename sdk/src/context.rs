@@ -137,6 +137,21 @@ impl<'a> ModContext<'a> {
         self
     }
 
+    /// Adds a check every joining player must pass, once the mod has started: a player whose
+    /// saved state the mod cannot read is refused (`ErrorCode::SavedStateUnreadable`) rather
+    /// than let in with nothing, which the mod would then save over what could not be read.
+    /// `Err` says why, for the server's log.
+    pub fn add_join_check(
+        &mut self,
+        check: impl Fn(&World, &crate::Player) -> Result<(), String> + Send + Sync + 'static,
+    ) -> &mut Self {
+        let id = self.id.to_string();
+        self.pending.push(Box::new(move |world: &mut World| {
+            world.get_resource_or_init::<crate::JoinChecks>().0.push((id, Box::new(check)));
+        }));
+        self
+    }
+
     /// Adds a text command (`cmd` is its first word), usable on the console and by players
     /// holding the permission `{group}.{name}.command.{cmd}`. The handler's error is shown
     /// with the usage.

@@ -43,14 +43,17 @@ pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subco
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
-pub use net::{Audience, ClientMessages, DeliverError, FromClient, Outbox, Player, Position, Sender, SpeedFactor};
+pub use net::{
+    Audience, ClientMessages, DeliverError, FromClient, JoinCheck, JoinChecks, Outbox, Player, Position, Sender,
+    SpeedFactor,
+};
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
 pub use store::{
     Changes, CommitOutcome, MemoryStore, PendingCommit, Record, Storage, Store, StoreError, StoreHealth, Write,
     commit_tick, finish_commit, take_tick_writes,
 };
-pub use tiles::{Spawn, Tile, TileWorld};
+pub use tiles::{Blocked, Spawn, Tile, TileWorld};
 
 /// The version of this sdk, which a mod's header records.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

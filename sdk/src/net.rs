@@ -67,6 +67,25 @@ pub struct FromClient<T: Send + Sync + 'static> {
     pub message: T,
 }
 
+/// A check a joining player must pass before it is let in: `Err` says why it may not join (its
+/// saved state does not read), and the host refuses the join with
+/// `ErrorCode::SavedStateUnreadable`, before anything of the player is in the world (so nothing
+/// of it is written over).
+pub type JoinCheck = Box<dyn Fn(&World, &Player) -> Result<(), String> + Send + Sync>;
+
+/// The mods' join checks ([`ModContext::add_join_check`](crate::ModContext::add_join_check)),
+/// with the id of the mod each came from.
+#[derive(Resource, Default)]
+pub struct JoinChecks(pub Vec<(String, JoinCheck)>);
+
+impl JoinChecks {
+    /// The first check `player` fails: the mod's id and why.
+    pub fn first_failed(world: &World, player: &Player) -> Option<(String, String)> {
+        let checks = world.get_resource::<JoinChecks>()?;
+        checks.0.iter().find_map(|(id, check)| check(world, player).err().map(|why| (id.clone(), why)))
+    }
+}
+
 /// Who receives an outgoing message.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Audience {
@@ -91,6 +110,11 @@ pub struct Outbox {
     /// The tick's answers to requests: player, request id, the encoded answer (also in
     /// `pending`). The host keeps them to answer a repeated request the same way.
     answers: Vec<(PlayerId, u32, Bytes)>,
+    /// Where in `pending` the messages are that tell nothing unsaved (refusals, stored answers
+    /// sent again): they go out even when the tick's commit fails.
+    saved: Vec<usize>,
+    /// Messages of ticks whose commit failed, sent once a commit saves what they tell of.
+    held: Vec<(Audience, Bytes)>,
     kinds: HashMap<TypeId, (Arc<str>, Arc<str>)>,
     /// The tick's encoded messages: each message's bytes are a slice of it.
     arena: BytesMut,
@@ -105,6 +129,9 @@ pub struct Outbox {
     refusal: Option<ErrorMessage>,
 }
 
+/// The most messages held while the store cannot be written ([`Outbox::hold_unsaved`]): an
+/// outage refuses whatever would announce much, so this is reached only by a very long one.
+const HELD_MAX: usize = 1 << 16;
 /// The most room the arena takes back for a tick: a tick that encodes more (a burst) gets
 /// buffers of its own, which go when its messages are sent; this much stays for the next ticks.
 const ARENA_ROOM: usize = 1 << 20;
@@ -139,6 +166,8 @@ impl Outbox {
         if let ServerMessage::Error(error) = error {
             self.refusal = Some(error);
         }
+        // A refusal changes nothing: the player hears it even when the tick cannot be saved.
+        self.saved.push(self.pending.len());
         self.answer_encoded(to, request, bytes);
     }
 
@@ -153,6 +182,56 @@ impl Outbox {
     pub fn answer_message(&mut self, to: PlayerId, request: Option<u32>, message: &ServerMessage) {
         let bytes = self.encode(message);
         self.answer_encoded(to, request, bytes);
+    }
+
+    /// Sends an already encoded message that tells only what the store already holds (a
+    /// stored answer sent again): it goes out even when the tick's commit fails.
+    pub fn send_saved(&mut self, to: Audience, message: Bytes) {
+        self.saved.push(self.pending.len());
+        self.pending.push((to, message));
+    }
+
+    /// Holds back the tick's messages that tell of something its failed commit did not save,
+    /// keeping refusals and [`send_saved`](Self::send_saved) ones to send now (the host, when
+    /// the commit failed): nothing is announced that is not saved, a refused player is still
+    /// told, and what is held goes out with the tick whose commit saves it
+    /// ([`release_held`](Self::release_held)).
+    pub fn hold_unsaved(&mut self) {
+        let mut index = 0;
+        let mut saved = self.saved.iter().peekable();
+        let held = &mut self.held;
+        self.pending.retain(|message| {
+            let keep = saved.next_if_eq(&&index).is_some();
+            index += 1;
+            if !keep {
+                held.push(message.clone());
+            }
+            keep
+        });
+        self.saved.clear();
+        if self.held.len() > HELD_MAX {
+            tracing::error!(
+                "{} messages held while the store cannot be written: the {} newest are dropped (their players \
+                 catch up when they join again)",
+                self.held.len(),
+                self.held.len() - HELD_MAX
+            );
+            self.held.truncate(HELD_MAX);
+        }
+    }
+
+    /// Puts the messages held by [`hold_unsaved`](Self::hold_unsaved) before the tick's (the
+    /// host, once a commit saved what they tell of).
+    pub fn release_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let earlier = self.held.len();
+        self.held.append(&mut self.pending);
+        std::mem::swap(&mut self.held, &mut self.pending);
+        for index in &mut self.saved {
+            *index += earlier;
+        }
     }
 
     /// Sends an already encoded message to a player, answering its request `request` when
@@ -180,6 +259,7 @@ impl Outbox {
     /// arena then gets new room).
     pub fn drain(&mut self) -> std::vec::Drain<'_, (Audience, Bytes)> {
         self.answers.clear();
+        self.saved.clear();
         if let Some(encoded) = self.encoded.take() {
             self.room = self.room.max(encoded).min(ARENA_ROOM);
         }
@@ -280,7 +360,10 @@ impl ClientMessages {
     pub fn register<T: DeserializeOwned + Send + Sync + 'static>(world: &mut World, ns: &str, kind: &str) {
         MessageRegistry::register_message::<FromClient<T>>(world);
         let decoder: Decoder = Box::new(|world, sender, body| {
-            let message: T = rmp_serde::from_slice(body).map_err(|e| e.to_string())?;
+            // The whole body, nothing after it, as for a frame.
+            let message: T = veltrix_protocol::decode_value(body).map_err(|e| match e {
+                veltrix_protocol::DecodeError::Malformed(m) | veltrix_protocol::DecodeError::UnknownMessage(m) => m,
+            })?;
             world.write_message(FromClient {
                 entity: sender.entity,
                 player: sender.player,

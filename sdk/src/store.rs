@@ -4,9 +4,9 @@
 //! directly: during a tick they record their writes in the [`Changes`] resource, and at the
 //! start of `PostTick` the host commits all of the tick's changes in one durable transaction,
 //! BEFORE any message of that tick leaves the server (saved before announced). If the commit
-//! fails, the tick's messages are dropped, the changes are kept and retried with the next
-//! tick's, and [`StoreHealth`] says so: systems that grant anything refuse until the store is
-//! writable again.
+//! fails, the tick's messages are held (its refusals go out), the changes are kept and retried
+//! with the next tick's, the held messages go out once that works, and [`StoreHealth`] says
+//! so: systems that grant anything refuse until the store is writable again.
 //!
 //! At start, mods read their tables through the [`Store`] resource. Table names are namespaced
 //! by their owner: `Veltrix:TreasureHunt/players`.
@@ -226,13 +226,15 @@ pub enum CommitOutcome {
     Nothing,
     /// `writes` writes are on disk.
     Committed { writes: usize, took: std::time::Duration },
-    /// The commit failed: the tick's messages were dropped, its writes wait for the next tick.
+    /// The commit failed: the tick's messages are held, its writes wait for the next tick.
     Failed(StoreError),
 }
 
 /// Commits the tick's [`Changes`] to the [`Store`] in one transaction (the host runs this
-/// first in `PostTick`). On failure, if the tick changed anything, its messages are dropped,
-/// never sent: nothing is announced that is not saved. The writes stay in `Changes` and go
+/// first in `PostTick`). On failure, if the tick changed anything, its messages are held back
+/// (nothing is announced that is not saved), all but its refusals and stored answers sent
+/// again, and go out with the first commit that works
+/// ([`Outbox::hold_unsaved`](crate::Outbox::hold_unsaved)). The writes stay in `Changes` and go
 /// with the next tick's; [`StoreHealth`] tells systems to refuse grants meanwhile, and a tick
 /// that only refused still sends its refusals.
 ///
@@ -283,8 +285,9 @@ pub fn take_tick_writes(world: &mut bevy_ecs::world::World) -> Option<PendingCom
 }
 
 /// Applies the outcome of a [`PendingCommit`] that has run: on success the writes are
-/// forgotten, on failure they go back to [`Changes`] (before any made since) and the tick's
-/// messages are dropped if it changed anything; [`StoreHealth`] says which.
+/// forgotten (and the messages held by failed commits go out first), on failure they go back
+/// to [`Changes`] (before any made since) and the tick's messages are held if it changed
+/// anything, all but its refusals; [`StoreHealth`] says which.
 pub fn finish_commit(world: &mut bevy_ecs::world::World, pending: PendingCommit) -> CommitOutcome {
     let PendingCommit { mut changes, result, .. } = pending;
     let (result, took) = result.expect("a pending commit is run before it is finished");
@@ -299,6 +302,8 @@ pub fn finish_commit(world: &mut bevy_ecs::world::World, pending: PendingCommit)
     *current = changes;
     match result {
         Ok(()) => {
+            // What ticks whose commit failed had to say is saved now: it goes first.
+            world.resource_mut::<crate::Outbox>().release_held();
             let mut health = world.resource_mut::<StoreHealth>();
             if !health.writable {
                 tracing::warn!("the store is writable again; claims resume");
@@ -310,7 +315,8 @@ pub fn finish_commit(world: &mut bevy_ecs::world::World, pending: PendingCommit)
             let mut health = world.resource_mut::<StoreHealth>();
             if health.writable {
                 tracing::error!(
-                    "STORE COMMIT FAILED: {e}; this tick's messages are dropped, claims refused until it works"
+                    "STORE COMMIT FAILED: {e}; what this tick announces is held until a commit works, claims are \
+                     refused meanwhile"
                 );
             }
             let changed_this_tick = writes > health.backlog;
@@ -318,7 +324,7 @@ pub fn finish_commit(world: &mut bevy_ecs::world::World, pending: PendingCommit)
             health.error = Some(e.to_string());
             health.backlog = writes;
             if changed_this_tick {
-                world.resource_mut::<crate::Outbox>().drain().for_each(drop);
+                world.resource_mut::<crate::Outbox>().hold_unsaved();
             }
             CommitOutcome::Failed(e)
         }
@@ -483,10 +489,11 @@ mod tests {
         assert!(changes.spare_values.len() < 4000, "not every value buffer was kept");
     }
 
-    /// Saved before announced: a tick whose writes cannot be saved sends nothing; its writes go
-    /// with the next commit; a tick that changed nothing still sends (its refusals).
+    /// Saved before announced: a tick whose writes cannot be saved sends nothing yet; its
+    /// writes go with the next commit, and its messages after it; a tick that changed nothing
+    /// still sends (its refusals).
     #[test]
-    fn a_failed_commit_drops_the_ticks_news_and_keeps_its_writes() {
+    fn a_failed_commit_holds_the_ticks_news_until_a_commit_saves_it() {
         let (mut world, store) = world();
         assert!(matches!(tick(&mut world, Some(("a", 1))), (CommitOutcome::Committed { writes: 1, .. }, 1)));
         store.fail.store(true, Ordering::Relaxed);
@@ -495,9 +502,40 @@ mod tests {
         assert!(matches!(tick(&mut world, None), (CommitOutcome::Failed(_), 1)), "nothing new: refusals go out");
         assert!(matches!(tick(&mut world, Some(("c", 3))), (CommitOutcome::Failed(_), 0)));
         store.fail.store(false, Ordering::Relaxed);
-        assert!(matches!(tick(&mut world, None), (CommitOutcome::Committed { writes: 2, .. }, 1)));
+        assert!(
+            matches!(tick(&mut world, None), (CommitOutcome::Committed { writes: 2, .. }, 3)),
+            "the two held ticks' news, then this one's"
+        );
         assert_eq!(*world.resource::<StoreHealth>(), StoreHealth::default());
         let stored: Vec<(String, u32)> = Store(store).load("t").unwrap();
         assert_eq!(stored, [("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 3)]);
+    }
+
+    /// A tick that changed something (a refused request's answer is recorded: a change) and
+    /// cannot be saved still sends its refusals, and stored answers sent again, at once; what
+    /// tells of the unsaved changes goes out, in order, once a commit saves them.
+    #[test]
+    fn a_failed_commit_still_sends_the_ticks_refusals() {
+        let (mut world, store) = world();
+        store.fail.store(true, Ordering::Relaxed);
+        let mut outbox = world.resource_mut::<Outbox>();
+        outbox.send_encoded(Audience::All, bytes::Bytes::from_static(b"news"));
+        outbox.refuse(7, Some(1), StoreHealth::REFUSAL);
+        outbox.answer_encoded(8, Some(2), bytes::Bytes::from_static(b"granted"));
+        outbox.send_saved(Audience::Player(9), bytes::Bytes::from_static(b"stored answer"));
+        outbox.refuse(10, None, "out of reach");
+        world.resource_mut::<Changes>().put(&Arc::from("answers"), &(7u64, 1u32), &"refused");
+        assert!(matches!(commit_tick(&mut world), CommitOutcome::Failed(_)));
+        let sent: Vec<(Audience, bytes::Bytes)> = world.resource_mut::<Outbox>().drain().collect();
+        let to: Vec<Audience> = sent.iter().map(|(to, _)| *to).collect();
+        assert_eq!(to, [Audience::Player(7), Audience::Player(9), Audience::Player(10)]);
+        assert_eq!(sent[1].1, bytes::Bytes::from_static(b"stored answer"));
+        assert_eq!(world.resource::<Changes>().len(), 1, "the write waits for the next commit");
+
+        store.fail.store(false, Ordering::Relaxed);
+        world.resource_mut::<Outbox>().send_encoded(Audience::All, bytes::Bytes::from_static(b"later"));
+        assert!(matches!(commit_tick(&mut world), CommitOutcome::Committed { writes: 1, .. }));
+        let sent: Vec<bytes::Bytes> = world.resource_mut::<Outbox>().drain().map(|(_, m)| m).collect();
+        assert_eq!(sent, [&b"news"[..], b"granted", b"later"]);
     }
 }

@@ -742,7 +742,9 @@ fn describe_server(message: &ServerMessage) -> String {
         ServerMessage::PlayerAppeared(p) => format!("PlayerAppeared {} {} at ({:?}, {:?})", p.player, p.name, p.x, p.y),
         ServerMessage::PlayerMoved(p) => format!("PlayerMoved {} to ({:?}, {:?})", p.player, p.x, p.y),
         ServerMessage::PlayerGone(p) => format!("PlayerGone {}", p.player),
-        ServerMessage::PositionCorrected(p) => format!("PositionCorrected #{} at ({:?}, {:?})", p.seq, p.x, p.y),
+        ServerMessage::PositionCorrected(p) => {
+            format!("PositionCorrected #{} at ({:?}, {:?}): {:?}", p.seq, p.x, p.y, p.reason)
+        }
         ServerMessage::Welcome(w) => one_line(&format!("{w:?}")),
     }
 }

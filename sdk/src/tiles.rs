@@ -40,6 +40,15 @@ impl Tile {
     }
 }
 
+/// What stops a straight move ([`TileWorld::segment_blocked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// An end of the line is outside the world.
+    Outside,
+    /// A tile on the way that is not walkable.
+    Tile(Tile),
+}
+
 /// The world's tiles. Read by mods; changed only by the host (each change bumps `version`).
 #[derive(Resource, Debug, Clone, PartialEq, Eq)]
 pub struct TileWorld {
@@ -97,8 +106,16 @@ impl TileWorld {
     }
 
     /// Whether a player may go in a straight line from (x0, y0) to (x1, y1): every tile the
-    /// segment touches, those of both ends included, is inside the world and walkable. A
-    /// segment of no length is [`TileWorld::walkable`] at its point.
+    /// segment touches, those of both ends included, is inside the world and walkable
+    /// ([`TileWorld::segment_blocked`] finds none). A segment of no length is
+    /// [`TileWorld::walkable`] at its point.
+    pub fn segment_walkable(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> bool {
+        self.segment_blocked(x0, y0, x1, y1).is_none()
+    }
+
+    /// What stops a straight line from (x0, y0) to (x1, y1): `Outside` when either end is
+    /// outside the world (or not finite), else the first tile along the line that is not
+    /// walkable (the start's own first), or `None` when the way is open.
     ///
     /// A point on the line between two tiles is in the tile on its higher side, as a position is
     /// (the tile (3, 4) covers 3.0 <= x < 4.0): a segment along such a line touches the tiles on
@@ -111,12 +128,13 @@ impl TileWorld {
     /// leaves each one, in O(tiles crossed), without allocating. For example, from (1.5, 2.5) to
     /// (4.5, 2.5) touches the tiles (1, 2) to (4, 2); from (0.5, 0.5) to (1.5, 1.5) touches
     /// (0, 0) and (1, 1) and, through their corner, (1, 0) and (0, 1).
-    pub fn segment_walkable(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> bool {
+    pub fn segment_blocked(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> Option<Blocked> {
         // Both ends inside the world, and so every tile between them.
-        if !self.walkable(x0, y0) || !self.walkable(x1, y1) {
-            return false;
+        let (Some(start), Some(_)) = (self.at(x0, y0), self.at(x1, y1)) else { return Some(Blocked::Outside) };
+        if !start.walkable() {
+            return Some(Blocked::Tile(start));
         }
-        let open = |x: i64, y: i64| self.get(x, y).is_some_and(Tile::walkable);
+        let closed = |x: i64, y: i64| self.get(x, y).filter(|t| !t.walkable()).map(Blocked::Tile);
         let (mut tx, mut ty) = (x0.floor() as i64, y0.floor() as i64);
         let (end_x, end_y) = (x1.floor() as i64, y1.floor() as i64);
         let (step_x, step_y) = ((end_x - tx).signum(), (end_y - ty).signum());
@@ -141,18 +159,18 @@ impl TileWorld {
                 Ordering::Less => tx += step_x,
                 Ordering::Greater => ty += step_y,
                 Ordering::Equal => {
-                    if !open(tx + step_x, ty) || !open(tx, ty + step_y) {
-                        return false;
+                    if let Some(blocked) = closed(tx + step_x, ty).or_else(|| closed(tx, ty + step_y)) {
+                        return Some(blocked);
                     }
                     tx += step_x;
                     ty += step_y;
                 }
             }
-            if !open(tx, ty) {
-                return false;
+            if let Some(blocked) = closed(tx, ty) {
+                return Some(blocked);
             }
         }
-        true
+        None
     }
 
     /// Sets one tile (inside the world).
@@ -260,6 +278,24 @@ mod tests {
         assert!(!tiles.segment_walkable(2.5, 0.5, 2.5, 3.5), "down through both");
         assert!(!tiles.segment_walkable(1.5, 0.5, 3.5, 3.5), "slantwise through the rock");
         assert!(tiles.segment_walkable(1.5, 0.5, 3.5, 0.5), "the row above it is open");
+    }
+
+    /// The first thing on the way is named: the world's edge before any tile, then the first
+    /// tile of rock or water along the line (from either end), a corner's side tiles included.
+    #[test]
+    fn what_blocks_a_segment_is_the_first_thing_on_the_way() {
+        let tiles = world(&["......", "..#~..", "..~#..", "......"]);
+        let blocked = |a: (f32, f32), b: (f32, f32)| tiles.segment_blocked(a.0, a.1, b.0, b.1);
+        assert_eq!(blocked((0.5, 1.5), (5.5, 1.5)), Some(Blocked::Tile(Tile::Rock)));
+        assert_eq!(blocked((5.5, 1.5), (0.5, 1.5)), Some(Blocked::Tile(Tile::Water)), "the other way, water first");
+        assert_eq!(blocked((0.5, 1.5), (9.5, 1.5)), Some(Blocked::Outside), "the edge before the rock");
+        assert_eq!(blocked((0.5, 1.5), (f32::NAN, 1.5)), Some(Blocked::Outside));
+        assert_eq!(blocked((2.5, 1.5), (2.5, 0.5)), Some(Blocked::Tile(Tile::Rock)), "standing in it");
+        assert_eq!(blocked((1.5, 3.5), (2.5, 2.5)), Some(Blocked::Tile(Tile::Water)), "the target's tile");
+        assert_eq!(blocked((1.5, 0.5), (3.5, 2.5)), Some(Blocked::Tile(Tile::Rock)), "through a corner into it");
+        // Through the corner of (3, 0) and (4, 1), both open: beside it, (3, 1) is water.
+        assert_eq!(blocked((3.5, 0.5), (4.5, 1.5)), Some(Blocked::Tile(Tile::Water)), "beside a corner");
+        assert_eq!(blocked((0.5, 0.5), (5.5, 0.5)), None);
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub struct TestServer {
     root: tempfile::TempDir,
     /// The shipped server folder to run from; the tests' debug build unless set.
     server_dir: Option<PathBuf>,
+    /// Environment variables the server runs with.
+    env: Vec<(String, String)>,
 }
 
 impl Default for TestServer {
@@ -138,7 +140,7 @@ impl TestServer {
     pub fn new() -> Self {
         let root = tempfile::Builder::new().prefix("veltrix-it-").tempdir().expect("a temporary folder");
         fs::create_dir_all(root.path().join("mods")).expect("mods/");
-        Self { root, server_dir: None }
+        Self { root, server_dir: None, env: Vec::new() }
     }
 
     /// Runs the server from another shipped folder (a release build, for benchmarks).
@@ -152,6 +154,12 @@ impl TestServer {
     /// [`with_treasure_hunt`](Self::with_treasure_hunt), which copies the mod of that build.
     pub fn with_features(self, features: &[&str]) -> Self {
         self.with_server_dir(server_with_features(features))
+    }
+
+    /// Runs the server with this environment variable set.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     fn server_dir(&self) -> &Path {
@@ -202,7 +210,8 @@ impl TestServer {
             .arg(self.root())
             .args(["--port", "0", "--admin-address", "127.0.0.1:0"])
             .env_remove("LD_LIBRARY_PATH")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -515,5 +524,50 @@ impl Drop for LiveServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A tmpfs mounted on a folder until dropped: a small file system that fills up, for the
+/// store's full-disk tests (CI runs them as root).
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. `4m`) on `dir`, made if missing. `None`
+    /// when mounting is not permitted here (not root): the caller skips its test, saying so.
+    pub fn mount(dir: &Path, size: &str) -> Option<Self> {
+        fs::create_dir_all(dir).expect("the mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("mount runs");
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs on {} (run as root for the full-disk tests): {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Self { dir: dir.to_path_buf() })
+    }
+
+    /// Fills the file system with the file `filler` until a write fails; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut file = fs::OpenOptions::new().create(true).append(true).open(&path).expect("the filler");
+        let block = vec![0x5au8; 4096];
+        while file.write_all(&block).and_then(|()| file.sync_all()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: a server killed a moment ago may still hold the store open.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
     }
 }

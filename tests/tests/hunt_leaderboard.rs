@@ -77,8 +77,9 @@ fn board_lines(h: &Harness) -> String {
 }
 
 /// Four players tie on score in every way the order knows; the top 3 goes out at the first
-/// change, then no sooner than a second later, and not at all when only a player below the
-/// top moves; a player joining late gets the board; `Rank` answers everyone, ranked or not.
+/// change, then no sooner than a second later, also when a first claim below the top only
+/// changes how many are ranked; a player joining late gets the board; `Rank` answers everyone,
+/// ranked or not.
 #[test]
 fn leaderboard_ties() {
     let pack = Pack::new();
@@ -101,7 +102,8 @@ fn leaderboard_ties() {
     dig(&mut h, "dan", 1, 10);
     dig(&mut h, "cat", 1, 10);
     h.tick();
-    // Tick 14: eve finds 5 points, last of all: fifth, below the top 3, nothing to send.
+    // Tick 14: eve finds 5 points, last of all: fifth, below the top 3; the top is the same but
+    // five players are ranked now: sent at tick 22, a second after the last board.
     h.run_until(13);
     dig(&mut h, "eve", 1, 10);
     h.tick();
@@ -113,16 +115,23 @@ fn leaderboard_ties() {
     h.send("cat", "Rank", Some(2), &json!({}));
     h.send("dan", "Rank", Some(2), &json!({}));
     h.tick();
-    // Tick 26: dan's second vault reorders the top: more than a second after the last board.
+    // Tick 26: dan's second vault reorders the top: sent at tick 32, a second after the last.
     dig(&mut h, "dan", 2, 12);
     h.send("dan", "Rank", Some(3), &json!({}));
     h.tick();
-    h.run_until(30);
+    h.run_until(40);
 
     // ann's board: tick 2 (first change), tick 12 (the changes of ticks 3 to 5, a second after
-    // tick 2), nothing at tick 14 or 22 (eve below the top), tick 26 (dan's second vault).
-    assert_eq!(board_ticks(&h, "ann"), [2, 12, 26]);
-    assert_eq!(board_ticks(&h, "fay"), [25, 26], "at join, then with everyone");
+    // tick 2), tick 22 (eve ranked fifth: Players 5), tick 32 (dan's second vault).
+    assert_eq!(board_ticks(&h, "ann"), [2, 12, 22, 32]);
+    assert_eq!(board_ticks(&h, "fay"), [25, 32], "at join, then with everyone");
+    let transcript = board_lines(&h);
+    assert!(
+        transcript.contains(
+            r#"tick 22 ann <- Veltrix:TreasureHunt/Leaderboard {"Players":5,"Top":[{"Player":"ben","Rank":1,"Score":5,"Vaults":2},{"Player":"ann","Rank":2,"Score":5,"Vaults":1},{"Player":"cat","Rank":3,"Score":5,"Vaults":1}]}"#
+        ),
+        "{transcript}"
+    );
     let transcript = board_lines(&h);
     assert!(
         transcript.contains(
@@ -176,6 +185,41 @@ fn the_leaderboard_survives_a_restart() {
     let h = pack.harness_running(store, "");
     assert_eq!(leaderboard::final_board_of(h.world(), "Test").unwrap(), Some(frozen));
     assert_eq!(leaderboard::final_board_of(h.world(), "Other").unwrap(), None);
+}
+
+/// After a restart with the hunt ended, its board is kept as before the restart: a player
+/// joining gets it, and `Rank` answers from it, as `hunt status` shows it.
+#[test]
+fn an_ended_hunts_board_and_ranks_survive_a_restart() {
+    let pack = Pack::new();
+    let mut h = pack.harness(Arc::new(MemoryStore::default()));
+    h.join("ann", 11.5, 11.5);
+    h.tick();
+    dig(&mut h, "ann", 1, 10);
+    h.tick();
+    assert_eq!(h.console("hunt stop Test").unwrap(), "hunt Test ended (run 1): Stopped");
+    h.tick();
+    let store = h.store();
+    h.shutdown();
+
+    let mut h = pack.harness(store);
+    assert!(h.console("hunt status Test").unwrap().starts_with("hunt Test: Ended, run 1\n"));
+    h.join("ann", 11.5, 11.5);
+    h.join("ben", 11.5, 11.5);
+    h.tick();
+    h.send("ann", "Rank", Some(2), &json!({}));
+    h.send("ben", "Rank", Some(1), &json!({}));
+    h.tick();
+    let lines = board_lines(&h);
+    let board = r#"Leaderboard {"Players":1,"Top":[{"Player":"ann","Rank":1,"Score":5,"Vaults":1}]}"#;
+    for expected in [
+        format!("tick 1 ann <- Veltrix:TreasureHunt/{board}"),
+        format!("tick 1 ben <- Veltrix:TreasureHunt/{board}"),
+        r#"tick 2 ann <- Veltrix:TreasureHunt/YourRank #2 {"Of":1,"Rank":1,"Score":5,"Vaults":1}"#.into(),
+        r#"tick 2 ben <- Veltrix:TreasureHunt/YourRank #1 {"Of":1,"Rank":null,"Score":0,"Vaults":0}"#.into(),
+    ] {
+        assert!(lines.contains(&expected), "{expected}\n{lines}");
+    }
 }
 
 /// Without a hunt there is no board to rank on.

@@ -32,7 +32,12 @@ impl Pack {
 
     /// The mod at 10 ticks per second, its clock at the Unix epoch at tick 0.
     fn harness(&self, config: TreasureHuntConfig, store: Arc<MemoryStore>) -> Result<Harness, String> {
-        let mut harness = Harness::new(TileWorld::flat(64, 64)).tick_rate(10).with_store(store);
+        self.harness_at(10, config, store)
+    }
+
+    /// The same at `rate` ticks per second.
+    fn harness_at(&self, rate: u32, config: TreasureHuntConfig, store: Arc<MemoryStore>) -> Result<Harness, String> {
+        let mut harness = Harness::new(TileWorld::flat(64, 64)).tick_rate(rate).with_store(store);
         harness.world_mut().insert_resource(ClockSource::Ticks { origin_ms: 0 });
         self.0.add_to(&mut harness, config)?;
         Ok(harness)
@@ -155,6 +160,87 @@ fn clues_are_released_by_time_chain_and_proximity() {
     );
 }
 
+/// A shrinking area follows its own clock: released at tick 31 at 20 ticks per second, it is
+/// looked at on each whole second after that, and its radius (rounded up) loses its tile only
+/// at the end of the shrink, not in the server's next whole second.
+#[test]
+fn a_shrinking_area_loses_a_tile_on_its_own_clock_and_no_earlier() {
+    let hunt = json!({"Seed": 3, "Vaults": vaults(), "Clues": [
+        {"Id": "Oak_Area", "Vault": "Oak", "Trigger": {"VaultClaimed": "Well"},
+         "Kind": {"Area": {"Radius": 10, "ShrinkTo": 9, "ShrinkSeconds": 10}}}]});
+    let pack = Pack::new(hunt);
+    let mut h = pack.harness_at(20, config("Test"), Arc::default()).unwrap();
+    h.join("alice", 10.5, 11.5);
+    h.run_until(30);
+    dig(&mut h, "alice", 1, 10, 10);
+    h.run_until(260);
+    let transcript = h.transcript_of("alice");
+    let radii: Vec<(u64, String)> = lines_with(&transcript, "Clue {\"Clue\":\"Oak_Area\"")
+        .iter()
+        .map(|l| {
+            let tick = l.split(' ').nth(1).unwrap().parse().unwrap();
+            let radius = l.split("\"Radius\":").nth(1).unwrap().split(',').next().unwrap().to_string();
+            (tick, radius)
+        })
+        .collect();
+    assert_eq!(radii, [(31, "10.0".to_string()), (231, "9.0".to_string())], "{transcript}");
+}
+
+/// A clue the hunt has but has not released to the player gets the very answer an id the hunt
+/// lacks gets: asking cannot list the hunt's clues.
+#[test]
+fn an_unreleased_clue_is_refused_as_an_unknown_one() {
+    let hunt = json!({"Seed": 3, "Vaults": vaults(), "Clues": [
+        {"Id": "Oak_Area", "Vault": "Oak", "Trigger": {"VaultClaimed": "Well"}, "Kind": {"Area": {"Radius": 12}}},
+        {"Id": "Oak_Spot", "Vault": "Oak", "Trigger": {"Enter": {"X": 40, "Y": 40, "Radius": 3}}, "Kind": "Reveal"},
+        {"Id": "Well_Hint", "Vault": "Well", "Kind": {"Text": "clue.well"}}]});
+    let pack = Pack::new(hunt);
+    let mut h = pack.harness(config("Test"), Arc::default()).unwrap();
+    h.join("bob", 50.5, 50.5);
+    h.tick();
+    for (request, clue) in [(1, "Oak_Area"), (2, "Elm_Area"), (3, "Oak_Spot"), (4, "Elm_Spot")] {
+        h.send("bob", "AskClue", Some(request), &json!({"Clue": clue}));
+    }
+    h.tick();
+    let transcript = h.transcript_of("bob");
+    let refusal = |request: u32, clue: &str| -> String {
+        let line = lines_with(&transcript, &format!("Refused #{request}: "));
+        assert_eq!(line.len(), 1, "{transcript}");
+        line[0].split_once(": ").unwrap().1.replace(clue, "<clue>")
+    };
+    assert_eq!(refusal(1, "Oak_Area"), "you hold no clue \"<clue>\"; yours: Well_Hint");
+    assert_eq!(refusal(1, "Oak_Area"), refusal(2, "Elm_Area"));
+    assert_eq!(refusal(3, "Oak_Spot"), refusal(4, "Elm_Spot"));
+}
+
+/// A HotCold clue with bands of its own answers in its labels.
+#[test]
+fn a_hotcold_clue_answers_in_its_own_bands() {
+    let hunt = json!({"Seed": 3, "Vaults": vaults(), "Clues": [
+        {"Id": "Oak_Heat", "Vault": "Oak", "Kind": "HotCold",
+         "Bands": [{"Within": 5, "Label": "Right here"}, {"Within": 20, "Label": "Close"}, {"Label": "Far off"}]}]});
+    let pack = Pack::new(hunt);
+    let mut h = pack.harness(config("Test"), Arc::default()).unwrap();
+    h.join("alice", 40.5, 42.5);
+    h.join("bob", 50.5, 50.5);
+    h.join("carol", 5.5, 5.5);
+    h.tick();
+    for name in ["alice", "bob", "carol"] {
+        h.send(name, "AskClue", Some(1), &json!({"Clue": "Oak_Heat"}));
+    }
+    h.tick();
+    let bands: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| {
+            let transcript = h.transcript_of(name);
+            let hint = lines_with(&transcript, "Hint #1");
+            assert_eq!(hint.len(), 1, "{transcript}");
+            hint[0].split("\"Band\":\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(bands, ["Right here", "Close", "Far off"]);
+}
+
 /// The `hunt` command: players hold `hunt clues` but not the operator subcommands; mistakes
 /// get the usage; an operator lists, stops, starts and gives.
 #[test]
@@ -226,6 +312,17 @@ fn runs_and_released_clues_survive_a_restart() {
     h.tick();
     assert!(h.transcript_of("alice").contains("Refused #1: the hunt Test is over"), "{}", h.transcript());
     assert!(h.console("hunt status Test").unwrap().starts_with("hunt Test: Ended, run 1\n"));
+}
+
+/// Mod config values that parse but make no sense stop the mod in setup, each named.
+#[test]
+fn config_values_out_of_range_stop_the_mod() {
+    let pack = Pack::new(json!({"Seed": 3, "Vaults": vaults()}));
+    let config = TreasureHuntConfig { inventory_slots: 0, reach: -1.0, ..config("Test") };
+    let error = pack.harness(config, Arc::default()).err().expect("the config is refused");
+    assert!(error.contains("the mod's config has 2 error(s):"), "{error}");
+    assert!(error.contains("config.json: Reach: expected a distance of more than 0 tiles"), "{error}");
+    assert!(error.contains("config.json: InventorySlots: expected 1 to 1000 slots (24 by default), not 0"), "{error}");
 }
 
 /// The designer's mistakes in clues and schedules, each located.

@@ -50,10 +50,19 @@ impl Pack {
 
     /// The mod on a store that may hold an earlier run's saves (a restart).
     fn harness_on(&self, executor: Executor, slots: u32, store: Arc<MemoryStore>) -> Result<Harness, String> {
+        let config = TreasureHuntConfig { hunt: "Test".into(), inventory_slots: slots, ..Default::default() };
+        self.harness_with(executor, store, config)
+    }
+
+    fn harness_with(
+        &self,
+        executor: Executor,
+        store: Arc<MemoryStore>,
+        config: TreasureHuntConfig,
+    ) -> Result<Harness, String> {
         let mut tiles = TileWorld::flat(64, 64);
         tiles.set(20, 20, Tile::Rock);
         let mut harness = Harness::with_executor(tiles, executor).with_store(store);
-        let config = TreasureHuntConfig { hunt: "Test".into(), inventory_slots: slots, ..Default::default() };
         self.0.add_to(&mut harness, config)?;
         Ok(harness)
     }
@@ -265,6 +274,45 @@ fn hidden_vault_positions_never_reach_far_players() {
     let alice: Vec<u8> = h.frames("alice").iter().flat_map(|f| f.to_vec()).collect();
     for needle in needles {
         assert!(alice.windows(needle.len()).any(|w| w == needle), "{needle:?}");
+    }
+}
+
+/// A player too far behind for the events kept gets a `Snapshot` naming only the opened vaults
+/// those events would have named to it: a FirstFinder vault closed to all and its own claim,
+/// never a vault someone else opened far from it that is still open to others.
+#[test]
+fn a_snapshot_names_only_the_vaults_a_player_may_know() {
+    let pack = Pack::new(
+        r#"[{"Id": "Secret_Spot", "At": {"X": 41, "Y": 37}, "LootTable": "Coins", "DigEffort": 1, "SparkleRadius": 5,
+             "Claim": "PerPlayer"},
+            {"Id": "Closed", "At": {"X": 43, "Y": 37}, "LootTable": "Coins", "DigEffort": 1, "SparkleRadius": 5},
+            {"Id": "Mine", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "DigEffort": 1, "Claim": "PerPlayer"},
+            {"Id": "Far_Away", "At": {"X": 60, "Y": 60}, "LootTable": "Coins"}]"#,
+    );
+    let config = TreasureHuntConfig { hunt: "Test".into(), retained_events: 1, ..Default::default() };
+    let mut h = pack.harness_with(Executor::SingleThreaded, Arc::default(), config).unwrap();
+    h.join("alice", 42.0, 38.5);
+    h.join("bob", 10.5, 11.5);
+    h.tick();
+    dig(&mut h, "alice", 1, 41, 37);
+    dig(&mut h, "bob", 1, 10, 10);
+    h.tick();
+    dig(&mut h, "alice", 2, 43, 37);
+    h.tick();
+    h.send("bob", "CatchUp", Some(2), &json!({"After": 0}));
+    h.send("alice", "CatchUp", Some(3), &json!({"After": 0}));
+    h.tick();
+    let transcript = h.transcript();
+    let snapshots: Vec<&str> = transcript.lines().filter(|l| l.contains("/Snapshot ")).collect();
+    assert_eq!(
+        snapshots,
+        [
+            r#"tick 4 alice <- Veltrix:TreasureHunt/Snapshot #3 {"Opened":["Closed","Secret_Spot"],"Seq":4}"#,
+            r#"tick 4 bob <- Veltrix:TreasureHunt/Snapshot #2 {"Opened":["Closed","Mine"],"Seq":4}"#,
+        ]
+    );
+    for frame in h.frames("bob") {
+        assert!(!frame.windows(11).any(|w| w == b"Secret_Spot"), "bob's frame names Secret_Spot: {frame:?}");
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use veltrix_client::{Client, decode_mod_body, hello};
 use veltrix_protocol::ServerMessage;
-use veltrix_tests::{LiveServer, TestServer};
+use veltrix_tests::{LiveServer, TestServer, Tmpfs};
 
 const NS: &str = "Veltrix:TreasureHunt";
 const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
@@ -227,4 +227,151 @@ async fn a_client_catches_up_on_the_events_it_missed() {
     assert_eq!(got, [("VaultClaimed".into(), 3), ("LootGranted".into(), 4), ("CaughtUp".into(), 4)]);
     let (status, log) = live.stop();
     assert!(status.success(), "{log}");
+}
+
+/// The answer to `request`: a hunt message answering it, or its refusal (as `Err`).
+async fn answer(client: &mut Client, request: u32) -> Result<(String, Value), String> {
+    let found = client
+        .recv_until(WAIT, |m| match m {
+            ServerMessage::Mod(m) => m.ns == NS && m.request == Some(request),
+            ServerMessage::Error(e) => e.request == Some(request),
+            _ => false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no answer to {request}: {e:?}"));
+    match found {
+        ServerMessage::Mod(m) => Ok((m.kind.clone(), decode_mod_body(&m).unwrap())),
+        ServerMessage::Error(e) => Err(e.message),
+        _ => unreachable!(),
+    }
+}
+
+/// The value of a metric line of the admin listener's `/metrics`.
+fn metric(live: &LiveServer, name: &str) -> String {
+    let (_, body) = live.admin_get("/metrics");
+    let line = body.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("no {name}:\n{body}"));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+/// A full disk for real (a small tmpfs under `universe/`): digs are refused in words while the
+/// commits fail, the metric says so; once there is room again the store is opened again, the
+/// next commit saves everything kept since, digs are answered again, and nothing a player was
+/// told is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_digs_in_words_and_loses_nothing_once_there_is_room() {
+    let server = server();
+    let Some(disk) = Tmpfs::mount(&server.root().join("universe"), "4m") else { return };
+    let live = server.start(&[]);
+    let (mut alice, _) = join(&live, "alice").await;
+    next(&mut alice, "InventoryChanged", None).await;
+    let well = dig(&mut alice, 255, 256).await;
+    next(&mut alice, "LootGranted", Some(well)).await;
+    assert_eq!(metric(&live, "veltrix_store_writable"), "1");
+
+    let filler = disk.fill();
+    // Digs where nothing is: each one's answer is recorded, a write every tick, until the full
+    // disk fails a commit. Every dig is answered in words all along.
+    let mut refusals = Vec::new();
+    while refusals.last().is_none_or(|r| r != veltrix_sdk::StoreHealth::REFUSAL) {
+        assert!(refusals.len() < 2000, "the disk never filled: {:?}", refusals.last());
+        let r = dig(&mut alice, 256, 257).await;
+        refusals.push(answer(&mut alice, r).await.expect_err("nothing to find there"));
+    }
+    let log = live.log();
+    assert_eq!(log.matches("STORE COMMIT FAILED").count(), 1, "{log}");
+    assert!(log.contains("No space left on device"), "{log}");
+    let throne = dig(&mut alice, 257, 256).await;
+    assert_eq!(answer(&mut alice, throne).await, Err(veltrix_sdk::StoreHealth::REFUSAL.to_string()));
+    assert_eq!(metric(&live, "veltrix_store_writable"), "0");
+    assert_ne!(metric(&live, "veltrix_store_commit_failures_total"), "0");
+
+    // Room again: the next commits work, digs are answered.
+    std::fs::remove_file(filler).unwrap();
+    let mut granted = None;
+    while granted.is_none() {
+        let r = dig(&mut alice, 257, 256).await;
+        match answer(&mut alice, r).await {
+            Ok((kind, body)) if kind == "LootGranted" => granted = Some(body),
+            Ok(_) => {}
+            Err(refusal) => assert_eq!(refusal, veltrix_sdk::StoreHealth::REFUSAL),
+        }
+    }
+    assert_eq!(granted.unwrap()["Items"], json!([{"Item": "Crown", "Quantity": 1}]));
+    assert!(live.log().contains("the store is writable again; claims resume"), "{}", live.log());
+    assert_eq!(metric(&live, "veltrix_store_writable"), "1");
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("could not be saved"), "{log}");
+
+    // Everything alice was told is there after a restart.
+    let live = server.start(&[]);
+    let (mut alice, _) = join(&live, "alice").await;
+    let inventory = next(&mut alice, "InventoryChanged", None).await;
+    assert_eq!(slots(&inventory), [("Coin".into(), 4), ("Crown".into(), 1)]);
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+    drop(disk);
+}
+
+/// A player record that does not decode: the player is refused when it joins, with a code
+/// and the operator told what to do; the record is kept byte for byte, and `check` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_whose_record_does_not_decode_is_refused_and_the_record_kept() {
+    use veltrix_host::store::{FILE, RedbStore};
+    use veltrix_sdk::Storage;
+
+    let server = server();
+    let live = server.start(&[]);
+    let (mut alice, alice_id) = join(&live, "alice").await;
+    next(&mut alice, "InventoryChanged", None).await;
+    let well = dig(&mut alice, 255, 256).await;
+    next(&mut alice, "LootGranted", Some(well)).await;
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+
+    // Her record's first byte overwritten with one MessagePack never uses.
+    let path = server.root().join("universe").join(FILE);
+    let key = veltrix_sdk::rmp_serde::to_vec(&alice_id).unwrap();
+    let damaged = {
+        let store = RedbStore::open(&path).unwrap();
+        let mut record = store.get(treasure_hunt::persist::PLAYERS, &key).unwrap().expect("alice's record");
+        record[0] = 0xc1;
+        let table = treasure_hunt::persist::PLAYERS.into();
+        store.commit(&[veltrix_sdk::Write { table, key: key.clone(), value: Some(record.clone()) }]).unwrap();
+        record
+    };
+
+    let live = server.start(&[]);
+    let error = match Client::connect(&live.addr, hello("alice")).await {
+        Err(veltrix_client::ClientError::Refused(error)) => error,
+        Err(other) => panic!("not a refusal: {other:?}"),
+        Ok(_) => panic!("alice is let in"),
+    };
+    assert_eq!(error.code, veltrix_protocol::ErrorCode::SavedStateUnreadable);
+    assert!(error.message.contains("your saved state cannot be read"), "{}", error.message);
+    let log = live.log();
+    assert!(
+        log.contains(&format!(
+            "player alice (id {alice_id}) refused: Veltrix:TreasureHunt cannot read its saved state: its record in \
+             table Veltrix:TreasureHunt/players does not decode"
+        )) && log.contains("veltrix-server check"),
+        "{log}"
+    );
+    // Others play on.
+    let (mut bob, _) = join(&live, "bob").await;
+    next(&mut bob, "InventoryChanged", None).await;
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.get(treasure_hunt::persist::PLAYERS, &key).unwrap(), Some(damaged), "kept as it was");
+    drop(store);
+    let check = server.command().arg("check").output().unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("table Veltrix:TreasureHunt/players: key {alice_id} (base64 "))
+            && out.contains("1 problem(s)"),
+        "{out}"
+    );
 }

@@ -314,6 +314,25 @@ async fn bodies_of_the_wrong_shape_and_unknown_kinds_are_refused_alone() {
     let request = ana.mod_request("Veltrix:TreasureHunt", "Echo", &echo("hi")).await.unwrap();
     assert_eq!(error_for(&mut ana, request).await.code, ErrorCode::UnknownMessage);
 
+    // A body with bytes after its value, beside a good message in one frame, more often than
+    // MaxErrors (10): each is refused alone, the good ones are answered, the connection stays.
+    let mut trailing = Vec::new();
+    veltrix_protocol::encode_value(&echo("hi"), &mut trailing);
+    trailing.push(0xc0);
+    for _ in 0..12 {
+        let (bad, good) = (ana.next_request(), ana.next_request());
+        ana.send(&[
+            raw_mod("Echo", Some(bad), trailing.clone()),
+            raw_mod("Echo", Some(good), trailing[..trailing.len() - 1].to_vec()),
+        ])
+        .await
+        .unwrap();
+        let error = error_for(&mut ana, bad).await;
+        let expected = format!("{NS} Echo: 1 bytes after the end of the value");
+        assert_eq!((error.code, error.message), (ErrorCode::Malformed, expected));
+        assert_eq!(next_probe(&mut ana, "Echoed").await.request, Some(good));
+    }
+
     // Still served; and keys the kind does not have are ignored, as everywhere in the protocol.
     let request = ana.mod_request(NS, "Echo", &json!({"text": "still here", "volume": 11})).await.unwrap();
     let reply = next_probe(&mut ana, "Echoed").await;

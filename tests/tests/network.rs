@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use veltrix_client::{Client, ClientError, hello, hello_with_token};
-use veltrix_protocol::{ClientMessage, ErrorCode, Hello, Move, PROTOCOL_VERSION, ServerMessage, encode_client_frame};
+use veltrix_protocol::{
+    ClientMessage, CorrectionReason, ErrorCode, Hello, Move, PROTOCOL_VERSION, ServerMessage, encode_client_frame,
+};
 use veltrix_tests::{LiveServer, TestServer};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -156,7 +158,12 @@ async fn a_speed_hack_is_corrected() {
     let correction = ana.recv_until(WAIT, |m| matches!(m, ServerMessage::PositionCorrected(_))).await.unwrap();
     assert_eq!(
         correction,
-        ServerMessage::PositionCorrected(veltrix_protocol::PositionCorrected { seq, x: welcome.x, y: welcome.y })
+        ServerMessage::PositionCorrected(veltrix_protocol::PositionCorrected {
+            seq,
+            x: welcome.x,
+            y: welcome.y,
+            reason: CorrectionReason::Speed
+        })
     );
     // Off the world: refused too.
     let seq = ana.move_to(-1.0, welcome.y).await.unwrap();
@@ -165,7 +172,7 @@ async fn a_speed_hack_is_corrected() {
     else {
         unreachable!()
     };
-    assert_eq!(c.seq, seq);
+    assert_eq!((c.seq, c.reason), (seq, CorrectionReason::Bounds));
 }
 
 async fn next_error(client: &mut Client) -> (ErrorCode, String) {
@@ -540,4 +547,206 @@ async fn a_silent_client_times_out_and_a_reading_one_stays() {
     assert!(!live.log().contains("player reader left"), "{}", live.log());
     let metrics = live.admin_get("/metrics").1;
     assert!(metrics.contains("veltrix_disconnects_total{reason=\"idle_timeout\"} 1"), "{metrics}");
+}
+
+/// WebSocket framing by hand, over a raw TCP socket, to send what no WebSocket library sends.
+mod raw {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
+    use veltrix_protocol::{ClientMessage, ErrorMessage, ServerMessage, decode_server_frame, encode_client_frame};
+
+    /// The example opening of RFC 6455 section 1.3.
+    pub const OPENING: &[u8] = b"GET / HTTP/1.1\r\nHost: veltrix\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+    /// Sends `request` and reads the response head (and, with `Connection: close`, the body).
+    pub async fn http(addr: &str, request: &[u8]) -> (TcpStream, String) {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(request).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0];
+            assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "the response ended early: {head:?}");
+            head.push(byte[0]);
+        }
+        (tcp, String::from_utf8(head).unwrap())
+    }
+
+    /// A client frame: `first` is the FIN, RSV and opcode byte; `masked` as a client must.
+    pub fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+        let mut out = vec![first];
+        let mask_bit = if masked { 0x80 } else { 0 };
+        match payload.len() {
+            len @ 0..=125 => out.push(mask_bit | len as u8),
+            len => {
+                out.push(mask_bit | 126);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+        }
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        if masked {
+            out.extend_from_slice(&key);
+        }
+        out.extend(payload.iter().enumerate().map(|(i, b)| if masked { b ^ key[i % 4] } else { *b }));
+        out
+    }
+
+    /// A client's close frame with `code` and `reason`.
+    pub fn close(code: u16, reason: &str) -> Vec<u8> {
+        frame(0x88, &[&code.to_be_bytes()[..], reason.as_bytes()].concat(), true)
+    }
+
+    /// The next frame from the server: opcode and payload; `None` at the end of the stream.
+    pub async fn read_frame(tcp: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+        let mut head = [0; 2];
+        tcp.read_exact(&mut head).await.ok()?;
+        let len = match head[1] & 0x7f {
+            126 => u64::from(tcp.read_u16().await.ok()?),
+            127 => tcp.read_u64().await.ok()?,
+            len => u64::from(len),
+        };
+        let mut payload = vec![0; len as usize];
+        tcp.read_exact(&mut payload).await.ok()?;
+        Some((head[0] & 0x0f, payload))
+    }
+
+    /// Opens a WebSocket and joins as `name`; returns once the Welcome came.
+    pub async fn joined(addr: &str, name: &str) -> TcpStream {
+        let (mut tcp, head) = http(addr, OPENING).await;
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
+        let hello = encode_client_frame(&[ClientMessage::Hello(veltrix_client::hello(name))]);
+        tcp.write_all(&frame(0x82, &hello, true)).await.unwrap();
+        loop {
+            let (opcode, payload) = read_frame(&mut tcp).await.expect("a Welcome");
+            if opcode == 0x2
+                && decode_server_frame(&payload)
+                    .unwrap()
+                    .frame
+                    .messages
+                    .iter()
+                    .any(|m| matches!(m, ServerMessage::Welcome(_)))
+            {
+                return tcp;
+            }
+        }
+    }
+
+    /// Reads frames to the server's close frame: the last `Error` before it, and its close code
+    /// and reason; `None` when the connection ended without a close frame.
+    pub async fn until_close(tcp: &mut TcpStream) -> Option<(Option<ErrorMessage>, u16, String)> {
+        let mut error = None;
+        loop {
+            let (opcode, payload) = read_frame(tcp).await?;
+            match opcode {
+                0x8 => {
+                    let code = u16::from_be_bytes([payload[0], payload[1]]);
+                    return Some((error, code, String::from_utf8(payload[2..].to_vec()).unwrap()));
+                }
+                0x2 => {
+                    for m in decode_server_frame(&payload).unwrap().frame.messages {
+                        if let ServerMessage::Error(e) = m {
+                            error = Some(e);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Every breach of RFC 6455 gets an `Error` `ProtocolViolation` and a close frame with 1002 (1007
+/// for text that is not UTF-8), before the handshake and after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_violations_are_answered_with_their_close_code() {
+    use tokio::io::AsyncWriteExt;
+    let (_s, live) = start(&[]);
+    let text = |payload: &[u8]| raw::frame(0x81, payload, true);
+    let cases: [(&str, Vec<u8>, u16); 8] = [
+        ("unmasked", raw::frame(0x82, &[0x90], false), 1002),
+        ("a reserved bit", raw::frame(0xc2, &[0x90], true), 1002),
+        ("opcode 3", raw::frame(0x83, &[0x90], true), 1002),
+        ("a ping of 126 bytes", raw::frame(0x89, &[0; 126], true), 1002),
+        ("a fragmented ping", raw::frame(0x09, b"hi", true), 1002),
+        ("a continuation of nothing", raw::frame(0x80, &[0x90], true), 1002),
+        ("a close of one byte", raw::frame(0x88, &[3], true), 1002),
+        ("text that is not UTF-8", text(&[0xff, 0xfe]), 1007),
+    ];
+    for (i, (what, bytes, expected)) in cases.into_iter().enumerate() {
+        for joined in [false, true] {
+            let mut tcp = if joined {
+                raw::joined(&live.addr, &format!("p{i}")).await
+            } else {
+                let (tcp, head) = raw::http(&live.addr, raw::OPENING).await;
+                assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+                tcp
+            };
+            tcp.write_all(&bytes).await.unwrap();
+            let answer = tokio::time::timeout(WAIT, raw::until_close(&mut tcp)).await.unwrap();
+            let Some((Some(error), code, reason)) = answer else {
+                panic!("{what} (joined: {joined}): no Error and close frame, got {answer:?}")
+            };
+            assert_eq!(
+                (error.code, code, reason.as_str()),
+                (ErrorCode::ProtocolViolation, expected, "ProtocolViolation"),
+                "{what}"
+            );
+            assert!(error.message.starts_with("WebSocket protocol violation: "), "{what}: {}", error.message);
+        }
+    }
+    // Counted once each connection's task has ended, which may be just after its close frame.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = live.admin_get("/metrics").1;
+        if metrics.contains("veltrix_disconnects_total{reason=\"protocol_violation\"} 16") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client's close frame is answered with its own code (RFC 6455 section 5.5.1); a code a
+/// client may not send (999) is answered with 1002.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_close_is_echoed() {
+    use tokio::io::AsyncWriteExt;
+    let (_s, live) = start(&[]);
+    for (name, sent, echoed) in [("ana", 1000, 1000), ("bob", 4001, 4001), ("cy", 999, 1002)] {
+        let mut tcp = raw::joined(&live.addr, name).await;
+        tcp.write_all(&raw::close(sent, "bye")).await.unwrap();
+        let answer = tokio::time::timeout(WAIT, raw::until_close(&mut tcp)).await.unwrap();
+        let Some((error, code, _)) = answer else { panic!("close {sent}: no close frame came back") };
+        assert_eq!((error, code), (None, echoed), "close {sent}");
+    }
+    // Before the handshake too.
+    let (mut tcp, _) = raw::http(&live.addr, raw::OPENING).await;
+    tcp.write_all(&raw::close(1000, "")).await.unwrap();
+    let answer = tokio::time::timeout(WAIT, raw::until_close(&mut tcp)).await.unwrap();
+    assert_eq!(answer.map(|a| a.1), Some(1000));
+}
+
+/// A request that is not a WebSocket opening gets an HTTP answer saying what this port is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_request_is_answered_426() {
+    use tokio::io::AsyncReadExt;
+    let (_s, live) = start(&[]);
+    let (mut tcp, head) = raw::http(&live.addr, b"GET / HTTP/1.1\r\nHost: veltrix\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{head}");
+    assert!(head.contains("upgrade: websocket\r\n") && head.contains("connection: close\r\n"), "{head}");
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.unwrap();
+    assert!(
+        body.starts_with("This is the player port of a Veltrix game server. Connect with a WebSocket client"),
+        "{body}"
+    );
+    // A WebSocket opening of another version is told the one this server speaks.
+    let opening = String::from_utf8(raw::OPENING.to_vec()).unwrap().replace("Version: 13", "Version: 8");
+    let (_tcp, head) = raw::http(&live.addr, opening.as_bytes()).await;
+    assert!(head.starts_with("HTTP/1.1 426 ") && head.contains("sec-websocket-version: 13\r\n"), "{head}");
+    // Not HTTP at all.
+    let (_tcp, head) = raw::http(&live.addr, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{head}");
 }

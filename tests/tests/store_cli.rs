@@ -120,3 +120,70 @@ async fn a_store_moves_to_another_root_and_back_byte_for_byte() {
     // The moved store is the player's: alice keeps her id on the other server.
     assert_eq!(join(&second, "alice").await, alice);
 }
+
+/// A store file cut to half (a copy interrupted, a disk fault): the server, `export` and
+/// `check` each say what is wrong with which file and what to do, and none panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_cut_to_half_is_a_clear_error_never_a_panic() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    for name in ["ana", "bo", "cy"] {
+        join(&server, name).await;
+    }
+    let path = server.root().join("universe/veltrix.redb");
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(file.metadata().unwrap().len() / 2).unwrap();
+    drop(file);
+
+    let started = server.run_ticks(5, &[]);
+    assert_eq!(started.code, Some(1), "{}", started.log);
+    let error = format!("{}: cannot open the store: ", path.display());
+    assert!(started.log.contains(&error) && started.log.contains("veltrix-server import"), "{}", started.log);
+    assert!(!started.log.contains("ERROR panic: "), "a panic reached the log: {}", started.log);
+    for args in [&["export", "-"][..], &["check"]] {
+        let output = run(&server, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&error) && stderr(&output).contains("the store file is damaged"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+/// A full disk under the store (a small tmpfs): a commit fails, and fails while there is no
+/// room, while reads go on; once there is, the next commit works (redb is opened again: it refuses everything
+/// after an I/O error until then) and every commit that said it worked is there.
+#[test]
+fn a_store_on_a_full_disk_commits_again_once_there_is_room() {
+    use veltrix_host::store::RedbStore;
+    use veltrix_sdk::{Storage, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = veltrix_tests::Tmpfs::mount(&dir.path().join("universe"), "2m") else { return };
+    let path = dir.path().join("universe/veltrix.redb");
+    let store = RedbStore::open(&path).unwrap();
+    let batch = |n: u32| -> Vec<Write> {
+        (0..8u32)
+            .map(|i| Write { table: "t".into(), key: (n * 8 + i).to_be_bytes().to_vec(), value: Some(vec![1; 2048]) })
+            .collect()
+    };
+    store.commit(&batch(0)).unwrap();
+    let filler = disk.fill();
+    let mut committed = 1;
+    let failed = loop {
+        match store.commit(&batch(committed)) {
+            Ok(()) => committed += 1,
+            Err(e) => break e,
+        }
+        assert!(committed < 1000, "the disk never filled");
+    };
+    assert!(failed.0.contains("No space left on device"), "{failed}");
+    assert!(store.commit(&batch(committed)).is_err(), "still no room");
+    let kept = committed as usize * 8;
+    assert_eq!(store.read_all("t").unwrap().len(), kept, "reads go on meanwhile (players join)");
+    std::fs::remove_file(filler).unwrap();
+    store.commit(&batch(committed)).expect("room again: the commit works");
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.read_all("t").unwrap().len(), kept + 8);
+}

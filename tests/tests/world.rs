@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use veltrix_client::{Client, hello};
-use veltrix_protocol::{PositionCorrected, ServerMessage};
+use veltrix_protocol::{CorrectionReason, PositionCorrected, ServerMessage};
 use veltrix_tests::{LiveServer, TestServer};
 
 /// 20 x 20 ground with a rock at (12, 10) and water at (8, 10).
@@ -37,10 +37,11 @@ async fn next_correction(client: &mut Client) -> PositionCorrected {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
     let (_server, _live, mut ana) = ana_at_the_spawn(10.5, 10.5).await;
-    for (x, y) in [(12.5, 10.5), (8.5, 10.5), (25.0, 10.5)] {
+    use CorrectionReason::{Bounds, Wall, Water};
+    for (x, y, reason) in [(12.5, 10.5, Wall), (8.5, 10.5, Water), (25.0, 10.5, Bounds)] {
         let seq = ana.move_to(x, y).await.unwrap();
         let c = next_correction(&mut ana).await;
-        assert_eq!((c.seq, c.x, c.y), (seq, 10.5, 10.5), "a move to ({x}, {y})");
+        assert_eq!((c.seq, c.x, c.y, c.reason), (seq, 10.5, 10.5, reason), "a move to ({x}, {y})");
     }
     ana.move_to(11.5, 11.5).await.unwrap();
     let frames = ana.collect_for(Duration::from_millis(500)).await.unwrap();
@@ -58,17 +59,25 @@ async fn a_move_across_rock_or_water_is_refused_though_it_ends_on_ground() {
     // Beside the rock at (12, 10).
     let (_server, _live, mut ana) = ana_at_the_spawn(11.5, 10.5).await;
     // 2 and 4 tiles: within the budget a player joins with (a second at MaxSpeed, 8 tiles).
-    for (x, y) in [(13.5, 10.5), (7.5, 10.5)] {
+    for (x, y, reason) in [(13.5, 10.5, CorrectionReason::Wall), (7.5, 10.5, CorrectionReason::Water)] {
         let seq = ana.move_to(x, y).await.unwrap();
         let c = next_correction(&mut ana).await;
-        assert_eq!((c.seq, c.x, c.y), (seq, 11.5, 10.5), "a move to ({x}, {y}), across the rock or the water");
+        assert_eq!(
+            (c.seq, c.x, c.y, c.reason),
+            (seq, 11.5, 10.5, reason),
+            "a move to ({x}, {y}), across the rock or the water"
+        );
     }
     // As long as the hop over the rock, along open ground. A move off the world after it is
     // refused with where the server has the player: the first correction is that one.
     let seq = ana.move_to(11.5, 12.5).await.unwrap();
     let off = ana.move_to(-1.0, 12.5).await.unwrap();
     let c = next_correction(&mut ana).await;
-    assert_eq!((c.seq, c.x, c.y), (off, 11.5, 12.5), "the move {seq} along open ground is accepted");
+    assert_eq!(
+        (c.seq, c.x, c.y, c.reason),
+        (off, 11.5, 12.5, CorrectionReason::Bounds),
+        "the move {seq} along open ground is accepted"
+    );
 }
 
 #[test]

@@ -8,20 +8,22 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::{net::TcpStream, sync::mpsc::error::TrySendError, time::timeout};
+use tokio::{io::AsyncWriteExt, net::TcpStream, sync::mpsc::error::TrySendError, time::timeout};
 use tokio_tungstenite::{
-    WebSocketStream, accept_async_with_config,
+    WebSocketStream,
     tungstenite::{
         Error as WsError, Message,
-        protocol::{CloseFrame, WebSocketConfig, frame::coding::CloseCode},
+        protocol::{CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode},
     },
 };
 use veltrix_protocol::{
-    ClientMessage, DecodeError, ErrorCode, ErrorMessage, PROTOCOL_VERSION, ServerMessage, decode_client_frame,
-    valid_player_name,
+    ClientMessage, DecodeError, ErrorCode, ErrorMessage, Refusal, ServerMessage, decode_client_frame, read_hello,
 };
 
-use super::{AuthMode, ConnHandle, Control, JoinRequest, NetEvent, Shared};
+use super::{
+    AuthMode, ConnHandle, Control, JoinRequest, NetEvent, Shared,
+    http::{self, Opening},
+};
 use crate::auth::{TokenError, unix_now};
 
 type Ws = WebSocketStream<TcpStream>;
@@ -79,61 +81,53 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
         .max_message_size(Some(cfg.max_frame_bytes));
     // Boxed: the upgrade's state is large and needed only once; the task keeps only what the
     // long idle phase needs (memory per connected player).
-    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, accept_async_with_config(stream, Some(ws_config)))).await
-    {
-        Ok(Ok(ws)) => ws,
-        _ => return Err("upgrade_failed"),
+    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, upgrade(stream, ws_config))).await {
+        Ok(result) => result?,
+        Err(_) => return Err("upgrade_failed"),
     };
     let Some(slot) = slot else {
         close(&mut ws, shared, ErrorCode::TooManyConnections, "too many connections from your address").await;
         return Err("too_many_connections");
     };
 
-    // The handshake: the first message of the first frame is Hello.
-    let first = match timeout(cfg.handshake_timeout, ws.next()).await {
-        Ok(Some(Ok(Message::Binary(bytes)))) => bytes,
-        Ok(Some(Ok(Message::Text(_)))) => {
-            close(&mut ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
-            return Err("malformed");
-        }
-        Ok(Some(Err(WsError::Capacity(_)))) => {
-            close(&mut ws, shared, ErrorCode::FrameTooLarge, &too_large(cfg.max_frame_bytes)).await;
-            return Err("frame_too_large");
-        }
-        Ok(_) => return Err("closed_during_handshake"),
-        Err(_) => {
+    // The handshake: the first message of the first frame is Hello. Pings before it are
+    // answered (by tungstenite) and skipped.
+    let deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
+    let first = loop {
+        let Ok(incoming) = tokio::time::timeout_at(deadline, ws.next()).await else {
             let message = format!("no Hello within {} s", cfg.handshake_timeout.as_secs());
             close(&mut ws, shared, ErrorCode::HandshakeRequired, &message).await;
             return Err("handshake_timeout");
+        };
+        match Incoming::from(incoming) {
+            Incoming::Binary(bytes) => break bytes,
+            Incoming::Control => {}
+            Incoming::Text => {
+                close(&mut ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
+                return Err("malformed");
+            }
+            Incoming::Closed => {
+                answer_close(&mut ws).await;
+                return Err("closed_during_handshake");
+            }
+            Incoming::Gone => return Err("closed_during_handshake"),
+            other => return Err(refuse_transport(&mut ws, shared, other).await),
         }
     };
     count_in(shared, first.len());
-    let mut messages = match decode_client_frame(&first) {
-        Ok(messages) => messages,
-        Err(e) => {
-            close(&mut ws, shared, ErrorCode::Malformed, &e.to_string()).await;
-            return Err("malformed");
+    let (hello, messages) = match read_hello(&first) {
+        Ok(read) => read,
+        Err(Refusal { code, message }) => {
+            close(&mut ws, shared, code, &message).await;
+            return Err(match code {
+                ErrorCode::ProtocolVersion => "protocol_version",
+                ErrorCode::BadCredentials => "bad_credentials",
+                ErrorCode::HandshakeRequired => "handshake_required",
+                ErrorCode::UnknownMessage => "unknown_message",
+                _ => "malformed",
+            });
         }
     };
-    let hello = match messages.first() {
-        Some(ClientMessage::Hello(_)) => match messages.remove(0) {
-            ClientMessage::Hello(hello) => hello,
-            _ => unreachable!("matched above"),
-        },
-        _ => {
-            close(&mut ws, shared, ErrorCode::HandshakeRequired, "the first message must be Hello").await;
-            return Err("handshake_required");
-        }
-    };
-    if hello.protocol != PROTOCOL_VERSION {
-        let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, the client {}", hello.protocol);
-        close(&mut ws, shared, ErrorCode::ProtocolVersion, &message).await;
-        return Err("protocol_version");
-    }
-    if !valid_player_name(&hello.name) {
-        close(&mut ws, shared, ErrorCode::BadCredentials, "a name is 1 to 16 letters, digits or _").await;
-        return Err("bad_credentials");
-    }
     let authenticated = match (&shared.auth, &hello.token) {
         (AuthMode::Offline, _) => false,
         (AuthMode::Token(_), None) => {
@@ -169,6 +163,96 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
         return Err("server_stopping");
     }
     Ok(Box::new(Joined { ws, _slot: slot, conn, frames, control, early: messages }))
+}
+
+/// The WebSocket opening handshake (RFC 6455 section 4). Any other HTTP request gets its
+/// answer (`net::http`), and the connection ends.
+async fn upgrade(mut stream: TcpStream, config: WebSocketConfig) -> Result<Ws, &'static str> {
+    let Some((opening, received)) = http::read_opening(&mut stream).await else { return Err("upgrade_failed") };
+    match opening {
+        Opening::WebSocket { response, head_len } => {
+            stream.write_all(&response).await.map_err(|_| "upgrade_failed")?;
+            let after = received[head_len..].to_vec();
+            Ok(WebSocketStream::from_partially_read(stream, after, Role::Server, Some(config)).await)
+        }
+        Opening::Http(answer) => {
+            let _ = stream.write_all(&answer).await;
+            let _ = stream.shutdown().await;
+            Err("not_a_websocket")
+        }
+    }
+}
+
+/// What a read from a client's WebSocket came to.
+enum Incoming {
+    Binary(Bytes),
+    Text,
+    /// A ping or pong: tungstenite answers pings itself.
+    Control,
+    /// The client sent a close frame; tungstenite has queued the answer ([`answer_close`]).
+    Closed,
+    /// The connection ended without a close frame, or failed: nobody to answer.
+    Gone,
+    /// A frame over `Network.MaxFrameBytes`.
+    TooLarge,
+    /// The client broke RFC 6455: answered with `ProtocolViolation` and this close code.
+    Violation {
+        close: CloseCode,
+        what: String,
+    },
+}
+
+impl From<Option<Result<Message, WsError>>> for Incoming {
+    fn from(read: Option<Result<Message, WsError>>) -> Self {
+        use tokio_tungstenite::tungstenite::error::ProtocolError as P;
+        let violation = |close, what: String| Incoming::Violation { close, what };
+        match read {
+            Some(Ok(Message::Binary(bytes))) => Incoming::Binary(bytes),
+            Some(Ok(Message::Text(_))) => Incoming::Text,
+            Some(Ok(Message::Close(_))) => Incoming::Closed,
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Incoming::Control,
+            Some(Err(WsError::Capacity(_))) => Incoming::TooLarge,
+            Some(Err(WsError::Utf8(what))) => violation(CloseCode::Invalid, format!("text that is not UTF-8 ({what})")),
+            Some(Err(WsError::Protocol(
+                e @ (P::UnmaskedFrameFromClient
+                | P::NonZeroReservedBits
+                | P::FragmentedControlFrame
+                | P::ControlFrameTooBig
+                | P::UnknownControlFrameType(_)
+                | P::UnknownDataFrameType(_)
+                | P::UnexpectedContinueFrame
+                | P::ExpectedFragment(_)
+                | P::InvalidOpcode(_)
+                | P::InvalidCloseSequence),
+            ))) => violation(CloseCode::Protocol, e.to_string()),
+            None | Some(Err(_)) => Incoming::Gone,
+        }
+    }
+}
+
+/// Sends the answer to the client's close frame that tungstenite queued (RFC 6455 section
+/// 5.5.1: the same code, or 1002 for a code a client may not send); the connection then ends.
+async fn answer_close(ws: &mut Ws) {
+    let _ = timeout(Duration::from_secs(2), ws.flush()).await;
+}
+
+/// Answers a frame too large, or a breach of RFC 6455, and closes; returns the metrics label.
+/// Anything else ends the connection silently.
+fn refuse_transport<'a>(ws: &'a mut Ws, shared: &'a Shared, incoming: Incoming) -> RareOf<'a, &'static str> {
+    Box::pin(async move {
+        match incoming {
+            Incoming::TooLarge => {
+                close(ws, shared, ErrorCode::FrameTooLarge, &too_large(shared.config.max_frame_bytes)).await;
+                "frame_too_large"
+            }
+            Incoming::Violation { close: code, what } => {
+                let message = format!("WebSocket protocol violation: {what}; use a client that follows RFC 6455");
+                close_with(ws, shared, ErrorCode::ProtocolViolation, &message, code).await;
+                "protocol_violation"
+            }
+            _ => "protocol_error",
+        }
+    })
 }
 
 /// What a hand-over to the tick thread left to wait for.
@@ -226,9 +310,8 @@ impl Session {
                 }
                 incoming = ws.next() => {
                     silent_pings = 0;
-                    match incoming {
-                        None | Some(Ok(Message::Close(_))) => return "closed_by_client",
-                        Some(Ok(Message::Binary(bytes))) => {
+                    match Incoming::from(incoming) {
+                        Incoming::Binary(bytes) => {
                             count_in(shared, bytes.len());
                             // Boxed only when the hand-over has to wait: its state would
                             // otherwise sit in every idle connection's task.
@@ -242,18 +325,19 @@ impl Session {
                                 return reason;
                             }
                         }
-                        Some(Ok(Message::Text(_))) => {
+                        Incoming::Text => {
                             let e = DecodeError::Malformed("frames must be binary MessagePack, not text".into());
                             if let Err(reason) = Box::pin(self.refuse(ws, shared, e)).await {
                                 return reason;
                             }
                         }
-                        Some(Ok(_)) => {} // ping, pong: tungstenite answers pings itself
-                        Some(Err(WsError::Capacity(_))) => {
-                            close(ws, shared, ErrorCode::FrameTooLarge, &too_large(cfg.max_frame_bytes)).await;
-                            return "frame_too_large";
+                        Incoming::Control => {}
+                        Incoming::Closed => {
+                            Box::pin(answer_close(ws)).await;
+                            return "closed_by_client";
                         }
-                        Some(Err(_)) => return "protocol_error",
+                        Incoming::Gone => return "closed_by_client",
+                        other => return refuse_transport(ws, shared, other).await,
                     }
                 }
                 () = &mut ping => {
@@ -425,7 +509,8 @@ fn too_large(max: usize) -> String {
 
 /// A boxed future: the rare paths (errors, closing) are boxed so that their state is not part
 /// of every idle connection's task.
-type Rare<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+type RareOf<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+type Rare<'a> = RareOf<'a, ()>;
 
 /// Sends an immediate `Error` frame.
 fn send_error<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: &'a str) -> Rare<'a> {
@@ -439,16 +524,30 @@ fn send_error<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: 
     })
 }
 
-/// Sends `Error { code, message }`, then a close frame, then waits briefly for the client's.
+/// Sends `Error { code, message }`, then a close frame with the code's close code
+/// (docs/protocol.md, "Close codes"), then waits briefly for the client's.
 fn close<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: &'a str) -> Rare<'a> {
+    let close_code = match code {
+        ErrorCode::FrameTooLarge => CloseCode::Size,
+        ErrorCode::ServerStopping => CloseCode::Away,
+        ErrorCode::Kicked | ErrorCode::Replaced => CloseCode::Normal,
+        ErrorCode::ProtocolViolation => CloseCode::Protocol,
+        ErrorCode::SavedStateUnreadable => CloseCode::Error,
+        _ => CloseCode::Policy,
+    };
+    close_with(ws, shared, code, message, close_code)
+}
+
+/// [`close`] with the close code given.
+fn close_with<'a>(
+    ws: &'a mut Ws,
+    shared: &'a Shared,
+    code: ErrorCode,
+    message: &'a str,
+    close_code: CloseCode,
+) -> Rare<'a> {
     Box::pin(async move {
         send_error(ws, shared, code, message).await;
-        let close_code = match code {
-            ErrorCode::FrameTooLarge => CloseCode::Size,
-            ErrorCode::ServerStopping => CloseCode::Away,
-            ErrorCode::Kicked | ErrorCode::Replaced => CloseCode::Normal,
-            _ => CloseCode::Policy,
-        };
         let reason = format!("{code:?}");
         let _ = timeout(Duration::from_secs(2), ws.close(Some(CloseFrame { code: close_code, reason: reason.into() })))
             .await;
@@ -465,6 +564,7 @@ fn reason_label(code: ErrorCode) -> &'static str {
         ErrorCode::NameTaken => "name_taken",
         ErrorCode::SlowConsumer => "slow_consumer",
         ErrorCode::ServerStopping => "server_stopping",
+        ErrorCode::SavedStateUnreadable => "saved_state_unreadable",
         _ => "closed_by_server",
     }
 }
@@ -475,9 +575,9 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(valid_player_name("ana_01"));
+        assert!(veltrix_protocol::valid_player_name("ana_01"));
         for bad in ["", "a b", "ä", "seventeen_chars_x", "semi;colon"] {
-            assert!(!valid_player_name(bad), "{bad:?}");
+            assert!(!veltrix_protocol::valid_player_name(bad), "{bad:?}");
         }
     }
 

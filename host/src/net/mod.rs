@@ -8,6 +8,7 @@
 //!   client that lets it fill up is disconnected instead of growing the server's memory.
 
 mod conn;
+mod http;
 
 use std::{
     collections::HashMap,

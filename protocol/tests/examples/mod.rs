@@ -118,7 +118,12 @@ pub fn examples() -> Vec<Example> {
         ServerMessage::PlayerAppeared(PlayerAppeared { player: 2, name: "bob".into(), x: 260.0, y: 250.5 }),
         ServerMessage::PlayerMoved(PlayerMoved { player: 2, x: 260.5, y: 250.5 }),
         ServerMessage::PlayerGone(PlayerGone { player: 2 }),
-        ServerMessage::PositionCorrected(PositionCorrected { seq: 7, x: 256.5, y: 256.5 }),
+        ServerMessage::PositionCorrected(PositionCorrected {
+            seq: 7,
+            x: 256.5,
+            y: 256.5,
+            reason: CorrectionReason::Wall,
+        }),
         ServerMessage::Mod(ModMessage {
             ns: "Veltrix:TreasureHunt".into(),
             kind: "Dug".into(),

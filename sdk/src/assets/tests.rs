@@ -578,3 +578,59 @@ fn json_paths_round_trip() {
     assert_eq!(locate::parse_path(""), []);
     assert_eq!(path_string(&locate::parse_path("Grid[1][0]")), "Grid[1][0]");
 }
+
+/// Text made of pieces of asset files and JSON punctuation, so that most of it gets past the
+/// parser to the merge and the typed read.
+fn jsonish() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\"Parent\"",
+        "\"A\"",
+        "\"B\"",
+        "\"C\"",
+        "\"Name\"",
+        "\"Vaults\"",
+        "\"Settings\"",
+        "\"Radius\"",
+        "\"Container\"",
+        "\"Type\"",
+        "\"Single\"",
+        "\"$schema\"",
+        "1",
+        "-2.5e3",
+        "null",
+        "true",
+        "\"x\"",
+        "//",
+        "é",
+    ];
+    let piece = prop_oneof![4 => proptest::sample::select(PIECES).prop_map(str::to_string), 1 => ".{0,3}"];
+    proptest::collection::vec(piece, 0..48).prop_map(|parts| parts.concat())
+}
+
+proptest::proptest! {
+    /// Any files of a kind load, or give errors placed in one of those files at a line it has;
+    /// never a panic, however the parents chain.
+    #[test]
+    fn any_files_load_or_give_located_errors(texts in proptest::collection::vec(jsonish(), 1..4)) {
+        let path = |id: &str| PathBuf::from(format!("Server/Hunts/{id}.json"));
+        let sources: Vec<AssetSource> =
+            texts.iter().zip(["A", "B", "C"]).map(|(text, id)| AssetSource::from_text("Hunts", id, path(id), text.as_str())).collect();
+        let loaded = load_kind::<Hunt>(&sources);
+        for error in &loaded.errors {
+            let source = sources.iter().find(|s| s.path == error.path);
+            proptest::prop_assert!(source.is_some(), "{error}");
+            let lines = source.unwrap().text.split('\n').count();
+            proptest::prop_assert!((1..=lines).contains(&error.line) && error.column >= 1, "{error}");
+        }
+        let _ = load_kind::<serde_json::Value>(&sources);
+    }
+}

@@ -13,16 +13,16 @@ use veltrix_sdk::{
     did_you_mean,
 };
 
-use crate::{
+use crate::model::{
     assets::{
-        ClaimRule, ClueKind, ClueTrigger, Container, DropTable, Effect, Hunt, Item, Rarity, Stacking, TilePos,
-        VaultSpec,
+        ClaimRule, ClueKind, ClueTrigger, Container, DropTable, Effect, HeatBand, Hunt, Item, Rarity, Stacking,
+        TilePos, VaultSpec,
     },
+    distance::DistanceField,
     lang::{DEFAULT_LOCALE, Languages},
-    lifecycle::Start,
     loot::{RareEntries, stable_hash},
-    paths::DistanceField,
     placement::{place_fixed, place_group},
+    schedule::Start,
 };
 
 /// The files of a pack, by kind.
@@ -77,6 +77,8 @@ pub struct PlacedClue {
     /// An Area clue's centre: off the vault by a distance and angle drawn from the hunt's seed
     /// and the clue's id, within the circle's final radius, so the vault is always inside.
     pub centre: Option<(f32, f32)>,
+    /// A HotCold clue's bands: its own, or the default ones (empty for other kinds).
+    pub bands: Vec<HeatBand>,
 }
 
 /// One vault of a hunt, on its tile.
@@ -137,9 +139,14 @@ pub fn build(sources: &PackSources, tiles: &TileWorld, spawn: Spawn) -> Result<H
     // One walk from the spawn says which tiles players can reach on foot: every vault must be.
     let on_foot = (!hunts.assets.is_empty()).then(|| OnFoot::from_spawn(tiles, spawn));
     for (id, hunt) in &hunts.assets {
-        if let Some(mut placed) = place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, on_foot.as_ref(), &mut errors) {
-            check_lifecycle(&hunts, id, hunt, &mut errors);
-            placed.clues = place_clues(&hunts, id, hunt, &placed.vaults, &languages, &mut errors);
+        // Every part of a hunt is checked even when another part has errors, so one pass of
+        // `validate` names them all.
+        let before = errors.len();
+        let (mut placed, unplaced) =
+            place_hunt(&hunts, id, hunt, &drop_ids, tiles, spawn, on_foot.as_ref(), &mut errors);
+        check_lifecycle(&hunts, id, hunt, &mut errors);
+        placed.clues = place_clues(&hunts, id, hunt, &placed.vaults, &unplaced, &languages, &mut errors);
+        if errors.len() == before {
             placed_hunts.insert(id.clone(), placed);
         }
     }
@@ -333,19 +340,22 @@ fn check_container(
     }
 }
 
+/// Places a hunt's vaults, reporting each entry that cannot be placed; returns the vaults
+/// placed and the entries that were not (their vaults exist for the clues' checks, without a
+/// tile).
 #[allow(clippy::too_many_arguments)]
-fn place_hunt(
+fn place_hunt<'a>(
     hunts: &LoadedKind<Hunt>,
     id: &str,
-    hunt: &Hunt,
+    hunt: &'a Hunt,
     drop_ids: &[&str],
     tiles: &TileWorld,
     spawn: Spawn,
     on_foot: Option<&OnFoot>,
     errors: &mut Vec<AssetError>,
-) -> Option<PlacedHunt> {
+) -> (PlacedHunt, Vec<&'a VaultSpec>) {
     let reachable = |at: TilePos| on_foot.is_none_or(|f| f.reachable(at));
-    let before = errors.len();
+    let mut unplaced = Vec::new();
     let mut placed: Vec<(String, TilePos)> = Vec::new();
     let mut vaults = Vec::new();
     let mut seen_ids = BTreeSet::new();
@@ -363,17 +373,20 @@ fn place_hunt(
             (Some(at), None, None) => match place_fixed(at, tiles, &placed) {
                 Ok(at) if !reachable(at) => {
                     error("At", on_foot.map(|f| f.unreachable(&spec.id, at)).unwrap_or_default());
+                    unplaced.push(spec);
                     continue;
                 }
                 Ok(at) => vec![(spec.id.clone(), at)],
                 Err(e) => {
                     error("At", e.to_string());
+                    unplaced.push(spec);
                     continue;
                 }
             },
             (None, Some(count), Some(region)) => {
                 if count == 0 {
                     error("Count", "expected at least 1".into());
+                    unplaced.push(spec);
                     continue;
                 }
                 match place_group(hunt.seed, spec, region, count, tiles, (spawn.x, spawn.y), &placed, &reachable) {
@@ -381,12 +394,13 @@ fn place_hunt(
                         at.into_iter().enumerate().map(|(n, at)| (format!("{}_{}", spec.id, n + 1), at)).collect()
                     }
                     Err(e) => {
-                        let key = if matches!(e, crate::placement::PlacementError::BadRegion { .. }) {
+                        let key = if matches!(e, crate::model::placement::PlacementError::BadRegion { .. }) {
                             "Region"
                         } else {
                             "Count"
                         };
                         error(key, e.to_string());
+                        unplaced.push(spec);
                         continue;
                     }
                 }
@@ -398,6 +412,7 @@ fn place_hunt(
                      not both and not neither"
                         .into(),
                 );
+                unplaced.push(spec);
                 continue;
             }
         };
@@ -417,7 +432,20 @@ fn place_hunt(
             });
         }
     }
-    (errors.len() == before).then(|| PlacedHunt { id: id.to_string(), def: hunt.clone(), vaults, clues: Vec::new() })
+    (PlacedHunt { id: id.to_string(), def: hunt.clone(), vaults, clues: Vec::new() }, unplaced)
+}
+
+/// Whether the vault `id` is one of the entry's: the fixed vault `<Id>`, or `<Id>_1` to
+/// `<Id>_<Count>` of a group.
+fn names_vault(spec: &VaultSpec, id: &str) -> bool {
+    let fixed = spec.at.is_some() && id == spec.id;
+    let in_group = spec.count.is_some_and(|count| {
+        id.strip_prefix(spec.id.as_str())
+            .and_then(|rest| rest.strip_prefix('_'))
+            .and_then(|n| n.parse::<u32>().ok().filter(|k| k.to_string() == n))
+            .is_some_and(|k| (1..=count).contains(&k))
+    });
+    fixed || in_group
 }
 
 /// The schedule parses; durations and player counts make sense.
@@ -430,16 +458,25 @@ fn check_lifecycle(hunts: &LoadedKind<Hunt>, id: &str, hunt: &Hunt, errors: &mut
     }
 }
 
-/// Checks each clue (its vault, its trigger, its kind) and places Area circles.
+/// Checks each clue (its vault, its trigger, its kind) and places Area circles. A clue about a
+/// vault of an entry that could not be placed (`unplaced`, reported there) is checked all the
+/// same, but not placed.
 fn place_clues(
     hunts: &LoadedKind<Hunt>,
     id: &str,
     hunt: &Hunt,
     vaults: &[PlacedVault],
+    unplaced: &[&VaultSpec],
     languages: &Languages,
     errors: &mut Vec<AssetError>,
 ) -> Vec<PlacedClue> {
-    let vault_ids: Vec<&str> = vaults.iter().map(|v| v.id.as_str()).collect();
+    let vault_ids: Vec<&str> = vaults
+        .iter()
+        .map(|v| v.id.as_str())
+        .chain(unplaced.iter().filter(|s| s.at.is_some()).map(|s| s.id.as_str()))
+        .collect();
+    let known_vault =
+        |vault: &str| vaults.iter().any(|v| v.id == vault) || unplaced.iter().any(|s| names_vault(s, vault));
     let text_keys = languages.default_keys();
     let mut seen = BTreeSet::new();
     let mut placed = Vec::new();
@@ -449,12 +486,12 @@ fn place_clues(
         if !seen.insert(clue.id.as_str()) {
             error("Id", format!("another clue of this hunt is already named \"{}\": ids are unique", clue.id));
         }
-        let Some(vault) = vaults.iter().find(|v| v.id == clue.vault) else {
+        let vault = vaults.iter().find(|v| v.id == clue.vault);
+        if !known_vault(&clue.vault) {
             error("Vault", unknown("vault", &clue.vault, &vault_ids));
-            continue;
-        };
+        }
         match &clue.trigger {
-            ClueTrigger::VaultClaimed(other) if !vault_ids.contains(&other.as_str()) => {
+            ClueTrigger::VaultClaimed(other) if !known_vault(other) => {
                 error("Trigger.VaultClaimed", unknown("vault", other, &vault_ids))
             }
             ClueTrigger::Enter(circle) if !(circle.radius > 0.0 && circle.radius.is_finite()) => {
@@ -487,12 +524,25 @@ fn place_clues(
                     );
                 } else if area.shrink_to.is_some_and(|to| to < area.radius) && area.shrink_seconds == 0 {
                     error("Kind.Area.ShrinkSeconds", "a shrinking area needs ShrinkSeconds above 0".into());
-                } else {
+                } else if let Some(vault) = vault {
                     centre = Some(area_centre(hunt.seed, &clue.id, vault.at, final_radius));
                 }
             }
             _ => {}
         }
+        let bands = match (&clue.kind, &clue.bands) {
+            (ClueKind::HotCold, Some(bands)) => {
+                check_bands(bands, &mut error);
+                bands.clone()
+            }
+            (ClueKind::HotCold, None) => HeatBand::defaults(),
+            (kind, Some(_)) => {
+                error("Bands", format!("only HotCold clues have Bands; this one is {}", kind.name()));
+                Vec::new()
+            }
+            (_, None) => Vec::new(),
+        };
+        let Some(vault) = vault else { continue };
         placed.push(PlacedClue {
             id: clue.id.clone(),
             vault: vault.id.clone(),
@@ -500,9 +550,48 @@ fn place_clues(
             trigger: clue.trigger.clone(),
             kind: clue.kind.clone(),
             centre,
+            bands,
         });
     }
     placed
+}
+
+/// A HotCold clue's bands: at least one, each given for some distance (`Within` rising, the
+/// band without `Within` last), each with a label.
+fn check_bands(bands: &[HeatBand], error: &mut impl FnMut(&str, String)) {
+    if bands.is_empty() {
+        error("Bands", "expected at least one band, or no Bands for the default ones".into());
+    }
+    let mut before: Option<f32> = None;
+    for (i, band) in bands.iter().enumerate() {
+        let path = format!("Bands[{i}]");
+        if band.label.trim().is_empty() {
+            error(&format!("{path}.Label"), "expected the words players read, not an empty label".into());
+        }
+        match band.within {
+            None if i + 1 < bands.len() => error(
+                &path,
+                "a band without Within holds any distance, so no band after it is ever told: put it last".into(),
+            ),
+            None => {}
+            Some(within) if !(within >= 0.0 && within.is_finite()) => error(
+                &format!("{path}.Within"),
+                format!("expected a walking distance of 0 or more tiles, not {within}"),
+            ),
+            Some(within) => {
+                if let Some(previous) = before.filter(|previous| within <= *previous) {
+                    error(
+                        &format!("{path}.Within"),
+                        format!(
+                            "expected more than the band before ({previous}): bands are taken in order, so this \
+                             one is never told"
+                        ),
+                    );
+                }
+                before = Some(within);
+            }
+        }
+    }
 }
 
 /// An Area clue's centre: within `final_radius` of the vault's centre (at 20% to 80% of it),
@@ -581,7 +670,7 @@ mod tests {
     use veltrix_sdk::Tile;
 
     use super::*;
-    use crate::assets::{DROPS, EFFECTS, HUNTS, ITEMS};
+    use crate::model::assets::{DROPS, EFFECTS, HUNTS, ITEMS};
 
     fn source(kind: &str, id: &str, text: &str) -> AssetSource {
         AssetSource::from_text(kind, id, format!("Server/{kind}/{id}.json"), text)
@@ -769,6 +858,78 @@ mod tests {
         assert!(errors.iter().any(|e| e.starts_with("Server/TreasureHunt/Hunts/Test.json:1:")), "{errors:#?}");
     }
 
+    /// A hunt's vault, schedule and clue mistakes all come in one pass: a clue about a vault
+    /// that could not be placed, or about an unknown vault, still has its kind checked.
+    #[test]
+    fn a_hunts_vault_schedule_and_clue_errors_are_reported_together() {
+        let hunt = r#"{"Seed": 1, "DurationSeconds": 0, "Schedule": {"Daily": {"At": "8pm", "Minutes": 5}},
+            "Vaults": [
+            {"Id": "Stone", "At": {"X": 5, "Y": 5}, "LootTable": "Coinz"},
+            {"Id": "Dune", "Count": 2, "Region": {"MinX": 0, "MinY": 0, "MaxX": 99, "MaxY": 9}, "LootTable": "Coins"}],
+            "Clues": [
+            {"Id": "On_Rock", "Vault": "Stone", "Kind": {"Text": "clue.rock"}},
+            {"Id": "Lost", "Vault": "Nowhere", "Kind": {"Text": "clue.lost"}},
+            {"Id": "Chain", "Vault": "Dune_1", "Trigger": {"VaultClaimed": "Stone"},
+             "Kind": {"Area": {"Radius": 0}}}]}"#;
+        let errors = errors(&pack(hunt));
+        let expected = [
+            "DurationSeconds: expected at least 1 second",
+            "Schedule: \"8pm\" is not a time of day",
+            "Vaults[0].LootTable: unknown loot table \"Coinz\" (did you mean \"Coins\"?)",
+            "Vaults[0].At: the tile (5, 5) is Rock",
+            "Vaults[1].Region: the region (0, 0) to (99, 9) must lie inside the world",
+            "Clues[0].Kind.Text: no text \"clue.rock\" in the en-US language files",
+            "Clues[1].Vault: unknown vault \"Nowhere\"",
+            "Clues[1].Kind.Text: no text \"clue.lost\" in the en-US language files",
+            "Clues[2].Kind.Area.Radius: expected a radius above 0 tiles, not 0",
+        ];
+        for want in expected {
+            assert!(errors.iter().any(|e| e.contains(want)), "missing {want:?} in {errors:#?}");
+        }
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    }
+
+    /// A HotCold clue takes the bands written for it (the defaults otherwise); bands that would
+    /// never be told, and Bands on another kind, are refused.
+    #[test]
+    fn hotcold_bands_are_loaded_and_checked() {
+        let hunt = |clues: &str| {
+            format!(
+                r#"{{"Seed": 1, "Vaults": [{{"Id": "A", "At": {{"X": 1, "Y": 1}}, "LootTable": "Coins"}}], "Clues": [{clues}]}}"#
+            )
+        };
+        let ok = hunt(
+            r#"{"Id": "Near", "Vault": "A", "Kind": "HotCold", "Bands": [{"Within": 3, "Label": "Close"}, {"Label": "Far"}]},
+               {"Id": "Plain", "Vault": "A", "Kind": "HotCold"}"#,
+        );
+        let assets = build(&pack(&ok), &world(), SPAWN).unwrap();
+        let clues = &assets.hunts["Test"].clues;
+        let labels = |i: usize| clues[i].bands.iter().map(|b| (b.within, b.label.as_str())).collect::<Vec<_>>();
+        assert_eq!(labels(0), [(Some(3.0), "Close"), (None, "Far")]);
+        assert_eq!(clues[1].bands, HeatBand::defaults());
+
+        let bad = hunt(
+            r#"{"Id": "B", "Vault": "A", "Kind": "HotCold", "Bands": [{"Label": "Any"}, {"Within": 9, "Label": ""}]},
+               {"Id": "C", "Vault": "A", "Kind": "HotCold", "Bands": [{"Within": 9, "Label": "x"}, {"Within": 4, "Label": "y"}, {"Within": -1, "Label": "z"}]},
+               {"Id": "D", "Vault": "A", "Kind": "HotCold", "Bands": []},
+               {"Id": "E", "Vault": "A", "Kind": "Compass", "Bands": [{"Label": "Any"}]}"#,
+        );
+        let errors = errors(&pack(&bad));
+        let expected = [
+            "Clues[0].Bands[0]: a band without Within holds any distance, so no band after it is ever told: put it last",
+            "Clues[0].Bands[1].Label: expected the words players read, not an empty label",
+            "Clues[1].Bands[1].Within: expected more than the band before (9): bands are taken in order, so this one \
+             is never told",
+            "Clues[1].Bands[2].Within: expected a walking distance of 0 or more tiles, not -1",
+            "Clues[2].Bands: expected at least one band, or no Bands for the default ones",
+            "Clues[3].Bands: only HotCold clues have Bands; this one is Compass",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, want) in errors.iter().zip(expected) {
+            assert!(error.ends_with(want), "{error}\n  {want}");
+        }
+    }
+
     #[test]
     fn changes_name_what_was_added_changed_and_removed() {
         let hunt = r#"{"Seed": 1, "Vaults": [{"Id": "A", "At": {"X": 1, "Y": 1}, "LootTable": "Coins"}]}"#;
@@ -800,7 +961,7 @@ mod tests {
         assert_eq!(assets.effects["Lucky"].max_stacks, Some(3));
         assert_eq!(assets.effects["Swift"].stacking, Stacking::Refresh, "the default");
         assert_eq!(assets.effects["Swift"].dig_speed, 1.0, "the default");
-        assert_eq!(assets.drops["Charms"].pity, Some(crate::loot::Pity { after: 4, step: 0.5 }));
+        assert_eq!(assets.drops["Charms"].pity, Some(crate::model::loot::Pity { after: 4, step: 0.5 }));
         assert!(assets.rare_entries["Charms"].any() && !assets.rare_entries["Coins"].any());
 
         sources.effects = vec![

@@ -14,7 +14,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::loot::{Container, DropTable, ItemDrop, Pity};
+pub use crate::model::loot::{Container, DropTable, ItemDrop, Pity};
 
 /// Folder of items under the pack's `Server/`.
 pub const ITEMS: &str = "Item/Items";
@@ -158,6 +158,11 @@ pub struct ClueSpec {
     #[serde(default)]
     pub trigger: ClueTrigger,
     pub kind: ClueKind,
+    /// HotCold only: the bands the walking distance is told in, taken in order (the first whose
+    /// `Within` holds the distance; a band without `Within` holds any, and goes last). Burning
+    /// (5), Hot (15), Warm (40), Cool (100) and Cold when absent.
+    #[serde(default)]
+    pub bands: Option<Vec<HeatBand>>,
 }
 
 /// When a clue is released.
@@ -197,6 +202,19 @@ pub enum ClueKind {
     Compass,
     /// The vault's exact tile.
     Reveal,
+}
+
+impl ClueKind {
+    /// The kind's name as designers write it (`"Area"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClueKind::Text(_) => "Text",
+            ClueKind::Area(_) => "Area",
+            ClueKind::HotCold => "HotCold",
+            ClueKind::Compass => "Compass",
+            ClueKind::Reveal => "Reveal",
+        }
+    }
 }
 
 /// An area clue's circle: `Radius` at release, shrinking to `ShrinkTo` over `ShrinkSeconds`.
@@ -342,6 +360,42 @@ fn with_pack_keys(mut schema: schemars::Schema) -> schemars::Schema {
     schema
 }
 
+/// One band of a HotCold hint: walking distances up to `Within` tiles get `Label`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct HeatBand {
+    /// The largest walking distance of the band, in tiles; absent for "any distance" (the last
+    /// band).
+    #[serde(default)]
+    pub within: Option<f32>,
+    /// What the player is told (`"Hot"`).
+    pub label: String,
+}
+
+impl HeatBand {
+    /// Burning within 5 tiles, Hot within 15, Warm within 40, Cool within 100, Cold beyond.
+    pub fn defaults() -> Vec<HeatBand> {
+        let band = |within: Option<f32>, label: &str| HeatBand { within, label: label.into() };
+        vec![
+            band(Some(5.0), "Burning"),
+            band(Some(15.0), "Hot"),
+            band(Some(40.0), "Warm"),
+            band(Some(100.0), "Cool"),
+            band(None, "Cold"),
+        ]
+    }
+
+    /// The label of the first band (in order) holding `distance`; beyond every band, the last
+    /// band's; `None` when there are no bands.
+    pub fn label_for(bands: &[HeatBand], distance: f32) -> Option<&str> {
+        bands
+            .iter()
+            .find(|b| b.within.is_none_or(|within| distance <= within))
+            .or(bands.last())
+            .map(|b| b.label.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -366,7 +420,15 @@ mod tests {
     fn schemas_describe_the_keys_designers_write() {
         let schemas = super::schemas();
         let hunt = &schemas.iter().find(|(n, _)| *n == "Hunt.schema.json").unwrap().1;
-        for key in ["\"Seed\"", "\"Vaults\"", "\"LootTable\"", "\"FirstFinderThenPerPlayer\"", "\"Parent\""] {
+        for key in [
+            "\"Seed\"",
+            "\"Vaults\"",
+            "\"LootTable\"",
+            "\"FirstFinderThenPerPlayer\"",
+            "\"Parent\"",
+            "\"Bands\"",
+            "\"Within\"",
+        ] {
             assert!(hunt.contains(key), "{key} missing from the hunt schema");
         }
         let drop = &schemas.iter().find(|(n, _)| *n == "Drop.schema.json").unwrap().1;

@@ -1,0 +1,173 @@
+//! The player port's HTTP side: the request that opens a WebSocket, and the answer to every
+//! other request. Anything else this port should serve over plain HTTP (a page at `/`) belongs
+//! in [`not_a_websocket`].
+
+use tokio::{io::AsyncReadExt, net::TcpStream};
+use tokio_tungstenite::tungstenite::{
+    Error,
+    handshake::server::{create_response, write_response},
+    http::{self, StatusCode},
+};
+
+/// The longest request head read; a longer one is answered `431`.
+pub(super) const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Headers read from a request; more are answered `431`.
+const MAX_HEADERS: usize = 32;
+
+/// What a complete request head came to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Opening {
+    /// A WebSocket opening: the `101 Switching Protocols` response to write, and the length of
+    /// the head (bytes after it are the client's first frames).
+    WebSocket { response: Vec<u8>, head_len: usize },
+    /// Any other request: the whole HTTP response to write before closing.
+    Http(Vec<u8>),
+}
+
+/// Reads a request head from the client: the opening and every byte read (the head and what
+/// came after it). `None` when the client closed first.
+pub(super) async fn read_opening(stream: &mut TcpStream) -> Option<(Opening, Vec<u8>)> {
+    let mut received = Vec::with_capacity(1024);
+    loop {
+        received.reserve(1024);
+        if stream.read_buf(&mut received).await.ok()? == 0 {
+            return None;
+        }
+        if let Some(opening) = opening(&received) {
+            return Some((opening, received));
+        }
+    }
+}
+
+/// The opening for the bytes of a request head received so far; `None` while it is not
+/// complete. Never panics, whatever the bytes (fuzzed: docs/fuzzing.md).
+pub(super) fn opening(received: &[u8]) -> Option<Opening> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(received) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if received.len() < MAX_HEAD_BYTES => return None,
+        Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+            let why = format!("the request head is over {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers");
+            return Some(Opening::Http(plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &why)));
+        }
+        Err(e) => return Some(Opening::Http(plain(StatusCode::BAD_REQUEST, &format!("not an HTTP request: {e}")))),
+    };
+    let mut request = http::Request::builder()
+        .method(parsed.method.unwrap_or_default())
+        .uri(parsed.path.unwrap_or_default())
+        .version(if parsed.version == Some(0) { http::Version::HTTP_10 } else { http::Version::HTTP_11 });
+    for header in parsed.headers.iter() {
+        request = request.header(header.name, header.value);
+    }
+    let request = match request.body(()) {
+        Ok(request) => request,
+        Err(e) => return Some(Opening::Http(plain(StatusCode::BAD_REQUEST, &format!("a bad request: {e}")))),
+    };
+    Some(match create_response(&request) {
+        Ok(response) => Opening::WebSocket { response: head_bytes(&response), head_len },
+        Err(Error::Protocol(why)) => Opening::Http(not_a_websocket(&request, &why.to_string())),
+        Err(why) => Opening::Http(not_a_websocket(&request, &why.to_string())),
+    })
+}
+
+/// The answer to a request that does not open a WebSocket: `426 Upgrade Required` (RFC 9110
+/// 15.5.22) with what to do instead; `why` is what the request lacks for a WebSocket.
+fn not_a_websocket(_request: &http::Request<()>, why: &str) -> Vec<u8> {
+    let body = format!(
+        "This is the player port of a Veltrix game server. Connect with a WebSocket client \
+         (ws://<this address>/); docs/protocol.md describes the protocol.\n\
+         This request is not a WebSocket opening: {why}.\n"
+    );
+    response(StatusCode::UPGRADE_REQUIRED, &body, &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")])
+}
+
+/// A plain-text answer to a request that is not HTTP, or too large.
+fn plain(status: StatusCode, why: &str) -> Vec<u8> {
+    response(status, &format!("{why}\n"), &[])
+}
+
+fn response(status: StatusCode, body: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let mut response = http::Response::builder()
+        .status(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("Content-Length", body.len())
+        .header("Connection", "close");
+    for (name, value) in extra {
+        response = response.header(*name, *value);
+    }
+    let mut bytes = head_bytes(&response.body(()).expect("the headers are valid"));
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
+}
+
+fn head_bytes<T>(response: &http::Response<T>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_response(&mut out, response).expect("writing to a Vec cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const UPGRADE: &[u8] = b"GET /any HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+    fn text(opening: Option<Opening>) -> String {
+        match opening {
+            Some(Opening::Http(bytes)) => String::from_utf8(bytes).unwrap(),
+            other => panic!("expected an HTTP answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_websocket_opening_is_switched_with_the_rfc_accept_key() {
+        let mut received = UPGRADE.to_vec();
+        received.extend_from_slice(&[0x82, 0x80]);
+        let Some(Opening::WebSocket { response, head_len }) = opening(&received) else { panic!("not an upgrade") };
+        assert_eq!(head_len, UPGRADE.len(), "the bytes after the head are the client's");
+        let response = String::from_utf8(response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{response}");
+        // The example of RFC 6455 section 1.3.
+        assert!(response.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{response}");
+    }
+
+    #[test]
+    fn a_plain_get_is_told_to_upgrade() {
+        let answer = text(opening(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{answer}");
+        assert!(answer.contains("upgrade: websocket\r\n"), "{answer}");
+        assert!(answer.ends_with("Connect with a WebSocket client (ws://<this address>/); docs/protocol.md describes the protocol.\nThis request is not a WebSocket opening: No \"Connection: upgrade\" header.\n"), "{answer}");
+    }
+
+    #[test]
+    fn a_partial_head_waits_and_garbage_or_a_huge_head_is_answered() {
+        assert_eq!(opening(&UPGRADE[..UPGRADE.len() - 2]), None);
+        assert!(text(opening(b"\x16\x03\x01 hello\r\n\r\n")).starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        let huge = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; MAX_HEAD_BYTES]].concat();
+        assert!(text(opening(&huge)).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+    }
+
+    proptest! {
+        /// Whatever the bytes: no panic, and a complete answer is a whole HTTP response.
+        #[test]
+        fn any_bytes_get_an_opening_or_wait(received in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Some(Opening::Http(answer)) = opening(&received) {
+                prop_assert!(answer.starts_with(b"HTTP/1.1 4"));
+            }
+        }
+
+        /// A valid opening cut anywhere waits for the rest; with junk in its headers it is still
+        /// answered without a panic.
+        #[test]
+        fn an_opening_cut_or_spoilt_never_panics(cut in 0..UPGRADE.len(), at in 0..UPGRADE.len(), byte in any::<u8>()) {
+            prop_assert_eq!(opening(&UPGRADE[..cut]), None);
+            let mut spoilt = UPGRADE.to_vec();
+            spoilt[at] = byte;
+            let _ = opening(&spoilt);
+        }
+    }
+}

@@ -471,8 +471,9 @@ mod tests {
         assert_eq!(stats.computations, 1, "{stats:?}");
         assert!(stats.hits >= 2 && stats.misses >= 1, "{stats:?}");
         cache.prefetch(&tiles, at(3, 3));
+        // The second prefetch finds it in flight, or (on a quick worker) already done.
         cache.prefetch(&tiles, at(3, 3));
-        assert!(cache.is_computing(at(3, 3)));
+        assert_eq!(cache.stats().computations, 2, "queued once");
         wait_for(&mut cache, &tiles, at(3, 3));
         assert_eq!(cache.stats().computations, 2);
     }

@@ -36,12 +36,7 @@ use treasure_hunt_ecs::{
     inventory::{Inventory, PendingRewards},
 };
 use veltrix_sdk::{
-    ModContext, ModId, Player, Position, PreTick, Spawn, Tick, TickInfo, TileWorld,
-    bevy_ecs::{
-        message::message_update_system,
-        schedule::{Schedule, ScheduleLabel, Schedules, SingleThreadedExecutor},
-    },
-    prelude::*,
+    ModContext, ModId, Player, Position, PreTick, Spawn, Tick, TickInfo, TileWorld, prelude::*, runtime,
 };
 
 const PLAYER_COUNTS: [usize; 3] = [1_000, 4_000, 12_000];
@@ -93,15 +88,8 @@ fn mix(n: u64) -> u64 {
 impl HuntWorld {
     fn new(players: usize) -> Self {
         let mut world = World::new();
-        let mut schedules = Schedules::new();
-        for label in [PreTick.intern(), Tick.intern()] {
-            let mut schedule = Schedule::new(label);
-            schedule.set_executor(SingleThreadedExecutor::new());
-            schedules.insert(schedule);
-        }
-        world.insert_resource(schedules);
-        // As the host: messages swap their buffers at the start of each tick.
-        world.resource_mut::<Schedules>().add_systems(PreTick, message_update_system);
+        // The host's schedules (messages swap their buffers at the start of each tick).
+        world.insert_resource(runtime::schedules(runtime::Executor::SingleThreaded));
         world.insert_resource(TickInfo::new(TICK_RATE));
         let tiles = TileWorld::flat(WORLD_SIDE, WORLD_SIDE);
         let spawn = Spawn { x: WORLD_SIDE as f32 / 2.0 + 0.5, y: WORLD_SIDE as f32 / 2.0 + 0.5 };

@@ -21,6 +21,15 @@ pub enum Executor {
     MultiThreaded,
 }
 
+impl From<Executor> for veltrix_sdk::runtime::Executor {
+    fn from(executor: Executor) -> Self {
+        match executor {
+            Executor::SingleThreaded => Self::SingleThreaded,
+            Executor::MultiThreaded => Self::MultiThreaded,
+        }
+    }
+}
+
 /// One entry of the `Mods` map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]

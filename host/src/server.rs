@@ -7,27 +7,20 @@ use std::{
 };
 
 use veltrix_sdk::{
-    PostTick, PreTick, Tick, TickInfo,
+    ClientMessages, CommandRegistry, Outbox, PostTick, PreTick, TileWorld,
     bevy_ecs::{
-        schedule::{
-            InternedScheduleLabel, MultiThreadedExecutor, Schedule, ScheduleLabel, Schedules, SingleThreadedExecutor,
-        },
+        schedule::{IntoScheduleConfigs, Schedules},
         world::World,
     },
-    bevy_tasks::{ComputeTaskPool, TaskPoolBuilder},
-};
-
-use veltrix_sdk::{
-    ClientMessages, CommandRegistry, Outbox, TileWorld,
-    bevy_ecs::{message::message_update_system, schedule::IntoScheduleConfigs},
     protocol::ModInfo,
+    runtime::{self, Stage},
 };
 
 use crate::{
     admin,
     auth::TokenKey,
     commands::{self, StopFlag, TokenIssuer},
-    config::{Auth, Executor, ServerConfig},
+    config::{Auth, ServerConfig},
     interest::{self, InterestGrid},
     metrics::Metrics,
     mods::{self, ActiveMods, LoaderSettings, ModFailure},
@@ -145,7 +138,7 @@ pub fn run(
     let report = load_mods(root, config, options, true);
     let mut failures = report.failures;
 
-    init_task_pools();
+    runtime::init_task_pools();
     let metrics = Arc::new(Metrics::new());
     let key = Arc::new(TokenKey::load_or_create(&root.root.join("auth.secret")).map_err(ServerError::Startup)?);
     let auth = match config.auth {
@@ -158,8 +151,8 @@ pub fn run(
     let (network, events) = Network::start(config, auth, Arc::clone(&metrics)).map_err(ServerError::Startup)?;
     #[cfg(feature = "bench")]
     let bench = crate::bench::BenchShared::new(match config.executor {
-        Executor::SingleThreaded => "SingleThreaded",
-        Executor::MultiThreaded => "MultiThreaded",
+        crate::config::Executor::SingleThreaded => "SingleThreaded",
+        crate::config::Executor::MultiThreaded => "MultiThreaded",
     });
     let admin_addr = if config.admin.address.is_empty() {
         None
@@ -233,7 +226,7 @@ pub fn run(
         pacing,
         &stop,
         options.max_ticks,
-        |n| run_tick(&mut world, n),
+        |n| runtime::run_tick(&mut world, n),
         |sample| {
             if sample.tick == 1
                 && let Some(ready) = &ready_file
@@ -308,23 +301,12 @@ pub fn validate(
     Ok(ValidationReport { failures: report.failures, checked })
 }
 
-/// A world with the host schedules (on the configured executor), the tick resource, the tiles
-/// and the host's resources and systems.
+/// A world with the tick pipeline (on the configured executor), the tiles and the host's
+/// resources, and the host's systems in the pipeline's stages: the network and the console as
+/// input; the departures; the commit on the store thread; delivery and the flush to sockets.
 pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
-    let mut world = World::new();
-    let mut schedules = Schedules::new();
-    for label in host_schedules() {
-        let mut schedule = Schedule::new(label);
-        match config.executor {
-            Executor::SingleThreaded => schedule.set_executor(SingleThreadedExecutor::new()),
-            Executor::MultiThreaded => schedule.set_executor(MultiThreadedExecutor::new()),
-        };
-        schedules.insert(schedule);
-    }
-    world.insert_resource(schedules);
-    world.insert_resource(TickInfo::new(config.tick_rate));
+    let mut world = runtime::new_world(config.executor.into(), config.tick_rate, tiles);
     let w = &config.world;
-    world.insert_resource(tiles);
     world.insert_resource(veltrix_sdk::Spawn { x: w.spawn_x, y: w.spawn_y });
     world.insert_resource(SessionRules {
         server_name: config.server_name.clone(),
@@ -335,35 +317,30 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
     world.init_resource::<Sessions>();
-    world.init_resource::<veltrix_sdk::Changes>();
-    world.init_resource::<veltrix_sdk::StoreHealth>();
     world.init_resource::<crate::answers::Answers>();
-    world.init_resource::<Outbox>();
-    world.init_resource::<ClientMessages>();
     #[cfg(feature = "bench")]
     world.init_resource::<crate::stamp::CommitStamp>();
-    let mut registry = CommandRegistry::default();
-    commands::register_host_commands(&mut registry);
-    world.insert_resource(registry);
+    commands::register_host_commands(&mut world.resource_mut::<CommandRegistry>());
     let mut schedules = world.resource_mut::<Schedules>();
-    schedules.add_systems(PreTick, (message_update_system, sessions::receive_network, commands::run_console).chain());
+    schedules.add_systems(PreTick, (sessions::receive_network, commands::run_console).chain().in_set(Stage::Input));
+    // The tick's departures, after their last input was applied.
+    schedules.add_systems(PostTick, sessions::remove_departed.in_set(Stage::Departures));
+    // Saved before announced: the commit (with the tick's answers, for repeated requests) runs
+    // on the store thread while the grid is updated (`Audience::Near` must find players where
+    // they are this tick), and its outcome is in before any message is delivered.
     schedules.add_systems(
         PostTick,
-        // The tick's departures, after their last input was applied. Saved before announced:
-        // the commit (with the tick's answers, for repeated requests) runs on the store thread
-        // while the grid is updated (`Audience::Near` must find players where they are this
-        // tick), and its outcome is in before any message is delivered.
         (
-            sessions::remove_departed,
             crate::answers::record_answers,
             crate::commit::start_commit,
             interest::update_interest,
             crate::commit::finish_commit,
-            sessions::deliver_outbox,
-            sessions::flush_frames,
         )
-            .chain(),
+            .chain()
+            .in_set(Stage::Commit),
     );
+    schedules.add_systems(PostTick, sessions::deliver_outbox.in_set(Stage::Deliver));
+    schedules.add_systems(PostTick, sessions::flush_frames.in_set(Stage::Flush));
     world
 }
 
@@ -383,23 +360,4 @@ fn mod_catalog(world: &World, active: &ActiveMods) -> ModCatalog {
             })
             .collect(),
     )
-}
-
-/// The host schedules in the order each tick runs them.
-pub fn host_schedules() -> [InternedScheduleLabel; 3] {
-    [PreTick.intern(), Tick.intern(), PostTick.intern()]
-}
-
-/// Runs tick `n`: `PreTick`, `Tick`, `PostTick`.
-pub fn run_tick(world: &mut World, n: u64) {
-    world.resource_mut::<TickInfo>().tick = n;
-    for label in host_schedules() {
-        world.run_schedule(label);
-    }
-    world.clear_trackers();
-}
-
-/// The compute task pool shared by the host and every mod (through the sdk dylib).
-fn init_task_pools() {
-    ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().thread_name("veltrix-compute".into()).build());
 }

@@ -37,6 +37,7 @@ mod tiles;
 #[cfg(any(feature = "count-allocations", test))]
 pub mod alloc_count;
 pub mod assets;
+pub mod runtime;
 pub mod testing;
 
 pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subcommand, permission_node, run_command};

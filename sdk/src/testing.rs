@@ -1,7 +1,7 @@
 //! Testing mods headless: the host schedules, scripted players and a transcript.
 //!
 //! A [`Harness`] is a world built as the host builds its own (the schedules [`PreTick`],
-//! [`Tick`] and [`PostTick`], [`TickInfo`], the [`TileWorld`], the [`Outbox`],
+//! [`Tick`](crate::Tick) and [`PostTick`], [`TickInfo`], the [`TileWorld`], the [`Outbox`],
 //! [`ClientMessages`], a [`CommandRegistry`], and a store in memory committed each tick before
 //! delivery, [`Harness::store`]) with mods added statically: no library is opened, no socket is
 //! bound. Scripted players join, move, send mod messages, type commands
@@ -102,15 +102,10 @@ use std::{
 
 use bevy_ecs::{
     entity::Entity,
-    message::message_update_system,
     resource::Resource,
-    schedule::{
-        InternedScheduleLabel, IntoScheduleConfigs, MultiThreadedExecutor, Schedule, ScheduleLabel, Schedules,
-        SingleThreadedExecutor,
-    },
+    schedule::{IntoScheduleConfigs, Schedules},
     world::World,
 };
-use bevy_tasks::{ComputeTaskPool, TaskPoolBuilder};
 use bytes::Bytes;
 use serde::Serialize;
 use veltrix_protocol::{
@@ -119,23 +114,16 @@ use veltrix_protocol::{
 };
 
 use crate::{
-    Audience, Changes, ClientMessages, CommandRegistry, CommandSource, DeliverError, LoadedMod, MemoryStore, Mod,
-    ModContext, ModError, ModId, Outbox, Player, Position, PostTick, PreTick, Sender, Store, StoreHealth, Tick,
-    TickInfo, TileWorld, commit_tick, run_command,
+    Audience, ClientMessages, CommandRegistry, CommandSource, DeliverError, LoadedMod, MemoryStore, Mod, ModContext,
+    ModError, ModId, Outbox, Player, Position, PostTick, PreTick, Sender, Store, TickInfo, TileWorld, commit_tick,
+    run_command,
+    runtime::{self, Stage},
 };
 
 /// The tick rate of a new harness, the host's default.
 pub const DEFAULT_TICK_RATE: u32 = 30;
 
-/// Which bevy executor runs the three schedules, as the host's `Executor` setting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Executor {
-    /// Every system on the calling thread.
-    #[default]
-    SingleThreaded,
-    /// Systems in parallel on the compute task pool.
-    MultiThreaded,
-}
+pub use crate::runtime::Executor;
 
 /// Whether a command source holds a permission node.
 type Permissions = Arc<dyn Fn(&CommandSource, &str) -> bool + Send + Sync>;
@@ -216,6 +204,8 @@ struct Script {
     /// Players whose join was applied, by id.
     online: BTreeMap<PlayerId, Entity>,
     permissions: Permissions,
+    /// The frames of this tick, by player in id order, from [`deliver`].
+    delivered: Vec<(PlayerId, Bytes)>,
 }
 
 impl Harness {
@@ -226,37 +216,21 @@ impl Harness {
 
     /// A harness whose schedules run on `executor`.
     pub fn with_executor(tiles: TileWorld, executor: Executor) -> Self {
-        // The one pool of the process, made as the host makes it (a no-op when it exists), on
-        // either executor: a mod's `par_iter` needs it even when its systems run one by one.
-        ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().thread_name("veltrix-compute".into()).build());
-        let mut schedules = Schedules::new();
-        for label in host_schedules() {
-            let mut schedule = Schedule::new(label);
-            match executor {
-                Executor::SingleThreaded => schedule.set_executor(SingleThreadedExecutor::new()),
-                Executor::MultiThreaded => schedule.set_executor(MultiThreadedExecutor::new()),
-            };
-            schedules.insert(schedule);
-        }
-        // As the host's network input: messages of the tick are written after the update, so
-        // that the mods read them in this tick.
-        schedules.add_systems(PreTick, (message_update_system, apply_script).chain());
-        let mut world = World::new();
-        world.insert_resource(schedules);
-        world.insert_resource(TickInfo::new(DEFAULT_TICK_RATE));
-        world.insert_resource(tiles);
-        world.init_resource::<Outbox>();
-        world.init_resource::<ClientMessages>();
-        world.init_resource::<CommandRegistry>();
+        // The host's world and pipeline; the script is the input, the transcript the output.
+        runtime::init_task_pools();
+        let mut world = runtime::new_world(executor, DEFAULT_TICK_RATE, tiles);
+        let mut schedules = world.resource_mut::<Schedules>();
+        schedules.add_systems(PreTick, apply_script.in_set(Stage::Input));
+        schedules.add_systems(PostTick, commit.in_set(Stage::Commit));
+        schedules.add_systems(PostTick, deliver.in_set(Stage::Deliver));
         // A store in memory, committed each tick before delivery, as the host's on disk.
         let store = Arc::new(MemoryStore::default());
         world.insert_resource(Store(store.clone()));
-        world.init_resource::<Changes>();
-        world.init_resource::<StoreHealth>();
         world.insert_resource(Script {
             inputs: Vec::new(),
             online: BTreeMap::new(),
             permissions: Arc::new(|source, _| matches!(source, CommandSource::Console)),
+            delivered: Vec::new(),
         });
         Self {
             world,
@@ -455,12 +429,8 @@ impl Harness {
             self.record(tick, Some(input.player()), format!("-> {}", input.describe()));
         }
         self.world.resource_mut::<Script>().inputs = inputs;
-        for label in host_schedules() {
-            self.world.run_schedule(label);
-        }
-        commit_tick(&mut self.world);
-        self.deliver(tick);
-        self.world.clear_trackers();
+        runtime::run_tick(&mut self.world, tick);
+        self.record_frames(tick);
     }
 
     /// The harness's store (in memory): what the mod saved so far; set its `fail` switch to see
@@ -571,45 +541,10 @@ impl Harness {
         self.lines.push(Line { player, text });
     }
 
-    /// Routes the tick's outbox as the host does (a player, the players within a radius, all),
-    /// builds one frame per player and records what each received, in player id order.
-    fn deliver(&mut self, tick: u64) {
-        let outgoing: Vec<(Audience, Bytes)> = self.world.resource_mut::<Outbox>().drain().collect();
-        if outgoing.is_empty() {
-            return;
-        }
-        let online = self.world.resource::<Script>().online.clone();
-        let mut frames: BTreeMap<PlayerId, FrameBuilder> = BTreeMap::new();
-        let mut push = |id: PlayerId, message: &[u8]| {
-            frames
-                .entry(id)
-                .or_insert_with(|| {
-                    let mut frame = FrameBuilder::with_capacity(256);
-                    frame.begin(tick);
-                    frame
-                })
-                .push(message);
-        };
-        for (audience, message) in &outgoing {
-            match *audience {
-                Audience::Player(id) => {
-                    if online.contains_key(&id) {
-                        push(id, message);
-                    }
-                }
-                Audience::Near { x, y, radius } => {
-                    for (&id, &entity) in &online {
-                        let at = self.world.get::<Position>(entity);
-                        if at.is_some_and(|at| at.distance_squared(x, y) <= radius * radius) {
-                            push(id, message);
-                        }
-                    }
-                }
-                Audience::All => online.keys().for_each(|&id| push(id, message)),
-            }
-        }
-        for (id, mut builder) in frames {
-            let frame = builder.finish();
+    /// Records what each player received this tick, in player id order.
+    fn record_frames(&mut self, tick: u64) {
+        let delivered = mem::take(&mut self.world.resource_mut::<Script>().delivered);
+        for (id, frame) in delivered {
             let mut seen = Vec::new();
             match decode_server_frame(&frame) {
                 Ok(decoded) => {
@@ -627,6 +562,52 @@ impl Harness {
             self.players[index(id)].frames.push(frame);
         }
     }
+}
+
+/// PostTick, the commit stage: the tick's changes into the store in memory.
+fn commit(world: &mut World) {
+    commit_tick(world);
+}
+
+/// PostTick, the delivery stage: routes the tick's outbox as the host does (a player, the
+/// players within a radius, all) and builds one frame per player.
+fn deliver(world: &mut World) {
+    let tick = world.resource::<TickInfo>().tick;
+    let outgoing: Vec<(Audience, Bytes)> = world.resource_mut::<Outbox>().drain().collect();
+    if outgoing.is_empty() {
+        return;
+    }
+    let online = world.resource::<Script>().online.clone();
+    let mut frames: BTreeMap<PlayerId, FrameBuilder> = BTreeMap::new();
+    let mut push = |id: PlayerId, message: &[u8]| {
+        frames
+            .entry(id)
+            .or_insert_with(|| {
+                let mut frame = FrameBuilder::with_capacity(256);
+                frame.begin(tick);
+                frame
+            })
+            .push(message);
+    };
+    for (audience, message) in &outgoing {
+        match *audience {
+            Audience::Player(id) => {
+                if online.contains_key(&id) {
+                    push(id, message);
+                }
+            }
+            Audience::Near { x, y, radius } => {
+                for (&id, &entity) in &online {
+                    let at = world.get::<Position>(entity);
+                    if at.is_some_and(|at| at.distance_squared(x, y) <= radius * radius) {
+                        push(id, message);
+                    }
+                }
+            }
+            Audience::All => online.keys().for_each(|&id| push(id, message)),
+        }
+    }
+    world.resource_mut::<Script>().delivered = frames.into_iter().map(|(id, mut frame)| (id, frame.finish())).collect();
 }
 
 /// PreTick, right after the message update: applies the script's inputs of this tick, in order,
@@ -691,11 +672,6 @@ fn apply_script(world: &mut World) {
             }
         }
     }
-}
-
-/// The host schedules in the order each tick runs them.
-fn host_schedules() -> [InternedScheduleLabel; 3] {
-    [PreTick.intern(), Tick.intern(), PostTick.intern()]
 }
 
 fn index(id: PlayerId) -> usize {

@@ -285,6 +285,7 @@ fn join(world: &mut World, request: JoinRequest) {
         x: spawn.x,
         y: spawn.y,
         mods: world.resource::<ModCatalog>().0.clone(),
+        world: Some(world.resource::<crate::terrain::TerrainChunks>().info),
     });
     // Sent after the tick's commit, like everything else: a new name's id is saved first.
     let welcome = Some(welcome_frame(tick, &welcome));
@@ -301,6 +302,7 @@ fn join(world: &mut World, request: JoinRequest) {
                 budget_tick: tick,
             },
             Interest::default(),
+            crate::terrain::SentChunks::default(),
         ))
         .id();
     let mut sessions = world.resource_mut::<Sessions>();

@@ -188,7 +188,7 @@ pub fn run(
         metrics: Arc::clone(&metrics),
     });
     world.insert_resource(bans);
-    world.insert_resource(permissions);
+    world.insert_resource(runtime::requests::CommandPermissions::new(permissions));
     world.insert_resource(StopFlag(Arc::clone(&stop)));
     world.insert_resource(TokenIssuer { key, ttl_seconds: config.token_ttl_seconds });
     if options.console {

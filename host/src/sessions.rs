@@ -9,19 +9,20 @@ use std::{
 
 use tokio::sync::mpsc;
 use veltrix_sdk::{
-    Audience, Blocked, Changes, ClientMessages, CommandSource, DeliverError, JoinChecks, Outbox, Player, PlayerId,
-    Position, Sender, Store, StoreError, StoreHealth, TickInfo, Tile, TileWorld,
+    Audience, Blocked, Changes, JoinChecks, Outbox, Player, PlayerId, Position, Sender, Store, StoreError, StoreHealth,
+    TickInfo, Tile, TileWorld,
     bytes::Bytes,
     prelude::*,
     protocol::{
-        ClientMessage, CommandResult, CorrectionReason, ErrorCode, ErrorMessage, FrameBuilder, ModInfo, Move,
-        PROTOCOL_VERSION, PositionCorrected, ServerMessage, Welcome, encode_message,
+        ClientMessage, CorrectionReason, ErrorCode, FrameBuilder, ModInfo, Move, PROTOCOL_VERSION, PositionCorrected,
+        ServerMessage, Welcome, encode_message,
     },
 };
 
+use veltrix_sdk::runtime::requests;
+
 use crate::{
     answers::{Answers, Seen},
-    commands,
     interest::{self, Interest},
     metrics::Metrics,
     net::{ConnHandle, ConnId, JoinRequest, NetEvent, QueueError},
@@ -357,9 +358,13 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
 fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
     let Some(player) = world.get::<Player>(entity).map(|p| p.id) else { return };
     match message {
-        ClientMessage::Hello(_) => {
-            error(world, player, ErrorCode::HandshakeRequired, "already joined: Hello comes once", None)
-        }
+        ClientMessage::Hello(_) => requests::refuse(
+            world,
+            player,
+            ErrorCode::HandshakeRequired,
+            "already joined: Hello comes once".into(),
+            None,
+        ),
         ClientMessage::Move(mv) => apply_move(world, entity, player, mv),
         ClientMessage::Mod(m) => {
             if let Some(request) = m.request
@@ -367,31 +372,12 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
             {
                 return;
             }
-            let sender = Sender { entity, player, request: m.request };
-            match ClientMessages::deliver(world, &m.ns, &m.kind, sender, &m.body) {
-                Ok(()) => {}
-                Err(DeliverError::Unknown) => {
-                    let text = format!("no mod message {} {} on this server (see Welcome.mods)", m.ns, m.kind);
-                    error(world, player, ErrorCode::UnknownMessage, &text, m.request);
-                }
-                Err(DeliverError::Malformed(e)) => {
-                    let text = format!("{} {}: {e}", m.ns, m.kind);
-                    error(world, player, ErrorCode::Malformed, &text, m.request);
-                }
-            }
+            requests::deliver_mod_message(world, Sender { entity, player, request: m.request }, &m);
         }
         ClientMessage::Command(c) => {
-            if !first_time(world, player, c.request) {
-                return;
+            if first_time(world, player, c.request) {
+                requests::answer_command(world, entity, player, &c);
             }
-            let name = world.get::<Player>(entity).map(|p| p.name.clone()).unwrap_or_default();
-            let result = commands::run(world, &CommandSource::Player { entity, id: player, name }, &c.line);
-            let (ok, text) = match result {
-                Ok(text) => (true, text),
-                Err(text) => (false, text),
-            };
-            let answer = ServerMessage::CommandResult(CommandResult { request: c.request, ok, text });
-            world.resource_mut::<Outbox>().answer_message(player, Some(c.request), &answer);
         }
     }
 }
@@ -466,11 +452,6 @@ fn move_refusal(tiles: &TileWorld, from: Position, to: &Move, within_budget: boo
 /// one second's worth.
 fn refilled_budget(budget: f32, ticks: u64, dt: std::time::Duration, max_speed: f32) -> f32 {
     (budget + ticks as f32 * dt.as_secs_f32() * max_speed).min(max_speed)
-}
-
-fn error(world: &mut World, player: PlayerId, code: ErrorCode, message: &str, request: Option<u32>) {
-    let error = ServerMessage::Error(ErrorMessage { code, message: message.to_string(), request });
-    world.resource_mut::<Outbox>().answer_message(player, request, &error);
 }
 
 /// PostTick: puts the tick's outgoing messages into their recipients' frames. A message for

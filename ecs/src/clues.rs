@@ -17,11 +17,11 @@ use veltrix_sdk::{
 };
 
 use crate::{
-    assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
     hints::{HintKind, HintRequest},
-    hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, Reason, Refused},
-    lifecycle::{HuntClock, HuntRuns},
-    pack::PlacedClue,
+    model::assets::{AreaClue, ClueKind, ClueTrigger, TilePos},
+    model::pack::PlacedClue,
+    state::{ActiveHunt, AssetsInForce, HuntClock, HuntRuns},
+    vocab::{ClaimOutcome, HuntSet, Reason, Refused},
 };
 
 /// What the running hunt's players have been given.
@@ -151,6 +151,12 @@ pub fn prefetch_paths(world: &mut World) {
             cache.prefetch(tiles, target);
         }
     });
+}
+
+/// Clues as one unit: their resource and messages now, their systems once the mod has started.
+pub fn plugin(ctx: &mut ModContext) {
+    register(ctx.world_mut());
+    add_systems(ctx);
 }
 
 /// Registers the clues' resource and messages.

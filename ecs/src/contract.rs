@@ -28,3 +28,9 @@ pub fn probe_host_contract(tick: Res<TickInfo>, mods: Query<&LoadedMod>, mut pro
     probe.last_tick = tick.tick;
     probe.loaded_mods_seen = seen.into_inner();
 }
+
+/// The probe as one unit: its record now, its system once the mod has started.
+pub fn plugin(ctx: &mut ModContext) {
+    ctx.world_mut().init_resource::<ContractProbe>();
+    ctx.add_systems(Tick, probe_host_contract);
+}

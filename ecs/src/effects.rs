@@ -16,7 +16,7 @@
 //! holder is online or not (a player who comes back after that finds it gone). Across a restart
 //! the ticks left when the server stopped are kept and count on from the first tick after.
 //!
-//! Systems, in [`HuntSet::Input`](crate::hunt::HuntSet), in this order: [`expire_effects`],
+//! Systems, in [`HuntSet::Input`](crate::vocab::HuntSet), in this order: [`expire_effects`],
 //! [`use_items`], [`apply_effect_grants`], [`sync_speed_factor`] (then the hunt's `dig` reads
 //! the modifiers); [`sense_treasure`] in `HuntSet::Deliver`. Anything may write an
 //! [`EffectGrant`]: written before `apply_effect_grants` runs, it applies in the same tick;
@@ -25,9 +25,10 @@
 use veltrix_sdk::{PlayerId, SpeedFactor, StoreHealth, bevy_ecs::message::Message, prelude::*};
 
 use crate::{
-    assets::{Effect, Stacking},
-    hunt::{AssetsInForce, InventoryChanged, Reason, Refused, Team, Vault, VaultClaims, already_claimed},
-    inventory::Inventory,
+    model::assets::{Effect, Stacking},
+    model::inventory::Inventory,
+    state::{AssetsInForce, Team, Vault, VaultClaims, already_claimed},
+    vocab::{InventoryChanged, Reason, Refused},
 };
 
 /// One effect on a player: its id, its stacks, and the tick it ends in.

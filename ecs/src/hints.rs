@@ -10,60 +10,23 @@
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use veltrix_sdk::{
     PlayerId,
     bevy_ecs::{message::Message, schedule::SystemSet},
     prelude::*,
 };
 
+pub use crate::model::assets::HeatBand;
 use crate::{
-    assets::TilePos,
-    hunt::{HuntSet, Reason, Refused},
+    model::assets::TilePos,
     paths::{Direction, PathCache, PathCacheConfig},
+    vocab::{HuntSet, Reason, Refused},
 };
 
 /// The set [`answer_hints`] runs in: after [`HuntSet::Input`], before [`HuntSet::Deliver`]
 /// (and so before the mod's publisher).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HintSet;
-
-/// One band of a HotCold hint: walking distances up to `Within` tiles get `Label`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct HeatBand {
-    /// The largest walking distance of the band, in tiles; absent for "any distance" (the last
-    /// band).
-    #[serde(default)]
-    pub within: Option<f32>,
-    /// What the player is told (`"Hot"`).
-    pub label: String,
-}
-
-impl HeatBand {
-    /// Burning within 5 tiles, Hot within 15, Warm within 40, Cool within 100, Cold beyond.
-    pub fn defaults() -> Vec<HeatBand> {
-        let band = |within: Option<f32>, label: &str| HeatBand { within, label: label.into() };
-        vec![
-            band(Some(5.0), "Burning"),
-            band(Some(15.0), "Hot"),
-            band(Some(40.0), "Warm"),
-            band(Some(100.0), "Cool"),
-            band(None, "Cold"),
-        ]
-    }
-
-    /// The label of the first band (in order) holding `distance`; beyond every band, the last
-    /// band's; `None` when there are no bands.
-    pub fn label_for(bands: &[HeatBand], distance: f32) -> Option<&str> {
-        bands
-            .iter()
-            .find(|b| b.within.is_none_or(|within| distance <= within))
-            .or(bands.last())
-            .map(|b| b.label.as_str())
-    }
-}
 
 /// What kind of hint is asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +73,13 @@ pub enum HintOutcome {
 /// one waiting), answered in order of (player, clue).
 #[derive(Resource, Debug, Clone, Default)]
 pub struct PendingHints(pub BTreeMap<(PlayerId, String), HintRequest>);
+
+/// Hints as one unit: the path cache, pending hints and messages now, the system once the mod
+/// has started.
+pub fn plugin(ctx: &mut ModContext, config: PathCacheConfig) {
+    register(ctx.world_mut(), config);
+    add_systems(ctx);
+}
 
 /// Registers the path cache, the pending hints and the hint messages.
 pub fn register(world: &mut World, config: PathCacheConfig) {

@@ -19,40 +19,36 @@
 //! [`sync_speed_factor`]: crate::effects::sync_speed_factor
 //! [`sense_treasure`]: crate::effects::sense_treasure
 //!
-//! Systems never send to players: they write outcome messages ([`DigOutcome`],
-//! [`ClaimOutcome`], [`LootGranted`], [`InventoryChanged`], ...) that the mod turns into
-//! protocol messages after the sets. That keeps the hunt free of I/O and its systems free of
-//! the one shared outbox, so bevy can run them side by side.
+//! The requests and outcomes these systems read and write are in [`crate::vocab`]; the vaults,
+//! teams and running hunt they share with the other concerns in [`crate::state`]. Both are
+//! named here too, where the mod and its tests have always found them.
 
 use std::{
-    borrow::Cow,
-    collections::{BTreeMap, BTreeSet, HashMap},
-    fmt,
+    collections::{BTreeMap, HashMap},
     sync::Arc,
 };
 
 use veltrix_sdk::{
     PlayerId, StoreHealth,
-    bevy_ecs::{lifecycle::Remove, message::Message, observer::On, schedule::SystemSet},
+    bevy_ecs::{lifecycle::Remove, observer::On},
     prelude::*,
 };
 
 use crate::{
-    assets::{ClaimRule, TilePos},
     effects::{self, ActiveEffects, EffectOutcome, SenseState},
-    inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
-    loot::{ItemStack, loot_rng, stable_hash},
-    pack::{HuntAssets, PlacedVault},
+    model::assets::ClaimRule,
+    model::inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
+    model::loot::{ItemStack, loot_rng},
+    model::pack::HuntAssets,
+    state::{HuntRuns, already_claimed, run_seed},
 };
-
-/// The hunt's system sets, run in this order in `Tick`.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HuntSet {
-    Input,
-    Claim,
-    Loot,
-    Deliver,
-}
+pub use crate::{
+    state::{ActiveHunt, AssetsInForce, Team, Vault, VaultClaims, VaultIndex, is_run_key, run_key},
+    vocab::{
+        Claim, ClaimOutcome, Claimant, DigOutcome, DigRequest, DiscardOutcome, DiscardRequest, HuntSet,
+        InventoryChanged, LootGranted, Reason, Refused, TeamOutcome, TeamRequest,
+    },
+};
 
 /// Rules from the mod's config.
 #[derive(Resource, Debug, Clone, PartialEq)]
@@ -68,81 +64,6 @@ impl Default for HuntRules {
         Self { reach: 3.0, inventory_slots: 24 }
     }
 }
-
-/// The assets in force (replaced whole on a valid reload).
-#[derive(Resource, Debug, Clone, Default)]
-pub struct AssetsInForce(pub Arc<HuntAssets>);
-
-/// The hunt being played: its id and seed. Absent when none runs.
-#[derive(Resource, Debug, Clone, PartialEq, Eq)]
-pub struct ActiveHunt {
-    pub id: String,
-    /// The seed of this run's loot ([`crate::lifecycle::run_seed`]).
-    pub seed: u64,
-    /// The run's number: 1 for the hunt's first run.
-    pub run: u32,
-}
-
-impl ActiveHunt {
-    /// What the run's leaderboard is stored under: `<hunt id>#<run>`, so each run ranks anew.
-    pub fn run_key(&self) -> String {
-        run_key(&self.id, self.run)
-    }
-}
-
-/// The key of run `run` of hunt `id` (see [`ActiveHunt::run_key`]).
-pub fn run_key(id: &str, run: u32) -> String {
-    format!("{id}#{run}")
-}
-
-/// Whether `key` is [`run_key`]`(id, run)`, compared without building it (the leaderboard asks
-/// every tick).
-pub fn is_run_key(key: &str, id: &str, run: u32) -> bool {
-    key.strip_prefix(id).and_then(|rest| rest.strip_prefix('#')).is_some_and(|number| {
-        // As `format!` writes a number: digits only, no leading zero.
-        number.bytes().all(|b| b.is_ascii_digit())
-            && (number.len() == 1 || !number.starts_with('0'))
-            && number.parse() == Ok(run)
-    })
-}
-
-/// A vault of the running hunt. Its tile is secret until it is opened.
-#[derive(Component, Debug, Clone, PartialEq)]
-pub struct Vault(pub PlacedVault);
-
-/// Who claimed a vault.
-#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
-pub struct VaultClaims {
-    /// The first claimant's id and name.
-    pub first: Option<(PlayerId, String)>,
-    /// Every claim so far (for FirstFinder, only the first).
-    pub claimed_by: BTreeSet<Claimant>,
-}
-
-/// Who a claim counts against: a player, or the player's team under the Team rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Claimant {
-    Player(PlayerId),
-    Team(String),
-}
-
-impl Claimant {
-    /// The claimant part of the loot seed: the same claimant rolls the same loot.
-    fn seed(&self) -> u64 {
-        match self {
-            Claimant::Player(id) => *id,
-            Claimant::Team(name) => stable_hash(0, name, u64::MAX),
-        }
-    }
-}
-
-/// Vaults by tile.
-#[derive(Resource, Debug, Clone, Default)]
-pub struct VaultIndex(pub HashMap<TilePos, Entity>);
-
-/// A player's team, for vaults under the Team rule.
-#[derive(Component, Debug, Clone, PartialEq, Eq)]
-pub struct Team(pub String);
 
 /// A player's digging: effort so far per vault, in hundredths of a dig, and the last tick it
 /// dug.
@@ -184,169 +105,16 @@ pub struct Stashed {
     pub pity: PityCounters,
 }
 
-// ---- input messages (written by the mod from its clients' messages) ----
-
-/// A player digs at a tile.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub struct DigRequest {
-    pub entity: Entity,
-    pub player: PlayerId,
-    pub request: Option<u32>,
-    pub at: TilePos,
-}
-
-/// A player throws items away (to make room).
-#[derive(Message, Debug, Clone, PartialEq)]
-pub struct DiscardRequest {
-    pub entity: Entity,
-    pub player: PlayerId,
-    pub request: Option<u32>,
-    pub item: String,
-    pub quantity: u32,
-}
-
-/// A player joins a team (an empty name leaves it).
-#[derive(Message, Debug, Clone, PartialEq)]
-pub struct TeamRequest {
-    pub entity: Entity,
-    pub player: PlayerId,
-    pub request: Option<u32>,
-    pub team: String,
-}
-
 // ---- outcome messages (read by the mod and sent to players) ----
 
-/// A refused request: who, which request, why (a sentence the player reads).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refused {
-    pub player: PlayerId,
-    pub request: Option<u32>,
-    pub reason: Reason,
+/// The hunt (digging, claims, loot, effects, the players' stash) as one unit: its rules,
+/// resources and messages in the world now, its systems and observer once the mod has started.
+pub fn plugin(ctx: &mut ModContext, rules: HuntRules) {
+    register(ctx.world_mut(), rules);
+    add_systems(ctx);
 }
 
-/// Why a request was refused: a sentence the player reads ([`fmt::Display`]). The refusals a
-/// busy hunt makes all the time (digs that find nothing) keep their figures and are put in
-/// words as they are sent, into the outbox's own buffer: refusing allocates nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reason {
-    /// The sentence itself.
-    Text(Cow<'static, str>),
-    /// A dig at a ground tile with no vault under it.
-    NothingHere(TilePos),
-    /// A dig at a tile that is not ground (`None`: outside the world).
-    NotGround(TilePos, Option<Tile>),
-    /// A dig at a tile farther than the player reaches.
-    OutOfReach { at: TilePos, distance: f32, reach: f32 },
-}
-
-impl From<&'static str> for Reason {
-    fn from(text: &'static str) -> Self {
-        Reason::Text(Cow::Borrowed(text))
-    }
-}
-
-impl From<String> for Reason {
-    fn from(text: String) -> Self {
-        Reason::Text(Cow::Owned(text))
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::Text(text) => f.write_str(text),
-            Reason::NothingHere(at) => write!(f, "nothing here: you dig at ({}, {}) and find only earth", at.x, at.y),
-            Reason::NotGround(at, Some(tile)) => write!(f, "nothing to dig: the tile ({}, {}) is {tile:?}", at.x, at.y),
-            Reason::NotGround(at, None) => {
-                write!(f, "nothing to dig: the tile ({}, {}) is outside the world", at.x, at.y)
-            }
-            Reason::OutOfReach { at, distance, reach } => write!(
-                f,
-                "out of reach: the tile ({}, {}) is {distance:.1} tiles from you; you reach {reach:.1}",
-                at.x, at.y
-            ),
-        }
-    }
-}
-
-/// What a dig did.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub enum DigOutcome {
-    /// Effort added; the vault is not open yet. Both in whole digs at normal speed (`effort`
-    /// rounded down).
-    Progress {
-        player: PlayerId,
-        request: Option<u32>,
-        at: TilePos,
-        effort: u32,
-        required: u32,
-    },
-    /// The player's effort reached the vault's: a claim for [`resolve_claims`].
-    Finished {
-        arrival: u32,
-        entity: Entity,
-        player: PlayerId,
-        request: Option<u32>,
-        vault: Entity,
-    },
-    Refused(Refused),
-}
-
-/// What a finished dig claimed.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub enum ClaimOutcome {
-    Claimed(Claim),
-    Refused(Refused),
-}
-
-/// One claim of one vault.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub entity: Entity,
-    pub player: PlayerId,
-    pub player_name: String,
-    pub request: Option<u32>,
-    pub vault: Arc<PlacedVault>,
-    pub claimant: Claimant,
-    /// The table rolled: the vault's loot table, or its consolation table after the first finder.
-    pub table: String,
-    /// Whether this is the vault's first claim.
-    pub first: bool,
-}
-
-/// Loot a claim yielded: what went into the inventory now, and what waits in pending rewards.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub struct LootGranted {
-    pub player: PlayerId,
-    pub request: Option<u32>,
-    pub vault: String,
-    pub items: Vec<ItemStack>,
-    pub pending: Vec<ItemStack>,
-}
-
-/// A player's inventory or pending rewards changed this tick.
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InventoryChanged {
-    pub entity: Entity,
-    pub player: PlayerId,
-}
-
-/// What a discard did.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub enum DiscardOutcome {
-    Discarded { player: PlayerId, request: Option<u32>, item: String, quantity: u32 },
-    Refused(Refused),
-}
-
-/// What a team request did.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub enum TeamOutcome {
-    Joined { player: PlayerId, request: Option<u32>, team: Option<String> },
-    Refused(Refused),
-}
-
-/// Registers the hunt's resources, messages, observer and systems on a world whose `Tick`
-/// schedule exists. The mod calls this in setup (through its staged registration).
+/// Registers the hunt's resources and messages (and the effects').
 pub fn register(world: &mut World, rules: HuntRules) {
     world.insert_resource(rules);
     world.init_resource::<AssetsInForce>();
@@ -367,11 +135,12 @@ pub fn register(world: &mut World, rules: HuntRules) {
         register(world);
     }
     effects::register(world);
-    world.add_observer(stash_leaving_player);
 }
 
-/// Adds the hunt's systems to `Tick`, in their sets.
+/// Adds the hunt's systems to `Tick`, in their sets, and the observer that parks a leaving
+/// player's state.
 pub fn add_systems(ctx: &mut ModContext) {
+    ctx.add_observer(stash_leaving_player);
     ctx.configure_sets(Tick, (HuntSet::Input, HuntSet::Claim, HuntSet::Loot, HuntSet::Deliver).chain());
     ctx.add_systems(
         Tick,
@@ -426,7 +195,7 @@ pub fn start_hunt(world: &mut World, id: &str) -> Result<(), String> {
     }
     world.insert_resource(VaultIndex(index));
     let run = world.get_resource::<ActiveHunt>().filter(|a| a.id == id).map_or(1, |a| a.run);
-    let seed = crate::lifecycle::run_seed(hunt.def.seed, run);
+    let seed = run_seed(hunt.def.seed, run);
     world.insert_resource(ActiveHunt { id: id.to_string(), seed, run });
     Ok(())
 }
@@ -561,7 +330,7 @@ pub fn dig(
     vaults: Query<(&Vault, &VaultClaims)>,
     assets: Res<AssetsInForce>,
     health: Option<Res<StoreHealth>>,
-    runs: Option<Res<crate::lifecycle::HuntRuns>>,
+    runs: Option<Res<HuntRuns>>,
     mut out: MessageWriter<DigOutcome>,
 ) {
     let writable = health.is_none_or(|h| h.writable);
@@ -639,56 +408,6 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
     match (rule, team) {
         (ClaimRule::Team, Some(team)) => Claimant::Team(team.0.clone()),
         _ => Claimant::Player(player),
-    }
-}
-
-/// Why `player` may not claim the vault (again), or `None` when it may; a name in it is
-/// borrowed (nothing is allocated to check: treasure sense checks every vault in its radius).
-pub(crate) fn already_claimed<'a>(
-    vault: &PlacedVault,
-    claims: &'a VaultClaims,
-    player: PlayerId,
-    team: Option<&'a Team>,
-) -> Option<Claimed<'a>> {
-    let by_player = || claims.claimed_by.contains(&Claimant::Player(player)).then_some(Claimed::ByYou);
-    match vault.claim {
-        ClaimRule::FirstFinder => claims.first.as_ref().map(|(_, name)| Claimed::FirstBy(name)),
-        ClaimRule::PerPlayer | ClaimRule::FirstFinderThenPerPlayer => by_player(),
-        // The player's own claim counts too: changing teams does not open a vault again.
-        ClaimRule::Team => match team {
-            // Teams sort after players: from the first team on, without building a claimant.
-            Some(team)
-                if claims
-                    .claimed_by
-                    .range(Claimant::Team(String::new())..)
-                    .any(|c| matches!(c, Claimant::Team(t) if *t == team.0)) =>
-            {
-                Some(Claimed::ByYourTeam(&team.0))
-            }
-            _ => by_player(),
-        },
-    }
-}
-
-/// Why a player may not claim a vault (again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Claimed<'a> {
-    /// A FirstFinder vault, opened first by this player (its name).
-    FirstBy(&'a str),
-    /// The player opened it before.
-    ByYou,
-    /// The player's team (this one) opened it.
-    ByYourTeam(&'a str),
-}
-
-impl Claimed<'_> {
-    /// The refusal, in words.
-    fn reason(self) -> Reason {
-        match self {
-            Claimed::FirstBy(name) => format!("already claimed: {name} opened this vault first").into(),
-            Claimed::ByYou => "already claimed: you opened this vault before".into(),
-            Claimed::ByYourTeam(team) => format!("already claimed: your team {team} opened this vault").into(),
-        }
     }
 }
 
@@ -851,10 +570,10 @@ pub fn deliver_pending_rewards(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pack::PlacedHunt;
+    use crate::model::pack::PlacedHunt;
 
     fn hunt(id: &str) -> PlacedHunt {
-        let def: crate::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
+        let def: crate::model::assets::Hunt = serde_json::from_str(r#"{"Seed": 1, "Vaults": []}"#).unwrap();
         PlacedHunt { id: id.into(), def, vaults: vec![], clues: vec![] }
     }
 

@@ -20,7 +20,10 @@ use std::{
 
 use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, bevy_ecs::schedule::SystemSet, prelude::*};
 
-use crate::hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, HuntSet, LootGranted, is_run_key};
+use crate::{
+    state::{ActiveHunt, AssetsInForce, is_run_key},
+    vocab::{ClaimOutcome, HuntSet, LootGranted},
+};
 
 /// The leaderboard's systems, after `HuntSet::Loot` (they read its claims and loot).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -289,6 +292,13 @@ pub struct BoardAnnouncer {
     announced_players: usize,
 }
 
+/// The leaderboard as one unit: its rules, resources and messages now, its systems once the mod
+/// has started.
+pub fn plugin(ctx: &mut ModContext, rules: LeaderboardRules) {
+    register(ctx.world_mut(), rules);
+    add_systems(ctx);
+}
+
 /// Registers the leaderboard's resources and messages.
 pub fn register(world: &mut World, rules: LeaderboardRules) {
     world.insert_resource(rules);
@@ -503,48 +513,5 @@ mod tests {
             }
         }
         assert_eq!(sent, [(2, vec![1], 1), (12, vec![2, 1], 2), (22, vec![2, 1], 3), (35, vec![1, 2], 3)]);
-    }
-
-    /// Figures for docs/benchmarks.md (run in release, by hand):
-    /// `cargo test --release -p treasure-hunt-ecs --lib leaderboard_figures -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn leaderboard_figures() {
-        use std::time::Instant;
-        const PLAYERS: u64 = 12_000;
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut board = Leaderboard::new("Test");
-        for player in 1..=PLAYERS {
-            board.record(player, "player", 1, rng.random_range(0..5000), player / 4);
-        }
-        board.forget_changes();
-        let claims = 100_000u64;
-        let started = Instant::now();
-        for i in 0..claims {
-            let player = rng.random_range(1..=PLAYERS);
-            board.record(player, "player", 1, rng.random_range(0..50), PLAYERS + i);
-        }
-        let per_claim = started.elapsed() / claims as u32;
-        board.forget_changes();
-        let started = Instant::now();
-        let mut sum = 0u64;
-        for player in 1..=PLAYERS {
-            sum += u64::from(rank_of(&board, player).unwrap().rank);
-        }
-        let per_rank = started.elapsed() / PLAYERS as u32;
-        let everyone: Vec<PlayerId> = (1..=PLAYERS).collect();
-        let started = Instant::now();
-        sum += ranks_of(&board, &everyone).len() as u64;
-        let all_at_once = started.elapsed();
-        let started = Instant::now();
-        for _ in 0..1000 {
-            sum += final_board(&board, 10).len() as u64;
-        }
-        let per_top = started.elapsed() / 1000;
-        println!(
-            "{PLAYERS} players: a claim moves its entry in {per_claim:?}; rank_of takes {per_rank:?} on average \
-             (worst case the last rank), every player's in one ranks_of {all_at_once:?}; the top 10 in \
-             {per_top:?} ({sum})"
-        );
     }
 }

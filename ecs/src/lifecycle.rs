@@ -13,154 +13,17 @@
 //! the restart. A new run of a hunt starts from nothing: no claims, no dig effort; the loot
 //! seed changes from run to run ([`run_seed`]).
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use veltrix_sdk::{bevy_ecs::message::Message, prelude::*};
 
 use crate::{
-    assets::{ClaimRule, Schedule},
-    hunt::{ActiveHunt, AssetsInForce, Digging, Stash, Vault, VaultClaims, start_hunt},
-    loot::stable_hash,
+    hunt::{Digging, Stash, start_hunt},
+    model::assets::ClaimRule,
+    state::{ActiveHunt, AssetsInForce, Vault, VaultClaims},
 };
-
-/// Wall-clock time in milliseconds since the Unix epoch, as of this tick. The ECS reads no
-/// clock: the mod sets this before each tick (tests set it from the tick number).
-#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HuntClock {
-    pub unix_ms: i64,
-}
-
-/// When a hunt may start, parsed from its asset's `Schedule`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    Manual,
-    /// Once, at this moment (ms since the epoch).
-    At(i64),
-    /// Daily, from this minute of the (UTC) day, for this many minutes.
-    Daily {
-        minute: u32,
-        minutes: u32,
-    },
-}
-
-impl Start {
-    /// Parses a hunt's `Schedule`; the error says what is expected.
-    pub fn parse(schedule: &Schedule) -> Result<Start, String> {
-        match schedule {
-            Schedule::Manual => Ok(Start::Manual),
-            Schedule::At(text) => text.parse::<jiff::Timestamp>().map(|t| Start::At(t.as_millisecond())).map_err(|e| {
-                format!(
-                    "{text:?} is not a date and time: expected RFC 3339 in UTC, like \"2026-12-24T20:00:00Z\" ({e})"
-                )
-            }),
-            Schedule::Daily(window) => {
-                let minute = window
-                    .at
-                    .split_once(':')
-                    .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
-                    .filter(|(h, m)| *h < 24 && *m < 60 && window.at.len() == 5)
-                    .map(|(h, m)| h * 60 + m)
-                    .ok_or_else(|| {
-                        format!("{:?} is not a time of day: expected HH:MM (UTC), like \"20:00\"", window.at)
-                    })?;
-                if window.minutes == 0 || window.minutes > 24 * 60 {
-                    return Err(format!("Minutes is {}: expected 1 to 1440 (a window within a day)", window.minutes));
-                }
-                Ok(Start::Daily { minute, minutes: window.minutes })
-            }
-        }
-    }
-
-    /// The window containing `now` in which a scheduled start is due: (opens, closes), in ms.
-    /// `duration_ms` bounds a one-off start's window; without it the window stays open.
-    pub fn window_at(self, now: i64, duration_ms: Option<i64>) -> Option<(i64, Option<i64>)> {
-        const DAY: i64 = 86_400_000;
-        match self {
-            Start::Manual => None,
-            Start::At(at) => {
-                let closes = duration_ms.map(|d| at + d);
-                (now >= at && closes.is_none_or(|c| now < c)).then_some((at, closes))
-            }
-            Start::Daily { minute, minutes } => {
-                let opens_today = now.div_euclid(DAY) * DAY + i64::from(minute) * 60_000;
-                // A window that began yesterday may still be open just after midnight.
-                [opens_today, opens_today - DAY].into_iter().find_map(|opens| {
-                    let closes = opens + i64::from(minutes) * 60_000;
-                    (now >= opens && now < closes).then_some((opens, Some(closes)))
-                })
-            }
-        }
-    }
-}
-
-/// Where a hunt is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// Not running: waiting for its schedule or a command.
-    Scheduled,
-    Active,
-    /// Its last run is over (runs before the last are archived in [`HuntRun::archived`]).
-    Ended,
-}
-
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EndReason {
-    /// Every FirstFinder vault was claimed.
-    AllClaimed,
-    TimeUp,
-    /// `hunt stop`.
-    Stopped,
-}
-
-/// A hunt's state, stored with the hunt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HuntRun {
-    pub phase: Phase,
-    /// The number of the current (or last) run; 0 before the first.
-    pub run: u32,
-    pub started_ms: Option<i64>,
-    /// When the run ends by time, if it does.
-    pub ends_ms: Option<i64>,
-    pub ended_ms: Option<i64>,
-    pub end_reason: Option<EndReason>,
-    /// End warnings given this run: bit 0 at 60 s, bit 1 at 10 s.
-    pub warned: u8,
-    /// A scheduled start waiting for players: the online count last announced.
-    pub waiting_announced: Option<u32>,
-    /// Earlier runs, oldest first.
-    pub archived: Vec<ArchivedRun>,
-}
-
-impl Default for HuntRun {
-    fn default() -> Self {
-        Self {
-            phase: Phase::Scheduled,
-            run: 0,
-            started_ms: None,
-            ends_ms: None,
-            ended_ms: None,
-            end_reason: None,
-            warned: 0,
-            waiting_announced: None,
-            archived: Vec::new(),
-        }
-    }
-}
-
-/// A past run, kept after the hunt runs again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedRun {
-    pub run: u32,
-    pub started_ms: Option<i64>,
-    pub ended_ms: Option<i64>,
-    pub end_reason: Option<EndReason>,
-}
-
-/// Every hunt's state, by hunt id. Hunts of the pack without an entry are Scheduled.
-#[derive(Resource, Debug, Clone, Default, PartialEq)]
-pub struct HuntRuns(pub BTreeMap<String, HuntRun>);
+pub use crate::{
+    model::schedule::Start,
+    state::{ArchivedRun, EndReason, HuntClock, HuntRun, HuntRuns, Phase, run_seed},
+};
 
 /// What players are told about a hunt's life (to everyone).
 #[derive(Message, Debug, Clone, PartialEq)]
@@ -191,10 +54,10 @@ pub enum Announcement {
     },
 }
 
-/// The loot seed of run `run` of a hunt seeded `seed`: the first run uses the hunt's seed,
-/// later runs a seed derived from it, so each run rolls new loot, alike on every server.
-pub fn run_seed(seed: u64, run: u32) -> u64 {
-    if run <= 1 { seed } else { stable_hash(seed, "run", u64::from(run)) }
+/// The lifecycle as one unit: the clock, the runs and the announcements. It has no system of
+/// its own: the mod drives it between ticks (its clock and `drive_lifecycle`).
+pub fn plugin(ctx: &mut ModContext) {
+    register(ctx.world_mut());
 }
 
 /// Registers the lifecycle's resources and messages.
@@ -409,38 +272,6 @@ fn all_first_finders_claimed(world: &World, vaults: &mut QueryState<(&'static Va
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assets::DailyWindow;
-
-    const DAY: i64 = 86_400_000;
-
-    #[test]
-    fn schedules_parse_with_clear_errors() {
-        assert_eq!(Start::parse(&Schedule::At("1970-01-02T00:00:00Z".into())), Ok(Start::At(DAY)));
-        let daily = |at: &str, minutes| Start::parse(&Schedule::Daily(DailyWindow { at: at.into(), minutes }));
-        assert_eq!(daily("20:30", 30), Ok(Start::Daily { minute: 20 * 60 + 30, minutes: 30 }));
-        assert!(daily("8pm", 30).unwrap_err().contains("expected HH:MM"));
-        assert!(daily("24:00", 30).unwrap_err().contains("expected HH:MM"));
-        assert!(daily("20:00", 0).unwrap_err().contains("expected 1 to 1440"));
-        assert!(Start::parse(&Schedule::At("tomorrow".into())).unwrap_err().contains("RFC 3339"));
-    }
-
-    #[test]
-    fn windows_open_and_close() {
-        let daily = Start::Daily { minute: 23 * 60 + 50, minutes: 20 };
-        let opens = 5 * DAY + (23 * 60 + 50) * 60_000;
-        assert_eq!(daily.window_at(opens - 1, None), None);
-        assert_eq!(daily.window_at(opens, None), Some((opens, Some(opens + 20 * 60_000))));
-        assert_eq!(
-            daily.window_at(6 * DAY + 5 * 60_000, None),
-            Some((opens, Some(opens + 20 * 60_000))),
-            "past midnight"
-        );
-        assert_eq!(daily.window_at(opens + 20 * 60_000, None), None);
-        assert_eq!(Start::At(DAY).window_at(DAY + 1, Some(1000)), Some((DAY, Some(DAY + 1000))));
-        assert_eq!(Start::At(DAY).window_at(DAY + 1000, Some(1000)), None);
-        assert_eq!(Start::At(DAY).window_at(10 * DAY, None), Some((DAY, None)), "no duration: open until started");
-        assert_eq!(Start::Manual.window_at(DAY, None), None);
-    }
 
     #[test]
     fn run_seeds_differ_after_the_first() {

@@ -63,6 +63,13 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub ticks: Option<u64>,
 
+    /// Once both listeners are bound and the first tick has run, write where the server
+    /// listens to PATH as JSON: {"game": "IP:PORT", "admin": "IP:PORT" or null, "pid": N}
+    /// (written beside it and renamed: never seen half-written). A file left there is removed
+    /// at start, and this one at stop. For tools that start the server on port 0.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+
     /// Log filter: error, warn, info, debug, trace, or per-module directives. RUST_LOG wins.
     #[arg(long, value_name = "FILTER", default_value = "info", env = "VELTRIX_LOG")]
     pub log: String,

@@ -1,7 +1,7 @@
 //! Running text commands, the host's own commands, and the console on standard input.
 
 use std::{
-    io::BufRead,
+    io::{BufRead, Write},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -158,11 +158,12 @@ pub fn run_console(world: &mut World) {
         None => return,
     };
     for line in lines {
-        let answer = run(world, &CommandSource::Console, &line);
-        match answer {
-            Ok(text) => println!("{text}"),
-            Err(text) => println!("error: {text}"),
-        }
+        let answer = match run(world, &CommandSource::Console, &line) {
+            Ok(text) => format!("{text}\n"),
+            Err(text) => format!("error: {text}\n"),
+        };
+        // In one write, so that whoever reads the pipe gets the whole answer at once.
+        let _ = std::io::stdout().lock().write_all(answer.as_bytes());
         tracing::info!("console: {line}");
     }
 }

@@ -17,6 +17,7 @@ pub mod mods;
 pub mod net;
 pub mod panics;
 pub mod permissions;
+pub mod ready;
 pub mod server;
 pub mod sessions;
 pub mod stamp;

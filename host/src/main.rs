@@ -50,7 +50,12 @@ fn main() -> ExitCode {
             }
         };
 
-    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: cli.ticks, console: true };
+    let options = RunOptions {
+        extra_mod_dirs: cli.mods.clone(),
+        max_ticks: cli.ticks,
+        console: true,
+        ready_file: cli.ready_file.clone(),
+    };
 
     // First SIGINT/SIGTERM: finish the tick and shut down cleanly. Second: exit at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -95,7 +100,7 @@ fn validate(cli: &Cli, dir: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: None, console: false };
+    let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: None, console: false, ready_file: None };
     let report = match server::validate(&root, &config, &options, dir) {
         Ok(report) => report,
         Err(e) => {

@@ -25,6 +25,7 @@ use crate::{
     metrics::Metrics,
     mods::{self, ActiveMods, LoaderSettings, ModFailure},
     net::{AuthMode, Network},
+    ready::ReadyFile,
     sessions::{self, Bans, ModCatalog, NetLink, SessionRules, Sessions},
     tick::{self, TickPacing, TickStats},
 };
@@ -73,6 +74,8 @@ pub struct RunOptions {
     pub max_ticks: Option<u64>,
     /// Read commands from standard input.
     pub console: bool,
+    /// Where to say that the server serves, and on which addresses (`--ready-file`).
+    pub ready_file: Option<PathBuf>,
 }
 
 /// Why the server stopped before running.
@@ -131,6 +134,7 @@ pub fn run(
     options: &RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, ServerError> {
+    let ready_file = options.ready_file.as_deref().map(ReadyFile::claim).transpose().map_err(ServerError::Startup)?;
     let report = load_mods(root, config, options, true);
     let mut failures = report.failures;
 
@@ -150,8 +154,10 @@ pub fn run(
         crate::config::Executor::SingleThreaded => "SingleThreaded",
         crate::config::Executor::MultiThreaded => "MultiThreaded",
     });
-    if !config.admin.address.is_empty() {
-        admin::start(
+    let admin_addr = if config.admin.address.is_empty() {
+        None
+    } else {
+        let bound = admin::start(
             network.runtime(),
             &config.admin.address,
             Arc::clone(&metrics),
@@ -160,7 +166,8 @@ pub fn run(
             Arc::clone(&bench),
         )
         .map_err(ServerError::Startup)?;
-    }
+        Some(bound)
+    };
 
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
     let mut world = new_world(config, tiles);
@@ -214,12 +221,21 @@ pub fn run(
     let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
     #[cfg(feature = "bench")]
     let mut recorder = crate::bench::TickRecorder::new(bench);
+    let mut ready_error = None;
     let stats = tick::run(
         pacing,
         &stop,
         options.max_ticks,
         |n| runtime::run_tick(&mut world, n),
         |sample| {
+            if sample.tick == 1
+                && let Some(ready) = &ready_file
+                && let Err(e) = ready.write(network.local_addr, admin_addr)
+            {
+                // Whoever waits for the file would wait forever: stop instead.
+                ready_error = Some(e);
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             metrics.tick_duration_seconds.observe(sample.duration.as_secs_f64());
             #[cfg(feature = "bench")]
             recorder.record(sample);
@@ -245,6 +261,9 @@ pub fn run(
     network.shutdown(std::time::Duration::from_millis(500));
     let active_mods = active.ids();
     active.shutdown(&mut world);
+    if let Some(e) = ready_error {
+        return Err(ServerError::Startup(e));
+    }
     Ok(RunSummary { active_mods, failures, ticks: stats })
 }
 

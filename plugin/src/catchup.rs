@@ -61,3 +61,8 @@ fn known_opened(vault: &Vault, claims: &VaultClaims, player: PlayerId) -> bool {
     (vault.0.claim == ClaimRule::FirstFinder && claims.first.is_some())
         || claims.claimed_by.contains(&Claimant::Player(player))
 }
+
+/// Catch-ups as one unit, answered before this tick's events join the log.
+pub fn plugin(ctx: &mut ModContext) {
+    ctx.add_systems(Tick, catch_up.in_set(crate::sets::AfterHunt::CatchUp));
+}

@@ -57,3 +57,8 @@ pub fn receive_requests(
         item: m.message.item.clone(),
     }));
 }
+
+/// Players' requests as one unit, turned into the hunt's before its input.
+pub fn plugin(ctx: &mut ModContext) {
+    ctx.add_systems(Tick, receive_requests.before(treasure_hunt_ecs::hunt::HuntSet::Input));
+}

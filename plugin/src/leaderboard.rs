@@ -124,3 +124,9 @@ pub fn final_board_of(world: &World, hunt: &str) -> Result<Option<FinalBoard>, S
         None => Ok(None),
     }
 }
+
+/// The board's publishing as one unit: the final boards now, the board sent last in the tick.
+pub fn plugin(ctx: &mut ModContext) {
+    ctx.world_mut().init_resource::<FinalBoards>();
+    ctx.add_systems(Tick, publish_board.in_set(crate::sets::AfterHunt::Board));
+}

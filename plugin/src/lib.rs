@@ -15,16 +15,17 @@ pub mod protocol;
 pub mod publish;
 pub mod reload;
 pub mod runs;
+pub mod sets;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     clues,
-    contract::{ContractProbe, probe_host_contract},
+    contract::{self, ContractProbe},
     hints,
-    hunt::{self, HuntRules, HuntSet},
-    leaderboard::{self as board, LeaderboardRules, LeaderboardSet},
+    hunt::{self, HuntRules},
+    leaderboard::{self as board, LeaderboardRules},
     lifecycle,
     paths::PathCacheConfig,
 };
@@ -152,89 +153,34 @@ impl Mod for TreasureHunt {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             format!("the asset pack has {} error(s):\n{}", errors.len(), lines.join("\n"))
         })?;
-        let world = ctx.world_mut();
-        hunt::register(world, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
-        hunt::put_in_force(world, assets)?;
-        lifecycle::register(world);
-        clues::register(world);
-        world.insert_resource(publish::ServerLanguage(config.language.clone()));
-        world.init_resource::<clock::ClockSource>();
-        board::register(world, LeaderboardRules { size: config.leaderboard_size as usize });
-        world.init_resource::<leaderboard::FinalBoards>();
-        hints::register(
-            world,
+        hunt::plugin(ctx, HuntRules { reach: config.reach, inventory_slots: config.inventory_slots as usize });
+        hunt::put_in_force(ctx.world_mut(), assets)?;
+        board::plugin(ctx, LeaderboardRules { size: config.leaderboard_size as usize });
+        hints::plugin(
+            ctx,
             PathCacheConfig {
                 memory_cap_bytes: (config.path_cache_megabytes as usize) << 20,
                 workers: config.path_workers as usize,
             },
         );
-        world.init_resource::<ContractProbe>();
-        world.init_resource::<persist::Tables>();
-        world.init_resource::<persist::LogPositions>();
-        world.insert_resource(persist::HuntLog {
-            hunt: String::new(),
-            next_seq: 1,
-            retained: config.retained_events.max(1),
-        });
-        veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<persist::Logged>(world);
-
-        ctx.add_client_message::<protocol::Dig>("Dig")
-            .add_client_message::<protocol::Discard>("Discard")
-            .add_client_message::<protocol::JoinTeam>("JoinTeam")
-            .add_client_message::<protocol::CatchUp>("CatchUp")
-            .add_client_message::<protocol::AskClue>("AskClue")
-            .add_client_message::<protocol::Rank>("Rank")
-            .add_client_message::<protocol::UseItem>("UseItem")
-            .add_server_message::<protocol::DigProgress>("DigProgress")
-            .add_server_message::<protocol::VaultDiscovered>("VaultDiscovered")
-            .add_server_message::<protocol::LootGranted>("LootGranted")
-            .add_server_message::<protocol::InventoryChanged>("InventoryChanged")
-            .add_server_message::<protocol::Discarded>("Discarded")
-            .add_server_message::<protocol::TeamChanged>("TeamChanged")
-            .add_server_message::<protocol::VaultClaimed>("VaultClaimed")
-            .add_server_message::<protocol::CaughtUp>("CaughtUp")
-            .add_server_message::<protocol::Snapshot>("Snapshot")
-            .add_server_message::<protocol::Clue>("Clue")
-            .add_server_message::<protocol::HuntAnnounced>("HuntAnnounced")
-            .add_server_message::<protocol::Leaderboard>("Leaderboard")
-            .add_server_message::<protocol::YourRank>("YourRank")
-            .add_server_message::<protocol::Hint>("Hint")
-            .add_server_message::<protocol::EffectStarted>("EffectStarted")
-            .add_server_message::<protocol::EffectEnded>("EffectEnded")
-            .add_server_message::<protocol::TreasureSense>("TreasureSense");
-        hunt::add_systems(ctx);
-        ctx.add_join_check(persist::player_record_reads);
-        board::add_systems(ctx);
-        hints::add_systems(ctx);
-        clues::add_systems(ctx);
-        ctx.add_systems(Tick, (input::receive_requests, persist::restore_players).before(HuntSet::Input))
-            // Catch-ups read the log before this tick's events join it; the publisher sends
-            // those events with their numbers.
-            .add_systems(
-                Tick,
-                (
-                    catchup::catch_up,
-                    persist::save_players,
-                    persist::save_claims,
-                    persist::log_events,
-                    persist::save_hunts,
-                    persist::save_scores,
-                    publish::publish_outcomes,
-                    publish::publish_clues_and_announcements,
-                    leaderboard::publish_board,
-                )
-                    .chain()
-                    .after(HuntSet::Deliver)
-                    .after(LeaderboardSet),
-            )
-            .add_systems(Tick, probe_host_contract);
+        clues::plugin(ctx);
+        lifecycle::plugin(ctx);
+        contract::plugin(ctx);
+        protocol::plugin(ctx);
+        sets::plugin(ctx);
+        input::plugin(ctx);
+        persist::plugin(ctx, config.retained_events);
+        catchup::plugin(ctx);
+        publish::plugin(ctx, config.language.clone());
+        leaderboard::plugin(ctx);
+        commands::register(ctx);
         let (watcher, reloads) = reload::start_loader(pack_dir, tiles, spawn, config.hot_reload)?;
         self.watcher = watcher;
         ctx.world_mut().insert_resource(reloads);
+        ctx.world_mut().init_resource::<clock::ClockSource>();
         // Between ticks, in order: a reloaded pack, the time, then the hunt's life (a start or
         // an end takes effect before the tick's digs).
         ctx.add_systems(PreTick, (reload::apply_reload, clock::advance_clock, runs::drive_runs).chain());
-        commands::register(ctx);
         Ok(())
     }
 

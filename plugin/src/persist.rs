@@ -741,6 +741,23 @@ impl HuntEvent {
     }
 }
 
+/// Persistence as one unit: its tables, log and message now; a returning player's record read
+/// before the hunt's input, and the tick's changes saved after the hunt, once the mod has
+/// started.
+pub fn plugin(ctx: &mut ModContext, retained_events: u64) {
+    let world = ctx.world_mut();
+    world.init_resource::<Tables>();
+    world.init_resource::<LogPositions>();
+    world.insert_resource(HuntLog { hunt: String::new(), next_seq: 1, retained: retained_events.max(1) });
+    veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<Logged>(world);
+    // A player whose record cannot be read is refused before joining: nothing is saved over it.
+    ctx.add_join_check(player_record_reads);
+    ctx.add_systems(Tick, restore_players.before(treasure_hunt_ecs::hunt::HuntSet::Input)).add_systems(
+        Tick,
+        (save_players, save_claims, log_events, save_hunts, save_scores).chain().in_set(crate::sets::AfterHunt::Save),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

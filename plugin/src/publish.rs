@@ -318,3 +318,13 @@ fn duration_words(seconds: u32) -> String {
         s => format!("{s} seconds"),
     }
 }
+
+/// Publishing as one unit: the server's language now; the tick's outcomes, clues and
+/// announcements sent after they are saved, once the mod has started.
+pub fn plugin(ctx: &mut ModContext, language: String) {
+    ctx.world_mut().insert_resource(ServerLanguage(language));
+    ctx.add_systems(
+        Tick,
+        (publish_outcomes, publish_clues_and_announcements).chain().in_set(crate::sets::AfterHunt::Publish),
+    );
+}

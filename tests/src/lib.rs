@@ -12,9 +12,11 @@
 use std::{
     collections::BTreeMap,
     fs,
+    io::{Read, Write},
     path::{Path, PathBuf},
-    process::{Command, Output},
-    sync::{Mutex, OnceLock},
+    process::{Command, Output, Stdio},
+    sync::{Arc, Condvar, Mutex, OnceLock},
+    time::{Duration, Instant},
 };
 
 use xtask::{Build, assemble, workspace_root};
@@ -265,109 +267,180 @@ impl Run {
 pub struct LiveServer {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    log: Arc<Captured>,
+    stdout: Arc<Captured>,
+    /// The threads reading the two pipes: done once the process and its pipes are gone.
+    readers: Vec<std::thread::JoinHandle<()>>,
+    /// Holds the ready file (`--ready-file`).
+    _ready_dir: tempfile::TempDir,
     /// `127.0.0.1:<port>` of the player endpoint.
     pub addr: String,
     /// `127.0.0.1:<port>` of the admin listener.
     pub admin: String,
 }
 
+/// What a process wrote on one pipe so far, whole lines at a time, with a signal when more
+/// comes or the pipe ends.
+#[derive(Default)]
+struct Captured {
+    state: Mutex<CapturedText>,
+    grew: Condvar,
+}
+
+#[derive(Default)]
+struct CapturedText {
+    text: String,
+    ended: bool,
+}
+
+impl Captured {
+    /// Reads `pipe` on a thread of its own until it ends. What one read returns is added at
+    /// once, up to its last newline: a console answer written in one write arrives whole.
+    fn read_from(self: &Arc<Self>, mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
+        let captured = Arc::clone(self);
+        std::thread::spawn(move || {
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 8192];
+            loop {
+                let n = match pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                pending.extend_from_slice(&chunk[..n]);
+                if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                    let lines: Vec<u8> = pending.drain(..=end).collect();
+                    captured.state.lock().unwrap().text.push_str(&String::from_utf8_lossy(&lines));
+                    captured.grew.notify_all();
+                }
+            }
+            let mut state = captured.state.lock().unwrap();
+            if !pending.is_empty() {
+                state.text.push_str(&String::from_utf8_lossy(&pending));
+                state.text.push('\n');
+            }
+            state.ended = true;
+            drop(state);
+            captured.grew.notify_all();
+        })
+    }
+
+    fn text(&self) -> String {
+        self.state.lock().unwrap().text.clone()
+    }
+
+    /// Waits until `found` finds something in the text, for at most `timeout`; the text so far
+    /// when it did not (the timeout passed, or the pipe ended first).
+    fn wait_for<T>(&self, timeout: Duration, mut found: impl FnMut(&str) -> Option<T>) -> Result<T, String> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if let Some(value) = found(&state.text) {
+                return Ok(value);
+            }
+            let now = Instant::now();
+            if state.ended || now >= deadline {
+                return Err(state.text.clone());
+            }
+            state = self.grew.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+}
+
+/// The ready file's JSON (`--ready-file`, docs/configuration.md), read when it is there.
+fn read_ready_file(path: &Path) -> Option<serde_json::Value> {
+    // The server renames it into place whole: there or not, never half-written.
+    let text = fs::read_to_string(path).ok()?;
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}: {text}", path.display())))
+}
+
+/// Checks `found` every 10 milliseconds until it finds something, for at most `timeout`:
+/// waiting on a fact that tells no one when it comes (a file, an HTTP answer).
+pub fn poll<T>(timeout: Duration, mut found: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = found() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 impl TestServer {
-    /// Starts the server with extra arguments and waits until it listens.
+    /// Starts the server with extra arguments and waits until it serves: until its ready file
+    /// (`--ready-file`) names the addresses it listens on, which it writes after its first
+    /// tick. Panics with the log if it exits first.
     pub fn start(&self, args: &[&str]) -> LiveServer {
-        use std::{
-            io::{BufRead, BufReader},
-            process::Stdio,
-            sync::{Arc, Mutex},
-            time::{Duration, Instant},
-        };
+        let ready_dir = tempfile::Builder::new().prefix("veltrix-ready-").tempdir().expect("a temporary folder");
+        let ready_file = ready_dir.path().join("ready.json");
         let mut child = self
             .command()
             .args(args)
+            .arg("--ready-file")
+            .arg(&ready_file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the server starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stdout = Arc::new(Mutex::new(String::new()));
-        for (pipe, sink) in [
-            (Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>, Arc::clone(&log)),
-            (Box::new(child.stdout.take().unwrap()), Arc::clone(&stdout)),
-        ] {
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut sink = sink.lock().unwrap();
-                    sink.push_str(&line);
-                    sink.push('\n');
-                }
-            });
-        }
+        let (log, stdout) = (Arc::new(Captured::default()), Arc::new(Captured::default()));
+        let readers = vec![log.read_from(child.stderr.take().unwrap()), stdout.read_from(child.stdout.take().unwrap())];
         let stdin = child.stdin.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (addr, admin) = loop {
-            {
-                let text = log.lock().unwrap();
-                let port = text
-                    .split("players connect to ws://")
-                    .nth(1)
-                    .and_then(|r| r.split('/').next())
-                    .map(|a| a.rsplit(':').next().unwrap().to_string());
-                let admin =
-                    text.split("metrics at http://").nth(1).and_then(|r| r.split('/').next()).map(str::to_string);
-                if let (Some(port), Some(admin)) = (port, admin)
-                    && text.contains("running")
-                {
-                    break (format!("127.0.0.1:{port}"), admin);
-                }
-                if text.contains("ERROR") && !text.contains("DISABLED") {
-                    panic!("the server failed to start:\n{text}");
-                }
+        let mut exited = None;
+        let ready = poll(Duration::from_secs(60), || {
+            if let Some(status) = child.try_wait().expect("the server's status") {
+                exited = Some(status);
+                return Some(None);
             }
-            assert!(Instant::now() < deadline, "the server did not start:\n{}", log.lock().unwrap());
-            std::thread::sleep(Duration::from_millis(20));
+            read_ready_file(&ready_file).map(Some)
+        });
+        let ready = match (ready, exited) {
+            (Some(Some(ready)), _) => ready,
+            (_, Some(status)) => {
+                for reader in readers {
+                    let _ = reader.join();
+                }
+                panic!("the server failed to start ({status}):\n{}", log.text())
+            }
+            _ => panic!("the server did not start within 60 s:\n{}", log.text()),
         };
-        LiveServer { child, stdin, log, stdout, addr, admin }
+        let game = ready["game"].as_str().and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+        let game = game.unwrap_or_else(|| panic!("no game address in the ready file: {ready}"));
+        // Bound to every interface (`Network.Bind` "0.0.0.0"): reached on loopback.
+        let addr = format!("127.0.0.1:{}", game.port());
+        // Null with `--admin-address ""`.
+        let admin = ready["admin"].as_str().unwrap_or_default().to_string();
+        LiveServer { child, stdin, log, stdout, readers, _ready_dir: ready_dir, addr, admin }
     }
 }
 
 impl LiveServer {
     /// The log so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.text()
     }
 
     /// Waits until a log line written after byte `from` of the log contains `needle`; returns
     /// that line. Panics with the log after 10 seconds.
     pub fn wait_for_log(&self, from: usize, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            {
-                let log = self.log.lock().unwrap();
-                if let Some(line) = log.get(from..).and_then(|new| new.lines().find(|l| l.contains(needle))) {
-                    return line.to_string();
-                }
-                assert!(std::time::Instant::now() < deadline, "no log line with {needle:?} came:\n{log}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        self.log
+            .wait_for(Duration::from_secs(10), |log| {
+                log.get(from..).and_then(|new| new.lines().find(|l| l.contains(needle))).map(str::to_string)
+            })
+            .unwrap_or_else(|log| panic!("no log line with {needle:?} came:\n{log}"))
     }
 
     /// Types a command on the console and returns what it printed (waits for the output).
     pub fn console(&mut self, line: &str) -> String {
-        use std::io::Write;
-        let before = self.stdout.lock().unwrap().len();
+        let before = self.stdout.text().len();
         writeln!(self.stdin, "{line}").expect("the console reads");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let out = self.stdout.lock().unwrap();
-            if out.len() > before && out.ends_with('\n') {
-                return out[before..].to_string();
-            }
-            assert!(std::time::Instant::now() < deadline, "no console output for {line:?}");
-        }
+        self.stdout
+            .wait_for(Duration::from_secs(10), |out| {
+                (out.len() > before && out.ends_with('\n')).then(|| out[before..].to_string())
+            })
+            .unwrap_or_else(|_| panic!("no console output for {line:?}"))
     }
 
     /// Resident memory of the server process, in KiB.
@@ -384,6 +457,26 @@ impl LiveServer {
         self.child.id()
     }
 
+    /// The server's `/health`: `{"status": "ok", "tick": N, "players": N}`.
+    pub fn health(&self) -> serde_json::Value {
+        let (status, body) = self.admin_get("/health");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/health: {e}: {status}\n{body}"))
+    }
+
+    /// The tick the server is at, from its `/health`: every tick before it has finished, its
+    /// commit included.
+    pub fn current_tick(&self) -> u64 {
+        let health = self.health();
+        health["tick"].as_u64().unwrap_or_else(|| panic!("/health has no tick: {health}"))
+    }
+
+    /// Waits until the server has begun tick `n`, so that every tick before it has finished.
+    /// Panics after 10 seconds.
+    pub fn wait_for_tick(&self, n: u64) {
+        poll(Duration::from_secs(10), || (self.current_tick() >= n).then_some(()))
+            .unwrap_or_else(|| panic!("tick {n} did not come: the server is at tick {}", self.current_tick()));
+    }
+
     /// An HTTP GET on the admin listener: (status line, body).
     pub fn admin_get(&self, path: &str) -> (String, String) {
         self.admin_request("GET", path)
@@ -395,7 +488,6 @@ impl LiveServer {
     }
 
     fn admin_request(&self, method: &str, path: &str) -> (String, String) {
-        use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.admin).expect("the admin listener accepts");
         write!(stream, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             .unwrap();
@@ -409,17 +501,21 @@ impl LiveServer {
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let status = self.child.wait().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        (status, self.log())
+        (status, self.log_to_the_end())
     }
-}
 
-impl LiveServer {
     /// Kills the server with SIGKILL (no shutdown of any kind) and returns its log.
     pub fn kill(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.log_to_the_end()
+    }
+
+    /// The whole log of a server that has exited: once its pipes are read to their end.
+    fn log_to_the_end(&mut self) -> String {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
         self.log()
     }
 }

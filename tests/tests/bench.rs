@@ -93,8 +93,12 @@ async fn bench_build_stamps_frames_and_reports_ticks_and_allocations() {
     let ended = json(&body);
     assert_eq!(ended.pointer("/window/reset_now"), Some(&true.into()));
     assert!(u64_at(&ended, "/ticks/count") >= ticks);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = json(&live.admin_get("/bench").1);
+    // The next window once a tick is recorded in it.
+    let after = veltrix_tests::poll(WAIT, || {
+        let after = json(&live.admin_get("/bench").1);
+        (u64_at(&after, "/ticks/count") > 0).then_some(after)
+    })
+    .expect("no tick recorded after the reset");
     assert_eq!(u64_at(&after, "/window/resets"), 1);
     assert!(u64_at(&after, "/ticks/count") > 0, "{after:#}");
     assert!(u64_at(&after, "/ticks/first") > u64_at(&ended, "/ticks/last"), "{ended:#}\n{after:#}");

@@ -56,7 +56,7 @@ const HUNT: &str = "Test";
 const KILLS: usize = 50;
 /// Bots digging at once.
 const BOTS: usize = 6;
-/// How long the load runs before each kill, in milliseconds (from the server's "running").
+/// How long the load runs before each kill, in milliseconds (from the server being ready).
 const RUN_MS: std::ops::Range<u64> = 50..400;
 /// The spawn, in the middle of a 64 x 64 flat world.
 const SPAWN: (f32, f32) = (32.5, 32.5);

@@ -103,16 +103,9 @@ fn start_with_files(pack: &Pack, mod_config: Value, config: Value, files: &[(&st
     let live = server.start(&[]);
     // The pack's vaults and the one nobody digs ([`Pack::write`]).
     let running = format!("hunt Test running with {} vaults", pack.vaults.len() + 1);
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let log = live.log();
-        assert!(!log.contains("DISABLED"), "the mod did not start:\n{log}");
-        if log.contains(&running) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no \"{running}\" in the log:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The mods have started by the time the server is ready.
+    assert!(!live.log().contains("DISABLED"), "the mod did not start:\n{}", live.log());
+    live.wait_for_log(0, &running);
     (server, live)
 }
 

@@ -105,7 +105,9 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
         "the move is allowed"
     );
     bob.close().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Where he left is saved with the tick that removed him: done once the next one has begun.
+    live.wait_for_log(0, "player bob left");
+    live.wait_for_tick(live.current_tick() + 1);
 
     // No shutdown at all: what the clients were told must already be on disk.
     let log = live.kill();

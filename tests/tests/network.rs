@@ -415,11 +415,7 @@ async fn kick_from_the_console_closes_with_the_reason() {
     let (code, message, close) = error_then_close(&mut ana).await;
     assert_eq!((code, message.as_str(), close), (ErrorCode::Kicked, "spamming the chat", Some(1000)));
     // Gone once the server has seen the connection end (the tick after the close at most).
-    let deadline = Instant::now() + WAIT;
-    while !live.log().contains("player ana left (kicked)") {
-        assert!(Instant::now() < deadline, "ana did not leave:\n{}", live.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    live.wait_for_log(0, "player ana left (kicked)");
     assert_eq!(live.console("kick ana"), "error: no player named ana is online\nusage: kick <player> [reason]\n");
     assert!(live.console("frobnicate").starts_with("error: unknown command `frobnicate`"));
 }
@@ -488,7 +484,8 @@ async fn permissions_json_grants_and_denies_commands() {
 async fn metrics_and_health_on_loopback_only() {
     let (_s, live) = start(&[]);
     let (_ana, _) = Client::connect(&live.addr, hello("ana")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The gauges are set after the tick's joins: wait for that tick's.
+    veltrix_tests::poll(WAIT, || (live.health()["players"] == 1).then_some(())).expect("ana is never counted online");
     let (status, body) = live.admin_get("/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     for series in [

@@ -42,7 +42,6 @@ async fn moves_onto_rock_or_water_are_refused_and_onto_ground_accepted() {
         let seq = ana.move_to(x, y).await.unwrap();
         let c = next_correction(&mut ana).await;
         assert_eq!((c.seq, c.x, c.y, c.reason), (seq, 10.5, 10.5, reason), "a move to ({x}, {y})");
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     ana.move_to(11.5, 11.5).await.unwrap();
     let frames = ana.collect_for(Duration::from_millis(500)).await.unwrap();

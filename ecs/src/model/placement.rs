@@ -6,8 +6,8 @@ use rand_chacha::ChaCha8Rng;
 use veltrix_sdk::{Tile, TileWorld};
 
 use crate::{
-    assets::{Region, TilePos, VaultSpec},
-    loot::stable_hash,
+    model::assets::{Region, TilePos, VaultSpec},
+    model::loot::stable_hash,
 };
 
 /// Why a vault could not be placed; the caller names the file and key.
@@ -119,7 +119,7 @@ pub fn place_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assets::ClaimRule;
+    use crate::model::assets::ClaimRule;
 
     fn group(id: &str, spacing: f32, spawn_distance: f32) -> VaultSpec {
         VaultSpec {

@@ -13,16 +13,16 @@ use veltrix_sdk::{
     did_you_mean,
 };
 
-use crate::{
+use crate::model::{
     assets::{
         ClaimRule, ClueKind, ClueTrigger, Container, DropTable, Effect, HeatBand, Hunt, Item, Rarity, Stacking,
         TilePos, VaultSpec,
     },
+    distance::DistanceField,
     lang::{DEFAULT_LOCALE, Languages},
-    lifecycle::Start,
     loot::{RareEntries, stable_hash},
-    paths::DistanceField,
     placement::{place_fixed, place_group},
+    schedule::Start,
 };
 
 /// The files of a pack, by kind.
@@ -394,7 +394,7 @@ fn place_hunt<'a>(
                         at.into_iter().enumerate().map(|(n, at)| (format!("{}_{}", spec.id, n + 1), at)).collect()
                     }
                     Err(e) => {
-                        let key = if matches!(e, crate::placement::PlacementError::BadRegion { .. }) {
+                        let key = if matches!(e, crate::model::placement::PlacementError::BadRegion { .. }) {
                             "Region"
                         } else {
                             "Count"
@@ -670,7 +670,7 @@ mod tests {
     use veltrix_sdk::Tile;
 
     use super::*;
-    use crate::assets::{DROPS, EFFECTS, HUNTS, ITEMS};
+    use crate::model::assets::{DROPS, EFFECTS, HUNTS, ITEMS};
 
     fn source(kind: &str, id: &str, text: &str) -> AssetSource {
         AssetSource::from_text(kind, id, format!("Server/{kind}/{id}.json"), text)
@@ -961,7 +961,7 @@ mod tests {
         assert_eq!(assets.effects["Lucky"].max_stacks, Some(3));
         assert_eq!(assets.effects["Swift"].stacking, Stacking::Refresh, "the default");
         assert_eq!(assets.effects["Swift"].dig_speed, 1.0, "the default");
-        assert_eq!(assets.drops["Charms"].pity, Some(crate::loot::Pity { after: 4, step: 0.5 }));
+        assert_eq!(assets.drops["Charms"].pity, Some(crate::model::loot::Pity { after: 4, step: 0.5 }));
         assert!(assets.rare_entries["Charms"].any() && !assets.rare_entries["Coins"].any());
 
         sources.effects = vec![

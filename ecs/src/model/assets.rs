@@ -14,10 +14,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::{
-    hints::HeatBand,
-    loot::{Container, DropTable, ItemDrop, Pity},
-};
+pub use crate::model::loot::{Container, DropTable, ItemDrop, Pity};
 
 /// Folder of items under the pack's `Server/`.
 pub const ITEMS: &str = "Item/Items";
@@ -361,6 +358,42 @@ fn with_pack_keys(mut schema: schemars::Schema) -> schemars::Schema {
         *required = serde_json::json!([]);
     }
     schema
+}
+
+/// One band of a HotCold hint: walking distances up to `Within` tiles get `Label`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct HeatBand {
+    /// The largest walking distance of the band, in tiles; absent for "any distance" (the last
+    /// band).
+    #[serde(default)]
+    pub within: Option<f32>,
+    /// What the player is told (`"Hot"`).
+    pub label: String,
+}
+
+impl HeatBand {
+    /// Burning within 5 tiles, Hot within 15, Warm within 40, Cool within 100, Cold beyond.
+    pub fn defaults() -> Vec<HeatBand> {
+        let band = |within: Option<f32>, label: &str| HeatBand { within, label: label.into() };
+        vec![
+            band(Some(5.0), "Burning"),
+            band(Some(15.0), "Hot"),
+            band(Some(40.0), "Warm"),
+            band(Some(100.0), "Cool"),
+            band(None, "Cold"),
+        ]
+    }
+
+    /// The label of the first band (in order) holding `distance`; beyond every band, the last
+    /// band's; `None` when there are no bands.
+    pub fn label_for(bands: &[HeatBand], distance: f32) -> Option<&str> {
+        bands
+            .iter()
+            .find(|b| b.within.is_none_or(|within| distance <= within))
+            .or(bands.last())
+            .map(|b| b.label.as_str())
+    }
 }
 
 #[cfg(test)]

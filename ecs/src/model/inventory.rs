@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use veltrix_sdk::prelude::*;
 
-use crate::loot::ItemStack;
+use crate::model::loot::ItemStack;
 
 /// What the hunt knows of each item (from `assets/Server/Item/Items/<Id>.json`).
 #[derive(Resource, Debug, Clone, Default)]

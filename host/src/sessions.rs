@@ -19,7 +19,10 @@ use veltrix_sdk::{
     },
 };
 
-use veltrix_sdk::runtime::requests;
+use veltrix_sdk::runtime::{
+    requests,
+    routing::{self, Recipients},
+};
 
 use crate::{
     answers::{Answers, Seen},
@@ -461,24 +464,40 @@ pub fn deliver_outbox(
     sessions: Res<Sessions>,
     grid: Res<interest::InterestGrid>,
     tick: Res<TickInfo>,
-    positions: Query<&Position>,
+    positions: Query<&'static Position>,
     mut conns: Query<&mut Connection>,
 ) {
-    for (audience, bytes) in outbox.drain() {
-        match audience {
-            Audience::Player(id) => {
-                if let Some(mut conn) = sessions.entity(id).and_then(|e| conns.get_mut(e).ok()) {
-                    conn.push(tick.tick, &bytes);
-                }
-            }
-            Audience::Near { x, y, radius } => grid.for_each_near(x, y, radius, |e| {
-                let within = positions.get(e).is_ok_and(|p| p.distance_squared(x, y) <= radius * radius);
-                if within && let Ok(mut conn) = conns.get_mut(e) {
-                    conn.push(tick.tick, &bytes);
-                }
-            }),
-            Audience::All => conns.iter_mut().for_each(|mut conn| conn.push(tick.tick, &bytes)),
+    let online = Online { sessions: &sessions, grid: &grid, positions: &positions };
+    routing::route(&mut outbox, &online, |entity, bytes| {
+        if let Ok(mut conn) = conns.get_mut(entity) {
+            conn.push(tick.tick, bytes);
         }
+    });
+}
+
+/// The players online, for [`routing::route`]: by id from the sessions, near a point from the
+/// interest grid.
+struct Online<'a, 'w, 's> {
+    sessions: &'a Sessions,
+    grid: &'a interest::InterestGrid,
+    positions: &'a Query<'w, 's, &'static Position>,
+}
+
+impl Recipients for Online<'_, '_, '_> {
+    fn player(&self, id: PlayerId) -> Option<Entity> {
+        self.sessions.entity(id)
+    }
+
+    fn near(&self, x: f32, y: f32, radius: f32, f: &mut dyn FnMut(Entity)) {
+        self.grid.for_each_near(x, y, radius, f);
+    }
+
+    fn all(&self, f: &mut dyn FnMut(Entity)) {
+        self.sessions.by_id.values().for_each(|&entity| f(entity));
+    }
+
+    fn position(&self, entity: Entity) -> Option<Position> {
+        self.positions.get(entity).ok().copied()
     }
 }
 

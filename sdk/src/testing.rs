@@ -89,8 +89,8 @@
 //!
 //! No network (no handshake, no `Welcome`, no rate limit, no frame size cap), no movement rules
 //! ([`Harness::move_to`] teleports: no speed budget, no walkability check), no area of interest
-//! (no `PlayerAppeared`/`PlayerMoved`/`PlayerGone`; [`Audience::Near`] is the exact distance,
-//! without the grid's hysteresis), no host commands. Permissions are the host's by default: the
+//! (no `PlayerAppeared`/`PlayerMoved`/`PlayerGone`; [`Audience::Near`](crate::Audience::Near) is
+//! the exact distance, without the grid's hysteresis), no host commands. Permissions are the host's by default: the
 //! console holds all, players none ([`Harness::grant_all_permissions`],
 //! [`Harness::set_permissions`]). A panic in a mod is not caught: it fails the test.
 
@@ -114,11 +114,12 @@ use veltrix_protocol::{
 };
 
 use crate::{
-    Audience, CommandSource, LoadedMod, MemoryStore, Mod, ModContext, ModError, ModId, Outbox, Player, Position,
-    PostTick, PreTick, Sender, Store, TickInfo, TileWorld, commit_tick,
+    CommandSource, LoadedMod, MemoryStore, Mod, ModContext, ModError, ModId, Outbox, Player, Position, PostTick,
+    PreTick, Sender, Store, TickInfo, TileWorld, commit_tick,
     runtime::{
         self, Stage,
         requests::{self, CommandPermissions, PermissionRules},
+        routing::{self, Recipients},
     },
 };
 
@@ -574,45 +575,54 @@ fn commit(world: &mut World) {
     commit_tick(world);
 }
 
-/// PostTick, the delivery stage: routes the tick's outbox as the host does (a player, the
-/// players within a radius, all) and builds one frame per player.
+/// PostTick, the delivery stage: routes the tick's outbox as the host does and builds one
+/// frame per player.
 fn deliver(world: &mut World) {
     let tick = world.resource::<TickInfo>().tick;
-    let outgoing: Vec<(Audience, Bytes)> = world.resource_mut::<Outbox>().drain().collect();
-    if outgoing.is_empty() {
-        return;
-    }
-    let online = world.resource::<Script>().online.clone();
     let mut frames: BTreeMap<PlayerId, FrameBuilder> = BTreeMap::new();
-    let mut push = |id: PlayerId, message: &[u8]| {
-        frames
-            .entry(id)
-            .or_insert_with(|| {
-                let mut frame = FrameBuilder::with_capacity(256);
-                frame.begin(tick);
-                frame
-            })
-            .push(message);
-    };
-    for (audience, message) in &outgoing {
-        match *audience {
-            Audience::Player(id) => {
-                if online.contains_key(&id) {
-                    push(id, message);
-                }
-            }
-            Audience::Near { x, y, radius } => {
-                for (&id, &entity) in &online {
-                    let at = world.get::<Position>(entity);
-                    if at.is_some_and(|at| at.distance_squared(x, y) <= radius * radius) {
-                        push(id, message);
-                    }
-                }
-            }
-            Audience::All => online.keys().for_each(|&id| push(id, message)),
-        }
-    }
+    world.resource_scope(|world, mut outbox: bevy_ecs::world::Mut<Outbox>| {
+        let world = &*world;
+        routing::route(&mut outbox, &ScriptPlayers(world), |entity, message| {
+            let Some(player) = world.get::<Player>(entity) else { return };
+            frames
+                .entry(player.id)
+                .or_insert_with(|| {
+                    let mut frame = FrameBuilder::with_capacity(256);
+                    frame.begin(tick);
+                    frame
+                })
+                .push(message);
+        });
+    });
     world.resource_mut::<Script>().delivered = frames.into_iter().map(|(id, mut frame)| (id, frame.finish())).collect();
+}
+
+/// The scripted players online, for [`routing::route`]: without an interest grid, everyone is
+/// a candidate for a message to the players near a point.
+struct ScriptPlayers<'w>(&'w World);
+
+impl ScriptPlayers<'_> {
+    fn online(&self) -> &BTreeMap<PlayerId, Entity> {
+        &self.0.resource::<Script>().online
+    }
+}
+
+impl Recipients for ScriptPlayers<'_> {
+    fn player(&self, id: PlayerId) -> Option<Entity> {
+        self.online().get(&id).copied()
+    }
+
+    fn near(&self, _: f32, _: f32, _: f32, f: &mut dyn FnMut(Entity)) {
+        self.all(f);
+    }
+
+    fn all(&self, f: &mut dyn FnMut(Entity)) {
+        self.online().values().for_each(|&entity| f(entity));
+    }
+
+    fn position(&self, entity: Entity) -> Option<Position> {
+        self.0.get::<Position>(entity).copied()
+    }
 }
 
 /// PreTick, right after the message update: applies the script's inputs of this tick, in order,

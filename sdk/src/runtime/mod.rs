@@ -7,9 +7,11 @@
 //! ([`Stage`]: input, departures, the commit, delivery, the flush, in this order), the
 //! resources every tick needs ([`new_world`]), and how a player's requests are applied
 //! ([`requests`]: mod messages delivered or refused, commands run with their permissions, the
-//! refusal texts). A driver adds its systems to the stages; it never orders them itself.
+//! refusal texts) and who receives what ([`routing`]). A driver adds its systems to the
+//! stages; it never orders them itself.
 
 pub mod requests;
+pub mod routing;
 
 use bevy_ecs::{
     message::message_update_system,

@@ -90,7 +90,8 @@
 //! No network (no handshake, no `Welcome`, no rate limit, no frame size cap), no movement rules
 //! ([`Harness::move_to`] teleports: no speed budget, no walkability check), no area of interest
 //! (no `PlayerAppeared`/`PlayerMoved`/`PlayerGone`; [`Audience::Near`](crate::Audience::Near) is
-//! the exact distance, without the grid's hysteresis), no host commands. Permissions are the host's by default: the
+//! the exact distance, without the grid's hysteresis), no repeated-request check (a request id
+//! sent again is applied again: tests reuse ids freely), no host commands. Permissions are the host's by default: the
 //! console holds all, players none ([`Harness::grant_all_permissions`],
 //! [`Harness::set_permissions`]). A panic in a mod is not caught: it fails the test.
 

@@ -18,7 +18,7 @@ use veltrix_sdk::{
 
 use crate::{
     auth::{TokenKey, unix_now},
-    sessions::{Bans, Connection, Sessions},
+    sessions::{Sessions, bans::Bans, delivery::Connection},
 };
 
 /// Set by `stop`: the tick loop ends after this tick.

@@ -12,6 +12,7 @@ pub mod commit;
 pub mod config;
 pub mod interest;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod mods;
 pub mod net;

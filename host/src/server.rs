@@ -26,7 +26,12 @@ use crate::{
     mods::{self, ActiveMods, LoaderSettings, ModFailure},
     net::{AuthMode, Network},
     ready::ReadyFile,
-    sessions::{self, Bans, ModCatalog, NetLink, SessionRules, Sessions},
+    sessions::{
+        ModCatalog, NetLink, SessionRules, Sessions,
+        bans::Bans,
+        delivery::{deliver_outbox, flush_frames},
+        intake,
+    },
     tick::{self, TickPacing, TickStats},
 };
 
@@ -248,7 +253,7 @@ pub fn run(
         stats.summary()
     );
 
-    sessions::close_all(&mut world);
+    intake::close_all(&mut world);
     // What the last ticks left unsaved (a commit that kept failing) gets a last try.
     if let veltrix_sdk::CommitOutcome::Failed(e) = veltrix_sdk::commit_tick(&mut world) {
         tracing::error!(
@@ -317,14 +322,15 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
     world.init_resource::<Sessions>();
+    world.init_resource::<crate::mail::Mail>();
     world.init_resource::<crate::answers::Answers>();
     #[cfg(feature = "bench")]
     world.init_resource::<crate::stamp::CommitStamp>();
     commands::register_host_commands(&mut world.resource_mut::<CommandRegistry>());
     let mut schedules = world.resource_mut::<Schedules>();
-    schedules.add_systems(PreTick, (sessions::receive_network, commands::run_console).chain().in_set(Stage::Input));
+    schedules.add_systems(PreTick, (intake::receive_network, commands::run_console).chain().in_set(Stage::Input));
     // The tick's departures, after their last input was applied.
-    schedules.add_systems(PostTick, sessions::remove_departed.in_set(Stage::Departures));
+    schedules.add_systems(PostTick, intake::remove_departed.in_set(Stage::Departures));
     // Saved before announced: the commit (with the tick's answers, for repeated requests) runs
     // on the store thread while the grid is updated (`Audience::Near` must find players where
     // they are this tick), and its outcome is in before any message is delivered.
@@ -339,8 +345,8 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             .chain()
             .in_set(Stage::Commit),
     );
-    schedules.add_systems(PostTick, sessions::deliver_outbox.in_set(Stage::Deliver));
-    schedules.add_systems(PostTick, sessions::flush_frames.in_set(Stage::Flush));
+    schedules.add_systems(PostTick, deliver_outbox.in_set(Stage::Deliver));
+    schedules.add_systems(PostTick, flush_frames.in_set(Stage::Flush));
     world
 }
 

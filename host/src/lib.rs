@@ -2,6 +2,8 @@
 //! over these modules, and the integration tests use them directly.
 
 pub mod admin;
+#[cfg(feature = "bench")]
+pub mod allocations;
 pub mod answers;
 pub mod auth;
 #[cfg(feature = "bench")]

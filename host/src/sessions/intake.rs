@@ -78,7 +78,9 @@ fn join(world: &mut World, request: JoinRequest) {
         world.resource_mut::<Sessions>().id_for(&name, &mut changes)
     });
     // A player whose saved state a mod cannot read stays out: let in, it would start with
-    // nothing, saved over what could not be read.
+    // nothing, saved over what could not be read. A store read on the tick thread (each check
+    // reads its mod's record of this player), bounded: only an admitted join gets here (the
+    // bans, the name and MaxPlayers are checked above), once per connection.
     let player = Player { id, name: name.clone() };
     let failed = crate::panics::catch(|| JoinChecks::first_failed(world, &player))
         .unwrap_or_else(|panic| Some(("a mod".into(), format!("its join check panicked: {panic}"))));
@@ -94,7 +96,8 @@ fn join(world: &mut World, request: JoinRequest) {
         );
         return;
     }
-    // Where the player left off, if that is still walkable ground; else its spawn point.
+    // Where the player left off, if that is still walkable ground; else its spawn point. One
+    // point read of the store on the tick thread, bounded as the join checks above.
     let spawn = last_position(world, id)
         .filter(|p| world.resource::<TileWorld>().walkable(p.x, p.y))
         .unwrap_or_else(|| rules.spawn_point(id, world.resource::<TileWorld>()));
@@ -190,6 +193,10 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
 
 /// Whether a request is new; a repeat is answered again from what it got the first time (or
 /// waits for its answer, when it came in this very tick) and is not applied.
+///
+/// Reads the store on the tick thread, bounded: a player's request ids once per connection
+/// (kept in memory until it leaves), and one point read per repeat of an answered request
+/// (repeats count against the connection's rate limit, `Network.MaxMessagesPerSecond`).
 fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
     let store = world.get_resource::<Store>().cloned();
     match world.resource_mut::<Answers>().check(store.as_ref(), player, request) {

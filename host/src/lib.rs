@@ -21,6 +21,7 @@ pub mod net;
 pub mod panics;
 pub mod permissions;
 pub mod ready;
+pub mod reasons;
 pub mod server;
 pub mod sessions;
 pub mod stamp;

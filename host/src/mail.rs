@@ -80,7 +80,10 @@ mod tests {
         mail.send(b, letter);
         let mut got = Vec::new();
         mail.deliver(|to, bytes| got.push((to, bytes.to_vec())));
-        let (seven, eight) = (encode_message(&gone).to_vec(), encode_message(&ServerMessage::PlayerGone(PlayerGone { player: 8 })).to_vec());
+        let (seven, eight) = (
+            encode_message(&gone).to_vec(),
+            encode_message(&ServerMessage::PlayerGone(PlayerGone { player: 8 })).to_vec(),
+        );
         assert_eq!(got, [(a, seven.clone()), (b, eight), (b, seven)]);
         assert!(mail.is_empty());
         assert!(mail.bytes.is_empty() && mail.bytes.capacity() > 0, "its room is kept");

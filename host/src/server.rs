@@ -190,7 +190,8 @@ pub fn run(
     }
     let active = start_mods(&mut world, config, report.loaded, &mut failures)?;
 
-    let mut announce = ReadyAnnouncement { file: ready_file.as_ref(), addresses: (network.local_addr, admin_addr), error: None };
+    let mut announce =
+        ReadyAnnouncement { file: ready_file.as_ref(), addresses: (network.local_addr, admin_addr), error: None };
     let stats = run_ticks(
         &mut world,
         config,

@@ -21,6 +21,7 @@ use crate::{
     answers::{Answers, Seen},
     interest::{self, Interest},
     net::{JoinRequest, NetEvent},
+    reasons::Disconnect,
 };
 
 /// PreTick: takes what the network received and applies it: joins, leaves, moves, mod
@@ -65,7 +66,7 @@ fn join(world: &mut World, request: JoinRequest) {
         if let Some(old) = world.get::<Connection>(existing) {
             old.handle.close(ErrorCode::Replaced, "you logged in from somewhere else");
         }
-        remove_player(world, existing, "replaced");
+        remove_player(world, existing, Disconnect::Replaced);
     }
     let rules = world.resource::<SessionRules>().clone();
     if world.resource::<Sessions>().online() >= rules.max_players as usize {
@@ -147,7 +148,7 @@ pub fn remove_departed(world: &mut World) {
 
 /// Removes a player from the world: others stop seeing it, where it stands is saved (with the
 /// tick) for its next join, its entity goes.
-pub fn remove_player(world: &mut World, entity: Entity, reason: &str) {
+pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
     let Some(player) = world.get::<Player>(entity).cloned() else { return };
     interest::forget(world, entity, player.id);
     let conn = world.get::<Connection>(entity).map(|c| c.conn);

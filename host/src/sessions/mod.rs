@@ -15,15 +15,12 @@ use std::{
 };
 
 use tokio::sync::mpsc;
-use veltrix_sdk::{
-    Changes, PlayerId, Position, Store, StoreError, TileWorld,
-    prelude::*,
-    protocol::ModInfo,
-};
+use veltrix_sdk::{Changes, PlayerId, Position, Store, StoreError, TileWorld, prelude::*, protocol::ModInfo};
 
 use crate::{
     metrics::Metrics,
     net::{ConnId, NetEvent},
+    reasons::Disconnect,
 };
 
 /// The tick thread's end of the network.
@@ -87,7 +84,7 @@ pub struct Sessions {
     /// Connections that ended this tick, removed in PostTick ([`intake::remove_departed`]):
     /// what they sent before ending is applied in this tick's systems, with its sender still
     /// there.
-    departed: Vec<(Entity, &'static str)>,
+    departed: Vec<(Entity, Disconnect)>,
 }
 
 impl Sessions {

@@ -255,8 +255,8 @@ fn read_export(input: impl BufRead) -> Result<ReadExport, String> {
 
 /// One record line, line `number`: its table, key and value.
 fn read_record(line: &str, number: usize) -> Result<(String, Vec<u8>, Vec<u8>), String> {
-    let record: RecordIn =
-        serde_json::from_str(line).map_err(|e| format!("line {number}: expected {RECORD_SHAPE}: {}", json_error(&e)))?;
+    let record: RecordIn = serde_json::from_str(line)
+        .map_err(|e| format!("line {number}: expected {RECORD_SHAPE}: {}", json_error(&e)))?;
     if record.table.is_empty() {
         return Err(format!("line {number}: expected {RECORD_SHAPE}: the Table name is empty"));
     }

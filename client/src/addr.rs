@@ -4,6 +4,29 @@
 /// The server's default player port (`Port` in config.json).
 pub const DEFAULT_PORT: u16 = 5520;
 
+/// Why an address was refused; its text is the `why` of [`crate::ClientError::Address`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("wss:// is not supported: the server speaks plain ws://")]
+    Wss,
+    #[error("unsupported scheme {0:?}: use ws:// or host:port")]
+    Scheme(String),
+    #[error("a path needs a ws:// URL")]
+    PathWithoutUrl,
+    #[error("user info is not supported")]
+    UserInfo,
+    #[error("unclosed [ in an IPv6 address")]
+    UnclosedBracket,
+    #[error("expected :port after ]")]
+    NoPortAfterBracket,
+    #[error("an IPv6 address needs brackets: [::1]:5520")]
+    Ipv6WithoutBrackets,
+    #[error("no host")]
+    NoHost,
+    #[error("bad port {0:?}")]
+    BadPort(String),
+}
+
 /// A parsed server address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
@@ -17,14 +40,14 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     /// Accepts `host`, `host:port`, `[v6]:port` and `ws://` URLs of those with an optional path.
     /// A bare host gets the Veltrix port; a URL without a port gets 80, as any `ws://` URL.
-    pub fn parse(addr: &str) -> Result<Endpoint, String> {
+    pub fn parse(addr: &str) -> Result<Endpoint, AddressError> {
         let addr = addr.trim();
         let (rest, url) = match addr.split_once("://") {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => (rest, true),
             Some((scheme, _)) if scheme.eq_ignore_ascii_case("wss") => {
-                return Err("wss:// is not supported: the server speaks plain ws://".into());
+                return Err(AddressError::Wss);
             }
-            Some((scheme, _)) => return Err(format!("unsupported scheme {scheme:?}: use ws:// or host:port")),
+            Some((scheme, _)) => return Err(AddressError::Scheme(scheme.to_string())),
             None => (addr, false),
         };
         let (authority, path) = match rest.find(['/', '?']) {
@@ -33,34 +56,34 @@ impl Endpoint {
             None => (rest, "/".to_string()),
         };
         if !url && path != "/" {
-            return Err("a path needs a ws:// URL".into());
+            return Err(AddressError::PathWithoutUrl);
         }
         if authority.contains('@') {
-            return Err("user info is not supported".into());
+            return Err(AddressError::UserInfo);
         }
         let default_port = if url { 80 } else { DEFAULT_PORT };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or("unclosed [ in an IPv6 address")?;
+            let (host, after) = v6.split_once(']').ok_or(AddressError::UnclosedBracket)?;
             match after {
                 "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':').ok_or("expected :port after ]")?)),
+                _ => (host, Some(after.strip_prefix(':').ok_or(AddressError::NoPortAfterBracket)?)),
             }
         } else {
             match authority.split_once(':') {
                 Some((_, port)) if port.contains(':') => {
-                    return Err("an IPv6 address needs brackets: [::1]:5520".into());
+                    return Err(AddressError::Ipv6WithoutBrackets);
                 }
                 Some((host, port)) => (host, Some(port)),
                 None => (authority, None),
             }
         };
         if host.is_empty() {
-            return Err("no host".into());
+            return Err(AddressError::NoHost);
         }
         let port = match port {
             None => default_port,
             Some(port) => match port.parse::<u16>() {
-                Ok(0) | Err(_) => return Err(format!("bad port {port:?}")),
+                Ok(0) | Err(_) => return Err(AddressError::BadPort(port.to_string())),
                 Ok(port) => port,
             },
         };
@@ -87,7 +110,7 @@ mod tests {
     }
 
     fn err(addr: &str) -> String {
-        Endpoint::parse(addr).expect_err(addr)
+        Endpoint::parse(addr).expect_err(addr).to_string()
     }
 
     #[test]
@@ -123,6 +146,14 @@ mod tests {
         assert!(err("[::1]5520").contains(":port"));
         assert!(err("h:1/path").contains("ws://"));
         assert!(err("ws://u@h:1/").contains("user"));
+    }
+
+    #[test]
+    fn refusals_by_kind() {
+        assert_eq!(Endpoint::parse("wss://h:1/"), Err(AddressError::Wss));
+        assert_eq!(Endpoint::parse("http://h:1/"), Err(AddressError::Scheme("http".into())));
+        assert_eq!(Endpoint::parse("h:70000"), Err(AddressError::BadPort("70000".into())));
+        assert_eq!(Endpoint::parse("[::1]5520"), Err(AddressError::NoPortAfterBracket));
     }
 
     #[test]

@@ -3,6 +3,8 @@ use std::{fmt::Write, time::Duration};
 use tokio_tungstenite::tungstenite;
 use veltrix_protocol::{DecodeError, ErrorMessage, ServerFrame, ServerMessage};
 
+use crate::addr::AddressError;
+
 /// At most this many messages are kept in [`ClientError::Timeout`] and [`ClientError::Closed`]:
 /// enough to see why a test failed, bounded for a bot that waited in a busy world.
 pub const KEPT_MESSAGES: usize = 256;
@@ -12,7 +14,7 @@ pub const KEPT_MESSAGES: usize = 256;
 pub enum ClientError {
     /// The address could not be parsed.
     #[error("bad address {addr:?}: {why}")]
-    Address { addr: String, why: String },
+    Address { addr: String, why: AddressError },
     /// Resolving or connecting the TCP stream.
     #[error("connecting: {0}")]
     Io(#[from] std::io::Error),

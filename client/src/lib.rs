@@ -49,7 +49,7 @@ use veltrix_protocol::{
     ServerMessage, Welcome, decode_server_frame, encode_client_frame, encode_value,
 };
 
-pub use addr::DEFAULT_PORT;
+pub use addr::{AddressError, DEFAULT_PORT};
 pub use error::{ClientError, KEPT_MESSAGES};
 
 /// How long [`Client::connect`] waits for the TCP connection, the upgrade and the Welcome.

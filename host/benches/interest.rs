@@ -1,9 +1,10 @@
 //! The area of interest in one tick with N players: `interest::update_interest` (the grid, who
 //! sees whom with hysteresis, PlayerAppeared / PlayerMoved / PlayerGone encoded and put into
-//! the frames of the players concerned), on the host's own world (`server::new_world`, default
-//! config: radius 32, hysteresis 4), the players joined through `sessions::receive_network`
+//! the mail for delivery), on the host's own world (`server::new_world`, default
+//! config: radius 32, hysteresis 4), the players joined through `intake::receive_network`
 //! with connections that lead nowhere. Only `update_interest` is timed; moving the players
-//! before it and flushing the frames after it (`sessions::flush_frames`) are not.
+//! before it, and delivering its mail into frames and flushing them after it
+//! (`delivery::deliver_outbox`, `delivery::flush_frames`), are not.
 //!
 //! Two layouts, players placed at random:
 //!
@@ -32,7 +33,11 @@ use veltrix_host::{
     metrics::Metrics,
     net::{ConnHandle, JoinRequest, NetEvent},
     server::new_world,
-    sessions::{Bans, ModCatalog, NetLink, flush_frames},
+    sessions::{
+        ModCatalog, NetLink,
+        bans::Bans,
+        delivery::{deliver_outbox, flush_frames},
+    },
 };
 use veltrix_sdk::{
     Player, Position, PreTick, TickInfo, TileWorld,
@@ -131,7 +136,7 @@ impl InterestWorld {
         let mut update = Schedule::default();
         update.set_executor(SingleThreadedExecutor::new()).add_systems(update_interest);
         let mut flush = Schedule::default();
-        flush.set_executor(SingleThreadedExecutor::new()).add_systems(flush_frames);
+        flush.set_executor(SingleThreadedExecutor::new()).add_systems((deliver_outbox, flush_frames).chain());
         let mut this = InterestWorld { world, update, flush, walkers, side, rng, tick: 1 };
         // Everyone where it stands (a joined player counts as moved): the first update fills the
         // grid and every player's view.

@@ -120,6 +120,8 @@ impl Answers {
     }
 }
 
+/// A player's remembered request ids, read on the tick thread at its first request of a
+/// connection: one point read, then kept in memory until it leaves.
 fn load_ids(store: Option<&Store>, player: PlayerId) -> VecDeque<u32> {
     let Some(store) = store else { return VecDeque::new() };
     let key = veltrix_sdk::rmp_serde::to_vec(&player).expect("ids serialise");
@@ -133,6 +135,8 @@ fn load_ids(store: Option<&Store>, player: PlayerId) -> VecDeque<u32> {
     }
 }
 
+/// The answers to a repeated request, read on the tick thread: one point read per repeat, and
+/// repeats count against the connection's rate limit.
 fn load_answers(store: Option<&Store>, player: PlayerId, request: u32) -> Vec<Bytes> {
     let Some(store) = store else { return Vec::new() };
     let key = veltrix_sdk::rmp_serde::to_vec(&(player, request)).expect("keys serialise");

@@ -14,13 +14,11 @@ use veltrix_sdk::{
     CommandRegistry, CommandSource, CommandSpec, Player, Position, permission_node,
     prelude::*,
     protocol::{ErrorCode, valid_player_name},
-    run_command,
 };
 
 use crate::{
     auth::{TokenKey, unix_now},
-    permissions::Permissions,
-    sessions::{Bans, Connection, Sessions},
+    sessions::{Sessions, bans::Bans, delivery::Connection},
 };
 
 /// Set by `stop`: the tick loop ends after this tick.
@@ -38,17 +36,11 @@ pub struct TokenIssuer {
 #[derive(Resource)]
 pub struct ConsoleInput(Mutex<mpsc::Receiver<String>>);
 
-/// Parses and runs one command line for `source`, with the host's permissions.
-/// Who holds what comes from `permissions.json` ([`Permissions`]); without it (a world built
-/// for checks only) the console alone holds every permission.
+/// Parses and runs one command line for `source`, with the permissions in force
+/// (`permissions.json`; without it, in a world built for checks only, the console alone holds
+/// every permission).
 pub fn run(world: &mut World, source: &CommandSource, line: &str) -> Result<String, String> {
-    if !world.contains_resource::<Permissions>() {
-        return run_command(world, source, line, |source, _| matches!(source, CommandSource::Console));
-    }
-    let everyone = world.get_resource::<CommandRegistry>().map(CommandRegistry::everyone_nodes).unwrap_or_default();
-    world.resource_scope(|world, permissions: Mut<Permissions>| {
-        run_command(world, source, line, |source, node| permissions.allows(source, node, everyone.contains(node)))
-    })
+    veltrix_sdk::runtime::requests::run_command_line(world, source, line)
 }
 
 /// Registers the host's commands.

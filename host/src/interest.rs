@@ -2,19 +2,20 @@
 //! radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may see),
 //! updated only for players that moved; visibility with hysteresis: a player comes into view
 //! within `radius` and leaves it beyond `radius + hysteresis`, so one walking along the edge
-//! does not flicker in and out.
+//! does not flicker in and out. What players must be told goes to delivery as [`Mail`]: this
+//! module never writes to a connection.
 
 use std::collections::BTreeSet;
 
 use ahash::AHashMap;
 
 use veltrix_sdk::{
-    Player, PlayerId, Position, TickInfo,
+    Player, PlayerId, Position,
     prelude::*,
-    protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage, encode_message, encode_value},
+    protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage},
 };
 
-use crate::sessions::Connection;
+use crate::mail::{Letter, Mail};
 
 /// The grid of players by cell.
 #[derive(Resource, Debug)]
@@ -118,38 +119,32 @@ pub struct Scratch {
     near: Vec<Entity>,
     /// The mover's visible set, sorted (copied from the BTreeSet).
     seen: Vec<Entity>,
-    /// Encoded messages, written into each recipient's frame: buffers kept from tick to tick
-    /// (no allocation per mover). The mover's PlayerMoved, PlayerAppeared and PlayerGone
-    /// (empty until needed), and another player's, for the mover.
-    moved: Vec<u8>,
-    appeared: Vec<u8>,
-    gone: Vec<u8>,
-    other: Vec<u8>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
 }
 
-/// `message` encoded into `buf` (cleared first); its bytes.
-fn encode_into<'a>(buf: &'a mut Vec<u8>, message: &ServerMessage) -> &'a [u8] {
-    buf.clear();
-    encode_value(message, buf);
-    buf
+/// A mover's own messages, each written into the mail once, when first needed, and sent to
+/// every player concerned.
+#[derive(Default)]
+struct MoverLetters {
+    moved: Option<Letter>,
+    appeared: Option<Letter>,
+    gone: Option<Letter>,
 }
 
 /// For each player whose position changed this tick (joined players included): updates its
 /// cell and visibility both ways, and queues PlayerAppeared, PlayerMoved and PlayerGone for the
-/// players concerned. Work is proportional to the movers and their neighbours.
+/// players concerned, as mail for delivery. Work is proportional to the movers and their
+/// neighbours.
 pub fn update_interest(
     mut grid: ResMut<InterestGrid>,
     moved: Query<Entity, Changed<Position>>,
     players: Query<(&Player, &Position)>,
     mut interests: Query<&mut Interest>,
-    mut conns: Query<&mut Connection>,
-    tick: Res<TickInfo>,
+    mut mail: ResMut<Mail>,
     mut scratch: Local<Scratch>,
 ) {
-    let Scratch { order, near, seen, moved: moved_msg, appeared: appeared_msg, gone: gone_msg, other: other_msg, name } =
-        &mut *scratch;
+    let Scratch { order, near, seen, name } = &mut *scratch;
     order.clear();
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
@@ -172,16 +167,17 @@ pub fn update_interest(
             grid.for_each_near(pos.x, pos.y, grid.radius, |e| near.push(e));
             seen.extend(interest.visible.iter().copied());
         }
-        encode_into(moved_msg, &ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }));
-        appeared_msg.clear();
-        gone_msg.clear();
+        let mut letters = MoverLetters::default();
         // Those it sees: still in range (with hysteresis), or gone.
         for &other in seen.iter() {
             let in_range = players.get(other).is_ok_and(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
             if in_range {
-                push(&mut conns, other, tick.tick, moved_msg);
+                let moved = *letters.moved.get_or_insert_with(|| {
+                    mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }))
+                });
+                mail.send(other, moved);
             } else {
-                unsee(mover, other, &mut interests, &mut conns, &players, &tick, gone_msg, other_msg);
+                unsee(mover, other, &mut interests, &players, &mut mail, &mut letters.gone);
             }
         }
         // Those it does not see yet: in view once within the radius.
@@ -198,27 +194,23 @@ pub fn update_interest(
                     i.visible.insert(b);
                 }
             }
-            if appeared_msg.is_empty() {
-                encode_appeared(appeared_msg, name, player, pos);
-            }
-            push(&mut conns, other, tick.tick, appeared_msg);
-            push(&mut conns, mover, tick.tick, encode_appeared(other_msg, name, other_player, other_pos));
+            let appeared = *letters.appeared.get_or_insert_with(|| write_appeared(&mut mail, name, player, pos));
+            mail.send(other, appeared);
+            let other_appeared = write_appeared(&mut mail, name, other_player, other_pos);
+            mail.send(mover, other_appeared);
         }
     }
 }
 
 /// Ends visibility between `a` and `b` both ways, telling each (`a_gone` holds `a`'s
-/// PlayerGone once encoded, `b_gone` is a buffer for `b`'s).
-#[allow(clippy::too_many_arguments)]
+/// PlayerGone once written).
 fn unsee(
     a: Entity,
     b: Entity,
     interests: &mut Query<&mut Interest>,
-    conns: &mut Query<&mut Connection>,
     players: &Query<(&Player, &Position)>,
-    tick: &TickInfo,
-    a_gone: &mut Vec<u8>,
-    b_gone: &mut Vec<u8>,
+    mail: &mut Mail,
+    a_gone: &mut Option<Letter>,
 ) {
     for (x, y) in [(a, b), (b, a)] {
         if let Ok(mut i) = interests.get_mut(x) {
@@ -226,39 +218,38 @@ fn unsee(
         }
     }
     if let Ok((pa, _)) = players.get(a) {
-        if a_gone.is_empty() {
-            encode_into(a_gone, &ServerMessage::PlayerGone(PlayerGone { player: pa.id }));
-        }
-        push(conns, b, tick.tick, a_gone);
+        let gone = *a_gone.get_or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: pa.id })));
+        mail.send(b, gone);
     }
     if let Ok((pb, _)) = players.get(b) {
-        push(conns, a, tick.tick, encode_into(b_gone, &ServerMessage::PlayerGone(PlayerGone { player: pb.id })));
+        let gone = mail.write(&ServerMessage::PlayerGone(PlayerGone { player: pb.id }));
+        mail.send(a, gone);
     }
 }
 
 /// Removes a leaving player from the grid and from everyone's view, telling them.
 pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
-    let tick = world.resource::<TickInfo>().tick;
     let Some(mut interest) = world.get_mut::<Interest>(leaving) else { return };
     let visible = std::mem::take(&mut interest.visible);
     let cell = interest.cell.take();
     if let Some(cell) = cell {
         world.resource_mut::<InterestGrid>().remove_from(cell, leaving);
     }
-    let gone = encode_message(&ServerMessage::PlayerGone(PlayerGone { player: id }));
+    if visible.is_empty() {
+        return;
+    }
+    let gone = world.resource_mut::<Mail>().write(&ServerMessage::PlayerGone(PlayerGone { player: id }));
     for other in visible {
         if let Some(mut i) = world.get_mut::<Interest>(other) {
             i.visible.remove(&leaving);
         }
-        if let Some(mut conn) = world.get_mut::<Connection>(other) {
-            conn.push(tick, &gone);
-        }
+        world.resource_mut::<Mail>().send(other, gone);
     }
 }
 
-/// `player`'s PlayerAppeared encoded into `buf` (cleared first); its bytes. The message's name
-/// is copied into `name`, a buffer kept with its room, not into a new `String`.
-fn encode_appeared<'a>(buf: &'a mut Vec<u8>, name: &mut String, player: &Player, pos: &Position) -> &'a [u8] {
+/// `player`'s PlayerAppeared written into the mail. The message's name is copied into `name`,
+/// a buffer kept with its room, not into a new `String`.
+fn write_appeared(mail: &mut Mail, name: &mut String, player: &Player, pos: &Position) -> Letter {
     name.clear();
     name.push_str(&player.name);
     let message = ServerMessage::PlayerAppeared(PlayerAppeared {
@@ -267,17 +258,11 @@ fn encode_appeared<'a>(buf: &'a mut Vec<u8>, name: &mut String, player: &Player,
         x: pos.x,
         y: pos.y,
     });
-    encode_into(buf, &message);
+    let letter = mail.write(&message);
     if let ServerMessage::PlayerAppeared(appeared) = message {
         *name = appeared.name;
     }
-    buf
-}
-
-fn push(conns: &mut Query<&mut Connection>, to: Entity, tick: u64, bytes: &[u8]) {
-    if let Ok(mut conn) = conns.get_mut(to) {
-        conn.push(tick, bytes);
-    }
+    letter
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! over these modules, and the integration tests use them directly.
 
 pub mod admin;
+#[cfg(feature = "bench")]
+pub mod allocations;
 pub mod answers;
 pub mod auth;
 #[cfg(feature = "bench")]
@@ -12,12 +14,14 @@ pub mod commit;
 pub mod config;
 pub mod interest;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod mods;
 pub mod net;
 pub mod panics;
 pub mod permissions;
 pub mod ready;
+pub mod reasons;
 pub mod server;
 pub mod sessions;
 pub mod stamp;

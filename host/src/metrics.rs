@@ -7,6 +7,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use crate::reasons::{Disconnect, Dropped};
+
 /// A `reason` label.
 pub type Reason = Vec<(&'static str, &'static str)>;
 
@@ -119,11 +121,11 @@ impl Metrics {
         out
     }
 
-    pub fn disconnect(&self, reason: &'static str) {
-        self.disconnects.get_or_create(&vec![("reason", reason)]).inc();
+    pub fn disconnect(&self, reason: Disconnect) {
+        self.disconnects.get_or_create(&vec![("reason", reason.label())]).inc();
     }
 
-    pub fn dropped(&self, reason: &'static str, n: u64) {
-        self.messages_dropped.get_or_create(&vec![("reason", reason)]).inc_by(n);
+    pub fn dropped(&self, reason: Dropped, n: u64) {
+        self.messages_dropped.get_or_create(&vec![("reason", reason.label())]).inc_by(n);
     }
 }

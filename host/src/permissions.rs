@@ -115,6 +115,12 @@ impl Permissions {
     }
 }
 
+impl veltrix_sdk::runtime::requests::PermissionRules for Permissions {
+    fn allows(&self, source: &CommandSource, node: &str, everyone: bool) -> bool {
+        Permissions::allows(self, source, node, everyone)
+    }
+}
+
 /// Whether a granted (or denied) pattern covers `node` (lowercase).
 fn matches(pattern: &str, node: &str) -> bool {
     let pattern = pattern.to_lowercase();

@@ -26,7 +26,12 @@ use crate::{
     mods::{self, ActiveMods, LoaderSettings, ModFailure},
     net::{AuthMode, Network},
     ready::ReadyFile,
-    sessions::{self, Bans, ModCatalog, NetLink, SessionRules, Sessions},
+    sessions::{
+        ModCatalog, NetLink, SessionRules, Sessions,
+        bans::Bans,
+        delivery::{deliver_outbox, flush_frames},
+        intake,
+    },
     tick::{self, TickPacing, TickStats},
 };
 
@@ -154,35 +159,17 @@ pub fn run(
         crate::config::Executor::SingleThreaded => "SingleThreaded",
         crate::config::Executor::MultiThreaded => "MultiThreaded",
     });
-    let admin_addr = if config.admin.address.is_empty() {
-        None
-    } else {
-        let bound = admin::start(
-            network.runtime(),
-            &config.admin.address,
-            Arc::clone(&metrics),
-            Arc::clone(&network.current_tick),
-            #[cfg(feature = "bench")]
-            Arc::clone(&bench),
-        )
-        .map_err(ServerError::Startup)?;
-        Some(bound)
-    };
+    let admin_addr = start_admin(
+        config,
+        &network,
+        &metrics,
+        #[cfg(feature = "bench")]
+        &bench,
+    )?;
 
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
     let mut world = new_world(config, tiles);
-    let store =
-        crate::store::RedbStore::open(&root.universe_dir().join(crate::store::FILE)).map_err(ServerError::Startup)?;
-    let store = match std::env::var(crate::store::FAULTS_VAR) {
-        Ok(spec) => {
-            tracing::warn!(
-                "{}={spec}: commits fail at random (a test of the store's faults)",
-                crate::store::FAULTS_VAR
-            );
-            veltrix_sdk::Store(Arc::new(crate::store::FaultyStore::new(store, &spec).map_err(ServerError::Startup)?))
-        }
-        Err(_) => veltrix_sdk::Store(Arc::new(store)),
-    };
+    let store = open_store(root)?;
     world.resource_mut::<Sessions>().load(&store).map_err(|e| ServerError::Startup(e.to_string()))?;
     world.insert_resource(store);
     world.insert_resource(
@@ -195,20 +182,91 @@ pub fn run(
         metrics: Arc::clone(&metrics),
     });
     world.insert_resource(bans);
-    world.insert_resource(permissions);
+    world.insert_resource(runtime::requests::CommandPermissions::new(permissions));
     world.insert_resource(StopFlag(Arc::clone(&stop)));
     world.insert_resource(TokenIssuer { key, ttl_seconds: config.token_ttl_seconds });
     if options.console {
         world.insert_resource(commands::start_console());
     }
-    let active = ActiveMods::setup_and_start(&mut world, report.loaded, &mut failures);
-    world.insert_resource(mod_catalog(&world, &active));
-    for failure in &failures {
+    let active = start_mods(&mut world, config, report.loaded, &mut failures)?;
+
+    let mut announce =
+        ReadyAnnouncement { file: ready_file.as_ref(), addresses: (network.local_addr, admin_addr), error: None };
+    let stats = run_ticks(
+        &mut world,
+        config,
+        options,
+        &stop,
+        &metrics,
+        &mut announce,
+        #[cfg(feature = "bench")]
+        bench,
+    );
+    shut_down(&mut world, network);
+    let active_mods = active.ids();
+    active.shutdown(&mut world);
+    if let Some(e) = announce.error {
+        return Err(ServerError::Startup(e));
+    }
+    Ok(RunSummary { active_mods, failures, ticks: stats })
+}
+
+/// Starts `/metrics` and `/health` (and `/bench` in the benchmark build) on the admin address,
+/// when there is one; its bound address.
+fn start_admin(
+    config: &ServerConfig,
+    network: &Network,
+    metrics: &Arc<Metrics>,
+    #[cfg(feature = "bench")] bench: &Arc<crate::bench::BenchShared>,
+) -> Result<Option<std::net::SocketAddr>, ServerError> {
+    if config.admin.address.is_empty() {
+        return Ok(None);
+    }
+    let bound = admin::start(
+        network.runtime(),
+        &config.admin.address,
+        Arc::clone(metrics),
+        Arc::clone(&network.current_tick),
+        #[cfg(feature = "bench")]
+        Arc::clone(bench),
+    )
+    .map_err(ServerError::Startup)?;
+    Ok(Some(bound))
+}
+
+/// Opens the universe's store, behind the random commit faults of
+/// [`FAULTS_VAR`](crate::store::FAULTS_VAR) when that is set.
+fn open_store(root: &ServerRoot) -> Result<veltrix_sdk::Store, ServerError> {
+    let store =
+        crate::store::RedbStore::open(&root.universe_dir().join(crate::store::FILE)).map_err(ServerError::Startup)?;
+    Ok(match std::env::var(crate::store::FAULTS_VAR) {
+        Ok(spec) => {
+            tracing::warn!(
+                "{}={spec}: commits fail at random (a test of the store's faults)",
+                crate::store::FAULTS_VAR
+            );
+            veltrix_sdk::Store(Arc::new(crate::store::FaultyStore::new(store, &spec).map_err(ServerError::Startup)?))
+        }
+        Err(_) => veltrix_sdk::Store(Arc::new(store)),
+    })
+}
+
+/// Sets up and starts the loaded mods, logs every mod that failed, and stops there when
+/// `FailOnModError` is set and one did.
+fn start_mods(
+    world: &mut World,
+    config: &ServerConfig,
+    loaded: Vec<mods::ModInstance>,
+    failures: &mut Vec<ModFailure>,
+) -> Result<ActiveMods, ServerError> {
+    let active = ActiveMods::setup_and_start(world, loaded, failures);
+    world.insert_resource(mod_catalog(world, &active));
+    for failure in failures.iter() {
         tracing::error!("{failure}");
     }
     if config.fail_on_mod_error && !failures.is_empty() {
-        active.shutdown(&mut world);
-        return Err(ServerError::ModsFailed(failures));
+        active.shutdown(world);
+        return Err(ServerError::ModsFailed(std::mem::take(failures)));
     }
     tracing::info!(
         "server {:?} running {} mod(s) at {} ticks per second ({:?} executor)",
@@ -217,23 +275,44 @@ pub fn run(
         config.tick_rate,
         config.executor
     );
+    Ok(active)
+}
 
+/// The ready file, written once the first tick has run, with the addresses it names; why it
+/// could not be written.
+struct ReadyAnnouncement<'a> {
+    file: Option<&'a ReadyFile>,
+    /// The player and admin addresses.
+    addresses: (std::net::SocketAddr, Option<std::net::SocketAddr>),
+    error: Option<String>,
+}
+
+/// Runs ticks until `stop` is set (or `max_ticks`): each tick's duration into the metrics (and
+/// `/bench`), the ready file after the first.
+fn run_ticks(
+    world: &mut World,
+    config: &ServerConfig,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    metrics: &Metrics,
+    announce: &mut ReadyAnnouncement<'_>,
+    #[cfg(feature = "bench")] bench: Arc<crate::bench::BenchShared>,
+) -> TickStats {
     let pacing = TickPacing::new(config.tick_rate, config.max_catch_up_ticks);
     #[cfg(feature = "bench")]
     let mut recorder = crate::bench::TickRecorder::new(bench);
-    let mut ready_error = None;
     let stats = tick::run(
         pacing,
-        &stop,
+        stop,
         options.max_ticks,
-        |n| runtime::run_tick(&mut world, n),
+        |n| runtime::run_tick(world, n),
         |sample| {
             if sample.tick == 1
-                && let Some(ready) = &ready_file
-                && let Err(e) = ready.write(network.local_addr, admin_addr)
+                && let Some(ready) = announce.file
+                && let Err(e) = ready.write(announce.addresses.0, announce.addresses.1)
             {
                 // Whoever waits for the file would wait forever: stop instead.
-                ready_error = Some(e);
+                announce.error = Some(e);
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             metrics.tick_duration_seconds.observe(sample.duration.as_secs_f64());
@@ -247,10 +326,15 @@ pub fn run(
         stats.skipped,
         stats.summary()
     );
+    stats
+}
 
-    sessions::close_all(&mut world);
+/// After the last tick: every client told and closed, a last try at saving what is unsaved,
+/// the connections' last frames written, the network stopped.
+fn shut_down(world: &mut World, network: Network) {
+    intake::close_all(world);
     // What the last ticks left unsaved (a commit that kept failing) gets a last try.
-    if let veltrix_sdk::CommitOutcome::Failed(e) = veltrix_sdk::commit_tick(&mut world) {
+    if let veltrix_sdk::CommitOutcome::Failed(e) = veltrix_sdk::commit_tick(world) {
         tracing::error!(
             "the last {} change(s) could not be saved (none of them was announced to players): {e}",
             world.resource::<veltrix_sdk::Changes>().len()
@@ -259,12 +343,6 @@ pub fn run(
     // Let the connections write their last frame before the runtime goes.
     std::thread::sleep(std::time::Duration::from_millis(200));
     network.shutdown(std::time::Duration::from_millis(500));
-    let active_mods = active.ids();
-    active.shutdown(&mut world);
-    if let Some(e) = ready_error {
-        return Err(ServerError::Startup(e));
-    }
-    Ok(RunSummary { active_mods, failures, ticks: stats })
 }
 
 /// What `validate` found: per mod, its summary or its errors.
@@ -319,14 +397,15 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     let chunks = crate::terrain::TerrainChunks::new(world.resource::<TileWorld>(), w.max_speed, w.interest_radius);
     world.insert_resource(chunks);
     world.init_resource::<Sessions>();
+    world.init_resource::<crate::mail::Mail>();
     world.init_resource::<crate::answers::Answers>();
     #[cfg(feature = "bench")]
     world.init_resource::<crate::stamp::CommitStamp>();
     commands::register_host_commands(&mut world.resource_mut::<CommandRegistry>());
     let mut schedules = world.resource_mut::<Schedules>();
-    schedules.add_systems(PreTick, (sessions::receive_network, commands::run_console).chain().in_set(Stage::Input));
+    schedules.add_systems(PreTick, (intake::receive_network, commands::run_console).chain().in_set(Stage::Input));
     // The tick's departures, after their last input was applied.
-    schedules.add_systems(PostTick, sessions::remove_departed.in_set(Stage::Departures));
+    schedules.add_systems(PostTick, intake::remove_departed.in_set(Stage::Departures));
     // Saved before announced: the commit (with the tick's answers, for repeated requests) runs
     // on the store thread while the grid is updated (`Audience::Near` must find players where
     // they are this tick), and its outcome is in before any message is delivered.
@@ -342,8 +421,8 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             .chain()
             .in_set(Stage::Commit),
     );
-    schedules.add_systems(PostTick, sessions::deliver_outbox.in_set(Stage::Deliver));
-    schedules.add_systems(PostTick, sessions::flush_frames.in_set(Stage::Flush));
+    schedules.add_systems(PostTick, deliver_outbox.in_set(Stage::Deliver));
+    schedules.add_systems(PostTick, flush_frames.in_set(Stage::Flush));
     world
 }
 

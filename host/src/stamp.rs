@@ -2,11 +2,12 @@
 //! (docs/benchmarks.md). Without the `bench` feature these are the plain frame calls and
 //! nothing is timed.
 //!
-//! A tick's frames are begun with room for the stamp (some in PreTick, before the commit) and
-//! stamped in `flush_frames` with the [`CommitStamp`] taken when the tick's commit ended: on
-//! the store thread when the transaction returned, or, for a tick with nothing to commit, when
-//! the tick thread found that out; always before any of the tick's output is queued. Frames sent at once
-//! outside the tick (handshake errors, refusals) carry the time they were built.
+//! A tick's frames are begun with room for the stamp (a Welcome's at the join, in PreTick;
+//! the others at delivery, after the commit) and stamped in `flush_frames` with the
+//! [`CommitStamp`] taken when the tick's commit ended: on the store thread when the
+//! transaction returned, or, for a tick with nothing to commit, when the tick thread found that
+//! out; always before any of the tick's output is queued. Frames sent at once outside the tick
+//! (handshake errors, refusals) carry the time they were built.
 
 #[cfg(feature = "bench")]
 use veltrix_sdk::prelude::*;

@@ -57,7 +57,7 @@ pub struct TickStats {
     pub elapsed: Duration,
     /// Allocations on the tick thread, per tick.
     #[cfg(feature = "bench")]
-    pub allocations: crate::bench::AllocationStats,
+    pub allocations: crate::allocations::AllocationStats,
 }
 
 impl TickStats {
@@ -68,7 +68,7 @@ impl TickStats {
             skipped: 0,
             elapsed: Duration::ZERO,
             #[cfg(feature = "bench")]
-            allocations: crate::bench::AllocationStats::default(),
+            allocations: crate::allocations::AllocationStats::default(),
         }
     }
 

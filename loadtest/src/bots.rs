@@ -16,9 +16,9 @@ use std::{
 use parking_lot::Mutex;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use treasure_hunt::protocol::{Clue, Dig, VaultDiscovered};
+use treasure_hunt_wire::{Clue, Dig, NAMESPACE as NS, VaultDiscovered};
 use veltrix_client::{Client, ClientError, decode_mod_body, hello};
-use veltrix_sdk::protocol::{ErrorCode, ServerMessage};
+use veltrix_protocol::{ErrorCode, ServerMessage};
 
 use crate::{
     clock::monotonic_ns,
@@ -27,8 +27,6 @@ use crate::{
     scenario::Scenario,
 };
 
-/// The treasure-hunt mod's namespace.
-const NS: &str = "Veltrix:TreasureHunt";
 /// Connecting is retried this often before the bot gives up.
 const CONNECT_ATTEMPTS: u32 = 5;
 

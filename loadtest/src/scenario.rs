@@ -3,7 +3,7 @@
 //! Times (`AtSeconds`) count from the start of the measured window, which follows the warm-up;
 //! the hunt's run starts when every bot is in, at the start of the warm-up.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -157,22 +157,50 @@ fn default_clue_radius() -> u32 {
     60
 }
 
+/// Why a scenario was refused; the text names the key and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file: reading it, or what is wrong inside.
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: Box<ScenarioError> },
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// Not JSON, or not a scenario's keys and types.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{key}: expected more than zero, found {value}")]
+    NotPositive { key: &'static str, value: f64 },
+    #[error("WarmupSeconds, Digs.PerMinute and Moves.Speed cannot be negative")]
+    Negative,
+    #[error("Executor: expected MultiThreaded or SingleThreaded, found {0:?}")]
+    Executor(String),
+    #[error("Placement.Hotspots: Count must be 1 or more and Share within 0..1, found {0:?}")]
+    Hotspots(Hotspots),
+    #[error("ClueDrops: AtSeconds {at} is outside the measured window (0 to {seconds} s)")]
+    ClueDropOutside { at: f64, seconds: f64 },
+    #[error("ReconnectStorm: AtSeconds {0} is outside the measured window")]
+    StormOutside(f64),
+    #[error("Vaults.Count ({vaults}) must cover one vault per hotspot ({hotspots})")]
+    TooFewVaults { vaults: usize, hotspots: usize },
+}
+
 impl Scenario {
     /// Reads and checks a scenario file; the error names the file and what is wrong.
-    pub fn load(path: &Path) -> Result<Scenario, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let in_file = |e: ScenarioError| ScenarioError::File { path: path.to_path_buf(), source: Box::new(e) };
+        let text = std::fs::read_to_string(path).map_err(|e| in_file(e.into()))?;
+        Self::parse(&text).map_err(in_file)
     }
 
     /// Parses and checks a scenario.
-    pub fn parse(text: &str) -> Result<Scenario, String> {
-        let scenario: Scenario = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = serde_json::from_str(text)?;
         scenario.check()?;
         Ok(scenario)
     }
 
     /// Checks the values (after a change, e.g. fewer seconds than the file's).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ScenarioError> {
         let positive = [
             ("Bots", self.bots as f64),
             ("Seconds", self.seconds),
@@ -184,42 +212,35 @@ impl Scenario {
         for (key, value) in positive {
             // NaN is refused too.
             if value.is_nan() || value <= 0.0 {
-                return Err(format!("{key}: expected more than zero, found {value}"));
+                return Err(ScenarioError::NotPositive { key, value });
             }
         }
         if self.warmup_seconds < 0.0 || self.digs.per_minute < 0.0 || self.moves.speed < 0.0 {
-            return Err("WarmupSeconds, Digs.PerMinute and Moves.Speed cannot be negative".into());
+            return Err(ScenarioError::Negative);
         }
         if let Some(e) = &self.executor
             && e != "MultiThreaded"
             && e != "SingleThreaded"
         {
-            return Err(format!("Executor: expected MultiThreaded or SingleThreaded, found {e:?}"));
+            return Err(ScenarioError::Executor(e.clone()));
         }
         if let Placement::Hotspots(h) = &self.placement
             && (h.count == 0 || !(0.0..=1.0).contains(&h.share))
         {
-            return Err(format!("Placement.Hotspots: Count must be 1 or more and Share within 0..1, found {h:?}"));
+            return Err(ScenarioError::Hotspots(*h));
         }
         for drop in &self.clue_drops {
             if !(0.0..self.seconds).contains(&drop.at_seconds) {
-                return Err(format!(
-                    "ClueDrops: AtSeconds {} is outside the measured window (0 to {} s)",
-                    drop.at_seconds, self.seconds
-                ));
+                return Err(ScenarioError::ClueDropOutside { at: drop.at_seconds, seconds: self.seconds });
             }
         }
         if let Some(storm) = &self.reconnect_storm
             && !(0.0..self.seconds).contains(&storm.at_seconds)
         {
-            return Err(format!("ReconnectStorm: AtSeconds {} is outside the measured window", storm.at_seconds));
+            return Err(ScenarioError::StormOutside(storm.at_seconds));
         }
         if self.vaults.count < self.hotspot_count() {
-            return Err(format!(
-                "Vaults.Count ({}) must cover one vault per hotspot ({})",
-                self.vaults.count,
-                self.hotspot_count()
-            ));
+            return Err(ScenarioError::TooFewVaults { vaults: self.vaults.count, hotspots: self.hotspot_count() });
         }
         Ok(())
     }
@@ -252,14 +273,27 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let base = r#"{"Bots": 10, "Seconds": 5, "Moves": {"Speed": 2, "PerSecond": 2}, "Digs": {"PerMinute": 6}"#;
-        let err = Scenario::parse(&format!(r#"{base}, "ClueDrops": [{{"AtSeconds": 9}}]}}"#)).unwrap_err();
+        let err = Scenario::parse(&format!(r#"{base}, "ClueDrops": [{{"AtSeconds": 9}}]}}"#)).unwrap_err().to_string();
         assert!(err.contains("ClueDrops: AtSeconds 9 is outside"), "{err}");
-        let err = Scenario::parse(&format!(r#"{base}, "Bot": 3}}"#)).unwrap_err();
+        let err = Scenario::parse(&format!(r#"{base}, "Bot": 3}}"#)).unwrap_err().to_string();
         assert!(err.contains("unknown field `Bot`"), "{err}");
         let err = Scenario::parse(
             r#"{"Bots": 0, "Seconds": 5, "Moves": {"Speed": 2, "PerSecond": 2}, "Digs": {"PerMinute": 6}}"#,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("Bots: expected more than zero"), "{err}");
+    }
+
+    #[test]
+    fn mistakes_have_kinds() {
+        let base = r#"{"Seconds": 5, "Moves": {"Speed": 2, "PerSecond": 2}, "Digs": {"PerMinute": 6}"#;
+        let no_bots = Scenario::parse(&format!(r#"{base}, "Bots": 0}}"#));
+        assert!(matches!(no_bots, Err(ScenarioError::NotPositive { key: "Bots", .. })), "{no_bots:?}");
+        let late_storm = Scenario::parse(&format!(r#"{base}, "Bots": 1, "ReconnectStorm": {{"AtSeconds": 5}}}}"#));
+        assert!(matches!(late_storm, Err(ScenarioError::StormOutside(_))), "{late_storm:?}");
+        let missing = Scenario::load(Path::new("no/such/scenario.json")).unwrap_err();
+        assert!(matches!(&missing, ScenarioError::File { source, .. } if matches!(**source, ScenarioError::Read(_))));
+        assert!(missing.to_string().starts_with("no/such/scenario.json: "), "{missing}");
     }
 }

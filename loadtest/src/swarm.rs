@@ -11,6 +11,7 @@ use std::{
 };
 
 use serde_json::Value;
+use tokio::task::JoinHandle;
 use veltrix_tests::{LiveServer, TestServer};
 
 use crate::{
@@ -36,28 +37,54 @@ const AFTERMATH: f64 = 1.0;
 
 /// Runs `scenario` (named `name` in the report) against the server laid out in `server_dir`.
 pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report {
-    let open_files = raise_open_files();
-    if (open_files as usize) < scenario.bots + 100 {
-        eprintln!("warning: {open_files} open files allowed, {} bots need a socket each", scenario.bots);
-    }
+    warn_if_few_open_files(scenario.bots);
     let plan = Plan::of(&scenario);
+    let server = prepared_server(&scenario, &plan, server_dir);
+    let mut live = started(&server);
+    let pid = live.pid();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_empty = rss_kib(pid).unwrap_or(0);
+    let shared = shared_state(&live, &plan, &scenario);
+    let (handles, connect_seconds) = fill_up(&plan, &shared).await;
+    let window_start = start_hunt(&mut live, &shared, &scenario);
+    let window = measure(&live, &shared, &scenario, window_start).await;
+    let drained = drain(&live, &shared, handles).await;
+    let tick_overruns = stop(live);
+    report(name, scenario, &shared, Figures { connect_seconds, rss_empty, window, drained, tick_overruns })
+}
+
+fn warn_if_few_open_files(bots: usize) {
+    let open_files = raise_open_files();
+    if (open_files as usize) < bots + 100 {
+        eprintln!("warning: {open_files} open files allowed, {bots} bots need a socket each");
+    }
+}
+
+/// A fresh server root with the scenario's server config, mod config and hunt (the only hunt).
+fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf) -> TestServer {
     let server = TestServer::new().with_server_dir(server_dir).with_treasure_hunt("Veltrix_TreasureHunt");
-    server.write("config.json", &plan.server_config(&scenario).to_string());
+    server.write("config.json", &plan.server_config(scenario).to_string());
     server.write(&format!("{MOD_DIR}/config.json"), &plan.mod_config().to_string());
     // Only the benchmark's hunt: the shipped one would be checked against a world not its own.
     let hunts = server.root().join(MOD_DIR).join("assets/Server/TreasureHunt/Hunts");
     let _ = std::fs::remove_dir_all(&hunts);
-    server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/{HUNT}.json"), &plan.hunt(&scenario).to_string());
-    let mut live = server.start(&[]);
-    let pid = live.pid();
+    server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/{HUNT}.json"), &plan.hunt(scenario).to_string());
+    server
+}
+
+/// The server started, its mod running (a panic otherwise, with the log).
+fn started(server: &TestServer) -> LiveServer {
+    let live = server.start(&[]);
     let log = live.log();
     if let Some(at) = log.find("DISABLED") {
         panic!("the treasure-hunt mod did not start: {}", &log[at..log.len().min(at + 3000)]);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_empty = rss_kib(pid).unwrap_or(0);
+    live
+}
 
-    let shared = Arc::new(Shared {
+/// What every bot shares, before any bot runs: no window yet, nobody online.
+fn shared_state(live: &LiveServer, plan: &Plan, scenario: &Scenario) -> Arc<Shared> {
+    Arc::new(Shared {
         addr: live.addr.clone(),
         vaults: VaultGrid::new(&plan.vaults),
         recorder: crate::report::Recorder::new(scenario.clue_drops.len()),
@@ -70,24 +97,34 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
         dig_intents: Default::default(),
         online: AtomicU64::new(0),
         outstanding: AtomicU64::new(0),
-    });
+    })
+}
 
-    // Fill up, a batch at a time.
+/// Starts every bot, `CONNECT_BATCH` at a time, and waits for them to be online: the bots'
+/// tasks and how long filling up took, in seconds.
+async fn fill_up(plan: &Plan, shared: &Arc<Shared>) -> (Vec<JoinHandle<Tally>>, f64) {
+    let bots = shared.scenario.bots;
+    let online = || shared.online.load(Ordering::Relaxed);
     let connect_started = Instant::now();
-    let mut handles = Vec::with_capacity(scenario.bots);
+    let mut handles = Vec::with_capacity(bots);
     for (i, bot) in plan.bots.iter().enumerate() {
         handles.push(tokio::spawn(bots::run(i as u32, *bot, shared.clone())));
         if (i + 1) % CONNECT_BATCH == 0 {
-            wait_until(|| shared.online.load(Ordering::Relaxed) as usize >= i + 1 - CONNECT_BATCH / 2, 30).await;
+            wait_until(|| online() as usize >= i + 1 - CONNECT_BATCH / 2, 30).await;
         }
     }
-    let all_in = wait_until(|| shared.online.load(Ordering::Relaxed) as usize >= scenario.bots, 60).await;
+    let all_in = wait_until(|| online() as usize >= bots, 60).await;
     let connect_seconds = connect_started.elapsed().as_secs_f64();
     if !all_in {
-        eprintln!("only {} of {} bots connected", shared.online.load(Ordering::Relaxed), scenario.bots);
+        eprintln!("only {} of {bots} bots connected", online());
     }
-    eprintln!("{} bots in after {connect_seconds:.1} s; starting the hunt", shared.online.load(Ordering::Relaxed));
+    eprintln!("{} bots in after {connect_seconds:.1} s; starting the hunt", online());
+    (handles, connect_seconds)
+}
 
+/// Starts the hunt and sets the measured window (and the storm's time) that the bots read;
+/// the window's start, in monotonic nanoseconds.
+fn start_hunt(live: &mut LiveServer, shared: &Shared, scenario: &Scenario) -> u64 {
     let answer = tokio::task::block_in_place(|| live.console(&format!("hunt start {HUNT}")));
     let run_started = monotonic_ns();
     if !answer.contains("started") {
@@ -100,8 +137,12 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     if let Some(storm) = &scenario.reconnect_storm {
         shared.storm_at.store(window_start + secs(storm.at_seconds), Ordering::Relaxed);
     }
+    window_start
+}
 
-    // The measured window in phases, split at each clue drop and at the storm.
+/// The measured window's phases, split at each clue drop and at the storm: (start in seconds
+/// into the window, label), in order; a phase ends where the next starts.
+fn phases(scenario: &Scenario) -> Vec<(f64, String)> {
     let mut events: Vec<(f64, String)> = scenario
         .clue_drops
         .iter()
@@ -116,10 +157,27 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
         boundaries
             .push(((at + AFTERMATH).min(scenario.seconds), format!("after {}", label.trim_end_matches(" (1 s)"))));
     }
+    boundaries
+}
+
+/// What the measured window showed, taken as it ends.
+struct Window {
+    ticks: Vec<TickPhase>,
+    server_cpu_cores: f64,
+    swarm_cpu_cores: f64,
+    rss: u64,
+    online_at_end: u64,
+}
+
+/// Waits out the measured window from `window_start`, reading the server's figures phase by
+/// phase.
+async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window_start: u64) -> Window {
+    let pid = live.pid();
+    let boundaries = phases(scenario);
     sleep_until(window_start).await;
     let mut phase_cpu = cpu_seconds(pid).unwrap_or(0.0);
     let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), phase_cpu);
-    bench_phase(&live);
+    bench_phase(live);
     let mut ticks = Vec::new();
     for (k, (at, label)) in boundaries.iter().enumerate() {
         let until = boundaries.get(k + 1).map_or(scenario.seconds, |b| b.0);
@@ -127,7 +185,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
             continue;
         }
         sleep_until(window_start + secs(until)).await;
-        let figures = bench_phase(&live);
+        let figures = bench_phase(live);
         let cpu = cpu_seconds(pid).unwrap_or(phase_cpu);
         ticks.push(tick_phase(label, until - at, &figures, (cpu - phase_cpu) / (until - at)));
         phase_cpu = cpu;
@@ -136,21 +194,33 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
     let swarm_cpu_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - swarm_cpu_start) / scenario.seconds;
     let rss = rss_kib(pid).unwrap_or(0);
     let online_at_end = shared.online.load(Ordering::Relaxed);
+    Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end }
+}
 
-    // Drain: no new actions; what is in flight arrives.
+/// After the window: the server's counts of frames and bytes written and the bots' tallies,
+/// taken with nothing in flight.
+struct Drained {
+    frames_sent: u64,
+    bytes_sent: u64,
+    tally: Tally,
+    connected: usize,
+}
+
+/// No new actions; what is in flight arrives; then the bots stop reading and report.
+async fn drain(live: &LiveServer, shared: &Shared, handles: Vec<JoinHandle<Tally>>) -> Drained {
     shared.stop_acting.store(true, Ordering::Relaxed);
     wait_until(|| shared.outstanding.load(Ordering::Relaxed) == 0, DRAIN_SECONDS).await;
-    let mut frames_sent = metric(&live, "veltrix_frames_out_total");
+    let mut frames_sent = metric(live, "veltrix_frames_out_total");
     let quiet_by = Instant::now() + Duration::from_secs(DRAIN_SECONDS);
     loop {
         tokio::time::sleep(QUIET).await;
-        let now = metric(&live, "veltrix_frames_out_total");
+        let now = metric(live, "veltrix_frames_out_total");
         if now == frames_sent || Instant::now() > quiet_by {
             break;
         }
         frames_sent = now;
     }
-    let bytes_sent = metric(&live, "veltrix_bytes_out_total");
+    let bytes_sent = metric(live, "veltrix_bytes_out_total");
     shared.stop_reading.store(true, Ordering::Relaxed);
     let mut tally = Tally::default();
     let mut connected = 0;
@@ -159,13 +229,34 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
         connected += usize::from(t.connected);
         tally.add(&t);
     }
+    Drained { frames_sent, bytes_sent, tally, connected }
+}
+
+/// Stops the server, after echoing the first warnings and errors of its log; its ticks that
+/// overran.
+fn stop(live: LiveServer) -> u64 {
     let log = live.log();
     let overruns = log.lines().filter(|l| l.contains("overran")).count() as u64;
     for line in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(10) {
         eprintln!("server: {line}");
     }
     let _ = tokio::task::block_in_place(|| live.stop());
+    overruns
+}
 
+/// Everything the report needs besides the scenario and what the bots recorded.
+struct Figures {
+    connect_seconds: f64,
+    rss_empty: u64,
+    window: Window,
+    drained: Drained,
+    tick_overruns: u64,
+}
+
+fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> Report {
+    let Figures { connect_seconds, rss_empty, window, drained, tick_overruns } = figures;
+    let Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end } = window;
+    let Drained { frames_sent, bytes_sent, tally, connected } = drained;
     let clue_drops: Vec<ClueDropReport> = shared
         .recorder
         .clues()
@@ -212,7 +303,7 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
         rss_per_player_bytes: (rss.saturating_sub(rss_empty) * 1024) as f64 / players,
         server_cpu_cores,
         swarm_cpu_cores,
-        tick_overruns: overruns,
+        tick_overruns,
         peer: None,
         lost: missing_clues + unanswered,
     }

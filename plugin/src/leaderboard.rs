@@ -110,7 +110,9 @@ pub fn freeze(world: &mut World, hunt: &str) -> Result<FinalBoard, String> {
     Ok(frozen)
 }
 
-/// The final board of hunt `hunt`, when it ended: from this run, or from the store.
+/// The final board of hunt `hunt`, when it ended: from this run, or from the store. The store
+/// is read on the tick thread only for `hunt status` of a hunt ended in an earlier run: one
+/// point read per command, run by the console or a player holding its permission.
 pub fn final_board_of(world: &World, hunt: &str) -> Result<Option<FinalBoard>, StoreError> {
     if let Some(frozen) = world.get_resource::<FinalBoards>().and_then(|f| f.0.get(hunt)) {
         return Ok(Some(frozen.clone()));

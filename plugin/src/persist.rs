@@ -377,7 +377,9 @@ pub fn save_scores(tables: Res<Tables>, mut board: ResMut<Leaderboard>, mut chan
 }
 
 /// Tick, before the hunt's input: players joining who are not parked in memory get their
-/// stored state parked, for `equip_players` to give back.
+/// stored state parked, for `equip_players` to give back. A store read on the tick thread,
+/// bounded: one point read per player in the tick it joins (the host admits at most
+/// MaxPlayers).
 pub fn restore_players(
     store: Option<Res<Store>>,
     mut stash: ResMut<Stash>,
@@ -442,7 +444,8 @@ fn stored_player(store: &Store, player: PlayerId) -> Result<Option<PlayerRecord>
 
 /// The join check: a player whose stored record cannot be read stays out, its record kept (let
 /// in, it would start empty and be saved over it). One still parked in memory this run is let
-/// in: what it has is there, and saved over the damaged record.
+/// in: what it has is there, and saved over the damaged record. Runs on the tick thread, in
+/// the host's join: one point read per admitted join.
 pub fn player_record_reads(world: &World, player: &Player) -> Result<(), String> {
     let Some(store) = world.get_resource::<Store>() else { return Ok(()) };
     if world.get_resource::<Stash>().is_some_and(|stash| stash.0.contains_key(&player.id)) {
@@ -718,7 +721,9 @@ pub enum CatchUp {
 }
 
 /// The events of the running hunt numbered after `after` that `player` should hear of: every
-/// vault opened, its own loot. Read from the store: committed events only.
+/// vault opened, its own loot. Read from the store: committed events only. On the tick thread
+/// (`catch_up`), bounded: one range read of at most `RetainedEvents` records per `CatchUp`,
+/// which counts against the connection's rate limit.
 pub fn events_since(store: &Store, log: &HuntLog, player: PlayerId, after: u64) -> Result<CatchUp, StoreError> {
     let oldest = log.next_seq.saturating_sub(log.retained).max(1);
     if after.saturating_add(1) < oldest {

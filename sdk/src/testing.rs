@@ -1,10 +1,11 @@
 //! Testing mods headless: the host schedules, scripted players and a transcript.
 //!
-//! A [`Harness`] is a world built as the host builds its own (the schedules [`PreTick`],
-//! [`Tick`](crate::Tick) and [`PostTick`], [`TickInfo`], the [`TileWorld`], the [`Outbox`],
-//! [`ClientMessages`], a [`CommandRegistry`], and a store in memory committed each tick before
-//! delivery, [`Harness::store`]) with mods added statically: no library is opened, no socket is
-//! bound. Scripted players join, move, send mod messages, type commands
+//! A [`Harness`] drives the host's own tick pipeline ([`runtime`]: the schedules [`PreTick`],
+//! [`Tick`](crate::Tick) and [`PostTick`] and their stages, [`TickInfo`], the [`TileWorld`],
+//! the [`Outbox`], [`ClientMessages`](crate::ClientMessages), a
+//! [`CommandRegistry`](crate::CommandRegistry), the refusals and permission checks, and a store
+//! in memory committed each tick before delivery, [`Harness::store`]) with mods added
+//! statically: no library is opened, no socket is bound. Scripted players join, move, send mod messages, type commands
 //! and leave; each tick, what every player would have received is assembled into one frame per
 //! player, as the host does, and written down in a transcript meant for snapshot tests
 //! (`insta::assert_snapshot!`).
@@ -88,8 +89,9 @@
 //!
 //! No network (no handshake, no `Welcome`, no rate limit, no frame size cap), no movement rules
 //! ([`Harness::move_to`] teleports: no speed budget, no walkability check), no area of interest
-//! (no `PlayerAppeared`/`PlayerMoved`/`PlayerGone`; [`Audience::Near`] is the exact distance,
-//! without the grid's hysteresis), no host commands. Permissions are the host's by default: the
+//! (no `PlayerAppeared`/`PlayerMoved`/`PlayerGone`; [`Audience::Near`](crate::Audience::Near) is
+//! the exact distance, without the grid's hysteresis), no repeated-request check (a request id
+//! sent again is applied again: tests reuse ids freely), no host commands. Permissions are the host's by default: the
 //! console holds all, players none ([`Harness::grant_all_permissions`],
 //! [`Harness::set_permissions`]). A panic in a mod is not caught: it fails the test.
 
@@ -109,15 +111,17 @@ use bevy_ecs::{
 use bytes::Bytes;
 use serde::Serialize;
 use veltrix_protocol::{
-    Command, CommandResult, ErrorCode, ErrorMessage, FrameBuilder, ModMessage, PlayerId, ServerMessage,
-    decode_server_frame, encode_message, encode_value, valid_player_name,
+    Command, FrameBuilder, ModMessage, PlayerId, ServerMessage, decode_server_frame, encode_value, valid_player_name,
 };
 
 use crate::{
-    Audience, ClientMessages, CommandRegistry, CommandSource, DeliverError, LoadedMod, MemoryStore, Mod, ModContext,
-    ModError, ModId, Outbox, Player, Position, PostTick, PreTick, Sender, Store, TickInfo, TileWorld, commit_tick,
-    run_command,
-    runtime::{self, Stage},
+    CommandSource, LoadedMod, MemoryStore, Mod, ModContext, ModError, ModId, Outbox, Player, Position, PostTick,
+    PreTick, Sender, Store, TickInfo, TileWorld, commit_tick,
+    runtime::{
+        self, Stage,
+        requests::{self, CommandPermissions, PermissionRules},
+        routing::{self, Recipients},
+    },
 };
 
 /// The tick rate of a new harness, the host's default.
@@ -125,8 +129,15 @@ pub const DEFAULT_TICK_RATE: u32 = 30;
 
 pub use crate::runtime::Executor;
 
-/// Whether a command source holds a permission node.
-type Permissions = Arc<dyn Fn(&CommandSource, &str) -> bool + Send + Sync>;
+/// A test's permission rule, `allowed(source, node)`; players also hold the nodes of
+/// subcommands made for every player, as in the host.
+struct TestPermissions<F>(F);
+
+impl<F: Fn(&CommandSource, &str) -> bool + Send + Sync + 'static> PermissionRules for TestPermissions<F> {
+    fn allows(&self, source: &CommandSource, node: &str, everyone: bool) -> bool {
+        (self.0)(source, node) || (everyone && matches!(source, CommandSource::Player { .. }))
+    }
+}
 
 /// A headless server running mods for a test: see the [module documentation](self).
 pub struct Harness {
@@ -196,14 +207,13 @@ impl Input {
     }
 }
 
-/// The harness's side of the world: the inputs of this tick, who is in the world, and who may
-/// run which command.
+/// The harness's side of the world: the inputs of this tick, who is in the world, and the
+/// frames of the tick.
 #[derive(Resource)]
 struct Script {
     inputs: Vec<Input>,
     /// Players whose join was applied, by id.
     online: BTreeMap<PlayerId, Entity>,
-    permissions: Permissions,
     /// The frames of this tick, by player in id order, from [`deliver`].
     delivered: Vec<(PlayerId, Bytes)>,
 }
@@ -226,12 +236,11 @@ impl Harness {
         // A store in memory, committed each tick before delivery, as the host's on disk.
         let store = Arc::new(MemoryStore::default());
         world.insert_resource(Store(store.clone()));
-        world.insert_resource(Script {
-            inputs: Vec::new(),
-            online: BTreeMap::new(),
-            permissions: Arc::new(|source, _| matches!(source, CommandSource::Console)),
-            delivered: Vec::new(),
-        });
+        // As the host: the console holds every permission, players none.
+        world.insert_resource(CommandPermissions::new(TestPermissions(|source: &CommandSource, _: &str| {
+            matches!(source, CommandSource::Console)
+        })));
+        world.insert_resource(Script { inputs: Vec::new(), online: BTreeMap::new(), delivered: Vec::new() });
         Self {
             world,
             store,
@@ -287,7 +296,7 @@ impl Harness {
     /// host's: the console holds every permission, players none but the nodes of subcommands
     /// made for every player (`hunt rank`), which they always hold here.
     pub fn set_permissions(&mut self, allowed: impl Fn(&CommandSource, &str) -> bool + Send + Sync + 'static) {
-        self.world.resource_mut::<Script>().permissions = Arc::new(allowed);
+        self.world.insert_resource(CommandPermissions::new(TestPermissions(allowed)));
     }
 
     /// Every player holds every permission from now on, to test the commands players type.
@@ -406,9 +415,7 @@ impl Harness {
     pub fn console(&mut self, line: &str) -> Result<String, String> {
         let tick = self.current_tick();
         self.record(tick, None, format!("console -> command {line:?}"));
-        let permissions = Arc::clone(&self.world.resource::<Script>().permissions);
-        let result =
-            run_command(&mut self.world, &CommandSource::Console, line, |source, node| permissions(source, node));
+        let result = requests::run_command_line(&mut self.world, &CommandSource::Console, line);
         let text = match &result {
             Ok(text) => format!("console <- CommandResult ok: {}", one_line(text)),
             Err(text) => format!("console <- CommandResult error: {}", one_line(text)),
@@ -569,54 +576,60 @@ fn commit(world: &mut World) {
     commit_tick(world);
 }
 
-/// PostTick, the delivery stage: routes the tick's outbox as the host does (a player, the
-/// players within a radius, all) and builds one frame per player.
+/// PostTick, the delivery stage: routes the tick's outbox as the host does and builds one
+/// frame per player.
 fn deliver(world: &mut World) {
     let tick = world.resource::<TickInfo>().tick;
-    let outgoing: Vec<(Audience, Bytes)> = world.resource_mut::<Outbox>().drain().collect();
-    if outgoing.is_empty() {
-        return;
-    }
-    let online = world.resource::<Script>().online.clone();
     let mut frames: BTreeMap<PlayerId, FrameBuilder> = BTreeMap::new();
-    let mut push = |id: PlayerId, message: &[u8]| {
-        frames
-            .entry(id)
-            .or_insert_with(|| {
-                let mut frame = FrameBuilder::with_capacity(256);
-                frame.begin(tick);
-                frame
-            })
-            .push(message);
-    };
-    for (audience, message) in &outgoing {
-        match *audience {
-            Audience::Player(id) => {
-                if online.contains_key(&id) {
-                    push(id, message);
-                }
-            }
-            Audience::Near { x, y, radius } => {
-                for (&id, &entity) in &online {
-                    let at = world.get::<Position>(entity);
-                    if at.is_some_and(|at| at.distance_squared(x, y) <= radius * radius) {
-                        push(id, message);
-                    }
-                }
-            }
-            Audience::All => online.keys().for_each(|&id| push(id, message)),
-        }
-    }
+    world.resource_scope(|world, mut outbox: bevy_ecs::world::Mut<Outbox>| {
+        let world = &*world;
+        routing::route(&mut outbox, &ScriptPlayers(world), |entity, message| {
+            let Some(player) = world.get::<Player>(entity) else { return };
+            frames
+                .entry(player.id)
+                .or_insert_with(|| {
+                    let mut frame = FrameBuilder::with_capacity(256);
+                    frame.begin(tick);
+                    frame
+                })
+                .push(message);
+        });
+    });
     world.resource_mut::<Script>().delivered = frames.into_iter().map(|(id, mut frame)| (id, frame.finish())).collect();
+}
+
+/// The scripted players online, for [`routing::route`]: without an interest grid, everyone is
+/// a candidate for a message to the players near a point.
+struct ScriptPlayers<'w>(&'w World);
+
+impl ScriptPlayers<'_> {
+    fn online(&self) -> &BTreeMap<PlayerId, Entity> {
+        &self.0.resource::<Script>().online
+    }
+}
+
+impl Recipients for ScriptPlayers<'_> {
+    fn player(&self, id: PlayerId) -> Option<Entity> {
+        self.online().get(&id).copied()
+    }
+
+    fn near(&self, _: f32, _: f32, _: f32, f: &mut dyn FnMut(Entity)) {
+        self.all(f);
+    }
+
+    fn all(&self, f: &mut dyn FnMut(Entity)) {
+        self.online().values().for_each(|&entity| f(entity));
+    }
+
+    fn position(&self, entity: Entity) -> Option<Position> {
+        self.0.get::<Position>(entity).copied()
+    }
 }
 
 /// PreTick, right after the message update: applies the script's inputs of this tick, in order,
 /// as the host applies what the network received.
 fn apply_script(world: &mut World) {
-    let (inputs, permissions) = {
-        let mut script = world.resource_mut::<Script>();
-        (mem::take(&mut script.inputs), Arc::clone(&script.permissions))
-    };
+    let inputs = mem::take(&mut world.resource_mut::<Script>().inputs);
     for input in inputs {
         if let Input::Join { id, name, at } = input {
             let entity = world.spawn((Player { id, name }, at)).id();
@@ -641,35 +654,10 @@ fn apply_script(world: &mut World) {
                     player.insert(to);
                 }
             }
-            Input::Mod { message: m, .. } => {
-                let sender = Sender { entity, player: id, request: m.request };
-                // The host's answers (host/src/sessions.rs, `apply`), word for word.
-                let (code, text) = match ClientMessages::deliver(world, &m.ns, &m.kind, sender, &m.body) {
-                    Ok(()) => continue,
-                    Err(DeliverError::Unknown) => (
-                        ErrorCode::UnknownMessage,
-                        format!("no mod message {} {} on this server (see Welcome.mods)", m.ns, m.kind),
-                    ),
-                    Err(DeliverError::Malformed(e)) => (ErrorCode::Malformed, format!("{} {}: {e}", m.ns, m.kind)),
-                };
-                let error = ServerMessage::Error(ErrorMessage { code, message: text, request: m.request });
-                world.resource_mut::<Outbox>().send_encoded(Audience::Player(id), encode_message(&error));
+            Input::Mod { message, .. } => {
+                requests::deliver_mod_message(world, Sender { entity, player: id, request: message.request }, &message);
             }
-            Input::Command { command, .. } => {
-                let name = world.get::<Player>(entity).map(|p| p.name.clone()).unwrap_or_default();
-                let source = CommandSource::Player { entity, id, name };
-                // As in the host: the nodes of player subcommands are held by every player.
-                let everyone = world.get_resource::<CommandRegistry>().map(CommandRegistry::everyone_nodes);
-                let allowed = |s: &CommandSource, node: &str| {
-                    permissions(s, node) || everyone.as_ref().is_some_and(|e| e.contains(node))
-                };
-                let (ok, text) = match run_command(world, &source, &command.line, allowed) {
-                    Ok(text) => (true, text),
-                    Err(text) => (false, text),
-                };
-                let answer = ServerMessage::CommandResult(CommandResult { request: command.request, ok, text });
-                world.resource_mut::<Outbox>().send_encoded(Audience::Player(id), encode_message(&answer));
-            }
+            Input::Command { command, .. } => requests::answer_command(world, entity, id, &command),
         }
     }
 }

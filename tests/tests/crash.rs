@@ -39,11 +39,11 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use treasure_hunt::{
-    persist::{CLAIMS, ClaimRecord, EVENTS, EventRecord, HUNTS, HuntEvent, HuntRecord, PLAYERS, PlayerRecord},
-    protocol::{CatchUp, CaughtUp, Dig, LootGranted, Snapshot, Stack, VaultClaimed},
+use treasure_hunt::persist::{
+    CLAIMS, ClaimRecord, EVENTS, EventRecord, HUNTS, HuntEvent, HuntRecord, PLAYERS, PlayerRecord,
 };
-use treasure_hunt_ecs::{hunt::Claimant, loot::ItemStack};
+use treasure_hunt_ecs::hunt::Claimant;
+use treasure_hunt_wire::{CatchUp, CaughtUp, Dig, ItemStack, LootGranted, Snapshot, Stack, VaultClaimed};
 use veltrix_client::{Client, decode_mod_body, hello};
 use veltrix_protocol::{PlayerId, ServerFrame, ServerMessage};
 use veltrix_sdk::Store;

@@ -302,19 +302,8 @@ pub struct Region {
     pub max_y: u32,
 }
 
-/// Who may claim a vault.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-pub enum ClaimRule {
-    /// Claimed once, worldwide: the first to finish digging takes the loot.
-    #[default]
-    FirstFinder,
-    /// Each player claims it once, with loot of their own.
-    PerPlayer,
-    /// The first finder rolls `LootTable`, everyone after them `ConsolationTable`, once each.
-    FirstFinderThenPerPlayer,
-    /// Each team claims it once (a player without a team is a team of one).
-    Team,
-}
+/// Who may claim a vault: the wire's type (treasure-hunt-wire), named here as always.
+pub use treasure_hunt_wire::ClaimRule;
 
 fn one() -> u32 {
     1

@@ -9,58 +9,13 @@
 //!
 //! Directions: North is toward y = 0 (the first line of a map file), East toward larger x.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use veltrix_sdk::TileWorld;
 
 use crate::model::assets::TilePos;
 
-/// One of the eight directions of a step, North being toward y = 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub enum Direction {
-    North,
-    NorthEast,
-    East,
-    SouthEast,
-    South,
-    SouthWest,
-    West,
-    NorthWest,
-}
-
-impl Direction {
-    /// Every direction, clockwise from North: the order ties are broken in.
-    pub const ALL: [Direction; 8] = [
-        Direction::North,
-        Direction::NorthEast,
-        Direction::East,
-        Direction::SouthEast,
-        Direction::South,
-        Direction::SouthWest,
-        Direction::West,
-        Direction::NorthWest,
-    ];
-
-    /// The step in tiles (dx, dy).
-    pub fn offset(self) -> (i32, i32) {
-        match self {
-            Direction::North => (0, -1),
-            Direction::NorthEast => (1, -1),
-            Direction::East => (1, 0),
-            Direction::SouthEast => (1, 1),
-            Direction::South => (0, 1),
-            Direction::SouthWest => (-1, 1),
-            Direction::West => (-1, 0),
-            Direction::NorthWest => (-1, -1),
-        }
-    }
-
-    /// Whether the step changes both x and y.
-    pub fn is_diagonal(self) -> bool {
-        let (dx, dy) = self.offset();
-        dx != 0 && dy != 0
-    }
-}
+/// One of the eight directions of a step: the wire's type (treasure-hunt-wire), named here
+/// as always.
+pub use treasure_hunt_wire::Direction;
 
 /// Cost of a straight step (one tile = 10).
 const STRAIGHT: u32 = 10;

@@ -155,12 +155,8 @@ pub struct ItemDrop {
     pub quantity_max: u32,
 }
 
-/// Items and how many: what a roll yields, merged by item in order of first appearance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemStack {
-    pub item: String,
-    pub quantity: u32,
-}
+/// Items and how many: the wire's type (treasure-hunt-wire), named here as always.
+pub use treasure_hunt_wire::ItemStack;
 
 fn default_weight() -> f64 {
     100.0

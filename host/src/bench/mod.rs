@@ -22,7 +22,9 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 pub use process::{CpuTimes, cpu_times, memory};
-pub use window::{AllocatingTick, AllocationStats, RECENT_ALLOCATING_TICKS, Window};
+pub use window::Window;
+
+pub use crate::allocations::{AllocatingTick, AllocationStats, RECENT_ALLOCATING_TICKS};
 
 use crate::tick::TickSample;
 

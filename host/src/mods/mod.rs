@@ -93,88 +93,87 @@ pub fn load_all(settings: &LoaderSettings) -> LoadReport {
     let candidates = drop_duplicates(candidates, &mut report.failures);
     let candidates: Vec<Candidate> = candidates
         .into_iter()
-        .filter(|c| {
-            let id = c.manifest.id.to_string();
-            let enabled = settings.config.mod_enabled(&id).unwrap_or(!c.manifest.disabled_by_default);
-            if !enabled {
-                let why = if settings.config.mod_enabled(&id) == Some(false) {
-                    "the config's Mods map"
-                } else {
-                    "DisabledByDefault"
-                };
-                tracing::info!("mod {id} not loaded: disabled by {why}");
-            }
-            enabled
-        })
-        .filter(|c| {
-            let ok = c.manifest.server_version.matches(settings.host_version);
-            if !ok {
-                report.failures.push(c.fail(
-                    &c.manifest_path(),
-                    format!(
-                        "needs server version {}, this server is {}",
-                        c.manifest.server_version, settings.host_version
-                    ),
-                ));
-            }
-            ok
-        })
+        .filter(|c| enabled(c, settings.config))
+        .filter(|c| fits_server(c, settings.host_version, &mut report.failures))
         .collect();
     let ordered = order::resolve(candidates, &mut report.failures);
 
     let mut opened: BTreeSet<String> = BTreeSet::new();
     let mut libraries: Vec<OpenedLibrary> = Vec::new();
     for c in ordered {
-        let id = c.manifest.id.to_string();
-        if let Some(reason) = c.manifest.failed_dependency(&opened) {
-            report.failures.push(c.fail(&c.manifest_path(), reason));
-            continue;
-        }
-        let library = c.dir.join(&c.manifest.main);
-        if !library.is_file() {
-            report
-                .failures
-                .push(c.fail(&c.manifest_path(), format!("`Main` names {}, which does not exist", library.display())));
-            continue;
-        }
-        let bytes = match library::read_checked(&library) {
-            Ok(bytes) => bytes,
-            Err(reason) => {
-                report.failures.push(c.fail(&library, reason));
-                continue;
+        match open_mod(c, settings, &opened, &libraries) {
+            Ok((instance, library)) => {
+                opened.insert(library.id.clone());
+                libraries.push(library);
+                report.loaded.push(instance);
             }
-        };
-        if let Some(first) = libraries.iter().find(|l| l.holds(&bytes)) {
-            report.failures.push(c.fail(
-                &library,
-                format!(
-                    "the same library as mod {}, already loaded from {}: a second copy would share its state \
-                     and handle every event twice; remove one of the two folders",
-                    first.id,
-                    first.dir.display()
-                ),
-            ));
-            continue;
+            Err(failure) => report.failures.push(failure),
         }
-        let instance = match library::open(&library) {
-            Ok(instance) => instance,
-            Err(reason) => {
-                report.failures.push(c.fail(&library, reason));
-                continue;
-            }
-        };
-        let data_dir = settings.data_root.join(c.manifest.id.folder_name());
-        if settings.create_data_dirs
-            && let Err(e) = fs::create_dir_all(&data_dir)
-        {
-            report.failures.push(c.fail(&data_dir, format!("cannot create the mod's data folder: {e}")));
-            continue;
-        }
-        libraries.push(OpenedLibrary { id: id.clone(), dir: c.dir.clone(), path: library, len: bytes.len() });
-        opened.insert(id);
-        report.loaded.push(ModInstance { manifest: c.manifest, dir: c.dir, data_dir, instance });
     }
     report
+}
+
+/// Whether the config (its `Mods` map, else the manifest's `DisabledByDefault`) lets the mod
+/// load; says so when it does not.
+fn enabled(c: &Candidate, config: &ServerConfig) -> bool {
+    let id = c.manifest.id.to_string();
+    let enabled = config.mod_enabled(&id).unwrap_or(!c.manifest.disabled_by_default);
+    if !enabled {
+        let why = if config.mod_enabled(&id) == Some(false) { "the config's Mods map" } else { "DisabledByDefault" };
+        tracing::info!("mod {id} not loaded: disabled by {why}");
+    }
+    enabled
+}
+
+/// Whether the mod's `ServerVersion` range holds this server's version; a failure when not.
+fn fits_server(c: &Candidate, host_version: &Version, failures: &mut Vec<ModFailure>) -> bool {
+    let ok = c.manifest.server_version.matches(host_version);
+    if !ok {
+        failures.push(c.fail(
+            &c.manifest_path(),
+            format!("needs server version {}, this server is {host_version}", c.manifest.server_version),
+        ));
+    }
+    ok
+}
+
+/// Opens one mod, in load order: its dependencies opened (`opened`), its library there, checked
+/// and not the same file as one of `libraries`, opened, its data folder made.
+fn open_mod(
+    c: Candidate,
+    settings: &LoaderSettings,
+    opened: &BTreeSet<String>,
+    libraries: &[OpenedLibrary],
+) -> Result<(ModInstance, OpenedLibrary), ModFailure> {
+    if let Some(reason) = c.manifest.failed_dependency(opened) {
+        return Err(c.fail(&c.manifest_path(), reason));
+    }
+    let library = c.dir.join(&c.manifest.main);
+    if !library.is_file() {
+        return Err(c.fail(&c.manifest_path(), format!("`Main` names {}, which does not exist", library.display())));
+    }
+    let bytes = library::read_checked(&library).map_err(|reason| c.fail(&library, reason))?;
+    if let Some(first) = libraries.iter().find(|l| l.holds(&bytes)) {
+        return Err(c.fail(
+            &library,
+            format!(
+                "the same library as mod {}, already loaded from {}: a second copy would share its state and \
+                 handle every event twice; remove one of the two folders",
+                first.id,
+                first.dir.display()
+            ),
+        ));
+    }
+    let instance = library::open(&library).map_err(|reason| c.fail(&library, reason))?;
+    let data_dir = settings.data_root.join(c.manifest.id.folder_name());
+    if settings.create_data_dirs
+        && let Err(e) = fs::create_dir_all(&data_dir)
+    {
+        return Err(c.fail(&data_dir, format!("cannot create the mod's data folder: {e}")));
+    }
+    let id = c.manifest.id.to_string();
+    let opened = OpenedLibrary { id, dir: c.dir.clone(), path: library, len: bytes.len() };
+    Ok((ModInstance { manifest: c.manifest, dir: c.dir, data_dir, instance }, opened))
 }
 
 /// A library opened for a mod: a copy of the same file under another mod name (only `Name`

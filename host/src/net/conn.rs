@@ -17,14 +17,17 @@ use tokio_tungstenite::{
     },
 };
 use veltrix_protocol::{
-    ClientMessage, DecodeError, ErrorCode, ErrorMessage, Refusal, ServerMessage, decode_client_frame, read_hello,
+    ClientMessage, DecodeError, ErrorCode, ErrorMessage, Hello, Refusal, ServerMessage, decode_client_frame, read_hello,
 };
 
 use super::{
-    AuthMode, ConnHandle, Control, JoinRequest, NetEvent, Shared,
+    AuthMode, ConnHandle, Control, JoinRequest, NetEvent, NetSettings, Shared,
     http::{self, Opening},
 };
-use crate::auth::{TokenError, unix_now};
+use crate::{
+    auth::{TokenError, unix_now},
+    reasons::{Disconnect, Dropped},
+};
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -43,8 +46,8 @@ pub(super) async fn serve(stream: TcpStream, addr: SocketAddr, shared: Arc<Share
     shared.metrics.disconnect(reason);
 }
 
-/// The connected phase, to its end; returns why it ended (a metrics label).
-async fn connected(mut joined: Box<Joined>, shared: &Arc<Shared>) -> &'static str {
+/// The connected phase, to its end; returns why it ended.
+async fn connected(mut joined: Box<Joined>, shared: &Arc<Shared>) -> Disconnect {
     let conn = joined.conn;
     let mut session = Session { conn, limiter: RateLimiter::new(shared.config.max_messages_per_second), errors: 0 };
     let early = std::mem::take(&mut joined.early);
@@ -69,116 +72,121 @@ struct Joined {
     early: Vec<ClientMessage>,
 }
 
-/// Upgrade and handshake: returns the joined connection, or why it ended (a metrics label).
-async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> Result<Box<Joined>, &'static str> {
+/// Upgrade and handshake: returns the joined connection, or why it ended.
+async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> Result<Box<Joined>, Disconnect> {
     let cfg = &shared.config;
     let slot = shared.admit(addr.ip());
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(WRITE_BATCH_BYTES)
-        .max_write_buffer_size(cfg.max_frame_bytes.max(64 * 1024) * 4)
-        .max_frame_size(Some(cfg.max_frame_bytes))
-        .max_message_size(Some(cfg.max_frame_bytes));
     // Boxed: the upgrade's state is large and needed only once; the task keeps only what the
     // long idle phase needs (memory per connected player).
-    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, upgrade(stream, ws_config))).await {
+    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, upgrade(stream, ws_config(cfg)))).await {
         Ok(result) => result?,
-        Err(_) => return Err("upgrade_failed"),
+        Err(_) => return Err(Disconnect::UpgradeFailed),
     };
     let Some(slot) = slot else {
         close(&mut ws, shared, ErrorCode::TooManyConnections, "too many connections from your address").await;
-        return Err("too_many_connections");
+        return Err(Disconnect::TooManyConnections);
     };
-
-    // The handshake: the first message of the first frame is Hello. Pings before it are
-    // answered (by tungstenite) and skipped.
-    let deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
-    let first = loop {
-        let Ok(incoming) = tokio::time::timeout_at(deadline, ws.next()).await else {
-            let message = format!("no Hello within {} s", cfg.handshake_timeout.as_secs());
-            close(&mut ws, shared, ErrorCode::HandshakeRequired, &message).await;
-            return Err("handshake_timeout");
-        };
-        match Incoming::from(incoming) {
-            Incoming::Binary(bytes) => break bytes,
-            Incoming::Control => {}
-            Incoming::Text => {
-                close(&mut ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
-                return Err("malformed");
-            }
-            Incoming::Closed => {
-                answer_close(&mut ws).await;
-                return Err("closed_during_handshake");
-            }
-            Incoming::Gone => return Err("closed_during_handshake"),
-            other => return Err(refuse_transport(&mut ws, shared, other).await),
-        }
-    };
+    let first = first_frame(&mut ws, shared).await?;
     count_in(shared, first.len());
     let (hello, messages) = match read_hello(&first) {
         Ok(read) => read,
         Err(Refusal { code, message }) => {
             close(&mut ws, shared, code, &message).await;
-            return Err(match code {
-                ErrorCode::ProtocolVersion => "protocol_version",
-                ErrorCode::BadCredentials => "bad_credentials",
-                ErrorCode::HandshakeRequired => "handshake_required",
-                ErrorCode::UnknownMessage => "unknown_message",
-                _ => "malformed",
-            });
+            return Err(Disconnect::refused_with(code));
         }
     };
-    let authenticated = match (&shared.auth, &hello.token) {
-        (AuthMode::Offline, _) => false,
-        (AuthMode::Token(_), None) => {
-            close(&mut ws, shared, ErrorCode::BadCredentials, "this server requires a token (ask an operator)").await;
-            return Err("bad_credentials");
-        }
-        (AuthMode::Token(key), Some(token)) => match key.verify(&hello.name, token, unix_now()) {
-            Ok(()) => true,
-            Err(TokenError::Bad) => {
-                close(
-                    &mut ws,
-                    shared,
-                    ErrorCode::BadCredentials,
-                    "the token is not valid for this name on this server",
-                )
-                .await;
-                return Err("bad_credentials");
-            }
-            Err(TokenError::Expired) => {
-                close(&mut ws, shared, ErrorCode::TokenExpired, "the token has expired; ask an operator for a new one")
-                    .await;
-                return Err("token_expired");
-            }
-        },
-    };
-
+    let authenticated = authenticate(&mut ws, shared, &hello).await?;
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let (frames_tx, frames) = flume::bounded(cfg.max_queued_frames);
     let control = Arc::new(Control::default());
     let handle = ConnHandle { frames: frames_tx, control: Arc::clone(&control) };
     let join = JoinRequest { conn, name: hello.name, authenticated, addr, handle };
     if shared.events.send(NetEvent::Join(join)).await.is_err() {
-        return Err("server_stopping");
+        return Err(Disconnect::ServerStopping);
     }
     Ok(Box::new(Joined { ws, _slot: slot, conn, frames, control, early: messages }))
 }
 
+/// The WebSocket settings of a player connection: read buffer, frame size limits, write batch.
+fn ws_config(cfg: &NetSettings) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(cfg.read_buffer_bytes)
+        .write_buffer_size(WRITE_BATCH_BYTES)
+        .max_write_buffer_size(cfg.max_frame_bytes.max(64 * 1024) * 4)
+        .max_frame_size(Some(cfg.max_frame_bytes))
+        .max_message_size(Some(cfg.max_frame_bytes))
+}
+
+/// The handshake's first data frame, which must start with Hello, within the handshake
+/// timeout. Pings before it are answered (by tungstenite) and skipped.
+async fn first_frame(ws: &mut Ws, shared: &Shared) -> Result<Bytes, Disconnect> {
+    let limit = shared.config.handshake_timeout;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let Ok(incoming) = tokio::time::timeout_at(deadline, ws.next()).await else {
+            let message = format!("no Hello within {} s", limit.as_secs());
+            close(ws, shared, ErrorCode::HandshakeRequired, &message).await;
+            return Err(Disconnect::HandshakeTimeout);
+        };
+        match Incoming::from(incoming) {
+            Incoming::Binary(bytes) => return Ok(bytes),
+            Incoming::Control => {}
+            Incoming::Text => {
+                close(ws, shared, ErrorCode::Malformed, "frames must be binary MessagePack, not text").await;
+                return Err(Disconnect::Malformed);
+            }
+            Incoming::Closed => {
+                answer_close(ws).await;
+                return Err(Disconnect::ClosedDuringHandshake);
+            }
+            Incoming::Gone => return Err(Disconnect::ClosedDuringHandshake),
+            other => return Err(refuse_transport(ws, shared, other).await),
+        }
+    }
+}
+
+/// Whether the Hello's name is authenticated: never on an offline server; on a token server,
+/// its token verified (a missing, bad or expired token closes the connection).
+async fn authenticate(ws: &mut Ws, shared: &Shared, hello: &Hello) -> Result<bool, Disconnect> {
+    let (code, message, reason) = match (&shared.auth, &hello.token) {
+        (AuthMode::Offline, _) => return Ok(false),
+        (AuthMode::Token(key), Some(token)) => match key.verify(&hello.name, token, unix_now()) {
+            Ok(()) => return Ok(true),
+            Err(TokenError::Bad) => (
+                ErrorCode::BadCredentials,
+                "the token is not valid for this name on this server",
+                Disconnect::BadCredentials,
+            ),
+            Err(TokenError::Expired) => (
+                ErrorCode::TokenExpired,
+                "the token has expired; ask an operator for a new one",
+                Disconnect::TokenExpired,
+            ),
+        },
+        (AuthMode::Token(_), None) => {
+            (ErrorCode::BadCredentials, "this server requires a token (ask an operator)", Disconnect::BadCredentials)
+        }
+    };
+    close(ws, shared, code, message).await;
+    Err(reason)
+}
+
 /// The WebSocket opening handshake (RFC 6455 section 4). Any other HTTP request gets its
 /// answer (`net::http`), and the connection ends.
-async fn upgrade(mut stream: TcpStream, config: WebSocketConfig) -> Result<Ws, &'static str> {
-    let Some((opening, received)) = http::read_opening(&mut stream).await else { return Err("upgrade_failed") };
+async fn upgrade(mut stream: TcpStream, config: WebSocketConfig) -> Result<Ws, Disconnect> {
+    let Some((opening, received)) = http::read_opening(&mut stream).await else {
+        return Err(Disconnect::UpgradeFailed);
+    };
     match opening {
         Opening::WebSocket { response, head_len } => {
-            stream.write_all(&response).await.map_err(|_| "upgrade_failed")?;
+            stream.write_all(&response).await.map_err(|_| Disconnect::UpgradeFailed)?;
             let after = received[head_len..].to_vec();
             Ok(WebSocketStream::from_partially_read(stream, after, Role::Server, Some(config)).await)
         }
         Opening::Http(answer) => {
             let _ = stream.write_all(&answer).await;
             let _ = stream.shutdown().await;
-            Err("not_a_websocket")
+            Err(Disconnect::NotAWebsocket)
         }
     }
 }
@@ -236,21 +244,21 @@ async fn answer_close(ws: &mut Ws) {
     let _ = timeout(Duration::from_secs(2), ws.flush()).await;
 }
 
-/// Answers a frame too large, or a breach of RFC 6455, and closes; returns the metrics label.
+/// Answers a frame too large, or a breach of RFC 6455, and closes; returns why it ended.
 /// Anything else ends the connection silently.
-fn refuse_transport<'a>(ws: &'a mut Ws, shared: &'a Shared, incoming: Incoming) -> RareOf<'a, &'static str> {
+fn refuse_transport<'a>(ws: &'a mut Ws, shared: &'a Shared, incoming: Incoming) -> RareOf<'a, Disconnect> {
     Box::pin(async move {
         match incoming {
             Incoming::TooLarge => {
                 close(ws, shared, ErrorCode::FrameTooLarge, &too_large(shared.config.max_frame_bytes)).await;
-                "frame_too_large"
+                Disconnect::FrameTooLarge
             }
             Incoming::Violation { close: code, what } => {
                 let message = format!("WebSocket protocol violation: {what}; use a client that follows RFC 6455");
                 close_with(ws, shared, ErrorCode::ProtocolViolation, &message, code).await;
-                "protocol_violation"
+                Disconnect::ProtocolViolation
             }
-            _ => "protocol_error",
+            _ => Disconnect::ProtocolError,
         }
     })
 }
@@ -276,7 +284,7 @@ impl Session {
         shared: &Arc<Shared>,
         frames: &flume::Receiver<Bytes>,
         control: &Control,
-    ) -> &'static str {
+    ) -> Disconnect {
         let cfg = &shared.config;
         // Pings since the client last sent anything: a counter, not a timestamp (every byte of
         // this future is in every connection's task).
@@ -290,54 +298,18 @@ impl Session {
                 () = control.notify.notified() => {
                     let (code, message) = control.close.get().cloned().unwrap_or((ErrorCode::Kicked, String::new()));
                     close(ws, shared, code, &message).await;
-                    return reason_label(code);
+                    return Disconnect::closed_with(code);
                 }
                 frame = frames.recv_async() => {
-                    let Ok(frame) = frame else { return "removed" };
-                    // A client that stops reading blocks this write; the tick thread then finds
-                    // the queue full and closes the connection, which ends the write here.
-                    tokio::select! {
-                        biased;
-                        () = control.notify.notified() => {
-                            return reason_label(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0));
-                        }
-                        sent = Box::pin(timeout(cfg.idle_timeout, write_queued(ws, frame, frames))) => match sent {
-                            Ok(Ok(written)) => count_out(shared, written),
-                            Ok(Err(_)) => return "write_error",
-                            Err(_) => return "slow_consumer",
-                        }
+                    let Ok(frame) = frame else { return Disconnect::Removed };
+                    if let Err(reason) = send_frames(ws, shared, frame, frames, control).await {
+                        return reason;
                     }
                 }
                 incoming = ws.next() => {
                     silent_pings = 0;
-                    match Incoming::from(incoming) {
-                        Incoming::Binary(bytes) => {
-                            count_in(shared, bytes.len());
-                            // Boxed only when the hand-over has to wait: its state would
-                            // otherwise sit in every idle connection's task.
-                            let result = match decode_client_frame(&bytes).map(|m| self.try_forward(shared, m)) {
-                                Ok(Ok(None)) => Ok(()),
-                                Ok(Ok(Some(pending))) => Box::pin(self.finish_forward(ws, shared, pending)).await,
-                                Ok(Err(reason)) => Err(reason),
-                                Err(e) => Box::pin(self.refuse(ws, shared, e)).await,
-                            };
-                            if let Err(reason) = result {
-                                return reason;
-                            }
-                        }
-                        Incoming::Text => {
-                            let e = DecodeError::Malformed("frames must be binary MessagePack, not text".into());
-                            if let Err(reason) = Box::pin(self.refuse(ws, shared, e)).await {
-                                return reason;
-                            }
-                        }
-                        Incoming::Control => {}
-                        Incoming::Closed => {
-                            Box::pin(answer_close(ws)).await;
-                            return "closed_by_client";
-                        }
-                        Incoming::Gone => return "closed_by_client",
-                        other => return refuse_transport(ws, shared, other).await,
+                    if let Err(reason) = self.receive(ws, shared, Incoming::from(incoming)).await {
+                        return reason;
                     }
                 }
                 () = &mut ping => {
@@ -346,23 +318,47 @@ impl Session {
                     if silent_pings > idle_pings {
                         let message = format!("nothing received for {} s", cfg.idle_timeout.as_secs());
                         close(ws, shared, ErrorCode::IdleTimeout, &message).await;
-                        return "idle_timeout";
+                        return Disconnect::IdleTimeout;
                     }
                     if Box::pin(timeout(cfg.idle_timeout, ws.send(Message::Ping(bytes::Bytes::new())))).await.is_err() {
-                        return "slow_consumer";
+                        return Disconnect::SlowConsumer;
                     }
                 }
             }
         }
     }
 
+    /// What the client sent: a frame of messages handed to the tick thread (or refused), its
+    /// close answered; `Err` when the connection ends.
+    async fn receive(&mut self, ws: &mut Ws, shared: &Arc<Shared>, incoming: Incoming) -> Result<(), Disconnect> {
+        match incoming {
+            Incoming::Binary(bytes) => {
+                count_in(shared, bytes.len());
+                // Boxed only when the hand-over has to wait: its state would otherwise sit in
+                // every idle connection's task.
+                match decode_client_frame(&bytes).map(|m| self.try_forward(shared, m)) {
+                    Ok(Ok(None)) => Ok(()),
+                    Ok(Ok(Some(pending))) => Box::pin(self.finish_forward(ws, shared, pending)).await,
+                    Ok(Err(reason)) => Err(reason),
+                    Err(e) => Box::pin(self.refuse(ws, shared, e)).await,
+                }
+            }
+            Incoming::Text => {
+                let e = DecodeError::Malformed("frames must be binary MessagePack, not text".into());
+                Box::pin(self.refuse(ws, shared, e)).await
+            }
+            Incoming::Control => Ok(()),
+            Incoming::Closed => {
+                Box::pin(answer_close(ws)).await;
+                Err(Disconnect::ClosedByClient)
+            }
+            Incoming::Gone => Err(Disconnect::ClosedByClient),
+            other => Err(refuse_transport(ws, shared, other).await),
+        }
+    }
+
     /// Passes decoded messages to the tick thread, within the rate limit.
-    async fn forward(
-        &mut self,
-        ws: &mut Ws,
-        shared: &Shared,
-        messages: Vec<ClientMessage>,
-    ) -> Result<(), &'static str> {
+    async fn forward(&mut self, ws: &mut Ws, shared: &Shared, messages: Vec<ClientMessage>) -> Result<(), Disconnect> {
         match self.try_forward(shared, messages)? {
             None => Ok(()),
             Some(pending) => self.finish_forward(ws, shared, pending).await,
@@ -377,14 +373,14 @@ impl Session {
         &mut self,
         shared: &Shared,
         mut messages: Vec<ClientMessage>,
-    ) -> Result<Option<Pending>, &'static str> {
+    ) -> Result<Option<Pending>, Disconnect> {
         if messages.is_empty() {
             return Ok(None);
         }
         let mut pending = Pending { tell: false, event: None };
         let allowed = self.limiter.take(messages.len());
         if allowed < messages.len() {
-            shared.metrics.dropped("rate_limited", (messages.len() - allowed) as u64);
+            shared.metrics.dropped(Dropped::RateLimited, (messages.len() - allowed) as u64);
             messages.truncate(allowed);
             pending.tell = self.limiter.tell();
         }
@@ -392,14 +388,14 @@ impl Session {
             match shared.events.try_send(NetEvent::Messages { conn: self.conn, messages }) {
                 Ok(()) => {}
                 Err(TrySendError::Full(event)) => pending.event = Some(event),
-                Err(TrySendError::Closed(_)) => return Err("server_stopping"),
+                Err(TrySendError::Closed(_)) => return Err(Disconnect::ServerStopping),
             }
         }
         Ok((pending.tell || pending.event.is_some()).then_some(pending))
     }
 
     /// Does what [`Self::try_forward`] left to wait for.
-    async fn finish_forward(&mut self, ws: &mut Ws, shared: &Shared, pending: Pending) -> Result<(), &'static str> {
+    async fn finish_forward(&mut self, ws: &mut Ws, shared: &Shared, pending: Pending) -> Result<(), Disconnect> {
         if pending.tell {
             let message = format!(
                 "more than {} messages per second: the excess is dropped",
@@ -408,26 +404,52 @@ impl Session {
             send_error(ws, shared, ErrorCode::RateLimited, &message).await;
         }
         match pending.event {
-            Some(event) => shared.events.send(event).await.map_err(|_| "server_stopping"),
+            Some(event) => shared.events.send(event).await.map_err(|_| Disconnect::ServerStopping),
             None => Ok(()),
         }
     }
 
     /// Answers an undecodable frame; closes after too many.
-    async fn refuse(&mut self, ws: &mut Ws, shared: &Arc<Shared>, error: DecodeError) -> Result<(), &'static str> {
+    async fn refuse(&mut self, ws: &mut Ws, shared: &Arc<Shared>, error: DecodeError) -> Result<(), Disconnect> {
         let (code, label) = match &error {
-            DecodeError::Malformed(_) => (ErrorCode::Malformed, "malformed"),
-            DecodeError::UnknownMessage(_) => (ErrorCode::UnknownMessage, "unknown_message"),
+            DecodeError::Malformed(_) => (ErrorCode::Malformed, Dropped::Malformed),
+            DecodeError::UnknownMessage(_) => (ErrorCode::UnknownMessage, Dropped::UnknownMessage),
         };
         shared.metrics.dropped(label, 1);
         self.errors += 1;
         if self.errors >= shared.config.max_errors {
             let message = format!("{error}; {} erroneous frames, closing", self.errors);
             close(ws, shared, ErrorCode::TooManyErrors, &message).await;
-            return Err("too_many_errors");
+            return Err(Disconnect::TooManyErrors);
         }
         send_error(ws, shared, code, &error.to_string()).await;
         Ok(())
+    }
+}
+
+/// Writes `frame` and the frames queued behind it. A client that stops reading blocks this
+/// write; the tick thread then finds the queue full and closes the connection, which ends the
+/// write here.
+async fn send_frames(
+    ws: &mut Ws,
+    shared: &Shared,
+    frame: Bytes,
+    frames: &flume::Receiver<Bytes>,
+    control: &Control,
+) -> Result<(), Disconnect> {
+    tokio::select! {
+        biased;
+        () = control.notify.notified() => {
+            Err(Disconnect::closed_with(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0)))
+        }
+        sent = Box::pin(timeout(shared.config.idle_timeout, write_queued(ws, frame, frames))) => match sent {
+            Ok(Ok(written)) => {
+                count_out(shared, written);
+                Ok(())
+            }
+            Ok(Err(_)) => Err(Disconnect::WriteError),
+            Err(_) => Err(Disconnect::SlowConsumer),
+        }
     }
 }
 
@@ -553,20 +575,6 @@ fn close_with<'a>(
             .await;
         let _ = timeout(Duration::from_millis(500), async { while let Some(Ok(_)) = ws.next().await {} }).await;
     })
-}
-
-fn reason_label(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::Kicked => "kicked",
-        ErrorCode::Banned => "banned",
-        ErrorCode::Replaced => "replaced",
-        ErrorCode::ServerFull => "server_full",
-        ErrorCode::NameTaken => "name_taken",
-        ErrorCode::SlowConsumer => "slow_consumer",
-        ErrorCode::ServerStopping => "server_stopping",
-        ErrorCode::SavedStateUnreadable => "saved_state_unreadable",
-        _ => "closed_by_server",
-    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 use veltrix_protocol::{ClientMessage, ErrorCode};
 
-use crate::{auth::TokenKey, config::ServerConfig, metrics::Metrics};
+use crate::{auth::TokenKey, config::ServerConfig, metrics::Metrics, reasons::Disconnect};
 
 /// A connection's number, unique for the run.
 pub type ConnId = u64;
@@ -38,7 +38,7 @@ pub enum NetEvent {
     /// Decoded messages from a joined client, in arrival order, within its rate limit.
     Messages { conn: ConnId, messages: Vec<ClientMessage> },
     /// The connection ended.
-    Left { conn: ConnId, reason: &'static str },
+    Left { conn: ConnId, reason: Disconnect },
 }
 
 pub struct JoinRequest {

@@ -5,7 +5,13 @@
 //! What lives here: the three schedules and their order ([`tick_schedules`]), the executor and
 //! the compute task pool ([`Executor`], [`init_task_pools`]), the stages a tick goes through
 //! ([`Stage`]: input, departures, the commit, delivery, the flush, in this order), the
-//! resources every tick needs ([`new_world`]). A driver adds its systems to the stages; it never orders them itself.
+//! resources every tick needs ([`new_world`]), and how a player's requests are applied
+//! ([`requests`]: mod messages delivered or refused, commands run with their permissions, the
+//! refusal texts) and who receives what ([`routing`]). A driver adds its systems to the
+//! stages; it never orders them itself.
+
+pub mod requests;
+pub mod routing;
 
 use bevy_ecs::{
     message::message_update_system,
@@ -77,10 +83,10 @@ pub fn schedules(executor: Executor) -> Schedules {
     schedules
 }
 
-/// A world ready to tick (the driver makes the task pool, [`init_task_pools`]): the schedules on `executor`, [`TickInfo`] at
-/// `tick_rate`, the tiles, and the resources of the pipeline (the outbox, the client message
-/// kinds, the commands, the tick's changes and the store's health). The store itself is the
-/// driver's.
+/// A world ready to tick (the driver makes the task pool, [`init_task_pools`]): the schedules
+/// on `executor`, [`TickInfo`] at `tick_rate`, the tiles, and the resources of the pipeline
+/// (the outbox, the client message kinds, the commands, the tick's changes and the store's
+/// health). The store itself is the driver's.
 pub fn new_world(executor: Executor, tick_rate: u32, tiles: TileWorld) -> World {
     let mut world = World::new();
     world.insert_resource(schedules(executor));

@@ -1,7 +1,7 @@
 //! Server start time with N players in the store: from spawning the process to its log line
 //! `server "..." running`, then to the end of the first tick and to the exit.
 //!
-//! `cargo run --release -p veltrix-loadtest --bin veltrix-bench-start -- 0 100000`
+//! `cargo run --release -p veltrix-bench-start -- 0 100000`
 //!
 //! For each N (default 100000): a fresh server root with the shipped treasure-hunt mod, its
 //! `universe/veltrix.redb` filled as the server would have left it after N players came once:
@@ -23,7 +23,7 @@ use std::{
 };
 
 use treasure_hunt::persist::{PLAYERS, PlayerRecord};
-use treasure_hunt_ecs::loot::ItemStack;
+use treasure_hunt_wire::ItemStack;
 use veltrix_host::{
     sessions::{PLAYER_IDS, POSITIONS, Sessions},
     store::RedbStore,

@@ -1,0 +1,133 @@
+//! Players in the world, one job per module: [`intake`] applies what the network received
+//! (joins, departures, mod messages, commands), [`movement`] checks moves, [`bans`] keeps
+//! `bans.json`, and [`delivery`] is the single way frames leave for connections. This module
+//! holds what they share: who is online, the rules from the config, the tick thread's end of
+//! the network.
+
+pub mod bans;
+pub mod delivery;
+pub mod intake;
+pub mod movement;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::AtomicU64},
+};
+
+use tokio::sync::mpsc;
+use veltrix_sdk::{Changes, PlayerId, Position, Store, StoreError, TileWorld, prelude::*, protocol::ModInfo};
+
+use crate::{
+    metrics::Metrics,
+    net::{ConnId, NetEvent},
+    reasons::Disconnect,
+};
+
+/// The tick thread's end of the network.
+#[derive(Resource)]
+pub struct NetLink {
+    pub events: mpsc::Receiver<NetEvent>,
+    pub current_tick: Arc<AtomicU64>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The rules sessions follow, from the config.
+#[derive(Resource, Debug, Clone)]
+pub struct SessionRules {
+    pub server_name: String,
+    pub max_players: u32,
+    pub spawn: Position,
+    pub spawn_radius: f32,
+    pub max_speed: f32,
+}
+
+impl SessionRules {
+    /// Where player `id` appears: a point within `spawn_radius` of the spawn picked from the
+    /// id (the same every time), on a walkable tile; the spawn itself when none is found.
+    pub fn spawn_point(&self, id: PlayerId, tiles: &TileWorld) -> Position {
+        if self.spawn_radius <= 0.0 {
+            return self.spawn;
+        }
+        let mut state = id;
+        for _ in 0..8 {
+            let a = splitmix64(&mut state);
+            let angle = (a >> 32) as f32 / u32::MAX as f32 * std::f32::consts::TAU;
+            // sqrt: uniform over the disc, not bunched at the centre.
+            let r = ((a & 0xffff_ffff) as f32 / u32::MAX as f32).sqrt() * self.spawn_radius;
+            let (x, y) = (self.spawn.x + r * angle.cos(), self.spawn.y + r * angle.sin());
+            if tiles.walkable(x, y) {
+                return Position { x, y };
+            }
+        }
+        self.spawn
+    }
+}
+
+/// splitmix64: the next value of a sequence seeded by `state`.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    crate::world::mix64(*state)
+}
+
+/// The loaded mods as Welcome lists them.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ModCatalog(pub Vec<ModInfo>);
+
+/// Who is online, by connection, id and name; and the ids given out so far.
+#[derive(Resource, Default)]
+pub struct Sessions {
+    by_conn: HashMap<ConnId, Entity>,
+    by_id: HashMap<PlayerId, Entity>,
+    /// Lowercased name to id: who is online by name goes through `by_id`.
+    ids: HashMap<String, PlayerId>,
+    next_id: PlayerId,
+    /// Connections that ended this tick, removed in PostTick ([`intake::remove_departed`]):
+    /// what they sent before ending is applied in this tick's systems, with its sender still
+    /// there.
+    departed: Vec<(Entity, Disconnect)>,
+}
+
+impl Sessions {
+    pub fn entity(&self, id: PlayerId) -> Option<Entity> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The online player of this name (any case).
+    pub fn by_name(&self, name: &str) -> Option<Entity> {
+        self.ids.get(&name.to_lowercase()).and_then(|id| self.entity(*id))
+    }
+
+    pub fn online(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// The id of a name, whatever its case: the same every time, across restarts (a new name's
+    /// id is written to the store with the tick).
+    fn id_for(&mut self, name: &str, changes: &mut Changes) -> PlayerId {
+        let key = name.to_lowercase();
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        self.next_id += 1;
+        changes.put(&PLAYER_IDS.into(), &key, &self.next_id);
+        self.ids.insert(key, self.next_id);
+        self.next_id
+    }
+
+    /// The ids handed out before, from the store.
+    pub fn load(&mut self, store: &Store) -> Result<(), StoreError> {
+        let ids = store.load::<String, PlayerId>(PLAYER_IDS)?;
+        self.ids.reserve(ids.len());
+        for (name, id) in ids {
+            self.next_id = self.next_id.max(id);
+            self.ids.insert(name, id);
+        }
+        Ok(())
+    }
+}
+
+/// The store's table of player ids: lowercase name to id.
+pub const PLAYER_IDS: &str = "veltrix/player-ids";
+
+/// The store's table of where players left: id to (x, y).
+pub const POSITIONS: &str = "veltrix/positions";

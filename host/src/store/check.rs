@@ -1,0 +1,95 @@
+//! `veltrix-server check`: redb's integrity check and every record read, on a copy of the
+//! store file.
+
+use std::path::Path;
+
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use serde::{Deserialize, de::IgnoredAny};
+use veltrix_sdk::{Storage, rmp_serde};
+
+use super::{
+    redb_store::{DAMAGED_ADVICE, RedbStore},
+    transfer::{Summary, msgpack_as_json},
+};
+
+/// What [`check`] found in a store.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// What was read.
+    pub summary: Summary,
+    /// Each problem on a line of its own: what is wrong, and where.
+    pub problems: Vec<String>,
+}
+
+/// Checks the store file at `path` without changing it, on a copy in the temporary folder
+/// (redb repairs what it opens and checks): redb's own integrity check (page checksums and
+/// structure), then that every record of every table reads, its key and value each exactly one
+/// MessagePack value (what the server writes). A record can still be wrong for its owner (a
+/// field missing): the owner says so when it reads it.
+pub fn check(path: &Path) -> Result<CheckReport, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+    // The server holds the file locked (redb's lock): refused while it runs, and the file stays
+    // as it is while it is copied.
+    file.try_lock_shared().map_err(|_| {
+        format!("{}: cannot check the store: it is in use (is another server running in this folder?)", path.display())
+    })?;
+    let copy = std::env::temp_dir().join(format!("veltrix-check-{}.redb", std::process::id()));
+    std::fs::copy(path, &copy).map_err(|e| format!("{}: cannot copy it to {}: {e}", path.display(), copy.display()))?;
+    drop(file);
+    let report = check_copy(&copy, path);
+    let _ = std::fs::remove_file(&copy);
+    report
+}
+
+/// [`check`] of `copy`, a copy of `original`.
+fn check_copy(copy: &Path, original: &Path) -> Result<CheckReport, String> {
+    let store = RedbStore::open_as(copy, original)?;
+    let mut report = CheckReport::default();
+    let integrity = {
+        let mut db = store.db.write();
+        let db = db.as_mut().expect("just opened");
+        crate::panics::catch(|| db.check_integrity())
+    };
+    match integrity {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => report
+            .problems
+            .push("redb's integrity check failed: the file's structure or checksums are damaged".to_string()),
+        Ok(Err(e)) => report.problems.push(format!("redb's integrity check failed: {e}")),
+        Err(panic) => report.problems.push(format!("redb's integrity check failed: redb panicked: {panic}")),
+    }
+    let tables = store.tables().map_err(|e| format!("cannot list the tables: {e}: {DAMAGED_ADVICE}"))?;
+    for name in tables {
+        let records = match store.read_all(&name) {
+            Ok(records) => records,
+            Err(e) => {
+                report.problems.push(format!("table {name}: cannot be read: {e}"));
+                continue;
+            }
+        };
+        report.summary.tables += 1;
+        report.summary.records += records.len();
+        for (key, value) in &records {
+            let shown = || match msgpack_as_json(key) {
+                Some(json) => format!("key {json} (base64 {})", BASE64.encode(key)),
+                None => format!("key (base64) {}", BASE64.encode(key)),
+            };
+            for (what, bytes) in [("key", key), ("value", value)] {
+                if let Err(e) = one_msgpack_value(bytes) {
+                    report.problems.push(format!("table {name}: {}: the {what} does not decode: {e}", shown()));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Whether `bytes` are exactly one MessagePack value.
+fn one_msgpack_value(bytes: &[u8]) -> Result<(), String> {
+    let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    IgnoredAny::deserialize(&mut de).map_err(|e| format!("not MessagePack ({e})"))?;
+    match bytes.len() as u64 - de.position() {
+        0 => Ok(()),
+        more => Err(format!("{more} byte(s) after its MessagePack value")),
+    }
+}

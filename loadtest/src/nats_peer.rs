@@ -21,6 +21,9 @@
 //! [`run`] starts its own nats-server (the binary in `NATS_SERVER`, else `nats-server` in
 //! /usr/sbin, /usr/bin or the PATH: Debian's package `nats-server`) on a free loopback port and
 //! stops it at the end. Nothing in this crate's tests needs it.
+//!
+//! Above 600 lines on purpose: the peer is one experiment (broker, bots, report), kept whole
+//! beside the swarm it is compared with.
 
 use std::{
     collections::HashMap,

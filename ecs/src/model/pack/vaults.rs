@@ -178,6 +178,8 @@ pub(super) fn names_vault(spec: &VaultSpec, id: &str) -> bool {
     fixed || in_group
 }
 
+/// An entry's rules: its loot and consolation tables exist and fit its claim rule; its effort,
+/// sparkle radius and spacings make sense.
 fn check_rules(spec: &VaultSpec, drop_ids: &[&str], error: &mut impl FnMut(&str, String)) {
     if !drop_ids.contains(&spec.loot_table.as_str()) {
         error("LootTable", unknown("loot table", &spec.loot_table, drop_ids));

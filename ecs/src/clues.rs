@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use veltrix_sdk::{
     PlayerId,
-    bevy_ecs::{message::Message, schedule::SystemSet},
+    bevy_ecs::{self, message::Message, schedule::SystemSet, system::SystemParam},
     prelude::*,
 };
 
@@ -166,29 +166,41 @@ pub fn register(world: &mut World) {
     veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<ClueOutcome>(world);
 }
 
+/// The running hunt as the release of its clues reads it: which hunt, its clues (in the assets
+/// in force), when its run started, and the time now.
+#[derive(SystemParam)]
+pub struct ReleaseClock<'w> {
+    hunt: Option<Res<'w, ActiveHunt>>,
+    assets: Res<'w, AssetsInForce>,
+    runs: Res<'w, HuntRuns>,
+    clock: Res<'w, HuntClock>,
+}
+
+/// The players who joined this tick, and those who moved.
+#[derive(SystemParam)]
+pub struct Arrivals<'w, 's> {
+    joined: Query<'w, 's, &'static Player, Added<Player>>,
+    moved: Query<'w, 's, (&'static Player, &'static Position), Changed<Position>>,
+}
+
 /// After the claims: releases the clues whose time came or whose vault was just claimed, the
 /// proximity clues of players who moved into their circle, and sends a shrinking area again
 /// when the radius told lost a whole tile (looked at once a second from its release). Joining
 /// players get what was released before.
-#[allow(clippy::too_many_arguments)]
 pub fn release_clues(
-    hunt: Option<Res<ActiveHunt>>,
-    assets: Res<AssetsInForce>,
-    runs: Res<HuntRuns>,
-    clock: Res<HuntClock>,
+    time: ReleaseClock,
     mut claims: MessageReader<ClaimOutcome>,
     mut releases: ResMut<ClueReleases>,
-    joined: Query<&Player, Added<Player>>,
-    moved: Query<(&Player, &Position), Changed<Position>>,
+    arrivals: Arrivals,
     mut out: MessageWriter<ClueOutcome>,
 ) {
-    let Some(hunt) = hunt else {
+    let Some(hunt) = &time.hunt else {
         claims.clear();
         return;
     };
-    let Some(placed) = assets.0.hunts.get(&hunt.id) else { return };
-    let started = runs.0.get(&hunt.id).and_then(|r| r.started_ms).unwrap_or(clock.unix_ms);
-    let now = clock.unix_ms;
+    let Some(placed) = time.assets.0.hunts.get(&hunt.id) else { return };
+    let started = time.runs.0.get(&hunt.id).and_then(|r| r.started_ms).unwrap_or(time.clock.unix_ms);
+    let now = time.clock.unix_ms;
     let release_to_all = |releases: &mut ClueReleases, index: usize, out: &mut MessageWriter<ClueOutcome>| {
         let clue = &placed.clues[index];
         if releases.to_all.contains_key(&clue.id) {
@@ -221,11 +233,22 @@ pub fn release_clues(
             }
         }
     }
-    for player in &joined {
+    for player in &arrivals.joined {
         out.write(ClueOutcome::Joined { player: player.id });
     }
-    for (player, position) in &moved {
-        for (index, clue) in placed.clues.iter().enumerate() {
+    release_near(&placed.clues, &arrivals, &mut releases, &mut out);
+    resend_shrunk_areas(&placed.clues, now, &mut releases, &mut out);
+}
+
+/// Releases the proximity clues of the players who moved into their circle (each once).
+fn release_near(
+    clues: &[PlacedClue],
+    arrivals: &Arrivals,
+    releases: &mut ResMut<ClueReleases>,
+    out: &mut MessageWriter<ClueOutcome>,
+) {
+    for (player, position) in &arrivals.moved {
+        for (index, clue) in clues.iter().enumerate() {
             let ClueTrigger::Enter(circle) = &clue.trigger else { continue };
             let (dx, dy) = (position.x - circle.x, position.y - circle.y);
             if dx * dx + dy * dy > circle.radius * circle.radius
@@ -239,7 +262,16 @@ pub fn release_clues(
             }
         }
     }
-    for (index, clue) in placed.clues.iter().enumerate() {
+}
+
+/// Sends a released shrinking area again when the radius told lost a whole tile.
+fn resend_shrunk_areas(
+    clues: &[PlacedClue],
+    now: i64,
+    releases: &mut ResMut<ClueReleases>,
+    out: &mut MessageWriter<ClueOutcome>,
+) {
+    for (index, clue) in clues.iter().enumerate() {
         let ClueKind::Area(area) = &clue.kind else { continue };
         let Some(released) = releases.to_all.get(&clue.id).copied() else { continue };
         // Changes at most once a second, counted from the clue's release.

@@ -22,7 +22,11 @@
 //! [`EffectGrant`]: written before `apply_effect_grants` runs, it applies in the same tick;
 //! after, in the next. Commands call [`grant_now`].
 
-use veltrix_sdk::{PlayerId, SpeedFactor, StoreHealth, bevy_ecs::message::Message, prelude::*};
+use veltrix_sdk::{
+    PlayerId, SpeedFactor, StoreHealth,
+    bevy_ecs::{self, message::Message, system::SystemParam},
+    prelude::*,
+};
 
 use crate::{
     model::assets::{Effect, Stacking},
@@ -265,19 +269,26 @@ pub fn expire_effects(
     }
 }
 
+/// What using items writes: the effects granted, the outcomes (refusals), and the inventories
+/// changed.
+#[derive(SystemParam)]
+pub struct UseOutcomes<'w> {
+    grants: MessageWriter<'w, EffectGrant>,
+    out: MessageWriter<'w, EffectOutcome>,
+    changed: MessageWriter<'w, InventoryChanged>,
+}
+
 /// Uses items: one of the item is consumed and its effect granted; refused when the player
 /// holds none, the item has no effect, or its `Ignore` effect is active (nothing consumed).
-#[allow(clippy::too_many_arguments)]
 pub fn use_items(
     mut requests: MessageReader<UseItemRequest>,
     assets: Res<AssetsInForce>,
     tick: Res<TickInfo>,
     health: Option<Res<StoreHealth>>,
     mut players: Query<(&mut Inventory, &ActiveEffects)>,
-    mut grants: MessageWriter<EffectGrant>,
-    mut out: MessageWriter<EffectOutcome>,
-    mut changed: MessageWriter<InventoryChanged>,
+    outcomes: UseOutcomes,
 ) {
+    let UseOutcomes { mut grants, mut out, mut changed } = outcomes;
     let writable = health.is_none_or(|h| h.writable);
     for r in requests.read() {
         let refuse = |reason: Reason| EffectOutcome::Refused(Refused { player: r.player, request: r.request, reason });

@@ -64,61 +64,78 @@ fn run(world: &mut World, source: &CommandSource, args: &[&str]) -> Result<Strin
         }
         "reload" => {
             no_more(rest)?;
-            match world.get_resource::<Reloads>() {
-                Some(reloads) if reloads.request() => {
-                    Ok("re-reading the asset pack; the result (applied, or every error) is logged".into())
-                }
-                _ => Err("the asset loader is not running".into()),
-            }
+            request_reload(world)
         }
         "give" => give(world, rest),
-        "effect" => {
-            let (name, effect, seconds) = match rest {
-                [name, effect] => (*name, *effect, None),
-                [name, effect, s] => (
-                    *name,
-                    *effect,
-                    Some(
-                        s.parse::<f32>()
-                            .ok()
-                            .filter(|s| *s > 0.0 && s.is_finite())
-                            .ok_or(format!("{s:?} is not a number of seconds above 0"))?,
-                    ),
-                ),
-                _ => return Err("expected a player, an effect and maybe seconds".into()),
-            };
-            let (entity, _) = online(world, name)?;
-            treasure_hunt_ecs::effects::grant_now(world, entity, effect, seconds)
-        }
+        "effect" => give_effect(world, rest),
         "clues" => {
             no_more(rest)?;
-            let player = match source {
-                CommandSource::Player { id, .. } => Some(*id),
-                CommandSource::Console => None,
-            };
-            if world.get_resource::<ActiveHunt>().is_none() {
-                return Ok("no hunt is running".into());
-            }
-            let lines = describe_clues(world, player);
-            Ok(if lines.is_empty() { "no clues yet".into() } else { lines.join("\n") })
+            Ok(clues_of(world, source))
         }
         "rank" => {
             no_more(rest)?;
-            let CommandSource::Player { id, .. } = source else {
-                return Err("the console has no rank: use hunt status for the board".into());
-            };
-            let board = world.resource::<Leaderboard>();
-            Ok(match rank_of(board, *id) {
-                Some(r) => format!(
-                    "you are #{} of {} with {} vault(s) and a score of {}",
-                    r.rank, r.of, r.entry.vaults, r.entry.score
-                ),
-                None if board.is_empty() => "no one is ranked yet".into(),
-                None => format!("you are not ranked yet ({} player(s) are): claim a vault", board.len()),
-            })
+            rank(world, source)
         }
         other => unreachable!("the dispatcher checked the subcommand {other}"),
     }
+}
+
+/// `hunt reload`: asks the asset loader to read the pack again.
+fn request_reload(world: &World) -> Result<String, String> {
+    match world.get_resource::<Reloads>() {
+        Some(reloads) if reloads.request() => {
+            Ok("re-reading the asset pack; the result (applied, or every error) is logged".into())
+        }
+        _ => Err("the asset loader is not running".into()),
+    }
+}
+
+/// `hunt effect <player> <effect> [seconds]`: grants an online player an effect.
+fn give_effect(world: &mut World, rest: &[&str]) -> Result<String, String> {
+    let (name, effect, seconds) = match rest {
+        [name, effect] => (*name, *effect, None),
+        [name, effect, s] => (
+            *name,
+            *effect,
+            Some(
+                s.parse::<f32>()
+                    .ok()
+                    .filter(|s| *s > 0.0 && s.is_finite())
+                    .ok_or(format!("{s:?} is not a number of seconds above 0"))?,
+            ),
+        ),
+        _ => return Err("expected a player, an effect and maybe seconds".into()),
+    };
+    let (entity, _) = online(world, name)?;
+    treasure_hunt_ecs::effects::grant_now(world, entity, effect, seconds)
+}
+
+/// `hunt clues`: the clues the player holds (every clue released, for the console).
+fn clues_of(world: &World, source: &CommandSource) -> String {
+    let player = match source {
+        CommandSource::Player { id, .. } => Some(*id),
+        CommandSource::Console => None,
+    };
+    if world.get_resource::<ActiveHunt>().is_none() {
+        return "no hunt is running".into();
+    }
+    let lines = describe_clues(world, player);
+    if lines.is_empty() { "no clues yet".into() } else { lines.join("\n") }
+}
+
+/// `hunt rank`: the player's place on the leaderboard.
+fn rank(world: &World, source: &CommandSource) -> Result<String, String> {
+    let CommandSource::Player { id, .. } = source else {
+        return Err("the console has no rank: use hunt status for the board".into());
+    };
+    let board = world.resource::<Leaderboard>();
+    Ok(match rank_of(board, *id) {
+        Some(r) => {
+            format!("you are #{} of {} with {} vault(s) and a score of {}", r.rank, r.of, r.entry.vaults, r.entry.score)
+        }
+        None if board.is_empty() => "no one is ranked yet".into(),
+        None => format!("you are not ranked yet ({} player(s) are): claim a vault", board.len()),
+    })
 }
 
 fn no_more(rest: &[&str]) -> Result<(), String> {

@@ -6,25 +6,44 @@ use treasure_hunt_ecs::{
     effects::UseItemRequest,
     hunt::{DigRequest, DiscardRequest, TeamRequest},
 };
-use veltrix_sdk::prelude::*;
+use veltrix_sdk::{
+    bevy_ecs::{self, system::SystemParam},
+    prelude::*,
+};
 
 use crate::protocol::{AskClue, Dig, Discard, JoinTeam, UseItem};
 
+/// This tick's players' messages that ask something of the hunt.
+#[derive(SystemParam)]
+pub struct ClientRequests<'w, 's> {
+    digs: MessageReader<'w, 's, FromClient<Dig>>,
+    discards: MessageReader<'w, 's, FromClient<Discard>>,
+    teams: MessageReader<'w, 's, FromClient<JoinTeam>>,
+    uses: MessageReader<'w, 's, FromClient<UseItem>>,
+    asked: MessageReader<'w, 's, FromClient<AskClue>>,
+}
+
+/// The hunt's requests, one writer per kind.
+#[derive(SystemParam)]
+pub struct HuntRequests<'w> {
+    digs: MessageWriter<'w, DigRequest>,
+    discards: MessageWriter<'w, DiscardRequest>,
+    teams: MessageWriter<'w, TeamRequest>,
+    clues: MessageWriter<'w, ClueRequest>,
+    uses: MessageWriter<'w, UseItemRequest>,
+}
+
 /// Turns this tick's `Dig`, `Discard`, `JoinTeam`, `AskClue` and `UseItem` messages into hunt
 /// requests.
-#[allow(clippy::too_many_arguments)]
-pub fn receive_requests(
-    mut digs: MessageReader<FromClient<Dig>>,
-    mut discards: MessageReader<FromClient<Discard>>,
-    mut teams: MessageReader<FromClient<JoinTeam>>,
-    mut uses: MessageReader<FromClient<UseItem>>,
-    mut dig_requests: MessageWriter<DigRequest>,
-    mut discard_requests: MessageWriter<DiscardRequest>,
-    mut team_requests: MessageWriter<TeamRequest>,
-    mut asked: MessageReader<FromClient<AskClue>>,
-    mut clue_requests: MessageWriter<ClueRequest>,
-    mut use_requests: MessageWriter<UseItemRequest>,
-) {
+pub fn receive_requests(from: ClientRequests, to: HuntRequests) {
+    let ClientRequests { mut digs, mut discards, mut teams, mut uses, mut asked } = from;
+    let HuntRequests {
+        digs: mut dig_requests,
+        discards: mut discard_requests,
+        teams: mut team_requests,
+        clues: mut clue_requests,
+        uses: mut use_requests,
+    } = to;
     dig_requests.write_batch(digs.read().map(|m| DigRequest {
         entity: m.entity,
         player: m.player,

@@ -16,7 +16,10 @@ use treasure_hunt_ecs::{
     lifecycle::{Announcement, EndReason, HuntClock},
     pack::PlacedClue,
 };
-use veltrix_sdk::prelude::*;
+use veltrix_sdk::{
+    bevy_ecs::{self, system::SystemParam},
+    prelude::*,
+};
 
 use crate::{
     leaderboard::FinalBoards,
@@ -24,40 +27,78 @@ use crate::{
     protocol::{self, Stack},
 };
 
-/// Sends this tick's outcomes: refusals, progress and hints to the player who asked, a vault's
-/// opening to the players within its sparkle radius, loot and the inventory to its holder
-/// (one `InventoryChanged` per player per tick, with the final state).
+/// This tick's outcomes of the hunt, in the order they are published.
+#[derive(SystemParam)]
+pub struct HuntOutcomes<'w, 's> {
+    digs: MessageReader<'w, 's, DigOutcome>,
+    claims: MessageReader<'w, 's, ClaimOutcome>,
+    logged: MessageReader<'w, 's, Logged>,
+    discards: MessageReader<'w, 's, DiscardOutcome>,
+    teams: MessageReader<'w, 's, TeamOutcome>,
+    hints: MessageReader<'w, 's, HintOutcome>,
+    effects: MessageReader<'w, 's, EffectOutcome>,
+    pings: MessageReader<'w, 's, TreasurePing>,
+    changed: MessageReader<'w, 's, InventoryChanged>,
+}
+
 /// Sends this tick's outcomes: refusals and progress to the player who asked, a vault's
 /// opening to the players within its sparkle radius, loot, effects, treasure sense and the
 /// inventory to its holder (one `InventoryChanged` per player per tick, with the final state).
-#[allow(clippy::too_many_arguments)]
 pub fn publish_outcomes(
-    mut digs: MessageReader<DigOutcome>,
-    mut claims: MessageReader<ClaimOutcome>,
-    mut logged: MessageReader<Logged>,
-    mut changed: MessageReader<InventoryChanged>,
-    mut discards: MessageReader<DiscardOutcome>,
-    mut teams: MessageReader<TeamOutcome>,
-    mut hints: MessageReader<HintOutcome>,
-    mut effects: MessageReader<EffectOutcome>,
-    mut pings: MessageReader<TreasurePing>,
+    outcomes: HuntOutcomes,
     tick: Res<TickInfo>,
     inventories: Query<(&Inventory, &PendingRewards)>,
     mut outbox: ResMut<Outbox>,
 ) {
-    let refuse = |outbox: &mut Outbox, r: &Refused| outbox.refuse(r.player, r.request, &r.reason);
-    for outcome in digs.read() {
+    let HuntOutcomes {
+        mut digs,
+        mut claims,
+        mut logged,
+        mut discards,
+        mut teams,
+        mut hints,
+        mut effects,
+        mut pings,
+        mut changed,
+    } = outcomes;
+    let outbox = &mut *outbox;
+    publish_digs(outbox, digs.read());
+    publish_claims(outbox, claims.read());
+    for logged in logged.read() {
+        send_event(outbox, logged.seq, &logged.event, logged.request, None);
+    }
+    publish_discards(outbox, discards.read());
+    publish_teams(outbox, teams.read());
+    publish_hints(outbox, hints.read());
+    publish_effects(outbox, effects.read(), tick.tick);
+    for ping in pings.read() {
+        outbox.send(Audience::Player(ping.player), &protocol::TreasureSense { vaults: ping.vaults });
+    }
+    publish_inventories(outbox, changed.read(), &inventories);
+}
+
+fn refuse(outbox: &mut Outbox, r: &Refused) {
+    outbox.refuse(r.player, r.request, &r.reason);
+}
+
+/// Digs' progress and refusals, to the digger.
+fn publish_digs<'a>(outbox: &mut Outbox, digs: impl Iterator<Item = &'a DigOutcome>) {
+    for outcome in digs {
         match outcome {
             DigOutcome::Progress { player, request, at, effort, required } => outbox.reply(
                 *player,
                 *request,
                 &protocol::DigProgress { x: at.x, y: at.y, effort: *effort, required: *required },
             ),
-            DigOutcome::Refused(r) => refuse(&mut outbox, r),
+            DigOutcome::Refused(r) => refuse(outbox, r),
             DigOutcome::Finished { .. } => {}
         }
     }
-    for outcome in claims.read() {
+}
+
+/// A vault's opening to the players within its sparkle radius; refusals to the claimant.
+fn publish_claims<'a>(outbox: &mut Outbox, claims: impl Iterator<Item = &'a ClaimOutcome>) {
+    for outcome in claims {
         match outcome {
             ClaimOutcome::Claimed(claim) => {
                 let vault = &claim.vault;
@@ -74,29 +115,38 @@ pub fn publish_outcomes(
                     },
                 );
             }
-            ClaimOutcome::Refused(r) => refuse(&mut outbox, r),
+            ClaimOutcome::Refused(r) => refuse(outbox, r),
         }
     }
-    for logged in logged.read() {
-        send_event(&mut outbox, logged.seq, &logged.event, logged.request, None);
-    }
-    for outcome in discards.read() {
+}
+
+/// Discards and their refusals, to the player who asked.
+fn publish_discards<'a>(outbox: &mut Outbox, discards: impl Iterator<Item = &'a DiscardOutcome>) {
+    for outcome in discards {
         match outcome {
             DiscardOutcome::Discarded { player, request, item, quantity } => {
                 outbox.reply(*player, *request, &protocol::Discarded { item: item.clone(), quantity: *quantity })
             }
-            DiscardOutcome::Refused(r) => refuse(&mut outbox, r),
+            DiscardOutcome::Refused(r) => refuse(outbox, r),
         }
     }
-    for outcome in teams.read() {
+}
+
+/// Team changes and their refusals, to the player who asked.
+fn publish_teams<'a>(outbox: &mut Outbox, teams: impl Iterator<Item = &'a TeamOutcome>) {
+    for outcome in teams {
         match outcome {
             TeamOutcome::Joined { player, request, team } => {
                 outbox.reply(*player, *request, &protocol::TeamChanged { team: team.clone() })
             }
-            TeamOutcome::Refused(r) => refuse(&mut outbox, r),
+            TeamOutcome::Refused(r) => refuse(outbox, r),
         }
     }
-    for outcome in hints.read() {
+}
+
+/// HotCold and Compass hints and their refusals, to the player who asked.
+fn publish_hints<'a>(outbox: &mut Outbox, hints: impl Iterator<Item = &'a HintOutcome>) {
+    for outcome in hints {
         match outcome {
             HintOutcome::HotCold { player, request, clue, band } => outbox.reply(
                 *player,
@@ -118,10 +168,14 @@ pub fn publish_outcomes(
                     direction: *direction,
                 },
             ),
-            HintOutcome::Refused(r) => refuse(&mut outbox, r),
+            HintOutcome::Refused(r) => refuse(outbox, r),
         }
     }
-    for outcome in effects.read() {
+}
+
+/// Effects started, stacked or ended, to their holder (ticks left counted from `now`).
+fn publish_effects<'a>(outbox: &mut Outbox, effects: impl Iterator<Item = &'a EffectOutcome>, now: u64) {
+    for outcome in effects {
         match outcome {
             EffectOutcome::Started { player, request, effect, stacks, expires_at }
             | EffectOutcome::Refreshed { player, request, effect, stacks, expires_at }
@@ -131,7 +185,7 @@ pub fn publish_outcomes(
                 &protocol::EffectStarted {
                     effect: effect.clone(),
                     stacks: *stacks,
-                    ticks: expires_at.saturating_sub(tick.tick),
+                    ticks: expires_at.saturating_sub(now),
                 },
             ),
             // Nothing changed (a hunt event or a command granted it again): nothing to say.
@@ -139,14 +193,19 @@ pub fn publish_outcomes(
             EffectOutcome::Ended { player, effect } => {
                 outbox.send(Audience::Player(*player), &protocol::EffectEnded { effect: effect.clone() })
             }
-            EffectOutcome::Refused(r) => refuse(&mut outbox, r),
+            EffectOutcome::Refused(r) => refuse(outbox, r),
         }
     }
-    for ping in pings.read() {
-        outbox.send(Audience::Player(ping.player), &protocol::TreasureSense { vaults: ping.vaults });
-    }
+}
+
+/// Each changed inventory to its holder, once per player, with its final state.
+fn publish_inventories<'a>(
+    outbox: &mut Outbox,
+    changed: impl Iterator<Item = &'a InventoryChanged>,
+    inventories: &Query<(&Inventory, &PendingRewards)>,
+) {
     let mut sent = BTreeSet::new();
-    for change in changed.read() {
+    for change in changed {
         if !sent.insert(change.player) {
             continue;
         }
@@ -186,20 +245,27 @@ pub fn send_event(outbox: &mut Outbox, seq: u64, event: &HuntEvent, request: Opt
 #[derive(Resource, Debug, Clone, PartialEq, Eq)]
 pub struct ServerLanguage(pub String);
 
+/// What players' clue messages are made from: the running hunt's clues (in the assets in
+/// force), when each was released, the clock (an area shrinks) and the server's language.
+#[derive(SystemParam)]
+pub struct ClueTexts<'w> {
+    hunt: Option<Res<'w, ActiveHunt>>,
+    assets: Res<'w, AssetsInForce>,
+    releases: Res<'w, ClueReleases>,
+    clock: Res<'w, HuntClock>,
+    language: Res<'w, ServerLanguage>,
+}
+
 /// Sends this tick's clues and announcements: a clue released to everyone and every
 /// announcement as one broadcast (encoded once); the rest to the player concerned.
-#[allow(clippy::too_many_arguments)]
 pub fn publish_clues_and_announcements(
     mut clues: MessageReader<ClueOutcome>,
     mut announcements: MessageReader<Announcement>,
-    hunt: Option<Res<ActiveHunt>>,
-    assets: Res<AssetsInForce>,
-    releases: Res<ClueReleases>,
-    clock: Res<HuntClock>,
-    language: Res<ServerLanguage>,
+    texts: ClueTexts,
     final_boards: Option<Res<FinalBoards>>,
     mut outbox: ResMut<Outbox>,
 ) {
+    let ClueTexts { hunt, assets, releases, clock, language } = texts;
     for announcement in announcements.read() {
         let mut message = announced(announcement);
         if let Announcement::Ended { hunt, .. } = announcement {

@@ -28,6 +28,9 @@
 //!
 //! The schedule is random: the seed is printed, and `VELTRIX_CRASH_SEED=S` runs it again (as
 //! far as timing allows). Run with `-- --nocapture` to see the counts checked.
+//!
+//! Above 600 lines on purpose: one scenario (load, kill, restart, check) with the bookkeeping and
+//! checks only it uses, read together with the run they serve.
 
 use std::{
     collections::{BTreeMap, BTreeSet},

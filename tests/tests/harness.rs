@@ -14,6 +14,7 @@ use serde_json::json;
 use veltrix_protocol::{CommandResult, ErrorCode, ServerMessage, decode_server_frame};
 use veltrix_sdk::{
     CommandSource, ModId,
+    bevy_ecs::{self, system::SystemParam},
     prelude::*,
     testing::{Executor, Harness},
 };
@@ -191,16 +192,17 @@ fn dig(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn talk(
-    mut shouts: MessageReader<FromClient<Shout>>,
-    mut announcements: MessageReader<FromClient<Announce>>,
-    mut questions: MessageReader<FromClient<WhereIsIt>>,
-    mut census: MessageReader<FromClient<Census>>,
-    positions: Query<&Position>,
-    count: Res<HeadCount>,
-    mut outbox: ResMut<Outbox>,
-) {
+/// What players say this tick: shouts to those near, announcements to all, and questions.
+#[derive(SystemParam)]
+struct Talk<'w, 's> {
+    shouts: MessageReader<'w, 's, FromClient<Shout>>,
+    announcements: MessageReader<'w, 's, FromClient<Announce>>,
+    questions: MessageReader<'w, 's, FromClient<WhereIsIt>>,
+    census: MessageReader<'w, 's, FromClient<Census>>,
+}
+
+fn talk(talk: Talk, positions: Query<&Position>, count: Res<HeadCount>, mut outbox: ResMut<Outbox>) {
+    let Talk { mut shouts, mut announcements, mut questions, mut census } = talk;
     for s in shouts.read() {
         let Ok(at) = positions.get(s.entity) else { continue };
         let heard = Heard { from: s.player, text: s.message.text.clone() };

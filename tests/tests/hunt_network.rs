@@ -5,6 +5,9 @@
 //! appear at the spawn (256.5, 256.5) and dig within 3 tiles of where they stand. The hunt's
 //! messages are read here as JSON values (MessagePack maps keyed by field name): the shape a
 //! client of any language sees.
+//!
+//! Above 600 lines on purpose: one short test per behaviour of the hunt over the wire, sharing
+//! the pack, server and client helpers at the top.
 
 use std::time::Duration;
 

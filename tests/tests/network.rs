@@ -1,5 +1,8 @@
 //! The player endpoint over real sockets on loopback: handshake and its refusals, movement and
 //! area of interest, rate limits, bad input, slow clients, the admin listener and the console.
+//!
+//! Above 600 lines on purpose: one short test per behaviour of the endpoint, sharing the server
+//! and client helpers at the top.
 
 use std::time::{Duration, Instant};
 

@@ -71,20 +71,27 @@ pub fn place_fixed(at: TilePos, tiles: &TileWorld, placed: &[(String, TilePos)])
     Ok(at)
 }
 
+/// A random group of vaults to place: an entry of a hunt's `Vaults` with its region and count.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    /// The hunt's seed.
+    pub hunt_seed: u64,
+    pub spec: &'a VaultSpec,
+    pub region: Region,
+    pub count: u32,
+}
+
 /// The tiles of a random group: every tile of the region that is ground, `reachable` (on foot
 /// from the spawn), far enough from the spawn and from the vaults placed so far, taken in an order shuffled from the hunt's seed and
 /// the group's id, each kept when it is far enough from those already kept.
-#[allow(clippy::too_many_arguments)]
 pub fn place_group(
-    hunt_seed: u64,
-    spec: &VaultSpec,
-    region: Region,
-    count: u32,
+    group: &Group,
     tiles: &TileWorld,
     spawn: (f32, f32),
     placed: &[(String, TilePos)],
     reachable: &dyn Fn(TilePos) -> bool,
 ) -> Result<Vec<TilePos>, PlacementError> {
+    let Group { hunt_seed, spec, region, count } = *group;
     if region.min_x > region.max_x
         || region.min_y > region.max_y
         || region.max_x >= tiles.width()
@@ -146,9 +153,36 @@ mod tests {
             tiles.set(x, 10, Tile::Rock);
         }
         let spec = group("Dune", 8.0, 12.0);
-        let a = place_group(7, &spec, REGION, 12, &tiles, (32.0, 32.0), &[], &|_| true).unwrap();
-        assert_eq!(a, place_group(7, &spec, REGION, 12, &tiles, (32.0, 32.0), &[], &|_| true).unwrap());
-        assert_ne!(a, place_group(8, &spec, REGION, 12, &tiles, (32.0, 32.0), &[], &|_| true).unwrap());
+        let a = place_group(
+            &Group { hunt_seed: 7, spec: &spec, region: REGION, count: 12 },
+            &tiles,
+            (32.0, 32.0),
+            &[],
+            &|_| true,
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            place_group(
+                &Group { hunt_seed: 7, spec: &spec, region: REGION, count: 12 },
+                &tiles,
+                (32.0, 32.0),
+                &[],
+                &|_| true
+            )
+            .unwrap()
+        );
+        assert_ne!(
+            a,
+            place_group(
+                &Group { hunt_seed: 8, spec: &spec, region: REGION, count: 12 },
+                &tiles,
+                (32.0, 32.0),
+                &[],
+                &|_| true
+            )
+            .unwrap()
+        );
         for (i, p) in a.iter().enumerate() {
             assert_ne!(p.y, 10, "not on rock");
             assert!(p.distance_to(32.0, 32.0) >= 12.0);
@@ -162,7 +196,14 @@ mod tests {
     fn too_many_vaults_for_the_region_is_an_error_saying_how_many_fit() {
         let tiles = TileWorld::flat(64, 64);
         let region = Region { min_x: 0, min_y: 0, max_x: 9, max_y: 9 };
-        let err = place_group(1, &group("G", 5.0, 0.0), region, 20, &tiles, (60.0, 60.0), &[], &|_| true).unwrap_err();
+        let err = place_group(
+            &Group { hunt_seed: 1, spec: &group("G", 5.0, 0.0), region, count: 20 },
+            &tiles,
+            (60.0, 60.0),
+            &[],
+            &|_| true,
+        )
+        .unwrap_err();
         let PlacementError::RegionTooSmall { wanted: 20, placed } = err else { panic!("{err:?}") };
         assert!((1..=9).contains(&placed), "{placed}");
     }

@@ -119,92 +119,107 @@ impl Diagnoser<'_> {
             at.pop();
         }
         match Problem::parse(message) {
-            Problem::UnknownKey { name, expected, tail } => {
-                let message = unknown("key", &name, &expected, "this object takes no keys");
-                // serde names the key itself as the last step of the path.
-                if let [object @ .., Seg::Key(last)] = path.as_slice()
-                    && *last == name
-                    && value_at(self.merged, object).is_some_and(|v| v.get(&name).is_some())
-                {
-                    return Diagnosis { path: object.to_vec(), key: Some(name), message };
-                }
-                let marker = format!("{name}\u{0}");
-                let candidates = self.find(&at, |_, v| v.get(&name).is_some());
-                let found = self.confirm(&candidates, |copy, object| {
-                    rename_key(copy, object, &name, &marker);
-                    Some(format!("unknown field `{marker}`{tail}"))
-                });
-                match found.or_else(|| candidates.first().cloned()) {
-                    Some(object) => Diagnosis { path: object, key: Some(name), message },
-                    None => Diagnosis { path: at, key: None, message },
-                }
-            }
-            Problem::UnknownValue { name, expected, tail } => {
-                let message = unknown("value", &name, &expected, "no value is allowed here");
-                let marker = format!("{name}\u{0}");
-                let expected_message = format!("unknown variant `{marker}`{tail}");
-                // A string value (`"Type": "Singel"`), or a key (an externally tagged enum).
-                let is_value = |v: &Value| v.as_str() == Some(name.as_str());
-                let has_key = |v: &Value| v.get(&name).is_some() && v.is_object();
-                if value_at(self.merged, &at).is_some_and(is_value) {
-                    return Diagnosis { path: at, key: None, message };
-                }
-                if value_at(self.merged, &at).is_some_and(has_key) {
-                    return Diagnosis { path: at, key: Some(name), message };
-                }
-                let values = self.find(&at, |_, v| is_value(v));
-                let found = self.confirm(&values, |copy, path| {
-                    *value_at_mut(copy, path)? = Value::String(marker.clone());
-                    Some(expected_message.clone())
-                });
-                if let Some(path) = found.or_else(|| values.first().cloned()) {
-                    return Diagnosis { path, key: None, message };
-                }
-                let objects = self.find(&at, |_, v| has_key(v));
-                let found = self.confirm(&objects, |copy, object| {
-                    rename_key(copy, object, &name, &marker);
-                    Some(expected_message.clone())
-                });
-                match found.or_else(|| objects.first().cloned()) {
-                    Some(object) => Diagnosis { path: object, key: Some(name), message },
-                    None => Diagnosis { path: at, key: None, message },
-                }
-            }
-            Problem::MissingKey { name } => {
-                let candidates = self.find(&at, |_, v| v.as_object().is_some_and(|o| !o.contains_key(&name)));
-                let unknown_key = format!("unknown field `{name}`");
-                // Giving the object the key (null) must change the error, and not into "unknown".
-                let found = candidates.iter().take(MAX_PROBES).find(|object| {
-                    let mut copy = self.merged.clone();
-                    if let Some(Value::Object(o)) = value_at_mut(&mut copy, object) {
-                        o.insert(name.clone(), Value::Null);
-                    }
-                    match (self.probe)(&copy) {
-                        None => true,
-                        Some(failure) => failure != self.failure && !failure.1.starts_with(&unknown_key),
-                    }
-                });
-                let message = format!("missing key {name:?}");
-                Diagnosis { path: found.cloned().unwrap_or(at), key: None, message }
-            }
-            Problem::Invalid { prefix } => {
-                // serde's message names the value (`string "x"`, `integer `5``, `map`) and what
-                // was expected: a candidate is a value of that description.
-                let tail_of = |v: &Value| {
-                    let head = format!("{prefix}{}, expected ", describe(v));
-                    message.strip_prefix(&head).map(String::from)
-                };
-                let direct = value_at(self.merged, &at).is_some_and(|v| !is_container(v) && tail_of(v).is_some());
-                let found = if direct {
-                    Some(at.clone())
-                } else {
-                    let candidates = self.find(&at, |_, v| tail_of(v).is_some());
-                    candidates.iter().take(MAX_PROBES).find(|path| self.confirm_invalid(path, &tail_of)).cloned()
-                };
-                Diagnosis { path: found.unwrap_or(at), key: None, message: message.clone() }
-            }
+            Problem::UnknownKey { name, expected, tail } => self.unknown_key(at, name, &expected, &tail),
+            Problem::UnknownValue { name, expected, tail } => self.unknown_value(at, name, &expected, &tail),
+            Problem::MissingKey { name } => self.missing_key(at, &name),
+            Problem::Invalid { prefix } => self.invalid(at, prefix),
             Problem::Other => Diagnosis { path: at, key: None, message: message.clone() },
         }
+    }
+
+    /// An unknown key `name`: the object that holds it (the one whose renamed key gives serde's
+    /// error again), under `at`.
+    fn unknown_key(&self, at: Vec<Seg>, name: String, expected: &[String], tail: &str) -> Diagnosis {
+        let path = &self.failure.0;
+        let message = unknown("key", &name, expected, "this object takes no keys");
+        // serde names the key itself as the last step of the path.
+        if let [object @ .., Seg::Key(last)] = path.as_slice()
+            && *last == name
+            && value_at(self.merged, object).is_some_and(|v| v.get(&name).is_some())
+        {
+            return Diagnosis { path: object.to_vec(), key: Some(name), message };
+        }
+        let marker = format!("{name}\u{0}");
+        let candidates = self.find(&at, |_, v| v.get(&name).is_some());
+        let found = self.confirm(&candidates, |copy, object| {
+            rename_key(copy, object, &name, &marker);
+            Some(format!("unknown field `{marker}`{tail}"))
+        });
+        match found.or_else(|| candidates.first().cloned()) {
+            Some(object) => Diagnosis { path: object, key: Some(name), message },
+            None => Diagnosis { path: at, key: None, message },
+        }
+    }
+
+    /// An unknown value `name`: a string value (`"Type": "Singel"`), or a key (an externally
+    /// tagged enum), under `at`.
+    fn unknown_value(&self, at: Vec<Seg>, name: String, expected: &[String], tail: &str) -> Diagnosis {
+        let message = unknown("value", &name, expected, "no value is allowed here");
+        let marker = format!("{name}\u{0}");
+        let expected_message = format!("unknown variant `{marker}`{tail}");
+        let is_value = |v: &Value| v.as_str() == Some(name.as_str());
+        let has_key = |v: &Value| v.get(&name).is_some() && v.is_object();
+        if value_at(self.merged, &at).is_some_and(is_value) {
+            return Diagnosis { path: at, key: None, message };
+        }
+        if value_at(self.merged, &at).is_some_and(has_key) {
+            return Diagnosis { path: at, key: Some(name), message };
+        }
+        let values = self.find(&at, |_, v| is_value(v));
+        let found = self.confirm(&values, |copy, path| {
+            *value_at_mut(copy, path)? = Value::String(marker.clone());
+            Some(expected_message.clone())
+        });
+        if let Some(path) = found.or_else(|| values.first().cloned()) {
+            return Diagnosis { path, key: None, message };
+        }
+        let objects = self.find(&at, |_, v| has_key(v));
+        let found = self.confirm(&objects, |copy, object| {
+            rename_key(copy, object, &name, &marker);
+            Some(expected_message.clone())
+        });
+        match found.or_else(|| objects.first().cloned()) {
+            Some(object) => Diagnosis { path: object, key: Some(name), message },
+            None => Diagnosis { path: at, key: None, message },
+        }
+    }
+
+    /// A missing key `name`: the object under `at` that, given the key, fails otherwise.
+    fn missing_key(&self, at: Vec<Seg>, name: &str) -> Diagnosis {
+        let candidates = self.find(&at, |_, v| v.as_object().is_some_and(|o| !o.contains_key(name)));
+        let unknown_key = format!("unknown field `{name}`");
+        // Giving the object the key (null) must change the error, and not into "unknown".
+        let found = candidates.iter().take(MAX_PROBES).find(|object| {
+            let mut copy = self.merged.clone();
+            if let Some(Value::Object(o)) = value_at_mut(&mut copy, object) {
+                o.insert(name.to_string(), Value::Null);
+            }
+            match (self.probe)(&copy) {
+                None => true,
+                Some(failure) => failure != self.failure && !failure.1.starts_with(&unknown_key),
+            }
+        });
+        let message = format!("missing key {name:?}");
+        Diagnosis { path: found.cloned().unwrap_or(at), key: None, message }
+    }
+
+    /// A value of the wrong type or value (serde's message starts with `prefix`), under `at`.
+    fn invalid(&self, at: Vec<Seg>, prefix: &str) -> Diagnosis {
+        let message = &self.failure.1;
+        // serde's message names the value (`string "x"`, `integer `5``, `map`) and what
+        // was expected: a candidate is a value of that description.
+        let tail_of = |v: &Value| {
+            let head = format!("{prefix}{}, expected ", describe(v));
+            message.strip_prefix(&head).map(String::from)
+        };
+        let direct = value_at(self.merged, &at).is_some_and(|v| !is_container(v) && tail_of(v).is_some());
+        let found = if direct {
+            Some(at.clone())
+        } else {
+            let candidates = self.find(&at, |_, v| tail_of(v).is_some());
+            candidates.iter().take(MAX_PROBES).find(|path| self.confirm_invalid(path, &tail_of)).cloned()
+        };
+        Diagnosis { path: found.unwrap_or(at), key: None, message: message.clone() }
     }
 
     /// The paths of the values under `at` (itself included) that `fits` accepts, in the order

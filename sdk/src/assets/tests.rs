@@ -1,3 +1,6 @@
+//! The asset loader's tests. Above 600 lines on purpose: one short test per rule of the loader,
+//! over the sample asset types at the top.
+
 use serde::Deserialize;
 
 use super::*;

@@ -51,13 +51,7 @@ impl TerrainChunks {
             chunks: vec![None; (across * down) as usize],
             tiles_version: tiles.version(),
             changed: false,
-            info: WorldInfo {
-                width: tiles.width(),
-                height: tiles.depth(),
-                chunk: CHUNK,
-                max_speed,
-                interest_radius,
-            },
+            info: WorldInfo { width: tiles.width(), height: tiles.depth(), chunk: CHUNK, max_speed, interest_radius },
         }
     }
 
@@ -67,7 +61,8 @@ impl TerrainChunks {
         if let Some(chunk) = slot {
             return chunk.clone();
         }
-        let chunk = (encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across))), 1);
+        let chunk =
+            (encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across))), 1);
         *slot = Some(chunk.clone());
         chunk
     }
@@ -81,7 +76,8 @@ impl TerrainChunks {
         self.tiles_version = tiles.version();
         for index in 0..self.chunks.len() as u32 {
             let Some((bytes, version)) = &self.chunks[index as usize] else { continue };
-            let now = encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across)));
+            let now =
+                encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across)));
             if now != *bytes {
                 self.chunks[index as usize] = Some((now, version + 1));
                 self.changed = true;

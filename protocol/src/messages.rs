@@ -299,7 +299,7 @@ pub mod terrain {
     /// The tiles of runs, or `None` when they are not whole pairs, hold a count of 0, or do not
     /// add up to `expected` tiles.
     pub fn decode_runs(runs: &[u8], expected: usize) -> Option<Vec<u8>> {
-        if runs.len() % 2 != 0 {
+        if !runs.len().is_multiple_of(2) {
             return None;
         }
         let mut tiles = Vec::with_capacity(expected.min(1 << 20));

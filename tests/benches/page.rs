@@ -55,7 +55,11 @@ async fn main() {
     let frames = stats["frames"].as_f64().unwrap_or(0.0);
     println!("players in view        {shown}");
     println!("frames in {:>2} s         {frames} ({:.1} per second)", WINDOW.as_secs(), frames / WINDOW.as_secs_f64());
-    println!("frame time median, p99 {:.1} ms, {:.1} ms", stats["median"].as_f64().unwrap_or(0.0), stats["p99"].as_f64().unwrap_or(0.0));
+    println!(
+        "frame time median, p99 {:.1} ms, {:.1} ms",
+        stats["median"].as_f64().unwrap_or(0.0),
+        stats["p99"].as_f64().unwrap_or(0.0)
+    );
     println!("page downloaded        {:.1} KB (compressed, with headers)", bytes.as_f64().unwrap_or(0.0) / 1024.0);
     browser.screenshot("page-bench");
     for walker in walkers {

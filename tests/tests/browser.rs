@@ -148,7 +148,11 @@ async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_resta
     let (x, y) = on_page(&mut browser, VAULT.0 as f32 - 0.5, VAULT.1 as f32 + 0.5);
     browser.mouse(x, y, "left");
     browser.wait(
-        &format!("Math.hypot(veltrix.state.me.x - {}, veltrix.state.me.y - {}) < 1.5", VAULT.0 as f32 - 0.5, VAULT.1 as f32 + 0.5),
+        &format!(
+            "Math.hypot(veltrix.state.me.x - {}, veltrix.state.me.y - {}) < 1.5",
+            VAULT.0 as f32 - 0.5,
+            VAULT.1 as f32 + 0.5
+        ),
         WAIT,
         EXPLAIN,
     );
@@ -168,7 +172,11 @@ async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_resta
     // bob, a Rust client, comes near: he appears on the canvas where the state says.
     let mut bob = Client::connect(&live.addr, hello("bob")).await.expect("bob joins").0;
     walk(&mut bob, (24.5, 27.5)).await;
-    browser.wait("[...veltrix.state.others.values()].some(o => o.name === 'bob' && Math.abs(o.x - 24.5) < 0.01)", WAIT, EXPLAIN);
+    browser.wait(
+        "[...veltrix.state.others.values()].some(o => o.name === 'bob' && Math.abs(o.x - 24.5) < 0.01)",
+        WAIT,
+        EXPLAIN,
+    );
     browser.wait(
         "(() => { const o = [...veltrix.state.others.values()].find(o => o.name === 'bob'); \
          const r = veltrix.renderer; const p = r.toScreen(o.x, o.y); const d = devicePixelRatio; \
@@ -190,9 +198,17 @@ async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_resta
     assert!(status.success(), "{log}");
     browser.wait("veltrix.state.phase === 'reconnecting'", WAIT, EXPLAIN);
     let live = start(&server);
-    browser.wait("veltrix.state.phase === 'online' && veltrix.state.toasts.some(t => t.text.includes('caught up'))", WAIT, EXPLAIN);
+    browser.wait(
+        "veltrix.state.phase === 'online' && veltrix.state.toasts.some(t => t.text.includes('caught up'))",
+        WAIT,
+        EXPLAIN,
+    );
     browser.wait("veltrix.state.slots.some(s => s && s.Item === 'Coin' && s.Quantity === 5)", WAIT, EXPLAIN);
-    assert_eq!(browser.eval("veltrix.state.lastSeq").as_u64().map(|s| s >= 1), Some(true), "the claim's event was seen");
+    assert_eq!(
+        browser.eval("veltrix.state.lastSeq").as_u64().map(|s| s >= 1),
+        Some(true),
+        "the claim's event was seen"
+    );
 
     // A phone-sized screen: the page fits its width.
     browser.viewport(390, 844);

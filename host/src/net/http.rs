@@ -125,9 +125,11 @@ fn web_file(request: &http::Request<()>) -> Option<Vec<u8>> {
     if header("If-None-Match").split(',').any(|tag| tag.trim() == file.etag) {
         return Some(head_bytes(&common.status(StatusCode::NOT_MODIFIED).body(()).expect("the headers are valid")));
     }
-    let gzip = header("Accept-Encoding").split(',').any(|coding| coding.split(';').next().unwrap_or("").trim() == "gzip");
+    let gzip =
+        header("Accept-Encoding").split(',').any(|coding| coding.split(';').next().unwrap_or("").trim() == "gzip");
     let (body, common) = if gzip { (file.gzip, common.header("Content-Encoding", "gzip")) } else { (file.raw, common) };
-    let response = common.status(StatusCode::OK).header("Content-Length", body.len()).body(()).expect("the headers are valid");
+    let response =
+        common.status(StatusCode::OK).header("Content-Length", body.len()).body(()).expect("the headers are valid");
     let mut bytes = head_bytes(&response);
     if !head_only {
         bytes.extend_from_slice(body);

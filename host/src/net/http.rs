@@ -102,13 +102,18 @@ const WEB_FILES: &[WebFile] = &[WebFile {
 /// The answer to a `GET` or `HEAD` of one of the browser client's files (`/` is its page):
 /// gzipped when the browser takes it, `304 Not Modified` when it holds this version. Browsers
 /// check again on each load (`no-cache`), so a new server's client is never stale. `None` for
-/// any other request.
+/// any other request, and for a WebSocket opening that failed.
 fn web_file(request: &http::Request<()>) -> Option<Vec<u8>> {
     let head_only = match *request.method() {
         http::Method::GET => false,
         http::Method::HEAD => true,
         _ => return None,
     };
+    // A WebSocket opening that failed (another version, a missing key) is told why, not sent
+    // the page.
+    if request.headers().get("Upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+        return None;
+    }
     let path = match request.uri().path() {
         "/" => "/index.html",
         path => path,

@@ -108,7 +108,9 @@ export class Panels {
         discard,
       ]);
     });
-    this.inventory.replaceChildren(...slots, el("li", { class: "free" }, [t("inventory.free", { count: free })]));
+    // No slots at all: the server runs no mod with an inventory.
+    const room = this.state.slots.length > 0 ? [el("li", { class: "free" }, [t("inventory.free", { count: free })])] : [];
+    this.inventory.replaceChildren(...slots, ...room);
     this.pending.replaceChildren(
       ...(this.state.pending.length === 0
         ? [el("li", {}, [t("inventory.nothing_pending")])]

@@ -84,7 +84,7 @@ export class Panels {
   showHunt(now) {
     const hunt = this.state.hunt;
     if (!hunt) {
-      this.huntBox.textContent = "";
+      this.huntBox.textContent = t("hunt.none");
       return;
     }
     const left = hunt.endsAt != null ? Math.max(0, Math.ceil((hunt.endsAt - now) / 1000)) : null;

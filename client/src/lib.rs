@@ -538,6 +538,7 @@ mod tests {
             x: 1.5,
             y: 2.5,
             mods: Vec::new(),
+            world: None,
         };
         let gone = |tick, player| FrameBuilder::single(tick, &ServerMessage::PlayerGone(PlayerGone { player }));
         let stamped = FrameBuilder::single_stamped(8, 1234, &ServerMessage::PlayerGone(PlayerGone { player: 10 }));

@@ -26,5 +26,6 @@ pub mod server;
 pub mod sessions;
 pub mod stamp;
 pub mod store;
+pub mod terrain;
 pub mod tick;
 pub mod world;

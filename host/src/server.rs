@@ -394,6 +394,8 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
         max_speed: w.max_speed,
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
+    let chunks = crate::terrain::TerrainChunks::new(world.resource::<TileWorld>(), w.max_speed, w.interest_radius);
+    world.insert_resource(chunks);
     world.init_resource::<Sessions>();
     world.init_resource::<crate::mail::Mail>();
     world.init_resource::<crate::answers::Answers>();
@@ -413,6 +415,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             crate::answers::record_answers,
             crate::commit::start_commit,
             interest::update_interest,
+            crate::terrain::send_terrain,
             crate::commit::finish_commit,
         )
             .chain()

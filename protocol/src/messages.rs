@@ -75,6 +75,8 @@ pub enum ServerMessage {
     Mod(ModMessage),
     /// The answer to a [`Command`].
     CommandResult(CommandResult),
+    /// The tiles of one chunk of the world, sent as it comes near the player.
+    Terrain(Terrain),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +92,25 @@ pub struct Welcome {
     pub y: f32,
     /// The loaded mods and the message kinds of their namespaces.
     pub mods: Vec<ModInfo>,
+    /// The world's size and how its tiles are sent ([`Terrain`]). Added after protocol version
+    /// 1 first shipped, without a version bump: older readers ignore the key, and a Welcome
+    /// without it (an older server) reads as `None`.
+    #[serde(default)]
+    pub world: Option<WorldInfo>,
+}
+
+/// What a client needs to draw the world and move in it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WorldInfo {
+    /// Tiles across (x) and down (y).
+    pub width: u32,
+    pub height: u32,
+    /// Tiles on a side of a [`Terrain`] chunk; chunks start at multiples of it.
+    pub chunk: u32,
+    /// Tiles per second a player may move at normal speed (`World.MaxSpeed`).
+    pub max_speed: f32,
+    /// How far the player sees other players (`World.InterestRadius`).
+    pub interest_radius: f32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,4 +252,85 @@ pub struct ServerFrame {
     /// The tick that produced it (the current tick for immediate answers).
     pub tick: u64,
     pub messages: Vec<ServerMessage>,
+}
+
+/// The tiles of one chunk of the world: `width` x `height` tiles whose top-left tile is
+/// (`x`, `y`). Sent once per connection as the chunk comes within the player's view, and again
+/// if its tiles change. It says what the ground is, never what is under it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Terrain {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+    /// The tiles row by row from the top, run-length encoded: pairs of bytes, a count (1 to 255)
+    /// and a tile ([`terrain::GROUND`], [`terrain::ROCK`], [`terrain::WATER`]).
+    #[serde(with = "serde_bytes")]
+    pub tiles: Vec<u8>,
+}
+
+/// The tile codes of [`Terrain`] and their run-length encoding.
+pub mod terrain {
+    /// Walkable and diggable.
+    pub const GROUND: u8 = 0;
+    /// Neither walkable nor diggable.
+    pub const ROCK: u8 = 1;
+    /// Not walkable.
+    pub const WATER: u8 = 2;
+
+    /// Appends `tiles` to `out` as runs of (count, tile), each count 1 to 255.
+    pub fn encode_runs(tiles: impl IntoIterator<Item = u8>, out: &mut Vec<u8>) {
+        let mut run: Option<(u8, u8)> = None;
+        for tile in tiles {
+            run = match run {
+                Some((count, current)) if current == tile && count < u8::MAX => Some((count + 1, current)),
+                Some((count, current)) => {
+                    out.extend_from_slice(&[count, current]);
+                    Some((1, tile))
+                }
+                None => Some((1, tile)),
+            };
+        }
+        if let Some((count, current)) = run {
+            out.extend_from_slice(&[count, current]);
+        }
+    }
+
+    /// The tiles of runs, or `None` when they are not whole pairs, hold a count of 0, or do not
+    /// add up to `expected` tiles.
+    pub fn decode_runs(runs: &[u8], expected: usize) -> Option<Vec<u8>> {
+        if !runs.len().is_multiple_of(2) {
+            return None;
+        }
+        let mut tiles = Vec::with_capacity(expected.min(1 << 20));
+        for pair in runs.chunks_exact(2) {
+            if pair[0] == 0 || tiles.len() + pair[0] as usize > expected {
+                return None;
+            }
+            tiles.extend(std::iter::repeat_n(pair[1], pair[0] as usize));
+        }
+        (tiles.len() == expected).then_some(tiles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terrain::*;
+
+    #[test]
+    fn runs_round_trip_and_split_at_255() {
+        let tiles: Vec<u8> = [vec![GROUND; 300], vec![ROCK; 2], vec![WATER]].concat();
+        let mut runs = Vec::new();
+        encode_runs(tiles.iter().copied(), &mut runs);
+        assert_eq!(runs, [255, GROUND, 45, GROUND, 2, ROCK, 1, WATER]);
+        assert_eq!(decode_runs(&runs, tiles.len()), Some(tiles));
+    }
+
+    #[test]
+    fn runs_that_do_not_add_up_are_refused() {
+        assert_eq!(decode_runs(&[2, GROUND], 3), None);
+        assert_eq!(decode_runs(&[4, GROUND], 3), None);
+        assert_eq!(decode_runs(&[0, GROUND, 3, GROUND], 3), None);
+        assert_eq!(decode_runs(&[3], 3), None);
+    }
 }

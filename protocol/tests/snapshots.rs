@@ -41,6 +41,7 @@ snapshot_tests!(
     server_position_corrected,
     server_mod,
     server_command_result,
+    server_terrain,
 );
 
 #[test]

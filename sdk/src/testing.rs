@@ -710,6 +710,7 @@ fn describe_server(message: &ServerMessage) -> String {
             format!("PositionCorrected #{} at ({:?}, {:?}): {:?}", p.seq, p.x, p.y, p.reason)
         }
         ServerMessage::Welcome(w) => one_line(&format!("{w:?}")),
+        ServerMessage::Terrain(t) => format!("Terrain {}x{} at ({}, {})", t.width, t.height, t.x, t.y),
     }
 }
 

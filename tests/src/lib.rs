@@ -21,6 +21,13 @@ use std::{
 
 use xtask::{Build, assemble, workspace_root};
 
+pub mod browser;
+
+/// A port no one listens on now, for a server that must keep its port across restarts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
 /// Fixture packages built beside the server.
 const FIXTURES: &[&str] = &["veltrix-fixture-probe-mod", "veltrix-fixture-abi-mismatch"];
 
@@ -127,6 +134,8 @@ pub struct TestServer {
     server_dir: Option<PathBuf>,
     /// Environment variables the server runs with.
     env: Vec<(String, String)>,
+    /// The player port; a free one when unset.
+    port: u16,
 }
 
 impl Default for TestServer {
@@ -140,7 +149,7 @@ impl TestServer {
     pub fn new() -> Self {
         let root = tempfile::Builder::new().prefix("veltrix-it-").tempdir().expect("a temporary folder");
         fs::create_dir_all(root.path().join("mods")).expect("mods/");
-        Self { root, server_dir: None, env: Vec::new() }
+        Self { root, server_dir: None, env: Vec::new(), port: 0 }
     }
 
     /// Runs the server from another shipped folder (a release build, for benchmarks).
@@ -154,6 +163,13 @@ impl TestServer {
     /// [`with_treasure_hunt`](Self::with_treasure_hunt), which copies the mod of that build.
     pub fn with_features(self, features: &[&str]) -> Self {
         self.with_server_dir(server_with_features(features))
+    }
+
+    /// Runs the server on this player port, the same one each start (a client reconnecting
+    /// across a restart). Pick it with [`free_port`].
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
     }
 
     /// Runs the server with this environment variable set.
@@ -208,7 +224,9 @@ impl TestServer {
         let mut cmd = Command::new(self.server_dir().join("veltrix-server"));
         cmd.arg("--root")
             .arg(self.root())
-            .args(["--port", "0", "--admin-address", "127.0.0.1:0"])
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--admin-address", "127.0.0.1:0"])
             .env_remove("LD_LIBRARY_PATH")
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k, v)));

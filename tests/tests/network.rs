@@ -731,20 +731,23 @@ async fn a_clients_close_is_echoed() {
     assert_eq!(answer.map(|a| a.1), Some(1000));
 }
 
-/// A request that is not a WebSocket opening gets an HTTP answer saying what this port is.
+/// A browser's plain request for `/` gets the client's page; any other request that is not a
+/// WebSocket opening gets an HTTP answer saying what this port is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plain_http_request_is_answered_426() {
+async fn a_plain_http_request_gets_the_page_or_is_answered_426() {
     use tokio::io::AsyncReadExt;
     let (_s, live) = start(&[]);
     let (mut tcp, head) = raw::http(&live.addr, b"GET / HTTP/1.1\r\nHost: veltrix\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n") && head.contains("content-type: text/html"), "{head}");
+    let mut page = String::new();
+    tcp.read_to_string(&mut page).await.unwrap();
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    let (mut tcp, head) = raw::http(&live.addr, b"GET /chat HTTP/1.1\r\nHost: veltrix\r\n\r\n").await;
     assert!(head.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{head}");
     assert!(head.contains("upgrade: websocket\r\n") && head.contains("connection: close\r\n"), "{head}");
     let mut body = String::new();
     tcp.read_to_string(&mut body).await.unwrap();
-    assert!(
-        body.starts_with("This is the player port of a Veltrix game server. Connect with a WebSocket client"),
-        "{body}"
-    );
+    assert!(body.starts_with("This is the player port of a Veltrix game server. Open http://"), "{body}");
     // A WebSocket opening of another version is told the one this server speaks.
     let opening = String::from_utf8(raw::OPENING.to_vec()).unwrap().replace("Version: 13", "Version: 8");
     let (_tcp, head) = raw::http(&live.addr, opening.as_bytes()).await;

@@ -1,6 +1,5 @@
-//! The player port's HTTP side: the request that opens a WebSocket, and the answer to every
-//! other request. Anything else this port should serve over plain HTTP (a page at `/`) belongs
-//! in [`not_a_websocket`].
+//! The player port's HTTP side: the request that opens a WebSocket, the browser client's files
+//! (embedded in the binary at build time, see build.rs), and the answer to every other request.
 
 use tokio::{io::AsyncReadExt, net::TcpStream};
 use tokio_tungstenite::tungstenite::{
@@ -66,18 +65,90 @@ pub(super) fn opening(received: &[u8]) -> Option<Opening> {
     };
     Some(match create_response(&request) {
         Ok(response) => Opening::WebSocket { response: head_bytes(&response), head_len },
-        Err(Error::Protocol(why)) => Opening::Http(not_a_websocket(&request, &why.to_string())),
-        Err(why) => Opening::Http(not_a_websocket(&request, &why.to_string())),
+        Err(why) => {
+            // The protocol error alone, without tungstenite's "WebSocket protocol error: ".
+            let why = match why {
+                Error::Protocol(why) => why.to_string(),
+                why => why.to_string(),
+            };
+            Opening::Http(web_file(&request).unwrap_or_else(|| not_a_websocket(&request, &why)))
+        }
     })
+}
+
+/// A file of the browser client.
+struct WebFile {
+    /// Its path in the URL: `/index.html`, `/src/main.js`.
+    path: &'static str,
+    content_type: &'static str,
+    etag: &'static str,
+    raw: &'static [u8],
+    gzip: &'static [u8],
+}
+
+/// The browser client, from `web/` (build.rs).
+#[cfg(not(fuzzing))]
+const WEB_FILES: &[WebFile] = include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+/// The fuzz target compiles this file alone, without build.rs: one small page stands in.
+#[cfg(fuzzing)]
+const WEB_FILES: &[WebFile] = &[WebFile {
+    path: "/index.html",
+    content_type: "text/html; charset=utf-8",
+    etag: "\"0\"",
+    raw: b"<!doctype html>",
+    gzip: b"",
+}];
+
+/// The answer to a `GET` or `HEAD` of one of the browser client's files (`/` is its page):
+/// gzipped when the browser takes it, `304 Not Modified` when it holds this version. Browsers
+/// check again on each load (`no-cache`), so a new server's client is never stale. `None` for
+/// any other request, and for a WebSocket opening that failed.
+fn web_file(request: &http::Request<()>) -> Option<Vec<u8>> {
+    let head_only = match *request.method() {
+        http::Method::GET => false,
+        http::Method::HEAD => true,
+        _ => return None,
+    };
+    // A WebSocket opening that failed (another version, a missing key) is told why, not sent
+    // the page.
+    if request.headers().get("Upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+        return None;
+    }
+    let path = match request.uri().path() {
+        "/" => "/index.html",
+        path => path,
+    };
+    let file = WEB_FILES.iter().find(|f| f.path == path)?;
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let common = http::Response::builder()
+        .header("Content-Type", file.content_type)
+        .header("Cache-Control", "no-cache")
+        .header("ETag", file.etag)
+        .header("Vary", "Accept-Encoding")
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Connection", "close");
+    if header("If-None-Match").split(',').any(|tag| tag.trim() == file.etag) {
+        return Some(head_bytes(&common.status(StatusCode::NOT_MODIFIED).body(()).expect("the headers are valid")));
+    }
+    let gzip =
+        header("Accept-Encoding").split(',').any(|coding| coding.split(';').next().unwrap_or("").trim() == "gzip");
+    let (body, common) = if gzip { (file.gzip, common.header("Content-Encoding", "gzip")) } else { (file.raw, common) };
+    let response =
+        common.status(StatusCode::OK).header("Content-Length", body.len()).body(()).expect("the headers are valid");
+    let mut bytes = head_bytes(&response);
+    if !head_only {
+        bytes.extend_from_slice(body);
+    }
+    Some(bytes)
 }
 
 /// The answer to a request that does not open a WebSocket: `426 Upgrade Required` (RFC 9110
 /// 15.5.22) with what to do instead; `why` is what the request lacks for a WebSocket.
 fn not_a_websocket(_request: &http::Request<()>, why: &str) -> Vec<u8> {
     let body = format!(
-        "This is the player port of a Veltrix game server. Connect with a WebSocket client \
-         (ws://<this address>/); docs/protocol.md describes the protocol.\n\
-         This request is not a WebSocket opening: {why}.\n"
+        "This is the player port of a Veltrix game server. Open http://<this address>/ in a browser to \
+         play, or connect with a WebSocket client (ws://<this address>/); docs/protocol.md describes the \
+         protocol.\nThis request is neither a file of the page nor a WebSocket opening: {why}.\n"
     );
     response(StatusCode::UPGRADE_REQUIRED, &body, &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")])
 }
@@ -136,11 +207,64 @@ Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n
     }
 
     #[test]
-    fn a_plain_get_is_told_to_upgrade() {
-        let answer = text(opening(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    fn a_plain_get_of_no_file_is_told_to_upgrade() {
+        let answer = text(opening(b"GET /chat HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{answer}");
         assert!(answer.contains("upgrade: websocket\r\n"), "{answer}");
-        assert!(answer.ends_with("Connect with a WebSocket client (ws://<this address>/); docs/protocol.md describes the protocol.\nThis request is not a WebSocket opening: No \"Connection: upgrade\" header.\n"), "{answer}");
+        assert!(answer.ends_with("docs/protocol.md describes the protocol.\nThis request is neither a file of the page nor a WebSocket opening: No \"Connection: upgrade\" header.\n"), "{answer}");
+    }
+
+    /// The head of an answer, and its body.
+    fn split(answer: &[u8]) -> (String, &[u8]) {
+        let end = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole head") + 4;
+        (String::from_utf8(answer[..end].to_vec()).unwrap(), &answer[end..])
+    }
+
+    fn answer(request: &str) -> Vec<u8> {
+        match opening(request.as_bytes()) {
+            Some(Opening::Http(bytes)) => bytes,
+            other => panic!("expected an HTTP answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_page_is_served_at_the_root_gzipped_when_the_browser_takes_it() {
+        let plain = answer("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (head, body) = split(&plain);
+        let page = WEB_FILES.iter().find(|f| f.path == "/index.html").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("content-type: text/html; charset=utf-8\r\n"), "{head}");
+        assert_eq!(body, page.raw);
+        let gzipped = answer("GET /index.html HTTP/1.1\r\nAccept-Encoding: br, gzip;q=0.9\r\n\r\n");
+        let (head, body) = split(&gzipped);
+        assert!(head.contains("content-encoding: gzip\r\n"), "{head}");
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut unzipped).unwrap();
+        assert_eq!(unzipped, page.raw);
+    }
+
+    #[test]
+    fn a_file_the_browser_holds_is_not_sent_again_and_head_sends_no_body() {
+        let script = WEB_FILES.iter().find(|f| f.path == "/src/main.js").expect("the client's entry point");
+        let held = answer(&format!("GET /src/main.js HTTP/1.1\r\nIf-None-Match: {}\r\n\r\n", script.etag));
+        let (head, body) = split(&held);
+        assert!(head.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{head}");
+        assert!(body.is_empty());
+        let head_only = answer("HEAD /src/main.js HTTP/1.1\r\n\r\n");
+        let (head, body) = split(&head_only);
+        assert!(head.contains("content-type: text/javascript; charset=utf-8\r\n"), "{head}");
+        assert!(head.contains(&format!("content-length: {}\r\n", script.raw.len())), "{head}");
+        assert!(body.is_empty());
+    }
+
+    #[test]
+    fn the_whole_client_is_under_250_kb_gzipped_and_fetches_nothing_from_outside() {
+        let total: usize = WEB_FILES.iter().map(|f| f.gzip.len()).sum();
+        assert!(total < 250 * 1024, "the client is {total} bytes gzipped");
+        for file in WEB_FILES.iter().filter(|f| f.content_type.starts_with("text/html") || f.path.ends_with(".js")) {
+            let text = String::from_utf8_lossy(file.raw);
+            assert!(!text.contains("http://") && !text.contains("https://"), "{} names an outside address", file.path);
+        }
     }
 
     #[test]

@@ -111,6 +111,7 @@ fn join(world: &mut World, request: JoinRequest) {
         x: spawn.x,
         y: spawn.y,
         mods: world.resource::<ModCatalog>().0.clone(),
+        world: Some(world.resource::<crate::terrain::TerrainChunks>().info),
     });
     // Sent after the tick's commit, like everything else: a new name's id is saved first.
     let welcome = delivery::welcome_frame(tick, &welcome);
@@ -121,6 +122,7 @@ fn join(world: &mut World, request: JoinRequest) {
             Connection::new(conn, handle, welcome),
             MoveBudget::full(rules.max_speed, tick),
             Interest::default(),
+            crate::terrain::SentChunks::default(),
         ))
         .id();
     let mut sessions = world.resource_mut::<Sessions>();

@@ -109,6 +109,7 @@ pub fn examples() -> Vec<Example> {
                 client_messages: vec!["Dig".into()],
                 server_messages: vec!["Dug".into()],
             }],
+            world: Some(WorldInfo { width: 512, height: 512, chunk: 16, max_speed: 8.0, interest_radius: 32.0 }),
         }),
         ServerMessage::Error(ErrorMessage {
             code: ErrorCode::Refused,
@@ -131,6 +132,7 @@ pub fn examples() -> Vec<Example> {
             body: body(&Dug { gold: 5 }),
         }),
         ServerMessage::CommandResult(CommandResult { request: 4, ok: true, text: "1. ana 5".into() }),
+        ServerMessage::Terrain(Terrain { x: 256, y: 240, width: 16, height: 16, tiles: vec![200, 0, 40, 1, 16, 2] }),
     ];
     client.into_iter().map(Message::Client).chain(server.into_iter().map(Message::Server)).map(Example::new).collect()
 }
@@ -167,6 +169,7 @@ pub fn server_kind(message: &ServerMessage) -> &'static str {
         ServerMessage::PositionCorrected(_) => "PositionCorrected",
         ServerMessage::Mod(_) => "Mod",
         ServerMessage::CommandResult(_) => "CommandResult",
+        ServerMessage::Terrain(_) => "Terrain",
     }
 }
 

@@ -1,0 +1,216 @@
+//! The world's tiles for clients to draw: each chunk encoded once (`Terrain`, run-length) and
+//! its bytes shared by every player it is sent to; each connection gets a chunk once, when it
+//! comes within the player's view, and again only if its tiles changed.
+
+use std::ops::RangeInclusive;
+
+use ahash::AHashMap;
+use veltrix_sdk::{
+    Audience, Outbox, Player, Position, Tile, TileWorld,
+    bytes::Bytes,
+    prelude::*,
+    protocol::{ServerMessage, Terrain, WorldInfo, encode_message, terrain},
+};
+
+/// Tiles on a side of a chunk.
+pub const CHUNK: u32 = 16;
+
+/// Every chunk's message, encoded when first needed, and its version.
+#[derive(Resource, Debug)]
+pub struct TerrainChunks {
+    /// Chunks across and down.
+    across: u32,
+    down: u32,
+    /// How far a player sees, in tiles: chunks overlapping the square of this half-side are sent.
+    view: f32,
+    /// By chunk index (`y * across + x`): the encoded `Terrain` message and its version.
+    chunks: Vec<Option<(Bytes, u32)>>,
+    /// The `TileWorld` version the chunks were encoded from.
+    tiles_version: u64,
+    /// Whether a chunk changed since the players' chunks were last looked at.
+    changed: bool,
+    /// What a Welcome says of the world.
+    pub info: WorldInfo,
+}
+
+/// The chunks this connection was sent, and their versions; where its player stood last.
+#[derive(Component, Debug, Default)]
+pub struct SentChunks {
+    sent: AHashMap<u32, u32>,
+    at: Option<(u32, u32)>,
+}
+
+impl TerrainChunks {
+    pub fn new(tiles: &TileWorld, max_speed: f32, interest_radius: f32) -> Self {
+        let across = tiles.width().div_ceil(CHUNK);
+        let down = tiles.depth().div_ceil(CHUNK);
+        Self {
+            across,
+            down,
+            view: interest_radius + CHUNK as f32,
+            chunks: vec![None; (across * down) as usize],
+            tiles_version: tiles.version(),
+            changed: false,
+            info: WorldInfo { width: tiles.width(), height: tiles.depth(), chunk: CHUNK, max_speed, interest_radius },
+        }
+    }
+
+    /// The chunk's message, encoded now if it never was.
+    fn message(&mut self, index: u32, tiles: &TileWorld) -> (Bytes, u32) {
+        let slot = &mut self.chunks[index as usize];
+        if let Some(chunk) = slot {
+            return chunk.clone();
+        }
+        let chunk =
+            (encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across))), 1);
+        *slot = Some(chunk.clone());
+        chunk
+    }
+
+    /// After the host changed tiles: every chunk encoded so far whose message differs gets a new
+    /// version (and is sent again to those who had it).
+    fn refresh(&mut self, tiles: &TileWorld) {
+        if tiles.version() == self.tiles_version {
+            return;
+        }
+        self.tiles_version = tiles.version();
+        for index in 0..self.chunks.len() as u32 {
+            let Some((bytes, version)) = &self.chunks[index as usize] else { continue };
+            let now =
+                encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across)));
+            if now != *bytes {
+                self.chunks[index as usize] = Some((now, version + 1));
+                self.changed = true;
+            }
+        }
+    }
+
+    /// The chunks within view of (x, y): their columns and rows.
+    fn view(&self, x: f32, y: f32) -> (RangeInclusive<u32>, RangeInclusive<u32>) {
+        let span = |at: f32, count: u32| {
+            let low = ((at - self.view) / CHUNK as f32).floor().max(0.0) as u32;
+            let high = (((at + self.view) / CHUNK as f32).floor().max(0.0) as u32).min(count.saturating_sub(1));
+            low..=high
+        };
+        (span(x, self.across), span(y, self.down))
+    }
+
+    /// The chunk indices within view of (x, y), row by row.
+    #[cfg(test)]
+    fn in_view(&self, x: f32, y: f32) -> impl Iterator<Item = u32> + '_ {
+        let (columns, rows) = self.view(x, y);
+        rows.flat_map(move |cy| columns.clone().map(move |cx| cy * self.across + cx))
+    }
+
+    fn chunk_at(&self, x: f32, y: f32) -> (u32, u32) {
+        let clamp = |at: f32, count: u32| ((at / CHUNK as f32).floor().max(0.0) as u32).min(count.saturating_sub(1));
+        (clamp(x, self.across), clamp(y, self.down))
+    }
+}
+
+/// The `Terrain` message of chunk (cx, cy).
+fn chunk_of(tiles: &TileWorld, cx: u32, cy: u32) -> Terrain {
+    let (x, y) = (cx * CHUNK, cy * CHUNK);
+    let width = CHUNK.min(tiles.width() - x);
+    let height = CHUNK.min(tiles.depth() - y);
+    let codes = (y..y + height).flat_map(|ty| {
+        (x..x + width).map(move |tx| match tiles.get(tx as i64, ty as i64) {
+            Some(Tile::Ground) => terrain::GROUND,
+            Some(Tile::Rock) | None => terrain::ROCK,
+            Some(Tile::Water) => terrain::WATER,
+        })
+    });
+    let mut runs = Vec::new();
+    terrain::encode_runs(codes, &mut runs);
+    Terrain { x, y, width, height, tiles: runs }
+}
+
+/// PostTick, beside the area of interest: each player that joined, or moved into another
+/// chunk, or whose view holds a chunk that changed, is sent the chunks in view it lacks. A
+/// player that stays within its chunk costs one comparison.
+pub fn send_terrain(
+    mut chunks: ResMut<TerrainChunks>,
+    tiles: Res<TileWorld>,
+    mut outbox: ResMut<Outbox>,
+    mut players: Query<(&Player, &Position, &mut SentChunks)>,
+) {
+    chunks.refresh(&tiles);
+    let changed = std::mem::take(&mut chunks.changed);
+    for (player, position, mut sent) in &mut players {
+        let at = chunks.chunk_at(position.x, position.y);
+        if sent.at == Some(at) && !changed {
+            continue;
+        }
+        sent.at = Some(at);
+        let (columns, rows) = chunks.view(position.x, position.y);
+        let across = chunks.across;
+        for index in rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)) {
+            let (bytes, version) = chunks.message(index, &tiles);
+            if sent.sent.insert(index, version) != Some(version) {
+                outbox.send_encoded(Audience::Player(player.id), bytes);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veltrix_sdk::protocol::decode_value;
+
+    use super::*;
+
+    fn world() -> TileWorld {
+        let mut tiles = TileWorld::flat(40, 20);
+        tiles.set(17, 1, Tile::Rock);
+        tiles.set(39, 19, Tile::Water);
+        tiles
+    }
+
+    fn decoded(bytes: &Bytes) -> Terrain {
+        match decode_value::<ServerMessage>(bytes).unwrap() {
+            ServerMessage::Terrain(t) => t,
+            other => panic!("not terrain: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_world_and_edge_chunks_are_smaller() {
+        let tiles = world();
+        let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0);
+        assert_eq!((chunks.across, chunks.down), (3, 2));
+        let corner = decoded(&chunks.message(5, &tiles).0);
+        assert_eq!((corner.x, corner.y, corner.width, corner.height), (32, 16, 8, 4));
+        let codes = terrain::decode_runs(&corner.tiles, 32).unwrap();
+        assert_eq!(codes[31], terrain::WATER);
+        assert_eq!(codes.iter().filter(|&&c| c == terrain::GROUND).count(), 31);
+        let second = decoded(&chunks.message(1, &tiles).0);
+        assert_eq!(terrain::decode_runs(&second.tiles, 256).unwrap()[16 + 1], terrain::ROCK);
+    }
+
+    #[test]
+    fn a_chunk_whose_tiles_changed_gets_a_new_version_and_others_keep_theirs() {
+        let mut tiles = world();
+        let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0);
+        let (before, v0) = chunks.message(0, &tiles);
+        let (_, other) = chunks.message(2, &tiles);
+        tiles.set(3, 3, Tile::Water);
+        chunks.refresh(&tiles);
+        let (after, v1) = chunks.message(0, &tiles);
+        assert_ne!(before, after);
+        assert_eq!((v0, v1), (1, 2));
+        assert_eq!(chunks.message(2, &tiles).1, other);
+        assert!(chunks.changed);
+    }
+
+    #[test]
+    fn the_view_is_the_chunks_within_the_radius_and_one_chunk_more() {
+        let tiles = TileWorld::flat(512, 512);
+        let chunks = TerrainChunks::new(&tiles, 8.0, 32.0);
+        // 48 tiles each way from (256, 256): tiles 208 to 304, chunks 13 to 19.
+        let view: Vec<u32> = chunks.in_view(256.0, 256.0).collect();
+        assert_eq!(view.len(), 7 * 7);
+        assert_eq!(view[0], 13 * 32 + 13);
+        // At the world's corner the view stops at its edge.
+        assert_eq!(chunks.in_view(0.5, 0.5).count(), 4 * 4);
+    }
+}

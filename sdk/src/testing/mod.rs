@@ -111,18 +111,23 @@ use bevy_ecs::{
 use bytes::Bytes;
 use serde::Serialize;
 use veltrix_protocol::{
-    Command, FrameBuilder, ModMessage, PlayerId, ServerMessage, decode_server_frame, encode_value, valid_player_name,
+    Command, ModMessage, PlayerId, ServerMessage, decode_server_frame, encode_value, valid_player_name,
 };
 
 use crate::{
-    CommandSource, LoadedMod, MemoryStore, Mod, ModContext, ModError, ModId, Outbox, Player, Position, PostTick,
-    PreTick, Sender, Store, TickInfo, TileWorld, commit_tick,
+    CommandSource, LoadedMod, MemoryStore, Mod, ModContext, ModError, ModId, Position, PostTick, PreTick, Store,
+    TickInfo, TileWorld,
     runtime::{
         self, Stage,
         requests::{self, CommandPermissions, PermissionRules},
-        routing::{self, Recipients},
     },
 };
+
+mod stages;
+mod transcript;
+
+use stages::{apply_script, commit, deliver};
+use transcript::{Line, describe_mod, describe_server, one_line, render};
 
 /// The tick rate of a new harness, the host's default.
 pub const DEFAULT_TICK_RATE: u32 = 30;
@@ -170,14 +175,8 @@ struct Scripted {
     received: Vec<ServerMessage>,
 }
 
-/// One transcript line; `player` is `None` for the console.
-struct Line {
-    player: Option<PlayerId>,
-    text: String,
-}
-
 /// A scripted action, applied in the next tick's `PreTick`.
-enum Input {
+pub(super) enum Input {
     Join { id: PlayerId, name: String, at: Position },
     Move { id: PlayerId, to: Position },
     Mod { id: PlayerId, message: ModMessage },
@@ -214,7 +213,7 @@ struct Script {
     inputs: Vec<Input>,
     /// Players whose join was applied, by id.
     online: BTreeMap<PlayerId, Entity>,
-    /// The frames of this tick, by player in id order, from [`deliver`].
+    /// The frames of this tick, by player in id order, from [`stages::deliver`].
     delivered: Vec<(PlayerId, Bytes)>,
 }
 
@@ -571,150 +570,6 @@ impl Harness {
     }
 }
 
-/// PostTick, the commit stage: the tick's changes into the store in memory.
-fn commit(world: &mut World) {
-    commit_tick(world);
-}
-
-/// PostTick, the delivery stage: routes the tick's outbox as the host does and builds one
-/// frame per player.
-fn deliver(world: &mut World) {
-    let tick = world.resource::<TickInfo>().tick;
-    let mut frames: BTreeMap<PlayerId, FrameBuilder> = BTreeMap::new();
-    world.resource_scope(|world, mut outbox: bevy_ecs::world::Mut<Outbox>| {
-        let world = &*world;
-        routing::route(&mut outbox, &ScriptPlayers(world), |entity, message| {
-            let Some(player) = world.get::<Player>(entity) else { return };
-            frames
-                .entry(player.id)
-                .or_insert_with(|| {
-                    let mut frame = FrameBuilder::with_capacity(256);
-                    frame.begin(tick);
-                    frame
-                })
-                .push(message);
-        });
-    });
-    world.resource_mut::<Script>().delivered = frames.into_iter().map(|(id, mut frame)| (id, frame.finish())).collect();
-}
-
-/// The scripted players online, for [`routing::route`]: without an interest grid, everyone is
-/// a candidate for a message to the players near a point.
-struct ScriptPlayers<'w>(&'w World);
-
-impl ScriptPlayers<'_> {
-    fn online(&self) -> &BTreeMap<PlayerId, Entity> {
-        &self.0.resource::<Script>().online
-    }
-}
-
-impl Recipients for ScriptPlayers<'_> {
-    fn player(&self, id: PlayerId) -> Option<Entity> {
-        self.online().get(&id).copied()
-    }
-
-    fn near(&self, _: f32, _: f32, _: f32, f: &mut dyn FnMut(Entity)) {
-        self.all(f);
-    }
-
-    fn all(&self, f: &mut dyn FnMut(Entity)) {
-        self.online().values().for_each(|&entity| f(entity));
-    }
-
-    fn position(&self, entity: Entity) -> Option<Position> {
-        self.0.get::<Position>(entity).copied()
-    }
-}
-
-/// PreTick, right after the message update: applies the script's inputs of this tick, in order,
-/// as the host applies what the network received.
-fn apply_script(world: &mut World) {
-    let inputs = mem::take(&mut world.resource_mut::<Script>().inputs);
-    for input in inputs {
-        if let Input::Join { id, name, at } = input {
-            let entity = world.spawn((Player { id, name }, at)).id();
-            world.resource_mut::<Script>().online.insert(id, entity);
-            continue;
-        }
-        let id = input.player();
-        let Some(entity) = world.resource::<Script>().online.get(&id).copied() else { continue };
-        match input {
-            Input::Join { .. } => unreachable!("applied above"),
-            Input::Leave { .. } => {
-                world.resource_mut::<Script>().online.remove(&id);
-                if let Ok(player) = world.get_entity_mut(entity) {
-                    player.despawn();
-                }
-            }
-            Input::Move { to, .. } => {
-                // As the host: the component changes only when the player does move.
-                if world.get::<Position>(entity) != Some(&to)
-                    && let Ok(mut player) = world.get_entity_mut(entity)
-                {
-                    player.insert(to);
-                }
-            }
-            Input::Mod { message, .. } => {
-                requests::deliver_mod_message(world, Sender { entity, player: id, request: message.request }, &message);
-            }
-            Input::Command { command, .. } => requests::answer_command(world, entity, id, &command),
-        }
-    }
-}
-
 fn index(id: PlayerId) -> usize {
     (id - 1) as usize
-}
-
-fn render<'a>(lines: impl Iterator<Item = &'a Line>) -> String {
-    let mut out = String::new();
-    for line in lines {
-        out.push_str(&line.text);
-        out.push('\n');
-    }
-    out
-}
-
-/// `Group:Name/Kind #7 {"X":10}`.
-fn describe_mod(m: &ModMessage) -> String {
-    let request = m.request.map(|r| format!(" #{r}")).unwrap_or_default();
-    format!("{}/{}{request} {}", m.ns, m.kind, body_json(&m.body))
-}
-
-/// A MessagePack body as compact JSON (map keys sorted), or its bytes in hex when it is not a
-/// value JSON can show (not MessagePack, binary data, keys that are not strings).
-fn body_json(body: &[u8]) -> String {
-    match rmp_serde::from_slice::<serde_json::Value>(body) {
-        Ok(value) => value.to_string(),
-        Err(_) => {
-            let hex: Vec<String> = body.iter().map(|b| format!("{b:02x}")).collect();
-            let unit = if body.len() == 1 { "byte" } else { "bytes" };
-            format!("<{} {unit}: {}>", body.len(), hex.join(" "))
-        }
-    }
-}
-
-/// One line per server message.
-fn describe_server(message: &ServerMessage) -> String {
-    let request = |r: Option<u32>| r.map(|r| format!(" #{r}")).unwrap_or_default();
-    match message {
-        ServerMessage::Mod(m) => describe_mod(m),
-        ServerMessage::Error(e) => format!("Error {:?}{}: {}", e.code, request(e.request), one_line(&e.message)),
-        ServerMessage::CommandResult(c) => {
-            format!("CommandResult {}: {}", if c.ok { "ok" } else { "error" }, one_line(&c.text))
-        }
-        ServerMessage::PlayerAppeared(p) => format!("PlayerAppeared {} {} at ({:?}, {:?})", p.player, p.name, p.x, p.y),
-        ServerMessage::PlayerMoved(p) => format!("PlayerMoved {} to ({:?}, {:?})", p.player, p.x, p.y),
-        ServerMessage::PlayerGone(p) => format!("PlayerGone {}", p.player),
-        ServerMessage::PositionCorrected(p) => {
-            format!("PositionCorrected #{} at ({:?}, {:?}): {:?}", p.seq, p.x, p.y, p.reason)
-        }
-        ServerMessage::Welcome(w) => one_line(&format!("{w:?}")),
-        ServerMessage::Terrain(t) => format!("Terrain {}x{} at ({}, {})", t.width, t.height, t.x, t.y),
-    }
-}
-
-/// A text on one line: line breaks (and other control characters) escaped.
-fn one_line(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

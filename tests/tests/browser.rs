@@ -67,6 +67,15 @@ fn server(port: u16, auth: &str) -> TestServer {
     server
 }
 
+/// Chromium (or None: SKIPPED) and a server on a port of its own, with `auth`.
+fn browser_and_server(auth: &str) -> Option<(Browser, u16, TestServer, LiveServer)> {
+    let browser = Browser::launch()?;
+    let port = free_port();
+    let server = server(port, auth);
+    let live = start(&server);
+    Some((browser, port, server, live))
+}
+
 fn start(server: &TestServer) -> LiveServer {
     let live = server.start(&[]);
     live.wait_for_log(0, "hunt Test running with 2 vaults");
@@ -110,10 +119,7 @@ fn close_to(colour: &[u64], expected: [u64; 3]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_restart() {
-    let Some(mut browser) = Browser::launch() else { return };
-    let port = free_port();
-    let server = server(port, "Offline");
-    let live = start(&server);
+    let Some((mut browser, port, server, live)) = browser_and_server("Offline") else { return };
 
     // A player far away (24 tiles east, beyond the 12 of interest) before ana comes.
     let mut far = Client::connect(&live.addr, hello("far")).await.expect("far joins").0;
@@ -224,10 +230,7 @@ async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_resta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_token_is_refused_in_words_on_the_login_form() {
-    let Some(mut browser) = Browser::launch() else { return };
-    let port = free_port();
-    let server = server(port, "Token");
-    let _live = start(&server);
+    let Some((mut browser, port, _server, _live)) = browser_and_server("Token") else { return };
     browser.open(&format!("http://127.0.0.1:{port}/?name=ana&token=ana.1.bad&play"));
     let problem = "document.getElementById('login-problem').textContent";
     browser.wait(&format!("veltrix.state.phase === 'refused' && {problem}.includes('token')"), WAIT, problem);

@@ -173,6 +173,12 @@ async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_resta
         browser.wait(&done, WAIT, EXPLAIN);
     }
     browser.wait("document.getElementById('inventory').textContent.includes('Coin × 5')", WAIT, EXPLAIN);
+    // The claim put ana on the board, and the page asked for her place on it.
+    browser.wait(
+        "veltrix.state.rank?.Rank === 1 && document.getElementById('rank').textContent.includes('1 of 1')",
+        WAIT,
+        EXPLAIN,
+    );
     browser.wait("veltrix.state.sparkles.length > 0 || veltrix.state.openedTiles.has('Chest')", WAIT, EXPLAIN);
 
     // bob, a Rust client, comes near: he appears on the canvas where the state says.

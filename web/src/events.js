@@ -133,6 +133,10 @@ function applyHunt(state, message, now) {
       break;
     case "Leaderboard":
       state.board = b;
+      // The board changed: the player's own place may have too, when it is on the board.
+      if (state.rank != null || b.Top.some((/** @type {{ Player: string }} */ row) => row.Player === state.me?.name)) {
+        state.rankStale = true;
+      }
       break;
     case "YourRank":
       state.rank = b;

@@ -56,6 +56,7 @@ find("team-form").addEventListener("submit", (event) => {
   connection?.ask("JoinTeam", { Team: /** @type {HTMLInputElement} */ (find("team")).value });
 });
 find("team-leave").addEventListener("click", () => connection?.ask("JoinTeam", { Team: "" }));
+find("ask-rank").addEventListener("click", () => connection?.ask("Rank", {}));
 find("command-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = /** @type {HTMLInputElement} */ (find("command"));
@@ -111,6 +112,10 @@ function frame(now) {
   while (state.toasts.length > 0 && now - state.toasts[0].at > TOAST_MS) {
     state.toasts.shift();
     state.version += 1;
+  }
+  if (state.rankStale && state.phase === "online") {
+    state.rankStale = false;
+    connection?.ask("Rank", {});
   }
   hands.update(now, dt);
   connection?.flush();

@@ -48,6 +48,8 @@ export function createState() {
     board: null,
     /** @type {{ Rank: number | null, Of: number, Vaults: number, Score: number } | null} */
     rank: null,
+    /** Whether the player's rank should be asked again (the board changed). */
+    rankStale: false,
     /** @type {string | null} */
     team: null,
     /** @type {{ hunt: string, event: string, text: string, endsAt: number | null } | null} */

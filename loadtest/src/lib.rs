@@ -5,6 +5,7 @@
 
 pub mod bots;
 pub mod clock;
+pub mod floor;
 pub mod nats_peer;
 pub mod plan;
 pub mod plot;

@@ -90,6 +90,28 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
 
+    /// Print each item's exact chance from a loot table of the mods' packs, worked out from the
+    /// table (not sampled): per claim for a claimant with --luck and --pity, and over many
+    /// claims with the table's pity. A broken pack is reported as `validate` reports it (exit
+    /// 1); an unknown TABLE is named with the tables there are (exit 2).
+    #[command(override_usage = "veltrix-server odds [OPTIONS] [PACK] TABLE")]
+    Odds {
+        /// [PACK] TABLE: an asset pack folder (holding `Server/`), by default each mod's own
+        /// `assets/`; then the loot table, `Server/Drops/<TABLE>.json`.
+        #[arg(value_name = "[PACK] TABLE", num_args = 1..=2, required = true)]
+        words: Vec<String>,
+        /// The claimant's luck from its effects: 0.5 is +50 % on the rare entries' weights.
+        #[arg(long, value_name = "X", default_value_t = 0.0, allow_negative_numbers = true)]
+        luck: f64,
+        /// The claimant's claims of this table in a row without a Rare-or-better item: the
+        /// count the table's `Pity` counts.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        pity: u32,
+        /// Print JSON for tools instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Write the whole store (`universe/veltrix.redb`) to FILE, `-` for standard output: JSON
     /// Lines, tables and keys in order (docs/storage.md). The server must not be running in
     /// this root.
@@ -115,6 +137,15 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+}
+
+/// `[PACK] TABLE`: the optional pack folder, then the name.
+pub fn pack_and_name(words: &[String]) -> (Option<PathBuf>, String) {
+    match words {
+        [pack, name] => (Some(PathBuf::from(pack)), name.clone()),
+        [name] => (None, name.clone()),
+        _ => (None, String::new()),
+    }
 }
 
 impl Cli {
@@ -183,6 +214,19 @@ mod tests {
             Cli::parse_from(["veltrix-server", "validate"]).command,
             Some(Command::Validate { dir: None })
         ));
+    }
+
+    #[test]
+    fn odds_takes_an_optional_pack_before_the_table() {
+        let cli = Cli::parse_from(["veltrix-server", "odds", "Buried_Cache"]);
+        let Some(Command::Odds { words, luck: 0.0, pity: 0, json: false }) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(pack_and_name(&words), (None, "Buried_Cache".into()));
+        let cli = Cli::parse_from(["veltrix-server", "odds", "pack", "T", "--luck", "0.5", "--pity", "9", "--json"]);
+        let Some(Command::Odds { words, luck: 0.5, pity: 9, json: true }) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(pack_and_name(&words), (Some(PathBuf::from("pack")), "T".into()));
+        assert!(Cli::try_parse_from(["veltrix-server", "odds"]).is_err(), "TABLE is required");
+        assert!(Cli::try_parse_from(["veltrix-server", "odds", "a", "b", "c"]).is_err(), "at most PACK and TABLE");
+        assert!(Cli::try_parse_from(["veltrix-server", "odds", "T", "--pity", "-1"]).is_err());
     }
 
     #[test]

@@ -112,6 +112,27 @@ pub enum Command {
         json: bool,
     },
 
+    /// Draw a hunt of the mods' packs on this server's world, as PNG: ground, rock and water,
+    /// the spawn, every vault where the server places it (fixed vaults numbered, with their
+    /// claim rule; each random group's region and vaults), sparkle radii, clue circles, a
+    /// legend and a scale. A broken pack is reported as `validate` reports it (exit 1); an
+    /// unknown hunt or vault is named with those there are (exit 2).
+    Preview {
+        /// An asset pack folder (holding `Server/`); by default each mod's own `assets/`.
+        #[arg(value_name = "PACK")]
+        pack: Option<PathBuf>,
+        /// The hunt: `Server/TreasureHunt/Hunts/<ID>.json`.
+        #[arg(long, value_name = "ID")]
+        hunt: String,
+        /// Where to write the picture: a `.png` file (replaced if it exists).
+        #[arg(long, value_name = "FILE.png", value_parser = png_file)]
+        out: PathBuf,
+        /// Colour the ground by the walking distance to this vault, the distance HotCold and
+        /// Compass hints measure.
+        #[arg(long, value_name = "VAULT")]
+        distance: Option<String>,
+    },
+
     /// Write the whole store (`universe/veltrix.redb`) to FILE, `-` for standard output: JSON
     /// Lines, tables and keys in order (docs/storage.md). The server must not be running in
     /// this root.
@@ -137,6 +158,15 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+}
+
+/// A file name ending in `.png`.
+fn png_file(name: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(name);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("png") => Ok(path),
+        _ => Err("expected a file ending in .png".into()),
+    }
 }
 
 /// `[PACK] TABLE`: the optional pack folder, then the name.
@@ -227,6 +257,20 @@ mod tests {
         assert!(Cli::try_parse_from(["veltrix-server", "odds"]).is_err(), "TABLE is required");
         assert!(Cli::try_parse_from(["veltrix-server", "odds", "a", "b", "c"]).is_err(), "at most PACK and TABLE");
         assert!(Cli::try_parse_from(["veltrix-server", "odds", "T", "--pity", "-1"]).is_err());
+    }
+
+    #[test]
+    fn preview_takes_a_hunt_and_a_png_file() {
+        let cli =
+            Cli::parse_from(["veltrix-server", "preview", "pack", "--hunt", "H", "--out", "a.png", "--distance", "V"]);
+        let Some(Command::Preview { pack: Some(pack), hunt, out, distance: Some(vault) }) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((pack, hunt, out, vault), (PathBuf::from("pack"), "H".into(), PathBuf::from("a.png"), "V".into()));
+        let err = Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H", "--out", "a.jpg"]).unwrap_err();
+        assert!(err.to_string().contains("expected a file ending in .png"), "{err}");
+        assert!(Cli::try_parse_from(["veltrix-server", "preview", "--out", "a.png"]).is_err(), "--hunt is required");
+        assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H"]).is_err(), "--out is required");
     }
 
     #[test]

@@ -35,6 +35,10 @@ fn main() -> ExitCode {
             let command = DesignerCommand::Odds { table, luck: *luck, pity: *pity, json: *json };
             return designer(&cli, pack.as_deref(), &command);
         }
+        Some(Command::Preview { pack, hunt, out, distance }) => {
+            let command = DesignerCommand::Preview { hunt: hunt.clone(), out: out.clone(), distance: distance.clone() };
+            return designer(&cli, pack.as_deref(), &command);
+        }
         None => {}
     }
     if let Err(e) = root.create_dirs() {
@@ -159,7 +163,7 @@ fn print_pack_errors(id: &str, errors: &[String]) {
     println!("{id}: {} error(s)", errors.len());
 }
 
-/// A designer's command (`odds`): the answer of the first mod that has the command, on
+/// A designer's command (`odds`, `preview`): the answer of the first mod that has the command, on
 /// standard output. A broken pack is printed as `validate` prints it, with exit 1; a bad
 /// argument exits 2. Writes nothing but the file the command is asked to write.
 fn designer(cli: &Cli, dir: Option<&Path>, command: &DesignerCommand) -> ExitCode {

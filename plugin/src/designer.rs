@@ -1,4 +1,4 @@
-//! Designers' commands (`veltrix-server odds`): answered from a pack loaded and checked as
+//! Designers' commands (`veltrix-server odds`, `preview`): answered from a pack loaded and checked as
 //! `validate` checks it, with the model's own computations (treasure-hunt-ecs).
 
 use std::{fmt::Write as _, path::Path};
@@ -21,7 +21,51 @@ pub fn run(
         .map_err(|errors| DesignerError::Pack(errors.iter().map(ToString::to_string).collect()))?;
     match command {
         DesignerCommand::Odds { table, luck, pity, json } => table_odds(&assets, table, *luck, *pity, *json),
+        DesignerCommand::Preview { hunt, out, distance } => {
+            preview(&assets, tiles, spawn, hunt, out, distance.as_deref())
+        }
     }
+}
+
+/// Draws a hunt and writes the picture to `out`.
+fn preview(
+    assets: &HuntAssets,
+    tiles: &TileWorld,
+    spawn: Spawn,
+    id: &str,
+    out: &Path,
+    distance: Option<&str>,
+) -> Result<String, DesignerError> {
+    let Some(hunt) = assets.hunts.get(id) else {
+        return Err(DesignerError::Usage(unknown("hunt", id, assets.hunts.keys())));
+    };
+    let distance = match distance {
+        Some(vault) => match hunt.vaults.iter().find(|v| v.id == vault) {
+            Some(v) => Some(v),
+            None => {
+                let ids: Vec<String> = hunt.vaults.iter().map(|v| v.id.clone()).collect();
+                return Err(DesignerError::Usage(unknown(&format!("vault of hunt {id}"), vault, ids.iter())));
+            }
+        },
+        None => None,
+    };
+    let canvas = crate::preview::draw(&crate::preview::Preview { hunt, tiles, spawn, distance });
+    let write = || -> Result<(), String> {
+        let file = std::fs::File::create(out).map_err(|e| e.to_string())?;
+        let mut writer = std::io::BufWriter::new(file);
+        canvas.write_png(&mut writer)?;
+        std::io::Write::flush(&mut writer).map_err(|e| e.to_string())
+    };
+    write().map_err(|e| DesignerError::Failed(format!("{}: cannot write the preview: {e}", out.display())))?;
+    Ok(format!(
+        "{}: hunt {id} with {} vault(s) on the {} x {} world, {} x {} pixels\n",
+        out.display(),
+        hunt.vaults.len(),
+        tiles.width(),
+        tiles.depth(),
+        canvas.width,
+        canvas.height
+    ))
 }
 
 /// The odds of one loot table, as a table for the terminal or as JSON.

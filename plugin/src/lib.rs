@@ -12,6 +12,7 @@ pub mod designer;
 pub mod input;
 pub mod leaderboard;
 pub mod persist;
+pub mod preview;
 pub mod protocol;
 pub mod publish;
 pub mod reload;

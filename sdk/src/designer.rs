@@ -1,4 +1,4 @@
-//! Designers' commands of the server's command line (`veltrix-server odds`): the host parses
+//! Designers' commands of the server's command line (`veltrix-server odds`, `preview`): the host parses
 //! them, loads the mods without running them, and asks each in turn through
 //! [`Mod::designer_command`](crate::Mod::designer_command) until one answers.
 
@@ -8,6 +8,9 @@ pub enum DesignerCommand {
     /// `odds TABLE`: each item's exact chance per claim from the loot table `table`, for a
     /// claimant with `luck` (0.5 is +50 %) after `pity` claims of it without a rare item.
     Odds { table: String, luck: f64, pity: u32, json: bool },
+    /// `preview --hunt ID --out FILE`: the hunt drawn on the server's world, written to `out`
+    /// (PNG); with `distance`, the walking-distance field to that vault.
+    Preview { hunt: String, out: std::path::PathBuf, distance: Option<String> },
 }
 
 impl DesignerCommand {
@@ -15,6 +18,7 @@ impl DesignerCommand {
     pub fn name(&self) -> &'static str {
         match self {
             DesignerCommand::Odds { .. } => "odds",
+            DesignerCommand::Preview { .. } => "preview",
         }
     }
 }

@@ -448,3 +448,57 @@ fn legend_lines(preview: &Preview, entries: &[Entry]) -> Vec<LegendLine> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use treasure_hunt_ecs::model::assets::Hunt;
+    use veltrix_sdk::serde_json;
+
+    use super::*;
+
+    fn vault(id: &str, x: u32, y: u32) -> PlacedVault {
+        PlacedVault {
+            id: id.into(),
+            at: TilePos { x, y },
+            loot_table: "T".into(),
+            consolation_table: None,
+            dig_effort: 1,
+            claim: ClaimRule::FirstFinder,
+            sparkle_radius: 0.0,
+        }
+    }
+
+    /// On a 2048 x 2048 world the map is sampled down to half a pixel a tile, and a vault's
+    /// marker keeps its 9 x 9 pixels (with a 1-pixel edge), centred on its tile's pixel.
+    #[test]
+    fn markers_keep_their_size_on_a_large_world() {
+        let tiles = TileWorld::flat(2048, 2048);
+        let def: Hunt = serde_json::from_str(
+            r#"{"Seed": 1, "Vaults": [{"Id": "Far", "At": {"X": 1501, "Y": 77}, "LootTable": "T"}]}"#,
+        )
+        .unwrap();
+        let hunt = PlacedHunt { id: "Big".into(), def, vaults: vec![vault("Far", 1501, 77)], clues: vec![] };
+        let canvas =
+            draw(&Preview { hunt: &hunt, tiles: &tiles, spawn: Spawn { x: 1024.0, y: 1024.0 }, distance: None });
+        let layout = Layout::of(&tiles);
+        assert_eq!((layout.pixels_per_tile, layout.map_width, layout.map_depth), (0.5, 1024, 1024));
+        let (x, y) = layout.tile_pixel(TilePos { x: 1501, y: 77 });
+        assert_eq!((x, y), (16 + 750, 16 + 38));
+        let red = rule_colour(ClaimRule::FirstFinder);
+        let inside: Vec<(u32, u32)> = (y - 6..=y + 6)
+            .flat_map(|py| (x - 6..=x + 6).map(move |px| (px, py)))
+            .filter(|(px, py)| canvas.pixel(*px, *py) == red)
+            .collect();
+        assert_eq!(inside.len(), 81, "a 9 x 9 marker");
+        assert!(inside.iter().all(|(px, py)| px.abs_diff(x) <= 4 && py.abs_diff(y) <= 4));
+        assert_eq!(canvas.pixel(x - 5, y), INK, "its edge");
+        assert_eq!(canvas.pixel(x - 7, y), GROUND, "the ground around it");
+    }
+
+    #[test]
+    fn the_ramp_runs_from_near_to_far() {
+        assert_eq!(ramp(0.0), [255, 245, 120]);
+        assert_eq!(ramp(1.0), [70, 20, 100]);
+        assert_eq!(ramp(2.0), ramp(1.0));
+    }
+}

@@ -119,3 +119,140 @@ fn odds_on_a_broken_pack_reports_it_as_validate_does() {
     assert!(stdout(&odds).ends_with("Veltrix:TreasureHunt: 1 error(s)\n"), "{}", stdout(&odds));
     assert_eq!(stdout(&odds), stdout(&validate));
 }
+
+/// A 48 x 32 world with a pond and a wall, and a pack with a hunt on it: two fixed vaults, a
+/// group of three, an Area clue and an Enter circle.
+fn preview_server() -> (TestServer, PathBuf) {
+    let server = server();
+    let mut map = String::new();
+    for y in 0..32 {
+        for x in 0..48 {
+            map.push(match (x, y) {
+                (30..=37, 20..=26) => '~',
+                (12, 4..=24) => '#',
+                _ => '.',
+            });
+        }
+        map.push('\n');
+    }
+    server.write("universe/worlds/Tiny/map.txt", &map);
+    server.write("config.json", r#"{"World": {"Map": "Tiny", "SpawnX": 24.5, "SpawnY": 16.5}}"#);
+    let pack = small_pack(&server);
+    let hunt = r#"{"Seed": 5, "Vaults": [
+        {"Id": "North_Cairn", "At": {"X": 5, "Y": 5}, "LootTable": "Quarter", "Claim": "FirstFinder", "SparkleRadius": 4},
+        {"Id": "Pond_Chest", "At": {"X": 40, "Y": 18}, "LootTable": "Quarter", "Claim": "PerPlayer", "SparkleRadius": 3},
+        {"Id": "Dune", "Count": 3, "Region": {"MinX": 16, "MinY": 2, "MaxX": 28, "MaxY": 12}, "MinSpacing": 4,
+         "LootTable": "Quarter", "Claim": "Team", "SparkleRadius": 2}],
+      "Clues": [
+        {"Id": "Cairn_Area", "Vault": "North_Cairn", "Kind": {"Area": {"Radius": 6, "ShrinkTo": 3, "ShrinkSeconds": 60}}},
+        {"Id": "Pond_Hint", "Vault": "Pond_Chest", "Trigger": {"Enter": {"X": 40, "Y": 10, "Radius": 5}}, "Kind": "HotCold"}]}"#;
+    let path = pack.join("Server/TreasureHunt/Hunts/Mini.json");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, hunt).unwrap();
+    (server, pack)
+}
+
+/// The pixels of a PNG: width, height and RGB bytes.
+fn decode(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((frame.color_type, frame.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+    pixels.truncate(frame.buffer_size());
+    (frame.width, frame.height, pixels)
+}
+
+/// The preview of the small hunt, pixel for pixel as `tests/tests/previews/mini.png`
+/// (`VELTRIX_UPDATE_PREVIEW=1` writes it anew: look at it before committing it).
+#[test]
+fn preview_draws_the_hunt_as_the_reference_picture() {
+    let (server, pack) = preview_server();
+    let out = server.root().join("mini.png");
+    let run = run(&server, &["preview", pack.to_str().unwrap(), "--hunt", "Mini", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
+    assert!(
+        stdout(&run).ends_with("mini.png: hunt Mini with 5 vault(s) on the 48 x 32 world, 1456 x 736 pixels\n"),
+        "{}",
+        stdout(&run)
+    );
+    let reference = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/previews/mini.png");
+    if std::env::var_os("VELTRIX_UPDATE_PREVIEW").is_some() {
+        fs::copy(&out, &reference).unwrap();
+    }
+    let (width, height, pixels) = decode(&out);
+    let (ref_width, ref_height, ref_pixels) = decode(&reference);
+    assert_eq!((width, height), (ref_width, ref_height), "the size differs from {}", reference.display());
+    let differ = pixels.chunks(3).zip(ref_pixels.chunks(3)).position(|(a, b)| a != b);
+    assert_eq!(differ.map(|i| (i as u32 % width, i as u32 / width)), None, "the first pixel that differs (x, y)");
+
+    // Each fixed vault's marker is centred on its tile's pixel, in its claim rule's colour,
+    // at 1024 / 48 = 21 pixels a tile: the tile (5, 5) is centred at 16 + 5.5 x 21.
+    let layout = treasure_hunt::preview::Layout::of(&veltrix_sdk::TileWorld::flat(48, 32));
+    let at = |x: u32, y: u32| {
+        let i = (y * width + x) as usize * 3;
+        [pixels[i], pixels[i + 1], pixels[i + 2]]
+    };
+    let cairn = layout.tile_pixel(treasure_hunt_ecs::assets::TilePos { x: 5, y: 5 });
+    assert_eq!(cairn, (16 + 115, 16 + 115));
+    assert_eq!(at(cairn.0, cairn.1), [220, 40, 40], "FirstFinder red");
+    let chest = layout.tile_pixel(treasure_hunt_ecs::assets::TilePos { x: 40, y: 18 });
+    assert_eq!(at(chest.0, chest.1), [40, 90, 230], "PerPlayer blue");
+}
+
+#[test]
+fn preview_with_a_distance_field_and_its_errors() {
+    let (server, pack) = preview_server();
+    let pack = pack.to_str().unwrap();
+    let out = server.root().join("far.png");
+    let out = out.to_str().unwrap();
+    let ok = run(&server, &["preview", pack, "--hunt", "Mini", "--out", out, "--distance", "Pond_Chest"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let (width, _, pixels) = decode(std::path::Path::new(out));
+    // Beside the chest the ground is the ramp's near end, not plain ground.
+    let layout = treasure_hunt::preview::Layout::of(&veltrix_sdk::TileWorld::flat(48, 32));
+    let (x, y) = layout.tile_pixel(treasure_hunt_ecs::assets::TilePos { x: 42, y: 18 });
+    let i = (y * width + x) as usize * 3;
+    assert_ne!(pixels[i..i + 3], [196, 214, 160], "the distance ramp colours the ground");
+
+    let unknown_hunt = run(&server, &["preview", pack, "--hunt", "Mnii", "--out", out]);
+    assert_eq!(unknown_hunt.status.code(), Some(2));
+    assert!(stderr(&unknown_hunt).contains("error: unknown hunt `Mnii`"), "{}", stderr(&unknown_hunt));
+    assert!(stderr(&unknown_hunt).contains("the pack has Mini"), "{}", stderr(&unknown_hunt));
+    let unknown_vault = run(&server, &["preview", pack, "--hunt", "Mini", "--out", out, "--distance", "Pond"]);
+    assert_eq!(unknown_vault.status.code(), Some(2));
+    assert!(
+        stderr(&unknown_vault).contains("the pack has North_Cairn, Pond_Chest, Dune_1, Dune_2, Dune_3"),
+        "{}",
+        stderr(&unknown_vault)
+    );
+    for args in [
+        &["preview", "--hunt", "Mini", "--out", "a.jpg"][..],
+        &["preview", "--out", "a.png"],
+        &["preview", "--hunt", "Mini"],
+    ] {
+        assert_eq!(run(&server, args).status.code(), Some(2), "{args:?}");
+    }
+    let unwritable = run(&server, &["preview", pack, "--hunt", "Mini", "--out", "/nonexistent/folder/a.png"]);
+    assert_eq!(unwritable.status.code(), Some(1));
+    assert!(
+        stderr(&unwritable).contains("/nonexistent/folder/a.png: cannot write the preview"),
+        "{}",
+        stderr(&unwritable)
+    );
+}
+
+#[test]
+fn preview_of_a_broken_pack_reports_it_as_validate_does() {
+    let (server, pack) = preview_server();
+    let hunt = pack.join("Server/TreasureHunt/Hunts/Mini.json");
+    fs::write(&hunt, fs::read_to_string(&hunt).unwrap().replace("\"X\": 40", "\"X\": 400")).unwrap();
+    let pack = pack.to_str().unwrap();
+    let out = server.root().join("broken.png");
+    let preview = run(&server, &["preview", pack, "--hunt", "Mini", "--out", out.to_str().unwrap()]);
+    let validate = run(&server, &["validate", pack]);
+    assert_eq!(preview.status.code(), Some(1));
+    assert!(stdout(&preview).contains("outside the world"), "{}", stdout(&preview));
+    assert_eq!(stdout(&preview), stdout(&validate));
+    assert!(!out.exists(), "nothing is written for a broken pack");
+}

@@ -112,7 +112,7 @@ pub enum Command {
         json: bool,
     },
 
-    /// Draw a hunt of the mods' packs on this server's world, as PNG: ground, rock and water,
+    /// Draw a hunt of the mods' packs on this server's world, as PNG or SVG: ground, rock and water,
     /// the spawn, every vault where the server places it (fixed vaults numbered, with their
     /// claim rule; each random group's region and vaults), sparkle radii, clue circles, a
     /// legend and a scale. A broken pack is reported as `validate` reports it (exit 1); an
@@ -124,8 +124,8 @@ pub enum Command {
         /// The hunt: `Server/TreasureHunt/Hunts/<ID>.json`.
         #[arg(long, value_name = "ID")]
         hunt: String,
-        /// Where to write the picture: a `.png` file (replaced if it exists).
-        #[arg(long, value_name = "FILE.png", value_parser = png_file)]
+        /// Where to write the picture: a `.png` or `.svg` file (replaced if it exists).
+        #[arg(long, value_name = "FILE", value_parser = picture_file)]
         out: PathBuf,
         /// Colour the ground by the walking distance to this vault, the distance HotCold and
         /// Compass hints measure.
@@ -160,12 +160,12 @@ pub enum Command {
     },
 }
 
-/// A file name ending in `.png`.
-fn png_file(name: &str) -> Result<PathBuf, String> {
+/// A file name ending in `.png` or `.svg`.
+fn picture_file(name: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(name);
     match path.extension().and_then(|e| e.to_str()) {
-        Some(ext) if ext.eq_ignore_ascii_case("png") => Ok(path),
-        _ => Err("expected a file ending in .png".into()),
+        Some(ext) if ext.eq_ignore_ascii_case("png") || ext.eq_ignore_ascii_case("svg") => Ok(path),
+        _ => Err("expected a file ending in .png or .svg".into()),
     }
 }
 
@@ -268,7 +268,8 @@ mod tests {
         };
         assert_eq!((pack, hunt, out, vault), (PathBuf::from("pack"), "H".into(), PathBuf::from("a.png"), "V".into()));
         let err = Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H", "--out", "a.jpg"]).unwrap_err();
-        assert!(err.to_string().contains("expected a file ending in .png"), "{err}");
+        assert!(err.to_string().contains("expected a file ending in .png or .svg"), "{err}");
+        assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H", "--out", "a.svg"]).is_ok());
         assert!(Cli::try_parse_from(["veltrix-server", "preview", "--out", "a.png"]).is_err(), "--hunt is required");
         assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H"]).is_err(), "--out is required");
     }

@@ -49,22 +49,31 @@ fn preview(
         },
         None => None,
     };
-    let canvas = crate::preview::draw(&crate::preview::Preview { hunt, tiles, spawn, distance });
-    let write = || -> Result<(), String> {
+    let preview = crate::preview::Preview { hunt, tiles, spawn, distance };
+    let svg = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let write = || -> Result<(u32, u32), String> {
         let file = std::fs::File::create(out).map_err(|e| e.to_string())?;
         let mut writer = std::io::BufWriter::new(file);
-        canvas.write_png(&mut writer)?;
-        std::io::Write::flush(&mut writer).map_err(|e| e.to_string())
+        let size = if svg {
+            let (text, size) = crate::preview::draw_svg(&preview)?;
+            std::io::Write::write_all(&mut writer, text.as_bytes()).map_err(|e| e.to_string())?;
+            size
+        } else {
+            let canvas = crate::preview::draw(&preview);
+            canvas.write_png(&mut writer)?;
+            (canvas.width, canvas.height)
+        };
+        std::io::Write::flush(&mut writer).map_err(|e| e.to_string())?;
+        Ok(size)
     };
-    write().map_err(|e| DesignerError::Failed(format!("{}: cannot write the preview: {e}", out.display())))?;
+    let (width, height) =
+        write().map_err(|e| DesignerError::Failed(format!("{}: cannot write the preview: {e}", out.display())))?;
     Ok(format!(
-        "{}: hunt {id} with {} vault(s) on the {} x {} world, {} x {} pixels\n",
+        "{}: hunt {id} with {} vault(s) on the {} x {} world, {width} x {height} pixels\n",
         out.display(),
         hunt.vaults.len(),
         tiles.width(),
         tiles.depth(),
-        canvas.width,
-        canvas.height
     ))
 }
 

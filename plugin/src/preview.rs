@@ -5,11 +5,14 @@
 //!
 //! The map is at most [`MAP_PIXELS`] wide or deep: small worlds get whole pixels per tile,
 //! large ones are sampled down (a 2048 x 2048 world at half a pixel per tile). Markers have a
-//! fixed size in pixels, whatever the scale, so vaults stay visible. Text (the legend, the
-//! fixed vaults' numbers) uses the public-domain 8 x 8 bitmap font of the `font8x8` crate; PNG
-//! encoding is the `png` crate's.
+//! fixed size in pixels, whatever the scale, so vaults stay visible. In PNG, text (the legend,
+//! the fixed vaults' numbers) uses the public-domain 8 x 8 bitmap font of the `font8x8` crate,
+//! and the encoding is the `png` crate's. In SVG (the `svg` crate), the same shapes are SVG
+//! elements and the text is text; the tiles are an embedded PNG picture.
 
 use std::io::Write;
+
+use base64::Engine as _;
 
 use treasure_hunt_ecs::model::{
     assets::{ClaimRule, ClueKind, ClueTrigger, Region, TilePos, VaultSpec},
@@ -122,6 +125,35 @@ impl Canvas {
         self.pixels[i..i + 3].copy_from_slice(&colour);
     }
 
+    /// The picture as PNG (8-bit RGB).
+    pub fn write_png(&self, out: impl Write) -> Result<(), String> {
+        let mut encoder = png::Encoder::new(out, self.width, self.height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(&self.pixels).map_err(|e| e.to_string())?;
+        writer.finish().map_err(|e| e.to_string())
+    }
+}
+
+/// What the preview draws with: the PNG's pixels ([`Canvas`]) or the SVG's elements
+/// ([`SvgPen`]). Positions and sizes are in pixels of the picture.
+pub trait Pen {
+    fn fill(&mut self, x: i64, y: i64, w: i64, h: i64, colour: Rgb);
+    /// A rectangle's edge, `thickness` pixels wide inside it.
+    fn outline(&mut self, x: i64, y: i64, w: i64, h: i64, thickness: i64, colour: Rgb);
+    /// A circle's outline, `thickness` pixels wide, centred on (cx, cy).
+    fn ring(&mut self, cx: f64, cy: f64, r: f64, thickness: f64, colour: Rgb);
+    fn disc(&mut self, cx: i64, cy: i64, diameter: i64, colour: Rgb);
+    /// A line of text, its top left at (x, y), 8 pixels a character.
+    fn text(&mut self, x: i64, y: i64, text: &str, colour: Rgb);
+    /// The spawn's marker: a white diamond with an ink edge, `r` pixels from its centre.
+    fn diamond(&mut self, cx: i64, cy: i64, r: i64);
+    /// What follows is drawn only inside this box (x, y, width, height), or anywhere.
+    fn clip(&mut self, area: Option<(i64, i64, i64, i64)>);
+}
+
+impl Pen for Canvas {
     fn fill(&mut self, x: i64, y: i64, w: i64, h: i64, colour: Rgb) {
         for yy in y..y + h {
             for xx in x..x + w {
@@ -137,7 +169,6 @@ impl Canvas {
         self.fill(x + w - thickness, y, thickness, h, colour);
     }
 
-    /// A circle's outline, `thickness` pixels wide, centred on (cx, cy).
     fn ring(&mut self, cx: f64, cy: f64, r: f64, thickness: f64, colour: Rgb) {
         let reach = (r + thickness).ceil() as i64 + 1;
         let (px, py) = (cx.floor() as i64, cy.floor() as i64);
@@ -162,7 +193,7 @@ impl Canvas {
         }
     }
 
-    /// ASCII text in the 8 x 8 font, its top left at (x, y); other characters as `?`.
+    // ASCII in the 8 x 8 font; other characters as `?`.
     fn text(&mut self, x: i64, y: i64, text: &str, colour: Rgb) {
         for (n, c) in text.chars().enumerate() {
             let glyph = font8x8::legacy::BASIC_LEGACY[if c.is_ascii() { c as usize } else { '?' as usize }];
@@ -176,14 +207,19 @@ impl Canvas {
         }
     }
 
-    /// The picture as PNG (8-bit RGB).
-    pub fn write_png(&self, out: impl Write) -> Result<(), String> {
-        let mut encoder = png::Encoder::new(out, self.width, self.height);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-        writer.write_image_data(&self.pixels).map_err(|e| e.to_string())?;
-        writer.finish().map_err(|e| e.to_string())
+    fn diamond(&mut self, cx: i64, cy: i64, r: i64) {
+        for ring in 0..=r {
+            let colour = if ring == r { INK } else { SPAWN };
+            for d in -ring..=ring {
+                let h = ring - d.abs();
+                self.set(cx + d, cy - h, colour);
+                self.set(cx + d, cy + h, colour);
+            }
+        }
+    }
+
+    fn clip(&mut self, area: Option<(i64, i64, i64, i64)>) {
+        self.clip = area;
     }
 }
 
@@ -222,25 +258,70 @@ fn entries(hunt: &PlacedHunt) -> Vec<Entry<'_>> {
         .collect()
 }
 
-/// Draws the preview.
-pub fn draw(preview: &Preview) -> Canvas {
+/// The picture's size and the legend, worked out once for either format.
+struct Plan<'a> {
+    layout: Layout,
+    entries: Vec<Entry<'a>>,
+    legend: Vec<LegendLine>,
+    width: u32,
+    height: u32,
+}
+
+fn plan<'a>(preview: &Preview<'a>) -> Plan<'a> {
     let layout = Layout::of(preview.tiles);
     let entries = entries(preview.hunt);
     let legend = legend_lines(preview, &entries);
     let map_bottom = MARGIN + layout.map_depth + 48;
     let legend_bottom = MARGIN + legend.len() as u32 * LINE + MARGIN;
-    let mut canvas =
-        Canvas::new(MARGIN + layout.map_width + MARGIN + LEGEND_WIDTH + MARGIN, map_bottom.max(legend_bottom));
+    let width = MARGIN + layout.map_width + MARGIN + LEGEND_WIDTH + MARGIN;
+    Plan { layout, entries, legend, width, height: map_bottom.max(legend_bottom) }
+}
+
+/// Draws the preview as pixels (for PNG).
+pub fn draw(preview: &Preview) -> Canvas {
+    let plan = plan(preview);
+    let mut canvas = Canvas::new(plan.width, plan.height);
     let field = preview.distance.map(|v| DistanceField::compute(preview.tiles, v.at));
-    draw_tiles(&mut canvas, preview.tiles, &layout, field.as_ref());
+    draw_tiles(&mut canvas, preview.tiles, &plan.layout, field.as_ref(), MARGIN);
+    draw_on(&mut canvas, preview, &plan);
+    canvas
+}
+
+/// Draws the preview as SVG: the tiles as an embedded PNG picture (a world is up to millions
+/// of tiles), everything else as SVG shapes and text.
+pub fn draw_svg(preview: &Preview) -> Result<(String, (u32, u32)), String> {
+    let plan = plan(preview);
+    let layout = &plan.layout;
+    let mut tiles = Canvas::new(layout.map_width, layout.map_depth);
+    let field = preview.distance.map(|v| DistanceField::compute(preview.tiles, v.at));
+    draw_tiles(&mut tiles, preview.tiles, layout, field.as_ref(), 0);
+    let mut png = Vec::new();
+    tiles.write_png(&mut png)?;
+    let mut pen = SvgPen::new(plan.width, plan.height);
+    pen.add(
+        svg::node::element::Image::new()
+            .set("x", MARGIN)
+            .set("y", MARGIN)
+            .set("width", layout.map_width)
+            .set("height", layout.map_depth)
+            .set("style", "image-rendering: pixelated")
+            .set("href", format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))),
+    );
+    draw_on(&mut pen, preview, &plan);
+    Ok((pen.finish(), (plan.width, plan.height)))
+}
+
+/// Everything but the tiles.
+fn draw_on(canvas: &mut impl Pen, preview: &Preview, plan: &Plan) {
+    let layout = &plan.layout;
     let (w, d) = (i64::from(layout.map_width), i64::from(layout.map_depth));
     canvas.outline(i64::from(MARGIN) - 1, i64::from(MARGIN) - 1, w + 2, d + 2, 1, INK);
-    canvas.clip = Some((i64::from(MARGIN), i64::from(MARGIN), w, d));
-    draw_overlays(&mut canvas, preview, &layout, &entries);
-    canvas.clip = None;
-    draw_scale(&mut canvas, preview.tiles, &layout);
+    canvas.clip(Some((i64::from(MARGIN), i64::from(MARGIN), w, d)));
+    draw_overlays(canvas, preview, layout, &plan.entries);
+    canvas.clip(None);
+    draw_scale(canvas, preview.tiles, layout);
     let x = i64::from(MARGIN + layout.map_width + MARGIN);
-    for (n, line) in legend.iter().enumerate() {
+    for (n, line) in plan.legend.iter().enumerate() {
         let y = i64::from(MARGIN + n as u32 * LINE);
         match line.swatch {
             Swatch::None => {}
@@ -266,10 +347,134 @@ pub fn draw(preview: &Preview) -> Canvas {
         let indent = if matches!(line.swatch, Swatch::Ramp) { 126 } else { 14 };
         canvas.text(x + indent, y + 1, &line.text, INK);
     }
-    canvas
 }
 
-fn draw_tiles(canvas: &mut Canvas, tiles: &TileWorld, layout: &Layout, field: Option<&DistanceField>) {
+/// The SVG document being drawn.
+pub struct SvgPen {
+    document: svg::Document,
+    /// The group of shapes clipped to the map, while there is one.
+    clipped: Option<svg::node::element::Group>,
+    clips: u32,
+}
+
+fn css(colour: Rgb) -> String {
+    format!("#{:02x}{:02x}{:02x}", colour[0], colour[1], colour[2])
+}
+
+impl SvgPen {
+    fn new(width: u32, height: u32) -> Self {
+        let document =
+            svg::Document::new().set("width", width).set("height", height).set("viewBox", (0, 0, width, height)).add(
+                svg::node::element::Rectangle::new()
+                    .set("width", width)
+                    .set("height", height)
+                    .set("fill", css(BACKGROUND)),
+            );
+        SvgPen { document, clipped: None, clips: 0 }
+    }
+
+    fn add(&mut self, node: impl Into<Box<dyn svg::Node>>) {
+        use svg::Node;
+        match &mut self.clipped {
+            Some(group) => group.append(node),
+            None => self.document.append(node),
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.clip(None);
+        self.document.to_string() + "\n"
+    }
+}
+
+impl Pen for SvgPen {
+    fn fill(&mut self, x: i64, y: i64, w: i64, h: i64, colour: Rgb) {
+        self.add(
+            svg::node::element::Rectangle::new()
+                .set("x", x)
+                .set("y", y)
+                .set("width", w)
+                .set("height", h)
+                .set("fill", css(colour)),
+        );
+    }
+
+    fn outline(&mut self, x: i64, y: i64, w: i64, h: i64, thickness: i64, colour: Rgb) {
+        let t = thickness as f64;
+        self.add(
+            svg::node::element::Rectangle::new()
+                .set("x", x as f64 + t / 2.0)
+                .set("y", y as f64 + t / 2.0)
+                .set("width", w as f64 - t)
+                .set("height", h as f64 - t)
+                .set("fill", "none")
+                .set("stroke", css(colour))
+                .set("stroke-width", t),
+        );
+    }
+
+    fn ring(&mut self, cx: f64, cy: f64, r: f64, thickness: f64, colour: Rgb) {
+        self.add(
+            svg::node::element::Circle::new()
+                .set("cx", cx)
+                .set("cy", cy)
+                .set("r", r)
+                .set("fill", "none")
+                .set("stroke", css(colour))
+                .set("stroke-width", thickness),
+        );
+    }
+
+    fn disc(&mut self, cx: i64, cy: i64, diameter: i64, colour: Rgb) {
+        self.add(
+            svg::node::element::Circle::new()
+                .set("cx", cx as f64 + 0.5)
+                .set("cy", cy as f64 + 0.5)
+                .set("r", diameter as f64 / 2.0)
+                .set("fill", css(colour)),
+        );
+    }
+
+    fn text(&mut self, x: i64, y: i64, text: &str, colour: Rgb) {
+        if text.is_empty() {
+            return;
+        }
+        self.add(
+            svg::node::element::Text::new(text)
+                .set("x", x)
+                .set("y", y + 8)
+                .set("font-family", "monospace")
+                .set("font-size", 11)
+                .set("fill", css(colour)),
+        );
+    }
+
+    fn diamond(&mut self, cx: i64, cy: i64, r: i64) {
+        let (cx, cy, r) = (cx as f64 + 0.5, cy as f64 + 0.5, r as f64);
+        self.add(
+            svg::node::element::Polygon::new()
+                .set("points", format!("{cx},{} {},{cy} {cx},{} {},{cy}", cy - r, cx + r, cy + r, cx - r))
+                .set("fill", css(SPAWN))
+                .set("stroke", css(INK)),
+        );
+    }
+
+    fn clip(&mut self, area: Option<(i64, i64, i64, i64)>) {
+        if let Some(group) = self.clipped.take() {
+            self.add(group);
+        }
+        if let Some((x, y, w, h)) = area {
+            self.clips += 1;
+            let id = format!("clip{}", self.clips);
+            let rect = svg::node::element::Rectangle::new().set("x", x).set("y", y).set("width", w).set("height", h);
+            self.add(svg::node::element::ClipPath::new().set("id", id.clone()).add(rect));
+            self.clipped = Some(svg::node::element::Group::new().set("clip-path", format!("url(#{id})")));
+        }
+    }
+}
+
+/// The tiles, the map's top left at (origin, origin).
+fn draw_tiles(canvas: &mut Canvas, tiles: &TileWorld, layout: &Layout, field: Option<&DistanceField>, origin: u32) {
     let longest = field.map(|f| {
         let mut longest = 0f32;
         for y in 0..tiles.depth() {
@@ -294,7 +499,7 @@ fn draw_tiles(canvas: &mut Canvas, tiles: &TileWorld, layout: &Layout, field: Op
                     _ => GROUND,
                 },
             };
-            canvas.set(i64::from(MARGIN + px), i64::from(MARGIN + py), colour);
+            canvas.set(i64::from(origin + px), i64::from(origin + py), colour);
         }
     }
 }
@@ -309,7 +514,7 @@ fn ramp(t: f64) -> Rgb {
     [mix(STOPS[i][0], STOPS[i + 1][0]), mix(STOPS[i][1], STOPS[i + 1][1]), mix(STOPS[i][2], STOPS[i + 1][2])]
 }
 
-fn draw_overlays(canvas: &mut Canvas, preview: &Preview, layout: &Layout, entries: &[Entry]) {
+fn draw_overlays(canvas: &mut impl Pen, preview: &Preview, layout: &Layout, entries: &[Entry]) {
     let ppt = layout.pixels_per_tile;
     // Regions first, then circles, then markers on top.
     let mut group = 0;
@@ -364,20 +569,11 @@ fn draw_overlays(canvas: &mut Canvas, preview: &Preview, layout: &Layout, entrie
         }
     }
     let (sx, sy) = layout.point(f64::from(preview.spawn.x), f64::from(preview.spawn.y));
-    let (sx, sy) = (sx.floor() as i64, sy.floor() as i64);
-    for r in 0..=7i64 {
-        let colour = if r == 7 { INK } else { SPAWN };
-        // A diamond, its edge in ink.
-        for d in -r..=r {
-            let h = r - d.abs();
-            canvas.set(sx + d, sy - h, colour);
-            canvas.set(sx + d, sy + h, colour);
-        }
-    }
+    canvas.diamond(sx.floor() as i64, sy.floor() as i64, 7);
 }
 
 /// A bar under the map a round number of tiles long, about a fifth of the map.
-fn draw_scale(canvas: &mut Canvas, tiles: &TileWorld, layout: &Layout) {
+fn draw_scale(canvas: &mut impl Pen, tiles: &TileWorld, layout: &Layout) {
     let target = f64::from(tiles.width()) / 5.0;
     let steps = [1u32, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000];
     let length = steps.iter().copied().filter(|s| f64::from(*s) <= target.max(1.0)).max().unwrap_or(1);

@@ -9,7 +9,8 @@ pub enum DesignerCommand {
     /// claimant with `luck` (0.5 is +50 %) after `pity` claims of it without a rare item.
     Odds { table: String, luck: f64, pity: u32, json: bool },
     /// `preview --hunt ID --out FILE`: the hunt drawn on the server's world, written to `out`
-    /// (PNG); with `distance`, the walking-distance field to that vault.
+    /// (PNG, or SVG when its name ends in `.svg`); with `distance`, the walking-distance field
+    /// to that vault.
     Preview { hunt: String, out: std::path::PathBuf, distance: Option<String> },
 }
 

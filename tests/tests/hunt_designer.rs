@@ -215,6 +215,18 @@ fn preview_with_a_distance_field_and_its_errors() {
     let i = (y * width + x) as usize * 3;
     assert_ne!(pixels[i..i + 3], [196, 214, 160], "the distance ramp colours the ground");
 
+    // As SVG: the same picture, its text as text and the vaults as shapes on their tiles.
+    let svg = server.root().join("mini.svg");
+    let ok = run(&server, &["preview", pack, "--hunt", "Mini", "--out", svg.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).ends_with("mini.svg: hunt Mini with 5 vault(s) on the 48 x 32 world, 1456 x 736 pixels\n"));
+    let svg = fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg height=\"736\" viewBox=\"0 0 1456 736\" width=\"1456\""), "{}", &svg[..200]);
+    assert!(svg.contains("href=\"data:image/png;base64,"), "the tiles");
+    assert!(svg.contains(">\n1 North_Cairn (5, 5) FirstFinder\n</text>"), "the legend");
+    // North_Cairn's 9 x 9 square, centred on the tile (5, 5)'s pixel (131, 131).
+    assert!(svg.contains(r##"<rect fill="#dc2828" height="9" width="9" x="127" y="127"/>"##), "the marker");
+
     let unknown_hunt = run(&server, &["preview", pack, "--hunt", "Mnii", "--out", out]);
     assert_eq!(unknown_hunt.status.code(), Some(2));
     assert!(stderr(&unknown_hunt).contains("error: unknown hunt `Mnii`"), "{}", stderr(&unknown_hunt));

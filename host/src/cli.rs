@@ -14,8 +14,8 @@ use crate::config::{Executor, ServerConfig};
 #[derive(Debug, Parser)]
 #[command(name = "veltrix-server", version, about, long_about)]
 pub struct Cli {
-    /// Server root folder [default: the current folder; for `validate`, the current folder
-    /// when it holds `mods/`, else this program's own folder].
+    /// Server root folder [default: the current folder; for `validate`, `odds` and `preview`,
+    /// the current folder when it holds `mods/`, else this program's own folder].
     #[arg(long, value_name = "DIR", env = "VELTRIX_ROOT")]
     pub root: Option<PathBuf>,
 

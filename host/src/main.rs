@@ -207,9 +207,9 @@ fn designer(cli: &Cli, dir: Option<&Path>, command: &DesignerCommand) -> ExitCod
     }
 }
 
-/// The root `validate` checks: `--root`; else the current folder when it holds `mods/`; else
-/// the folder of this program, where a shipped server keeps its `mods/`, so a designer can run
-/// it from the pack's folder or a CI job.
+/// The root `validate` and the designers' commands work in: `--root`; else the current folder
+/// when it holds `mods/`; else the folder of this program, where a shipped server keeps its
+/// `mods/`, so a designer can run them from the pack's folder or a CI job.
 fn validate_root(cli: &Cli) -> ServerRoot {
     if let Some(root) = &cli.root {
         return ServerRoot::new(root);

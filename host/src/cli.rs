@@ -14,8 +14,8 @@ use crate::config::{Executor, ServerConfig};
 #[derive(Debug, Parser)]
 #[command(name = "veltrix-server", version, about, long_about)]
 pub struct Cli {
-    /// Server root folder [default: the current folder; for `validate`, the current folder
-    /// when it holds `mods/`, else this program's own folder].
+    /// Server root folder [default: the current folder; for `validate`, `odds` and `preview`,
+    /// the current folder when it holds `mods/`, else this program's own folder].
     #[arg(long, value_name = "DIR", env = "VELTRIX_ROOT")]
     pub root: Option<PathBuf>,
 
@@ -90,6 +90,49 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
 
+    /// Print each item's exact chance from a loot table of the mods' packs, worked out from the
+    /// table (not sampled): per claim for a claimant with --luck and --pity, and over many
+    /// claims with the table's pity. A broken pack is reported as `validate` reports it (exit
+    /// 1); an unknown TABLE is named with the tables there are (exit 2).
+    #[command(override_usage = "veltrix-server odds [OPTIONS] [PACK] TABLE")]
+    Odds {
+        /// [PACK] TABLE: an asset pack folder (holding `Server/`), by default each mod's own
+        /// `assets/`; then the loot table, `Server/Drops/<TABLE>.json`.
+        #[arg(value_name = "[PACK] TABLE", num_args = 1..=2, required = true)]
+        words: Vec<String>,
+        /// The claimant's luck from its effects: 0.5 is +50 % on the rare entries' weights.
+        #[arg(long, value_name = "X", default_value_t = 0.0, allow_negative_numbers = true)]
+        luck: f64,
+        /// The claimant's claims of this table in a row without a Rare-or-better item: the
+        /// count the table's `Pity` counts.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        pity: u32,
+        /// Print JSON for tools instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Draw a hunt of the mods' packs on this server's world, as PNG or SVG: ground, rock and water,
+    /// the spawn, every vault where the server places it (fixed vaults numbered, with their
+    /// claim rule; each random group's region and vaults), sparkle radii, clue circles, a
+    /// legend and a scale. A broken pack is reported as `validate` reports it (exit 1); an
+    /// unknown hunt or vault is named with those there are (exit 2).
+    Preview {
+        /// An asset pack folder (holding `Server/`); by default each mod's own `assets/`.
+        #[arg(value_name = "PACK")]
+        pack: Option<PathBuf>,
+        /// The hunt: `Server/TreasureHunt/Hunts/<ID>.json`.
+        #[arg(long, value_name = "ID")]
+        hunt: String,
+        /// Where to write the picture: a `.png` or `.svg` file (replaced if it exists).
+        #[arg(long, value_name = "FILE", value_parser = picture_file)]
+        out: PathBuf,
+        /// Colour the ground by the walking distance to this vault, the distance HotCold and
+        /// Compass hints measure.
+        #[arg(long, value_name = "VAULT")]
+        distance: Option<String>,
+    },
+
     /// Write the whole store (`universe/veltrix.redb`) to FILE, `-` for standard output: JSON
     /// Lines, tables and keys in order (docs/storage.md). The server must not be running in
     /// this root.
@@ -115,6 +158,24 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+}
+
+/// A file name ending in `.png` or `.svg`.
+fn picture_file(name: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(name);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("png") || ext.eq_ignore_ascii_case("svg") => Ok(path),
+        _ => Err("expected a file ending in .png or .svg".into()),
+    }
+}
+
+/// `[PACK] TABLE`: the optional pack folder, then the name.
+pub fn pack_and_name(words: &[String]) -> (Option<PathBuf>, String) {
+    match words {
+        [pack, name] => (Some(PathBuf::from(pack)), name.clone()),
+        [name] => (None, name.clone()),
+        _ => (None, String::new()),
+    }
 }
 
 impl Cli {
@@ -183,6 +244,34 @@ mod tests {
             Cli::parse_from(["veltrix-server", "validate"]).command,
             Some(Command::Validate { dir: None })
         ));
+    }
+
+    #[test]
+    fn odds_takes_an_optional_pack_before_the_table() {
+        let cli = Cli::parse_from(["veltrix-server", "odds", "Buried_Cache"]);
+        let Some(Command::Odds { words, luck: 0.0, pity: 0, json: false }) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(pack_and_name(&words), (None, "Buried_Cache".into()));
+        let cli = Cli::parse_from(["veltrix-server", "odds", "pack", "T", "--luck", "0.5", "--pity", "9", "--json"]);
+        let Some(Command::Odds { words, luck: 0.5, pity: 9, json: true }) = cli.command else { panic!("{cli:?}") };
+        assert_eq!(pack_and_name(&words), (Some(PathBuf::from("pack")), "T".into()));
+        assert!(Cli::try_parse_from(["veltrix-server", "odds"]).is_err(), "TABLE is required");
+        assert!(Cli::try_parse_from(["veltrix-server", "odds", "a", "b", "c"]).is_err(), "at most PACK and TABLE");
+        assert!(Cli::try_parse_from(["veltrix-server", "odds", "T", "--pity", "-1"]).is_err());
+    }
+
+    #[test]
+    fn preview_takes_a_hunt_and_a_png_file() {
+        let cli =
+            Cli::parse_from(["veltrix-server", "preview", "pack", "--hunt", "H", "--out", "a.png", "--distance", "V"]);
+        let Some(Command::Preview { pack: Some(pack), hunt, out, distance: Some(vault) }) = cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((pack, hunt, out, vault), (PathBuf::from("pack"), "H".into(), PathBuf::from("a.png"), "V".into()));
+        let err = Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H", "--out", "a.jpg"]).unwrap_err();
+        assert!(err.to_string().contains("expected a file ending in .png or .svg"), "{err}");
+        assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H", "--out", "a.svg"]).is_ok());
+        assert!(Cli::try_parse_from(["veltrix-server", "preview", "--out", "a.png"]).is_err(), "--hunt is required");
+        assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H"]).is_err(), "--out is required");
     }
 
     #[test]

@@ -10,12 +10,16 @@ use std::{
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use veltrix_host::{
-    cli::{Cli, Command},
+    cli::{self, Cli, Command},
     config::ServerConfig,
     logging, panics,
     server::{self, RunOptions, ServerRoot},
     store::{self, RedbStore},
 };
+use veltrix_sdk::{DesignerCommand, DesignerError};
+
+/// The exit code of a bad argument, as clap's.
+const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,6 +30,15 @@ fn main() -> ExitCode {
         Some(Command::Import { file, replace }) => return import(&root, file, *replace),
         Some(Command::Check) => return check(&root),
         Some(Command::Validate { dir }) => return validate(&cli, dir.as_deref()),
+        Some(Command::Odds { words, luck, pity, json }) => {
+            let (pack, table) = cli::pack_and_name(words);
+            let command = DesignerCommand::Odds { table, luck: *luck, pity: *pity, json: *json };
+            return designer(&cli, pack.as_deref(), &command);
+        }
+        Some(Command::Preview { pack, hunt, out, distance }) => {
+            let command = DesignerCommand::Preview { hunt: hunt.clone(), out: out.clone(), distance: distance.clone() };
+            return designer(&cli, pack.as_deref(), &command);
+        }
         None => {}
     }
     if let Err(e) = root.create_dirs() {
@@ -80,16 +93,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// `veltrix-server validate [DIR]`: every error on standard output, one per line; exit 1 when
-/// there is any, or when no mod was checked. Writes nothing: no config, logs, data folders.
-fn validate(cli: &Cli, dir: Option<&Path>) -> ExitCode {
+/// What `validate` and the designers' commands start from: logging to standard error, the
+/// root they check and its config with the command line's overrides. Writes nothing.
+fn offline_setup(cli: &Cli, what: &str) -> Result<(ServerRoot, ServerConfig, RunOptions), ExitCode> {
     if let Err(e) = logging::init(None, &cli.log) {
         eprintln!("error: {e}");
-        return ExitCode::FAILURE;
+        return Err(ExitCode::FAILURE);
     }
     panics::install_hook();
     let root = validate_root(cli);
-    tracing::info!("validating the mods in {}", root.mods_dir().display());
+    tracing::info!("{what} the mods in {}", root.mods_dir().display());
     let config = match ServerConfig::load(&root.config_file())
         .map_err(|e| e.to_string())
         .and_then(|c| cli.apply(c.unwrap_or_default()))
@@ -97,10 +110,29 @@ fn validate(cli: &Cli, dir: Option<&Path>) -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             tracing::error!("invalid config: {e}");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
     };
     let options = RunOptions { extra_mod_dirs: cli.mods.clone(), max_ticks: None, console: false, ready_file: None };
+    Ok((root, config, options))
+}
+
+/// The line that says no mod was found under the root.
+fn no_mods(root: &ServerRoot, what: &str) {
+    println!(
+        "error: no mods to {what} in {}: run {what} in a server root or from the server's own \
+         folder, or name the root with --root DIR",
+        root.mods_dir().display()
+    );
+}
+
+/// `veltrix-server validate [DIR]`: every error on standard output, one per line; exit 1 when
+/// there is any, or when no mod was checked. Writes nothing: no config, logs, data folders.
+fn validate(cli: &Cli, dir: Option<&Path>) -> ExitCode {
+    let (root, config, options) = match offline_setup(cli, "validating") {
+        Ok(setup) => setup,
+        Err(code) => return code,
+    };
     let report = match server::validate(&root, &config, &options, dir) {
         Ok(report) => report,
         Err(e) => {
@@ -114,27 +146,70 @@ fn validate(cli: &Cli, dir: Option<&Path>) -> ExitCode {
     for (id, result) in &report.checked {
         match result {
             Ok(summary) => println!("{id}: ok: {summary}"),
-            Err(errors) => {
-                for error in errors {
-                    println!("{error}");
-                }
-                println!("{id}: {} error(s)", errors.len());
-            }
+            Err(errors) => print_pack_errors(id, errors),
         }
     }
     if report.checked.is_empty() && report.failures.is_empty() {
-        println!(
-            "error: no mods to validate in {}: run validate in a server root or from the server's own \
-             folder, or name the root with --root DIR",
-            root.mods_dir().display()
-        );
+        no_mods(&root, "validate");
     }
     if report.error_count() == 0 && !report.checked.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// The root `validate` checks: `--root`; else the current folder when it holds `mods/`; else
-/// the folder of this program, where a shipped server keeps its `mods/`, so a designer can run
-/// it from the pack's folder or a CI job.
+/// A pack's errors as `validate` prints them: one a line, then how many.
+fn print_pack_errors(id: &str, errors: &[String]) {
+    for error in errors {
+        println!("{error}");
+    }
+    println!("{id}: {} error(s)", errors.len());
+}
+
+/// A designer's command (`odds`, `preview`): the answer of the first mod that has the command, on
+/// standard output. A broken pack is printed as `validate` prints it, with exit 1; a bad
+/// argument exits 2. Writes nothing but the file the command is asked to write.
+fn designer(cli: &Cli, dir: Option<&Path>, command: &DesignerCommand) -> ExitCode {
+    let (root, config, options) = match offline_setup(cli, "loading") {
+        Ok(setup) => setup,
+        Err(code) => return code,
+    };
+    let report = match server::designer_command(&root, &config, &options, dir, command) {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // On standard error: standard output holds the answer alone (JSON for tools).
+    for failure in &report.failures {
+        eprintln!("{failure}");
+    }
+    match report.answer {
+        Some((_, Ok(text))) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some((id, Err(DesignerError::Pack(errors)))) => {
+            print_pack_errors(&id, &errors);
+            ExitCode::FAILURE
+        }
+        Some((_, Err(DesignerError::Usage(message)))) => {
+            eprintln!("error: {message}");
+            ExitCode::from(USAGE)
+        }
+        Some((id, Err(DesignerError::Failed(message)))) => {
+            eprintln!("error: {id}: {message}");
+            ExitCode::FAILURE
+        }
+        None if report.failures.is_empty() => {
+            no_mods(&root, command.name());
+            ExitCode::FAILURE
+        }
+        None => ExitCode::FAILURE,
+    }
+}
+
+/// The root `validate` and the designers' commands work in: `--root`; else the current folder
+/// when it holds `mods/`; else the folder of this program, where a shipped server keeps its
+/// `mods/`, so a designer can run them from the pack's folder or a CI job.
 fn validate_root(cli: &Cli) -> ServerRoot {
     if let Some(root) = &cli.root {
         return ServerRoot::new(root);

@@ -379,6 +379,39 @@ pub fn validate(
     Ok(ValidationReport { failures: report.failures, checked })
 }
 
+/// What a designer's command gave: the mods that failed to load, then the answer of the first
+/// mod that has the command (its id and what it said), if any did.
+pub struct DesignerReport {
+    pub failures: Vec<ModFailure>,
+    pub answer: Option<(String, Result<String, veltrix_sdk::DesignerError>)>,
+}
+
+/// Loads the mods (without running them) as [`validate`] does and asks each in load order to
+/// answer `command` from an asset pack (`dir` when given, else its own `assets/`) until one
+/// does. Writes nothing of its own (the command may write the file it is asked for).
+pub fn designer_command(
+    root: &ServerRoot,
+    config: &ServerConfig,
+    options: &RunOptions,
+    dir: Option<&std::path::Path>,
+    command: &veltrix_sdk::DesignerCommand,
+) -> Result<DesignerReport, ServerError> {
+    let report = load_mods(root, config, options, false);
+    let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
+    let world = new_world(config, tiles);
+    for mut m in report.loaded {
+        let pack = dir.map_or_else(|| m.dir.join("assets"), std::path::Path::to_path_buf);
+        let answer =
+            crate::panics::catch(|| m.instance.designer_command(&pack, &world, command)).unwrap_or_else(|panic| {
+                Some(Err(veltrix_sdk::DesignerError::Failed(format!("{} panicked: {panic}", command.name()))))
+            });
+        if let Some(answer) = answer {
+            return Ok(DesignerReport { failures: report.failures, answer: Some((m.manifest.id.to_string(), answer)) });
+        }
+    }
+    Ok(DesignerReport { failures: report.failures, answer: None })
+}
+
 /// A world with the tick pipeline (on the configured executor), the tiles and the host's
 /// resources, and the host's systems in the pipeline's stages: the network and the console as
 /// input; the departures; the commit on the store thread; delivery and the flush to sockets.

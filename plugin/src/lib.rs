@@ -8,9 +8,11 @@
 pub mod catchup;
 pub mod clock;
 pub mod commands;
+pub mod designer;
 pub mod input;
 pub mod leaderboard;
 pub mod persist;
+pub mod preview;
 pub mod protocol;
 pub mod publish;
 pub mod reload;
@@ -236,6 +238,15 @@ impl Mod for TreasureHunt {
             assets.effects.len(),
             assets.hunts.len()
         ))
+    }
+
+    fn designer_command(
+        &mut self,
+        pack_dir: &Path,
+        world: &World,
+        command: &veltrix_sdk::DesignerCommand,
+    ) -> Option<Result<String, veltrix_sdk::DesignerError>> {
+        Some(designer::run(pack_dir, world.resource::<TileWorld>(), spawn_of(world), command))
     }
 
     fn shutdown(&mut self, ctx: &mut ModContext) {

@@ -27,6 +27,7 @@ use bevy_ecs::world::World;
 
 mod commands;
 mod context;
+mod designer;
 mod header;
 mod host;
 mod net;
@@ -42,6 +43,7 @@ pub mod testing;
 
 pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subcommand, permission_node, run_command};
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
+pub use designer::{DesignerCommand, DesignerError};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
 pub use net::{
@@ -93,6 +95,19 @@ pub trait Mod: Send + 'static {
     /// its file, line and column.
     fn validate_assets(&mut self, _pack_dir: &std::path::Path, _world: &World) -> Result<String, Vec<String>> {
         Ok("no assets to check".into())
+    }
+
+    /// Answers a designer's command of the server's command line (`veltrix-server odds`) from an
+    /// asset pack folder, without running anything; `world` is as for
+    /// [`validate_assets`](Mod::validate_assets). Returns what to print, or `None` when this mod
+    /// has no such command (the host then asks the next mod).
+    fn designer_command(
+        &mut self,
+        _pack_dir: &std::path::Path,
+        _world: &World,
+        _command: &DesignerCommand,
+    ) -> Option<Result<String, DesignerError>> {
+        None
     }
 }
 

@@ -84,11 +84,12 @@ impl RareEntries {
         self.nodes.first().is_some_and(|n| n.rare)
     }
 
-    fn is_rare(&self, node: usize) -> bool {
+    pub(crate) fn is_rare(&self, node: usize) -> bool {
         self.nodes.get(node).is_some_and(|n| n.rare)
     }
 
-    fn size(&self, node: usize) -> usize {
+    /// How many nodes the subtree at `node` holds: the step from a child to its next sibling.
+    pub(crate) fn size(&self, node: usize) -> usize {
         self.nodes.get(node).map_or(1, |n| n.size as usize)
     }
 }
@@ -202,21 +203,31 @@ impl DropTable {
     /// Rolls the table with the weights of its `rare` entries multiplied by `boost` (1 or more).
     pub fn roll_boosted(&self, rng: &mut impl Rng, rare: &RareEntries, boost: f64) -> Vec<ItemStack> {
         let mut out = Vec::new();
-        let boost = Boost { rare, factor: if boost.is_finite() && boost > 1.0 { boost } else { 1.0 } };
-        roll(&self.container, rng, &mut out, &boost, 0);
+        roll(&self.container, rng, &mut out, &Boost::new(rare, boost), 0);
         out
     }
 }
 
-/// The rare entries of the table being rolled and the factor on their weights.
-struct Boost<'a> {
-    rare: &'a RareEntries,
+/// The rare entries of the table being rolled and the factor on their weights (the odds of
+/// [`super::odds`] weigh entries with it too, so they match the roll).
+pub(crate) struct Boost<'a> {
+    pub(crate) rare: &'a RareEntries,
     factor: f64,
 }
 
-impl Boost<'_> {
+impl<'a> Boost<'a> {
+    /// The boost of a roll: `boost` when it is a finite number above 1, else 1.
+    pub(crate) fn new(rare: &'a RareEntries, boost: f64) -> Self {
+        Boost { rare, factor: if boost.is_finite() && boost > 1.0 { boost } else { 1.0 } }
+    }
+
+    /// The factor on the rare entries' weights.
+    pub(crate) fn factor(&self) -> f64 {
+        self.factor
+    }
+
     /// A node's weight, boosted when it can yield a rare item.
-    fn weight(&self, container: &Container, node: usize) -> f64 {
+    pub(crate) fn weight(&self, container: &Container, node: usize) -> f64 {
         let weight = container.weight().max(0.0);
         // A factor of 1 leaves the weight untouched: the roll is the unboosted one, bit for bit.
         if self.factor != 1.0 && self.rare.is_rare(node) { weight * self.factor } else { weight }

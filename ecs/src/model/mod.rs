@@ -8,6 +8,7 @@
 //! - [`lang`]: language files for clue texts.
 //! - [`loot`], [`inventory`]: rolling loot tables (with luck and pity); slots, stacks and
 //!   pending rewards.
+//! - [`odds`]: each item's exact chance from a loot table, with luck and pity.
 //! - [`distance`]: walking distances over the tiles toward one target.
 
 pub mod assets;
@@ -15,6 +16,7 @@ pub mod distance;
 pub mod inventory;
 pub mod lang;
 pub mod loot;
+pub mod odds;
 pub mod pack;
 pub mod placement;
 pub mod schedule;

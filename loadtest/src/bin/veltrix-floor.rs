@@ -41,7 +41,10 @@ fn main() -> std::io::Result<()> {
         println!("{json}");
         return Ok(());
     }
-    println!("| loopback TCP, {} connections, {} B messages | CPU per message |", floor.connections, floor.message_bytes);
+    println!(
+        "| loopback TCP, {} connections, {} B messages | CPU per message |",
+        floor.connections, floor.message_bytes
+    );
     println!("|---|---|");
     println!("| one message a write: write, read | {:.2} us, {:.2} us |", floor.write_us, floor.read_us);
     println!("| two messages a write: write, read | {:.2} us, {:.2} us |", floor.write_us_paired, floor.read_us_paired);

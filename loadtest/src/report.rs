@@ -176,6 +176,12 @@ pub struct Report {
     /// Bytes the server wrote (its `bytes_out` counter).
     pub bytes_sent: u64,
     pub frames_received: u64,
+    /// Frames the server wrote in the measured window, per bot online and second.
+    #[serde(default)]
+    pub frames_per_bot_per_second: f64,
+    /// The machine's floor at that frame rate, measured in the same command (`veltrix-bots`).
+    #[serde(default)]
+    pub floor: Option<FloorSummary>,
     pub messages_received: u64,
     pub server_rss_empty_kib: u64,
     pub server_rss_kib: u64,
@@ -239,6 +245,16 @@ impl Report {
             ),
         );
         row("frames read / written", format!("{} / {}", self.frames_received, self.frames_sent));
+        row("frames per bot per second (window)", format!("{:.1}", self.frames_per_bot_per_second));
+        if let Some(f) = &self.floor {
+            row(
+                "floor: loopback write + read per frame; bots 2 cores allow at this rate",
+                format!(
+                    "{:.2} + {:.2} us; {:.0} bots; this run's {} bots are {:.2} of it",
+                    f.write_us, f.read_us, f.capacity, self.connected, f.share
+                ),
+            );
+        }
         row("lost events", self.lost.to_string());
         row(
             "server RSS",
@@ -264,6 +280,31 @@ impl Report {
             row("ours / peer", format!("fan-out p99 {:.2}x, CPU {:.2}x", p.p99_ratio, p.cpu_ratio));
         }
         format!("| measure | value |\n|---|---|\n{out}")
+    }
+}
+
+/// The floor (`crate::floor`) beside a run: what loopback TCP costs per frame on this machine
+/// and how many bots that allows at the run's frame rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloorSummary {
+    pub write_us: f64,
+    pub read_us: f64,
+    /// Bots two cores could serve at the run's frames per bot per second, one write and one
+    /// read a frame, if those system calls were all the work.
+    pub capacity: f64,
+    /// The run's connected bots as a share of that capacity.
+    pub share: f64,
+}
+
+impl FloorSummary {
+    pub fn of(floor: &crate::floor::Floor, report: &Report) -> Self {
+        let capacity = floor.capacity(2.0, report.frames_per_bot_per_second.max(f64::MIN_POSITIVE));
+        FloorSummary {
+            write_us: floor.write_us,
+            read_us: floor.read_us,
+            capacity,
+            share: report.connected as f64 / capacity,
+        }
     }
 }
 

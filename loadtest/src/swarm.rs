@@ -167,6 +167,8 @@ struct Window {
     swarm_cpu_cores: f64,
     rss: u64,
     online_at_end: u64,
+    /// Frames the server wrote in the window, per bot online and second.
+    frames_per_bot_per_second: f64,
 }
 
 /// Waits out the measured window from `window_start`, reading the server's figures phase by
@@ -177,6 +179,7 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
     sleep_until(window_start).await;
     let mut phase_cpu = cpu_seconds(pid).unwrap_or(0.0);
     let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), phase_cpu);
+    let frames_at_start = metric(live, "veltrix_frames_out_total");
     bench_phase(live);
     let mut ticks = Vec::new();
     for (k, (at, label)) in boundaries.iter().enumerate() {
@@ -194,7 +197,9 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
     let swarm_cpu_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - swarm_cpu_start) / scenario.seconds;
     let rss = rss_kib(pid).unwrap_or(0);
     let online_at_end = shared.online.load(Ordering::Relaxed);
-    Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end }
+    let frames = metric(live, "veltrix_frames_out_total").saturating_sub(frames_at_start);
+    let frames_per_bot_per_second = frames as f64 / online_at_end.max(1) as f64 / scenario.seconds;
+    Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end, frames_per_bot_per_second }
 }
 
 /// After the window: the server's counts of frames and bytes written and the bots' tallies,
@@ -255,7 +260,7 @@ struct Figures {
 
 fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> Report {
     let Figures { connect_seconds, rss_empty, window, drained, tick_overruns } = figures;
-    let Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end } = window;
+    let Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end, frames_per_bot_per_second } = window;
     let Drained { frames_sent, bytes_sent, tally, connected } = drained;
     let clue_drops: Vec<ClueDropReport> = shared
         .recorder
@@ -297,6 +302,8 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         frames_sent,
         bytes_sent,
         frames_received: tally.frames,
+        frames_per_bot_per_second,
+        floor: None,
         messages_received: tally.messages,
         server_rss_empty_kib: rss_empty,
         server_rss_kib: rss,

@@ -28,6 +28,7 @@ async fn a_few_hundred_bots_play_and_nothing_is_lost() {
     assert!(report.dig_seen_nearby.count > 0, "vaults opened where other bots could see them");
     assert!(report.moves_sent > 300 * 6);
     assert!(report.frames_sent > 0);
+    assert!(report.frames_per_bot_per_second > 0.0, "frames of the window counted per bot");
     // At least: the server's count of frames written was seen to trail the bots' count by a
     // few dozen in 40,000 under a loaded debug build (a counting gap, not a loss).
     assert!(report.frames_received >= report.frames_sent, "every frame written was read: {report:?}");

@@ -13,9 +13,10 @@ use clap::Parser;
 use std::time::Duration;
 
 use veltrix_loadtest::{
+    floor,
     nats_peer::{self, PeerSpec},
     plan::Plan,
-    report::{Latency, PeerSummary, Report},
+    report::{FloorSummary, Latency, PeerSummary, Report},
     scenario::Scenario,
     swarm,
 };
@@ -80,9 +81,12 @@ fn main() {
     std::fs::create_dir_all(&args.out).unwrap_or_else(|e| panic!("{}: {e}", args.out.display()));
     // Two threads, like the server's network runtime: the machine has two cores.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // The machine's floor, measured in the same command: the report sets each run against it.
+    let floor = floor::measure(1000, 100, 200).unwrap_or_else(|e| panic!("measuring the loopback floor: {e}"));
     for (name, scenario) in runs {
         let (bots, scenario_executor) = (scenario.bots, scenario.executor.clone());
         let mut report = runtime.block_on(swarm::run(&name, scenario.clone(), server_dir.clone()));
+        report.floor = Some(FloorSummary::of(&floor, &report));
         if args.peer {
             report.peer = Some(runtime.block_on(peer(&scenario, &report)));
         }

@@ -47,8 +47,17 @@ impl Floor {
 }
 
 /// Measures the floor over `connections` loopback connections, `rounds` messages of
-/// `message_bytes` to each, once with a message per write and once with two.
+/// `message_bytes` to each, once with a message per write and once with two. Each connection
+/// takes two open files (both ends are in this process).
 pub fn measure(connections: usize, rounds: usize, message_bytes: usize) -> io::Result<Floor> {
+    let open_files = crate::clock::raise_open_files();
+    if (open_files as usize) < 2 * connections + 16 {
+        return Err(io::Error::other(format!(
+            "{connections} connections need {} open files (both ends are here); this process may open \
+             {open_files}: raise the hard limit (`ulimit -Hn`) or use fewer connections",
+            2 * connections + 16
+        )));
+    }
     let (single_write, single_read) = run(connections, rounds, message_bytes, 1)?;
     let (paired_write, paired_read) = run(connections, rounds / 2, message_bytes, 2)?;
     let messages = connections * rounds;

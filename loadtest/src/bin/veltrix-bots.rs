@@ -82,7 +82,13 @@ fn main() {
     // Two threads, like the server's network runtime: the machine has two cores.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // The machine's floor, measured in the same command: the report sets each run against it.
-    let floor = floor::measure(1000, 100, 200).unwrap_or_else(|e| panic!("measuring the loopback floor: {e}"));
+    // As many connections as the largest run has bots (a write costs more among more sockets),
+    // within what this process may open (both ends of each are here).
+    let largest = runs.iter().map(|(_, s)| s.bots).max().unwrap_or(1000);
+    let connections = largest.min((veltrix_loadtest::clock::raise_open_files() as usize).saturating_sub(16) / 2);
+    let rounds = (100_000 / connections.max(1)).clamp(10, 100);
+    let floor =
+        floor::measure(connections, rounds, 200).unwrap_or_else(|e| panic!("measuring the loopback floor: {e}"));
     for (name, scenario) in runs {
         let (bots, scenario_executor) = (scenario.bots, scenario.executor.clone());
         let mut report = runtime.block_on(swarm::run(&name, scenario.clone(), server_dir.clone()));

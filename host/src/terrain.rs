@@ -125,30 +125,48 @@ fn chunk_of(tiles: &TileWorld, cx: u32, cy: u32) -> Terrain {
     Terrain { x, y, width, height, tiles: runs }
 }
 
-/// PostTick, beside the area of interest: each player that joined, or moved into another
-/// chunk, or whose view holds a chunk that changed, is sent the chunks in view it lacks. A
-/// player that stays within its chunk costs one comparison.
+/// PostTick, beside the area of interest: each player that joined or moved into another chunk
+/// (or every player, when a chunk changed) is sent the chunks in view it lacks. Only players
+/// whose position changed this tick are looked at.
 pub fn send_terrain(
     mut chunks: ResMut<TerrainChunks>,
     tiles: Res<TileWorld>,
     mut outbox: ResMut<Outbox>,
-    mut players: Query<(&Player, &Position, &mut SentChunks)>,
+    mut players: ParamSet<(Query<Viewer, Moved>, Query<Viewer>)>,
 ) {
     chunks.refresh(&tiles);
-    let changed = std::mem::take(&mut chunks.changed);
-    for (player, position, mut sent) in &mut players {
-        let at = chunks.chunk_at(position.x, position.y);
-        if sent.at == Some(at) && !changed {
-            continue;
-        }
-        sent.at = Some(at);
-        let (columns, rows) = chunks.view(position.x, position.y);
-        let across = chunks.across;
-        for index in rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)) {
-            let (bytes, version) = chunks.message(index, &tiles);
-            if sent.sent.insert(index, version) != Some(version) {
-                outbox.send_encoded(Audience::Player(player.id), bytes);
-            }
+    if std::mem::take(&mut chunks.changed) {
+        players.p1().iter_mut().for_each(|viewer| send_view(&mut chunks, &tiles, &mut outbox, viewer, true));
+    } else {
+        players.p0().iter_mut().for_each(|viewer| send_view(&mut chunks, &tiles, &mut outbox, viewer, false));
+    }
+}
+
+/// A player who may be sent terrain.
+type Viewer = (&'static Player, &'static Position, &'static mut SentChunks);
+/// A player who joined or moved since the last tick.
+type Moved = Or<(Changed<Position>, Added<SentChunks>)>;
+
+/// Sends one player the chunks in its view it lacks, unless it is still in the chunk it was
+/// last looked at in and no chunk changed.
+fn send_view(
+    chunks: &mut TerrainChunks,
+    tiles: &TileWorld,
+    outbox: &mut Outbox,
+    (player, position, mut sent): (&Player, &Position, Mut<SentChunks>),
+    chunk_changed: bool,
+) {
+    let at = chunks.chunk_at(position.x, position.y);
+    if sent.at == Some(at) && !chunk_changed {
+        return;
+    }
+    sent.at = Some(at);
+    let (columns, rows) = chunks.view(position.x, position.y);
+    let across = chunks.across;
+    for index in rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)) {
+        let (bytes, version) = chunks.message(index, tiles);
+        if sent.sent.insert(index, version) != Some(version) {
+            outbox.send_encoded(Audience::Player(player.id), bytes);
         }
     }
 }
@@ -200,6 +218,31 @@ mod tests {
         assert_eq!((v0, v1), (1, 2));
         assert_eq!(chunks.message(2, &tiles).1, other);
         assert!(chunks.changed);
+    }
+
+    #[test]
+    fn a_player_is_sent_the_chunks_it_walks_into_once_and_nothing_while_it_stays() {
+        let tiles = TileWorld::flat(512, 512);
+        let mut world = World::new();
+        world.insert_resource(TerrainChunks::new(&tiles, 8.0, 32.0));
+        world.insert_resource(tiles);
+        world.init_resource::<Outbox>();
+        let player = (Player { id: 1, name: "ana".into() }, Position { x: 256.5, y: 256.5 });
+        let ana = world.spawn((player, SentChunks::default())).id();
+        let mut schedule = Schedule::default();
+        schedule.add_systems(send_terrain);
+        let mut tick = |world: &mut World| {
+            schedule.run(world);
+            world.resource_mut::<Outbox>().drain().count()
+        };
+        assert_eq!(tick(&mut world), 7 * 7, "joining: the whole view");
+        assert_eq!(tick(&mut world), 0, "standing still");
+        world.get_mut::<Position>(ana).unwrap().x = 260.5;
+        assert_eq!(tick(&mut world), 0, "a step within the chunk");
+        world.get_mut::<Position>(ana).unwrap().x = 272.5;
+        assert_eq!(tick(&mut world), 7, "into the next chunk east: one new column");
+        world.get_mut::<Position>(ana).unwrap().x = 256.5;
+        assert_eq!(tick(&mut world), 0, "back: every chunk was had already");
     }
 
     #[test]

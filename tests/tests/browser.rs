@@ -95,12 +95,16 @@ async fn walk(client: &mut Client, to: (f32, f32)) {
 
 /// The colour of the canvas at a map position (tiles), as [r, g, b].
 fn pixel_at(browser: &mut Browser, x: &str, y: &str) -> Vec<u64> {
-    let expr = format!(
+    serde_json::from_value(browser.eval(&pixel_js(x, y))).expect("a pixel")
+}
+
+/// A JavaScript expression for the [r, g, b] of the canvas at a map position.
+fn pixel_js(x: &str, y: &str) -> String {
+    format!(
         "(() => {{ const r = veltrix.renderer; const p = r.toScreen({x}, {y}); const d = devicePixelRatio; \
          const px = r.context.getImageData(Math.round(p.x * d), Math.round(p.y * d), 1, 1).data; \
          return [px[0], px[1], px[2]]; }})()"
-    );
-    serde_json::from_value(browser.eval(&expr)).expect("a pixel")
+    )
 }
 
 /// Where a map position is on the page, in CSS pixels.
@@ -189,11 +193,9 @@ async fn a_player_walks_to_a_vault_digs_it_sees_others_near_and_survives_a_resta
         WAIT,
         EXPLAIN,
     );
+    let bob_js = "[...veltrix.state.others.values()].find(o => o.name === 'bob')";
     browser.wait(
-        "(() => { const o = [...veltrix.state.others.values()].find(o => o.name === 'bob'); \
-         const r = veltrix.renderer; const p = r.toScreen(o.x, o.y); const d = devicePixelRatio; \
-         const px = r.context.getImageData(Math.round(p.x * d), Math.round(p.y * d), 1, 1).data; \
-         return px[0] > 220 && px[1] > 220 && px[2] > 220; })()",
+        &format!("{}.every(c => c > 220)", pixel_js(&format!("{bob_js}.x"), &format!("{bob_js}.y"))),
         WAIT,
         EXPLAIN,
     );

@@ -39,6 +39,11 @@ pub struct Cli {
     #[arg(long, value_name = "TPS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub tick_rate: Option<u32>,
 
+    /// How many times a second a player is told where the players it sees have moved, 1 to
+    /// 1000; TickRate or more means every tick [config: World.StateUpdateRate].
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub state_update_rate: Option<u32>,
+
     /// How many ticks behind the loop may fall before it skips ahead [config: MaxCatchUpTicks].
     #[arg(long, value_name = "N")]
     pub max_catch_up_ticks: Option<u32>,
@@ -197,6 +202,9 @@ impl Cli {
         }
         if let Some(v) = self.tick_rate {
             config.tick_rate = v;
+        }
+        if let Some(v) = self.state_update_rate {
+            config.world.state_update_rate = v;
         }
         if let Some(v) = self.max_catch_up_ticks {
             config.max_catch_up_ticks = v;

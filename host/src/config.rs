@@ -132,6 +132,9 @@ pub struct WorldConfig {
     pub interest_radius: f32,
     /// A seen player stays seen until `interest_radius + interest_hysteresis` away.
     pub interest_hysteresis: f32,
+    /// How many times a second a player is told where the players it sees have moved (their
+    /// moves coalesced in between); `TickRate` or more: every tick.
+    pub state_update_rate: u32,
 }
 
 impl Default for WorldConfig {
@@ -148,9 +151,13 @@ impl Default for WorldConfig {
             max_speed: 8.0,
             interest_radius: 32.0,
             interest_hysteresis: 4.0,
+            state_update_rate: DEFAULT_STATE_UPDATE_RATE,
         }
     }
 }
+
+/// `World.StateUpdateRate` by default: see docs/configuration.md for the measurements behind it.
+pub const DEFAULT_STATE_UPDATE_RATE: u32 = 10;
 
 /// The `Admin` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -335,7 +342,7 @@ impl ServerConfig {
     /// Every integer setting with its allowed range (docs/configuration.md): values outside
     /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
     /// connection, billions of threads) or make no sense (no tick, no player).
-    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 17] {
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 18] {
         let (n, w) = (&self.network, &self.world);
         [
             ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
@@ -355,6 +362,7 @@ impl ServerConfig {
             ("Network.SendBufferBytes", "bytes", n.send_buffer_bytes.into(), 0..=64 << 20),
             ("World.Width", "tiles", w.width.into(), 1..=MAX_WORLD_SIDE),
             ("World.Depth", "tiles", w.depth.into(), 1..=MAX_WORLD_SIDE),
+            ("World.StateUpdateRate", "updates per second", w.state_update_rate.into(), 1..=1000),
         ]
     }
 

@@ -4,13 +4,18 @@
 //! within `radius` and leaves it beyond `radius + hysteresis`, so one walking along the edge
 //! does not flicker in and out. What players must be told goes to delivery as [`Mail`]: this
 //! module never writes to a connection.
+//!
+//! Appearing and going are told in the tick they happen; moves are coalesced at the state-update
+//! rate ([`StateUpdates`]): a player is told where the players it sees are `rate` times a
+//! second, at ticks of its own phase, so that each tick writes to only `rate / tick rate` of
+//! the players and a frame carries several neighbours' moves instead of one.
 
 use std::collections::BTreeSet;
 
 use ahash::AHashMap;
 
 use veltrix_sdk::{
-    Player, PlayerId, Position,
+    Player, PlayerId, Position, TickInfo,
     prelude::*,
     protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage},
 };
@@ -42,6 +47,40 @@ pub struct Interest {
     cell: Option<(i32, i32)>,
     /// Ordered, so that messages come out in the same order on every run.
     pub visible: BTreeSet<Entity>,
+    /// Players it sees that moved since it was last told (repeats possible), until its next
+    /// state update. Keeps its room.
+    moved: Vec<Entity>,
+}
+
+/// When players are told of the moves of those they see: `rate` times a second, each player at
+/// ticks of its own phase (from its id), so the updates of a second are spread evenly over its
+/// ticks. At `rate >= tick_rate` every player every tick.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct StateUpdates {
+    rate: u64,
+    tick_rate: u64,
+}
+
+impl StateUpdates {
+    pub fn new(rate: u32, tick_rate: u32) -> Self {
+        let tick_rate = u64::from(tick_rate.max(1));
+        Self { rate: u64::from(rate).clamp(1, tick_rate), tick_rate }
+    }
+
+    /// Updates per second, as Welcome tells them (at most the tick rate).
+    pub fn rate(&self) -> u32 {
+        self.rate as u32
+    }
+
+    /// Whether `player` gets its state update in `tick`: when `rate` ticks out of every
+    /// `tick_rate` are due, spaced as evenly as whole ticks allow, shifted by the player's phase.
+    pub fn due(&self, player: PlayerId, tick: u64) -> bool {
+        if self.rate == self.tick_rate {
+            return true;
+        }
+        let t = tick.wrapping_add(player % self.tick_rate).wrapping_add(self.tick_rate);
+        (t * self.rate) / self.tick_rate != ((t - 1) * self.rate) / self.tick_rate
+    }
 }
 
 impl InterestGrid {
@@ -121,30 +160,39 @@ pub struct Scratch {
     seen: Vec<Entity>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
+    /// Players with moves to be told of ([`Interest::moved`] not empty), in the order they got
+    /// their first.
+    waiting: Vec<Entity>,
+    /// This tick's PlayerMoved of each player, written once when first needed.
+    moved_letters: AHashMap<Entity, Letter>,
 }
 
 /// A mover's own messages, each written into the mail once, when first needed, and sent to
 /// every player concerned.
 #[derive(Default)]
 struct MoverLetters {
-    moved: Option<Letter>,
     appeared: Option<Letter>,
     gone: Option<Letter>,
 }
 
 /// For each player whose position changed this tick (joined players included): updates its
-/// cell and visibility both ways, and queues PlayerAppeared, PlayerMoved and PlayerGone for the
-/// players concerned, as mail for delivery. Work is proportional to the movers and their
-/// neighbours.
+/// cell and visibility both ways, and queues PlayerAppeared and PlayerGone for the players
+/// concerned, as mail for delivery; then tells each player whose state update is due where the
+/// players it sees that moved since its last one are (one PlayerMoved each, the latest
+/// position). Work is proportional to the movers and their neighbours.
 pub fn update_interest(
     mut grid: ResMut<InterestGrid>,
     moved: Query<Entity, Changed<Position>>,
     players: Query<(&Player, &Position)>,
     mut interests: Query<&mut Interest>,
     mut mail: ResMut<Mail>,
+    updates: Res<StateUpdates>,
+    tick: Res<TickInfo>,
     mut scratch: Local<Scratch>,
 ) {
-    let Scratch { order, near, seen, name } = &mut *scratch;
+    let Scratch { order, near, seen, name, waiting, moved_letters } = &mut *scratch;
+    moved_letters.clear();
+    let tick = tick.tick;
     order.clear();
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
@@ -170,12 +218,19 @@ pub fn update_interest(
         let mut letters = MoverLetters::default();
         // Those it sees: still in range (with hysteresis), or gone.
         for &other in seen.iter() {
-            let in_range = players.get(other).is_ok_and(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
-            if in_range {
-                let moved = *letters.moved.get_or_insert_with(|| {
-                    mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }))
-                });
-                mail.send(other, moved);
+            let in_range = players.get(other).ok().filter(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
+            if let Some((other_player, _)) = in_range {
+                let Ok(mut other_interest) = interests.get_mut(other) else { continue };
+                if other_interest.moved.is_empty() && updates.due(other_player.id, tick) {
+                    // Due now with nothing waiting: straight into this tick's mail.
+                    let letter = *moved_letters.entry(mover).or_insert_with(|| write_moved(&mut mail, player, pos));
+                    mail.send(other, letter);
+                } else {
+                    if other_interest.moved.is_empty() {
+                        waiting.push(other);
+                    }
+                    other_interest.moved.push(mover);
+                }
             } else {
                 unsee(mover, other, &mut interests, &players, &mut mail, &mut letters.gone);
             }
@@ -200,6 +255,45 @@ pub fn update_interest(
             mail.send(mover, other_appeared);
         }
     }
+    tell_moves(waiting, moved_letters, &updates, tick, &players, &mut interests, &mut mail);
+}
+
+/// Tells each waiting player whose state update is due where the players it still sees that
+/// moved since its last one are now: one PlayerMoved each, in entity order.
+fn tell_moves(
+    waiting: &mut Vec<Entity>,
+    moved_letters: &mut AHashMap<Entity, Letter>,
+    updates: &StateUpdates,
+    tick: u64,
+    players: &Query<(&Player, &Position)>,
+    interests: &mut Query<&mut Interest>,
+    mail: &mut Mail,
+) {
+    waiting.retain(|&to| {
+        let Ok((to_player, _)) = players.get(to) else { return false };
+        if !updates.due(to_player.id, tick) {
+            return true;
+        }
+        let Ok(mut interest) = interests.get_mut(to) else { return false };
+        let Interest { visible, moved, .. } = &mut *interest;
+        moved.sort_unstable();
+        moved.dedup();
+        for &mover in moved.iter() {
+            if !visible.contains(&mover) {
+                continue;
+            }
+            let Ok((player, pos)) = players.get(mover) else { continue };
+            let letter = *moved_letters.entry(mover).or_insert_with(|| write_moved(mail, player, pos));
+            mail.send(to, letter);
+        }
+        moved.clear();
+        false
+    });
+}
+
+/// `player`'s PlayerMoved to where it is now, written into the mail.
+fn write_moved(mail: &mut Mail, player: &Player, pos: &Position) -> Letter {
+    mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }))
 }
 
 /// Ends visibility between `a` and `b` both ways, telling each (`a_gone` holds `a`'s
@@ -300,6 +394,113 @@ mod tests {
         assert!(!grid.cells.contains_key(&(2, 0)));
         grid.place(b, &mut ib, 10.0, 10.0);
         assert_eq!(grid.cells[&(0, 0)].as_ptr(), list, "and again, from the spare lists");
+    }
+
+    /// Runs `update_interest` over a world of players at the given rates: each step sets
+    /// positions, runs one tick, and returns each player's mail in order.
+    struct Moves {
+        world: World,
+        schedule: Schedule,
+        players: Vec<Entity>,
+    }
+
+    impl Moves {
+        fn new(rate: u32, tick_rate: u32, at: &[(f32, f32)]) -> Self {
+            let mut world = World::new();
+            world.insert_resource(InterestGrid::new(32.0, 4.0));
+            world.insert_resource(StateUpdates::new(rate, tick_rate));
+            world.insert_resource(TickInfo::new(tick_rate));
+            world.init_resource::<Mail>();
+            let players = at
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y))| {
+                    let player = Player { id: i as PlayerId + 1, name: format!("p{i}") };
+                    world.spawn((player, Position { x, y }, Interest::default())).id()
+                })
+                .collect();
+            let mut schedule = Schedule::default();
+            schedule.add_systems(update_interest);
+            Self { world, schedule, players }
+        }
+
+        /// One tick with these moves; what each player was told, by player index.
+        fn tick(&mut self, moves: &[(usize, f32, f32)]) -> Vec<Vec<ServerMessage>> {
+            self.world.resource_mut::<TickInfo>().tick += 1;
+            for &(i, x, y) in moves {
+                *self.world.get_mut::<Position>(self.players[i]).unwrap() = Position { x, y };
+            }
+            self.schedule.run(&mut self.world);
+            let mut told = vec![Vec::new(); self.players.len()];
+            let players = self.players.clone();
+            self.world.resource_mut::<Mail>().deliver(|to, bytes| {
+                let i = players.iter().position(|&p| p == to).unwrap();
+                told[i].push(veltrix_sdk::protocol::decode_value::<ServerMessage>(bytes).unwrap());
+            });
+            told
+        }
+    }
+
+    fn moved(player: PlayerId, x: f32, y: f32) -> ServerMessage {
+        ServerMessage::PlayerMoved(PlayerMoved { player, x, y })
+    }
+
+    /// At every tick's rate, each move is told in its own tick.
+    #[test]
+    fn at_the_tick_rate_every_move_is_told_in_its_tick() {
+        let mut world = Moves::new(30, 30, &[(10.0, 10.0), (12.0, 10.0)]);
+        let first = world.tick(&[]);
+        assert!(matches!(first[0][..], [ServerMessage::PlayerAppeared(_)]), "{first:?}");
+        for step in 1..=4 {
+            let x = 10.0 + step as f32;
+            let told = world.tick(&[(0, x, 10.0)]);
+            assert_eq!(told[1], [moved(1, x, 10.0)], "step {step}");
+            assert!(told[0].is_empty());
+        }
+    }
+
+    /// At a third of the tick rate, a player hears of a neighbour's moves once in three ticks,
+    /// the latest position only; appearing and going are told at once.
+    #[test]
+    fn below_the_tick_rate_moves_are_coalesced_and_visibility_is_not() {
+        let mut world = Moves::new(10, 30, &[(10.0, 10.0), (12.0, 10.0)]);
+        world.tick(&[]);
+        let mut heard = Vec::new();
+        for step in 1..=9 {
+            let x = 10.0 + step as f32 * 0.5;
+            let told = world.tick(&[(0, x, 10.0)]);
+            heard.extend(told[1].iter().cloned().map(|m| (step, m)));
+        }
+        assert_eq!(heard.len(), 3, "once a third tick: {heard:?}");
+        for (step, message) in &heard {
+            assert_eq!(*message, moved(1, 10.0 + *step as f32 * 0.5, 10.0), "the latest position");
+        }
+        assert!(heard.windows(2).all(|w| w[1].0 - w[0].0 == 3), "evenly spaced: {heard:?}");
+        // Far away at once: gone in the same tick, and no move after it.
+        let told = world.tick(&[(0, 200.0, 10.0)]);
+        assert_eq!(told[1], [ServerMessage::PlayerGone(PlayerGone { player: 1 })]);
+        for _ in 0..3 {
+            assert!(world.tick(&[]).iter().all(Vec::is_empty));
+        }
+        // Back in view: appeared at once.
+        let told = world.tick(&[(0, 11.0, 10.0)]);
+        assert!(matches!(&told[1][..], [ServerMessage::PlayerAppeared(a)] if a.player == 1 && a.x == 11.0), "{told:?}");
+    }
+
+    /// The players' updates are spread over the ticks: at a third of the tick rate, each tick
+    /// tells about a third of them.
+    #[test]
+    fn state_updates_are_spread_over_the_ticks() {
+        let updates = StateUpdates::new(10, 30);
+        for tick in 1..=30 {
+            let due = (1..=300).filter(|&p| updates.due(p, tick)).count();
+            assert_eq!(due, 100, "tick {tick}");
+        }
+        let updates = StateUpdates::new(20, 30);
+        let due: Vec<u64> = (1..=30).filter(|&t| updates.due(7, t)).collect();
+        assert_eq!(due.len(), 20, "{due:?}");
+        assert!(due.windows(2).all(|w| w[1] - w[0] <= 2), "at most two ticks apart: {due:?}");
+        assert!((1..=30).all(|t| StateUpdates::new(100, 30).due(5, t)), "above the tick rate: every tick");
     }
 
     #[test]

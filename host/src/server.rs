@@ -427,7 +427,14 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
         max_speed: w.max_speed,
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
-    let chunks = crate::terrain::TerrainChunks::new(world.resource::<TileWorld>(), w.max_speed, w.interest_radius);
+    let updates = interest::StateUpdates::new(w.state_update_rate, config.tick_rate);
+    world.insert_resource(updates);
+    let chunks = crate::terrain::TerrainChunks::new(
+        world.resource::<TileWorld>(),
+        w.max_speed,
+        w.interest_radius,
+        updates.rate(),
+    );
     world.insert_resource(chunks);
     world.init_resource::<Sessions>();
     world.init_resource::<crate::mail::Mail>();

@@ -41,7 +41,8 @@ pub struct SentChunks {
 }
 
 impl TerrainChunks {
-    pub fn new(tiles: &TileWorld, max_speed: f32, interest_radius: f32) -> Self {
+    /// `state_update_rate` is what Welcome tells: moves of others per second, at most the tick rate.
+    pub fn new(tiles: &TileWorld, max_speed: f32, interest_radius: f32, state_update_rate: u32) -> Self {
         let across = tiles.width().div_ceil(CHUNK);
         let down = tiles.depth().div_ceil(CHUNK);
         Self {
@@ -51,7 +52,14 @@ impl TerrainChunks {
             chunks: vec![None; (across * down) as usize],
             tiles_version: tiles.version(),
             changed: false,
-            info: WorldInfo { width: tiles.width(), height: tiles.depth(), chunk: CHUNK, max_speed, interest_radius },
+            info: WorldInfo {
+                width: tiles.width(),
+                height: tiles.depth(),
+                chunk: CHUNK,
+                max_speed,
+                interest_radius,
+                state_update_rate,
+            },
         }
     }
 
@@ -194,7 +202,7 @@ mod tests {
     #[test]
     fn chunks_cover_the_world_and_edge_chunks_are_smaller() {
         let tiles = world();
-        let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0);
+        let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
         assert_eq!((chunks.across, chunks.down), (3, 2));
         let corner = decoded(&chunks.message(5, &tiles).0);
         assert_eq!((corner.x, corner.y, corner.width, corner.height), (32, 16, 8, 4));
@@ -208,7 +216,7 @@ mod tests {
     #[test]
     fn a_chunk_whose_tiles_changed_gets_a_new_version_and_others_keep_theirs() {
         let mut tiles = world();
-        let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0);
+        let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
         let (before, v0) = chunks.message(0, &tiles);
         let (_, other) = chunks.message(2, &tiles);
         tiles.set(3, 3, Tile::Water);
@@ -224,7 +232,7 @@ mod tests {
     fn a_player_is_sent_the_chunks_it_walks_into_once_and_nothing_while_it_stays() {
         let tiles = TileWorld::flat(512, 512);
         let mut world = World::new();
-        world.insert_resource(TerrainChunks::new(&tiles, 8.0, 32.0));
+        world.insert_resource(TerrainChunks::new(&tiles, 8.0, 32.0, 30));
         world.insert_resource(tiles);
         world.init_resource::<Outbox>();
         let player = (Player { id: 1, name: "ana".into() }, Position { x: 256.5, y: 256.5 });
@@ -248,7 +256,7 @@ mod tests {
     #[test]
     fn the_view_is_the_chunks_within_the_radius_and_one_chunk_more() {
         let tiles = TileWorld::flat(512, 512);
-        let chunks = TerrainChunks::new(&tiles, 8.0, 32.0);
+        let chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
         // 48 tiles each way from (256, 256): tiles 208 to 304, chunks 13 to 19.
         let view: Vec<u32> = chunks.in_view(256.0, 256.0).collect();
         assert_eq!(view.len(), 7 * 7);

@@ -51,12 +51,54 @@ pub struct Shared {
     pub online: AtomicU64,
     /// Digs sent and not answered yet, over all bots (the drain waits for them).
     pub outstanding: AtomicU64,
+    /// Each bot's latest moves, to time a move at the bots that see it.
+    pub moves: MoveLog,
 }
 
 impl Shared {
     fn in_window(&self, at: u64) -> bool {
         let start = self.window_start.load(Ordering::Relaxed);
         start != 0 && at >= start && at < self.window_end.load(Ordering::Relaxed)
+    }
+}
+
+/// Every bot's last few moves (where to, and when it meant to send it), and which bot each
+/// player id is: a bot that is told of a neighbour's move finds the move by its position and
+/// times it from the mover's intended time.
+pub struct MoveLog {
+    bots: Vec<Mutex<[(f32, f32, u64); MOVES_KEPT]>>,
+    /// Player id to bot index, filled as bots are welcomed.
+    ids: parking_lot::RwLock<HashMap<u64, u32>>,
+}
+
+/// Moves kept per bot: a neighbour is told within one state update, a few moves at most.
+const MOVES_KEPT: usize = 4;
+/// One bot in this many times the moves it is told of: enough samples for a p99, a small
+/// share of the swarm's work.
+pub const MOVE_SAMPLE: u32 = 8;
+
+impl MoveLog {
+    pub fn new(bots: usize) -> Self {
+        Self {
+            bots: (0..bots).map(|_| Mutex::new([(f32::NAN, f32::NAN, 0); MOVES_KEPT])).collect(),
+            ids: Default::default(),
+        }
+    }
+
+    fn welcomed(&self, player: u64, bot: u32) {
+        self.ids.write().insert(player, bot);
+    }
+
+    fn moved(&self, bot: u32, x: f32, y: f32, intended: u64) {
+        let mut moves = self.bots[bot as usize].lock();
+        moves.rotate_right(1);
+        moves[0] = (x, y, intended);
+    }
+
+    /// When player `player` meant to send its move to (x, y), if it is one of its last moves.
+    fn intended(&self, player: u64, x: f32, y: f32) -> Option<u64> {
+        let bot = *self.ids.read().get(&player)?;
+        self.bots[bot as usize].lock().iter().find(|m| m.0 == x && m.1 == y).map(|m| m.2)
     }
 }
 
@@ -135,8 +177,7 @@ impl Tally {
 /// Runs bot `index` until told to stop; returns what it counted.
 pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::default();
-    let name = format!("bot{index}");
-    let Some(mut client) = connect(&shared, &name, &mut tally).await else { return tally };
+    let Some(mut client) = connect(&shared, index, &mut tally).await else { return tally };
     tally.connected = true;
     shared.online.fetch_add(1, Ordering::Relaxed);
     let mut bot = Bot::new(index, plan, &shared);
@@ -167,7 +208,7 @@ pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
             tally.frames += client.frames_read();
             drop(client);
             shared.online.fetch_sub(1, Ordering::Relaxed);
-            let Some(again) = connect(&shared, &name, &mut tally).await else { return tally };
+            let Some(again) = connect(&shared, index, &mut tally).await else { return tally };
             client = again;
             shared.online.fetch_add(1, Ordering::Relaxed);
             shared.recorder.record_reconnect(monotonic_ns().saturating_sub(storm));
@@ -189,10 +230,14 @@ pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
     tally
 }
 
-async fn connect(shared: &Shared, name: &str, tally: &mut Tally) -> Option<Client> {
+async fn connect(shared: &Shared, index: u32, tally: &mut Tally) -> Option<Client> {
+    let name = format!("bot{index}");
     for attempt in 0..CONNECT_ATTEMPTS {
-        match Client::connect_with_timeout(&shared.addr, hello(name), Duration::from_secs(30)).await {
-            Ok((client, _)) => return Some(client),
+        match Client::connect_with_timeout(&shared.addr, hello(&name), Duration::from_secs(30)).await {
+            Ok((client, welcome)) => {
+                shared.moves.welcomed(welcome.player, index);
+                return Some(client);
+            }
             Err(e) => {
                 tally.connect_failures += 1;
                 if attempt + 1 == CONNECT_ATTEMPTS {
@@ -273,10 +318,13 @@ impl Bot {
         let now = monotonic_ns();
         if self.next_move <= now {
             // Moves carry a position, not a delta: one move catches up with any missed.
+            let mut intended = self.next_move;
             while self.next_move <= now {
                 self.walk();
+                intended = self.next_move;
                 self.next_move += self.move_period;
             }
+            shared.moves.moved(self.index, self.at.0, self.at.1, intended);
             client.move_to(self.at.0, self.at.1).await?;
             tally.moves += 1;
         }
@@ -330,6 +378,12 @@ impl Bot {
             let request = match message {
                 ServerMessage::Mod(m) if m.kind == "DigProgress" || m.kind == "LootGranted" => m.request,
                 ServerMessage::Error(e) if e.code == ErrorCode::Refused => e.request,
+                ServerMessage::PlayerMoved(m) if self.index % MOVE_SAMPLE == 0 && shared.in_window(now) => {
+                    if let Some(intended) = shared.moves.intended(m.player, m.x, m.y) {
+                        shared.recorder.record_move(now.saturating_sub(intended));
+                    }
+                    None
+                }
                 ServerMessage::PositionCorrected(c) => {
                     tally.corrections += 1;
                     self.at = (c.x, c.y);

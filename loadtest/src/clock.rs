@@ -12,13 +12,33 @@ pub fn monotonic_ns() -> u64 {
 
 /// User plus system CPU seconds a process has used (`/proc/<pid>/stat`); `None` once it is gone.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_split(pid).map(|c| c.user + c.system)
+}
+
+/// A process's CPU seconds, in user space and in the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuSplit {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl std::ops::Sub for CpuSplit {
+    type Output = CpuSplit;
+    fn sub(self, earlier: CpuSplit) -> CpuSplit {
+        CpuSplit { user: self.user - earlier.user, system: self.system - earlier.system }
+    }
+}
+
+/// The user and system CPU seconds a process has used (`utime`, `stime` of `/proc/<pid>/stat`);
+/// `None` once it is gone.
+pub fn cpu_split(pid: u32) -> Option<CpuSplit> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let (utime, stime): (u64, u64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Some((utime + stime) as f64 / ticks)
+    Some(CpuSplit { user: utime as f64 / ticks, system: stime as f64 / ticks })
 }
 
 /// A process's resident set size in KiB (`VmRSS`).

@@ -102,7 +102,7 @@ impl Plan {
     pub fn server_config(&self, scenario: &Scenario) -> Value {
         let (w, d) = (scenario.world.width, scenario.world.depth);
         let executor = scenario.executor.as_deref().unwrap_or("MultiThreaded");
-        json!({
+        let mut config = json!({
             "ServerName": "veltrix-bots",
             "Executor": executor,
             "MaxPlayers": scenario.bots + 100,
@@ -110,7 +110,11 @@ impl Plan {
             "Network": {"MaxConnectionsPerIp": scenario.bots + 100, "MaxQueuedFrames": 256},
             "World": {"Terrain": "Flat", "Width": w, "Depth": d, "SpawnX": w as f32 / 2.0, "SpawnY": d as f32 / 2.0,
                       "SpawnRadius": (w.min(d) as f32 / 2.0 - 2.0), "MaxSpeed": 100000.0}
-        })
+        });
+        if let Some(rate) = scenario.state_update_rate {
+            config["World"]["StateUpdateRate"] = rate.into();
+        }
+        config
     }
 
     /// The treasure-hunt mod's `config.json`: no hunt at start (the swarm starts it when every

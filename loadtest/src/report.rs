@@ -10,6 +10,7 @@ pub struct Recorder {
     fanout: Mutex<Histogram<u64>>,
     dig: Mutex<Histogram<u64>>,
     nearby: Mutex<Histogram<u64>>,
+    moves: Mutex<Histogram<u64>>,
     reconnect: Mutex<Histogram<u64>>,
     /// Per clue drop: the latency of each bot's copy (from the tick's commit), and how many
     /// bots got it.
@@ -30,6 +31,7 @@ impl Recorder {
             fanout: Mutex::new(histogram()),
             dig: Mutex::new(histogram()),
             nearby: Mutex::new(histogram()),
+            moves: Mutex::new(histogram()),
             reconnect: Mutex::new(histogram()),
             clues: (0..clue_drops).map(|_| Mutex::new((histogram(), 0))).collect(),
         }
@@ -48,6 +50,10 @@ impl Recorder {
 
     pub fn record_nearby(&self, ns: u64) {
         self.nearby.lock().saturating_record(micros(ns));
+    }
+
+    pub fn record_move(&self, ns: u64) {
+        self.moves.lock().saturating_record(micros(ns));
     }
 
     pub fn record_reconnect(&self, ns: u64) {
@@ -70,6 +76,9 @@ impl Recorder {
     }
     pub fn nearby(&self) -> Latency {
         Latency::of(&self.nearby.lock())
+    }
+    pub fn moves(&self) -> Latency {
+        Latency::of(&self.moves.lock())
     }
     pub fn reconnect(&self) -> Latency {
         Latency::of(&self.reconnect.lock())
@@ -163,6 +172,13 @@ pub struct Report {
     pub fanout: Latency,
     pub dig_round_trip: Latency,
     pub dig_seen_nearby: Latency,
+    /// A move seen by the mover's neighbours: from the mover's intended send to a neighbour's
+    /// receipt of it (sampled: one bot in `bots::MOVE_SAMPLE`).
+    #[serde(default)]
+    pub move_seen: Latency,
+    /// The server's `World.StateUpdateRate` (None: its default).
+    #[serde(default)]
+    pub state_update_rate: Option<u32>,
     pub clue_drops: Vec<ClueDropReport>,
     pub reconnect: Option<Latency>,
     pub digs_sent: u64,
@@ -188,6 +204,10 @@ pub struct Report {
     pub rss_per_player_bytes: f64,
     pub server_cpu_cores: f64,
     pub swarm_cpu_cores: f64,
+    /// CPU per frame in the window, user space and kernel, for the server (per frame written) and
+    /// the swarm (per frame the server wrote, which the bots read).
+    #[serde(default)]
+    pub cpu_per_frame: Option<CpuPerFrame>,
     /// Times the server logged that a tick overran its budget so far that ticks were skipped.
     pub tick_overruns: u64,
     /// The same fan-out through nats-server, when run (`--peer`).
@@ -199,7 +219,44 @@ pub struct Report {
     pub lost: u64,
 }
 
+/// The service level a run must hold for its bot count to count as served (docs/benchmarks.md):
+/// fan-out p99 at most 20 ms, dig round trip p99 at most one tick + 20 ms, tick p99 at most
+/// 10 ms in every phase, every due tick run, every bot connected, nothing lost.
+pub const SLO_FANOUT_P99_MS: f64 = 20.0;
+pub const SLO_TICK_P99_MS: f64 = 10.0;
+
 impl Report {
+    /// What this run missed of the service level, in words; empty when it held.
+    pub fn slo_misses(&self) -> Vec<String> {
+        let mut misses = Vec::new();
+        let tick_ms = 1000.0 / f64::from(self.tick_rate.max(1));
+        if self.fanout.p99_ms > SLO_FANOUT_P99_MS {
+            misses.push(format!("fan-out p99 {:.1} ms > {SLO_FANOUT_P99_MS} ms", self.fanout.p99_ms));
+        }
+        if self.dig_round_trip.p99_ms > tick_ms + 20.0 {
+            misses.push(format!("dig round trip p99 {:.1} ms > {:.1} ms", self.dig_round_trip.p99_ms, tick_ms + 20.0));
+        }
+        for t in &self.ticks {
+            if t.p99_ms > SLO_TICK_P99_MS {
+                misses.push(format!("tick p99 {:.1} ms > {SLO_TICK_P99_MS} ms ({})", t.p99_ms, t.phase));
+            }
+            let due = (t.seconds * f64::from(self.tick_rate)).round() as u64;
+            if t.ticks + 1 < due {
+                misses.push(format!("{} of {due} ticks run ({})", t.ticks, t.phase));
+            }
+        }
+        if self.tick_overruns > 0 {
+            misses.push(format!("{} overruns skipped ticks", self.tick_overruns));
+        }
+        if self.connected < self.bots {
+            misses.push(format!("{} of {} bots connected", self.connected, self.bots));
+        }
+        if self.lost > 0 {
+            misses.push(format!("{} events lost", self.lost));
+        }
+        misses
+    }
+
     /// The report as a Markdown table.
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -222,6 +279,13 @@ impl Report {
         row("fan-out, commit to client (p50 / p99 / max ms)", self.fanout.cells());
         row("dig round trip at the digger", self.dig_round_trip.cells());
         row("dig to vault opened, at players nearby", self.dig_seen_nearby.cells());
+        row(
+            &format!(
+                "move to neighbours, send to receipt (state updates {}/s)",
+                self.state_update_rate.map_or("default".into(), |r| r.to_string())
+            ),
+            self.move_seen.cells(),
+        );
         for c in &self.clue_drops {
             row(
                 &format!("clue {} to everyone", c.clue),
@@ -256,6 +320,8 @@ impl Report {
             );
         }
         row("lost events", self.lost.to_string());
+        let misses = self.slo_misses();
+        row("service level", if misses.is_empty() { "held".into() } else { format!("missed: {}", misses.join("; ")) });
         row(
             "server RSS",
             format!(
@@ -264,6 +330,15 @@ impl Report {
             ),
         );
         row("CPU (cores)", format!("server {:.2}, swarm {:.2}", self.server_cpu_cores, self.swarm_cpu_cores));
+        if let Some(c) = &self.cpu_per_frame {
+            row(
+                "CPU per frame, user + kernel (us)",
+                format!(
+                    "server {:.2} + {:.2}, swarm {:.2} + {:.2}",
+                    c.server_user_us, c.server_kernel_us, c.swarm_user_us, c.swarm_kernel_us
+                ),
+            );
+        }
         if let Some(p) = &self.peer {
             row(
                 "peer: nats-server fan-out (p50 / p99 / max ms)",
@@ -280,6 +355,27 @@ impl Report {
             row("ours / peer", format!("fan-out p99 {:.2}x, CPU {:.2}x", p.p99_ratio, p.cpu_ratio));
         }
         format!("| measure | value |\n|---|---|\n{out}")
+    }
+}
+
+/// CPU microseconds per frame written in the measured window.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct CpuPerFrame {
+    pub server_user_us: f64,
+    pub server_kernel_us: f64,
+    pub swarm_user_us: f64,
+    pub swarm_kernel_us: f64,
+}
+
+impl CpuPerFrame {
+    pub fn of(server: crate::clock::CpuSplit, swarm: crate::clock::CpuSplit, frames: u64) -> Self {
+        let us = |seconds: f64| seconds * 1e6 / frames.max(1) as f64;
+        Self {
+            server_user_us: us(server.user),
+            server_kernel_us: us(server.system),
+            swarm_user_us: us(swarm.user),
+            swarm_kernel_us: us(swarm.system),
+        }
     }
 }
 

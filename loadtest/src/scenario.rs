@@ -24,6 +24,10 @@ pub struct Scenario {
     /// The server's ticks per second.
     #[serde(default = "default_tick_rate")]
     pub tick_rate: u32,
+    /// The server's `World.StateUpdateRate` (moves of others told per second); the server's
+    /// default when absent.
+    #[serde(default)]
+    pub state_update_rate: Option<u32>,
     /// The server's executor (`MultiThreaded`, the default, or `SingleThreaded`). Only the
     /// tick thread's allocations are counted, so single-threaded counts every system's.
     #[serde(default)]

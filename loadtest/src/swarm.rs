@@ -16,9 +16,9 @@ use veltrix_tests::{LiveServer, TestServer};
 
 use crate::{
     bots::{self, Shared, Tally, VaultGrid},
-    clock::{cpu_seconds, monotonic_ns, raise_open_files, rss_kib},
+    clock::{cpu_seconds, cpu_split, monotonic_ns, raise_open_files, rss_kib},
     plan::{HUNT, Plan, clue_id},
-    report::{ClueDropReport, Report, TickPhase},
+    report::{ClueDropReport, CpuPerFrame, Report, TickPhase},
     scenario::Scenario,
 };
 
@@ -97,6 +97,7 @@ fn shared_state(live: &LiveServer, plan: &Plan, scenario: &Scenario) -> Arc<Shar
         dig_intents: Default::default(),
         online: AtomicU64::new(0),
         outstanding: AtomicU64::new(0),
+        moves: bots::MoveLog::new(scenario.bots),
     })
 }
 
@@ -169,6 +170,7 @@ struct Window {
     online_at_end: u64,
     /// Frames the server wrote in the window, per bot online and second.
     frames_per_bot_per_second: f64,
+    cpu_per_frame: CpuPerFrame,
 }
 
 /// Waits out the measured window from `window_start`, reading the server's figures phase by
@@ -179,6 +181,8 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
     sleep_until(window_start).await;
     let mut phase_cpu = cpu_seconds(pid).unwrap_or(0.0);
     let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), phase_cpu);
+    let (swarm_split_start, server_split_start) =
+        (cpu_split(std::process::id()).unwrap_or_default(), cpu_split(pid).unwrap_or_default());
     let frames_at_start = metric(live, "veltrix_frames_out_total");
     bench_phase(live);
     let mut ticks = Vec::new();
@@ -193,13 +197,18 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
         ticks.push(tick_phase(label, until - at, &figures, (cpu - phase_cpu) / (until - at)));
         phase_cpu = cpu;
     }
+    let (server_split, swarm_split) = (
+        cpu_split(pid).unwrap_or_default() - server_split_start,
+        cpu_split(std::process::id()).unwrap_or_default() - swarm_split_start,
+    );
     let server_cpu_cores = (cpu_seconds(pid).unwrap_or(0.0) - server_cpu_start) / scenario.seconds;
     let swarm_cpu_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - swarm_cpu_start) / scenario.seconds;
     let rss = rss_kib(pid).unwrap_or(0);
     let online_at_end = shared.online.load(Ordering::Relaxed);
     let frames = metric(live, "veltrix_frames_out_total").saturating_sub(frames_at_start);
     let frames_per_bot_per_second = frames as f64 / online_at_end.max(1) as f64 / scenario.seconds;
-    Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end, frames_per_bot_per_second }
+    let cpu_per_frame = CpuPerFrame::of(server_split, swarm_split, frames);
+    Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end, frames_per_bot_per_second, cpu_per_frame }
 }
 
 /// After the window: the server's counts of frames and bytes written and the bots' tallies,
@@ -260,7 +269,15 @@ struct Figures {
 
 fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> Report {
     let Figures { connect_seconds, rss_empty, window, drained, tick_overruns } = figures;
-    let Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end, frames_per_bot_per_second } = window;
+    let Window {
+        ticks,
+        server_cpu_cores,
+        swarm_cpu_cores,
+        rss,
+        online_at_end,
+        frames_per_bot_per_second,
+        cpu_per_frame,
+    } = window;
     let Drained { frames_sent, bytes_sent, tally, connected } = drained;
     let clue_drops: Vec<ClueDropReport> = shared
         .recorder
@@ -291,6 +308,8 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         fanout: shared.recorder.fanout(),
         dig_round_trip: shared.recorder.dig(),
         dig_seen_nearby: shared.recorder.nearby(),
+        move_seen: shared.recorder.moves(),
+        state_update_rate: scenario.state_update_rate,
         clue_drops,
         reconnect: scenario.reconnect_storm.map(|_| shared.recorder.reconnect()),
         digs_sent: tally.digs_sent,
@@ -310,6 +329,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         rss_per_player_bytes: (rss.saturating_sub(rss_empty) * 1024) as f64 / players,
         server_cpu_cores,
         swarm_cpu_cores,
+        cpu_per_frame: Some(cpu_per_frame),
         tick_overruns,
         peer: None,
         lost: missing_clues + unanswered,

@@ -111,6 +111,11 @@ pub struct WorldInfo {
     pub max_speed: f32,
     /// How far the player sees other players (`World.InterestRadius`).
     pub interest_radius: f32,
+    /// How many times a second the player is told where the players it sees have moved
+    /// (`World.StateUpdateRate`, at most the tick rate). Added after `WorldInfo` first shipped:
+    /// missing reads as 0, meaning every tick.
+    #[serde(default)]
+    pub state_update_rate: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,9 +29,9 @@ export function apply(state, message, tick, now) {
     case "PlayerMoved": {
       const other = state.others.get(playerId(body.player));
       if (!other) break;
-      // Interpolate from where the player is drawn now to the new position over one update.
+      // Interpolate from where the player is drawn now to the new position over one state update.
       other.from = { x: other.x, y: other.y, at: now };
-      other.to = { x: body.x, y: body.y, at: now + Math.max(INTERPOLATION_MS, 1000 / state.tickRate) };
+      other.to = { x: body.x, y: body.y, at: now + Math.max(INTERPOLATION_MS, 1000 / state.updateRate) };
       break;
     }
     case "PlayerGone":

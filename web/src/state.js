@@ -26,6 +26,8 @@ export function createState() {
     problem: null,
     serverName: "",
     tickRate: 20,
+    /** how many times a second others' moves arrive (Welcome.world.state_update_rate) */
+    updateRate: 20,
     tick: 0,
     /** @type {{ id: string, name: string, x: number, y: number, maxSpeed: number } | null} */
     me: null,
@@ -107,6 +109,8 @@ export function welcome(state, welcome, name) {
     state.terrain = new Terrain(world.width, world.height, world.chunk);
   }
   state.interestRadius = world?.interest_radius ?? 32;
+  // 0 or missing (an older server): every tick.
+  state.updateRate = world?.state_update_rate || welcome.tick_rate;
   state.others.clear();
   state.effects.clear();
   state.dig = null;

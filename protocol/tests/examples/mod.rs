@@ -109,7 +109,14 @@ pub fn examples() -> Vec<Example> {
                 client_messages: vec!["Dig".into()],
                 server_messages: vec!["Dug".into()],
             }],
-            world: Some(WorldInfo { width: 512, height: 512, chunk: 16, max_speed: 8.0, interest_radius: 32.0 }),
+            world: Some(WorldInfo {
+                width: 512,
+                height: 512,
+                chunk: 16,
+                max_speed: 8.0,
+                interest_radius: 32.0,
+                state_update_rate: 10,
+            }),
         }),
         ServerMessage::Error(ErrorMessage {
             code: ErrorCode::Refused,

@@ -55,6 +55,8 @@ pub struct NetworkConfig {
     pub bind: String,
     /// Threads of the network runtime; 0 for one per core.
     pub threads: u32,
+    /// Threads writing the tick's frames to the sockets; 0 for one per core.
+    pub writer_threads: u32,
     /// Largest WebSocket frame a client may send.
     pub max_frame_bytes: u32,
     /// Messages per second a client may send; the excess is dropped.
@@ -82,6 +84,7 @@ impl Default for NetworkConfig {
         Self {
             bind: "0.0.0.0".into(),
             threads: 0,
+            writer_threads: 0,
             max_frame_bytes: 16 * 1024,
             max_messages_per_second: 60,
             max_errors: 10,
@@ -342,7 +345,7 @@ impl ServerConfig {
     /// Every integer setting with its allowed range (docs/configuration.md): values outside
     /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
     /// connection, billions of threads) or make no sense (no tick, no player).
-    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 18] {
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 19] {
         let (n, w) = (&self.network, &self.world);
         [
             ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
@@ -350,6 +353,7 @@ impl ServerConfig {
             ("MaxCatchUpTicks", "ticks", self.max_catch_up_ticks.into(), 0..=1000),
             ("TokenTtlSeconds", "seconds", self.token_ttl_seconds, 1..=366 * 24 * 3600),
             ("Network.Threads", "threads", n.threads.into(), 0..=256),
+            ("Network.WriterThreads", "threads", n.writer_threads.into(), 0..=256),
             ("Network.MaxFrameBytes", "bytes", n.max_frame_bytes.into(), 64..=16 << 20),
             ("Network.MaxMessagesPerSecond", "messages per second", n.max_messages_per_second.into(), 1..=100_000),
             ("Network.MaxErrors", "erroneous frames", n.max_errors.into(), 1..=1_000_000),

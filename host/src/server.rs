@@ -176,6 +176,14 @@ pub fn run(
         crate::commit::StoreThread::start()
             .map_err(|e| ServerError::Startup(format!("cannot start the store thread: {e}")))?,
     );
+    let writer_threads = match config.network.writer_threads {
+        0 => std::thread::available_parallelism().map_or(2, |p| p.get()),
+        n => n as usize,
+    };
+    world.insert_resource(
+        crate::net::writers::Writers::start(writer_threads, Arc::clone(&metrics))
+            .map_err(|e| ServerError::Startup(format!("cannot start the writer threads: {e}")))?,
+    );
     world.insert_resource(NetLink {
         events,
         current_tick: Arc::clone(&network.current_tick),

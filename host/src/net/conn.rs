@@ -23,13 +23,14 @@ use veltrix_protocol::{
 use super::{
     AuthMode, ConnHandle, Control, JoinRequest, NetEvent, NetSettings, Shared,
     http::{self, Opening},
+    socket::Socket,
 };
 use crate::{
     auth::{TokenError, unix_now},
     reasons::{Disconnect, Dropped},
 };
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<super::socket::Socket>;
 
 /// Serves one accepted TCP connection to its end.
 ///
@@ -51,11 +52,11 @@ async fn connected(mut joined: Box<Joined>, shared: &Arc<Shared>) -> Disconnect 
     let conn = joined.conn;
     let mut session = Session { conn, limiter: RateLimiter::new(shared.config.max_messages_per_second), errors: 0 };
     let early = std::mem::take(&mut joined.early);
-    let Joined { ws, frames, control, .. } = &mut *joined;
+    let Joined { ws, control, .. } = &mut *joined;
     if let Err(reason) = Box::pin(session.forward(ws, shared, early)).await {
         return reason;
     }
-    let reason = session.serve(ws, shared, frames, control).await;
+    let reason = session.serve(ws, shared, control).await;
     let _ = Box::pin(shared.events.send(NetEvent::Left { conn, reason })).await;
     reason
 }
@@ -66,7 +67,6 @@ struct Joined {
     /// Counts the connection against its address until dropped.
     _slot: super::IpSlot,
     conn: u64,
-    frames: flume::Receiver<Bytes>,
     control: Arc<Control>,
     /// Messages that came in the Hello's frame after it.
     early: Vec<ClientMessage>,
@@ -78,7 +78,7 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
     let slot = shared.admit(addr.ip());
     // Boxed: the upgrade's state is large and needed only once; the task keeps only what the
     // long idle phase needs (memory per connected player).
-    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, upgrade(stream, ws_config(cfg)))).await {
+    let mut ws = match Box::pin(timeout(cfg.handshake_timeout, upgrade(stream, shared))).await {
         Ok(result) => result?,
         Err(_) => return Err(Disconnect::UpgradeFailed),
     };
@@ -97,21 +97,21 @@ async fn handshake(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) ->
     };
     let authenticated = authenticate(&mut ws, shared, &hello).await?;
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (frames_tx, frames) = flume::bounded(cfg.max_queued_frames);
     let control = Arc::new(Control::default());
-    let handle = ConnHandle { frames: frames_tx, control: Arc::clone(&control) };
+    let handle = ConnHandle { out: Arc::clone(ws.get_ref().outgoing()), control: Arc::clone(&control) };
     let join = JoinRequest { conn, name: hello.name, authenticated, addr, handle };
     if shared.events.send(NetEvent::Join(join)).await.is_err() {
         return Err(Disconnect::ServerStopping);
     }
-    Ok(Box::new(Joined { ws, _slot: slot, conn, frames, control, early: messages }))
+    Ok(Box::new(Joined { ws, _slot: slot, conn, control, early: messages }))
 }
 
-/// The WebSocket settings of a player connection: read buffer, frame size limits, write batch.
+/// The WebSocket settings of a player connection: read buffer, frame size limits. Its writes
+/// go straight to the socket's [`Outgoing`](super::socket::Outgoing), which keeps what waits.
 fn ws_config(cfg: &NetSettings) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(WRITE_BATCH_BYTES)
+        .write_buffer_size(0)
         .max_write_buffer_size(cfg.max_frame_bytes.max(64 * 1024) * 4)
         .max_frame_size(Some(cfg.max_frame_bytes))
         .max_message_size(Some(cfg.max_frame_bytes))
@@ -173,7 +173,8 @@ async fn authenticate(ws: &mut Ws, shared: &Shared, hello: &Hello) -> Result<boo
 
 /// The WebSocket opening handshake (RFC 6455 section 4). Any other HTTP request gets its
 /// answer (`net::http`), and the connection ends.
-async fn upgrade(mut stream: TcpStream, config: WebSocketConfig) -> Result<Ws, Disconnect> {
+async fn upgrade(mut stream: TcpStream, shared: &Shared) -> Result<Ws, Disconnect> {
+    let config = ws_config(&shared.config);
     let Some((opening, received)) = http::read_opening(&mut stream).await else {
         return Err(Disconnect::UpgradeFailed);
     };
@@ -181,7 +182,8 @@ async fn upgrade(mut stream: TcpStream, config: WebSocketConfig) -> Result<Ws, D
         Opening::WebSocket { response, head_len } => {
             stream.write_all(&response).await.map_err(|_| Disconnect::UpgradeFailed)?;
             let after = received[head_len..].to_vec();
-            Ok(WebSocketStream::from_partially_read(stream, after, Role::Server, Some(config)).await)
+            let socket = Socket::new(stream, shared.config.max_queued_frames, Arc::clone(&shared.metrics));
+            Ok(WebSocketStream::from_partially_read(socket, after, Role::Server, Some(config)).await)
         }
         Opening::Http(answer) => {
             let _ = stream.write_all(&answer).await;
@@ -278,13 +280,8 @@ struct Session {
 }
 
 impl Session {
-    async fn serve(
-        &mut self,
-        ws: &mut Ws,
-        shared: &Arc<Shared>,
-        frames: &flume::Receiver<Bytes>,
-        control: &Control,
-    ) -> Disconnect {
+    async fn serve(&mut self, ws: &mut Ws, shared: &Arc<Shared>, control: &Control) -> Disconnect {
+        let out = Arc::clone(ws.get_ref().outgoing());
         let cfg = &shared.config;
         // Pings since the client last sent anything: a counter, not a timestamp (every byte of
         // this future is in every connection's task).
@@ -300,9 +297,8 @@ impl Session {
                     close(ws, shared, code, &message).await;
                     return Disconnect::closed_with(code);
                 }
-                frame = frames.recv_async() => {
-                    let Ok(frame) = frame else { return Disconnect::Removed };
-                    if let Err(reason) = send_frames(ws, shared, frame, frames, control).await {
+                () = out.backlogged.notified() => {
+                    if let Err(reason) = write_backlog(ws, shared, control).await {
                         return reason;
                     }
                 }
@@ -427,26 +423,17 @@ impl Session {
     }
 }
 
-/// Writes `frame` and the frames queued behind it. A client that stops reading blocks this
-/// write; the tick thread then finds the queue full and closes the connection, which ends the
-/// write here.
-async fn send_frames(
-    ws: &mut Ws,
-    shared: &Shared,
-    frame: Bytes,
-    frames: &flume::Receiver<Bytes>,
-    control: &Control,
-) -> Result<(), Disconnect> {
+/// Writes out the frames the socket did not take when they were sent (the connection's
+/// backlog), as the socket makes room. A client that stops reading blocks this write; a writer
+/// thread then finds the backlog full and closes the connection, which ends the write here.
+async fn write_backlog(ws: &mut Ws, shared: &Shared, control: &Control) -> Result<(), Disconnect> {
     tokio::select! {
         biased;
         () = control.notify.notified() => {
             Err(Disconnect::closed_with(control.close.get().map_or(ErrorCode::SlowConsumer, |c| c.0)))
         }
-        sent = Box::pin(timeout(shared.config.idle_timeout, write_queued(ws, frame, frames))) => match sent {
-            Ok(Ok(written)) => {
-                count_out(shared, written);
-                Ok(())
-            }
+        written = Box::pin(timeout(shared.config.idle_timeout, ws.flush())) => match written {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Disconnect::WriteError),
             Err(_) => Err(Disconnect::SlowConsumer),
         }
@@ -492,37 +479,10 @@ fn count_in(shared: &Shared, len: usize) {
     shared.metrics.bytes_in.inc_by(len as u64);
 }
 
-fn count_out(shared: &Shared, written: Written) {
-    shared.metrics.socket_writes.inc();
-    shared.metrics.frames_out.inc_by(written.frames);
-    shared.metrics.bytes_out.inc_by(written.bytes);
-}
-
-/// Frames queued for one client are written together up to about this many bytes: one write
-/// to the socket for a client's backlog instead of one per frame, and the WebSocket's write
-/// buffer (kept with its room for the connection's life) stays small.
-const WRITE_BATCH_BYTES: usize = 2 * 1024;
-
-/// Frames and payload bytes written to a client.
-#[derive(Debug, Clone, Copy)]
-struct Written {
-    frames: u64,
-    bytes: u64,
-}
-
-/// Writes `first` and the frames queued behind it, up to [`WRITE_BATCH_BYTES`], then flushes
-/// once.
-async fn write_queued(ws: &mut Ws, first: Bytes, frames: &flume::Receiver<Bytes>) -> Result<Written, WsError> {
-    let mut written = Written { frames: 1, bytes: first.len() as u64 };
-    ws.feed(Message::Binary(first)).await?;
-    while written.bytes < WRITE_BATCH_BYTES as u64 {
-        let Ok(frame) = frames.try_recv() else { break };
-        written.frames += 1;
-        written.bytes += frame.len() as u64;
-        ws.feed(Message::Binary(frame)).await?;
-    }
-    ws.flush().await?;
-    Ok(written)
+/// Counts a frame the connection's task wrote (its socket writes count themselves).
+fn count_out(shared: &Shared, bytes: usize) {
+    shared.metrics.frames_out.inc();
+    shared.metrics.bytes_out.inc_by(bytes as u64);
 }
 
 fn too_large(max: usize) -> String {
@@ -541,7 +501,7 @@ fn send_error<'a>(ws: &'a mut Ws, shared: &'a Shared, code: ErrorCode, message: 
         let frame = crate::stamp::single(shared.tick(), &error);
         let len = frame.len();
         if let Ok(Ok(())) = timeout(Duration::from_secs(2), ws.send(Message::Binary(frame))).await {
-            count_out(shared, Written { frames: 1, bytes: len as u64 });
+            count_out(shared, len);
         }
     })
 }

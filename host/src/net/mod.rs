@@ -1,14 +1,19 @@
 //! The player endpoint: a tokio runtime on threads of its own accepts WebSocket connections,
-//! runs the handshake, decodes and rate-limits input, and writes each client's frames. It
-//! talks to the tick thread through bounded channels only:
+//! runs the handshake, decodes and rate-limits input, and writes what a connection's task has
+//! to say (errors, pings, the close); the writer threads write the tick's frames. It talks to
+//! the tick thread through bounded channels and batches only:
 //!
 //! - network -> tick: [`NetEvent`]s (a join request, a client's decoded messages, a leave),
 //!   drained at the start of each tick;
-//! - tick -> network: per connection, a bounded queue of finished frames ([`ConnHandle`]); a
-//!   client that lets it fill up is disconnected instead of growing the server's memory.
+//! - tick -> network: each tick's frames, one batch per writer thread ([`writers::Writers`]),
+//!   written straight to the sockets; per connection, a backlog bounded in frames for a client
+//!   that does not read ([`socket::Outgoing`]), which is disconnected once it fills instead of
+//!   growing the server's memory.
 
 mod conn;
 mod http;
+pub mod socket;
+pub mod writers;
 
 use std::{
     collections::HashMap,
@@ -20,7 +25,6 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 use veltrix_protocol::{ClientMessage, ErrorCode};
@@ -50,13 +54,11 @@ pub struct JoinRequest {
     pub handle: ConnHandle,
 }
 
-/// The tick thread's handle on one connection.
-///
-/// The frame queue is a flume channel: it allocates as frames come, where tokio's bounded
-/// channel allocates a block of slots up front, per connection (memory per idle player).
+/// The tick thread's handle on one connection: its way out (written by the writer threads,
+/// [`writers`]) and its control (closing it).
 #[derive(Clone)]
 pub struct ConnHandle {
-    frames: flume::Sender<Bytes>,
+    out: Arc<socket::Outgoing>,
     control: Arc<Control>,
 }
 
@@ -80,16 +82,7 @@ impl ConnHandle {
     /// (`send` answers `Closed`), and closing it tells nobody. For benchmarks that run the
     /// tick's joins and output without a network (`host/benches/interest.rs`).
     pub fn detached() -> Self {
-        let (frames, _) = flume::bounded(1);
-        Self { frames, control: Arc::default() }
-    }
-
-    /// Queues a finished frame for the client.
-    pub fn send(&self, frame: Bytes) -> Result<(), QueueError> {
-        self.frames.try_send(frame).map_err(|e| match e {
-            flume::TrySendError::Full(_) => QueueError::Full,
-            flume::TrySendError::Disconnected(_) => QueueError::Closed,
-        })
+        Self { out: Arc::new(socket::Outgoing::detached()), control: Arc::default() }
     }
 
     /// Closes the connection after sending `Error { code, message }` (the first call wins).
@@ -99,9 +92,9 @@ impl ConnHandle {
         }
     }
 
-    /// Frames queued and not yet written.
+    /// Frames waiting for the client to read (its backlog).
     pub fn queued(&self) -> usize {
-        self.frames.len()
+        self.out.queued()
     }
 }
 

@@ -8,7 +8,7 @@ use veltrix_sdk::{
     Outbox, PlayerId, Position, StoreHealth, TickInfo,
     bytes::Bytes,
     prelude::*,
-    protocol::{ErrorCode, FrameBuilder, ServerMessage, encode_message},
+    protocol::{FrameBuilder, ServerMessage, encode_message},
     runtime::routing::{self, Recipients},
 };
 
@@ -16,7 +16,7 @@ use super::{NetLink, Sessions};
 use crate::{
     interest::InterestGrid,
     mail::Mail,
-    net::{ConnHandle, ConnId, QueueError},
+    net::{ConnHandle, ConnId, writers::Writers},
 };
 
 /// A player's connection: its queue to the network and the frame being filled this tick.
@@ -104,13 +104,14 @@ impl Recipients for Online<'_, '_, '_> {
     }
 }
 
-/// PostTick, last: sends each client with something new its one frame of the tick, after
-/// its Welcome when it joined since the last commit that worked (a client still waiting for
-/// its Welcome gets nothing while the store cannot be written). A client whose queue is full
-/// is disconnected (it is not reading). In the benchmark build every frame gets the tick's
-/// commit stamp here.
+/// PostTick, last: hands each client with something new its one frame of the tick, after its
+/// Welcome when it joined since the last commit that worked (a client still waiting for its
+/// Welcome gets nothing while the store cannot be written), to the writer threads as one batch
+/// each. A client whose backlog is full is disconnected there (it is not reading). In the
+/// benchmark build every frame gets the tick's commit stamp here.
 pub fn flush_frames(
     mut conns: Query<&mut Connection>,
+    mut writers: ResMut<Writers>,
     link: Res<NetLink>,
     health: Res<StoreHealth>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
@@ -128,21 +129,17 @@ pub fn flush_frames(
             let welcome = conn.welcome.take().expect("checked above");
             #[cfg(feature = "bench")]
             let welcome = crate::stamp::restamp(welcome, stamp.0);
-            if conn.handle.send(welcome).is_err() {
-                continue;
-            }
+            writers.push(conn.conn, &conn.handle, welcome);
         }
         if conn.frame.is_empty() {
             continue;
         }
-        // Read only where a frame goes: reading a queue's length takes its lock.
         deepest = deepest.max(conn.handle.queued());
         #[cfg(feature = "bench")]
         conn.frame.stamp(stamp.0);
         let frame = conn.frame.finish();
-        if conn.handle.send(frame) == Err(QueueError::Full) {
-            conn.handle.close(ErrorCode::SlowConsumer, "you are not reading your frames fast enough");
-        }
+        writers.push(conn.conn, &conn.handle, frame);
     }
+    writers.submit();
     link.metrics.outbound_queue_depth_max.set(deepest as i64);
 }

@@ -1,0 +1,89 @@
+//! The writer threads (`veltrix-write-N`): at the end of a tick, delivery hands each thread its
+//! share of the tick's frames as one batch (one channel message per thread per tick, not one
+//! per frame), and the thread writes each client's frame to its socket with one vectored,
+//! non-blocking system call ([`Outgoing::send_frame`]). No task is woken and no frame copied
+//! for a client that reads; one that does not gets its frames in its connection's backlog, and
+//! is closed as `SlowConsumer` once the backlog holds `Network.MaxQueuedFrames`.
+//!
+//! Off the tick thread, because on loopback a write costs the receiver's TCP work too: at
+//! thousands of frames a tick it would be most of the tick. A client's frames always go to the
+//! same thread (by connection id), so they leave in tick order.
+
+use std::{sync::Arc, thread};
+
+use bytes::Bytes;
+use veltrix_protocol::ErrorCode;
+use veltrix_sdk::prelude::*;
+
+use super::{ConnHandle, ConnId, QueueError};
+use crate::metrics::Metrics;
+
+/// One thread's frames of a tick, in the order they go out.
+type Batch = Vec<(ConnHandle, Bytes)>;
+
+/// The tick thread's end of the writer threads.
+#[derive(Resource)]
+pub struct Writers {
+    threads: Vec<flume::Sender<Batch>>,
+    /// Batches the threads are done with, their room kept (no allocation per tick).
+    spare: flume::Receiver<Batch>,
+    /// This tick's batch for each thread.
+    filling: Vec<Batch>,
+}
+
+impl Writers {
+    /// Starts `threads` writer threads (at least one).
+    pub fn start(threads: usize, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        let (spare_tx, spare) = flume::unbounded();
+        let mut senders = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = flume::unbounded::<Batch>();
+            let (metrics, spare_tx) = (Arc::clone(&metrics), spare_tx.clone());
+            thread::Builder::new().name(format!("veltrix-write-{i}")).spawn(move || {
+                for mut batch in rx {
+                    write_batch(&mut batch, &metrics);
+                    let _ = spare_tx.send(batch);
+                }
+            })?;
+            senders.push(tx);
+        }
+        let filling = senders.iter().map(|_| Vec::new()).collect();
+        Ok(Self { threads: senders, spare, filling })
+    }
+
+    /// Adds a frame for connection `conn` to this tick's batches.
+    pub fn push(&mut self, conn: ConnId, handle: &ConnHandle, frame: Bytes) {
+        let i = (conn % self.threads.len() as u64) as usize;
+        self.filling[i].push((handle.clone(), frame));
+    }
+
+    /// Hands this tick's batches to their threads.
+    pub fn submit(&mut self) {
+        for (batch, thread) in self.filling.iter_mut().zip(&self.threads) {
+            if batch.is_empty() {
+                continue;
+            }
+            let next = self.spare.try_recv().unwrap_or_default();
+            let _ = thread.send(std::mem::replace(batch, next));
+        }
+    }
+}
+
+/// Writes a batch's frames, each to its client, and empties the batch.
+fn write_batch(batch: &mut Batch, metrics: &Metrics) {
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    for (handle, frame) in batch.drain(..) {
+        match handle.out.send_frame(&frame) {
+            Ok(_) => {
+                frames += 1;
+                bytes += frame.len() as u64;
+            }
+            Err(QueueError::Full) => {
+                handle.close(ErrorCode::SlowConsumer, "you are not reading your frames fast enough");
+            }
+            Err(QueueError::Closed) => {}
+        }
+    }
+    metrics.frames_out.inc_by(frames);
+    metrics.bytes_out.inc_by(bytes);
+}

@@ -16,6 +16,7 @@ use ahash::AHashMap;
 
 use veltrix_sdk::{
     Player, PlayerId, Position, TickInfo,
+    bevy_ecs::system::SystemParam,
     prelude::*,
     protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage},
 };
@@ -70,6 +71,11 @@ impl StateUpdates {
     /// Updates per second, as Welcome tells them (at most the tick rate).
     pub fn rate(&self) -> u32 {
         self.rate as u32
+    }
+
+    /// The first tick from `tick` on in which `player` gets its state update.
+    pub fn next_due(&self, player: PlayerId, tick: u64) -> u64 {
+        (tick..tick + self.tick_rate).find(|&t| self.due(player, t)).unwrap_or(tick)
     }
 
     /// Whether `player` gets its state update in `tick`: when `rate` ticks out of every
@@ -150,6 +156,13 @@ impl InterestGrid {
     }
 }
 
+/// The tick being run and the state-update rate: which players are told of moves now.
+#[derive(SystemParam)]
+pub struct UpdateClock<'w> {
+    updates: Res<'w, StateUpdates>,
+    tick: Res<'w, TickInfo>,
+}
+
 /// Buffers [`update_interest`] reuses from tick to tick.
 #[derive(Default)]
 pub struct Scratch {
@@ -160,9 +173,13 @@ pub struct Scratch {
     seen: Vec<Entity>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
-    /// Players with moves to be told of ([`Interest::moved`] not empty), in the order they got
-    /// their first.
-    waiting: Vec<Entity>,
+    /// Players with moves to be told of ([`Interest::moved`] not empty), by the tick of their
+    /// next state update (slot `tick % tick_rate`; the pattern of due ticks repeats every
+    /// `tick_rate` ticks), each slot in the order its players got their first move: a tick
+    /// looks only at the players due in it.
+    waiting: Vec<Vec<Entity>>,
+    /// The last tick whose slot was told.
+    told_tick: u64,
     /// This tick's PlayerMoved of each player, written once when first needed.
     moved_letters: AHashMap<Entity, Letter>,
 }
@@ -186,13 +203,16 @@ pub fn update_interest(
     players: Query<(&Player, &Position)>,
     mut interests: Query<&mut Interest>,
     mut mail: ResMut<Mail>,
-    updates: Res<StateUpdates>,
-    tick: Res<TickInfo>,
+    clock: UpdateClock,
     mut scratch: Local<Scratch>,
 ) {
-    let Scratch { order, near, seen, name, waiting, moved_letters } = &mut *scratch;
+    let UpdateClock { updates, tick } = clock;
+    let Scratch { order, near, seen, name, waiting, told_tick, moved_letters } = &mut *scratch;
     moved_letters.clear();
     let tick = tick.tick;
+    if waiting.len() != updates.tick_rate as usize {
+        waiting.resize_with(updates.tick_rate as usize, Vec::new);
+    }
     order.clear();
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
@@ -227,7 +247,8 @@ pub fn update_interest(
                     mail.send(other, letter);
                 } else {
                     if other_interest.moved.is_empty() {
-                        waiting.push(other);
+                        let due = updates.next_due(other_player.id, tick);
+                        waiting[(due % updates.tick_rate) as usize].push(other);
                     }
                     other_interest.moved.push(mover);
                 }
@@ -255,26 +276,26 @@ pub fn update_interest(
             mail.send(mover, other_appeared);
         }
     }
-    tell_moves(waiting, moved_letters, &updates, tick, &players, &mut interests, &mut mail);
+    // The slots of every tick since the last one told (more than one after skipped ticks).
+    let first = (*told_tick + 1).max(tick.saturating_sub(updates.tick_rate - 1));
+    for t in first..=tick {
+        let slot = &mut waiting[(t % updates.tick_rate) as usize];
+        tell_moves(slot, moved_letters, &players, &mut interests, &mut mail);
+    }
+    *told_tick = tick;
 }
 
-/// Tells each waiting player whose state update is due where the players it still sees that
-/// moved since its last one are now: one PlayerMoved each, in entity order.
+/// Tells each player of a slot, whose state update is due, where the players it still sees that
+/// moved since its last one are now: one PlayerMoved each, in entity order. Empties the slot.
 fn tell_moves(
-    waiting: &mut Vec<Entity>,
+    slot: &mut Vec<Entity>,
     moved_letters: &mut AHashMap<Entity, Letter>,
-    updates: &StateUpdates,
-    tick: u64,
     players: &Query<(&Player, &Position)>,
     interests: &mut Query<&mut Interest>,
     mail: &mut Mail,
 ) {
-    waiting.retain(|&to| {
-        let Ok((to_player, _)) = players.get(to) else { return false };
-        if !updates.due(to_player.id, tick) {
-            return true;
-        }
-        let Ok(mut interest) = interests.get_mut(to) else { return false };
+    for to in slot.drain(..) {
+        let Ok(mut interest) = interests.get_mut(to) else { continue };
         let Interest { visible, moved, .. } = &mut *interest;
         moved.sort_unstable();
         moved.dedup();
@@ -287,8 +308,7 @@ fn tell_moves(
             mail.send(to, letter);
         }
         moved.clear();
-        false
-    });
+    }
 }
 
 /// `player`'s PlayerMoved to where it is now, written into the mail.
@@ -485,6 +505,11 @@ mod tests {
         // Back in view: appeared at once.
         let told = world.tick(&[(0, 11.0, 10.0)]);
         assert!(matches!(&told[1][..], [ServerMessage::PlayerAppeared(a)] if a.player == 1 && a.x == 11.0), "{told:?}");
+        // A move, then ticks skipped (a loop that fell behind skips ahead): told all the same.
+        let mut told = world.tick(&[(0, 12.0, 10.0)]);
+        world.world.resource_mut::<TickInfo>().tick += 40;
+        told.extend(world.tick(&[]));
+        assert!(told.iter().flatten().any(|m| *m == moved(1, 12.0, 10.0)), "{told:?}");
     }
 
     /// The players' updates are spread over the ticks: at a third of the tick rate, each tick

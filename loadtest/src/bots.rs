@@ -185,19 +185,29 @@ pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
     if client.move_to(plan.home.0, plan.home.1).await.is_ok() {
         tally.moves += 1;
     }
+    // One timer for the bot's life, set again only when its next action's time changes: a new
+    // timer per frame read was a tenth of the swarm's own CPU (the timer wheel's inserts and
+    // removals).
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut armed_for = 0;
     loop {
         if shared.stop_reading.load(Ordering::Relaxed) {
             break;
         }
         let acting = !shared.stop_acting.load(Ordering::Relaxed);
         let due = if acting { bot.next_due() } else { monotonic_ns() + 50_000_000 };
-        let wait = Duration::from_nanos(due.saturating_sub(monotonic_ns()));
+        if due != armed_for {
+            let wait = Duration::from_nanos(due.saturating_sub(monotonic_ns()));
+            timer.as_mut().reset(tokio::time::Instant::now() + wait);
+            armed_for = due;
+        }
         tokio::select! {
             frame = client.next_stamped_frame() => match frame {
                 Ok(Some((frame, committed))) => bot.read(&shared, &frame.messages, committed, &mut tally),
                 Ok(None) | Err(_) => break,
             },
-            _ = tokio::time::sleep(wait) => {}
+            () = &mut timer => armed_for = 0,
         }
         if !acting {
             continue;
@@ -378,7 +388,7 @@ impl Bot {
             let request = match message {
                 ServerMessage::Mod(m) if m.kind == "DigProgress" || m.kind == "LootGranted" => m.request,
                 ServerMessage::Error(e) if e.code == ErrorCode::Refused => e.request,
-                ServerMessage::PlayerMoved(m) if self.index % MOVE_SAMPLE == 0 && shared.in_window(now) => {
+                ServerMessage::PlayerMoved(m) if self.index.is_multiple_of(MOVE_SAMPLE) && shared.in_window(now) => {
                     if let Some(intended) = shared.moves.intended(m.player, m.x, m.y) {
                         shared.recorder.record_move(now.saturating_sub(intended));
                     }

@@ -31,7 +31,7 @@ use veltrix_host::{
     config::{Executor, ServerConfig},
     interest::{Interest, update_interest},
     metrics::Metrics,
-    net::{ConnHandle, JoinRequest, NetEvent},
+    net::{ConnHandle, JoinRequest, NetEvent, writers::Writers},
     server::new_world,
     sessions::{
         ModCatalog, NetLink,
@@ -98,11 +98,9 @@ impl InterestWorld {
         let tiles = TileWorld::flat(side.ceil() as u32, side.ceil() as u32);
         let mut world = new_world(&config, tiles);
         let (events, received) = tokio::sync::mpsc::channel(players);
-        world.insert_resource(NetLink {
-            events: received,
-            current_tick: Arc::new(AtomicU64::new(0)),
-            metrics: Arc::new(Metrics::new()),
-        });
+        let metrics = Arc::new(Metrics::new());
+        world.insert_resource(Writers::start(1, Arc::clone(&metrics)).expect("a writer thread"));
+        world.insert_resource(NetLink { events: received, current_tick: Arc::new(AtomicU64::new(0)), metrics });
         world.insert_resource(Bans::default());
         world.insert_resource(ModCatalog(Vec::new()));
         let addr: SocketAddr = "127.0.0.1:40000".parse().expect("an address");

@@ -10,7 +10,7 @@
 //! second, at ticks of its own phase, so that each tick writes to only `rate / tick rate` of
 //! the players and a frame carries several neighbours' moves instead of one.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 
 use ahash::AHashMap;
 
@@ -46,8 +46,9 @@ const SPARE_CELLS: usize = 1024;
 #[derive(Component, Debug, Default)]
 pub struct Interest {
     cell: Option<(i32, i32)>,
-    /// Ordered, so that messages come out in the same order on every run.
-    pub visible: BTreeSet<Entity>,
+    /// Sorted, so that messages come out in the same order on every run: a sorted vector, not a
+    /// tree, because it holds a dozen or so and is read far more often than changed.
+    pub visible: Vec<Entity>,
     /// Players it sees that moved since it was last told (repeats possible), until its next
     /// state update. Keeps its room.
     moved: Vec<Entity>,
@@ -86,6 +87,25 @@ impl StateUpdates {
         }
         let t = tick.wrapping_add(player % self.tick_rate).wrapping_add(self.tick_rate);
         (t * self.rate) / self.tick_rate != ((t - 1) * self.rate) / self.tick_rate
+    }
+}
+
+impl Interest {
+    /// Whether this player sees `other`.
+    pub fn sees(&self, other: Entity) -> bool {
+        self.visible.binary_search(&other).is_ok()
+    }
+
+    fn see(&mut self, other: Entity) {
+        if let Err(at) = self.visible.binary_search(&other) {
+            self.visible.insert(at, other);
+        }
+    }
+
+    fn unsee(&mut self, other: Entity) {
+        if let Ok(at) = self.visible.binary_search(&other) {
+            self.visible.remove(at);
+        }
     }
 }
 
@@ -169,7 +189,7 @@ pub struct Scratch {
     /// The movers by (row, column) of their new cell, then id.
     order: Vec<((i32, i32), PlayerId, Entity)>,
     near: Vec<Entity>,
-    /// The mover's visible set, sorted (copied from the BTreeSet).
+    /// The mover's visible set (a copy: visibility changes while it is walked).
     seen: Vec<Entity>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
@@ -233,7 +253,7 @@ pub fn update_interest(
             let Ok(mut interest) = interests.get_mut(mover) else { continue };
             grid.place(mover, &mut interest, pos.x, pos.y);
             grid.for_each_near(pos.x, pos.y, grid.radius, |e| near.push(e));
-            seen.extend(interest.visible.iter().copied());
+            seen.extend_from_slice(&interest.visible);
         }
         let mut letters = MoverLetters::default();
         // Those it sees: still in range (with hysteresis), or gone.
@@ -267,7 +287,7 @@ pub fn update_interest(
             }
             for (a, b) in [(mover, other), (other, mover)] {
                 if let Ok(mut i) = interests.get_mut(a) {
-                    i.visible.insert(b);
+                    i.see(b);
                 }
             }
             let appeared = *letters.appeared.get_or_insert_with(|| write_appeared(&mut mail, name, player, pos));
@@ -300,11 +320,16 @@ fn tell_moves(
         moved.sort_unstable();
         moved.dedup();
         for &mover in moved.iter() {
-            if !visible.contains(&mover) {
+            if visible.binary_search(&mover).is_err() {
                 continue;
             }
-            let Ok((player, pos)) = players.get(mover) else { continue };
-            let letter = *moved_letters.entry(mover).or_insert_with(|| write_moved(mail, player, pos));
+            let letter = match moved_letters.entry(mover) {
+                Entry::Occupied(written) => *written.get(),
+                Entry::Vacant(slot) => {
+                    let Ok((player, pos)) = players.get(mover) else { continue };
+                    *slot.insert(write_moved(mail, player, pos))
+                }
+            };
             mail.send(to, letter);
         }
         moved.clear();
@@ -328,7 +353,7 @@ fn unsee(
 ) {
     for (x, y) in [(a, b), (b, a)] {
         if let Ok(mut i) = interests.get_mut(x) {
-            i.visible.remove(&y);
+            i.unsee(y);
         }
     }
     if let Ok((pa, _)) = players.get(a) {
@@ -355,7 +380,7 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     let gone = world.resource_mut::<Mail>().write(&ServerMessage::PlayerGone(PlayerGone { player: id }));
     for other in visible {
         if let Some(mut i) = world.get_mut::<Interest>(other) {
-            i.visible.remove(&leaving);
+            i.unsee(leaving);
         }
         world.resource_mut::<Mail>().send(other, gone);
     }

@@ -55,7 +55,9 @@ pub struct NetworkConfig {
     pub bind: String,
     /// Threads of the network runtime; 0 for one per core.
     pub threads: u32,
-    /// Threads writing the tick's frames to the sockets; 0 for one per core.
+    /// Threads writing the tick's frames to the sockets; 0 for one per core. One by default:
+    /// on two cores shared with other work, a second writer thread cost the tick more than it
+    /// gained (docs/benchmarks.md).
     pub writer_threads: u32,
     /// Largest WebSocket frame a client may send.
     pub max_frame_bytes: u32,
@@ -84,7 +86,7 @@ impl Default for NetworkConfig {
         Self {
             bind: "0.0.0.0".into(),
             threads: 0,
-            writer_threads: 0,
+            writer_threads: 1,
             max_frame_bytes: 16 * 1024,
             max_messages_per_second: 60,
             max_errors: 10,
@@ -160,7 +162,7 @@ impl Default for WorldConfig {
 }
 
 /// `World.StateUpdateRate` by default: see docs/configuration.md for the measurements behind it.
-pub const DEFAULT_STATE_UPDATE_RATE: u32 = 10;
+pub const DEFAULT_STATE_UPDATE_RATE: u32 = 5;
 
 /// The `Admin` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

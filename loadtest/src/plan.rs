@@ -114,6 +114,9 @@ impl Plan {
         if let Some(rate) = scenario.state_update_rate {
             config["World"]["StateUpdateRate"] = rate.into();
         }
+        if let Some(threads) = scenario.writer_threads {
+            config["Network"]["WriterThreads"] = threads.into();
+        }
         config
     }
 

@@ -208,6 +208,10 @@ pub struct Report {
     /// the swarm (per frame the server wrote, which the bots read).
     #[serde(default)]
     pub cpu_per_frame: Option<CpuPerFrame>,
+    /// The tick's commits in the window (the tick waits for each before it delivers): how many
+    /// took longer than 5 and 10 ms.
+    #[serde(default)]
+    pub commits: Option<CommitTimes>,
     /// Times the server logged that a tick overran its budget so far that ticks were skipped.
     pub tick_overruns: u64,
     /// The same fan-out through nats-server, when run (`--peer`).
@@ -330,6 +334,9 @@ impl Report {
             ),
         );
         row("CPU (cores)", format!("server {:.2}, swarm {:.2}", self.server_cpu_cores, self.swarm_cpu_cores));
+        if let Some(c) = &self.commits {
+            row("commits over 5 / 10 ms (window)", format!("{} / {} of {}", c.over_5_ms, c.over_10_ms, c.count));
+        }
         if let Some(c) = &self.cpu_per_frame {
             row(
                 "CPU per frame, user + kernel (us)",
@@ -355,6 +362,25 @@ impl Report {
             row("ours / peer", format!("fan-out p99 {:.2}x, CPU {:.2}x", p.p99_ratio, p.cpu_ratio));
         }
         format!("| measure | value |\n|---|---|\n{out}")
+    }
+}
+
+/// The commits of the measured window, from the server's commit-duration histogram.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct CommitTimes {
+    pub count: u64,
+    pub over_5_ms: u64,
+    pub over_10_ms: u64,
+}
+
+impl CommitTimes {
+    /// The commits between two readings of the histogram's buckets (upper bound in seconds,
+    /// cumulative count).
+    pub fn between(start: &[(f64, u64)], end: &[(f64, u64)]) -> Self {
+        let at = |buckets: &[(f64, u64)], le: f64| buckets.iter().find(|b| b.0 == le).map_or(0, |b| b.1);
+        let delta = |le: f64| at(end, le).saturating_sub(at(start, le));
+        let count = delta(f64::INFINITY);
+        Self { count, over_5_ms: count - delta(0.005).min(count), over_10_ms: count - delta(0.01).min(count) }
     }
 }
 

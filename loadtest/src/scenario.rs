@@ -28,6 +28,9 @@ pub struct Scenario {
     /// default when absent.
     #[serde(default)]
     pub state_update_rate: Option<u32>,
+    /// The server's `Network.WriterThreads`; the server's default when absent.
+    #[serde(default)]
+    pub writer_threads: Option<u32>,
     /// The server's executor (`MultiThreaded`, the default, or `SingleThreaded`). Only the
     /// tick thread's allocations are counted, so single-threaded counts every system's.
     #[serde(default)]

@@ -18,7 +18,7 @@ use crate::{
     bots::{self, Shared, Tally, VaultGrid},
     clock::{cpu_seconds, cpu_split, monotonic_ns, raise_open_files, rss_kib},
     plan::{HUNT, Plan, clue_id},
-    report::{ClueDropReport, CpuPerFrame, Report, TickPhase},
+    report::{ClueDropReport, CommitTimes, CpuPerFrame, Report, TickPhase},
     scenario::Scenario,
 };
 
@@ -171,6 +171,7 @@ struct Window {
     /// Frames the server wrote in the window, per bot online and second.
     frames_per_bot_per_second: f64,
     cpu_per_frame: CpuPerFrame,
+    commits: CommitTimes,
 }
 
 /// Waits out the measured window from `window_start`, reading the server's figures phase by
@@ -184,6 +185,7 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
     let (swarm_split_start, server_split_start) =
         (cpu_split(std::process::id()).unwrap_or_default(), cpu_split(pid).unwrap_or_default());
     let frames_at_start = metric(live, "veltrix_frames_out_total");
+    let commits_at_start = commit_buckets(live);
     bench_phase(live);
     let mut ticks = Vec::new();
     for (k, (at, label)) in boundaries.iter().enumerate() {
@@ -208,7 +210,17 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
     let frames = metric(live, "veltrix_frames_out_total").saturating_sub(frames_at_start);
     let frames_per_bot_per_second = frames as f64 / online_at_end.max(1) as f64 / scenario.seconds;
     let cpu_per_frame = CpuPerFrame::of(server_split, swarm_split, frames);
-    Window { ticks, server_cpu_cores, swarm_cpu_cores, rss, online_at_end, frames_per_bot_per_second, cpu_per_frame }
+    let commits = CommitTimes::between(&commits_at_start, &commit_buckets(live));
+    Window {
+        ticks,
+        server_cpu_cores,
+        swarm_cpu_cores,
+        rss,
+        online_at_end,
+        frames_per_bot_per_second,
+        cpu_per_frame,
+        commits,
+    }
 }
 
 /// After the window: the server's counts of frames and bytes written and the bots' tallies,
@@ -277,6 +289,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         online_at_end,
         frames_per_bot_per_second,
         cpu_per_frame,
+        commits,
     } = window;
     let Drained { frames_sent, bytes_sent, tally, connected } = drained;
     let clue_drops: Vec<ClueDropReport> = shared
@@ -330,6 +343,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         server_cpu_cores,
         swarm_cpu_cores,
         cpu_per_frame: Some(cpu_per_frame),
+        commits: Some(commits),
         tick_overruns,
         peer: None,
         lost: missing_clues + unanswered,
@@ -380,6 +394,19 @@ fn tick_phase(phase: &str, seconds: f64, figures: &Value, server_cpu_cores: f64)
         allocations: count(&figures["allocations"]["total"]),
         server_cpu_cores,
     }
+}
+
+/// The server's commit-duration histogram from `/metrics`: (upper bound in seconds, commits
+/// at most that long), by bound.
+fn commit_buckets(live: &LiveServer) -> Vec<(f64, u64)> {
+    let (_, body) = tokio::task::block_in_place(|| live.admin_get("/metrics"));
+    body.lines()
+        .filter_map(|l| l.strip_prefix("veltrix_commit_duration_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"}")?;
+            Some((le.parse().unwrap_or(f64::INFINITY), count.trim().parse::<f64>().ok()? as u64))
+        })
+        .collect()
 }
 
 /// A counter from the server's `/metrics`.

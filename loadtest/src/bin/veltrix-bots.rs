@@ -56,6 +56,9 @@ struct Args {
     /// (default: the scenario's, else the server's default).
     #[arg(long, value_delimiter = ',')]
     state_update_rates: Vec<u32>,
+    /// The server's `Network.WriterThreads`, instead of its default.
+    #[arg(long)]
+    writer_threads: Option<u32>,
     /// Search for the capacity: the largest bot count between the smallest and the largest of
     /// `--bots` (default 1000,12000) whose run holds the service level (docs/benchmarks.md).
     #[arg(long)]
@@ -157,6 +160,7 @@ fn runs(args: &Args) -> Vec<Runs> {
             s.seconds = args.seconds.unwrap_or(s.seconds);
             s.warmup_seconds = args.warmup.unwrap_or(s.warmup_seconds);
             s.executor = args.executor.clone().or(s.executor);
+            s.writer_threads = args.writer_threads.or(s.writer_threads);
             for &bots in &counts {
                 if let Err(e) = (Scenario { bots, ..s.clone() }).check() {
                     eprintln!("error: {}: with the options given: {e}", path.display());

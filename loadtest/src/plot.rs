@@ -18,6 +18,10 @@ pub fn draw(reports: &[Report], path: &Path) -> Result<(), String> {
     for r in reports {
         let name =
             if r.executor == "MultiThreaded" { r.scenario.clone() } else { format!("{} ({})", r.scenario, r.executor) };
+        let name = match r.state_update_rate {
+            Some(rate) => format!("{name} {rate}/s"),
+            None => name,
+        };
         by_scenario.entry(name).or_default().push(r);
     }
     let mut latency: Vec<Series> = Vec::new();

@@ -290,10 +290,13 @@ async fn too_many_errors_close_the_connection() {
 /// for the movers that make traffic beside a slow reader.
 fn slow_reader_server(max_queued_frames: u32) -> (TestServer, LiveServer) {
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    // Moves told every tick: the most frames, so that a client that does not read falls behind
+    // within the test's few seconds.
     server.write(
         "config.json",
         &format!(
-            r#"{{"Network": {{"MaxQueuedFrames": {max_queued_frames}, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}}}}"#
+            r#"{{"Network": {{"MaxQueuedFrames": {max_queued_frames}, "SendBufferBytes": 4096, "MaxConnectionsPerIp": 64}},
+                "World": {{"StateUpdateRate": 1000}}}}"#
         ),
     );
     let live = server.start(&[]);

@@ -43,7 +43,7 @@ pub mod testing;
 
 pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subcommand, permission_node, run_command};
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
-pub use designer::{DesignerCommand, DesignerError};
+pub use designer::{Behaviour, DesignerCommand, DesignerError, Simulation};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
 pub use net::{

@@ -1,0 +1,383 @@
+//! `veltrix-server simulate`: a hunt played headless by simulated players, as fast as the CPU
+//! allows, and reported.
+//!
+//! The hunt runs on the server's own tick pipeline with this mod's own systems
+//! ([`driver`]): the same schedules, digs, claims, loot, clues, hints, effects, leaderboard and
+//! commits as on a server, on one thread, with the clock at the ticks' simulated time. The
+//! players ([`bots`]) join at the start, send the requests a client sends and learn what a
+//! player is told. The same pack, world, seed and options give the same ticks and the same
+//! report ([`report`]); the chart of discoveries over time is [`chart`].
+
+mod bots;
+mod chart;
+mod driver;
+mod report;
+
+use std::{
+    collections::BTreeSet,
+    io::Write as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use treasure_hunt_ecs::{
+    clues::ClueOutcome,
+    hints::HintOutcome,
+    hunt::{ClaimOutcome, DigOutcome, Refused},
+    leaderboard::{Leaderboard, final_board},
+    lifecycle::{Announcement, Start},
+    model::{assets::ClaimRule, pack::HuntAssets},
+};
+use veltrix_sdk::{
+    Behaviour, DesignerError, FromClient, Player, Position, Simulation, Spawn, SpeedFactor, TileWorld,
+    bevy_ecs::query::QueryState,
+};
+
+use self::{
+    bots::{Bot, Kind, Paths},
+    driver::{SimInput, SimWorld, read},
+    report::{Inputs, Recorder, Report},
+};
+use crate::{TreasureHuntConfig, leaderboard::FinalBoards, protocol::JoinTeam};
+
+/// The clock of a simulation at its first tick, for a hunt started by hand: 2026-01-01T00:00Z.
+const ORIGIN_MS: i64 = 1_767_225_600_000;
+/// Players on the final leaderboard of the report.
+const BOARD_SIZE: usize = 10;
+
+/// Plays hunt `sim.hunt` of `assets` (loaded from `pack_dir`) and reports it.
+pub fn run(
+    pack_dir: &Path,
+    tiles: &TileWorld,
+    spawn: Spawn,
+    assets: &HuntAssets,
+    sim: &Simulation,
+) -> Result<String, DesignerError> {
+    let Some(hunt) = assets.hunts.get(&sim.hunt) else {
+        return Err(DesignerError::Usage(crate::designer::unknown("hunt", &sim.hunt, assets.hunts.keys())));
+    };
+    if sim.tick_rate == 0 || !(sim.max_speed > 0.0) {
+        return Err(DesignerError::Failed("the server's TickRate and World.MaxSpeed must be above 0".into()));
+    }
+    let rate = sim.tick_rate;
+    let duration =
+        sim.duration.unwrap_or_else(|| Duration::from_secs(hunt.def.duration_seconds.map_or(3600, u64::from)));
+    let duration_ticks = (duration.as_millis() * u128::from(rate)).div_ceil(1000) as u64;
+    // A scheduled hunt is played from its first start, a hunt started by hand from a fixed date.
+    let origin_ms = match Start::parse(&hunt.def.schedule) {
+        Ok(Start::At(at)) => at,
+        Ok(Start::Daily { minute, .. }) => ORIGIN_MS + i64::from(minute) * 60_000,
+        _ => ORIGIN_MS,
+    };
+    let config = TreasureHuntConfig {
+        hunt: sim.hunt.clone(),
+        hot_reload: false,
+        // Hint paths computed in the tick: the same tick answers on every run.
+        path_workers: 0,
+        log_contract_probe: false,
+        ..Default::default()
+    };
+    let reach = config.reach;
+    let mut sim_world = SimWorld::new(pack_dir, tiles, spawn, rate, config, origin_ms)?;
+
+    let mut bots: Vec<Bot> = (0..sim.players)
+        .map(|i| {
+            let id = u64::from(i) + 1;
+            let team = sim.teams.map(|k| i % k);
+            Bot::new(
+                id,
+                kind_of(sim.behaviour, i),
+                team,
+                spawn_point(spawn, sim.spawn_radius, id, tiles),
+                sim.seed,
+                hunt,
+            )
+        })
+        .collect();
+    let mut input = SimInput::default();
+    input.joins.extend(bots.iter().map(|b| (b.id, b.name.clone(), b.pos)));
+
+    let mut recorder = Recorder::new(hunt);
+    let mut released: Vec<Option<i64>> = vec![None; hunt.clues.len()];
+    let mut closed = vec![false; hunt.vaults.len()];
+    let mut team_claims: BTreeSet<(u32, usize)> = BTreeSet::new();
+    let mut paths = Paths::new(tiles);
+    let mut speeds: QueryState<(&Player, &SpeedFactor)> = QueryState::new(&mut sim_world.world);
+    let effects: BTreeSet<&str> =
+        assets.items.iter().filter(|(_, item)| item.effect.is_some()).map(|(id, _)| id.as_str()).collect();
+    let mut progress = Progress::new(sim.progress, duration_ticks, rate);
+
+    // What every player may know, as of this tick.
+    macro_rules! shared {
+        ($tick:expr, $now:expr) => {
+            bots::World {
+                tick: $tick,
+                now_ms: $now,
+                rate,
+                tiles,
+                hunt,
+                max_speed: sim.max_speed,
+                reach,
+                released: &released,
+                closed: &closed,
+                team_claims: &team_claims,
+                paths: &mut paths,
+            }
+        };
+    }
+    let mut tick = 0;
+    while tick < duration_ticks {
+        tick += 1;
+        let now_ms = origin_ms + (i128::from(tick) * 1000 / i128::from(rate)) as i64;
+        {
+            let mut w = shared!(tick, now_ms);
+            for bot in &mut bots {
+                bot.act(&mut w, &mut input);
+            }
+        }
+        for ask in &input.asks {
+            if let Some(c) = hunt.clues.iter().position(|c| c.id == ask.message.clue) {
+                recorder.reached[c].insert(ask.player);
+            }
+        }
+        sim_world.tick(tick, &mut input);
+        if tick == 1 {
+            for (bot, entity) in bots.iter_mut().zip(input.entities.drain(..)) {
+                bot.entity = Some(entity);
+                if let Some(team) = bot.team {
+                    let message = JoinTeam { team: format!("Team_{}", team + 1) };
+                    input.teams.push(FromClient { entity, player: bot.id, request: None, message });
+                }
+            }
+        }
+        for bot in bots.iter_mut().filter(|b| b.speed_factor != 1.0) {
+            bot.speed_factor = 1.0;
+        }
+        for (player, factor) in speeds.iter(&sim_world.world) {
+            if let Some(bot) = bots.get_mut(player.id as usize - 1) {
+                bot.speed_factor = SpeedFactor::effective(Some(factor));
+            }
+        }
+
+        let world = &sim_world.world;
+        let outcomes = &mut sim_world.outcomes;
+        let w = shared!(tick, now_ms);
+        for outcome in read(&mut outcomes.digs, world) {
+            let player = match outcome {
+                DigOutcome::Progress { player, .. } | DigOutcome::Finished { player, .. } => *player,
+                DigOutcome::Refused(Refused { player, .. }) => *player,
+            };
+            if let Some(bot) = bots.get_mut(player as usize - 1) {
+                bot.on_dig(outcome);
+            }
+        }
+        let mut newly_closed = Vec::new();
+        for outcome in read(&mut outcomes.claims, world) {
+            let ClaimOutcome::Claimed(claim) = outcome else { continue };
+            let Some(v) = hunt.vaults.iter().position(|v| v.id == claim.vault.id) else { continue };
+            recorder.claim(tick, v, claim);
+            if let Some(bot) = bots.get_mut(claim.player as usize - 1) {
+                bot.on_claimed(v, &w);
+                if let (ClaimRule::Team, Some(team)) = (claim.vault.claim, bot.team) {
+                    newly_closed.push((v, Some(team)));
+                }
+            }
+            if claim.first && claim.vault.claim == ClaimRule::FirstFinder {
+                newly_closed.push((v, None));
+            }
+            // The players within its sparkle radius see it opened.
+            let (x, y, r) = (claim.vault.at.x as f32 + 0.5, claim.vault.at.y as f32 + 0.5, claim.vault.sparkle_radius);
+            for bot in &mut bots {
+                if bot.pos.distance_squared(x, y) <= r * r {
+                    bot.on_sparkle(v, &w);
+                }
+            }
+        }
+        for outcome in read(&mut outcomes.hints, world) {
+            let player = match outcome {
+                HintOutcome::HotCold { player, .. } | HintOutcome::Compass { player, .. } => *player,
+                HintOutcome::Refused(r) => r.player,
+            };
+            if let Some(bot) = bots.get_mut(player as usize - 1) {
+                bot.on_hint(outcome, &w);
+            }
+        }
+        for loot in read(&mut outcomes.loot, world) {
+            recorder.loot(assets, loot);
+            if let Some(bot) = bots.get_mut(loot.player as usize - 1) {
+                for stack in loot.items.iter().chain(&loot.pending) {
+                    bot.on_loot(&stack.item, stack.quantity, effects.contains(stack.item.as_str()));
+                }
+            }
+        }
+        let mut any_release = false;
+        for outcome in read(&mut outcomes.clues, world) {
+            match outcome {
+                ClueOutcome::ReleasedToAll { clue } => {
+                    released[*clue] = Some(now_ms);
+                    recorder.released[*clue] = Some(tick);
+                    any_release = true;
+                }
+                ClueOutcome::ReleasedTo { player, clue } => {
+                    recorder.reached[*clue].insert(*player);
+                    if let Some(bot) = bots.get_mut(*player as usize - 1) {
+                        bot.on_released_to_me(*clue);
+                        bot.on_release();
+                    }
+                }
+                _ => {}
+            }
+        }
+        for news in read(&mut outcomes.news, world) {
+            if let Announcement::Ended { reason, .. } = news {
+                recorder.end = Some((tick, *reason));
+            }
+        }
+        recorder.end_tick();
+        for &(v, team) in &newly_closed {
+            match team {
+                None => closed[v] = true,
+                Some(team) => {
+                    team_claims.insert((team, v));
+                }
+            }
+        }
+        if any_release || !newly_closed.is_empty() {
+            let w = shared!(tick, now_ms);
+            for bot in &mut bots {
+                for &(v, team) in &newly_closed {
+                    if team.is_none_or(|t| bot.team == Some(t)) {
+                        bot.on_closed(v, &w);
+                    }
+                }
+                if any_release {
+                    bot.on_release();
+                }
+            }
+        }
+        progress.show(tick);
+        if recorder.end.is_some() {
+            break;
+        }
+    }
+    progress.clear();
+
+    let world = &sim_world.world;
+    let (board, ranked) = match world.get_resource::<FinalBoards>().and_then(|f| f.0.get(&sim.hunt)) {
+        Some(frozen) => (frozen.top.clone(), frozen.players),
+        None => {
+            let live = world.resource::<Leaderboard>();
+            (final_board(live, BOARD_SIZE), live.len() as u32)
+        }
+    };
+    let report = Report::new(Inputs {
+        assets,
+        hunt,
+        bots: &bots,
+        recorder: &recorder,
+        board: board.into_iter().take(BOARD_SIZE).collect(),
+        ranked,
+        teams: sim.teams,
+        seed: sim.seed,
+        rate,
+        duration_ticks,
+        ticks: tick,
+    });
+    let mut text = if sim.json {
+        veltrix_sdk::serde_json::to_string_pretty(&report)
+            .map_err(|e| DesignerError::Failed(format!("cannot write the report as JSON: {e}")))?
+            + "\n"
+    } else {
+        report.text()
+    };
+    if let Some(out) = &sim.chart {
+        let svg = chart::draw(&report, hunt);
+        std::fs::write(out, svg)
+            .map_err(|e| DesignerError::Failed(format!("{}: cannot write the chart: {e}", out.display())))?;
+        if !sim.json {
+            text.push_str(&format!("\nChart of discoveries over time: {}\n", out.display()));
+        }
+    }
+    Ok(text)
+}
+
+/// Which behaviour player `i` (from 0) has: mixed is half wanderers, then a quarter each of
+/// hint followers and clue racers, in turn.
+fn kind_of(behaviour: Behaviour, i: u32) -> Kind {
+    match behaviour {
+        Behaviour::Wander => Kind::Wander,
+        Behaviour::Hints => Kind::Hints,
+        Behaviour::Clues => Kind::Clues,
+        Behaviour::Mixed => match i % 4 {
+            0 | 2 => Kind::Wander,
+            1 => Kind::Hints,
+            _ => Kind::Clues,
+        },
+    }
+}
+
+/// Where the server puts a new player: a point of the spawn's disc drawn from its id, on
+/// walkable ground (the host's rule; the spawn itself after 8 tries).
+fn spawn_point(spawn: Spawn, radius: f32, id: u64, tiles: &TileWorld) -> Position {
+    let at = Position { x: spawn.x, y: spawn.y };
+    if radius <= 0.0 {
+        return at;
+    }
+    let mut state = id;
+    for _ in 0..8 {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let a = bots::mix(state);
+        let angle = (a >> 32) as f32 / u32::MAX as f32 * std::f32::consts::TAU;
+        let r = ((a & 0xffff_ffff) as f32 / u32::MAX as f32).sqrt() * radius;
+        let (x, y) = (spawn.x + r * angle.cos(), spawn.y + r * angle.sin());
+        if tiles.walkable(x, y) {
+            return Position { x, y };
+        }
+    }
+    at
+}
+
+/// A progress bar on standard error, redrawn about 5 times a second of wall time.
+struct Progress {
+    on: bool,
+    total: u64,
+    rate: u32,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(on: bool, total: u64, rate: u32) -> Self {
+        let now = Instant::now();
+        Progress { on, total, rate, started: now, last: now }
+    }
+
+    fn show(&mut self, tick: u64) {
+        if !self.on || tick % 256 != 0 || self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        let done = tick as f64 / self.total.max(1) as f64;
+        let width = 30;
+        let filled = (done * width as f64) as usize;
+        let speed = tick as f64 / f64::from(self.rate) / self.started.elapsed().as_secs_f64().max(1e-9);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {:>3.0} %  {} of {} game time, {:.0}x real time ",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            done * 100.0,
+            report::clock(tick as f64 / f64::from(self.rate)),
+            report::clock(self.total as f64 / f64::from(self.rate)),
+            speed
+        );
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        if self.on {
+            let _ = write!(std::io::stderr().lock(), "\r{}\r", " ".repeat(80));
+        }
+    }
+}

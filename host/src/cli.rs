@@ -165,6 +165,10 @@ pub enum Command {
         /// Split the players into K teams (Team_1 to Team_K, in turn); by default each plays alone.
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=10_000))]
         teams: Option<u32>,
+        /// Play the whole duration even when the run ends sooner (players go on as on a server
+        /// that keeps running; the report is of the run).
+        #[arg(long)]
+        play_on: bool,
         /// Print JSON for tools instead of a table.
         #[arg(long)]
         json: bool,
@@ -415,7 +419,7 @@ mod tests {
             "--chart",
             "c.svg",
         ]);
-        let Some(Command::Simulate { pack, hunt, players, duration, seed, behaviour, teams, json, chart }) =
+        let Some(Command::Simulate { pack, hunt, players, duration, seed, behaviour, teams, json, chart, .. }) =
             cli.command
         else {
             panic!("{cli:?}")

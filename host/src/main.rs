@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             let command = DesignerCommand::Preview { hunt: hunt.clone(), out: out.clone(), distance: distance.clone() };
             return designer(&cli, pack.as_deref(), &command);
         }
-        Some(Command::Simulate { pack, hunt, players, duration, seed, behaviour, teams, json, chart }) => {
+        Some(Command::Simulate { pack, hunt, players, duration, seed, behaviour, teams, play_on, json, chart }) => {
             // The world's rules come from the config, in `designer`.
             let command = DesignerCommand::Simulate(Simulation {
                 hunt: hunt.clone(),
@@ -48,6 +48,7 @@ fn main() -> ExitCode {
                 seed: *seed,
                 behaviour: (*behaviour).into(),
                 teams: *teams,
+                play_on: *play_on,
                 json: *json,
                 chart: chart.clone(),
                 tick_rate: 0,

@@ -35,6 +35,9 @@ pub struct Simulation {
     pub behaviour: Behaviour,
     /// Players split into this many teams (none: every player alone).
     pub teams: Option<u32>,
+    /// Keep playing the whole duration after the run ends, as a server keeps running (the
+    /// report is of the run; this measures a long stretch of ticks).
+    pub play_on: bool,
     /// JSON for tools instead of a table.
     pub json: bool,
     /// Where to write an SVG chart of discoveries over time.

@@ -78,6 +78,7 @@ pub fn run(
         ..Default::default()
     };
     let reach = config.reach;
+    let started = Instant::now();
     let mut sim_world = SimWorld::new(pack_dir, tiles, spawn, rate, config, origin_ms)?;
 
     let mut bots: Vec<Bot> = (0..sim.players)
@@ -175,6 +176,9 @@ pub fn run(
         for outcome in read(&mut outcomes.claims, world) {
             let ClaimOutcome::Claimed(claim) = outcome else { continue };
             let Some(v) = hunt.vaults.iter().position(|v| v.id == claim.vault.id) else { continue };
+            if recorder.end.is_some() {
+                continue; // another run (a scheduled start): the report is of the first
+            }
             recorder.claim(tick, v, claim);
             if let Some(bot) = bots.get_mut(claim.player as usize - 1) {
                 bot.on_claimed(v, &w);
@@ -203,7 +207,9 @@ pub fn run(
             }
         }
         for loot in read(&mut outcomes.loot, world) {
-            recorder.loot(assets, loot);
+            if recorder.end.is_none() {
+                recorder.loot(assets, loot);
+            }
             if let Some(bot) = bots.get_mut(loot.player as usize - 1) {
                 for stack in loot.items.iter().chain(&loot.pending) {
                     bot.on_loot(&stack.item, stack.quantity, effects.contains(stack.item.as_str()));
@@ -229,7 +235,9 @@ pub fn run(
             }
         }
         for news in read(&mut outcomes.news, world) {
-            if let Announcement::Ended { reason, .. } = news {
+            if let Announcement::Ended { reason, .. } = news
+                && recorder.end.is_none()
+            {
                 recorder.end = Some((tick, *reason));
             }
         }
@@ -256,7 +264,7 @@ pub fn run(
             }
         }
         progress.show(tick);
-        if recorder.end.is_some() {
+        if recorder.end.is_some() && !sim.play_on {
             break;
         }
     }
@@ -283,6 +291,12 @@ pub fn run(
         duration_ticks,
         ticks: tick,
     });
+    let ticks_per_second = tick as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    veltrix_sdk::tracing::info!(
+        "simulated {tick} ticks ({} of game time) in {:.2} s: {ticks_per_second:.0} ticks a second",
+        report::clock(tick as f64 / f64::from(rate)),
+        started.elapsed().as_secs_f64()
+    );
     let mut text = if sim.json {
         veltrix_sdk::serde_json::to_string_pretty(&report)
             .map_err(|e| DesignerError::Failed(format!("cannot write the report as JSON: {e}")))?

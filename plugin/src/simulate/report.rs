@@ -124,6 +124,7 @@ pub struct Report {
     pub ticks: u64,
     /// How the run ended, if it did within the duration: `AllClaimed` or `TimeUp`.
     pub ended: Option<EndReason>,
+    pub ended_seconds: Option<f64>,
     pub vaults: Vec<VaultRow>,
     pub never_found: Vec<String>,
     pub rules: Vec<RuleRow>,
@@ -322,6 +323,7 @@ impl Report {
             played_seconds: secs(i.ticks),
             ticks: i.ticks,
             ended: rec.end.map(|(_, reason)| reason),
+            ended_seconds: rec.end.map(|(tick, _)| secs(tick)),
             vaults,
             never_found,
             rules,
@@ -426,11 +428,12 @@ impl Report {
             kinds.join(", "),
             self.seed
         );
+        let at = clock(self.ended_seconds.unwrap_or(self.played_seconds));
         let end = match self.ended {
-            Some(EndReason::AllClaimed) => "the run ended: every FirstFinder vault was claimed",
-            Some(EndReason::TimeUp) => "the run ended: its time was up",
-            Some(EndReason::Stopped) => "the run was stopped",
-            None => "the run was still going",
+            Some(EndReason::AllClaimed) => format!("the run ended at {at}: every FirstFinder vault was claimed"),
+            Some(EndReason::TimeUp) => format!("the run ended at {at}: its time was up"),
+            Some(EndReason::Stopped) => format!("the run was stopped at {at}"),
+            None => "the run was still going".into(),
         };
         let _ = writeln!(
             out,

@@ -273,7 +273,11 @@ impl Bot {
                 }
                 Step::Dig { tiles, len, next } => {
                     if next >= len {
-                        self.step = Step::Think;
+                        self.step = match self.goal {
+                            // Near a hint's target: a short hop elsewhere, then ask again.
+                            Goal::Hint { .. } => self.hop(w),
+                            _ => Step::Think,
+                        };
                         continue;
                     }
                     if w.tick >= self.next_dig {
@@ -346,6 +350,14 @@ impl Bot {
             }
             Goal::Hint { .. } => Step::Ask { since: None },
         };
+    }
+
+    /// A walk to a random point 2 to 4 tiles away.
+    fn hop(&mut self, w: &World) -> Step {
+        let angle = self.rng.unit() * std::f32::consts::TAU;
+        let distance = 2.0 + 2.0 * self.rng.unit();
+        let (x, y) = clamp(w.tiles, self.pos.x + distance * angle.cos(), self.pos.y + distance * angle.sin());
+        Step::Walk { x, y }
     }
 
     /// A clue this player follows, released to it and not done with, when there is one.
@@ -563,7 +575,7 @@ impl Bot {
                 let bands = &w.hunt.clues[clue].bands;
                 let now = bands.iter().position(|b| b.label == *label).unwrap_or(bands.len());
                 if now == 0 {
-                    // The hottest band: dig around, then a short hop, and ask again.
+                    // The hottest band: dig around, then a short hop ([`Bot::act`]), and ask again.
                     self.goal = Goal::Hint { clue, until, band: Some(now), heading: self.rng.range(0, 7) as u8 };
                     self.step = spot(w.tiles, self.pos);
                     return;

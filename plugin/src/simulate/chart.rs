@@ -12,7 +12,7 @@ use super::report::{Report, clock};
 const WIDTH: f64 = 960.0;
 const PANEL: f64 = 220.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 190.0;
+const RIGHT: f64 = 240.0;
 const TOP: f64 = 60.0;
 const GAP: f64 = 60.0;
 const RULES: [ClaimRule; 4] =
@@ -50,8 +50,9 @@ pub fn draw(report: &Report, hunt: &PlacedHunt) -> String {
             .filter(|d| d.first || !first_only)
             .map(|d| (d.seconds, rule_of(&d.vault)))
             .collect();
+        // The scale: the most vaults of one rule, or the most claims of one rule.
         let max = if first_only {
-            hunt.vaults.len().max(1)
+            RULES.iter().map(|r| hunt.vaults.iter().filter(|v| v.claim == *r).count()).max().unwrap_or(0).max(1)
         } else {
             RULES.iter().map(|r| events.iter().filter(|(_, e)| e == r).count()).max().unwrap_or(0).max(1)
         };
@@ -67,9 +68,13 @@ pub fn draw(report: &Report, hunt: &PlacedHunt) -> String {
             let _ = writeln!(svg, r##"<line x1="{}" y1="{y}" x2="{LEFT}" y2="{y}" stroke="#888"/>"##, LEFT - 4.0);
             let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="end">{n}</text>"#, LEFT - 8.0, y + 4.0);
         }
-        // The x axis: six marks.
-        for k in 0..=6 {
-            let s = span * f64::from(k) / 6.0;
+        // The x axis: a mark every round number of minutes, at most 8 of them.
+        let every = [60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0]
+            .into_iter()
+            .find(|step| span / step <= 8.0)
+            .unwrap_or(span);
+        for k in 0..=(span / every).floor() as u32 {
+            let s = every * f64::from(k);
             let x = x_of(s);
             let _ = writeln!(svg, r##"<line x1="{x}" y1="{bottom}" x2="{x}" y2="{}" stroke="#888"/>"##, bottom + 4.0);
             let _ = writeln!(svg, r#"<text x="{x}" y="{}" text-anchor="middle">{}</text>"#, bottom + 18.0, clock(s));
@@ -83,13 +88,10 @@ pub fn draw(report: &Report, hunt: &PlacedHunt) -> String {
                 r##"<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#c800a0" stroke-dasharray="4 3"/>"##
             );
             if p == 0 {
+                let (tx, ty) = (x - 3.0, top + 4.0);
                 let _ = writeln!(
                     svg,
-                    r##"<text x="{}" y="{}" fill="#c800a0" font-size="10" transform="rotate(-90 {} {})">{}</text>"##,
-                    x + 3.0,
-                    bottom - 4.0,
-                    x + 3.0,
-                    bottom - 4.0,
+                    r##"<text x="{tx}" y="{ty}" fill="#c800a0" font-size="10" text-anchor="end" transform="rotate(-90 {tx} {ty})">{}</text>"##,
                     escape(&clue.clue)
                 );
             }

@@ -56,7 +56,7 @@ pub fn run(
     let Some(hunt) = assets.hunts.get(&sim.hunt) else {
         return Err(DesignerError::Usage(crate::designer::unknown("hunt", &sim.hunt, assets.hunts.keys())));
     };
-    if sim.tick_rate == 0 || !(sim.max_speed > 0.0) {
+    if sim.tick_rate == 0 || sim.max_speed.is_nan() || sim.max_speed <= 0.0 {
         return Err(DesignerError::Failed("the server's TickRate and World.MaxSpeed must be above 0".into()));
     }
     let rate = sim.tick_rate;
@@ -367,7 +367,7 @@ impl Progress {
     }
 
     fn show(&mut self, tick: u64) {
-        if !self.on || tick % 256 != 0 || self.last.elapsed() < Duration::from_millis(200) {
+        if !self.on || !tick.is_multiple_of(256) || self.last.elapsed() < Duration::from_millis(200) {
             return;
         }
         self.last = Instant::now();
@@ -392,6 +392,116 @@ impl Progress {
     fn clear(&self) {
         if self.on {
             let _ = write!(std::io::stderr().lock(), "\r{}\r", " ".repeat(80));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pack in a fresh folder under the system's temporary one: a coin table and a small
+    /// hunt on a 32 x 32 world, a FirstFinder vault with an Area clue and a PerPlayer vault.
+    fn pack(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("veltrix-simulate-{name}-{}", std::process::id()));
+        let write = |file: &str, text: &str| {
+            let path = dir.join("Server").join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("Item/Items/Coin.json", r#"{"MaxStack": 99, "Value": 1}"#);
+        write("Item/Items/Gem.json", r#"{"Rarity": "Rare", "Value": 50}"#);
+        write(
+            "Drops/Coins.json",
+            r#"{"Container": {"Type": "Choice", "Containers": [
+                {"Type": "Single", "Weight": 9, "Item": {"ItemId": "Coin", "QuantityMin": 1, "QuantityMax": 3}},
+                {"Type": "Single", "Weight": 1, "Item": {"ItemId": "Gem"}}]},
+              "Pity": {"After": 1, "Step": 1}}"#,
+        );
+        write(
+            "TreasureHunt/Hunts/Small.json",
+            r#"{"Seed": 3, "DurationSeconds": 600, "Vaults": [
+                {"Id": "Crown", "At": {"X": 4, "Y": 5}, "LootTable": "Coins", "DigEffort": 5},
+                {"Id": "Chest", "At": {"X": 20, "Y": 18}, "LootTable": "Coins", "Claim": "PerPlayer", "DigEffort": 2}],
+              "Clues": [{"Id": "Crown_Area", "Vault": "Crown", "Trigger": {"AfterSeconds": 60},
+                         "Kind": {"Area": {"Radius": 6, "ShrinkTo": 2, "ShrinkSeconds": 120}}}]}"#,
+        );
+        dir
+    }
+
+    fn simulation(players: u32, seed: u64) -> Simulation {
+        Simulation {
+            hunt: "Small".into(),
+            players,
+            duration: None,
+            seed,
+            behaviour: Behaviour::Mixed,
+            teams: None,
+            play_on: false,
+            json: true,
+            chart: None,
+            tick_rate: 10,
+            max_speed: 8.0,
+            spawn_radius: 2.0,
+            progress: false,
+        }
+    }
+
+    /// The same pack, seed and options give the same report; the report's counts agree with
+    /// one another and with the rules (a FirstFinder vault claimed once at most, a PerPlayer
+    /// vault once per player at most, every claim's loot counted against its table).
+    #[test]
+    fn a_simulation_repeats_exactly_and_its_counts_agree() {
+        let dir = pack("repeat");
+        let tiles = TileWorld::flat(32, 32);
+        let spawn = Spawn { x: 16.0, y: 16.0 };
+        let assets = crate::reload::load_pack(&dir, &tiles, spawn).unwrap();
+        let run_once = |seed| run(&dir, &tiles, spawn, &assets, &simulation(8, seed)).unwrap();
+        let first = run_once(5);
+        assert_eq!(first, run_once(5));
+        assert_ne!(first, run_once(6));
+        let report: veltrix_sdk::serde_json::Value = veltrix_sdk::serde_json::from_str(&first).unwrap();
+        let vaults = report["vaults"].as_array().unwrap();
+        let claims = |id: &str| vaults.iter().find(|v| v["vault"] == id).unwrap()["claims"].as_u64().unwrap();
+        assert!(claims("Crown") <= 1, "{first}");
+        assert!(claims("Chest") <= 8, "{first}");
+        let table = &report["tables"][0];
+        assert_eq!(table["claims"].as_u64().unwrap(), claims("Crown") + claims("Chest"), "{first}");
+        assert_eq!(report["discoveries"].as_array().unwrap().len() as u64, claims("Crown") + claims("Chest"));
+        // Ten minutes at 10 ticks a second, unless every FirstFinder vault went sooner.
+        let ticks = report["ticks"].as_u64().unwrap();
+        assert!(ticks == 6000 || report["ended"] == "AllClaimed", "{first}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// An unknown hunt is a usage error naming the hunts there are.
+    #[test]
+    fn an_unknown_hunt_names_those_there_are() {
+        let dir = pack("unknown");
+        let tiles = TileWorld::flat(32, 32);
+        let spawn = Spawn { x: 16.0, y: 16.0 };
+        let assets = crate::reload::load_pack(&dir, &tiles, spawn).unwrap();
+        let sim = Simulation { hunt: "Smal".into(), ..simulation(1, 1) };
+        let err = run(&dir, &tiles, spawn, &assets, &sim).unwrap_err();
+        assert_eq!(err, DesignerError::Usage("unknown hunt `Smal` (did you mean `Small`?): the pack has Small".into()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Mixed is half wanderers, a quarter each of the others; players join where the host
+    /// would put them, on walkable ground.
+    #[test]
+    fn mixed_players_and_where_they_join() {
+        let kinds: Vec<Kind> = (0..8).map(|i| kind_of(Behaviour::Mixed, i)).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::Wander).count(), 4);
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::Hints).count(), 2);
+        assert_eq!(kinds[..4], [Kind::Wander, Kind::Hints, Kind::Wander, Kind::Clues]);
+        let mut tiles = TileWorld::flat(16, 16);
+        tiles.set(8, 8, veltrix_sdk::Tile::Water);
+        let spawn = Spawn { x: 8.5, y: 8.5 };
+        assert_eq!(spawn_point(spawn, 0.0, 7, &tiles), Position { x: 8.5, y: 8.5 });
+        for id in 1..50 {
+            let at = spawn_point(spawn, 3.0, id, &tiles);
+            assert!(tiles.walkable(at.x, at.y) && at.distance_squared(8.5, 8.5) <= 9.0, "{id}: {at:?}");
         }
     }
 }

@@ -475,7 +475,13 @@ impl Report {
             "\nDrops per loot table: each item's quantity against the table's odds for as many claims \
              (fresh: no luck, no pity; with pity: over many claims of a player)."
         );
-        let iw = self.tables.iter().flat_map(|t| t.items.iter().map(|i| i.item.len() + 2)).max().unwrap_or(4).max(12);
+        let iw = self
+            .tables
+            .iter()
+            .flat_map(|t| t.items.iter().map(|i| i.item.len() + 4).chain([t.table.len()]))
+            .max()
+            .unwrap_or(4)
+            .max(12);
         let _ = writeln!(
             out,
             "{:<iw$}  {:>7}  {:>9}  {:>10}  {:>10}",

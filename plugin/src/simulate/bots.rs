@@ -20,22 +20,22 @@
 //! a second), and wanders when it has nothing better to do. A player gives up a clue after 20
 //! minutes, or when its vault can no longer be claimed by it. Text riddles are not read.
 
-use std::collections::BTreeMap;
-
 use treasure_hunt_ecs::{
     clues::area_radius_told,
     hints::HintOutcome,
     hunt::{DigOutcome, Reason},
     model::{
         assets::{ClaimRule, ClueKind, ClueTrigger, TilePos},
-        distance::{DistanceField, WalkGrid},
         pack::PlacedHunt,
     },
     paths::Direction,
 };
 use veltrix_sdk::{FromClient, PlayerId, Position, Tile, TileWorld, prelude::Entity};
 
-use super::driver::SimInput;
+use super::{
+    driver::SimInput,
+    shared::{Rng, World, clamp, nearest_ground},
+};
 use crate::protocol::{AskClue, Dig, UseItem};
 
 /// Digs a second at most, as the browser client sends them while its dig key is held.
@@ -68,80 +68,6 @@ impl Kind {
             Kind::Hints => matches!(kind, ClueKind::HotCold | ClueKind::Compass),
             Kind::Clues => matches!(kind, ClueKind::Area(_) | ClueKind::Reveal),
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64): each player has its own, from the run's seed.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64, stream: u64) -> Self {
-        Rng(mix(seed ^ mix(stream.wrapping_add(0x51_7cc1_b727_220a))))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Uniform in lo..=hi.
-    pub fn range(&mut self, lo: u32, hi: u32) -> u32 {
-        lo + (self.next() % u64::from(hi - lo + 1)) as u32
-    }
-}
-
-/// The finaliser of SplitMix64.
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// What every player may know and the world's rules, shared by all of them.
-pub struct World<'a> {
-    pub tick: u64,
-    pub now_ms: i64,
-    pub rate: u32,
-    pub tiles: &'a TileWorld,
-    pub hunt: &'a PlacedHunt,
-    pub max_speed: f32,
-    pub reach: f32,
-    /// Clues released to everyone: when (ms).
-    pub released: &'a [Option<i64>],
-    /// Vaults no player may claim any more (FirstFinder vaults once claimed: everyone is told).
-    pub closed: &'a [bool],
-    /// Team vaults each team claimed: (team, vault index).
-    pub team_claims: &'a std::collections::BTreeSet<(u32, usize)>,
-    pub paths: &'a mut Paths,
-}
-
-impl World<'_> {
-    fn vault_index(&self, id: &str) -> Option<usize> {
-        self.hunt.vaults.iter().position(|v| v.id == id)
-    }
-}
-
-/// Shortest walks the players take to a tile they know of: one distance field per target,
-/// computed on first use (the field hints use; a player who sees the map knows its way).
-pub struct Paths {
-    grid: WalkGrid,
-    fields: BTreeMap<TilePos, DistanceField>,
-}
-
-impl Paths {
-    pub fn new(tiles: &TileWorld) -> Self {
-        Self { grid: WalkGrid::of(tiles), fields: BTreeMap::new() }
-    }
-
-    fn field(&mut self, to: TilePos) -> &DistanceField {
-        let grid = &self.grid;
-        self.fields.entry(to).or_insert_with(|| DistanceField::compute_on(grid, to))
     }
 }
 
@@ -649,52 +575,9 @@ fn dig_tiles(at: &[TilePos]) -> Step {
     Step::Dig { tiles, len: at.len() as u8, next: 0 }
 }
 
-/// A point inside the world, half a tile from its edges.
-fn clamp(tiles: &TileWorld, x: f32, y: f32) -> (f32, f32) {
-    (x.clamp(0.5, tiles.width() as f32 - 0.5), y.clamp(0.5, tiles.depth() as f32 - 0.5))
-}
-
-/// The ground tile nearest (x, y), looked for in growing squares up to 32 tiles out.
-fn nearest_ground(tiles: &TileWorld, x: f32, y: f32) -> Option<TilePos> {
-    let (cx, cy) = (x.floor() as i64, y.floor() as i64);
-    for r in 0..=32i64 {
-        let mut best: Option<(i64, TilePos)> = None;
-        for dy in -r..=r {
-            for dx in -r..=r {
-                if dx.abs().max(dy.abs()) != r || tiles.get(cx + dx, cy + dy) != Some(Tile::Ground) {
-                    continue;
-                }
-                let d = dx * dx + dy * dy;
-                if best.is_none_or(|(b, _)| d < b) {
-                    best = Some((d, TilePos { x: (cx + dx) as u32, y: (cy + dy) as u32 }));
-                }
-            }
-        }
-        if let Some((_, at)) = best {
-            return Some(at);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The same seed and stream give the same numbers; another stream others.
-    #[test]
-    fn the_generator_is_seeded() {
-        let draw = |seed, stream| {
-            let mut rng = Rng::new(seed, stream);
-            (0..4).map(|_| rng.next()).collect::<Vec<_>>()
-        };
-        assert_eq!(draw(1, 2), draw(1, 2));
-        assert_ne!(draw(1, 2), draw(1, 3));
-        assert_ne!(draw(1, 2), draw(2, 2));
-        let mut rng = Rng::new(9, 9);
-        assert!((0..1000).all(|_| (0.0..1.0).contains(&rng.unit())));
-        assert!((0..1000).all(|_| (3..=5).contains(&rng.range(3, 5))));
-    }
 
     /// A spot is the ground among the nine tiles around a position.
     #[test]
@@ -706,6 +589,5 @@ mod tests {
         assert_eq!(at[0], TilePos { x: 2, y: 2 }, "its own tile first");
         let Step::Dig { len, .. } = spot(&tiles, Position { x: 0.5, y: 0.5 }) else { panic!() };
         assert_eq!(len, 4, "the world's corner");
-        assert_eq!(nearest_ground(&tiles, 3.5, 3.5).map(|t| (t.x, t.y)), Some((3, 2)));
     }
 }

@@ -5,13 +5,14 @@
 //! ([`driver`]): the same schedules, digs, claims, loot, clues, hints, effects, leaderboard and
 //! commits as on a server, on one thread, with the clock at the ticks' simulated time. The
 //! players ([`bots`]) join at the start, send the requests a client sends and learn what a
-//! player is told. The same pack, world, seed and options give the same ticks and the same
+//! player is told, and share what every player may know ([`shared`]). The same pack, world, seed and options give the same ticks and the same
 //! report ([`report`]); the chart of discoveries over time is [`chart`].
 
 mod bots;
 mod chart;
 mod driver;
 mod report;
+mod shared;
 
 use std::{
     collections::BTreeSet,
@@ -34,9 +35,10 @@ use veltrix_sdk::{
 };
 
 use self::{
-    bots::{Bot, Kind, Paths},
+    bots::{Bot, Kind},
     driver::{SimInput, SimWorld, read},
     report::{Inputs, Recorder, Report},
+    shared::Paths,
 };
 use crate::{TreasureHuntConfig, leaderboard::FinalBoards, protocol::JoinTeam};
 
@@ -111,7 +113,7 @@ pub fn run(
     // What every player may know, as of this tick.
     macro_rules! shared {
         ($tick:expr, $now:expr) => {
-            bots::World {
+            shared::World {
                 tick: $tick,
                 now_ms: $now,
                 rate,
@@ -340,7 +342,7 @@ fn spawn_point(spawn: Spawn, radius: f32, id: u64, tiles: &TileWorld) -> Positio
     let mut state = id;
     for _ in 0..8 {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let a = bots::mix(state);
+        let a = shared::mix(state);
         let angle = (a >> 32) as f32 / u32::MAX as f32 * std::f32::consts::TAU;
         let r = ((a & 0xffff_ffff) as f32 / u32::MAX as f32).sqrt() * radius;
         let (x, y) = (spawn.x + r * angle.cos(), spawn.y + r * angle.sin());

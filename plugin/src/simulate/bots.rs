@@ -135,6 +135,8 @@ pub struct Bot {
     mine: Vec<bool>,
     /// Vaults it claimed, by index.
     claimed: Vec<bool>,
+    /// A clue given on request to ask for before following it (its index).
+    ask_for: Option<usize>,
     pub claims: u32,
     pub items: u64,
 }
@@ -160,6 +162,7 @@ impl Bot {
             done: vec![false; hunt.clues.len()],
             mine: vec![false; hunt.clues.len()],
             claimed: vec![false; hunt.vaults.len()],
+            ask_for: None,
             claims: 0,
             items: 0,
         }
@@ -180,6 +183,10 @@ impl Bot {
             let item = self.to_use.remove(0);
             out.uses.push(FromClient { entity, player: self.id, request: None, message: UseItem { item } });
             self.next_use = w.tick + u64::from(w.rate);
+        }
+        if let Some(clue) = self.ask_for.take() {
+            let clue = w.hunt.clues[clue].id.clone();
+            out.asks.push(FromClient { entity, player: self.id, request: None, message: AskClue { clue } });
         }
         // Thinking takes no time: a player that chose a step takes it in the same tick.
         for _ in 0..3 {
@@ -302,6 +309,12 @@ impl Bot {
             return None;
         }
         let clue = candidates[(self.rng.next() % candidates.len() as u64) as usize];
+        // An Area or Reveal clue given on request is asked for (a hint is asked for anyway).
+        if matches!(w.hunt.clues[clue].trigger, ClueTrigger::OnRequest)
+            && matches!(w.hunt.clues[clue].kind, ClueKind::Area(_) | ClueKind::Reveal)
+        {
+            self.ask_for = Some(clue);
+        }
         Some(match w.hunt.clues[clue].kind {
             ClueKind::Reveal => Goal::Vault { at: w.hunt.clues[clue].at, clue: Some(clue), until },
             ClueKind::Area(_) => Goal::Area { clue, until },

@@ -403,7 +403,8 @@ mod tests {
     use super::*;
 
     /// A pack in a fresh folder under the system's temporary one: a coin table and a small
-    /// hunt on a 32 x 32 world, a FirstFinder vault with an Area clue and a PerPlayer vault.
+    /// hunt on a 32 x 32 world, a FirstFinder vault with an Area clue and a PerPlayer vault with
+    /// one given on request.
     fn pack(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("veltrix-simulate-{name}-{}", std::process::id()));
         let write = |file: &str, text: &str| {
@@ -426,7 +427,8 @@ mod tests {
                 {"Id": "Crown", "At": {"X": 4, "Y": 5}, "LootTable": "Coins", "DigEffort": 5},
                 {"Id": "Chest", "At": {"X": 20, "Y": 18}, "LootTable": "Coins", "Claim": "PerPlayer", "DigEffort": 2}],
               "Clues": [{"Id": "Crown_Area", "Vault": "Crown", "Trigger": {"AfterSeconds": 60},
-                         "Kind": {"Area": {"Radius": 6, "ShrinkTo": 2, "ShrinkSeconds": 120}}}]}"#,
+                         "Kind": {"Area": {"Radius": 6, "ShrinkTo": 2, "ShrinkSeconds": 120}}},
+                        {"Id": "Chest_Area", "Vault": "Chest", "Kind": {"Area": {"Radius": 5}}}]}"#,
         );
         dir
     }
@@ -470,6 +472,9 @@ mod tests {
         let table = &report["tables"][0];
         assert_eq!(table["claims"].as_u64().unwrap(), claims("Crown") + claims("Chest"), "{first}");
         assert_eq!(report["discoveries"].as_array().unwrap().len() as u64, claims("Crown") + claims("Chest"));
+        // The clue racers ask for the area given on request before they go.
+        let chest_area = report["clues"].as_array().unwrap().iter().find(|c| c["clue"] == "Chest_Area").unwrap();
+        assert!(chest_area["reached"].as_u64().unwrap() >= 1, "{chest_area}");
         // Ten minutes at 10 ticks a second, unless every FirstFinder vault went sooner.
         let ticks = report["ticks"].as_u64().unwrap();
         assert!(ticks == 6000 || report["ended"] == "AllClaimed", "{first}");

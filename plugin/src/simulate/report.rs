@@ -208,6 +208,7 @@ pub struct BoardRow {
     pub score: u64,
 }
 
+/// The players whose claims yielded no item at all (or who claimed nothing).
 #[derive(Debug, Serialize)]
 pub struct Nothing {
     pub players: u32,
@@ -307,7 +308,7 @@ impl Report {
         let mut nothing = BTreeMap::new();
         for bot in i.bots {
             *behaviours.entry(bot.kind).or_insert(0) += 1;
-            if bot.claims == 0 {
+            if bot.items == 0 {
                 *nothing.entry(bot.kind).or_insert(0) += 1;
             }
         }

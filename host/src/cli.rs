@@ -1,6 +1,6 @@
 //! The command line. Flags override the server root's `config.json` for this run only.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -14,7 +14,8 @@ use crate::config::{Executor, ServerConfig};
 #[derive(Debug, Parser)]
 #[command(name = "veltrix-server", version, about, long_about)]
 pub struct Cli {
-    /// Server root folder [default: the current folder; for `validate`, `odds` and `preview`,
+    /// Server root folder [default: the current folder; for `validate`, `odds`, `preview` and
+    /// `simulate`,
     /// the current folder when it holds `mods/`, else this program's own folder].
     #[arg(long, value_name = "DIR", env = "VELTRIX_ROOT")]
     pub root: Option<PathBuf>,
@@ -138,6 +139,49 @@ pub enum Command {
         distance: Option<String>,
     },
 
+    /// Play a hunt of the mods' packs headless on this server's world, as fast as the CPU
+    /// allows: the mod's own systems, with simulated players who wander, follow hints or race
+    /// to clues. Reports when each vault was first found and by how many, claims per rule, each
+    /// item's drops against the tables' odds, clue releases, the final leaderboard and who got
+    /// nothing. The same pack, seed and options give the same report. A broken pack is reported
+    /// as `validate` reports it (exit 1); an unknown hunt is named with those there are (exit 2).
+    Simulate {
+        /// An asset pack folder (holding `Server/`); by default each mod's own `assets/`.
+        #[arg(value_name = "PACK")]
+        pack: Option<PathBuf>,
+        /// The hunt: `Server/TreasureHunt/Hunts/<ID>.json`.
+        #[arg(long, value_name = "ID")]
+        hunt: String,
+        /// Simulated players, all online from the start.
+        #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        players: u32,
+        /// Game time to play, like 90s, 30m, 2h or 1h30m [default: the hunt's DurationSeconds,
+        /// or 1h]. The simulation stops sooner when the run ends.
+        #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Seeds the players' choices: the same seed gives the same report.
+        #[arg(long, value_name = "S", default_value_t = 1)]
+        seed: u64,
+        /// How the players play: wander (walk and dig around), hints (follow HotCold and
+        /// Compass hints), clues (race to a clue's area when it is released), or mixed (half
+        /// wander, a quarter each follow hints and race to clues).
+        #[arg(long, value_enum, default_value_t = Behaviour::Mixed)]
+        behaviour: Behaviour,
+        /// Split the players into K teams (Team_1 to Team_K, in turn); by default each plays alone.
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        teams: Option<u32>,
+        /// Play the whole duration even when the run ends sooner (players go on as on a server
+        /// that keeps running; the report is of the run).
+        #[arg(long)]
+        play_on: bool,
+        /// Print JSON for tools instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write a chart of discoveries over time to FILE (SVG).
+        #[arg(long, value_name = "FILE.svg", value_parser = svg_file)]
+        chart: Option<PathBuf>,
+    },
+
     /// Write the whole store (`universe/veltrix.redb`) to FILE, `-` for standard output: JSON
     /// Lines, tables and keys in order (docs/storage.md). The server must not be running in
     /// this root.
@@ -163,6 +207,74 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
     },
+}
+
+/// How simulated players play (`simulate --behaviour`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Behaviour {
+    Wander,
+    Hints,
+    Clues,
+    Mixed,
+}
+
+impl From<Behaviour> for veltrix_sdk::Behaviour {
+    fn from(b: Behaviour) -> Self {
+        match b {
+            Behaviour::Wander => veltrix_sdk::Behaviour::Wander,
+            Behaviour::Hints => veltrix_sdk::Behaviour::Hints,
+            Behaviour::Clues => veltrix_sdk::Behaviour::Clues,
+            Behaviour::Mixed => veltrix_sdk::Behaviour::Mixed,
+        }
+    }
+}
+
+/// A game time: whole numbers of hours, minutes and seconds in that order, each with its unit
+/// (`90s`, `30m`, `2h`, `1h30m`), more than 0 and at most 30 days.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration like 90s, 30m, 2h or 1h30m";
+    let mut seconds: u64 = 0;
+    let mut number = String::new();
+    let mut units = ['h', 'm', 's'].into_iter();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        // Units in order, each at most once, each after a number.
+        let scale = loop {
+            match units.next() {
+                Some(u) if u == c => {
+                    break Some(match u {
+                        'h' => 3600,
+                        'm' => 60,
+                        _ => 1,
+                    });
+                }
+                Some(_) => continue,
+                None => break None,
+            }
+        };
+        let (Some(scale), Ok(n)) = (scale, number.parse::<u64>()) else { return Err(EXPECTED.into()) };
+        seconds = n.checked_mul(scale).and_then(|s| s.checked_add(seconds)).ok_or(EXPECTED)?;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(EXPECTED.into());
+    }
+    if seconds == 0 || seconds > 30 * 86_400 {
+        return Err(format!("{EXPECTED}, more than 0 and at most 30 days (720h)"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A file name ending in `.svg`.
+fn svg_file(name: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(name);
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("svg") => Ok(path),
+        _ => Err("expected a file ending in .svg".into()),
+    }
 }
 
 /// A file name ending in `.png` or `.svg`.
@@ -280,6 +392,73 @@ mod tests {
         assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H", "--out", "a.svg"]).is_ok());
         assert!(Cli::try_parse_from(["veltrix-server", "preview", "--out", "a.png"]).is_err(), "--hunt is required");
         assert!(Cli::try_parse_from(["veltrix-server", "preview", "--hunt", "H"]).is_err(), "--out is required");
+    }
+
+    #[test]
+    fn durations_are_hours_minutes_and_seconds() {
+        for (text, seconds) in [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1h0m5s", 3605)] {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(seconds)), "{text}");
+        }
+        for bad in ["", "90", "h", "2x", "30m1h", "1h1h", "0s", "-5m", "1.5h", "721h", "99999999999999999999h"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.starts_with("expected a duration like 90s, 30m, 2h or 1h30m"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn simulate_takes_a_hunt_and_players_options() {
+        let cli = Cli::parse_from([
+            "veltrix-server",
+            "simulate",
+            "pack",
+            "--hunt",
+            "H",
+            "--players",
+            "500",
+            "--duration",
+            "2h",
+            "--seed",
+            "7",
+            "--behaviour",
+            "clues",
+            "--teams",
+            "4",
+            "--json",
+            "--chart",
+            "c.svg",
+        ]);
+        let Some(Command::Simulate { pack, hunt, players, duration, seed, behaviour, teams, json, chart, .. }) =
+            cli.command
+        else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(
+            (pack, hunt.as_str(), players, duration),
+            (Some("pack".into()), "H", 500, Some(Duration::from_secs(7200)))
+        );
+        assert_eq!((seed, behaviour, teams, json, chart), (7, Behaviour::Clues, Some(4), true, Some("c.svg".into())));
+        let Some(Command::Simulate {
+            players: 100,
+            duration: None,
+            seed: 1,
+            behaviour: Behaviour::Mixed,
+            teams: None,
+            ..
+        }) = Cli::parse_from(["veltrix-server", "simulate", "--hunt", "H"]).command
+        else {
+            panic!("defaults")
+        };
+        for bad in [
+            &["simulate"][..],
+            &["simulate", "--hunt", "H", "--players", "0"],
+            &["simulate", "--hunt", "H", "--duration", "2"],
+            &["simulate", "--hunt", "H", "--behaviour", "lazy"],
+            &["simulate", "--hunt", "H", "--teams", "0"],
+            &["simulate", "--hunt", "H", "--chart", "c.png"],
+        ] {
+            let args = std::iter::once("veltrix-server").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

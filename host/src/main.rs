@@ -1,7 +1,7 @@
 //! `veltrix-server`: see `veltrix-server --help`.
 
 use std::{
-    io::BufReader,
+    io::{BufReader, IsTerminal},
     path::Path,
     process::ExitCode,
     sync::{Arc, atomic::AtomicBool},
@@ -16,7 +16,7 @@ use veltrix_host::{
     server::{self, RunOptions, ServerRoot},
     store::{self, RedbStore},
 };
-use veltrix_sdk::{DesignerCommand, DesignerError};
+use veltrix_sdk::{DesignerCommand, DesignerError, Simulation};
 
 /// The exit code of a bad argument, as clap's.
 const USAGE: u8 = 2;
@@ -37,6 +37,25 @@ fn main() -> ExitCode {
         }
         Some(Command::Preview { pack, hunt, out, distance }) => {
             let command = DesignerCommand::Preview { hunt: hunt.clone(), out: out.clone(), distance: distance.clone() };
+            return designer(&cli, pack.as_deref(), &command);
+        }
+        Some(Command::Simulate { pack, hunt, players, duration, seed, behaviour, teams, play_on, json, chart }) => {
+            // The world's rules come from the config, in `designer`.
+            let command = DesignerCommand::Simulate(Simulation {
+                hunt: hunt.clone(),
+                players: *players,
+                duration: *duration,
+                seed: *seed,
+                behaviour: (*behaviour).into(),
+                teams: *teams,
+                play_on: *play_on,
+                json: *json,
+                chart: chart.clone(),
+                tick_rate: 0,
+                max_speed: 0.0,
+                spawn_radius: 0.0,
+                progress: std::io::stderr().is_terminal(),
+            });
             return designer(&cli, pack.as_deref(), &command);
         }
         None => {}
@@ -163,7 +182,7 @@ fn print_pack_errors(id: &str, errors: &[String]) {
     println!("{id}: {} error(s)", errors.len());
 }
 
-/// A designer's command (`odds`, `preview`): the answer of the first mod that has the command, on
+/// A designer's command (`odds`, `preview`, `simulate`): the answer of the first mod that has the command, on
 /// standard output. A broken pack is printed as `validate` prints it, with exit 1; a bad
 /// argument exits 2. Writes nothing but the file the command is asked to write.
 fn designer(cli: &Cli, dir: Option<&Path>, command: &DesignerCommand) -> ExitCode {
@@ -171,6 +190,14 @@ fn designer(cli: &Cli, dir: Option<&Path>, command: &DesignerCommand) -> ExitCod
         Ok(setup) => setup,
         Err(code) => return code,
     };
+    // A simulation plays by the server's rules: its tick rate and its world's.
+    let mut command = command.clone();
+    if let DesignerCommand::Simulate(sim) = &mut command {
+        sim.tick_rate = config.tick_rate;
+        sim.max_speed = config.world.max_speed;
+        sim.spawn_radius = config.world.spawn_radius;
+    }
+    let command = &command;
     let report = match server::designer_command(&root, &config, &options, dir, command) {
         Ok(report) => report,
         Err(e) => {

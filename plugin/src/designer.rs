@@ -1,5 +1,6 @@
-//! Designers' commands (`veltrix-server odds`, `preview`): answered from a pack loaded and checked as
-//! `validate` checks it, with the model's own computations (treasure-hunt-ecs).
+//! Designers' commands (`veltrix-server odds`, `preview`, `simulate`): answered from a pack loaded
+//! and checked as `validate` checks it, with the model's own computations (treasure-hunt-ecs) and,
+//! for `simulate`, the mod's own systems ([`crate::simulate`]).
 
 use std::{fmt::Write as _, path::Path};
 
@@ -24,6 +25,7 @@ pub fn run(
         DesignerCommand::Preview { hunt, out, distance } => {
             preview(&assets, tiles, spawn, hunt, out, distance.as_deref())
         }
+        DesignerCommand::Simulate(sim) => crate::simulate::run(pack_dir, tiles, spawn, &assets, sim),
     }
 }
 

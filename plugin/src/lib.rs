@@ -18,6 +18,7 @@ pub mod publish;
 pub mod reload;
 pub mod runs;
 pub mod sets;
+pub mod simulate;
 
 use std::path::Path;
 
@@ -124,12 +125,20 @@ pub struct TreasureHunt {
     /// Read from `config.json` in setup unless given.
     config: Option<TreasureHuntConfig>,
     watcher: Option<PackWatcher>,
+    /// The asset pack folder, when not the mod's own `assets/` (a simulation of another pack).
+    pack_dir: Option<std::path::PathBuf>,
 }
 
 impl TreasureHunt {
     /// The mod with this config instead of its `config.json` (tests, the snapshot harness).
     pub fn with_config(config: TreasureHuntConfig) -> Self {
-        Self { config: Some(config), watcher: None }
+        Self { config: Some(config), watcher: None, pack_dir: None }
+    }
+
+    /// The mod with this config, reading its assets from `pack_dir` (the folder holding
+    /// `Server/`) instead of its own `assets/`.
+    pub fn with_pack(config: TreasureHuntConfig, pack_dir: &Path) -> Self {
+        Self { config: Some(config), watcher: None, pack_dir: Some(pack_dir.to_path_buf()) }
     }
 
     fn config(&self) -> &TreasureHuntConfig {
@@ -148,7 +157,7 @@ impl Mod for TreasureHunt {
             let lines: Vec<String> = errors.iter().map(|e| format!("{}: {e}", file.display())).collect();
             format!("the mod's config has {} error(s):\n{}", errors.len(), lines.join("\n"))
         })?;
-        let pack_dir = ctx.mod_dir().join("assets");
+        let pack_dir = self.pack_dir.clone().unwrap_or_else(|| ctx.mod_dir().join("assets"));
         let tiles = ctx.world().resource::<TileWorld>().clone();
         let spawn = spawn_of(ctx.world());
         let assets = reload::load_pack(&pack_dir, &tiles, spawn).map_err(|errors| {

@@ -43,7 +43,7 @@ const AREA: Rgb = [200, 0, 160];
 const ENTER: Rgb = [0, 200, 220];
 const GROUPS: [Rgb; 6] = [[0, 140, 120], [230, 30, 100], [130, 80, 60], [60, 80, 190], [180, 200, 40], [0, 180, 210]];
 
-fn rule_colour(rule: ClaimRule) -> Rgb {
+pub(crate) fn rule_colour(rule: ClaimRule) -> Rgb {
     match rule {
         ClaimRule::FirstFinder => [220, 40, 40],
         ClaimRule::PerPlayer => [40, 90, 230],

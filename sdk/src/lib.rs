@@ -43,7 +43,7 @@ pub mod testing;
 
 pub use commands::{CommandFn, CommandRegistry, CommandSource, CommandSpec, Subcommand, permission_node, run_command};
 pub use context::{ModContext, ModError, ModId, PendingRegistration};
-pub use designer::{DesignerCommand, DesignerError};
+pub use designer::{Behaviour, DesignerCommand, DesignerError, Simulation};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
 pub use net::{
@@ -97,8 +97,9 @@ pub trait Mod: Send + 'static {
         Ok("no assets to check".into())
     }
 
-    /// Answers a designer's command of the server's command line (`veltrix-server odds`) from an
-    /// asset pack folder, without running anything; `world` is as for
+    /// Answers a designer's command of the server's command line (`veltrix-server odds`,
+    /// `preview`, `simulate`) from an asset pack folder, without running the server (a
+    /// simulation runs a world of its own); `world` is as for
     /// [`validate_assets`](Mod::validate_assets). Returns what to print, or `None` when this mod
     /// has no such command (the host then asks the next mod).
     fn designer_command(

@@ -1,5 +1,5 @@
-//! What designers run before players see a hunt: `veltrix-server odds` on a small pack, on a
-//! broken one and with bad arguments.
+//! What designers run before players see a hunt: `veltrix-server odds`, `preview` and
+//! `simulate` on a small pack, on a broken one and with bad arguments.
 
 use std::{fs, path::PathBuf, process::Output};
 
@@ -267,4 +267,125 @@ fn preview_of_a_broken_pack_reports_it_as_validate_does() {
     assert!(stdout(&preview).contains("outside the world"), "{}", stdout(&preview));
     assert_eq!(stdout(&preview), stdout(&validate));
     assert!(!out.exists(), "nothing is written for a broken pack");
+}
+
+/// The preview's world and pack with a hunt to play for five minutes: a FirstFinder cairn with
+/// an Area clue, a far one whose Compass clue comes when the first is claimed, the PerPlayer
+/// chest with its HotCold circle and the three Team dunes.
+fn simulate_server() -> (TestServer, PathBuf) {
+    let (server, pack) = preview_server();
+    let hunt = r#"{"Seed": 5, "DurationSeconds": 300, "Vaults": [
+        {"Id": "North_Cairn", "At": {"X": 5, "Y": 5}, "LootTable": "Quarter", "DigEffort": 20, "SparkleRadius": 4},
+        {"Id": "Far_Cairn", "At": {"X": 46, "Y": 30}, "LootTable": "Quarter", "DigEffort": 20, "SparkleRadius": 4},
+        {"Id": "Pond_Chest", "At": {"X": 40, "Y": 18}, "LootTable": "Quarter", "Claim": "PerPlayer", "SparkleRadius": 6},
+        {"Id": "Dune", "Count": 3, "Region": {"MinX": 16, "MinY": 2, "MaxX": 28, "MaxY": 12}, "MinSpacing": 4,
+         "LootTable": "Quarter", "Claim": "Team", "DigEffort": 5, "SparkleRadius": 6}],
+      "Clues": [
+        {"Id": "Cairn_Area", "Vault": "North_Cairn", "Trigger": {"AfterSeconds": 60},
+         "Kind": {"Area": {"Radius": 6, "ShrinkTo": 3, "ShrinkSeconds": 60}}},
+        {"Id": "Far_Compass", "Vault": "Far_Cairn", "Trigger": {"VaultClaimed": "North_Cairn"}, "Kind": "Compass"},
+        {"Id": "Pond_Hint", "Vault": "Pond_Chest", "Trigger": {"Enter": {"X": 40, "Y": 10, "Radius": 5}}, "Kind": "HotCold"}]}"#;
+    fs::write(pack.join("Server/TreasureHunt/Hunts/Trek.json"), hunt).unwrap();
+    (server, pack)
+}
+
+/// `simulate` on the small hunt: six players of every behaviour in two teams.
+fn simulate(server: &TestServer, pack: &std::path::Path, extra: &[&str]) -> Output {
+    let pack = pack.to_str().unwrap();
+    let mut args = vec!["simulate", pack, "--hunt", "Trek", "--players", "6", "--seed", "3", "--teams", "2"];
+    args.extend_from_slice(extra);
+    run(server, &args)
+}
+
+/// The report of a simulation is exact: the same pack, seed and options give the same report,
+/// byte for byte, pinned as a snapshot; `--json` says the same for tools; `--chart` draws it.
+#[test]
+fn simulate_reports_the_small_hunt_exactly() {
+    let (server, pack) = simulate_server();
+    let out = simulate(&server, &pack, &[]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    insta::assert_snapshot!(text);
+    // Nothing on standard output but the report; the progress bar only on a terminal.
+    assert!(!stderr(&out).contains('\r'), "{}", stderr(&out));
+    assert_eq!(stdout(&simulate(&server, &pack, &[])), text, "the same options give the same report");
+    let other = stdout(&simulate(&server, &pack, &["--seed", "4"]));
+    assert_ne!(other, text, "another seed plays another game");
+
+    let chart = server.root().join("mini.svg");
+    let out = simulate(&server, &pack, &["--json", "--chart", chart.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON alone on standard output");
+    assert_eq!(json["hunt"], "Trek");
+    assert_eq!(json["players"], 6);
+    assert_eq!(json["behaviours"], serde_json::json!({"wander": 3, "hints": 2, "clues": 1}));
+    let vaults = json["vaults"].as_array().unwrap();
+    assert_eq!(vaults.len(), 6);
+    // The table and the JSON tell the same claims.
+    for vault in vaults {
+        let id = vault["vault"].as_str().unwrap();
+        let row = text.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("{id}:\n{text}"));
+        assert_eq!(row.split_whitespace().last().unwrap(), vault["claims"].to_string(), "{row}");
+    }
+    let discoveries = json["discoveries"].as_array().unwrap();
+    let claims: u64 = vaults.iter().map(|v| v["claims"].as_u64().unwrap()).sum();
+    assert_eq!(discoveries.len() as u64, claims);
+    let svg = fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{}", &svg[..100]);
+    assert!(svg.contains("vaults found") && svg.contains("<polyline"), "{svg}");
+}
+
+#[test]
+fn simulate_with_bad_arguments_exits_2() {
+    let (server, pack) = simulate_server();
+    let pack = pack.to_str().unwrap();
+    let unknown = run(&server, &["simulate", pack, "--hunt", "Trk"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("error: unknown hunt `Trk` (did you mean `Trek`?): the pack has Mini, Trek"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert_eq!(stdout(&unknown), "");
+    for args in [
+        &["simulate", pack][..],
+        &["simulate", pack, "--hunt", "Trek", "--players", "0"],
+        &["simulate", pack, "--hunt", "Trek", "--duration", "10"],
+        &["simulate", pack, "--hunt", "Trek", "--duration", "0s"],
+        &["simulate", pack, "--hunt", "Trek", "--behaviour", "lazy"],
+        &["simulate", pack, "--hunt", "Trek", "--teams", "0"],
+        &["simulate", pack, "--hunt", "Trek", "--chart", "c.png"],
+        &["simulate", pack, "--hunt", "Trek", "--seed", "-1"],
+    ] {
+        let out = run(&server, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let duration = run(&server, &["simulate", pack, "--hunt", "Trek", "--duration", "2x"]);
+    assert!(stderr(&duration).contains("expected a duration like 90s, 30m, 2h or 1h30m"), "{}", stderr(&duration));
+    let unwritable = simulate(&server, std::path::Path::new(pack), &["--chart", "/nonexistent/folder/c.svg"]);
+    assert_eq!(unwritable.status.code(), Some(1));
+    assert!(
+        stderr(&unwritable).contains("/nonexistent/folder/c.svg: cannot write the chart"),
+        "{}",
+        stderr(&unwritable)
+    );
+}
+
+#[test]
+fn simulate_on_a_broken_pack_reports_it_as_validate_does() {
+    let (server, pack) = simulate_server();
+    let hunt = pack.join("Server/TreasureHunt/Hunts/Mini.json");
+    fs::write(
+        &hunt,
+        fs::read_to_string(&hunt)
+            .unwrap()
+            .replace("\"Quarter\", \"Claim\": \"PerPlayer\"", "\"Quartr\", \"Claim\": \"PerPlayer\""),
+    )
+    .unwrap();
+    let pack = pack.to_str().unwrap();
+    let simulated = run(&server, &["simulate", pack, "--hunt", "Trek"]);
+    let validate = run(&server, &["validate", pack]);
+    assert_eq!(simulated.status.code(), Some(1));
+    assert!(stdout(&simulated).contains("unknown loot table \"Quartr\""), "{}", stdout(&simulated));
+    assert_eq!(stdout(&simulated), stdout(&validate));
 }

@@ -55,9 +55,7 @@ pub struct NetworkConfig {
     pub bind: String,
     /// Threads of the network runtime; 0 for one per core.
     pub threads: u32,
-    /// Threads writing the tick's frames to the sockets; 0 for one per core. One by default:
-    /// on two cores shared with other work, a second writer thread cost the tick more than it
-    /// gained (docs/benchmarks.md).
+    /// Threads writing the tick's frames to the sockets; 0 (the default) for one per core.
     pub writer_threads: u32,
     /// Largest WebSocket frame a client may send.
     pub max_frame_bytes: u32,
@@ -86,7 +84,7 @@ impl Default for NetworkConfig {
         Self {
             bind: "0.0.0.0".into(),
             threads: 0,
-            writer_threads: 1,
+            writer_threads: 0,
             max_frame_bytes: 16 * 1024,
             max_messages_per_second: 60,
             max_errors: 10,

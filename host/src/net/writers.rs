@@ -8,6 +8,11 @@
 //! Off the tick thread, because on loopback a write costs the receiver's TCP work too: at
 //! thousands of frames a tick it would be most of the tick. A client's frames always go to the
 //! same thread (by connection id), so they leave in tick order.
+//!
+//! A thread has room for [`BATCHES_BEHIND`] batches; when it is that far behind, the tick waits
+//! for it. The wait is bounded by the thread's own work (it never waits for a socket), and it
+//! is the server's backpressure: ticks lengthen, the loop skips ahead, moves coalesce, fewer
+//! frames are made. Without it, frames would queue without bound, in memory and in latency.
 
 use std::{sync::Arc, thread};
 
@@ -20,6 +25,10 @@ use crate::metrics::Metrics;
 
 /// One thread's frames of a tick, in the order they go out.
 type Batch = Vec<(ConnHandle, Bytes)>;
+
+/// Batches a writer thread may be behind before the tick waits for it: about 130 ms at 30 ticks
+/// a second.
+const BATCHES_BEHIND: usize = 4;
 
 /// The tick thread's end of the writer threads.
 #[derive(Resource)]
@@ -37,7 +46,7 @@ impl Writers {
         let (spare_tx, spare) = flume::unbounded();
         let mut senders = Vec::new();
         for i in 0..threads.max(1) {
-            let (tx, rx) = flume::unbounded::<Batch>();
+            let (tx, rx) = flume::bounded::<Batch>(BATCHES_BEHIND);
             let (metrics, spare_tx) = (Arc::clone(&metrics), spare_tx.clone());
             thread::Builder::new().name(format!("veltrix-write-{i}")).spawn(move || {
                 for mut batch in rx {
@@ -57,7 +66,8 @@ impl Writers {
         self.filling[i].push((handle.clone(), frame));
     }
 
-    /// Hands this tick's batches to their threads.
+    /// Hands this tick's batches to their threads, waiting for a thread that is
+    /// [`BATCHES_BEHIND`] batches behind.
     pub fn submit(&mut self) {
         for (batch, thread) in self.filling.iter_mut().zip(&self.threads) {
             if batch.is_empty() {

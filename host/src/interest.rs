@@ -91,11 +91,6 @@ impl StateUpdates {
 }
 
 impl Interest {
-    /// Whether this player sees `other`.
-    pub fn sees(&self, other: Entity) -> bool {
-        self.visible.binary_search(&other).is_ok()
-    }
-
     fn see(&mut self, other: Entity) {
         if let Err(at) = self.visible.binary_search(&other) {
             self.visible.insert(at, other);

@@ -89,21 +89,14 @@ impl Outgoing {
         if state.closed {
             return Err(QueueError::Closed);
         }
-        if !state.chunks.is_empty() {
-            if self.queued.load(Ordering::Relaxed) >= self.max_frames {
-                return Err(QueueError::Full);
-            }
-            state.chunks.push_back((Bytes::copy_from_slice(head), false));
-            state.chunks.push_back((payload.clone(), true));
-            self.queued.fetch_add(1, Ordering::Relaxed);
-            return Ok(Sent::Queued);
+        let waiting = !state.chunks.is_empty();
+        if waiting && self.queued.load(Ordering::Relaxed) >= self.max_frames {
+            return Err(QueueError::Full);
         }
-        let written = match self.write(&[IoSlice::new(head), IoSlice::new(payload)]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            // The task finds the broken connection on its side and ends it.
-            Err(_) => return Err(QueueError::Closed),
-        };
+        // The task finds a broken connection on its side and ends it.
+        let written = self
+            .write_unless_waiting(&state, &[IoSlice::new(head), IoSlice::new(payload)])
+            .map_err(|_| QueueError::Closed)?;
         if written == head.len() + payload.len() {
             return Ok(Sent::Written);
         }
@@ -115,8 +108,24 @@ impl Outgoing {
         }
         self.queued.fetch_add(1, Ordering::Relaxed);
         drop(state);
-        self.backlogged.notify_one();
+        if !waiting {
+            // A backlog just began: the task writes it out (one already waiting has its task
+            // told).
+            self.backlogged.notify_one();
+        }
         Ok(Sent::Queued)
+    }
+
+    /// Writes `slices` now if nothing waits in the backlog: what the socket took, 0 when it took
+    /// nothing or the backlog must go first. Called with the lock held.
+    fn write_unless_waiting(&self, state: &Backlog, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        if !state.chunks.is_empty() {
+            return Ok(0);
+        }
+        match self.write(slices) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        }
     }
 
     /// Frames waiting in the backlog.
@@ -177,15 +186,7 @@ impl Outgoing {
         if state.closed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        let written = if state.chunks.is_empty() {
-            match self.write(&[IoSlice::new(bytes)]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(e) => return Err(e),
-            }
-        } else {
-            0
-        };
+        let written = self.write_unless_waiting(&state, &[IoSlice::new(bytes)])?;
         if written < bytes.len() {
             state.chunks.push_back((Bytes::copy_from_slice(&bytes[written..]), false));
         }

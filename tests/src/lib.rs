@@ -22,6 +22,7 @@ use std::{
 use xtask::{Build, assemble, workspace_root};
 
 pub mod browser;
+pub mod nats;
 
 /// A port no one listens on now, for a server that must keep its port across restarts.
 pub fn free_port() -> u16 {

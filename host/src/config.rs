@@ -176,6 +176,25 @@ impl Default for AdminConfig {
     }
 }
 
+/// The `Cluster` section: several servers ("shards") sharing one hunt through NATS JetStream
+/// (docs/scale-out.md). Empty `Nats` (the default): the server runs alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// NATS server URL(s), comma-separated (`nats://host:4222`); empty: no cluster.
+    pub nats: String,
+    /// The JetStream key-value bucket the shards decide claims in (letters, digits, `_`, `-`).
+    pub bucket: String,
+    /// The bucket's replicas: 1 for one NATS server, 3 for a three-node JetStream cluster.
+    pub replicas: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { nats: String::new(), bucket: "veltrix".into(), replicas: 1 }
+    }
+}
+
 /// The server's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
@@ -204,6 +223,7 @@ pub struct ServerConfig {
     pub network: NetworkConfig,
     pub world: WorldConfig,
     pub admin: AdminConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for ServerConfig {
@@ -222,6 +242,7 @@ impl Default for ServerConfig {
             network: NetworkConfig::default(),
             world: WorldConfig::default(),
             admin: AdminConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -334,6 +355,22 @@ impl ServerConfig {
                 self.admin.address
             ));
         }
+        let c = &self.cluster;
+        if !c.nats.is_empty()
+            && !c.nats.split(',').all(|url| ["nats://", "tls://"].iter().any(|s| url.trim().starts_with(s)))
+        {
+            return Err(format!(
+                "Cluster.Nats: expected NATS URLs such as nats://127.0.0.1:4222 (comma-separated), or \"\" to run \
+                 alone, found {:?}",
+                c.nats
+            ));
+        }
+        if c.bucket.is_empty() || !c.bucket.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+            return Err(format!(
+                "Cluster.Bucket: expected a bucket name (letters, digits, _ and -), found {:?}",
+                c.bucket
+            ));
+        }
         for id in self.mods.keys() {
             if !id.split_once(':').is_some_and(|(g, n)| !g.is_empty() && !n.is_empty()) {
                 return Err(format!("Mods.{id}: expected a mod id of the form Group:Name"));
@@ -345,7 +382,7 @@ impl ServerConfig {
     /// Every integer setting with its allowed range (docs/configuration.md): values outside
     /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
     /// connection, billions of threads) or make no sense (no tick, no player).
-    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 19] {
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 20] {
         let (n, w) = (&self.network, &self.world);
         [
             ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
@@ -367,6 +404,7 @@ impl ServerConfig {
             ("World.Width", "tiles", w.width.into(), 1..=MAX_WORLD_SIDE),
             ("World.Depth", "tiles", w.depth.into(), 1..=MAX_WORLD_SIDE),
             ("World.StateUpdateRate", "updates per second", w.state_update_rate.into(), 1..=1000),
+            ("Cluster.Replicas", "replicas", self.cluster.replicas.into(), 1..=5),
         ]
     }
 

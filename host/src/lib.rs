@@ -9,6 +9,7 @@ pub mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod commit;
 pub mod config;

@@ -196,6 +196,9 @@ pub fn run(
     if options.console {
         world.insert_resource(commands::start_console());
     }
+    if !config.cluster.nats.is_empty() {
+        crate::cluster::start(&mut world, &config.cluster, network.runtime().handle()).map_err(ServerError::Startup)?;
+    }
     let active = start_mods(&mut world, config, report.loaded, &mut failures)?;
 
     let mut announce =
@@ -470,6 +473,10 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             .in_set(Stage::Commit),
     );
     schedules.add_systems(PostTick, deliver_outbox.in_set(Stage::Deliver));
+    // Shards only (a `LedgerLink` exists): the tick's asks out after it, answers in before the next.
+    let shard = veltrix_sdk::bevy_ecs::schedule::common_conditions::resource_exists::<crate::cluster::LedgerLink>;
+    schedules.add_systems(PreTick, crate::cluster::receive_answers.run_if(shard).in_set(Stage::Input));
+    schedules.add_systems(PostTick, crate::cluster::send_asks.run_if(shard).in_set(Stage::Departures));
     schedules.add_systems(PostTick, flush_frames.in_set(Stage::Flush));
     world
 }

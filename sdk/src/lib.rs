@@ -30,6 +30,7 @@ mod context;
 mod designer;
 mod header;
 mod host;
+mod ledger;
 mod net;
 mod schedule;
 mod store;
@@ -46,6 +47,7 @@ pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use designer::{Behaviour, DesignerCommand, DesignerError, Simulation};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
+pub use ledger::{Decision, Ledger, LedgerAsk, LedgerNews, key_level};
 pub use net::{
     Audience, ClientMessages, DeliverError, FromClient, JoinCheck, JoinChecks, Outbox, Player, Position, Sender,
     SpeedFactor,

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use veltrix_sdk::{PlayerId, prelude::*};
+use veltrix_sdk::{
+    Decision, Ledger, LedgerNews, PlayerId, bevy_ecs::system::SystemParam, key_level, prelude::*, rmp_serde,
+};
 
 use super::player::PityCounters;
 use crate::{
@@ -12,7 +14,7 @@ use crate::{
     model::inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
     model::loot::{ItemStack, loot_rng},
     state::{ActiveHunt, AssetsInForce, Team, Vault, VaultClaims, already_claimed},
-    vocab::{Claim, ClaimOutcome, Claimant, DigOutcome, InventoryChanged, LootGranted, Refused},
+    vocab::{Claim, ClaimOutcome, Claimant, DigOutcome, InventoryChanged, LootGranted, Reason, Refused},
 };
 
 /// Who a claim by `player` would count against under the vault's rule.
@@ -27,12 +29,21 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
 /// player id; each is checked against the claims made so far (earlier ticks and earlier
 /// finishers of this tick). A FirstFinder vault finished by two players in one tick goes to
 /// exactly one of them.
+///
+/// On a server that shares its hunt (a [`Ledger`] exists), a claim that passes the checks here
+/// is asked of the ledger instead, and made when the ledger answers that its key is this
+/// server's ([`SharedClaims`]): exactly once across every server.
 pub fn resolve_claims(
     mut finished: MessageReader<DigOutcome>,
     mut vaults: Query<(&Vault, &mut VaultClaims)>,
     players: Query<(&Player, Option<&Team>)>,
+    mut shared: SharedClaims,
     mut out: MessageWriter<ClaimOutcome>,
 ) {
+    if shared.ledger.is_some() {
+        shared.apply_answers(&mut vaults, &players, &mut out);
+        shared.apply_news(&mut vaults, &mut out);
+    }
     let mut claims: Vec<(u32, PlayerId, Entity, Option<u32>, Entity)> = finished
         .read()
         .filter_map(|o| match o {
@@ -51,31 +62,287 @@ pub fn resolve_claims(
             out.write(ClaimOutcome::Refused(Refused { player, request, reason }));
             continue;
         }
-        let first = record.first.is_none();
-        let claimant = claimant(vault.0.claim, player, team);
-        let table = match (vault.0.claim, first) {
-            (ClaimRule::FirstFinderThenPerPlayer, false) => {
-                vault.0.consolation_table.clone().expect("validated: FirstFinderThenPerPlayer has a consolation table")
-            }
-            _ => vault.0.loot_table.clone(),
-        };
-        if first {
-            record.first = Some((player, who.name.clone()));
+        if shared.ledger.is_some() {
+            shared.ask(
+                Waiting { player, entity, request, vault: vault_entity },
+                vault,
+                &record,
+                (&who.name, team),
+                &mut out,
+            );
+            continue;
         }
-        let inserted = record.claimed_by.insert(claimant.clone());
-        debug_assert!(inserted, "a claimant claims a vault once");
-        // Under Team, the member is marked as well: a team change does not claim it again.
-        record.claimed_by.insert(Claimant::Player(player));
-        out.write(ClaimOutcome::Claimed(Claim {
+        let claimant = claimant(vault.0.claim, player, team);
+        out.write(ClaimOutcome::Claimed(record_claim(
+            vault,
+            &mut record,
             entity,
             player,
-            player_name: who.name.clone(),
+            &who.name,
             request,
-            vault: Arc::new(vault.0.clone()),
             claimant,
-            table,
-            first,
-        }));
+        )));
+    }
+}
+
+/// Records a claim of `vault` by `player` (as `claimant`) and says what it is: the first, or
+/// one after it (its loot from the consolation table under FirstFinderThenPerPlayer).
+fn record_claim(
+    vault: &Vault,
+    record: &mut VaultClaims,
+    entity: Entity,
+    player: PlayerId,
+    name: &str,
+    request: Option<u32>,
+    claimant: Claimant,
+) -> Claim {
+    let first = record.first.is_none();
+    let table = match (vault.0.claim, first) {
+        (ClaimRule::FirstFinderThenPerPlayer, false) => {
+            vault.0.consolation_table.clone().expect("validated: FirstFinderThenPerPlayer has a consolation table")
+        }
+        _ => vault.0.loot_table.clone(),
+    };
+    if first {
+        record.first = Some((player, name.to_owned()));
+    }
+    let inserted = record.claimed_by.insert(claimant.clone());
+    debug_assert!(inserted, "a claimant claims a vault once");
+    // Under Team, the member is marked as well: a team change does not claim it again.
+    record.claimed_by.insert(Claimant::Player(player));
+    Claim {
+        entity,
+        player,
+        player_name: name.to_owned(),
+        request,
+        vault: Arc::new(vault.0.clone()),
+        claimant,
+        table,
+        first,
+    }
+}
+
+/// What the ledger holds under a claim's key: who made it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LedgerClaim {
+    pub player: PlayerId,
+    pub name: String,
+    pub claimant: Claimant,
+    /// The server and ticket of the ask that made it: an ask answered twice (asked again after
+    /// its first acknowledgement was lost) knows its own value.
+    pub ask: (u64, u64),
+}
+
+/// The level of a claim's ledger key after the vault's: the vault's first claim, or a
+/// claimant's (under PerPlayer, Team and the consolation of FirstFinderThenPerPlayer).
+const FIRST: &str = "first";
+
+/// The ledger key of a claim: `claims.<hunt>.<run>.<vault>.<first | p<name> | t<team>>`. A
+/// player is named by its name, lower-cased: player ids are given by each server, names are
+/// one across servers.
+pub fn ledger_key(hunt: &ActiveHunt, vault: &str, who: Option<(&Claimant, &str)>) -> String {
+    let who = match who {
+        None => FIRST.to_owned(),
+        Some((Claimant::Player(_), name)) => format!("p{}", key_level(&name.to_lowercase())),
+        Some((Claimant::Team(t), _)) => format!("t{}", key_level(t)),
+    };
+    format!("claims.{}.{}.{}.{who}", key_level(&hunt.id), hunt.run, key_level(vault))
+}
+
+/// A claim asked of the ledger, waiting for its answer.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    player: PlayerId,
+    entity: Entity,
+    request: Option<u32>,
+    vault: Entity,
+}
+
+/// Claims asked of the ledger, by ticket: each with whether it asked for the vault's first
+/// claim, and its key.
+#[derive(Resource, Debug, Default)]
+pub struct WaitingClaims(std::collections::HashMap<u64, (Waiting, bool, String)>);
+
+/// Claims on a server that shares its hunt: the ledger (absent on a server alone), the claims
+/// waiting for it, and the running hunt (its id and run name the keys).
+#[derive(SystemParam)]
+pub struct SharedClaims<'w> {
+    ledger: Option<ResMut<'w, Ledger>>,
+    waiting: ResMut<'w, WaitingClaims>,
+    hunt: Option<Res<'w, ActiveHunt>>,
+}
+
+impl SharedClaims<'_> {
+    /// Asks the ledger for `claim` of `vault`: its first claim while it has none (the rules
+    /// with a first finder), else the claimant's. A player already waiting for this vault is
+    /// told so.
+    fn ask(
+        &mut self,
+        claim: Waiting,
+        vault: &Vault,
+        record: &VaultClaims,
+        (name, team): (&str, Option<&Team>),
+        out: &mut MessageWriter<ClaimOutcome>,
+    ) {
+        let (Some(ledger), Some(hunt)) = (self.ledger.as_mut(), self.hunt.as_ref()) else { return };
+        if self.waiting.0.values().any(|(w, ..)| w.vault == claim.vault && w.player == claim.player) {
+            let reason = "your claim on this vault is being decided".into();
+            out.write(ClaimOutcome::Refused(Refused { player: claim.player, request: claim.request, reason }));
+            return;
+        }
+        let claimant = claimant(vault.0.claim, claim.player, team);
+        let first = record.first.is_none()
+            && matches!(vault.0.claim, ClaimRule::FirstFinder | ClaimRule::FirstFinderThenPerPlayer);
+        let key = ledger_key(hunt, &vault.0.id, (!first).then_some((&claimant, name)));
+        if !ledger.available() {
+            out.write(ClaimOutcome::Refused(Refused {
+                player: claim.player,
+                request: claim.request,
+                reason: Ledger::REFUSAL.into(),
+            }));
+            return;
+        }
+        let ask = (ledger.server(), ledger.next_ticket());
+        let value = LedgerClaim { player: claim.player, name: name.to_owned(), claimant, ask };
+        let ticket = ledger.ask(key.clone(), rmp_serde::to_vec_named(&value).expect("claims serialise"));
+        debug_assert_eq!(ticket, ask.1);
+        self.waiting.0.insert(ticket, (claim, first, key));
+    }
+
+    /// The ledger's answers: a key this server created is a claim made (as locally); one held
+    /// by another is a refusal, or under FirstFinderThenPerPlayer the ask for a consolation
+    /// claim; a ledger that could not decide is a refusal in words.
+    fn apply_answers(
+        &mut self,
+        vaults: &mut Query<(&Vault, &mut VaultClaims)>,
+        players: &Query<(&Player, Option<&Team>)>,
+        out: &mut MessageWriter<ClaimOutcome>,
+    ) {
+        let Some(ledger) = self.ledger.as_mut() else { return };
+        if !ledger.has_answers() {
+            return;
+        }
+        let answers: Vec<(u64, Decision)> = ledger.take_answers().collect();
+        for (ticket, decision) in answers {
+            let Some((claim, first, _)) = self.waiting.0.remove(&ticket) else { continue };
+            let Ok((vault, mut record)) = vaults.get_mut(claim.vault) else { continue };
+            let refuse = |out: &mut MessageWriter<ClaimOutcome>, reason: Reason| {
+                out.write(ClaimOutcome::Refused(Refused { player: claim.player, request: claim.request, reason }));
+            };
+            let Ok((who, team)) = players.get(claim.entity) else {
+                if matches!(decision, Decision::Created) {
+                    // Decided for a player who left meanwhile: the claim stands, so it is kept.
+                    veltrix_sdk::tracing::warn!(
+                        "player {} left before the claim of vault {} it won was answered; the claim is kept, its loot \
+                         is not granted",
+                        claim.player,
+                        vault.0.id
+                    );
+                    record.claimed_by.insert(Claimant::Player(claim.player));
+                }
+                continue;
+            };
+            let held = match &decision {
+                Decision::Held(value) => rmp_serde::from_slice::<LedgerClaim>(value).ok(),
+                _ => None,
+            };
+            // A key that holds this player's own claim is its own: an ask that timed out after
+            // the ledger stored it, asked again.
+            let own = self.ledger.as_ref().map(|l| (l.server(), ticket));
+            let created = matches!(decision, Decision::Created) || held.as_ref().is_some_and(|h| Some(h.ask) == own);
+            match (created, decision) {
+                (true, _) => {
+                    let claimant = claimant(vault.0.claim, claim.player, team);
+                    if record.claimed_by.contains(&claimant) {
+                        continue;
+                    }
+                    let made = record_claim(
+                        vault,
+                        &mut record,
+                        claim.entity,
+                        claim.player,
+                        &who.name,
+                        claim.request,
+                        claimant,
+                    );
+                    out.write(ClaimOutcome::Claimed(made));
+                }
+                (false, Decision::Held(_)) => {
+                    if let Some(held) = held {
+                        if first && record.first.is_none() {
+                            out.write(ClaimOutcome::Claimed(opened_elsewhere(vault, &held)));
+                        }
+                        learn(&mut record, first, &held);
+                    }
+                    if first && vault.0.claim == ClaimRule::FirstFinderThenPerPlayer {
+                        // The first claim went elsewhere: this one is for the consolation.
+                        self.ask(claim, vault, &record, (&who.name, team), out);
+                    } else if let Some(reason) = already_claimed(&vault.0, &record, claim.player, team) {
+                        refuse(out, reason.reason());
+                    } else {
+                        refuse(out, "already claimed".into());
+                    }
+                }
+                (false, _) => refuse(out, Ledger::REFUSAL.into()),
+            }
+        }
+    }
+
+    /// Claims other servers made: their vaults' records learn them, and a vault's first claim
+    /// is told here as theirs (no loot: its player is not on this server), so players near the
+    /// vault on every server see it opened, and the clues and ends that follow a claim follow.
+    fn apply_news(&mut self, vaults: &mut Query<(&Vault, &mut VaultClaims)>, out: &mut MessageWriter<ClaimOutcome>) {
+        let (Some(ledger), Some(hunt)) = (self.ledger.as_mut(), self.hunt.as_ref()) else { return };
+        if ledger.news_is_empty() {
+            return;
+        }
+        let prefix = format!("claims.{}.{}.", key_level(&hunt.id), hunt.run);
+        let news: Vec<LedgerNews> = ledger.take_news().collect();
+        for news in news {
+            // This server's own ask: its answer decides.
+            if self.waiting.0.values().any(|(.., key)| *key == news.key) {
+                continue;
+            }
+            let Some(rest) = news.key.strip_prefix(&prefix) else { continue };
+            let Some((vault_level, who)) = rest.rsplit_once('.') else { continue };
+            let Ok(held) = rmp_serde::from_slice::<LedgerClaim>(&news.value) else { continue };
+            let Some((vault, mut record)) = vaults.iter_mut().find(|(v, _)| key_level(&v.0.id) == vault_level) else {
+                continue;
+            };
+            let first = who == FIRST;
+            let opened = first && record.first.is_none();
+            learn(&mut record, first, &held);
+            if opened {
+                out.write(ClaimOutcome::Claimed(opened_elsewhere(vault, &held)));
+            }
+        }
+    }
+}
+
+/// The first claim of `vault`, made on another server: told here as a claim whose player is
+/// not on this server (no entity, no loot).
+fn opened_elsewhere(vault: &Vault, held: &LedgerClaim) -> Claim {
+    Claim {
+        entity: Entity::PLACEHOLDER,
+        player: held.player,
+        player_name: held.name.clone(),
+        request: None,
+        vault: Arc::new(vault.0.clone()),
+        claimant: held.claimant.clone(),
+        table: vault.0.loot_table.clone(),
+        first: true,
+    }
+}
+
+/// A vault's record learns a claim the ledger holds, made elsewhere. A team's claim counts
+/// here; a player's does not (its id is another server's), the ledger's key for it refuses
+/// that player again.
+fn learn(record: &mut VaultClaims, first: bool, held: &LedgerClaim) {
+    if first && record.first.is_none() {
+        record.first = Some((held.player, held.name.clone()));
+    }
+    if let Claimant::Team(_) = held.claimant {
+        record.claimed_by.insert(held.claimant.clone());
     }
 }
 

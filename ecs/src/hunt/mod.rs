@@ -37,7 +37,9 @@ use std::{collections::HashMap, sync::Arc};
 use veltrix_sdk::prelude::*;
 
 pub use self::{
-    claims::{deliver_pending_rewards, grant_loot, resolve_claims},
+    claims::{
+        LedgerClaim, SharedClaims, WaitingClaims, deliver_pending_rewards, grant_loot, ledger_key, resolve_claims,
+    },
     dig::{DigChecks, DigTargets, EFFORT_PER_DIG, dig, dig_effort, discard_items},
     player::{Digging, PityCounters, PlayerHuntState, PlayerHuntStateItem, Stash, Stashed, change_team, equip_players},
     rules::HuntRules,
@@ -65,6 +67,7 @@ pub fn register(world: &mut World, rules: HuntRules) {
     world.init_resource::<ItemCatalog>();
     world.init_resource::<VaultIndex>();
     world.init_resource::<Stash>();
+    world.init_resource::<claims::WaitingClaims>();
     for register in [
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DigRequest>,
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DiscardRequest>,

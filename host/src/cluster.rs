@@ -1,0 +1,215 @@
+//! Shards: servers that share one hunt through NATS JetStream (docs/scale-out.md). Here the
+//! host's side of the sdk's [`Ledger`]: a JetStream key-value bucket in which a key is created
+//! once (`create` succeeds only when the key holds nothing), watched so every shard learns every
+//! key any shard created.
+//!
+//! The tick never waits for NATS: [`send_asks`] hands the tick's asks to the network runtime,
+//! where each is one `create` (a JetStream publish with `Nats-Expected-Last-Subject-Sequence: 0`,
+//! acknowledged once the stream has stored it, fsynced with `sync_interval: always`), and
+//! [`receive_answers`] puts what came back into the `Ledger` before the next tick's input. A
+//! server with no `Cluster.Nats` has none of this: no resource, no system, no thread.
+//!
+//! An ask whose acknowledgement does not come (NATS down, the shard cut off) may still have been
+//! stored, so it is never answered "no": it is asked again, with the same value, until the
+//! ledger answers `Created` or holds a value (which is this ask's own when its server and ticket
+//! match). Meanwhile the `Ledger` says it is unavailable and the mod refuses new claims.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, prelude::*};
+
+use crate::config::ClusterConfig;
+
+/// What comes back from the ledger's tasks to the tick.
+#[derive(Debug)]
+enum Event {
+    Answer(u64, Decision),
+    News(LedgerNews),
+}
+
+/// The tick's ends of the ledger's channels.
+#[derive(Resource)]
+pub struct LedgerLink {
+    asks: flume::Sender<LedgerAsk>,
+    events: flume::Receiver<Event>,
+    /// Whether NATS can be reached now (connected, and the bucket opened).
+    available: Arc<AtomicBool>,
+}
+
+/// How long a `create` waits for its acknowledgement before it is sent again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a shard tries again to reach NATS, to open the bucket or to decide an ask, while
+/// it cannot.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Starts the ledger's tasks on `runtime` and inserts the [`Ledger`] and its [`LedgerLink`] in
+/// `world`, with the systems that move asks and answers. Does not wait for NATS: a shard starts
+/// while NATS is down, refuses claims meanwhile, and connects when it can.
+pub fn start(world: &mut World, config: &ClusterConfig, runtime: &tokio::runtime::Handle) -> Result<(), String> {
+    let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
+    let (events_tx, events_rx) = flume::unbounded::<Event>();
+    let available = Arc::new(AtomicBool::new(false));
+    runtime.spawn(run(config.clone(), asks_rx, events_tx, Arc::clone(&available)));
+    let mut server = [0u8; 8];
+    getrandom::fill(&mut server).map_err(|e| format!("cannot draw the shard's number: {e}"))?;
+    world.insert_resource(Ledger::new(u64::from_le_bytes(server)));
+    world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available });
+    Ok(())
+}
+
+/// PostTick: the tick's asks, to the ledger's tasks.
+pub fn send_asks(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
+    for ask in ledger.take_asks() {
+        // The task ends only with the runtime, at exit.
+        let _ = link.asks.send(ask);
+    }
+}
+
+/// PreTick: the answers and news that came, into the [`Ledger`].
+pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
+    let available = link.available.load(Ordering::Relaxed);
+    if ledger.available() != available {
+        ledger.set_available(available);
+    }
+    for event in link.events.try_iter() {
+        match event {
+            Event::Answer(ticket, decision) => ledger.answer(ticket, decision),
+            Event::News(news) => ledger.tell(news),
+        }
+    }
+}
+
+/// The ledger's main task: connects (again and again until it can), opens or creates the
+/// bucket, starts the watch, then answers asks, each in a task of its own.
+async fn run(
+    config: ClusterConfig,
+    asks: flume::Receiver<LedgerAsk>,
+    events: flume::Sender<Event>,
+    available: Arc<AtomicBool>,
+) {
+    let mut warned = false;
+    let store = loop {
+        match open(&config, &available).await {
+            Ok(store) => break store,
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(
+                        "cluster: cannot use NATS at {} yet: {e}; claims are refused meanwhile",
+                        config.nats
+                    );
+                    warned = true;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    };
+    available.store(true, Ordering::Relaxed);
+    tracing::info!("cluster: claims are decided in JetStream bucket {} at {}", config.bucket, config.nats);
+    tokio::spawn(watch(store.clone(), events.clone()));
+    while let Ok(ask) = asks.recv_async().await {
+        let (store, events) = (store.clone(), events.clone());
+        tokio::spawn(async move {
+            let decision = create(&store, &ask.key, ask.value).await;
+            let _ = events.send(Event::Answer(ask.ticket, decision));
+        });
+    }
+}
+
+/// Connects to NATS and opens the bucket, creating it if it is not there. `available` follows
+/// the connection from then on.
+async fn open(config: &ClusterConfig, available: &Arc<AtomicBool>) -> Result<kv::Store, String> {
+    let connected = Arc::clone(available);
+    let client = async_nats::ConnectOptions::new()
+        .name(&config.bucket)
+        .connection_timeout(ACK_TIMEOUT)
+        .event_callback(move |event| {
+            let connected = Arc::clone(&connected);
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!("cluster: connected to NATS");
+                        connected.store(true, Ordering::Relaxed);
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("cluster: NATS lost; claims are refused until it is back");
+                        connected.store(false, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .connect(config.nats.as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
+    if let Ok(store) = js.get_key_value(&config.bucket).await {
+        return Ok(store);
+    }
+    js.create_key_value(kv::Config {
+        bucket: config.bucket.clone(),
+        description: "Veltrix: keys decided once across shards (claims)".into(),
+        // One value per key: a key is written once and never changed.
+        history: 1,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: config.replicas as usize,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("cannot create bucket {}: {e}", config.bucket))
+}
+
+/// One ask, decided: created, or the value that holds the key (this ask's own, if an earlier
+/// try was stored but its acknowledgement lost). Tried again until one of them is known; only a
+/// key the ledger refuses is `Unavailable`.
+async fn create(store: &kv::Store, key: &str, value: Vec<u8>) -> Decision {
+    let value = bytes::Bytes::from(value);
+    loop {
+        match store.create(key, value.clone()).await {
+            Ok(_) => return Decision::Created,
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                if let Ok(Some(held)) = store.get(key).await {
+                    return Decision::Held(held.to_vec());
+                }
+            }
+            Err(e) if e.kind() == kv::CreateErrorKind::InvalidKey => {
+                return Decision::Unavailable(format!("the ledger refuses key {key:?}: {e}"));
+            }
+            Err(e) => tracing::debug!("cluster: ask for {key} not decided yet: {e}"),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Every key of the bucket, the ones already there first, then each as it is created (by any
+/// shard, this one too: the mod tells its own apart); started again after the last revision
+/// seen when the watch ends (NATS went away).
+async fn watch(store: kv::Store, events: flume::Sender<Event>) {
+    let mut next = 1;
+    loop {
+        match store.watch_all_from_revision(next).await {
+            Ok(mut entries) => {
+                while let Some(entry) = entries.next().await {
+                    let Ok(entry) = entry else { break };
+                    next = entry.revision + 1;
+                    if entry.operation != kv::Operation::Put {
+                        continue;
+                    }
+                    let news = LedgerNews { key: entry.key, value: entry.value.to_vec() };
+                    if events.send(Event::News(news)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cluster: cannot watch the bucket: {e}; trying again"),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}

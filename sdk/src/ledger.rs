@@ -1,0 +1,160 @@
+//! The ledger: keys decided once among every server that shares a hunt (shards). A mod asks to
+//! create a key with a value; the first server to ask gets it, every later one is told the value
+//! that holds it. That is how a FirstFinder vault is claimed exactly once across servers.
+//!
+//! The [`Ledger`] resource exists only on a server configured to share its hunt
+//! (docs/scale-out.md); a server alone decides everything in its own tick, and a mod that finds
+//! no `Ledger` does exactly that. Asks are taken by the host after `Tick` and answered in the
+//! `PreTick` of a later tick, once the ledger's engine has durably decided: a mod announces
+//! nothing of a claim before its answer. Keys other servers created are passed on as
+//! [`Ledger::news`], so every server learns of every decision.
+
+use bevy_ecs::resource::Resource;
+
+/// A key to create, with its value: asked by a mod during a tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerAsk {
+    /// The mod's number for the ask; its answer carries it back.
+    pub ticket: u64,
+    /// Letters, digits, `-`, `_`, `=` and `.` (dots separate levels, as NATS subjects do).
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// What the ledger decided about an ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The key is this server's: created with the ask's value, durably.
+    Created,
+    /// Another ask created the key first: its value.
+    Held(Vec<u8>),
+    /// The ask cannot be decided: its key is not one a ledger takes. (An ask the ledger could
+    /// not be reached for is asked again until it is decided: it may have been stored.)
+    Unavailable(String),
+}
+
+/// Keys created by other servers, as they learn of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerNews {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// The asks of this tick, the answers and news for the mods: see the module's doc.
+#[derive(Resource, Debug)]
+pub struct Ledger {
+    asks: Vec<LedgerAsk>,
+    answers: Vec<(u64, Decision)>,
+    news: Vec<LedgerNews>,
+    next_ticket: u64,
+    /// This server's number among those sharing the ledger, drawn at random as it starts: with
+    /// a ticket, it tells an ask's own value from another's when the ask is answered twice.
+    server: u64,
+    /// Whether the ledger's engine can be reached now.
+    available: bool,
+}
+
+impl Ledger {
+    /// A ledger for server number `server` (unique among those sharing it), not yet reachable.
+    pub fn new(server: u64) -> Self {
+        Self { asks: Vec::new(), answers: Vec::new(), news: Vec::new(), next_ticket: 0, server, available: false }
+    }
+
+    /// This server's number: see [`Ledger::new`].
+    pub fn server(&self) -> u64 {
+        self.server
+    }
+
+    /// Whether the ledger's engine can be reached: while it cannot, a mod refuses what needs it
+    /// ([`Ledger::REFUSAL`]) instead of asking. Asks already made wait for their answer.
+    pub fn available(&self) -> bool {
+        self.available
+    }
+
+    /// Says whether the ledger's engine can be reached (the host).
+    pub fn set_available(&mut self, available: bool) {
+        self.available = available;
+    }
+
+    /// What a player is told when the ledger cannot decide (its engine is down or cut off).
+    pub const REFUSAL: &'static str = "the hunt cannot save right now; try again in a moment";
+
+    /// The ticket the next [`ask`](Self::ask) returns.
+    pub fn next_ticket(&self) -> u64 {
+        self.next_ticket + 1
+    }
+
+    /// Whether answers wait.
+    pub fn has_answers(&self) -> bool {
+        !self.answers.is_empty()
+    }
+
+    /// Asks to create `key` with `value`; the answer comes with the returned ticket.
+    pub fn ask(&mut self, key: String, value: Vec<u8>) -> u64 {
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        self.asks.push(LedgerAsk { ticket, key, value });
+        ticket
+    }
+
+    /// The answers that came since the last call (the mod, each tick).
+    pub fn take_answers(&mut self) -> std::vec::Drain<'_, (u64, Decision)> {
+        self.answers.drain(..)
+    }
+
+    /// The keys other servers created, since the last call (the mod, each tick).
+    pub fn take_news(&mut self) -> std::vec::Drain<'_, LedgerNews> {
+        self.news.drain(..)
+    }
+
+    /// Whether no news waits.
+    pub fn news_is_empty(&self) -> bool {
+        self.news.is_empty()
+    }
+
+    /// The asks of the tick (the host, after `Tick`).
+    pub fn take_asks(&mut self) -> std::vec::Drain<'_, LedgerAsk> {
+        self.asks.drain(..)
+    }
+
+    /// An answer to an ask (the host, before `Tick`).
+    pub fn answer(&mut self, ticket: u64, decision: Decision) {
+        self.answers.push((ticket, decision));
+    }
+
+    /// A key another server created (the host, before `Tick`).
+    pub fn tell(&mut self, news: LedgerNews) {
+        self.news.push(news);
+    }
+}
+
+/// A ledger key's level from any text: kept as is where it is a letter, digit, `-` or `_`,
+/// every other byte as `=` and two hex digits (so distinct texts give distinct levels).
+pub fn key_level(text: &str) -> String {
+    let mut level = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            level.push(b as char);
+        } else {
+            level.push_str(&format!("={b:02X}"));
+        }
+    }
+    if level.is_empty() {
+        level.push('=');
+    }
+    level
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_levels_keep_plain_names_and_escape_the_rest() {
+        assert_eq!(key_level("Tidewatch_Reveal-2"), "Tidewatch_Reveal-2");
+        assert_eq!(key_level("a.b c"), "a=2Eb=20c");
+        assert_eq!(key_level("="), "=3D");
+        assert_eq!(key_level(""), "=");
+        assert_ne!(key_level("a.b"), key_level("a=2Eb"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Shards: two servers (each its own root and store) sharing one hunt through a real
+//! nats-server with JetStream, real WebSocket clients on each (docs/scale-out.md).
+//!
+//! Every test starts its own nats-server on loopback; without one installed the tests say
+//! SKIPPED (CI installs it and requires it).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use veltrix_client::{Client, decode_mod_body, hello};
+use veltrix_protocol::{ErrorCode, ServerFrame, ServerMessage};
+use veltrix_tests::{LiveServer, TestServer, nats::NatsServer};
+
+const NS: &str = "Veltrix:TreasureHunt";
+const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// FirstFinder vaults of one dig each around the spawn (256.5, 256.5), within every player's
+/// reach and sparkle radius.
+const TILES: [(u32, u32); 8] =
+    [(255, 256), (257, 256), (256, 255), (256, 257), (255, 255), (257, 257), (255, 257), (257, 255)];
+
+/// A shard: the shipped server and mod with the hunt `Test` (the vaults at [`TILES`], one
+/// nobody digs far away), its `Cluster` pointing at `nats`.
+fn shard(nats: &NatsServer) -> (TestServer, LiveServer) {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
+    let data = server.root().join(MOD_DIR).join("assets/Server");
+    std::fs::remove_dir_all(&data).expect("the shipped pack's game data is removed");
+    let mut vaults: Vec<Value> = TILES
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| {
+            json!({"Id": format!("Race_{i}"), "At": {"X": x, "Y": y}, "Claim": "FirstFinder", "LootTable": "Coins",
+                   "DigEffort": 1})
+        })
+        .collect();
+    vaults.push(json!({"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}));
+    let coins =
+        json!({"Container": {"Type": "Single", "Item": {"ItemId": "Coin", "QuantityMin": 5, "QuantityMax": 5}}});
+    for (path, value) in [
+        ("Item/Items/Coin.json", json!({"MaxStack": 99})),
+        ("Drops/Coins.json", coins),
+        ("TreasureHunt/Hunts/Test.json", json!({"Seed": 7, "Vaults": vaults})),
+    ] {
+        server.write(&format!("{MOD_DIR}/assets/Server/{path}"), &value.to_string());
+    }
+    server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "Test", "HotReload": false}).to_string());
+    let config = json!({"World": {"Terrain": "Flat"}, "Cluster": {"Nats": nats.url(), "Bucket": "race"}});
+    server.write("config.json", &config.to_string());
+    let live = server.start(&[]);
+    live.wait_for_log(0, &format!("hunt Test running with {} vaults", TILES.len() + 1));
+    live.wait_for_log(0, "claims are decided in JetStream bucket race");
+    (server, live)
+}
+
+async fn join(live: &LiveServer, name: &str) -> Client {
+    Client::connect(&live.addr, hello(name)).await.unwrap_or_else(|e| panic!("{name} joins: {e:?}")).0
+}
+
+async fn dig(client: &mut Client, (x, y): (u32, u32)) -> u32 {
+    client.mod_request(NS, "Dig", &json!({"X": x, "Y": y})).await.unwrap()
+}
+
+/// A hunt message's kind and body (MessagePack maps read as JSON).
+fn hunt(message: &ServerMessage) -> Option<(String, Value)> {
+    match message {
+        ServerMessage::Mod(m) if m.ns == NS => Some((m.kind.clone(), decode_mod_body(m).expect("a hunt body"))),
+        _ => None,
+    }
+}
+
+/// Every frame read until one holds a message matching `pred`.
+async fn frames_through(client: &mut Client, what: &str, pred: impl Fn(&ServerMessage) -> bool) -> Vec<ServerFrame> {
+    let deadline = Instant::now() + WAIT;
+    let mut frames = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, client.next_frame()).await {
+            Err(_) => panic!("player {} got no {what} within {WAIT:?}", client.player()),
+            Ok(read) => read.expect("a well-formed frame").expect("the connection stays open"),
+        };
+        let found = frame.messages.iter().any(&pred);
+        frames.push(frame);
+        if found {
+            return frames;
+        }
+    }
+}
+
+/// The answer to `request`: a hunt message's kind and body, or a refusal's words; with every
+/// frame read.
+async fn answer(client: &mut Client, request: u32) -> (Result<(String, Value), String>, Vec<ServerFrame>) {
+    let answers = |m: &ServerMessage| match m {
+        ServerMessage::Mod(m) => m.ns == NS && m.request == Some(request),
+        ServerMessage::Error(e) => e.request == Some(request),
+        _ => false,
+    };
+    let frames = frames_through(client, &format!("answer to request {request}"), answers).await;
+    let found = frames.last().unwrap().messages.iter().find(|m| answers(m)).unwrap();
+    let answer = match found {
+        ServerMessage::Error(e) => {
+            assert_eq!(e.code, ErrorCode::Refused, "{e:?}");
+            Err(e.message.clone())
+        }
+        m => Ok(hunt(m).unwrap()),
+    };
+    (answer, frames)
+}
+
+/// Who `frames` say opened `vault` (VaultDiscovered).
+fn opened_by(frames: &[ServerFrame], vault: &str) -> Vec<String> {
+    frames
+        .iter()
+        .flat_map(|f| &f.messages)
+        .filter_map(hunt)
+        .filter(|(kind, body)| kind == "VaultDiscovered" && body["Vault"] == vault)
+        .map(|(_, body)| body["By"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two shards, a player on each, both digging every FirstFinder vault at once: each vault goes
+/// to exactly one of them, the other is refused naming the winner, and both see the one
+/// opening (the loser's shard learns it from the ledger).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_finder_vault_raced_from_two_shards_has_exactly_one_winner() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let mut alice = join(&shard_a, "alice").await;
+    let mut bob = join(&shard_b, "bob").await;
+    let mut wins = [0; 2];
+    for (i, &at) in TILES.iter().enumerate() {
+        let id = format!("Race_{i}");
+        let (a, b) = tokio::join!(dig(&mut alice, at), dig(&mut bob, at));
+        let ((a, a_frames), (b, b_frames)) = tokio::join!(answer(&mut alice, a), answer(&mut bob, b));
+        let (winner, refused) = match (a, b) {
+            (Ok((kind, body)), Err(refused)) | (Err(refused), Ok((kind, body))) => {
+                assert_eq!(kind, "LootGranted", "{id}: {body}");
+                assert_eq!(body["Vault"], id.as_str());
+                assert_eq!(body["Items"], json!([{"Item": "Coin", "Quantity": 5}]));
+                let winner = if a_frames.last().unwrap().messages.iter().any(|m| matches!(m, ServerMessage::Error(_))) {
+                    "bob"
+                } else {
+                    "alice"
+                };
+                (winner, refused)
+            }
+            both => panic!("{id}: exactly one of alice and bob claims it; they got {both:?}"),
+        };
+        wins[usize::from(winner == "bob")] += 1;
+        assert_eq!(refused, format!("already claimed: {winner} opened this vault first"), "{id}");
+        for (name, frames) in [("alice", &a_frames), ("bob", &b_frames)] {
+            assert_eq!(opened_by(frames, &id), [winner], "{id}: what {name} saw");
+        }
+    }
+    eprintln!("alice won {}, bob {} of {} races", wins[0], wins[1], TILES.len());
+}
+
+/// A claim on one shard reaches a player near the vault on the other (its opening, at once),
+/// and a dig there afterwards is refused without asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_on_one_shard_is_seen_near_the_vault_on_the_other() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let mut alice = join(&shard_a, "alice").await;
+    let mut carol = join(&shard_b, "carol").await;
+    let request = dig(&mut alice, TILES[0]).await;
+    let (granted, _) = answer(&mut alice, request).await;
+    assert_eq!(granted.expect("alice claims it").0, "LootGranted");
+    let seen = frames_through(&mut carol, "the opening of Race_0", |m| {
+        hunt(m).is_some_and(|(kind, body)| kind == "VaultDiscovered" && body["Vault"] == "Race_0")
+    })
+    .await;
+    assert_eq!(opened_by(&seen, "Race_0"), ["alice"]);
+    let request = dig(&mut carol, TILES[0]).await;
+    let (refused, _) = answer(&mut carol, request).await;
+    assert_eq!(refused, Err("already claimed: alice opened this vault first".to_string()));
+}
+
+/// NATS killed: a claim is refused in words (the hunt cannot save), movement and the rest go
+/// on; NATS back (same store): the shards reconnect by themselves and the next dig claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_down_claims_are_refused_in_words_and_resume_when_it_returns() {
+    let Some(mut nats) = NatsServer::start() else { return };
+    let (_a, shard_a) = shard(&nats);
+    let mut alice = join(&shard_a, "alice").await;
+    nats.kill();
+    shard_a.wait_for_log(0, "NATS lost");
+    let request = dig(&mut alice, TILES[1]).await;
+    let (refused, _) = answer(&mut alice, request).await;
+    assert_eq!(refused, Err("the hunt cannot save right now; try again in a moment".to_string()));
+
+    let before = shard_a.log().len();
+    nats.restart();
+    shard_a.wait_for_log(before, "connected to NATS");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let request = dig(&mut alice, TILES[1]).await;
+        match answer(&mut alice, request).await.0 {
+            Ok((kind, body)) => {
+                assert_eq!((kind.as_str(), &body["Vault"]), ("LootGranted", &json!("Race_1")));
+                break;
+            }
+            // The connection is back a moment before the bucket answers.
+            Err(refusal) if refusal.starts_with("the hunt cannot save") && Instant::now() < deadline => {}
+            Err(refusal) => panic!("after NATS came back: {refusal}"),
+        }
+    }
+}

@@ -335,7 +335,11 @@ pub fn update_leaderboard(
     }
     let now = board.clock(tick.tick);
     for outcome in claims.read() {
-        if let ClaimOutcome::Claimed(claim) = outcome {
+        // A claim made on another server names that server's player id: the board is this
+        // server's own until boards are shared (docs/scale-out.md).
+        if let ClaimOutcome::Claimed(claim) = outcome
+            && !claim.made_elsewhere()
+        {
             board.record(claim.player, &claim.player_name, 1, 0, now);
         }
     }

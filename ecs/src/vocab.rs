@@ -165,6 +165,8 @@ pub enum ClaimOutcome {
 /// One claim of one vault.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
+    /// The claimant's entity; `Entity::PLACEHOLDER` for a claim made on another server
+    /// ([`Claim::made_elsewhere`]).
     pub entity: Entity,
     pub player: PlayerId,
     pub player_name: String,
@@ -175,6 +177,14 @@ pub struct Claim {
     pub table: String,
     /// Whether this is the vault's first claim.
     pub first: bool,
+}
+
+impl Claim {
+    /// Whether the claim was made on another server sharing the hunt: its player is not here
+    /// (no loot, and its player id is that server's).
+    pub fn made_elsewhere(&self) -> bool {
+        self.entity == Entity::PLACEHOLDER
+    }
 }
 
 /// Loot a claim yielded: what went into the inventory now, and what waits in pending rewards.

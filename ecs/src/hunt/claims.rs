@@ -320,7 +320,7 @@ impl SharedClaims<'_> {
 }
 
 /// The first claim of `vault`, made on another server: told here as a claim whose player is
-/// not on this server (no entity, no loot).
+/// not on this server (no entity, no loot: [`Claim::made_elsewhere`]).
 fn opened_elsewhere(vault: &Vault, held: &LedgerClaim) -> Claim {
     Claim {
         entity: Entity::PLACEHOLDER,

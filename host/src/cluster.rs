@@ -24,7 +24,7 @@ use std::{
 
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
-use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, prelude::*};
+use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, Store, prelude::*};
 
 use crate::config::ClusterConfig;
 
@@ -54,15 +54,37 @@ const RETRY: Duration = Duration::from_millis(500);
 /// `world`, with the systems that move asks and answers. Does not wait for NATS: a shard starts
 /// while NATS is down, refuses claims meanwhile, and connects when it can.
 pub fn start(world: &mut World, config: &ClusterConfig, runtime: &tokio::runtime::Handle) -> Result<(), String> {
+    let server = shard_number(world.resource::<Store>())?;
     let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
     let (events_tx, events_rx) = flume::unbounded::<Event>();
     let available = Arc::new(AtomicBool::new(false));
     runtime.spawn(run(config.clone(), asks_rx, events_tx, Arc::clone(&available)));
-    let mut server = [0u8; 8];
-    getrandom::fill(&mut server).map_err(|e| format!("cannot draw the shard's number: {e}"))?;
-    world.insert_resource(Ledger::new(u64::from_le_bytes(server)));
+    world.insert_resource(Ledger::new(server));
     world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available });
     Ok(())
+}
+
+/// Where a shard keeps its number (docs/storage.md).
+pub const SHARD_TABLE: &str = "veltrix/shard";
+
+/// This shard's number among those sharing the ledger: drawn at random the first time, then
+/// kept in the store, so that after a restart the shard knows the claims it asked for before
+/// (and finds those it did not save).
+fn shard_number(store: &Store) -> Result<u64, String> {
+    let key = veltrix_sdk::rmp_serde::to_vec("number").expect("keys serialise");
+    let unreadable = |e: &dyn std::fmt::Display| format!("cannot read the shard's number in table {SHARD_TABLE}: {e}");
+    if let Some(value) = store.0.get(SHARD_TABLE, &key).map_err(|e| unreadable(&e))? {
+        return veltrix_sdk::rmp_serde::from_slice(&value).map_err(|e| unreadable(&e));
+    }
+    let mut drawn = [0u8; 8];
+    getrandom::fill(&mut drawn).map_err(|e| format!("cannot draw the shard's number: {e}"))?;
+    let number = u64::from_le_bytes(drawn);
+    let value = veltrix_sdk::rmp_serde::to_vec(&number).expect("numbers serialise");
+    store
+        .0
+        .commit(&[veltrix_sdk::Write { table: SHARD_TABLE.into(), key, value: Some(value) }])
+        .map_err(|e| format!("cannot save the shard's number: {e}"))?;
+    Ok(number)
 }
 
 /// PostTick: the tick's asks, to the ledger's tasks.

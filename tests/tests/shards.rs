@@ -24,15 +24,23 @@ const TILES: [(u32, u32); 8] =
 /// A shard: the shipped server and mod with the hunt `Test` (the vaults at [`TILES`], one
 /// nobody digs far away), its `Cluster` pointing at `nats`.
 fn shard(nats: &NatsServer) -> (TestServer, LiveServer) {
+    let server = shard_server(nats, &TILES, 1);
+    let live = start_shard(&server);
+    (server, live)
+}
+
+/// A shard's server, not started: FirstFinder vaults `Race_<i>` at `tiles`, each opened by
+/// `effort` digs, players appearing exactly at the spawn.
+fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32) -> TestServer {
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
     let data = server.root().join(MOD_DIR).join("assets/Server");
     std::fs::remove_dir_all(&data).expect("the shipped pack's game data is removed");
-    let mut vaults: Vec<Value> = TILES
+    let mut vaults: Vec<Value> = tiles
         .iter()
         .enumerate()
         .map(|(i, (x, y))| {
             json!({"Id": format!("Race_{i}"), "At": {"X": x, "Y": y}, "Claim": "FirstFinder", "LootTable": "Coins",
-                   "DigEffort": 1})
+                   "DigEffort": effort})
         })
         .collect();
     vaults.push(json!({"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}));
@@ -46,12 +54,18 @@ fn shard(nats: &NatsServer) -> (TestServer, LiveServer) {
         server.write(&format!("{MOD_DIR}/assets/Server/{path}"), &value.to_string());
     }
     server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "Test", "HotReload": false}).to_string());
-    let config = json!({"World": {"Terrain": "Flat"}, "Cluster": {"Nats": nats.url(), "Bucket": "race"}});
+    let config =
+        json!({"World": {"Terrain": "Flat", "SpawnRadius": 0}, "Cluster": {"Nats": nats.url(), "Bucket": "race"}});
     server.write("config.json", &config.to_string());
+    server
+}
+
+/// Starts a shard and waits until its hunt runs and its ledger is open.
+fn start_shard(server: &TestServer) -> LiveServer {
     let live = server.start(&[]);
-    live.wait_for_log(0, &format!("hunt Test running with {} vaults", TILES.len() + 1));
+    live.wait_for_log(0, "hunt Test running with");
     live.wait_for_log(0, "claims are decided in JetStream bucket race");
-    (server, live)
+    live
 }
 
 async fn join(live: &LiveServer, name: &str) -> Client {
@@ -205,4 +219,177 @@ async fn with_nats_down_claims_are_refused_in_words_and_resume_when_it_returns()
             Err(refusal) => panic!("after NATS came back: {refusal}"),
         }
     }
+}
+
+/// What a digger was told: the vaults granted to it (answers, and grants that came without a
+/// request: a claim decided before a kill, made when it came back), and who opened the vaults
+/// it was refused.
+#[derive(Debug, Default)]
+struct Told {
+    granted: Vec<String>,
+    refused: Vec<(String, String)>,
+}
+
+/// Digs every vault of `tiles` in turn until it is granted or refused as claimed, through
+/// kills: a connection that closes is made again to the shard's address of the moment.
+async fn digger(name: &str, addr: std::sync::Arc<std::sync::Mutex<String>>, tiles: &[(u32, u32)]) -> Told {
+    let connect = || async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let at = addr.lock().unwrap().clone();
+            match Client::connect(&at, hello(name)).await {
+                Ok((client, _)) => return client,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{name} cannot join {at}: {e:?}"),
+            }
+        }
+    };
+    let mut told = Told::default();
+    let mut client = connect().await;
+    for (i, &(x, y)) in tiles.iter().enumerate() {
+        let id = format!("Race_{i}");
+        'vault: loop {
+            let Ok(request) = client.mod_request(NS, "Dig", &json!({"X": x, "Y": y})).await else {
+                client = connect().await;
+                continue;
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let frame = match tokio::time::timeout_at(deadline, client.next_frame()).await {
+                    Err(_) => panic!("{name}: no answer to its dig of {id} within 30 s"),
+                    Ok(Ok(Some(frame))) => frame,
+                    Ok(_) => {
+                        client = connect().await;
+                        continue 'vault;
+                    }
+                };
+                let mut answered = None;
+                for m in &frame.messages {
+                    if let Some((kind, body)) = hunt(m)
+                        && kind == "LootGranted"
+                    {
+                        told.granted.push(body["Vault"].as_str().unwrap().to_string());
+                    }
+                    match m {
+                        ServerMessage::Mod(m) if m.ns == NS && m.request == Some(request) => {
+                            answered = Some(Ok(m.kind.clone()))
+                        }
+                        ServerMessage::Error(e) if e.request == Some(request) => {
+                            answered = Some(Err(e.message.clone()))
+                        }
+                        _ => {}
+                    }
+                }
+                match answered {
+                    None => continue,
+                    Some(Ok(kind)) if kind == "LootGranted" => break 'vault,
+                    Some(Ok(_)) => continue 'vault,
+                    Some(Err(refusal)) => {
+                        if let Some(who) = refusal.strip_prefix("already claimed: ") {
+                            let who = who.trim_end_matches(" opened this vault first");
+                            told.refused.push((id.clone(), who.to_string()));
+                            break 'vault;
+                        }
+                        assert!(
+                            refusal.starts_with("the hunt cannot save") || refusal.contains("being decided"),
+                            "{name}: {id} refused: {refusal}"
+                        );
+                        // Tried again at the next frame.
+                        continue 'vault;
+                    }
+                }
+            }
+        }
+    }
+    told
+}
+
+/// The grants in a stopped shard's event log: (vault, player id) for each.
+fn logged_grants(server: &TestServer) -> Vec<(String, u64)> {
+    use treasure_hunt::persist::{EVENTS, EventRecord, HuntEvent};
+    let path = server.root().join("universe").join(veltrix_host::store::FILE);
+    let store =
+        veltrix_sdk::Store(std::sync::Arc::new(veltrix_host::store::RedbStore::open(&path).expect("the store opens")));
+    let events: Vec<((String, u64), EventRecord)> = store.load(EVENTS).expect("events decode");
+    events
+        .into_iter()
+        .filter_map(|(_, record)| match record.event {
+            HuntEvent::LootGranted { player, vault, .. } => Some((vault, player)),
+            HuntEvent::VaultOpened { .. } => None,
+        })
+        .collect()
+}
+
+/// Two shards race for 24 FirstFinder vaults of two digs each while one shard is SIGKILLed and
+/// restarted three times and nats-server once. Afterwards, from both shards' stores and what
+/// the players were told: no vault is granted twice (in the logs or to the players), every
+/// grant a player was told of is in its shard's log, and every vault someone was refused as
+/// claimed was granted to the one named (none lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_and_nats_killed_during_claims_never_grant_a_vault_twice_or_lose_one() {
+    let Some(mut nats) = NatsServer::start() else { return };
+    // Every tile within reach of the spawn but the one players stand on.
+    let tiles: Vec<(u32, u32)> =
+        (254..=258).flat_map(|x| (254..=258).map(move |y| (x, y))).filter(|&t| t != (256, 256)).collect();
+    let (server_a, server_b) = (shard_server(&nats, &tiles, 2), shard_server(&nats, &tiles, 2));
+    let (mut live_a, live_b) = (start_shard(&server_a), start_shard(&server_b));
+    let addr_a = std::sync::Arc::new(std::sync::Mutex::new(live_a.addr.clone()));
+    let addr_b = std::sync::Arc::new(std::sync::Mutex::new(live_b.addr.clone()));
+    let killer = {
+        let addr_a = std::sync::Arc::clone(&addr_a);
+        tokio::task::spawn_blocking(move || {
+            for pause in [400, 900, 250] {
+                std::thread::sleep(Duration::from_millis(pause));
+                live_a.kill();
+                live_a = start_shard(&server_a);
+                *addr_a.lock().unwrap() = live_a.addr.clone();
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            nats.kill();
+            std::thread::sleep(Duration::from_millis(500));
+            nats.restart();
+            (server_a, live_a, nats)
+        })
+    };
+    let (alice, bob) = tokio::join!(digger("alice", addr_a, &tiles), digger("bob", addr_b, &tiles));
+    let (server_a, live_a, _nats) = killer.await.unwrap();
+    let (_, _) = (live_a.stop(), live_b.stop());
+    let (log_a, log_b) = (logged_grants(&server_a), logged_grants(&server_b));
+
+    let mut grants: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+    for (vault, _) in &log_a {
+        grants.entry(vault.clone()).or_default().push("alice");
+    }
+    for (vault, _) in &log_b {
+        grants.entry(vault.clone()).or_default().push("bob");
+    }
+    for (vault, to) in &grants {
+        assert_eq!(to.len(), 1, "{vault} granted more than once: {to:?}");
+    }
+    for (name, told, log) in [("alice", &alice, &log_a), ("bob", &bob, &log_b)] {
+        let mut once = told.granted.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), told.granted.len(), "{name} was told of a grant twice: {:?}", told.granted);
+        for vault in &told.granted {
+            assert!(log.iter().any(|(v, _)| v == vault), "{name} was told of {vault}, which its shard did not log");
+        }
+        for (vault, who) in &told.refused {
+            assert_eq!(
+                grants.get(vault).map(Vec::as_slice),
+                Some(&[who.as_str()][..]),
+                "{name} was refused {vault} as {who}'s"
+            );
+        }
+    }
+    eprintln!(
+        "alice was granted {}, bob {}; {} of {} vaults granted in all",
+        alice.granted.len(),
+        bob.granted.len(),
+        grants.len(),
+        tiles.len()
+    );
 }

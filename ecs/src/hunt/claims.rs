@@ -35,14 +35,15 @@ fn claimant(rule: ClaimRule, player: PlayerId, team: Option<&Team>) -> Claimant 
 /// server's ([`SharedClaims`]): exactly once across every server.
 pub fn resolve_claims(
     mut finished: MessageReader<DigOutcome>,
-    mut vaults: Query<(&Vault, &mut VaultClaims)>,
-    players: Query<(&Player, Option<&Team>)>,
+    mut vaults: Query<(Entity, &Vault, &mut VaultClaims)>,
+    players: Query<(Entity, &Player, Option<&Team>)>,
     mut shared: SharedClaims,
     mut out: MessageWriter<ClaimOutcome>,
 ) {
     if shared.ledger.is_some() {
         shared.apply_answers(&mut vaults, &players, &mut out);
         shared.apply_news(&mut vaults, &mut out);
+        shared.settle(&mut vaults, &players, &mut out);
     }
     let mut claims: Vec<(u32, PlayerId, Entity, Option<u32>, Entity)> = finished
         .read()
@@ -55,8 +56,8 @@ pub fn resolve_claims(
         .collect();
     claims.sort_by_key(|(arrival, player, ..)| (*arrival, *player));
     for (_, player, entity, request, vault_entity) in claims {
-        let Ok((vault, mut record)) = vaults.get_mut(vault_entity) else { continue };
-        let Ok((who, team)) = players.get(entity) else { continue };
+        let Ok((_, vault, mut record)) = vaults.get_mut(vault_entity) else { continue };
+        let Ok((_, who, team)) = players.get(entity) else { continue };
         if let Some(reason) = already_claimed(&vault.0, &record, player, team) {
             let reason = reason.reason();
             out.write(ClaimOutcome::Refused(Refused { player, request, reason }));
@@ -159,16 +160,23 @@ pub struct Waiting {
 }
 
 /// Claims asked of the ledger, by ticket: each with whether it asked for the vault's first
-/// claim, and its key.
+/// claim, its key and its value.
 #[derive(Resource, Debug, Default)]
-pub struct WaitingClaims(std::collections::HashMap<u64, (Waiting, bool, String)>);
+pub struct WaitingClaims(std::collections::HashMap<u64, (Waiting, bool, String, LedgerClaim)>);
+
+/// Claims the ledger holds for this server's players that this server did not save: it
+/// stopped between the ledger's answer and its commit. Each is made (its loot granted) when
+/// its player is online here; the ledger tells them again at every start until they are saved.
+#[derive(Resource, Debug, Default)]
+pub struct UnsettledClaims(Vec<(Entity, LedgerClaim)>);
 
 /// Claims on a server that shares its hunt: the ledger (absent on a server alone), the claims
-/// waiting for it, and the running hunt (its id and run name the keys).
+/// waiting for it or left unsettled, and the running hunt (its id and run name the keys).
 #[derive(SystemParam)]
 pub struct SharedClaims<'w> {
     ledger: Option<ResMut<'w, Ledger>>,
     waiting: ResMut<'w, WaitingClaims>,
+    unsettled: ResMut<'w, UnsettledClaims>,
     hunt: Option<Res<'w, ActiveHunt>>,
 }
 
@@ -206,7 +214,7 @@ impl SharedClaims<'_> {
         let value = LedgerClaim { player: claim.player, name: name.to_owned(), claimant, ask };
         let ticket = ledger.ask(key.clone(), rmp_serde::to_vec_named(&value).expect("claims serialise"));
         debug_assert_eq!(ticket, ask.1);
-        self.waiting.0.insert(ticket, (claim, first, key));
+        self.waiting.0.insert(ticket, (claim, first, key, value));
     }
 
     /// The ledger's answers: a key this server created is a claim made (as locally); one held
@@ -214,8 +222,8 @@ impl SharedClaims<'_> {
     /// claim; a ledger that could not decide is a refusal in words.
     fn apply_answers(
         &mut self,
-        vaults: &mut Query<(&Vault, &mut VaultClaims)>,
-        players: &Query<(&Player, Option<&Team>)>,
+        vaults: &mut Query<(Entity, &Vault, &mut VaultClaims)>,
+        players: &Query<(Entity, &Player, Option<&Team>)>,
         out: &mut MessageWriter<ClaimOutcome>,
     ) {
         let Some(ledger) = self.ledger.as_mut() else { return };
@@ -224,35 +232,30 @@ impl SharedClaims<'_> {
         }
         let answers: Vec<(u64, Decision)> = ledger.take_answers().collect();
         for (ticket, decision) in answers {
-            let Some((claim, first, _)) = self.waiting.0.remove(&ticket) else { continue };
-            let Ok((vault, mut record)) = vaults.get_mut(claim.vault) else { continue };
+            let Some((claim, first, _, asked)) = self.waiting.0.remove(&ticket) else { continue };
+            let Ok((_, vault, mut record)) = vaults.get_mut(claim.vault) else { continue };
             let refuse = |out: &mut MessageWriter<ClaimOutcome>, reason: Reason| {
                 out.write(ClaimOutcome::Refused(Refused { player: claim.player, request: claim.request, reason }));
-            };
-            let Ok((who, team)) = players.get(claim.entity) else {
-                if matches!(decision, Decision::Created) {
-                    // Decided for a player who left meanwhile: the claim stands, so it is kept.
-                    veltrix_sdk::tracing::warn!(
-                        "player {} left before the claim of vault {} it won was answered; the claim is kept, its loot \
-                         is not granted",
-                        claim.player,
-                        vault.0.id
-                    );
-                    record.claimed_by.insert(Claimant::Player(claim.player));
-                }
-                continue;
             };
             let held = match &decision {
                 Decision::Held(value) => rmp_serde::from_slice::<LedgerClaim>(value).ok(),
                 _ => None,
             };
-            // A key that holds this player's own claim is its own: an ask that timed out after
-            // the ledger stored it, asked again.
-            let own = self.ledger.as_ref().map(|l| (l.server(), ticket));
-            let created = matches!(decision, Decision::Created) || held.as_ref().is_some_and(|h| Some(h.ask) == own);
+            // A key that holds this server's claim for this player is its own: this ask, asked
+            // again after its acknowledgement was lost, or an ask before a restart whose claim
+            // was not saved here.
+            let created = matches!(decision, Decision::Created)
+                || held.as_ref().is_some_and(|h| h.ask.0 == asked.ask.0 && h.player == asked.player);
+            let Ok((_, who, team)) = players.get(claim.entity) else {
+                if created {
+                    // Decided for a player who left meanwhile: made when it is online again.
+                    self.unsettled.0.push((claim.vault, asked));
+                }
+                continue;
+            };
             match (created, decision) {
                 (true, _) => {
-                    let claimant = claimant(vault.0.claim, claim.player, team);
+                    let claimant = asked.claimant;
                     if record.claimed_by.contains(&claimant) {
                         continue;
                     }
@@ -291,7 +294,11 @@ impl SharedClaims<'_> {
     /// Claims other servers made: their vaults' records learn them, and a vault's first claim
     /// is told here as theirs (no loot: its player is not on this server), so players near the
     /// vault on every server see it opened, and the clues and ends that follow a claim follow.
-    fn apply_news(&mut self, vaults: &mut Query<(&Vault, &mut VaultClaims)>, out: &mut MessageWriter<ClaimOutcome>) {
+    fn apply_news(
+        &mut self,
+        vaults: &mut Query<(Entity, &Vault, &mut VaultClaims)>,
+        out: &mut MessageWriter<ClaimOutcome>,
+    ) {
         let (Some(ledger), Some(hunt)) = (self.ledger.as_mut(), self.hunt.as_ref()) else { return };
         if ledger.news_is_empty() {
             return;
@@ -300,22 +307,62 @@ impl SharedClaims<'_> {
         let news: Vec<LedgerNews> = ledger.take_news().collect();
         for news in news {
             // This server's own ask: its answer decides.
-            if self.waiting.0.values().any(|(.., key)| *key == news.key) {
+            if self.waiting.0.values().any(|(_, _, key, _)| *key == news.key) {
                 continue;
             }
             let Some(rest) = news.key.strip_prefix(&prefix) else { continue };
             let Some((vault_level, who)) = rest.rsplit_once('.') else { continue };
             let Ok(held) = rmp_serde::from_slice::<LedgerClaim>(&news.value) else { continue };
-            let Some((vault, mut record)) = vaults.iter_mut().find(|(v, _)| key_level(&v.0.id) == vault_level) else {
+            let Some((vault_entity, vault, mut record)) =
+                vaults.iter_mut().find(|(_, v, _)| key_level(&v.0.id) == vault_level)
+            else {
                 continue;
             };
             let first = who == FIRST;
+            if held.ask.0 == ledger.server() {
+                // This server's own claim, decided before it last stopped: saved here, or not.
+                let saved = record.claimed_by.contains(&Claimant::Player(held.player));
+                if !saved && !self.unsettled.0.iter().any(|(v, h)| *v == vault_entity && h.ask == held.ask) {
+                    veltrix_sdk::tracing::warn!(
+                        "the claim of vault {} by {} was decided for this server before it stopped, and not saved \
+                         here: it is made when {} is next online",
+                        vault.0.id,
+                        held.name,
+                        held.name
+                    );
+                    self.unsettled.0.push((vault_entity, held));
+                }
+                continue;
+            }
             let opened = first && record.first.is_none();
             learn(&mut record, first, &held);
             if opened {
                 out.write(ClaimOutcome::Claimed(opened_elsewhere(vault, &held)));
             }
         }
+    }
+
+    /// Makes the unsettled claims whose players are online: as if just answered, without a
+    /// request.
+    fn settle(
+        &mut self,
+        vaults: &mut Query<(Entity, &Vault, &mut VaultClaims)>,
+        players: &Query<(Entity, &Player, Option<&Team>)>,
+        out: &mut MessageWriter<ClaimOutcome>,
+    ) {
+        if self.unsettled.0.is_empty() {
+            return;
+        }
+        self.unsettled.0.retain(|(vault, held)| {
+            let Some((entity, who, _)) = players.iter().find(|(_, p, _)| p.id == held.player) else { return true };
+            let Ok((_, vault, mut record)) = vaults.get_mut(*vault) else { return false };
+            if !record.claimed_by.contains(&held.claimant) {
+                let claim =
+                    record_claim(vault, &mut record, entity, held.player, &who.name, None, held.claimant.clone());
+                out.write(ClaimOutcome::Claimed(claim));
+            }
+            false
+        });
     }
 }
 

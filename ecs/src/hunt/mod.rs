@@ -68,6 +68,7 @@ pub fn register(world: &mut World, rules: HuntRules) {
     world.init_resource::<VaultIndex>();
     world.init_resource::<Stash>();
     world.init_resource::<claims::WaitingClaims>();
+    world.init_resource::<claims::UnsettledClaims>();
     for register in [
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DigRequest>,
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DiscardRequest>,

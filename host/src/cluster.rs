@@ -31,7 +31,7 @@ use crate::config::ClusterConfig;
 /// What comes back from the ledger's tasks to the tick.
 #[derive(Debug)]
 enum Event {
-    Answer(u64, Decision),
+    Answer(u64, String, Decision),
     News(LedgerNews),
 }
 
@@ -103,7 +103,7 @@ pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
     }
     for event in link.events.try_iter() {
         match event {
-            Event::Answer(ticket, decision) => ledger.answer(ticket, decision),
+            Event::Answer(ticket, key, decision) => ledger.answer(ticket, key, decision),
             Event::News(news) => ledger.tell(news),
         }
     }
@@ -140,7 +140,7 @@ async fn run(
         let (store, events) = (store.clone(), events.clone());
         tokio::spawn(async move {
             let decision = create(&store, &ask.key, ask.value).await;
-            let _ = events.send(Event::Answer(ask.ticket, decision));
+            let _ = events.send(Event::Answer(ask.ticket, ask.key, decision));
         });
     }
 }

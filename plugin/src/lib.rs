@@ -18,6 +18,7 @@ pub mod publish;
 pub mod reload;
 pub mod runs;
 pub mod sets;
+pub mod shared_runs;
 pub mod simulate;
 
 use std::path::Path;
@@ -191,7 +192,11 @@ impl Mod for TreasureHunt {
         ctx.world_mut().init_resource::<clock::ClockSource>();
         // Between ticks, in order: a reloaded pack, the time, then the hunt's life (a start or
         // an end takes effect before the tick's digs).
-        ctx.add_systems(PreTick, (reload::apply_reload, clock::advance_clock, runs::drive_runs).chain());
+        // On servers sharing the hunt, its runs' starts and ends are then told and followed.
+        ctx.add_systems(
+            PreTick,
+            (reload::apply_reload, clock::advance_clock, runs::drive_runs, shared_runs::share_runs).chain(),
+        );
         Ok(())
     }
 

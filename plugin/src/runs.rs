@@ -27,7 +27,12 @@ pub fn drive_runs(
 
 /// Ends the running hunt `id` now (`hunt stop`), keeping its final board.
 pub fn stop(world: &mut World, id: &str) -> Result<String, String> {
-    let text = lifecycle::end_run(world, id, EndReason::Stopped)?;
+    end(world, id, EndReason::Stopped)
+}
+
+/// Ends the running hunt `id` now for `reason`, keeping its final board.
+pub fn end(world: &mut World, id: &str, reason: EndReason) -> Result<String, String> {
+    let text = lifecycle::end_run(world, id, reason)?;
     keep_final_board(world, id);
     Ok(text)
 }

@@ -6,8 +6,9 @@
 //! (docs/scale-out.md); a server alone decides everything in its own tick, and a mod that finds
 //! no `Ledger` does exactly that. Asks are taken by the host after `Tick` and answered in the
 //! `PreTick` of a later tick, once the ledger's engine has durably decided: a mod announces
-//! nothing of a claim before its answer. Keys other servers created are passed on as
-//! [`Ledger::news`], so every server learns of every decision.
+//! nothing of a claim before its answer. Keys other servers created are passed on as news, so
+//! every server learns of every decision. Answers and news are taken by key prefix: each
+//! concern of a mod (claims, the hunt's runs) takes those of its own keys.
 
 use bevy_ecs::resource::Resource;
 
@@ -44,7 +45,8 @@ pub struct LedgerNews {
 #[derive(Resource, Debug)]
 pub struct Ledger {
     asks: Vec<LedgerAsk>,
-    answers: Vec<(u64, Decision)>,
+    /// Ticket, key and decision of each answer.
+    answers: Vec<(u64, String, Decision)>,
     news: Vec<LedgerNews>,
     next_ticket: u64,
     /// This server's number among those sharing the ledger, drawn at random as it starts: with
@@ -84,11 +86,6 @@ impl Ledger {
         self.next_ticket + 1
     }
 
-    /// Whether answers wait.
-    pub fn has_answers(&self) -> bool {
-        !self.answers.is_empty()
-    }
-
     /// Asks to create `key` with `value`; the answer comes with the returned ticket.
     pub fn ask(&mut self, key: String, value: Vec<u8>) -> u64 {
         self.next_ticket += 1;
@@ -97,19 +94,27 @@ impl Ledger {
         ticket
     }
 
-    /// The answers that came since the last call (the mod, each tick).
-    pub fn take_answers(&mut self) -> std::vec::Drain<'_, (u64, Decision)> {
-        self.answers.drain(..)
+    /// The answers to asks whose keys start with `prefix`, that came since the last call (a
+    /// mod, each tick: each concern takes those of its own keys).
+    pub fn take_answers_under(&mut self, prefix: &str) -> Vec<(u64, Decision)> {
+        if !self.answers.iter().any(|(_, key, _)| key.starts_with(prefix)) {
+            return Vec::new();
+        }
+        let (mine, others): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.answers).into_iter().partition(|(_, key, _)| key.starts_with(prefix));
+        self.answers = others;
+        mine.into_iter().map(|(ticket, _, decision)| (ticket, decision)).collect()
     }
 
-    /// The keys other servers created, since the last call (the mod, each tick).
-    pub fn take_news(&mut self) -> std::vec::Drain<'_, LedgerNews> {
-        self.news.drain(..)
-    }
-
-    /// Whether no news waits.
-    pub fn news_is_empty(&self) -> bool {
-        self.news.is_empty()
+    /// The keys other servers created under `prefix`, since the last call (a mod, each tick).
+    pub fn take_news_under(&mut self, prefix: &str) -> Vec<LedgerNews> {
+        if !self.news.iter().any(|n| n.key.starts_with(prefix)) {
+            return Vec::new();
+        }
+        let (mine, others): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.news).into_iter().partition(|n| n.key.starts_with(prefix));
+        self.news = others;
+        mine
     }
 
     /// The asks of the tick (the host, after `Tick`).
@@ -117,9 +122,9 @@ impl Ledger {
         self.asks.drain(..)
     }
 
-    /// An answer to an ask (the host, before `Tick`).
-    pub fn answer(&mut self, ticket: u64, decision: Decision) {
-        self.answers.push((ticket, decision));
+    /// An answer to the ask `ticket` for `key` (the host, before `Tick`).
+    pub fn answer(&mut self, ticket: u64, key: String, decision: Decision) {
+        self.answers.push((ticket, key, decision));
     }
 
     /// A key another server created (the host, before `Tick`).

@@ -393,3 +393,36 @@ async fn shards_and_nats_killed_during_claims_never_grant_a_vault_twice_or_lose_
         tiles.len()
     );
 }
+
+/// The `Event` of the next `HuntAnnounced` `client` receives.
+async fn next_announcement(client: &mut Client) -> String {
+    let frames =
+        frames_through(client, "an announcement", |m| hunt(m).is_some_and(|(kind, _)| kind == "HuntAnnounced")).await;
+    let (_, body) =
+        frames.iter().flat_map(|f| &f.messages).filter_map(hunt).find(|(kind, _)| kind == "HuntAnnounced").unwrap();
+    body["Event"].as_str().unwrap().to_string()
+}
+
+/// A run stopped on one shard ends on the other, and a run started on one starts on the other
+/// with the same number: their players hear it, and a vault of the new run is claimed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_or_started_on_one_shard_is_followed_by_the_other() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, mut shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let mut bob = join(&shard_b, "bob").await;
+
+    let said = shard_a.console("hunt stop Test");
+    assert!(said.contains("hunt Test ended (run 1)"), "{said}");
+    assert_eq!(next_announcement(&mut bob).await, "Ended");
+    shard_b.wait_for_log(0, "hunt Test ended (run 1): Stopped, as another server ended it");
+
+    let said = shard_a.console("hunt start Test");
+    assert!(said.contains("hunt Test started (run 2)"), "{said}");
+    assert_eq!(next_announcement(&mut bob).await, "Started");
+    shard_b.wait_for_log(0, "hunt Test started (run 2)");
+
+    let mut alice = join(&shard_a, "alice").await;
+    let (a, b) = tokio::join!(dig(&mut alice, TILES[0]), dig(&mut bob, TILES[0]));
+    let ((a, _), (b, _)) = tokio::join!(answer(&mut alice, a), answer(&mut bob, b));
+    assert!(a.is_ok() != b.is_ok(), "run 2's vault goes to exactly one of them: {a:?} / {b:?}");
+}

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use veltrix_sdk::{
-    Decision, Ledger, LedgerNews, PlayerId, bevy_ecs::system::SystemParam, key_level, prelude::*, rmp_serde,
-};
+use veltrix_sdk::{Decision, Ledger, PlayerId, bevy_ecs::system::SystemParam, key_level, prelude::*, rmp_serde};
 
 use super::player::PityCounters;
 use crate::{
@@ -134,6 +132,9 @@ pub struct LedgerClaim {
     pub ask: (u64, u64),
 }
 
+/// Where claims are in the ledger.
+const CLAIMS: &str = "claims.";
+
 /// The level of a claim's ledger key after the vault's: the vault's first claim, or a
 /// claimant's (under PerPlayer, Team and the consolation of FirstFinderThenPerPlayer).
 const FIRST: &str = "first";
@@ -147,7 +148,7 @@ pub fn ledger_key(hunt: &ActiveHunt, vault: &str, who: Option<(&Claimant, &str)>
         Some((Claimant::Player(_), name)) => format!("p{}", key_level(&name.to_lowercase())),
         Some((Claimant::Team(t), _)) => format!("t{}", key_level(t)),
     };
-    format!("claims.{}.{}.{}.{who}", key_level(&hunt.id), hunt.run, key_level(vault))
+    format!("{CLAIMS}{}.{}.{}.{who}", key_level(&hunt.id), hunt.run, key_level(vault))
 }
 
 /// A claim asked of the ledger, waiting for its answer.
@@ -227,10 +228,7 @@ impl SharedClaims<'_> {
         out: &mut MessageWriter<ClaimOutcome>,
     ) {
         let Some(ledger) = self.ledger.as_mut() else { return };
-        if !ledger.has_answers() {
-            return;
-        }
-        let answers: Vec<(u64, Decision)> = ledger.take_answers().collect();
+        let answers = ledger.take_answers_under(CLAIMS);
         for (ticket, decision) in answers {
             let Some((claim, first, _, asked)) = self.waiting.0.remove(&ticket) else { continue };
             let Ok((_, vault, mut record)) = vaults.get_mut(claim.vault) else { continue };
@@ -300,11 +298,11 @@ impl SharedClaims<'_> {
         out: &mut MessageWriter<ClaimOutcome>,
     ) {
         let (Some(ledger), Some(hunt)) = (self.ledger.as_mut(), self.hunt.as_ref()) else { return };
-        if ledger.news_is_empty() {
+        let news = ledger.take_news_under(CLAIMS);
+        if news.is_empty() {
             return;
         }
-        let prefix = format!("claims.{}.{}.", key_level(&hunt.id), hunt.run);
-        let news: Vec<LedgerNews> = ledger.take_news().collect();
+        let prefix = format!("{CLAIMS}{}.{}.", key_level(&hunt.id), hunt.run);
         for news in news {
             // This server's own ask: its answer decides.
             if self.waiting.0.values().any(|(_, _, key, _)| *key == news.key) {

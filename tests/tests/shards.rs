@@ -24,14 +24,19 @@ const TILES: [(u32, u32); 8] =
 /// A shard: the shipped server and mod with the hunt `Test` (the vaults at [`TILES`], one
 /// nobody digs far away), its `Cluster` pointing at `nats`.
 fn shard(nats: &NatsServer) -> (TestServer, LiveServer) {
-    let server = shard_server(nats, &TILES, 1);
+    shard_of(nats, "FirstFinder")
+}
+
+/// [`shard`], its vaults under claim rule `rule`.
+fn shard_of(nats: &NatsServer, rule: &str) -> (TestServer, LiveServer) {
+    let server = shard_server(nats, &TILES, 1, rule);
     let live = start_shard(&server);
     (server, live)
 }
 
-/// A shard's server, not started: FirstFinder vaults `Race_<i>` at `tiles`, each opened by
-/// `effort` digs, players appearing exactly at the spawn.
-fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32) -> TestServer {
+/// A shard's server, not started: vaults `Race_<i>` at `tiles` under claim rule `rule`, each
+/// opened by `effort` digs, players appearing exactly at the spawn.
+fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32, rule: &str) -> TestServer {
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
     let data = server.root().join(MOD_DIR).join("assets/Server");
     std::fs::remove_dir_all(&data).expect("the shipped pack's game data is removed");
@@ -39,7 +44,7 @@ fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32) -> TestSer
         .iter()
         .enumerate()
         .map(|(i, (x, y))| {
-            json!({"Id": format!("Race_{i}"), "At": {"X": x, "Y": y}, "Claim": "FirstFinder", "LootTable": "Coins",
+            json!({"Id": format!("Race_{i}"), "At": {"X": x, "Y": y}, "Claim": rule, "LootTable": "Coins",
                    "DigEffort": effort})
         })
         .collect();
@@ -334,7 +339,8 @@ async fn shards_and_nats_killed_during_claims_never_grant_a_vault_twice_or_lose_
     // Every tile within reach of the spawn but the one players stand on.
     let tiles: Vec<(u32, u32)> =
         (254..=258).flat_map(|x| (254..=258).map(move |y| (x, y))).filter(|&t| t != (256, 256)).collect();
-    let (server_a, server_b) = (shard_server(&nats, &tiles, 2), shard_server(&nats, &tiles, 2));
+    let (server_a, server_b) =
+        (shard_server(&nats, &tiles, 2, "FirstFinder"), shard_server(&nats, &tiles, 2, "FirstFinder"));
     let (mut live_a, live_b) = (start_shard(&server_a), start_shard(&server_b));
     let addr_a = std::sync::Arc::new(std::sync::Mutex::new(live_a.addr.clone()));
     let addr_b = std::sync::Arc::new(std::sync::Mutex::new(live_b.addr.clone()));
@@ -425,4 +431,23 @@ async fn a_run_stopped_or_started_on_one_shard_is_followed_by_the_other() {
     let (a, b) = tokio::join!(dig(&mut alice, TILES[0]), dig(&mut bob, TILES[0]));
     let ((a, _), (b, _)) = tokio::join!(answer(&mut alice, a), answer(&mut bob, b));
     assert!(a.is_ok() != b.is_ok(), "run 2's vault goes to exactly one of them: {a:?} / {b:?}");
+}
+
+/// A PerPlayer vault claimed by alice on one shard is refused to alice on the other (her claim
+/// is in the ledger), and still granted to bob there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_player_claim_counts_on_every_shard() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard_of(&nats, "PerPlayer"), shard_of(&nats, "PerPlayer"));
+    let mut alice = join(&shard_a, "alice").await;
+    let request = dig(&mut alice, TILES[0]).await;
+    assert_eq!(answer(&mut alice, request).await.0.expect("alice claims it").0, "LootGranted");
+    drop(alice);
+
+    let mut alice = join(&shard_b, "Alice").await;
+    let request = dig(&mut alice, TILES[0]).await;
+    assert_eq!(answer(&mut alice, request).await.0, Err("already claimed: you opened this vault before".to_string()));
+    let mut bob = join(&shard_b, "bob").await;
+    let request = dig(&mut bob, TILES[0]).await;
+    assert_eq!(answer(&mut bob, request).await.0.expect("bob claims it too").0, "LootGranted");
 }

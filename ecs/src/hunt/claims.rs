@@ -11,7 +11,7 @@ use crate::{
     model::assets::ClaimRule,
     model::inventory::{Inventory, ItemCatalog, PendingRewards, deliver_pending, grant},
     model::loot::{ItemStack, loot_rng},
-    state::{ActiveHunt, AssetsInForce, Team, Vault, VaultClaims, already_claimed},
+    state::{ActiveHunt, AssetsInForce, Claimed, Team, Vault, VaultClaims, already_claimed},
     vocab::{Claim, ClaimOutcome, Claimant, DigOutcome, InventoryChanged, LootGranted, Reason, Refused},
 };
 
@@ -269,6 +269,7 @@ impl SharedClaims<'_> {
                     out.write(ClaimOutcome::Claimed(made));
                 }
                 (false, Decision::Held(_)) => {
+                    let by_you = held.as_ref().is_some_and(|h| h.name.eq_ignore_ascii_case(&who.name));
                     if let Some(held) = held {
                         if first && record.first.is_none() {
                             out.write(ClaimOutcome::Claimed(opened_elsewhere(vault, &held)));
@@ -280,6 +281,9 @@ impl SharedClaims<'_> {
                         self.ask(claim, vault, &record, (&who.name, team), out);
                     } else if let Some(reason) = already_claimed(&vault.0, &record, claim.player, team) {
                         refuse(out, reason.reason());
+                    } else if by_you {
+                        // On another server: its claims count here through the ledger only.
+                        refuse(out, Claimed::ByYou.reason());
                     } else {
                         refuse(out, "already claimed".into());
                     }

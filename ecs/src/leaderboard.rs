@@ -20,9 +20,11 @@ use std::{
 
 use veltrix_sdk::{PlayerId, bevy_ecs::message::Message, bevy_ecs::schedule::SystemSet, prelude::*};
 
+use veltrix_sdk::Ledger;
+
 use crate::{
-    state::{ActiveHunt, AssetsInForce, is_run_key},
-    vocab::{ClaimOutcome, HuntSet, LootGranted},
+    state::{ActiveHunt, AssetsInForce, HuntClock, HuntRuns, is_run_key},
+    vocab::{Claim, ClaimOutcome, HuntSet, LootGranted},
 };
 
 /// The leaderboard's systems, after `HuntSet::Loot` (they read its claims and loot).
@@ -82,6 +84,9 @@ pub struct Leaderboard {
     /// Added to `TickInfo::tick` for a find's tick: the ticks of earlier runs of the server,
     /// so a find after a restart never counts as earlier than one before it.
     clock_offset: u64,
+    /// On servers sharing the hunt: the board's id of each player of this server (its id on
+    /// the board is made from its name, the same on every server; see [`shared_id`]).
+    aliases: HashMap<PlayerId, PlayerId>,
 }
 
 /// A player's place on the board.
@@ -136,7 +141,13 @@ impl Leaderboard {
 
     /// A player's entry.
     pub fn entry(&self, player: PlayerId) -> Option<&Entry> {
-        self.entries.get(&player)
+        self.entries.get(&self.board_id(player))
+    }
+
+    /// The id a player of this server has on the board: its own, or on servers sharing the
+    /// hunt the one made from its name.
+    pub fn board_id(&self, player: PlayerId) -> PlayerId {
+        self.aliases.get(&player).copied().unwrap_or(player)
     }
 
     /// The hunt's clock at tick `tick` of this run of the server.
@@ -169,7 +180,8 @@ impl Leaderboard {
     pub fn start(&mut self, hunt: impl Into<String>) {
         // The generation goes on, so an announcer never mistakes the new board for one it saw.
         let generation = self.generation + 1;
-        *self = Self { generation, ..Self::new(hunt) };
+        let aliases = std::mem::take(&mut self.aliases);
+        *self = Self { generation, aliases, ..Self::new(hunt) };
     }
 
     /// Puts an entry as it was stored (a restart); the hunt's clock moves past its last find.
@@ -234,6 +246,7 @@ impl Leaderboard {
 /// A player's rank, or `None` when it is not on the board (it claimed nothing yet). Counts the
 /// players ranked above it: O(rank).
 pub fn rank_of(board: &Leaderboard, player: PlayerId) -> Option<Rank> {
+    let player = board.board_id(player);
     let entry = board.entries.get(&player)?;
     let above = board.order.range(..Key::of(player, entry)).count();
     Some(Rank { rank: above as u32 + 1, of: board.entries.len() as u32, entry: entry.clone() })
@@ -243,8 +256,12 @@ pub fn rank_of(board: &Leaderboard, player: PlayerId) -> Option<Rank> {
 /// the board to the lowest ranked of them, O(that rank + k log k) for k players, where
 /// [`rank_of`] for each would walk once per player.
 pub fn ranks_of(board: &Leaderboard, players: &[PlayerId]) -> Vec<Option<Rank>> {
-    let mut wanted: Vec<(Key, usize)> =
-        players.iter().enumerate().filter_map(|(i, p)| board.entries.get(p).map(|e| (Key::of(*p, e), i))).collect();
+    let mut wanted: Vec<(Key, usize)> = players
+        .iter()
+        .map(|p| board.board_id(*p))
+        .enumerate()
+        .filter_map(|(i, p)| board.entries.get(&p).map(|e| (Key::of(p, e), i)))
+        .collect();
     wanted.sort_unstable();
     let mut ranks = vec![None; players.len()];
     let mut walk = board.order.iter().zip(1u32..);
@@ -315,7 +332,7 @@ pub fn add_systems(ctx: &mut ModContext) {
 
 /// Counts the tick's claims (a vault each, the last find now) and their loot (the items'
 /// `Value` in the assets in force, times their quantity, inventory and pending alike). A new
-/// hunt starts an empty board.
+/// hunt starts an empty board. On servers sharing the hunt the board is [`shared`] instead.
 pub fn update_leaderboard(
     mut claims: MessageReader<ClaimOutcome>,
     mut granted: MessageReader<LootGranted>,
@@ -323,6 +340,7 @@ pub fn update_leaderboard(
     tick: Res<TickInfo>,
     hunt: Option<Res<ActiveHunt>>,
     mut board: ResMut<Leaderboard>,
+    shared: SharedBoard,
 ) {
     let Some(hunt) = hunt else {
         claims.clear();
@@ -332,6 +350,10 @@ pub fn update_leaderboard(
     // A new hunt, or a new run of it, ranks from nothing.
     if !board.hunt.as_deref().is_some_and(|key| is_run_key(key, &hunt.id, hunt.run)) {
         board.start(hunt.run_key());
+    }
+    if shared.ledger.is_some() {
+        shared::update(&mut board, &hunt, &assets, &mut claims, &mut granted, shared);
+        return;
     }
     let now = board.clock(tick.tick);
     for outcome in claims.read() {
@@ -344,16 +366,104 @@ pub fn update_leaderboard(
         }
     }
     for loot in granted.read() {
-        let score: u64 = loot
-            .items
-            .iter()
-            .chain(&loot.pending)
-            .map(|s| u64::from(assets.0.items.get(&s.item).map_or(0, |i| i.value)) * u64::from(s.quantity))
-            .sum();
+        let score = loot_score(loot, &assets);
         if score > 0 {
             board.add_score(loot.player, score);
         }
     }
+}
+
+/// The points of a grant: `Value` x quantity of its items, inventory and pending alike.
+fn loot_score(loot: &LootGranted, assets: &AssetsInForce) -> u64 {
+    loot.items
+        .iter()
+        .chain(&loot.pending)
+        .map(|s| u64::from(assets.0.items.get(&s.item).map_or(0, |i| i.value)) * u64::from(s.quantity))
+        .sum()
+}
+
+/// What a server sharing the hunt needs for the board: the ledger, the run's start, the clock,
+/// and the players who joined (their ids on the board).
+#[derive(veltrix_sdk::bevy_ecs::system::SystemParam)]
+pub struct SharedBoard<'w, 's> {
+    ledger: Option<ResMut<'w, Ledger>>,
+    runs: Res<'w, HuntRuns>,
+    clock: Res<'w, HuntClock>,
+    joined: Query<'w, 's, &'static Player, Added<Player>>,
+}
+
+/// The board of a hunt shared by several servers: the same on every one. Each claim's points
+/// go to the ledger once (`scores.<hunt>.<run>.<vault>.<claimant>`, by the server that made the
+/// claim) and every server, that one included, counts what the ledger holds, in any order: a
+/// player's id on the board is made from its name, and a find's time is the milliseconds since
+/// the run's start (the same on every server), so ties break alike everywhere. At a restart the
+/// ledger tells every score again: the board is not read from the store.
+mod shared {
+    use super::*;
+
+    const SCORES: &str = "scores.";
+
+    /// A claim's points, as the ledger holds them.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct SharedScore {
+        name: String,
+        score: u64,
+        /// Milliseconds since the run's start.
+        at_ms: u64,
+    }
+
+    pub(super) fn update(
+        board: &mut Leaderboard,
+        hunt: &ActiveHunt,
+        assets: &AssetsInForce,
+        claims: &mut MessageReader<ClaimOutcome>,
+        granted: &mut MessageReader<LootGranted>,
+        shared: SharedBoard,
+    ) {
+        let SharedBoard { ledger, runs, clock, joined } = shared;
+        let Some(mut ledger) = ledger else { return };
+        for player in &joined {
+            board.aliases.insert(player.id, shared_id(&player.name));
+        }
+        let started_ms = runs.0.get(&hunt.id).and_then(|r| r.started_ms).unwrap_or(clock.unix_ms);
+        let at_ms = u64::try_from(clock.unix_ms - started_ms).unwrap_or(0);
+        let made: Vec<&Claim> = claims
+            .read()
+            .filter_map(|c| match c {
+                ClaimOutcome::Claimed(claim) if !claim.made_elsewhere() => Some(claim),
+                _ => None,
+            })
+            .collect();
+        for loot in granted.read() {
+            let Some(claim) = made.iter().find(|c| c.player == loot.player && c.vault.id == loot.vault) else {
+                continue;
+            };
+            let key = crate::hunt::claim_key(SCORES, hunt, &loot.vault, Some((&claim.claimant, &claim.player_name)));
+            let value = SharedScore { name: claim.player_name.clone(), score: loot_score(loot, assets), at_ms };
+            ledger.ask(key, veltrix_sdk::rmp_serde::to_vec_named(&value).expect("scores serialise"));
+        }
+        // Created or held (asked again), the score is counted when the ledger tells it.
+        drop(ledger.take_answers_under(SCORES));
+        let news = ledger.take_news_under(SCORES);
+        if news.is_empty() {
+            return;
+        }
+        let run = crate::hunt::run_prefix(SCORES, hunt);
+        for news in news {
+            if !news.key.starts_with(&run) {
+                continue;
+            }
+            let Ok(score) = veltrix_sdk::rmp_serde::from_slice::<SharedScore>(&news.value) else { continue };
+            board.record(shared_id(&score.name), &score.name, 1, score.score, score.at_ms);
+        }
+    }
+}
+
+/// A player's id on a board shared by several servers: made from its name (lower-cased), the
+/// same on every server, above every id a server gives (2^52 and up, below 2^53).
+pub fn shared_id(name: &str) -> PlayerId {
+    const FLOOR: u64 = 1 << 52;
+    FLOOR | (crate::model::loot::stable_hash(0, &name.to_lowercase(), 0) & (FLOOR - 1))
 }
 
 /// Writes [`BoardChanged`] when the top `LeaderboardSize` or the number of players ranked

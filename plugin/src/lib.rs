@@ -216,8 +216,11 @@ impl Mod for TreasureHunt {
             persist::point_log_at(world, &id);
             if let Some(store) = &store {
                 persist::restore_hunt(world, store)?;
-                let run = world.resource::<hunt::ActiveHunt>().run;
-                persist::restore_board(world, store, &id, run)?;
+                // Shared by several servers, the board is told again by the ledger instead.
+                if !world.contains_resource::<veltrix_sdk::Ledger>() {
+                    let run = world.resource::<hunt::ActiveHunt>().run;
+                    persist::restore_board(world, store, &id, run)?;
+                }
             }
             id
         } else if !configured.is_empty()

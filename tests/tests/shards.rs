@@ -451,3 +451,41 @@ async fn a_per_player_claim_counts_on_every_shard() {
     let request = dig(&mut bob, TILES[0]).await;
     assert_eq!(answer(&mut bob, request).await.0.expect("bob claims it too").0, "LootGranted");
 }
+
+/// The top of the board in the next `Leaderboard` that ranks `players` players: names in rank
+/// order with their vaults.
+async fn board_of(client: &mut Client, players: u64) -> Vec<(String, u64)> {
+    let is_board = |m: &ServerMessage| {
+        hunt(m).is_some_and(|(kind, body)| kind == "Leaderboard" && body["Players"].as_u64() == Some(players))
+    };
+    let frames = frames_through(client, &format!("a board of {players} players"), is_board).await;
+    let (_, body) =
+        frames.iter().flat_map(|f| &f.messages).filter(|m| is_board(m)).filter_map(hunt).next_back().unwrap();
+    body["Top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["Player"].as_str().unwrap().to_string(), row["Vaults"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Claims on both shards make one board, the same on both, and a player's rank on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaderboard_is_one_board_across_shards() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let mut alice = join(&shard_a, "alice").await;
+    let mut bob = join(&shard_b, "bob").await;
+    for (bob_digs, tile) in [(false, TILES[0]), (true, TILES[1]), (true, TILES[2])] {
+        let client = if bob_digs { &mut bob } else { &mut alice };
+        let request = dig(client, tile).await;
+        assert_eq!(answer(client, request).await.0.expect("claimed").0, "LootGranted");
+    }
+    let expected = vec![("bob".to_string(), 2), ("alice".to_string(), 1)];
+    assert_eq!(board_of(&mut alice, 2).await, expected, "alice's shard");
+    assert_eq!(board_of(&mut bob, 2).await, expected, "bob's shard");
+    let request = alice.mod_request(NS, "Rank", &json!({})).await.unwrap();
+    let (rank, _) = answer(&mut alice, request).await;
+    let (_, body) = rank.expect("a rank");
+    assert_eq!((body["Rank"].as_u64(), body["Of"].as_u64(), body["Vaults"].as_u64()), (Some(2), Some(2), Some(1)));
+}

@@ -143,12 +143,23 @@ const FIRST: &str = "first";
 /// player is named by its name, lower-cased: player ids are given by each server, names are
 /// one across servers.
 pub fn ledger_key(hunt: &ActiveHunt, vault: &str, who: Option<(&Claimant, &str)>) -> String {
+    claim_key(CLAIMS, hunt, vault, who)
+}
+
+/// A key about a claim under `space` (`claims.`, or `scores.` for its points): see
+/// [`ledger_key`].
+pub fn claim_key(space: &str, hunt: &ActiveHunt, vault: &str, who: Option<(&Claimant, &str)>) -> String {
     let who = match who {
         None => FIRST.to_owned(),
         Some((Claimant::Player(_), name)) => format!("p{}", key_level(&name.to_lowercase())),
         Some((Claimant::Team(t), _)) => format!("t{}", key_level(t)),
     };
-    format!("{CLAIMS}{}.{}.{}.{who}", key_level(&hunt.id), hunt.run, key_level(vault))
+    format!("{}{}.{who}", run_prefix(space, hunt), key_level(vault))
+}
+
+/// Where the keys under `space` of the running hunt's run start: `<space><hunt>.<run>.`.
+pub fn run_prefix(space: &str, hunt: &ActiveHunt) -> String {
+    format!("{space}{}.{}.", key_level(&hunt.id), hunt.run)
 }
 
 /// A claim asked of the ledger, waiting for its answer.
@@ -306,7 +317,7 @@ impl SharedClaims<'_> {
         if news.is_empty() {
             return;
         }
-        let prefix = format!("{CLAIMS}{}.{}.", key_level(&hunt.id), hunt.run);
+        let prefix = run_prefix(CLAIMS, hunt);
         for news in news {
             // This server's own ask: its answer decides.
             if self.waiting.0.values().any(|(_, _, key, _)| *key == news.key) {

@@ -38,7 +38,8 @@ use veltrix_sdk::prelude::*;
 
 pub use self::{
     claims::{
-        LedgerClaim, SharedClaims, WaitingClaims, deliver_pending_rewards, grant_loot, ledger_key, resolve_claims,
+        LedgerClaim, SharedClaims, WaitingClaims, claim_key, deliver_pending_rewards, grant_loot, ledger_key,
+        resolve_claims, run_prefix,
     },
     dig::{DigChecks, DigTargets, EFFORT_PER_DIG, dig, dig_effort, discard_items},
     player::{Digging, PityCounters, PlayerHuntState, PlayerHuntStateItem, Stash, Stashed, change_team, equip_players},

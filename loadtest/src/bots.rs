@@ -5,7 +5,7 @@
 //! omission).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -16,7 +16,7 @@ use std::{
 use parking_lot::Mutex;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use treasure_hunt_wire::{Clue, Dig, NAMESPACE as NS, VaultDiscovered};
+use treasure_hunt_wire::{Clue, Dig, LootGranted, NAMESPACE as NS, VaultClaimed, VaultDiscovered};
 use veltrix_client::{Client, ClientError, decode_mod_body, hello};
 use veltrix_protocol::{ErrorCode, ServerMessage};
 
@@ -25,6 +25,7 @@ use crate::{
     plan::{BotPlan, REACH, clue_id},
     report::Recorder,
     scenario::Scenario,
+    shards::{ClaimLog, Heard, Topology},
 };
 
 /// Connecting is retried this often before the bot gives up.
@@ -32,7 +33,9 @@ const CONNECT_ATTEMPTS: u32 = 5;
 
 /// What every bot shares: the scenario's clock, the vaults, the recorders and the counters.
 pub struct Shared {
-    pub addr: String,
+    /// Each shard's player endpoint; bot i plays on shard i mod their count.
+    pub addrs: Vec<String>,
+    pub topology: Topology,
     pub scenario: Scenario,
     pub vaults: VaultGrid,
     /// The measured window, in monotonic nanoseconds (0 until the controller sets it).
@@ -53,6 +56,8 @@ pub struct Shared {
     pub outstanding: AtomicU64,
     /// Each bot's latest moves, to time a move at the bots that see it.
     pub moves: MoveLog,
+    /// FirstFinder vaults' first claims and who heard of them (with such vaults only).
+    pub claims: Option<ClaimLog>,
 }
 
 impl Shared {
@@ -243,7 +248,8 @@ pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
 async fn connect(shared: &Shared, index: u32, tally: &mut Tally) -> Option<Client> {
     let name = format!("bot{index}");
     for attempt in 0..CONNECT_ATTEMPTS {
-        match Client::connect_with_timeout(&shared.addr, hello(&name), Duration::from_secs(30)).await {
+        let addr = &shared.addrs[shared.topology.shard_of(index)];
+        match Client::connect_with_timeout(addr, hello(&name), Duration::from_secs(30)).await {
             Ok((client, welcome)) => {
                 shared.moves.welcomed(welcome.player, index);
                 return Some(client);
@@ -263,6 +269,8 @@ async fn connect(shared: &Shared, index: u32, tally: &mut Tally) -> Option<Clien
 /// A bot's state between frames.
 struct Bot {
     index: u32,
+    /// The shard it plays on.
+    shard: usize,
     plan: BotPlan,
     rng: ChaCha8Rng,
     at: (f32, f32),
@@ -279,6 +287,9 @@ struct Bot {
     pending: Vec<(u32, u64, (u32, u32))>,
     /// Latency samples waiting to go to the shared recorder.
     fanout: Vec<u64>,
+    /// Vaults whose first claim it heard of, and what it heard, waiting for the claim log.
+    heard_vaults: HashSet<u32>,
+    heard: Vec<Heard>,
 }
 
 impl Bot {
@@ -290,6 +301,7 @@ impl Bot {
         let dig_mean_ns = if s.digs.per_minute > 0.0 { 60e9 / s.digs.per_minute } else { f64::INFINITY };
         let mut bot = Bot {
             index,
+            shard: shared.topology.shard_of(index),
             plan,
             at: plan.home,
             waypoint: plan.home,
@@ -303,6 +315,8 @@ impl Bot {
             spike_factor: 1.0,
             pending: Vec::new(),
             fanout: Vec::with_capacity(FLUSH_AT),
+            heard_vaults: HashSet::new(),
+            heard: Vec::new(),
             rng,
         };
         bot.next_dig = bot.draw_dig(now);
@@ -384,9 +398,17 @@ impl Bot {
             }
         }
         for message in messages {
+            // The vault a LootGranted claimed, when first claims are timed.
+            let mut won = None;
             // A dig is answered by its progress, its loot (the dig that opens the vault) or a refusal.
             let request = match message {
-                ServerMessage::Mod(m) if m.kind == "DigProgress" || m.kind == "LootGranted" => m.request,
+                ServerMessage::Mod(m) if m.kind == "LootGranted" => {
+                    if shared.claims.is_some() {
+                        won = decode_mod_body::<LootGranted>(m).ok().and_then(|g| vault_number(&g.vault));
+                    }
+                    m.request
+                }
+                ServerMessage::Mod(m) if m.kind == "DigProgress" => m.request,
                 ServerMessage::Error(e) if e.code == ErrorCode::Refused => e.request,
                 ServerMessage::PlayerMoved(m) if self.index.is_multiple_of(MOVE_SAMPLE) && shared.in_window(now) => {
                     if let Some(intended) = shared.moves.intended(m.player, m.x, m.y) {
@@ -402,6 +424,13 @@ impl Bot {
                 ServerMessage::Mod(m) if m.kind == "VaultDiscovered" => {
                     if let Ok(found) = decode_mod_body::<VaultDiscovered>(m) {
                         self.discovered(shared, &found, now);
+                        self.heard_claim(shared, &found.vault, &found.by, now, committed);
+                    }
+                    None
+                }
+                ServerMessage::Mod(m) if m.kind == "VaultClaimed" && shared.claims.is_some() => {
+                    if let Ok(claimed) = decode_mod_body::<VaultClaimed>(m) {
+                        self.heard_claim(shared, &claimed.vault, &claimed.by, now, committed);
                     }
                     None
                 }
@@ -421,9 +450,27 @@ impl Bot {
                 tally.digs_answered += 1;
                 if shared.in_window(intended) {
                     tally.window_answered += 1;
-                    shared.recorder.record_dig(now.saturating_sub(intended));
+                    shared.recorder.record_dig(self.shard, now.saturating_sub(intended));
+                }
+                if let (Some(vault), Some(log)) = (won, &shared.claims) {
+                    log.won(vault, self.index, intended, now, committed);
                 }
             }
+        }
+    }
+
+    /// A vault's first claim heard of (`VaultClaimed` to all, `VaultDiscovered` nearby): the
+    /// first of the two per vault is kept for the claim log, unless this bot made the claim.
+    fn heard_claim(&mut self, shared: &Shared, vault: &str, by: &str, now: u64, committed: Option<u64>) {
+        if shared.claims.is_none() {
+            return;
+        }
+        let (Some(vault), Some(by)) = (vault_number(vault), by.strip_prefix("bot").and_then(|b| b.parse::<u32>().ok()))
+        else {
+            return;
+        };
+        if by != self.index && self.heard_vaults.insert(vault) {
+            self.heard.push(Heard { vault, by, bot: self.index, received: now, committed });
         }
     }
 
@@ -471,9 +518,19 @@ impl Bot {
     }
 
     fn flush(&mut self, shared: &Shared) {
-        shared.recorder.record_fanout(&self.fanout);
+        shared.recorder.record_fanout(self.shard, &self.fanout);
         self.fanout.clear();
+        if let Some(log) = &shared.claims
+            && !self.heard.is_empty()
+        {
+            log.heard(&mut self.heard);
+        }
     }
+}
+
+/// Vault `V<i>`'s number i.
+fn vault_number(id: &str) -> Option<u32> {
+    id.strip_prefix('V').and_then(|v| v.parse().ok())
 }
 
 /// Fan-out samples a bot keeps before taking the shared recorder's lock.

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod shards;
 pub mod swarm;
 
 use std::path::PathBuf;

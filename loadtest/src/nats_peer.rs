@@ -45,8 +45,8 @@ mod server;
 
 use bots::{ClientEvents, SHARDS, Shard, connect_bot, new_histogram, options, totals};
 pub use cells::{Rng, SubscriptionMap, area_of, cell_of, subject_of, uniform_positions};
-pub use server::nats_server_binary;
-use server::{NatsServer, varz_u64};
+use server::varz_u64;
+pub use server::{JETSTREAM_MIN_VERSION, NatsServer, jetstream_binary, nats_server_binary, version_of};
 
 /// What to run.
 #[derive(Debug, Clone)]

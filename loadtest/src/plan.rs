@@ -70,7 +70,7 @@ impl Plan {
     }
 
     /// The hunt file (`TreasureHunt/Hunts/Bench.json`): the vaults, each claimable once per
-    /// player, and an Area clue per drop, released `WarmupSeconds + AtSeconds` after the run
+    /// player (or once, under `Vaults.Claim` FirstFinder), and an Area clue per drop, released `WarmupSeconds + AtSeconds` after the run
     /// starts (the run starts when every bot is in, at the start of the warm-up).
     pub fn hunt(&self, scenario: &Scenario) -> Value {
         let vaults: Vec<Value> = self
@@ -79,7 +79,7 @@ impl Plan {
             .enumerate()
             .map(|(i, (x, y))| {
                 json!({"Id": format!("V{i}"), "At": {"X": x, "Y": y}, "LootTable": "Buried_Cache",
-                       "Claim": "PerPlayer", "DigEffort": scenario.vaults.dig_effort,
+                       "Claim": scenario.vaults.claim.name(), "DigEffort": scenario.vaults.dig_effort,
                        "SparkleRadius": scenario.vaults.sparkle_radius})
             })
             .collect();

@@ -15,18 +15,26 @@ pub struct Recorder {
     /// Per clue drop: the latency of each bot's copy (from the tick's commit), and how many
     /// bots got it.
     clues: Vec<Mutex<(Histogram<u64>, u64)>>,
+    /// With shards: each shard's dig round trips and fan-out (also in the pooled histograms).
+    per_shard: Vec<Mutex<(Histogram<u64>, Histogram<u64>)>>,
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid bounds")
 }
 
-fn micros(ns: u64) -> u64 {
+pub(crate) fn micros(ns: u64) -> u64 {
     (ns / 1000).max(1)
 }
 
 impl Recorder {
     pub fn new(clue_drops: usize) -> Self {
+        Self::sharded(clue_drops, 1)
+    }
+
+    /// A recorder for bots spread over `shards` servers: per shard as well as pooled.
+    pub fn sharded(clue_drops: usize, shards: usize) -> Self {
+        let per_shard = if shards > 1 { shards } else { 0 };
         Self {
             fanout: Mutex::new(histogram()),
             dig: Mutex::new(histogram()),
@@ -34,18 +42,32 @@ impl Recorder {
             moves: Mutex::new(histogram()),
             reconnect: Mutex::new(histogram()),
             clues: (0..clue_drops).map(|_| Mutex::new((histogram(), 0))).collect(),
+            per_shard: (0..per_shard).map(|_| Mutex::new((histogram(), histogram()))).collect(),
         }
     }
 
-    pub fn record_fanout(&self, samples_ns: &[u64]) {
-        let mut h = self.fanout.lock();
-        for &ns in samples_ns {
-            h.saturating_record(micros(ns));
+    /// Fan-out samples of a bot on `shard`.
+    pub fn record_fanout(&self, shard: usize, samples_ns: &[u64]) {
+        {
+            let mut h = self.fanout.lock();
+            for &ns in samples_ns {
+                h.saturating_record(micros(ns));
+            }
+        }
+        if let Some(s) = self.per_shard.get(shard) {
+            let h = &mut s.lock().1;
+            for &ns in samples_ns {
+                h.saturating_record(micros(ns));
+            }
         }
     }
 
-    pub fn record_dig(&self, ns: u64) {
+    /// A dig round trip of a bot on `shard`.
+    pub fn record_dig(&self, shard: usize, ns: u64) {
         self.dig.lock().saturating_record(micros(ns));
+        if let Some(s) = self.per_shard.get(shard) {
+            s.lock().0.saturating_record(micros(ns));
+        }
     }
 
     pub fn record_nearby(&self, ns: u64) {
@@ -82,6 +104,16 @@ impl Recorder {
     }
     pub fn reconnect(&self) -> Latency {
         Latency::of(&self.reconnect.lock())
+    }
+    /// Per shard (none with one): its dig round trips and its fan-out.
+    pub fn per_shard(&self) -> Vec<(Latency, Latency)> {
+        self.per_shard
+            .iter()
+            .map(|s| {
+                let s = s.lock();
+                (Latency::of(&s.0), Latency::of(&s.1))
+            })
+            .collect()
     }
     /// Per drop: its latencies and how many bots got it.
     pub fn clues(&self) -> Vec<(Latency, u64)> {
@@ -120,7 +152,7 @@ impl Latency {
         }
     }
 
-    fn cells(&self) -> String {
+    pub fn cells(&self) -> String {
         if self.count == 0 {
             return "-".into();
         }
@@ -217,6 +249,12 @@ pub struct Report {
     /// The same fan-out through nats-server, when run (`--peer`).
     #[serde(default)]
     pub peer: Option<PeerSummary>,
+    /// With shards (`--shards`, `--cluster`) or FirstFinder vaults: each shard's figures, the
+    /// first claims timed across shards, the nats-server's. With shards, the server figures
+    /// above are the shards' sums (CPU, memory, frames, commits, overruns) or pooled over them
+    /// (latencies), and `ticks` has each shard's phases.
+    #[serde(default)]
+    pub shards: Option<crate::shards::ShardsReport>,
     /// Events lost: digs never answered (asked again after a reconnect, with their ids) plus
     /// clue copies missing. Frames written to a connection a bot dropped are not counted here:
     /// `frames_sent` against `frames_received` shows them.
@@ -345,6 +383,11 @@ impl Report {
                     c.server_user_us, c.server_kernel_us, c.swarm_user_us, c.swarm_kernel_us
                 ),
             );
+        }
+        if let Some(shards) = &self.shards {
+            for (what, value) in shards.rows() {
+                row(&what, value);
+            }
         }
         if let Some(p) = &self.peer {
             row(

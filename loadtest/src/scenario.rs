@@ -108,19 +108,44 @@ pub struct Digs {
     pub per_minute: f64,
 }
 
-/// The vaults of the benchmark's hunt: one at each hotspot, the rest uniform; each player
-/// may claim each once (`PerPlayer`), so digging stays real work all run long.
+/// The vaults of the benchmark's hunt: one at each hotspot, the rest uniform; by default each
+/// player may claim each once (`PerPlayer`), so digging stays real work all run long.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Vaults {
     pub count: usize,
     pub dig_effort: u32,
     pub sparkle_radius: f32,
+    /// Who may claim a vault (the hunt's `Claim` rule).
+    #[serde(default)]
+    pub claim: VaultClaim,
 }
 
 impl Default for Vaults {
     fn default() -> Self {
-        Self { count: 400, dig_effort: 3, sparkle_radius: 24.0 }
+        Self { count: 400, dig_effort: 3, sparkle_radius: 24.0, claim: VaultClaim::PerPlayer }
+    }
+}
+
+/// The claim rule of every vault of the benchmark's hunt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum VaultClaim {
+    /// Each player claims each vault once: digging stays real work all run long.
+    #[default]
+    PerPlayer,
+    /// The first to finish a vault claims it and it closes to everyone: the claim is told to
+    /// every player (`VaultClaimed`), on every shard (the ledger decides it once across them).
+    FirstFinder,
+}
+
+impl VaultClaim {
+    /// The rule's name in a hunt file.
+    pub fn name(self) -> &'static str {
+        match self {
+            VaultClaim::PerPlayer => "PerPlayer",
+            VaultClaim::FirstFinder => "FirstFinder",
+        }
     }
 }
 

@@ -1,5 +1,10 @@
 //! A swarm run: starts the server (a fresh root with the scenario's world and hunt), connects
 //! the bots, starts the hunt, measures the window phase by phase, drains, and reports.
+//!
+//! With shards ([`run_on`] with a [`Topology`] of more than one, or one through NATS): a
+//! nats-server with JetStream first, then each shard in a root of its own set up as the one
+//! server is, its `Cluster` section pointing at that nats-server; the bots go round-robin over
+//! the shards, and the hunt starts on every shard.
 
 use std::{
     path::PathBuf,
@@ -10,16 +15,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use veltrix_tests::{LiveServer, TestServer};
 
 use crate::{
     bots::{self, Shared, Tally, VaultGrid},
-    clock::{cpu_seconds, cpu_split, monotonic_ns, raise_open_files, rss_kib},
+    clock::{CpuSplit, cpu_seconds, cpu_split, monotonic_ns, raise_open_files, rss_kib},
+    nats_peer::{NatsServer, jetstream_binary},
     plan::{HUNT, Plan, clue_id},
     report::{ClueDropReport, CommitTimes, CpuPerFrame, Report, TickPhase},
-    scenario::Scenario,
+    scenario::{Scenario, VaultClaim},
+    shards::{self, ClaimLog, NatsFigures, Probe, ShardFigures, ShardsReport, Topology},
 };
 
 /// The mod folder in the server root.
@@ -37,20 +44,58 @@ const AFTERMATH: f64 = 1.0;
 
 /// Runs `scenario` (named `name` in the report) against the server laid out in `server_dir`.
 pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report {
+    run_on(name, scenario, server_dir, Topology::default()).await
+}
+
+/// Runs `scenario` against `topology.shards` servers laid out in `server_dir`, sharing the hunt
+/// through a nats-server of the run's own when `topology.clustered()`. Panics when that
+/// nats-server cannot be had (`nats_peer::jetstream_binary` says why).
+pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topology: Topology) -> Report {
     warn_if_few_open_files(scenario.bots);
     let plan = Plan::of(&scenario);
-    let server = prepared_server(&scenario, &plan, server_dir);
-    let mut live = started(&server);
-    let pid = live.pid();
+    let nats = topology.clustered().then(start_nats);
+    let url = nats.as_ref().map(|(n, _)| n.url());
+    let roots: Vec<TestServer> = (0..topology.shards.max(1))
+        .map(|_| prepared_server(&scenario, &plan, server_dir.clone(), url.as_deref()))
+        .collect();
+    let mut servers: Vec<LiveServer> = roots.iter().map(|root| started(root, url.is_some())).collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_empty = rss_kib(pid).unwrap_or(0);
-    let shared = shared_state(&live, &plan, &scenario);
+    let rss_empty = servers.iter().map(|s| rss_kib(s.pid()).unwrap_or(0)).sum();
+    let shared = shared_state(&servers, &plan, &scenario, topology);
     let (handles, connect_seconds) = fill_up(&plan, &shared).await;
-    let window_start = start_hunt(&mut live, &shared, &scenario);
-    let window = measure(&live, &shared, &scenario, window_start).await;
-    let drained = drain(&live, &shared, handles).await;
-    let tick_overruns = stop(live);
-    report(name, scenario, &shared, Figures { connect_seconds, rss_empty, window, drained, tick_overruns })
+    let window_start = start_hunt(&mut servers, &shared, &scenario);
+    let window_end = window_start + secs(scenario.seconds);
+    let probe = url.map(|url| tokio::spawn(shards::probe(url, window_start, window_end)));
+    let window = measure(&servers, nats.as_ref().map(|n| &n.0), &shared, &scenario, window_start).await;
+    let drained = drain(&servers, &shared, handles).await;
+    let probe = match probe {
+        Some(task) => match task.await {
+            Ok(Ok(probe)) => Some(probe),
+            Ok(Err(e)) => panic!("the NATS probe failed: {e:#}"),
+            Err(e) => panic!("the NATS probe failed: {e}"),
+        },
+        None => None,
+    };
+    let tick_overruns = stop(servers);
+    let nats_version = nats.map(|(server, version)| {
+        drop(server);
+        version
+    });
+    let figures = Figures { connect_seconds, rss_empty, window, drained, tick_overruns };
+    let sharded = sharded(&shared, &scenario, (topology, nats_version), &figures, probe);
+    let mut report = report(name, scenario, &shared, figures);
+    report.shards = sharded;
+    report
+}
+
+/// The nats-server the shards share, with JetStream, and its version; a panic saying why when
+/// there is none.
+fn start_nats() -> (NatsServer, String) {
+    let binary = jetstream_binary().unwrap_or_else(|e| panic!("shards need a nats-server with JetStream: {e:#}"));
+    let version = crate::nats_peer::version_of(&binary).map_or("?".into(), |(a, b)| format!("{a}.{b}"));
+    let server = NatsServer::start_jetstream(&binary).unwrap_or_else(|e| panic!("starting nats-server: {e:#}"));
+    eprintln!("nats-server {version} with JetStream at {}", server.url());
+    (server, format!("nats-server {version}"))
 }
 
 fn warn_if_few_open_files(bots: usize) {
@@ -60,10 +105,15 @@ fn warn_if_few_open_files(bots: usize) {
     }
 }
 
-/// A fresh server root with the scenario's server config, mod config and hunt (the only hunt).
-fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf) -> TestServer {
+/// A fresh server root with the scenario's server config, mod config and hunt (the only hunt);
+/// with `nats`, its `Cluster` section pointing there (every shard: the same bucket).
+fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf, nats: Option<&str>) -> TestServer {
     let server = TestServer::new().with_server_dir(server_dir).with_treasure_hunt("Veltrix_TreasureHunt");
-    server.write("config.json", &plan.server_config(scenario).to_string());
+    let mut config = plan.server_config(scenario);
+    if let Some(url) = nats {
+        config["Cluster"] = json!({"Nats": url, "Bucket": shards::BUCKET, "Replicas": 1});
+    }
+    server.write("config.json", &config.to_string());
     server.write(&format!("{MOD_DIR}/config.json"), &plan.mod_config().to_string());
     // Only the benchmark's hunt: the shipped one would be checked against a world not its own.
     let hunts = server.root().join(MOD_DIR).join("assets/Server/TreasureHunt/Hunts");
@@ -72,22 +122,29 @@ fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf) -> Tes
     server
 }
 
-/// The server started, its mod running (a panic otherwise, with the log).
-fn started(server: &TestServer) -> LiveServer {
+/// The server started, its mod running (a panic otherwise, with the log); with `clustered`, once
+/// it decides claims in the bucket.
+fn started(server: &TestServer, clustered: bool) -> LiveServer {
     let live = server.start(&[]);
     let log = live.log();
     if let Some(at) = log.find("DISABLED") {
         panic!("the treasure-hunt mod did not start: {}", &log[at..log.len().min(at + 3000)]);
     }
+    if clustered {
+        live.wait_for_log(0, &format!("claims are decided in JetStream bucket {}", shards::BUCKET));
+    }
     live
 }
 
 /// What every bot shares, before any bot runs: no window yet, nobody online.
-fn shared_state(live: &LiveServer, plan: &Plan, scenario: &Scenario) -> Arc<Shared> {
+fn shared_state(servers: &[LiveServer], plan: &Plan, scenario: &Scenario, topology: Topology) -> Arc<Shared> {
+    let timed = topology.clustered() || scenario.vaults.claim == VaultClaim::FirstFinder;
     Arc::new(Shared {
-        addr: live.addr.clone(),
+        addrs: servers.iter().map(|s| s.addr.clone()).collect(),
+        topology,
+        claims: timed.then(|| ClaimLog::new(topology)),
         vaults: VaultGrid::new(&plan.vaults),
-        recorder: crate::report::Recorder::new(scenario.clue_drops.len()),
+        recorder: crate::report::Recorder::sharded(scenario.clue_drops.len(), topology.shards),
         scenario: scenario.clone(),
         window_start: AtomicU64::new(0),
         window_end: AtomicU64::new(0),
@@ -123,14 +180,16 @@ async fn fill_up(plan: &Plan, shared: &Arc<Shared>) -> (Vec<JoinHandle<Tally>>, 
     (handles, connect_seconds)
 }
 
-/// Starts the hunt and sets the measured window (and the storm's time) that the bots read;
-/// the window's start, in monotonic nanoseconds.
-fn start_hunt(live: &mut LiveServer, shared: &Shared, scenario: &Scenario) -> u64 {
-    let answer = tokio::task::block_in_place(|| live.console(&format!("hunt start {HUNT}")));
-    let run_started = monotonic_ns();
-    if !answer.contains("started") {
-        eprintln!("hunt start answered: {answer}");
+/// Starts the hunt (on every shard, one after the other) and sets the measured window (and the
+/// storm's time) that the bots read; the window's start, in monotonic nanoseconds.
+fn start_hunt(servers: &mut [LiveServer], shared: &Shared, scenario: &Scenario) -> u64 {
+    for live in servers.iter_mut() {
+        let answer = tokio::task::block_in_place(|| live.console(&format!("hunt start {HUNT}")));
+        if !answer.contains("started") {
+            eprintln!("hunt start answered: {answer}");
+        }
     }
+    let run_started = monotonic_ns();
     let window_start = run_started + secs(scenario.warmup_seconds);
     let window_end = window_start + secs(scenario.seconds);
     shared.window_end.store(window_end, Ordering::Relaxed);
@@ -161,7 +220,8 @@ fn phases(scenario: &Scenario) -> Vec<(f64, String)> {
     boundaries
 }
 
-/// What the measured window showed, taken as it ends.
+/// What the measured window showed, taken as it ends. With shards: the servers' sums (CPU,
+/// memory, frames, commits), ticks per shard.
 struct Window {
     ticks: Vec<TickPhase>,
     server_cpu_cores: f64,
@@ -172,21 +232,35 @@ struct Window {
     frames_per_bot_per_second: f64,
     cpu_per_frame: CpuPerFrame,
     commits: CommitTimes,
+    /// Each server's CPU over the window and memory at its end.
+    per_server: Vec<(CpuSplit, u64)>,
+    /// The same of the shards' nats-server.
+    nats: Option<(CpuSplit, u64)>,
 }
 
-/// Waits out the measured window from `window_start`, reading the server's figures phase by
+/// Waits out the measured window from `window_start`, reading the servers' figures phase by
 /// phase.
-async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window_start: u64) -> Window {
-    let pid = live.pid();
+async fn measure(
+    servers: &[LiveServer],
+    nats: Option<&NatsServer>,
+    shared: &Shared,
+    scenario: &Scenario,
+    window_start: u64,
+) -> Window {
+    let pids: Vec<u32> = servers.iter().map(LiveServer::pid).collect();
+    let total_cpu = |pids: &[u32]| pids.iter().map(|&p| cpu_seconds(p).unwrap_or(0.0)).sum::<f64>();
     let boundaries = phases(scenario);
     sleep_until(window_start).await;
-    let mut phase_cpu = cpu_seconds(pid).unwrap_or(0.0);
-    let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), phase_cpu);
-    let (swarm_split_start, server_split_start) =
-        (cpu_split(std::process::id()).unwrap_or_default(), cpu_split(pid).unwrap_or_default());
-    let frames_at_start = metric(live, "veltrix_frames_out_total");
-    let commits_at_start = commit_buckets(live);
-    bench_phase(live);
+    let mut phase_cpu: Vec<f64> = pids.iter().map(|&p| cpu_seconds(p).unwrap_or(0.0)).collect();
+    let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), total_cpu(&pids));
+    let swarm_split_start = cpu_split(std::process::id()).unwrap_or_default();
+    let server_splits_start: Vec<CpuSplit> = pids.iter().map(|&p| cpu_split(p).unwrap_or_default()).collect();
+    let nats_split_start = nats.map(|n| cpu_split(n.pid()).unwrap_or_default());
+    let frames_at_start = metric(servers, "veltrix_frames_out_total");
+    let commits_at_start = commit_buckets(servers);
+    for live in servers {
+        bench_phase(live);
+    }
     let mut ticks = Vec::new();
     for (k, (at, label)) in boundaries.iter().enumerate() {
         let until = boundaries.get(k + 1).map_or(scenario.seconds, |b| b.0);
@@ -194,23 +268,34 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
             continue;
         }
         sleep_until(window_start + secs(until)).await;
-        let figures = bench_phase(live);
-        let cpu = cpu_seconds(pid).unwrap_or(phase_cpu);
-        ticks.push(tick_phase(label, until - at, &figures, (cpu - phase_cpu) / (until - at)));
-        phase_cpu = cpu;
+        for (i, live) in servers.iter().enumerate() {
+            let figures = bench_phase(live);
+            let cpu = cpu_seconds(pids[i]).unwrap_or(phase_cpu[i]);
+            let label = if servers.len() > 1 { format!("shard {}: {label}", i + 1) } else { label.clone() };
+            ticks.push(tick_phase(&label, until - at, &figures, (cpu - phase_cpu[i]) / (until - at)));
+            phase_cpu[i] = cpu;
+        }
     }
-    let (server_split, swarm_split) = (
-        cpu_split(pid).unwrap_or_default() - server_split_start,
-        cpu_split(std::process::id()).unwrap_or_default() - swarm_split_start,
-    );
-    let server_cpu_cores = (cpu_seconds(pid).unwrap_or(0.0) - server_cpu_start) / scenario.seconds;
+    let per_server: Vec<(CpuSplit, u64)> = pids
+        .iter()
+        .zip(&server_splits_start)
+        .map(|(&p, &start)| (cpu_split(p).unwrap_or_default() - start, rss_kib(p).unwrap_or(0)))
+        .collect();
+    let nats = nats
+        .zip(nats_split_start)
+        .map(|(n, start)| (cpu_split(n.pid()).unwrap_or_default() - start, rss_kib(n.pid()).unwrap_or(0)));
+    let server_split = per_server
+        .iter()
+        .fold(CpuSplit::default(), |a, (c, _)| CpuSplit { user: a.user + c.user, system: a.system + c.system });
+    let swarm_split = cpu_split(std::process::id()).unwrap_or_default() - swarm_split_start;
+    let server_cpu_cores = (total_cpu(&pids) - server_cpu_start) / scenario.seconds;
     let swarm_cpu_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - swarm_cpu_start) / scenario.seconds;
-    let rss = rss_kib(pid).unwrap_or(0);
+    let rss = per_server.iter().map(|s| s.1).sum();
     let online_at_end = shared.online.load(Ordering::Relaxed);
-    let frames = metric(live, "veltrix_frames_out_total").saturating_sub(frames_at_start);
+    let frames = metric(servers, "veltrix_frames_out_total").saturating_sub(frames_at_start);
     let frames_per_bot_per_second = frames as f64 / online_at_end.max(1) as f64 / scenario.seconds;
     let cpu_per_frame = CpuPerFrame::of(server_split, swarm_split, frames);
-    let commits = CommitTimes::between(&commits_at_start, &commit_buckets(live));
+    let commits = CommitTimes::between(&commits_at_start, &commit_buckets(servers));
     Window {
         ticks,
         server_cpu_cores,
@@ -220,10 +305,12 @@ async fn measure(live: &LiveServer, shared: &Shared, scenario: &Scenario, window
         frames_per_bot_per_second,
         cpu_per_frame,
         commits,
+        per_server,
+        nats,
     }
 }
 
-/// After the window: the server's counts of frames and bytes written and the bots' tallies,
+/// After the window: the servers' counts of frames and bytes written and the bots' tallies,
 /// taken with nothing in flight.
 struct Drained {
     frames_sent: u64,
@@ -233,20 +320,20 @@ struct Drained {
 }
 
 /// No new actions; what is in flight arrives; then the bots stop reading and report.
-async fn drain(live: &LiveServer, shared: &Shared, handles: Vec<JoinHandle<Tally>>) -> Drained {
+async fn drain(servers: &[LiveServer], shared: &Shared, handles: Vec<JoinHandle<Tally>>) -> Drained {
     shared.stop_acting.store(true, Ordering::Relaxed);
     wait_until(|| shared.outstanding.load(Ordering::Relaxed) == 0, DRAIN_SECONDS).await;
-    let mut frames_sent = metric(live, "veltrix_frames_out_total");
+    let mut frames_sent = metric(servers, "veltrix_frames_out_total");
     let quiet_by = Instant::now() + Duration::from_secs(DRAIN_SECONDS);
     loop {
         tokio::time::sleep(QUIET).await;
-        let now = metric(live, "veltrix_frames_out_total");
+        let now = metric(servers, "veltrix_frames_out_total");
         if now == frames_sent || Instant::now() > quiet_by {
             break;
         }
         frames_sent = now;
     }
-    let bytes_sent = metric(live, "veltrix_bytes_out_total");
+    let bytes_sent = metric(servers, "veltrix_bytes_out_total");
     shared.stop_reading.store(true, Ordering::Relaxed);
     let mut tally = Tally::default();
     let mut connected = 0;
@@ -258,16 +345,73 @@ async fn drain(live: &LiveServer, shared: &Shared, handles: Vec<JoinHandle<Tally
     Drained { frames_sent, bytes_sent, tally, connected }
 }
 
-/// Stops the server, after echoing the first warnings and errors of its log; its ticks that
-/// overran.
-fn stop(live: LiveServer) -> u64 {
-    let log = live.log();
-    let overruns = log.lines().filter(|l| l.contains("overran")).count() as u64;
-    for line in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(10) {
-        eprintln!("server: {line}");
+/// Stops the servers, after echoing the first warnings and errors of each log; their ticks
+/// that overran.
+fn stop(servers: Vec<LiveServer>) -> u64 {
+    let mut overruns = 0;
+    let shards = servers.len();
+    for (i, live) in servers.into_iter().enumerate() {
+        let log = live.log();
+        overruns += log.lines().filter(|l| l.contains("overran")).count() as u64;
+        let who = if shards > 1 { format!("shard {}", i + 1) } else { "server".into() };
+        for line in log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).take(10) {
+            eprintln!("{who}: {line}");
+        }
+        let _ = tokio::task::block_in_place(|| live.stop());
     }
-    let _ = tokio::task::block_in_place(|| live.stop());
     overruns
+}
+
+/// What a run with shards adds to the report (None for one server alone with no claims timed).
+fn sharded(
+    shared: &Shared,
+    scenario: &Scenario,
+    (topology, nats_version): (Topology, Option<String>),
+    figures: &Figures,
+    probe: Option<Probe>,
+) -> Option<ShardsReport> {
+    let claims = shared.claims.as_ref()?;
+    let (from, until) = (shared.window_start.load(Ordering::Relaxed), shared.window_end.load(Ordering::Relaxed));
+    let seconds = scenario.seconds;
+    let per_shard = if topology.shards > 1 {
+        let latencies = shared.recorder.per_shard();
+        figures
+            .window
+            .per_server
+            .iter()
+            .zip(latencies)
+            .enumerate()
+            .map(|(shard, ((cpu, rss), (dig, fanout)))| ShardFigures {
+                shard,
+                bots: (0..scenario.bots as u32).filter(|&b| topology.shard_of(b) == shard).count(),
+                dig_round_trip: dig,
+                fanout,
+                cpu_user_cores: cpu.user / seconds,
+                cpu_kernel_cores: cpu.system / seconds,
+                rss_kib: *rss,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let nats = figures.window.nats.map(|(cpu, rss_kib)| {
+        let probe = probe.unwrap_or(Probe { create: Default::default(), watch: Default::default() });
+        NatsFigures {
+            version: nats_version.unwrap_or_default(),
+            cpu_user_cores: cpu.user / seconds,
+            cpu_kernel_cores: cpu.system / seconds,
+            rss_kib,
+            probe_create: probe.create,
+            probe_watch: probe.watch,
+        }
+    });
+    Some(ShardsReport {
+        shards: topology.shards,
+        cluster: topology.clustered(),
+        per_shard,
+        claims: claims.figures(from, until),
+        nats,
+    })
 }
 
 /// Everything the report needs besides the scenario and what the bots recorded.
@@ -290,6 +434,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         frames_per_bot_per_second,
         cpu_per_frame,
         commits,
+        ..
     } = window;
     let Drained { frames_sent, bytes_sent, tally, connected } = drained;
     let clue_drops: Vec<ClueDropReport> = shared
@@ -346,6 +491,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
         commits: Some(commits),
         tick_overruns,
         peer: None,
+        shards: None,
         lost: missing_clues + unanswered,
     }
 }
@@ -396,21 +542,38 @@ fn tick_phase(phase: &str, seconds: f64, figures: &Value, server_cpu_cores: f64)
     }
 }
 
-/// The server's commit-duration histogram from `/metrics`: (upper bound in seconds, commits
-/// at most that long), by bound.
-fn commit_buckets(live: &LiveServer) -> Vec<(f64, u64)> {
-    let (_, body) = tokio::task::block_in_place(|| live.admin_get("/metrics"));
-    body.lines()
-        .filter_map(|l| l.strip_prefix("veltrix_commit_duration_seconds_bucket{le=\""))
-        .filter_map(|rest| {
-            let (le, count) = rest.split_once("\"}")?;
-            Some((le.parse().unwrap_or(f64::INFINITY), count.trim().parse::<f64>().ok()? as u64))
-        })
-        .collect()
+/// The servers' commit-duration histogram from `/metrics`, summed over them: (upper bound in
+/// seconds, commits at most that long), by bound.
+fn commit_buckets(servers: &[LiveServer]) -> Vec<(f64, u64)> {
+    let mut sum: Vec<(f64, u64)> = Vec::new();
+    for live in servers {
+        let (_, body) = tokio::task::block_in_place(|| live.admin_get("/metrics"));
+        let buckets = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("veltrix_commit_duration_seconds_bucket{le=\""))
+            .filter_map(|rest| {
+                let (le, count) = rest.split_once("\"}")?;
+                Some((le.parse().unwrap_or(f64::INFINITY), count.trim().parse::<f64>().ok()? as u64))
+            });
+        for (le, count) in buckets {
+            match sum.iter_mut().find(|b| b.0 == le) {
+                Some(b) => b.1 += count,
+                None => sum.push((le, count)),
+            }
+        }
+    }
+    sum
 }
 
-/// A counter from the server's `/metrics`.
-fn metric(live: &LiveServer, name: &str) -> u64 {
-    let (_, body) = tokio::task::block_in_place(|| live.admin_get("/metrics"));
-    body.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).map_or(0, |v| v as u64)
+/// A counter from the servers' `/metrics`, summed over them.
+fn metric(servers: &[LiveServer], name: &str) -> u64 {
+    servers
+        .iter()
+        .map(|live| {
+            let (_, body) = tokio::task::block_in_place(|| live.admin_get("/metrics"));
+            body.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+                .map_or(0, |v| v as u64)
+        })
+        .sum()
 }

@@ -7,6 +7,11 @@
 //! scenario's hunt started, a warm-up, the measured window phase by phase, a drain. The table
 //! goes to stdout, the report as JSON to `--out` (default `target/bench-results/`).
 //!
+//! `--shards N` runs N servers sharing the hunt through a nats-server with JetStream started for
+//! the run (`--cluster` does so with one server too), the bots round-robin over them; the report
+//! adds each shard's figures, the first claims timed across shards and nats-server's figures
+//! (docs/benchmarks.md, "Shards"; `loadtest/scenarios/shards.json` claims vaults all along).
+//!
 //! `--capacity` searches instead: the largest bot count (between the smallest and the largest
 //! of `--bots`, to the nearest `--step`) whose run holds the service level, by bisection.
 
@@ -21,6 +26,7 @@ use veltrix_loadtest::{
     plan::Plan,
     report::{FloorSummary, Latency, PeerSummary, Report},
     scenario::Scenario,
+    shards::Topology,
     swarm,
 };
 
@@ -59,6 +65,14 @@ struct Args {
     /// The server's `Network.WriterThreads`, instead of its default.
     #[arg(long)]
     writer_threads: Option<u32>,
+    /// Servers ("shards") sharing the hunt through a nats-server with JetStream (started for
+    /// each run, fsync on every write); bot i plays on shard i mod N. 1: one server, as ever.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    shards: u32,
+    /// With `--shards 1`: the one server decides claims in NATS as a shard does (the baseline
+    /// of the shards' runs). More than one shard always does.
+    #[arg(long)]
+    cluster: bool,
     /// Search for the capacity: the largest bot count between the smallest and the largest of
     /// `--bots` (default 1000,12000) whose run holds the service level (docs/benchmarks.md).
     #[arg(long)]
@@ -93,8 +107,9 @@ fn main() {
     let rounds = (100_000 / connections.max(1)).clamp(10, 100);
     let floor =
         floor::measure(connections, rounds, 200).unwrap_or_else(|e| panic!("measuring the loopback floor: {e}"));
+    let topology = Topology { shards: args.shards as usize, cluster: args.cluster };
     let run_one = |name: &str, scenario: &Scenario| -> Report {
-        let mut report = runtime.block_on(swarm::run(name, scenario.clone(), server_dir.clone()));
+        let mut report = runtime.block_on(swarm::run_on(name, scenario.clone(), server_dir.clone(), topology));
         report.floor = Some(FloorSummary::of(&floor, &report));
         if args.peer {
             report.peer = Some(runtime.block_on(peer(scenario, &report)));
@@ -102,7 +117,8 @@ fn main() {
         println!("\n{}", report.table());
         let executor = scenario.executor.clone().unwrap_or_else(|| "MultiThreaded".into());
         let rate = scenario.state_update_rate.map_or(String::new(), |r| format!("-{r}hz"));
-        let path = args.out.join(format!("{name}-{}-{executor}{rate}.json", scenario.bots));
+        let shards = topology.file_suffix();
+        let path = args.out.join(format!("{name}-{}-{executor}{rate}{shards}.json", scenario.bots));
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         println!("report: {}", path.display());
         report

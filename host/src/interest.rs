@@ -23,6 +23,31 @@ use veltrix_sdk::{
 
 use crate::mail::{Letter, Mail};
 
+/// A player of another server sharing the hunt (docs/scale-out.md), seen here: in the grid and
+/// in views like a player of this server, told of to those who see it, told nothing itself (it
+/// has no connection here). Its id is this server's for it, above every id it gives its own.
+#[derive(Component, Debug, Clone)]
+pub struct RemotePlayer {
+    pub id: PlayerId,
+    pub name: String,
+}
+
+/// Whose a position is: a player of this server, or of another.
+type Who = AnyOf<(&'static Player, &'static RemotePlayer)>;
+
+/// The id and name of whoever `who` is, and whether it is a player of this server (one with a
+/// connection, to be told things).
+fn identity<'a>(who: (Option<&'a Player>, Option<&'a RemotePlayer>)) -> (PlayerId, &'a str, bool) {
+    match who {
+        (Some(p), _) => (p.id, &p.name, true),
+        (None, Some(r)) => (r.id, &r.name, false),
+        (None, None) => unreachable!("AnyOf matches one at least"),
+    }
+}
+
+/// Positions and who they are: players of this server and of others.
+type Located<'w, 's> = Query<'w, 's, (Who, &'static Position)>;
+
 /// The grid of players by cell.
 #[derive(Resource, Debug)]
 pub struct InterestGrid {
@@ -215,7 +240,7 @@ struct MoverLetters {
 pub fn update_interest(
     mut grid: ResMut<InterestGrid>,
     moved: Query<Entity, Changed<Position>>,
-    players: Query<(&Player, &Position)>,
+    players: Located,
     mut interests: Query<&mut Interest>,
     mut mail: ResMut<Mail>,
     clock: UpdateClock,
@@ -233,15 +258,16 @@ pub fn update_interest(
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
     // last one. The order stays the same on every run.
     order.extend(moved.iter().filter_map(|e| {
-        let (player, pos) = players.get(e).ok()?;
+        let (who, pos) = players.get(e).ok()?;
         let (cx, cy) = grid.cell_of(pos.x, pos.y);
-        Some(((cy, cx), player.id, e))
+        Some(((cy, cx), identity(who).0, e))
     }));
     order.sort_unstable();
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
     for &(_, _, mover) in order.iter() {
-        let Ok((player, pos)) = players.get(mover) else { continue };
+        let Ok((who, pos)) = players.get(mover) else { continue };
+        let player = identity(who);
         near.clear();
         seen.clear();
         {
@@ -254,15 +280,20 @@ pub fn update_interest(
         // Those it sees: still in range (with hysteresis), or gone.
         for &other in seen.iter() {
             let in_range = players.get(other).ok().filter(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
-            if let Some((other_player, _)) = in_range {
+            if let Some((other_who, _)) = in_range {
+                let (other_id, _, other_here) = identity(other_who);
+                if !other_here {
+                    // Told nothing here: its own server tells it.
+                    continue;
+                }
                 let Ok(mut other_interest) = interests.get_mut(other) else { continue };
-                if other_interest.moved.is_empty() && updates.due(other_player.id, tick) {
+                if other_interest.moved.is_empty() && updates.due(other_id, tick) {
                     // Due now with nothing waiting: straight into this tick's mail.
                     let letter = *moved_letters.entry(mover).or_insert_with(|| write_moved(&mut mail, player, pos));
                     mail.send(other, letter);
                 } else {
                     if other_interest.moved.is_empty() {
-                        let due = updates.next_due(other_player.id, tick);
+                        let due = updates.next_due(other_id, tick);
                         waiting[(due % updates.tick_rate) as usize].push(other);
                     }
                     other_interest.moved.push(mover);
@@ -276,8 +307,10 @@ pub fn update_interest(
             if other == mover || seen.binary_search(&other).is_ok() {
                 continue;
             }
-            let Ok((other_player, other_pos)) = players.get(other) else { continue };
-            if pos.distance_squared(other_pos.x, other_pos.y) > enter {
+            let Ok((other_who, other_pos)) = players.get(other) else { continue };
+            let other_player = identity(other_who);
+            // Two players of other servers: their servers tell them of each other.
+            if !player.2 && !other_player.2 || pos.distance_squared(other_pos.x, other_pos.y) > enter {
                 continue;
             }
             for (a, b) in [(mover, other), (other, mover)] {
@@ -285,10 +318,14 @@ pub fn update_interest(
                     i.see(b);
                 }
             }
-            let appeared = *letters.appeared.get_or_insert_with(|| write_appeared(&mut mail, name, player, pos));
-            mail.send(other, appeared);
-            let other_appeared = write_appeared(&mut mail, name, other_player, other_pos);
-            mail.send(mover, other_appeared);
+            if other_player.2 {
+                let appeared = *letters.appeared.get_or_insert_with(|| write_appeared(&mut mail, name, player, pos));
+                mail.send(other, appeared);
+            }
+            if player.2 {
+                let other_appeared = write_appeared(&mut mail, name, other_player, other_pos);
+                mail.send(mover, other_appeared);
+            }
         }
     }
     // The slots of every tick since the last one told (more than one after skipped ticks).
@@ -305,7 +342,7 @@ pub fn update_interest(
 fn tell_moves(
     slot: &mut Vec<Entity>,
     moved_letters: &mut AHashMap<Entity, Letter>,
-    players: &Query<(&Player, &Position)>,
+    players: &Located,
     interests: &mut Query<&mut Interest>,
     mail: &mut Mail,
 ) {
@@ -321,8 +358,8 @@ fn tell_moves(
             let letter = match moved_letters.entry(mover) {
                 Entry::Occupied(written) => *written.get(),
                 Entry::Vacant(slot) => {
-                    let Ok((player, pos)) = players.get(mover) else { continue };
-                    *slot.insert(write_moved(mail, player, pos))
+                    let Ok((who, pos)) = players.get(mover) else { continue };
+                    *slot.insert(write_moved(mail, identity(who), pos))
                 }
             };
             mail.send(to, letter);
@@ -332,8 +369,8 @@ fn tell_moves(
 }
 
 /// `player`'s PlayerMoved to where it is now, written into the mail.
-fn write_moved(mail: &mut Mail, player: &Player, pos: &Position) -> Letter {
-    mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: player.id, x: pos.x, y: pos.y }))
+fn write_moved(mail: &mut Mail, (id, ..): (PlayerId, &str, bool), pos: &Position) -> Letter {
+    mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x: pos.x, y: pos.y }))
 }
 
 /// Ends visibility between `a` and `b` both ways, telling each (`a_gone` holds `a`'s
@@ -342,7 +379,7 @@ fn unsee(
     a: Entity,
     b: Entity,
     interests: &mut Query<&mut Interest>,
-    players: &Query<(&Player, &Position)>,
+    players: &Located,
     mail: &mut Mail,
     a_gone: &mut Option<Letter>,
 ) {
@@ -351,12 +388,14 @@ fn unsee(
             i.unsee(y);
         }
     }
-    if let Ok((pa, _)) = players.get(a) {
-        let gone = *a_gone.get_or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: pa.id })));
+    let (Ok((a_who, _)), Ok((b_who, _))) = (players.get(a), players.get(b)) else { return };
+    let ((a_id, _, a_here), (b_id, _, b_here)) = (identity(a_who), identity(b_who));
+    if b_here {
+        let gone = *a_gone.get_or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: a_id })));
         mail.send(b, gone);
     }
-    if let Ok((pb, _)) = players.get(b) {
-        let gone = mail.write(&ServerMessage::PlayerGone(PlayerGone { player: pb.id }));
+    if a_here {
+        let gone = mail.write(&ServerMessage::PlayerGone(PlayerGone { player: b_id }));
         mail.send(a, gone);
     }
 }
@@ -383,11 +422,11 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
 
 /// `player`'s PlayerAppeared written into the mail. The message's name is copied into `name`,
 /// a buffer kept with its room, not into a new `String`.
-fn write_appeared(mail: &mut Mail, name: &mut String, player: &Player, pos: &Position) -> Letter {
+fn write_appeared(mail: &mut Mail, name: &mut String, player: (PlayerId, &str, bool), pos: &Position) -> Letter {
     name.clear();
-    name.push_str(&player.name);
+    name.push_str(player.1);
     let message = ServerMessage::PlayerAppeared(PlayerAppeared {
-        player: player.id,
+        player: player.0,
         name: std::mem::take(name),
         x: pos.x,
         y: pos.y,

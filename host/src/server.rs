@@ -197,7 +197,8 @@ pub fn run(
         world.insert_resource(commands::start_console());
     }
     if !config.cluster.nats.is_empty() {
-        crate::cluster::start(&mut world, &config.cluster, network.runtime().handle()).map_err(ServerError::Startup)?;
+        crate::cluster::start(&mut world, &config.cluster, config.tick_rate, network.runtime().handle())
+            .map_err(ServerError::Startup)?;
     }
     let active = start_mods(&mut world, config, report.loaded, &mut failures)?;
 
@@ -473,10 +474,14 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             .in_set(Stage::Commit),
     );
     schedules.add_systems(PostTick, deliver_outbox.in_set(Stage::Deliver));
-    // Shards only (a `LedgerLink` exists): the tick's asks out after it, answers in before the next.
-    let shard = veltrix_sdk::bevy_ecs::schedule::common_conditions::resource_exists::<crate::cluster::LedgerLink>;
-    schedules.add_systems(PreTick, crate::cluster::receive_answers.run_if(shard).in_set(Stage::Input));
-    schedules.add_systems(PostTick, crate::cluster::send_asks.run_if(shard).in_set(Stage::Departures));
+    // Shards only (`Cluster.Nats`): the ledger's asks go out after the tick, its answers and the
+    // other shards' players come in before the next; this shard's players go out at its end.
+    use crate::cluster::{ledger, relay};
+    use veltrix_sdk::bevy_ecs::schedule::common_conditions::resource_exists;
+    let shard = resource_exists::<ledger::LedgerLink>;
+    schedules.add_systems(PreTick, (ledger::receive_answers, relay::receive_moves).run_if(shard).in_set(Stage::Input));
+    schedules.add_systems(PostTick, ledger::send_asks.run_if(shard).in_set(Stage::Departures));
+    schedules.add_systems(PostTick, relay::publish_moves.run_if(shard).in_set(Stage::Flush));
     schedules.add_systems(PostTick, flush_frames.in_set(Stage::Flush));
     world
 }

@@ -489,3 +489,37 @@ async fn the_leaderboard_is_one_board_across_shards() {
     let (_, body) = rank.expect("a rank");
     assert_eq!((body["Rank"].as_u64(), body["Of"].as_u64(), body["Vaults"].as_u64()), (Some(2), Some(2), Some(1)));
 }
+
+/// Players on different shards see each other: appearing, moving (at the state-update rate),
+/// and gone when one leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_near_each_other_on_different_shards_see_each_other_move() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let mut alice = join(&shard_a, "alice").await;
+    let mut bob = join(&shard_b, "bob").await;
+    let appeared =
+        |name: &'static str| move |m: &ServerMessage| matches!(m, ServerMessage::PlayerAppeared(p) if p.name == name);
+    let frames = frames_through(&mut bob, "alice appearing", appeared("alice")).await;
+    let alice_there = frames
+        .iter()
+        .flat_map(|f| &f.messages)
+        .find_map(|m| match m {
+            ServerMessage::PlayerAppeared(p) if p.name == "alice" => Some(p.player),
+            _ => None,
+        })
+        .unwrap();
+    frames_through(&mut alice, "bob appearing", appeared("bob")).await;
+
+    alice.move_to(258.0, 256.5).await.unwrap();
+    frames_through(
+        &mut bob,
+        "alice's move",
+        |m| matches!(m, ServerMessage::PlayerMoved(p) if p.player == alice_there && p.x == 258.0 && p.y == 256.5),
+    )
+    .await;
+
+    alice.close().await.unwrap();
+    frames_through(&mut bob, "alice gone", |m| matches!(m, ServerMessage::PlayerGone(p) if p.player == alice_there))
+        .await;
+}

@@ -1,31 +1,27 @@
-//! Shards: servers that share one hunt through NATS JetStream (docs/scale-out.md). Here the
-//! host's side of the sdk's [`Ledger`]: a JetStream key-value bucket in which a key is created
-//! once (`create` succeeds only when the key holds nothing), watched so every shard learns every
-//! key any shard created.
+//! The host's side of the sdk's [`Ledger`]: a JetStream key-value bucket in which a key is
+//! created once (`create` succeeds only when the key holds nothing), watched so every shard
+//! learns every key any shard created.
 //!
 //! The tick never waits for NATS: [`send_asks`] hands the tick's asks to the network runtime,
 //! where each is one `create` (a JetStream publish with `Nats-Expected-Last-Subject-Sequence: 0`,
 //! acknowledged once the stream has stored it, fsynced with `sync_interval: always`), and
-//! [`receive_answers`] puts what came back into the `Ledger` before the next tick's input. A
-//! server with no `Cluster.Nats` has none of this: no resource, no system, no thread.
+//! [`receive_answers`] puts what came back into the `Ledger` before the next tick's input.
 //!
 //! An ask whose acknowledgement does not come (NATS down, the shard cut off) may still have been
 //! stored, so it is never answered "no": it is asked again, with the same value, until the
 //! ledger answers `Created` or holds a value (which is this ask's own when its server and ticket
 //! match). Meanwhile the `Ledger` says it is unavailable and the mod refuses new claims.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
 
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
-use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, Store, prelude::*};
+use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, prelude::*};
 
+use super::{ACK_TIMEOUT, RETRY};
 use crate::config::ClusterConfig;
 
 /// What comes back from the ledger's tasks to the tick.
@@ -44,47 +40,21 @@ pub struct LedgerLink {
     available: Arc<AtomicBool>,
 }
 
-/// How long a `create` waits for its acknowledgement before it is sent again.
-const ACK_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often a shard tries again to reach NATS, to open the bucket or to decide an ask, while
-/// it cannot.
-const RETRY: Duration = Duration::from_millis(500);
-
-/// Starts the ledger's tasks on `runtime` and inserts the [`Ledger`] and its [`LedgerLink`] in
-/// `world`, with the systems that move asks and answers. Does not wait for NATS: a shard starts
-/// while NATS is down, refuses claims meanwhile, and connects when it can.
-pub fn start(world: &mut World, config: &ClusterConfig, runtime: &tokio::runtime::Handle) -> Result<(), String> {
-    let server = shard_number(world.resource::<Store>())?;
+/// Inserts the [`Ledger`] of shard number `server` and its [`LedgerLink`] in `world`; the ledger's
+/// tasks start once NATS is reached ([`run`]), `available` saying whether it is.
+pub fn insert(world: &mut World, server: u64, available: Arc<AtomicBool>) -> LedgerTasks {
     let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
     let (events_tx, events_rx) = flume::unbounded::<Event>();
-    let available = Arc::new(AtomicBool::new(false));
-    runtime.spawn(run(config.clone(), asks_rx, events_tx, Arc::clone(&available)));
     world.insert_resource(Ledger::new(server));
-    world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available });
-    Ok(())
+    world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available: Arc::clone(&available) });
+    LedgerTasks { asks: asks_rx, events: events_tx, available }
 }
 
-/// Where a shard keeps its number (docs/storage.md).
-pub const SHARD_TABLE: &str = "veltrix/shard";
-
-/// This shard's number among those sharing the ledger: drawn at random the first time, then
-/// kept in the store, so that after a restart the shard knows the claims it asked for before
-/// (and finds those it did not save).
-fn shard_number(store: &Store) -> Result<u64, String> {
-    let key = veltrix_sdk::rmp_serde::to_vec("number").expect("keys serialise");
-    let unreadable = |e: &dyn std::fmt::Display| format!("cannot read the shard's number in table {SHARD_TABLE}: {e}");
-    if let Some(value) = store.0.get(SHARD_TABLE, &key).map_err(|e| unreadable(&e))? {
-        return veltrix_sdk::rmp_serde::from_slice(&value).map_err(|e| unreadable(&e));
-    }
-    let mut drawn = [0u8; 8];
-    getrandom::fill(&mut drawn).map_err(|e| format!("cannot draw the shard's number: {e}"))?;
-    let number = u64::from_le_bytes(drawn);
-    let value = veltrix_sdk::rmp_serde::to_vec(&number).expect("numbers serialise");
-    store
-        .0
-        .commit(&[veltrix_sdk::Write { table: SHARD_TABLE.into(), key, value: Some(value) }])
-        .map_err(|e| format!("cannot save the shard's number: {e}"))?;
-    Ok(number)
+/// The tasks' ends of the ledger's channels, for [`run`].
+pub struct LedgerTasks {
+    asks: flume::Receiver<LedgerAsk>,
+    events: flume::Sender<Event>,
+    available: Arc<AtomicBool>,
 }
 
 /// PostTick: the tick's asks, to the ledger's tasks.
@@ -109,23 +79,20 @@ pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
     }
 }
 
-/// The ledger's main task: connects (again and again until it can), opens or creates the
-/// bucket, starts the watch, then answers asks, each in a task of its own.
-async fn run(
-    config: ClusterConfig,
-    asks: flume::Receiver<LedgerAsk>,
-    events: flume::Sender<Event>,
-    available: Arc<AtomicBool>,
-) {
+/// The ledger's main task, once NATS is reached: opens or creates the bucket (again and again
+/// until it can), starts the watch, then answers asks, each in a task of its own.
+pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: LedgerTasks) {
+    let LedgerTasks { asks, events, available } = tasks;
+    let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
     let mut warned = false;
     let store = loop {
-        match open(&config, &available).await {
+        match open(&js, &config).await {
             Ok(store) => break store,
             Err(e) => {
                 if !warned {
                     tracing::warn!(
-                        "cluster: cannot use NATS at {} yet: {e}; claims are refused meanwhile",
-                        config.nats
+                        "cluster: cannot open bucket {} yet: {e}; claims are refused meanwhile",
+                        config.bucket
                     );
                     warned = true;
                 }
@@ -145,33 +112,8 @@ async fn run(
     }
 }
 
-/// Connects to NATS and opens the bucket, creating it if it is not there. `available` follows
-/// the connection from then on.
-async fn open(config: &ClusterConfig, available: &Arc<AtomicBool>) -> Result<kv::Store, String> {
-    let connected = Arc::clone(available);
-    let client = async_nats::ConnectOptions::new()
-        .name(&config.bucket)
-        .connection_timeout(ACK_TIMEOUT)
-        .event_callback(move |event| {
-            let connected = Arc::clone(&connected);
-            async move {
-                match event {
-                    async_nats::Event::Connected => {
-                        tracing::info!("cluster: connected to NATS");
-                        connected.store(true, Ordering::Relaxed);
-                    }
-                    async_nats::Event::Disconnected => {
-                        tracing::warn!("cluster: NATS lost; claims are refused until it is back");
-                        connected.store(false, Ordering::Relaxed);
-                    }
-                    _ => {}
-                }
-            }
-        })
-        .connect(config.nats.as_str())
-        .await
-        .map_err(|e| e.to_string())?;
-    let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
+/// Opens the bucket, creating it if it is not there.
+async fn open(js: &jetstream::Context, config: &ClusterConfig) -> Result<kv::Store, String> {
     if let Ok(store) = js.get_key_value(&config.bucket).await {
         return Ok(store);
     }

@@ -1,0 +1,115 @@
+//! Shards: servers that share one hunt through NATS (docs/scale-out.md). One connection to
+//! NATS per shard, made on the network runtime; two uses of it, one file each: [`ledger`] (what
+//! is decided once, in a JetStream key-value bucket) and [`relay`] (where the players are, on
+//! plain NATS subjects, so players near each other on different shards see each other).
+//!
+//! A server with no `Cluster.Nats` has none of this: no resource, no system, no task.
+
+pub mod ledger;
+pub mod relay;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use veltrix_sdk::{Store, prelude::*};
+
+use crate::config::ClusterConfig;
+
+/// How long a JetStream request waits for its answer before it is sent again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a shard tries again to reach NATS, to open the bucket or to decide an ask, while
+/// it cannot.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Where a shard keeps its number (docs/storage.md).
+pub const SHARD_TABLE: &str = "veltrix/shard";
+
+/// Makes this server a shard: its ledger and relay in `world`, their tasks on `runtime` once
+/// NATS is reached. Does not wait for NATS: a shard starts while NATS is down, refuses claims
+/// meanwhile, and connects when it can.
+pub fn start(
+    world: &mut World,
+    config: &ClusterConfig,
+    tick_rate: u32,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), String> {
+    let server = shard_number(world.resource::<Store>())?;
+    let available = Arc::new(AtomicBool::new(false));
+    let ledger = ledger::insert(world, server, Arc::clone(&available));
+    let relay = relay::insert(world, server, tick_rate, &config.bucket);
+    let config = config.clone();
+    runtime.spawn(async move {
+        let client = connect(&config, &available).await;
+        tokio::spawn(relay::run(client.clone(), relay));
+        ledger::run(client, config, ledger).await;
+    });
+    Ok(())
+}
+
+/// Connects to NATS, trying again until it can; `available` follows the connection from then
+/// on (the ledger sets it once its bucket is open).
+async fn connect(config: &ClusterConfig, available: &Arc<AtomicBool>) -> async_nats::Client {
+    let mut warned = false;
+    loop {
+        let connected = Arc::clone(available);
+        let client = async_nats::ConnectOptions::new()
+            .name(&config.bucket)
+            .connection_timeout(ACK_TIMEOUT)
+            .event_callback(move |event| {
+                let connected = Arc::clone(&connected);
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("cluster: connected to NATS");
+                            connected.store(true, Ordering::Relaxed);
+                        }
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("cluster: NATS lost; claims are refused until it is back");
+                            connected.store(false, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .connect(config.nats.as_str())
+            .await;
+        match client {
+            Ok(client) => return client,
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(
+                        "cluster: cannot reach NATS at {} yet: {e}; claims are refused meanwhile",
+                        config.nats
+                    );
+                    warned = true;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// This shard's number among those sharing the hunt: drawn at random the first time, then kept
+/// in the store, so that after a restart the shard knows the claims it asked for before (and
+/// finds those it did not save).
+fn shard_number(store: &Store) -> Result<u64, String> {
+    let key = veltrix_sdk::rmp_serde::to_vec("number").expect("keys serialise");
+    let unreadable = |e: &dyn std::fmt::Display| format!("cannot read the shard's number in table {SHARD_TABLE}: {e}");
+    if let Some(value) = store.0.get(SHARD_TABLE, &key).map_err(|e| unreadable(&e))? {
+        return veltrix_sdk::rmp_serde::from_slice(&value).map_err(|e| unreadable(&e));
+    }
+    let mut drawn = [0u8; 8];
+    getrandom::fill(&mut drawn).map_err(|e| format!("cannot draw the shard's number: {e}"))?;
+    let number = u64::from_le_bytes(drawn);
+    let value = veltrix_sdk::rmp_serde::to_vec(&number).expect("numbers serialise");
+    store
+        .0
+        .commit(&[veltrix_sdk::Write { table: SHARD_TABLE.into(), key, value: Some(value) }])
+        .map_err(|e| format!("cannot save the shard's number: {e}"))?;
+    Ok(number)
+}

@@ -1,0 +1,217 @@
+//! Where the players of every shard are, so players near each other on different shards see
+//! each other: each shard publishes on the plain NATS subject `veltrix.<bucket>.moves` (no
+//! JetStream: a lost position is replaced by the next) the players of its own that moved in a
+//! tick and those that left, and once a second all of its players (its roster). Every shard
+//! keeps the players of the others as [`RemotePlayer`] entities: in the interest grid and in
+//! views like its own, so its players are told of them as of anyone (PlayerAppeared, PlayerMoved
+//! at the state-update rate, PlayerGone), and told nothing themselves.
+//!
+//! A remote player is gone when its shard says so, when its shard's roster no longer names it,
+//! or when its shard has sent no roster for [`SILENT_SECONDS`] (the shard died or is cut off).
+
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use veltrix_sdk::{Player, PlayerId, Position, TickInfo, prelude::*};
+
+use crate::interest::{Interest, RemotePlayer};
+
+/// A shard silent this long (no roster) has its players taken out of view.
+const SILENT_SECONDS: u64 = 3;
+
+/// What a shard publishes in a tick.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Moves {
+    shard: u64,
+    /// Whether `at` names every player of the shard (its roster), not only those that moved.
+    roster: bool,
+    /// Name, x, y.
+    at: Vec<(String, f32, f32)>,
+    /// Names of players that left.
+    gone: Vec<String>,
+}
+
+/// The tick's ends of the relay.
+#[derive(Resource)]
+pub struct RelayLink {
+    shard: u64,
+    /// Ticks between rosters (one a second).
+    roster_every: u64,
+    out: flume::Sender<Moves>,
+    incoming: flume::Receiver<Moves>,
+    /// This server's players by entity, to name those that leave.
+    here: HashMap<Entity, String>,
+    /// The other shards' players here, by shard and lower-cased name.
+    remote: HashMap<(u64, String), Entity>,
+    /// The tick of each other shard's last roster.
+    heard: HashMap<u64, u64>,
+}
+
+/// The tasks' ends of the relay's channels, for [`run`].
+pub struct RelayTasks {
+    subject: String,
+    out: flume::Receiver<Moves>,
+    incoming: flume::Sender<Moves>,
+}
+
+/// Inserts the relay of shard number `shard` in `world`; its tasks start once NATS is reached.
+pub fn insert(world: &mut World, shard: u64, tick_rate: u32, bucket: &str) -> RelayTasks {
+    let (out_tx, out_rx) = flume::unbounded();
+    let (in_tx, in_rx) = flume::unbounded();
+    world.insert_resource(RelayLink {
+        shard,
+        roster_every: u64::from(tick_rate.max(1)),
+        out: out_tx,
+        incoming: in_rx,
+        here: HashMap::new(),
+        remote: HashMap::new(),
+        heard: HashMap::new(),
+    });
+    RelayTasks { subject: format!("veltrix.{bucket}.moves"), out: out_rx, incoming: in_tx }
+}
+
+/// The relay's tasks: publishes what the tick hands over, and hands what the other shards
+/// publish to the tick.
+pub async fn run(client: async_nats::Client, tasks: RelayTasks) {
+    let RelayTasks { subject, out, incoming } = tasks;
+    let mut subscription = loop {
+        match client.subscribe(subject.clone()).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!("cluster: cannot subscribe to {subject}: {e}; trying again");
+                tokio::time::sleep(super::RETRY).await;
+            }
+        }
+    };
+    let publisher = client.clone();
+    let published = subject.clone();
+    tokio::spawn(async move {
+        while let Ok(moves) = out.recv_async().await {
+            let bytes = veltrix_sdk::rmp_serde::to_vec(&moves).expect("moves serialise");
+            // At most once: a position lost while NATS is away is replaced by the next.
+            let _ = publisher.publish(published.clone(), bytes.into()).await;
+        }
+    });
+    while let Some(message) = subscription.next().await {
+        match veltrix_sdk::rmp_serde::from_slice::<Moves>(&message.payload) {
+            Ok(moves) => {
+                if incoming.send(moves).is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!("cluster: a message on {subject} does not decode: {e}"),
+        }
+    }
+}
+
+/// PostTick: this shard's players that moved, joined or left this tick, to the other shards;
+/// all of them once a second.
+pub fn publish_moves(
+    mut link: ResMut<RelayLink>,
+    tick: Res<TickInfo>,
+    moved: Query<(Entity, &Player, &Position), Changed<Position>>,
+    all: Query<(Entity, &Player, &Position)>,
+    mut left: RemovedComponents<Player>,
+) {
+    let link = &mut *link;
+    let mut moves = Moves { shard: link.shard, ..Moves::default() };
+    for entity in left.read() {
+        if let Some(name) = link.here.remove(&entity) {
+            moves.gone.push(name);
+        }
+    }
+    moves.roster = tick.tick.is_multiple_of(link.roster_every);
+    let mut add = |entity: Entity, player: &Player, pos: &Position| {
+        link.here.entry(entity).or_insert_with(|| player.name.clone());
+        moves.at.push((player.name.clone(), pos.x, pos.y));
+    };
+    if moves.roster {
+        all.iter().for_each(|(e, p, pos)| add(e, p, pos));
+    } else {
+        moved.iter().for_each(|(e, p, pos)| add(e, p, pos));
+    }
+    if moves.roster || !moves.at.is_empty() || !moves.gone.is_empty() {
+        let _ = link.out.send(moves);
+    }
+}
+
+/// PreTick: the other shards' players, as they are now: placed, moved, taken out of view.
+pub fn receive_moves(world: &mut World) {
+    let tick = world.resource::<TickInfo>().tick;
+    let incoming: Vec<Moves> = world.resource::<RelayLink>().incoming.try_iter().collect();
+    for moves in incoming {
+        let own = world.resource::<RelayLink>().shard;
+        if moves.shard == own {
+            continue;
+        }
+        for name in &moves.gone {
+            take_out(world, moves.shard, &name.to_lowercase());
+        }
+        if moves.roster {
+            world.resource_mut::<RelayLink>().heard.insert(moves.shard, tick);
+            let named: std::collections::HashSet<String> = moves.at.iter().map(|(n, ..)| n.to_lowercase()).collect();
+            let absent: Vec<String> = world
+                .resource::<RelayLink>()
+                .remote
+                .keys()
+                .filter(|(shard, name)| *shard == moves.shard && !named.contains(name))
+                .map(|(_, name)| name.clone())
+                .collect();
+            for name in absent {
+                take_out(world, moves.shard, &name);
+            }
+        }
+        for (name, x, y) in moves.at {
+            place(world, moves.shard, name, Position { x, y });
+        }
+    }
+    // Shards gone silent: their players go out of view.
+    let silent: Vec<u64> = {
+        let link = world.resource::<RelayLink>();
+        let limit = SILENT_SECONDS * link.roster_every;
+        link.heard.iter().filter(|(_, at)| tick.saturating_sub(**at) > limit).map(|(s, _)| *s).collect()
+    };
+    for shard in silent {
+        world.resource_mut::<RelayLink>().heard.remove(&shard);
+        let names: Vec<String> =
+            world.resource::<RelayLink>().remote.keys().filter(|(s, _)| *s == shard).map(|(_, n)| n.clone()).collect();
+        for name in names {
+            take_out(world, shard, &name);
+        }
+    }
+}
+
+/// Places (or moves) the player `name` of shard `shard` here.
+fn place(world: &mut World, shard: u64, name: String, at: Position) {
+    let key = (shard, name.to_lowercase());
+    if let Some(&entity) = world.resource::<RelayLink>().remote.get(&key) {
+        if let Some(mut pos) = world.get_mut::<Position>(entity)
+            && *pos != at
+        {
+            *pos = at;
+        }
+        return;
+    }
+    let id = remote_id(&key.1);
+    let entity = world.spawn((RemotePlayer { id, name }, at, Interest::default())).id();
+    world.resource_mut::<RelayLink>().remote.insert(key, entity);
+}
+
+/// Takes the player `name` (lower-cased) of shard `shard` out of view and out of the world.
+fn take_out(world: &mut World, shard: u64, name: &str) {
+    let Some(entity) = world.resource_mut::<RelayLink>().remote.remove(&(shard, name.to_string())) else { return };
+    if let Some(id) = world.get::<RemotePlayer>(entity).map(|r| r.id) {
+        crate::interest::forget(world, entity, id);
+    }
+    world.despawn(entity);
+}
+
+/// The id a player of another shard has here: made from its name, above every id this server
+/// gives its own (2^52 and up, below 2^53: exact in a JavaScript number).
+fn remote_id(name: &str) -> PlayerId {
+    const FLOOR: u64 = 1 << 52;
+    // FNV-1a: the same on every run and every server.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    FLOOR | (hash & (FLOOR - 1))
+}

@@ -23,6 +23,7 @@ use xtask::{Build, assemble, workspace_root};
 
 pub mod browser;
 pub mod nats;
+pub mod netns;
 
 /// A port no one listens on now, for a server that must keep its port across restarts.
 pub fn free_port() -> u16 {
@@ -137,6 +138,8 @@ pub struct TestServer {
     env: Vec<(String, String)>,
     /// The player port; a free one when unset.
     port: u16,
+    /// A command the server runs under (`ip netns exec NAME`), when set.
+    wrapper: Vec<String>,
 }
 
 impl Default for TestServer {
@@ -150,7 +153,7 @@ impl TestServer {
     pub fn new() -> Self {
         let root = tempfile::Builder::new().prefix("veltrix-it-").tempdir().expect("a temporary folder");
         fs::create_dir_all(root.path().join("mods")).expect("mods/");
-        Self { root, server_dir: None, env: Vec::new(), port: 0 }
+        Self { root, server_dir: None, env: Vec::new(), port: 0, wrapper: Vec::new() }
     }
 
     /// Runs the server from another shipped folder (a release build, for benchmarks).
@@ -170,6 +173,13 @@ impl TestServer {
     /// across a restart). Pick it with [`free_port`].
     pub fn with_port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Runs the server under `wrapper` (its program and arguments come first), e.g. in a network
+    /// namespace ([`netns::Netns::exec`]).
+    pub fn with_wrapper(mut self, wrapper: Vec<String>) -> Self {
+        self.wrapper = wrapper;
         self
     }
 
@@ -222,7 +232,15 @@ impl TestServer {
     /// The server command, rooted here, on free ports (tests run side by side), with a clean
     /// environment for its libraries.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(self.server_dir().join("veltrix-server"));
+        let server = self.server_dir().join("veltrix-server");
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(server);
+                cmd
+            }
+            None => Command::new(server),
+        };
         cmd.arg("--root")
             .arg(self.root())
             .arg("--port")

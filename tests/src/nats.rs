@@ -43,6 +43,12 @@ impl NatsServer {
     /// Starts a nats-server on free loopback ports and waits until JetStream serves; or says
     /// why it cannot (and panics when `VELTRIX_REQUIRE_NATS` is set).
     pub fn start() -> Option<NatsServer> {
+        Self::start_on("127.0.0.1")
+    }
+
+    /// [`start`](Self::start), its client port listening on address `ip` (`0.0.0.0` for every
+    /// interface: a shard in a network namespace reaches it through its link).
+    pub fn start_on(ip: &str) -> Option<NatsServer> {
         let binary = match usable_binary() {
             Ok(binary) => binary,
             Err(why) => {
@@ -57,7 +63,7 @@ impl NatsServer {
         // Names are unique per process and port: the servers of one test process never share one.
         let config = format!(
             "server_name: \"veltrix-test-{pid}-{port}\"\n\
-             listen: \"127.0.0.1:{port}\"\n\
+             listen: \"{ip}:{port}\"\n\
              http: \"127.0.0.1:{monitor_port}\"\n\
              jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n",
             pid = std::process::id(),
@@ -107,7 +113,12 @@ impl NatsServer {
 
     /// `nats://127.0.0.1:<port>`, for clients.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        self.url_at("127.0.0.1")
+    }
+
+    /// `nats://<ip>:<port>`: the server as reached at address `ip`.
+    pub fn url_at(&self, ip: &str) -> String {
+        format!("nats://{ip}:{}", self.port)
     }
 
     /// The client port: the same after a restart.

@@ -523,3 +523,53 @@ async fn players_near_each_other_on_different_shards_see_each_other_move() {
     frames_through(&mut bob, "alice gone", |m| matches!(m, ServerMessage::PlayerGone(p) if p.player == alice_there))
         .await;
 }
+
+/// A shard cut off from NATS by a real partition (its own network namespace, the NATS link
+/// down, players still connected): a vault finished there meanwhile is not granted; the other
+/// shard claims it; once the link is back the cut-off shard refuses its player naming the
+/// winner, and claims again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_cut_off_from_nats_grants_nothing_and_recovers_when_the_link_returns() {
+    let ns = match veltrix_tests::netns::Netns::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED: no network namespace for the partition ({why})");
+            return;
+        }
+    };
+    let Some(nats) = NatsServer::start_on("0.0.0.0") else { return };
+    let server_a = shard_server(&nats, &TILES, 1, "FirstFinder").with_wrapper(ns.exec());
+    let config = json!({"World": {"Terrain": "Flat", "SpawnRadius": 0},
+                        "Cluster": {"Nats": nats.url_at(&ns.nats_ip()), "Bucket": "race"}});
+    server_a.write("config.json", &config.to_string());
+    let mut shard_a = start_shard(&server_a);
+    let port = shard_a.addr.rsplit_once(':').unwrap().1.to_string();
+    shard_a.addr = format!("{}:{port}", ns.players_ip());
+    let (_b, shard_b) = shard(&nats);
+    let mut alice = join(&shard_a, "alice").await;
+    let mut bob = join(&shard_b, "bob").await;
+
+    ns.cut();
+    let asked = dig(&mut alice, TILES[0]).await;
+    let request = dig(&mut bob, TILES[0]).await;
+    assert_eq!(answer(&mut bob, request).await.0.expect("bob claims it").0, "LootGranted");
+    // Nothing for alice while cut off: no grant, and no answer that could not be saved.
+    let waited = tokio::time::timeout(Duration::from_secs(3), answer(&mut alice, asked)).await;
+    assert!(waited.is_err(), "alice was answered while her shard was cut off: {:?}", waited.map(|a| a.0));
+
+    ns.heal();
+    let (refused, _) = answer(&mut alice, asked).await;
+    assert_eq!(refused, Err("already claimed: bob opened this vault first".to_string()));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let request = dig(&mut alice, TILES[1]).await;
+        match answer(&mut alice, request).await.0 {
+            Ok((kind, _)) => {
+                assert_eq!(kind, "LootGranted");
+                break;
+            }
+            Err(refusal) if refusal.starts_with("the hunt cannot save") && Instant::now() < deadline => {}
+            Err(refusal) => panic!("after the link came back: {refusal}"),
+        }
+    }
+}

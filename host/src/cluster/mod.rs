@@ -26,6 +26,9 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// it cannot.
 const RETRY: Duration = Duration::from_millis(500);
 
+/// How often the connection to NATS is pinged: two pings unanswered and it counts as lost.
+const PING: Duration = Duration::from_secs(2);
+
 /// Where a shard keeps its number (docs/storage.md).
 pub const SHARD_TABLE: &str = "veltrix/shard";
 
@@ -60,6 +63,8 @@ async fn connect(config: &ClusterConfig, available: &Arc<AtomicBool>) -> async_n
         let client = async_nats::ConnectOptions::new()
             .name(&config.bucket)
             .connection_timeout(ACK_TIMEOUT)
+            // A link that went silent (no reset: a partition) is noticed within a few seconds.
+            .ping_interval(PING)
             .event_callback(move |event| {
                 let connected = Arc::clone(&connected);
                 async move {

@@ -23,6 +23,11 @@ pub struct Metrics {
     pub store_writable: Gauge,
     /// Commits that failed (each tick of an outage tries again).
     pub store_commit_failures: Counter,
+    /// Shards only: 1 while the ledger (NATS JetStream) can be reached, 0 while claims are
+    /// refused for want of it.
+    pub cluster_ledger_available: Gauge,
+    /// Shards only: players of other shards in this shard's world now.
+    pub cluster_remote_players: Gauge,
     pub frames_in: Counter,
     pub bytes_in: Counter,
     pub frames_out: Counter,
@@ -60,6 +65,8 @@ impl Metrics {
             ]),
             store_writable: Gauge::default(),
             store_commit_failures: Counter::default(),
+            cluster_ledger_available: Gauge::default(),
+            cluster_remote_players: Gauge::default(),
             frames_in: Counter::default(),
             bytes_in: Counter::default(),
             frames_out: Counter::default(),
@@ -83,6 +90,16 @@ impl Metrics {
             "store_writable",
             "1 while the store commits, 0 while its commits fail (claims are refused meanwhile)",
             m.store_writable.clone(),
+        );
+        registry.register(
+            "cluster_ledger_available",
+            "Shards: 1 while NATS JetStream decides claims, 0 while claims are refused for want of it",
+            m.cluster_ledger_available.clone(),
+        );
+        registry.register(
+            "cluster_remote_players",
+            "Shards: players of other shards in this shard's world",
+            m.cluster_remote_players.clone(),
         );
         registry.register(
             "store_commit_failures",

@@ -515,6 +515,14 @@ impl LiveServer {
     }
 
     /// An HTTP GET on the admin listener: (status line, body).
+    /// The value of the Prometheus series `name` (without labels) on `/metrics`.
+    pub fn metric(&self, name: &str) -> String {
+        let (_, body) = self.admin_get("/metrics");
+        let line =
+            body.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("no {name}:\n{body}"));
+        line.rsplit(' ').next().unwrap().to_string()
+    }
+
     pub fn admin_get(&self, path: &str) -> (String, String) {
         self.admin_request("GET", path)
     }

@@ -246,13 +246,6 @@ async fn answer(client: &mut Client, request: u32) -> Result<(String, Value), St
     }
 }
 
-/// The value of a metric line of the admin listener's `/metrics`.
-fn metric(live: &LiveServer, name: &str) -> String {
-    let (_, body) = live.admin_get("/metrics");
-    let line = body.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("no {name}:\n{body}"));
-    line.rsplit(' ').next().unwrap().to_string()
-}
-
 /// A full disk for real (a small tmpfs under `universe/`): digs are refused in words while the
 /// commits fail, the metric says so; once there is room again the store is opened again, the
 /// next commit saves everything kept since, digs are answered again, and nothing a player was
@@ -266,7 +259,7 @@ async fn a_full_disk_refuses_digs_in_words_and_loses_nothing_once_there_is_room(
     next(&mut alice, "InventoryChanged", None).await;
     let well = dig(&mut alice, 255, 256).await;
     next(&mut alice, "LootGranted", Some(well)).await;
-    assert_eq!(metric(&live, "veltrix_store_writable"), "1");
+    assert_eq!(live.metric("veltrix_store_writable"), "1");
 
     let filler = disk.fill();
     // Digs where nothing is: each one's answer is recorded, a write every tick, until the full
@@ -282,8 +275,8 @@ async fn a_full_disk_refuses_digs_in_words_and_loses_nothing_once_there_is_room(
     assert!(log.contains("No space left on device"), "{log}");
     let throne = dig(&mut alice, 257, 256).await;
     assert_eq!(answer(&mut alice, throne).await, Err(veltrix_sdk::StoreHealth::REFUSAL.to_string()));
-    assert_eq!(metric(&live, "veltrix_store_writable"), "0");
-    assert_ne!(metric(&live, "veltrix_store_commit_failures_total"), "0");
+    assert_eq!(live.metric("veltrix_store_writable"), "0");
+    assert_ne!(live.metric("veltrix_store_commit_failures_total"), "0");
 
     // Room again: the next commits work, digs are answered.
     std::fs::remove_file(filler).unwrap();
@@ -298,7 +291,7 @@ async fn a_full_disk_refuses_digs_in_words_and_loses_nothing_once_there_is_room(
     }
     assert_eq!(granted.unwrap()["Items"], json!([{"Item": "Crown", "Quantity": 1}]));
     assert!(live.log().contains("the store is writable again; claims resume"), "{}", live.log());
-    assert_eq!(metric(&live, "veltrix_store_writable"), "1");
+    assert_eq!(live.metric("veltrix_store_writable"), "1");
     let (status, log) = live.stop();
     assert!(status.success(), "{log}");
     assert!(!log.contains("could not be saved"), "{log}");

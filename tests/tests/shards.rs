@@ -202,8 +202,11 @@ async fn with_nats_down_claims_are_refused_in_words_and_resume_when_it_returns()
     let Some(mut nats) = NatsServer::start() else { return };
     let (_a, shard_a) = shard(&nats);
     let mut alice = join(&shard_a, "alice").await;
+    assert_eq!(shard_a.metric("veltrix_cluster_ledger_available"), "1");
     nats.kill();
     shard_a.wait_for_log(0, "NATS lost");
+    veltrix_tests::poll(WAIT, || (shard_a.metric("veltrix_cluster_ledger_available") == "0").then_some(()))
+        .expect("the metric says the ledger is away");
     let request = dig(&mut alice, TILES[1]).await;
     let (refused, _) = answer(&mut alice, request).await;
     assert_eq!(refused, Err("the hunt cannot save right now; try again in a moment".to_string()));
@@ -510,6 +513,7 @@ async fn players_near_each_other_on_different_shards_see_each_other_move() {
         })
         .unwrap();
     frames_through(&mut alice, "bob appearing", appeared("bob")).await;
+    assert_eq!(shard_b.metric("veltrix_cluster_remote_players"), "1", "alice, on bob's shard");
 
     alice.move_to(258.0, 256.5).await.unwrap();
     frames_through(

@@ -66,10 +66,13 @@ pub fn send_asks(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
 }
 
 /// PreTick: the answers and news that came, into the [`Ledger`].
-pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
+pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>, net: Option<Res<crate::sessions::NetLink>>) {
     let available = link.available.load(Ordering::Relaxed);
     if ledger.available() != available {
         ledger.set_available(available);
+        if let Some(net) = net {
+            net.metrics.cluster_ledger_available.set(i64::from(available));
+        }
     }
     for event in link.events.try_iter() {
         match event {

@@ -166,6 +166,10 @@ pub fn receive_moves(world: &mut World) {
             place(world, moves.shard, name, Position { x, y });
         }
     }
+    let remote = world.resource::<RelayLink>().remote.len() as i64;
+    if let Some(net) = world.get_resource::<crate::sessions::NetLink>() {
+        net.metrics.cluster_remote_players.set(remote);
+    }
     // Shards gone silent: their players go out of view.
     let silent: Vec<u64> = {
         let link = world.resource::<RelayLink>();

@@ -197,6 +197,10 @@ fn place(world: &mut World, shard: u64, name: String, at: Position) {
         }
         return;
     }
+    // Online here too (it moved here, and its old shard has not said so yet): seen once.
+    if world.resource::<crate::sessions::Sessions>().by_name(&name).is_some() {
+        return;
+    }
     let id = remote_id(&key.1);
     let entity = world.spawn((RemotePlayer { id, name }, at, Interest::default())).id();
     world.resource_mut::<RelayLink>().remote.insert(key, entity);

@@ -577,3 +577,22 @@ async fn a_shard_cut_off_from_nats_grants_nothing_and_recovers_when_the_link_ret
         }
     }
 }
+
+/// One session per name across the shards: a name online on one shard is refused on another
+/// (NameTaken), and let in once it left the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_online_on_one_shard_is_refused_on_another_until_it_leaves() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let alice = join(&shard_a, "alice").await;
+    veltrix_tests::poll(WAIT, || (shard_b.metric("veltrix_cluster_remote_players") == "1").then_some(()))
+        .expect("shard B hears of alice");
+    let refused = Client::connect(&shard_b.addr, hello("Alice")).await.err().expect("Alice is refused on shard B");
+    let refused = format!("{refused:?}");
+    assert!(refused.contains("NameTaken") && refused.contains("online on another server"), "{refused}");
+
+    alice.close().await.unwrap();
+    veltrix_tests::poll(WAIT, || (shard_b.metric("veltrix_cluster_remote_players") == "0").then_some(()))
+        .expect("shard B hears alice left");
+    join(&shard_b, "alice").await;
+}

@@ -42,8 +42,9 @@ pub struct RelayLink {
     incoming: flume::Receiver<Moves>,
     /// This server's players by entity, to name those that leave.
     here: HashMap<Entity, String>,
-    /// The other shards' players here, by shard and lower-cased name.
-    remote: HashMap<(u64, String), Entity>,
+    /// The other shards' players here, by lower-cased name: the shard that last told of each,
+    /// and its entity.
+    remote: HashMap<String, (u64, Entity)>,
     /// The tick of each other shard's last roster.
     heard: HashMap<u64, u64>,
 }
@@ -69,6 +70,14 @@ pub fn insert(world: &mut World, shard: u64, tick_rate: u32, bucket: &str) -> Re
         heard: HashMap::new(),
     });
     RelayTasks { subject: format!("veltrix.{bucket}.moves"), out: out_rx, incoming: in_tx }
+}
+
+impl RelayLink {
+    /// Whether a player of this name (lower-cased) is online on another shard, as far as this
+    /// one has heard (its moves and rosters come several times a second).
+    pub fn online_elsewhere(&self, name: &str) -> bool {
+        self.remote.contains_key(name)
+    }
 }
 
 /// The relay's tasks: publishes what the tick hands over, and hands what the other shards
@@ -154,9 +163,9 @@ pub fn receive_moves(world: &mut World) {
             let absent: Vec<String> = world
                 .resource::<RelayLink>()
                 .remote
-                .keys()
-                .filter(|(shard, name)| *shard == moves.shard && !named.contains(name))
-                .map(|(_, name)| name.clone())
+                .iter()
+                .filter(|(name, (shard, _))| *shard == moves.shard && !named.contains(*name))
+                .map(|(name, _)| name.clone())
                 .collect();
             for name in absent {
                 take_out(world, moves.shard, &name);
@@ -178,18 +187,25 @@ pub fn receive_moves(world: &mut World) {
     };
     for shard in silent {
         world.resource_mut::<RelayLink>().heard.remove(&shard);
-        let names: Vec<String> =
-            world.resource::<RelayLink>().remote.keys().filter(|(s, _)| *s == shard).map(|(_, n)| n.clone()).collect();
+        let names: Vec<String> = world
+            .resource::<RelayLink>()
+            .remote
+            .iter()
+            .filter(|(_, (s, _))| *s == shard)
+            .map(|(n, _)| n.clone())
+            .collect();
         for name in names {
             take_out(world, shard, &name);
         }
     }
 }
 
-/// Places (or moves) the player `name` of shard `shard` here.
+/// Places (or moves) the player `name` of shard `shard` here (a player that moved from one
+/// shard to another stays the one entity).
 fn place(world: &mut World, shard: u64, name: String, at: Position) {
-    let key = (shard, name.to_lowercase());
-    if let Some(&entity) = world.resource::<RelayLink>().remote.get(&key) {
+    let key = name.to_lowercase();
+    if let Some(&(_, entity)) = world.resource::<RelayLink>().remote.get(&key) {
+        world.resource_mut::<RelayLink>().remote.insert(key, (shard, entity));
         if let Some(mut pos) = world.get_mut::<Position>(entity)
             && *pos != at
         {
@@ -201,14 +217,20 @@ fn place(world: &mut World, shard: u64, name: String, at: Position) {
     if world.resource::<crate::sessions::Sessions>().by_name(&name).is_some() {
         return;
     }
-    let id = remote_id(&key.1);
+    let id = remote_id(&key);
     let entity = world.spawn((RemotePlayer { id, name }, at, Interest::default())).id();
-    world.resource_mut::<RelayLink>().remote.insert(key, entity);
+    world.resource_mut::<RelayLink>().remote.insert(key, (shard, entity));
 }
 
-/// Takes the player `name` (lower-cased) of shard `shard` out of view and out of the world.
+/// Takes the player `name` (lower-cased) out of view and out of the world, if shard `shard` is
+/// the last that told of it.
 fn take_out(world: &mut World, shard: u64, name: &str) {
-    let Some(entity) = world.resource_mut::<RelayLink>().remote.remove(&(shard, name.to_string())) else { return };
+    let mut link = world.resource_mut::<RelayLink>();
+    match link.remote.get(name) {
+        Some(&(from, _)) if from == shard => {}
+        _ => return,
+    }
+    let Some((_, entity)) = link.remote.remove(name) else { return };
     if let Some(id) = world.get::<RemotePlayer>(entity).map(|r| r.id) {
         crate::interest::forget(world, entity, id);
     }

@@ -80,17 +80,35 @@ impl Answers {
     }
 
     /// PostTick, before the commit: every request delivered this tick, with the answers it got,
-    /// into the store; the oldest beyond the window out. The lists it sorts are kept from tick
-    /// to tick.
-    pub fn record(&mut self, outbox: &mut Outbox, changes: &mut Changes) {
-        if self.in_flight.is_empty() {
-            outbox.drain_answers().for_each(drop);
+    /// into the store; the oldest beyond the window out. An answer to a request of an earlier
+    /// tick (a claim decided with servers sharing the hunt comes a few ticks after its dig) is
+    /// added to that request's answers. The lists it sorts are kept from tick to tick.
+    pub fn record(&mut self, outbox: &mut Outbox, changes: &mut Changes, store: Option<&Store>) {
+        if self.in_flight.is_empty() && !outbox.has_answers() {
             return;
         }
         let (answers_table, ids_table) = self.tables();
         let Scratch { answered, requests } = &mut self.scratch;
         answered.clear();
         answered.extend(outbox.drain_answers());
+        let in_flight = &self.in_flight;
+        let ids = &self.ids;
+        answered.retain(|(player, request, bytes)| {
+            if in_flight.contains(&(*player, *request)) {
+                return true;
+            }
+            let remembered = match ids.get(player) {
+                Some(ids) => ids.contains(request),
+                None => load_ids(store, *player).contains(request),
+            };
+            if remembered {
+                let mut list: Vec<Vec<u8>> =
+                    load_answers(store, *player, *request).iter().map(|b| b.to_vec()).collect();
+                list.push(bytes.to_vec());
+                changes.put(&answers_table, &(*player, *request), &list);
+            }
+            false
+        });
         // By request, each request's answers in the order they were sent.
         answered.sort_by_key(|&(player, request, _)| (player, request));
         requests.clear();
@@ -153,8 +171,13 @@ fn load_answers(store: Option<&Store>, player: PlayerId, request: u32) -> Vec<By
 }
 
 /// PostTick, before the commit.
-pub fn record_answers(mut answers: ResMut<Answers>, mut outbox: ResMut<Outbox>, mut changes: ResMut<Changes>) {
-    answers.record(&mut outbox, &mut changes);
+pub fn record_answers(
+    mut answers: ResMut<Answers>,
+    mut outbox: ResMut<Outbox>,
+    mut changes: ResMut<Changes>,
+    store: Option<Res<Store>>,
+) {
+    answers.record(&mut outbox, &mut changes, store.as_deref());
 }
 
 #[cfg(test)]
@@ -181,9 +204,10 @@ mod tests {
     }
 
     fn end_tick(world: &mut World) {
+        let store = world.resource::<Store>().clone();
         world.resource_scope(|world, mut answers: Mut<Answers>| {
             world.resource_scope(|world, mut outbox: Mut<Outbox>| {
-                answers.record(&mut outbox, &mut world.resource_mut::<Changes>());
+                answers.record(&mut outbox, &mut world.resource_mut::<Changes>(), Some(&store));
             })
         });
         commit_tick(world);
@@ -208,6 +232,27 @@ mod tests {
         restarted.insert_resource(store);
         assert_eq!(check(&mut restarted, 7, 41), Seen::Answered(vec![Bytes::from_static(b"dug")]));
         assert_eq!(check(&mut restarted, 7, 42), Seen::New);
+    }
+
+    /// An answer that comes ticks after its request (a claim decided with other servers) is
+    /// added to the request's answers: a repeat gets both, after a restart too.
+    #[test]
+    fn an_answer_in_a_later_tick_is_remembered_with_its_request() {
+        let mut world = new_world();
+        assert_eq!(check(&mut world, 7, 41), Seen::New);
+        world.resource_mut::<Outbox>().answer_encoded(7, Some(41), Bytes::from_static(b"dug"));
+        end_tick(&mut world);
+        end_tick(&mut world);
+        world.resource_mut::<Outbox>().answer_encoded(7, Some(41), Bytes::from_static(b"granted"));
+        world.resource_mut::<Outbox>().answer_encoded(7, Some(99), Bytes::from_static(b"never asked"));
+        end_tick(&mut world);
+        let both = vec![Bytes::from_static(b"dug"), Bytes::from_static(b"granted")];
+        assert_eq!(check(&mut world, 7, 41), Seen::Answered(both.clone()));
+        let store = world.resource::<Store>().clone();
+        let mut restarted = new_world();
+        restarted.insert_resource(store);
+        assert_eq!(check(&mut restarted, 7, 41), Seen::Answered(both));
+        assert_eq!(check(&mut restarted, 7, 99), Seen::New, "an answer to a request never seen is not kept");
     }
 
     #[test]

@@ -476,11 +476,20 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     schedules.add_systems(PostTick, deliver_outbox.in_set(Stage::Deliver));
     // Shards only (`Cluster.Nats`): the ledger's asks go out after the tick, its answers and the
     // other shards' players come in before the next; this shard's players go out at its end.
-    use crate::cluster::{ledger, relay};
+    use crate::cluster::{handoff, ledger, relay};
     use veltrix_sdk::bevy_ecs::schedule::common_conditions::resource_exists;
     let shard = resource_exists::<ledger::LedgerLink>;
-    schedules.add_systems(PreTick, (ledger::receive_answers, relay::receive_moves).run_if(shard).in_set(Stage::Input));
+    schedules.add_systems(
+        PreTick,
+        (ledger::receive_answers, relay::receive_moves, handoff::receive_handoffs, handoff::admit_ready)
+            .chain()
+            .run_if(shard)
+            .before(intake::receive_network)
+            .in_set(Stage::Input),
+    );
     schedules.add_systems(PostTick, ledger::send_asks.run_if(shard).in_set(Stage::Departures));
+    // After the commit saved what the departed players leave.
+    schedules.add_systems(PostTick, handoff::put_departed.run_if(shard).in_set(Stage::Deliver));
     schedules.add_systems(PostTick, relay::publish_moves.run_if(shard).in_set(Stage::Flush));
     schedules.add_systems(PostTick, flush_frames.in_set(Stage::Flush));
     world

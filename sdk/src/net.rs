@@ -243,6 +243,11 @@ impl Outbox {
         self.pending.push((Audience::Player(to), message));
     }
 
+    /// Whether any answer to a request was sent this tick.
+    pub fn has_answers(&self) -> bool {
+        !self.answers.is_empty()
+    }
+
     /// Takes the tick's answers to requests (the host, before the commit).
     pub fn drain_answers(&mut self) -> std::vec::Drain<'_, (PlayerId, u32, Bytes)> {
         self.answers.drain(..)

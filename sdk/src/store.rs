@@ -100,6 +100,18 @@ fn decode<K: DeserializeOwned, V: DeserializeOwned>(
         .collect()
 }
 
+/// The tables whose records belong to one player each: keyed by the player's id, or by a tuple
+/// that begins with it. On servers that share a hunt (docs/scale-out.md) a player's records in
+/// them follow it to the next server it joins. A mod adds its own in setup.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct PlayerTables(pub Vec<Arc<str>>);
+
+/// Players whose stored records were just replaced by those another server kept (they joined
+/// here after playing there): a mod that keeps a player's state in memory between sessions drops
+/// it and reads the store. Set by the host before the player joins, for that tick.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct ReplacedPlayers(pub Vec<crate::PlayerId>);
+
 /// The tick's writes, committed by the host at the start of `PostTick`.
 ///
 /// The key and value buffers of the writes it forgets (committed, or cleared) are kept, with

@@ -601,3 +601,47 @@ async fn a_name_online_on_one_shard_is_refused_on_another_until_it_leaves() {
         .expect("shard B hears alice left");
     join(&shard_b, "alice").await;
 }
+
+/// The inventory a player is told of as it joins: (item, quantity) of each filled slot.
+async fn inventory_on_joining(client: &mut Client) -> Vec<(String, u64)> {
+    let is_inventory = |m: &ServerMessage| hunt(m).is_some_and(|(kind, _)| kind == "InventoryChanged");
+    let frames = frames_through(client, "the inventory on joining", is_inventory).await;
+    let (_, body) = frames.iter().flat_map(|f| &f.messages).filter(|m| is_inventory(m)).find_map(hunt).unwrap();
+    body["Slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s.is_null())
+        .map(|s| (s["Item"].as_str().unwrap().to_string(), s["Quantity"].as_u64().unwrap()))
+        .collect()
+}
+
+/// A player who leaves one shard and joins another finds its inventory there, and a request it
+/// repeats there is answered as the first time, not applied again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard_of(&nats, "PerPlayer"), shard_of(&nats, "PerPlayer"));
+    let mut alice = join(&shard_a, "alice").await;
+    let request = dig(&mut alice, TILES[0]).await;
+    let (granted, _) = answer(&mut alice, request).await;
+    let (kind, body) = granted.expect("alice claims it");
+    assert_eq!(kind, "LootGranted");
+    alice.close().await.unwrap();
+
+    // Let in on shard B once shard A handed over her records.
+    let deadline = Instant::now() + WAIT;
+    let mut alice = loop {
+        match Client::connect(&shard_b.addr, hello("alice")).await {
+            Ok((client, _)) => break client,
+            Err(e) => assert!(Instant::now() < deadline, "alice could not join shard B: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 5)], "her coins came with her");
+    alice.send_mod(NS, "Dig", Some(request), &json!({"X": TILES[0].0, "Y": TILES[0].1})).await.unwrap();
+    let (again, _) = answer(&mut alice, request).await;
+    assert_eq!(again, Ok(("LootGranted".to_string(), body)), "answered as the first time");
+    let request = dig(&mut alice, TILES[0]).await;
+    assert_eq!(answer(&mut alice, request).await.0, Err("already claimed: you opened this vault before".to_string()));
+}

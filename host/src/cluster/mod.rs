@@ -1,10 +1,12 @@
 //! Shards: servers that share one hunt through NATS (docs/scale-out.md). One connection to
-//! NATS per shard, made on the network runtime; two uses of it, one file each: [`ledger`] (what
-//! is decided once, in a JetStream key-value bucket) and [`relay`] (where the players are, on
-//! plain NATS subjects, so players near each other on different shards see each other).
+//! NATS per shard, made on the network runtime; three uses of it, one file each: [`ledger`]
+//! (what is decided once, in a JetStream key-value bucket), [`relay`] (where the players are, on
+//! a plain NATS subject, so players near each other on different shards see each other) and
+//! [`handoff`] (a player's records, following it from shard to shard).
 //!
 //! A server with no `Cluster.Nats` has none of this: no resource, no system, no task.
 
+pub mod handoff;
 pub mod ledger;
 pub mod relay;
 
@@ -45,10 +47,13 @@ pub fn start(
     let available = Arc::new(AtomicBool::new(false));
     let ledger = ledger::insert(world, server, Arc::clone(&available));
     let relay = relay::insert(world, server, tick_rate, &config.bucket);
+    let handoff = handoff::insert(world, server)?;
+    world.resource_mut::<crate::sessions::Sessions>().cluster = true;
     let config = config.clone();
     runtime.spawn(async move {
         let client = connect(&config, &available).await;
         tokio::spawn(relay::run(client.clone(), relay));
+        tokio::spawn(handoff::run(client.clone(), config.clone(), handoff));
         ledger::run(client, config, ledger).await;
     });
     Ok(())

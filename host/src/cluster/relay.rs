@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use veltrix_sdk::{Player, PlayerId, Position, TickInfo, prelude::*};
+use veltrix_sdk::{Player, Position, TickInfo, prelude::*};
 
 use crate::interest::{Interest, RemotePlayer};
 
@@ -40,8 +40,6 @@ pub struct RelayLink {
     roster_every: u64,
     out: flume::Sender<Moves>,
     incoming: flume::Receiver<Moves>,
-    /// This server's players by entity, to name those that leave.
-    here: HashMap<Entity, String>,
     /// The other shards' players here, by lower-cased name: the shard that last told of each,
     /// and its entity.
     remote: HashMap<String, (u64, Entity)>,
@@ -65,7 +63,6 @@ pub fn insert(world: &mut World, shard: u64, tick_rate: u32, bucket: &str) -> Re
         roster_every: u64::from(tick_rate.max(1)),
         out: out_tx,
         incoming: in_rx,
-        here: HashMap::new(),
         remote: HashMap::new(),
         heard: HashMap::new(),
     });
@@ -115,30 +112,23 @@ pub async fn run(client: async_nats::Client, tasks: RelayTasks) {
 }
 
 /// PostTick: this shard's players that moved, joined or left this tick, to the other shards;
-/// all of them once a second.
+/// all of them once a second. A player who left is told gone once its records were handed
+/// over ([`super::handoff`]); until then the roster still names it, where it left.
 pub fn publish_moves(
-    mut link: ResMut<RelayLink>,
+    link: Res<RelayLink>,
+    mut handoff: ResMut<super::handoff::HandoffLink>,
     tick: Res<TickInfo>,
-    moved: Query<(Entity, &Player, &Position), Changed<Position>>,
-    all: Query<(Entity, &Player, &Position)>,
-    mut left: RemovedComponents<Player>,
+    moved: Query<(&Player, &Position), Changed<Position>>,
+    all: Query<(&Player, &Position)>,
 ) {
-    let link = &mut *link;
-    let mut moves = Moves { shard: link.shard, ..Moves::default() };
-    for entity in left.read() {
-        if let Some(name) = link.here.remove(&entity) {
-            moves.gone.push(name);
-        }
-    }
+    let mut moves = Moves { shard: link.shard, gone: handoff.take_gone(), ..Moves::default() };
     moves.roster = tick.tick.is_multiple_of(link.roster_every);
-    let mut add = |entity: Entity, player: &Player, pos: &Position| {
-        link.here.entry(entity).or_insert_with(|| player.name.clone());
-        moves.at.push((player.name.clone(), pos.x, pos.y));
-    };
+    let mut add = |name: &str, x: f32, y: f32| moves.at.push((name.to_owned(), x, y));
     if moves.roster {
-        all.iter().for_each(|(e, p, pos)| add(e, p, pos));
+        all.iter().for_each(|(p, pos)| add(&p.name, pos.x, pos.y));
+        handoff.leaving().for_each(|(name, &(x, y))| add(name, x, y));
     } else {
-        moved.iter().for_each(|(e, p, pos)| add(e, p, pos));
+        moved.iter().for_each(|(p, pos)| add(&p.name, pos.x, pos.y));
     }
     if moves.roster || !moves.at.is_empty() || !moves.gone.is_empty() {
         let _ = link.out.send(moves);
@@ -217,7 +207,7 @@ fn place(world: &mut World, shard: u64, name: String, at: Position) {
     if world.resource::<crate::sessions::Sessions>().by_name(&name).is_some() {
         return;
     }
-    let id = remote_id(&key);
+    let id = crate::sessions::Sessions::cluster_id(&key);
     let entity = world.spawn((RemotePlayer { id, name }, at, Interest::default())).id();
     world.resource_mut::<RelayLink>().remote.insert(key, (shard, entity));
 }
@@ -235,13 +225,4 @@ fn take_out(world: &mut World, shard: u64, name: &str) {
         crate::interest::forget(world, entity, id);
     }
     world.despawn(entity);
-}
-
-/// The id a player of another shard has here: made from its name, above every id this server
-/// gives its own (2^52 and up, below 2^53: exact in a JavaScript number).
-fn remote_id(name: &str) -> PlayerId {
-    const FLOOR: u64 = 1 << 52;
-    // FNV-1a: the same on every run and every server.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    FLOOR | (hash & (FLOOR - 1))
 }

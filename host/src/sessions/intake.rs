@@ -19,6 +19,7 @@ use super::{
 };
 use crate::{
     answers::{Answers, Seen},
+    cluster::handoff::HandoffLink,
     interest::{self, Interest},
     net::{JoinRequest, NetEvent},
     reasons::Disconnect,
@@ -33,14 +34,26 @@ pub fn receive_network(world: &mut World) {
         link.metrics.inbound_queue_depth.set(link.events.len() as i64);
         while let Ok(event) = link.events.try_recv() {
             match event {
-                NetEvent::Join(request) => join(world, request),
+                NetEvent::Join(request) => match world.get_resource_mut::<HandoffLink>() {
+                    // A shard: the join waits for the player's records from the shard it was on.
+                    Some(mut handoff) => handoff.park(request, tick),
+                    None => join(world, request),
+                },
                 NetEvent::Messages { conn, messages } => {
-                    let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() else { continue };
-                    for message in messages {
-                        apply(world, entity, message);
-                    }
+                    // A shard's join waiting for the player's records keeps them until it is in.
+                    let messages = match world.get_resource_mut::<HandoffLink>() {
+                        Some(mut handoff) => match handoff.hold(conn, messages) {
+                            Some(messages) => messages,
+                            None => continue,
+                        },
+                        None => messages,
+                    };
+                    apply_messages(world, conn, messages);
                 }
                 NetEvent::Left { conn, reason } => {
+                    if let Some(mut handoff) = world.get_resource_mut::<HandoffLink>() {
+                        handoff.drop_parked(conn);
+                    }
                     let mut sessions = world.resource_mut::<Sessions>();
                     if let Some(entity) = sessions.by_conn.get(&conn).copied() {
                         sessions.departed.push((entity, reason));
@@ -51,7 +64,16 @@ pub fn receive_network(world: &mut World) {
     });
 }
 
-fn join(world: &mut World, request: JoinRequest) {
+/// Applies what a joined client sent, in order (nothing if it is not in).
+pub(crate) fn apply_messages(world: &mut World, conn: crate::net::ConnId, messages: Vec<ClientMessage>) {
+    let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() else { return };
+    for message in messages {
+        apply(world, entity, message);
+    }
+}
+
+/// A join, decided: refused (banned, name taken, full, saved state unreadable) or let in.
+pub(crate) fn join(world: &mut World, request: JoinRequest) {
     let JoinRequest { conn, name, authenticated, addr, handle } = request;
     let key = name.to_lowercase();
     if world.resource::<Bans>().names.contains(&key) {
@@ -161,6 +183,9 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
     let conn = world.get::<Connection>(entity).map(|c| c.conn);
     if let Some(at) = world.get::<Position>(entity).copied() {
         world.resource_mut::<Changes>().put(&POSITIONS.into(), &player.id, &(at.x, at.y));
+        if let Some(mut handoff) = world.get_resource_mut::<HandoffLink>() {
+            handoff.departed(player.id, &player.name, (at.x, at.y));
+        }
     }
     let mut sessions = world.resource_mut::<Sessions>();
     if let Some(conn) = conn {

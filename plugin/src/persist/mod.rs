@@ -52,6 +52,8 @@ pub fn plugin(ctx: &mut ModContext, retained_events: u64) {
     veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<Logged>(world);
     // A player whose record cannot be read is refused before joining: nothing is saved over it.
     ctx.add_join_check(player_record_reads);
+    // Keyed by player id: a player's record follows it between servers sharing the hunt.
+    ctx.world_mut().get_resource_or_init::<veltrix_sdk::PlayerTables>().0.push(PLAYERS.into());
     ctx.add_systems(Tick, restore_players.before(treasure_hunt_ecs::hunt::HuntSet::Input)).add_systems(
         Tick,
         (save_players, save_claims, log_events, save_hunts, save_scores).chain().in_set(crate::sets::AfterHunt::Save),

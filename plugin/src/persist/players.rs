@@ -11,7 +11,7 @@ use treasure_hunt_ecs::{
     inventory::{Inventory, PendingRewards},
 };
 use veltrix_sdk::{
-    Changes, Store,
+    Changes, ReplacedPlayers, Store,
     bevy_ecs::{self, system::SystemParam},
     prelude::*,
     tracing,
@@ -27,7 +27,7 @@ use super::{
 /// bounded: one point read per player in the tick it joins (the host admits at most
 /// MaxPlayers).
 pub fn restore_players(
-    store: Option<Res<Store>>,
+    (store, replaced): (Option<Res<Store>>, Option<Res<ReplacedPlayers>>),
     mut stash: ResMut<Stash>,
     joining: Query<&Player, Without<Inventory>>,
     vaults: Query<(Entity, &Vault)>,
@@ -37,6 +37,10 @@ pub fn restore_players(
 ) {
     let Some(store) = store else { return };
     for player in &joining {
+        // Its records came from another server: what this one parked of it is older.
+        if replaced.as_ref().is_some_and(|r| r.0.contains(&player.id)) {
+            stash.0.remove(&player.id);
+        }
         if stash.0.contains_key(&player.id) {
             continue;
         }

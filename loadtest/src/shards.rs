@@ -222,7 +222,7 @@ pub struct ShardsReport {
     pub shards: usize,
     /// Whether the servers decided claims in NATS.
     pub cluster: bool,
-    /// Each shard's bots, round trips, fan-out, CPU and memory (more than one shard only).
+    /// Each shard's bots, round trips, fan-out, CPU and memory (one server: its own).
     pub per_shard: Vec<ShardFigures>,
     pub claims: ClaimFigures,
     pub nats: Option<NatsFigures>,

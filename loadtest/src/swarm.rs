@@ -373,27 +373,27 @@ fn sharded(
     let claims = shared.claims.as_ref()?;
     let (from, until) = (shared.window_start.load(Ordering::Relaxed), shared.window_end.load(Ordering::Relaxed));
     let seconds = scenario.seconds;
-    let per_shard = if topology.shards > 1 {
-        let latencies = shared.recorder.per_shard();
-        figures
-            .window
-            .per_server
-            .iter()
-            .zip(latencies)
-            .enumerate()
-            .map(|(shard, ((cpu, rss), (dig, fanout)))| ShardFigures {
-                shard,
-                bots: (0..scenario.bots as u32).filter(|&b| topology.shard_of(b) == shard).count(),
-                dig_round_trip: dig,
-                fanout,
-                cpu_user_cores: cpu.user / seconds,
-                cpu_kernel_cores: cpu.system / seconds,
-                rss_kib: *rss,
-            })
-            .collect()
-    } else {
-        Vec::new()
+    // One server: its latencies are the pooled ones.
+    let latencies = match shared.recorder.per_shard() {
+        per if per.is_empty() => vec![(shared.recorder.dig(), shared.recorder.fanout())],
+        per => per,
     };
+    let per_shard = figures
+        .window
+        .per_server
+        .iter()
+        .zip(latencies)
+        .enumerate()
+        .map(|(shard, ((cpu, rss), (dig, fanout)))| ShardFigures {
+            shard,
+            bots: (0..scenario.bots as u32).filter(|&b| topology.shard_of(b) == shard).count(),
+            dig_round_trip: dig,
+            fanout,
+            cpu_user_cores: cpu.user / seconds,
+            cpu_kernel_cores: cpu.system / seconds,
+            rss_kib: *rss,
+        })
+        .collect();
     let nats = figures.window.nats.map(|(cpu, rss_kib)| {
         let probe = probe.unwrap_or(Probe { create: Default::default(), watch: Default::default() });
         NatsFigures {

@@ -53,7 +53,7 @@ pub fn jetstream_binary() -> anyhow::Result<PathBuf> {
         match version_of(&binary) {
             Ok(version) if version >= JETSTREAM_MIN_VERSION => return Ok(binary),
             Ok((major, minor)) => seen.push(format!("{} is {major}.{minor}", binary.display())),
-            Err(e) => seen.push(format!("{}: {e}", binary.display())),
+            Err(e) => seen.push(format!("{}: {e:#}", binary.display())),
         }
     }
     let (major, minor) = JETSTREAM_MIN_VERSION;

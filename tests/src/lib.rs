@@ -384,6 +384,17 @@ impl Captured {
 }
 
 /// The ready file's JSON (`--ready-file`, docs/configuration.md), read when it is there.
+/// The filled slots of a treasure-hunt `InventoryChanged` body, read as JSON: (item, quantity).
+pub fn inventory_slots(inventory: &serde_json::Value) -> Vec<(String, u64)> {
+    inventory["Slots"]
+        .as_array()
+        .expect("an inventory has slots")
+        .iter()
+        .filter(|s| !s.is_null())
+        .map(|s| (s["Item"].as_str().unwrap().to_string(), s["Quantity"].as_u64().unwrap()))
+        .collect()
+}
+
 fn read_ready_file(path: &Path) -> Option<serde_json::Value> {
     // The server renames it into place whole: there or not, never half-written.
     let text = fs::read_to_string(path).ok()?;

@@ -65,16 +65,6 @@ async fn refusal(client: &mut Client, request: u32) -> String {
     e.message
 }
 
-fn slots(inventory: &Value) -> Vec<(String, u64)> {
-    inventory["Slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| !s.is_null())
-        .map(|s| (s["Item"].as_str().unwrap().to_string(), s["Quantity"].as_u64().unwrap()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     let server = server();
@@ -89,7 +79,7 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     let third = dig(&mut alice, 255, 256).await;
     next(&mut alice, "LootGranted", Some(third)).await;
     let inventory = next(&mut alice, "InventoryChanged", None).await;
-    assert_eq!(slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)]);
+    assert_eq!(veltrix_tests::inventory_slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)]);
     // The same request again (a client retrying): the same answer, nothing applied twice.
     alice.send_mod(NS, "Dig", Some(third), &json!({"X": 255, "Y": 256})).await.unwrap();
     assert_eq!(next(&mut alice, "LootGranted", Some(third)).await["Items"], json!([{"Item": "Coin", "Quantity": 4}]));
@@ -118,7 +108,11 @@ async fn a_killed_server_comes_back_with_every_claim_and_item_it_announced() {
     let (mut alice, id) = join(&live, "alice").await;
     assert_eq!(id, alice_id, "a player keeps its id across restarts");
     let inventory = next(&mut alice, "InventoryChanged", None).await;
-    assert_eq!(slots(&inventory), [("Crown".into(), 1), ("Coin".into(), 4)], "her loot is back, once");
+    assert_eq!(
+        veltrix_tests::inventory_slots(&inventory),
+        [("Crown".into(), 1), ("Coin".into(), 4)],
+        "her loot is back, once"
+    );
     let again = dig(&mut alice, 255, 256).await;
     assert_eq!(refusal(&mut alice, again).await, "already claimed: you opened this vault before");
     // Her retry of a request answered before the crash: its original answer, from the store.
@@ -300,7 +294,7 @@ async fn a_full_disk_refuses_digs_in_words_and_loses_nothing_once_there_is_room(
     let live = server.start(&[]);
     let (mut alice, _) = join(&live, "alice").await;
     let inventory = next(&mut alice, "InventoryChanged", None).await;
-    assert_eq!(slots(&inventory), [("Coin".into(), 4), ("Crown".into(), 1)]);
+    assert_eq!(veltrix_tests::inventory_slots(&inventory), [("Coin".into(), 4), ("Crown".into(), 1)]);
     let (status, log) = live.stop();
     assert!(status.success(), "{log}");
     drop(disk);

@@ -607,13 +607,7 @@ async fn inventory_on_joining(client: &mut Client) -> Vec<(String, u64)> {
     let is_inventory = |m: &ServerMessage| hunt(m).is_some_and(|(kind, _)| kind == "InventoryChanged");
     let frames = frames_through(client, "the inventory on joining", is_inventory).await;
     let (_, body) = frames.iter().flat_map(|f| &f.messages).filter(|m| is_inventory(m)).find_map(hunt).unwrap();
-    body["Slots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| !s.is_null())
-        .map(|s| (s["Item"].as_str().unwrap().to_string(), s["Quantity"].as_u64().unwrap()))
-        .collect()
+    veltrix_tests::inventory_slots(&body)
 }
 
 /// A player who leaves one shard and joins another finds its inventory there, and a request it

@@ -85,7 +85,7 @@ pub struct Leaderboard {
     /// so a find after a restart never counts as earlier than one before it.
     clock_offset: u64,
     /// On servers sharing the hunt: the board's id of each player of this server (its id on
-    /// the board is made from its name, the same on every server; see [`shared_id`]).
+    /// the board is made from its name, the same on every server; see [`veltrix_sdk::shared_player_id`]).
     aliases: HashMap<PlayerId, PlayerId>,
 }
 
@@ -423,7 +423,7 @@ mod shared {
         let SharedBoard { ledger, runs, clock, joined } = shared;
         let Some(mut ledger) = ledger else { return };
         for player in &joined {
-            board.aliases.insert(player.id, shared_id(&player.name));
+            board.aliases.insert(player.id, veltrix_sdk::shared_player_id(&player.name));
         }
         let started_ms = runs.0.get(&hunt.id).and_then(|r| r.started_ms).unwrap_or(clock.unix_ms);
         let at_ms = u64::try_from(clock.unix_ms - started_ms).unwrap_or(0);
@@ -454,16 +454,9 @@ mod shared {
                 continue;
             }
             let Ok(score) = veltrix_sdk::rmp_serde::from_slice::<SharedScore>(&news.value) else { continue };
-            board.record(shared_id(&score.name), &score.name, 1, score.score, score.at_ms);
+            board.record(veltrix_sdk::shared_player_id(&score.name), &score.name, 1, score.score, score.at_ms);
         }
     }
-}
-
-/// A player's id on a board shared by several servers: made from its name (lower-cased), the
-/// same on every server, above every id a server gives (2^52 and up, below 2^53).
-pub fn shared_id(name: &str) -> PlayerId {
-    const FLOOR: u64 = 1 << 52;
-    FLOOR | (crate::model::loot::stable_hash(0, &name.to_lowercase(), 0) & (FLOOR - 1))
 }
 
 /// Writes [`BoardChanged`] when the top `LeaderboardSize` or the number of players ranked

@@ -133,6 +133,19 @@ impl Ledger {
     }
 }
 
+/// The id a player has on every server sharing a hunt (docs/scale-out.md), made from its name
+/// (any case): above every id a server alone gives (2^52 and up, below 2^53: exact in a
+/// JavaScript number). Two names share one with odds of about n^2 / 2^53 for n names.
+pub fn shared_player_id(name: &str) -> crate::PlayerId {
+    const FLOOR: u64 = 1 << 52;
+    // FNV-1a: the same on every run and every server.
+    let hash = name
+        .bytes()
+        .map(|b| b.to_ascii_lowercase())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    FLOOR | (hash & (FLOOR - 1))
+}
+
 /// A ledger key's level from any text: kept as is where it is a letter, digit, `-` or `_`,
 /// every other byte as `=` and two hex digits (so distinct texts give distinct levels).
 pub fn key_level(text: &str) -> String {

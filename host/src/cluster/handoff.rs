@@ -8,7 +8,7 @@
 //! the mods drop what they kept of the player in memory ([`ReplacedPlayers`]).
 //!
 //! Ids are the same on every shard for a name first seen in a cluster (see
-//! `Sessions::id_for`), so records keyed by id follow as they are.
+//! `veltrix_sdk::shared_player_id`), so records keyed by id follow as they are.
 
 use std::collections::HashMap;
 
@@ -16,7 +16,7 @@ use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
 use veltrix_sdk::{Changes, PlayerId, PlayerTables, ReplacedPlayers, Store, Write, key_level, prelude::*};
 
-use super::{ACK_TIMEOUT, RETRY};
+use super::ACK_TIMEOUT;
 use crate::{config::ClusterConfig, net::JoinRequest};
 
 /// Where a shard keeps the revision of each player's records it last wrote or took (docs/storage.md).
@@ -275,7 +275,7 @@ fn take(world: &mut World, name: &str, revision: u64, bytes: &[u8]) {
         return;
     }
     world.resource_mut::<HandoffLink>().revisions.insert(name.to_string(), revision);
-    let id = crate::sessions::Sessions::cluster_id(name);
+    let id = veltrix_sdk::shared_player_id(name);
     world.resource_mut::<ReplacedPlayers>().0.push(id);
     tracing::info!("cluster: {name} comes from another server; its records came with it (revision {revision})");
 }
@@ -328,29 +328,9 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
     let HandoffTasks { jobs, done } = tasks;
     let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
     let bucket = format!("{}-players", config.bucket);
-    let store = loop {
-        let opened = match js.get_key_value(&bucket).await {
-            Ok(store) => Ok(store),
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "Veltrix: each player's records, handed from shard to shard".into(),
-                    history: 1,
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: config.replicas as usize,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string()),
-        };
-        match opened {
-            Ok(store) => break store,
-            Err(e) => {
-                tracing::debug!("cluster: cannot open bucket {bucket} yet: {e}");
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    };
+    let store =
+        super::open_bucket(&js, &bucket, "Veltrix: each player's records, handed from shard to shard", config.replicas)
+            .await;
     while let Ok(job) = jobs.recv_async().await {
         let (store, done) = (store.clone(), done.clone());
         tokio::spawn(async move {

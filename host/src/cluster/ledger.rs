@@ -82,27 +82,14 @@ pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>, net: O
     }
 }
 
-/// The ledger's main task, once NATS is reached: opens or creates the bucket (again and again
-/// until it can), starts the watch, then answers asks, each in a task of its own.
+/// The ledger's main task, once NATS is reached: opens or creates the bucket, starts the watch, then answers asks, each in a task of its own.
 pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: LedgerTasks) {
     let LedgerTasks { asks, events, available } = tasks;
     let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
-    let mut warned = false;
-    let store = loop {
-        match open(&js, &config).await {
-            Ok(store) => break store,
-            Err(e) => {
-                if !warned {
-                    tracing::warn!(
-                        "cluster: cannot open bucket {} yet: {e}; claims are refused meanwhile",
-                        config.bucket
-                    );
-                    warned = true;
-                }
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    };
+    // One value per key: a key is written once and never changed.
+    let store =
+        super::open_bucket(&js, &config.bucket, "Veltrix: keys decided once across shards (claims)", config.replicas)
+            .await;
     available.store(true, Ordering::Relaxed);
     tracing::info!("cluster: claims are decided in JetStream bucket {} at {}", config.bucket, config.nats);
     tokio::spawn(watch(store.clone(), events.clone()));
@@ -113,24 +100,6 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Ledge
             let _ = events.send(Event::Answer(ask.ticket, ask.key, decision));
         });
     }
-}
-
-/// Opens the bucket, creating it if it is not there.
-async fn open(js: &jetstream::Context, config: &ClusterConfig) -> Result<kv::Store, String> {
-    if let Ok(store) = js.get_key_value(&config.bucket).await {
-        return Ok(store);
-    }
-    js.create_key_value(kv::Config {
-        bucket: config.bucket.clone(),
-        description: "Veltrix: keys decided once across shards (claims)".into(),
-        // One value per key: a key is written once and never changed.
-        history: 1,
-        storage: jetstream::stream::StorageType::File,
-        num_replicas: config.replicas as usize,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| format!("cannot create bucket {}: {e}", config.bucket))
 }
 
 /// One ask, decided: created, or the value that holds the key (this ask's own, if an earlier

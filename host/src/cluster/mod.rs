@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use async_nats::jetstream::{self, kv};
 use veltrix_sdk::{Store, prelude::*};
 
 use crate::config::ClusterConfig;
@@ -62,10 +63,9 @@ pub fn start(
 /// Connects to NATS, trying again until it can; `available` follows the connection from then
 /// on (the ledger sets it once its bucket is open).
 async fn connect(config: &ClusterConfig, available: &Arc<AtomicBool>) -> async_nats::Client {
-    let mut warned = false;
-    loop {
+    until_ok(&format!("reach NATS at {}", config.nats), || {
         let connected = Arc::clone(available);
-        let client = async_nats::ConnectOptions::new()
+        async_nats::ConnectOptions::new()
             .name(&config.bucket)
             .connection_timeout(ACK_TIMEOUT)
             // A link that went silent (no reset: a partition) is noticed within a few seconds.
@@ -87,21 +87,49 @@ async fn connect(config: &ClusterConfig, available: &Arc<AtomicBool>) -> async_n
                 }
             })
             .connect(config.nats.as_str())
-            .await;
-        match client {
-            Ok(client) => return client,
+    })
+    .await
+}
+
+/// `attempt`'s value once it gives one: tried every [`RETRY`], the first failure logged
+/// ("cannot `what` yet"), the others not.
+async fn until_ok<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let mut warned = false;
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
             Err(e) => {
                 if !warned {
-                    tracing::warn!(
-                        "cluster: cannot reach NATS at {} yet: {e}; claims are refused meanwhile",
-                        config.nats
-                    );
+                    tracing::warn!("cluster: cannot {what} yet: {e}; claims are refused meanwhile");
                     warned = true;
                 }
                 tokio::time::sleep(RETRY).await;
             }
         }
     }
+}
+
+/// Opens the key-value bucket `bucket`, creating it (one value per key, on disk, `replicas`
+/// replicas) if it is not there; tried until it can be.
+async fn open_bucket(js: &jetstream::Context, bucket: &str, description: &str, replicas: u32) -> kv::Store {
+    until_ok(&format!("open bucket {bucket}"), || async {
+        if let Ok(store) = js.get_key_value(bucket).await {
+            return Ok(store);
+        }
+        js.create_key_value(kv::Config {
+            bucket: bucket.to_string(),
+            description: description.to_string(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas as usize,
+            ..Default::default()
+        })
+        .await
+    })
+    .await
 }
 
 /// This shard's number among those sharing the hunt: drawn at random the first time, then kept

@@ -207,7 +207,7 @@ fn place(world: &mut World, shard: u64, name: String, at: Position) {
     if world.resource::<crate::sessions::Sessions>().by_name(&name).is_some() {
         return;
     }
-    let id = crate::sessions::Sessions::cluster_id(&key);
+    let id = veltrix_sdk::shared_player_id(&key);
     let entity = world.spawn((RemotePlayer { id, name }, at, Interest::default())).id();
     world.resource_mut::<RelayLink>().remote.insert(key, (shard, entity));
 }

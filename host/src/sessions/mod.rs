@@ -82,7 +82,7 @@ pub struct Sessions {
     ids: HashMap<String, PlayerId>,
     next_id: PlayerId,
     /// A shard (docs/scale-out.md): a name new here gets the id every shard gives it
-    /// ([`Sessions::cluster_id`]), so its records keyed by id follow it between shards.
+    /// ([`veltrix_sdk::shared_player_id`]), so its records keyed by id follow it between shards.
     pub cluster: bool,
     /// Connections that ended this tick, removed in PostTick ([`intake::remove_departed`]):
     /// what they sent before ending is applied in this tick's systems, with its sender still
@@ -112,7 +112,7 @@ impl Sessions {
             return *id;
         }
         let id = if self.cluster {
-            Self::cluster_id(&key)
+            veltrix_sdk::shared_player_id(&key)
         } else {
             self.next_id += 1;
             self.next_id
@@ -120,17 +120,6 @@ impl Sessions {
         changes.put(&PLAYER_IDS.into(), &key, &id);
         self.ids.insert(key, id);
         id
-    }
-
-    /// The id every shard gives a name (lower-cased) it first sees in a cluster: made from the
-    /// name, above every id a server alone gives (2^52 and up, below 2^53: exact in a JavaScript
-    /// number). Two names share one with odds of about n^2 / 2^53 for n names.
-    pub fn cluster_id(name: &str) -> PlayerId {
-        const FLOOR: u64 = 1 << 52;
-        // FNV-1a: the same on every run and every server.
-        let hash =
-            name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        FLOOR | (hash & (FLOOR - 1))
     }
 
     /// The ids handed out before, from the store.

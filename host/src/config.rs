@@ -187,11 +187,14 @@ pub struct ClusterConfig {
     pub bucket: String,
     /// The bucket's replicas: 1 for one NATS server, 3 for a three-node JetStream cluster.
     pub replicas: u32,
+    /// How long a playing player's changed records wait before they are put in NATS: at most
+    /// this much of its play is missing elsewhere when its shard dies.
+    pub records_every_seconds: u32,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { nats: String::new(), bucket: "veltrix".into(), replicas: 1 }
+        Self { nats: String::new(), bucket: "veltrix".into(), replicas: 1, records_every_seconds: 1 }
     }
 }
 
@@ -382,7 +385,7 @@ impl ServerConfig {
     /// Every integer setting with its allowed range (docs/configuration.md): values outside
     /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
     /// connection, billions of threads) or make no sense (no tick, no player).
-    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 20] {
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 21] {
         let (n, w) = (&self.network, &self.world);
         [
             ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
@@ -405,6 +408,7 @@ impl ServerConfig {
             ("World.Depth", "tiles", w.depth.into(), 1..=MAX_WORLD_SIDE),
             ("World.StateUpdateRate", "updates per second", w.state_update_rate.into(), 1..=1000),
             ("Cluster.Replicas", "replicas", self.cluster.replicas.into(), 1..=5),
+            ("Cluster.RecordsEverySeconds", "seconds", self.cluster.records_every_seconds.into(), 1..=3600),
         ]
     }
 

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub cluster_ledger_available: Gauge,
     /// Shards only: players of other shards in this shard's world now.
     pub cluster_remote_players: Gauge,
+    /// Shards only: players whose changed records are not in NATS yet.
+    pub cluster_records_unsent: Gauge,
     pub frames_in: Counter,
     pub bytes_in: Counter,
     pub frames_out: Counter,
@@ -67,6 +69,7 @@ impl Metrics {
             store_commit_failures: Counter::default(),
             cluster_ledger_available: Gauge::default(),
             cluster_remote_players: Gauge::default(),
+            cluster_records_unsent: Gauge::default(),
             frames_in: Counter::default(),
             bytes_in: Counter::default(),
             frames_out: Counter::default(),
@@ -100,6 +103,11 @@ impl Metrics {
             "cluster_remote_players",
             "Shards: players of other shards in this shard's world",
             m.cluster_remote_players.clone(),
+        );
+        registry.register(
+            "cluster_records_unsent",
+            "Shards: players whose changed records are not in NATS yet (they would be missing elsewhere if this shard died now)",
+            m.cluster_records_unsent.clone(),
         );
         registry.register(
             "store_commit_failures",

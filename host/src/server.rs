@@ -196,8 +196,9 @@ pub fn run(
     if options.console {
         world.insert_resource(commands::start_console());
     }
+    let bell = tick::TickBell::default();
     if !config.cluster.nats.is_empty() {
-        crate::cluster::start(&mut world, &config.cluster, config.tick_rate, network.runtime().handle())
+        crate::cluster::start(&mut world, &config.cluster, config.tick_rate, network.runtime().handle(), bell.clone())
             .map_err(ServerError::Startup)?;
     }
     let active = start_mods(&mut world, config, report.loaded, &mut failures)?;
@@ -209,6 +210,7 @@ pub fn run(
         config,
         options,
         &stop,
+        &bell,
         &metrics,
         &mut announce,
         #[cfg(feature = "bench")]
@@ -306,6 +308,7 @@ fn run_ticks(
     config: &ServerConfig,
     options: &RunOptions,
     stop: &AtomicBool,
+    bell: &tick::TickBell,
     metrics: &Metrics,
     announce: &mut ReadyAnnouncement<'_>,
     #[cfg(feature = "bench")] bench: Arc<crate::bench::BenchShared>,
@@ -317,6 +320,7 @@ fn run_ticks(
         pacing,
         stop,
         options.max_ticks,
+        bell,
         |n| runtime::run_tick(world, n),
         |sample| {
             if sample.tick == 1
@@ -488,8 +492,20 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             .in_set(Stage::Input),
     );
     schedules.add_systems(PostTick, ledger::send_asks.run_if(shard).in_set(Stage::Departures));
-    // After the commit saved what the departed players leave.
-    schedules.add_systems(PostTick, handoff::put_departed.run_if(shard).in_set(Stage::Deliver));
+    // Before the commit takes the tick's writes: whose records they change.
+    schedules.add_systems(
+        PostTick,
+        handoff::note_changed_players
+            .run_if(shard)
+            .in_set(Stage::Commit)
+            .after(crate::answers::record_answers)
+            .before(crate::commit::start_commit),
+    );
+    // After the commit saved what the departed players leave, and what the others changed.
+    schedules.add_systems(
+        PostTick,
+        (handoff::put_departed, handoff::put_changed).chain().run_if(shard).in_set(Stage::Deliver),
+    );
     schedules.add_systems(PostTick, relay::publish_moves.run_if(shard).in_set(Stage::Flush));
     schedules.add_systems(PostTick, flush_frames.in_set(Stage::Flush));
     world

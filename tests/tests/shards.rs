@@ -639,3 +639,49 @@ async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
     let request = dig(&mut alice, TILES[0]).await;
     assert_eq!(answer(&mut alice, request).await.0, Err("already claimed: you opened this vault before".to_string()));
 }
+
+/// `name` let in on `live` once the shard it was on is heard gone (until then the name is
+/// online there).
+async fn join_when_let_in(live: &LiveServer, name: &str) -> Client {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Client::connect(&live.addr, hello(name)).await {
+            Ok((client, _)) => return client,
+            Err(e) => assert!(Instant::now() < deadline, "{name} could not join: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A shard killed while its player plays: the player goes on on another shard with what it
+/// was granted (its records were put in NATS while it played). A shard killed before it could
+/// put them puts them when it restarts, and the player finds them wherever it joins next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_shards_player_goes_on_elsewhere_with_what_it_was_granted() {
+    let Some(nats) = NatsServer::start() else { return };
+    let (server_a, server_b) =
+        (shard_server(&nats, &TILES, 1, "PerPlayer"), shard_server(&nats, &TILES, 1, "PerPlayer"));
+    let (live_a, live_b) = (start_shard(&server_a), start_shard(&server_b));
+
+    let mut alice = join(&live_a, "alice").await;
+    let request = dig(&mut alice, TILES[0]).await;
+    assert_eq!(answer(&mut alice, request).await.0.expect("alice claims one").0, "LootGranted");
+    veltrix_tests::poll(WAIT, || (live_a.metric("veltrix_cluster_records_unsent") == "0").then_some(()))
+        .expect("shard A puts alice's records in NATS while she plays");
+    live_a.kill();
+    let mut alice = join_when_let_in(&live_b, "alice").await;
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 5)], "her coins from shard A");
+
+    // Killed at once after a grant: the records are put when the shard is back.
+    let request = dig(&mut alice, TILES[1]).await;
+    assert_eq!(answer(&mut alice, request).await.0.expect("alice claims another").0, "LootGranted");
+    assert_eq!(live_b.metric("veltrix_cluster_records_unsent"), "1", "not in NATS yet");
+    live_b.kill();
+    let live_b = start_shard(&server_b);
+    veltrix_tests::poll(WAIT, || (live_b.metric("veltrix_cluster_records_unsent") == "0").then_some(()))
+        .expect("shard B puts alice's records once it is back");
+    let live_a = start_shard(&server_a);
+    let mut alice = join_when_let_in(&live_a, "alice").await;
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 10)], "all her coins, on shard A");
+    let (_, _) = (live_a.stop(), live_b.stop());
+}

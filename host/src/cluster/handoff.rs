@@ -7,10 +7,18 @@
 //! for the player, its records replace the player's records here before the join goes on, and
 //! the mods drop what they kept of the player in memory ([`ReplacedPlayers`]).
 //!
+//! While a player plays, its records are also put there when they changed, at most once every
+//! `Cluster.RecordsEverySeconds`, so a shard that dies does not keep them: its players go on
+//! elsewhere with their records as of that put. Which players changed since their last put is
+//! kept in the store with the change ([`UNSENT_TABLE`]); a shard that restarts puts those
+//! first, unless the player changed on another shard meanwhile (then they stay here, logged).
+//! Every put names the revision this shard last wrote or took (compare-and-set), so a shard never
+//! overwrites records another shard wrote after it.
+//!
 //! Ids are the same on every shard for a name first seen in a cluster (see
 //! `veltrix_sdk::shared_player_id`), so records keyed by id follow as they are.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
@@ -21,6 +29,9 @@ use crate::{config::ClusterConfig, net::JoinRequest};
 
 /// Where a shard keeps the revision of each player's records it last wrote or took (docs/storage.md).
 pub const HANDOFF_TABLE: &str = "veltrix/handoff";
+/// Where a shard marks the players whose records changed since it last put them in NATS
+/// (docs/storage.md).
+pub const UNSENT_TABLE: &str = "veltrix/handoff-unsent";
 
 /// How long a join waits for the player's records before it goes on with what this shard has.
 const JOIN_WAIT_TICKS_PER_SECOND: u64 = 5;
@@ -38,15 +49,34 @@ struct Bundle {
 
 /// What the tick asks of the handoff's task.
 enum Job {
-    Put { name: String, bundle: Vec<u8> },
-    Get { name: String },
+    /// Put `bundle` as the records of `name`, over revision `over` (none: there is no entry).
+    Put {
+        name: String,
+        bundle: Vec<u8>,
+        over: Option<u64>,
+        leaving: bool,
+    },
+    Get {
+        name: String,
+    },
+}
+
+/// What came of a put.
+#[derive(Debug, PartialEq)]
+enum Put {
+    /// In the bucket at this revision.
+    Saved(u64),
+    /// NATS could not take them: they stay here (and are tried again while the player plays).
+    Unreachable,
+    /// Another shard wrote the player's records after the revision this shard knew: this
+    /// shard's stay here.
+    Overtaken,
 }
 
 /// What comes back.
 enum Done {
-    /// The records of `name` are in the bucket at `revision` (`None`: NATS could not take
-    /// them; they stay here, and the next shard the player joins goes on without them).
-    Put { name: String, revision: Option<u64> },
+    /// The put of `name`'s records (`leaving`: the last, as it left).
+    Put { name: String, put: Put, leaving: bool },
     /// The entry of `name`: its revision and bundle, none, or why it could not be read.
     Got { name: String, entry: Result<Option<(u64, Vec<u8>)>, String> },
 }
@@ -81,6 +111,17 @@ pub struct HandoffLink {
     revisions: HashMap<String, u64>,
     /// Names to tell the other shards gone (their records are in the bucket).
     gone: Vec<String>,
+    /// Players whose records changed since their last put, each with the tick it first did;
+    /// `changed_order` the same names, oldest first (a name may be there again, or gone).
+    changed: HashMap<String, u64>,
+    changed_order: VecDeque<(String, u64)>,
+    /// Names marked in [`UNSENT_TABLE`].
+    unsent: HashSet<String>,
+    /// Names whose put flies; a put asked meanwhile waits here (the latest only).
+    in_flight: HashSet<String>,
+    waiting_put: HashMap<String, (Vec<u8>, bool)>,
+    /// How long a changed player's records wait before they are put, in ticks.
+    put_after: u64,
 }
 
 /// The tasks' ends of the handoff's channels, for [`run`].
@@ -89,13 +130,21 @@ pub struct HandoffTasks {
     done: flume::Sender<Done>,
 }
 
-/// Inserts the handoff of shard number `shard` in `world`, with the revisions it kept.
-pub fn insert(world: &mut World, shard: u64) -> Result<HandoffTasks, String> {
+/// Inserts the handoff of shard number `shard` in `world`, with the revisions it kept; a
+/// changed player's records are put after `put_after` ticks. The players whose records changed
+/// before this shard stopped and were not put are put first.
+pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTasks, String> {
     let store = world.resource::<Store>().clone();
     let revisions = store
         .load::<String, u64>(HANDOFF_TABLE)
         .map_err(|e| format!("cannot read table {HANDOFF_TABLE}: {e}"))?
         .into_iter()
+        .collect();
+    let unsent: HashSet<String> = store
+        .load::<String, bool>(UNSENT_TABLE)
+        .map_err(|e| format!("cannot read table {UNSENT_TABLE}: {e}"))?
+        .into_iter()
+        .map(|(name, _)| name)
         .collect();
     let (jobs_tx, jobs_rx) = flume::unbounded();
     let (done_tx, done_rx) = flume::unbounded();
@@ -109,12 +158,20 @@ pub fn insert(world: &mut World, shard: u64) -> Result<HandoffTasks, String> {
         leaving: HashMap::new(),
         revisions,
         gone: Vec::new(),
+        // Those left unsent when this shard stopped go at its first ticks.
+        changed: unsent.iter().map(|name| (name.clone(), 0)).collect(),
+        changed_order: unsent.iter().map(|name| (name.clone(), 0)).collect(),
+        unsent,
+        in_flight: HashSet::new(),
+        waiting_put: HashMap::new(),
+        put_after: put_after.max(1),
     });
     world.init_resource::<ReplacedPlayers>();
     let mut tables = world.get_resource_or_init::<PlayerTables>();
     for table in [crate::sessions::POSITIONS, crate::answers::ANSWERS, crate::answers::ANSWER_IDS] {
         tables.0.push(table.into());
     }
+    report_unsent(world);
     Ok(HandoffTasks { jobs: jobs_rx, done: done_tx })
 }
 
@@ -154,8 +211,25 @@ impl HandoffLink {
 
     /// A player left this tick from (x, y): its records go to the bucket once saved.
     pub fn departed(&mut self, id: PlayerId, name: &str, (x, y): (f32, f32)) {
-        self.leaving.insert(name.to_lowercase(), (x, y));
+        let key = name.to_lowercase();
+        // The put as it leaves takes all it changed.
+        self.changed.remove(&key);
+        self.leaving.insert(key, (x, y));
         self.departed.push((id, name.to_string()));
+    }
+
+    /// Puts `bundle` as `name`'s records over the revision this shard knows, or after the put
+    /// of them that flies.
+    fn put(&mut self, name: String, bundle: Vec<u8>, leaving: bool) {
+        if self.in_flight.contains(&name) {
+            // A last put (leaving) is not replaced by an earlier one.
+            let leaving = leaving || self.waiting_put.get(&name).is_some_and(|(_, l)| *l);
+            self.waiting_put.insert(name, (bundle, leaving));
+            return;
+        }
+        let over = self.revisions.get(&name).copied();
+        self.in_flight.insert(name.clone());
+        let _ = self.jobs.send(Job::Put { name, bundle, over, leaving });
     }
 
     /// Whether a parked join has this connection (it ended: the join is dropped).
@@ -185,22 +259,7 @@ pub fn receive_handoffs(world: &mut World) {
     let done: Vec<Done> = world.resource::<HandoffLink>().done.try_iter().collect();
     for done in done {
         match done {
-            Done::Put { name, revision } => {
-                let mut link = world.resource_mut::<HandoffLink>();
-                link.leaving.remove(&name);
-                link.gone.push(name.clone());
-                if let Some(revision) = revision {
-                    link.revisions.insert(name.clone(), revision);
-                    world.resource_mut::<Changes>().put(&HANDOFF_TABLE.into(), &name, &revision);
-                }
-                let mut link = world.resource_mut::<HandoffLink>();
-                if let Some(parked) = link.parked.get_mut(&name)
-                    && !parked.asked
-                {
-                    parked.asked = true;
-                    let _ = link.jobs.send(Job::Get { name });
-                }
-            }
+            Done::Put { name, put, leaving } => put_done(world, name, put, leaving),
             Done::Got { name, entry } => {
                 match entry {
                     Ok(Some((revision, bytes))) => take(world, &name, revision, &bytes),
@@ -230,6 +289,148 @@ pub fn receive_handoffs(world: &mut World) {
         );
         let parked = link.parked.remove(&name).expect("listed above");
         link.ready.push((parked.request, parked.held));
+    }
+}
+
+/// What a put of `name`'s records came to: its revision kept; the player told gone if it was
+/// the last; the put that waited for it sent.
+fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
+    let mut link = world.resource_mut::<HandoffLink>();
+    link.in_flight.remove(&name);
+    let mut writes = Vec::new();
+    match put {
+        Put::Saved(revision) => {
+            link.revisions.insert(name.clone(), revision);
+            writes.push((HANDOFF_TABLE, Some(revision)));
+        }
+        // Tried again at its next change, or when it next leaves.
+        Put::Unreachable if !leaving => {
+            let tick = world.resource::<TickInfo>().tick;
+            let mut link = world.resource_mut::<HandoffLink>();
+            link.changed.entry(name.clone()).or_insert(tick);
+            link.changed_order.push_back((name.clone(), tick));
+        }
+        Put::Unreachable | Put::Overtaken => {}
+    }
+    let mut link = world.resource_mut::<HandoffLink>();
+    let settled = !link.changed.contains_key(&name) && !link.waiting_put.contains_key(&name);
+    if settled && link.unsent.remove(&name) {
+        writes.push((UNSENT_TABLE, None));
+    }
+    if leaving {
+        link.leaving.remove(&name);
+        link.gone.push(name.clone());
+        if let Some(parked) = link.parked.get_mut(&name)
+            && !parked.asked
+        {
+            parked.asked = true;
+            let _ = link.jobs.send(Job::Get { name: name.clone() });
+        }
+    }
+    if let Some((bundle, leaving)) = link.waiting_put.remove(&name) {
+        link.put(name.clone(), bundle, leaving);
+    }
+    let mut changes = world.resource_mut::<Changes>();
+    for (table, revision) in writes {
+        match revision {
+            Some(revision) => changes.put(&table.into(), &name, &revision),
+            None => changes.delete(&table.into(), &name),
+        }
+    }
+    report_unsent(world);
+}
+
+/// `veltrix_cluster_records_unsent`: the players whose changed records are not in NATS yet.
+fn report_unsent(world: &World) {
+    if let Some(net) = world.get_resource::<crate::sessions::NetLink>() {
+        net.metrics.cluster_records_unsent.set(world.resource::<HandoffLink>().unsent.len() as i64);
+    }
+}
+
+/// Commit, before the tick's writes are handed to the store: notes the players online here
+/// whose records this tick changes (marked in the store with them, so a restart knows).
+pub fn note_changed_players(world: &mut World) {
+    let tick = world.resource::<TickInfo>().tick;
+    let Some(tables) = world.get_resource::<PlayerTables>() else { return };
+    let changes = world.resource::<Changes>();
+    let sessions = world.resource::<crate::sessions::Sessions>();
+    let link = world.resource::<HandoffLink>();
+    let mut noted: HashSet<String> = HashSet::new();
+    for write in changes.writes() {
+        if !tables.0.contains(&write.table) {
+            continue;
+        }
+        let Some(id) = key_player(&write.key) else { continue };
+        let Some(player) = sessions.entity(id).and_then(|e| world.get::<Player>(e)) else { continue };
+        let name = player.name.to_lowercase();
+        if !link.changed.contains_key(&name) {
+            noted.insert(name);
+        }
+    }
+    if noted.is_empty() {
+        return;
+    }
+    let mut link = world.resource_mut::<HandoffLink>();
+    let mut marks = Vec::new();
+    for name in noted {
+        link.changed.insert(name.clone(), tick);
+        link.changed_order.push_back((name.clone(), tick));
+        if link.unsent.insert(name.clone()) {
+            marks.push(name);
+        }
+    }
+    let mut changes = world.resource_mut::<Changes>();
+    for name in marks {
+        changes.put(&UNSENT_TABLE.into(), &name, &true);
+    }
+    report_unsent(world);
+}
+
+/// The player a record's key names: the id itself, or a tuple of two or three that begins
+/// with it (as [`player_records`] reads them).
+fn key_player(key: &[u8]) -> Option<PlayerId> {
+    let id = match key.first()? {
+        0x92 | 0x93 => &key[1..],
+        _ => key,
+    };
+    let mut de = veltrix_sdk::rmp_serde::Deserializer::new(id);
+    PlayerId::deserialize(&mut de).ok()
+}
+
+/// PostTick, after the commit: the records of the players who changed `put_after` ticks ago
+/// or more (and those left unsent when this shard last stopped), to the bucket.
+pub fn put_changed(world: &mut World) {
+    let tick = world.resource::<TickInfo>().tick;
+    let mut due = Vec::new();
+    {
+        let mut link = world.resource_mut::<HandoffLink>();
+        let put_after = link.put_after;
+        while let Some((_, since)) = link.changed_order.front()
+            && since + put_after <= tick
+        {
+            let (name, since) = link.changed_order.pop_front().expect("looked at");
+            // Still changed since that tick (not put, left, or changed again since).
+            if link.changed.get(&name) == Some(&since) {
+                link.changed.remove(&name);
+                due.push(name);
+            }
+        }
+    }
+    if due.is_empty() {
+        return;
+    }
+    let store = world.resource::<Store>().clone();
+    let tables = world.get_resource::<PlayerTables>().cloned().unwrap_or_default();
+    let shard = world.resource::<HandoffLink>().shard;
+    for name in due {
+        let Some(id) = world.resource::<crate::sessions::Sessions>().known_id(&name) else { continue };
+        match player_records(&store, &tables, id) {
+            Ok(records) => {
+                let bundle = veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise");
+                world.resource_mut::<HandoffLink>().put(name, bundle, false);
+            }
+            Err(e) => tracing::error!("cluster: the records of {name} cannot be read to put in NATS ({e})"),
+        }
     }
 }
 
@@ -298,7 +499,7 @@ pub fn put_departed(world: &mut World) {
             }
         };
         let bundle = veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise");
-        let _ = world.resource::<HandoffLink>().jobs.send(Job::Put { name: name.to_lowercase(), bundle });
+        world.resource_mut::<HandoffLink>().put(name.to_lowercase(), bundle, true);
     }
 }
 
@@ -335,17 +536,20 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
         let (store, done) = (store.clone(), done.clone());
         tokio::spawn(async move {
             let result = match job {
-                Job::Put { name, bundle } => {
-                    let revision = match store.put(key(&name), bundle.into()).await {
-                        Ok(revision) => Some(revision),
-                        Err(e) => {
-                            tracing::warn!(
-                                "cluster: the records of {name} cannot be handed over ({e}): they stay here"
-                            );
-                            None
-                        }
-                    };
-                    Done::Put { name, revision }
+                Job::Put { name, bundle, over, leaving } => {
+                    let put = put(&store, &name, bundle, over).await;
+                    match &put {
+                        Put::Saved(_) => {}
+                        Put::Unreachable => tracing::warn!(
+                            "cluster: the records of {name} cannot be put in NATS now: they stay here{}",
+                            if leaving { "" } else { " and are tried again" }
+                        ),
+                        Put::Overtaken => tracing::error!(
+                            "cluster: the records of {name} were written by another server after this one's last \
+                             write: this server's changes to them since then stay in its store only"
+                        ),
+                    }
+                    Done::Put { name, put, leaving }
                 }
                 Job::Get { name } => {
                     let entry = match store.entry(key(&name)).await {
@@ -361,6 +565,47 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
             let _ = done.send(result);
         });
     }
+}
+
+/// Puts `bundle` as `name`'s records over revision `over` (none: there is no entry yet). An
+/// entry written since by this shard itself (a put whose answer was lost, or not recorded
+/// before a restart) is written over; one written by another shard is not.
+async fn put(store: &kv::Store, name: &str, bundle: Vec<u8>, mut over: Option<u64>) -> Put {
+    let bundle = bytes::Bytes::from(bundle);
+    let shard = veltrix_sdk::rmp_serde::from_slice::<Bundle>(&bundle).map(|b| b.shard).ok();
+    for _ in 0..2 {
+        let written = match over {
+            Some(revision) => store.update(key(name), bundle.clone(), revision).await.map_err(|e| {
+                let stale = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
+                (stale, e.to_string())
+            }),
+            None => store.create(key(name), bundle.clone()).await.map_err(|e| {
+                let stale = e.kind() == kv::CreateErrorKind::AlreadyExists;
+                (stale, e.to_string())
+            }),
+        };
+        match written {
+            Ok(revision) => return Put::Saved(revision),
+            Err((false, e)) => {
+                tracing::debug!("cluster: put of {name}'s records: {e}");
+                return Put::Unreachable;
+            }
+            Err((true, _)) => {}
+        }
+        // Someone wrote since the revision this shard knew: itself, or another shard.
+        match store.entry(key(name)).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
+                let writer = veltrix_sdk::rmp_serde::from_slice::<Bundle>(&entry.value).map(|b| b.shard).ok();
+                if writer.is_none() || writer != shard {
+                    return Put::Overtaken;
+                }
+                over = Some(entry.revision);
+            }
+            Ok(_) => over = None,
+            Err(_) => return Put::Unreachable,
+        }
+    }
+    Put::Unreachable
 }
 
 /// A player's key in the bucket.

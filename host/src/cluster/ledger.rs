@@ -22,9 +22,10 @@ use futures_util::StreamExt;
 use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, prelude::*};
 
 use super::{ACK_TIMEOUT, RETRY};
-use crate::config::ClusterConfig;
+use crate::{config::ClusterConfig, tick::TickBell};
 
-/// What comes back from the ledger's tasks to the tick.
+/// What comes back from the ledger's tasks to the tick: each rings the tick's bell, since a
+/// claim's answer, or another shard's claim, is what players on every shard wait for.
 #[derive(Debug)]
 enum Event {
     Answer(u64, String, Decision),
@@ -41,19 +42,36 @@ pub struct LedgerLink {
 }
 
 /// Inserts the [`Ledger`] of shard number `server` and its [`LedgerLink`] in `world`; the ledger's
-/// tasks start once NATS is reached ([`run`]), `available` saying whether it is.
-pub fn insert(world: &mut World, server: u64, available: Arc<AtomicBool>) -> LedgerTasks {
+/// tasks start once NATS is reached ([`run`]), `available` saying whether it is, `bell` rung as
+/// answers and news come.
+pub fn insert(world: &mut World, server: u64, available: Arc<AtomicBool>, bell: TickBell) -> LedgerTasks {
     let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
     let (events_tx, events_rx) = flume::unbounded::<Event>();
     world.insert_resource(Ledger::new(server));
     world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available: Arc::clone(&available) });
-    LedgerTasks { asks: asks_rx, events: events_tx, available }
+    LedgerTasks { asks: asks_rx, events: Events { to_tick: events_tx, bell }, available }
+}
+
+/// Where the ledger's tasks send what came back: to the tick, ringing its bell.
+#[derive(Clone)]
+struct Events {
+    to_tick: flume::Sender<Event>,
+    bell: TickBell,
+}
+
+impl Events {
+    /// False once the tick's end is gone (at exit).
+    fn send(&self, event: Event) -> bool {
+        let sent = self.to_tick.send(event).is_ok();
+        self.bell.ring();
+        sent
+    }
 }
 
 /// The tasks' ends of the ledger's channels, for [`run`].
 pub struct LedgerTasks {
     asks: flume::Receiver<LedgerAsk>,
-    events: flume::Sender<Event>,
+    events: Events,
     available: Arc<AtomicBool>,
 }
 
@@ -97,7 +115,7 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Ledge
         let (store, events) = (store.clone(), events.clone());
         tokio::spawn(async move {
             let decision = create(&store, &ask.key, ask.value).await;
-            let _ = events.send(Event::Answer(ask.ticket, ask.key, decision));
+            events.send(Event::Answer(ask.ticket, ask.key, decision));
         });
     }
 }
@@ -127,7 +145,7 @@ async fn create(store: &kv::Store, key: &str, value: Vec<u8>) -> Decision {
 /// Every key of the bucket, the ones already there first, then each as it is created (by any
 /// shard, this one too: the mod tells its own apart); started again after the last revision
 /// seen when the watch ends (NATS went away).
-async fn watch(store: kv::Store, events: flume::Sender<Event>) {
+async fn watch(store: kv::Store, events: Events) {
     let mut next = 1;
     loop {
         match store.watch_all_from_revision(next).await {
@@ -139,7 +157,7 @@ async fn watch(store: kv::Store, events: flume::Sender<Event>) {
                         continue;
                     }
                     let news = LedgerNews { key: entry.key, value: entry.value.to_vec() };
-                    if events.send(Event::News(news)).is_err() {
+                    if !events.send(Event::News(news)) {
                         return;
                     }
                 }

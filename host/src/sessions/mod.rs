@@ -100,6 +100,11 @@ impl Sessions {
         self.ids.get(&name.to_lowercase()).and_then(|id| self.entity(*id))
     }
 
+    /// The id this server gave a name (any case), online or not.
+    pub fn known_id(&self, name: &str) -> Option<PlayerId> {
+        self.ids.get(&name.to_lowercase()).copied()
+    }
+
     pub fn online(&self) -> usize {
         self.by_id.len()
     }

@@ -194,7 +194,7 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { nats: String::new(), bucket: "veltrix".into(), replicas: 1, records_every_seconds: 1 }
+        Self { nats: String::new(), bucket: "veltrix".into(), replicas: 1, records_every_seconds: 10 }
     }
 }
 

@@ -196,9 +196,8 @@ pub fn run(
     if options.console {
         world.insert_resource(commands::start_console());
     }
-    let bell = tick::TickBell::default();
     if !config.cluster.nats.is_empty() {
-        crate::cluster::start(&mut world, &config.cluster, config.tick_rate, network.runtime().handle(), bell.clone())
+        crate::cluster::start(&mut world, &config.cluster, config.tick_rate, network.runtime().handle())
             .map_err(ServerError::Startup)?;
     }
     let active = start_mods(&mut world, config, report.loaded, &mut failures)?;
@@ -210,7 +209,6 @@ pub fn run(
         config,
         options,
         &stop,
-        &bell,
         &metrics,
         &mut announce,
         #[cfg(feature = "bench")]
@@ -308,7 +306,6 @@ fn run_ticks(
     config: &ServerConfig,
     options: &RunOptions,
     stop: &AtomicBool,
-    bell: &tick::TickBell,
     metrics: &Metrics,
     announce: &mut ReadyAnnouncement<'_>,
     #[cfg(feature = "bench")] bench: Arc<crate::bench::BenchShared>,
@@ -320,7 +317,6 @@ fn run_ticks(
         pacing,
         stop,
         options.max_ticks,
-        bell,
         |n| runtime::run_tick(world, n),
         |sample| {
             if sample.tick == 1

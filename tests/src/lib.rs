@@ -505,7 +505,7 @@ impl LiveServer {
         self.child.id()
     }
 
-    /// The server's `/health`: `{"status": "ok", "tick": N, "players": N}`.
+    /// The server's `/health`: `{"status": "ok" (or "starting", "stalled"), "tick": N, "players": N}`.
     pub fn health(&self) -> serde_json::Value {
         let (status, body) = self.admin_get("/health");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("/health: {e}: {status}\n{body}"))

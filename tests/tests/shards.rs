@@ -59,8 +59,8 @@ fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32, rule: &str
         server.write(&format!("{MOD_DIR}/assets/Server/{path}"), &value.to_string());
     }
     server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "Test", "HotReload": false}).to_string());
-    let config =
-        json!({"World": {"Terrain": "Flat", "SpawnRadius": 0}, "Cluster": {"Nats": nats.url(), "Bucket": "race"}});
+    let config = json!({"World": {"Terrain": "Flat", "SpawnRadius": 0},
+                        "Cluster": {"Nats": nats.url(), "Bucket": "race", "RecordsEverySeconds": 1}});
     server.write("config.json", &config.to_string());
     server
 }

@@ -22,10 +22,9 @@ use futures_util::StreamExt;
 use veltrix_sdk::{Decision, Ledger, LedgerAsk, LedgerNews, prelude::*};
 
 use super::{ACK_TIMEOUT, RETRY};
-use crate::{config::ClusterConfig, tick::TickBell};
+use crate::config::ClusterConfig;
 
-/// What comes back from the ledger's tasks to the tick: each rings the tick's bell, since a
-/// claim's answer, or another shard's claim, is what players on every shard wait for.
+/// What comes back from the ledger's tasks to the tick.
 #[derive(Debug)]
 enum Event {
     Answer(u64, String, Decision),
@@ -42,36 +41,19 @@ pub struct LedgerLink {
 }
 
 /// Inserts the [`Ledger`] of shard number `server` and its [`LedgerLink`] in `world`; the ledger's
-/// tasks start once NATS is reached ([`run`]), `available` saying whether it is, `bell` rung as
-/// answers and news come.
-pub fn insert(world: &mut World, server: u64, available: Arc<AtomicBool>, bell: TickBell) -> LedgerTasks {
+/// tasks start once NATS is reached ([`run`]), `available` saying whether it is.
+pub fn insert(world: &mut World, server: u64, available: Arc<AtomicBool>) -> LedgerTasks {
     let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
     let (events_tx, events_rx) = flume::unbounded::<Event>();
     world.insert_resource(Ledger::new(server));
     world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available: Arc::clone(&available) });
-    LedgerTasks { asks: asks_rx, events: Events { to_tick: events_tx, bell }, available }
-}
-
-/// Where the ledger's tasks send what came back: to the tick, ringing its bell.
-#[derive(Clone)]
-struct Events {
-    to_tick: flume::Sender<Event>,
-    bell: TickBell,
-}
-
-impl Events {
-    /// False once the tick's end is gone (at exit).
-    fn send(&self, event: Event) -> bool {
-        let sent = self.to_tick.send(event).is_ok();
-        self.bell.ring();
-        sent
-    }
+    LedgerTasks { asks: asks_rx, events: events_tx, available }
 }
 
 /// The tasks' ends of the ledger's channels, for [`run`].
 pub struct LedgerTasks {
     asks: flume::Receiver<LedgerAsk>,
-    events: Events,
+    events: flume::Sender<Event>,
     available: Arc<AtomicBool>,
 }
 
@@ -115,7 +97,7 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Ledge
         let (store, events) = (store.clone(), events.clone());
         tokio::spawn(async move {
             let decision = create(&store, &ask.key, ask.value).await;
-            events.send(Event::Answer(ask.ticket, ask.key, decision));
+            let _ = events.send(Event::Answer(ask.ticket, ask.key, decision));
         });
     }
 }
@@ -145,7 +127,7 @@ async fn create(store: &kv::Store, key: &str, value: Vec<u8>) -> Decision {
 /// Every key of the bucket, the ones already there first, then each as it is created (by any
 /// shard, this one too: the mod tells its own apart); started again after the last revision
 /// seen when the watch ends (NATS went away).
-async fn watch(store: kv::Store, events: Events) {
+async fn watch(store: kv::Store, events: flume::Sender<Event>) {
     let mut next = 1;
     loop {
         match store.watch_all_from_revision(next).await {
@@ -157,7 +139,7 @@ async fn watch(store: kv::Store, events: Events) {
                         continue;
                     }
                     let news = LedgerNews { key: entry.key, value: entry.value.to_vec() };
-                    if !events.send(Event::News(news)) {
+                    if events.send(Event::News(news)).is_err() {
                         return;
                     }
                 }

@@ -21,7 +21,7 @@ use std::{
 use async_nats::jetstream::{self, kv};
 use veltrix_sdk::{Store, prelude::*};
 
-use crate::{config::ClusterConfig, tick::TickBell};
+use crate::config::ClusterConfig;
 
 /// How long a JetStream request waits for its answer before it is sent again.
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,19 +36,17 @@ const PING: Duration = Duration::from_secs(2);
 pub const SHARD_TABLE: &str = "veltrix/shard";
 
 /// Makes this server a shard: its ledger and relay in `world`, their tasks on `runtime` once
-/// NATS is reached; the ledger's answers and news ring `bell`, so the tick that handles them
-/// starts at once. Does not wait for NATS: a shard starts while NATS is down, refuses claims
+/// NATS is reached. Does not wait for NATS: a shard starts while NATS is down, refuses claims
 /// meanwhile, and connects when it can.
 pub fn start(
     world: &mut World,
     config: &ClusterConfig,
     tick_rate: u32,
     runtime: &tokio::runtime::Handle,
-    bell: TickBell,
 ) -> Result<(), String> {
     let server = shard_number(world.resource::<Store>())?;
     let available = Arc::new(AtomicBool::new(false));
-    let ledger = ledger::insert(world, server, Arc::clone(&available), bell);
+    let ledger = ledger::insert(world, server, Arc::clone(&available));
     let relay = relay::insert(world, server, tick_rate, &config.bucket);
     let put_after = u64::from(config.records_every_seconds) * u64::from(tick_rate);
     let handoff = handoff::insert(world, server, put_after)?;

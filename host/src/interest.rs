@@ -99,9 +99,19 @@ impl StateUpdates {
         self.rate as u32
     }
 
-    /// The first tick from `tick` on in which `player` gets its state update.
+    /// The first tick from `tick` on in which `player` gets its state update: where `t * rate /
+    /// tick_rate` (see [`StateUpdates::due`]) next reaches a whole number, worked out rather
+    /// than searched for (it is asked once per player and update, on the tick's hottest path).
     pub fn next_due(&self, player: PlayerId, tick: u64) -> u64 {
-        (tick..tick + self.tick_rate).find(|&t| self.due(player, t)).unwrap_or(tick)
+        let t = self.shifted(player, tick);
+        let next_whole = (t - 1) * self.rate / self.tick_rate + 1;
+        let due = (next_whole * self.tick_rate).div_ceil(self.rate);
+        tick + (due - t)
+    }
+
+    /// `tick` shifted by `player`'s phase (and a whole cycle, so that `t - 1` never wraps).
+    fn shifted(&self, player: PlayerId, tick: u64) -> u64 {
+        tick.wrapping_add(player % self.tick_rate).wrapping_add(self.tick_rate)
     }
 
     /// Whether `player` gets its state update in `tick`: when `rate` ticks out of every
@@ -110,7 +120,7 @@ impl StateUpdates {
         if self.rate == self.tick_rate {
             return true;
         }
-        let t = tick.wrapping_add(player % self.tick_rate).wrapping_add(self.tick_rate);
+        let t = self.shifted(player, tick);
         (t * self.rate) / self.tick_rate != ((t - 1) * self.rate) / self.tick_rate
     }
 }
@@ -585,6 +595,18 @@ mod tests {
         assert_eq!(due.len(), 20, "{due:?}");
         assert!(due.windows(2).all(|w| w[1] - w[0] <= 2), "at most two ticks apart: {due:?}");
         assert!((1..=30).all(|t| StateUpdates::new(100, 30).due(5, t)), "above the tick rate: every tick");
+    }
+
+    proptest::proptest! {
+        /// The next due tick is the first tick from `tick` on that is due, at any rates.
+        #[test]
+        fn next_due_is_the_first_due_tick(
+            rate in 1u32..=120, tick_rate in 1u32..=120, player in 0u64..1 << 53, tick in 0u64..1 << 32,
+        ) {
+            let updates = StateUpdates::new(rate, tick_rate);
+            let scanned = (tick..).find(|&t| updates.due(player, t)).expect("a due tick within a cycle");
+            proptest::prop_assert_eq!(updates.next_due(player, tick), scanned);
+        }
     }
 
     #[test]

@@ -234,7 +234,9 @@ pub fn drive_lifecycle(
         if started_ms.is_some_and(|started| started >= opens) {
             continue; // this window's run already happened
         }
-        let online = players.iter(world).count() as u32;
+        // With other servers sharing the hunt, their players count too.
+        let elsewhere = world.get_resource::<veltrix_sdk::PlayersOnOtherServers>().map_or(0, |p| p.0);
+        let online = players.iter(world).count() as u32 + elsewhere;
         if online < hunt.def.min_players {
             if waiting_announced != Some(online) {
                 world.resource_mut::<HuntRuns>().0.entry(id.clone()).or_default().waiting_announced = Some(online);

@@ -12,6 +12,12 @@
 
 use bevy_ecs::resource::Resource;
 
+/// On a server that shares its hunt: how many players are online on the other servers, as far
+/// as this one has heard (their moves and rosters, several times a second). Absent on a server
+/// alone. A mod that counts the players online (a hunt's `MinPlayers`) adds these.
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PlayersOnOtherServers(pub u32);
+
 /// A key to create, with its value: asked by a mod during a tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerAsk {

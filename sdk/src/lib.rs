@@ -47,7 +47,7 @@ pub use context::{ModContext, ModError, ModId, PendingRegistration};
 pub use designer::{Behaviour, DesignerCommand, DesignerError, Simulation};
 pub use header::{ABI_VERSION, HEADER_SYMBOL, MAGIC, ModHeader, StrRef, fingerprint};
 pub use host::LoadedMod;
-pub use ledger::{Decision, Ledger, LedgerAsk, LedgerNews, key_level, shared_player_id};
+pub use ledger::{Decision, Ledger, LedgerAsk, LedgerNews, PlayersOnOtherServers, key_level, shared_player_id};
 pub use net::{
     Audience, ClientMessages, DeliverError, FromClient, JoinCheck, JoinChecks, Outbox, Player, Position, Sender,
     SpeedFactor,

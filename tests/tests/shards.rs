@@ -685,3 +685,37 @@ async fn a_killed_shards_player_goes_on_elsewhere_with_what_it_was_granted() {
     assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 10)], "all her coins, on shard A");
     let (_, _) = (live_a.stop(), live_b.stop());
 }
+
+/// A scheduled hunt waiting for two players starts when one is online on each of two shards:
+/// `MinPlayers` counts the players of every shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_players_counts_the_players_of_every_shard() {
+    let Some(nats) = NatsServer::start() else { return };
+    let vaults = json!([{"Id": "Well", "At": {"X": 255, "Y": 256}, "LootTable": "Coins"}]);
+    let hunt = json!({"Seed": 7, "Vaults": vaults, "MinPlayers": 2,
+                      "Schedule": {"Daily": {"At": "00:00", "Minutes": 1440}}});
+    let shards: Vec<(TestServer, LiveServer)> = (0..2)
+        .map(|_| {
+            let server = shard_server(&nats, &TILES, 1, "FirstFinder");
+            server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/Test.json"), &hunt.to_string());
+            server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "", "HotReload": false}).to_string());
+            let live = server.start(&[]);
+            live.wait_for_log(0, "claims are decided in JetStream bucket race");
+            (server, live)
+        })
+        .collect();
+    let mut alice = join(&shards[0].1, "alice").await;
+    assert_eq!(next_announcement(&mut alice).await, "Waiting", "one player of two");
+    let mut bob = join(&shards[1].1, "bob").await;
+    let mut heard = Vec::new();
+    for client in [&mut alice, &mut bob] {
+        loop {
+            let event = next_announcement(client).await;
+            heard.push(event.clone());
+            if event == "Started" {
+                break;
+            }
+        }
+    }
+    assert!(heard.iter().filter(|e| *e == "Started").count() == 2, "both hear the start: {heard:?}");
+}

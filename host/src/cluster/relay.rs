@@ -58,6 +58,7 @@ pub struct RelayTasks {
 pub fn insert(world: &mut World, shard: u64, tick_rate: u32, bucket: &str) -> RelayTasks {
     let (out_tx, out_rx) = flume::unbounded();
     let (in_tx, in_rx) = flume::unbounded();
+    world.init_resource::<veltrix_sdk::PlayersOnOtherServers>();
     world.insert_resource(RelayLink {
         shard,
         roster_every: u64::from(tick_rate.max(1)),
@@ -165,9 +166,13 @@ pub fn receive_moves(world: &mut World) {
             place(world, moves.shard, name, Position { x, y });
         }
     }
-    let remote = world.resource::<RelayLink>().remote.len() as i64;
+    let remote = world.resource::<RelayLink>().remote.len();
     if let Some(net) = world.get_resource::<crate::sessions::NetLink>() {
-        net.metrics.cluster_remote_players.set(remote);
+        net.metrics.cluster_remote_players.set(remote as i64);
+    }
+    let elsewhere = veltrix_sdk::PlayersOnOtherServers(remote as u32);
+    if *world.resource::<veltrix_sdk::PlayersOnOtherServers>() != elsewhere {
+        world.insert_resource(elsewhere);
     }
     // Shards gone silent: their players go out of view.
     let silent: Vec<u64> = {

@@ -640,6 +640,22 @@ async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
     assert_eq!(answer(&mut alice, request).await.0, Err("already claimed: you opened this vault before".to_string()));
 }
 
+/// Two shards whose vaults ([`TILES`]) are claimed once per player, started.
+fn per_player_shards(nats: &NatsServer) -> [(TestServer, LiveServer); 2] {
+    [0, 1].map(|_| {
+        let server = shard_server(nats, &TILES, 1, "PerPlayer");
+        let live = start_shard(&server);
+        (server, live)
+    })
+}
+
+/// `client` digs the vault at `tile` and is granted its loot.
+async fn claim(client: &mut Client, tile: (u32, u32)) {
+    let request = dig(client, tile).await;
+    let (granted, _) = answer(client, request).await;
+    assert_eq!(granted.expect("the vault is claimed").0, "LootGranted");
+}
+
 /// `name` let in on `live` once the shard it was on is heard gone (until then the name is
 /// online there).
 async fn join_when_let_in(live: &LiveServer, name: &str) -> Client {
@@ -659,13 +675,10 @@ async fn join_when_let_in(live: &LiveServer, name: &str) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_shards_player_goes_on_elsewhere_with_what_it_was_granted() {
     let Some(nats) = NatsServer::start() else { return };
-    let (server_a, server_b) =
-        (shard_server(&nats, &TILES, 1, "PerPlayer"), shard_server(&nats, &TILES, 1, "PerPlayer"));
-    let (live_a, live_b) = (start_shard(&server_a), start_shard(&server_b));
+    let [(server_a, live_a), (server_b, live_b)] = per_player_shards(&nats);
 
     let mut alice = join(&live_a, "alice").await;
-    let request = dig(&mut alice, TILES[0]).await;
-    assert_eq!(answer(&mut alice, request).await.0.expect("alice claims one").0, "LootGranted");
+    claim(&mut alice, TILES[0]).await;
     veltrix_tests::poll(WAIT, || (live_a.metric("veltrix_cluster_records_unsent") == "0").then_some(()))
         .expect("shard A puts alice's records in NATS while she plays");
     live_a.kill();
@@ -673,8 +686,7 @@ async fn a_killed_shards_player_goes_on_elsewhere_with_what_it_was_granted() {
     assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 5)], "her coins from shard A");
 
     // Killed at once after a grant: the records are put when the shard is back.
-    let request = dig(&mut alice, TILES[1]).await;
-    assert_eq!(answer(&mut alice, request).await.0.expect("alice claims another").0, "LootGranted");
+    claim(&mut alice, TILES[1]).await;
     assert_eq!(live_b.metric("veltrix_cluster_records_unsent"), "1", "not in NATS yet");
     live_b.kill();
     let live_b = start_shard(&server_b);
@@ -718,4 +730,37 @@ async fn min_players_counts_the_players_of_every_shard() {
         }
     }
     assert!(heard.iter().filter(|e| *e == "Started").count() == 2, "both hear the start: {heard:?}");
+}
+
+/// A shard killed before it put a player's records, who then plays on another shard, does not
+/// write its older records over the other shard's when it restarts: it logs that they stay in
+/// its store, and the player finds the other shard's records wherever it joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_shard_never_writes_over_records_another_shard_wrote_since() {
+    let Some(nats) = NatsServer::start() else { return };
+    let [(server_a, live_a), (server_b, live_b)] = per_player_shards(&nats);
+
+    let mut alice = join(&live_a, "alice").await;
+    claim(&mut alice, TILES[0]).await;
+    assert_eq!(live_a.metric("veltrix_cluster_records_unsent"), "1", "not in NATS yet");
+    live_a.kill();
+
+    let mut alice = join_when_let_in(&live_b, "alice").await;
+    assert_eq!(inventory_on_joining(&mut alice).await, [], "shard A never put her coins");
+    for tile in [TILES[1], TILES[2]] {
+        claim(&mut alice, tile).await;
+    }
+    alice.close().await.unwrap();
+    veltrix_tests::poll(WAIT, || (live_b.metric("veltrix_cluster_records_unsent") == "0").then_some(()))
+        .expect("shard B puts her records as she leaves");
+
+    let live_a = start_shard(&server_a);
+    live_a.wait_for_log(0, "were written by another server after this one's last write");
+    let mut alice = join_when_let_in(&live_a, "alice").await;
+    assert_eq!(
+        inventory_on_joining(&mut alice).await,
+        [("Coin".to_string(), 10)],
+        "shard B's records, not A's older ones"
+    );
+    let (_, _) = (live_a.stop(), live_b.stop());
 }

@@ -7,7 +7,7 @@
 //! at the state-update rate, PlayerGone), and told nothing themselves.
 //!
 //! A remote player is gone when its shard says so, when its shard's roster no longer names it,
-//! or when its shard has sent no roster for [`SILENT_SECONDS`] (the shard died or is cut off).
+//! or when its shard has sent nothing for [`SILENT_SECONDS`] (the shard died or is cut off).
 
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use veltrix_sdk::{Player, Position, TickInfo, prelude::*};
 
 use crate::interest::{Interest, RemotePlayer};
 
-/// A shard silent this long (no roster) has its players taken out of view.
+/// A shard silent this long (no roster, no move) has its players taken out of view.
 const SILENT_SECONDS: u64 = 3;
 
 /// What a shard publishes in a tick.
@@ -43,7 +43,9 @@ pub struct RelayLink {
     /// The other shards' players here, by lower-cased name: the shard that last told of each,
     /// and its entity.
     remote: HashMap<String, (u64, Entity)>,
-    /// The tick of each other shard's last roster.
+    /// The tick each other shard was last heard from (a roster comes every second, so a live
+    /// shard is never silent longer; one that died before its first roster reached this one is
+    /// silent all the same).
     heard: HashMap<u64, u64>,
 }
 
@@ -145,11 +147,11 @@ pub fn receive_moves(world: &mut World) {
         if moves.shard == own {
             continue;
         }
+        world.resource_mut::<RelayLink>().heard.insert(moves.shard, tick);
         for name in &moves.gone {
             take_out(world, moves.shard, &name.to_lowercase());
         }
         if moves.roster {
-            world.resource_mut::<RelayLink>().heard.insert(moves.shard, tick);
             let named: std::collections::HashSet<String> = moves.at.iter().map(|(n, ..)| n.to_lowercase()).collect();
             let absent: Vec<String> = world
                 .resource::<RelayLink>()

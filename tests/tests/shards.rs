@@ -738,7 +738,7 @@ async fn min_players_counts_the_players_of_every_shard() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_shard_never_writes_over_records_another_shard_wrote_since() {
     let Some(nats) = NatsServer::start() else { return };
-    let [(server_a, live_a), (server_b, live_b)] = per_player_shards(&nats);
+    let [(server_a, live_a), (_server_b, live_b)] = per_player_shards(&nats);
 
     let mut alice = join(&live_a, "alice").await;
     claim(&mut alice, TILES[0]).await;

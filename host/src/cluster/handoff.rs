@@ -124,8 +124,9 @@ pub struct HandoffLink {
     put_after: u64,
 }
 
-/// The tasks' ends of the handoff's channels, for [`run`].
+/// The tasks' ends of the handoff's channels, for [`run`], and the shard's number.
 pub struct HandoffTasks {
+    shard: u64,
     jobs: flume::Receiver<Job>,
     done: flume::Sender<Done>,
 }
@@ -172,7 +173,7 @@ pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTa
         tables.0.push(table.into());
     }
     report_unsent(world);
-    Ok(HandoffTasks { jobs: jobs_rx, done: done_tx })
+    Ok(HandoffTasks { shard, jobs: jobs_rx, done: done_tx })
 }
 
 impl HandoffLink {
@@ -355,18 +356,15 @@ pub fn note_changed_players(world: &mut World) {
     let changes = world.resource::<Changes>();
     let sessions = world.resource::<crate::sessions::Sessions>();
     let link = world.resource::<HandoffLink>();
-    let mut noted: HashSet<String> = HashSet::new();
-    for write in changes.writes() {
-        if !tables.0.contains(&write.table) {
-            continue;
-        }
-        let Some(id) = key_player(&write.key) else { continue };
-        let Some(player) = sessions.entity(id).and_then(|e| world.get::<Player>(e)) else { continue };
-        let name = player.name.to_lowercase();
-        if !link.changed.contains_key(&name) {
-            noted.insert(name);
-        }
-    }
+    // A dig writes several of a player's records: each player once.
+    let ids: HashSet<PlayerId> =
+        changes.writes().iter().filter(|w| tables.0.contains(&w.table)).filter_map(|w| key_player(&w.key)).collect();
+    let noted: Vec<String> = ids
+        .into_iter()
+        .filter_map(|id| sessions.entity(id).and_then(|e| world.get::<Player>(e)))
+        .map(|player| player.name.to_lowercase())
+        .filter(|name| !link.changed.contains_key(name))
+        .collect();
     if noted.is_empty() {
         return;
     }
@@ -416,19 +414,10 @@ pub fn put_changed(world: &mut World) {
             }
         }
     }
-    if due.is_empty() {
-        return;
-    }
-    let store = world.resource::<Store>().clone();
-    let tables = world.get_resource::<PlayerTables>().cloned().unwrap_or_default();
-    let shard = world.resource::<HandoffLink>().shard;
     for name in due {
         let Some(id) = world.resource::<crate::sessions::Sessions>().known_id(&name) else { continue };
-        match player_records(&store, &tables, id) {
-            Ok(records) => {
-                let bundle = veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise");
-                world.resource_mut::<HandoffLink>().put(name, bundle, false);
-            }
+        match bundle_of(world, id) {
+            Ok(bundle) => world.resource_mut::<HandoffLink>().put(name, bundle, false),
             Err(e) => tracing::error!("cluster: the records of {name} cannot be read to put in NATS ({e})"),
         }
     }
@@ -484,31 +473,34 @@ fn take(world: &mut World, name: &str, revision: u64, bytes: &[u8]) {
 /// PostTick, after the commit: the records of the players who left this tick, to the bucket.
 pub fn put_departed(world: &mut World) {
     let departed = std::mem::take(&mut world.resource_mut::<HandoffLink>().departed);
-    if departed.is_empty() {
-        return;
-    }
-    let store = world.resource::<Store>().clone();
-    let tables = world.get_resource::<PlayerTables>().cloned().unwrap_or_default();
-    let shard = world.resource::<HandoffLink>().shard;
     for (id, name) in departed {
-        let records = match player_records(&store, &tables, id) {
-            Ok(records) => records,
-            Err(e) => {
-                tracing::error!("cluster: the records of {name} cannot be read to hand over ({e})");
-                Vec::new()
-            }
-        };
-        let bundle = veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise");
+        // Put all the same, empty: the other shards wait for its put to let the name in.
+        let bundle = bundle_of(world, id).unwrap_or_else(|e| {
+            tracing::error!("cluster: the records of {name} cannot be read to hand over ({e})");
+            bundle(world, Vec::new())
+        });
         world.resource_mut::<HandoffLink>().put(name.to_lowercase(), bundle, true);
     }
 }
 
+/// Player `id`'s records as this shard puts them in the bucket: [`player_records`] as the store
+/// holds them now, in a [`Bundle`].
+fn bundle_of(world: &World, id: PlayerId) -> Result<Vec<u8>, String> {
+    let tables = world.get_resource::<PlayerTables>().map_or(&[][..], |t| &t.0[..]);
+    Ok(bundle(world, player_records(world.resource::<Store>(), tables, id)?))
+}
+
+fn bundle(world: &World, records: Vec<Record>) -> Vec<u8> {
+    let shard = world.resource::<HandoffLink>().shard;
+    veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise")
+}
+
 /// Every record of player `id` in `tables`: keyed by the id, or by a tuple of two or three
 /// that begins with it.
-fn player_records(store: &Store, tables: &PlayerTables, id: PlayerId) -> Result<Vec<Record>, String> {
+fn player_records(store: &Store, tables: &[std::sync::Arc<str>], id: PlayerId) -> Result<Vec<Record>, String> {
     let own = veltrix_sdk::rmp_serde::to_vec(&id).expect("ids serialise");
     let mut records = Vec::new();
-    for table in &tables.0 {
+    for table in tables {
         if let Some(value) = store.0.get(table, &own).map_err(|e| e.to_string())? {
             records.push((table.to_string(), own.clone(), value));
         }
@@ -526,7 +518,7 @@ fn player_records(store: &Store, tables: &PlayerTables, id: PlayerId) -> Result<
 
 /// The handoff's task, once NATS is reached: opens its bucket, then puts and gets.
 pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: HandoffTasks) {
-    let HandoffTasks { jobs, done } = tasks;
+    let HandoffTasks { shard, jobs, done } = tasks;
     let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
     let bucket = format!("{}-players", config.bucket);
     let store =
@@ -537,7 +529,7 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
         tokio::spawn(async move {
             let result = match job {
                 Job::Put { name, bundle, over, leaving } => {
-                    let put = put(&store, &name, bundle, over).await;
+                    let put = put(&store, shard, &name, bundle, over).await;
                     match &put {
                         Put::Saved(_) => {}
                         Put::Unreachable => tracing::warn!(
@@ -568,11 +560,10 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
 }
 
 /// Puts `bundle` as `name`'s records over revision `over` (none: there is no entry yet). An
-/// entry written since by this shard itself (a put whose answer was lost, or not recorded
-/// before a restart) is written over; one written by another shard is not.
-async fn put(store: &kv::Store, name: &str, bundle: Vec<u8>, mut over: Option<u64>) -> Put {
+/// entry written since by this shard (number `shard`) itself (a put whose answer was lost, or
+/// not recorded before a restart) is written over; one written by another shard is not.
+async fn put(store: &kv::Store, shard: u64, name: &str, bundle: Vec<u8>, mut over: Option<u64>) -> Put {
     let bundle = bytes::Bytes::from(bundle);
-    let shard = veltrix_sdk::rmp_serde::from_slice::<Bundle>(&bundle).map(|b| b.shard).ok();
     for _ in 0..2 {
         let written = match over {
             Some(revision) => store.update(key(name), bundle.clone(), revision).await.map_err(|e| {
@@ -596,7 +587,7 @@ async fn put(store: &kv::Store, name: &str, bundle: Vec<u8>, mut over: Option<u6
         match store.entry(key(name)).await {
             Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
                 let writer = veltrix_sdk::rmp_serde::from_slice::<Bundle>(&entry.value).map(|b| b.shard).ok();
-                if writer.is_none() || writer != shard {
+                if writer != Some(shard) {
                     return Put::Overtaken;
                 }
                 over = Some(entry.revision);

@@ -82,7 +82,8 @@ pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>, net: O
     }
 }
 
-/// The ledger's main task, once NATS is reached: opens or creates the bucket, starts the watch, then answers asks, each in a task of its own.
+/// The ledger's main task, once NATS is reached: opens or creates the bucket, starts the
+/// watch, then answers asks, each in a task of its own.
 pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: LedgerTasks) {
     let LedgerTasks { asks, events, available } = tasks;
     let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);

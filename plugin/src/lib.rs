@@ -207,6 +207,7 @@ impl Mod for TreasureHunt {
         let store = world.get_resource::<veltrix_sdk::Store>().cloned();
         if let Some(store) = &store {
             persist::restore_runs(world, store)?;
+            persist::migrate_clue_keys(store)?;
         }
         // Every hunt's hint fields computed before anyone asks (a run's start queues its own
         // again if they were evicted meanwhile).

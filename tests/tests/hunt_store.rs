@@ -362,3 +362,59 @@ async fn a_player_whose_record_does_not_decode_is_refused_and_the_record_kept() 
         "{out}"
     );
 }
+
+/// A proximity clue stays the player's across restarts, and so does one in a store written
+/// before clue records were keyed by player first: the server rekeys them as it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proximity_clue_stays_the_players_across_restarts_and_the_rekeying_of_its_record() {
+    use veltrix_host::store::{FILE, RedbStore};
+    use veltrix_sdk::{Storage, Write, rmp_serde};
+
+    let server = server();
+    server.write("config.json", &json!({"World": {"Terrain": "Flat", "SpawnRadius": 0}}).to_string());
+    let hunt = json!({"Seed": 5, "Vaults": [{"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}],
+                      "Clues": [{"Id": "Spot", "Vault": "Far_Away", "Kind": "Reveal",
+                                 "Trigger": {"Enter": {"X": 258.0, "Y": 256.5, "Radius": 0.5}}}]});
+    server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/Test.json"), &hunt.to_string());
+    let live = server.start(&[]);
+    let (mut alice, alice_id) = join(&live, "alice").await;
+    // Into the circle and out again: she leaves where it is not released.
+    alice.move_to(258.0, 256.5).await.unwrap();
+    assert_eq!(next(&mut alice, "Clue", None).await["Clue"], "Spot");
+    alice.move_to(256.5, 256.5).await.unwrap();
+    // Answered after the move back is applied (a player's messages are taken in order).
+    let asked = alice.mod_request(NS, "AskClue", &json!({"Clue": "Spot"})).await.unwrap();
+    next(&mut alice, "Clue", Some(asked)).await;
+    alice.close().await.unwrap();
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+
+    // Her record under the key an older server wrote: (hunt id, run, player id).
+    let path = server.root().join("universe").join(FILE);
+    let table = treasure_hunt::persist::CLUES;
+    let key = rmp_serde::to_vec(&(alice_id, "Test", 1u32)).unwrap();
+    {
+        let store = RedbStore::open(&path).unwrap();
+        let record = store.get(table, &key).unwrap().expect("her clues, keyed by her id first");
+        let older = rmp_serde::to_vec(&("Test", 1u32, alice_id)).unwrap();
+        store
+            .commit(&[
+                Write { table: table.into(), key: key.clone(), value: None },
+                Write { table: table.into(), key: older, value: Some(record) },
+            ])
+            .unwrap();
+    }
+
+    let live = server.start(&[]);
+    live.wait_for_log(0, "rekeyed 1 clue record(s) by player");
+    let (mut alice, _) = join(&live, "alice").await;
+    assert_eq!(next(&mut alice, "Clue", None).await["Clue"], "Spot", "told again as she joins");
+    let asked = alice.mod_request(NS, "AskClue", &json!({"Clue": "Spot"})).await.unwrap();
+    assert_eq!(next(&mut alice, "Clue", Some(asked)).await["Clue"], "Spot", "still hers");
+    alice.close().await.unwrap();
+    let (status, log) = live.stop();
+    assert!(status.success(), "{log}");
+    let store = RedbStore::open(&path).unwrap();
+    let keys: Vec<Vec<u8>> = store.read_all(table).unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, [key], "one record, keyed by her id first");
+}

@@ -764,3 +764,35 @@ async fn a_restarted_shard_never_writes_over_records_another_shard_wrote_since()
     );
     let (_, _) = (live_a.stop(), live_b.stop());
 }
+
+/// A proximity clue released to a player on one shard is the player's on the next shard it
+/// joins: told to it as it joins there, and answered when it asks for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_players_proximity_clue_follows_it_to_another_shard() {
+    let Some(nats) = NatsServer::start() else { return };
+    let hunt_file = json!({"Seed": 7, "Vaults": [{"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}],
+                      "Clues": [{"Id": "Spot", "Vault": "Far_Away", "Kind": "Reveal",
+                                 "Trigger": {"Enter": {"X": 258.0, "Y": 256.5, "Radius": 0.5}}}]});
+    let [shard_a, shard_b] = [0, 1].map(|_| {
+        let server = shard_server(&nats, &TILES, 1, "FirstFinder");
+        server.write(&format!("{MOD_DIR}/assets/Server/TreasureHunt/Hunts/Test.json"), &hunt_file.to_string());
+        let live = start_shard(&server);
+        (server, live)
+    });
+    let is_spot = |m: &ServerMessage| hunt(m).is_some_and(|(kind, body)| kind == "Clue" && body["Clue"] == "Spot");
+
+    // Into the circle and out again on shard A: she leaves where it is not released.
+    let mut alice = join(&shard_a.1, "alice").await;
+    alice.move_to(258.0, 256.5).await.unwrap();
+    frames_through(&mut alice, "the clue as she comes near", is_spot).await;
+    alice.move_to(256.5, 256.5).await.unwrap();
+    let asked = alice.mod_request(NS, "AskClue", &json!({"Clue": "Spot"})).await.unwrap();
+    assert_eq!(answer(&mut alice, asked).await.0.expect("hers on shard A").0, "Clue");
+    alice.close().await.unwrap();
+
+    let mut alice = join_when_let_in(&shard_b.1, "alice").await;
+    frames_through(&mut alice, "the clue as she joins shard B", is_spot).await;
+    let asked = alice.mod_request(NS, "AskClue", &json!({"Clue": "Spot"})).await.unwrap();
+    let (told, _) = answer(&mut alice, asked).await;
+    assert_eq!(told.expect("hers on shard B").1["Clue"], "Spot");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use treasure_hunt_ecs::{
     assets::ClaimRule,
-    clues::{ClueOutcome, ClueReleases, Released},
+    clues::{ClueReleases, Released},
     hunt::{ActiveHunt, AssetsInForce, ClaimOutcome, LootGranted, Vault, VaultClaims},
     lifecycle::{HuntRuns, Phase},
 };
@@ -18,7 +18,7 @@ use veltrix_sdk::{
 
 use super::{
     records::{ClaimRecord, EventRecord, HuntEvent, HuntRecord},
-    tables::{CLAIMS, CLUES, EVENTS, HUNTS, Tables},
+    tables::{CLAIMS, EVENTS, HUNTS, Tables},
 };
 
 /// The running hunt's event log: the next sequence number (numbers only grow), and how many
@@ -58,13 +58,6 @@ pub fn restore_hunt(world: &mut World, store: &Store) -> Result<(), StoreError> 
             releases.to_all.insert(clue, Released { at_ms, radius_sent });
         }
     }
-    let mut releases = ClueReleases::default();
-    for ((hunt, run, player), clues) in store.load::<(String, u32, PlayerId), Vec<String>>(CLUES)? {
-        if hunt == active.id && run == active.run {
-            releases.to_player.insert(player, clues.into_iter().collect());
-        }
-    }
-    world.resource_mut::<ClueReleases>().to_player = releases.to_player;
     if restored + unknown > 0 {
         tracing::info!(
             "hunt {}: {restored} claimed vault(s) restored from the store{}",
@@ -214,7 +207,6 @@ pub fn save_hunts(
     sources: HuntRecordSources,
     mut positions: ResMut<LogPositions>,
     mut log: ResMut<HuntLog>,
-    mut clue_outcomes: MessageReader<ClueOutcome>,
     mut changes: ResMut<Changes>,
 ) {
     let HuntRecordSources { hunt, assets, runs, releases } = sources;
@@ -223,12 +215,6 @@ pub fn save_hunts(
     {
         log.hunt = hunt.id.clone();
         log.next_seq = positions.0.get(&hunt.id).copied().unwrap_or(1);
-    }
-    for outcome in clue_outcomes.read() {
-        if let (ClueOutcome::ReleasedTo { player, .. }, Some(hunt)) = (outcome, &hunt) {
-            let clues: Vec<&String> = releases.to_player.get(player).into_iter().flatten().collect();
-            changes.put(&tables.clues, &(&hunt.id, hunt.run, player), &clues);
-        }
     }
     if !(runs.is_changed() || releases.is_changed() || log.is_changed()) {
         return;

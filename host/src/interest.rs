@@ -1,6 +1,7 @@
 //! Area of interest: which players see which. A uniform spatial hash grid (cells one interest
-//! radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may see),
-//! updated only for players that moved; visibility with hysteresis: a player comes into view
+//! radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may see, each
+//! with its position, so a neighbour too far away costs a subtraction, not a lookup), updated
+//! only for players that moved; visibility with hysteresis: a player comes into view
 //! within `radius` and leaves it beyond `radius + hysteresis`, so one walking along the edge
 //! does not flicker in and out. What players must be told goes to delivery as [`Mail`]: this
 //! module never writes to a connection.
@@ -57,10 +58,20 @@ pub struct InterestGrid {
     /// aHash, not std's SipHash: hashing cell keys was a sixth of the interest update's
     /// instructions (callgrind). Its keys are random per process, so iteration order is never
     /// relied on (`for_each_near` sorts).
-    cells: AHashMap<(i32, i32), Vec<Entity>>,
+    cells: AHashMap<(i32, i32), Vec<Member>>,
     /// The emptied lists of cells no one is in any more, with their room, for the next cells
     /// someone enters (spread players empty and fill cells all the time).
-    spare: Vec<Vec<Entity>>,
+    spare: Vec<Vec<Member>>,
+}
+
+/// A player in a cell, and where it is. [`update_interest`] sets the positions of a tick's
+/// movers first, all of them, before it moves any between cells: so a neighbour's position here
+/// is always its position now, while which cell holds it changes mover by mover, as before.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Member {
+    entity: Entity,
+    x: f32,
+    y: f32,
 }
 
 /// At most this many emptied cell lists are kept: as many as cells a busy tick empties, not as
@@ -148,22 +159,32 @@ impl InterestGrid {
         ((x / self.cell).floor() as i32, (y / self.cell).floor() as i32)
     }
 
-    /// Moves `entity` to the cell of (x, y).
+    /// Moves `entity` to the cell of (x, y), at (x, y).
     fn place(&mut self, entity: Entity, interest: &mut Interest, x: f32, y: f32) {
         let cell = self.cell_of(x, y);
         if interest.cell == Some(cell) {
+            self.set_position(cell, entity, x, y);
             return;
         }
         if let Some(old) = interest.cell.take() {
             self.remove_from(old, entity);
         }
-        self.cells.entry(cell).or_insert_with(|| self.spare.pop().unwrap_or_default()).push(entity);
+        let member = Member { entity, x, y };
+        self.cells.entry(cell).or_insert_with(|| self.spare.pop().unwrap_or_default()).push(member);
         interest.cell = Some(cell);
+    }
+
+    /// Sets where `entity`, in `cell`, is: a scan of one cell, a ninth of what the mover's
+    /// look around it reads.
+    fn set_position(&mut self, cell: (i32, i32), entity: Entity, x: f32, y: f32) {
+        if let Some(member) = self.cells.get_mut(&cell).and_then(|m| m.iter_mut().find(|m| m.entity == entity)) {
+            (member.x, member.y) = (x, y);
+        }
     }
 
     fn remove_from(&mut self, cell: (i32, i32), entity: Entity) {
         if let Some(members) = self.cells.get_mut(&cell) {
-            if let Some(i) = members.iter().position(|e| *e == entity) {
+            if let Some(i) = members.iter().position(|m| m.entity == entity) {
                 members.swap_remove(i);
             }
             if members.is_empty()
@@ -179,6 +200,11 @@ impl InterestGrid {
     /// (a superset: the caller checks the distance). Costs the smaller of the cells in the
     /// radius's box and the occupied cells, so any radius (even infinite) is cheap.
     pub fn for_each_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(Entity)) {
+        self.for_each_member_near(x, y, radius, |m| f(m.entity));
+    }
+
+    /// [`InterestGrid::for_each_near`], with where each one is.
+    fn for_each_member_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(&Member)) {
         if radius.is_nan() || x.is_nan() || y.is_nan() {
             return;
         }
@@ -187,19 +213,19 @@ impl InterestGrid {
         let (x1, y1) = self.cell_of(x + radius, y + radius);
         let box_cells = (i64::from(x1) - i64::from(x0) + 1).saturating_mul(i64::from(y1) - i64::from(y0) + 1);
         if box_cells > self.cells.len() as i64 {
-            let mut cells: Vec<(&(i32, i32), &Vec<Entity>)> =
+            let mut cells: Vec<(&(i32, i32), &Vec<Member>)> =
                 self.cells.iter().filter(|((cx, cy), _)| (x0..=x1).contains(cx) && (y0..=y1).contains(cy)).collect();
             // Cell order, so that delivery order does not depend on the hash map.
             cells.sort_unstable_by_key(|(cell, _)| (cell.1, cell.0));
             for (_, members) in cells {
-                members.iter().copied().for_each(&mut f);
+                members.iter().for_each(&mut f);
             }
             return;
         }
         for cy in y0..=y1 {
             for cx in x0..=x1 {
                 if let Some(members) = self.cells.get(&(cx, cy)) {
-                    members.iter().copied().for_each(&mut f);
+                    members.iter().for_each(&mut f);
                 }
             }
         }
@@ -273,6 +299,15 @@ pub fn update_interest(
         Some(((cy, cx), identity(who).0, e))
     }));
     order.sort_unstable();
+    // Every mover's position in the grid first, so that a neighbour's is its position now
+    // whether or not it was placed yet.
+    for &(_, _, mover) in order.iter() {
+        if let (Ok((_, pos)), Ok(interest)) = (players.get(mover), interests.get(mover))
+            && let Some(cell) = interest.cell
+        {
+            grid.set_position(cell, mover, pos.x, pos.y);
+        }
+    }
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
     for &(_, _, mover) in order.iter() {
@@ -283,7 +318,11 @@ pub fn update_interest(
         {
             let Ok(mut interest) = interests.get_mut(mover) else { continue };
             grid.place(mover, &mut interest, pos.x, pos.y);
-            grid.for_each_near(pos.x, pos.y, grid.radius, |e| near.push(e));
+            grid.for_each_member_near(pos.x, pos.y, grid.radius, |m| {
+                if pos.distance_squared(m.x, m.y) <= enter {
+                    near.push(m.entity);
+                }
+            });
             seen.extend_from_slice(&interest.visible);
         }
         let mut letters = MoverLetters::default();
@@ -312,7 +351,7 @@ pub fn update_interest(
                 unsee(mover, other, &mut interests, &players, &mut mail, &mut letters.gone);
             }
         }
-        // Those it does not see yet: in view once within the radius.
+        // Those it does not see yet, within the radius: in view now.
         for &other in near.iter() {
             if other == mover || seen.binary_search(&other).is_ok() {
                 continue;
@@ -320,7 +359,7 @@ pub fn update_interest(
             let Ok((other_who, other_pos)) = players.get(other) else { continue };
             let other_player = identity(other_who);
             // Two players of other servers: their servers tell them of each other.
-            if !player.2 && !other_player.2 || pos.distance_squared(other_pos.x, other_pos.y) > enter {
+            if !player.2 && !other_player.2 {
                 continue;
             }
             for (a, b) in [(mover, other), (other, mover)] {
@@ -479,7 +518,8 @@ mod tests {
         assert_eq!(grid.cells[&(2, 0)].as_ptr(), list, "its list kept for the next cell entered");
         grid.place(b, &mut ib, 490.0, 490.0);
         grid.place(a, &mut ia, 495.0, 495.0);
-        assert_eq!(grid.cells[&(13, 13)], [b, a]);
+        let members: Vec<Entity> = grid.cells[&(13, 13)].iter().map(|m| m.entity).collect();
+        assert_eq!(members, [b, a]);
         assert!(!grid.cells.contains_key(&(2, 0)));
         grid.place(b, &mut ib, 10.0, 10.0);
         assert_eq!(grid.cells[&(0, 0)].as_ptr(), list, "and again, from the spare lists");
@@ -606,6 +646,42 @@ mod tests {
             let updates = StateUpdates::new(rate, tick_rate);
             let scanned = (tick..).find(|&t| updates.due(player, t)).expect("a due tick within a cycle");
             proptest::prop_assert_eq!(updates.next_due(player, tick), scanned);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the moves, after each tick: two players within the radius see each other,
+        /// two beyond the radius and hysteresis do not, and the grid holds each player at its
+        /// position, in its cell.
+        #[test]
+        fn visibility_and_the_grid_follow_any_moves(
+            start in proptest::collection::vec((0f32..120.0, 0f32..120.0), 2..24),
+            ticks in proptest::collection::vec(proptest::collection::vec((0usize..24, 0f32..120.0, 0f32..120.0), 0..12), 1..8),
+        ) {
+            let mut world = Moves::new(30, 30, &start);
+            for moves in ticks {
+                let moves: Vec<(usize, f32, f32)> =
+                    moves.into_iter().map(|(i, x, y)| (i % start.len(), x, y)).collect();
+                world.tick(&moves);
+                let positions: Vec<Position> =
+                    world.players.iter().map(|&e| *world.world.get::<Position>(e).unwrap()).collect();
+                let grid = world.world.resource::<InterestGrid>();
+                for (i, &a) in world.players.iter().enumerate() {
+                    let cell = grid.cell_of(positions[i].x, positions[i].y);
+                    let member = Member { entity: a, x: positions[i].x, y: positions[i].y };
+                    proptest::prop_assert!(grid.cells[&cell].contains(&member), "player {} in its cell", i);
+                    let visible = &world.world.get::<Interest>(a).unwrap().visible;
+                    for (j, &b) in world.players.iter().enumerate() {
+                        let d = positions[i].distance_squared(positions[j].x, positions[j].y).sqrt();
+                        if i != j && d <= 32.0 {
+                            proptest::prop_assert!(visible.contains(&b), "{} sees {} at {}", i, j, d);
+                        }
+                        if d > 36.0 {
+                            proptest::prop_assert!(!visible.contains(&b), "{} does not see {} at {}", i, j, d);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -155,7 +155,7 @@ impl InterestGrid {
         Self { radius, hysteresis, cell: radius + hysteresis, cells: AHashMap::new(), spare: Vec::new() }
     }
 
-    fn cell_of(&self, x: f32, y: f32) -> (i32, i32) {
+    pub(crate) fn cell_of(&self, x: f32, y: f32) -> (i32, i32) {
         ((x / self.cell).floor() as i32, (y / self.cell).floor() as i32)
     }
 

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub cluster_ledger_available: Gauge,
     /// Shards only: players of other shards in this shard's world now.
     pub cluster_remote_players: Gauge,
+    pub cluster_remote_players_near: Gauge,
     /// Shards only: players whose changed records are not in NATS yet.
     pub cluster_records_unsent: Gauge,
     pub frames_in: Counter,
@@ -69,6 +70,7 @@ impl Metrics {
             store_commit_failures: Counter::default(),
             cluster_ledger_available: Gauge::default(),
             cluster_remote_players: Gauge::default(),
+            cluster_remote_players_near: Gauge::default(),
             cluster_records_unsent: Gauge::default(),
             frames_in: Counter::default(),
             bytes_in: Counter::default(),
@@ -101,8 +103,13 @@ impl Metrics {
         );
         registry.register(
             "cluster_remote_players",
-            "Shards: players of other shards in this shard's world",
+            "Shards: players online on the other shards, as this shard last heard",
             m.cluster_remote_players.clone(),
+        );
+        registry.register(
+            "cluster_remote_players_near",
+            "Shards: players of other shards in this shard's world (in the interest cells around its own players)",
+            m.cluster_remote_players_near.clone(),
         );
         registry.register(
             "cluster_records_unsent",

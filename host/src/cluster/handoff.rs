@@ -109,8 +109,9 @@ pub struct HandoffLink {
     leaving: HashMap<String, (f32, f32)>,
     /// The revision of each player's records this shard last wrote or took, by lower-cased name.
     revisions: HashMap<String, u64>,
-    /// Names to tell the other shards gone (their records are in the bucket).
-    gone: Vec<String>,
+    /// Names to tell the other shards gone (their records are in the bucket), with where they
+    /// left from.
+    gone: Vec<(String, (f32, f32))>,
     /// Players whose records changed since their last put, each with the tick it first did;
     /// `changed_order` the same names, oldest first (a name may be there again, or gone).
     changed: HashMap<String, u64>,
@@ -245,7 +246,7 @@ impl HandoffLink {
     }
 
     /// Names whose records are put: the other shards may let them in now.
-    pub fn take_gone(&mut self) -> Vec<String> {
+    pub fn take_gone(&mut self) -> Vec<(String, (f32, f32))> {
         std::mem::take(&mut self.gone)
     }
 }
@@ -319,8 +320,9 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
         writes.push((UNSENT_TABLE, None));
     }
     if leaving {
-        link.leaving.remove(&name);
-        link.gone.push(name.clone());
+        if let Some(at) = link.leaving.remove(&name) {
+            link.gone.push((name.clone(), at));
+        }
         if let Some(parked) = link.parked.get_mut(&name)
             && !parked.asked
         {

@@ -1,35 +1,72 @@
 //! Where the players of every shard are, so players near each other on different shards see
-//! each other: each shard publishes on the plain NATS subject `veltrix.<bucket>.moves` (no
-//! JetStream: a lost position is replaced by the next) the players of its own that moved in a
-//! tick and those that left, and once a second all of its players (its roster). Every shard
-//! keeps the players of the others as [`RemotePlayer`] entities: in the interest grid and in
-//! views like its own, so its players are told of them as of anyone (PlayerAppeared, PlayerMoved
-//! at the state-update rate, PlayerGone), and told nothing themselves.
+//! each other, on plain NATS subjects (no JetStream: a lost position is replaced by the next):
+//!
+//! - `veltrix.<bucket>.players`, who is online: the names of the players that joined or left a
+//!   shard in a tick, and once a second all of its players (its roster). Every shard hears every
+//!   other: one session per name across them, and `MinPlayers` counts them all.
+//! - `veltrix.<bucket>.moves.<cx>.<cy>`, one subject per interest cell: a shard's players in that
+//!   cell that moved in a tick (one that crossed into another cell on the subjects of both),
+//!   those that left from it, and once a second all of them. A shard follows the cells around
+//!   its own players (the 3 x 3 interest cells around each, which hold everyone they may see):
+//!   traffic follows who is near whom, and a shard hears nothing of the parts of the world where
+//!   it has no player.
+//!
+//! Every shard keeps the players of the others in the cells it follows as [`RemotePlayer`]
+//! entities: in the interest grid and in views like its own, so its players are told of them as
+//! of anyone (PlayerAppeared, PlayerMoved at the state-update rate, PlayerGone), and told nothing
+//! themselves. A cell followed anew shows who stands in it at the next once-a-second refresh.
 //!
 //! A remote player is gone when its shard says so, when its shard's roster no longer names it,
-//! or when its shard has sent nothing for [`SILENT_SECONDS`] (the shard died or is cut off).
+//! when it is in a cell this shard no longer follows, or when its shard has sent nothing for
+//! [`SILENT_SECONDS`] (the shard died or is cut off).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use veltrix_sdk::{Player, Position, TickInfo, prelude::*};
 
-use crate::interest::{Interest, RemotePlayer};
+use crate::interest::{Interest, InterestGrid, RemotePlayer};
 
 /// A shard silent this long (no roster, no move) has its players taken out of view.
 const SILENT_SECONDS: u64 = 3;
 
-/// What a shard publishes in a tick.
+/// An interest cell: (column, row).
+type Cell = (i32, i32);
+
+/// Who is online on a shard, on the players subject.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Moves {
+struct Roster {
     shard: u64,
-    /// Whether `at` names every player of the shard (its roster), not only those that moved.
-    roster: bool,
-    /// Name, x, y.
-    at: Vec<(String, f32, f32)>,
+    /// Whether `joined` names every player of the shard (its roster), not only those that joined.
+    all: bool,
+    joined: Vec<String>,
     /// Names of players that left.
     gone: Vec<String>,
+}
+
+/// A shard's players in one cell, on the cell's subject.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CellMoves {
+    shard: u64,
+    /// Name, x, y (a player that crossed into another cell: where it is now, outside this one).
+    at: Vec<(String, f32, f32)>,
+    /// Names of players that left from this cell.
+    gone: Vec<String>,
+}
+
+/// What the tick hands the relay's task.
+enum Outgoing {
+    Roster(Roster),
+    Cell(Cell, CellMoves),
+    Follow(Cell),
+    Unfollow(Cell),
+}
+
+/// What the relay's task hands the tick.
+enum Incoming {
+    Roster(Roster),
+    Cell(CellMoves),
 }
 
 /// The tick's ends of the relay.
@@ -38,22 +75,26 @@ pub struct RelayLink {
     shard: u64,
     /// Ticks between rosters (one a second).
     roster_every: u64,
-    out: flume::Sender<Moves>,
-    incoming: flume::Receiver<Moves>,
-    /// The other shards' players here, by lower-cased name: the shard that last told of each,
-    /// and its entity.
+    out: flume::Sender<Outgoing>,
+    incoming: flume::Receiver<Incoming>,
+    /// The other shards' players online, by lower-cased name: the shard that last told of each.
+    online: HashMap<String, u64>,
+    /// Those of them in the cells this shard follows, by lower-cased name: their shard and entity.
     remote: HashMap<String, (u64, Entity)>,
     /// The tick each other shard was last heard from (a roster comes every second, so a live
     /// shard is never silent longer; one that died before its first roster reached this one is
     /// silent all the same).
     heard: HashMap<u64, u64>,
+    /// The cells whose subjects this shard follows.
+    followed: HashSet<Cell>,
 }
 
 /// The tasks' ends of the relay's channels, for [`run`].
 pub struct RelayTasks {
-    subject: String,
-    out: flume::Receiver<Moves>,
-    incoming: flume::Sender<Moves>,
+    /// `veltrix.<bucket>`.
+    prefix: String,
+    out: flume::Receiver<Outgoing>,
+    incoming: flume::Sender<Incoming>,
 }
 
 /// Inserts the relay of shard number `shard` in `world`; its tasks start once NATS is reached.
@@ -66,134 +107,338 @@ pub fn insert(world: &mut World, shard: u64, tick_rate: u32, bucket: &str) -> Re
         roster_every: u64::from(tick_rate.max(1)),
         out: out_tx,
         incoming: in_rx,
+        online: HashMap::new(),
         remote: HashMap::new(),
         heard: HashMap::new(),
+        followed: HashSet::new(),
     });
-    RelayTasks { subject: format!("veltrix.{bucket}.moves"), out: out_rx, incoming: in_tx }
+    RelayTasks { prefix: format!("veltrix.{bucket}"), out: out_rx, incoming: in_tx }
 }
 
 impl RelayLink {
     /// Whether a player of this name (lower-cased) is online on another shard, as far as this
-    /// one has heard (its moves and rosters come several times a second).
+    /// one has heard (joins are told in their tick, rosters every second).
     pub fn online_elsewhere(&self, name: &str) -> bool {
-        self.remote.contains_key(name)
+        self.online.contains_key(name) || self.remote.contains_key(name)
     }
 }
 
-/// The relay's tasks: publishes what the tick hands over, and hands what the other shards
-/// publish to the tick.
+/// The subject of `cell`'s moves.
+fn cell_subject(prefix: &str, (cx, cy): Cell) -> String {
+    format!("{prefix}.moves.{cx}.{cy}")
+}
+
+/// The relay's tasks: publishes what the tick hands over, follows the cells it names, and
+/// hands what the other shards publish to the tick.
 pub async fn run(client: async_nats::Client, tasks: RelayTasks) {
-    let RelayTasks { subject, out, incoming } = tasks;
+    let RelayTasks { prefix, out, incoming } = tasks;
+    let players = format!("{prefix}.players");
+    let Some(roster_task) = forward(&client, players.clone(), incoming.clone(), Incoming::Roster).await else {
+        return;
+    };
+    let mut cells: HashMap<Cell, tokio::task::AbortHandle> = HashMap::new();
+    while let Ok(outgoing) = out.recv_async().await {
+        // At most once: a position lost while NATS is away is replaced by the next.
+        match outgoing {
+            Outgoing::Roster(roster) => {
+                let bytes = veltrix_sdk::rmp_serde::to_vec(&roster).expect("rosters serialise");
+                let _ = client.publish(players.clone(), bytes.into()).await;
+            }
+            Outgoing::Cell(cell, moves) => {
+                let bytes = veltrix_sdk::rmp_serde::to_vec(&moves).expect("moves serialise");
+                let _ = client.publish(cell_subject(&prefix, cell), bytes.into()).await;
+            }
+            Outgoing::Follow(cell) => {
+                if cells.contains_key(&cell) {
+                    continue;
+                }
+                let subject = cell_subject(&prefix, cell);
+                if let Some(task) = forward(&client, subject, incoming.clone(), Incoming::Cell).await {
+                    cells.insert(cell, task);
+                }
+            }
+            // The subscription ends with its task (a dropped subscriber unsubscribes).
+            Outgoing::Unfollow(cell) => {
+                if let Some(task) = cells.remove(&cell) {
+                    task.abort();
+                }
+            }
+        }
+    }
+    roster_task.abort();
+    cells.values().for_each(tokio::task::AbortHandle::abort);
+}
+
+/// Subscribes to `subject` (tried again until it can, unless the tick is gone) and forwards what
+/// comes, decoded, to `incoming` from a task of its own.
+async fn forward<T: serde::de::DeserializeOwned + Send + 'static>(
+    client: &async_nats::Client,
+    subject: String,
+    incoming: flume::Sender<Incoming>,
+    wrap: fn(T) -> Incoming,
+) -> Option<tokio::task::AbortHandle> {
     let mut subscription = loop {
         match client.subscribe(subject.clone()).await {
             Ok(s) => break s,
             Err(e) => {
+                if incoming.is_disconnected() {
+                    return None;
+                }
                 tracing::warn!("cluster: cannot subscribe to {subject}: {e}; trying again");
                 tokio::time::sleep(super::RETRY).await;
             }
         }
     };
-    let publisher = client.clone();
-    let published = subject.clone();
-    tokio::spawn(async move {
-        while let Ok(moves) = out.recv_async().await {
-            let bytes = veltrix_sdk::rmp_serde::to_vec(&moves).expect("moves serialise");
-            // At most once: a position lost while NATS is away is replaced by the next.
-            let _ = publisher.publish(published.clone(), bytes.into()).await;
+    let task = tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            match veltrix_sdk::rmp_serde::from_slice::<T>(&message.payload) {
+                Ok(decoded) => {
+                    if incoming.send(wrap(decoded)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!("cluster: a message on {subject} does not decode: {e}"),
+            }
         }
     });
-    while let Some(message) = subscription.next().await {
-        match veltrix_sdk::rmp_serde::from_slice::<Moves>(&message.payload) {
-            Ok(moves) => {
-                if incoming.send(moves).is_err() {
-                    return;
-                }
-            }
-            Err(e) => tracing::warn!("cluster: a message on {subject} does not decode: {e}"),
-        }
+    Some(task.abort_handle())
+}
+
+/// The cell a player of this shard was last told in.
+#[derive(Component)]
+pub struct ToldIn(Cell);
+
+/// The tick's messages of a shard, by cell.
+struct CellMessages {
+    shard: u64,
+    cells: HashMap<Cell, CellMoves>,
+}
+
+impl CellMessages {
+    fn of(&mut self, cell: Cell) -> &mut CellMoves {
+        let shard = self.shard;
+        self.cells.entry(cell).or_insert_with(|| CellMoves { shard, ..CellMoves::default() })
     }
 }
 
-/// PostTick: this shard's players that moved, joined or left this tick, to the other shards;
-/// all of them once a second. A player who left is told gone once its records were handed
-/// over ([`super::handoff`]); until then the roster still names it, where it left.
+/// PostTick: this shard's players that moved, joined or left this tick, to the other shards
+/// (names on the players subject, positions on their cells' subjects: a player that crossed
+/// into another cell on both); all of them once a second. A player who left is told gone once
+/// its records were handed over ([`super::handoff`]); until then the roster still names it,
+/// where it left. The cells around a mover that this shard does not follow yet are followed
+/// from now on.
 pub fn publish_moves(
-    link: Res<RelayLink>,
+    mut link: ResMut<RelayLink>,
     mut handoff: ResMut<super::handoff::HandoffLink>,
-    tick: Res<TickInfo>,
-    moved: Query<(&Player, &Position), Changed<Position>>,
-    all: Query<(&Player, &Position)>,
+    (grid, tick): (Res<InterestGrid>, Res<TickInfo>),
+    mut players: Query<(Entity, &Player, &Position, Option<&mut ToldIn>)>,
+    moved: Query<(), Changed<Position>>,
+    joined: Query<&Player, Added<Player>>,
+    mut commands: Commands,
 ) {
-    let mut moves = Moves { shard: link.shard, gone: handoff.take_gone(), ..Moves::default() };
-    moves.roster = tick.tick.is_multiple_of(link.roster_every);
-    let mut add = |name: &str, x: f32, y: f32| moves.at.push((name.to_owned(), x, y));
-    if moves.roster {
-        all.iter().for_each(|(p, pos)| add(&p.name, pos.x, pos.y));
-        handoff.leaving().for_each(|(name, &(x, y))| add(name, x, y));
-    } else {
-        moved.iter().for_each(|(p, pos)| add(&p.name, pos.x, pos.y));
-    }
-    if moves.roster || !moves.at.is_empty() || !moves.gone.is_empty() {
-        let _ = link.out.send(moves);
-    }
-}
-
-/// PreTick: the other shards' players, as they are now: placed, moved, taken out of view.
-pub fn receive_moves(world: &mut World) {
-    let tick = world.resource::<TickInfo>().tick;
-    let incoming: Vec<Moves> = world.resource::<RelayLink>().incoming.try_iter().collect();
-    for moves in incoming {
-        let own = world.resource::<RelayLink>().shard;
-        if moves.shard == own {
+    let link = &mut *link;
+    let all_now = tick.tick.is_multiple_of(link.roster_every);
+    let gone = handoff.take_gone();
+    let mut roster = Roster {
+        shard: link.shard,
+        all: all_now,
+        gone: gone.iter().map(|(n, _)| n.clone()).collect(),
+        ..Default::default()
+    };
+    let mut messages = CellMessages { shard: link.shard, cells: HashMap::new() };
+    for (entity, player, pos, told_in) in &mut players {
+        let moved_now = moved.contains(entity);
+        if !all_now && !moved_now {
             continue;
         }
-        world.resource_mut::<RelayLink>().heard.insert(moves.shard, tick);
-        for name in &moves.gone {
-            take_out(world, moves.shard, &name.to_lowercase());
-        }
-        if moves.roster {
-            let named: std::collections::HashSet<String> = moves.at.iter().map(|(n, ..)| n.to_lowercase()).collect();
-            let absent: Vec<String> = world
-                .resource::<RelayLink>()
-                .remote
-                .iter()
-                .filter(|(name, (shard, _))| *shard == moves.shard && !named.contains(*name))
-                .map(|(name, _)| name.clone())
-                .collect();
-            for name in absent {
-                take_out(world, moves.shard, &name);
+        let cell = grid.cell_of(pos.x, pos.y);
+        let at = (player.name.clone(), pos.x, pos.y);
+        match told_in {
+            Some(mut last) if last.0 != cell => {
+                messages.of(last.0).at.push(at.clone());
+                last.0 = cell;
+            }
+            Some(_) => {}
+            None => {
+                commands.entity(entity).insert(ToldIn(cell));
             }
         }
-        for (name, x, y) in moves.at {
-            place(world, moves.shard, name, Position { x, y });
+        messages.of(cell).at.push(at);
+        if all_now {
+            roster.joined.push(player.name.clone());
+        }
+        if moved_now {
+            // Its surroundings followed before its moves go out.
+            for cell in around(cell) {
+                if link.followed.insert(cell) {
+                    let _ = link.out.send(Outgoing::Follow(cell));
+                }
+            }
         }
     }
-    let remote = world.resource::<RelayLink>().remote.len();
-    if let Some(net) = world.get_resource::<crate::sessions::NetLink>() {
-        net.metrics.cluster_remote_players.set(remote as i64);
+    if all_now {
+        for (name, &(x, y)) in handoff.leaving() {
+            roster.joined.push(name.clone());
+            messages.of(grid.cell_of(x, y)).at.push((name.clone(), x, y));
+        }
+    } else {
+        roster.joined.extend(joined.iter().map(|p| p.name.clone()));
     }
-    let elsewhere = veltrix_sdk::PlayersOnOtherServers(remote as u32);
+    for (name, (x, y)) in gone {
+        messages.of(grid.cell_of(x, y)).gone.push(name);
+    }
+    if roster.all || !roster.joined.is_empty() || !roster.gone.is_empty() {
+        let _ = link.out.send(Outgoing::Roster(roster));
+    }
+    let mut cells: Vec<(Cell, CellMoves)> = messages.cells.into_iter().collect();
+    // The same order on every run.
+    cells.sort_unstable_by_key(|(cell, _)| *cell);
+    for (cell, moves) in cells {
+        let _ = link.out.send(Outgoing::Cell(cell, moves));
+    }
+}
+
+/// The 3 x 3 cells around `cell`: those that hold everyone a player in it may see.
+fn around((cx, cy): Cell) -> impl Iterator<Item = Cell> {
+    (cy - 1..=cy + 1).flat_map(move |y| (cx - 1..=cx + 1).map(move |x| (x, y)))
+}
+
+/// PreTick: the other shards' players, as they are now: online or not, placed, moved, taken
+/// out of view. Once a second, the cells this shard follows are those around its players now.
+pub fn receive_moves(world: &mut World) {
+    let tick = world.resource::<TickInfo>().tick;
+    let incoming: Vec<Incoming> = world.resource::<RelayLink>().incoming.try_iter().collect();
+    let own = world.resource::<RelayLink>().shard;
+    for message in incoming {
+        match message {
+            Incoming::Roster(roster) if roster.shard != own => receive_roster(world, roster, tick),
+            Incoming::Cell(moves) if moves.shard != own => receive_cell(world, moves, tick),
+            _ => {}
+        }
+    }
+    if tick.is_multiple_of(world.resource::<RelayLink>().roster_every) {
+        follow_own_players(world);
+    }
+    let (online, near) = {
+        let link = world.resource::<RelayLink>();
+        (link.online.len(), link.remote.len())
+    };
+    if let Some(net) = world.get_resource::<crate::sessions::NetLink>() {
+        net.metrics.cluster_remote_players.set(online as i64);
+        net.metrics.cluster_remote_players_near.set(near as i64);
+    }
+    let elsewhere = veltrix_sdk::PlayersOnOtherServers(online as u32);
     if *world.resource::<veltrix_sdk::PlayersOnOtherServers>() != elsewhere {
         world.insert_resource(elsewhere);
     }
-    // Shards gone silent: their players go out of view.
+    // Shards gone silent: their players go offline and out of view.
     let silent: Vec<u64> = {
         let link = world.resource::<RelayLink>();
         let limit = SILENT_SECONDS * link.roster_every;
         link.heard.iter().filter(|(_, at)| tick.saturating_sub(**at) > limit).map(|(s, _)| *s).collect()
     };
     for shard in silent {
-        world.resource_mut::<RelayLink>().heard.remove(&shard);
-        let names: Vec<String> = world
-            .resource::<RelayLink>()
-            .remote
-            .iter()
-            .filter(|(_, (s, _))| *s == shard)
-            .map(|(n, _)| n.clone())
-            .collect();
+        let mut link = world.resource_mut::<RelayLink>();
+        link.heard.remove(&shard);
+        link.online.retain(|_, s| *s != shard);
+        let names: Vec<String> = link.remote.iter().filter(|(_, (s, _))| *s == shard).map(|(n, _)| n.clone()).collect();
         for name in names {
             take_out(world, shard, &name);
         }
+    }
+}
+
+/// Who is online on another shard: joined, gone, or its whole roster.
+fn receive_roster(world: &mut World, roster: Roster, tick: u64) {
+    let mut link = world.resource_mut::<RelayLink>();
+    link.heard.insert(roster.shard, tick);
+    let gone: Vec<String> = roster.gone.iter().map(|n| n.to_lowercase()).collect();
+    let joined: Vec<String> = roster.joined.iter().map(|n| n.to_lowercase()).collect();
+    let mut out_of_view = Vec::new();
+    for name in &gone {
+        if link.online.get(name) == Some(&roster.shard) {
+            link.online.remove(name);
+        }
+        out_of_view.push(name.clone());
+    }
+    if roster.all {
+        let named: HashSet<&String> = joined.iter().collect();
+        link.online.retain(|name, shard| *shard != roster.shard || named.contains(name));
+        out_of_view.extend(
+            link.remote
+                .iter()
+                .filter(|(name, (shard, _))| *shard == roster.shard && !named.contains(name))
+                .map(|(name, _)| name.clone()),
+        );
+    }
+    for name in joined {
+        link.online.insert(name, roster.shard);
+    }
+    for name in out_of_view {
+        take_out(world, roster.shard, &name);
+    }
+}
+
+/// Another shard's players in a cell this shard follows: placed where they are, or taken out
+/// of view when that is in a cell it does not follow.
+fn receive_cell(world: &mut World, moves: CellMoves, tick: u64) {
+    let mut link = world.resource_mut::<RelayLink>();
+    link.heard.insert(moves.shard, tick);
+    for (name, ..) in &moves.at {
+        link.online.insert(name.to_lowercase(), moves.shard);
+    }
+    for name in &moves.gone {
+        take_out(world, moves.shard, &name.to_lowercase());
+    }
+    for (name, x, y) in moves.at {
+        let cell = world.resource::<InterestGrid>().cell_of(x, y);
+        if world.resource::<RelayLink>().followed.contains(&cell) {
+            place(world, moves.shard, name, Position { x, y });
+        } else {
+            take_out(world, moves.shard, &name.to_lowercase());
+        }
+    }
+}
+
+/// The cells this shard follows, made those around its players now (once a second: a cell
+/// gained in between is followed as a player moves into its reach); the other shards' players
+/// in the cells it stops following go out of view.
+fn follow_own_players(world: &mut World) {
+    let positions: Vec<Position> = world.query_filtered::<&Position, With<Player>>().iter(world).copied().collect();
+    let grid = world.resource::<InterestGrid>();
+    let wanted: HashSet<Cell> = positions.iter().flat_map(|p| around(grid.cell_of(p.x, p.y))).collect();
+    let dropped: Vec<Cell> = world.resource::<RelayLink>().followed.difference(&wanted).copied().collect();
+    let added: Vec<Cell> = wanted.difference(&world.resource::<RelayLink>().followed).copied().collect();
+    {
+        let mut link = world.resource_mut::<RelayLink>();
+        let mut changes: Vec<Outgoing> = dropped.iter().map(|&c| Outgoing::Unfollow(c)).collect();
+        changes.extend(added.iter().map(|&c| Outgoing::Follow(c)));
+        // The same order on every run.
+        changes.sort_unstable_by_key(|o| match o {
+            Outgoing::Follow(c) | Outgoing::Unfollow(c) => *c,
+            _ => (0, 0),
+        });
+        for change in changes {
+            let _ = link.out.send(change);
+        }
+        link.followed = wanted;
+    }
+    if dropped.is_empty() {
+        return;
+    }
+    let unfollowed: Vec<(u64, String)> = {
+        let link = world.resource::<RelayLink>();
+        let grid = world.resource::<InterestGrid>();
+        link.remote
+            .iter()
+            .filter(|(_, (_, entity))| {
+                world.get::<Position>(*entity).is_some_and(|p| !link.followed.contains(&grid.cell_of(p.x, p.y)))
+            })
+            .map(|(name, (shard, _))| (*shard, name.clone()))
+            .collect()
+    };
+    for (shard, name) in unfollowed {
+        take_out(world, shard, &name);
     }
 }
 

@@ -108,7 +108,7 @@ impl Metrics {
         );
         registry.register(
             "cluster_remote_players_near",
-            "Shards: players of other shards in this shard's world (in the interest cells around its own players)",
+            "Shards: players of other shards in this shard's world (in the areas around its own players)",
             m.cluster_remote_players_near.clone(),
         );
         registry.register(

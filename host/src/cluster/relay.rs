@@ -4,20 +4,20 @@
 //! - `veltrix.<bucket>.players`, who is online: the names of the players that joined or left a
 //!   shard in a tick, and once a second all of its players (its roster). Every shard hears every
 //!   other: one session per name across them, and `MinPlayers` counts them all.
-//! - `veltrix.<bucket>.moves.<cx>.<cy>`, one subject per interest cell: a shard's players in that
-//!   cell that moved in a tick (one that crossed into another cell on the subjects of both),
-//!   those that left from it, and once a second all of them. A shard follows the cells around
-//!   its own players (the 3 x 3 interest cells around each, which hold everyone they may see):
-//!   traffic follows who is near whom, and a shard hears nothing of the parts of the world where
-//!   it has no player.
+//! - `veltrix.<bucket>.moves.<ax>.<ay>`, one subject per area of [`AREA_CELLS`] x [`AREA_CELLS`]
+//!   interest cells: a shard's players in that area that moved in a tick (one that crossed into
+//!   another area on the subjects of both), those that left from it, and once a second all of
+//!   them. A shard follows the areas around its own players (those that hold the 3 x 3 interest
+//!   cells around each, which hold everyone they may see): traffic follows who is near whom, and
+//!   a shard hears nothing of the parts of the world where it has no player.
 //!
-//! Every shard keeps the players of the others in the cells it follows as [`RemotePlayer`]
+//! Every shard keeps the players of the others in the areas it follows as [`RemotePlayer`]
 //! entities: in the interest grid and in views like its own, so its players are told of them as
 //! of anyone (PlayerAppeared, PlayerMoved at the state-update rate, PlayerGone), and told nothing
-//! themselves. A cell followed anew shows who stands in it at the next once-a-second refresh.
+//! themselves. An area followed anew shows who stands in it at the next once-a-second refresh.
 //!
 //! A remote player is gone when its shard says so, when its shard's roster no longer names it,
-//! when it is in a cell this shard no longer follows, or when its shard has sent nothing for
+//! when it is in an area this shard no longer follows, or when its shard has sent nothing for
 //! [`SILENT_SECONDS`] (the shard died or is cut off).
 
 use std::collections::{HashMap, HashSet};
@@ -31,8 +31,15 @@ use crate::interest::{Interest, InterestGrid, RemotePlayer};
 /// A shard silent this long (no roster, no move) has its players taken out of view.
 const SILENT_SECONDS: u64 = 3;
 
-/// An interest cell: (column, row).
-type Cell = (i32, i32);
+/// An area: (column, row) of [`AREA_CELLS`] x [`AREA_CELLS`] interest cells.
+type Area = (i32, i32);
+
+/// An area's width in interest cells. One subject per interest cell made a message per cell
+/// with movers each tick: with the players of every shard all over the world, 4,000 over 3
+/// shards, that cost the servers a fifth more CPU than one subject for all (docs/benchmarks.md,
+/// "Moves by area"). Areas of 8 x 8 cells (288 tiles at the default radius) keep that count
+/// small and still leave a shard deaf to the parts of a big world where it has no player.
+pub const AREA_CELLS: i32 = 8;
 
 /// Who is online on a shard, on the players subject.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -45,28 +52,28 @@ struct Roster {
     gone: Vec<String>,
 }
 
-/// A shard's players in one cell, on the cell's subject.
+/// A shard's players in one area, on the area's subject.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct CellMoves {
+struct AreaMoves {
     shard: u64,
-    /// Name, x, y (a player that crossed into another cell: where it is now, outside this one).
+    /// Name, x, y (a player that crossed into another area: where it is now, outside this one).
     at: Vec<(String, f32, f32)>,
-    /// Names of players that left from this cell.
+    /// Names of players that left from this area.
     gone: Vec<String>,
 }
 
 /// What the tick hands the relay's task.
 enum Outgoing {
     Roster(Roster),
-    Cell(Cell, CellMoves),
-    Follow(Cell),
-    Unfollow(Cell),
+    Area(Area, AreaMoves),
+    Follow(Area),
+    Unfollow(Area),
 }
 
 /// What the relay's task hands the tick.
 enum Incoming {
     Roster(Roster),
-    Cell(CellMoves),
+    Area(AreaMoves),
 }
 
 /// The tick's ends of the relay.
@@ -79,14 +86,14 @@ pub struct RelayLink {
     incoming: flume::Receiver<Incoming>,
     /// The other shards' players online, by lower-cased name: the shard that last told of each.
     online: HashMap<String, u64>,
-    /// Those of them in the cells this shard follows, by lower-cased name: their shard and entity.
+    /// Those of them in the areas this shard follows, by lower-cased name: their shard and entity.
     remote: HashMap<String, (u64, Entity)>,
     /// The tick each other shard was last heard from (a roster comes every second, so a live
     /// shard is never silent longer; one that died before its first roster reached this one is
     /// silent all the same).
     heard: HashMap<u64, u64>,
-    /// The cells whose subjects this shard follows.
-    followed: HashSet<Cell>,
+    /// The areas whose subjects this shard follows.
+    followed: HashSet<Area>,
 }
 
 /// The tasks' ends of the relay's channels, for [`run`].
@@ -123,12 +130,26 @@ impl RelayLink {
     }
 }
 
-/// The subject of `cell`'s moves.
-fn cell_subject(prefix: &str, (cx, cy): Cell) -> String {
-    format!("{prefix}.moves.{cx}.{cy}")
+/// The subject of `area`'s moves.
+fn area_subject(prefix: &str, (ax, ay): Area) -> String {
+    format!("{prefix}.moves.{ax}.{ay}")
 }
 
-/// The relay's tasks: publishes what the tick hands over, follows the cells it names, and
+/// The area of (x, y).
+fn area_of(grid: &InterestGrid, x: f32, y: f32) -> Area {
+    let (cx, cy) = grid.cell_of(x, y);
+    (cx.div_euclid(AREA_CELLS), cy.div_euclid(AREA_CELLS))
+}
+
+/// The areas that hold the 3 x 3 interest cells around (x, y), which hold everyone a player
+/// there may see: one to four.
+fn areas_around(grid: &InterestGrid, x: f32, y: f32) -> impl Iterator<Item = Area> {
+    let (cx, cy) = grid.cell_of(x, y);
+    let span = |c: i32| (c - 1).div_euclid(AREA_CELLS)..=(c + 1).div_euclid(AREA_CELLS);
+    span(cy).flat_map(move |ay| span(cx).map(move |ax| (ax, ay)))
+}
+
+/// The relay's tasks: publishes what the tick hands over, follows the areas it names, and
 /// hands what the other shards publish to the tick.
 pub async fn run(client: async_nats::Client, tasks: RelayTasks) {
     let RelayTasks { prefix, out, incoming } = tasks;
@@ -136,7 +157,7 @@ pub async fn run(client: async_nats::Client, tasks: RelayTasks) {
     let Some(roster_task) = forward(&client, players.clone(), incoming.clone(), Incoming::Roster).await else {
         return;
     };
-    let mut cells: HashMap<Cell, tokio::task::AbortHandle> = HashMap::new();
+    let mut areas: HashMap<Area, tokio::task::AbortHandle> = HashMap::new();
     while let Ok(outgoing) = out.recv_async().await {
         // At most once: a position lost while NATS is away is replaced by the next.
         match outgoing {
@@ -144,29 +165,29 @@ pub async fn run(client: async_nats::Client, tasks: RelayTasks) {
                 let bytes = veltrix_sdk::rmp_serde::to_vec(&roster).expect("rosters serialise");
                 let _ = client.publish(players.clone(), bytes.into()).await;
             }
-            Outgoing::Cell(cell, moves) => {
+            Outgoing::Area(area, moves) => {
                 let bytes = veltrix_sdk::rmp_serde::to_vec(&moves).expect("moves serialise");
-                let _ = client.publish(cell_subject(&prefix, cell), bytes.into()).await;
+                let _ = client.publish(area_subject(&prefix, area), bytes.into()).await;
             }
-            Outgoing::Follow(cell) => {
-                if cells.contains_key(&cell) {
+            Outgoing::Follow(area) => {
+                if areas.contains_key(&area) {
                     continue;
                 }
-                let subject = cell_subject(&prefix, cell);
-                if let Some(task) = forward(&client, subject, incoming.clone(), Incoming::Cell).await {
-                    cells.insert(cell, task);
+                let subject = area_subject(&prefix, area);
+                if let Some(task) = forward(&client, subject, incoming.clone(), Incoming::Area).await {
+                    areas.insert(area, task);
                 }
             }
             // The subscription ends with its task (a dropped subscriber unsubscribes).
-            Outgoing::Unfollow(cell) => {
-                if let Some(task) = cells.remove(&cell) {
+            Outgoing::Unfollow(area) => {
+                if let Some(task) = areas.remove(&area) {
                     task.abort();
                 }
             }
         }
     }
     roster_task.abort();
-    cells.values().for_each(tokio::task::AbortHandle::abort);
+    areas.values().for_each(tokio::task::AbortHandle::abort);
 }
 
 /// Subscribes to `subject` (tried again until it can, unless the tick is gone) and forwards what
@@ -204,28 +225,28 @@ async fn forward<T: serde::de::DeserializeOwned + Send + 'static>(
     Some(task.abort_handle())
 }
 
-/// The cell a player of this shard was last told in.
+/// The area a player of this shard was last told in.
 #[derive(Component)]
-pub struct ToldIn(Cell);
+pub struct ToldIn(Area);
 
-/// The tick's messages of a shard, by cell.
-struct CellMessages {
+/// The tick's messages of a shard, by area.
+struct AreaMessages {
     shard: u64,
-    cells: HashMap<Cell, CellMoves>,
+    areas: HashMap<Area, AreaMoves>,
 }
 
-impl CellMessages {
-    fn of(&mut self, cell: Cell) -> &mut CellMoves {
+impl AreaMessages {
+    fn of(&mut self, area: Area) -> &mut AreaMoves {
         let shard = self.shard;
-        self.cells.entry(cell).or_insert_with(|| CellMoves { shard, ..CellMoves::default() })
+        self.areas.entry(area).or_insert_with(|| AreaMoves { shard, ..AreaMoves::default() })
     }
 }
 
 /// PostTick: this shard's players that moved, joined or left this tick, to the other shards
-/// (names on the players subject, positions on their cells' subjects: a player that crossed
-/// into another cell on both); all of them once a second. A player who left is told gone once
+/// (names on the players subject, positions on their areas' subjects: a player that crossed
+/// into another area on both); all of them once a second. A player who left is told gone once
 /// its records were handed over ([`super::handoff`]); until then the roster still names it,
-/// where it left. The cells around a mover that this shard does not follow yet are followed
+/// where it left. The areas around a mover that this shard does not follow yet are followed
 /// from now on.
 pub fn publish_moves(
     mut link: ResMut<RelayLink>,
@@ -245,33 +266,33 @@ pub fn publish_moves(
         gone: gone.iter().map(|(n, _)| n.clone()).collect(),
         ..Default::default()
     };
-    let mut messages = CellMessages { shard: link.shard, cells: HashMap::new() };
+    let mut messages = AreaMessages { shard: link.shard, areas: HashMap::new() };
     for (entity, player, pos, told_in) in &mut players {
         let moved_now = moved.contains(entity);
         if !all_now && !moved_now {
             continue;
         }
-        let cell = grid.cell_of(pos.x, pos.y);
+        let area = area_of(&grid, pos.x, pos.y);
         let at = (player.name.clone(), pos.x, pos.y);
         match told_in {
-            Some(mut last) if last.0 != cell => {
+            Some(mut last) if last.0 != area => {
                 messages.of(last.0).at.push(at.clone());
-                last.0 = cell;
+                last.0 = area;
             }
             Some(_) => {}
             None => {
-                commands.entity(entity).insert(ToldIn(cell));
+                commands.entity(entity).insert(ToldIn(area));
             }
         }
-        messages.of(cell).at.push(at);
+        messages.of(area).at.push(at);
         if all_now {
             roster.joined.push(player.name.clone());
         }
         if moved_now {
             // Its surroundings followed before its moves go out.
-            for cell in around(cell) {
-                if link.followed.insert(cell) {
-                    let _ = link.out.send(Outgoing::Follow(cell));
+            for area in areas_around(&grid, pos.x, pos.y) {
+                if link.followed.insert(area) {
+                    let _ = link.out.send(Outgoing::Follow(area));
                 }
             }
         }
@@ -279,32 +300,27 @@ pub fn publish_moves(
     if all_now {
         for (name, &(x, y)) in handoff.leaving() {
             roster.joined.push(name.clone());
-            messages.of(grid.cell_of(x, y)).at.push((name.clone(), x, y));
+            messages.of(area_of(&grid, x, y)).at.push((name.clone(), x, y));
         }
     } else {
         roster.joined.extend(joined.iter().map(|p| p.name.clone()));
     }
     for (name, (x, y)) in gone {
-        messages.of(grid.cell_of(x, y)).gone.push(name);
+        messages.of(area_of(&grid, x, y)).gone.push(name);
     }
     if roster.all || !roster.joined.is_empty() || !roster.gone.is_empty() {
         let _ = link.out.send(Outgoing::Roster(roster));
     }
-    let mut cells: Vec<(Cell, CellMoves)> = messages.cells.into_iter().collect();
+    let mut areas: Vec<(Area, AreaMoves)> = messages.areas.into_iter().collect();
     // The same order on every run.
-    cells.sort_unstable_by_key(|(cell, _)| *cell);
-    for (cell, moves) in cells {
-        let _ = link.out.send(Outgoing::Cell(cell, moves));
+    areas.sort_unstable_by_key(|(area, _)| *area);
+    for (area, moves) in areas {
+        let _ = link.out.send(Outgoing::Area(area, moves));
     }
 }
 
-/// The 3 x 3 cells around `cell`: those that hold everyone a player in it may see.
-fn around((cx, cy): Cell) -> impl Iterator<Item = Cell> {
-    (cy - 1..=cy + 1).flat_map(move |y| (cx - 1..=cx + 1).map(move |x| (x, y)))
-}
-
 /// PreTick: the other shards' players, as they are now: online or not, placed, moved, taken
-/// out of view. Once a second, the cells this shard follows are those around its players now.
+/// out of view. Once a second, the areas this shard follows are those around its players now.
 pub fn receive_moves(world: &mut World) {
     let tick = world.resource::<TickInfo>().tick;
     let incoming: Vec<Incoming> = world.resource::<RelayLink>().incoming.try_iter().collect();
@@ -312,7 +328,7 @@ pub fn receive_moves(world: &mut World) {
     for message in incoming {
         match message {
             Incoming::Roster(roster) if roster.shard != own => receive_roster(world, roster, tick),
-            Incoming::Cell(moves) if moves.shard != own => receive_cell(world, moves, tick),
+            Incoming::Area(moves) if moves.shard != own => receive_area(world, moves, tick),
             _ => {}
         }
     }
@@ -379,36 +395,43 @@ fn receive_roster(world: &mut World, roster: Roster, tick: u64) {
     }
 }
 
-/// Another shard's players in a cell this shard follows: placed where they are, or taken out
-/// of view when that is in a cell it does not follow.
-fn receive_cell(world: &mut World, moves: CellMoves, tick: u64) {
-    let mut link = world.resource_mut::<RelayLink>();
-    link.heard.insert(moves.shard, tick);
-    for (name, ..) in &moves.at {
-        link.online.insert(name.to_lowercase(), moves.shard);
-    }
+/// Another shard's players in an area this shard follows: placed where they are, or taken out
+/// of view when that is in an area it does not follow.
+fn receive_area(world: &mut World, moves: AreaMoves, tick: u64) {
+    let shard = moves.shard;
+    world.resource_mut::<RelayLink>().heard.insert(shard, tick);
     for name in &moves.gone {
-        take_out(world, moves.shard, &name.to_lowercase());
+        let key = name.to_lowercase();
+        let mut link = world.resource_mut::<RelayLink>();
+        if link.online.get(&key) == Some(&shard) {
+            link.online.remove(&key);
+        }
+        take_out(world, shard, &key);
     }
     for (name, x, y) in moves.at {
-        let cell = world.resource::<InterestGrid>().cell_of(x, y);
-        if world.resource::<RelayLink>().followed.contains(&cell) {
-            place(world, moves.shard, name, Position { x, y });
+        let key = name.to_lowercase();
+        let followed = world.resource::<RelayLink>().followed.contains(&area_of(world.resource(), x, y));
+        let mut link = world.resource_mut::<RelayLink>();
+        if link.online.get(&key) != Some(&shard) {
+            link.online.insert(key.clone(), shard);
+        }
+        if followed {
+            place(world, shard, key, name, Position { x, y });
         } else {
-            take_out(world, moves.shard, &name.to_lowercase());
+            take_out(world, shard, &key);
         }
     }
 }
 
-/// The cells this shard follows, made those around its players now (once a second: a cell
+/// The areas this shard follows, made those around its players now (once a second: an area
 /// gained in between is followed as a player moves into its reach); the other shards' players
-/// in the cells it stops following go out of view.
+/// in the areas it stops following go out of view.
 fn follow_own_players(world: &mut World) {
     let positions: Vec<Position> = world.query_filtered::<&Position, With<Player>>().iter(world).copied().collect();
     let grid = world.resource::<InterestGrid>();
-    let wanted: HashSet<Cell> = positions.iter().flat_map(|p| around(grid.cell_of(p.x, p.y))).collect();
-    let dropped: Vec<Cell> = world.resource::<RelayLink>().followed.difference(&wanted).copied().collect();
-    let added: Vec<Cell> = wanted.difference(&world.resource::<RelayLink>().followed).copied().collect();
+    let wanted: HashSet<Area> = positions.iter().flat_map(|p| areas_around(grid, p.x, p.y)).collect();
+    let dropped: Vec<Area> = world.resource::<RelayLink>().followed.difference(&wanted).copied().collect();
+    let added: Vec<Area> = wanted.difference(&world.resource::<RelayLink>().followed).copied().collect();
     {
         let mut link = world.resource_mut::<RelayLink>();
         let mut changes: Vec<Outgoing> = dropped.iter().map(|&c| Outgoing::Unfollow(c)).collect();
@@ -432,7 +455,7 @@ fn follow_own_players(world: &mut World) {
         link.remote
             .iter()
             .filter(|(_, (_, entity))| {
-                world.get::<Position>(*entity).is_some_and(|p| !link.followed.contains(&grid.cell_of(p.x, p.y)))
+                world.get::<Position>(*entity).is_some_and(|p| !link.followed.contains(&area_of(grid, p.x, p.y)))
             })
             .map(|(name, (shard, _))| (*shard, name.clone()))
             .collect()
@@ -442,10 +465,9 @@ fn follow_own_players(world: &mut World) {
     }
 }
 
-/// Places (or moves) the player `name` of shard `shard` here (a player that moved from one
+/// Places (or moves) the player `name` (`key` lower-cased) of shard `shard` here (a player that moved from one
 /// shard to another stays the one entity).
-fn place(world: &mut World, shard: u64, name: String, at: Position) {
-    let key = name.to_lowercase();
+fn place(world: &mut World, shard: u64, key: String, name: String, at: Position) {
     if let Some(&(_, entity)) = world.resource::<RelayLink>().remote.get(&key) {
         world.resource_mut::<RelayLink>().remote.insert(key, (shard, entity));
         if let Some(mut pos) = world.get_mut::<Position>(entity)

@@ -31,6 +31,9 @@ pub struct Scenario {
     /// The server's `Network.WriterThreads`; the server's default when absent.
     #[serde(default)]
     pub writer_threads: Option<u32>,
+    /// Shards only: their `Cluster.RecordsEverySeconds`; the server's default when absent.
+    #[serde(default)]
+    pub records_every_seconds: Option<u32>,
     /// The server's executor (`MultiThreaded`, the default, or `SingleThreaded`). Only the
     /// tick thread's allocations are counted, so single-threaded counts every system's.
     #[serde(default)]

@@ -112,6 +112,9 @@ fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf, nats: 
     let mut config = plan.server_config(scenario);
     if let Some(url) = nats {
         config["Cluster"] = json!({"Nats": url, "Bucket": shards::BUCKET, "Replicas": 1});
+        if let Some(seconds) = scenario.records_every_seconds {
+            config["Cluster"]["RecordsEverySeconds"] = seconds.into();
+        }
     }
     server.write("config.json", &config.to_string());
     server.write(&format!("{MOD_DIR}/config.json"), &plan.mod_config().to_string());

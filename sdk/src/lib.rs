@@ -55,8 +55,8 @@ pub use net::{
 pub use protocol::PlayerId;
 pub use schedule::{PostTick, PreTick, Tick, TickInfo};
 pub use store::{
-    Changes, CommitOutcome, MemoryStore, PendingCommit, PlayerTables, Record, ReplacedPlayers, Storage, Store,
-    StoreError, StoreHealth, Write, commit_tick, finish_commit, take_tick_writes,
+    Changes, CommitOutcome, KeyRange, MemoryStore, PendingCommit, PlayerTables, Record, ReplacedPlayers, Storage,
+    Store, StoreError, StoreHealth, Write, commit_tick, finish_commit, take_tick_writes,
 };
 pub use tiles::{Blocked, Spawn, Tile, TileWorld};
 

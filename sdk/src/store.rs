@@ -52,11 +52,23 @@ pub trait Storage: Send + Sync + 'static {
     /// One key's value.
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The records of each of `ranges` (as [`Storage::read_range`] reads one), all read in one
+    /// transaction: as one commit left them.
+    fn read_ranges(&self, ranges: &[KeyRange<'_>]) -> Result<Vec<Vec<Record>>, StoreError>;
+
     /// Applies `writes` in order, all or nothing, durably (on disk when this returns `Ok`).
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
 
     /// The names of the tables that hold anything, sorted.
     fn tables(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// The keys of `table` from `from` (included) to `to` (excluded).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRange<'a> {
+    pub table: &'a str,
+    pub from: &'a [u8],
+    pub to: &'a [u8],
 }
 
 /// The store, for reading at start (mods: in `start`). Inserted by the host.
@@ -380,6 +392,19 @@ impl Storage for MemoryStore {
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().get(table).and_then(|t| t.get(key).cloned()))
+    }
+
+    fn read_ranges(&self, ranges: &[KeyRange<'_>]) -> Result<Vec<Vec<Record>>, StoreError> {
+        let tables = self.lock();
+        Ok(ranges
+            .iter()
+            .map(|r| match tables.get(r.table) {
+                Some(t) if r.from < r.to => {
+                    t.range(r.from.to_vec()..r.to.to_vec()).map(|(k, v)| (k.clone(), v.clone())).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect())
     }
 
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {

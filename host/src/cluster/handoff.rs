@@ -13,16 +13,21 @@
 //! kept in the store with the change ([`UNSENT_TABLE`]); a shard that restarts puts those
 //! first, unless the player changed on another shard meanwhile (then they stay here, logged).
 //! Every put names the revision this shard last wrote or took (compare-and-set), so a shard never
-//! overwrites records another shard wrote after it.
+//! overwrites records another shard wrote after it. The handoff's task reads the records it puts
+//! off the tick thread, in one read transaction: all as one commit (the one that asked for the
+//! put, or a later one) left them.
 //!
 //! Ids are the same on every shard for a name first seen in a cluster (see
 //! `veltrix_sdk::shared_player_id`), so records keyed by id follow as they are.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+};
 
 use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
-use veltrix_sdk::{Changes, PlayerId, PlayerTables, ReplacedPlayers, Store, Write, key_level, prelude::*};
+use veltrix_sdk::{Changes, KeyRange, PlayerId, PlayerTables, ReplacedPlayers, Store, Write, key_level, prelude::*};
 
 use super::ACK_TIMEOUT;
 use crate::{config::ClusterConfig, net::JoinRequest};
@@ -49,10 +54,12 @@ struct Bundle {
 
 /// What the tick asks of the handoff's task.
 enum Job {
-    /// Put `bundle` as the records of `name`, over revision `over` (none: there is no entry).
+    /// Put the records of player `id` (`name`) in `tables`, read then, over revision `over`
+    /// (none: there is no entry).
     Put {
         name: String,
-        bundle: Vec<u8>,
+        id: PlayerId,
+        tables: Arc<[Arc<str>]>,
         over: Option<u64>,
         leaving: bool,
     },
@@ -118,16 +125,21 @@ pub struct HandoffLink {
     changed_order: VecDeque<(String, u64)>,
     /// Names marked in [`UNSENT_TABLE`].
     unsent: HashSet<String>,
-    /// Names whose put flies; a put asked meanwhile waits here (the latest only).
+    /// Names whose put flies; a put asked meanwhile waits here (the latest only), with the
+    /// player's id.
     in_flight: HashSet<String>,
-    waiting_put: HashMap<String, (Vec<u8>, bool)>,
+    waiting_put: HashMap<String, (PlayerId, bool)>,
+    /// The tables whose records are a player's ([`PlayerTables`], complete once the mods are
+    /// set up), taken at the first put.
+    tables: Option<Arc<[Arc<str>]>>,
     /// How long a changed player's records wait before they are put, in ticks.
     put_after: u64,
 }
 
-/// The tasks' ends of the handoff's channels, for [`run`], and the shard's number.
+/// The tasks' ends of the handoff's channels, for [`run`], the shard's number and its store.
 pub struct HandoffTasks {
     shard: u64,
+    local: Store,
     jobs: flume::Receiver<Job>,
     done: flume::Sender<Done>,
 }
@@ -166,6 +178,7 @@ pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTa
         unsent,
         in_flight: HashSet::new(),
         waiting_put: HashMap::new(),
+        tables: None,
         put_after: put_after.max(1),
     });
     world.init_resource::<ReplacedPlayers>();
@@ -174,7 +187,7 @@ pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTa
         tables.0.push(table.into());
     }
     report_unsent(world);
-    Ok(HandoffTasks { shard, jobs: jobs_rx, done: done_tx })
+    Ok(HandoffTasks { shard, local: store, jobs: jobs_rx, done: done_tx })
 }
 
 impl HandoffLink {
@@ -220,18 +233,20 @@ impl HandoffLink {
         self.departed.push((id, name.to_string()));
     }
 
-    /// Puts `bundle` as `name`'s records over the revision this shard knows, or after the put
-    /// of them that flies.
-    fn put(&mut self, name: String, bundle: Vec<u8>, leaving: bool) {
+    /// Puts the records of player `id` (`name`) over the revision this shard knows, or after
+    /// the put of them that flies. The task reads them when it puts them: as the last commit
+    /// then left them, this tick's or a later one's.
+    fn put(&mut self, name: String, id: PlayerId, leaving: bool) {
         if self.in_flight.contains(&name) {
             // A last put (leaving) is not replaced by an earlier one.
             let leaving = leaving || self.waiting_put.get(&name).is_some_and(|(_, l)| *l);
-            self.waiting_put.insert(name, (bundle, leaving));
+            self.waiting_put.insert(name, (id, leaving));
             return;
         }
         let over = self.revisions.get(&name).copied();
+        let tables = Arc::clone(self.tables.as_ref().expect("taken before the first put"));
         self.in_flight.insert(name.clone());
-        let _ = self.jobs.send(Job::Put { name, bundle, over, leaving });
+        let _ = self.jobs.send(Job::Put { name, id, tables, over, leaving });
     }
 
     /// Whether a parked join has this connection (it ended: the join is dropped).
@@ -330,8 +345,8 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
             let _ = link.jobs.send(Job::Get { name: name.clone() });
         }
     }
-    if let Some((bundle, leaving)) = link.waiting_put.remove(&name) {
-        link.put(name.clone(), bundle, leaving);
+    if let Some((id, leaving)) = link.waiting_put.remove(&name) {
+        link.put(name.clone(), id, leaving);
     }
     let mut changes = world.resource_mut::<Changes>();
     for (table, revision) in writes {
@@ -416,12 +431,21 @@ pub fn put_changed(world: &mut World) {
             }
         }
     }
+    if due.is_empty() {
+        return;
+    }
+    take_tables(world);
     for name in due {
         let Some(id) = world.resource::<crate::sessions::Sessions>().known_id(&name) else { continue };
-        match bundle_of(world, id) {
-            Ok(bundle) => world.resource_mut::<HandoffLink>().put(name, bundle, false),
-            Err(e) => tracing::error!("cluster: the records of {name} cannot be read to put in NATS ({e})"),
-        }
+        world.resource_mut::<HandoffLink>().put(name, id, false);
+    }
+}
+
+/// The tables whose records are a player's, as the mods left them once set up: taken once.
+fn take_tables(world: &mut World) {
+    if world.resource::<HandoffLink>().tables.is_none() {
+        let tables: Arc<[Arc<str>]> = world.get_resource::<PlayerTables>().map_or(Arc::new([]), |t| t.0.clone().into());
+        world.resource_mut::<HandoffLink>().tables = Some(tables);
     }
 }
 
@@ -475,63 +499,75 @@ fn take(world: &mut World, name: &str, revision: u64, bytes: &[u8]) {
 /// PostTick, after the commit: the records of the players who left this tick, to the bucket.
 pub fn put_departed(world: &mut World) {
     let departed = std::mem::take(&mut world.resource_mut::<HandoffLink>().departed);
+    if departed.is_empty() {
+        return;
+    }
+    take_tables(world);
     for (id, name) in departed {
-        // Put all the same, empty: the other shards wait for its put to let the name in.
-        let bundle = bundle_of(world, id).unwrap_or_else(|e| {
-            tracing::error!("cluster: the records of {name} cannot be read to hand over ({e})");
-            bundle(world, Vec::new())
-        });
-        world.resource_mut::<HandoffLink>().put(name.to_lowercase(), bundle, true);
+        world.resource_mut::<HandoffLink>().put(name.to_lowercase(), id, true);
     }
 }
 
-/// Player `id`'s records as this shard puts them in the bucket: [`player_records`] as the store
-/// holds them now, in a [`Bundle`].
-fn bundle_of(world: &World, id: PlayerId) -> Result<Vec<u8>, String> {
-    let tables = world.get_resource::<PlayerTables>().map_or(&[][..], |t| &t.0[..]);
-    Ok(bundle(world, player_records(world.resource::<Store>(), tables, id)?))
-}
-
-fn bundle(world: &World, records: Vec<Record>) -> Vec<u8> {
-    let shard = world.resource::<HandoffLink>().shard;
+/// Player `id`'s records as shard `shard` puts them in the bucket: [`player_records`] in a
+/// [`Bundle`].
+fn bundle(shard: u64, records: Vec<Record>) -> Vec<u8> {
     veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise")
 }
 
 /// Every record of player `id` in `tables`: keyed by the id, or by a tuple of two or three
-/// that begins with it.
-fn player_records(store: &Store, tables: &[std::sync::Arc<str>], id: PlayerId) -> Result<Vec<Record>, String> {
+/// that begins with it. Read in one transaction, so all as one commit left them.
+fn player_records(store: &Store, tables: &[Arc<str>], id: PlayerId) -> Result<Vec<Record>, String> {
     let own = veltrix_sdk::rmp_serde::to_vec(&id).expect("ids serialise");
-    let mut records = Vec::new();
-    for table in tables {
-        if let Some(value) = store.0.get(table, &own).map_err(|e| e.to_string())? {
-            records.push((table.to_string(), own.clone(), value));
-        }
-        // MessagePack arrays of two and three: their header, then the id.
-        for header in [0x92u8, 0x93] {
-            let from: Vec<u8> = std::iter::once(header).chain(own.iter().copied()).collect();
-            let to: Vec<u8> = from.iter().copied().chain([0xff]).collect();
-            for (key, value) in store.0.read_range(table, &from, &to).map_err(|e| e.to_string())? {
-                records.push((table.to_string(), key, value));
-            }
-        }
-    }
-    Ok(records)
+    // The id alone (its key and the next one up: the key's bytes and a zero), then MessagePack
+    // arrays of two and three: their header, then the id.
+    let exact: Vec<u8> = own.iter().copied().chain([0]).collect();
+    let pairs: Vec<u8> = std::iter::once(0x92).chain(own.iter().copied()).collect();
+    let triples: Vec<u8> = std::iter::once(0x93).chain(own.iter().copied()).collect();
+    let (pairs_end, triples_end) = ([&pairs[..], &[0xff]].concat(), [&triples[..], &[0xff]].concat());
+    let bounds = [(&own[..], &exact[..]), (&pairs[..], &pairs_end[..]), (&triples[..], &triples_end[..])];
+    let ranges: Vec<KeyRange> =
+        tables.iter().flat_map(|table| bounds.iter().map(move |&(from, to)| KeyRange { table, from, to })).collect();
+    let read = store.0.read_ranges(&ranges).map_err(|e| e.to_string())?;
+    Ok(ranges
+        .iter()
+        .zip(read)
+        .flat_map(|(range, records)| records.into_iter().map(move |(key, value)| (range.table.to_string(), key, value)))
+        .collect())
 }
 
 /// The handoff's task, once NATS is reached: opens its bucket, then puts and gets.
 pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: HandoffTasks) {
-    let HandoffTasks { shard, jobs, done } = tasks;
+    let HandoffTasks { shard, local, jobs, done } = tasks;
     let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
     let bucket = format!("{}-players", config.bucket);
     let store =
         super::open_bucket(&js, &bucket, "Veltrix: each player's records, handed from shard to shard", config.replicas)
             .await;
     while let Ok(job) = jobs.recv_async().await {
-        let (store, done) = (store.clone(), done.clone());
+        let (store, local, done) = (store.clone(), local.clone(), done.clone());
         tokio::spawn(async move {
             let result = match job {
-                Job::Put { name, bundle, over, leaving } => {
-                    let put = put(&store, shard, &name, bundle, over).await;
+                Job::Put { name, id, tables, over, leaving } => {
+                    // Read off the tick thread: a dozen reads, a few hundred allocations.
+                    let read = tokio::task::spawn_blocking(move || player_records(&local, &tables, id)).await;
+                    let records = match read {
+                        Ok(Ok(records)) => Some(records),
+                        Ok(Err(e)) => {
+                            tracing::error!("cluster: the records of {name} cannot be read to put in NATS ({e})");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::error!("cluster: reading the records of {name} failed ({e})");
+                            None
+                        }
+                    };
+                    let put = match records {
+                        Some(records) => put(&store, shard, &name, bundle(shard, records), over).await,
+                        // Put all the same, empty: the other shards wait for its put to let the
+                        // name in.
+                        None if leaving => put(&store, shard, &name, bundle(shard, Vec::new()), over).await,
+                        None => Put::Unreachable,
+                    };
                     match &put {
                         Put::Saved(_) => {}
                         Put::Unreachable => tracing::warn!(

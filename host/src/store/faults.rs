@@ -2,7 +2,7 @@
 //! store fails.
 
 use parking_lot::Mutex;
-use veltrix_sdk::{Record, Storage, StoreError, Write};
+use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
 
 /// The environment variable that makes commits fail at random, for testing what the server
 /// does when its store fails: `<chance>` (0 to 1) or `<chance>,<seed>`.
@@ -44,6 +44,10 @@ impl<S: Storage> Storage for FaultyStore<S> {
 
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(table, key)
+    }
+
+    fn read_ranges(&self, ranges: &[KeyRange<'_>]) -> Result<Vec<Vec<Record>>, StoreError> {
+        self.inner.read_ranges(ranges)
     }
 
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ use std::{
 
 use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
-use veltrix_sdk::{Record, Storage, StoreError, Write};
+use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
 
 /// The store's file name in `universe/`.
 pub const FILE: &str = "veltrix.redb";
@@ -206,6 +206,30 @@ impl Storage for RedbStore {
         self.with_db(|db| {
             let Some(t) = self.open_read(db, name)? else { return Ok(None) };
             Ok(t.get(key).map_err(|e| self.error(&format!("table {name}"), e))?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    fn read_ranges(&self, ranges: &[KeyRange<'_>]) -> Result<Vec<Vec<Record>>, StoreError> {
+        self.with_db(|db| {
+            let txn = db.begin_read().map_err(|e| self.error("read", e))?;
+            let mut out = Vec::with_capacity(ranges.len());
+            for range in ranges {
+                let mut records = Vec::new();
+                let t = match txn.open_table(table(range.table)) {
+                    Ok(t) => Some(t),
+                    Err(redb::TableError::TableDoesNotExist(_)) => None,
+                    Err(e) => return Err(self.error(&format!("table {}", range.table), e)),
+                };
+                if let Some(t) = t.filter(|_| range.from < range.to) {
+                    let read = |e| self.error(&format!("table {}", range.table), e);
+                    for entry in t.range(range.from..range.to).map_err(read)? {
+                        let (k, v) = entry.map_err(read)?;
+                        records.push((k.value().to_vec(), v.value().to_vec()));
+                    }
+                }
+                out.push(records);
+            }
+            Ok(out)
         })
     }
 

@@ -3,7 +3,7 @@
 use std::{path::Path, sync::Arc};
 
 use serde::Serialize;
-use veltrix_sdk::{Record, Storage, Write};
+use veltrix_sdk::{KeyRange, Record, Storage, Write};
 
 use super::*;
 
@@ -404,4 +404,38 @@ fn faults_fail_commits_at_the_chance_given() {
     assert!(FaultyStore::new(veltrix_sdk::MemoryStore::default(), "lots").is_err());
     let never = FaultyStore::new(veltrix_sdk::MemoryStore::default(), "0").unwrap();
     assert!((0..100).all(|_| never.commit(&[]).is_ok()));
+}
+
+/// Several ranges read at once give what each read alone gives (a table that does not exist
+/// and an empty range give nothing), in redb and in memory alike.
+#[test]
+fn ranges_read_at_once_are_the_ranges_read_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let redb = RedbStore::open(&dir.path().join(FILE)).unwrap();
+    let memory = veltrix_sdk::MemoryStore::default();
+    let mut changes = veltrix_sdk::Changes::default();
+    let (players, clues): (Arc<str>, Arc<str>) = (Arc::from("players"), Arc::from("clues"));
+    for id in [7u64, 8, 300] {
+        changes.put(&players, &id, &id);
+        changes.put(&clues, &(id, "Hunt", 1u32), &id);
+        changes.put(&clues, &(id, "Hunt", 2u32), &id);
+    }
+    redb.commit(changes.writes()).unwrap();
+    memory.commit(changes.writes()).unwrap();
+    let seven = veltrix_sdk::rmp_serde::to_vec(&7u64).unwrap();
+    let seven_next: Vec<u8> = seven.iter().copied().chain([0]).collect();
+    let triples: Vec<u8> = std::iter::once(0x93).chain(seven.iter().copied()).collect();
+    let triples_end: Vec<u8> = triples.iter().copied().chain([0xff]).collect();
+    let ranges = [
+        KeyRange { table: "players", from: &seven, to: &seven_next },
+        KeyRange { table: "clues", from: &triples, to: &triples_end },
+        KeyRange { table: "none", from: &seven, to: &seven_next },
+        KeyRange { table: "players", from: &seven_next, to: &seven },
+    ];
+    for store in [&redb as &dyn Storage, &memory] {
+        let at_once = store.read_ranges(&ranges).unwrap();
+        let alone: Vec<Vec<Record>> = ranges.iter().map(|r| store.read_range(r.table, r.from, r.to).unwrap()).collect();
+        assert_eq!(at_once, alone);
+        assert_eq!(at_once.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2, 0, 0]);
+    }
 }

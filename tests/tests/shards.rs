@@ -828,3 +828,42 @@ async fn a_shard_hears_the_moves_of_other_shards_players_only_near_its_own() {
         .expect("shard A drops bob once he is beyond its area");
     assert_eq!(metric(&shard_a, ""), "1", "still online");
 }
+
+/// A name a server knew before it joined a cluster keeps the id that server gave it there, and
+/// its records follow it all the same: to a shard where it has the id every shard gives a name,
+/// and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_of_a_name_known_before_the_cluster_follow_it() {
+    let Some(nats) = NatsServer::start() else { return };
+    // Shard A's root first served alone: alice got its first id there.
+    let server_a = shard_server(&nats, &TILES, 1, "PerPlayer");
+    let clustered = std::fs::read_to_string(server_a.root().join("config.json")).unwrap();
+    server_a.write("config.json", &json!({"World": {"Terrain": "Flat", "SpawnRadius": 0}}).to_string());
+    let alone = server_a.start(&[]);
+    alone.wait_for_log(0, "hunt Test running with");
+    let (alice, welcome) = Client::connect(&alone.addr, hello("alice")).await.unwrap();
+    let legacy_id = welcome.player;
+    alice.close().await.unwrap();
+    let (status, log) = alone.stop();
+    assert!(status.success(), "{log}");
+
+    server_a.write("config.json", &clustered);
+    let live_a = start_shard(&server_a);
+    let server_b = shard_server(&nats, &TILES, 1, "PerPlayer");
+    let live_b = start_shard(&server_b);
+    let (mut alice, welcome) = Client::connect(&live_a.addr, hello("alice")).await.unwrap();
+    assert_eq!(welcome.player, legacy_id, "shard A keeps the id it gave alice");
+    claim(&mut alice, TILES[0]).await;
+    alice.close().await.unwrap();
+
+    let mut alice = join_when_let_in(&live_b, "alice").await;
+    assert_ne!(alice.player(), legacy_id, "shard B gives the name the id every shard gives it");
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 5)], "her coins from shard A");
+    claim(&mut alice, TILES[1]).await;
+    alice.close().await.unwrap();
+
+    let mut alice = join_when_let_in(&live_a, "alice").await;
+    assert_eq!(alice.player(), legacy_id);
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 10)], "and back, with shard B's");
+    let (_, _) = (live_a.stop(), live_b.stop());
+}

@@ -50,6 +50,10 @@ struct Bundle {
     /// The shard that put them.
     shard: u64,
     records: Vec<Record>,
+    /// The player's id on that shard, which begins the records' keys (absent in bundles of
+    /// older servers: the id every shard gives the name).
+    #[serde(default)]
+    id: Option<PlayerId>,
 }
 
 /// What the tick asks of the handoff's task.
@@ -476,10 +480,21 @@ fn take(world: &mut World, name: &str, revision: u64, bytes: &[u8]) {
     if bundle.shard == link.shard {
         return;
     }
+    // Its id here: the one every shard gives the name, or the one this server gave it before it
+    // joined a cluster. Records from a shard where it has the other are keyed by this one.
+    let here = world
+        .resource::<crate::sessions::Sessions>()
+        .known_id(name)
+        .unwrap_or_else(|| veltrix_sdk::shared_player_id(name));
+    let there = bundle.id.unwrap_or_else(|| veltrix_sdk::shared_player_id(name));
+    let (there_key, here_key) = (rmp_key(&there), rmp_key(&here));
     let mut writes: Vec<Write> = bundle
         .records
         .into_iter()
-        .map(|(table, key, value)| Write { table: table.into(), key, value: Some(value) })
+        .map(|(table, key, value)| {
+            let key = if there == here { key } else { rekeyed(key, &there_key, &here_key) };
+            Write { table: table.into(), key, value: Some(value) }
+        })
         .collect();
     let key = veltrix_sdk::rmp_serde::to_vec(name).expect("keys serialise");
     let value = veltrix_sdk::rmp_serde::to_vec(&revision).expect("revisions serialise");
@@ -491,8 +506,7 @@ fn take(world: &mut World, name: &str, revision: u64, bytes: &[u8]) {
         return;
     }
     world.resource_mut::<HandoffLink>().revisions.insert(name.to_string(), revision);
-    let id = veltrix_sdk::shared_player_id(name);
-    world.resource_mut::<ReplacedPlayers>().0.push(id);
+    world.resource_mut::<ReplacedPlayers>().0.push(here);
     tracing::info!("cluster: {name} comes from another server; its records came with it (revision {revision})");
 }
 
@@ -510,14 +524,31 @@ pub fn put_departed(world: &mut World) {
 
 /// Player `id`'s records as shard `shard` puts them in the bucket: [`player_records`] in a
 /// [`Bundle`].
-fn bundle(shard: u64, records: Vec<Record>) -> Vec<u8> {
-    veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records }).expect("bundles serialise")
+fn bundle(shard: u64, id: PlayerId, records: Vec<Record>) -> Vec<u8> {
+    veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records, id: Some(id) }).expect("bundles serialise")
+}
+
+/// A player id as keys begin with it.
+fn rmp_key(id: &PlayerId) -> Vec<u8> {
+    veltrix_sdk::rmp_serde::to_vec(id).expect("ids serialise")
+}
+
+/// `key`, a key of a player's record (the id, or a tuple of two or three that begins with it),
+/// with the id `there` made `here`; any other key as it is.
+fn rekeyed(key: Vec<u8>, there: &[u8], here: &[u8]) -> Vec<u8> {
+    let header = match key.first() {
+        Some(&h @ (0x92 | 0x93)) if key[1..].starts_with(there) => Some(h),
+        _ if key.starts_with(there) => None,
+        _ => return key,
+    };
+    let rest = &key[header.map_or(0, |_| 1) + there.len()..];
+    header.into_iter().chain(here.iter().copied()).chain(rest.iter().copied()).collect()
 }
 
 /// Every record of player `id` in `tables`: keyed by the id, or by a tuple of two or three
 /// that begins with it. Read in one transaction, so all as one commit left them.
 fn player_records(store: &Store, tables: &[Arc<str>], id: PlayerId) -> Result<Vec<Record>, String> {
-    let own = veltrix_sdk::rmp_serde::to_vec(&id).expect("ids serialise");
+    let own = rmp_key(&id);
     // The id alone (its key and the next one up: the key's bytes and a zero), then MessagePack
     // arrays of two and three: their header, then the id.
     let exact: Vec<u8> = own.iter().copied().chain([0]).collect();
@@ -562,10 +593,10 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
                         }
                     };
                     let put = match records {
-                        Some(records) => put(&store, shard, &name, bundle(shard, records), over).await,
+                        Some(records) => put(&store, shard, &name, bundle(shard, id, records), over).await,
                         // Put all the same, empty: the other shards wait for its put to let the
                         // name in.
-                        None if leaving => put(&store, shard, &name, bundle(shard, Vec::new()), over).await,
+                        None if leaving => put(&store, shard, &name, bundle(shard, id, Vec::new()), over).await,
                         None => Put::Unreachable,
                     };
                     match &put {
@@ -640,4 +671,24 @@ async fn put(store: &kv::Store, shard: u64, name: &str, bundle: Vec<u8>, mut ove
 /// A player's key in the bucket.
 fn key(name: &str) -> String {
     format!("p.{}", key_level(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys of a player's records (its id, or a tuple of two or three that begins with it)
+    /// move from one id to another; any other key stays.
+    #[test]
+    fn a_players_keys_move_from_one_id_to_another() {
+        let (there, here) = (1u64, veltrix_sdk::shared_player_id("alice"));
+        let (t, h) = (rmp_key(&there), rmp_key(&here));
+        assert_eq!(rekeyed(rmp_key(&there), &t, &h), rmp_key(&here));
+        let pair = veltrix_sdk::rmp_serde::to_vec(&(there, 17u32)).unwrap();
+        assert_eq!(rekeyed(pair, &t, &h), veltrix_sdk::rmp_serde::to_vec(&(here, 17u32)).unwrap());
+        let triple = veltrix_sdk::rmp_serde::to_vec(&(there, "Hunt", 2u32)).unwrap();
+        assert_eq!(rekeyed(triple, &t, &h), veltrix_sdk::rmp_serde::to_vec(&(here, "Hunt", 2u32)).unwrap());
+        let other = veltrix_sdk::rmp_serde::to_vec(&("Hunt", 2u32, there)).unwrap();
+        assert_eq!(rekeyed(other.clone(), &t, &h), other);
+    }
 }

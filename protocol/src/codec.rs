@@ -63,12 +63,21 @@ pub fn decode_client_frame(frame: &[u8]) -> Result<Vec<ClientMessage>, DecodeErr
 /// Decodes one complete MessagePack value with nothing after it: a frame, or a mod message's
 /// body.
 pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut rest = bytes;
-    let value = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
-    if !rest.is_empty() {
-        return Err(DecodeError::Malformed(format!("{} bytes after the end of the value", rest.len())));
+    // Read from the slice itself: a reader of its own would copy each string (a struct's field
+    // names too) into a buffer it allocates, once per value decoded.
+    let mut decoder = rmp_serde::Deserializer::from_read_ref(bytes);
+    let value = T::deserialize(&mut decoder)?;
+    match serde::de::IgnoredAny::deserialize(&mut decoder) {
+        Err(rmp_serde::decode::Error::InvalidMarkerRead(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Ok(value)
+        }
+        // Something after the value (rare: a malformed message), counted the slow way.
+        _ => {
+            let mut rest = bytes;
+            let _ = serde::de::IgnoredAny::deserialize(&mut rmp_serde::Deserializer::new(&mut rest));
+            Err(DecodeError::Malformed(format!("{} bytes after the end of the value", rest.len())))
+        }
     }
-    Ok(value)
 }
 
 /// Encodes one server message once; the bytes can go into any number of frames.

@@ -118,7 +118,7 @@ impl Answers {
             let first = answered.partition_point(|a| (a.0, a.1) < (player, request));
             let count = answered[first..].iter().take_while(|a| (a.0, a.1) == (player, request)).count();
             changes.put(&answers_table, &(player, request), &AnswerList(&answered[first..first + count]));
-            let ids = self.ids.entry(player).or_default();
+            let ids = self.ids.entry(player).or_insert_with(ids_list);
             ids.push_back(request);
             while ids.len() > WINDOW {
                 let old = ids.pop_front().expect("longer than the window");
@@ -141,16 +141,21 @@ impl Answers {
 /// A player's remembered request ids, read on the tick thread at its first request of a
 /// connection: one point read, then kept in memory until it leaves.
 fn load_ids(store: Option<&Store>, player: PlayerId) -> VecDeque<u32> {
-    let Some(store) = store else { return VecDeque::new() };
+    let Some(store) = store else { return ids_list() };
     let key = veltrix_sdk::rmp_serde::to_vec(&player).expect("ids serialise");
+    let mut ids = ids_list();
     match store.0.get(ANSWER_IDS, &key) {
-        Ok(Some(bytes)) => veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default().into(),
-        Ok(None) => VecDeque::new(),
-        Err(e) => {
-            tracing::error!("player {player}: cannot read its request ids: {e}");
-            VecDeque::new()
-        }
+        Ok(Some(bytes)) => ids.extend(veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default()),
+        Ok(None) => {}
+        Err(e) => tracing::error!("player {player}: cannot read its request ids: {e}"),
     }
+    ids
+}
+
+/// An empty list of a player's request ids, with room for the window and the one pushed
+/// before the oldest goes: it never grows again (at a dig every 10 s it would grow for minutes).
+fn ids_list() -> VecDeque<u32> {
+    VecDeque::with_capacity(WINDOW + 1)
 }
 
 /// The answers to a repeated request, read on the tick thread: one point read per repeat, and

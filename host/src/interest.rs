@@ -290,24 +290,20 @@ pub fn update_interest(
         waiting.resize_with(updates.tick_rate as usize, Vec::new);
     }
     order.clear();
+    for mover in &moved {
+        let Ok((who, pos)) = players.get(mover) else { continue };
+        // Every mover's position in the grid first, in the cell it is still in, so that a
+        // neighbour's is its position now whether or not it was placed yet.
+        if let Some(cell) = interests.get(mover).ok().and_then(|i| i.cell) {
+            grid.set_position(cell, mover, pos.x, pos.y);
+        }
+        let (cx, cy) = grid.cell_of(pos.x, pos.y);
+        order.push(((cy, cx), identity(who).0, mover));
+    }
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
     // last one. The order stays the same on every run.
-    order.extend(moved.iter().filter_map(|e| {
-        let (who, pos) = players.get(e).ok()?;
-        let (cx, cy) = grid.cell_of(pos.x, pos.y);
-        Some(((cy, cx), identity(who).0, e))
-    }));
     order.sort_unstable();
-    // Every mover's position in the grid first, so that a neighbour's is its position now
-    // whether or not it was placed yet.
-    for &(_, _, mover) in order.iter() {
-        if let (Ok((_, pos)), Ok(interest)) = (players.get(mover), interests.get(mover))
-            && let Some(cell) = interest.cell
-        {
-            grid.set_position(cell, mover, pos.x, pos.y);
-        }
-    }
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
     for &(_, _, mover) in order.iter() {

@@ -642,11 +642,7 @@ async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
 
 /// Two shards whose vaults ([`TILES`]) are claimed once per player, started.
 fn per_player_shards(nats: &NatsServer) -> [(TestServer, LiveServer); 2] {
-    [0, 1].map(|_| {
-        let server = shard_server(nats, &TILES, 1, "PerPlayer");
-        let live = start_shard(&server);
-        (server, live)
-    })
+    [0, 1].map(|_| shard_of(nats, "PerPlayer"))
 }
 
 /// `client` digs the vault at `tile` and is granted its loot.

@@ -408,12 +408,18 @@ pub fn note_changed_players(world: &mut World) {
 /// The player a record's key names: the id itself, or a tuple of two or three that begins
 /// with it (as [`player_records`] reads them).
 fn key_player(key: &[u8]) -> Option<PlayerId> {
-    let id = match key.first()? {
-        0x92 | 0x93 => &key[1..],
-        _ => key,
-    };
-    let mut de = veltrix_sdk::rmp_serde::Deserializer::new(id);
+    // From the slice itself: a reader would allocate a buffer for each write looked at.
+    let mut de = veltrix_sdk::rmp_serde::Deserializer::from_read_ref(&key[id_start(key)..]);
     PlayerId::deserialize(&mut de).ok()
+}
+
+/// Where the id begins in a key of a player's record: at the start, or after the header of a
+/// MessagePack array of two or three.
+fn id_start(key: &[u8]) -> usize {
+    match key.first() {
+        Some(0x92 | 0x93) => 1,
+        _ => 0,
+    }
 }
 
 /// PostTick, after the commit: the records of the players who changed `put_after` ticks ago
@@ -536,13 +542,11 @@ fn rmp_key(id: &PlayerId) -> Vec<u8> {
 /// `key`, a key of a player's record (the id, or a tuple of two or three that begins with it),
 /// with the id `there` made `here`; any other key as it is.
 fn rekeyed(key: Vec<u8>, there: &[u8], here: &[u8]) -> Vec<u8> {
-    let header = match key.first() {
-        Some(&h @ (0x92 | 0x93)) if key[1..].starts_with(there) => Some(h),
-        _ if key.starts_with(there) => None,
-        _ => return key,
-    };
-    let rest = &key[header.map_or(0, |_| 1) + there.len()..];
-    header.into_iter().chain(here.iter().copied()).chain(rest.iter().copied()).collect()
+    let start = id_start(&key);
+    if !key[start..].starts_with(there) {
+        return key;
+    }
+    [&key[..start], here, &key[start + there.len()..]].concat()
 }
 
 /// Every record of player `id` in `tables`: keyed by the id, or by a tuple of two or three

@@ -123,6 +123,13 @@ pub fn insert(world: &mut World, shard: u64, tick_rate: u32, bucket: &str) -> Re
 }
 
 impl RelayLink {
+    /// `name` (lower-cased) is no longer online, if shard `shard` is the last that told of it.
+    fn gone_offline(&mut self, name: &str, shard: u64) {
+        if self.online.get(name) == Some(&shard) {
+            self.online.remove(name);
+        }
+    }
+
     /// Whether a player of this name (lower-cased) is online on another shard, as far as this
     /// one has heard (joins are told in their tick, rosters every second).
     pub fn online_elsewhere(&self, name: &str) -> bool {
@@ -225,6 +232,12 @@ async fn forward<T: serde::de::DeserializeOwned + Send + 'static>(
     Some(task.abort_handle())
 }
 
+/// A player of this shard, where it is, and the area it was last told in.
+type OwnPlayer = (Entity, &'static Player, Ref<'static, Position>, Option<&'static mut ToldIn>);
+
+/// This shard's players that moved, and all of them.
+type OwnPlayers<'w, 's> = (Query<'w, 's, OwnPlayer, Changed<Position>>, Query<'w, 's, OwnPlayer>);
+
 /// The area a player of this shard was last told in.
 #[derive(Component)]
 pub struct ToldIn(Area);
@@ -252,8 +265,7 @@ pub fn publish_moves(
     mut link: ResMut<RelayLink>,
     mut handoff: ResMut<super::handoff::HandoffLink>,
     (grid, tick): (Res<InterestGrid>, Res<TickInfo>),
-    mut players: Query<(Entity, &Player, &Position, Option<&mut ToldIn>)>,
-    moved: Query<(), Changed<Position>>,
+    mut players: ParamSet<OwnPlayers>,
     joined: Query<&Player, Added<Player>>,
     mut commands: Commands,
 ) {
@@ -267,11 +279,8 @@ pub fn publish_moves(
         ..Default::default()
     };
     let mut messages = AreaMessages { shard: link.shard, areas: HashMap::new() };
-    for (entity, player, pos, told_in) in &mut players {
-        let moved_now = moved.contains(entity);
-        if !all_now && !moved_now {
-            continue;
-        }
+    let mut tell = |(entity, player, pos, told_in): (Entity, &Player, Ref<Position>, Option<Mut<ToldIn>>)| {
+        let moved_now = pos.is_changed();
         let area = area_of(&grid, pos.x, pos.y);
         let at = (player.name.clone(), pos.x, pos.y);
         match told_in {
@@ -296,6 +305,12 @@ pub fn publish_moves(
                 }
             }
         }
+    };
+    // The movers only, and once a second every player.
+    if all_now {
+        players.p1().iter_mut().for_each(&mut tell);
+    } else {
+        players.p0().iter_mut().for_each(&mut tell);
     }
     if all_now {
         for (name, &(x, y)) in handoff.leaving() {
@@ -372,9 +387,7 @@ fn receive_roster(world: &mut World, roster: Roster, tick: u64) {
     let joined: Vec<String> = roster.joined.iter().map(|n| n.to_lowercase()).collect();
     let mut out_of_view = Vec::new();
     for name in &gone {
-        if link.online.get(name) == Some(&roster.shard) {
-            link.online.remove(name);
-        }
+        link.gone_offline(name, roster.shard);
         out_of_view.push(name.clone());
     }
     if roster.all {
@@ -402,10 +415,7 @@ fn receive_area(world: &mut World, moves: AreaMoves, tick: u64) {
     world.resource_mut::<RelayLink>().heard.insert(shard, tick);
     for name in &moves.gone {
         let key = name.to_lowercase();
-        let mut link = world.resource_mut::<RelayLink>();
-        if link.online.get(&key) == Some(&shard) {
-            link.online.remove(&key);
-        }
+        world.resource_mut::<RelayLink>().gone_offline(&key, shard);
         take_out(world, shard, &key);
     }
     for (name, x, y) in moves.at {
@@ -430,22 +440,19 @@ fn follow_own_players(world: &mut World) {
     let positions: Vec<Position> = world.query_filtered::<&Position, With<Player>>().iter(world).copied().collect();
     let grid = world.resource::<InterestGrid>();
     let wanted: HashSet<Area> = positions.iter().flat_map(|p| areas_around(grid, p.x, p.y)).collect();
-    let dropped: Vec<Area> = world.resource::<RelayLink>().followed.difference(&wanted).copied().collect();
-    let added: Vec<Area> = wanted.difference(&world.resource::<RelayLink>().followed).copied().collect();
-    {
-        let mut link = world.resource_mut::<RelayLink>();
-        let mut changes: Vec<Outgoing> = dropped.iter().map(|&c| Outgoing::Unfollow(c)).collect();
-        changes.extend(added.iter().map(|&c| Outgoing::Follow(c)));
-        // The same order on every run.
-        changes.sort_unstable_by_key(|o| match o {
-            Outgoing::Follow(c) | Outgoing::Unfollow(c) => *c,
-            _ => (0, 0),
-        });
-        for change in changes {
-            let _ = link.out.send(change);
-        }
-        link.followed = wanted;
+    let mut link = world.resource_mut::<RelayLink>();
+    let mut dropped: Vec<Area> = link.followed.difference(&wanted).copied().collect();
+    let mut added: Vec<Area> = wanted.difference(&link.followed).copied().collect();
+    // The same order on every run.
+    dropped.sort_unstable();
+    added.sort_unstable();
+    for &area in &dropped {
+        let _ = link.out.send(Outgoing::Unfollow(area));
     }
+    for &area in &added {
+        let _ = link.out.send(Outgoing::Follow(area));
+    }
+    link.followed = wanted;
     if dropped.is_empty() {
         return;
     }

@@ -12,9 +12,6 @@ use veltrix_sdk::{Changes, PlayerId, ReplacedPlayers, Store, StoreError, prelude
 
 use super::tables::{CLUES, Tables};
 
-/// A clue record's key.
-type ClueKey = (PlayerId, String, u32);
-
 /// At start: rewrites the clue records of a store written before they were keyed by player
 /// first, (hunt id, run, player id), under their keys now; one transaction, so a crash leaves
 /// either form whole.
@@ -57,14 +54,7 @@ pub fn restore_clues(
         if !replaced && releases.to_player.contains_key(&player.id) {
             continue;
         }
-        let key: ClueKey = (player.id, hunt.id.clone(), hunt.run);
-        let key = veltrix_sdk::rmp_serde::to_vec(&key).expect("keys serialise");
-        let stored = store.0.get(CLUES, &key).map_err(|e| format!("cannot read them: {e}")).and_then(|bytes| {
-            bytes
-                .map(|b| veltrix_sdk::rmp_serde::from_slice::<Vec<String>>(&b))
-                .transpose()
-                .map_err(|e| format!("their record in table {CLUES} does not decode ({e})"))
-        });
+        let stored = super::players::stored::<Vec<String>>(&store, CLUES, &(player.id, &hunt.id, hunt.run));
         // Not a change the hunts' records are written for: those hold the clues given to all.
         let to_player = &mut releases.bypass_change_detection().to_player;
         match stored {

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 use treasure_hunt_ecs::{
     effects::{ActiveEffect, ActiveEffects},
     hunt::{ActiveHunt, Digging, HuntRules, PityCounters, PlayerHuntState, Stash, Stashed, Team, Vault},
@@ -85,11 +85,22 @@ pub fn restore_players(
 
 /// A player's stored record; `Err` when it cannot be read or does not decode.
 fn stored_player(store: &Store, player: PlayerId) -> Result<Option<PlayerRecord>, String> {
-    let bytes = store.0.get(PLAYERS, &rmp_key(&player)).map_err(|e| format!("cannot read its record: {e}"))?;
+    stored(store, PLAYERS, &player)
+}
+
+/// The record of `key` in `table`, one point read; `Err`, in words, when it cannot be read or
+/// does not decode.
+pub(super) fn stored<T: DeserializeOwned>(
+    store: &Store,
+    table: &str,
+    key: &(impl Serialize + ?Sized),
+) -> Result<Option<T>, String> {
+    let key = veltrix_sdk::rmp_serde::to_vec(key).expect("keys serialise");
+    let bytes = store.0.get(table, &key).map_err(|e| format!("cannot read its record: {e}"))?;
     bytes
-        .map(|bytes| veltrix_sdk::rmp_serde::from_slice::<PlayerRecord>(&bytes))
+        .map(|bytes| veltrix_sdk::rmp_serde::from_slice::<T>(&bytes))
         .transpose()
-        .map_err(|e| format!("its record in table {PLAYERS} does not decode ({e})"))
+        .map_err(|e| format!("its record in table {table} does not decode ({e})"))
 }
 
 /// The join check: a player whose stored record cannot be read stays out, its record kept (let
@@ -102,10 +113,6 @@ pub fn player_record_reads(world: &World, player: &Player) -> Result<(), String>
         return Ok(());
     }
     stored_player(store, player.id).map(drop)
-}
-
-fn rmp_key<K: Serialize + ?Sized>(key: &K) -> Vec<u8> {
-    veltrix_sdk::rmp_serde::to_vec(key).expect("keys serialise")
 }
 
 /// A change to any part of a player's hunt state.

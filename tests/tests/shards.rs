@@ -617,6 +617,7 @@ async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
     let Some(nats) = NatsServer::start() else { return };
     let ((_a, shard_a), (_b, shard_b)) = (shard_of(&nats, "PerPlayer"), shard_of(&nats, "PerPlayer"));
     let mut alice = join(&shard_a, "alice").await;
+    heard_online(&shard_b, 1);
     let request = dig(&mut alice, TILES[0]).await;
     let (granted, _) = answer(&mut alice, request).await;
     let (kind, body) = granted.expect("alice claims it");
@@ -663,6 +664,14 @@ async fn join_when_let_in(live: &LiveServer, name: &str) -> Client {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits until `live` has heard that `players` players are online on the other shards: until
+/// then it would let in a name online elsewhere (docs/scale-out.md, "who is online").
+fn heard_online(live: &LiveServer, players: usize) {
+    let count = players.to_string();
+    veltrix_tests::poll(WAIT, || (live.metric("veltrix_cluster_remote_players") == count).then_some(()))
+        .unwrap_or_else(|| panic!("the shard never heard of {players} players online elsewhere"));
 }
 
 /// A shard killed while its player plays: the player goes on on another shard with what it
@@ -779,6 +788,7 @@ async fn a_players_proximity_clue_follows_it_to_another_shard() {
 
     // Into the circle and out again on shard A: she leaves where it is not released.
     let mut alice = join(&shard_a.1, "alice").await;
+    heard_online(&shard_b.1, 1);
     alice.move_to(258.0, 256.5).await.unwrap();
     frames_through(&mut alice, "the clue as she comes near", is_spot).await;
     alice.move_to(256.5, 256.5).await.unwrap();
@@ -849,6 +859,7 @@ async fn the_records_of_a_name_known_before_the_cluster_follow_it() {
     let live_b = start_shard(&server_b);
     let (mut alice, welcome) = Client::connect(&live_a.addr, hello("alice")).await.unwrap();
     assert_eq!(welcome.player, legacy_id, "shard A keeps the id it gave alice");
+    heard_online(&live_b, 1);
     claim(&mut alice, TILES[0]).await;
     alice.close().await.unwrap();
 

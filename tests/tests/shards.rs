@@ -602,6 +602,45 @@ async fn a_name_online_on_one_shard_is_refused_on_another_until_it_leaves() {
     join(&shard_b, "alice").await;
 }
 
+/// One session per name across the shards even before they hear of each other: a name joining
+/// two shards at the same moment is let in on one and refused on the other (NameTaken), every
+/// time; a shard started after it joined refuses it at once, before any roster reached it. The
+/// player's entry in NATS names its shard, written before it is let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_is_let_in_on_one_shard_only_even_before_the_others_hear_of_it() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let refused_elsewhere = |refused: String| {
+        assert!(refused.contains("NameTaken") && refused.contains("online on another server"), "{refused}");
+    };
+    // Each round has about a tick's chance in twenty of both shards letting the name in
+    // before either hears of the other (without the entry's shard, the test fails within 60).
+    let mut twin0 = None;
+    for round in 0..60 {
+        let name = format!("twin{round}");
+        let (on_a, on_b) =
+            tokio::join!(Client::connect(&shard_a.addr, hello(&name)), Client::connect(&shard_b.addr, hello(&name)));
+        match (on_a, on_b) {
+            (Ok((client, _)), Err(e)) | (Err(e), Ok((client, _))) => {
+                refused_elsewhere(format!("{e:?}"));
+                match twin0 {
+                    None => twin0 = Some(client),
+                    Some(_) => client.close().await.unwrap(),
+                }
+            }
+            (Ok(_), Ok(_)) => panic!("{name} was let in on both shards"),
+            (Err(a), Err(b)) => panic!("{name} was refused on both shards: {a:?}; {b:?}"),
+        }
+    }
+
+    // Its roster comes once a second: this shard has not heard it yet.
+    let (_c, shard_c) = shard(&nats);
+    match Client::connect(&shard_c.addr, hello("twin0")).await {
+        Ok(_) => panic!("twin0 was let in on a shard started after it joined another"),
+        Err(e) => refused_elsewhere(format!("{e:?}")),
+    }
+}
+
 /// The inventory a player is told of as it joins: (item, quantity) of each filled slot.
 async fn inventory_on_joining(client: &mut Client) -> Vec<(String, u64)> {
     let is_inventory = |m: &ServerMessage| hunt(m).is_some_and(|(kind, _)| kind == "InventoryChanged");
@@ -617,7 +656,6 @@ async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
     let Some(nats) = NatsServer::start() else { return };
     let ((_a, shard_a), (_b, shard_b)) = (shard_of(&nats, "PerPlayer"), shard_of(&nats, "PerPlayer"));
     let mut alice = join(&shard_a, "alice").await;
-    heard_online(&shard_b, 1);
     let request = dig(&mut alice, TILES[0]).await;
     let (granted, _) = answer(&mut alice, request).await;
     let (kind, body) = granted.expect("alice claims it");
@@ -664,14 +702,6 @@ async fn join_when_let_in(live: &LiveServer, name: &str) -> Client {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Waits until `live` has heard that `players` players are online on the other shards: until
-/// then it would let in a name online elsewhere (docs/scale-out.md, "who is online").
-fn heard_online(live: &LiveServer, players: usize) {
-    let count = players.to_string();
-    veltrix_tests::poll(WAIT, || (live.metric("veltrix_cluster_remote_players") == count).then_some(()))
-        .unwrap_or_else(|| panic!("the shard never heard of {players} players online elsewhere"));
 }
 
 /// A shard killed while its player plays: the player goes on on another shard with what it
@@ -788,7 +818,6 @@ async fn a_players_proximity_clue_follows_it_to_another_shard() {
 
     // Into the circle and out again on shard A: she leaves where it is not released.
     let mut alice = join(&shard_a.1, "alice").await;
-    heard_online(&shard_b.1, 1);
     alice.move_to(258.0, 256.5).await.unwrap();
     frames_through(&mut alice, "the clue as she comes near", is_spot).await;
     alice.move_to(256.5, 256.5).await.unwrap();
@@ -859,7 +888,6 @@ async fn the_records_of_a_name_known_before_the_cluster_follow_it() {
     let live_b = start_shard(&server_b);
     let (mut alice, welcome) = Client::connect(&live_a.addr, hello("alice")).await.unwrap();
     assert_eq!(welcome.player, legacy_id, "shard A keeps the id it gave alice");
-    heard_online(&live_b, 1);
     claim(&mut alice, TILES[0]).await;
     alice.close().await.unwrap();
 

@@ -2,10 +2,19 @@
 //! shard, once the tick's commit saved its records, the shard puts them (every record of the
 //! tables in [`PlayerTables`], the host's and the mods') in a JetStream key-value bucket of its
 //! own, `<bucket>-players`, under the player's name; only then does it tell the other shards the
-//! player left, so until then they refuse the name (one session per name). When a player joins a
-//! shard, the join waits for that entry: if it is newer than what this shard last wrote or took
-//! for the player, its records replace the player's records here before the join goes on, and
-//! the mods drop what they kept of the player in memory ([`ReplacedPlayers`]).
+//! player left. When a player joins a shard, the join waits for that entry: if it is newer than
+//! what this shard last wrote or took for the player, its records replace the player's records
+//! here before the join goes on, and the mods drop what they kept of the player in memory
+//! ([`ReplacedPlayers`]).
+//!
+//! The entry also says which shard the player is on (`on`), so one name is let in on one shard
+//! only: a join writes its own shard there (compare-and-set) before the player is let in, and
+//! the put as it leaves clears it. A join that finds another shard there asks that shard
+//! ([`Where`]): one whose last put of the player flies is waited on, one that has the player
+//! online (or is letting it in) refuses the join, and one that does not answer (dead, cut off
+//! from NATS) or no longer has the player is taken over. So two shards never let one name in at
+//! once, even before they hear each other's rosters, and a player who left one shard is let in
+//! on the next only with the records it left with.
 //!
 //! While a player plays, its records are also put there when they changed, at most once every
 //! `Cluster.RecordsEverySeconds`, so a shard that dies does not keep them: its players go on
@@ -23,9 +32,11 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
+    time::Duration,
 };
 
 use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use veltrix_sdk::{Changes, KeyRange, PlayerId, PlayerTables, ReplacedPlayers, Store, Write, key_level, prelude::*};
 
@@ -40,6 +51,16 @@ pub const UNSENT_TABLE: &str = "veltrix/handoff-unsent";
 
 /// How long a join waits for the player's records before it goes on with what this shard has.
 const JOIN_WAIT_TICKS_PER_SECOND: u64 = 5;
+/// How long a join waits for another shard to let the player go (its last put in flight)
+/// before it is refused: less than the join's own wait, so the join is answered.
+const CONTESTED_WAIT: Duration = Duration::from_secs(4);
+/// How often a join waiting for the player to leave another shard reads its entry again.
+const LEAVING_POLL: Duration = Duration::from_millis(20);
+/// How long a shard waits for another to say whether it has a player.
+const WHERE_TIMEOUT: Duration = Duration::from_millis(500);
+/// A shard asked whether it has a player and not subscribed is asked once more this much later
+/// (a subscription made on another node of a NATS cluster reaches this one a moment later).
+const NO_RESPONDERS_AGAIN: Duration = Duration::from_millis(250);
 
 /// A record: table, key and value.
 type Record = (String, Vec<u8>, Vec<u8>);
@@ -54,21 +75,57 @@ struct Bundle {
     /// older servers: the id every shard gives the name).
     #[serde(default)]
     id: Option<PlayerId>,
+    /// The shard the player is on (online, or its join let in), none once it left (absent in
+    /// bundles of older servers: none).
+    #[serde(default)]
+    on: Option<u64>,
+}
+
+/// Whether a shard has a player, as it answers another shard's join of the name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Where {
+    /// Online, or its join here is let in or about to be.
+    Online,
+    /// It left; its last put flies.
+    Leaving,
+    /// Not here.
+    Absent,
+}
+
+impl Where {
+    fn word(self) -> &'static [u8] {
+        match self {
+            Where::Online => b"online",
+            Where::Leaving => b"leaving",
+            Where::Absent => b"absent",
+        }
+    }
+
+    fn from_word(word: &[u8]) -> Option<Where> {
+        [Where::Online, Where::Leaving, Where::Absent].into_iter().find(|w| w.word() == word)
+    }
 }
 
 /// What the tick asks of the handoff's task.
 enum Job {
     /// Put the records of player `id` (`name`) in `tables`, read then, over revision `over`
-    /// (none: there is no entry).
+    /// (none: there is no entry); `online`: the player is online here (the entry says so).
     Put {
         name: String,
         id: PlayerId,
         tables: Arc<[Arc<str>]>,
         over: Option<u64>,
         leaving: bool,
+        online: bool,
     },
-    Get {
+    /// Make `name` this shard's in the bucket, and give its records ([`claim`]).
+    Claim {
         name: String,
+    },
+    /// Answer another shard that asked whether this one has a player.
+    Answer {
+        reply: async_nats::Subject,
+        answer: Where,
     },
 }
 
@@ -88,8 +145,21 @@ enum Put {
 enum Done {
     /// The put of `name`'s records (`leaving`: the last, as it left).
     Put { name: String, put: Put, leaving: bool },
-    /// The entry of `name`: its revision and bundle, none, or why it could not be read.
-    Got { name: String, entry: Result<Option<(u64, Vec<u8>)>, String> },
+    /// What came of the claim of `name` for a join.
+    Claimed { name: String, claim: Claim },
+    /// Another shard asks whether this one has `name` (lower-cased).
+    Asked { name: String, reply: async_nats::Subject },
+}
+
+/// What came of a join's claim of a player in the bucket.
+enum Claim {
+    /// The player is this shard's at `revision`; the entry held this before (its revision and
+    /// bundle), if anything readable.
+    Made { revision: u64, held: Option<(u64, Bundle)> },
+    /// Another shard has the player.
+    Elsewhere,
+    /// NATS could not be read or written.
+    Unreachable(String),
 }
 
 /// A join waiting for the player's records.
@@ -130,9 +200,9 @@ pub struct HandoffLink {
     /// Names marked in [`UNSENT_TABLE`].
     unsent: HashSet<String>,
     /// Names whose put flies; a put asked meanwhile waits here (the latest only), with the
-    /// player's id.
+    /// player's id, whether it is the last and whether the player is online.
     in_flight: HashSet<String>,
-    waiting_put: HashMap<String, (PlayerId, bool)>,
+    waiting_put: HashMap<String, (PlayerId, bool, bool)>,
     /// The tables whose records are a player's ([`PlayerTables`], complete once the mods are
     /// set up), taken at the first put.
     tables: Option<Arc<[Arc<str>]>>,
@@ -195,12 +265,12 @@ pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTa
 }
 
 impl HandoffLink {
-    /// Parks a join until the player's records are known here.
+    /// Parks a join until the player is this shard's in the bucket, with its records.
     pub fn park(&mut self, request: JoinRequest, tick: u64) {
         let name = request.name.to_lowercase();
         let asked = !self.leaving.contains_key(&name);
         if asked {
-            let _ = self.jobs.send(Job::Get { name: name.clone() });
+            let _ = self.jobs.send(Job::Claim { name: name.clone() });
         }
         if let Some(old) = self.parked.insert(name, Parked { request, held: Vec::new(), since: tick, asked }) {
             old.request.handle.close(veltrix_sdk::protocol::ErrorCode::Replaced, "you logged in from somewhere else");
@@ -237,20 +307,34 @@ impl HandoffLink {
         self.departed.push((id, name.to_string()));
     }
 
-    /// Puts the records of player `id` (`name`) over the revision this shard knows, or after
-    /// the put of them that flies. The task reads them when it puts them: as the last commit
-    /// then left them, this tick's or a later one's.
-    fn put(&mut self, name: String, id: PlayerId, leaving: bool) {
+    /// Puts the records of player `id` (`name`, `online` here or not) over the revision this
+    /// shard knows, or after the put of them that flies. The task reads them when it puts them:
+    /// as the last commit then left them, this tick's or a later one's.
+    fn put(&mut self, name: String, id: PlayerId, leaving: bool, online: bool) {
         if self.in_flight.contains(&name) {
             // A last put (leaving) is not replaced by an earlier one.
-            let leaving = leaving || self.waiting_put.get(&name).is_some_and(|(_, l)| *l);
-            self.waiting_put.insert(name, (id, leaving));
+            let leaving = leaving || self.waiting_put.get(&name).is_some_and(|(_, l, _)| *l);
+            self.waiting_put.insert(name, (id, leaving, online && !leaving));
             return;
         }
         let over = self.revisions.get(&name).copied();
         let tables = Arc::clone(self.tables.as_ref().expect("taken before the first put"));
         self.in_flight.insert(name.clone());
-        let _ = self.jobs.send(Job::Put { name, id, tables, over, leaving });
+        let _ = self.jobs.send(Job::Put { name, id, tables, over, leaving, online: online && !leaving });
+    }
+
+    /// Whether this shard has `name` (lower-cased), as it answers another shard's join.
+    fn where_is(&self, name: &str, sessions: &crate::sessions::Sessions) -> Where {
+        if self.leaving.contains_key(name) {
+            Where::Leaving
+        } else if self.parked.contains_key(name)
+            || self.ready.iter().any(|(request, _)| request.name.to_lowercase() == name)
+            || sessions.by_name(name).is_some()
+        {
+            Where::Online
+        } else {
+            Where::Absent
+        }
     }
 
     /// Whether a parked join has this connection (it ended: the join is dropped).
@@ -271,8 +355,10 @@ impl HandoffLink {
 }
 
 /// PreTick, before the network's input: what the handoff's task did. A put done is recorded
-/// (and its name told gone); records that came replace the player's here if newer, and the
-/// waiting join goes on; a join that waited too long goes on with what this shard has.
+/// (and its name told gone); a join whose player is this shard's now goes on, its records
+/// replaced by those that came if newer; one another shard has is refused; one that waited too
+/// long, or could not reach NATS, goes on with what this shard has. Another shard's question
+/// is answered.
 pub fn receive_handoffs(world: &mut World) {
     let tick = world.resource::<TickInfo>().tick;
     let rate = u64::from(world.resource::<TickInfo>().rate.max(1));
@@ -281,23 +367,15 @@ pub fn receive_handoffs(world: &mut World) {
     for done in done {
         match done {
             Done::Put { name, put, leaving } => put_done(world, name, put, leaving),
-            Done::Got { name, entry } => {
-                match entry {
-                    Ok(Some((revision, bytes))) => take(world, &name, revision, &bytes),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(
-                        "cluster: the records of {name} cannot be read from NATS ({e}); it plays with what this \
-                         server has"
-                    ),
-                }
-                let mut link = world.resource_mut::<HandoffLink>();
-                if let Some(parked) = link.parked.remove(&name) {
-                    link.ready.push((parked.request, parked.held));
-                }
+            Done::Claimed { name, claim } => claimed(world, name, claim),
+            Done::Asked { name, reply } => {
+                let link = world.resource::<HandoffLink>();
+                let answer = link.where_is(&name, world.resource());
+                let _ = link.jobs.send(Job::Answer { reply, answer });
             }
         }
     }
-    let mut link = world.resource_mut::<HandoffLink>();
+    let link = world.resource::<HandoffLink>();
     let waited: Vec<String> = link
         .parked
         .iter()
@@ -308,9 +386,52 @@ pub fn receive_handoffs(world: &mut World) {
         tracing::warn!(
             "cluster: the records of {name} did not come from NATS in time; it plays with what this server has"
         );
-        let parked = link.parked.remove(&name).expect("listed above");
-        link.ready.push((parked.request, parked.held));
+        let parked = world.resource_mut::<HandoffLink>().parked.remove(&name).expect("listed above");
+        admit_unclaimed(world, parked);
     }
+}
+
+/// What came of a parked join's claim of its player: let in (with the records that came, if
+/// newer than this shard's), refused, or let in with what this shard has.
+fn claimed(world: &mut World, name: String, claim: Claim) {
+    let Some(parked) = world.resource_mut::<HandoffLink>().parked.remove(&name) else {
+        // The join ended meanwhile; the entry names this shard until another asks it.
+        return;
+    };
+    match claim {
+        Claim::Made { revision, held } => {
+            if let Some((over, bundle)) = held {
+                take(world, &name, over, bundle);
+            }
+            world.resource_mut::<HandoffLink>().revisions.insert(name.clone(), revision);
+            world.resource_mut::<Changes>().put(&HANDOFF_TABLE.into(), &name, &revision);
+            world.resource_mut::<HandoffLink>().ready.push((parked.request, parked.held));
+        }
+        Claim::Elsewhere => {
+            let player = &parked.request.name;
+            parked.request.handle.close(
+                veltrix_sdk::protocol::ErrorCode::NameTaken,
+                format!("a player named {player} is online on another server of this hunt"),
+            );
+        }
+        Claim::Unreachable(e) => {
+            tracing::warn!("cluster: {name} cannot be claimed in NATS ({e}); it plays with what this server has");
+            admit_unclaimed(world, parked);
+        }
+    }
+}
+
+/// A parked join let in without NATS's word: refused if this shard heard the name is online
+/// on another, let in with what this shard has otherwise.
+fn admit_unclaimed(world: &mut World, parked: Parked) {
+    let name = &parked.request.name;
+    let relay = world.get_resource::<super::relay::RelayLink>();
+    if relay.is_some_and(|relay| relay.online_elsewhere(&name.to_lowercase())) {
+        let why = format!("a player named {name} is online on another server of this hunt");
+        parked.request.handle.close(veltrix_sdk::protocol::ErrorCode::NameTaken, why);
+        return;
+    }
+    world.resource_mut::<HandoffLink>().ready.push((parked.request, parked.held));
 }
 
 /// What a put of `name`'s records came to: its revision kept; the player told gone if it was
@@ -333,6 +454,14 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
         }
         Put::Unreachable | Put::Overtaken => {}
     }
+    // Another shard let the player in while this one could not reach NATS (cut off): its
+    // session here ends, and what it did here since stays here (logged as the put was made).
+    if put == Put::Overtaken && !leaving {
+        let sessions = world.resource::<crate::sessions::Sessions>();
+        if let Some(conn) = sessions.by_name(&name).and_then(|e| world.get::<crate::sessions::delivery::Connection>(e)) {
+            conn.handle.close(veltrix_sdk::protocol::ErrorCode::Replaced, "you logged in on another server of this hunt");
+        }
+    }
     let mut link = world.resource_mut::<HandoffLink>();
     let settled = !link.changed.contains_key(&name) && !link.waiting_put.contains_key(&name);
     if settled && link.unsent.remove(&name) {
@@ -346,11 +475,11 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
             && !parked.asked
         {
             parked.asked = true;
-            let _ = link.jobs.send(Job::Get { name: name.clone() });
+            let _ = link.jobs.send(Job::Claim { name: name.clone() });
         }
     }
-    if let Some((id, leaving)) = link.waiting_put.remove(&name) {
-        link.put(name.clone(), id, leaving);
+    if let Some((id, leaving, online)) = link.waiting_put.remove(&name) {
+        link.put(name.clone(), id, leaving, online);
     }
     let mut changes = world.resource_mut::<Changes>();
     for (table, revision) in writes {
@@ -446,8 +575,10 @@ pub fn put_changed(world: &mut World) {
     }
     take_tables(world);
     for name in due {
-        let Some(id) = world.resource::<crate::sessions::Sessions>().known_id(&name) else { continue };
-        world.resource_mut::<HandoffLink>().put(name, id, false);
+        let sessions = world.resource::<crate::sessions::Sessions>();
+        let Some(id) = sessions.known_id(&name) else { continue };
+        let online = sessions.entity(id).is_some();
+        world.resource_mut::<HandoffLink>().put(name, id, false, online);
     }
 }
 
@@ -469,20 +600,11 @@ pub fn admit_ready(world: &mut World) {
 }
 
 /// Puts the records of a bundle in the store here, if newer than what this shard has.
-fn take(world: &mut World, name: &str, revision: u64, bytes: &[u8]) {
+fn take(world: &mut World, name: &str, revision: u64, bundle: Bundle) {
     let link = world.resource::<HandoffLink>();
     if link.revisions.get(name).is_some_and(|&have| have >= revision) {
         return;
     }
-    let bundle: Bundle = match veltrix_sdk::rmp_serde::from_slice(bytes) {
-        Ok(bundle) => bundle,
-        Err(e) => {
-            tracing::error!(
-                "cluster: the records of {name} in NATS do not decode ({e}); it plays with what this server has"
-            );
-            return;
-        }
-    };
     if bundle.shard == link.shard {
         return;
     }
@@ -524,14 +646,15 @@ pub fn put_departed(world: &mut World) {
     }
     take_tables(world);
     for (id, name) in departed {
-        world.resource_mut::<HandoffLink>().put(name.to_lowercase(), id, true);
+        world.resource_mut::<HandoffLink>().put(name.to_lowercase(), id, true, false);
     }
 }
 
 /// Player `id`'s records as shard `shard` puts them in the bucket: [`player_records`] in a
-/// [`Bundle`].
-fn bundle(shard: u64, id: PlayerId, records: Vec<Record>) -> Vec<u8> {
-    veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records, id: Some(id) }).expect("bundles serialise")
+/// [`Bundle`], saying the player is on it if `online`.
+fn bundle(shard: u64, id: PlayerId, records: Vec<Record>, online: bool) -> Vec<u8> {
+    let on = online.then_some(shard);
+    veltrix_sdk::rmp_serde::to_vec(&Bundle { shard, records, id: Some(id), on }).expect("bundles serialise")
 }
 
 /// A player id as keys begin with it.
@@ -570,19 +693,34 @@ fn player_records(store: &Store, tables: &[Arc<str>], id: PlayerId) -> Result<Ve
         .collect())
 }
 
-/// The handoff's task, once NATS is reached: opens its bucket, then puts and gets.
+/// The handoff's task, once NATS is reached: answers the other shards asking whether this one
+/// has a player (subscribed first, so no entry names this shard before it can answer for it),
+/// opens its bucket, then claims, puts and answers.
 pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: HandoffTasks) {
     let HandoffTasks { shard, local, jobs, done } = tasks;
-    let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
+    let prefix = format!("veltrix.{}.where", config.bucket);
+    let mut asked = super::until_ok("answer for this server's players", || {
+        let (client, subject) = (client.clone(), format!("{prefix}.{shard}"));
+        async move { client.subscribe(subject).await }
+    })
+    .await;
+    let forward = done.clone();
+    tokio::spawn(async move {
+        while let Some(message) = asked.next().await {
+            let (Some(reply), Ok(name)) = (message.reply, std::str::from_utf8(&message.payload)) else { continue };
+            let _ = forward.send(Done::Asked { name: name.to_lowercase(), reply });
+        }
+    });
+    let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client.clone());
     let bucket = format!("{}-players", config.bucket);
     let store =
         super::open_bucket(&js, &bucket, "Veltrix: each player's records, handed from shard to shard", config.replicas)
             .await;
     while let Ok(job) = jobs.recv_async().await {
-        let (store, local, done) = (store.clone(), local.clone(), done.clone());
+        let (store, local, done, client, prefix) = (store.clone(), local.clone(), done.clone(), client.clone(), prefix.clone());
         tokio::spawn(async move {
             let result = match job {
-                Job::Put { name, id, tables, over, leaving } => {
+                Job::Put { name, id, tables, over, leaving, online } => {
                     // Read off the tick thread: a dozen reads, a few hundred allocations.
                     let read = tokio::task::spawn_blocking(move || player_records(&local, &tables, id)).await;
                     let records = match read {
@@ -597,10 +735,10 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
                         }
                     };
                     let put = match records {
-                        Some(records) => put(&store, shard, &name, bundle(shard, id, records), over).await,
+                        Some(records) => put(&store, shard, &name, bundle(shard, id, records, online), over).await,
                         // Put all the same, empty: the other shards wait for its put to let the
                         // name in.
-                        None if leaving => put(&store, shard, &name, bundle(shard, id, Vec::new()), over).await,
+                        None if leaving => put(&store, shard, &name, bundle(shard, id, Vec::new(), false), over).await,
                         None => Put::Unreachable,
                     };
                     match &put {
@@ -616,20 +754,98 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
                     }
                     Done::Put { name, put, leaving }
                 }
-                Job::Get { name } => {
-                    let entry = match store.entry(key(&name)).await {
-                        Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
-                            Ok(Some((entry.revision, entry.value.to_vec())))
-                        }
-                        Ok(_) => Ok(None),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    Done::Got { name, entry }
+                Job::Claim { name } => {
+                    let claim = claim(&client, &store, &prefix, shard, &name).await;
+                    Done::Claimed { name, claim }
+                }
+                Job::Answer { reply, answer } => {
+                    let _ = client.publish(reply, bytes::Bytes::from_static(answer.word())).await;
+                    return;
                 }
             };
             let _ = done.send(result);
         });
     }
+}
+
+/// Makes `name` this shard's in the bucket for a join: its entry written again (compare-and-
+/// set) with the records it held and `on` this shard, or made. An entry on another shard: that
+/// shard is asked first; one that has the player refuses the join, one whose last put of it
+/// flies is waited on (up to [`CONTESTED_WAIT`]), and one that does not have it or does not
+/// answer at all (dead, or cut off from NATS) is taken over.
+async fn claim(client: &async_nats::Client, store: &kv::Store, prefix: &str, shard: u64, name: &str) -> Claim {
+    let deadline = tokio::time::Instant::now() + CONTESTED_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        let entry = match store.entry(key(name)).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put => Some(entry),
+            Ok(_) => None,
+            Err(e) => return Claim::Unreachable(e.to_string()),
+        };
+        let over = entry.as_ref().map(|entry| entry.revision);
+        let held = entry.and_then(|entry| match veltrix_sdk::rmp_serde::from_slice::<Bundle>(&entry.value) {
+            Ok(bundle) => Some((entry.revision, bundle)),
+            Err(e) => {
+                tracing::error!(
+                    "cluster: the records of {name} in NATS do not decode ({e}); it plays with what this server has"
+                );
+                None
+            }
+        });
+        if let Some(other) = held.as_ref().and_then(|(_, bundle)| bundle.on).filter(|&on| on != shard) {
+            match ask_where(client, prefix, other, name).await {
+                Ok(Some(Where::Absent)) => {}
+                Ok(Some(Where::Leaving) | None) => {
+                    tokio::time::sleep(LEAVING_POLL).await;
+                    continue;
+                }
+                Ok(Some(Where::Online)) => return Claim::Elsewhere,
+                Err(e) => return Claim::Unreachable(e),
+            }
+        }
+        let (records, id) = held.as_ref().map_or((Vec::new(), None), |(_, bundle)| (bundle.records.clone(), bundle.id));
+        let mine = Bundle { shard, records, id, on: Some(shard) };
+        let bytes = bytes::Bytes::from(veltrix_sdk::rmp_serde::to_vec(&mine).expect("bundles serialise"));
+        let written = match over {
+            Some(revision) => store.update(key(name), bytes, revision).await.map_err(|e| {
+                let stale = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
+                (stale, e.to_string())
+            }),
+            None => store.create(key(name), bytes).await.map_err(|e| {
+                let stale = e.kind() == kv::CreateErrorKind::AlreadyExists;
+                (stale, e.to_string())
+            }),
+        };
+        match written {
+            Ok(revision) => return Claim::Made { revision, held },
+            // Written meanwhile (another shard's join or put): read again.
+            Err((true, _)) => {}
+            Err((false, e)) => return Claim::Unreachable(e),
+        }
+    }
+    Claim::Elsewhere
+}
+
+/// Asks shard `other` whether it has `name`: its answer; none if it did not answer in time (it
+/// is busy: asked again while the join waits); absent if nobody answers for it, twice
+/// [`NO_RESPONDERS_AGAIN`] apart (it is dead, or cut off from NATS).
+async fn ask_where(client: &async_nats::Client, prefix: &str, other: u64, name: &str) -> Result<Option<Where>, String> {
+    let subject = format!("{prefix}.{other}");
+    for first in [true, false] {
+        let request = async_nats::Request::new()
+            .payload(bytes::Bytes::from(name.to_string()))
+            .timeout(Some(WHERE_TIMEOUT));
+        match client.send_request(subject.clone(), request).await {
+            // A word this server does not know: as if the player were there.
+            Ok(answer) => return Ok(Some(Where::from_word(&answer.payload).unwrap_or(Where::Online))),
+            Err(e) => match e.kind() {
+                async_nats::RequestErrorKind::NoResponders if first => tokio::time::sleep(NO_RESPONDERS_AGAIN).await,
+                async_nats::RequestErrorKind::NoResponders => return Ok(Some(Where::Absent)),
+                async_nats::RequestErrorKind::TimedOut => return Ok(None),
+                _ => return Err(e.to_string()),
+            },
+        }
+    }
+    Ok(Some(Where::Absent))
 }
 
 /// Puts `bundle` as `name`'s records over revision `over` (none: there is no entry yet). An

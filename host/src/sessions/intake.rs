@@ -80,11 +80,8 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
         handle.close(ErrorCode::Banned, "you are banned from this server");
         return;
     }
-    // A shard: one session per name across every shard of the hunt.
-    if world.get_resource::<crate::cluster::relay::RelayLink>().is_some_and(|relay| relay.online_elsewhere(&key)) {
-        handle.close(ErrorCode::NameTaken, format!("a player named {name} is online on another server of this hunt"));
-        return;
-    }
+    // A shard: one session per name across every shard of the hunt is settled before the join
+    // gets here (`cluster::handoff`, the player's entry in NATS names its shard).
     if let Some(existing) = world.resource::<Sessions>().by_name(&name) {
         if !authenticated {
             handle.close(ErrorCode::NameTaken, format!("a player named {name} is online"));

@@ -531,27 +531,35 @@ async fn players_near_each_other_on_different_shards_see_each_other_move() {
         .await;
 }
 
+/// A nats-server on every address, and a shard started in a network namespace of its own, its
+/// vaults under claim rule `rule`, whose link to NATS the namespace cuts and heals (its players
+/// still reach it); none (SKIPPED) without namespaces or nats-server.
+fn cut_off_shard(rule: &str) -> Option<(veltrix_tests::netns::Netns, NatsServer, TestServer, LiveServer)> {
+    let ns = match veltrix_tests::netns::Netns::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("SKIPPED: no network namespace for the partition ({why})");
+            return None;
+        }
+    };
+    let nats = NatsServer::start_on("0.0.0.0")?;
+    let server = shard_server(&nats, &TILES, 1, rule).with_wrapper(ns.exec());
+    let config = json!({"World": {"Terrain": "Flat", "SpawnRadius": 0},
+                        "Cluster": {"Nats": nats.url_at(&ns.nats_ip()), "Bucket": "race", "RecordsEverySeconds": 1}});
+    server.write("config.json", &config.to_string());
+    let mut live = start_shard(&server);
+    let port = live.addr.rsplit_once(':').unwrap().1.to_string();
+    live.addr = format!("{}:{port}", ns.players_ip());
+    Some((ns, nats, server, live))
+}
+
 /// A shard cut off from NATS by a real partition (its own network namespace, the NATS link
 /// down, players still connected): a vault finished there meanwhile is not granted; the other
 /// shard claims it; once the link is back the cut-off shard refuses its player naming the
 /// winner, and claims again by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_cut_off_from_nats_grants_nothing_and_recovers_when_the_link_returns() {
-    let ns = match veltrix_tests::netns::Netns::create() {
-        Ok(ns) => ns,
-        Err(why) => {
-            eprintln!("SKIPPED: no network namespace for the partition ({why})");
-            return;
-        }
-    };
-    let Some(nats) = NatsServer::start_on("0.0.0.0") else { return };
-    let server_a = shard_server(&nats, &TILES, 1, "FirstFinder").with_wrapper(ns.exec());
-    let config = json!({"World": {"Terrain": "Flat", "SpawnRadius": 0},
-                        "Cluster": {"Nats": nats.url_at(&ns.nats_ip()), "Bucket": "race"}});
-    server_a.write("config.json", &config.to_string());
-    let mut shard_a = start_shard(&server_a);
-    let port = shard_a.addr.rsplit_once(':').unwrap().1.to_string();
-    shard_a.addr = format!("{}:{port}", ns.players_ip());
+    let Some((ns, nats, _a, shard_a)) = cut_off_shard("FirstFinder") else { return };
     let (_b, shard_b) = shard(&nats);
     let mut alice = join(&shard_a, "alice").await;
     let mut bob = join(&shard_b, "bob").await;
@@ -579,6 +587,33 @@ async fn a_shard_cut_off_from_nats_grants_nothing_and_recovers_when_the_link_ret
             Err(refusal) => panic!("after the link came back: {refusal}"),
         }
     }
+}
+
+/// A player let in on another shard while its own was cut off from NATS: the cut-off shard
+/// answers nothing for it, so the other lets it in after a few seconds, with its records as of
+/// their last put. The cut-off shard refuses claims from the moment it notices, and when the
+/// link is back it ends the player's session there (Replaced) before claims resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_let_in_elsewhere_while_its_shard_was_cut_off_loses_its_session_there() {
+    let Some((ns, nats, _a, shard_a)) = cut_off_shard("PerPlayer") else { return };
+    let (_b, shard_b) = shard_of(&nats, "PerPlayer");
+    // Her coins from shard B are in NATS as she joins shard A (which only the shards can see).
+    let mut on_b = join(&shard_b, "alice").await;
+    claim(&mut on_b, TILES[0]).await;
+    on_b.close().await.unwrap();
+    let mut on_a = join_when_let_in(&shard_a, "alice").await;
+    assert_eq!(inventory_on_joining(&mut on_a).await, [("Coin".to_string(), 5)]);
+
+    ns.cut();
+    shard_a.wait_for_log(0, "NATS lost; claims are refused");
+    let mut on_b = join_when_let_in(&shard_b, "alice").await;
+    assert_eq!(inventory_on_joining(&mut on_b).await, [("Coin".to_string(), 5)], "as of their last put");
+
+    ns.heal();
+    let ended = on_a.recv_until(WAIT, |m| matches!(m, ServerMessage::Error(_))).await.expect("an Error on shard A");
+    let ServerMessage::Error(ended) = ended else { unreachable!() };
+    assert_eq!((ended.code, ended.message.as_str()), (ErrorCode::Replaced, "you logged in on another server of this hunt"));
+    claim(&mut on_b, TILES[1]).await;
 }
 
 /// One session per name across the shards: a name online on one shard is refused on another

@@ -31,7 +31,10 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -50,9 +53,10 @@ pub const HANDOFF_TABLE: &str = "veltrix/handoff";
 pub const UNSENT_TABLE: &str = "veltrix/handoff-unsent";
 
 /// How long a join waits for the player's records before it goes on with what this shard has.
-const JOIN_WAIT_TICKS_PER_SECOND: u64 = 5;
+const JOIN_WAIT_TICKS_PER_SECOND: u64 = 6;
 /// How long a join waits for another shard to let the player go (its last put in flight)
-/// before it is refused: less than the join's own wait, so the join is answered.
+/// before it is refused, or for a silent one to answer before it is taken over: well below the
+/// join's own wait, so the join is answered.
 const CONTESTED_WAIT: Duration = Duration::from_secs(4);
 /// How often a join waiting for the player to leave another shard reads its entry again.
 const LEAVING_POLL: Duration = Duration::from_millis(20);
@@ -208,6 +212,14 @@ pub struct HandoffLink {
     tables: Option<Arc<[Arc<str>]>>,
     /// How long a changed player's records wait before they are put, in ticks.
     put_after: u64,
+    /// Whether NATS is reached now.
+    connected: Arc<AtomicBool>,
+    /// Whether the players online here are known to be this shard's since NATS last came
+    /// ([`check_sessions`]; claims wait for it); the names whose put checks it, and whether one
+    /// of those puts could not be made.
+    sessions_checked: Arc<AtomicBool>,
+    checking: HashSet<String>,
+    check_failed: bool,
 }
 
 /// The tasks' ends of the handoff's channels, for [`run`], the shard's number and its store.
@@ -220,8 +232,15 @@ pub struct HandoffTasks {
 
 /// Inserts the handoff of shard number `shard` in `world`, with the revisions it kept; a
 /// changed player's records are put after `put_after` ticks. The players whose records changed
-/// before this shard stopped and were not put are put first.
-pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTasks, String> {
+/// before this shard stopped and were not put are put first. `connected` says whether NATS is
+/// reached; `sessions_checked` is set once the players online here are known to be this shard's.
+pub fn insert(
+    world: &mut World,
+    shard: u64,
+    put_after: u64,
+    connected: Arc<AtomicBool>,
+    sessions_checked: Arc<AtomicBool>,
+) -> Result<HandoffTasks, String> {
     let store = world.resource::<Store>().clone();
     let revisions = store
         .load::<String, u64>(HANDOFF_TABLE)
@@ -254,6 +273,10 @@ pub fn insert(world: &mut World, shard: u64, put_after: u64) -> Result<HandoffTa
         waiting_put: HashMap::new(),
         tables: None,
         put_after: put_after.max(1),
+        connected,
+        sessions_checked,
+        checking: HashSet::new(),
+        check_failed: false,
     });
     world.init_resource::<ReplacedPlayers>();
     let mut tables = world.get_resource_or_init::<PlayerTables>();
@@ -389,6 +412,35 @@ pub fn receive_handoffs(world: &mut World) {
         let parked = world.resource_mut::<HandoffLink>().parked.remove(&name).expect("listed above");
         admit_unclaimed(world, parked);
     }
+    check_sessions(world);
+}
+
+/// Once NATS is reached (the first time, and each time it comes back), before claims resume:
+/// each player online here is put again over the revision this shard knows. One let in on
+/// another shard meanwhile (this one, cut off, did not answer for it) has its put overtaken and
+/// its session here ended ([`put_done`]) before it can claim anything here.
+fn check_sessions(world: &mut World) {
+    let link = world.resource::<HandoffLink>();
+    let checked = link.sessions_checked.load(Ordering::Relaxed);
+    if checked || !link.connected.load(Ordering::Relaxed) || !link.checking.is_empty() {
+        return;
+    }
+    let players: Vec<(PlayerId, String)> =
+        world.query::<&Player>().iter(world).map(|p| (p.id, p.name.to_lowercase())).collect();
+    if players.is_empty() {
+        world.resource::<HandoffLink>().sessions_checked.store(true, Ordering::Relaxed);
+        return;
+    }
+    tracing::info!(
+        "cluster: NATS reached; claims wait until the {} player(s) online here are known to be this server's",
+        players.len()
+    );
+    take_tables(world);
+    let mut link = world.resource_mut::<HandoffLink>();
+    for (id, name) in players {
+        link.checking.insert(name.clone());
+        link.put(name, id, false, true);
+    }
 }
 
 /// What came of a parked join's claim of its player: let in (with the records that came, if
@@ -456,13 +508,24 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
     }
     // Another shard let the player in while this one could not reach NATS (cut off): its
     // session here ends, and what it did here since stays here (logged as the put was made).
-    if put == Put::Overtaken && !leaving {
-        let sessions = world.resource::<crate::sessions::Sessions>();
-        if let Some(conn) = sessions.by_name(&name).and_then(|e| world.get::<crate::sessions::delivery::Connection>(e)) {
+    if put == Put::Overtaken
+        && !leaving
+        && let Some(entity) = world.resource::<crate::sessions::Sessions>().by_name(&name)
+    {
+        if let Some(conn) = world.get::<crate::sessions::delivery::Connection>(entity) {
             conn.handle.close(veltrix_sdk::protocol::ErrorCode::Replaced, "you logged in on another server of this hunt");
         }
+        // At once: nothing it sent meanwhile is applied here.
+        crate::sessions::intake::remove_player(world, entity, crate::reasons::Disconnect::Replaced);
     }
     let mut link = world.resource_mut::<HandoffLink>();
+    if link.checking.remove(&name) {
+        link.check_failed |= put == Put::Unreachable;
+        if link.checking.is_empty() && !std::mem::take(&mut link.check_failed) {
+            link.sessions_checked.store(true, Ordering::Relaxed);
+            tracing::info!("cluster: the players online here are this server's; claims resume");
+        }
+    }
     let settled = !link.changed.contains_key(&name) && !link.waiting_put.contains_key(&name);
     if settled && link.unsent.remove(&name) {
         writes.push((UNSENT_TABLE, None));
@@ -771,11 +834,12 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
 /// Makes `name` this shard's in the bucket for a join: its entry written again (compare-and-
 /// set) with the records it held and `on` this shard, or made. An entry on another shard: that
 /// shard is asked first; one that has the player refuses the join, one whose last put of it
-/// flies is waited on (up to [`CONTESTED_WAIT`]), and one that does not have it or does not
-/// answer at all (dead, or cut off from NATS) is taken over.
+/// flies is waited on (up to [`CONTESTED_WAIT`]), and one that does not have it, or that
+/// nobody answers for (dead), or that does not answer all that time (cut off from NATS), is
+/// taken over.
 async fn claim(client: &async_nats::Client, store: &kv::Store, prefix: &str, shard: u64, name: &str) -> Claim {
     let deadline = tokio::time::Instant::now() + CONTESTED_WAIT;
-    while tokio::time::Instant::now() < deadline {
+    loop {
         let entry = match store.entry(key(name)).await {
             Ok(Some(entry)) if entry.operation == kv::Operation::Put => Some(entry),
             Ok(_) => None,
@@ -792,14 +856,23 @@ async fn claim(client: &async_nats::Client, store: &kv::Store, prefix: &str, sha
             }
         });
         if let Some(other) = held.as_ref().and_then(|(_, bundle)| bundle.on).filter(|&on| on != shard) {
+            let waited = tokio::time::Instant::now() >= deadline;
             match ask_where(client, prefix, other, name).await {
                 Ok(Some(Where::Absent)) => {}
-                Ok(Some(Where::Leaving) | None) => {
+                Ok(Some(Where::Online)) => return Claim::Elsewhere,
+                Err(e) => return Claim::Unreachable(e),
+                // Leaving, or no answer yet: asked again while the join waits.
+                Ok(_) if !waited => {
                     tokio::time::sleep(LEAVING_POLL).await;
                     continue;
                 }
-                Ok(Some(Where::Online)) => return Claim::Elsewhere,
-                Err(e) => return Claim::Unreachable(e),
+                Ok(Some(Where::Leaving)) => return Claim::Elsewhere,
+                // Silent all this time: cut off from NATS (it refuses claims until it is back,
+                // and then ends its session of the player, `check_sessions`), or stalled.
+                Ok(None) => tracing::warn!(
+                    "cluster: the server {name} was on has not answered for {:.1} s; {name} is let in here",
+                    CONTESTED_WAIT.as_secs_f32()
+                ),
             }
         }
         let (records, id) = held.as_ref().map_or((Vec::new(), None), |(_, bundle)| (bundle.records.clone(), bundle.id));
@@ -817,12 +890,13 @@ async fn claim(client: &async_nats::Client, store: &kv::Store, prefix: &str, sha
         };
         match written {
             Ok(revision) => return Claim::Made { revision, held },
-            // Written meanwhile (another shard's join or put): read again.
-            Err((true, _)) => {}
+            // Written meanwhile (another shard's join or put): read again, unless the join
+            // waited long enough.
+            Err((true, _)) if tokio::time::Instant::now() < deadline => {}
+            Err((true, _)) => return Claim::Elsewhere,
             Err((false, e)) => return Claim::Unreachable(e),
         }
     }
-    Claim::Elsewhere
 }
 
 /// Asks shard `other` whether it has `name`: its answer; none if it did not answer in time (it

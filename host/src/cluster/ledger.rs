@@ -38,15 +38,29 @@ pub struct LedgerLink {
     events: flume::Receiver<Event>,
     /// Whether NATS can be reached now (connected, and the bucket opened).
     available: Arc<AtomicBool>,
+    /// Whether the players online here are known to be this shard's since NATS came back
+    /// (`handoff::check_sessions`): until then claims are refused as if NATS were away.
+    sessions_checked: Arc<AtomicBool>,
 }
 
 /// Inserts the [`Ledger`] of shard number `server` and its [`LedgerLink`] in `world`; the ledger's
-/// tasks start once NATS is reached ([`run`]), `available` saying whether it is.
-pub fn insert(world: &mut World, server: u64, available: Arc<AtomicBool>) -> LedgerTasks {
+/// tasks start once NATS is reached ([`run`]), `available` saying whether it is; claims wait for
+/// `sessions_checked` too.
+pub fn insert(
+    world: &mut World,
+    server: u64,
+    available: Arc<AtomicBool>,
+    sessions_checked: Arc<AtomicBool>,
+) -> LedgerTasks {
     let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
     let (events_tx, events_rx) = flume::unbounded::<Event>();
     world.insert_resource(Ledger::new(server));
-    world.insert_resource(LedgerLink { asks: asks_tx, events: events_rx, available: Arc::clone(&available) });
+    world.insert_resource(LedgerLink {
+        asks: asks_tx,
+        events: events_rx,
+        available: Arc::clone(&available),
+        sessions_checked,
+    });
     LedgerTasks { asks: asks_rx, events: events_tx, available }
 }
 
@@ -67,7 +81,7 @@ pub fn send_asks(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
 
 /// PreTick: the answers and news that came, into the [`Ledger`].
 pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>, net: Option<Res<crate::sessions::NetLink>>) {
-    let available = link.available.load(Ordering::Relaxed);
+    let available = link.available.load(Ordering::Relaxed) && link.sessions_checked.load(Ordering::Relaxed);
     if ledger.available() != available {
         ledger.set_available(available);
         if let Some(net) = net {

@@ -29,8 +29,11 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// it cannot.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// How often the connection to NATS is pinged: two pings unanswered and it counts as lost.
-const PING: Duration = Duration::from_secs(2);
+/// How often the connection to NATS is pinged: a third ping sent with two unanswered and it
+/// counts as lost, within 3 s of going silent, before another shard takes this one's players
+/// over (`handoff::claim`, after 4 s without an answer): so a cut-off shard refuses claims
+/// before its players can be let in elsewhere.
+const PING: Duration = Duration::from_secs(1);
 
 /// Where a shard keeps its number (docs/storage.md).
 pub const SHARD_TABLE: &str = "veltrix/shard";
@@ -46,14 +49,17 @@ pub fn start(
 ) -> Result<(), String> {
     let server = shard_number(world.resource::<Store>())?;
     let available = Arc::new(AtomicBool::new(false));
-    let ledger = ledger::insert(world, server, Arc::clone(&available));
+    // Whether the players online here are known to be this shard's in NATS since the link
+    // last came (`handoff::check_sessions`): claims wait for it.
+    let sessions_checked = Arc::new(AtomicBool::new(false));
+    let ledger = ledger::insert(world, server, Arc::clone(&available), Arc::clone(&sessions_checked));
     let relay = relay::insert(world, server, tick_rate, &config.bucket);
     let put_after = u64::from(config.records_every_seconds) * u64::from(tick_rate);
-    let handoff = handoff::insert(world, server, put_after)?;
+    let handoff = handoff::insert(world, server, put_after, Arc::clone(&available), Arc::clone(&sessions_checked))?;
     world.resource_mut::<crate::sessions::Sessions>().cluster = true;
     let config = config.clone();
     runtime.spawn(async move {
-        let client = connect(&config, &available).await;
+        let client = connect(&config, &available, &sessions_checked).await;
         tokio::spawn(relay::run(client.clone(), relay));
         tokio::spawn(handoff::run(client.clone(), config.clone(), handoff));
         ledger::run(client, config, ledger).await;
@@ -62,17 +68,22 @@ pub fn start(
 }
 
 /// Connects to NATS, trying again until it can; `available` follows the connection from then
-/// on (the ledger sets it once its bucket is open).
-async fn connect(config: &ClusterConfig, available: &Arc<AtomicBool>) -> async_nats::Client {
+/// on (the ledger sets it once its bucket is open), and `sessions_checked` is cleared each
+/// time it is lost.
+async fn connect(
+    config: &ClusterConfig,
+    available: &Arc<AtomicBool>,
+    sessions_checked: &Arc<AtomicBool>,
+) -> async_nats::Client {
     until_ok(&format!("reach NATS at {}", config.nats), || {
-        let connected = Arc::clone(available);
+        let (connected, checked) = (Arc::clone(available), Arc::clone(sessions_checked));
         async_nats::ConnectOptions::new()
             .name(&config.bucket)
             .connection_timeout(ACK_TIMEOUT)
             // A link that went silent (no reset: a partition) is noticed within a few seconds.
             .ping_interval(PING)
             .event_callback(move |event| {
-                let connected = Arc::clone(&connected);
+                let (connected, checked) = (Arc::clone(&connected), Arc::clone(&checked));
                 async move {
                     match event {
                         async_nats::Event::Connected => {
@@ -82,6 +93,7 @@ async fn connect(config: &ClusterConfig, available: &Arc<AtomicBool>) -> async_n
                         async_nats::Event::Disconnected => {
                             tracing::warn!("cluster: NATS lost; claims are refused until it is back");
                             connected.store(false, Ordering::Relaxed);
+                            checked.store(false, Ordering::Relaxed);
                         }
                         _ => {}
                     }

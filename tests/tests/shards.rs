@@ -612,7 +612,10 @@ async fn a_player_let_in_elsewhere_while_its_shard_was_cut_off_loses_its_session
     ns.heal();
     let ended = on_a.recv_until(WAIT, |m| matches!(m, ServerMessage::Error(_))).await.expect("an Error on shard A");
     let ServerMessage::Error(ended) = ended else { unreachable!() };
-    assert_eq!((ended.code, ended.message.as_str()), (ErrorCode::Replaced, "you logged in on another server of this hunt"));
+    assert_eq!(
+        (ended.code, ended.message.as_str()),
+        (ErrorCode::Replaced, "you logged in on another server of this hunt")
+    );
     claim(&mut on_b, TILES[1]).await;
 }
 

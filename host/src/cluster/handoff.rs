@@ -114,23 +114,11 @@ impl Where {
 enum Job {
     /// Put the records of player `id` (`name`) in `tables`, read then, over revision `over`
     /// (none: there is no entry); `online`: the player is online here (the entry says so).
-    Put {
-        name: String,
-        id: PlayerId,
-        tables: Arc<[Arc<str>]>,
-        over: Option<u64>,
-        leaving: bool,
-        online: bool,
-    },
+    Put { name: String, id: PlayerId, tables: Arc<[Arc<str>]>, over: Option<u64>, leaving: bool, online: bool },
     /// Make `name` this shard's in the bucket, and give its records ([`claim`]).
-    Claim {
-        name: String,
-    },
+    Claim { name: String },
     /// Answer another shard that asked whether this one has a player.
-    Answer {
-        reply: async_nats::Subject,
-        answer: Where,
-    },
+    Answer { reply: async_nats::Subject, answer: Where },
 }
 
 /// What came of a put.
@@ -513,7 +501,8 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
         && let Some(entity) = world.resource::<crate::sessions::Sessions>().by_name(&name)
     {
         if let Some(conn) = world.get::<crate::sessions::delivery::Connection>(entity) {
-            conn.handle.close(veltrix_sdk::protocol::ErrorCode::Replaced, "you logged in on another server of this hunt");
+            conn.handle
+                .close(veltrix_sdk::protocol::ErrorCode::Replaced, "you logged in on another server of this hunt");
         }
         // At once: nothing it sent meanwhile is applied here.
         crate::sessions::intake::remove_player(world, entity, crate::reasons::Disconnect::Replaced);
@@ -780,7 +769,8 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Hando
         super::open_bucket(&js, &bucket, "Veltrix: each player's records, handed from shard to shard", config.replicas)
             .await;
     while let Ok(job) = jobs.recv_async().await {
-        let (store, local, done, client, prefix) = (store.clone(), local.clone(), done.clone(), client.clone(), prefix.clone());
+        let (store, local, done, client, prefix) =
+            (store.clone(), local.clone(), done.clone(), client.clone(), prefix.clone());
         tokio::spawn(async move {
             let result = match job {
                 Job::Put { name, id, tables, over, leaving, online } => {
@@ -905,9 +895,8 @@ async fn claim(client: &async_nats::Client, store: &kv::Store, prefix: &str, sha
 async fn ask_where(client: &async_nats::Client, prefix: &str, other: u64, name: &str) -> Result<Option<Where>, String> {
     let subject = format!("{prefix}.{other}");
     for first in [true, false] {
-        let request = async_nats::Request::new()
-            .payload(bytes::Bytes::from(name.to_string()))
-            .timeout(Some(WHERE_TIMEOUT));
+        let request =
+            async_nats::Request::new().payload(bytes::Bytes::from(name.to_string())).timeout(Some(WHERE_TIMEOUT));
         match client.send_request(subject.clone(), request).await {
             // A word this server does not know: as if the player were there.
             Ok(answer) => return Ok(Some(Where::from_word(&answer.payload).unwrap_or(Where::Online))),

@@ -19,13 +19,39 @@ pub enum Executor {
     SingleThreaded,
     /// Systems without conflicting data access run in parallel on the compute task pool.
     MultiThreaded,
+    /// SingleThreaded on a machine of [`Executor::SINGLE_UP_TO_CORES`] cores or fewer,
+    /// MultiThreaded on more.
+    Auto,
+}
+
+impl Executor {
+    /// Up to this many cores `Auto` is SingleThreaded. On two cores the network's and the
+    /// writers' threads (one per core each) keep both busy, so each hand-off between the tick
+    /// thread and the compute pool waits for a core: at 5,000 players the tick's threads
+    /// waited longer than they ran, and SingleThreaded held the tick's p99 under 10 ms where
+    /// MultiThreaded did not (docs/benchmarks.md, "The executor on two cores").
+    pub const SINGLE_UP_TO_CORES: usize = 2;
+
+    /// The executor this one is on a machine of `cores` cores.
+    pub fn on_cores(self, cores: usize) -> Executor {
+        match self {
+            Executor::Auto if cores <= Self::SINGLE_UP_TO_CORES => Executor::SingleThreaded,
+            Executor::Auto => Executor::MultiThreaded,
+            chosen => chosen,
+        }
+    }
+
+    /// The executor this one is on this machine.
+    pub fn here(self) -> Executor {
+        self.on_cores(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
 }
 
 impl From<Executor> for veltrix_sdk::runtime::Executor {
     fn from(executor: Executor) -> Self {
-        match executor {
+        match executor.here() {
             Executor::SingleThreaded => Self::SingleThreaded,
-            Executor::MultiThreaded => Self::MultiThreaded,
+            Executor::MultiThreaded | Executor::Auto => Self::MultiThreaded,
         }
     }
 }
@@ -237,7 +263,7 @@ impl Default for ServerConfig {
             port: 5520,
             tick_rate: 30,
             max_catch_up_ticks: 5,
-            executor: Executor::MultiThreaded,
+            executor: Executor::Auto,
             fail_on_mod_error: false,
             mods: BTreeMap::new(),
             auth: Auth::Offline,
@@ -433,6 +459,18 @@ mod tests {
     fn defaults_round_trip() {
         let text = serde_json::to_string(&ServerConfig::default()).unwrap();
         assert_eq!(ServerConfig::parse(&text).unwrap(), ServerConfig::default());
+    }
+
+    /// `Auto` is SingleThreaded on two cores or fewer, MultiThreaded on more; a named executor
+    /// is itself on any machine.
+    #[test]
+    fn the_auto_executor_follows_the_cores() {
+        assert_eq!(ServerConfig::default().executor, Executor::Auto);
+        assert_eq!(Executor::Auto.on_cores(1), Executor::SingleThreaded);
+        assert_eq!(Executor::Auto.on_cores(2), Executor::SingleThreaded);
+        assert_eq!(Executor::Auto.on_cores(3), Executor::MultiThreaded);
+        assert_eq!(Executor::MultiThreaded.on_cores(2), Executor::MultiThreaded);
+        assert_eq!(Executor::SingleThreaded.on_cores(64), Executor::SingleThreaded);
     }
 
     #[test]

@@ -155,9 +155,9 @@ pub fn run(
         crate::permissions::Permissions::load(&root.root.join("permissions.json")).map_err(ServerError::Startup)?;
     let (network, events) = Network::start(config, auth, Arc::clone(&metrics)).map_err(ServerError::Startup)?;
     #[cfg(feature = "bench")]
-    let bench = crate::bench::BenchShared::new(match config.executor {
+    let bench = crate::bench::BenchShared::new(match config.executor.here() {
         crate::config::Executor::SingleThreaded => "SingleThreaded",
-        crate::config::Executor::MultiThreaded => "MultiThreaded",
+        crate::config::Executor::MultiThreaded | crate::config::Executor::Auto => "MultiThreaded",
     });
     let admin_addr = start_admin(
         config,
@@ -280,12 +280,16 @@ fn start_mods(
         active.shutdown(world);
         return Err(ServerError::ModsFailed(std::mem::take(failures)));
     }
+    let chosen = match config.executor {
+        crate::config::Executor::Auto => ", chosen for this machine's cores",
+        _ => "",
+    };
     tracing::info!(
-        "server {:?} running {} mod(s) at {} ticks per second ({:?} executor)",
+        "server {:?} running {} mod(s) at {} ticks per second ({:?} executor{chosen})",
         config.server_name,
         active.ids().len(),
         config.tick_rate,
-        config.executor
+        config.executor.here()
     );
     Ok(active)
 }

@@ -101,16 +101,17 @@ impl Plan {
     /// from one address, and moves unchecked for speed (a bot's first move takes it home).
     pub fn server_config(&self, scenario: &Scenario) -> Value {
         let (w, d) = (scenario.world.width, scenario.world.depth);
-        let executor = scenario.executor.as_deref().unwrap_or("MultiThreaded");
         let mut config = json!({
             "ServerName": "veltrix-bots",
-            "Executor": executor,
             "MaxPlayers": scenario.bots + 100,
             "TickRate": scenario.tick_rate,
             "Network": {"MaxConnectionsPerIp": scenario.bots + 100, "MaxQueuedFrames": 256},
             "World": {"Terrain": "Flat", "Width": w, "Depth": d, "SpawnX": w as f32 / 2.0, "SpawnY": d as f32 / 2.0,
                       "SpawnRadius": (w.min(d) as f32 / 2.0 - 2.0), "MaxSpeed": 100000.0}
         });
+        if let Some(executor) = &scenario.executor {
+            config["Executor"] = executor.as_str().into();
+        }
         if let Some(rate) = scenario.state_update_rate {
             config["World"]["StateUpdateRate"] = rate.into();
         }

@@ -34,8 +34,9 @@ pub struct Scenario {
     /// Shards only: their `Cluster.RecordsEverySeconds`; the server's default when absent.
     #[serde(default)]
     pub records_every_seconds: Option<u32>,
-    /// The server's executor (`MultiThreaded`, the default, or `SingleThreaded`). Only the
-    /// tick thread's allocations are counted, so single-threaded counts every system's.
+    /// The server's executor (`MultiThreaded`, `SingleThreaded` or `Auto`; the server's default,
+    /// `Auto`, when absent). Only the tick thread's allocations are counted, so single-threaded
+    /// counts every system's.
     #[serde(default)]
     pub executor: Option<String>,
     /// Seeds where bots stand, where vaults are and when bots act: the same seed, the same plan.
@@ -207,7 +208,7 @@ pub enum ScenarioError {
     NotPositive { key: &'static str, value: f64 },
     #[error("WarmupSeconds, Digs.PerMinute and Moves.Speed cannot be negative")]
     Negative,
-    #[error("Executor: expected MultiThreaded or SingleThreaded, found {0:?}")]
+    #[error("Executor: expected MultiThreaded, SingleThreaded or Auto, found {0:?}")]
     Executor(String),
     #[error("Placement.Hotspots: Count must be 1 or more and Share within 0..1, found {0:?}")]
     Hotspots(Hotspots),
@@ -220,6 +221,18 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
+    /// The executor the server runs on this machine: the scenario's, or the server's default
+    /// (`Auto`) as it chooses here.
+    pub fn executor_here(&self) -> String {
+        use veltrix_host::config::Executor;
+        let configured = match self.executor.as_deref() {
+            Some("SingleThreaded") => Executor::SingleThreaded,
+            Some("MultiThreaded") => Executor::MultiThreaded,
+            _ => Executor::Auto,
+        };
+        format!("{:?}", configured.here())
+    }
+
     /// Reads and checks a scenario file; the error names the file and what is wrong.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let in_file = |e: ScenarioError| ScenarioError::File { path: path.to_path_buf(), source: Box::new(e) };
@@ -254,8 +267,7 @@ impl Scenario {
             return Err(ScenarioError::Negative);
         }
         if let Some(e) = &self.executor
-            && e != "MultiThreaded"
-            && e != "SingleThreaded"
+            && !["MultiThreaded", "SingleThreaded", "Auto"].contains(&e.as_str())
         {
             return Err(ScenarioError::Executor(e.clone()));
         }

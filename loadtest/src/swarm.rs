@@ -458,7 +458,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
     let players = online_at_end.max(1) as f64;
     Report {
         scenario: name.to_string(),
-        executor: scenario.executor.clone().unwrap_or_else(|| "MultiThreaded".into()),
+        executor: scenario.executor_here(),
         bots: scenario.bots,
         connected,
         connect_seconds,

@@ -47,7 +47,8 @@ struct Args {
     /// Seconds of warm-up, instead of the scenario's.
     #[arg(long)]
     warmup: Option<f64>,
-    /// The server's executor, instead of the scenario's: MultiThreaded or SingleThreaded.
+    /// The server's executor, instead of the scenario's: MultiThreaded, SingleThreaded or Auto (the
+    /// server's default, chosen by its cores).
     #[arg(long)]
     executor: Option<String>,
     /// The server folder to run (default: the benchmark build, built now).
@@ -115,7 +116,7 @@ fn main() {
             report.peer = Some(runtime.block_on(peer(scenario, &report)));
         }
         println!("\n{}", report.table());
-        let executor = scenario.executor.clone().unwrap_or_else(|| "MultiThreaded".into());
+        let executor = scenario.executor_here();
         let rate = scenario.state_update_rate.map_or(String::new(), |r| format!("-{r}hz"));
         let shards = topology.file_suffix();
         let path = args.out.join(format!("{name}-{}-{executor}{rate}{shards}.json", scenario.bots));

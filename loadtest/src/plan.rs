@@ -118,6 +118,9 @@ impl Plan {
         if let Some(threads) = scenario.writer_threads {
             config["Network"]["WriterThreads"] = threads.into();
         }
+        if let Some(threads) = scenario.network_threads {
+            config["Network"]["Threads"] = threads.into();
+        }
         config
     }
 

@@ -31,6 +31,9 @@ pub struct Scenario {
     /// The server's `Network.WriterThreads`; the server's default when absent.
     #[serde(default)]
     pub writer_threads: Option<u32>,
+    /// The server's `Network.Threads`; the server's default when absent.
+    #[serde(default)]
+    pub network_threads: Option<u32>,
     /// Shards only: their `Cluster.RecordsEverySeconds`; the server's default when absent.
     #[serde(default)]
     pub records_every_seconds: Option<u32>,

@@ -86,7 +86,8 @@ pub struct Interest {
     /// tree, because it holds a dozen or so and is read far more often than changed.
     pub visible: Vec<Entity>,
     /// Players it sees that moved since it was last told (repeats possible), until its next
-    /// state update. Keeps its room.
+    /// state update; one it stops seeing leaves this list with `visible`, so every entry is in
+    /// `visible`. Keeps its room.
     moved: Vec<Entity>,
 }
 
@@ -146,6 +147,9 @@ impl Interest {
     fn unsee(&mut self, other: Entity) {
         if let Ok(at) = self.visible.binary_search(&other) {
             self.visible.remove(at);
+            // Here, once, rather than a look into `visible` for each move told: a player's
+            // state update read its whole view to skip the few it had stopped seeing.
+            self.moved.retain(|&m| m != other);
         }
     }
 }
@@ -397,9 +401,7 @@ fn tell_moves(
         moved.sort_unstable();
         moved.dedup();
         for &mover in moved.iter() {
-            if visible.binary_search(&mover).is_err() {
-                continue;
-            }
+            debug_assert!(visible.binary_search(&mover).is_ok(), "a mover told of is one it sees");
             let letter = match moved_letters.entry(mover) {
                 Entry::Occupied(written) => *written.get(),
                 Entry::Vacant(slot) => {

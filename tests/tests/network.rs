@@ -105,6 +105,22 @@ async fn double_login_offline_is_name_taken() {
     assert_eq!(code, ErrorCode::NameTaken);
 }
 
+/// A client reconnecting at once, in the tick its last connection ended, is let in at the next
+/// tick, not refused (`NameTaken`) while its old session is still being removed. One tick a
+/// second, so the close and the new `Hello` fall in the same tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_reconnecting_in_the_tick_its_connection_ended_is_let_in_at_the_next() {
+    let (_s, live) = start(&["--tick-rate", "1"]);
+    let (first, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    first.close().await.unwrap();
+    let (mut again, rejoined) = Client::connect(&live.addr, hello("ana")).await.expect("let in at the next tick");
+    assert_eq!(rejoined.player, welcome.player, "the same player");
+    let request = again.command("help").await.unwrap();
+    let answered =
+        again.recv_until(WAIT, |m| matches!(m, ServerMessage::CommandResult(r) if r.request == request)).await;
+    answered.expect("it plays");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn double_login_with_a_token_replaces_the_older_session() {
     let (_s, mut live) = start(&["--auth", "token"]);

@@ -163,8 +163,11 @@ impl Network {
             .build()
             .map_err(|e| format!("cannot start the network runtime: {e}"))?;
         let addr = format!("{}:{}", n.bind, config.port);
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(&addr))
+        let listener = listen(&addr)
+            .and_then(|listener| {
+                let _runtime = runtime.enter();
+                tokio::net::TcpListener::from_std(listener)
+            })
             .map_err(|e| format!("cannot listen on {addr}: {e} (is another server running? change Port)"))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
@@ -256,4 +259,28 @@ impl Drop for IpSlot {
             }
         }
     }
+}
+
+/// How many connections may wait to be accepted: as many as the kernel allows
+/// (`net.core.somaxconn`, 4,096 on current Linux). tokio's own bind asks for 1,024: 12,000 players
+/// reconnecting at once overflowed it, and each connection attempt dropped waited for its SYN to
+/// be sent again, one second later and then three (docs/benchmarks.md, "The accept backlog").
+const ACCEPT_BACKLOG: i32 = 65_535;
+
+/// A listening socket on `addr` (the first of its addresses that binds), non-blocking, with
+/// [`ACCEPT_BACKLOG`].
+fn listen(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    let mut failed = None;
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
+        let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        // As tokio's bind: a restarted server takes its port at once, past old connections in
+        // TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        match socket.bind(&addr.into()).and_then(|()| socket.listen(ACCEPT_BACKLOG)) {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind to")))
 }

@@ -29,6 +29,13 @@ use crate::{
 /// messages, commands.
 pub fn receive_network(world: &mut World) {
     let tick = world.resource::<TickInfo>().tick;
+    // Those that came as their name's last connection ended: that player is gone now.
+    let rejoining = std::mem::take(&mut world.resource_mut::<Sessions>().rejoining);
+    for (request, held) in rejoining {
+        let conn = request.conn;
+        join(world, request);
+        apply_messages(world, conn, held);
+    }
     world.resource_scope(|world, mut link: Mut<NetLink>| {
         link.current_tick.store(tick, Ordering::Relaxed);
         link.metrics.inbound_queue_depth.set(link.events.len() as i64);
@@ -39,7 +46,14 @@ pub fn receive_network(world: &mut World) {
                     Some(mut handoff) => handoff.park(request, tick),
                     None => join(world, request),
                 },
-                NetEvent::Messages { conn, messages } => {
+                NetEvent::Messages { conn, mut messages } => {
+                    // A join waiting for the next tick keeps them until it is in.
+                    if let Some((_, held)) =
+                        world.resource_mut::<Sessions>().rejoining.iter_mut().find(|(r, _)| r.conn == conn)
+                    {
+                        held.append(&mut messages);
+                        continue;
+                    }
                     // A shard's join waiting for the player's records keeps them until it is in.
                     let messages = match world.get_resource_mut::<HandoffLink>() {
                         Some(mut handoff) => match handoff.hold(conn, messages) {
@@ -55,8 +69,10 @@ pub fn receive_network(world: &mut World) {
                         handoff.drop_parked(conn);
                     }
                     let mut sessions = world.resource_mut::<Sessions>();
+                    sessions.rejoining.retain(|(r, _)| r.conn != conn);
                     if let Some(entity) = sessions.by_conn.get(&conn).copied() {
                         sessions.departed.push((entity, reason));
+                        sessions.ending.insert(entity);
                     }
                 }
             }
@@ -83,6 +99,13 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
     // A shard: one session per name across every shard of the hunt is settled before the join
     // gets here (`cluster::handoff`, the player's entry in NATS names its shard).
     if let Some(existing) = world.resource::<Sessions>().by_name(&name) {
+        // Its connection ended this tick (a client reconnecting at once): this join is let in
+        // at the next tick, once that player is removed, not refused.
+        if world.resource::<Sessions>().ending.contains(&existing) {
+            let request = JoinRequest { conn, name, authenticated, addr, handle };
+            world.resource_mut::<Sessions>().rejoining.push((request, Vec::new()));
+            return;
+        }
         if !authenticated {
             handle.close(ErrorCode::NameTaken, format!("a player named {name} is online"));
             return;
@@ -162,6 +185,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
 /// `players_online` gauge, after the tick's joins and departures.
 pub fn remove_departed(world: &mut World) {
     let mut departed = std::mem::take(&mut world.resource_mut::<Sessions>().departed);
+    world.resource_mut::<Sessions>().ending.clear();
     for (entity, reason) in departed.drain(..) {
         remove_player(world, entity, reason);
     }

@@ -88,6 +88,11 @@ pub struct Sessions {
     /// what they sent before ending is applied in this tick's systems, with its sender still
     /// there.
     departed: Vec<(Entity, Disconnect)>,
+    /// The same players, to look one up (a storm of reconnections ends thousands in a tick).
+    ending: ahash::AHashSet<Entity>,
+    /// Joins of a name whose connection ended this tick, let in at the next once the player
+    /// is removed ([`intake::receive_network`]), with what their clients sent meanwhile.
+    rejoining: Vec<(crate::net::JoinRequest, Vec<veltrix_sdk::protocol::ClientMessage>)>,
 }
 
 impl Sessions {

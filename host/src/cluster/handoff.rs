@@ -447,13 +447,7 @@ fn claimed(world: &mut World, name: String, claim: Claim) {
             world.resource_mut::<Changes>().put(&HANDOFF_TABLE.into(), &name, &revision);
             world.resource_mut::<HandoffLink>().ready.push((parked.request, parked.held));
         }
-        Claim::Elsewhere => {
-            let player = &parked.request.name;
-            parked.request.handle.close(
-                veltrix_sdk::protocol::ErrorCode::NameTaken,
-                format!("a player named {player} is online on another server of this hunt"),
-            );
-        }
+        Claim::Elsewhere => refuse_elsewhere(parked.request),
         Claim::Unreachable(e) => {
             tracing::warn!("cluster: {name} cannot be claimed in NATS ({e}); it plays with what this server has");
             admit_unclaimed(world, parked);
@@ -464,14 +458,18 @@ fn claimed(world: &mut World, name: String, claim: Claim) {
 /// A parked join let in without NATS's word: refused if this shard heard the name is online
 /// on another, let in with what this shard has otherwise.
 fn admit_unclaimed(world: &mut World, parked: Parked) {
-    let name = &parked.request.name;
     let relay = world.get_resource::<super::relay::RelayLink>();
-    if relay.is_some_and(|relay| relay.online_elsewhere(&name.to_lowercase())) {
-        let why = format!("a player named {name} is online on another server of this hunt");
-        parked.request.handle.close(veltrix_sdk::protocol::ErrorCode::NameTaken, why);
+    if relay.is_some_and(|relay| relay.online_elsewhere(&parked.request.name.to_lowercase())) {
+        refuse_elsewhere(parked.request);
         return;
     }
     world.resource_mut::<HandoffLink>().ready.push((parked.request, parked.held));
+}
+
+/// Refuses a join whose player is online on another shard.
+fn refuse_elsewhere(request: JoinRequest) {
+    let why = format!("a player named {} is online on another server of this hunt", request.name);
+    request.handle.close(veltrix_sdk::protocol::ErrorCode::NameTaken, why);
 }
 
 /// What a put of `name`'s records came to: its revision kept; the player told gone if it was
@@ -500,12 +498,8 @@ fn put_done(world: &mut World, name: String, put: Put, leaving: bool) {
         && !leaving
         && let Some(entity) = world.resource::<crate::sessions::Sessions>().by_name(&name)
     {
-        if let Some(conn) = world.get::<crate::sessions::delivery::Connection>(entity) {
-            conn.handle
-                .close(veltrix_sdk::protocol::ErrorCode::Replaced, "you logged in on another server of this hunt");
-        }
         // At once: nothing it sent meanwhile is applied here.
-        crate::sessions::intake::remove_player(world, entity, crate::reasons::Disconnect::Replaced);
+        crate::sessions::intake::replace_session(world, entity, "you logged in on another server of this hunt");
     }
     let mut link = world.resource_mut::<HandoffLink>();
     if link.checking.remove(&name) {
@@ -868,17 +862,7 @@ async fn claim(client: &async_nats::Client, store: &kv::Store, prefix: &str, sha
         let (records, id) = held.as_ref().map_or((Vec::new(), None), |(_, bundle)| (bundle.records.clone(), bundle.id));
         let mine = Bundle { shard, records, id, on: Some(shard) };
         let bytes = bytes::Bytes::from(veltrix_sdk::rmp_serde::to_vec(&mine).expect("bundles serialise"));
-        let written = match over {
-            Some(revision) => store.update(key(name), bytes, revision).await.map_err(|e| {
-                let stale = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
-                (stale, e.to_string())
-            }),
-            None => store.create(key(name), bytes).await.map_err(|e| {
-                let stale = e.kind() == kv::CreateErrorKind::AlreadyExists;
-                (stale, e.to_string())
-            }),
-        };
-        match written {
+        match write_over(store, name, bytes, over).await {
             Ok(revision) => return Claim::Made { revision, held },
             // Written meanwhile (another shard's join or put): read again, unless the join
             // waited long enough.
@@ -917,17 +901,7 @@ async fn ask_where(client: &async_nats::Client, prefix: &str, other: u64, name: 
 async fn put(store: &kv::Store, shard: u64, name: &str, bundle: Vec<u8>, mut over: Option<u64>) -> Put {
     let bundle = bytes::Bytes::from(bundle);
     for _ in 0..2 {
-        let written = match over {
-            Some(revision) => store.update(key(name), bundle.clone(), revision).await.map_err(|e| {
-                let stale = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
-                (stale, e.to_string())
-            }),
-            None => store.create(key(name), bundle.clone()).await.map_err(|e| {
-                let stale = e.kind() == kv::CreateErrorKind::AlreadyExists;
-                (stale, e.to_string())
-            }),
-        };
-        match written {
+        match write_over(store, name, bundle.clone(), over).await {
             Ok(revision) => return Put::Saved(revision),
             Err((false, e)) => {
                 tracing::debug!("cluster: put of {name}'s records: {e}");
@@ -949,6 +923,26 @@ async fn put(store: &kv::Store, shard: u64, name: &str, bundle: Vec<u8>, mut ove
         }
     }
     Put::Unreachable
+}
+
+/// Writes `value` as `name`'s entry over revision `over` (none: there is no entry yet),
+/// compare-and-set: its new revision, or why not, `true` when another write came first.
+async fn write_over(
+    store: &kv::Store,
+    name: &str,
+    value: bytes::Bytes,
+    over: Option<u64>,
+) -> Result<u64, (bool, String)> {
+    match over {
+        Some(revision) => store.update(key(name), value, revision).await.map_err(|e| {
+            let stale = e.kind() == kv::UpdateErrorKind::WrongLastRevision;
+            (stale, e.to_string())
+        }),
+        None => store.create(key(name), value).await.map_err(|e| {
+            let stale = e.kind() == kv::CreateErrorKind::AlreadyExists;
+            (stale, e.to_string())
+        }),
+    }
 }
 
 /// A player's key in the bucket.

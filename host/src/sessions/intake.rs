@@ -48,10 +48,8 @@ pub fn receive_network(world: &mut World) {
                 },
                 NetEvent::Messages { conn, mut messages } => {
                     // A join waiting for the next tick keeps them until it is in.
-                    if let Some((_, held)) =
-                        world.resource_mut::<Sessions>().rejoining.iter_mut().find(|(r, _)| r.conn == conn)
-                    {
-                        held.append(&mut messages);
+                    if let Some(i) = world.resource::<Sessions>().rejoining.iter().position(|(r, _)| r.conn == conn) {
+                        world.resource_mut::<Sessions>().rejoining[i].1.append(&mut messages);
                         continue;
                     }
                     // A shard's join waiting for the player's records keeps them until it is in.
@@ -110,10 +108,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
             handle.close(ErrorCode::NameTaken, format!("a player named {name} is online"));
             return;
         }
-        if let Some(old) = world.get::<Connection>(existing) {
-            old.handle.close(ErrorCode::Replaced, "you logged in from somewhere else");
-        }
-        remove_player(world, existing, Disconnect::Replaced);
+        replace_session(world, existing, "you logged in from somewhere else");
     }
     let rules = world.resource::<SessionRules>().clone();
     if world.resource::<Sessions>().online() >= rules.max_players as usize {
@@ -185,7 +180,11 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
 /// `players_online` gauge, after the tick's joins and departures.
 pub fn remove_departed(world: &mut World) {
     let mut departed = std::mem::take(&mut world.resource_mut::<Sessions>().departed);
-    world.resource_mut::<Sessions>().ending.clear();
+    let mut sessions = world.resource_mut::<Sessions>();
+    // Not on every tick: clearing writes the whole table, as large as the last storm left it.
+    if !sessions.ending.is_empty() {
+        sessions.ending.clear();
+    }
     for (entity, reason) in departed.drain(..) {
         remove_player(world, entity, reason);
     }
@@ -194,6 +193,15 @@ pub fn remove_departed(world: &mut World) {
     if let Some(link) = world.get_resource::<NetLink>() {
         link.metrics.players_online.set(world.resource::<Sessions>().online() as i64);
     }
+}
+
+/// Ends a player's session because it logged in elsewhere: its client is told `Replaced`
+/// (`why`), and the player is removed now.
+pub(crate) fn replace_session(world: &mut World, entity: Entity, why: &str) {
+    if let Some(old) = world.get::<Connection>(entity) {
+        old.handle.close(ErrorCode::Replaced, why);
+    }
+    remove_player(world, entity, Disconnect::Replaced);
 }
 
 /// Removes a player from the world: others stop seeing it, where it stands is saved (with the

@@ -560,10 +560,12 @@ mod tests {
             self.schedule.run(&mut self.world);
             let mut told = vec![Vec::new(); self.players.len()];
             let players = self.players.clone();
-            self.world.resource_mut::<Mail>().deliver(|to, bytes| {
+            let mut mail = self.world.resource_mut::<Mail>();
+            for (to, letter) in mail.sent() {
                 let i = players.iter().position(|&p| p == to).unwrap();
-                told[i].push(veltrix_sdk::protocol::decode_value::<ServerMessage>(bytes).unwrap());
-            });
+                told[i].push(veltrix_sdk::protocol::decode_value::<ServerMessage>(mail.bytes(letter)).unwrap());
+            }
+            mail.clear();
             told
         }
     }

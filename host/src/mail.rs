@@ -2,7 +2,7 @@
 //! outbox (the area of interest: `PlayerAppeared`, `PlayerMoved`, `PlayerGone`). Each message is
 //! encoded once into one buffer and sent to any number of players as a slice of it; delivery
 //! ([`crate::sessions::delivery`]) puts them into the players' frames before the tick's outbox,
-//! in the order they were sent. The buffer and the list keep their room from tick to tick: in
+//! in the order they were sent, then empties the mail. The buffer and the list keep their room from tick to tick: in
 //! steady state, sending allocates nothing.
 
 use veltrix_sdk::{
@@ -40,11 +40,18 @@ impl Mail {
         self.sent.push((to, letter));
     }
 
-    /// Hands every message to `push`, in the order sent, and empties the mail (its room kept).
-    pub fn deliver(&mut self, mut push: impl FnMut(Entity, &[u8])) {
-        for &(to, Letter { start, end }) in &self.sent {
-            push(to, &self.bytes[start..end]);
-        }
+    /// Every message sent, with whom to, in the order sent.
+    pub fn sent(&self) -> impl Iterator<Item = (Entity, Letter)> + '_ {
+        self.sent.iter().copied()
+    }
+
+    /// A written message's bytes.
+    pub fn bytes(&self, letter: Letter) -> &[u8] {
+        &self.bytes[letter.start..letter.end]
+    }
+
+    /// Empties the mail once delivered, its room kept.
+    pub fn clear(&mut self) {
         self.sent.clear();
         self.bytes.clear();
     }
@@ -66,7 +73,7 @@ mod tests {
     use super::*;
 
     /// A message written once goes to each of its players, in the order sent, as the bytes
-    /// `encode_message` gives; delivery empties the mail and keeps its room.
+    /// `encode_message` gives; emptied, the mail keeps its room.
     #[test]
     fn a_letter_is_encoded_once_and_delivered_in_order() {
         let mut world = World::new();
@@ -78,8 +85,8 @@ mod tests {
         mail.send(a, letter);
         mail.send(b, other);
         mail.send(b, letter);
-        let mut got = Vec::new();
-        mail.deliver(|to, bytes| got.push((to, bytes.to_vec())));
+        let got: Vec<(Entity, Vec<u8>)> = mail.sent().map(|(to, letter)| (to, mail.bytes(letter).to_vec())).collect();
+        mail.clear();
         let (seven, eight) = (
             encode_message(&gone).to_vec(),
             encode_message(&ServerMessage::PlayerGone(PlayerGone { player: 8 })).to_vec(),

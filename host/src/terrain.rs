@@ -1,10 +1,11 @@
 //! The world's tiles for clients to draw: each chunk encoded once (`Terrain`, run-length) and
-//! its bytes shared by every player it is sent to; each connection gets a chunk once, when it
-//! comes within the player's view, and again only if its tiles changed.
+//! its bytes shared by every player it is sent to; each connection gets a chunk when it comes
+//! within the player's view, and again only if its tiles changed or the player went
+//! [`KEPT_BEYOND_VIEW`] chunks past seeing it (a connection remembers only the chunks around
+//! its player, so its memory stays bounded however far it walks).
 
 use std::ops::RangeInclusive;
 
-use ahash::AHashMap;
 use veltrix_sdk::{
     Audience, Outbox, Player, Position, Tile, TileWorld,
     bytes::Bytes,
@@ -14,6 +15,10 @@ use veltrix_sdk::{
 
 /// Tiles on a side of a chunk.
 pub const CHUNK: u32 = 16;
+
+/// Chunks beyond its view in which a connection still remembers having a chunk: one that
+/// comes back into view after the player went farther is sent again (docs/protocol.md).
+pub const KEPT_BEYOND_VIEW: u32 = 2;
 
 /// Every chunk's message, encoded when first needed, and its version.
 #[derive(Resource, Debug)]
@@ -33,11 +38,30 @@ pub struct TerrainChunks {
     pub info: WorldInfo,
 }
 
-/// The chunks this connection was sent, and their versions; where its player stood last.
+/// The chunks around its player this connection was sent, by index, with their versions;
+/// where its player stood last.
 #[derive(Component, Debug, Default)]
 pub struct SentChunks {
-    sent: AHashMap<u32, u32>,
+    /// Sorted by chunk index.
+    sent: Vec<(u32, u32)>,
     at: Option<(u32, u32)>,
+}
+
+impl SentChunks {
+    /// Records that the connection has chunk `index` at `version`: false if it had it already.
+    fn record(&mut self, index: u32, version: u32) -> bool {
+        match self.sent.binary_search_by_key(&index, |&(i, _)| i) {
+            Ok(at) if self.sent[at].1 == version => false,
+            Ok(at) => {
+                self.sent[at].1 = version;
+                true
+            }
+            Err(at) => {
+                self.sent.insert(at, (index, version));
+                true
+            }
+        }
+    }
 }
 
 impl TerrainChunks {
@@ -171,9 +195,13 @@ fn send_view(
     sent.at = Some(at);
     let (columns, rows) = chunks.view(position.x, position.y);
     let across = chunks.across;
+    let kept = |view: &RangeInclusive<u32>, i: u32| {
+        view.start().saturating_sub(KEPT_BEYOND_VIEW) <= i && i <= view.end() + KEPT_BEYOND_VIEW
+    };
+    sent.sent.retain(|&(index, _)| kept(&columns, index % across) && kept(&rows, index / across));
     for index in rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)) {
         let (bytes, version) = chunks.message(index, tiles);
-        if sent.sent.insert(index, version) != Some(version) {
+        if sent.record(index, version) {
             outbox.send_encoded(Audience::Player(player.id), bytes);
         }
     }
@@ -229,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn a_player_is_sent_the_chunks_it_walks_into_once_and_nothing_while_it_stays() {
+    fn a_player_is_sent_the_chunks_it_walks_into_once_while_it_stays_near_them() {
         let tiles = TileWorld::flat(512, 512);
         let mut world = World::new();
         world.insert_resource(TerrainChunks::new(&tiles, 8.0, 32.0, 30));
@@ -251,6 +279,16 @@ mod tests {
         assert_eq!(tick(&mut world), 7, "into the next chunk east: one new column");
         world.get_mut::<Position>(ana).unwrap().x = 256.5;
         assert_eq!(tick(&mut world), 0, "back: every chunk was had already");
+        world.get_mut::<Position>(ana).unwrap().x = 256.5 + (7 + KEPT_BEYOND_VIEW) as f32 * 16.0;
+        assert_eq!(tick(&mut world), 7 * 7, "far east: a view of its own");
+        world.get_mut::<Position>(ana).unwrap().x = 256.5;
+        assert_eq!(tick(&mut world), 7 * 7, "back from farther than it remembers: the view again");
+        world.get_mut::<Position>(ana).unwrap().x = 256.5 - KEPT_BEYOND_VIEW as f32 * 16.0;
+        assert_eq!(tick(&mut world), KEPT_BEYOND_VIEW as usize * 7, "west by as many chunks as are kept");
+        world.get_mut::<Position>(ana).unwrap().x = 256.5;
+        assert_eq!(tick(&mut world), 0, "back from within what it remembers: nothing");
+        let remembered = world.get::<SentChunks>(ana).unwrap().sent.len();
+        assert!(remembered <= ((7 + 2 * KEPT_BEYOND_VIEW) * (7 + 2 * KEPT_BEYOND_VIEW)) as usize, "{remembered}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! Frame encoding for N players in one tick: each player has its own `FrameBuilder` (as the
-//! host's connections do), and each tick every builder starts a frame, takes its messages and
-//! is finished; the frame is dropped at once, as if written, so the next tick's frame reuses the
-//! allocation (the steady state).
+//! Frame encoding for N players in one tick, as the host builds them: one `FrameBuilder`
+//! writes every player's frame of the tick, one after the other, into one buffer reserved for
+//! all of them; the frames are dropped at the end of the tick, as if written, so the next
+//! tick's frames reuse the allocation (the steady state).
 //!
 //! - `broadcast`: one mod message for everyone (a hunt's start announcement, 179 bytes), encoded
 //!   once with `encode_message` and pushed into the N frames;
@@ -61,30 +61,41 @@ fn frames(c: &mut Criterion) {
     let progress = DigProgress { x: 287, y: 35, effort: 12, required: 30 };
     println!("per-player message: {} bytes", encode_message(&mod_message("DigProgress", Some(7), &progress)).len());
     for players in PLAYER_COUNTS {
-        let mut builders: Vec<FrameBuilder> = (0..players).map(|_| FrameBuilder::with_capacity(0)).collect();
+        let mut builder = FrameBuilder::with_capacity(0);
+        let mut frames = Vec::with_capacity(players);
         let mut tick = 0;
         group.throughput(Throughput::Elements(players as u64));
         group.bench_function(BenchmarkId::new("broadcast", players), |b| {
             b.iter(|| {
                 tick += 1;
                 let message = encode_message(&mod_message("HuntAnnounced", None, &announced));
-                for builder in &mut builders {
+                frames.clear();
+                builder.reserve(players, players * message.len());
+                for _ in 0..players {
                     builder.begin(tick);
                     builder.push(&message);
-                    black_box(builder.finish());
+                    frames.push(builder.finish());
                 }
+                black_box(&frames);
             })
         });
         group.bench_function(BenchmarkId::new("per_player", players), |b| {
             b.iter(|| {
                 tick += 1;
-                for (i, builder) in builders.iter_mut().enumerate() {
-                    let progress = DigProgress { x: i as u32 % 512, y: 35, effort: 12, required: 30 };
-                    let message = encode_message(&mod_message("DigProgress", Some(tick as u32), &progress));
+                let messages: Vec<_> = (0..players)
+                    .map(|i| {
+                        let progress = DigProgress { x: i as u32 % 512, y: 35, effort: 12, required: 30 };
+                        encode_message(&mod_message("DigProgress", Some(tick as u32), &progress))
+                    })
+                    .collect();
+                frames.clear();
+                builder.reserve(players, messages.iter().map(|m| m.len()).sum());
+                for message in &messages {
                     builder.begin(tick);
-                    builder.push(&message);
-                    black_box(builder.finish());
+                    builder.push(message);
+                    frames.push(builder.finish());
                 }
+                black_box(&frames);
             })
         });
     }

@@ -165,8 +165,10 @@ pub struct DecodedFrame {
 /// [`stamp`](Self::stamp), at any time before [`finish`](Self::finish): a frame may be begun
 /// before its tick's state is committed.
 ///
-/// Finishing a frame hands out its bytes without copying; once the network has written them
-/// and dropped its handle, the next frame reuses the same allocation.
+/// Finishing a frame hands out its bytes without copying, and the next frame is built after it
+/// in the same allocation: one builder can write many frames (a server's whole tick, each
+/// client's frame a slice of one buffer). Once every frame it handed out is dropped,
+/// [`reserve`](Self::reserve) takes the allocation back whole.
 #[derive(Debug)]
 pub struct FrameBuilder {
     buf: BytesMut,
@@ -193,6 +195,13 @@ impl FrameBuilder {
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = if capacity == 0 { 0 } else { HEADER_LEN + capacity };
         Self { buf: BytesMut::with_capacity(capacity), count: 0, stamped: false }
+    }
+
+    /// Makes room for `frames` more frames holding `message_bytes` bytes of messages in all:
+    /// one allocation for all of them at most, none when the frames handed out before are all
+    /// dropped and their allocation is large enough.
+    pub fn reserve(&mut self, frames: usize, message_bytes: usize) {
+        self.buf.reserve(frames * (HEADER_LEN + STAMP_ENTRY_LEN) + message_bytes);
     }
 
     /// Starts a frame for `tick`, dropping anything not finished.

@@ -100,11 +100,13 @@ impl Outgoing {
         if written == head.len() + payload.len() {
             return Ok(Sent::Written);
         }
+        // What waits is copied: the payload is a slice of the whole tick's frames
+        // (`sessions/frames.rs`), which a client that does not read must not keep alive.
         if written < head.len() {
             state.chunks.push_back((Bytes::copy_from_slice(&head[written..]), false));
-            state.chunks.push_back((payload.clone(), true));
+            state.chunks.push_back((Bytes::copy_from_slice(payload), true));
         } else {
-            state.chunks.push_back((payload.slice(written - head.len()..), true));
+            state.chunks.push_back((Bytes::copy_from_slice(&payload[written - head.len()..]), true));
         }
         self.queued.fetch_add(1, Ordering::Relaxed);
         drop(state);

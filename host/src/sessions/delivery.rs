@@ -1,8 +1,9 @@
 //! Delivery: the single way frames leave for connections. Each tick, after the commit, the
 //! [`Mail`] (messages for one player each, from the area of interest) and then the tick's
-//! [`Outbox`] (routed by [`routing::route`]) go into each recipient's one frame of the tick;
-//! at the end of the tick each frame is handed to its connection's queue, after the player's
-//! Welcome when it just joined. Nothing else writes to a connection.
+//! [`Outbox`] (routed by [`routing::route`]) go into each recipient's one frame of the tick,
+//! all of the tick's frames written into one buffer ([`TickFrames`]); at the end of the tick
+//! each frame is handed to its connection's queue, after the player's Welcome when it just
+//! joined. Nothing else writes to a connection.
 
 use veltrix_sdk::{
     Outbox, PlayerId, Position, StoreHealth, TickInfo,
@@ -12,19 +13,25 @@ use veltrix_sdk::{
     runtime::routing::{self, Recipients},
 };
 
-use super::{NetLink, Sessions};
+use super::{
+    NetLink, Sessions,
+    frames::{Pieces, TickFrames},
+};
 use crate::{
     interest::InterestGrid,
     mail::Mail,
     net::{ConnHandle, ConnId, writers::Writers},
 };
 
-/// A player's connection: its queue to the network and the frame being filled this tick.
+/// A player's connection: its queue to the network and its messages of this tick.
 #[derive(Component)]
 pub struct Connection {
     pub conn: ConnId,
     pub handle: ConnHandle,
-    frame: FrameBuilder,
+    /// This tick's messages, until delivery builds them into a frame.
+    pieces: Pieces,
+    /// This tick's frame, from delivery to the flush.
+    frame: Option<Bytes>,
     /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
     welcome: Option<Bytes>,
 }
@@ -33,15 +40,7 @@ impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
     /// ([`welcome_frame`]).
     pub fn new(conn: ConnId, handle: ConnHandle, welcome: Bytes) -> Self {
-        Self { conn, handle, frame: FrameBuilder::with_capacity(0), welcome: Some(welcome) }
-    }
-
-    /// Appends an encoded message to this tick's frame.
-    fn push(&mut self, tick: u64, message: &[u8]) {
-        if self.frame.is_empty() {
-            crate::stamp::begin(&mut self.frame, tick);
-        }
-        self.frame.push(message);
+        Self { conn, handle, pieces: Pieces::default(), frame: None, welcome: Some(welcome) }
     }
 }
 
@@ -54,26 +53,45 @@ pub fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
     frame.finish()
 }
 
-/// PostTick, the delivery stage: puts the tick's mail, then its outgoing messages, into their
-/// recipients' frames. A message for many players was encoded once; its bytes are copied into
-/// each frame.
+/// PostTick, the delivery stage: notes the tick's mail, then its outgoing messages, for their
+/// recipients, then builds each recipient's frame. A message for many players was encoded
+/// once; its bytes are copied into each frame.
+#[allow(clippy::too_many_arguments)]
 pub fn deliver_outbox(
     mut mail: ResMut<Mail>,
     mut outbox: ResMut<Outbox>,
+    mut frames: ResMut<TickFrames>,
     sessions: Res<Sessions>,
     grid: Res<InterestGrid>,
     tick: Res<TickInfo>,
     positions: Query<&'static Position>,
     mut conns: Query<&mut Connection>,
+    #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
-    let mut push = |entity: Entity, bytes: &[u8]| {
-        if let Ok(mut conn) = conns.get_mut(entity) {
-            conn.push(tick.tick, bytes);
+    for (to, letter) in mail.sent() {
+        if let Ok(mut conn) = conns.get_mut(to) {
+            frames.note_mail(&mut conn.pieces, &mail, letter);
         }
-    };
-    mail.deliver(&mut push);
+    }
     let online = Online { sessions: &sessions, grid: &grid, positions: &positions };
-    routing::route(&mut outbox, &online, push);
+    routing::route(&mut outbox, &online, |entity, message| {
+        if let Ok(mut conn) = conns.get_mut(entity) {
+            frames.note_outbox(&mut conn.pieces, message);
+        }
+    });
+    #[cfg(feature = "bench")]
+    let committed_ns = stamp.0;
+    #[cfg(not(feature = "bench"))]
+    let committed_ns = 0;
+    frames.reserve();
+    for mut conn in conns.iter_mut() {
+        if !conn.pieces.is_empty() {
+            let conn = &mut *conn;
+            conn.frame = frames.build(&mut conn.pieces, &mail, tick.tick, committed_ns);
+        }
+    }
+    frames.clear();
+    mail.clear();
 }
 
 /// The players online, for [`routing::route`]: by id from the sessions, near a point from the
@@ -108,7 +126,8 @@ impl Recipients for Online<'_, '_, '_> {
 /// Welcome when it joined since the last commit that worked (a client still waiting for its
 /// Welcome gets nothing while the store cannot be written), to the writer threads as one batch
 /// each. A client whose backlog is full is disconnected there (it is not reading). In the
-/// benchmark build every frame gets the tick's commit stamp here.
+/// benchmark build a Welcome gets the tick's commit stamp here (the tick's frames got it at
+/// delivery).
 pub fn flush_frames(
     mut conns: Query<&mut Connection>,
     mut writers: ResMut<Writers>,
@@ -118,12 +137,11 @@ pub fn flush_frames(
 ) {
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
+        let conn = &mut *conn;
         if conn.welcome.is_some() {
             if !health.writable {
                 // Not welcomed before its id is saved; nothing else either.
-                if !conn.frame.is_empty() {
-                    drop(conn.frame.finish());
-                }
+                conn.frame = None;
                 continue;
             }
             let welcome = conn.welcome.take().expect("checked above");
@@ -131,13 +149,8 @@ pub fn flush_frames(
             let welcome = crate::stamp::restamp(welcome, stamp.0);
             writers.push(conn.conn, &conn.handle, welcome);
         }
-        if conn.frame.is_empty() {
-            continue;
-        }
+        let Some(frame) = conn.frame.take() else { continue };
         deepest = deepest.max(conn.handle.queued());
-        #[cfg(feature = "bench")]
-        conn.frame.stamp(stamp.0);
-        let frame = conn.frame.finish();
         writers.push(conn.conn, &conn.handle, frame);
     }
     writers.submit();

@@ -1,11 +1,12 @@
 //! Players in the world, one job per module: [`intake`] applies what the network received
 //! (joins, departures, mod messages, commands), [`movement`] checks moves, [`bans`] keeps
-//! `bans.json`, and [`delivery`] is the single way frames leave for connections. This module
-//! holds what they share: who is online, the rules from the config, the tick thread's end of
-//! the network.
+//! `bans.json`, [`delivery`] is the single way frames leave for connections, and [`frames`]
+//! writes a tick's frames into one buffer. This module holds what they share: who is online,
+//! the rules from the config, the tick thread's end of the network.
 
 pub mod bans;
 pub mod delivery;
+pub mod frames;
 pub mod intake;
 pub mod movement;
 

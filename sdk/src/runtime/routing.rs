@@ -3,6 +3,7 @@
 //! distance check and the order are here.
 
 use bevy_ecs::entity::Entity;
+use bytes::Bytes;
 use veltrix_protocol::PlayerId;
 
 use crate::{Audience, Outbox, Position};
@@ -23,8 +24,8 @@ pub trait Recipients {
 /// Takes the tick's messages out of the outbox and hands each, in the order sent, to every
 /// recipient (`push(entity, bytes)`): a player, the players within a radius of a point (the
 /// exact distance, its edge included), or everyone. A message for many was encoded once; each
-/// recipient gets the same bytes.
-pub fn route(outbox: &mut Outbox, recipients: &impl Recipients, mut push: impl FnMut(Entity, &[u8])) {
+/// recipient gets the same bytes (the same `Bytes`, one after the other).
+pub fn route(outbox: &mut Outbox, recipients: &impl Recipients, mut push: impl FnMut(Entity, &Bytes)) {
     for (audience, bytes) in outbox.drain() {
         match audience {
             Audience::Player(id) => {

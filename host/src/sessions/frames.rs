@@ -1,0 +1,199 @@
+//! The tick's frames, written into one buffer. Delivery first notes, for each player, the
+//! messages it gets this tick: pieces linked per player in the order sent, each pointing at
+//! bytes the mail or the outbox already holds (nothing is copied yet). Then every player's
+//! frame is written, one after the other, into one buffer reserved for all of them, and each
+//! frame handed out is a slice of it.
+//!
+//! One buffer for the tick rather than one per connection: a connection holds no frame memory
+//! between ticks (a buffer of its own kept the size of the largest frame it ever had, about 3.6
+//! KB per player under load), and once the writer threads have written the tick's frames and
+//! dropped them, the next tick takes the allocation back whole: a steady tick allocates nothing
+//! for its frames. A client that does not read keeps a copy of what waits for it, not the
+//! buffer (`net/socket.rs`).
+
+use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
+
+use crate::mail::{Letter, Mail};
+
+/// The end of a list of pieces.
+const NONE: u32 = u32::MAX;
+
+/// A player's messages of this tick: the ends of its list of pieces in [`TickFrames`].
+#[derive(Debug, Clone, Copy)]
+pub struct Pieces {
+    first: u32,
+    last: u32,
+}
+
+impl Default for Pieces {
+    fn default() -> Self {
+        Self { first: NONE, last: NONE }
+    }
+}
+
+impl Pieces {
+    pub fn is_empty(&self) -> bool {
+        self.first == NONE
+    }
+}
+
+/// Where a message's bytes are.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Mail(Letter),
+    /// An index in [`TickFrames::messages`].
+    Outbox(u32),
+}
+
+/// One message of one player's frame.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    next: u32,
+    source: Source,
+}
+
+/// The tick's frames: what each player gets, then the frames themselves.
+#[derive(Resource, Debug)]
+pub struct TickFrames {
+    frames: FrameBuilder,
+    /// The outbox's messages of this tick, each held once however many players get it.
+    messages: Vec<Bytes>,
+    pieces: Vec<Piece>,
+    /// Bytes of the messages noted, and players with any: the room the frames take.
+    message_bytes: usize,
+    players: usize,
+}
+
+impl Default for TickFrames {
+    fn default() -> Self {
+        Self {
+            frames: FrameBuilder::with_capacity(0),
+            messages: Vec::new(),
+            pieces: Vec::new(),
+            message_bytes: 0,
+            players: 0,
+        }
+    }
+}
+
+impl TickFrames {
+    /// Notes a message of the mail for the player whose pieces are `to`.
+    pub fn note_mail(&mut self, to: &mut Pieces, mail: &Mail, letter: Letter) {
+        self.note(to, Source::Mail(letter), mail.bytes(letter).len());
+    }
+
+    /// Notes a message of the outbox for the player whose pieces are `to`. The routing hands
+    /// a message to all of its recipients one after the other, so it is held once.
+    pub fn note_outbox(&mut self, to: &mut Pieces, message: &Bytes) {
+        // The same bytes as the last message: held here, so no other message can be at the same
+        // address meanwhile.
+        let same =
+            self.messages.last().is_some_and(|last| last.as_ptr() == message.as_ptr() && last.len() == message.len());
+        if !same {
+            self.messages.push(message.clone());
+        }
+        self.note(to, Source::Outbox(self.messages.len() as u32 - 1), message.len());
+    }
+
+    fn note(&mut self, to: &mut Pieces, source: Source, len: usize) {
+        let at = u32::try_from(self.pieces.len()).expect("fewer than 4 billion messages a tick");
+        self.pieces.push(Piece { next: NONE, source });
+        if to.is_empty() {
+            to.first = at;
+            self.players += 1;
+        } else {
+            self.pieces[to.last as usize].next = at;
+        }
+        to.last = at;
+        self.message_bytes += len;
+    }
+
+    /// Room for every frame noted: call once, before the first [`build`](Self::build).
+    pub fn reserve(&mut self) {
+        self.frames.reserve(self.players, self.message_bytes);
+    }
+
+    /// The frame of tick `tick` holding the messages of `pieces`, in the order noted, stamped
+    /// `committed_ns` in the benchmark build (`stamp`); `None` when it has none. Empties
+    /// `pieces`.
+    pub fn build(&mut self, pieces: &mut Pieces, mail: &Mail, tick: u64, committed_ns: u64) -> Option<Bytes> {
+        if pieces.is_empty() {
+            return None;
+        }
+        crate::stamp::begin(&mut self.frames, tick);
+        self.frames.stamp(committed_ns);
+        let mut at = pieces.first;
+        while at != NONE {
+            let piece = self.pieces[at as usize];
+            match piece.source {
+                Source::Mail(letter) => self.frames.push(mail.bytes(letter)),
+                Source::Outbox(i) => self.frames.push(&self.messages[i as usize]),
+            }
+            at = piece.next;
+        }
+        *pieces = Pieces::default();
+        Some(self.frames.finish())
+    }
+
+    /// Forgets the tick's messages (their room kept), once every frame is built.
+    pub fn clear(&mut self) {
+        self.messages.clear();
+        self.pieces.clear();
+        self.message_bytes = 0;
+        self.players = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veltrix_sdk::protocol::{PlayerGone, ServerMessage, decode_server_frame, encode_message};
+
+    use super::*;
+
+    fn gone(player: u64) -> ServerMessage {
+        ServerMessage::PlayerGone(PlayerGone { player })
+    }
+
+    /// Each player's frame holds its messages in the order noted, mail and outbox mixed; a
+    /// message noted for several is held once; the frames share one buffer, which the next
+    /// tick takes back without allocating once they are dropped.
+    #[test]
+    fn each_frame_holds_its_players_messages_in_order_in_one_buffer() {
+        let mut world = World::new();
+        let (a, b) = (world.spawn_empty().id(), world.spawn_empty().id());
+        let mut mail = Mail::default();
+        let mut frames = TickFrames::default();
+        let (mut to_a, mut to_b) = (Pieces::default(), Pieces::default());
+        let broadcast = encode_message(&gone(1));
+        let seven = mail.write(&gone(7));
+        frames.note_outbox(&mut to_a, &broadcast);
+        frames.note_outbox(&mut to_b, &broadcast);
+        frames.note_mail(&mut to_b, &mail, seven);
+        frames.note_outbox(&mut to_a, &encode_message(&gone(2)));
+        mail.send(a, seven);
+        assert_eq!(frames.messages.len(), 2, "the broadcast is held once");
+
+        frames.reserve();
+        let frame_a = frames.build(&mut to_a, &mail, 5, 0).unwrap();
+        let frame_b = frames.build(&mut to_b, &mail, 5, 0).unwrap();
+        assert!(frames.build(&mut Pieces::default(), &mail, 5, 0).is_none());
+        assert!(to_a.is_empty() && to_b.is_empty());
+        let told = |frame: &Bytes| decode_server_frame(frame).unwrap().frame.messages;
+        assert_eq!(told(&frame_a), [gone(1), gone(2)]);
+        assert_eq!(told(&frame_b), [gone(1), gone(7)]);
+        assert_eq!(frame_a.as_ptr().wrapping_add(frame_a.len()), frame_b.as_ptr(), "one buffer, frame after frame");
+        let _ = (a, b);
+
+        // The next tick, once the frames are written and dropped: the same allocation.
+        let start = frame_a.as_ptr();
+        drop((frame_a, frame_b));
+        frames.clear();
+        mail.clear();
+        let mut to_a = Pieces::default();
+        frames.note_outbox(&mut to_a, &broadcast);
+        frames.reserve();
+        let again = frames.build(&mut to_a, &mail, 6, 0).unwrap();
+        assert_eq!(again.as_ptr(), start, "the buffer is taken back");
+        assert_eq!(told(&again), [gone(1)]);
+    }
+}

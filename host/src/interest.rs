@@ -6,10 +6,12 @@
 //! does not flicker in and out. What players must be told goes to delivery as [`Mail`]: this
 //! module never writes to a connection.
 //!
-//! Appearing and going are told in the tick they happen; moves are coalesced at the state-update
-//! rate ([`StateUpdates`]): a player is told where the players it sees are `rate` times a
-//! second, at ticks of its own phase, so that each tick writes to only `rate / tick rate` of
-//! the players and a frame carries several neighbours' moves instead of one.
+//! What a player sees of the others is told at the state-update rate ([`StateUpdates`]): `rate`
+//! times a second, at ticks of its own phase, a player is told who came into its view and who
+//! left it since its last update, in the order they did, then where the players it sees that
+//! moved are now; so each tick writes to only `rate / tick rate` of the players, and a frame
+//! carries several neighbours' news instead of one. A player that joins is told who is near
+//! at once, in its first frame.
 
 use std::collections::hash_map::Entry;
 
@@ -89,6 +91,19 @@ pub struct Interest {
     /// state update; one it stops seeing leaves this list with `visible`, so every entry is in
     /// `visible`. Keeps its room.
     moved: Vec<Entity>,
+    /// Players that came into its view or left it since it was last told, in that order, until
+    /// its next state update. Keeps its room.
+    views: Vec<ViewChange>,
+    /// The tick it was first placed in the grid: in that tick it is told at once who is near.
+    joined: Option<u64>,
+}
+
+/// A change of what a player sees, to be told at its next state update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ViewChange {
+    /// Told with where it is then.
+    Appeared(Entity),
+    Gone(PlayerId),
 }
 
 /// When players are told of the moves of those they see: `rate` times a second, each player at
@@ -151,6 +166,44 @@ impl Interest {
             // state update read its whole view to skip the few it had stopped seeing.
             self.moved.retain(|&m| m != other);
         }
+    }
+
+    /// Whether it has anything to be told at its next state update.
+    fn has_news(&self) -> bool {
+        !self.moved.is_empty() || !self.views.is_empty()
+    }
+
+    /// `other`, whose id is `id`, left its view: told at its next update, unless `other` came
+    /// into view since the last one (the client never heard of it, and hears of neither).
+    fn tell_gone(&mut self, other: Entity, id: PlayerId) {
+        match self.views.iter().position(|&v| v == ViewChange::Appeared(other)) {
+            Some(at) => {
+                self.views.remove(at);
+            }
+            None => self.views.push(ViewChange::Gone(id)),
+        }
+    }
+}
+
+/// The players waiting for their state update, by the tick it is due in (slot `tick %
+/// tick_rate`; the pattern of due ticks repeats every `tick_rate` ticks), each slot in the
+/// order its players got their first news: a tick looks only at the players due in it.
+#[derive(Resource, Debug, Default)]
+pub struct DueUpdates {
+    slots: Vec<Vec<Entity>>,
+    /// The last tick whose slot was told.
+    told_tick: u64,
+}
+
+impl DueUpdates {
+    /// Puts `to`, whose id is `id`, in the slot of its next update from `tick` on (call when it
+    /// gets its first news since its last update).
+    fn wait(&mut self, updates: &StateUpdates, to: Entity, id: PlayerId, tick: u64) {
+        if self.slots.len() != updates.tick_rate as usize {
+            self.slots.resize_with(updates.tick_rate as usize, Vec::new);
+        }
+        let due = updates.next_due(id, tick);
+        self.slots[(due % updates.tick_rate) as usize].push(to);
     }
 }
 
@@ -253,46 +306,51 @@ pub struct Scratch {
     seen: Vec<Entity>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
-    /// Players with moves to be told of ([`Interest::moved`] not empty), by the tick of their
-    /// next state update (slot `tick % tick_rate`; the pattern of due ticks repeats every
-    /// `tick_rate` ticks), each slot in the order its players got their first move: a tick
-    /// looks only at the players due in it.
-    waiting: Vec<Vec<Entity>>,
-    /// The last tick whose slot was told.
-    told_tick: u64,
-    /// This tick's PlayerMoved of each player, written once when first needed.
-    moved_letters: AHashMap<Entity, Letter>,
+    /// This tick's letters, each written once when first needed: each player's PlayerMoved
+    /// and PlayerAppeared, and PlayerGone by id.
+    letters: TickLetters,
+    /// Those told as appeared in the update being told (their moves are not told again).
+    appeared_now: Vec<Entity>,
 }
 
-/// A mover's own messages, each written into the mail once, when first needed, and sent to
-/// every player concerned.
+/// This tick's letters about players, each written once when first needed.
 #[derive(Default)]
-struct MoverLetters {
-    appeared: Option<Letter>,
-    gone: Option<Letter>,
+struct TickLetters {
+    moved: AHashMap<Entity, Letter>,
+    appeared: AHashMap<Entity, Letter>,
+    gone: AHashMap<PlayerId, Letter>,
+}
+
+impl TickLetters {
+    fn clear(&mut self) {
+        self.moved.clear();
+        self.appeared.clear();
+        self.gone.clear();
+    }
 }
 
 /// For each player whose position changed this tick (joined players included): updates its
-/// cell and visibility both ways, and queues PlayerAppeared and PlayerGone for the players
-/// concerned, as mail for delivery; then tells each player whose state update is due where the
-/// players it sees that moved since its last one are (one PlayerMoved each, the latest
-/// position). Work is proportional to the movers and their neighbours.
+/// cell and visibility both ways, noting who came into and left the view of the players
+/// concerned (a player that joined this tick is told who is near at once); then tells each
+/// player whose state update is due its news, as mail for delivery: PlayerAppeared and
+/// PlayerGone in the order they happened, then where the players it sees that moved since its
+/// last update are (one PlayerMoved each, the latest position). Work is proportional to the
+/// movers and their neighbours.
+#[allow(clippy::too_many_arguments)]
 pub fn update_interest(
     mut grid: ResMut<InterestGrid>,
     moved: Query<Entity, Changed<Position>>,
     players: Located,
     mut interests: Query<&mut Interest>,
     mut mail: ResMut<Mail>,
+    mut due: ResMut<DueUpdates>,
     clock: UpdateClock,
     mut scratch: Local<Scratch>,
 ) {
     let UpdateClock { updates, tick } = clock;
-    let Scratch { order, near, seen, name, waiting, told_tick, moved_letters } = &mut *scratch;
-    moved_letters.clear();
+    let Scratch { order, near, seen, name, letters, appeared_now } = &mut *scratch;
+    letters.clear();
     let tick = tick.tick;
-    if waiting.len() != updates.tick_rate as usize {
-        waiting.resize_with(updates.tick_rate as usize, Vec::new);
-    }
     order.clear();
     for mover in &moved {
         let Ok((who, pos)) = players.get(mover) else { continue };
@@ -317,6 +375,9 @@ pub fn update_interest(
         seen.clear();
         {
             let Ok(mut interest) = interests.get_mut(mover) else { continue };
+            if interest.cell.is_none() {
+                interest.joined = Some(tick);
+            }
             grid.place(mover, &mut interest, pos.x, pos.y);
             grid.for_each_member_near(pos.x, pos.y, grid.radius, |m| {
                 if pos.distance_squared(m.x, m.y) <= enter {
@@ -325,7 +386,6 @@ pub fn update_interest(
             });
             seen.extend_from_slice(&interest.visible);
         }
-        let mut letters = MoverLetters::default();
         // Those it sees: still in range (with hysteresis), or gone.
         for &other in seen.iter() {
             let in_range = players.get(other).ok().filter(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
@@ -336,19 +396,18 @@ pub fn update_interest(
                     continue;
                 }
                 let Ok(mut other_interest) = interests.get_mut(other) else { continue };
-                if other_interest.moved.is_empty() && updates.due(other_id, tick) {
+                if !other_interest.has_news() && updates.due(other_id, tick) {
                     // Due now with nothing waiting: straight into this tick's mail.
-                    let letter = *moved_letters.entry(mover).or_insert_with(|| write_moved(&mut mail, player, pos));
+                    let letter = *letters.moved.entry(mover).or_insert_with(|| write_moved(&mut mail, player, pos));
                     mail.send(other, letter);
                 } else {
-                    if other_interest.moved.is_empty() {
-                        let due = updates.next_due(other_id, tick);
-                        waiting[(due % updates.tick_rate) as usize].push(other);
+                    if !other_interest.has_news() {
+                        due.wait(&updates, other, other_id, tick);
                     }
                     other_interest.moved.push(mover);
                 }
             } else {
-                unsee(mover, other, &mut interests, &players, &mut mail, &mut letters.gone);
+                unsee(mover, other, &mut interests, &players, &mut due, &updates, tick);
             }
         }
         // Those it does not see yet, within the radius: in view now.
@@ -367,42 +426,93 @@ pub fn update_interest(
                     i.see(b);
                 }
             }
-            if other_player.2 {
-                let appeared = *letters.appeared.get_or_insert_with(|| write_appeared(&mut mail, name, player, pos));
-                mail.send(other, appeared);
-            }
-            if player.2 {
-                let other_appeared = write_appeared(&mut mail, name, other_player, other_pos);
-                mail.send(mover, other_appeared);
+            for (to, (to_id, _, here), seen, seen_who, seen_pos) in
+                [(other, other_player, mover, player, pos), (mover, player, other, other_player, other_pos)]
+            {
+                let Ok(mut i) = interests.get_mut(to) else { continue };
+                if !here {
+                    continue;
+                }
+                if i.joined == Some(tick) {
+                    // Its first frame shows who is near.
+                    let appeared = *letters
+                        .appeared
+                        .entry(seen)
+                        .or_insert_with(|| write_appeared(&mut mail, name, seen_who, seen_pos));
+                    mail.send(to, appeared);
+                } else {
+                    if !i.has_news() {
+                        due.wait(&updates, to, to_id, tick);
+                    }
+                    i.views.push(ViewChange::Appeared(seen));
+                }
             }
         }
     }
     // The slots of every tick since the last one told (more than one after skipped ticks).
-    let first = (*told_tick + 1).max(tick.saturating_sub(updates.tick_rate - 1));
-    for t in first..=tick {
-        let slot = &mut waiting[(t % updates.tick_rate) as usize];
-        tell_moves(slot, moved_letters, &players, &mut interests, &mut mail);
+    if due.slots.len() != updates.tick_rate as usize {
+        due.slots.resize_with(updates.tick_rate as usize, Vec::new);
     }
-    *told_tick = tick;
+    let first = (due.told_tick + 1).max(tick.saturating_sub(updates.tick_rate - 1));
+    for t in first..=tick {
+        let slot = &mut due.slots[(t % updates.tick_rate) as usize];
+        let mut told = Told { letters: &mut *letters, appeared_now: &mut *appeared_now, name: &mut *name };
+        tell_updates(slot, &mut told, &players, &mut interests, &mut mail);
+    }
+    due.told_tick = tick;
 }
 
-/// Tells each player of a slot, whose state update is due, where the players it still sees that
-/// moved since its last one are now: one PlayerMoved each, in entity order. Empties the slot.
-fn tell_moves(
+/// What telling the updates of a tick writes into and keeps.
+struct Told<'a> {
+    letters: &'a mut TickLetters,
+    appeared_now: &'a mut Vec<Entity>,
+    name: &'a mut String,
+}
+
+/// Tells each player of a slot, whose state update is due, its news: who came into its view
+/// and who left it since its last update, in that order (PlayerAppeared with where the player
+/// is now); then where the players it still sees that moved since are now, one PlayerMoved
+/// each, in entity order (none for those it was just told appeared). Empties the slot.
+fn tell_updates(
     slot: &mut Vec<Entity>,
-    moved_letters: &mut AHashMap<Entity, Letter>,
+    told: &mut Told,
     players: &Located,
     interests: &mut Query<&mut Interest>,
     mail: &mut Mail,
 ) {
+    let Told { letters, appeared_now, name } = told;
     for to in slot.drain(..) {
         let Ok(mut interest) = interests.get_mut(to) else { continue };
-        let Interest { visible, moved, .. } = &mut *interest;
+        let Interest { visible, moved, views, .. } = &mut *interest;
+        appeared_now.clear();
+        for view in views.drain(..) {
+            let letter = match view {
+                ViewChange::Gone(id) => *letters
+                    .gone
+                    .entry(id)
+                    .or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: id }))),
+                ViewChange::Appeared(other) => {
+                    debug_assert!(visible.binary_search(&other).is_ok(), "one told of as appeared is one it sees");
+                    appeared_now.push(other);
+                    match letters.appeared.entry(other) {
+                        Entry::Occupied(written) => *written.get(),
+                        Entry::Vacant(slot) => {
+                            let Ok((who, pos)) = players.get(other) else { continue };
+                            *slot.insert(write_appeared(mail, name, identity(who), pos))
+                        }
+                    }
+                }
+            };
+            mail.send(to, letter);
+        }
         moved.sort_unstable();
         moved.dedup();
         for &mover in moved.iter() {
             debug_assert!(visible.binary_search(&mover).is_ok(), "a mover told of is one it sees");
-            let letter = match moved_letters.entry(mover) {
+            if appeared_now.contains(&mover) {
+                continue;
+            }
+            let letter = match letters.moved.entry(mover) {
                 Entry::Occupied(written) => *written.get(),
                 Entry::Vacant(slot) => {
                     let Ok((who, pos)) = players.get(mover) else { continue };
@@ -420,15 +530,16 @@ fn write_moved(mail: &mut Mail, (id, ..): (PlayerId, &str, bool), pos: &Position
     mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x: pos.x, y: pos.y }))
 }
 
-/// Ends visibility between `a` and `b` both ways, telling each (`a_gone` holds `a`'s
-/// PlayerGone once written).
+/// Ends visibility between `a` and `b` both ways; each that is a player of this server is told
+/// at its next state update.
 fn unsee(
     a: Entity,
     b: Entity,
     interests: &mut Query<&mut Interest>,
     players: &Located,
-    mail: &mut Mail,
-    a_gone: &mut Option<Letter>,
+    due: &mut DueUpdates,
+    updates: &StateUpdates,
+    tick: u64,
 ) {
     for (x, y) in [(a, b), (b, a)] {
         if let Ok(mut i) = interests.get_mut(x) {
@@ -436,18 +547,19 @@ fn unsee(
         }
     }
     let (Ok((a_who, _)), Ok((b_who, _))) = (players.get(a), players.get(b)) else { return };
-    let ((a_id, _, a_here), (b_id, _, b_here)) = (identity(a_who), identity(b_who));
-    if b_here {
-        let gone = *a_gone.get_or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: a_id })));
-        mail.send(b, gone);
-    }
-    if a_here {
-        let gone = mail.write(&ServerMessage::PlayerGone(PlayerGone { player: b_id }));
-        mail.send(a, gone);
+    let (a, b) = ((a, identity(a_who)), (b, identity(b_who)));
+    for ((to, (to_id, _, here)), (other, (other_id, ..))) in [(b, a), (a, b)] {
+        if here && let Ok(mut i) = interests.get_mut(to) {
+            if !i.has_news() {
+                due.wait(updates, to, to_id, tick);
+            }
+            i.tell_gone(other, other_id);
+        }
     }
 }
 
-/// Removes a leaving player from the grid and from everyone's view, telling them.
+/// Removes a leaving player from the grid and from everyone's view; those of this server that
+/// saw it are told at their next state update.
 pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     let Some(mut interest) = world.get_mut::<Interest>(leaving) else { return };
     let visible = std::mem::take(&mut interest.visible);
@@ -455,15 +567,23 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     if let Some(cell) = cell {
         world.resource_mut::<InterestGrid>().remove_from(cell, leaving);
     }
-    if visible.is_empty() {
-        return;
-    }
-    let gone = world.resource_mut::<Mail>().write(&ServerMessage::PlayerGone(PlayerGone { player: id }));
+    let updates = *world.resource::<StateUpdates>();
+    let tick = world.resource::<TickInfo>().tick;
     for other in visible {
-        if let Some(mut i) = world.get_mut::<Interest>(other) {
-            i.unsee(leaving);
+        let Some(other_id) = world.get::<Player>(other).map(|p| p.id) else {
+            // A player of another server: told by its own.
+            if let Some(mut i) = world.get_mut::<Interest>(other) {
+                i.unsee(leaving);
+            }
+            continue;
+        };
+        let Some(mut i) = world.get_mut::<Interest>(other) else { continue };
+        i.unsee(leaving);
+        let first_news = !i.has_news();
+        i.tell_gone(leaving, id);
+        if first_news {
+            world.resource_mut::<DueUpdates>().wait(&updates, other, other_id, tick);
         }
-        world.resource_mut::<Mail>().send(other, gone);
     }
 }
 
@@ -536,6 +656,7 @@ mod tests {
             let mut world = World::new();
             world.insert_resource(InterestGrid::new(32.0, 4.0));
             world.insert_resource(StateUpdates::new(rate, tick_rate));
+            world.init_resource::<DueUpdates>();
             world.insert_resource(TickInfo::new(tick_rate));
             world.init_resource::<Mail>();
             let players = at
@@ -589,11 +710,16 @@ mod tests {
     }
 
     /// At a third of the tick rate, a player hears of a neighbour's moves once in three ticks,
-    /// the latest position only; appearing and going are told at once.
+    /// the latest position only; appearing and going come at its updates too, in order, and a
+    /// joining player is told who is near at once.
     #[test]
-    fn below_the_tick_rate_moves_are_coalesced_and_visibility_is_not() {
+    fn below_the_tick_rate_moves_and_visibility_are_told_at_each_players_updates() {
         let mut world = Moves::new(10, 30, &[(10.0, 10.0), (12.0, 10.0)]);
-        world.tick(&[]);
+        let first = world.tick(&[]);
+        assert!(
+            first.iter().all(|told| matches!(told[..], [ServerMessage::PlayerAppeared(_)])),
+            "joined: at once, {first:?}"
+        );
         let mut heard = Vec::new();
         for step in 1..=9 {
             let x = 10.0 + step as f32 * 0.5;
@@ -605,20 +731,51 @@ mod tests {
             assert_eq!(*message, moved(1, 10.0 + *step as f32 * 0.5, 10.0), "the latest position");
         }
         assert!(heard.windows(2).all(|w| w[1].0 - w[0].0 == 3), "evenly spaced: {heard:?}");
-        // Far away at once: gone in the same tick, and no move after it.
-        let told = world.tick(&[(0, 200.0, 10.0)]);
-        assert_eq!(told[1], [ServerMessage::PlayerGone(PlayerGone { player: 1 })]);
+        // Far away at once: gone at its next update, and no move after it.
+        let mut told = world.tick(&[(0, 200.0, 10.0)]).swap_remove(1);
+        for _ in 0..2 {
+            told.extend(world.tick(&[]).swap_remove(1));
+        }
+        assert_eq!(told, [ServerMessage::PlayerGone(PlayerGone { player: 1 })]);
         for _ in 0..3 {
             assert!(world.tick(&[]).iter().all(Vec::is_empty));
         }
-        // Back in view: appeared at once.
-        let told = world.tick(&[(0, 11.0, 10.0)]);
-        assert!(matches!(&told[1][..], [ServerMessage::PlayerAppeared(a)] if a.player == 1 && a.x == 11.0), "{told:?}");
+        // Back in view and walking on: appeared at its next update, where it is then, and no
+        // move told beside it.
+        let mut told = Vec::new();
+        for (i, x) in [11.0, 11.5, 12.0].into_iter().enumerate() {
+            told.extend(world.tick(&[(0, x, 10.0)]).swap_remove(1).into_iter().map(|m| (i, x, m)));
+        }
+        assert!(
+            matches!(&told[..], [(_, x, ServerMessage::PlayerAppeared(a))] if a.player == 1 && a.x == *x),
+            "{told:?}"
+        );
         // A move, then ticks skipped (a loop that fell behind skips ahead): told all the same.
-        let mut told = world.tick(&[(0, 12.0, 10.0)]);
+        let mut told = world.tick(&[(0, 12.5, 10.0)]);
         world.world.resource_mut::<TickInfo>().tick += 40;
         told.extend(world.tick(&[]));
-        assert!(told.iter().flatten().any(|m| *m == moved(1, 12.0, 10.0)), "{told:?}");
+        assert!(told.iter().flatten().any(|m| *m == moved(1, 12.5, 10.0)), "{told:?}");
+    }
+
+    /// A player that comes into view and leaves it again between two of a player's updates is
+    /// never told of: the client hears neither.
+    #[test]
+    fn a_player_in_and_out_of_view_between_two_updates_is_not_told_of() {
+        let mut world = Moves::new(1, 30, &[(10.0, 10.0), (300.0, 10.0)]);
+        let updates = StateUpdates::new(1, 30);
+        world.tick(&[]);
+        // Up to a tick after which neither player's update is due for the next two.
+        while {
+            let next = world.world.resource::<TickInfo>().tick + 1;
+            (next..next + 2).any(|t| updates.due(1, t) || updates.due(2, t))
+        } {
+            assert!(world.tick(&[]).iter().all(Vec::is_empty));
+        }
+        world.tick(&[(1, 20.0, 10.0)]);
+        world.tick(&[(1, 300.0, 10.0)]);
+        for _ in 0..40 {
+            assert!(world.tick(&[]).iter().all(Vec::is_empty));
+        }
     }
 
     /// The players' updates are spread over the ticks: at a third of the tick rate, each tick
@@ -679,6 +836,57 @@ mod tests {
                         if d > 36.0 {
                             proptest::prop_assert!(!visible.contains(&b), "{} does not see {} at {}", i, j, d);
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the moves, below the tick rate: a client that keeps the players it was told
+        /// appeared, until told they went, is never told of a move or a departure of one it
+        /// does not see, nor of an arrival of one it sees; and after each of its updates it
+        /// sees exactly whom the server has it see, each where it is.
+        #[test]
+        fn what_a_client_is_told_adds_up_to_what_it_sees(
+            start in proptest::collection::vec((0f32..120.0, 0f32..120.0), 2..16),
+            ticks in proptest::collection::vec(proptest::collection::vec((0usize..16, 0f32..120.0, 0f32..120.0), 0..8), 1..24),
+        ) {
+            let mut world = Moves::new(10, 30, &start);
+            let updates = StateUpdates::new(10, 30);
+            let mut clients: Vec<std::collections::BTreeMap<PlayerId, (f32, f32)>> = vec![Default::default(); start.len()];
+            for moves in ticks {
+                let moves: Vec<(usize, f32, f32)> =
+                    moves.into_iter().map(|(i, x, y)| (i % start.len(), x, y)).collect();
+                let told = world.tick(&moves);
+                let tick = world.world.resource::<TickInfo>().tick;
+                for (i, messages) in told.into_iter().enumerate() {
+                    let client = &mut clients[i];
+                    for message in messages {
+                        match message {
+                            ServerMessage::PlayerAppeared(a) => {
+                                proptest::prop_assert!(client.insert(a.player, (a.x, a.y)).is_none(), "{} told {} appeared twice", i, a.player);
+                            }
+                            ServerMessage::PlayerMoved(m) => {
+                                proptest::prop_assert!(client.insert(m.player, (m.x, m.y)).is_some(), "{} told {} moved unseen", i, m.player);
+                            }
+                            ServerMessage::PlayerGone(g) => {
+                                proptest::prop_assert!(client.remove(&g.player).is_some(), "{} told {} went unseen", i, g.player);
+                            }
+                            other => proptest::prop_assert!(false, "unexpected {:?}", other),
+                        }
+                    }
+                    let id = i as PlayerId + 1;
+                    if tick == 1 || updates.due(id, tick) {
+                        let visible = &world.world.get::<Interest>(world.players[i]).unwrap().visible;
+                        let sees: std::collections::BTreeMap<PlayerId, (f32, f32)> = visible
+                            .iter()
+                            .map(|&e| {
+                                let p = world.world.get::<Position>(e).unwrap();
+                                (world.world.get::<Player>(e).unwrap().id, (p.x, p.y))
+                            })
+                            .collect();
+                        proptest::prop_assert_eq!(&*client, &sees, "player {} after its update at tick {}", i, tick);
                     }
                 }
             }

@@ -443,6 +443,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
         max_speed: w.max_speed,
     });
     world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
+    world.init_resource::<interest::DueUpdates>();
     let updates = interest::StateUpdates::new(w.state_update_rate, config.tick_rate);
     world.insert_resource(updates);
     let chunks = crate::terrain::TerrainChunks::new(

@@ -87,16 +87,14 @@ impl TerrainChunks {
         }
     }
 
-    /// The chunk's message, encoded now if it never was.
-    fn message(&mut self, index: u32, tiles: &TileWorld) -> (Bytes, u32) {
-        let slot = &mut self.chunks[index as usize];
-        if let Some(chunk) = slot {
-            return chunk.clone();
-        }
-        let chunk =
-            (encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across))), 1);
-        *slot = Some(chunk.clone());
-        chunk
+    /// The chunk's message, encoded now if it never was, and its version. Borrowed: a player
+    /// walking into a chunk looks at every chunk in view and is sent few of them.
+    fn message(&mut self, index: u32, tiles: &TileWorld) -> (&Bytes, u32) {
+        let (across, slot) = (self.across, &mut self.chunks[index as usize]);
+        let (bytes, version) = slot.get_or_insert_with(|| {
+            (encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % across, index / across))), 1)
+        });
+        (bytes, *version)
     }
 
     /// After the host changed tiles: every chunk encoded so far whose message differs gets a new
@@ -202,7 +200,7 @@ fn send_view(
     for index in rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)) {
         let (bytes, version) = chunks.message(index, tiles);
         if sent.record(index, version) {
-            outbox.send_encoded(Audience::Player(player.id), bytes);
+            outbox.send_encoded(Audience::Player(player.id), bytes.clone());
         }
     }
 }
@@ -232,12 +230,12 @@ mod tests {
         let tiles = world();
         let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
         assert_eq!((chunks.across, chunks.down), (3, 2));
-        let corner = decoded(&chunks.message(5, &tiles).0);
+        let corner = decoded(chunks.message(5, &tiles).0);
         assert_eq!((corner.x, corner.y, corner.width, corner.height), (32, 16, 8, 4));
         let codes = terrain::decode_runs(&corner.tiles, 32).unwrap();
         assert_eq!(codes[31], terrain::WATER);
         assert_eq!(codes.iter().filter(|&&c| c == terrain::GROUND).count(), 31);
-        let second = decoded(&chunks.message(1, &tiles).0);
+        let second = decoded(chunks.message(1, &tiles).0);
         assert_eq!(terrain::decode_runs(&second.tiles, 256).unwrap()[16 + 1], terrain::ROCK);
     }
 
@@ -246,10 +244,12 @@ mod tests {
         let mut tiles = world();
         let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
         let (before, v0) = chunks.message(0, &tiles);
+        let before = before.clone();
         let (_, other) = chunks.message(2, &tiles);
         tiles.set(3, 3, Tile::Water);
         chunks.refresh(&tiles);
         let (after, v1) = chunks.message(0, &tiles);
+        let after = after.clone();
         assert_ne!(before, after);
         assert_eq!((v0, v1), (1, 2));
         assert_eq!(chunks.message(2, &tiles).1, other);

@@ -487,7 +487,13 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     let shard = resource_exists::<ledger::LedgerLink>;
     schedules.add_systems(
         PreTick,
-        (ledger::receive_answers, relay::receive_moves, handoff::receive_handoffs, handoff::admit_ready)
+        (
+            handoff::notice_stall,
+            ledger::receive_answers,
+            relay::receive_moves,
+            handoff::receive_handoffs,
+            handoff::admit_ready,
+        )
             .chain()
             .run_if(shard)
             .before(intake::receive_network)

@@ -619,6 +619,46 @@ async fn a_player_let_in_elsewhere_while_its_shard_was_cut_off_loses_its_session
     claim(&mut on_b, TILES[1]).await;
 }
 
+/// A shard whose tick stalled (its process stopped: its NATS link idle, never dropped) while its
+/// player was let in on another shard: when it runs again, a dig the player sent it meanwhile is
+/// refused or never applied, nothing is granted there, and the player's session there ends
+/// (`Replaced`); the vault is the other shard's player's to claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_that_stalled_while_its_player_went_elsewhere_grants_that_player_nothing() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard_of(&nats, "FirstFinder"), shard_of(&nats, "FirstFinder"));
+    let mut on_a = join(&shard_a, "alice").await;
+    let signal = |which: &str| {
+        let sent = std::process::Command::new("kill").arg(format!("-{which}")).arg(shard_a.pid().to_string()).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{which} shard A");
+    };
+    signal("STOP");
+    // Shard A does not answer for alice; after 4 s shard B takes her over.
+    let mut on_b = join_when_let_in(&shard_b, "alice").await;
+    let request = dig(&mut on_a, TILES[0]).await;
+    signal("CONT");
+    shard_a.wait_for_log(0, "tick stalled for");
+    // Everything shard A sends alice from then on, to the end of her session there.
+    let mut told = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, on_a.next_frame()).await {
+            Err(_) => panic!("shard A kept alice's session: {told:?}"),
+            Ok(Ok(Some(frame))) => told.extend(frame.messages),
+            Ok(Ok(None) | Err(_)) => break,
+        }
+    }
+    let granted = told.iter().filter_map(hunt).any(|(kind, _)| kind == "LootGranted");
+    assert!(!granted, "nothing granted on the stalled shard: {told:?}");
+    let answered = told.iter().find(|m| matches!(m, ServerMessage::Mod(m) if m.request == Some(request)));
+    assert!(answered.is_none(), "the dig is refused or never applied: {answered:?}");
+    let ended = told.iter().find_map(|m| match m {
+        ServerMessage::Error(e) if e.request.is_none() => Some((e.code, e.message.as_str())),
+        _ => None,
+    });
+    assert_eq!(ended, Some((ErrorCode::Replaced, "you logged in on another server of this hunt")), "{told:?}");
+    claim(&mut on_b, TILES[0]).await;
+}
+
 /// One session per name across the shards: a name online on one shard is refused on another
 /// (NameTaken), and let in once it left the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

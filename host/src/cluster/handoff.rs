@@ -35,7 +35,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use async_nats::jetstream::{self, kv};
@@ -62,6 +62,9 @@ const CONTESTED_WAIT: Duration = Duration::from_secs(4);
 const LEAVING_POLL: Duration = Duration::from_millis(20);
 /// How long a shard waits for another to say whether it has a player.
 const WHERE_TIMEOUT: Duration = Duration::from_millis(500);
+/// A tick this long after the last one finds the shard was silent long enough for another to
+/// take its players over ([`CONTESTED_WAIT`]): well below it, so any takeover is noticed.
+const STALLED: Duration = Duration::from_secs(2);
 /// A shard asked whether it has a player and not subscribed is asked once more this much later
 /// (a subscription made on another node of a NATS cluster reaches this one a moment later).
 const NO_RESPONDERS_AGAIN: Duration = Duration::from_millis(250);
@@ -362,6 +365,24 @@ impl HandoffLink {
     /// Names whose records are put: the other shards may let them in now.
     pub fn take_gone(&mut self) -> Vec<(String, (f32, f32))> {
         std::mem::take(&mut self.gone)
+    }
+}
+
+/// PreTick, first of the shard's systems: a tick that comes [`STALLED`] or more after the last
+/// one (the process was stopped, or starved of CPU) finds that this shard answered no other
+/// for as long, and another may have let one of its players in meanwhile (a silent shard is
+/// taken over after [`CONTESTED_WAIT`]). Its NATS link may never have dropped, so claims wait,
+/// as after a lost link, until each player online here is known to be this shard's again
+/// ([`check_sessions`]): a dig sent to this shard meanwhile is refused, not granted here.
+pub fn notice_stall(link: Res<HandoffLink>, mut last: Local<Option<Instant>>) {
+    let now = Instant::now();
+    let Some(last) = last.replace(now) else { return };
+    let silent = now.duration_since(last);
+    if silent >= STALLED && link.sessions_checked.swap(false, Ordering::Relaxed) {
+        tracing::warn!(
+            "cluster: this server's tick stalled for {:.1} s; claims wait until the players online here are known to be this server's",
+            silent.as_secs_f64()
+        );
     }
 }
 

@@ -173,16 +173,29 @@ impl Interest {
         !self.moved.is_empty() || !self.views.is_empty()
     }
 
-    /// `other`, whose id is `id`, left its view: told at its next update, unless `other` came
-    /// into view since the last one (the client never heard of it, and hears of neither).
-    fn tell_gone(&mut self, other: Entity, id: PlayerId) {
-        match self.views.iter().position(|&v| v == ViewChange::Appeared(other)) {
-            Some(at) => {
-                self.views.remove(at);
-            }
-            None => self.views.push(ViewChange::Gone(id)),
+    /// Adds `news` for its next update. A player gone that came into view since the last one
+    /// cancels its arrival instead: the client never heard of it, and hears of neither.
+    fn add(&mut self, news: News) {
+        match news {
+            News::Moved(other) => self.moved.push(other),
+            News::Appeared(other) => self.views.push(ViewChange::Appeared(other)),
+            News::Gone(other, id) => match self.views.iter().position(|&v| v == ViewChange::Appeared(other)) {
+                Some(at) => {
+                    self.views.remove(at);
+                }
+                None => self.views.push(ViewChange::Gone(id)),
+            },
         }
     }
+}
+
+/// What a player is told at its next state update.
+#[derive(Debug, Clone, Copy)]
+enum News {
+    Moved(Entity),
+    Appeared(Entity),
+    /// The player and its id.
+    Gone(Entity, PlayerId),
 }
 
 /// The players waiting for their state update, by the tick it is due in (slot `tick %
@@ -196,14 +209,24 @@ pub struct DueUpdates {
 }
 
 impl DueUpdates {
-    /// Puts `to`, whose id is `id`, in the slot of its next update from `tick` on (call when it
-    /// gets its first news since its last update).
-    fn wait(&mut self, updates: &StateUpdates, to: Entity, id: PlayerId, tick: u64) {
-        if self.slots.len() != updates.tick_rate as usize {
-            self.slots.resize_with(updates.tick_rate as usize, Vec::new);
+    /// Gives `to` (id `id`, its interest `interest`) `news` for its next update, putting it in
+    /// that update's slot when it is its first since the last: a player is in a slot exactly
+    /// while it has news.
+    fn tell(
+        &mut self,
+        (updates, tick): (&StateUpdates, u64),
+        (to, id): (Entity, PlayerId),
+        interest: &mut Interest,
+        news: News,
+    ) {
+        if !interest.has_news() {
+            if self.slots.len() != updates.tick_rate as usize {
+                self.slots.resize_with(updates.tick_rate as usize, Vec::new);
+            }
+            let due = updates.next_due(id, tick);
+            self.slots[(due % updates.tick_rate) as usize].push(to);
         }
-        let due = updates.next_due(id, tick);
-        self.slots[(due % updates.tick_rate) as usize].push(to);
+        interest.add(news);
     }
 }
 
@@ -401,10 +424,7 @@ pub fn update_interest(
                     let letter = *letters.moved.entry(mover).or_insert_with(|| write_moved(&mut mail, player, pos));
                     mail.send(other, letter);
                 } else {
-                    if !other_interest.has_news() {
-                        due.wait(&updates, other, other_id, tick);
-                    }
-                    other_interest.moved.push(mover);
+                    due.tell((&updates, tick), (other, other_id), &mut other_interest, News::Moved(mover));
                 }
             } else {
                 unsee(mover, other, &mut interests, &players, &mut due, &updates, tick);
@@ -441,21 +461,16 @@ pub fn update_interest(
                         .or_insert_with(|| write_appeared(&mut mail, name, seen_who, seen_pos));
                     mail.send(to, appeared);
                 } else {
-                    if !i.has_news() {
-                        due.wait(&updates, to, to_id, tick);
-                    }
-                    i.views.push(ViewChange::Appeared(seen));
+                    due.tell((&updates, tick), (to, to_id), &mut i, News::Appeared(seen));
                 }
             }
         }
     }
-    // The slots of every tick since the last one told (more than one after skipped ticks).
-    if due.slots.len() != updates.tick_rate as usize {
-        due.slots.resize_with(updates.tick_rate as usize, Vec::new);
-    }
+    // The slots of every tick since the last one told (more than one after skipped ticks); none
+    // until a player first had news.
     let first = (due.told_tick + 1).max(tick.saturating_sub(updates.tick_rate - 1));
     for t in first..=tick {
-        let slot = &mut due.slots[(t % updates.tick_rate) as usize];
+        let Some(slot) = due.slots.get_mut((t % updates.tick_rate) as usize) else { break };
         let mut told = Told { letters: &mut *letters, appeared_now: &mut *appeared_now, name: &mut *name };
         tell_updates(slot, &mut told, &players, &mut interests, &mut mail);
     }
@@ -550,10 +565,7 @@ fn unsee(
     let (a, b) = ((a, identity(a_who)), (b, identity(b_who)));
     for ((to, (to_id, _, here)), (other, (other_id, ..))) in [(b, a), (a, b)] {
         if here && let Ok(mut i) = interests.get_mut(to) {
-            if !i.has_news() {
-                due.wait(updates, to, to_id, tick);
-            }
-            i.tell_gone(other, other_id);
+            due.tell((updates, tick), (to, to_id), &mut i, News::Gone(other, other_id));
         }
     }
 }
@@ -567,24 +579,18 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     if let Some(cell) = cell {
         world.resource_mut::<InterestGrid>().remove_from(cell, leaving);
     }
-    let updates = *world.resource::<StateUpdates>();
-    let tick = world.resource::<TickInfo>().tick;
-    for other in visible {
-        let Some(other_id) = world.get::<Player>(other).map(|p| p.id) else {
-            // A player of another server: told by its own.
-            if let Some(mut i) = world.get_mut::<Interest>(other) {
-                i.unsee(leaving);
+    let clock = (*world.resource::<StateUpdates>(), world.resource::<TickInfo>().tick);
+    world.resource_scope(|world, mut due: Mut<DueUpdates>| {
+        for other in visible {
+            // A player of another server is told by its own.
+            let other_id = world.get::<Player>(other).map(|p| p.id);
+            let Some(mut i) = world.get_mut::<Interest>(other) else { continue };
+            i.unsee(leaving);
+            if let Some(other_id) = other_id {
+                due.tell((&clock.0, clock.1), (other, other_id), &mut i, News::Gone(leaving, id));
             }
-            continue;
-        };
-        let Some(mut i) = world.get_mut::<Interest>(other) else { continue };
-        i.unsee(leaving);
-        let first_news = !i.has_news();
-        i.tell_gone(leaving, id);
-        if first_news {
-            world.resource_mut::<DueUpdates>().wait(&updates, other, other_id, tick);
         }
-    }
+    });
 }
 
 /// `player`'s PlayerAppeared written into the mail. The message's name is copied into `name`,
@@ -670,6 +676,14 @@ mod tests {
             let mut schedule = Schedule::default();
             schedule.add_systems(update_interest);
             Self { world, schedule, players }
+        }
+
+        /// [`tick`](Self::tick) with moves of any player index, taken modulo the number of
+        /// players (what a property test draws).
+        fn tick_wrapping(&mut self, moves: Vec<(usize, f32, f32)>) -> Vec<Vec<ServerMessage>> {
+            let players = self.players.len();
+            let moves: Vec<(usize, f32, f32)> = moves.into_iter().map(|(i, x, y)| (i % players, x, y)).collect();
+            self.tick(&moves)
         }
 
         /// One tick with these moves; what each player was told, by player index.
@@ -817,9 +831,7 @@ mod tests {
         ) {
             let mut world = Moves::new(30, 30, &start);
             for moves in ticks {
-                let moves: Vec<(usize, f32, f32)> =
-                    moves.into_iter().map(|(i, x, y)| (i % start.len(), x, y)).collect();
-                world.tick(&moves);
+                world.tick_wrapping(moves);
                 let positions: Vec<Position> =
                     world.players.iter().map(|&e| *world.world.get::<Position>(e).unwrap()).collect();
                 let grid = world.world.resource::<InterestGrid>();
@@ -856,9 +868,7 @@ mod tests {
             let updates = StateUpdates::new(10, 30);
             let mut clients: Vec<std::collections::BTreeMap<PlayerId, (f32, f32)>> = vec![Default::default(); start.len()];
             for moves in ticks {
-                let moves: Vec<(usize, f32, f32)> =
-                    moves.into_iter().map(|(i, x, y)| (i % start.len(), x, y)).collect();
-                let told = world.tick(&moves);
+                let told = world.tick_wrapping(moves);
                 let tick = world.world.resource::<TickInfo>().tick;
                 for (i, messages) in told.into_iter().enumerate() {
                     let client = &mut clients[i];

@@ -841,12 +841,14 @@ mod tests {
                     proptest::prop_assert!(grid.cells[&cell].contains(&member), "player {} in its cell", i);
                     let visible = &world.world.get::<Interest>(a).unwrap().visible;
                     for (j, &b) in world.players.iter().enumerate() {
-                        let d = positions[i].distance_squared(positions[j].x, positions[j].y).sqrt();
-                        if i != j && d <= 32.0 {
-                            proptest::prop_assert!(visible.contains(&b), "{} sees {} at {}", i, j, d);
+                        // Squared, as the server compares: a square root rounded to exactly 32
+                        // is not within 32.
+                        let d2 = positions[i].distance_squared(positions[j].x, positions[j].y);
+                        if i != j && d2 <= 32.0 * 32.0 {
+                            proptest::prop_assert!(visible.contains(&b), "{} sees {} at {}", i, j, d2.sqrt());
                         }
-                        if d > 36.0 {
-                            proptest::prop_assert!(!visible.contains(&b), "{} does not see {} at {}", i, j, d);
+                        if d2 > 36.0 * 36.0 {
+                            proptest::prop_assert!(!visible.contains(&b), "{} does not see {} at {}", i, j, d2.sqrt());
                         }
                     }
                 }

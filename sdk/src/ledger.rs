@@ -60,12 +60,22 @@ pub struct Ledger {
     server: u64,
     /// Whether the ledger's engine can be reached now.
     available: bool,
+    /// Tickets of the asks made for a player ([`Ledger::ask_for`]) not answered yet.
+    awaited: Vec<(u64, crate::PlayerId)>,
 }
 
 impl Ledger {
     /// A ledger for server number `server` (unique among those sharing it), not yet reachable.
     pub fn new(server: u64) -> Self {
-        Self { asks: Vec::new(), answers: Vec::new(), news: Vec::new(), next_ticket: 0, server, available: false }
+        Self {
+            asks: Vec::new(),
+            answers: Vec::new(),
+            news: Vec::new(),
+            next_ticket: 0,
+            server,
+            available: false,
+            awaited: Vec::new(),
+        }
     }
 
     /// This server's number: see [`Ledger::new`].
@@ -100,6 +110,20 @@ impl Ledger {
         ticket
     }
 
+    /// [`ask`](Self::ask), for `player`: until it is answered, the player's departure waits (the
+    /// host keeps a player who leaves meanwhile until it is, so what the answer grants is in the
+    /// records it leaves with, wherever it plays next).
+    pub fn ask_for(&mut self, player: crate::PlayerId, key: String, value: Vec<u8>) -> u64 {
+        let ticket = self.ask(key, value);
+        self.awaited.push((ticket, player));
+        ticket
+    }
+
+    /// Whether an ask made for `player` waits for its answer (the host, as the player leaves).
+    pub fn awaits_answer_for(&self, player: crate::PlayerId) -> bool {
+        self.awaited.iter().any(|(_, p)| *p == player)
+    }
+
     /// The answers to asks whose keys start with `prefix`, that came since the last call (a
     /// mod, each tick: each concern takes those of its own keys).
     pub fn take_answers_under(&mut self, prefix: &str) -> Vec<(u64, Decision)> {
@@ -130,6 +154,9 @@ impl Ledger {
 
     /// An answer to the ask `ticket` for `key` (the host, before `Tick`).
     pub fn answer(&mut self, ticket: u64, key: String, decision: Decision) {
+        if let Some(i) = self.awaited.iter().position(|(t, _)| *t == ticket) {
+            self.awaited.swap_remove(i);
+        }
         self.answers.push((ticket, key, decision));
     }
 
@@ -172,6 +199,21 @@ pub fn key_level(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A player's departure waits while an ask made for it is not answered, and only then.
+    #[test]
+    fn an_ask_for_a_player_is_awaited_until_answered() {
+        let mut ledger = Ledger::new(1);
+        let first = ledger.ask_for(7, "claims.a".into(), Vec::new());
+        let second = ledger.ask_for(7, "claims.b".into(), Vec::new());
+        ledger.ask("runs.x".into(), Vec::new());
+        assert!(ledger.awaits_answer_for(7));
+        assert!(!ledger.awaits_answer_for(8));
+        ledger.answer(first, "claims.a".into(), Decision::Created);
+        assert!(ledger.awaits_answer_for(7), "one ask still waits");
+        ledger.answer(second, "claims.b".into(), Decision::Held(Vec::new()));
+        assert!(!ledger.awaits_answer_for(7));
+    }
 
     #[test]
     fn key_levels_keep_plain_names_and_escape_the_rest() {

@@ -757,6 +757,23 @@ async fn a_players_inventory_and_answers_follow_it_to_another_shard() {
     assert_eq!(answer(&mut alice, request).await.0, Err("already claimed: you opened this vault before".to_string()));
 }
 
+/// A player who leaves a shard while its claim is being decided (the dig that opens the vault
+/// the last thing it sent) finds the vault's loot on the shard it joins next: its departure
+/// waits for the ledger's answer, so the records it leaves with hold the loot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_who_leaves_while_its_claim_is_decided_finds_the_loot_on_the_next_shard() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) = (shard(&nats), shard(&nats));
+    let mut alice = join(&shard_a, "alice").await;
+    dig(&mut alice, TILES[0]).await;
+    alice.close().await.unwrap();
+    let mut alice = join_when_let_in(&shard_b, "alice").await;
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 5)], "the vault's coins came with her");
+    let request = dig(&mut alice, TILES[0]).await;
+    let again = answer(&mut alice, request).await.0;
+    assert!(again.as_ref().is_err_and(|why| why.starts_with("already claimed")), "{again:?}");
+}
+
 /// Two shards whose vaults ([`TILES`]) are claimed once per player, started.
 fn per_player_shards(nats: &NatsServer) -> [(TestServer, LiveServer); 2] {
     [0, 1].map(|_| shard_of(nats, "PerPlayer"))

@@ -224,7 +224,8 @@ impl SharedClaims<'_> {
         }
         let ask = (ledger.server(), ledger.next_ticket());
         let value = LedgerClaim { player: claim.player, name: name.to_owned(), claimant, ask };
-        let ticket = ledger.ask(key.clone(), rmp_serde::to_vec_named(&value).expect("claims serialise"));
+        let ticket =
+            ledger.ask_for(claim.player, key.clone(), rmp_serde::to_vec_named(&value).expect("claims serialise"));
         debug_assert_eq!(ticket, ask.1);
         self.waiting.0.insert(ticket, (claim, first, key, value));
     }

@@ -93,7 +93,8 @@ struct Bundle {
 enum Where {
     /// Online, or its join here is let in or about to be.
     Online,
-    /// It left; its last put flies.
+    /// It left, or is leaving (kept until the ledger answers its claims); its last put is to
+    /// come or flies.
     Leaving,
     /// Not here.
     Absent,
@@ -339,11 +340,12 @@ impl HandoffLink {
 
     /// Whether this shard has `name` (lower-cased), as it answers another shard's join.
     fn where_is(&self, name: &str, sessions: &crate::sessions::Sessions) -> Where {
-        if self.leaving.contains_key(name) {
+        let online = sessions.by_name(name);
+        if self.leaving.contains_key(name) || online.is_some_and(|entity| sessions.is_leaving(entity)) {
             Where::Leaving
         } else if self.parked.contains_key(name)
             || self.ready.iter().any(|(request, _)| request.name.to_lowercase() == name)
-            || sessions.by_name(name).is_some()
+            || online.is_some()
         {
             Where::Online
         } else {

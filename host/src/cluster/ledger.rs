@@ -79,14 +79,21 @@ pub fn send_asks(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
     }
 }
 
-/// PreTick: the answers and news that came, into the [`Ledger`].
+/// PreTick: the answers and news that came, into the [`Ledger`]; held while the players online
+/// here are not known to be this shard's (after a lost link or a stall): an answer to a claim
+/// asked before is applied only once its player is known to be here still, and a player let in
+/// elsewhere meanwhile has left first (its claim then waits for it to come back here).
 pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>, net: Option<Res<crate::sessions::NetLink>>) {
-    let available = link.available.load(Ordering::Relaxed) && link.sessions_checked.load(Ordering::Relaxed);
+    let checked = link.sessions_checked.load(Ordering::Relaxed);
+    let available = link.available.load(Ordering::Relaxed) && checked;
     if ledger.available() != available {
         ledger.set_available(available);
         if let Some(net) = net {
             net.metrics.cluster_ledger_available.set(i64::from(available));
         }
+    }
+    if !checked {
+        return;
     }
     for event in link.events.try_iter() {
         match event {

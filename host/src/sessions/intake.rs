@@ -176,8 +176,13 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
 /// PostTick, first: removes the players whose connection ended this tick, after the systems
 /// that applied what they sent (a dig that came just before the end is applied and its answer
 /// recorded for a repeat on the next connection). Until then the name stays online: a join
-/// under it in the same tick is refused (`NameTaken`) and the client tries again. Then the
-/// `players_online` gauge, after the tick's joins and departures.
+/// under it in the same tick waits for the next (`rejoining`). Then the `players_online`
+/// gauge, after the tick's joins and departures.
+///
+/// A shard keeps a player whose claim the ledger has not answered yet until it has (at most a
+/// JetStream round trip while NATS is up; while it is down, until it is back): the answer is
+/// applied to the player here, and the records it leaves with, put in NATS for the next shard
+/// it joins, hold what the claim granted.
 pub fn remove_departed(world: &mut World) {
     let mut departed = std::mem::take(&mut world.resource_mut::<Sessions>().departed);
     let mut sessions = world.resource_mut::<Sessions>();
@@ -185,14 +190,25 @@ pub fn remove_departed(world: &mut World) {
     if !sessions.ending.is_empty() {
         sessions.ending.clear();
     }
-    for (entity, reason) in departed.drain(..) {
+    departed.retain(|&(entity, reason)| {
+        if awaits_ledger(world, entity) {
+            world.resource_mut::<Sessions>().ending.insert(entity);
+            return true;
+        }
         remove_player(world, entity, reason);
-    }
-    // The emptied list goes back: its room is kept for the next tick's departures.
+        false
+    });
+    // The list goes back, with the players kept: its room is kept for the next tick's departures.
     world.resource_mut::<Sessions>().departed = departed;
     if let Some(link) = world.get_resource::<NetLink>() {
         link.metrics.players_online.set(world.resource::<Sessions>().online() as i64);
     }
+}
+
+/// Whether the ledger has yet to answer a claim of this player's (a shard only).
+fn awaits_ledger(world: &World, entity: Entity) -> bool {
+    let Some(ledger) = world.get_resource::<veltrix_sdk::Ledger>() else { return false };
+    world.get::<Player>(entity).is_some_and(|player| ledger.awaits_answer_for(player.id))
 }
 
 /// Ends a player's session because it logged in elsewhere: its client is told `Replaced`

@@ -87,7 +87,7 @@ pub struct Sessions {
     pub cluster: bool,
     /// Connections that ended this tick, removed in PostTick ([`intake::remove_departed`]):
     /// what they sent before ending is applied in this tick's systems, with its sender still
-    /// there.
+    /// there. On a shard, also those kept until the ledger answers their claims.
     departed: Vec<(Entity, Disconnect)>,
     /// The same players, to look one up (a storm of reconnections ends thousands in a tick).
     ending: ahash::AHashSet<Entity>,
@@ -104,6 +104,11 @@ impl Sessions {
     /// The online player of this name (any case).
     pub fn by_name(&self, name: &str) -> Option<Entity> {
         self.ids.get(&name.to_lowercase()).and_then(|id| self.entity(*id))
+    }
+
+    /// Whether this player's connection ended and it is about to be removed.
+    pub fn is_leaving(&self, entity: Entity) -> bool {
+        self.ending.contains(&entity)
     }
 
     /// The id this server gave a name (any case), online or not.

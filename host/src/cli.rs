@@ -53,6 +53,11 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub executor: Option<Executor>,
 
+    /// How the operating system schedules the tick thread: real-time where allowed, or
+    /// normal [config: TickPriority].
+    #[arg(long, value_enum)]
+    pub tick_priority: Option<crate::config::TickPriority>,
+
     /// How players authenticate [config: Auth].
     #[arg(long, value_enum)]
     pub auth: Option<crate::config::Auth>,
@@ -324,6 +329,9 @@ impl Cli {
         if let Some(v) = self.executor {
             config.executor = v;
         }
+        if let Some(v) = self.tick_priority {
+            config.tick_priority = v;
+        }
         if let Some(v) = self.auth {
             config.auth = v;
         }
@@ -349,10 +357,19 @@ mod tests {
 
     #[test]
     fn flags_override_config() {
-        let cli = Cli::parse_from(["veltrix-server", "--tick-rate", "20", "--executor", "single-threaded"]);
+        let cli = Cli::parse_from([
+            "veltrix-server",
+            "--tick-rate",
+            "20",
+            "--executor",
+            "single-threaded",
+            "--tick-priority",
+            "real-time",
+        ]);
         let config = cli.apply(ServerConfig::default()).unwrap();
         assert_eq!(config.tick_rate, 20);
         assert_eq!(config.executor, Executor::SingleThreaded);
+        assert_eq!(config.tick_priority, crate::config::TickPriority::RealTime);
         assert_eq!(config.port, 5520);
     }
 

@@ -56,6 +56,19 @@ impl From<Executor> for veltrix_sdk::runtime::Executor {
     }
 }
 
+/// How the operating system schedules the tick thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum TickPriority {
+    /// `RealTime` where the system allows it and the machine has 2 cores or more, `Normal`
+    /// otherwise; the log says which.
+    Auto,
+    /// The lowest real-time priority (`SCHED_FIFO` 1): the tick runs as soon as it is due,
+    /// ahead of every normal thread. The server does not start if the system refuses it.
+    RealTime,
+    /// Like every other thread.
+    Normal,
+}
+
 /// One entry of the `Mods` map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -241,6 +254,8 @@ pub struct ServerConfig {
     pub max_catch_up_ticks: u32,
     /// The executor for the tick schedules.
     pub executor: Executor,
+    /// How the operating system schedules the tick thread.
+    pub tick_priority: TickPriority,
     /// Stop the server when any mod fails to load, instead of going on without it.
     pub fail_on_mod_error: bool,
     /// Per-mod switches by `Group:Name`.
@@ -264,6 +279,7 @@ impl Default for ServerConfig {
             tick_rate: 30,
             max_catch_up_ticks: 5,
             executor: Executor::Auto,
+            tick_priority: TickPriority::Auto,
             fail_on_mod_error: false,
             mods: BTreeMap::new(),
             auth: Auth::Offline,

@@ -140,6 +140,9 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<RunSummary, ServerError> {
     let ready_file = options.ready_file.as_deref().map(ReadyFile::claim).transpose().map_err(ServerError::Startup)?;
+    // This thread runs the ticks; the threads it starts from here on are normal again.
+    let priority = crate::tick::prioritize(config.tick_priority).map_err(ServerError::Startup)?;
+    tracing::info!("the tick thread runs at {priority}");
     let report = load_mods(root, config, options, true);
     let mut failures = report.failures;
 

@@ -19,6 +19,8 @@ use std::{
 
 use hdrhistogram::Histogram;
 
+use crate::config::TickPriority;
+
 /// How the loop is paced.
 #[derive(Debug, Clone, Copy)]
 pub struct TickPacing {
@@ -94,6 +96,51 @@ impl TickStats {
     fn allocation_summary(&self) -> &'static str {
         ""
     }
+}
+
+/// Schedules the calling thread, the tick thread, as `priority` says; what it got, for the log.
+/// `Err` only when `RealTime` was asked for and refused: the message says how to allow it.
+///
+/// Real time because the tick is the one thread whose lateness players feel, and the server's
+/// other threads (the network's, the writers', the store's) wake in bursts at the very moment a
+/// tick runs: at normal priority a tick of 3 ms of work waited 3 to 7 ms for a core with the
+/// machine half idle (docs/benchmarks.md, "The tick thread at real-time priority"). The lowest
+/// real-time priority is above every normal thread and below the system's own. The threads
+/// this one starts afterwards are normal again (`SCHED_RESET_ON_FORK`). A tick that overruns
+/// runs back to back and then holds one core; `Auto` asks for it only with a second core.
+pub fn prioritize(priority: TickPriority) -> Result<String, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match priority {
+        TickPriority::Normal => Ok("normal priority".into()),
+        TickPriority::Auto if cores < 2 => Ok("normal priority (one core: real time would starve the network)".into()),
+        TickPriority::Auto | TickPriority::RealTime => match real_time() {
+            Ok(()) => Ok("real-time priority (SCHED_FIFO 1)".into()),
+            Err(e) => {
+                let how = "give the server CAP_SYS_NICE or a real-time limit (systemd `LimitRTPRIO=1`, \
+                           docker `--ulimit rtprio=1`; docs/configuration.md, TickPriority)";
+                match priority {
+                    TickPriority::RealTime => Err(format!(
+                        "TickPriority is RealTime but the system refused real-time priority ({e}): {how}, or set it \
+                         to Auto"
+                    )),
+                    _ => Ok(format!("normal priority (real time refused: {e}; for steadier ticks {how})")),
+                }
+            }
+        },
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn real_time() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sets the calling thread's (0) policy; `param` is a valid sched_param for the call.
+    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param) };
+    if set == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn real_time() -> std::io::Result<()> {
+    Err(std::io::Error::other("real-time scheduling is set up on Linux only"))
 }
 
 /// Runs `tick(n)` for n = 1, 2, ... on the deadlines of `pacing` until `stop` is set or
@@ -173,6 +220,34 @@ mod tests {
             "90 ticks took {:?}, expected {expected:?} give or take one tick",
             stats.elapsed
         );
+    }
+
+    /// Real time where the system allows it, for the calling thread only: a thread it starts
+    /// is normal again. Where it is refused, `RealTime` is an error saying how to allow it and
+    /// `Auto` goes on at normal priority.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_tick_thread_alone_runs_in_real_time() {
+        std::thread::spawn(|| {
+            let policy = || unsafe { libc::sched_getscheduler(0) } & !libc::SCHED_RESET_ON_FORK;
+            assert_eq!(prioritize(TickPriority::Normal).unwrap(), "normal priority");
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            match prioritize(TickPriority::RealTime) {
+                Ok(got) => {
+                    assert_eq!(got, "real-time priority (SCHED_FIFO 1)");
+                    assert_eq!(policy(), libc::SCHED_FIFO);
+                    let child = std::thread::spawn(policy).join().unwrap();
+                    assert_eq!(child, libc::SCHED_OTHER, "a thread it starts is normal");
+                }
+                Err(refused) => {
+                    assert!(refused.contains("CAP_SYS_NICE") && refused.contains("set it to Auto"), "{refused}");
+                    let auto = prioritize(TickPriority::Auto).unwrap();
+                    assert!(auto.starts_with("normal priority"), "{auto}");
+                }
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     /// A stall of many ticks is clamped: the loop skips ahead instead of bursting.

@@ -112,6 +112,9 @@ impl Plan {
         if let Some(executor) = &scenario.executor {
             config["Executor"] = executor.as_str().into();
         }
+        if let Some(priority) = &scenario.tick_priority {
+            config["TickPriority"] = priority.as_str().into();
+        }
         if let Some(rate) = scenario.state_update_rate {
             config["World"]["StateUpdateRate"] = rate.into();
         }

@@ -194,6 +194,10 @@ pub struct Report {
     pub scenario: String,
     /// The server's executor.
     pub executor: String,
+    /// How the server's tick thread was scheduled, as its log said ("real-time priority
+    /// (SCHED_FIFO 1)", "normal priority ..."); empty in reports of older builds.
+    #[serde(default)]
+    pub tick_thread: String,
     pub bots: usize,
     pub connected: usize,
     pub connect_seconds: f64,
@@ -305,7 +309,10 @@ impl Report {
         let mut row = |what: &str, value: String| out.push_str(&format!("| {what} | {value} |\n"));
         row(
             "scenario",
-            format!("{} ({} bots, {} connected; {} executor)", self.scenario, self.bots, self.connected, self.executor),
+            format!(
+                "{} ({} bots, {} connected; {} executor; tick thread at {})",
+                self.scenario, self.bots, self.connected, self.executor, self.tick_thread
+            ),
         );
         row("connect all", format!("{:.1} s, {} failed attempts", self.connect_seconds, self.connect_failures));
         for t in &self.ticks {

@@ -42,6 +42,10 @@ pub struct Scenario {
     /// counts every system's.
     #[serde(default)]
     pub executor: Option<String>,
+    /// The server's `TickPriority` (`Auto`, `RealTime` or `Normal`; the server's default,
+    /// `Auto`, when absent).
+    #[serde(default)]
+    pub tick_priority: Option<String>,
     /// Seeds where bots stand, where vaults are and when bots act: the same seed, the same plan.
     #[serde(default)]
     pub seed: u64,
@@ -213,6 +217,8 @@ pub enum ScenarioError {
     Negative,
     #[error("Executor: expected MultiThreaded, SingleThreaded or Auto, found {0:?}")]
     Executor(String),
+    #[error("TickPriority: expected Auto, RealTime or Normal, found {0:?}")]
+    TickPriority(String),
     #[error("Placement.Hotspots: Count must be 1 or more and Share within 0..1, found {0:?}")]
     Hotspots(Hotspots),
     #[error("ClueDrops: AtSeconds {at} is outside the measured window (0 to {seconds} s)")]
@@ -273,6 +279,11 @@ impl Scenario {
             && !["MultiThreaded", "SingleThreaded", "Auto"].contains(&e.as_str())
         {
             return Err(ScenarioError::Executor(e.clone()));
+        }
+        if let Some(p) = &self.tick_priority
+            && !["Auto", "RealTime", "Normal"].contains(&p.as_str())
+        {
+            return Err(ScenarioError::TickPriority(p.clone()));
         }
         if let Placement::Hotspots(h) = &self.placement
             && (h.count == 0 || !(0.0..=1.0).contains(&h.share))

@@ -61,6 +61,7 @@ pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topolog
     let mut servers: Vec<LiveServer> = roots.iter().map(|root| started(root, url.is_some())).collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_empty = servers.iter().map(|s| rss_kib(s.pid()).unwrap_or(0)).sum();
+    let tick_thread = tick_thread(&servers[0]);
     let shared = shared_state(&servers, &plan, &scenario, topology);
     let (handles, connect_seconds) = fill_up(&plan, &shared).await;
     let window_start = start_hunt(&mut servers, &shared, &scenario);
@@ -81,7 +82,7 @@ pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topolog
         drop(server);
         version
     });
-    let figures = Figures { connect_seconds, rss_empty, window, drained, tick_overruns };
+    let figures = Figures { connect_seconds, rss_empty, tick_thread, window, drained, tick_overruns };
     let sharded = sharded(&shared, &scenario, (topology, nats_version), &figures, probe);
     let mut report = report(name, scenario, &shared, figures);
     report.shards = sharded;
@@ -137,6 +138,13 @@ fn started(server: &TestServer, clustered: bool) -> LiveServer {
         live.wait_for_log(0, &format!("claims are decided in JetStream bucket {}", shards::BUCKET));
     }
     live
+}
+
+/// How the server's tick thread is scheduled, as its log says at start.
+fn tick_thread(server: &LiveServer) -> String {
+    const SAID: &str = "the tick thread runs at ";
+    let log = server.log();
+    log.find(SAID).map_or("?".into(), |at| log[at + SAID.len()..].lines().next().unwrap_or("?").to_string())
 }
 
 /// What every bot shares, before any bot runs: no window yet, nobody online.
@@ -421,13 +429,14 @@ fn sharded(
 struct Figures {
     connect_seconds: f64,
     rss_empty: u64,
+    tick_thread: String,
     window: Window,
     drained: Drained,
     tick_overruns: u64,
 }
 
 fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> Report {
-    let Figures { connect_seconds, rss_empty, window, drained, tick_overruns } = figures;
+    let Figures { connect_seconds, rss_empty, tick_thread, window, drained, tick_overruns } = figures;
     let Window {
         ticks,
         server_cpu_cores,
@@ -459,6 +468,7 @@ fn report(name: &str, scenario: Scenario, shared: &Shared, figures: Figures) -> 
     Report {
         scenario: name.to_string(),
         executor: scenario.executor_here(),
+        tick_thread,
         bots: scenario.bots,
         connected,
         connect_seconds,

@@ -51,6 +51,10 @@ struct Args {
     /// server's default, chosen by its cores).
     #[arg(long)]
     executor: Option<String>,
+    /// The server's TickPriority, instead of the scenario's: Auto, RealTime or Normal (the
+    /// server's default, Auto: real time where the system allows it).
+    #[arg(long)]
+    tick_priority: Option<String>,
     /// The server folder to run (default: the benchmark build, built now).
     #[arg(long)]
     server_dir: Option<PathBuf>,
@@ -180,6 +184,7 @@ fn runs(args: &Args) -> Vec<Runs> {
             s.seconds = args.seconds.unwrap_or(s.seconds);
             s.warmup_seconds = args.warmup.unwrap_or(s.warmup_seconds);
             s.executor = args.executor.clone().or(s.executor);
+            s.tick_priority = args.tick_priority.clone().or(s.tick_priority);
             s.writer_threads = args.writer_threads.or(s.writer_threads);
             s.network_threads = args.network_threads.or(s.network_threads);
             for &bots in &counts {

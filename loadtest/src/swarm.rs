@@ -63,7 +63,8 @@ pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topolog
     let rss_empty = servers.iter().map(|s| rss_kib(s.pid()).unwrap_or(0)).sum();
     let tick_thread = tick_thread(&servers[0]);
     let shared = shared_state(&servers, &plan, &scenario, topology);
-    let (handles, connect_seconds) = fill_up(&plan, &shared).await;
+    let threads = BotThreads::start(BOT_THREADS);
+    let (handles, connect_seconds) = fill_up(&plan, &shared, &threads).await;
     let window_start = start_hunt(&mut servers, &shared, &scenario);
     let window_end = window_start + secs(scenario.seconds);
     let probe = url.map(|url| tokio::spawn(shards::probe(url, window_start, window_end)));
@@ -169,15 +170,67 @@ fn shared_state(servers: &[LiveServer], plan: &Plan, scenario: &Scenario, topolo
     })
 }
 
+/// Threads the bots run on, like the server's network runtime: the machine has two cores.
+const BOT_THREADS: usize = 2;
+
+/// The threads the bots run on, each a single-threaded runtime with its share of the bots: a
+/// bot's task, its socket's readiness and its timer stay on one thread (no work stealing, no
+/// wake-up handed across threads). The runtimes and the bots still on them end when it is
+/// dropped.
+struct BotThreads {
+    runtimes: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BotThreads {
+    fn start(count: usize) -> Self {
+        let mut threads = BotThreads { runtimes: Vec::new(), stops: Vec::new(), threads: Vec::new() };
+        for i in 0..count {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let (runtime_tx, runtime_rx) = std::sync::mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name(format!("bots-{i}"))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    runtime_tx.send(runtime.handle().clone()).unwrap();
+                    // Drives the bots spawned on it until told to stop.
+                    let _ = runtime.block_on(stopped);
+                })
+                .expect("a bot thread starts");
+            threads.runtimes.push(runtime_rx.recv().expect("the bot thread's runtime"));
+            threads.stops.push(stop);
+            threads.threads.push(thread);
+        }
+        threads
+    }
+
+    /// Runs bot `index` on its thread.
+    fn spawn(&self, index: usize, bot: impl Future<Output = Tally> + Send + 'static) -> JoinHandle<Tally> {
+        self.runtimes[index % self.runtimes.len()].spawn(bot)
+    }
+}
+
+impl Drop for BotThreads {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Starts every bot, `CONNECT_BATCH` at a time, and waits for them to be online: the bots'
 /// tasks and how long filling up took, in seconds.
-async fn fill_up(plan: &Plan, shared: &Arc<Shared>) -> (Vec<JoinHandle<Tally>>, f64) {
+async fn fill_up(plan: &Plan, shared: &Arc<Shared>, threads: &BotThreads) -> (Vec<JoinHandle<Tally>>, f64) {
     let bots = shared.scenario.bots;
     let online = || shared.online.load(Ordering::Relaxed);
     let connect_started = Instant::now();
     let mut handles = Vec::with_capacity(bots);
     for (i, bot) in plan.bots.iter().enumerate() {
-        handles.push(tokio::spawn(bots::run(i as u32, *bot, shared.clone())));
+        handles.push(threads.spawn(i, bots::run(i as u32, *bot, shared.clone())));
         if (i + 1) % CONNECT_BATCH == 0 {
             wait_until(|| online() as usize >= i + 1 - CONNECT_BATCH / 2, 30).await;
         }

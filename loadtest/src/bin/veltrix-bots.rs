@@ -105,7 +105,8 @@ fn main() {
     let runs = runs(&args);
     let server_dir = args.server_dir.clone().unwrap_or_else(veltrix_loadtest::bench_server);
     std::fs::create_dir_all(&args.out).unwrap_or_else(|e| panic!("{}: {e}", args.out.display()));
-    // Two threads, like the server's network runtime: the machine has two cores.
+    // The run's own work (the servers' consoles and `/bench`, the NATS peer and probe); the
+    // bots run on threads of their own (`swarm::BotThreads`).
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // The machine's floor, measured in the same command: the report sets each run against it.
     // As many connections as the largest run has bots (a write costs more among more sockets),

@@ -29,12 +29,19 @@
 mod addr;
 mod error;
 
-use std::{collections::VecDeque, time::Duration};
+use std::{
+    collections::VecDeque,
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::{net::TcpStream, time::Instant};
+use tokio::{
+    net::{TcpSocket, TcpStream},
+    time::Instant,
+};
 use tokio_tungstenite::{
     WebSocketStream, client_async_with_config,
     tungstenite::{
@@ -95,6 +102,28 @@ pub struct Client {
     requests: Ids,
 }
 
+/// A TCP connection to `endpoint`, from local address `from` when given (to the endpoint's
+/// addresses of its family).
+async fn tcp_connect(endpoint: &addr::Endpoint, from: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let to = (endpoint.host.as_str(), endpoint.port);
+    let Some(from) = from else { return TcpStream::connect(to).await };
+    let mut last = None;
+    for to in tokio::net::lookup_host(to).await?.filter(|to| to.is_ipv4() == from.is_ipv4()) {
+        let socket = if to.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.bind(SocketAddr::new(from, 0))?;
+        match socket.connect(to).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} has no address of {from}'s family", endpoint.host),
+        )
+    }))
+}
+
 impl Client {
     /// Connects, says `hello`, and waits for the answer, all within [`CONNECT_TIMEOUT`].
     ///
@@ -108,7 +137,7 @@ impl Client {
     /// [`connect`](Self::connect), recording the bytes of every frame read from the first on
     /// (the Welcome's frame included): see [`raw_frames`](Self::raw_frames).
     pub async fn connect_recording(addr: &str, hello: Hello) -> Result<(Client, Welcome), ClientError> {
-        Self::connect_with(addr, hello, CONNECT_TIMEOUT, true).await
+        Self::connect_with(addr, hello, CONNECT_TIMEOUT, true, None).await
     }
 
     /// [`connect`](Self::connect) with another time limit.
@@ -117,7 +146,18 @@ impl Client {
         hello: Hello,
         timeout: Duration,
     ) -> Result<(Client, Welcome), ClientError> {
-        Self::connect_with(addr, hello, timeout, false).await
+        Self::connect_with(addr, hello, timeout, false, None).await
+    }
+
+    /// [`connect_with_timeout`](Self::connect_with_timeout) from the local address `from` (a
+    /// load generator spreads its clients over several, as players come from many).
+    pub async fn connect_from(
+        addr: &str,
+        hello: Hello,
+        timeout: Duration,
+        from: IpAddr,
+    ) -> Result<(Client, Welcome), ClientError> {
+        Self::connect_with(addr, hello, timeout, false, Some(from)).await
     }
 
     async fn connect_with(
@@ -125,17 +165,23 @@ impl Client {
         hello: Hello,
         timeout: Duration,
         record: bool,
+        from: Option<IpAddr>,
     ) -> Result<(Client, Welcome), ClientError> {
         let endpoint =
             addr::Endpoint::parse(addr).map_err(|why| ClientError::Address { addr: addr.to_string(), why })?;
-        match tokio::time::timeout(timeout, Self::handshake(endpoint, hello, record)).await {
+        match tokio::time::timeout(timeout, Self::handshake(endpoint, hello, record, from)).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout { waited: timeout, received: Vec::new() }),
         }
     }
 
-    async fn handshake(endpoint: addr::Endpoint, hello: Hello, record: bool) -> Result<(Client, Welcome), ClientError> {
-        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
+    async fn handshake(
+        endpoint: addr::Endpoint,
+        hello: Hello,
+        record: bool,
+        from: Option<IpAddr>,
+    ) -> Result<(Client, Welcome), ClientError> {
+        let tcp = tcp_connect(&endpoint, from).await?;
         // Moves are small and latency matters more than packet count.
         tcp.set_nodelay(true)?;
         let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);

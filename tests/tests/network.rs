@@ -54,6 +54,16 @@ async fn handshake_welcomes_with_the_server_and_its_mods() {
     assert_eq!(client.player(), welcome.player);
 }
 
+/// A client may connect from a local address of its choosing (a load generator spreads its
+/// bots over several): the server sees that address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_connects_from_the_local_address_it_names() {
+    let (_s, live) = start(&[]);
+    let from = std::net::Ipv4Addr::new(127, 0, 1, 7).into();
+    Client::connect_from(&live.addr, hello("ana"), WAIT, from).await.unwrap();
+    live.wait_for_log(0, "player ana (id 1) joined from 127.0.1.7:");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_version_mismatch_is_refused() {
     let (_s, live) = start(&[]);

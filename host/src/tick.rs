@@ -104,7 +104,7 @@ impl TickStats {
 /// Real time because the tick is the one thread whose lateness players feel, and the server's
 /// other threads (the network's, the writers', the store's) wake in bursts at the very moment a
 /// tick runs: at normal priority a tick of 3 ms of work waited 3 to 7 ms for a core with the
-/// machine half idle (docs/benchmarks.md, "The tick thread at real-time priority"). The lowest
+/// machine half idle (docs/benchmarks.md, "The tick thread in real time"). The lowest
 /// real-time priority is above every normal thread and below the system's own. The threads
 /// this one starts afterwards are normal again (`SCHED_RESET_ON_FORK`). A tick that overruns
 /// runs back to back and then holds one core; `Auto` asks for it only with a second core.

@@ -64,8 +64,8 @@ fn main() -> ExitCode {
         eprintln!("error: {}: cannot create the server folders: {e}", root.root.display());
         return ExitCode::FAILURE;
     }
-    let _log_guards = match logging::init(Some(&root.logs_dir()), &cli.log) {
-        Ok(guards) => guards,
+    let _log_guard = match logging::init(Some(&root.logs_dir()), &cli.log) {
+        Ok(guard) => guard,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

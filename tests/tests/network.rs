@@ -575,7 +575,7 @@ async fn a_silent_client_times_out_and_a_reading_one_stays() {
     // Reading: the client library answers pings while it reads.
     let (mut reader, _) = Client::connect(&live.addr, hello("reader")).await.unwrap();
     let _ = reader.collect_for(Duration::from_secs(4)).await.unwrap();
-    assert!(live.log().contains("player silent left (idle_timeout)"), "{}", live.log());
+    live.wait_for_log(0, "player silent left (idle_timeout)");
     assert!(!live.log().contains("player reader left"), "{}", live.log());
     let metrics = live.admin_get("/metrics").1;
     assert!(metrics.contains("veltrix_disconnects_total{reason=\"idle_timeout\"} 1"), "{metrics}");

@@ -97,7 +97,7 @@ fn help_documents_every_flag() {
 fn sigterm_shuts_down_gracefully() {
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
     let live = server.start(&[]);
-    assert!(live.log().contains("running 1 mod(s)"), "{}", live.log());
+    live.wait_for_log(0, "running 1 mod(s)");
     // The signal comes in tick 10 or later.
     live.wait_for_tick(10);
     let (exit, log) = live.stop();

@@ -110,24 +110,21 @@ impl TickStats {
 /// runs back to back and then holds one core; `Auto` asks for it only with a second core.
 pub fn prioritize(priority: TickPriority) -> Result<String, String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match priority {
-        TickPriority::Normal => Ok("normal priority".into()),
-        TickPriority::Auto if cores < 2 => Ok("normal priority (one core: real time would starve the network)".into()),
-        TickPriority::Auto | TickPriority::RealTime => match real_time() {
-            Ok(()) => Ok("real-time priority (SCHED_FIFO 1)".into()),
-            Err(e) => {
-                let how = "give the server CAP_SYS_NICE or a real-time limit (systemd `LimitRTPRIO=1`, \
-                           docker `--ulimit rtprio=1`; docs/configuration.md, TickPriority)";
-                match priority {
-                    TickPriority::RealTime => Err(format!(
-                        "TickPriority is RealTime but the system refused real-time priority ({e}): {how}, or set it \
-                         to Auto"
-                    )),
-                    _ => Ok(format!("normal priority (real time refused: {e}; for steadier ticks {how})")),
-                }
-            }
-        },
+    if priority == TickPriority::Normal {
+        return Ok("normal priority".into());
     }
+    if priority == TickPriority::Auto && cores < 2 {
+        return Ok("normal priority (one core: real time would starve the network)".into());
+    }
+    let Err(e) = real_time() else { return Ok("real-time priority (SCHED_FIFO 1)".into()) };
+    let how = "give the server CAP_SYS_NICE or a real-time limit (systemd `LimitRTPRIO=1`, docker `--ulimit \
+               rtprio=1`; docs/configuration.md, TickPriority)";
+    if priority == TickPriority::RealTime {
+        return Err(format!(
+            "TickPriority is RealTime but the system refused real-time priority ({e}): {how}, or set it to Auto"
+        ));
+    }
+    Ok(format!("normal priority (real time refused: {e}; for steadier ticks {how})"))
 }
 
 #[cfg(target_os = "linux")]

@@ -16,7 +16,7 @@
 use veltrix_sdk::{bevy_ecs::message::Message, prelude::*};
 
 use crate::{
-    hunt::{Digging, Stash, start_hunt},
+    hunt::{ClaimsMade, Digging, Stash, start_hunt},
     model::assets::ClaimRule,
     state::{ActiveHunt, AssetsInForce, Vault, VaultClaims},
 };
@@ -92,14 +92,23 @@ pub fn start_run(world: &mut World, id: &str) -> Result<String, String> {
     for entity in vaults.iter(world).collect::<Vec<_>>() {
         world.despawn(entity);
     }
-    let mut diggers = world.query::<&mut Digging>();
-    for mut digging in diggers.iter_mut(world) {
+    let mut diggers = world.query::<(&mut Digging, &mut ClaimsMade)>();
+    for (mut digging, mut made) in diggers.iter_mut(world) {
         if !digging.effort.is_empty() {
             digging.effort.clear();
+        }
+        if made.0.as_ref().is_some_and(|asks| !asks.is_empty()) {
+            made.0 = Some(Vec::new());
         }
     }
     for stashed in world.resource_mut::<Stash>().0.values_mut() {
         stashed.digging.effort.clear();
+        if let Some(asks) = &mut stashed.claims_made.0 {
+            asks.clear();
+        }
+    }
+    if let Some(mut unmade) = world.get_resource_mut::<crate::hunt::UnmadeClaims>() {
+        unmade.clear();
     }
     start_hunt(world, id)?;
     if let Some(mut releases) = world.get_resource_mut::<crate::clues::ClueReleases>() {

@@ -177,6 +177,10 @@ pub struct Claim {
     pub table: String,
     /// Whether this is the vault's first claim.
     pub first: bool,
+    /// Whether the players here were told of the vault's opening already: a first claim made
+    /// after the news of it (on a server that shares its hunt, for a player whose claim was
+    /// decided for a shard that did not save it), whose loot alone is new.
+    pub opening_told: bool,
 }
 
 impl Claim {

@@ -100,6 +100,7 @@ fn publish_digs<'a>(outbox: &mut Outbox, digs: impl Iterator<Item = &'a DigOutco
 fn publish_claims<'a>(outbox: &mut Outbox, claims: impl Iterator<Item = &'a ClaimOutcome>) {
     for outcome in claims {
         match outcome {
+            ClaimOutcome::Claimed(claim) if claim.opening_told => {}
             ClaimOutcome::Claimed(claim) => {
                 let vault = &claim.vault;
                 let (x, y) = (vault.at.x as f32 + 0.5, vault.at.y as f32 + 0.5);

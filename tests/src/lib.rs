@@ -189,6 +189,11 @@ impl TestServer {
         self
     }
 
+    /// Runs the server without this environment variable from the next start on.
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(n, _)| n != name);
+    }
+
     fn server_dir(&self) -> &Path {
         self.server_dir.as_deref().unwrap_or_else(|| &artifacts().server_dir)
     }

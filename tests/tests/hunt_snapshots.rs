@@ -134,6 +134,56 @@ fn two_players_tie_for_one_vault_in_one_tick() {
     assert!(alice.contains("already claimed: bob opened this vault first"), "{alice}");
 }
 
+/// On a server that shares its hunt, a claim the ledger holds for a player and that was not
+/// made where it was decided (that server stopped before its commit) is made where the player
+/// is online: its loot granted without a request, the vault's opening not told again; once,
+/// however often the ledger tells it (at every start). A player whose records were written
+/// before the claims made for it were kept counts the claims the ledger holds for it as made.
+#[test]
+fn a_claim_the_ledger_holds_is_made_once_where_its_player_is() {
+    use treasure_hunt_ecs::hunt::{ActiveHunt, Claimant, ClaimsMade, LedgerClaim, ledger_key};
+    use veltrix_sdk::{Ledger, LedgerNews};
+    let pack = Pack::new(ONE_VAULT);
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    let mut ledger = Ledger::new(1);
+    ledger.set_available(true);
+    h.world_mut().insert_resource(ledger);
+    h.tick();
+    // The vault's first claim, by `name`, asked by server 2 (`ask`): what the ledger's watch tells.
+    let tell = |h: &mut Harness, vault: &str, name: &str, ask: u64| {
+        let hunt = h.world().resource::<ActiveHunt>().clone();
+        let value =
+            LedgerClaim { player: 1 << 52, name: name.into(), claimant: Claimant::Player(1 << 52), ask: (2, ask) };
+        let value = veltrix_sdk::rmp_serde::to_vec_named(&value).unwrap();
+        h.world_mut().resource_mut::<Ledger>().tell(LedgerNews { key: ledger_key(&hunt, vault, None), value });
+    };
+    let granted = |h: &Harness, name: &str| h.transcript_of(name).matches("LootGranted").count();
+
+    tell(&mut h, "Well", "alice", 5);
+    h.tick();
+    h.join("alice", 10.5, 11.5);
+    h.tick();
+    let alice = h.transcript_of("alice");
+    assert_eq!(granted(&h, "alice"), 1, "{alice}");
+    assert!(!alice.contains("LootGranted #") && !alice.contains("VaultDiscovered"), "unasked, not told again: {alice}");
+    h.leave("alice");
+    h.tick();
+    h.join("alice", 10.5, 11.5);
+    tell(&mut h, "Well", "alice", 5);
+    h.tick();
+    h.tick();
+    assert_eq!(granted(&h, "alice"), 1, "made once: {}", h.transcript_of("alice"));
+
+    h.join("bob", 50.0, 50.0);
+    h.tick();
+    let bob = h.player_entity("bob").unwrap();
+    h.world_mut().entity_mut(bob).insert(ClaimsMade(None));
+    tell(&mut h, "Far_Away", "bob", 6);
+    h.tick();
+    assert_eq!(granted(&h, "bob"), 0, "{}", h.transcript_of("bob"));
+    assert_eq!(h.world().get::<ClaimsMade>(bob), Some(&ClaimsMade(Some(vec![(2, 6)]))), "counted as made");
+}
+
 /// The first finder rolls the jackpot, everyone after the consolation table, once each.
 #[test]
 fn first_finder_then_per_player_vault() {

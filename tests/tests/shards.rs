@@ -862,9 +862,32 @@ async fn min_players_counts_the_players_of_every_shard() {
     assert!(heard.iter().filter(|e| *e == "Started").count() == 2, "both hear the start: {heard:?}");
 }
 
+/// The loot of `vault`, granted to `client` without a request (a claim decided for a shard
+/// that did not save it, made on this one): what it then holds, (item, quantity) of each filled
+/// slot.
+async fn granted_unasked(client: &mut Client, vault: &str) -> Vec<(String, u64)> {
+    let granted = |m: &ServerMessage| {
+        matches!(m, ServerMessage::Mod(m) if m.request.is_none())
+            && hunt(m).is_some_and(|(kind, body)| kind == "LootGranted" && body["Vault"] == vault)
+    };
+    let is_inventory = |m: &ServerMessage| hunt(m).is_some_and(|(kind, _)| kind == "InventoryChanged");
+    // The inventory told in the frame of the grant (the grant's tick), else in the next one.
+    let mut frames = frames_through(client, &format!("the loot of {vault}"), granted).await;
+    let grant = frames.pop().unwrap();
+    let inventory = match grant.messages.iter().filter(|m| is_inventory(m)).find_map(hunt) {
+        Some((_, body)) => body,
+        None => {
+            let frames = frames_through(client, "the inventory after the grant", is_inventory).await;
+            frames.iter().flat_map(|f| &f.messages).filter(|m| is_inventory(m)).find_map(hunt).unwrap().1
+        }
+    };
+    veltrix_tests::inventory_slots(&inventory)
+}
+
 /// A shard killed before it put a player's records, who then plays on another shard, does not
 /// write its older records over the other shard's when it restarts: it logs that they stay in
-/// its store, and the player finds the other shard's records wherever it joins.
+/// its store, and the player finds the other shard's records wherever it joins. The claim those
+/// older records held is the ledger's: the other shard makes it for the player, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_shard_never_writes_over_records_another_shard_wrote_since() {
     let Some(nats) = NatsServer::start() else { return };
@@ -875,8 +898,9 @@ async fn a_restarted_shard_never_writes_over_records_another_shard_wrote_since()
     assert_eq!(live_a.metric("veltrix_cluster_records_unsent"), "1", "not in NATS yet");
     live_a.kill();
 
+    // Shard A never put her coins; her claim there is made on B.
     let mut alice = join_when_let_in(&live_b, "alice").await;
-    assert_eq!(inventory_on_joining(&mut alice).await, [], "shard A never put her coins");
+    assert_eq!(granted_unasked(&mut alice, "Race_0").await, [("Coin".to_string(), 5)], "her claim on A, made on B");
     for tile in [TILES[1], TILES[2]] {
         claim(&mut alice, tile).await;
     }
@@ -889,10 +913,50 @@ async fn a_restarted_shard_never_writes_over_records_another_shard_wrote_since()
     let mut alice = join_when_let_in(&live_a, "alice").await;
     assert_eq!(
         inventory_on_joining(&mut alice).await,
-        [("Coin".to_string(), 10)],
+        [("Coin".to_string(), 15)],
         "shard B's records, not A's older ones"
     );
     let (_, _) = (live_a.stop(), live_b.stop());
+}
+
+/// A shard whose commit fails right after the ledger decided a claim for its player (its store
+/// failing from that commit on), then killed: the ledger holds the claim, the shard never saved
+/// it and never told the player. The shard the player joins next makes it (the loot, told
+/// without a request; the vault refused as hers); the first shard, back, does not make it again
+/// when she returns there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_its_shard_did_not_save_is_made_once_on_the_shard_its_player_joins_next() {
+    let Some(nats) = NatsServer::start() else { return };
+    let faults = veltrix_host::store::FAULTS_VAR;
+    let mut server_a =
+        shard_server(&nats, &TILES, 1, "FirstFinder").with_env(faults, "table=Veltrix:TreasureHunt/events");
+    let live_a = start_shard(&server_a);
+    let (_server_b, live_b) = shard(&nats);
+
+    let mut alice = join(&live_a, "alice").await;
+    dig(&mut alice, TILES[0]).await;
+    live_a.wait_for_log(0, "STORE COMMIT FAILED");
+    live_a.kill();
+
+    let mut alice = join_when_let_in(&live_b, "alice").await;
+    assert_eq!(granted_unasked(&mut alice, "Race_0").await, [("Coin".to_string(), 5)], "her claim, made on B");
+    live_b.wait_for_log(0, "did not save it: made here");
+    let request = dig(&mut alice, TILES[0]).await;
+    let again = answer(&mut alice, request).await.0;
+    assert!(again.as_ref().is_err_and(|why| why.starts_with("already claimed")), "{again:?}");
+
+    server_a.remove_env(faults);
+    let live_a = start_shard(&server_a);
+    alice.close().await.unwrap();
+    veltrix_tests::poll(WAIT, || (live_b.metric("veltrix_cluster_records_unsent") == "0").then_some(()))
+        .expect("shard B puts her records as she leaves");
+    let mut alice = join_when_let_in(&live_a, "alice").await;
+    assert_eq!(inventory_on_joining(&mut alice).await, [("Coin".to_string(), 5)], "made once");
+    let request = dig(&mut alice, TILES[1]).await;
+    assert_eq!(answer(&mut alice, request).await.0.expect("another vault is hers").0, "LootGranted");
+    let (_, log_a) = live_a.stop();
+    assert!(!log_a.contains("made here"), "shard A made it again:\n{log_a}");
+    let _ = live_b.stop();
 }
 
 /// A proximity clue released to a player on one shard is the player's on the next shard it

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use veltrix_sdk::{Decision, Ledger, PlayerId, bevy_ecs::system::SystemParam, key_level, prelude::*, rmp_serde};
 
-use super::player::PityCounters;
+use super::player::{ClaimsMade, PityCounters};
 use crate::{
     effects::ActiveEffects,
     model::assets::ClaimRule,
@@ -41,7 +41,7 @@ pub fn resolve_claims(
     if shared.ledger.is_some() {
         shared.apply_answers(&mut vaults, &players, &mut out);
         shared.apply_news(&mut vaults, &mut out);
-        shared.settle(&mut vaults, &players, &mut out);
+        shared.make_unmade(&mut vaults, &players, &mut out);
     }
     let mut claims: Vec<(u32, PlayerId, Entity, Option<u32>, Entity)> = finished
         .read()
@@ -96,12 +96,7 @@ fn record_claim(
     claimant: Claimant,
 ) -> Claim {
     let first = record.first.is_none();
-    let table = match (vault.0.claim, first) {
-        (ClaimRule::FirstFinderThenPerPlayer, false) => {
-            vault.0.consolation_table.clone().expect("validated: FirstFinderThenPerPlayer has a consolation table")
-        }
-        _ => vault.0.loot_table.clone(),
-    };
+    let table = claim_table(vault, first);
     if first {
         record.first = Some((player, name.to_owned()));
     }
@@ -118,6 +113,18 @@ fn record_claim(
         claimant,
         table,
         first,
+        opening_told: false,
+    }
+}
+
+/// The table a claim of `vault` rolls: its loot table, or after the first claim the consolation
+/// table under FirstFinderThenPerPlayer.
+fn claim_table(vault: &Vault, first: bool) -> String {
+    match (vault.0.claim, first) {
+        (ClaimRule::FirstFinderThenPerPlayer, false) => {
+            vault.0.consolation_table.clone().expect("validated: FirstFinderThenPerPlayer has a consolation table")
+        }
+        _ => vault.0.loot_table.clone(),
     }
 }
 
@@ -176,23 +183,69 @@ pub struct Waiting {
 #[derive(Resource, Debug, Default)]
 pub struct WaitingClaims(std::collections::HashMap<u64, (Waiting, bool, String, LedgerClaim)>);
 
-/// Claims the ledger holds for this server's players that this server did not save: it
-/// stopped between the ledger's answer and its commit. Each is made (its loot granted) when
-/// its player is online here; the ledger tells them again at every start until they are saved.
+/// Claims the ledger holds that may not be made yet, by their players' lower-cased names: each
+/// is made (its loot granted) on the shard where its player is online, unless the player's
+/// [`ClaimsMade`] has it. A claim is normally made by the shard that asked for it as the answer
+/// comes; one is left here when that shard stopped between the answer and its commit, or when
+/// its player left that shard first (taken over elsewhere). Every claim of the run the ledger
+/// tells of is kept until its player is online here, then dropped once made or found made.
 #[derive(Resource, Debug, Default)]
-pub struct UnsettledClaims(Vec<(Entity, LedgerClaim)>);
+pub struct UnmadeClaims {
+    by_name: std::collections::HashMap<String, Vec<Unmade>>,
+    /// The players online here, by lower-cased name (checked against the player on use: one who
+    /// left is dropped then).
+    online: std::collections::HashMap<String, Entity>,
+    /// Names to look at this tick: their claims came, or their player did.
+    to_check: Vec<String>,
+}
+
+impl UnmadeClaims {
+    /// Forgets every claim: a new run's keys are other keys.
+    pub fn clear(&mut self) {
+        self.by_name.clear();
+        self.to_check.clear();
+    }
+
+    /// A player joined (on a server that shares its hunt): its claims are looked at once it is
+    /// equipped.
+    pub(super) fn joined(&mut self, entity: Entity, name: &str) {
+        let name = name.to_lowercase();
+        self.online.insert(name.clone(), entity);
+        self.to_check.push(name);
+    }
+
+    fn add(&mut self, unmade: Unmade) {
+        let name = unmade.held.name.to_lowercase();
+        let claims = self.by_name.entry(name.clone()).or_default();
+        if !claims.iter().any(|u| u.held.ask == unmade.held.ask) {
+            claims.push(unmade);
+        }
+        self.to_check.push(name);
+    }
+}
+
+/// A claim the ledger holds, as [`UnmadeClaims`] keeps it.
+#[derive(Debug, Clone)]
+struct Unmade {
+    vault: Entity,
+    /// Whether its key is the vault's first claim.
+    first: bool,
+    held: LedgerClaim,
+}
 
 /// Claims on a server that shares its hunt: the ledger (absent on a server alone), the claims
-/// waiting for it or left unsettled, and the running hunt (its id and run name the keys).
+/// waiting for it or not made yet, the claims each player online has had made, and the running
+/// hunt (its id and run name the keys).
 #[derive(SystemParam)]
-pub struct SharedClaims<'w> {
+pub struct SharedClaims<'w, 's> {
     ledger: Option<ResMut<'w, Ledger>>,
     waiting: ResMut<'w, WaitingClaims>,
-    unsettled: ResMut<'w, UnsettledClaims>,
+    unmade: ResMut<'w, UnmadeClaims>,
+    made: Query<'w, 's, &'static mut ClaimsMade>,
     hunt: Option<Res<'w, ActiveHunt>>,
 }
 
-impl SharedClaims<'_> {
+impl SharedClaims<'_, '_> {
     /// Asks the ledger for `claim` of `vault`: its first claim while it has none (the rules
     /// with a first finder), else the claimant's. A player already waiting for this vault is
     /// told so.
@@ -258,13 +311,27 @@ impl SharedClaims<'_> {
                 || held.as_ref().is_some_and(|h| h.ask.0 == asked.ask.0 && h.player == asked.player);
             let Ok((_, who, team)) = players.get(claim.entity) else {
                 if created {
-                    // Decided for a player who left meanwhile: made when it is online again.
-                    self.unsettled.0.push((claim.vault, asked));
+                    // Decided for a player who left meanwhile (taken over by another shard
+                    // while this one was cut off): made where it is online.
+                    self.unmade.add(Unmade { vault: claim.vault, first, held: asked });
                 }
                 continue;
             };
+            // A claim of this player's kept while this one was asked is looked at again.
+            let name = who.name.to_lowercase();
+            if self.unmade.by_name.contains_key(&name) {
+                self.unmade.to_check.push(name);
+            }
             match (created, decision) {
                 (true, _) => {
+                    // The ask the ledger's value names: this one's, or one before a restart.
+                    let ask = held.as_ref().map_or(asked.ask, |h| h.ask);
+                    if let Ok(mut made) = self.made.get_mut(claim.entity)
+                        && let Some(asks) = &mut made.0
+                        && !asks.contains(&ask)
+                    {
+                        asks.push(ask);
+                    }
                     let claimant = asked.claimant;
                     if record.claimed_by.contains(&claimant) {
                         continue;
@@ -305,9 +372,11 @@ impl SharedClaims<'_> {
         }
     }
 
-    /// Claims other servers made: their vaults' records learn them, and a vault's first claim
-    /// is told here as theirs (no loot: its player is not on this server), so players near the
-    /// vault on every server see it opened, and the clues and ends that follow a claim follow.
+    /// Claims the ledger tells of (made by other shards, or by this one before it last
+    /// stopped): their vaults' records learn them, and a vault's first claim is told here as
+    /// made elsewhere (no loot: its player is not on this server), so players near the vault on
+    /// every server see it opened, and the clues and ends that follow a claim follow. Each is
+    /// also kept until its player is online here ([`UnmadeClaims`]).
     fn apply_news(
         &mut self,
         vaults: &mut Query<(Entity, &Vault, &mut VaultClaims)>,
@@ -333,50 +402,101 @@ impl SharedClaims<'_> {
                 continue;
             };
             let first = who == FIRST;
-            if held.ask.0 == ledger.server() {
-                // This server's own claim, decided before it last stopped: saved here, or not.
-                let saved = record.claimed_by.contains(&Claimant::Player(held.player));
-                if !saved && !self.unsettled.0.iter().any(|(v, h)| *v == vault_entity && h.ask == held.ask) {
-                    veltrix_sdk::tracing::warn!(
-                        "the claim of vault {} by {} was decided for this server before it stopped, and not saved \
-                         here: it is made when {} is next online",
-                        vault.0.id,
-                        held.name,
-                        held.name
-                    );
-                    self.unsettled.0.push((vault_entity, held));
-                }
-                continue;
-            }
             let opened = first && record.first.is_none();
             learn(&mut record, first, &held);
             if opened {
                 out.write(ClaimOutcome::Claimed(opened_elsewhere(vault, &held)));
             }
+            self.unmade.add(Unmade { vault: vault_entity, first, held });
         }
     }
 
-    /// Makes the unsettled claims whose players are online: as if just answered, without a
-    /// request.
-    fn settle(
+    /// Makes the claims of the players looked at this tick that are online here and not made for
+    /// them yet: as if just answered, without a request, the vault's opening not told again where
+    /// it was. A player whose records were written before [`ClaimsMade`] was kept counts every
+    /// claim the ledger holds for it as made.
+    fn make_unmade(
         &mut self,
         vaults: &mut Query<(Entity, &Vault, &mut VaultClaims)>,
         players: &Query<(Entity, &Player, Option<&Team>)>,
         out: &mut MessageWriter<ClaimOutcome>,
     ) {
-        if self.unsettled.0.is_empty() {
-            return;
-        }
-        self.unsettled.0.retain(|(vault, held)| {
-            let Some((entity, who, _)) = players.iter().find(|(_, p, _)| p.id == held.player) else { return true };
-            let Ok((_, vault, mut record)) = vaults.get_mut(*vault) else { return false };
-            if !record.claimed_by.contains(&held.claimant) {
-                let claim =
-                    record_claim(vault, &mut record, entity, held.player, &who.name, None, held.claimant.clone());
-                out.write(ClaimOutcome::Claimed(claim));
+        let mut to_check = std::mem::take(&mut self.unmade.to_check);
+        to_check.sort_unstable();
+        to_check.dedup();
+        let mut later = Vec::new();
+        for name in to_check.drain(..) {
+            let Some(&entity) = self.unmade.online.get(&name) else { continue };
+            let Some((_, who, _)) = players.get(entity).ok().filter(|(_, p, _)| p.name.to_lowercase() == name) else {
+                self.unmade.online.remove(&name);
+                continue;
+            };
+            let Some(claims) = self.unmade.by_name.get_mut(&name) else { continue };
+            let Ok(mut made) = self.made.get_mut(entity) else {
+                // Joined this tick, not equipped yet.
+                later.push(name);
+                continue;
+            };
+            let Some(asks) = &mut made.0 else {
+                veltrix_sdk::tracing::info!(
+                    "{}: records from before claims made were kept in them; the {} claim(s) the ledger holds for \
+                     this player count as made",
+                    who.name,
+                    claims.len()
+                );
+                made.0 = Some(claims.drain(..).map(|u| u.held.ask).collect());
+                self.unmade.by_name.remove(&name);
+                continue;
+            };
+            let waiting = &self.waiting.0;
+            claims.retain(|unmade| {
+                if asks.contains(&unmade.held.ask) {
+                    return false;
+                }
+                // This player's claim of this vault asked here and not answered yet: the answer
+                // makes it.
+                if waiting.values().any(|(w, ..)| w.vault == unmade.vault && w.entity == entity) {
+                    return true;
+                }
+                let Ok((_, vault, mut record)) = vaults.get_mut(unmade.vault) else { return false };
+                veltrix_sdk::tracing::info!(
+                    "the claim of vault {} by {} was decided for a server that did not save it: made here",
+                    vault.0.id,
+                    who.name
+                );
+                asks.push(unmade.held.ask);
+                out.write(ClaimOutcome::Claimed(make_decided(vault, &mut record, entity, who, unmade)));
+                false
+            });
+            if claims.is_empty() {
+                self.unmade.by_name.remove(&name);
             }
-            false
-        });
+        }
+        to_check.append(&mut later);
+        self.unmade.to_check = to_check;
+    }
+}
+
+/// A claim the ledger decided, made for `who` (online here, as `entity`): recorded in the
+/// vault's record, its loot from the table its key says (the first claim's, or after it the
+/// consolation under FirstFinderThenPerPlayer); the vault's opening told only where it was not.
+fn make_decided(vault: &Vault, record: &mut VaultClaims, entity: Entity, who: &Player, unmade: &Unmade) -> Claim {
+    let opening_told = unmade.first && record.first.is_some();
+    if unmade.first && record.first.is_none() {
+        record.first = Some((who.id, who.name.clone()));
+    }
+    record.claimed_by.insert(unmade.held.claimant.clone());
+    record.claimed_by.insert(Claimant::Player(who.id));
+    Claim {
+        entity,
+        player: who.id,
+        player_name: who.name.clone(),
+        request: None,
+        vault: Arc::new(vault.0.clone()),
+        claimant: unmade.held.claimant.clone(),
+        table: claim_table(vault, unmade.first),
+        first: unmade.first,
+        opening_told,
     }
 }
 
@@ -392,6 +512,7 @@ fn opened_elsewhere(vault: &Vault, held: &LedgerClaim) -> Claim {
         claimant: held.claimant.clone(),
         table: vault.0.loot_table.clone(),
         first: true,
+        opening_told: false,
     }
 }
 

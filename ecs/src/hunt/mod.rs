@@ -38,11 +38,14 @@ use veltrix_sdk::prelude::*;
 
 pub use self::{
     claims::{
-        LedgerClaim, SharedClaims, WaitingClaims, claim_key, deliver_pending_rewards, grant_loot, ledger_key,
-        resolve_claims, run_prefix,
+        LedgerClaim, SharedClaims, UnmadeClaims, WaitingClaims, claim_key, deliver_pending_rewards, grant_loot,
+        ledger_key, resolve_claims, run_prefix,
     },
     dig::{DigChecks, DigTargets, EFFORT_PER_DIG, dig, dig_effort, discard_items},
-    player::{Digging, PityCounters, PlayerHuntState, PlayerHuntStateItem, Stash, Stashed, change_team, equip_players},
+    player::{
+        ClaimsMade, Digging, PityCounters, PlayerHuntState, PlayerHuntStateItem, Stash, Stashed, change_team,
+        equip_players,
+    },
     rules::HuntRules,
 };
 use crate::{effects, model::inventory::ItemCatalog, model::pack::HuntAssets, state::run_seed};
@@ -69,7 +72,7 @@ pub fn register(world: &mut World, rules: HuntRules) {
     world.init_resource::<VaultIndex>();
     world.init_resource::<Stash>();
     world.init_resource::<claims::WaitingClaims>();
-    world.init_resource::<claims::UnsettledClaims>();
+    world.init_resource::<claims::UnmadeClaims>();
     for register in [
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DigRequest>,
         veltrix_sdk::bevy_ecs::message::MessageRegistry::register_message::<DiscardRequest>,

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use veltrix_sdk::{
-    PlayerId,
+    Ledger, PlayerId,
     bevy_ecs::{self, lifecycle::Remove, observer::On, query::QueryData},
     prelude::*,
 };
 
-use super::rules::HuntRules;
+use super::{claims::UnmadeClaims, rules::HuntRules};
 use crate::{
     effects::{ActiveEffects, EffectOutcome, SenseState},
     model::inventory::{Inventory, PendingRewards},
@@ -32,6 +32,17 @@ pub struct Digging {
 #[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
 pub struct PityCounters(pub BTreeMap<String, u32>);
 
+/// On a server that shares its hunt: the claims the ledger holds for this player that were made
+/// for it here or on another shard (its loot granted), by their asks (server, ticket). It is
+/// kept in the player's records, which follow the player from shard to shard and are written in
+/// the commit that grants the loot: a claim the ledger decided for a shard that stopped before
+/// saving it is made once, on whichever shard the player is next ([`SharedClaims`]). `None`:
+/// not kept (a server alone; records written before it was kept).
+///
+/// [`SharedClaims`]: super::claims::SharedClaims
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimsMade(pub Option<Vec<(u64, u64)>>);
+
 /// What players left behind when they went offline, given back when they return (this run).
 #[derive(Resource, Debug, Clone, Default)]
 pub struct Stash(pub HashMap<PlayerId, Stashed>);
@@ -46,6 +57,7 @@ pub struct Stashed {
     /// Effects keep their end tick: their clock runs while the player is away.
     pub effects: ActiveEffects,
     pub pity: PityCounters,
+    pub claims_made: ClaimsMade,
 }
 
 /// A player's hunt state in the world, as the stash and the store read it.
@@ -58,6 +70,7 @@ pub struct PlayerHuntState {
     pub team: Option<&'static Team>,
     pub effects: &'static ActiveEffects,
     pub pity: &'static PityCounters,
+    pub claims_made: &'static ClaimsMade,
 }
 
 impl PlayerHuntStateItem<'_, '_> {
@@ -70,6 +83,7 @@ impl PlayerHuntStateItem<'_, '_> {
             team: self.team.cloned(),
             effects: self.effects.clone(),
             pity: self.pity.clone(),
+            claims_made: self.claims_made.clone(),
         }
     }
 }
@@ -78,8 +92,9 @@ impl PlayerHuntStateItem<'_, '_> {
 /// inventory, team, effort, pity counters, and its effects that have not ended meanwhile).
 pub fn equip_players(
     mut commands: Commands,
-    rules: Res<HuntRules>,
-    tick: Res<TickInfo>,
+    (rules, tick): (Res<HuntRules>, Res<TickInfo>),
+    // On a server that shares its hunt, a joining player's claims are looked at.
+    (ledger, mut unmade): (Option<Res<Ledger>>, ResMut<UnmadeClaims>),
     mut stash: ResMut<Stash>,
     new: Query<(Entity, &Player), Without<Inventory>>,
     mut changed: MessageWriter<InventoryChanged>,
@@ -88,6 +103,9 @@ pub fn equip_players(
     for (entity, player) in &new {
         // The client learns its inventory (and pending rewards) as it joins.
         changed.write(InventoryChanged { entity, player: player.id });
+        if ledger.is_some() {
+            unmade.joined(entity, &player.name);
+        }
         let mut e = commands.entity(entity);
         match stash.0.remove(&player.id) {
             Some(s) => {
@@ -105,7 +123,7 @@ pub fn equip_players(
                         expires_at: active.expires_at,
                     });
                 }
-                e.insert((s.inventory, s.pending, s.digging, effects, s.pity, SenseState::default()));
+                e.insert((s.inventory, s.pending, s.digging, effects, s.pity, s.claims_made, SenseState::default()));
                 if let Some(team) = s.team {
                     e.insert(team);
                 }
@@ -117,6 +135,7 @@ pub fn equip_players(
                     Digging::default(),
                     ActiveEffects::default(),
                     PityCounters::default(),
+                    ClaimsMade(ledger.is_some().then(Vec::new)),
                     SenseState::default(),
                 ));
             }

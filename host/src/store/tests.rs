@@ -406,6 +406,16 @@ fn faults_fail_commits_at_the_chance_given() {
     assert!((0..100).all(|_| never.commit(&[]).is_ok()));
 }
 
+#[test]
+fn faults_fail_every_commit_that_writes_the_table_named() {
+    let faulty = FaultyStore::new(veltrix_sdk::MemoryStore::default(), "table=claims").unwrap();
+    assert!(faulty.commit(&[put("players", b"k", b"v")]).is_ok());
+    let failed = faulty.commit(&[put("players", b"k", b"w"), put("claims", b"k", b"v")]).unwrap_err();
+    assert!(failed.0.contains("table claims"), "{failed}");
+    assert_eq!(faulty.get("players", b"k").unwrap().as_deref(), Some(&b"v"[..]), "none of that commit's writes");
+    assert!(faulty.read_all("claims").unwrap().is_empty());
+}
+
 /// Several ranges read at once give what each read alone gives (a table that does not exist
 /// and an empty range give nothing), in redb and in memory alike.
 #[test]

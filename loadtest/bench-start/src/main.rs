@@ -62,6 +62,8 @@ fn record(i: usize) -> PlayerRecord {
         effort_hundredths,
         effects: Vec::new(),
         pity: BTreeMap::new(),
+        // A server alone.
+        ledger_claims: None,
     }
 }
 

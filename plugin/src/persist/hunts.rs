@@ -123,10 +123,18 @@ pub fn log_events(
     let opened = claims.read().filter_map(|c| match c {
         // Only FirstFinder vaults: one still open to others (PerPlayer, Team, the consolation of
         // FirstFinderThenPerPlayer) is not named to everyone.
-        ClaimOutcome::Claimed(claim) if claim.first && claim.vault.claim == ClaimRule::FirstFinder => Some((
-            HuntEvent::VaultOpened { vault: claim.vault.id.clone(), by: claim.player, name: claim.player_name.clone() },
-            None,
-        )),
+        ClaimOutcome::Claimed(claim)
+            if claim.first && !claim.opening_told && claim.vault.claim == ClaimRule::FirstFinder =>
+        {
+            Some((
+                HuntEvent::VaultOpened {
+                    vault: claim.vault.id.clone(),
+                    by: claim.player,
+                    name: claim.player_name.clone(),
+                },
+                None,
+            ))
+        }
         _ => None,
     });
     let loot = granted.read().map(|g| {

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::{Serialize, de::DeserializeOwned};
 use treasure_hunt_ecs::{
     effects::{ActiveEffect, ActiveEffects},
-    hunt::{ActiveHunt, Digging, HuntRules, PityCounters, PlayerHuntState, Stash, Stashed, Team, Vault},
+    hunt::{ActiveHunt, ClaimsMade, Digging, HuntRules, PityCounters, PlayerHuntState, Stash, Stashed, Team, Vault},
     inventory::{Inventory, PendingRewards},
 };
 use veltrix_sdk::{
@@ -78,6 +78,8 @@ pub fn restore_players(
                 team: record.team.map(Team),
                 effects: ActiveEffects(effects),
                 pity: PityCounters(record.pity),
+                // Claims of another run are not this run's.
+                claims_made: ClaimsMade(record.ledger_claims.map(|asks| if same_run { asks } else { Vec::new() })),
             },
         );
     }
@@ -123,6 +125,7 @@ type HuntStateChanged = Or<(
     Changed<Team>,
     Changed<ActiveEffects>,
     Changed<PityCounters>,
+    Changed<ClaimsMade>,
 )>;
 
 /// The players whose hunt state changed this tick: in any part, or by leaving their team.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     effects::ActiveEffects,
-    hunt::{Claimant, Digging, EFFORT_PER_DIG, PityCounters, PlayerHuntStateItem, Stashed, Team},
+    hunt::{Claimant, ClaimsMade, Digging, EFFORT_PER_DIG, PityCounters, PlayerHuntStateItem, Stashed, Team},
     inventory::{Inventory, PendingRewards},
     leaderboard::BoardEntry,
     lifecycle::HuntRun,
@@ -35,6 +35,11 @@ pub struct PlayerRecord {
     /// Claims in a row without a rare item, by loot table (for pity).
     #[serde(default)]
     pub pity: BTreeMap<String, u32>,
+    /// On a server that shares its hunt: the asks (server, ticket) of the ledger's claims made
+    /// for the player in the run `effort_run` ([`ClaimsMade`]). Absent on a server alone, and
+    /// in records written before it was kept.
+    #[serde(default)]
+    pub ledger_claims: Option<Vec<(u64, u64)>>,
 }
 
 /// An active effect as stored.
@@ -65,6 +70,7 @@ pub(super) struct PlayerStateRef<'a> {
     pub team: Option<&'a Team>,
     pub effects: &'a ActiveEffects,
     pub pity: &'a PityCounters,
+    pub claims_made: &'a ClaimsMade,
 }
 
 impl<'a> From<&'a Stashed> for PlayerStateRef<'a> {
@@ -76,6 +82,7 @@ impl<'a> From<&'a Stashed> for PlayerStateRef<'a> {
             team: s.team.as_ref(),
             effects: &s.effects,
             pity: &s.pity,
+            claims_made: &s.claims_made,
         }
     }
 }
@@ -89,6 +96,7 @@ impl<'a> From<&PlayerHuntStateItem<'a, '_>> for PlayerStateRef<'a> {
             team: s.team,
             effects: s.effects,
             pity: s.pity,
+            claims_made: s.claims_made,
         }
     }
 }
@@ -107,6 +115,8 @@ pub(super) struct PlayerRecordRef<'a, F> {
     effort_hundredths: EffortById<'a, F>,
     effects: EffectsLeft<'a>,
     pity: &'a BTreeMap<String, u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ledger_claims: Option<&'a [(u64, u64)]>,
 }
 
 impl<'a, F: Fn(Entity) -> Option<&'a str>> PlayerRecordRef<'a, F> {
@@ -114,7 +124,7 @@ impl<'a, F: Fn(Entity) -> Option<&'a str>> PlayerRecordRef<'a, F> {
     /// (hunt id, run); `vault_id` names a vault entity (effort on a vault no longer in the hunt
     /// is left out).
     pub(super) fn new(state: PlayerStateRef<'a>, now: u64, run: Option<(&'a str, u32)>, vault_id: F) -> Self {
-        let PlayerStateRef { inventory, pending, digging, team, effects, pity } = state;
+        let PlayerStateRef { inventory, pending, digging, team, effects, pity, claims_made } = state;
         PlayerRecordRef {
             slots: inventory.slots(),
             pending: &pending.0,
@@ -124,6 +134,7 @@ impl<'a, F: Fn(Entity) -> Option<&'a str>> PlayerRecordRef<'a, F> {
             effort_hundredths: EffortById { effort: &digging.effort, id: vault_id },
             effects: EffectsLeft { effects, now },
             pity: &pity.0,
+            ledger_claims: claims_made.0.as_deref(),
         }
     }
 }
@@ -326,7 +337,10 @@ mod tests {
         ];
         for (effort, by_id) in efforts {
             let digging = Digging { effort, last_dig_tick: Some(9) };
-            for (team, run) in [(None, None), (Some(&team), Some(("Spring", 2)))] {
+            // A server alone keeps no ledger claims; a shard does.
+            let on_a_shard = ClaimsMade(Some(vec![(7, 3), (9, 1)]));
+            let alone = ClaimsMade(None);
+            for (team, run, claims_made) in [(None, None, &alone), (Some(&team), Some(("Spring", 2)), &on_a_shard)] {
                 let state = PlayerStateRef {
                     inventory: &inventory,
                     pending: &pending,
@@ -334,6 +348,7 @@ mod tests {
                     team,
                     effects: &effects,
                     pity: &pity,
+                    claims_made,
                 };
                 let record = written_and_read(state, 40, run, &ids);
                 let expected = PlayerRecord {
@@ -345,6 +360,7 @@ mod tests {
                     effort_hundredths: by_id.iter().map(|(id, e)| (id.to_string(), *e)).collect(),
                     effects: vec![StoredEffect { id: "Lucky".into(), stacks: 2, ticks_left: 10 }],
                     pity: pity.0.clone(),
+                    ledger_claims: claims_made.0.clone(),
                 };
                 assert_eq!(record, expected);
             }
@@ -367,6 +383,7 @@ mod tests {
             team: None,
             effects: &effects,
             pity: &pity,
+            claims_made: &ClaimsMade(None),
         };
         let record = written_and_read(state, 40, None, &BTreeMap::new());
         assert_eq!(record.effects, [StoredEffect { id: "Lucky".into(), stacks: 2, ticks_left: 10 }]);

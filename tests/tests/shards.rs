@@ -44,8 +44,12 @@ fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32, rule: &str
         .iter()
         .enumerate()
         .map(|(i, (x, y))| {
-            json!({"Id": format!("Race_{i}"), "At": {"X": x, "Y": y}, "Claim": rule, "LootTable": "Coins",
-                   "DigEffort": effort})
+            let mut vault = json!({"Id": format!("Race_{i}"), "At": {"X": x, "Y": y}, "Claim": rule,
+                                   "LootTable": "Coins", "DigEffort": effort});
+            if rule == "FirstFinderThenPerPlayer" {
+                vault["ConsolationTable"] = json!("Coins");
+            }
+            vault
         })
         .collect();
     vaults.push(json!({"Id": "Far_Away", "At": {"X": 500, "Y": 500}, "LootTable": "Coins"}));
@@ -772,6 +776,25 @@ async fn a_player_who_leaves_while_its_claim_is_decided_finds_the_loot_on_the_ne
     let request = dig(&mut alice, TILES[0]).await;
     let again = answer(&mut alice, request).await.0;
     assert!(again.as_ref().is_err_and(|why| why.starts_with("already claimed")), "{again:?}");
+}
+
+/// Under FirstFinderThenPerPlayer the first finder does not claim the vault's consolation too:
+/// not on the shard it opened the vault on, nor on another (whose vault records know the first
+/// claim by the player's name only); another player still claims the consolation there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_finder_claims_no_consolation_on_another_shard() {
+    let Some(nats) = NatsServer::start() else { return };
+    let ((_a, shard_a), (_b, shard_b)) =
+        (shard_of(&nats, "FirstFinderThenPerPlayer"), shard_of(&nats, "FirstFinderThenPerPlayer"));
+    let mut alice = join(&shard_a, "alice").await;
+    claim(&mut alice, TILES[0]).await;
+    alice.close().await.unwrap();
+    let mut alice = join_when_let_in(&shard_b, "alice").await;
+    let request = dig(&mut alice, TILES[0]).await;
+    let again = answer(&mut alice, request).await.0;
+    assert_eq!(again, Err("already claimed: you opened this vault before".to_string()));
+    let mut bob = join(&shard_b, "bob").await;
+    claim(&mut bob, TILES[0]).await;
 }
 
 /// Two shards whose vaults ([`TILES`]) are claimed once per player, started.

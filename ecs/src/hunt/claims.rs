@@ -263,6 +263,18 @@ impl SharedClaims<'_, '_> {
             out.write(ClaimOutcome::Refused(Refused { player: claim.player, request: claim.request, reason }));
             return;
         }
+        // The first claim made on another shard is known here by its player's name only (ids
+        // are each server's): its finder claims no consolation on this one either.
+        if vault.0.claim == ClaimRule::FirstFinderThenPerPlayer
+            && record.first.as_ref().is_some_and(|(_, first)| first.eq_ignore_ascii_case(name))
+        {
+            out.write(ClaimOutcome::Refused(Refused {
+                player: claim.player,
+                request: claim.request,
+                reason: Claimed::ByYou.reason(),
+            }));
+            return;
+        }
         let claimant = claimant(vault.0.claim, claim.player, team);
         let first = record.first.is_none()
             && matches!(vault.0.claim, ClaimRule::FirstFinder | ClaimRule::FirstFinderThenPerPlayer);

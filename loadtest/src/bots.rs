@@ -6,21 +6,18 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Duration,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
 use parking_lot::Mutex;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use treasure_hunt_wire::{Clue, Dig, LootGranted, NAMESPACE as NS, VaultClaimed, VaultDiscovered};
-use veltrix_client::{Client, ClientError, decode_mod_body, hello};
+use veltrix_client::{decode_mod_body, hello};
 use veltrix_protocol::{ErrorCode, ServerMessage};
 
 use crate::{
+    bot_loop::Out,
     clock::monotonic_ns,
     plan::{BotPlan, REACH, clue_id},
     report::Recorder,
@@ -29,7 +26,7 @@ use crate::{
 };
 
 /// Connecting is retried this often before the bot gives up.
-const CONNECT_ATTEMPTS: u32 = 5;
+pub(crate) const CONNECT_ATTEMPTS: u32 = 5;
 
 /// What every bot shares: the scenario's clock, the vaults, the recorders and the counters.
 pub struct Shared {
@@ -90,7 +87,7 @@ impl MoveLog {
         }
     }
 
-    fn welcomed(&self, player: u64, bot: u32) {
+    pub(crate) fn welcomed(&self, player: u64, bot: u32) {
         self.ids.write().insert(player, bot);
     }
 
@@ -179,91 +176,9 @@ impl Tally {
     }
 }
 
-/// Runs bot `index` until told to stop; returns what it counted.
-pub async fn run(index: u32, plan: BotPlan, shared: Arc<Shared>) -> Tally {
-    let mut tally = Tally::default();
-    let Some(mut client) = connect(&shared, index, &mut tally).await else { return tally };
-    tally.connected = true;
-    shared.online.fetch_add(1, Ordering::Relaxed);
-    let mut bot = Bot::new(index, plan, &shared);
-    // Home first: the server placed the player around the spawn.
-    if client.move_to(plan.home.0, plan.home.1).await.is_ok() {
-        tally.moves += 1;
-    }
-    // One timer for the bot's life, set again only when its next action's time changes: a new
-    // timer per frame read was a tenth of the swarm's own CPU (the timer wheel's inserts and
-    // removals).
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    let mut armed_for = 0;
-    loop {
-        if shared.stop_reading.load(Ordering::Relaxed) {
-            break;
-        }
-        let acting = !shared.stop_acting.load(Ordering::Relaxed);
-        let due = if acting { bot.next_due() } else { monotonic_ns() + 50_000_000 };
-        if due != armed_for {
-            let wait = Duration::from_nanos(due.saturating_sub(monotonic_ns()));
-            timer.as_mut().reset(tokio::time::Instant::now() + wait);
-            armed_for = due;
-        }
-        tokio::select! {
-            frame = client.next_stamped_frame() => match frame {
-                Ok(Some((frame, committed))) => bot.read(&shared, &frame.messages, committed, &mut tally),
-                Ok(None) | Err(_) => break,
-            },
-            () = &mut timer => armed_for = 0,
-        }
-        if !acting {
-            continue;
-        }
-        let storm = shared.storm_at.load(Ordering::Relaxed);
-        if storm != 0 && !tally.reconnected && monotonic_ns() >= storm {
-            // Dropped, not closed: the connection goes as a network failure would take it.
-            tally.frames += client.frames_read();
-            drop(client);
-            shared.online.fetch_sub(1, Ordering::Relaxed);
-            let Some(again) = connect(&shared, index, &mut tally).await else { return tally };
-            client = again;
-            shared.online.fetch_add(1, Ordering::Relaxed);
-            shared.recorder.record_reconnect(monotonic_ns().saturating_sub(storm));
-            tally.reconnected = true;
-            // Digs whose answers went to the old connection are asked again with their ids:
-            // the server answers a repeated request with its first answer.
-            for &(request, _, vault_tile) in &bot.pending {
-                let _ = client.send_mod(NS, "Dig", Some(request), &Dig { x: vault_tile.0, y: vault_tile.1 }).await;
-            }
-            let _ = client.move_to(bot.at.0, bot.at.1).await;
-        }
-        if bot.act(&mut client, &shared, &mut tally).await.is_err() {
-            break;
-        }
-    }
-    bot.flush(&shared);
-    tally.frames += client.frames_read();
-    shared.online.fetch_sub(1, Ordering::Relaxed);
-    tally
-}
-
-async fn connect(shared: &Shared, index: u32, tally: &mut Tally) -> Option<Client> {
-    let name = format!("bot{index}");
-    for attempt in 0..CONNECT_ATTEMPTS {
-        let addr = &shared.addrs[shared.topology.shard_of(index)];
-        match Client::connect_from(addr, hello(&name), Duration::from_secs(30), source_address(index)).await {
-            Ok((client, welcome)) => {
-                shared.moves.welcomed(welcome.player, index);
-                return Some(client);
-            }
-            Err(e) => {
-                tally.connect_failures += 1;
-                if attempt + 1 == CONNECT_ATTEMPTS {
-                    eprintln!("{name}: gave up connecting: {e}");
-                }
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-        }
-    }
-    None
+/// The `Hello` of bot `index`.
+pub(crate) fn hello_of(index: u32) -> veltrix_protocol::Hello {
+    hello(format!("bot{index}"))
 }
 
 /// Loopback addresses the bots connect from, bot i from the (i mod this)th: players come from
@@ -273,12 +188,12 @@ async fn connect(shared: &Shared, index: u32, tally: &mut Tally) -> Option<Clien
 const SOURCE_ADDRESSES: u32 = 64;
 
 /// The loopback address bot `index` connects from: 127.0.1.1 and up.
-fn source_address(index: u32) -> std::net::IpAddr {
+pub(crate) fn source_address(index: u32) -> std::net::IpAddr {
     std::net::Ipv4Addr::new(127, 0, 1, 1 + (index % SOURCE_ADDRESSES) as u8).into()
 }
 
 /// A bot's state between frames.
-struct Bot {
+pub(crate) struct Bot {
     index: u32,
     /// The shard it plays on.
     shard: usize,
@@ -304,7 +219,7 @@ struct Bot {
 }
 
 impl Bot {
-    fn new(index: u32, plan: BotPlan, shared: &Shared) -> Self {
+    pub(crate) fn new(index: u32, plan: BotPlan, shared: &Shared) -> Self {
         let s = &shared.scenario;
         let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ (u64::from(index) << 20) ^ 0x5eed);
         let now = monotonic_ns();
@@ -334,7 +249,7 @@ impl Bot {
         bot
     }
 
-    fn next_due(&self) -> u64 {
+    pub(crate) fn next_due(&self) -> u64 {
         self.next_move.min(self.next_dig)
     }
 
@@ -349,7 +264,7 @@ impl Bot {
     }
 
     /// Sends every action that is due.
-    async fn act(&mut self, client: &mut Client, shared: &Shared, tally: &mut Tally) -> Result<(), ClientError> {
+    pub(crate) fn act(&mut self, out: &mut Out, shared: &Shared, tally: &mut Tally) -> tungstenite::Result<()> {
         let now = monotonic_ns();
         if self.next_move <= now {
             // Moves carry a position, not a delta: one move catches up with any missed.
@@ -360,14 +275,14 @@ impl Bot {
                 self.next_move += self.move_period;
             }
             shared.moves.moved(self.index, self.at.0, self.at.1, intended);
-            client.move_to(self.at.0, self.at.1).await?;
+            out.move_to(self.at.0, self.at.1)?;
             tally.moves += 1;
         }
         while self.next_dig <= now {
             let intended = self.next_dig;
             let vault = shared.vaults.within_reach(self.at.0, self.at.1);
             let tile = vault.map_or((self.at.0 as u32, self.at.1 as u32), |v| shared.vaults.tile(v));
-            let request = client.mod_request(NS, "Dig", &Dig { x: tile.0, y: tile.1 }).await?;
+            let request = out.request(NS, "Dig", &Dig { x: tile.0, y: tile.1 })?;
             if let Some(v) = vault {
                 shared.dig_intents.lock().insert((v, self.index), intended);
             }
@@ -380,6 +295,16 @@ impl Bot {
             self.next_dig = self.draw_dig(intended);
         }
         Ok(())
+    }
+
+    /// On a new connection (the storm dropped the last): the digs whose answers went to the old
+    /// one asked again with their ids (the server answers a repeated request with its first
+    /// answer), and where the bot is.
+    pub(crate) fn resume(&mut self, out: &mut Out) -> tungstenite::Result<()> {
+        for &(request, _, vault_tile) in &self.pending {
+            out.send_mod(NS, "Dig", Some(request), &Dig { x: vault_tile.0, y: vault_tile.1 })?;
+        }
+        out.move_to(self.at.0, self.at.1)
     }
 
     /// One step toward the waypoint; a new waypoint around home once there.
@@ -397,7 +322,13 @@ impl Bot {
     }
 
     /// Takes in a frame: latencies, answers to digs, vaults opened nearby, clues.
-    fn read(&mut self, shared: &Shared, messages: &[ServerMessage], committed: Option<u64>, tally: &mut Tally) {
+    pub(crate) fn read(
+        &mut self,
+        shared: &Shared,
+        messages: &[ServerMessage],
+        committed: Option<u64>,
+        tally: &mut Tally,
+    ) {
         let now = monotonic_ns();
         tally.messages += messages.len() as u64;
         if let Some(committed) = committed
@@ -528,7 +459,7 @@ impl Bot {
         }
     }
 
-    fn flush(&mut self, shared: &Shared) {
+    pub(crate) fn flush(&mut self, shared: &Shared) {
         shared.recorder.record_fanout(self.shard, &self.fanout);
         self.fanout.clear();
         if let Some(log) = &shared.claims

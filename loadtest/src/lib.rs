@@ -3,6 +3,7 @@
 //! generator that needs the server's own figures (commit stamps in frames, allocations per
 //! tick, `/bench`) runs the benchmark build instead ([`bench_server`]).
 
+pub mod bot_loop;
 pub mod bots;
 pub mod clock;
 pub mod floor;

@@ -16,10 +16,10 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use veltrix_tests::{LiveServer, TestServer};
 
 use crate::{
+    bot_loop::BotThreads,
     bots::{self, Shared, Tally, VaultGrid},
     clock::{CpuSplit, cpu_seconds, cpu_split, monotonic_ns, raise_open_files, rss_kib},
     nats_peer::{NatsServer, jetstream_binary},
@@ -63,13 +63,13 @@ pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topolog
     let rss_empty = servers.iter().map(|s| rss_kib(s.pid()).unwrap_or(0)).sum();
     let tick_thread = tick_thread(&servers[0]);
     let shared = shared_state(&servers, &plan, &scenario, topology);
-    let threads = BotThreads::start(BOT_THREADS);
-    let (handles, connect_seconds) = fill_up(&plan, &shared, &threads).await;
+    let threads = BotThreads::start(BOT_THREADS, &shared);
+    let connect_seconds = fill_up(&plan, &shared, &threads).await;
     let window_start = start_hunt(&mut servers, &shared, &scenario);
     let window_end = window_start + secs(scenario.seconds);
     let probe = url.map(|url| tokio::spawn(shards::probe(url, window_start, window_end)));
     let window = measure(&servers, nats.as_ref().map(|n| &n.0), &shared, &scenario, window_start).await;
-    let drained = drain(&servers, &shared, handles).await;
+    let drained = drain(&servers, &shared, threads).await;
     let probe = match probe {
         Some(task) => match task.await {
             Ok(Ok(probe)) => Some(probe),
@@ -173,64 +173,14 @@ fn shared_state(servers: &[LiveServer], plan: &Plan, scenario: &Scenario, topolo
 /// Threads the bots run on, like the server's network runtime: the machine has two cores.
 const BOT_THREADS: usize = 2;
 
-/// The threads the bots run on, each a single-threaded runtime with its share of the bots: a
-/// bot's task, its socket's readiness and its timer stay on one thread (no work stealing, no
-/// wake-up handed across threads). The runtimes and the bots still on them end when it is
-/// dropped.
-struct BotThreads {
-    runtimes: Vec<tokio::runtime::Handle>,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl BotThreads {
-    fn start(count: usize) -> Self {
-        let mut threads = BotThreads { runtimes: Vec::new(), stops: Vec::new(), threads: Vec::new() };
-        for i in 0..count {
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let (runtime_tx, runtime_rx) = std::sync::mpsc::channel();
-            let thread = std::thread::Builder::new()
-                .name(format!("bots-{i}"))
-                .spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                    runtime_tx.send(runtime.handle().clone()).unwrap();
-                    // Drives the bots spawned on it until told to stop.
-                    let _ = runtime.block_on(stopped);
-                })
-                .expect("a bot thread starts");
-            threads.runtimes.push(runtime_rx.recv().expect("the bot thread's runtime"));
-            threads.stops.push(stop);
-            threads.threads.push(thread);
-        }
-        threads
-    }
-
-    /// Runs bot `index` on its thread.
-    fn spawn(&self, index: usize, bot: impl Future<Output = Tally> + Send + 'static) -> JoinHandle<Tally> {
-        self.runtimes[index % self.runtimes.len()].spawn(bot)
-    }
-}
-
-impl Drop for BotThreads {
-    fn drop(&mut self) {
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Starts every bot, `CONNECT_BATCH` at a time, and waits for them to be online: the bots'
-/// tasks and how long filling up took, in seconds.
-async fn fill_up(plan: &Plan, shared: &Arc<Shared>, threads: &BotThreads) -> (Vec<JoinHandle<Tally>>, f64) {
+/// Starts every bot, `CONNECT_BATCH` at a time, and waits for them to be online: how long
+/// filling up took, in seconds.
+async fn fill_up(plan: &Plan, shared: &Arc<Shared>, threads: &BotThreads) -> f64 {
     let bots = shared.scenario.bots;
     let online = || shared.online.load(Ordering::Relaxed);
     let connect_started = Instant::now();
-    let mut handles = Vec::with_capacity(bots);
     for (i, bot) in plan.bots.iter().enumerate() {
-        handles.push(threads.spawn(i, bots::run(i as u32, *bot, shared.clone())));
+        threads.spawn(i as u32, *bot);
         if (i + 1) % CONNECT_BATCH == 0 {
             wait_until(|| online() as usize >= i + 1 - CONNECT_BATCH / 2, 30).await;
         }
@@ -241,7 +191,7 @@ async fn fill_up(plan: &Plan, shared: &Arc<Shared>, threads: &BotThreads) -> (Ve
         eprintln!("only {} of {bots} bots connected", online());
     }
     eprintln!("{} bots in after {connect_seconds:.1} s; starting the hunt", online());
-    (handles, connect_seconds)
+    connect_seconds
 }
 
 /// Starts the hunt (on every shard, one after the other) and sets the measured window (and the
@@ -384,7 +334,7 @@ struct Drained {
 }
 
 /// No new actions; what is in flight arrives; then the bots stop reading and report.
-async fn drain(servers: &[LiveServer], shared: &Shared, handles: Vec<JoinHandle<Tally>>) -> Drained {
+async fn drain(servers: &[LiveServer], shared: &Shared, threads: BotThreads) -> Drained {
     shared.stop_acting.store(true, Ordering::Relaxed);
     wait_until(|| shared.outstanding.load(Ordering::Relaxed) == 0, DRAIN_SECONDS).await;
     let mut frames_sent = metric(servers, "veltrix_frames_out_total");
@@ -401,8 +351,7 @@ async fn drain(servers: &[LiveServer], shared: &Shared, handles: Vec<JoinHandle<
     shared.stop_reading.store(true, Ordering::Relaxed);
     let mut tally = Tally::default();
     let mut connected = 0;
-    for handle in handles {
-        let t = handle.await.unwrap_or_default();
+    for t in tokio::task::block_in_place(|| threads.finish()) {
         connected += usize::from(t.connected);
         tally.add(&t);
     }
@@ -642,4 +591,30 @@ fn metric(servers: &[LiveServer], name: &str) -> u64 {
                 .map_or(0, |v| v as u64)
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A few bots play the reconnect storm's scenario against the benchmark build (debug): all
+    /// connect, move, dig and are answered, read what the server wrote, and all come back after
+    /// the storm drops their connections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_swarm_plays_and_reconnects_after_the_storm() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/reconnect-storm.json");
+        let mut scenario = Scenario::load(&path).unwrap();
+        scenario.bots = 40;
+        (scenario.warmup_seconds, scenario.seconds) = (1.0, 3.0);
+        scenario.digs.per_minute = 120.0;
+        scenario.reconnect_storm = Some(crate::scenario::ReconnectStorm { at_seconds: 1.0 });
+        let server_dir = veltrix_tests::server_with_features(xtask::BENCH_FEATURES);
+        let report = run("storm", scenario, server_dir).await;
+        assert_eq!((report.connected, report.bots), (40, 40));
+        assert!(report.moves_sent >= 40 && report.window_digs > 0, "{report:?}");
+        assert_eq!(report.digs_answered, report.digs_sent, "{report:?}");
+        assert_eq!(report.reconnect.as_ref().map(|r| r.count), Some(40), "{report:?}");
+        assert!(report.fanout.count > 0 && report.frames_received > 0, "{report:?}");
+        assert_eq!(report.frames_received, report.frames_sent, "every frame written is read: {report:?}");
+    }
 }

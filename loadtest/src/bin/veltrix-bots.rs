@@ -106,7 +106,7 @@ fn main() {
     let server_dir = args.server_dir.clone().unwrap_or_else(veltrix_loadtest::bench_server);
     std::fs::create_dir_all(&args.out).unwrap_or_else(|e| panic!("{}: {e}", args.out.display()));
     // The run's own work (the servers' consoles and `/bench`, the NATS peer and probe); the
-    // bots run on threads of their own (`swarm::BotThreads`).
+    // bots run on threads of their own (`bot_loop::BotThreads`).
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // The machine's floor, measured in the same command: the report sets each run against it.
     // As many connections as the largest run has bots (a write costs more among more sockets),

@@ -1,0 +1,506 @@
+//! The bots' threads: each drives its share of the bots on one mio poll, every bot a state
+//! machine over its own non-blocking WebSocket (tungstenite on a mio socket), no task, waker or
+//! timer per bot. The swarm shares the machine with the server it measures, so what it spends
+//! per frame read is what the server cannot have (docs/benchmarks.md, "A lean swarm").
+//!
+//! A bot connects from its own loopback address (`source_address`), upgrades, sends its
+//! `Hello` and waits for the `Welcome`, all without blocking; then it reads every frame as it
+//! comes (edge-triggered: a readable socket is read until it would block) and acts when its
+//! next action is due, the thread sleeping in `poll` until the earliest due time of its bots.
+
+use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
+    io::{self, ErrorKind},
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, atomic::Ordering, mpsc},
+    time::Duration,
+};
+
+use mio::{Events, Interest, Poll, Token, Waker, net::TcpStream};
+use tungstenite::{
+    ClientHandshake, HandshakeError, Message, WebSocket, handshake::MidHandshake, protocol::WebSocketConfig,
+};
+use veltrix_protocol::{ClientMessage, Move, ServerMessage, decode_server_frame, encode_client_frame};
+
+use crate::{
+    bots::{Bot, CONNECT_ATTEMPTS, Shared, Tally, hello_of, source_address},
+    clock::monotonic_ns,
+    plan::BotPlan,
+};
+
+/// The poll token of a thread's waker (new bots to take in); a bot's token is its slot.
+const WAKER: Token = Token(usize::MAX);
+
+/// The longest a thread sleeps without looking at the swarm's flags.
+const LOOK_EVERY: Duration = Duration::from_millis(20);
+
+/// The swarm's bot threads.
+pub struct BotThreads {
+    threads: Vec<BotThread>,
+}
+
+/// One bot thread: where new bots go, its waker, and its end (every bot's tally).
+type BotThread = (mpsc::Sender<(u32, BotPlan)>, Arc<Waker>, std::thread::JoinHandle<Vec<Tally>>);
+
+impl BotThreads {
+    /// Starts `count` threads driving the bots of `shared`; each runs until the swarm's
+    /// `stop_reading` is set.
+    pub fn start(count: usize, shared: &Arc<Shared>) -> Self {
+        let threads = (0..count)
+            .map(|i| {
+                let poll = Poll::new().expect("a poll for the bots");
+                let waker = Arc::new(Waker::new(poll.registry(), WAKER).expect("the bots' waker"));
+                let (tx, rx) = mpsc::channel();
+                let shared = Arc::clone(shared);
+                let thread = std::thread::Builder::new()
+                    .name(format!("bots-{i}"))
+                    .spawn(move || BotLoop::new(poll, rx, shared).run())
+                    .expect("a bot thread starts");
+                (tx, waker, thread)
+            })
+            .collect();
+        BotThreads { threads }
+    }
+
+    /// Bot `index` joins, on thread `index` mod their count.
+    pub fn spawn(&self, index: u32, plan: BotPlan) {
+        let (tx, waker, _) = &self.threads[index as usize % self.threads.len()];
+        tx.send((index, plan)).expect("the bot thread runs");
+        waker.wake().expect("the bot thread wakes");
+    }
+
+    /// Waits for the threads to end (`stop_reading` set): every bot's tally.
+    pub fn finish(self) -> Vec<Tally> {
+        let mut tallies = Vec::new();
+        for (tx, waker, thread) in self.threads {
+            drop(tx);
+            let _ = waker.wake();
+            tallies.extend(thread.join().expect("a bot thread ends"));
+        }
+        tallies
+    }
+}
+
+/// One thread's bots and their poll.
+struct BotLoop {
+    poll: Poll,
+    joining: mpsc::Receiver<(u32, BotPlan)>,
+    shared: Arc<Shared>,
+    bots: Vec<Driven>,
+    /// Each bot's next due time (monotonic ns) and slot; a bot's entry that no longer matches
+    /// its `armed` time is stale and skipped.
+    due: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The WebSocket client's configuration: a small read buffer, no write buffering.
+    config: WebSocketConfig,
+}
+
+impl BotLoop {
+    fn new(poll: Poll, joining: mpsc::Receiver<(u32, BotPlan)>, shared: Arc<Shared>) -> Self {
+        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        BotLoop { poll, joining, shared, bots: Vec::new(), due: BinaryHeap::new(), config }
+    }
+
+    fn run(mut self) -> Vec<Tally> {
+        let mut events = Events::with_capacity(1024);
+        while !self.shared.stop_reading.load(Ordering::Relaxed) {
+            let now = monotonic_ns();
+            let wait = self
+                .due
+                .peek()
+                .map_or(LOOK_EVERY, |Reverse((due, _))| Duration::from_nanos(due.saturating_sub(now)).min(LOOK_EVERY));
+            if let Err(e) = self.poll.poll(&mut events, Some(wait))
+                && e.kind() != ErrorKind::Interrupted
+            {
+                panic!("polling the bots' sockets: {e}");
+            }
+            for event in &events {
+                match event.token() {
+                    WAKER => self.take_in(),
+                    Token(slot) => self.progress(slot),
+                }
+            }
+            self.act_when_due();
+        }
+        self.bots.into_iter().map(|d| d.finish(&self.shared)).collect()
+    }
+
+    /// The bots handed to this thread since it last looked: each starts connecting.
+    fn take_in(&mut self) {
+        while let Ok((index, plan)) = self.joining.try_recv() {
+            let slot = self.bots.len();
+            self.bots.push(Driven::new(index, plan));
+            self.connect(slot);
+        }
+    }
+
+    /// Starts a connection of the bot in `slot` (or, after too many failures, gives up).
+    fn connect(&mut self, slot: usize) {
+        let shared = Arc::clone(&self.shared);
+        let bot = &mut self.bots[slot];
+        let addr = &shared.addrs[shared.topology.shard_of(bot.index)];
+        match open_socket(addr, source_address(bot.index)) {
+            Ok(mut tcp) => {
+                self.poll
+                    .registry()
+                    .register(&mut tcp, Token(slot), Interest::READABLE | Interest::WRITABLE)
+                    .expect("a bot's socket registers");
+                bot.conn = Conn::Connecting(tcp);
+            }
+            Err(e) => self.failed(slot, e.to_string()),
+        }
+    }
+
+    /// A connection attempt failed: tried again after a back-off, until the bot gives up.
+    fn failed(&mut self, slot: usize, why: String) {
+        let bot = &mut self.bots[slot];
+        bot.conn = Conn::None;
+        bot.tally.connect_failures += 1;
+        bot.attempt += 1;
+        if bot.attempt >= CONNECT_ATTEMPTS {
+            eprintln!("bot{}: gave up connecting: {why}", bot.index);
+            bot.conn = Conn::GaveUp;
+            return;
+        }
+        let at = monotonic_ns() + (200_000_000u64 << (bot.attempt - 1));
+        bot.retry_at = Some(at);
+        self.arm(slot, at);
+    }
+
+    /// Whatever the bot in `slot` can do now on its socket: connect, upgrade, read, write.
+    fn progress(&mut self, slot: usize) {
+        let Some(bot) = self.bots.get_mut(slot) else { return };
+        match std::mem::replace(&mut bot.conn, Conn::None) {
+            Conn::Connecting(tcp) => match tcp.take_error() {
+                Ok(None) if tcp.peer_addr().is_ok() => {
+                    let url = format!("ws://{}/", self.shared.addrs[self.shared.topology.shard_of(bot.index)]);
+                    let upgrade = tungstenite::client::client_with_config(url.as_str(), tcp, Some(self.config));
+                    self.upgraded(slot, upgrade);
+                }
+                Ok(None) => bot.conn = Conn::Connecting(tcp),
+                Ok(Some(e)) | Err(e) => self.failed(slot, e.to_string()),
+            },
+            Conn::Upgrading(mid) => {
+                let upgrade = mid.handshake();
+                self.upgraded(slot, upgrade);
+            }
+            Conn::Welcoming(ws) => self.welcome(slot, ws),
+            Conn::Open(ws) => self.read(slot, ws),
+            other => bot.conn = other,
+        }
+    }
+
+    /// Where the WebSocket upgrade went: on to the `Hello`, on waiting, or failed.
+    fn upgraded(
+        &mut self,
+        slot: usize,
+        upgrade: Result<
+            (WebSocket<TcpStream>, tungstenite::handshake::client::Response),
+            HandshakeError<ClientHandshake<TcpStream>>,
+        >,
+    ) {
+        match upgrade {
+            Ok((mut ws, _)) => {
+                let bot = &self.bots[slot];
+                let hello = encode_client_frame(&[ClientMessage::Hello(hello_of(bot.index))]);
+                match send(&mut ws, hello) {
+                    Ok(()) => self.welcome(slot, ws),
+                    Err(e) => self.failed(slot, e.to_string()),
+                }
+            }
+            Err(HandshakeError::Interrupted(mid)) => self.bots[slot].conn = Conn::Upgrading(mid),
+            Err(HandshakeError::Failure(e)) => self.failed(slot, e.to_string()),
+        }
+    }
+
+    /// Waits for the `Welcome`: then the bot plays (first connection) or plays on (after the
+    /// storm dropped its first).
+    fn welcome(&mut self, slot: usize, mut ws: WebSocket<TcpStream>) {
+        let shared = Arc::clone(&self.shared);
+        let frame = loop {
+            match ws.read() {
+                Ok(Message::Binary(data)) => break data,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    self.bots[slot].conn = Conn::Welcoming(ws);
+                    return;
+                }
+                Err(e) => return self.failed(slot, e.to_string()),
+            }
+        };
+        let d = &mut self.bots[slot];
+        d.frames += 1;
+        let decoded = match decode_server_frame(&frame) {
+            Ok(decoded) => decoded,
+            Err(e) => return self.failed(slot, e.to_string()),
+        };
+        let mut messages = decoded.frame.messages;
+        let Some(at) = messages.iter().position(|m| matches!(m, ServerMessage::Welcome(_))) else {
+            let why = format!("no Welcome: {messages:?}");
+            return self.failed(slot, why);
+        };
+        let ServerMessage::Welcome(welcome) = messages.remove(at) else { unreachable!() };
+        shared.moves.welcomed(welcome.player, d.index);
+        shared.online.fetch_add(1, Ordering::Relaxed);
+        d.attempt = 0;
+        let mut out = Out { ws: &mut ws, moves: &mut d.moves, requests: &mut d.requests };
+        let sent = match &mut d.bot {
+            None => {
+                d.tally.connected = true;
+                let mut bot = Bot::new(d.index, d.plan, &shared);
+                // Home first: the server placed the player around the spawn.
+                let home = out.move_to(d.plan.home.0, d.plan.home.1).map(|()| d.tally.moves += 1);
+                bot.read(&shared, &messages, decoded.committed_ns, &mut d.tally);
+                d.bot = Some(bot);
+                home
+            }
+            Some(bot) => {
+                let storm = shared.storm_at.load(Ordering::Relaxed);
+                shared.recorder.record_reconnect(monotonic_ns().saturating_sub(storm));
+                d.tally.reconnected = true;
+                bot.read(&shared, &messages, decoded.committed_ns, &mut d.tally);
+                bot.resume(&mut out)
+            }
+        };
+        if let Err(e) = sent {
+            return self.closed(slot, ws, e.to_string());
+        }
+        self.bots[slot].conn = Conn::Open(ws);
+        let due = self.next_due(slot);
+        self.arm(slot, due);
+        // What came behind the Welcome: edge-triggered, it brings no new event.
+        self.progress(slot);
+    }
+
+    /// Reads every frame there is, then flushes what waits to be written.
+    fn read(&mut self, slot: usize, mut ws: WebSocket<TcpStream>) {
+        let shared = Arc::clone(&self.shared);
+        let d = &mut self.bots[slot];
+        let bot = d.bot.as_mut().expect("a bot plays once welcomed");
+        loop {
+            match ws.read() {
+                Ok(Message::Binary(data)) => {
+                    d.frames += 1;
+                    match decode_server_frame(&data) {
+                        Ok(decoded) => bot.read(&shared, &decoded.frame.messages, decoded.committed_ns, &mut d.tally),
+                        Err(e) => return self.closed(slot, ws, format!("a frame that does not decode: {e}")),
+                    }
+                }
+                Ok(Message::Close(_)) => return self.closed(slot, ws, "closed by the server".into()),
+                Ok(_) => {} // ping (its pong queued by tungstenite), pong
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return self.closed(slot, ws, e.to_string()),
+            }
+        }
+        match ws.flush() {
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return self.closed(slot, ws, e.to_string()),
+            Ok(()) => {}
+        }
+        self.bots[slot].conn = Conn::Open(ws);
+    }
+
+    /// The bot's connection ended: the bot is done (the server dropped it).
+    fn closed(&mut self, slot: usize, ws: WebSocket<TcpStream>, _why: String) {
+        drop(ws);
+        self.shared.online.fetch_sub(1, Ordering::Relaxed);
+        self.bots[slot].conn = Conn::Ended;
+    }
+
+    /// When the bot in `slot` next has something to do: its next action (or a look every
+    /// 50 ms once acting stopped), the storm if it has yet to meet it.
+    fn next_due(&self, slot: usize) -> u64 {
+        let d = &self.bots[slot];
+        let Some(bot) = &d.bot else { return u64::MAX };
+        let mut due =
+            if self.shared.stop_acting.load(Ordering::Relaxed) { monotonic_ns() + 50_000_000 } else { bot.next_due() };
+        let storm = self.shared.storm_at.load(Ordering::Relaxed);
+        if storm != 0 && !d.tally.reconnected {
+            due = due.min(storm);
+        }
+        due
+    }
+
+    fn arm(&mut self, slot: usize, due: u64) {
+        let d = &mut self.bots[slot];
+        if d.armed != due {
+            d.armed = due;
+            if due != u64::MAX {
+                self.due.push(Reverse((due, slot)));
+            }
+        }
+    }
+
+    /// Runs the actions that are due: retries, the storm's drops, moves and digs.
+    fn act_when_due(&mut self) {
+        let now = monotonic_ns();
+        while let Some(&Reverse((due, slot))) = self.due.peek() {
+            if due > now {
+                break;
+            }
+            self.due.pop();
+            if self.bots[slot].armed != due {
+                continue;
+            }
+            self.bots[slot].armed = 0;
+            self.act(slot, now);
+        }
+    }
+
+    fn act(&mut self, slot: usize, now: u64) {
+        let shared = Arc::clone(&self.shared);
+        let d = &mut self.bots[slot];
+        if d.retry_at.is_some_and(|at| at <= now) {
+            d.retry_at = None;
+            return self.connect(slot);
+        }
+        let Conn::Open(ws) = &mut d.conn else { return };
+        let Some(bot) = &mut d.bot else { return };
+        if !shared.stop_acting.load(Ordering::Relaxed) {
+            let storm = shared.storm_at.load(Ordering::Relaxed);
+            if storm != 0 && !d.tally.reconnected && now >= storm {
+                // Dropped, not closed: the connection goes as a network failure would take it.
+                d.conn = Conn::None;
+                shared.online.fetch_sub(1, Ordering::Relaxed);
+                return self.connect(slot);
+            }
+            let mut out = Out { ws, moves: &mut d.moves, requests: &mut d.requests };
+            if let Err(e) = bot.act(&mut out, &shared, &mut d.tally) {
+                let Conn::Open(ws) = std::mem::replace(&mut d.conn, Conn::None) else { unreachable!() };
+                return self.closed(slot, ws, e.to_string());
+            }
+        }
+        let due = self.next_due(slot);
+        self.arm(slot, due);
+    }
+}
+
+/// One bot on its thread: its connection, its play (once first welcomed), its counts.
+struct Driven {
+    index: u32,
+    plan: BotPlan,
+    bot: Option<Bot>,
+    conn: Conn,
+    tally: Tally,
+    /// Binary frames read, over every connection.
+    frames: u64,
+    /// Connection attempts failed in a row, and when to try again.
+    attempt: u32,
+    retry_at: Option<u64>,
+    /// The due time it is armed for in the thread's heap (0: none).
+    armed: u64,
+    /// The last move `seq` and request id sent: request ids go on across connections (the
+    /// server answers a repeated id, for the same player, with its first answer).
+    moves: u32,
+    requests: u32,
+}
+
+impl Driven {
+    fn new(index: u32, plan: BotPlan) -> Self {
+        Driven {
+            index,
+            plan,
+            bot: None,
+            conn: Conn::None,
+            tally: Tally::default(),
+            frames: 0,
+            attempt: 0,
+            retry_at: None,
+            armed: 0,
+            moves: 0,
+            // Spread over the id space: a bot's ids never meet an earlier run's of its name.
+            requests: (u64::from(index).wrapping_mul(0x9e37_79b9) as u32 ^ monotonic_ns() as u32) & 0x3fff_ffff,
+        }
+    }
+
+    /// The bot's tally as it stops, its samples handed to the recorders.
+    fn finish(mut self, shared: &Shared) -> Tally {
+        if let Some(bot) = &mut self.bot {
+            bot.flush(shared);
+        }
+        if let Conn::Open(mut ws) = std::mem::replace(&mut self.conn, Conn::None) {
+            shared.online.fetch_sub(1, Ordering::Relaxed);
+            let _ = ws.close(None);
+            let _ = ws.flush();
+        }
+        self.tally.frames += self.frames;
+        self.tally
+    }
+}
+
+/// Where a bot's connection is.
+enum Conn {
+    /// None now (between attempts).
+    None,
+    Connecting(TcpStream),
+    Upgrading(MidHandshake<ClientHandshake<TcpStream>>),
+    Welcoming(WebSocket<TcpStream>),
+    Open(WebSocket<TcpStream>),
+    /// The server ended it.
+    Ended,
+    GaveUp,
+}
+
+/// A bot's way out: its open connection, and the counters of its moves and requests.
+pub struct Out<'a> {
+    ws: &'a mut WebSocket<TcpStream>,
+    moves: &'a mut u32,
+    requests: &'a mut u32,
+}
+
+impl Out<'_> {
+    /// Asks to move to (x, y).
+    pub fn move_to(&mut self, x: f32, y: f32) -> tungstenite::Result<()> {
+        *self.moves = self.moves.wrapping_add(1);
+        send(self.ws, encode_client_frame(&[ClientMessage::Move(Move { seq: *self.moves, x, y })]))
+    }
+
+    /// Sends a mod message with a new request id; the id.
+    pub fn request(&mut self, ns: &str, kind: &str, body: &impl serde::Serialize) -> tungstenite::Result<u32> {
+        *self.requests = self.requests.checked_add(1).unwrap_or(1);
+        let request = *self.requests;
+        self.send_mod(ns, kind, Some(request), body)?;
+        Ok(request)
+    }
+
+    /// Sends a mod message (a request id of an earlier one: asked again).
+    pub fn send_mod(
+        &mut self,
+        ns: &str,
+        kind: &str,
+        request: Option<u32>,
+        body: &impl serde::Serialize,
+    ) -> tungstenite::Result<()> {
+        let mut encoded = Vec::with_capacity(32);
+        veltrix_protocol::encode_value(body, &mut encoded);
+        let message = veltrix_protocol::ModMessage { ns: ns.into(), kind: kind.into(), request, body: encoded };
+        send(self.ws, encode_client_frame(&[ClientMessage::Mod(message)]))
+    }
+}
+
+/// Sends one binary frame: written now, or as much as the socket takes and the rest when it
+/// is writable again.
+fn send(ws: &mut WebSocket<TcpStream>, frame: Vec<u8>) -> tungstenite::Result<()> {
+    match ws.send(Message::Binary(frame.into())) {
+        Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+        other => other,
+    }
+}
+
+/// A non-blocking TCP connection to `addr` from `from`, under way.
+fn open_socket(addr: &str, from: IpAddr) -> io::Result<TcpStream> {
+    let to = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+        .next()
+        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, format!("{addr} names no address")))?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    // Moves are small and latency matters more than packet count.
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&SocketAddr::new(from, 0).into())?;
+    match socket.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}

@@ -598,8 +598,8 @@ mod tests {
     use super::*;
 
     /// A few bots play the reconnect storm's scenario against the benchmark build (debug): all
-    /// connect, move, dig and are answered, read what the server wrote, and all come back after
-    /// the storm drops their connections.
+    /// connect, move, dig and are answered, lose nothing, and all come back after the storm
+    /// drops their connections.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_swarm_plays_and_reconnects_after_the_storm() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/reconnect-storm.json");
@@ -614,7 +614,8 @@ mod tests {
         assert!(report.moves_sent >= 40 && report.window_digs > 0, "{report:?}");
         assert_eq!(report.digs_answered, report.digs_sent, "{report:?}");
         assert_eq!(report.reconnect.as_ref().map(|r| r.count), Some(40), "{report:?}");
-        assert!(report.fanout.count > 0 && report.frames_received > 0, "{report:?}");
-        assert_eq!(report.frames_received, report.frames_sent, "every frame written is read: {report:?}");
+        assert!(report.fanout.count > 0 && report.frames_received > 0 && report.lost == 0, "{report:?}");
+        // Frames written to a connection the storm dropped are never read: at most the rest.
+        assert!(report.frames_received <= report.frames_sent, "{report:?}");
     }
 }

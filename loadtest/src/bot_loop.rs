@@ -229,7 +229,7 @@ impl BotLoop {
             }
         };
         let d = &mut self.bots[slot];
-        d.frames += 1;
+        d.tally.frames += 1;
         let decoded = match decode_server_frame(&frame) {
             Ok(decoded) => decoded,
             Err(e) => return self.failed(slot, e.to_string()),
@@ -280,7 +280,7 @@ impl BotLoop {
         loop {
             match ws.read() {
                 Ok(Message::Binary(data)) => {
-                    d.frames += 1;
+                    d.tally.frames += 1;
                     match decode_server_frame(&data) {
                         Ok(decoded) => bot.read(&shared, &decoded.frame.messages, decoded.committed_ns, &mut d.tally),
                         Err(e) => return self.closed(slot, ws, format!("a frame that does not decode: {e}")),
@@ -382,8 +382,6 @@ struct Driven {
     bot: Option<Bot>,
     conn: Conn,
     tally: Tally,
-    /// Binary frames read, over every connection.
-    frames: u64,
     /// Connection attempts failed in a row, and when to try again.
     attempt: u32,
     retry_at: Option<u64>,
@@ -403,7 +401,6 @@ impl Driven {
             bot: None,
             conn: Conn::None,
             tally: Tally::default(),
-            frames: 0,
             attempt: 0,
             retry_at: None,
             armed: 0,
@@ -423,7 +420,6 @@ impl Driven {
             let _ = ws.close(None);
             let _ = ws.flush();
         }
-        self.tally.frames += self.frames;
         self.tally
     }
 }

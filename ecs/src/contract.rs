@@ -1,6 +1,6 @@
 //! The smallest piece of gameplay that proves the host/mod contract: a system that runs in the
 //! host's `Tick` schedule, reads host components with `par_iter` (so it needs the one shared
-//! `ComputeTaskPool`) and counts what it saw.
+//! `ComputeTaskPool`) when they change, and counts what it saw.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,16 +17,22 @@ pub struct ContractProbe {
     pub loaded_mods_seen: u64,
 }
 
-/// Counts the host's `LoadedMod` entities in parallel and records the tick.
-pub fn probe_host_contract(tick: Res<TickInfo>, mods: Query<&LoadedMod>, mut probe: ResMut<ContractProbe>) {
-    let seen = AtomicU64::new(0);
-    mods.par_iter().for_each(|m| {
-        debug_assert!(!m.id.is_empty(), "the host never spawns a LoadedMod without an id");
-        seen.fetch_add(1, Ordering::Relaxed);
-    });
+/// Counts the host's `LoadedMod` entities in parallel when they changed, and records the tick.
+/// Not every tick: a parallel pass opens a scope on the task pool, whose tasks allocate, and a
+/// steady tick allocates nothing.
+pub fn probe_host_contract(tick: Res<TickInfo>, mods: Query<Ref<LoadedMod>>, mut probe: ResMut<ContractProbe>) {
+    let changed =
+        probe.runs == 0 || mods.iter().count() as u64 != probe.loaded_mods_seen || mods.iter().any(|m| m.is_changed());
+    if changed {
+        let seen = AtomicU64::new(0);
+        mods.par_iter().for_each(|m| {
+            debug_assert!(!m.id.is_empty(), "the host never spawns a LoadedMod without an id");
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        probe.loaded_mods_seen = seen.into_inner();
+    }
     probe.runs += 1;
     probe.last_tick = tick.tick;
-    probe.loaded_mods_seen = seen.into_inner();
 }
 
 /// The probe as one unit: its record now, its system once the mod has started.

@@ -20,7 +20,7 @@ pub const CHUNK: u32 = 16;
 /// comes back into view after the player went farther is sent again (docs/protocol.md).
 pub const KEPT_BEYOND_VIEW: u32 = 2;
 
-/// Every chunk's message, encoded when first needed, and its version.
+/// Every chunk's message, encoded when first needed.
 #[derive(Resource, Debug)]
 pub struct TerrainChunks {
     /// Chunks across and down.
@@ -28,40 +28,88 @@ pub struct TerrainChunks {
     down: u32,
     /// How far a player sees, in tiles: chunks overlapping the square of this half-side are sent.
     view: f32,
-    /// By chunk index (`y * across + x`): the encoded `Terrain` message and its version.
-    chunks: Vec<Option<(Bytes, u32)>>,
+    /// By chunk index (`y * across + x`): the encoded `Terrain` message.
+    chunks: Vec<Option<Bytes>>,
     /// The `TileWorld` version the chunks were encoded from.
     tiles_version: u64,
-    /// Whether a chunk changed since the players' chunks were last looked at.
-    changed: bool,
+    /// The side of the square of chunks a connection remembers ([`SentChunks`]).
+    side: u32,
+    /// Chunks whose tiles changed since the players' chunks were last looked at.
+    changed: Vec<u32>,
     /// What a Welcome says of the world.
     pub info: WorldInfo,
 }
 
-/// The chunks around its player this connection was sent, by index, with their versions;
-/// where its player stood last.
+/// The chunks around its player this connection was sent: one bit per chunk of the square it
+/// remembers (its view and [`KEPT_BEYOND_VIEW`] more each way), laid out by chunk column and row
+/// modulo the square's side, so the square follows the player without moving a bit (about 30
+/// bytes a player, where a list of the chunks and their versions took a kilobyte).
 #[derive(Component, Debug, Default)]
 pub struct SentChunks {
-    /// Sorted by chunk index.
-    sent: Vec<(u32, u32)>,
+    /// Bit `(row % side) * side + column % side`; allocated at the first look.
+    bits: Vec<u64>,
+    /// The chunks remembered: their columns and rows (empty before the first look).
+    kept: Option<(RangeInclusive<u32>, RangeInclusive<u32>)>,
+    /// The chunk its player stood in when last looked at.
     at: Option<(u32, u32)>,
 }
 
 impl SentChunks {
-    /// Records that the connection has chunk `index` at `version`: false if it had it already.
-    fn record(&mut self, index: u32, version: u32) -> bool {
-        match self.sent.binary_search_by_key(&index, |&(i, _)| i) {
-            Ok(at) if self.sent[at].1 == version => false,
-            Ok(at) => {
-                self.sent[at].1 = version;
-                true
-            }
-            Err(at) => {
-                self.sent.insert(at, (index, version));
-                true
+    fn slot(side: u32, cx: u32, cy: u32) -> usize {
+        ((cy % side) * side + cx % side) as usize
+    }
+
+    /// Whether the connection has chunk (cx, cy) of the square it remembers.
+    fn has(&self, side: u32, cx: u32, cy: u32) -> bool {
+        let slot = Self::slot(side, cx, cy);
+        self.bits[slot / 64] & (1 << (slot % 64)) != 0
+    }
+
+    fn set(&mut self, side: u32, cx: u32, cy: u32, has: bool) {
+        let slot = Self::slot(side, cx, cy);
+        let bit = 1 << (slot % 64);
+        if has { self.bits[slot / 64] |= bit } else { self.bits[slot / 64] &= !bit }
+    }
+
+    /// Remembers the square `columns` x `rows` (at most `side` each way) from now on: a bit whose
+    /// column (or row) stands for another chunk in it than before, or for none, is cleared.
+    fn keep(&mut self, side: u32, columns: RangeInclusive<u32>, rows: RangeInclusive<u32>) {
+        debug_assert!(columns.end() - columns.start() < side && rows.end() - rows.start() < side);
+        if self.bits.is_empty() {
+            self.bits = vec![0; (side * side).div_ceil(64) as usize];
+        }
+        if let Some((old_columns, old_rows)) = self.kept.take() {
+            for residue in 0..side {
+                if chunk_with(&old_columns, residue, side) != chunk_with(&columns, residue, side) {
+                    (0..side).for_each(|row| self.set(side, residue, row, false));
+                }
+                if chunk_with(&old_rows, residue, side) != chunk_with(&rows, residue, side) {
+                    (0..side).for_each(|column| self.set(side, column, residue, false));
+                }
             }
         }
+        self.kept = Some((columns, rows));
     }
+
+    /// Forgets chunk `index` (its tiles changed), if it is in the square remembered.
+    fn forget(&mut self, side: u32, across: u32, index: u32) {
+        let (cx, cy) = (index % across, index / across);
+        if self.kept.as_ref().is_some_and(|(columns, rows)| columns.contains(&cx) && rows.contains(&cy)) {
+            self.set(side, cx, cy, false);
+        }
+    }
+
+    /// How many chunks it remembers having.
+    #[cfg(test)]
+    fn count(&self) -> u32 {
+        self.bits.iter().map(|word| word.count_ones()).sum()
+    }
+}
+
+/// The chunk of `range` whose number is `residue` modulo `side`, if any.
+fn chunk_with(range: &RangeInclusive<u32>, residue: u32, side: u32) -> Option<u32> {
+    let chunk = range.start() + (residue + side - range.start() % side) % side;
+    (chunk <= *range.end()).then_some(chunk)
 }
 
 impl TerrainChunks {
@@ -69,13 +117,17 @@ impl TerrainChunks {
     pub fn new(tiles: &TileWorld, max_speed: f32, interest_radius: f32, state_update_rate: u32) -> Self {
         let across = tiles.width().div_ceil(CHUNK);
         let down = tiles.depth().div_ceil(CHUNK);
+        let view = interest_radius + CHUNK as f32;
         Self {
             across,
             down,
-            view: interest_radius + CHUNK as f32,
+            view,
+            // A view spans at most this many chunks each way (see `view`), and a connection
+            // remembers KEPT_BEYOND_VIEW more on each side.
+            side: (2.0 * view / CHUNK as f32).floor() as u32 + 2 + 2 * KEPT_BEYOND_VIEW,
             chunks: vec![None; (across * down) as usize],
             tiles_version: tiles.version(),
-            changed: false,
+            changed: Vec::new(),
             info: WorldInfo {
                 width: tiles.width(),
                 height: tiles.depth(),
@@ -87,30 +139,28 @@ impl TerrainChunks {
         }
     }
 
-    /// The chunk's message, encoded now if it never was, and its version. Borrowed: a player
-    /// walking into a chunk looks at every chunk in view and is sent few of them.
-    fn message(&mut self, index: u32, tiles: &TileWorld) -> (&Bytes, u32) {
+    /// The chunk's message, encoded now if it never was.
+    fn message(&mut self, index: u32, tiles: &TileWorld) -> &Bytes {
         let (across, slot) = (self.across, &mut self.chunks[index as usize]);
-        let (bytes, version) = slot.get_or_insert_with(|| {
-            (encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % across, index / across))), 1)
-        });
-        (bytes, *version)
+        slot.get_or_insert_with(|| {
+            encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % across, index / across)))
+        })
     }
 
-    /// After the host changed tiles: every chunk encoded so far whose message differs gets a new
-    /// version (and is sent again to those who had it).
+    /// After the host changed tiles: every chunk encoded so far whose message differs is encoded
+    /// anew and noted as changed (and is sent again to those who had it).
     fn refresh(&mut self, tiles: &TileWorld) {
         if tiles.version() == self.tiles_version {
             return;
         }
         self.tiles_version = tiles.version();
         for index in 0..self.chunks.len() as u32 {
-            let Some((bytes, version)) = &self.chunks[index as usize] else { continue };
+            let Some(bytes) = &self.chunks[index as usize] else { continue };
             let now =
                 encode_message(&ServerMessage::Terrain(chunk_of(tiles, index % self.across, index / self.across)));
             if now != *bytes {
-                self.chunks[index as usize] = Some((now, version + 1));
-                self.changed = true;
+                self.chunks[index as usize] = Some(now);
+                self.changed.push(index);
             }
         }
     }
@@ -165,8 +215,15 @@ pub fn send_terrain(
     mut players: ParamSet<(Query<Viewer, Moved>, Query<Viewer>)>,
 ) {
     chunks.refresh(&tiles);
-    if std::mem::take(&mut chunks.changed) {
-        players.p1().iter_mut().for_each(|viewer| send_view(&mut chunks, &tiles, &mut outbox, viewer, true));
+    if !chunks.changed.is_empty() {
+        let mut changed = std::mem::take(&mut chunks.changed);
+        let (side, across) = (chunks.side, chunks.across);
+        players.p1().iter_mut().for_each(|mut viewer| {
+            changed.iter().for_each(|&index| viewer.2.forget(side, across, index));
+            send_view(&mut chunks, &tiles, &mut outbox, viewer, true)
+        });
+        changed.clear();
+        chunks.changed = changed;
     } else {
         players.p0().iter_mut().for_each(|viewer| send_view(&mut chunks, &tiles, &mut outbox, viewer, false));
     }
@@ -192,15 +249,16 @@ fn send_view(
     }
     sent.at = Some(at);
     let (columns, rows) = chunks.view(position.x, position.y);
-    let across = chunks.across;
-    let kept = |view: &RangeInclusive<u32>, i: u32| {
-        view.start().saturating_sub(KEPT_BEYOND_VIEW) <= i && i <= view.end() + KEPT_BEYOND_VIEW
-    };
-    sent.sent.retain(|&(index, _)| kept(&columns, index % across) && kept(&rows, index / across));
-    for index in rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)) {
-        let (bytes, version) = chunks.message(index, tiles);
-        if sent.record(index, version) {
-            outbox.send_encoded(Audience::Player(player.id), bytes.clone());
+    let (across, side) = (chunks.across, chunks.side);
+    let kept =
+        |view: &RangeInclusive<u32>| view.start().saturating_sub(KEPT_BEYOND_VIEW)..=view.end() + KEPT_BEYOND_VIEW;
+    sent.keep(side, kept(&columns), kept(&rows));
+    for cy in rows {
+        for cx in columns.clone() {
+            if !sent.has(side, cx, cy) {
+                sent.set(side, cx, cy, true);
+                outbox.send_encoded(Audience::Player(player.id), chunks.message(cy * across + cx, tiles).clone());
+            }
         }
     }
 }
@@ -230,30 +288,26 @@ mod tests {
         let tiles = world();
         let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
         assert_eq!((chunks.across, chunks.down), (3, 2));
-        let corner = decoded(chunks.message(5, &tiles).0);
+        let corner = decoded(chunks.message(5, &tiles));
         assert_eq!((corner.x, corner.y, corner.width, corner.height), (32, 16, 8, 4));
         let codes = terrain::decode_runs(&corner.tiles, 32).unwrap();
         assert_eq!(codes[31], terrain::WATER);
         assert_eq!(codes.iter().filter(|&&c| c == terrain::GROUND).count(), 31);
-        let second = decoded(chunks.message(1, &tiles).0);
+        let second = decoded(chunks.message(1, &tiles));
         assert_eq!(terrain::decode_runs(&second.tiles, 256).unwrap()[16 + 1], terrain::ROCK);
     }
 
     #[test]
-    fn a_chunk_whose_tiles_changed_gets_a_new_version_and_others_keep_theirs() {
+    fn a_chunk_whose_tiles_changed_is_encoded_anew_and_others_are_kept() {
         let mut tiles = world();
         let mut chunks = TerrainChunks::new(&tiles, 8.0, 32.0, 30);
-        let (before, v0) = chunks.message(0, &tiles);
-        let before = before.clone();
-        let (_, other) = chunks.message(2, &tiles);
+        let before = chunks.message(0, &tiles).clone();
+        let other = chunks.message(2, &tiles).clone();
         tiles.set(3, 3, Tile::Water);
         chunks.refresh(&tiles);
-        let (after, v1) = chunks.message(0, &tiles);
-        let after = after.clone();
-        assert_ne!(before, after);
-        assert_eq!((v0, v1), (1, 2));
-        assert_eq!(chunks.message(2, &tiles).1, other);
-        assert!(chunks.changed);
+        assert_ne!(*chunks.message(0, &tiles), before);
+        assert_eq!(chunks.message(2, &tiles).as_ptr(), other.as_ptr(), "the same bytes, not encoded again");
+        assert_eq!(chunks.changed, [0]);
     }
 
     #[test]
@@ -287,8 +341,80 @@ mod tests {
         assert_eq!(tick(&mut world), KEPT_BEYOND_VIEW as usize * 7, "west by as many chunks as are kept");
         world.get_mut::<Position>(ana).unwrap().x = 256.5;
         assert_eq!(tick(&mut world), 0, "back from within what it remembers: nothing");
-        let remembered = world.get::<SentChunks>(ana).unwrap().sent.len();
-        assert!(remembered <= ((7 + 2 * KEPT_BEYOND_VIEW) * (7 + 2 * KEPT_BEYOND_VIEW)) as usize, "{remembered}");
+        let remembered = world.get::<SentChunks>(ana).unwrap().count();
+        assert!(remembered <= (7 + 2 * KEPT_BEYOND_VIEW) * (7 + 2 * KEPT_BEYOND_VIEW), "{remembered}");
+
+        // Tiles change in the chunk it stands in, and in one it remembers but does not see.
+        world.resource_mut::<TileWorld>().set(260, 260, Tile::Rock);
+        world.resource_mut::<TileWorld>().set(256 - 5 * 16, 256, Tile::Rock);
+        assert_eq!(tick(&mut world), 1, "the chunk in view that changed, again");
+        world.get_mut::<Position>(ana).unwrap().x = 256.5 - KEPT_BEYOND_VIEW as f32 * 16.0;
+        assert_eq!(tick(&mut world), 1, "the remembered one that changed, once back in view");
+    }
+
+    proptest::proptest! {
+        // Each case walks up to 40 steps through the system: fewer cases than the default.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever the walk and the tile changes, a player is sent exactly what a plain list of
+        /// the chunks it has (dropping those beyond what is kept, and those whose tiles changed)
+        /// says it lacks of the view from where it stands, each time it enters a chunk or a
+        /// chunk changes, and it remembers exactly that list.
+        #[test]
+        fn the_chunks_sent_are_those_a_plain_list_of_what_it_has_lacks(
+            steps in proptest::collection::vec((0f32..400.0, 0f32..300.0, proptest::option::of((0i64..400, 0i64..300))), 1..40),
+        ) {
+            let tiles = TileWorld::flat(400, 300);
+            let mut world = World::new();
+            world.insert_resource(TerrainChunks::new(&tiles, 8.0, 24.0, 30));
+            world.insert_resource(tiles);
+            world.init_resource::<Outbox>();
+            let ana = world.spawn((Player { id: 1, name: "ana".into() }, Position { x: 0.5, y: 0.5 }, SentChunks::default())).id();
+            let mut schedule = Schedule::default();
+            schedule.add_systems(send_terrain);
+            let (mut had, mut encoded) = (std::collections::BTreeSet::<u32>::new(), std::collections::BTreeSet::<u32>::new());
+            let mut at = None;
+            for (x, y, change) in steps {
+                let mut changed = false;
+                if let Some((tx, ty)) = change {
+                    let mut tiles = world.resource_mut::<TileWorld>();
+                    let tile = if tiles.get(tx, ty) == Some(Tile::Rock) { Tile::Ground } else { Tile::Rock };
+                    tiles.set(tx as u32, ty as u32, tile);
+                    let chunks = world.resource::<TerrainChunks>();
+                    // Only chunks encoded before count as changed; every chunk it had was.
+                    let index = (ty as u32 / CHUNK) * chunks.across + tx as u32 / CHUNK;
+                    changed = encoded.contains(&index);
+                    had.remove(&index);
+                }
+                *world.get_mut::<Position>(ana).unwrap() = Position { x, y };
+                let chunks = world.resource::<TerrainChunks>();
+                // The view is looked at as it enters a chunk: it reaches a chunk past the radius.
+                if at == Some(chunks.chunk_at(x, y)) && !changed {
+                    schedule.run(&mut world);
+                    proptest::prop_assert_eq!(world.resource_mut::<Outbox>().drain().count(), 0);
+                    continue;
+                }
+                at = Some(chunks.chunk_at(x, y));
+                let (columns, rows) = chunks.view(x, y);
+                let across = chunks.across;
+                let (low_x, low_y) = (columns.start().saturating_sub(KEPT_BEYOND_VIEW), rows.start().saturating_sub(KEPT_BEYOND_VIEW));
+                let (high_x, high_y) = (columns.end() + KEPT_BEYOND_VIEW, rows.end() + KEPT_BEYOND_VIEW);
+                had.retain(|i| (low_x..=high_x).contains(&(i % across)) && (low_y..=high_y).contains(&(i / across)));
+                let mut lacking: Vec<u32> = rows.flat_map(|cy| columns.clone().map(move |cx| cy * across + cx)).filter(|i| !had.contains(i)).collect();
+                had.extend(lacking.iter().copied());
+                encoded.extend(lacking.iter().copied());
+                let expected: Vec<Bytes> = {
+                    let (mut chunks, tiles) = (world.remove_resource::<TerrainChunks>().unwrap(), world.resource::<TileWorld>());
+                    chunks.refresh(tiles);
+                    let expected = lacking.drain(..).map(|i| chunks.message(i, tiles).clone()).collect();
+                    world.insert_resource(chunks);
+                    expected
+                };
+                schedule.run(&mut world);
+                let sent: Vec<Bytes> = world.resource_mut::<Outbox>().drain().map(|(_, bytes)| bytes).collect();
+                proptest::prop_assert_eq!(sent, expected);
+                proptest::prop_assert_eq!(world.get::<SentChunks>(ana).unwrap().count(), had.len() as u32);
+            }
+        }
     }
 
     #[test]

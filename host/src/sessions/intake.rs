@@ -144,6 +144,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
     let spawn = last_position(world, id)
         .filter(|p| world.resource::<TileWorld>().walkable(p.x, p.y))
         .unwrap_or_else(|| rules.spawn_point(id, world.resource::<TileWorld>()));
+    world.resource_scope(|world, mut answers: Mut<Answers>| answers.joined(world.get_resource::<Store>(), id));
     let welcome = ServerMessage::Welcome(Welcome {
         player: id,
         protocol: PROTOCOL_VERSION,
@@ -272,8 +273,7 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
 /// Whether a request is new; a repeat is answered again from what it got the first time (or
 /// waits for its answer, when it came in this very tick) and is not applied.
 ///
-/// Reads the store on the tick thread, bounded: a player's request ids once per connection
-/// (kept in memory until it leaves), and one point read per repeat of an answered request
+/// Reads the store on the tick thread, bounded: one point read per repeat of an answered request
 /// (repeats count against the connection's rate limit, `Network.MaxMessagesPerSecond`).
 fn first_time(world: &mut World, player: PlayerId, request: u32) -> bool {
     let store = world.get_resource::<Store>().cloned();

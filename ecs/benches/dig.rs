@@ -149,12 +149,7 @@ impl HuntWorld {
             digs += hunt.by_slot[(hunt.tick % u64::from(TICK_RATE)) as usize].len();
             hunt.world.run_schedule(Tick);
         }
-        let claims = hunt
-            .world
-            .query::<&Inventory>()
-            .iter(&hunt.world)
-            .filter(|i| i.slots().iter().any(Option::is_some))
-            .count();
+        let claims = hunt.world.query::<&Inventory>().iter(&hunt.world).filter(|i| i.stacks().next().is_some()).count();
         eprintln!("{players} players: {digs} digs and {claims} claims in a second");
         hunt
     }

@@ -214,7 +214,7 @@ fn publish_inventories<'a>(
         outbox.send(
             Audience::Player(change.player),
             &protocol::InventoryChanged {
-                slots: inventory.slots().iter().map(|s| s.as_ref().map(Stack::from)).collect(),
+                slots: inventory.slots().map(|s| s.map(Stack::from)).collect(),
                 pending: pending.0.iter().map(Stack::from).collect(),
             },
         );

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     effects::ActiveEffects,
     hunt::{Claimant, ClaimsMade, Digging, EFFORT_PER_DIG, PityCounters, PlayerHuntStateItem, Stashed, Team},
-    inventory::{Inventory, PendingRewards},
+    inventory::{Inventory, PendingRewards, SlotList},
     leaderboard::BoardEntry,
     lifecycle::HuntRun,
     loot::ItemStack,
@@ -107,7 +107,7 @@ impl<'a> From<&PlayerHuntStateItem<'a, '_>> for PlayerStateRef<'a> {
 #[derive(Serialize)]
 #[serde(bound = "F: Fn(Entity) -> Option<&'a str>")]
 pub(super) struct PlayerRecordRef<'a, F> {
-    slots: &'a [Option<ItemStack>],
+    slots: SlotList<'a>,
     pending: &'a std::collections::VecDeque<ItemStack>,
     team: Option<&'a str>,
     effort: BTreeMap<String, u32>,
@@ -126,7 +126,7 @@ impl<'a, F: Fn(Entity) -> Option<&'a str>> PlayerRecordRef<'a, F> {
     pub(super) fn new(state: PlayerStateRef<'a>, now: u64, run: Option<(&'a str, u32)>, vault_id: F) -> Self {
         let PlayerStateRef { inventory, pending, digging, team, effects, pity, claims_made } = state;
         PlayerRecordRef {
-            slots: inventory.slots(),
+            slots: SlotList(inventory),
             pending: &pending.0,
             team: team.map(|t| t.0.as_str()),
             effort: BTreeMap::new(),
@@ -352,7 +352,7 @@ mod tests {
                 };
                 let record = written_and_read(state, 40, run, &ids);
                 let expected = PlayerRecord {
-                    slots: inventory.slots().to_vec(),
+                    slots: inventory.slot_list(),
                     pending: pending.0.iter().cloned().collect(),
                     team: team.map(|t| t.0.clone()),
                     effort: BTreeMap::new(),

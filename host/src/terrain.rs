@@ -42,8 +42,8 @@ pub struct TerrainChunks {
 
 /// The chunks around its player this connection was sent: one bit per chunk of the square it
 /// remembers (its view and [`KEPT_BEYOND_VIEW`] more each way), laid out by chunk column and row
-/// modulo the square's side, so the square follows the player without moving a bit (about 30
-/// bytes a player, where a list of the chunks and their versions took a kilobyte).
+/// modulo the square's side, so the square follows the player without moving a bit (a few
+/// words a player, where a list of the chunks and their versions took a kilobyte).
 #[derive(Component, Debug, Default)]
 pub struct SentChunks {
     /// Bit `(row % side) * side + column % side`; allocated at the first look.
@@ -75,8 +75,11 @@ impl SentChunks {
     /// column (or row) stands for another chunk in it than before, or for none, is cleared.
     fn keep(&mut self, side: u32, columns: RangeInclusive<u32>, rows: RangeInclusive<u32>) {
         debug_assert!(columns.end() - columns.start() < side && rows.end() - rows.start() < side);
-        if self.bits.is_empty() {
-            self.bits = vec![0; (side * side).div_ceil(64) as usize];
+        let words = (side * side).div_ceil(64) as usize;
+        if self.bits.len() != words {
+            // The first look (or a square of another size: everything is sent again).
+            self.bits = vec![0; words];
+            self.kept = None;
         }
         if let Some((old_columns, old_rows)) = self.kept.take() {
             for residue in 0..side {

@@ -66,7 +66,7 @@ impl Status {
     }
 }
 
-/// Binds the listener (on the network runtime); returns the bound address.
+/// Binds the listener (on the async runtime); returns the bound address.
 pub fn start(
     runtime: &tokio::runtime::Runtime,
     address: &str,

@@ -92,7 +92,7 @@ pub enum Auth {
 pub struct NetworkConfig {
     /// Address the player endpoint binds to (the port is `Port`).
     pub bind: String,
-    /// Threads of the network runtime; 0 for one per core.
+    /// Network threads (event loops over the connections); 0 for one per core.
     pub threads: u32,
     /// Threads writing the tick's frames to the sockets; 0 (the default) for one per core.
     pub writer_threads: u32,

@@ -170,7 +170,7 @@ fn shared_state(servers: &[LiveServer], plan: &Plan, scenario: &Scenario, topolo
     })
 }
 
-/// Threads the bots run on, like the server's network runtime: the machine has two cores.
+/// Threads the bots run on, like the server's network threads: the machine has two cores.
 const BOT_THREADS: usize = 2;
 
 /// Starts every bot, `CONNECT_BATCH` at a time, and waits for them to be online: how long

@@ -2,7 +2,7 @@
 //! created once (`create` succeeds only when the key holds nothing), watched so every shard
 //! learns every key any shard created.
 //!
-//! The tick never waits for NATS: [`send_asks`] hands the tick's asks to the network runtime,
+//! The tick never waits for NATS: [`send_asks`] hands the tick's asks to the async runtime,
 //! where each is one `create` (a JetStream publish with `Nats-Expected-Last-Subject-Sequence: 0`,
 //! acknowledged once the stream has stored it, fsynced with `sync_interval: always`), and
 //! [`receive_answers`] puts what came back into the `Ledger` before the next tick's input.

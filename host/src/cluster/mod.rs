@@ -1,5 +1,5 @@
 //! Shards: servers that share one hunt through NATS (docs/scale-out.md). One connection to
-//! NATS per shard, made on the network runtime; three uses of it, one file each: [`ledger`]
+//! NATS per shard, made on the async runtime; three uses of it, one file each: [`ledger`]
 //! (what is decided once, in a JetStream key-value bucket), [`relay`] (where the players are, on
 //! a plain NATS subject, so players near each other on different shards see each other) and
 //! [`handoff`] (a player's records, following it from shard to shard).

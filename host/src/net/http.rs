@@ -1,8 +1,7 @@
 //! The player port's HTTP side: the request that opens a WebSocket, the browser client's files
 //! (embedded in the binary at build time, see build.rs), and the answer to every other request.
 
-use tokio::{io::AsyncReadExt, net::TcpStream};
-use tokio_tungstenite::tungstenite::{
+use tungstenite::{
     Error,
     handshake::server::{create_response, write_response},
     http::{self, StatusCode},
@@ -21,21 +20,6 @@ pub(super) enum Opening {
     WebSocket { response: Vec<u8>, head_len: usize },
     /// Any other request: the whole HTTP response to write before closing.
     Http(Vec<u8>),
-}
-
-/// Reads a request head from the client: the opening and every byte read (the head and what
-/// came after it). `None` when the client closed first.
-pub(super) async fn read_opening(stream: &mut TcpStream) -> Option<(Opening, Vec<u8>)> {
-    let mut received = Vec::with_capacity(1024);
-    loop {
-        received.reserve(1024);
-        if stream.read_buf(&mut received).await.ok()? == 0 {
-            return None;
-        }
-        if let Some(opening) = opening(&received) {
-            return Some((opening, received));
-        }
-    }
 }
 
 /// The opening for the bytes of a request head received so far; `None` while it is not

@@ -1,7 +1,7 @@
-//! The player endpoint: a tokio runtime on threads of its own accepts WebSocket connections,
-//! runs the handshake, decodes and rate-limits input, and writes what a connection's task has
-//! to say (errors, pings, the close); the writer threads write the tick's frames. It talks to
-//! the tick thread through bounded channels and batches only:
+//! The player endpoint: the network threads ([`event_loop`]) accept WebSocket connections, run
+//! the handshake, decode and rate-limit input, and write what a connection has to say itself
+//! (errors, pings, the close); the writer threads write the tick's frames. It talks to the tick
+//! thread through bounded channels and batches only:
 //!
 //! - network -> tick: [`NetEvent`]s (a join request, a client's decoded messages, a leave),
 //!   drained at the start of each tick;
@@ -11,6 +11,7 @@
 //!   growing the server's memory.
 
 mod conn;
+mod event_loop;
 mod http;
 pub mod socket;
 pub mod writers;
@@ -22,11 +23,11 @@ use std::{
         Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use parking_lot::Mutex;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use veltrix_protocol::{ClientMessage, ErrorCode};
 
 use crate::{auth::TokenKey, config::ServerConfig, metrics::Metrics, reasons::Disconnect};
@@ -55,17 +56,10 @@ pub struct JoinRequest {
 }
 
 /// The tick thread's handle on one connection: its way out (written by the writer threads,
-/// [`writers`]) and its control (closing it).
+/// [`writers`]), through which it also asks for the connection to be closed.
 #[derive(Clone)]
 pub struct ConnHandle {
     out: Arc<socket::Outgoing>,
-    control: Arc<Control>,
-}
-
-#[derive(Default)]
-struct Control {
-    close: OnceLock<(ErrorCode, String)>,
-    notify: Notify,
 }
 
 /// Why a frame could not be queued.
@@ -82,14 +76,12 @@ impl ConnHandle {
     /// (`send` answers `Closed`), and closing it tells nobody. For benchmarks that run the
     /// tick's joins and output without a network (`host/benches/interest.rs`).
     pub fn detached() -> Self {
-        Self { out: Arc::new(socket::Outgoing::detached()), control: Arc::default() }
+        Self { out: Arc::new(socket::Outgoing::detached()) }
     }
 
     /// Closes the connection after sending `Error { code, message }` (the first call wins).
     pub fn close(&self, code: ErrorCode, message: impl Into<String>) {
-        if self.control.close.set((code, message.into())).is_ok() {
-            self.control.notify.notify_one();
-        }
+        self.out.close(code, message.into());
     }
 
     /// Frames waiting for the client to read (its backlog).
@@ -104,7 +96,7 @@ pub enum AuthMode {
     Token(Arc<TokenKey>),
 }
 
-/// What every connection task shares.
+/// What every network thread shares.
 struct Shared {
     config: NetSettings,
     auth: AuthMode,
@@ -114,6 +106,8 @@ struct Shared {
     /// The tick being run, for the `tick` of immediate frames.
     current_tick: Arc<AtomicU64>,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
+    /// When the network threads stop, once the server is stopping.
+    stop: OnceLock<Instant>,
 }
 
 /// The config values the network threads use.
@@ -131,15 +125,16 @@ struct NetSettings {
     send_buffer_bytes: usize,
 }
 
-/// The running network: its runtime, the address it listens on, the tick thread's end of the
-/// event channel.
+/// The running network: its threads, the runtime of the server's other services (admin
+/// endpoint, cluster), the address it listens on.
 pub struct Network {
+    threads: event_loop::NetThreads,
     runtime: tokio::runtime::Runtime,
     pub local_addr: SocketAddr,
     pub current_tick: Arc<AtomicU64>,
 }
 
-/// Events the tick thread may fall behind by before connection tasks wait.
+/// Events the tick thread may fall behind by before the network threads wait.
 const EVENT_QUEUE: usize = 64 * 1024;
 
 impl Network {
@@ -158,16 +153,12 @@ impl Network {
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
-            .thread_name("veltrix-net")
+            .thread_name("veltrix-async")
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the network runtime: {e}"))?;
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         let addr = format!("{}:{}", n.bind, config.port);
         let listener = listen(&addr)
-            .and_then(|listener| {
-                let _runtime = runtime.enter();
-                tokio::net::TcpListener::from_std(listener)
-            })
             .map_err(|e| format!("cannot listen on {addr}: {e} (is another server running? change Port)"))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
@@ -191,10 +182,12 @@ impl Network {
             next_conn: AtomicU64::new(1),
             current_tick: Arc::clone(&current_tick),
             per_ip: Mutex::new(HashMap::new()),
+            stop: OnceLock::new(),
         });
-        runtime.spawn(accept_loop(listener, shared));
+        let threads = event_loop::NetThreads::start(threads, mio::net::TcpListener::from_std(listener), shared)
+            .map_err(|e| format!("cannot start the network threads: {e}"))?;
         tracing::info!("players connect to ws://{local_addr}/");
-        Ok((Self { runtime, local_addr, current_tick }, rx))
+        Ok((Self { threads, runtime, local_addr, current_tick }, rx))
     }
 
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -203,26 +196,8 @@ impl Network {
 
     /// Stops accepting and gives open connections `grace` to write their last frames.
     pub fn shutdown(self, grace: Duration) {
+        self.threads.stop(grace);
         self.runtime.shutdown_timeout(grace);
-    }
-}
-
-async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                let _ = stream.set_nodelay(true);
-                if shared.config.send_buffer_bytes > 0 {
-                    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(shared.config.send_buffer_bytes);
-                }
-                tokio::spawn(conn::serve(stream, addr, Arc::clone(&shared)));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: wait instead of spinning.
-                tracing::warn!("accepting a connection failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
     }
 }
 

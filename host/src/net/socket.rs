@@ -1,28 +1,27 @@
 //! A player connection's socket, written by two parties in one order: the writer threads (the
-//! tick's frames, [`super::writers`]) and the connection's task (the upgrade's answer, errors,
-//! pings, the close). Both write through [`Outgoing`]: when nothing waits, straight to the socket
-//! with one vectored, non-blocking write (no task woken, no copy); what the socket does not take
-//! waits in the backlog, in order, and the connection's task writes it out when the socket has
-//! room. The task's reads go to the socket as they are.
+//! tick's frames, [`super::writers`]) and the connection's event loop (the upgrade's answer,
+//! errors, pings, the close, [`super::event_loop`]). Both write through [`Outgoing`]: when
+//! nothing waits, straight to the socket with one vectored, non-blocking write (no thread woken,
+//! no copy); what the socket does not take waits in the backlog, in order, and the event loop
+//! writes it out when the socket has room (the edge-triggered writable event that a write the
+//! socket could not take whole arms). The loop's reads go to the socket as they are.
 
 use std::{
     collections::VecDeque,
-    io::{self, IoSlice},
+    io::{self, IoSlice, Read, Write},
     os::fd::{AsRawFd, BorrowedFd, RawFd},
-    pin::Pin,
-    sync::atomic::{AtomicUsize, Ordering},
-    task::{Context, Poll, ready},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
 };
 
 use bytes::Bytes;
+use mio::net::TcpStream;
 use parking_lot::Mutex;
-use tokio::{
-    io::{AsyncRead, AsyncWrite, Interest, ReadBuf},
-    net::TcpStream,
-    sync::Notify,
-};
+use veltrix_protocol::ErrorCode;
 
-use super::QueueError;
+use super::{ConnId, QueueError, event_loop::Mailbox};
 use crate::metrics::Metrics;
 
 /// A connection's way out.
@@ -33,11 +32,21 @@ pub struct Outgoing {
     state: Mutex<Backlog>,
     /// Frames in the backlog, read without the lock (the outbound queue depth metric).
     queued: AtomicUsize,
-    /// Told when the backlog gets bytes: the connection's task writes them out.
-    pub(super) backlogged: Notify,
     /// Frames the backlog may hold before the client counts as not reading.
     max_frames: usize,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
+    /// Where a request to close the connection goes: its event loop.
+    door: Option<Door>,
+    /// A close was asked for (the first request wins; the writer threads ask on every frame
+    /// refused).
+    close_asked: AtomicBool,
+}
+
+/// A connection's place in its event loop.
+pub(super) struct Door {
+    pub mailbox: Arc<Mailbox>,
+    pub slot: usize,
+    pub conn: ConnId,
 }
 
 /// What the socket did not take yet, in order.
@@ -61,22 +70,34 @@ pub enum Sent {
 const MAX_IOVECS: usize = 64;
 
 impl Outgoing {
-    fn new(fd: RawFd, max_frames: usize, metrics: std::sync::Arc<Metrics>) -> Self {
+    fn new(fd: RawFd, max_frames: usize, metrics: Arc<Metrics>, door: Option<Door>) -> Self {
         Self {
             fd,
             state: Mutex::default(),
             queued: AtomicUsize::new(0),
-            backlogged: Notify::new(),
             max_frames,
             metrics,
+            door,
+            close_asked: AtomicBool::new(false),
         }
     }
 
     /// An outgoing end with no socket: every frame is refused as `Closed`.
     pub fn detached() -> Self {
-        let out = Self::new(-1, 1, std::sync::Arc::default());
+        let out = Self::new(-1, 1, Arc::default(), None);
         out.state.lock().closed = true;
         out
+    }
+
+    /// Asks the connection's event loop to send `Error { code, message }` and close; the first
+    /// request wins.
+    pub fn close(&self, code: ErrorCode, message: String) {
+        if self.close_asked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(door) = &self.door {
+            door.mailbox.post(super::event_loop::Mail::Close { slot: door.slot, conn: door.conn, code, message });
+        }
     }
 
     /// Writes a WebSocket binary frame carrying `payload`: straight to the socket when nothing
@@ -108,13 +129,9 @@ impl Outgoing {
         } else {
             state.chunks.push_back((Bytes::copy_from_slice(&payload[written - head.len()..]), true));
         }
+        // The write the socket did not take whole armed its writable event: the event loop
+        // writes the backlog out when there is room.
         self.queued.fetch_add(1, Ordering::Relaxed);
-        drop(state);
-        if !waiting {
-            // A backlog just began: the task writes it out (one already waiting has its task
-            // told).
-            self.backlogged.notify_one();
-        }
         Ok(Sent::Queued)
     }
 
@@ -152,6 +169,24 @@ impl Outgoing {
         }
     }
 
+    /// Whether bytes wait in the backlog.
+    pub(super) fn backlogged(&self) -> bool {
+        !self.state.lock().chunks.is_empty()
+    }
+
+    /// Writes out as much of the backlog as the socket takes: `Ok(true)` when it is empty now,
+    /// `Ok(false)` when the socket is full (its writable event then says when to go on).
+    pub(super) fn write_out(&self) -> io::Result<bool> {
+        loop {
+            match self.write_backlog() {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Writes as much of the backlog as the socket takes in one system call: `Ok(true)` when
     /// the backlog is empty now, `WouldBlock` when the socket took nothing.
     fn write_backlog(&self) -> io::Result<bool> {
@@ -181,8 +216,9 @@ impl Outgoing {
         Ok(state.chunks.is_empty())
     }
 
-    /// Bytes from the connection's task (tungstenite's frames): written at once when nothing
-    /// waits, else behind the backlog. Never refused for its size: the task writes little.
+    /// Bytes from the connection's event loop (tungstenite's frames, an HTTP answer): written at
+    /// once when nothing waits, else behind the backlog. Never refused for its size: the loop
+    /// writes little.
     fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
         let mut state = self.state.lock();
         if state.closed {
@@ -217,36 +253,19 @@ fn ws_binary_head(len: usize, buf: &mut [u8; 10]) -> &[u8] {
 /// The stream a connection's WebSocket runs on: reads from the socket, writes through its
 /// [`Outgoing`], in order with the writer threads' frames.
 pub struct Socket {
-    tcp: TcpStream,
-    out: std::sync::Arc<Outgoing>,
+    pub(super) tcp: TcpStream,
+    out: Arc<Outgoing>,
 }
 
 impl Socket {
-    /// Wraps an upgraded connection; `max_frames` is the backlog's limit for the tick's frames.
-    pub fn new(tcp: TcpStream, max_frames: usize, metrics: std::sync::Arc<Metrics>) -> Self {
-        let out = std::sync::Arc::new(Outgoing::new(tcp.as_raw_fd(), max_frames, metrics));
+    /// Wraps an accepted connection; `max_frames` is the backlog's limit for the tick's frames.
+    pub(super) fn new(tcp: TcpStream, max_frames: usize, metrics: Arc<Metrics>, door: Option<Door>) -> Self {
+        let out = Arc::new(Outgoing::new(tcp.as_raw_fd(), max_frames, metrics, door));
         Self { tcp, out }
     }
 
-    pub fn outgoing(&self) -> &std::sync::Arc<Outgoing> {
+    pub fn outgoing(&self) -> &Arc<Outgoing> {
         &self.out
-    }
-
-    /// Writes out the backlog, waiting for room in the socket as needed.
-    fn poll_backlog(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if self.out.state.lock().chunks.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.tcp.poll_write_ready(cx))?;
-            // Through `try_io`, so that a full socket clears tokio's readiness and the next
-            // `poll_write_ready` waits for room instead of spinning.
-            match self.tcp.try_io(Interest::WRITABLE, || self.out.write_backlog()) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
     }
 }
 
@@ -261,24 +280,21 @@ impl Drop for Socket {
     }
 }
 
-impl AsyncRead for Socket {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.read(buf)
     }
 }
 
-impl AsyncWrite for Socket {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.out.send_bytes(buf).map(|()| buf.len()))
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.send_bytes(buf).map(|()| buf.len())
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_backlog(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_backlog(cx))?;
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    /// Writes what the socket takes now; the rest waits in the backlog for the event loop,
+    /// so tungstenite never sees a write that would block.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_out().map(drop)
     }
 }
 
@@ -298,15 +314,16 @@ mod tests {
 
     /// Frames the socket cannot take wait in order behind what it took, and come out whole and
     /// in order once the reader reads; past the limit the client counts as not reading.
-    #[tokio::test]
-    async fn a_full_socket_backlogs_in_order_then_refuses() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+    #[test]
+    fn a_full_socket_backlogs_in_order_then_refuses() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
         socket2::SockRef::from(&server).set_send_buffer_size(4096).unwrap();
         socket2::SockRef::from(&client).set_recv_buffer_size(4096).unwrap();
-        let socket = Socket::new(server, 8, std::sync::Arc::default());
-        let out = std::sync::Arc::clone(socket.outgoing());
+        let socket = Socket::new(TcpStream::from_std(server), 8, Arc::default(), None);
+        let out = Arc::clone(socket.outgoing());
         let payload = |i: u8| Bytes::from(vec![i; 1000]);
         let mut sent = Vec::new();
         let refused = loop {
@@ -320,17 +337,18 @@ mod tests {
         assert_eq!(refused, QueueError::Full);
         assert!(sent.contains(&Sent::Written) && sent.contains(&Sent::Queued));
         assert_eq!(out.queued(), 8);
-        // The task writes the backlog out while the client reads everything.
+        // The backlog goes out as the client reads everything.
         let frames = sent.len();
-        let reader = tokio::spawn(async move {
+        let reader = std::thread::spawn(move || {
             let mut client = client;
             let mut bytes = vec![0u8; frames * 1004];
-            tokio::io::AsyncReadExt::read_exact(&mut client, &mut bytes).await.unwrap();
+            client.read_exact(&mut bytes).unwrap();
             bytes
         });
-        let mut socket = socket;
-        tokio::io::AsyncWriteExt::flush(&mut socket).await.unwrap();
-        let bytes = reader.await.unwrap();
+        while !out.write_out().unwrap() {
+            std::thread::yield_now();
+        }
+        let bytes = reader.join().unwrap();
         for (i, frame) in bytes.chunks(1004).enumerate() {
             assert_eq!(&frame[..4], &[0x82, 126, 0x03, 0xe8], "frame {i}");
             assert!(frame[4..].iter().all(|&b| b == i as u8), "frame {i} whole and in order");

@@ -1,6 +1,8 @@
 //! Server memory per idle connected player: RSS with N players minus RSS with none, over N.
 //!
 //! `cargo run --release -p veltrix-loadtest --bin veltrix-bench-memory -- 1000 5000`
+//! (`--server-dir DIR` runs the server laid out in DIR instead of building one, to compare
+//! builds)
 //!
 //! For each N: a fresh server (release build), its RSS after start and a warm-up of ten
 //! players that come and go, then N clients join and stay idle (they read what the server sends: nothing, once everyone is in); after the server
@@ -14,10 +16,16 @@ use veltrix_tests::TestServer;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let counts: Vec<usize> =
-        std::env::args().skip(1).map(|a| a.parse().expect("player counts, e.g. 1000 5000")).collect();
+    let mut args = std::env::args().skip(1);
+    let (mut counts, mut server_dir) = (Vec::new(), None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--server-dir" => server_dir = Some(args.next().expect("--server-dir DIR").into()),
+            count => counts.push(count.parse::<usize>().expect("player counts, e.g. 1000 5000")),
+        }
+    }
     let counts = if counts.is_empty() { vec![1000, 5000] } else { counts };
-    let server_dir = veltrix_loadtest::release_server();
+    let server_dir = server_dir.unwrap_or_else(veltrix_loadtest::release_server);
     println!("| players | RSS empty (KiB) | RSS with players (KiB) | per player (bytes) |");
     println!("|---:|---:|---:|---:|");
     for n in counts {

@@ -45,7 +45,7 @@ pub(super) struct Conn {
     addr: SocketAddr,
     /// Counts the connection against its address until dropped; `None` when the address is
     /// over its limit (refused once upgraded).
-    _slot: Option<IpSlot>,
+    slot: Option<IpSlot>,
     /// When the stage runs out of time (the opening, Hello, the close) or, for a player, when
     /// the next ping is due.
     due: Instant,
@@ -93,7 +93,7 @@ impl Conn {
         Self {
             id,
             addr,
-            _slot: shared.admit(addr.ip()),
+            slot: shared.admit(addr.ip()),
             due: Instant::now() + shared.config.handshake_timeout,
             joined: false,
             stage: Stage::Opening { socket, received: Vec::new() },
@@ -220,7 +220,7 @@ impl Conn {
                 let ws = WebSocket::from_partially_read(socket, after, Role::Server, Some(ws_config(&shared.config)));
                 self.stage = Stage::Hello(ws);
                 self.due = Instant::now() + shared.config.handshake_timeout;
-                if self._slot.is_none() {
+                if self.slot.is_none() {
                     let message = "too many connections from your address";
                     return self.close(shared, ErrorCode::TooManyConnections, message, Disconnect::TooManyConnections);
                 }

@@ -78,7 +78,8 @@ impl Mailbox {
 /// The network threads.
 pub(super) struct NetThreads {
     mailboxes: Arc<[Arc<Mailbox>]>,
-    threads: Vec<thread::JoinHandle<()>>,
+    /// Disconnected once every thread has ended.
+    ended: flume::Receiver<()>,
     shared: Arc<Shared>,
 }
 
@@ -95,7 +96,7 @@ impl NetThreads {
         }
         let mailboxes: Arc<[Arc<Mailbox>]> = mailboxes.into();
         let mut listener = Some(listener);
-        let mut threads = Vec::new();
+        let (ended_tx, ended) = flume::bounded(0);
         for (index, poll) in polls.into_iter().enumerate() {
             let mut event_loop = EventLoop {
                 index,
@@ -109,13 +110,14 @@ impl NetThreads {
                 ended: Vec::new(),
                 sweeps: 0,
                 shared: Arc::clone(&shared),
+                _running: ended_tx.clone(),
             };
             if let Some(listener) = &mut event_loop.listener {
                 event_loop.poll.registry().register(listener, LISTENER, Interest::READABLE)?;
             }
-            threads.push(thread::Builder::new().name(format!("veltrix-net-{index}")).spawn(move || event_loop.run())?);
+            thread::Builder::new().name(format!("veltrix-net-{index}")).spawn(move || event_loop.run())?;
         }
-        Ok(Self { mailboxes, threads, shared })
+        Ok(Self { mailboxes, ended, shared })
     }
 
     /// Stops accepting, and gives the open connections until `grace` has passed to write their
@@ -125,18 +127,10 @@ impl NetThreads {
         for mailbox in self.mailboxes.iter() {
             mailbox.ring();
         }
-        // A thread still waiting for room in the tick thread's queue (which nobody drains
-        // now) is left to the process's end.
-        let (done_tx, done) = flume::bounded(self.threads.len());
-        for thread in self.threads {
-            let done_tx = done_tx.clone();
-            thread::spawn(move || {
-                let _ = thread.join();
-                let _ = done_tx.send(());
-            });
-        }
-        drop(done_tx);
-        while done.recv_deadline(deadline + SWEEP * 2).is_ok() {}
+        // Until every thread has ended (each drops its sender), or a little past the deadline:
+        // a thread still waiting for room in the tick thread's queue (which nobody drains now)
+        // is left to the process's end.
+        while self.ended.recv_deadline(deadline + SWEEP * 2).is_ok() {}
     }
 }
 
@@ -159,6 +153,8 @@ struct EventLoop {
     /// Sweeps so far.
     sweeps: u64,
     shared: Arc<Shared>,
+    /// Dropped when the thread ends ([`NetThreads::stop`] waits for that).
+    _running: flume::Sender<()>,
 }
 
 impl EventLoop {
@@ -246,10 +242,10 @@ impl EventLoop {
     }
 
     fn take_mail(&mut self) {
-        let mailbox = Arc::clone(&self.mailboxes[self.index]);
-        mailbox.rung.store(false, Ordering::Release);
-        mem::swap(&mut *mailbox.mail.lock(), &mut self.mail);
         let mut mail = mem::take(&mut self.mail);
+        let mailbox = &self.mailboxes[self.index];
+        mailbox.rung.store(false, Ordering::Release);
+        mem::swap(&mut *mailbox.mail.lock(), &mut mail);
         for item in mail.drain(..) {
             match item {
                 Mail::Accepted(tcp, addr) => self.adopt(tcp, addr),

@@ -114,7 +114,7 @@ impl Outgoing {
         if waiting && self.queued.load(Ordering::Relaxed) >= self.max_frames {
             return Err(QueueError::Full);
         }
-        // The task finds a broken connection on its side and ends it.
+        // The event loop finds a broken connection on its side and ends it.
         let written = self
             .write_unless_waiting(&state, &[IoSlice::new(head), IoSlice::new(payload)])
             .map_err(|_| QueueError::Closed)?;

@@ -1,17 +1,22 @@
 //! Area of interest: which players see which. A uniform spatial hash grid (cells one interest
 //! radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may see, each
-//! with its position, so a neighbour too far away costs a subtraction, not a lookup), updated
-//! only for players that moved; visibility with hysteresis: a player comes into view
-//! within `radius` and leaves it beyond `radius + hysteresis`, so one walking along the edge
-//! does not flicker in and out. What players must be told goes to delivery as [`Mail`]: this
-//! module never writes to a connection.
+//! with its position and who it is, so a neighbour costs a subtraction, not a lookup of its
+//! components), updated only for players that moved; visibility with hysteresis: a player comes
+//! into view within `radius` and leaves it beyond `radius + hysteresis`, so one walking along
+//! the edge does not flicker in and out. What players must be told goes to delivery as
+//! [`Mail`]: this module never writes to a connection.
 //!
 //! What a player sees of the others is told at the state-update rate ([`StateUpdates`]): `rate`
 //! times a second, at ticks of its own phase, a player is told who came into its view and who
 //! left it since its last update, in the order they did, then where the players it sees that
-//! moved are now; so each tick writes to only `rate / tick rate` of the players, and a frame
-//! carries several neighbours' news instead of one. A player that joins is told who is near
-//! at once, in its first frame.
+//! moved since are now; so each tick writes to only `rate / tick rate` of the players, and a
+//! frame carries several neighbours' news instead of one. A player that joins is told who is
+//! near at once, in its first frame.
+//!
+//! Moves are pulled, not pushed: a mover notes the tick it moved in (one number in a dense
+//! table by entity index) and queues each player that sees it for its next update (a look at
+//! one more dense table); at that update the player's view is read for whoever moved since its
+//! last. So the hottest loop, a mover's neighbours, touches none of their components.
 
 use std::collections::hash_map::Entry;
 
@@ -51,7 +56,7 @@ fn identity<'a>(who: (Option<&'a Player>, Option<&'a RemotePlayer>)) -> (PlayerI
 /// Positions and who they are: players of this server and of others.
 type Located<'w, 's> = Query<'w, 's, (Who, &'static Position)>;
 
-/// The grid of players by cell.
+/// The grid of players by cell, and when each last moved.
 #[derive(Resource, Debug)]
 pub struct InterestGrid {
     radius: f32,
@@ -64,16 +69,33 @@ pub struct InterestGrid {
     /// The emptied lists of cells no one is in any more, with their room, for the next cells
     /// someone enters (spread players empty and fill cells all the time).
     spare: Vec<Vec<Member>>,
+    /// Each player's last move, by its entity's index: 24 bytes a player, so the table stays
+    /// in the core's cache where the players' components would not. An index another entity
+    /// held before keeps that one's move until the new one's first, which is its join: no
+    /// player is told of a move before it is told the player appeared.
+    moves: Vec<LastMove>,
 }
 
-/// A player in a cell, and where it is. [`update_interest`] sets the positions of a tick's
-/// movers first, all of them, before it moves any between cells: so a neighbour's position here
-/// is always its position now, while which cell holds it changes mover by mover, as before.
+/// A player's last move: the tick, and what PlayerMoved tells of it.
+#[derive(Debug, Clone, Copy, Default)]
+struct LastMove {
+    tick: u64,
+    id: PlayerId,
+    x: f32,
+    y: f32,
+}
+
+/// A player in a cell: where it is, and who. [`update_interest`] places every mover of a tick,
+/// in its new cell, before any looks around it: so the cells around a player hold everyone
+/// near it, each where it is now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Member {
     entity: Entity,
     x: f32,
     y: f32,
+    id: PlayerId,
+    /// A player of this server (one to be told things), not of another.
+    here: bool,
 }
 
 /// At most this many emptied cell lists are kept: as many as cells a busy tick empties, not as
@@ -87,15 +109,14 @@ pub struct Interest {
     /// Sorted, so that messages come out in the same order on every run: a sorted vector, not a
     /// tree, because it holds a dozen or so and is read far more often than changed.
     pub visible: Vec<Entity>,
-    /// Players it sees that moved since it was last told (repeats possible), until its next
-    /// state update; one it stops seeing leaves this list with `visible`, so every entry is in
-    /// `visible`. Keeps its room.
-    moved: Vec<Entity>,
     /// Players that came into its view or left it since it was last told, in that order, until
     /// its next state update. Keeps its room.
     views: Vec<ViewChange>,
     /// The tick it was first placed in the grid: in that tick it is told at once who is near.
     joined: Option<u64>,
+    /// The tick it was last told where those it sees are (its last state update, or its join):
+    /// those that moved after it are told at its next.
+    told_tick: u64,
 }
 
 /// A change of what a player sees, to be told at its next state update.
@@ -103,7 +124,8 @@ pub struct Interest {
 enum ViewChange {
     /// Told with where it is then.
     Appeared(Entity),
-    Gone(PlayerId),
+    /// The player and its id.
+    Gone(Entity, PlayerId),
 }
 
 /// When players are told of the moves of those they see: `rate` times a second, each player at
@@ -162,104 +184,113 @@ impl Interest {
     fn unsee(&mut self, other: Entity) {
         if let Ok(at) = self.visible.binary_search(&other) {
             self.visible.remove(at);
-            // Here, once, rather than a look into `visible` for each move told: a player's
-            // state update read its whole view to skip the few it had stopped seeing.
-            self.moved.retain(|&m| m != other);
         }
     }
 
-    /// Whether it has anything to be told at its next state update.
-    fn has_news(&self) -> bool {
-        !self.moved.is_empty() || !self.views.is_empty()
-    }
-
-    /// Adds `news` for its next update. A player gone that came into view since the last one
-    /// cancels its arrival instead: the client never heard of it, and hears of neither.
-    fn add(&mut self, news: News) {
-        match news {
-            News::Moved(other) => self.moved.push(other),
-            News::Appeared(other) => self.views.push(ViewChange::Appeared(other)),
-            News::Gone(other, id) => match self.views.iter().position(|&v| v == ViewChange::Appeared(other)) {
-                Some(at) => {
-                    self.views.remove(at);
-                }
-                None => self.views.push(ViewChange::Gone(id)),
-            },
+    /// Notes `change` for its next update. A player gone that came into view since the last
+    /// one cancels its arrival instead: the client never heard of it, and hears of neither.
+    fn note(&mut self, change: ViewChange) {
+        if let ViewChange::Gone(other, _) = change
+            && let Some(at) = self.views.iter().position(|&v| v == ViewChange::Appeared(other))
+        {
+            self.views.remove(at);
+            return;
         }
+        self.views.push(change);
     }
-}
-
-/// What a player is told at its next state update.
-#[derive(Debug, Clone, Copy)]
-enum News {
-    Moved(Entity),
-    Appeared(Entity),
-    /// The player and its id.
-    Gone(Entity, PlayerId),
 }
 
 /// The players waiting for their state update, by the tick it is due in (slot `tick %
-/// tick_rate`; the pattern of due ticks repeats every `tick_rate` ticks), each slot in the
-/// order its players got their first news: a tick looks only at the players due in it.
+/// tick_rate`; the pattern of due ticks repeats every `tick_rate` ticks), each with the grid
+/// cell it was in when it got its first news: a tick looks only at the players due in it, and
+/// tells them in cell order, so that one player's neighbours (their positions, their letters)
+/// are still in the cache for the next.
 #[derive(Resource, Debug, Default)]
 pub struct DueUpdates {
-    slots: Vec<Vec<Entity>>,
+    slots: Vec<Vec<((i32, i32), Entity)>>,
+    /// Who waits in a slot, by entity index (the entity itself, so that a stale index another
+    /// entity held is not taken for this one): a player is in a slot exactly while it has news.
+    queued: Vec<Entity>,
     /// The last tick whose slot was told.
     told_tick: u64,
 }
 
 impl DueUpdates {
-    /// Gives `to` (id `id`, its interest `interest`) `news` for its next update, putting it in
-    /// that update's slot when it is its first since the last: a player is in a slot exactly
-    /// while it has news.
+    /// Puts `to` (id `id`, in `cell`) in the slot of its next update, unless it waits in one
+    /// already.
+    fn queue(&mut self, (updates, tick): (&StateUpdates, u64), (to, id): (Entity, PlayerId), cell: (i32, i32)) {
+        let at = to.index_u32() as usize;
+        if at >= self.queued.len() {
+            self.queued.resize(at + 1, Entity::PLACEHOLDER);
+        }
+        if self.queued[at] == to {
+            return;
+        }
+        self.queued[at] = to;
+        if self.slots.len() != updates.tick_rate as usize {
+            self.slots.resize_with(updates.tick_rate as usize, Vec::new);
+        }
+        let due = updates.next_due(id, tick);
+        self.slots[(due % updates.tick_rate) as usize].push(((cell.1, cell.0), to));
+    }
+
+    /// Notes `change` of what `to` (id `id`, its interest `interest`) sees for its next update.
     fn tell(
         &mut self,
-        (updates, tick): (&StateUpdates, u64),
+        clock: (&StateUpdates, u64),
         (to, id): (Entity, PlayerId),
         interest: &mut Interest,
-        news: News,
+        change: ViewChange,
     ) {
-        if !interest.has_news() {
-            if self.slots.len() != updates.tick_rate as usize {
-                self.slots.resize_with(updates.tick_rate as usize, Vec::new);
-            }
-            let due = updates.next_due(id, tick);
-            self.slots[(due % updates.tick_rate) as usize].push(to);
-        }
-        interest.add(news);
+        interest.note(change);
+        self.queue(clock, (to, id), interest.cell.unwrap_or_default());
     }
 }
 
 impl InterestGrid {
     pub fn new(radius: f32, hysteresis: f32) -> Self {
-        Self { radius, hysteresis, cell: radius + hysteresis, cells: AHashMap::new(), spare: Vec::new() }
+        Self {
+            radius,
+            hysteresis,
+            cell: radius + hysteresis,
+            cells: AHashMap::new(),
+            spare: Vec::new(),
+            moves: Vec::new(),
+        }
     }
 
     pub(crate) fn cell_of(&self, x: f32, y: f32) -> (i32, i32) {
         ((x / self.cell).floor() as i32, (y / self.cell).floor() as i32)
     }
 
-    /// Moves `entity` to the cell of (x, y), at (x, y).
-    fn place(&mut self, entity: Entity, interest: &mut Interest, x: f32, y: f32) {
-        let cell = self.cell_of(x, y);
+    /// Moves `member` to the cell of where it is.
+    fn place(&mut self, interest: &mut Interest, member: Member) {
+        let cell = self.cell_of(member.x, member.y);
         if interest.cell == Some(cell) {
-            self.set_position(cell, entity, x, y);
+            if let Some(m) = self.cells.get_mut(&cell).and_then(|m| m.iter_mut().find(|m| m.entity == member.entity)) {
+                *m = member;
+            }
             return;
         }
         if let Some(old) = interest.cell.take() {
-            self.remove_from(old, entity);
+            self.remove_from(old, member.entity);
         }
-        let member = Member { entity, x, y };
         self.cells.entry(cell).or_insert_with(|| self.spare.pop().unwrap_or_default()).push(member);
         interest.cell = Some(cell);
     }
 
-    /// Sets where `entity`, in `cell`, is: a scan of one cell, a ninth of what the mover's
-    /// look around it reads.
-    fn set_position(&mut self, cell: (i32, i32), entity: Entity, x: f32, y: f32) {
-        if let Some(member) = self.cells.get_mut(&cell).and_then(|m| m.iter_mut().find(|m| m.entity == entity)) {
-            (member.x, member.y) = (x, y);
+    /// Notes that `member` moved in `tick`, to where it is.
+    fn note_move(&mut self, member: &Member, tick: u64) {
+        let at = member.entity.index_u32() as usize;
+        if at >= self.moves.len() {
+            self.moves.resize(at + 1, LastMove::default());
         }
+        self.moves[at] = LastMove { tick, id: member.id, x: member.x, y: member.y };
+    }
+
+    /// `entity`'s last move, if it was after `tick`.
+    fn moved_after(&self, entity: Entity, tick: u64) -> Option<&LastMove> {
+        self.moves.get(entity.index_u32() as usize).filter(|moved| moved.tick > tick)
     }
 
     fn remove_from(&mut self, cell: (i32, i32), entity: Entity) {
@@ -283,7 +314,7 @@ impl InterestGrid {
         self.for_each_member_near(x, y, radius, |m| f(m.entity));
     }
 
-    /// [`InterestGrid::for_each_near`], with where each one is.
+    /// [`InterestGrid::for_each_near`], with where each one is and who.
     fn for_each_member_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(&Member)) {
         if radius.is_nan() || x.is_nan() || y.is_nan() {
             return;
@@ -323,8 +354,9 @@ pub struct UpdateClock<'w> {
 #[derive(Default)]
 pub struct Scratch {
     /// The movers by (row, column) of their new cell, then id.
-    order: Vec<((i32, i32), PlayerId, Entity)>,
-    near: Vec<Entity>,
+    order: Vec<((i32, i32), Member)>,
+    /// Those within the radius and hysteresis of the mover, each with its squared distance.
+    near: Vec<(Member, f32)>,
     /// The mover's visible set (a copy: visibility changes while it is walked).
     seen: Vec<Entity>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
@@ -352,13 +384,14 @@ impl TickLetters {
     }
 }
 
-/// For each player whose position changed this tick (joined players included): updates its
-/// cell and visibility both ways, noting who came into and left the view of the players
-/// concerned (a player that joined this tick is told who is near at once); then tells each
-/// player whose state update is due its news, as mail for delivery: PlayerAppeared and
-/// PlayerGone in the order they happened, then where the players it sees that moved since its
-/// last update are (one PlayerMoved each, the latest position). Work is proportional to the
-/// movers and their neighbours.
+/// For each player whose position changed this tick (joined players included): places it in
+/// its cell; then, mover by mover, updates visibility both ways, noting who came into and left
+/// the view of the players concerned (a player that joined this tick is told who is near at
+/// once), and queues those that see it for their next state update; then tells each player
+/// whose state update is due its news, as mail for delivery: PlayerAppeared and PlayerGone in
+/// the order they happened, then where the players it sees that moved since its last update
+/// are (one PlayerMoved each, the latest position). Work is proportional to the movers and
+/// their neighbours.
 #[allow(clippy::too_many_arguments)]
 pub fn update_interest(
     mut grid: ResMut<InterestGrid>,
@@ -377,70 +410,61 @@ pub fn update_interest(
     order.clear();
     for mover in &moved {
         let Ok((who, pos)) = players.get(mover) else { continue };
-        // Every mover's position in the grid first, in the cell it is still in, so that a
-        // neighbour's is its position now whether or not it was placed yet.
-        if let Some(cell) = interests.get(mover).ok().and_then(|i| i.cell) {
-            grid.set_position(cell, mover, pos.x, pos.y);
-        }
+        let (id, _, here) = identity(who);
         let (cx, cy) = grid.cell_of(pos.x, pos.y);
-        order.push(((cy, cx), identity(who).0, mover));
+        order.push(((cy, cx), Member { entity: mover, x: pos.x, y: pos.y, id, here }));
     }
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
-    // last one. The order stays the same on every run.
-    order.sort_unstable();
+    // last one. Ids are unique: the order stays the same on every run.
+    order.sort_unstable_by_key(|&(cell, member)| (cell, member.id));
+    // Every mover in its cell first: a neighbour that moved out of the cells around a player
+    // is found in its new one, not missed in its old.
+    for (_, member) in order.iter() {
+        let Ok(mut interest) = interests.get_mut(member.entity) else { continue };
+        if interest.cell.is_none() {
+            interest.joined = Some(tick);
+            interest.told_tick = tick;
+        }
+        grid.place(&mut interest, *member);
+        grid.note_move(member, tick);
+    }
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
-    for &(_, _, mover) in order.iter() {
-        let Ok((who, pos)) = players.get(mover) else { continue };
-        let player = identity(who);
-        near.clear();
+    for &(_, Member { entity: mover, x, y, here, .. }) in order.iter() {
+        let pos = &Position { x, y };
+        let Ok(interest) = interests.get(mover) else { continue };
         seen.clear();
-        {
-            let Ok(mut interest) = interests.get_mut(mover) else { continue };
-            if interest.cell.is_none() {
-                interest.joined = Some(tick);
+        seen.extend_from_slice(&interest.visible);
+        near.clear();
+        grid.for_each_member_near(pos.x, pos.y, grid.radius + grid.hysteresis, |m| {
+            let d2 = pos.distance_squared(m.x, m.y);
+            if d2 <= leave && m.entity != mover {
+                near.push((*m, d2));
             }
-            grid.place(mover, &mut interest, pos.x, pos.y);
-            grid.for_each_member_near(pos.x, pos.y, grid.radius, |m| {
-                if pos.distance_squared(m.x, m.y) <= enter {
-                    near.push(m.entity);
-                }
-            });
-            seen.extend_from_slice(&interest.visible);
-        }
-        // Those it sees: still in range (with hysteresis), or gone.
+        });
+        // Those it sees: still in range (with hysteresis), to hear of its move at their next
+        // update, or gone.
         for &other in seen.iter() {
-            let in_range = players.get(other).ok().filter(|(_, p)| pos.distance_squared(p.x, p.y) <= leave);
-            if let Some((other_who, _)) = in_range {
-                let (other_id, _, other_here) = identity(other_who);
-                if !other_here {
-                    // Told nothing here: its own server tells it.
-                    continue;
-                }
-                let Ok(mut other_interest) = interests.get_mut(other) else { continue };
-                if !other_interest.has_news() && updates.due(other_id, tick) {
-                    // Due now with nothing waiting: straight into this tick's mail.
-                    let letter = *letters.moved.entry(mover).or_insert_with(|| write_moved(&mut mail, player, pos));
-                    mail.send(other, letter);
-                } else {
-                    due.tell((&updates, tick), (other, other_id), &mut other_interest, News::Moved(mover));
-                }
-            } else {
-                unsee(mover, other, &mut interests, &players, &mut due, &updates, tick);
+            match near.iter().find(|(m, _)| m.entity == other) {
+                // A player of another server is told by its own.
+                Some((m, _)) if m.here => due.queue((&updates, tick), (m.entity, m.id), grid.cell_of(m.x, m.y)),
+                Some(_) => {}
+                None => unsee(mover, other, &mut interests, &players, &mut due, &updates, tick),
             }
         }
         // Those it does not see yet, within the radius: in view now.
-        for &other in near.iter() {
-            if other == mover || seen.binary_search(&other).is_ok() {
+        for &(m, d2) in near.iter() {
+            if d2 > enter || seen.binary_search(&m.entity).is_ok() {
                 continue;
             }
-            let Ok((other_who, other_pos)) = players.get(other) else { continue };
-            let other_player = identity(other_who);
             // Two players of other servers: their servers tell them of each other.
-            if !player.2 && !other_player.2 {
+            if !here && !m.here {
                 continue;
             }
+            let other = m.entity;
+            let (Ok((who, _)), Ok((other_who, other_pos))) = (players.get(mover), players.get(other)) else { continue };
+            let (player, other_player) = (identity(who), identity(other_who));
             for (a, b) in [(mover, other), (other, mover)] {
                 if let Ok(mut i) = interests.get_mut(a) {
                     i.see(b);
@@ -461,7 +485,7 @@ pub fn update_interest(
                         .or_insert_with(|| write_appeared(&mut mail, name, seen_who, seen_pos));
                     mail.send(to, appeared);
                 } else {
-                    due.tell((&updates, tick), (to, to_id), &mut i, News::Appeared(seen));
+                    due.tell((&updates, tick), (to, to_id), &mut i, ViewChange::Appeared(seen));
                 }
             }
         }
@@ -469,40 +493,50 @@ pub fn update_interest(
     // The slots of every tick since the last one told (more than one after skipped ticks); none
     // until a player first had news.
     let first = (due.told_tick + 1).max(tick.saturating_sub(updates.tick_rate - 1));
+    let DueUpdates { slots, queued, .. } = &mut *due;
     for t in first..=tick {
-        let Some(slot) = due.slots.get_mut((t % updates.tick_rate) as usize) else { break };
-        let mut told = Told { letters: &mut *letters, appeared_now: &mut *appeared_now, name: &mut *name };
-        tell_updates(slot, &mut told, &players, &mut interests, &mut mail);
+        let Some(slot) = slots.get_mut((t % updates.tick_rate) as usize) else { break };
+        let mut told = Told { letters: &mut *letters, appeared_now: &mut *appeared_now, name: &mut *name, tick };
+        tell_updates(slot, queued, &mut told, (&grid, &players), &mut interests, &mut mail);
     }
     due.told_tick = tick;
 }
 
-/// What telling the updates of a tick writes into and keeps.
+/// What telling the updates of a tick writes into and keeps, and the tick.
 struct Told<'a> {
     letters: &'a mut TickLetters,
     appeared_now: &'a mut Vec<Entity>,
     name: &'a mut String,
+    tick: u64,
 }
 
 /// Tells each player of a slot, whose state update is due, its news: who came into its view
 /// and who left it since its last update, in that order (PlayerAppeared with where the player
 /// is now); then where the players it still sees that moved since are now, one PlayerMoved
-/// each, in entity order (none for those it was just told appeared). Empties the slot.
+/// each, in entity order (none for those it was just told appeared). Empties the slot, and
+/// takes its players off the queue.
 fn tell_updates(
-    slot: &mut Vec<Entity>,
+    slot: &mut Vec<((i32, i32), Entity)>,
+    queued: &mut [Entity],
     told: &mut Told,
-    players: &Located,
+    (grid, players): (&InterestGrid, &Located),
     interests: &mut Query<&mut Interest>,
     mail: &mut Mail,
 ) {
-    let Told { letters, appeared_now, name } = told;
-    for to in slot.drain(..) {
+    let Told { letters, appeared_now, name, tick } = told;
+    slot.sort_unstable();
+    for (_, to) in slot.drain(..) {
+        if let Some(waiting) = queued.get_mut(to.index_u32() as usize)
+            && *waiting == to
+        {
+            *waiting = Entity::PLACEHOLDER;
+        }
         let Ok(mut interest) = interests.get_mut(to) else { continue };
-        let Interest { visible, moved, views, .. } = &mut *interest;
+        let Interest { visible, views, told_tick, .. } = &mut *interest;
         appeared_now.clear();
         for view in views.drain(..) {
             let letter = match view {
-                ViewChange::Gone(id) => *letters
+                ViewChange::Gone(_, id) => *letters
                     .gone
                     .entry(id)
                     .or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: id }))),
@@ -520,29 +554,19 @@ fn tell_updates(
             };
             mail.send(to, letter);
         }
-        moved.sort_unstable();
-        moved.dedup();
-        for &mover in moved.iter() {
-            debug_assert!(visible.binary_search(&mover).is_ok(), "a mover told of is one it sees");
+        for &mover in visible.iter() {
+            let Some(&LastMove { id, x, y, .. }) = grid.moved_after(mover, *told_tick) else { continue };
             if appeared_now.contains(&mover) {
                 continue;
             }
-            let letter = match letters.moved.entry(mover) {
-                Entry::Occupied(written) => *written.get(),
-                Entry::Vacant(slot) => {
-                    let Ok((who, pos)) = players.get(mover) else { continue };
-                    *slot.insert(write_moved(mail, identity(who), pos))
-                }
-            };
+            let letter = *letters
+                .moved
+                .entry(mover)
+                .or_insert_with(|| mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x, y })));
             mail.send(to, letter);
         }
-        moved.clear();
+        *told_tick = *tick;
     }
-}
-
-/// `player`'s PlayerMoved to where it is now, written into the mail.
-fn write_moved(mail: &mut Mail, (id, ..): (PlayerId, &str, bool), pos: &Position) -> Letter {
-    mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x: pos.x, y: pos.y }))
 }
 
 /// Ends visibility between `a` and `b` both ways; each that is a player of this server is told
@@ -565,7 +589,7 @@ fn unsee(
     let (a, b) = ((a, identity(a_who)), (b, identity(b_who)));
     for ((to, (to_id, _, here)), (other, (other_id, ..))) in [(b, a), (a, b)] {
         if here && let Ok(mut i) = interests.get_mut(to) {
-            due.tell((updates, tick), (to, to_id), &mut i, News::Gone(other, other_id));
+            due.tell((updates, tick), (to, to_id), &mut i, ViewChange::Gone(other, other_id));
         }
     }
 }
@@ -587,7 +611,7 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
             let Some(mut i) = world.get_mut::<Interest>(other) else { continue };
             i.unsee(leaving);
             if let Some(other_id) = other_id {
-                due.tell((&clock.0, clock.1), (other, other_id), &mut i, News::Gone(leaving, id));
+                due.tell((&clock.0, clock.1), (other, other_id), &mut i, ViewChange::Gone(leaving, id));
             }
         }
     });
@@ -615,6 +639,11 @@ fn write_appeared(mail: &mut Mail, name: &mut String, player: (PlayerId, &str, b
 mod tests {
     use super::*;
 
+    /// A player of this server at (x, y), id 0.
+    fn member(entity: Entity, x: f32, y: f32) -> Member {
+        Member { entity, x, y, id: 0, here: true }
+    }
+
     fn grid_with(points: &[(f32, f32)]) -> (InterestGrid, Vec<Entity>) {
         let mut world = World::new();
         let mut grid = InterestGrid::new(32.0, 4.0);
@@ -622,7 +651,7 @@ mod tests {
         for &(x, y) in points {
             let e = world.spawn_empty().id();
             let mut interest = Interest::default();
-            grid.place(e, &mut interest, x, y);
+            grid.place(&mut interest, member(e, x, y));
             entities.push(e);
         }
         (grid, entities)
@@ -635,17 +664,17 @@ mod tests {
         let mut grid = InterestGrid::new(32.0, 4.0);
         let (a, b) = (world.spawn_empty().id(), world.spawn_empty().id());
         let (mut ia, mut ib) = (Interest::default(), Interest::default());
-        grid.place(a, &mut ia, 10.0, 10.0);
+        grid.place(&mut ia, member(a, 10.0, 10.0));
         let list = grid.cells[&(0, 0)].as_ptr();
-        grid.place(a, &mut ia, 100.0, 10.0);
+        grid.place(&mut ia, member(a, 100.0, 10.0));
         assert!(!grid.cells.contains_key(&(0, 0)), "an empty cell goes");
         assert_eq!(grid.cells[&(2, 0)].as_ptr(), list, "its list kept for the next cell entered");
-        grid.place(b, &mut ib, 490.0, 490.0);
-        grid.place(a, &mut ia, 495.0, 495.0);
+        grid.place(&mut ib, member(b, 490.0, 490.0));
+        grid.place(&mut ia, member(a, 495.0, 495.0));
         let members: Vec<Entity> = grid.cells[&(13, 13)].iter().map(|m| m.entity).collect();
         assert_eq!(members, [b, a]);
         assert!(!grid.cells.contains_key(&(2, 0)));
-        grid.place(b, &mut ib, 10.0, 10.0);
+        grid.place(&mut ib, member(b, 10.0, 10.0));
         assert_eq!(grid.cells[&(0, 0)].as_ptr(), list, "and again, from the spare lists");
     }
 
@@ -771,6 +800,44 @@ mod tests {
         assert!(told.iter().flatten().any(|m| *m == moved(1, 12.5, 10.0)), "{told:?}");
     }
 
+    /// A player that leaves while it waits for its update gives its entity's index to the next
+    /// one that joins: the newcomer is queued for its own update all the same, not taken for
+    /// the one that left, and hears of a neighbour's move at its first update.
+    #[test]
+    fn a_reused_entity_index_is_not_taken_for_the_player_that_held_it() {
+        let mut world = Moves::new(1, 30, &[(10.0, 10.0), (12.0, 10.0)]);
+        world.tick(&[]);
+        // Player 2 hears of player 1's move at its next update, a second away at most.
+        world.tick(&[(0, 11.0, 10.0)]);
+        let leaving = world.players[1];
+        forget(&mut world.world, leaving, 2);
+        // The index given straight to the next entity, as the allocator does once its freed
+        // indices are handed back.
+        let newcomer = world.world.despawn_no_free(leaving).expect("spawned");
+        world
+            .world
+            .spawn_at(
+                newcomer,
+                (Player { id: 3, name: "p3".into() }, Position { x: 13.0, y: 10.0 }, Interest::default()),
+            )
+            .expect("the index is free");
+        assert_eq!(newcomer.index(), leaving.index());
+        world.players[1] = newcomer;
+        let joined = world.tick(&[]);
+        assert!(matches!(joined[1][..], [ServerMessage::PlayerAppeared(_)]), "{joined:?}");
+        let updates = StateUpdates::new(1, 30);
+        let mut x = 11.0;
+        loop {
+            x += 0.5;
+            let told = world.tick(&[(0, x, 10.0)]);
+            if updates.due(3, world.world.resource::<TickInfo>().tick) {
+                assert_eq!(told[1], [moved(1, x, 10.0)], "told at its first update");
+                break;
+            }
+            assert!(told[1].is_empty(), "{told:?}");
+        }
+    }
+
     /// A player that comes into view and leaves it again between two of a player's updates is
     /// never told of: the client hears neither.
     #[test]
@@ -837,7 +904,7 @@ mod tests {
                 let grid = world.world.resource::<InterestGrid>();
                 for (i, &a) in world.players.iter().enumerate() {
                     let cell = grid.cell_of(positions[i].x, positions[i].y);
-                    let member = Member { entity: a, x: positions[i].x, y: positions[i].y };
+                    let member = Member { entity: a, x: positions[i].x, y: positions[i].y, id: i as PlayerId + 1, here: true };
                     proptest::prop_assert!(grid.cells[&cell].contains(&member), "player {} in its cell", i);
                     let visible = &world.world.get::<Interest>(a).unwrap().visible;
                     for (j, &b) in world.players.iter().enumerate() {

@@ -103,11 +103,10 @@ pub fn dig(
             continue;
         }
         let speed = active.map_or(1.0, |a| a.modifiers(&targets.assets.0.effects).dig_speed);
-        let effort = digging.effort.entry(vault_entity).or_insert(0);
-        *effort = effort.saturating_add(dig_effort(speed));
-        let (effort, required) = (*effort, vault.0.dig_effort.saturating_mul(EFFORT_PER_DIG));
+        let effort = digging.effort.add(vault_entity, dig_effort(speed));
+        let required = vault.0.dig_effort.saturating_mul(EFFORT_PER_DIG);
         if effort >= required {
-            digging.effort.remove(&vault_entity);
+            digging.effort.remove(vault_entity);
             out.write(DigOutcome::Finished {
                 arrival: arrival as u32,
                 entity: r.entity,

@@ -43,7 +43,7 @@ pub use self::{
     },
     dig::{DigChecks, DigTargets, EFFORT_PER_DIG, dig, dig_effort, discard_items},
     player::{
-        ClaimsMade, Digging, PityCounters, PlayerHuntState, PlayerHuntStateItem, Stash, Stashed, change_team,
+        ClaimsMade, Digging, Effort, PityCounters, PlayerHuntState, PlayerHuntStateItem, Stash, Stashed, change_team,
         equip_players,
     },
     rules::HuntRules,

@@ -23,8 +23,73 @@ use crate::{
 pub struct Digging {
     /// Hundredths of a dig per vault: a dig adds 100 times the digger's `DigSpeed` (rounded,
     /// at least 1), so effort stays a whole number and every machine adds alike.
-    pub effort: BTreeMap<Entity, u32>,
+    pub effort: Effort,
     pub last_dig_tick: Option<u64>,
+}
+
+/// Effort per vault, sorted by vault. A list, not a tree: a player digs at one vault or two at
+/// a time, and a list keeps its room when its last vault is opened, where a tree frees its node
+/// and allocates one again at the next vault's first dig (in the tick).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effort(Vec<(Entity, u32)>);
+
+impl Effort {
+    /// Adds `effort` to `vault`'s (from none), and returns the sum.
+    pub fn add(&mut self, vault: Entity, effort: u32) -> u32 {
+        let at = match self.0.binary_search_by_key(&vault, |&(v, _)| v) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (vault, 0));
+                at
+            }
+        };
+        let sum = &mut self.0[at].1;
+        *sum = sum.saturating_add(effort);
+        *sum
+    }
+
+    /// Sets `vault`'s effort.
+    pub fn insert(&mut self, vault: Entity, effort: u32) {
+        match self.0.binary_search_by_key(&vault, |&(v, _)| v) {
+            Ok(at) => self.0[at].1 = effort,
+            Err(at) => self.0.insert(at, (vault, effort)),
+        }
+    }
+
+    pub fn remove(&mut self, vault: Entity) {
+        if let Ok(at) = self.0.binary_search_by_key(&vault, |&(v, _)| v) {
+            self.0.remove(at);
+        }
+    }
+
+    /// Each vault with effort and its effort, by vault.
+    pub fn iter(&self) -> impl Iterator<Item = (Entity, u32)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl FromIterator<(Entity, u32)> for Effort {
+    fn from_iter<I: IntoIterator<Item = (Entity, u32)>>(effort: I) -> Self {
+        let mut this = Self::default();
+        for (vault, effort) in effort {
+            this.insert(vault, effort);
+        }
+        this
+    }
+}
+
+impl<const N: usize> From<[(Entity, u32); N]> for Effort {
+    fn from(effort: [(Entity, u32); N]) -> Self {
+        effort.into_iter().collect()
+    }
 }
 
 /// Per player, per loot table: claims in a row without a Rare-or-better item (for the
@@ -175,5 +240,32 @@ pub fn change_team(
                 reason: format!("{team:?} is not a team name: use 1 to 16 letters, digits or _").into(),
             }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Effort adds up per vault, comes out by vault, and the list keeps its room when its last
+    /// vault is done: the next vault's first dig takes no allocation.
+    #[test]
+    fn effort_adds_up_per_vault_and_keeps_its_room() {
+        let mut world = World::new();
+        let (a, b) = (world.spawn_empty().id(), world.spawn_empty().id());
+        let mut effort = Effort::default();
+        assert_eq!(effort.add(b, 100), 100);
+        assert_eq!(effort.add(a, 50), 50);
+        assert_eq!(effort.add(b, u32::MAX), u32::MAX, "saturates");
+        let mut by_vault = vec![(a, 50), (b, u32::MAX)];
+        by_vault.sort();
+        assert_eq!(effort.iter().collect::<Vec<_>>(), by_vault);
+        assert_eq!(effort, [(b, u32::MAX), (a, 50)].into(), "the same whatever the order given");
+        effort.remove(a);
+        effort.remove(b);
+        assert!(effort.is_empty());
+        let room = effort.0.as_ptr();
+        effort.add(a, 1);
+        assert_eq!(effort.0.as_ptr(), room, "the same room");
     }
 }

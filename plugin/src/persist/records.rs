@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use treasure_hunt_ecs::{
     effects::ActiveEffects,
-    hunt::{Claimant, ClaimsMade, Digging, EFFORT_PER_DIG, PityCounters, PlayerHuntStateItem, Stashed, Team},
+    hunt::{Claimant, ClaimsMade, Digging, EFFORT_PER_DIG, Effort, PityCounters, PlayerHuntStateItem, Stashed, Team},
     inventory::{Inventory, PendingRewards, SlotList},
     leaderboard::BoardEntry,
     lifecycle::HuntRun,
@@ -143,14 +143,14 @@ impl<'a, F: Fn(Entity) -> Option<&'a str>> PlayerRecordRef<'a, F> {
 /// effort by vault entity; `id` names a vault entity (effort on a vault no longer in the hunt is
 /// left out).
 struct EffortById<'a, F> {
-    effort: &'a BTreeMap<Entity, u32>,
+    effort: &'a Effort,
     id: F,
 }
 
 impl<'a, F: Fn(Entity) -> Option<&'a str>> Serialize for EffortById<'a, F> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let named = || self.effort.iter().filter_map(|(vault, effort)| (self.id)(*vault).map(|id| (id, *effort)));
+        let named = || self.effort.iter().filter_map(|(vault, effort)| (self.id)(vault).map(|id| (id, effort)));
         let count = named().count();
         let mut map = serializer.serialize_map(Some(count))?;
         if count <= 1 {
@@ -329,9 +329,9 @@ mod tests {
         ]);
         let pity = PityCounters([("Gamble".to_string(), 3)].into());
         // Effort by vault entity, and the effort by id that is stored.
-        type Case = (BTreeMap<Entity, u32>, &'static [(&'static str, u32)]);
+        type Case = (Effort, &'static [(&'static str, u32)]);
         let efforts: [Case; 3] = [
-            (BTreeMap::new(), &[]),
+            (Effort::default(), &[]),
             ([(gone, 5), (alpha, 7)].into(), &[("Alpha", 7)]),
             ([(zeta, 100), (gone, 5), (alpha, 250), (mid, 1)].into(), &[("Alpha", 250), ("Mid", 1), ("Zeta", 100)]),
         ];

@@ -201,10 +201,10 @@ impl Interest {
 }
 
 /// The players waiting for their state update, by the tick it is due in (slot `tick %
-/// tick_rate`; the pattern of due ticks repeats every `tick_rate` ticks), each with the grid
-/// cell it was in when it got its first news: a tick looks only at the players due in it, and
-/// tells them in cell order, so that one player's neighbours (their positions, their letters)
-/// are still in the cache for the next.
+/// tick_rate`; the pattern of due ticks repeats every `tick_rate` ticks), each with a grid
+/// cell (row, column) it was at or beside when it got its first news: a tick looks only at the
+/// players due in it, and tells them in cell order, so that one player's neighbours (their
+/// moves, their letters) are still in the cache for the next.
 #[derive(Resource, Debug, Default)]
 pub struct DueUpdates {
     slots: Vec<Vec<((i32, i32), Entity)>>,
@@ -216,8 +216,8 @@ pub struct DueUpdates {
 }
 
 impl DueUpdates {
-    /// Puts `to` (id `id`, in `cell`) in the slot of its next update, unless it waits in one
-    /// already.
+    /// Puts `to` (id `id`, at or beside `cell`, row and column) in the slot of its next update,
+    /// unless it waits in one already.
     fn queue(&mut self, (updates, tick): (&StateUpdates, u64), (to, id): (Entity, PlayerId), cell: (i32, i32)) {
         let at = to.index_u32() as usize;
         if at >= self.queued.len() {
@@ -231,7 +231,7 @@ impl DueUpdates {
             self.slots.resize_with(updates.tick_rate as usize, Vec::new);
         }
         let due = updates.next_due(id, tick);
-        self.slots[(due % updates.tick_rate) as usize].push(((cell.1, cell.0), to));
+        self.slots[(due % updates.tick_rate) as usize].push((cell, to));
     }
 
     /// Notes `change` of what `to` (id `id`, its interest `interest`) sees for its next update.
@@ -243,7 +243,8 @@ impl DueUpdates {
         change: ViewChange,
     ) {
         interest.note(change);
-        self.queue(clock, (to, id), interest.cell.unwrap_or_default());
+        let (x, y) = interest.cell.unwrap_or_default();
+        self.queue(clock, (to, id), (y, x));
     }
 }
 
@@ -431,7 +432,7 @@ pub fn update_interest(
     }
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
-    for &(_, Member { entity: mover, x, y, here, .. }) in order.iter() {
+    for &(cell, Member { entity: mover, x, y, here, .. }) in order.iter() {
         let pos = &Position { x, y };
         let Ok(interest) = interests.get(mover) else { continue };
         seen.clear();
@@ -447,8 +448,9 @@ pub fn update_interest(
         // update, or gone.
         for &other in seen.iter() {
             match near.iter().find(|(m, _)| m.entity == other) {
-                // A player of another server is told by its own.
-                Some((m, _)) if m.here => due.queue((&updates, tick), (m.entity, m.id), grid.cell_of(m.x, m.y)),
+                // A player of another server is told by its own. The mover's cell stands for the
+                // neighbour's (it is at most one cell away) for the order updates are told in.
+                Some((m, _)) if m.here => due.queue((&updates, tick), (m.entity, m.id), cell),
                 Some(_) => {}
                 None => unsee(mover, other, &mut interests, &players, &mut due, &updates, tick),
             }

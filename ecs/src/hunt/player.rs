@@ -36,24 +36,23 @@ pub struct Effort(Vec<(Entity, u32)>);
 impl Effort {
     /// Adds `effort` to `vault`'s (from none), and returns the sum.
     pub fn add(&mut self, vault: Entity, effort: u32) -> u32 {
-        let at = match self.0.binary_search_by_key(&vault, |&(v, _)| v) {
-            Ok(at) => at,
-            Err(at) => {
-                self.0.insert(at, (vault, 0));
-                at
-            }
-        };
-        let sum = &mut self.0[at].1;
+        let sum = self.of(vault);
         *sum = sum.saturating_add(effort);
         *sum
     }
 
     /// Sets `vault`'s effort.
     pub fn insert(&mut self, vault: Entity, effort: u32) {
-        match self.0.binary_search_by_key(&vault, |&(v, _)| v) {
-            Ok(at) => self.0[at].1 = effort,
-            Err(at) => self.0.insert(at, (vault, effort)),
-        }
+        *self.of(vault) = effort;
+    }
+
+    /// `vault`'s effort, 0 put in its place when it has none.
+    fn of(&mut self, vault: Entity) -> &mut u32 {
+        let at = self.0.binary_search_by_key(&vault, |&(v, _)| v).unwrap_or_else(|at| {
+            self.0.insert(at, (vault, 0));
+            at
+        });
+        &mut self.0[at].1
     }
 
     pub fn remove(&mut self, vault: Entity) {

@@ -9,6 +9,9 @@
 //! nothing of a claim before its answer. Keys other servers created are passed on as news, so
 //! every server learns of every decision. Answers and news are taken by key prefix: each
 //! concern of a mod (claims, the hunt's runs) takes those of its own keys.
+//!
+//! A mod need not keep every key it is told of: those it let pass (a joining player's claims) it
+//! reads again when it needs them ([`Ledger::read`]); what a read finds comes as news.
 
 use bevy_ecs::resource::Resource;
 
@@ -40,7 +43,7 @@ pub enum Decision {
     Unavailable(String),
 }
 
-/// Keys created by other servers, as they learn of them.
+/// Keys created by other servers, as they learn of them, and keys a read found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerNews {
     pub key: String,
@@ -51,6 +54,8 @@ pub struct LedgerNews {
 #[derive(Resource, Debug)]
 pub struct Ledger {
     asks: Vec<LedgerAsk>,
+    /// Key patterns to read ([`Ledger::read`]).
+    reads: Vec<String>,
     /// Ticket, key and decision of each answer.
     answers: Vec<(u64, String, Decision)>,
     news: Vec<LedgerNews>,
@@ -69,6 +74,7 @@ impl Ledger {
     pub fn new(server: u64) -> Self {
         Self {
             asks: Vec::new(),
+            reads: Vec::new(),
             answers: Vec::new(),
             news: Vec::new(),
             next_ticket: 0,
@@ -147,9 +153,24 @@ impl Ledger {
         mine
     }
 
+    /// Reads every key that matches `pattern` (levels as in keys; `*` stands for any one
+    /// level, `>` for all the levels after it): each comes as news ([`take_news_under`]),
+    /// whether or not it came before, in a later tick. A read the ledger's engine cannot be
+    /// reached for is tried again until it is done.
+    ///
+    /// [`take_news_under`]: Self::take_news_under
+    pub fn read(&mut self, pattern: String) {
+        self.reads.push(pattern);
+    }
+
     /// The asks of the tick (the host, after `Tick`).
     pub fn take_asks(&mut self) -> std::vec::Drain<'_, LedgerAsk> {
         self.asks.drain(..)
+    }
+
+    /// The reads of the tick (the host, after `Tick`).
+    pub fn take_reads(&mut self) -> std::vec::Drain<'_, String> {
+        self.reads.drain(..)
     }
 
     /// An answer to the ask `ticket` for `key` (the host, before `Tick`).
@@ -160,7 +181,7 @@ impl Ledger {
         self.answers.push((ticket, key, decision));
     }
 
-    /// A key another server created (the host, before `Tick`).
+    /// A key another server created, or one a read found (the host, before `Tick`).
     pub fn tell(&mut self, news: LedgerNews) {
         self.news.push(news);
     }

@@ -184,6 +184,83 @@ fn a_claim_the_ledger_holds_is_made_once_where_its_player_is() {
     assert_eq!(h.world().get::<ClaimsMade>(bob), Some(&ClaimsMade(Some(vec![(2, 6)]))), "counted as made");
 }
 
+/// On a server that shares its hunt, a per-player or team claim the ledger tells of is not kept
+/// for a player who is not online here (kept all, they would grow with players times vaults on
+/// every shard); a vault's first claim is. A joining player's claims are read from the ledger
+/// instead, by its name and its team's, and what the read finds is made; a team change waits
+/// while a claim of the player's is decided.
+#[test]
+fn claims_of_players_elsewhere_are_read_at_their_join_not_kept() {
+    use treasure_hunt_ecs::hunt::{ActiveHunt, Claimant, LedgerClaim, UnmadeClaims, ledger_key};
+    use veltrix_sdk::{Ledger, LedgerNews};
+    let pack = Pack::new(
+        r#"[{"Id": "Well", "At": {"X": 10, "Y": 10}, "LootTable": "Coins", "Claim": "PerPlayer", "DigEffort": 1},
+            {"Id": "Banner", "At": {"X": 12, "Y": 10}, "LootTable": "Coins", "Claim": "Team", "DigEffort": 1},
+            {"Id": "Shrine", "At": {"X": 10, "Y": 12}, "LootTable": "Coins", "DigEffort": 1},
+            {"Id": "Far_Away", "At": {"X": 60, "Y": 60}, "LootTable": "Coins"}]"#,
+    );
+    let mut h = pack.harness(Executor::SingleThreaded, 8).unwrap();
+    let mut ledger = Ledger::new(1);
+    ledger.set_available(true);
+    h.world_mut().insert_resource(ledger);
+    h.tick();
+    let hunt = h.world().resource::<ActiveHunt>().clone();
+    // What the ledger tells of a claim of `vault` by `name` (for `claimant`), asked by server 2.
+    let news = |vault: &str, name: &str, claimant: Claimant, first: bool, ask: u64| {
+        let key = ledger_key(&hunt, vault, (!first).then_some((&claimant, name)));
+        let value = LedgerClaim { player: 1 << 52, name: name.into(), claimant, ask: (2, ask) };
+        LedgerNews { key, value: veltrix_sdk::rmp_serde::to_vec_named(&value).unwrap() }
+    };
+    let kept = |h: &Harness| h.world().resource::<UnmadeClaims>().kept();
+    let reads = |h: &mut Harness| h.world_mut().resource_mut::<Ledger>().take_reads().collect::<Vec<_>>();
+
+    // A thousand players elsewhere open the Well; one opens the Far_Away first.
+    for i in 0..1000 {
+        let name = format!("p{i}");
+        let claim = news("Well", &name, Claimant::Player(1 << 52), false, i);
+        h.world_mut().resource_mut::<Ledger>().tell(claim);
+    }
+    let first = news("Far_Away", "zed", Claimant::Player(1 << 52), true, 1000);
+    h.world_mut().resource_mut::<Ledger>().tell(first);
+    h.tick();
+    assert_eq!(kept(&h), 1, "the first claim only");
+
+    // Alice joins and joins a team, leaves and comes back: her claims are read at each join.
+    h.join("alice", 10.5, 11.5);
+    h.tick();
+    let run = format!("claims.{}.{}.", hunt.id, hunt.run);
+    assert_eq!(reads(&mut h), [format!("{run}*.palice")]);
+    h.send("alice", "JoinTeam", Some(1), &json!({"Team": "Reds"}));
+    h.tick();
+    h.leave("alice");
+    h.tick();
+    h.join("alice", 10.5, 11.5);
+    h.tick();
+    assert_eq!(reads(&mut h), [format!("{run}*.palice"), format!("{run}*.tReds")]);
+    // What the reads found, told as news: made, once each, without a request.
+    for claim in [
+        news("Well", "alice", Claimant::Player(1 << 52), false, 2000),
+        news("Banner", "alice", Claimant::Team("Reds".into()), false, 2001),
+    ] {
+        h.world_mut().resource_mut::<Ledger>().tell(claim.clone());
+        h.world_mut().resource_mut::<Ledger>().tell(claim);
+    }
+    h.tick();
+    h.tick();
+    let alice = h.transcript_of("alice");
+    assert_eq!(alice.matches("LootGranted").count(), 2, "{alice}");
+    assert!(!alice.contains("LootGranted #"), "unasked: {alice}");
+    assert_eq!(kept(&h), 1, "made, not kept");
+
+    // While her claim is decided, her team stays.
+    dig(&mut h, "alice", 3, 10, 12);
+    h.tick();
+    h.send("alice", "JoinTeam", Some(4), &json!({"Team": "Blues"}));
+    h.tick();
+    let alice = h.transcript_of("alice");
+    assert!(alice.contains("your claim on a vault is being decided"), "{alice}");
+}
+
 /// The first finder rolls the jackpot, everyone after the consolation table, once each.
 #[test]
 fn first_finder_then_per_player_vault() {

@@ -158,10 +158,20 @@ pub fn ledger_key(hunt: &ActiveHunt, vault: &str, who: Option<(&Claimant, &str)>
 pub fn claim_key(space: &str, hunt: &ActiveHunt, vault: &str, who: Option<(&Claimant, &str)>) -> String {
     let who = match who {
         None => FIRST.to_owned(),
-        Some((Claimant::Player(_), name)) => format!("p{}", key_level(&name.to_lowercase())),
-        Some((Claimant::Team(t), _)) => format!("t{}", key_level(t)),
+        Some((Claimant::Player(_), name)) => player_level(name),
+        Some((Claimant::Team(t), _)) => team_level(t),
     };
     format!("{}{}.{who}", run_prefix(space, hunt), key_level(vault))
+}
+
+/// A player's claims' last level: `p` and its name, lower-cased.
+fn player_level(name: &str) -> String {
+    format!("p{}", key_level(&name.to_lowercase()))
+}
+
+/// A team's claims' last level: `t` and its name.
+fn team_level(team: &str) -> String {
+    format!("t{}", key_level(team))
 }
 
 /// Where the keys under `space` of the running hunt's run start: `<space><hunt>.<run>.`.
@@ -187,13 +197,19 @@ pub struct WaitingClaims(std::collections::HashMap<u64, (Waiting, bool, String, 
 /// is made (its loot granted) on the shard where its player is online, unless the player's
 /// [`ClaimsMade`] has it. A claim is normally made by the shard that asked for it as the answer
 /// comes; one is left here when that shard stopped between the answer and its commit, or when
-/// its player left that shard first (taken over elsewhere). Every claim of the run the ledger
-/// tells of is kept until its player is online here, then dropped once made or found made.
+/// its player left that shard first (taken over elsewhere).
+///
+/// Kept here: the claims of the players online here, and each vault's first claim (one per
+/// vault a run), until made or found made. A player's and a team's other claims are let pass
+/// while their player is elsewhere, and read from the ledger when it joins ([`joined`]): kept
+/// all, they would grow with players times vaults on every shard.
+///
+/// [`joined`]: UnmadeClaims::joined
 #[derive(Resource, Debug, Default)]
 pub struct UnmadeClaims {
     by_name: std::collections::HashMap<String, Vec<Unmade>>,
     /// The players online here, by lower-cased name (checked against the player on use: one who
-    /// left is dropped then).
+    /// left is dropped then, with its claims but the first ones).
     online: std::collections::HashMap<String, Entity>,
     /// Names to look at this tick: their claims came, or their player did.
     to_check: Vec<String>,
@@ -206,15 +222,52 @@ impl UnmadeClaims {
         self.to_check.clear();
     }
 
-    /// A player joined (on a server that shares its hunt): its claims are looked at once it is
-    /// equipped.
-    pub(super) fn joined(&mut self, entity: Entity, name: &str) {
-        let name = name.to_lowercase();
-        self.online.insert(name.clone(), entity);
-        self.to_check.push(name);
+    /// A player joined (on a server that shares its hunt): its claims kept here are looked at
+    /// once it is equipped, and those of the running hunt's run under its name and its team's
+    /// name are read from the ledger (they come as news, and are kept: it is online).
+    pub(super) fn joined(
+        &mut self,
+        (entity, name, team): (Entity, &str, Option<&Team>),
+        ledger: &mut Ledger,
+        hunt: Option<&ActiveHunt>,
+    ) {
+        let lower = name.to_lowercase();
+        self.online.insert(lower.clone(), entity);
+        self.to_check.push(lower);
+        let Some(hunt) = hunt else { return };
+        let run = run_prefix(CLAIMS, hunt);
+        ledger.read(format!("{run}*.{}", player_level(name)));
+        if let Some(team) = team {
+            ledger.read(format!("{run}*.{}", team_level(&team.0)));
+        }
+    }
+
+    /// How many claims are kept.
+    pub fn kept(&self) -> usize {
+        self.by_name.values().map(Vec::len).sum()
+    }
+
+    /// Whether a claim the ledger tells of is kept: see [`UnmadeClaims`].
+    fn keeps(&self, first: bool, held: &LedgerClaim) -> bool {
+        first || self.online.contains_key(&held.name.to_lowercase())
+    }
+
+    /// A player not online here: its claims but the first ones are let pass (read again at its
+    /// next join).
+    fn gone(&mut self, name: &str) {
+        self.online.remove(name);
+        if let Some(claims) = self.by_name.get_mut(name) {
+            claims.retain(|u| u.first);
+            if claims.is_empty() {
+                self.by_name.remove(name);
+            }
+        }
     }
 
     fn add(&mut self, unmade: Unmade) {
+        if !self.keeps(unmade.first, &unmade.held) {
+            return;
+        }
         let name = unmade.held.name.to_lowercase();
         let claims = self.by_name.entry(name.clone()).or_default();
         if !claims.iter().any(|u| u.held.ask == unmade.held.ask) {
@@ -388,7 +441,7 @@ impl SharedClaims<'_, '_> {
     /// stopped): their vaults' records learn them, and a vault's first claim is told here as
     /// made elsewhere (no loot: its player is not on this server), so players near the vault on
     /// every server see it opened, and the clues and ends that follow a claim follow. Each is
-    /// also kept until its player is online here ([`UnmadeClaims`]).
+    /// also kept until its player is online here, if [`UnmadeClaims`] keeps it.
     fn apply_news(
         &mut self,
         vaults: &mut Query<(Entity, &Vault, &mut VaultClaims)>,
@@ -438,9 +491,12 @@ impl SharedClaims<'_, '_> {
         to_check.dedup();
         let mut later = Vec::new();
         for name in to_check.drain(..) {
-            let Some(&entity) = self.unmade.online.get(&name) else { continue };
+            let Some(&entity) = self.unmade.online.get(&name) else {
+                self.unmade.gone(&name);
+                continue;
+            };
             let Some((_, who, _)) = players.get(entity).ok().filter(|(_, p, _)| p.name.to_lowercase() == name) else {
-                self.unmade.online.remove(&name);
+                self.unmade.gone(&name);
                 continue;
             };
             let Some(claims) = self.unmade.by_name.get_mut(&name) else { continue };

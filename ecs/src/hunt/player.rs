@@ -13,7 +13,7 @@ use super::{claims::UnmadeClaims, rules::HuntRules};
 use crate::{
     effects::{ActiveEffects, EffectOutcome, SenseState},
     model::inventory::{Inventory, PendingRewards},
-    state::Team,
+    state::{ActiveHunt, Team},
     vocab::{InventoryChanged, Refused, TeamOutcome, TeamRequest},
 };
 
@@ -158,7 +158,7 @@ pub fn equip_players(
     mut commands: Commands,
     (rules, tick): (Res<HuntRules>, Res<TickInfo>),
     // On a server that shares its hunt, a joining player's claims are looked at.
-    (ledger, mut unmade): (Option<Res<Ledger>>, ResMut<UnmadeClaims>),
+    (mut ledger, hunt, mut unmade): (Option<ResMut<Ledger>>, Option<Res<ActiveHunt>>, ResMut<UnmadeClaims>),
     mut stash: ResMut<Stash>,
     new: Query<(Entity, &Player), Without<Inventory>>,
     mut changed: MessageWriter<InventoryChanged>,
@@ -167,11 +167,13 @@ pub fn equip_players(
     for (entity, player) in &new {
         // The client learns its inventory (and pending rewards) as it joins.
         changed.write(InventoryChanged { entity, player: player.id });
-        if ledger.is_some() {
-            unmade.joined(entity, &player.name);
+        let stashed = stash.0.remove(&player.id);
+        if let Some(ledger) = ledger.as_deref_mut() {
+            let team = stashed.as_ref().and_then(|s| s.team.as_ref());
+            unmade.joined((entity, &player.name, team), ledger, hunt.as_deref());
         }
         let mut e = commands.entity(entity);
-        match stash.0.remove(&player.id) {
+        match stashed {
             Some(s) => {
                 let mut effects = s.effects;
                 // Ended while the player was away: gone without a word (this connection never
@@ -218,15 +220,24 @@ pub(super) fn stash_leaving_player(
     }
 }
 
-/// Joins or leaves teams.
+/// Joins or leaves teams. On a server that shares its hunt, not while a claim of the player's
+/// waits for the ledger: a team claim made elsewhere after this shard stopped is found by the
+/// team its player has as it joins there (`UnmadeClaims::joined`).
 pub fn change_team(
     mut commands: Commands,
     mut requests: MessageReader<TeamRequest>,
+    ledger: Option<Res<Ledger>>,
     mut out: MessageWriter<TeamOutcome>,
 ) {
     for r in requests.read() {
         let team = r.team.trim();
-        if team.is_empty() {
+        if ledger.as_ref().is_some_and(|l| l.awaits_answer_for(r.player)) {
+            out.write(TeamOutcome::Refused(Refused {
+                player: r.player,
+                request: r.request,
+                reason: "your claim on a vault is being decided: change team once it is".into(),
+            }));
+        } else if team.is_empty() {
             commands.entity(r.entity).remove::<Team>();
             out.write(TeamOutcome::Joined { player: r.player, request: r.request, team: None });
         } else if veltrix_sdk::protocol::valid_player_name(team) {

@@ -7,6 +7,10 @@
 //! acknowledged once the stream has stored it, fsynced with `sync_interval: always`), and
 //! [`receive_answers`] puts what came back into the `Ledger` before the next tick's input.
 //!
+//! A read ([`Ledger::read`]) takes the bucket's stream's next message on the pattern's subject
+//! from the stream's leader (not a replica, which may lag behind a key already acknowledged),
+//! one key at a time, and tells each as news.
+//!
 //! An ask whose acknowledgement does not come (NATS down, the shard cut off) may still have been
 //! stored, so it is never answered "no": it is asked again, with the same value, until the
 //! ledger answers `Created` or holds a value (which is this ask's own when its server and ticket
@@ -31,10 +35,18 @@ enum Event {
     News(LedgerNews),
 }
 
+/// What goes from the tick to the ledger's tasks.
+#[derive(Debug)]
+enum Request {
+    Create(LedgerAsk),
+    /// Every key matching a pattern.
+    Read(String),
+}
+
 /// The tick's ends of the ledger's channels.
 #[derive(Resource)]
 pub struct LedgerLink {
-    asks: flume::Sender<LedgerAsk>,
+    asks: flume::Sender<Request>,
     events: flume::Receiver<Event>,
     /// Whether NATS can be reached now (connected, and the bucket opened).
     available: Arc<AtomicBool>,
@@ -52,7 +64,7 @@ pub fn insert(
     available: Arc<AtomicBool>,
     sessions_checked: Arc<AtomicBool>,
 ) -> LedgerTasks {
-    let (asks_tx, asks_rx) = flume::unbounded::<LedgerAsk>();
+    let (asks_tx, asks_rx) = flume::unbounded::<Request>();
     let (events_tx, events_rx) = flume::unbounded::<Event>();
     world.insert_resource(Ledger::new(server));
     world.insert_resource(LedgerLink {
@@ -66,16 +78,19 @@ pub fn insert(
 
 /// The tasks' ends of the ledger's channels, for [`run`].
 pub struct LedgerTasks {
-    asks: flume::Receiver<LedgerAsk>,
+    asks: flume::Receiver<Request>,
     events: flume::Sender<Event>,
     available: Arc<AtomicBool>,
 }
 
-/// PostTick: the tick's asks, to the ledger's tasks.
+/// PostTick: the tick's asks and reads, to the ledger's tasks.
 pub fn send_asks(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>) {
+    // The task ends only with the runtime, at exit.
     for ask in ledger.take_asks() {
-        // The task ends only with the runtime, at exit.
-        let _ = link.asks.send(ask);
+        let _ = link.asks.send(Request::Create(ask));
+    }
+    for pattern in ledger.take_reads() {
+        let _ = link.asks.send(Request::Read(pattern));
     }
 }
 
@@ -104,7 +119,7 @@ pub fn receive_answers(mut ledger: ResMut<Ledger>, link: Res<LedgerLink>, net: O
 }
 
 /// The ledger's main task, once NATS is reached: opens or creates the bucket, starts the
-/// watch, then answers asks, each in a task of its own.
+/// watch, then answers asks and reads, each in a task of its own.
 pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: LedgerTasks) {
     let LedgerTasks { asks, events, available } = tasks;
     let js = jetstream::ContextBuilder::new().timeout(ACK_TIMEOUT).build(client);
@@ -115,14 +130,55 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Ledge
     available.store(true, Ordering::Relaxed);
     tracing::info!("cluster: claims are decided in JetStream bucket {} at {}", config.bucket, config.nats);
     tokio::spawn(watch(store.clone(), events.clone()));
-    while let Ok(ask) = asks.recv_async().await {
+    while let Ok(request) = asks.recv_async().await {
         let (store, events) = (store.clone(), events.clone());
-        tokio::spawn(async move {
-            let decision = create(&store, &ask.key, ask.value).await;
-            let _ = events.send(Event::Answer(ask.ticket, ask.key, decision));
-        });
+        match request {
+            Request::Create(ask) => tokio::spawn(async move {
+                let decision = create(&store, &ask.key, ask.value).await;
+                let _ = events.send(Event::Answer(ask.ticket, ask.key, decision));
+            }),
+            Request::Read(pattern) => tokio::spawn(async move {
+                for news in read(&store, &pattern).await {
+                    let _ = events.send(Event::News(news));
+                }
+            }),
+        };
     }
 }
+
+/// Every key matching `pattern`, read from the stream's leader one after the other (a key is
+/// written once, so each message is a key); the whole read again after a failure.
+async fn read(store: &kv::Store, pattern: &str) -> Vec<LedgerNews> {
+    let subject = format!("{}{pattern}", store.prefix);
+    'again: loop {
+        let mut found = Vec::new();
+        let mut next = 1;
+        loop {
+            match store.stream.raw_message_builder().next_by_subject(subject.clone()).sequence(next).send().await {
+                Ok(message) => {
+                    next = message.sequence + 1;
+                    let deleted = message.headers.get(KV_OPERATION).is_some_and(|op| op.as_str() != "PUT");
+                    if let (false, Some(key)) = (deleted, message.subject.strip_prefix(store.prefix.as_str())) {
+                        found.push(LedgerNews { key: key.to_owned(), value: message.payload.to_vec() });
+                    }
+                }
+                Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => return found,
+                Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::InvalidSubject => {
+                    tracing::warn!("cluster: a mod read the ledger with a pattern that is no subject: {pattern:?}");
+                    return found;
+                }
+                Err(e) => {
+                    tracing::debug!("cluster: read of {pattern} not done yet: {e}");
+                    tokio::time::sleep(RETRY).await;
+                    continue 'again;
+                }
+            }
+        }
+    }
+}
+
+/// The header a key-value bucket's message says its operation in (absent on a put).
+const KV_OPERATION: &str = "KV-Operation";
 
 /// One ask, decided: created, or the value that holds the key (this ask's own, if an earlier
 /// try was stored but its acknowledgement lost). Tried again until one of them is known; only a

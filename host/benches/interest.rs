@@ -4,7 +4,7 @@
 //! config: radius 32, hysteresis 4), the players joined through `intake::receive_network`
 //! with connections that lead nowhere. Only `update_interest` is timed; moving the players
 //! before it, and delivering its mail into frames and flushing them after it
-//! (`delivery::deliver_mail`, `delivery::deliver_outbox`, `delivery::flush_frames`), are not.
+//! (`delivery::deliver_outbox`, `delivery::flush_frames`), are not.
 //!
 //! Two layouts, players placed at random:
 //!
@@ -36,7 +36,7 @@ use veltrix_host::{
     sessions::{
         ModCatalog, NetLink,
         bans::Bans,
-        delivery::{deliver_mail, deliver_outbox, flush_frames},
+        delivery::{deliver_outbox, flush_frames},
     },
 };
 use veltrix_sdk::{
@@ -134,9 +134,7 @@ impl InterestWorld {
         let mut update = Schedule::default();
         update.set_executor(SingleThreadedExecutor::new()).add_systems(update_interest);
         let mut flush = Schedule::default();
-        flush
-            .set_executor(SingleThreadedExecutor::new())
-            .add_systems((deliver_mail, deliver_outbox, flush_frames).chain());
+        flush.set_executor(SingleThreadedExecutor::new()).add_systems((deliver_outbox, flush_frames).chain());
         let mut this = InterestWorld { world, update, flush, walkers, side, rng, tick: 1 };
         // Everyone where it stands (a joined player counts as moved): the first update fills the
         // grid and every player's view.

@@ -29,7 +29,7 @@ use crate::{
     sessions::{
         ModCatalog, NetLink, SessionRules, Sessions,
         bans::Bans,
-        delivery::{deliver_mail, deliver_outbox, flush_frames},
+        delivery::{deliver_outbox, flush_frames},
         intake,
     },
     tick::{self, TickPacing, TickStats},
@@ -249,7 +249,7 @@ fn start_admin(
     Ok(Some(bound))
 }
 
-/// Opens the universe's store, behind the commit faults of
+/// Opens the universe's store, behind the random commit faults of
 /// [`FAULTS_VAR`](crate::store::FAULTS_VAR) when that is set.
 fn open_store(root: &ServerRoot) -> Result<veltrix_sdk::Store, ServerError> {
     let store =
@@ -257,7 +257,7 @@ fn open_store(root: &ServerRoot) -> Result<veltrix_sdk::Store, ServerError> {
     Ok(match std::env::var(crate::store::FAULTS_VAR) {
         Ok(spec) => {
             tracing::warn!(
-                "{}={spec}: commits fail or are slowed on purpose (a test of the store's faults)",
+                "{}={spec}: commits fail at random (a test of the store's faults)",
                 crate::store::FAULTS_VAR
             );
             veltrix_sdk::Store(Arc::new(crate::store::FaultyStore::new(store, &spec).map_err(ServerError::Startup)?))
@@ -469,8 +469,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     schedules.add_systems(PostTick, intake::remove_departed.in_set(Stage::Departures));
     // Saved before announced: the commit (with the tick's answers, for repeated requests) runs
     // on the store thread while the grid is updated (`Audience::Near` must find players where
-    // they are this tick) and the frames that tell nothing it saves go out; its outcome is in
-    // before any of the outbox's messages is delivered.
+    // they are this tick), and its outcome is in before any message is delivered.
     schedules.add_systems(
         PostTick,
         (
@@ -478,7 +477,6 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
             crate::commit::start_commit,
             interest::update_interest,
             crate::terrain::send_terrain,
-            deliver_mail,
             crate::commit::finish_commit,
         )
             .chain()

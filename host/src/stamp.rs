@@ -6,10 +6,8 @@
 //! the others at delivery, after the commit) and stamped in `flush_frames` with the
 //! [`CommitStamp`] taken when the tick's commit ended: on the store thread when the
 //! transaction returned, or, for a tick with nothing to commit, when the tick thread found that
-//! out; always before any of that output is queued. A frame that holds only the area of
-//! interest's messages goes out while the commit runs, stamped when it is handed out
-//! ([`ready_ns`]). Frames sent at once outside the tick (handshake errors, refusals) carry the
-//! time they were built.
+//! out; always before any of the tick's output is queued. Frames sent at once outside the tick
+//! (handshake errors, refusals) carry the time they were built.
 
 #[cfg(feature = "bench")]
 use veltrix_sdk::prelude::*;
@@ -42,19 +40,6 @@ pub fn single(tick: u64, message: &ServerMessage) -> Bytes {
 #[cfg(not(feature = "bench"))]
 pub fn single(tick: u64, message: &ServerMessage) -> Bytes {
     FrameBuilder::single(tick, message)
-}
-
-/// The stamp of a frame sent while its tick's commit runs (it holds nothing the commit saves):
-/// the time it is handed out.
-#[cfg(feature = "bench")]
-pub fn ready_ns() -> u64 {
-    monotonic_ns()
-}
-
-/// The stamp of a frame sent while its tick's commit runs: none outside the benchmark build.
-#[cfg(not(feature = "bench"))]
-pub fn ready_ns() -> u64 {
-    0
 }
 
 /// When this tick's state was committed, in nanoseconds of `CLOCK_MONOTONIC`.

@@ -258,18 +258,6 @@ impl Outbox {
         self.pending.push((to, message));
     }
 
-    /// The tick's messages, in the order they were sent, left in the outbox (the host, to see
-    /// before the commit whom they will reach).
-    pub fn pending(&self) -> impl Iterator<Item = &(Audience, Bytes)> {
-        self.pending.iter()
-    }
-
-    /// Whether messages of ticks whose commit failed are held: the next commit that works
-    /// sends them with its tick's.
-    pub fn holds_unsaved(&self) -> bool {
-        !self.held.is_empty()
-    }
-
     /// Takes the tick's messages, in the order they were sent (the host, after the commit).
     /// Answers not taken by then are forgotten. The next message encoded takes the arena back,
     /// with its room: the bytes of these are to be dropped by then (kept ones stay valid, the

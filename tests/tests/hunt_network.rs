@@ -94,17 +94,7 @@ fn start(pack: &Pack, mod_config: Value, config: Value) -> (TestServer, LiveServ
 
 /// [`start`], with more files written under the server root first.
 fn start_with_files(pack: &Pack, mod_config: Value, config: Value, files: &[(&str, &str)]) -> (TestServer, LiveServer) {
-    start_server(TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt"), pack, mod_config, config, files)
-}
-
-/// [`start_with_files`] of `server` (the shipped server and mod, in an environment of the test's).
-fn start_server(
-    server: TestServer,
-    pack: &Pack,
-    mod_config: Value,
-    config: Value,
-    files: &[(&str, &str)],
-) -> (TestServer, LiveServer) {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
     pack.write(&server);
     for (path, text) in files {
         server.write(path, text);
@@ -313,45 +303,6 @@ async fn a_vault_opens_after_its_dig_effort_and_then_stays_claimed() {
 
     let request = dig(&mut alice, at.0, at.1).await;
     assert_eq!(refusal(&mut alice, request).await, "already claimed: alice opened this vault first");
-}
-
-/// On a slow disk (each commit 1.5 s longer), where players are goes out while the tick's
-/// commit runs, and a dig's answer, which tells what the commit saves, waits for it. Bob moves
-/// and digs in one frame, so in one tick: Alice, beside him, is told of the move before that
-/// tick's commit has ended; Bob's answer, of the same tick, comes once it has.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn where_players_are_goes_out_while_the_ticks_commit_runs() {
-    let pack = Pack::default().item("Coin", 99).table("Coins", "Coin", 5).vault(json!({"Id": "Cache",
-        "At": {"X": CACHE.0, "Y": CACHE.1}, "LootTable": "Coins", "DigEffort": 3, "SparkleRadius": 0}));
-    let slow = TestServer::new()
-        .with_treasure_hunt("Veltrix_TreasureHunt")
-        .with_env(veltrix_host::store::FAULTS_VAR, "slow=1500");
-    // Everyone told of every move at every tick.
-    let config = json!({"World": {"Terrain": "Flat", "StateUpdateRate": 1000}});
-    let (_s, live) = start_server(slow, &pack, json!({}), config, &[]);
-    let mut alice = join(&live, "alice").await;
-    let mut bob = join(&live, "bob").await;
-    let bob_id = bob.player();
-    let moved_to =
-        |x: f32| move |m: &ServerMessage| matches!(m, ServerMessage::PlayerMoved(p) if p.player == bob_id && p.x == x);
-
-    let request = bob.next_request();
-    let mut body = Vec::new();
-    veltrix_protocol::encode_value(&json!({"X": CACHE.0, "Y": CACHE.1}), &mut body);
-    let dig = veltrix_protocol::ModMessage { ns: NS.into(), kind: "Dig".into(), request: Some(request), body };
-    let step = veltrix_protocol::Move { seq: 1, x: SPAWN + 0.5, y: SPAWN };
-    bob.send(&[veltrix_protocol::ClientMessage::Move(step), veltrix_protocol::ClientMessage::Mod(dig)]).await.unwrap();
-
-    let seen = frames_through(&mut alice, "bob's step", moved_to(SPAWN + 0.5)).await.pop().unwrap();
-    let commits_when_seen: u64 = live.metric("veltrix_commit_duration_seconds_count").parse().unwrap();
-    let (progress, _) = reply(&mut bob, request, "DigProgress").await;
-    let commits_when_answered: u64 = live.metric("veltrix_commit_duration_seconds_count").parse().unwrap();
-    assert_eq!(seen.tick, progress.tick, "the step and the dig in one tick");
-    assert!(
-        commits_when_seen < commits_when_answered,
-        "alice was told of the step before its tick's commit ended ({commits_when_seen} commits ended then, \
-         {commits_when_answered} when bob was answered)"
-    );
 }
 
 /// A dig that arrives just before its connection drops (both in one tick's input) is applied,

@@ -1,6 +1,6 @@
-//! The writer threads (`veltrix-write-N`): delivery hands each thread its share of the tick's
-//! frames as one batch while the tick's commit runs (the frames that hold nothing it saves) and
-//! one after it (one channel message per thread, not one per frame), and the thread writes each client's frame to its socket with one vectored,
+//! The writer threads (`veltrix-write-N`): at the end of a tick, delivery hands each thread its
+//! share of the tick's frames as one batch (one channel message per thread per tick, not one
+//! per frame), and the thread writes each client's frame to its socket with one vectored,
 //! non-blocking system call ([`Outgoing::send_frame`]). No task is woken and no frame copied
 //! for a client that reads; one that does not gets its frames in its connection's backlog, and
 //! is closed as `SlowConsumer` once the backlog holds `Network.MaxQueuedFrames`.
@@ -26,9 +26,9 @@ use crate::metrics::Metrics;
 /// One thread's frames of a tick, in the order they go out.
 type Batch = Vec<(ConnHandle, Bytes)>;
 
-/// Batches a writer thread may be behind before the tick waits for it: up to two a tick, so
-/// about 130 ms at 30 ticks a second.
-const BATCHES_BEHIND: usize = 8;
+/// Batches a writer thread may be behind before the tick waits for it: about 130 ms at 30 ticks
+/// a second.
+const BATCHES_BEHIND: usize = 4;
 
 /// The tick thread's end of the writer threads.
 #[derive(Resource)]
@@ -38,9 +38,6 @@ pub struct Writers {
     spare: flume::Receiver<Batch>,
     /// This tick's batch for each thread.
     filling: Vec<Batch>,
-    /// The most frames a connection had queued as a frame was added for it, since
-    /// [`take_deepest`](Self::take_deepest).
-    deepest: usize,
 }
 
 impl Writers {
@@ -60,24 +57,17 @@ impl Writers {
             senders.push(tx);
         }
         let filling = senders.iter().map(|_| Vec::new()).collect();
-        Ok(Self { threads: senders, spare, filling, deepest: 0 })
+        Ok(Self { threads: senders, spare, filling })
     }
 
     /// Adds a frame for connection `conn` to this tick's batches.
     pub fn push(&mut self, conn: ConnId, handle: &ConnHandle, frame: Bytes) {
-        self.deepest = self.deepest.max(handle.queued());
         let i = (conn % self.threads.len() as u64) as usize;
         self.filling[i].push((handle.clone(), frame));
     }
 
-    /// The most frames a connection had queued as a frame was added for it, since the last call.
-    pub fn take_deepest(&mut self) -> usize {
-        std::mem::take(&mut self.deepest)
-    }
-
-    /// Hands the batches filled so far to their threads (twice a tick: the frames that go out
-    /// while the commit runs, then the rest), waiting for a thread that is [`BATCHES_BEHIND`]
-    /// batches behind.
+    /// Hands this tick's batches to their threads, waiting for a thread that is
+    /// [`BATCHES_BEHIND`] batches behind.
     pub fn submit(&mut self) {
         for (batch, thread) in self.filling.iter_mut().zip(&self.threads) {
             if batch.is_empty() {

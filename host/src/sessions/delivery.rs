@@ -1,16 +1,9 @@
-//! Delivery: the single way frames leave for connections. Each tick the [`Mail`] (messages for
-//! one player each, from the area of interest) and then the tick's [`Outbox`] (routed by
-//! [`routing::route`]) go into each recipient's one frame of the tick, all of the tick's frames
-//! written into one buffer ([`TickFrames`]), each frame handed to its connection's writer
-//! thread. Nothing else writes to a connection.
-//!
-//! Two steps, around the commit. While the commit runs, [`deliver_mail`] notes the mail and
-//! sends at once the frames of the players the outbox does not reach this tick: the area of
-//! interest's messages tell nothing the store saves (where players are), and most frames of a
-//! tick hold nothing else, so they need not wait for the disk. After the commit,
-//! [`deliver_outbox`] adds the outbox's messages to the other players' frames (saved before
-//! announced), and [`flush_frames`] sends them, after a player's Welcome when it just joined.
-//! A player gets one frame a tick either way, its messages in the same order.
+//! Delivery: the single way frames leave for connections. Each tick, after the commit, the
+//! [`Mail`] (messages for one player each, from the area of interest) and then the tick's
+//! [`Outbox`] (routed by [`routing::route`]) go into each recipient's one frame of the tick,
+//! all of the tick's frames written into one buffer ([`TickFrames`]); at the end of the tick
+//! each frame is handed to its connection's queue, after the player's Welcome when it just
+//! joined. Nothing else writes to a connection.
 
 use veltrix_sdk::{
     Outbox, PlayerId, Position, StoreHealth, TickInfo,
@@ -37,8 +30,6 @@ pub struct Connection {
     pub handle: ConnHandle,
     /// This tick's messages, until delivery builds them into a frame.
     pieces: Pieces,
-    /// Whether this tick's frame waits for the commit: the outbox has messages for the player.
-    after_commit: bool,
     /// This tick's frame, from delivery to the flush.
     frame: Option<Bytes>,
     /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
@@ -49,7 +40,7 @@ impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
     /// ([`welcome_frame`]).
     pub fn new(conn: ConnId, handle: ConnHandle, welcome: Bytes) -> Self {
-        Self { conn, handle, pieces: Pieces::default(), after_commit: false, frame: None, welcome: Some(welcome) }
+        Self { conn, handle, pieces: Pieces::default(), frame: None, welcome: Some(welcome) }
     }
 }
 
@@ -62,69 +53,27 @@ pub fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
     frame.finish()
 }
 
-/// PostTick, while the tick's commit runs, after the interest update and the tick's last
-/// message: notes the tick's mail for its players, and sends at once the frames of those the
-/// outbox does not reach this tick (stamped with the time they go, in the benchmark build).
-/// Those it reaches wait for [`deliver_outbox`]; so do all while the outbox holds messages of a
-/// failed commit (the next commit that works adds them to this tick's, for players not looked
-/// at here), and a player whose Welcome waits for the commit.
-pub fn deliver_mail(
-    mail: Res<Mail>,
-    outbox: Res<Outbox>,
+/// PostTick, the delivery stage: notes the tick's mail, then its outgoing messages, for their
+/// recipients, then builds each recipient's frame. A message for many players was encoded
+/// once; its bytes are copied into each frame.
+#[allow(clippy::too_many_arguments)]
+pub fn deliver_outbox(
+    mut mail: ResMut<Mail>,
+    mut outbox: ResMut<Outbox>,
     mut frames: ResMut<TickFrames>,
-    mut writers: ResMut<Writers>,
-    online: Online,
+    sessions: Res<Sessions>,
+    grid: Res<InterestGrid>,
     tick: Res<TickInfo>,
+    positions: Query<&'static Position>,
     mut conns: Query<&mut Connection>,
+    #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
     for (to, letter) in mail.sent() {
         if let Ok(mut conn) = conns.get_mut(to) {
             frames.note_mail(&mut conn.pieces, &mail, letter);
         }
     }
-    // Whom the outbox reaches after the commit: these players, or fewer (a failed commit holds
-    // the tick's messages but its refusals).
-    let (mut players, mut bytes) = (0, 0);
-    routing::peek(&outbox, &online, |entity, message| {
-        if let Ok(mut conn) = conns.get_mut(entity) {
-            if !conn.after_commit && conn.pieces.is_empty() {
-                players += 1;
-            }
-            conn.after_commit = true;
-            bytes += message.len();
-        }
-    });
-    frames.expect(players, bytes);
-    frames.reserve();
-    if outbox.holds_unsaved() {
-        return;
-    }
-    let ready_ns = crate::stamp::ready_ns();
-    for mut conn in conns.iter_mut() {
-        if conn.after_commit || conn.welcome.is_some() || conn.pieces.is_empty() {
-            continue;
-        }
-        let conn = &mut *conn;
-        if let Some(frame) = frames.build(&mut conn.pieces, &mail, tick.tick, ready_ns) {
-            writers.push(conn.conn, &conn.handle, frame);
-        }
-    }
-    writers.submit();
-}
-
-/// PostTick, the delivery stage, after the commit: adds the tick's outgoing messages to their
-/// recipients' frames, after the mail [`deliver_mail`] noted, then builds the frames that
-/// waited for the commit. A message for many players was encoded once; its bytes are copied
-/// into each frame.
-pub fn deliver_outbox(
-    mut mail: ResMut<Mail>,
-    mut outbox: ResMut<Outbox>,
-    mut frames: ResMut<TickFrames>,
-    online: Online,
-    tick: Res<TickInfo>,
-    mut conns: Query<&mut Connection>,
-    #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
-) {
+    let online = Online { sessions: &sessions, grid: &grid, positions: &positions };
     routing::route(&mut outbox, &online, |entity, message| {
         if let Ok(mut conn) = conns.get_mut(entity) {
             frames.note_outbox(&mut conn.pieces, message);
@@ -136,7 +85,6 @@ pub fn deliver_outbox(
     let committed_ns = 0;
     frames.reserve();
     for mut conn in conns.iter_mut() {
-        conn.after_commit = false;
         if !conn.pieces.is_empty() {
             let conn = &mut *conn;
             conn.frame = frames.build(&mut conn.pieces, &mail, tick.tick, committed_ns);
@@ -146,16 +94,15 @@ pub fn deliver_outbox(
     mail.clear();
 }
 
-/// The players online, for [`routing::route`] and [`routing::peek`]: by id from the sessions,
-/// near a point from the interest grid.
-#[derive(bevy_ecs::system::SystemParam)]
-pub struct Online<'w, 's> {
-    sessions: Res<'w, Sessions>,
-    grid: Res<'w, InterestGrid>,
-    positions: Query<'w, 's, &'static Position>,
+/// The players online, for [`routing::route`]: by id from the sessions, near a point from the
+/// interest grid.
+struct Online<'a, 'w, 's> {
+    sessions: &'a Sessions,
+    grid: &'a InterestGrid,
+    positions: &'a Query<'w, 's, &'static Position>,
 }
 
-impl Recipients for Online<'_, '_> {
+impl Recipients for Online<'_, '_, '_> {
     fn player(&self, id: PlayerId) -> Option<Entity> {
         self.sessions.entity(id)
     }
@@ -175,7 +122,7 @@ impl Recipients for Online<'_, '_> {
     }
 }
 
-/// PostTick, last: hands each client whose frame waited for the commit its frame, after its
+/// PostTick, last: hands each client with something new its one frame of the tick, after its
 /// Welcome when it joined since the last commit that worked (a client still waiting for its
 /// Welcome gets nothing while the store cannot be written), to the writer threads as one batch
 /// each. A client whose backlog is full is disconnected there (it is not reading). In the
@@ -188,6 +135,7 @@ pub fn flush_frames(
     health: Res<StoreHealth>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
+    let mut deepest = 0;
     for mut conn in conns.iter_mut() {
         let conn = &mut *conn;
         if conn.welcome.is_some() {
@@ -202,8 +150,9 @@ pub fn flush_frames(
             writers.push(conn.conn, &conn.handle, welcome);
         }
         let Some(frame) = conn.frame.take() else { continue };
+        deepest = deepest.max(conn.handle.queued());
         writers.push(conn.conn, &conn.handle, frame);
     }
     writers.submit();
-    link.metrics.outbound_queue_depth_max.set(writers.take_deepest() as i64);
+    link.metrics.outbound_queue_depth_max.set(deepest as i64);
 }

@@ -108,19 +108,9 @@ impl TickFrames {
         self.message_bytes += len;
     }
 
-    /// Counts `players` more frames and `message_bytes` more bytes for the next
-    /// [`reserve`](Self::reserve): those of messages to be noted later in the tick.
-    pub fn expect(&mut self, players: usize, message_bytes: usize) {
-        self.players += players;
-        self.message_bytes += message_bytes;
-    }
-
-    /// Room for every frame noted or expected since the last call: call before the first
-    /// [`build`](Self::build) of what they hold.
+    /// Room for every frame noted: call once, before the first [`build`](Self::build).
     pub fn reserve(&mut self) {
         self.frames.reserve(self.players, self.message_bytes);
-        self.players = 0;
-        self.message_bytes = 0;
     }
 
     /// The frame of tick `tick` holding the messages of `pieces`, in the order noted, stamped

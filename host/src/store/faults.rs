@@ -1,5 +1,5 @@
-//! Commits that fail at random, every commit that writes a given table, or commits that take
-//! longer ([`FAULTS_VAR`]), for testing what the server does when its store fails or is slow.
+//! Commits that fail at random, or every commit that writes a given table ([`FAULTS_VAR`]), for
+//! testing what the server does when its store fails.
 
 use parking_lot::Mutex;
 use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
@@ -7,8 +7,7 @@ use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
 /// The environment variable that makes commits fail, for testing what the server does when its
 /// store fails: `<chance>` (0 to 1) or `<chance>,<seed>` at random; `table=<name>` every commit
 /// that writes to table `<name>` (from the first that does, the same writes are tried again
-/// with every tick's, so every commit fails: a server whose disk failed in the middle of a tick);
-/// `slow=<ms>` every commit `<ms>` milliseconds longer (a slow disk).
+/// with every tick's, so every commit fails: a server whose disk failed in the middle of a tick).
 pub const FAULTS_VAR: &str = "VELTRIX_STORE_FAULTS";
 
 /// A store whose commits fail, before they reach the store ([`FAULTS_VAR`]): what the server
@@ -21,34 +20,26 @@ pub struct FaultyStore<S> {
     state: Mutex<u64>,
     /// A table whose writes fail every commit that has them.
     table: Option<String>,
-    /// How much longer each commit takes.
-    slow: std::time::Duration,
 }
 
 impl<S: Storage> FaultyStore<S> {
     /// `inner` with the faults of `spec` (the value of [`FAULTS_VAR`]).
     pub fn new(inner: S, spec: &str) -> Result<Self, String> {
+        if let Some(table) = spec.strip_prefix("table=") {
+            return Ok(Self { inner, threshold: 0, state: Mutex::new(0), table: Some(table.to_owned()) });
+        }
         let bad = || {
             format!(
-                "{FAULTS_VAR}={spec:?}: expected a chance from 0 to 1, then optionally a comma and a seed; or \
-                 table=<name>; or slow=<milliseconds>"
+                "{FAULTS_VAR}={spec:?}: expected a chance from 0 to 1, then optionally a comma and a seed; or table=<name>"
             )
         };
-        let none = Self { inner, threshold: 0, state: Mutex::new(0), table: None, slow: std::time::Duration::ZERO };
-        if let Some(table) = spec.strip_prefix("table=") {
-            return Ok(Self { table: Some(table.to_owned()), ..none });
-        }
-        if let Some(ms) = spec.strip_prefix("slow=") {
-            let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
-            return Ok(Self { slow: std::time::Duration::from_millis(ms), ..none });
-        }
         let (chance, seed) = spec.split_once(',').unwrap_or((spec, "0"));
         let chance: f64 = chance.trim().parse().map_err(|_| bad())?;
         let seed: u64 = seed.trim().parse().map_err(|_| bad())?;
         if !(0.0..=1.0).contains(&chance) {
             return Err(bad());
         }
-        Ok(Self { threshold: (chance * u64::MAX as f64) as u64, state: Mutex::new(seed), ..none })
+        Ok(Self { inner, threshold: (chance * u64::MAX as f64) as u64, state: Mutex::new(seed), table: None })
     }
 }
 
@@ -83,7 +74,6 @@ impl<S: Storage> Storage for FaultyStore<S> {
         if roll < self.threshold {
             return Err(StoreError(format!("{FAULTS_VAR}: this commit was made to fail")));
         }
-        std::thread::sleep(self.slow);
         self.inner.commit(writes)
     }
 

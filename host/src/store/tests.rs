@@ -416,16 +416,6 @@ fn faults_fail_every_commit_that_writes_the_table_named() {
     assert!(faulty.read_all("claims").unwrap().is_empty());
 }
 
-#[test]
-fn slow_faults_make_every_commit_take_longer() {
-    let slow = FaultyStore::new(veltrix_sdk::MemoryStore::default(), "slow=30").unwrap();
-    let began = std::time::Instant::now();
-    slow.commit(&[put("t", b"k", b"v")]).unwrap();
-    assert!(began.elapsed() >= std::time::Duration::from_millis(30));
-    assert_eq!(slow.get("t", b"k").unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(FaultyStore::new(veltrix_sdk::MemoryStore::default(), "slow=soon").is_err());
-}
-
 /// Several ranges read at once give what each read alone gives (a table that does not exist
 /// and an empty range give nothing), in redb and in memory alike.
 #[test]

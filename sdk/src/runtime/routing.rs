@@ -27,32 +27,19 @@ pub trait Recipients {
 /// recipient gets the same bytes (the same `Bytes`, one after the other).
 pub fn route(outbox: &mut Outbox, recipients: &impl Recipients, mut push: impl FnMut(Entity, &Bytes)) {
     for (audience, bytes) in outbox.drain() {
-        reach(&audience, recipients, &mut |entity| push(entity, &bytes));
-    }
-}
-
-/// What [`route`] would hand out now, leaving the messages in the outbox: `f(entity, bytes)` for
-/// each message and recipient, in the same order.
-pub fn peek(outbox: &Outbox, recipients: &impl Recipients, mut f: impl FnMut(Entity, &Bytes)) {
-    for (audience, bytes) in outbox.pending() {
-        reach(audience, recipients, &mut |entity| f(entity, bytes));
-    }
-}
-
-/// Each recipient of a message for `audience`.
-fn reach(audience: &Audience, recipients: &impl Recipients, f: &mut dyn FnMut(Entity)) {
-    match *audience {
-        Audience::Player(id) => {
-            if let Some(entity) = recipients.player(id) {
-                f(entity);
+        match audience {
+            Audience::Player(id) => {
+                if let Some(entity) = recipients.player(id) {
+                    push(entity, &bytes);
+                }
             }
+            Audience::Near { x, y, radius } => recipients.near(x, y, radius, &mut |entity| {
+                let within = recipients.position(entity).is_some_and(|p| p.distance_squared(x, y) <= radius * radius);
+                if within {
+                    push(entity, &bytes);
+                }
+            }),
+            Audience::All => recipients.all(&mut |entity| push(entity, &bytes)),
         }
-        Audience::Near { x, y, radius } => recipients.near(x, y, radius, &mut |entity| {
-            let within = recipients.position(entity).is_some_and(|p| p.distance_squared(x, y) <= radius * radius);
-            if within {
-                f(entity);
-            }
-        }),
-        Audience::All => recipients.all(f),
     }
 }

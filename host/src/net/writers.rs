@@ -23,8 +23,24 @@ use veltrix_sdk::prelude::*;
 use super::{ConnHandle, ConnId, QueueError};
 use crate::metrics::Metrics;
 
-/// One thread's frames of a tick, in the order they go out.
-type Batch = Vec<(ConnHandle, Bytes)>;
+/// One thread's frames of a tick: those to write first, then the others, each in the order
+/// added.
+#[derive(Default)]
+struct Batch {
+    first: Vec<(ConnHandle, Bytes)>,
+    then: Vec<(ConnHandle, Bytes)>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.first.is_empty() && self.then.is_empty()
+    }
+
+    /// The frames in the order they go out, leaving the batch empty with its room.
+    fn drain(&mut self) -> impl Iterator<Item = (ConnHandle, Bytes)> + '_ {
+        self.first.drain(..).chain(self.then.drain(..))
+    }
+}
 
 /// Batches a writer thread may be behind before the tick waits for it: about 130 ms at 30 ticks
 /// a second.
@@ -56,14 +72,27 @@ impl Writers {
             })?;
             senders.push(tx);
         }
-        let filling = senders.iter().map(|_| Vec::new()).collect();
+        let filling = senders.iter().map(|_| Batch::default()).collect();
         Ok(Self { threads: senders, spare, filling })
     }
 
-    /// Adds a frame for connection `conn` to this tick's batches.
+    /// Adds a frame for connection `conn` to this tick's batches, after the frames to write
+    /// first.
     pub fn push(&mut self, conn: ConnId, handle: &ConnHandle, frame: Bytes) {
-        let i = (conn % self.threads.len() as u64) as usize;
-        self.filling[i].push((handle.clone(), frame));
+        let i = self.thread_of(conn);
+        self.filling[i].then.push((handle.clone(), frame));
+    }
+
+    /// Adds a frame for connection `conn` to this tick's batches, to be written before those
+    /// added with [`push`](Self::push). A connection's frames of one tick all go one way, so
+    /// they leave in the order added.
+    pub fn push_first(&mut self, conn: ConnId, handle: &ConnHandle, frame: Bytes) {
+        let i = self.thread_of(conn);
+        self.filling[i].first.push((handle.clone(), frame));
+    }
+
+    fn thread_of(&self, conn: ConnId) -> usize {
+        (conn % self.threads.len() as u64) as usize
     }
 
     /// Hands this tick's batches to their threads, waiting for a thread that is
@@ -82,7 +111,7 @@ impl Writers {
 /// Writes a batch's frames, each to its client, and empties the batch.
 fn write_batch(batch: &mut Batch, metrics: &Metrics) {
     let (mut frames, mut bytes) = (0u64, 0u64);
-    for (handle, frame) in batch.drain(..) {
+    for (handle, frame) in batch.drain() {
         match handle.out.send_frame(&frame) {
             Ok(_) => {
                 frames += 1;
@@ -96,4 +125,24 @@ fn write_batch(batch: &mut Batch, metrics: &Metrics) {
     }
     metrics.frames_out.inc_by(frames);
     metrics.bytes_out.inc_by(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frames to write first leave first, then the others; each kind in the order added.
+    #[test]
+    fn frames_to_write_first_leave_before_the_others() {
+        let mut writers = Writers::start(1, Arc::new(Metrics::new())).unwrap();
+        let handle = ConnHandle::detached();
+        let frame = |n: u8| Bytes::from(vec![n]);
+        writers.push(1, &handle, frame(1));
+        writers.push_first(2, &handle, frame(2));
+        writers.push(3, &handle, frame(3));
+        writers.push_first(4, &handle, frame(4));
+        let order: Vec<u8> = writers.filling[0].drain().map(|(_, f)| f[0]).collect();
+        assert_eq!(order, [2, 4, 1, 3]);
+        assert!(writers.filling[0].is_empty());
+    }
 }

@@ -32,6 +32,9 @@ pub struct Connection {
     pieces: Pieces,
     /// This tick's frame, from delivery to the flush.
     frame: Option<Bytes>,
+    /// Whether this tick's frame holds the outbox's messages (answers, the hunt's events), not
+    /// only where other players are: such frames are written first.
+    news: bool,
     /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
     welcome: Option<Bytes>,
 }
@@ -40,7 +43,7 @@ impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
     /// ([`welcome_frame`]).
     pub fn new(conn: ConnId, handle: ConnHandle, welcome: Bytes) -> Self {
-        Self { conn, handle, pieces: Pieces::default(), frame: None, welcome: Some(welcome) }
+        Self { conn, handle, pieces: Pieces::default(), frame: None, news: false, welcome: Some(welcome) }
     }
 }
 
@@ -77,6 +80,7 @@ pub fn deliver_outbox(
     routing::route(&mut outbox, &online, |entity, message| {
         if let Ok(mut conn) = conns.get_mut(entity) {
             frames.note_outbox(&mut conn.pieces, message);
+            conn.news = true;
         }
     });
     #[cfg(feature = "bench")]
@@ -125,7 +129,9 @@ impl Recipients for Online<'_, '_, '_> {
 /// PostTick, last: hands each client with something new its one frame of the tick, after its
 /// Welcome when it joined since the last commit that worked (a client still waiting for its
 /// Welcome gets nothing while the store cannot be written), to the writer threads as one batch
-/// each. A client whose backlog is full is disconnected there (it is not reading). In the
+/// each. The frames with the outbox's messages, and Welcomes, go first in each batch: a
+/// player's answer or a hunt's event is not queued behind the many frames that tell only where
+/// others are (told at the state-update rate, they wait for it anyway). A client whose backlog is full is disconnected there (it is not reading). In the
 /// benchmark build a Welcome gets the tick's commit stamp here (the tick's frames got it at
 /// delivery).
 pub fn flush_frames(
@@ -138,20 +144,25 @@ pub fn flush_frames(
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
         let conn = &mut *conn;
-        if conn.welcome.is_some() {
+        let first = std::mem::take(&mut conn.news) || conn.welcome.is_some();
+        let mut push = |frame| match first {
+            true => writers.push_first(conn.conn, &conn.handle, frame),
+            false => writers.push(conn.conn, &conn.handle, frame),
+        };
+        if let Some(welcome) = conn.welcome.take() {
             if !health.writable {
                 // Not welcomed before its id is saved; nothing else either.
+                conn.welcome = Some(welcome);
                 conn.frame = None;
                 continue;
             }
-            let welcome = conn.welcome.take().expect("checked above");
             #[cfg(feature = "bench")]
             let welcome = crate::stamp::restamp(welcome, stamp.0);
-            writers.push(conn.conn, &conn.handle, welcome);
+            push(welcome);
         }
         let Some(frame) = conn.frame.take() else { continue };
         deepest = deepest.max(conn.handle.queued());
-        writers.push(conn.conn, &conn.handle, frame);
+        push(frame);
     }
     writers.submit();
     link.metrics.outbound_queue_depth_max.set(deepest as i64);

@@ -97,8 +97,9 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
     let fields = rmp::decode::read_map_len(&mut rest).map_err(|_| malformed("expected a map"))?;
     let (mut tick, mut committed_ns, mut messages, mut skipped) = (None, None, None, 0);
     for _ in 0..fields {
-        let key: String = serde::Deserialize::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
-        match key.as_str() {
+        let (key, tail) = rmp::decode::read_str_from_slice(rest).map_err(|_| malformed("a key is not a string"))?;
+        rest = tail;
+        match key {
             "tick" => {
                 tick =
                     Some(rmp::decode::read_int::<u64, _>(&mut rest).map_err(|_| malformed("tick is not an integer"))?)
@@ -114,22 +115,18 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
                 // No capacity from the peer's count: it is checked only as messages are read.
                 let mut list = Vec::new();
                 for _ in 0..n {
-                    let mut attempt = rest;
-                    match ServerMessage::deserialize(&mut rmp_serde::Deserializer::new(&mut attempt)) {
-                        Ok(message) => {
-                            list.push(message);
-                            rest = attempt;
-                        }
-                        Err(_) => {
-                            serde::de::IgnoredAny::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
-                            skipped += 1;
-                        }
+                    // Read from the frame's own bytes: a reader of its own would copy every
+                    // string (field names too) into a buffer it allocates, for each message.
+                    let message = next_value(&mut rest)?;
+                    match ServerMessage::deserialize(&mut rmp_serde::Deserializer::from_read_ref(message)) {
+                        Ok(message) => list.push(message),
+                        Err(_) => skipped += 1,
                     }
                 }
                 messages = Some(list);
             }
             _ => {
-                serde::de::IgnoredAny::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+                next_value(&mut rest)?;
             }
         }
     }
@@ -139,6 +136,65 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
         }
         _ => Err(malformed("missing tick or messages")),
     }
+}
+
+/// The MessagePack value `rest` starts with, as its bytes; `rest` moves past it.
+fn next_value<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let len = value_len(rest).ok_or_else(|| DecodeError::Malformed("server frame: a value is cut short".into()))?;
+    let (value, tail) = rest.split_at(len);
+    *rest = tail;
+    Ok(value)
+}
+
+/// The length of the MessagePack value that `bytes` start with, found from its markers and
+/// lengths alone (nothing decoded, nothing allocated); `None` when it does not end within
+/// `bytes` or has a marker MessagePack reserves. Values inside arrays and maps are counted, not
+/// recursed into, so no nesting runs the stack out.
+fn value_len(bytes: &[u8]) -> Option<usize> {
+    use rmp::Marker;
+    let (mut at, mut values) = (0usize, 1u64);
+    let len_at = |at: usize, width: usize| -> Option<usize> {
+        let b = bytes.get(at..at + width)?;
+        Some(b.iter().fold(0usize, |n, &byte| (n << 8) | usize::from(byte)))
+    };
+    while values > 0 {
+        values -= 1;
+        let marker = Marker::from_u8(*bytes.get(at)?);
+        at += 1;
+        // What follows the marker: bytes to step over, and values inside.
+        let (skip, inside) = match marker {
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => (0, 0),
+            Marker::U8 | Marker::I8 => (1, 0),
+            Marker::U16 | Marker::I16 => (2, 0),
+            Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+            Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+            Marker::FixStr(n) => (usize::from(n), 0),
+            Marker::Str8 | Marker::Bin8 => (1 + len_at(at, 1)?, 0),
+            Marker::Str16 | Marker::Bin16 => (2 + len_at(at, 2)?, 0),
+            Marker::Str32 | Marker::Bin32 => (4 + len_at(at, 4)?, 0),
+            Marker::FixExt1 => (2, 0),
+            Marker::FixExt2 => (3, 0),
+            Marker::FixExt4 => (5, 0),
+            Marker::FixExt8 => (9, 0),
+            Marker::FixExt16 => (17, 0),
+            Marker::Ext8 => (2 + len_at(at, 1)?, 0),
+            Marker::Ext16 => (3 + len_at(at, 2)?, 0),
+            Marker::Ext32 => (5 + len_at(at, 4)?, 0),
+            Marker::FixArray(n) => (0, u64::from(n)),
+            Marker::Array16 => (2, len_at(at, 2)? as u64),
+            Marker::Array32 => (4, len_at(at, 4)? as u64),
+            Marker::FixMap(n) => (0, 2 * u64::from(n)),
+            Marker::Map16 => (2, 2 * len_at(at, 2)? as u64),
+            Marker::Map32 => (4, 2 * len_at(at, 4)? as u64),
+            Marker::Reserved => return None,
+        };
+        at = at.checked_add(skip)?;
+        if at > bytes.len() {
+            return None;
+        }
+        values += inside;
+    }
+    Some(at)
 }
 
 /// A decoded server frame and how many of its messages could not be decoded (newer kinds).
@@ -314,6 +370,73 @@ impl FrameBuilder {
 mod tests {
     use super::*;
     use crate::*;
+
+    /// Every kind of MessagePack value, at each width of its length: its length is found, with
+    /// anything after it left alone, and a value cut short anywhere has none.
+    #[test]
+    fn a_values_length_is_found_from_its_markers() {
+        let mut values: Vec<Vec<u8>> = Vec::new();
+        let mut one = |write: &dyn Fn(&mut Vec<u8>)| {
+            let mut v = Vec::new();
+            write(&mut v);
+            values.push(v);
+        };
+        for n in [0u64, 1, 127, 200, 40_000, 70_000, 5_000_000_000] {
+            one(&|v| {
+                rmp::encode::write_uint(v, n).unwrap();
+            });
+            one(&|v| {
+                rmp::encode::write_sint(v, -(n as i64) - 1).unwrap();
+            });
+        }
+        one(&|v| {
+            rmp::encode::write_f32(v, 1.5).unwrap();
+        });
+        one(&|v| {
+            rmp::encode::write_f64(v, 1.5).unwrap();
+        });
+        one(&|v| rmp::encode::write_nil(v).unwrap());
+        one(&|v| rmp::encode::write_bool(v, true).unwrap());
+        for len in [0usize, 5, 31, 200, 300, 70_000] {
+            one(&|v| rmp::encode::write_str(v, &"x".repeat(len)).unwrap());
+            one(&|v| rmp::encode::write_bin(v, &vec![7; len]).unwrap());
+            for ty_len in [1u32, 2, 4, 8, 16, len as u32] {
+                one(&|v| {
+                    rmp::encode::write_ext_meta(v, ty_len, 3).unwrap();
+                    v.extend(std::iter::repeat_n(9, ty_len as usize));
+                });
+            }
+        }
+        for n in [0u32, 3, 15, 16, 70_000] {
+            one(&|v| {
+                rmp::encode::write_array_len(v, n).unwrap();
+                (0..n).for_each(|i| {
+                    rmp::encode::write_uint(v, u64::from(i)).unwrap();
+                });
+            });
+            one(&|v| {
+                rmp::encode::write_map_len(v, n).unwrap();
+                (0..n).for_each(|i| {
+                    rmp::encode::write_str(v, "k").unwrap();
+                    rmp::encode::write_array_len(v, 1).unwrap();
+                    rmp::encode::write_uint(v, u64::from(i)).unwrap();
+                });
+            });
+        }
+        for value in &values {
+            let mut followed = value.clone();
+            followed.extend([0xc0, 0x01]);
+            assert_eq!(value_len(&followed), Some(value.len()), "{:02x?}", &value[..value.len().min(8)]);
+            let cuts = [0, 1, value.len() / 2, value.len() - 1];
+            for cut in cuts.into_iter().filter(|&cut| cut < value.len()) {
+                assert_eq!(value_len(&value[..cut]), None, "cut at {cut}");
+            }
+        }
+        assert_eq!(value_len(&[0xc1]), None, "a reserved marker");
+        // Nesting deeper than any stack would take: counted, not recursed into.
+        let deep = [vec![0x91; 1_000_000], vec![0xc0]].concat();
+        assert_eq!(value_len(&deep), Some(deep.len()));
+    }
 
     #[test]
     fn client_frame_round_trips() {

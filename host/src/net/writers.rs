@@ -3,7 +3,9 @@
 //! per frame), and the thread writes each client's frame to its socket with one vectored,
 //! non-blocking system call ([`Outgoing::send_frame`]). No task is woken and no frame copied
 //! for a client that reads; one that does not gets its frames in its connection's backlog, and
-//! is closed as `SlowConsumer` once the backlog holds `Network.MaxQueuedFrames`.
+//! is closed as `SlowConsumer` once the backlog holds `Network.MaxQueuedFrames`. In a batch the
+//! frames delivery marks as first (answers, the hunt's events, Welcomes) are written before the
+//! others (where other players are), so an answer does not wait behind a thousand moves.
 //!
 //! Off the tick thread, because on loopback a write costs the receiver's TCP work too: at
 //! thousands of frames a tick it would be most of the tick. A client's frames always go to the

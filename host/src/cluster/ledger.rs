@@ -146,33 +146,32 @@ pub async fn run(client: async_nats::Client, config: ClusterConfig, tasks: Ledge
     }
 }
 
-/// Every key matching `pattern`, read from the stream's leader one after the other (a key is
-/// written once, so each message is a key); the whole read again after a failure.
+/// Every key matching `pattern`, read from the stream's leader; the whole read again after a
+/// failure, until one is done.
 async fn read(store: &kv::Store, pattern: &str) -> Vec<LedgerNews> {
     let subject = format!("{}{pattern}", store.prefix);
-    'again: loop {
-        let mut found = Vec::new();
-        let mut next = 1;
-        loop {
-            match store.stream.raw_message_builder().next_by_subject(subject.clone()).sequence(next).send().await {
-                Ok(message) => {
-                    next = message.sequence + 1;
-                    let deleted = message.headers.get(KV_OPERATION).is_some_and(|op| op.as_str() != "PUT");
-                    if let (false, Some(key)) = (deleted, message.subject.strip_prefix(store.prefix.as_str())) {
-                        found.push(LedgerNews { key: key.to_owned(), value: message.payload.to_vec() });
-                    }
-                }
-                Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => return found,
-                Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::InvalidSubject => {
-                    tracing::warn!("cluster: a mod read the ledger with a pattern that is no subject: {pattern:?}");
-                    return found;
-                }
-                Err(e) => {
-                    tracing::debug!("cluster: read of {pattern} not done yet: {e}");
-                    tokio::time::sleep(RETRY).await;
-                    continue 'again;
-                }
+    super::until_ok(&format!("read {pattern} from the ledger"), || read_once(store, &subject)).await
+}
+
+/// The keys under `subject`, one message after the other (a key is written once, so each
+/// message is a key). A pattern that is no subject finds nothing.
+async fn read_once(store: &kv::Store, subject: &str) -> Result<Vec<LedgerNews>, jetstream::stream::RawMessageError> {
+    use jetstream::stream::RawMessageErrorKind;
+    let (mut found, mut next) = (Vec::new(), 1);
+    loop {
+        let message = match store.stream.raw_message_builder().next_by_subject(subject).sequence(next).send().await {
+            Ok(message) => message,
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return Ok(found),
+            Err(e) if e.kind() == RawMessageErrorKind::InvalidSubject => {
+                tracing::warn!("cluster: a mod read the ledger with a pattern that is no subject: {subject:?}");
+                return Ok(Vec::new());
             }
+            Err(e) => return Err(e),
+        };
+        next = message.sequence + 1;
+        let deleted = message.headers.get(KV_OPERATION).is_some_and(|op| op.as_str() != "PUT");
+        if let (false, Some(key)) = (deleted, message.subject.strip_prefix(store.prefix.as_str())) {
+            found.push(LedgerNews { key: key.to_owned(), value: message.payload.to_vec() });
         }
     }
 }

@@ -131,9 +131,9 @@ impl Recipients for Online<'_, '_, '_> {
 /// Welcome gets nothing while the store cannot be written), to the writer threads as one batch
 /// each. The frames with the outbox's messages, and Welcomes, go first in each batch: a
 /// player's answer or a hunt's event is not queued behind the many frames that tell only where
-/// others are (told at the state-update rate, they wait for it anyway). A client whose backlog is full is disconnected there (it is not reading). In the
-/// benchmark build a Welcome gets the tick's commit stamp here (the tick's frames got it at
-/// delivery).
+/// others are (told at the state-update rate, they wait for it anyway). A client whose backlog
+/// is full is disconnected there (it is not reading). In the benchmark build a Welcome gets the
+/// tick's commit stamp here (the tick's frames got it at delivery).
 pub fn flush_frames(
     mut conns: Query<&mut Connection>,
     mut writers: ResMut<Writers>,
@@ -149,13 +149,13 @@ pub fn flush_frames(
             true => writers.push_first(conn.conn, &conn.handle, frame),
             false => writers.push(conn.conn, &conn.handle, frame),
         };
-        if let Some(welcome) = conn.welcome.take() {
+        if conn.welcome.is_some() {
             if !health.writable {
                 // Not welcomed before its id is saved; nothing else either.
-                conn.welcome = Some(welcome);
                 conn.frame = None;
                 continue;
             }
+            let welcome = conn.welcome.take().expect("checked above");
             #[cfg(feature = "bench")]
             let welcome = crate::stamp::restamp(welcome, stamp.0);
             push(welcome);

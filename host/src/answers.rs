@@ -8,15 +8,20 @@
 //! are kept; a client must not reuse an id within them for a new request (the client library
 //! starts each connection's ids at a random point).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque, hash_map::Entry};
 
 use veltrix_sdk::{Changes, Outbox, PlayerId, Store, bytes::Bytes, prelude::*, tracing};
 
 /// Request ids remembered per player.
 pub const WINDOW: usize = 16;
-/// Table of answers: (player, request) to the encoded answers.
+/// Table of answers: (player, request) to the encoded answers, and (player, [`IDS`]) to the
+/// player's remembered request ids, oldest first. The ids sit beside the answers (their keys
+/// share the player's prefix), so a tick's request rewrites one page of the file, not two.
 pub const ANSWERS: &str = "veltrix/answers";
-/// Table of each player's remembered request ids, oldest first.
+/// The second part of the key of a player's request ids in [`ANSWERS`].
+pub const IDS: &str = "ids";
+/// Where stores written before kept each player's request ids (by player id): read when the
+/// ids are not in [`ANSWERS`], moved there at the player's next request.
 pub const ANSWER_IDS: &str = "veltrix/answer-ids";
 
 /// What to do with a request.
@@ -34,6 +39,8 @@ pub enum Seen {
 #[derive(Resource, Default)]
 pub struct Answers {
     ids: HashMap<PlayerId, VecDeque<u32>>,
+    /// Players whose ids were read from [`ANSWER_IDS`]: that row goes when they move.
+    in_old_table: HashSet<PlayerId>,
     in_flight: HashSet<(PlayerId, u32)>,
     tables: Option<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     scratch: Scratch,
@@ -71,7 +78,10 @@ impl Answers {
         if self.in_flight.contains(&(player, request)) {
             return Seen::InFlight;
         }
-        let ids = self.ids.entry(player).or_insert_with(|| load_ids(store, player));
+        let ids = match self.ids.entry(player) {
+            Entry::Occupied(ids) => ids.into_mut(),
+            Entry::Vacant(slot) => slot.insert(load_ids(store, player, &mut self.in_old_table)),
+        };
         if ids.contains(&request) {
             return Seen::Answered(load_answers(store, player, request));
         }
@@ -99,7 +109,7 @@ impl Answers {
             }
             let remembered = match ids.get(player) {
                 Some(ids) => ids.contains(request),
-                None => load_ids(store, *player).contains(request),
+                None => load_ids(store, *player, &mut HashSet::new()).contains(request),
             };
             if remembered {
                 let mut list: Vec<Vec<u8>> =
@@ -124,9 +134,13 @@ impl Answers {
                 let old = ids.pop_front().expect("longer than the window");
                 changes.delete(&answers_table, &(player, old));
             }
-            // A player's ids once, after its last request of the tick.
+            // A player's ids once, after its last request of the tick; out of the table of
+            // stores written before, if they were read from there.
             if requests.get(i + 1).is_none_or(|next| next.0 != player) {
-                changes.put(&ids_table, &player, &self.ids[&player]);
+                changes.put(&answers_table, &(player, IDS), &self.ids[&player]);
+                if self.in_old_table.remove(&player) {
+                    changes.delete(&ids_table, &player);
+                }
             }
         }
         answered.clear();
@@ -135,27 +149,47 @@ impl Answers {
     /// Reads the request ids of a player let in, with its other records (the join reads the
     /// store anyway): its first request then costs the tick no read and no allocation.
     pub fn joined(&mut self, store: Option<&Store>, player: PlayerId) {
-        self.ids.entry(player).or_insert_with(|| load_ids(store, player));
+        if let Entry::Vacant(slot) = self.ids.entry(player) {
+            slot.insert(load_ids(store, player, &mut self.in_old_table));
+        }
     }
 
     /// Forgets a player who left (its ids are in the store).
     pub fn forget(&mut self, player: PlayerId) {
         self.ids.remove(&player);
+        self.in_old_table.remove(&player);
     }
 }
 
-/// A player's remembered request ids, read on the tick thread as it joins: one point read,
-/// then kept in memory until it leaves.
-fn load_ids(store: Option<&Store>, player: PlayerId) -> VecDeque<u32> {
-    let Some(store) = store else { return ids_list() };
-    let key = veltrix_sdk::rmp_serde::to_vec(&player).expect("ids serialise");
+/// A player's remembered request ids, read on the tick thread as it joins: one point read (two
+/// in a store written before, whose players are noted in `in_old_table`), then kept in memory
+/// until it leaves.
+fn load_ids(store: Option<&Store>, player: PlayerId, in_old_table: &mut HashSet<PlayerId>) -> VecDeque<u32> {
     let mut ids = ids_list();
-    match store.0.get(ANSWER_IDS, &key) {
-        Ok(Some(bytes)) => ids.extend(veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default()),
-        Ok(None) => {}
-        Err(e) => tracing::error!("player {player}: cannot read its request ids: {e}"),
+    let Some(store) = store else { return ids };
+    let read = |table: &str, key: Vec<u8>| match store.0.get(table, &key) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!("player {player}: cannot read its request ids: {e}");
+            None
+        }
+    };
+    let found = read(ANSWERS, to_key(&(player, IDS))).or_else(|| {
+        let old = read(ANSWER_IDS, to_key(&player));
+        if old.is_some() {
+            in_old_table.insert(player);
+        }
+        old
+    });
+    if let Some(bytes) = found {
+        ids.extend(veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default());
     }
     ids
+}
+
+/// A key of the answers' tables, as `Changes` encodes it.
+fn to_key(key: &impl serde::Serialize) -> Vec<u8> {
+    veltrix_sdk::rmp_serde::to_vec(key).expect("keys serialise")
 }
 
 /// An empty list of a player's request ids, with room for the window and the one pushed
@@ -168,8 +202,7 @@ fn ids_list() -> VecDeque<u32> {
 /// repeats count against the connection's rate limit.
 fn load_answers(store: Option<&Store>, player: PlayerId, request: u32) -> Vec<Bytes> {
     let Some(store) = store else { return Vec::new() };
-    let key = veltrix_sdk::rmp_serde::to_vec(&(player, request)).expect("keys serialise");
-    match store.0.get(ANSWERS, &key) {
+    match store.0.get(ANSWERS, &to_key(&(player, request))) {
         Ok(Some(bytes)) => veltrix_sdk::rmp_serde::from_slice::<Vec<Vec<u8>>>(&bytes)
             .map(|answers| answers.into_iter().map(Bytes::from).collect())
             .unwrap_or_default(),
@@ -275,11 +308,39 @@ mod tests {
             end_tick(&mut world);
         }
         let store = world.resource::<Store>().clone();
-        assert_eq!(store.0.read_all(ANSWERS).unwrap().len(), WINDOW);
+        assert_eq!(store.0.read_all(ANSWERS).unwrap().len(), WINDOW + 1, "the window's answers, and their ids");
         let mut restarted = new_world();
         restarted.insert_resource(store);
         assert_eq!(check(&mut restarted, 1, 2), Seen::New, "forgotten beyond the window");
         let last = WINDOW as u32 + 2;
         assert_eq!(check(&mut restarted, 1, last), Seen::Answered(vec![Bytes::from(last.to_string())]));
+    }
+
+    /// A store written before kept the ids in a table of their own: they are read from there,
+    /// and move beside the answers with the player's next request.
+    #[test]
+    fn ids_kept_in_the_table_of_stores_written_before_are_read_and_moved() {
+        use veltrix_sdk::Storage as _;
+
+        let store = Arc::new(MemoryStore::default());
+        let old =
+            veltrix_sdk::Write { table: ANSWER_IDS.into(), key: to_key(&7u64), value: Some(to_key(&vec![40u32, 41])) };
+        let answer = veltrix_sdk::Write {
+            table: ANSWERS.into(),
+            key: to_key(&(7u64, 41u32)),
+            value: Some(to_key(&vec![b"dug".to_vec()])),
+        };
+        store.commit(&[old, answer]).unwrap();
+        let mut world = new_world();
+        world.insert_resource(Store(store.clone() as _));
+        assert_eq!(check(&mut world, 7, 41), Seen::Answered(vec![Bytes::from_static(b"dug")]));
+        assert_eq!(check(&mut world, 7, 42), Seen::New);
+        end_tick(&mut world);
+        assert!(store.read_all(ANSWER_IDS).unwrap().is_empty(), "moved out of the old table");
+        let ids = store.get(ANSWERS, &to_key(&(7u64, IDS))).unwrap().expect("the ids beside the answers");
+        assert_eq!(veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&ids).unwrap(), [40, 41, 42]);
+        let mut restarted = new_world();
+        restarted.insert_resource(Store(store as _));
+        assert_eq!(check(&mut restarted, 7, 40), Seen::Answered(vec![]), "still remembered after the move");
     }
 }

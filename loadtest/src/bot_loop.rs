@@ -300,6 +300,10 @@ impl BotLoop {
             Ok(()) => {}
         }
         self.bots[slot].conn = Conn::Open(ws);
+        // What a frame told may bring the bot's next action forward (a clue's spike of digs):
+        // it is sent when due, not at the time armed before.
+        let due = self.next_due(slot);
+        self.arm(slot, due);
     }
 
     /// The bot's connection ended: the bot is done (the server dropped it).

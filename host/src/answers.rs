@@ -78,10 +78,7 @@ impl Answers {
         if self.in_flight.contains(&(player, request)) {
             return Seen::InFlight;
         }
-        let ids = match self.ids.entry(player) {
-            Entry::Occupied(ids) => ids.into_mut(),
-            Entry::Vacant(slot) => slot.insert(load_ids(store, player, &mut self.in_old_table)),
-        };
+        let ids = self.ids_of(store, player);
         if ids.contains(&request) {
             return Seen::Answered(load_answers(store, player, request));
         }
@@ -109,7 +106,7 @@ impl Answers {
             }
             let remembered = match ids.get(player) {
                 Some(ids) => ids.contains(request),
-                None => load_ids(store, *player, &mut HashSet::new()).contains(request),
+                None => load_ids(store, *player).0.contains(request),
             };
             if remembered {
                 let mut list: Vec<Vec<u8>> =
@@ -149,8 +146,20 @@ impl Answers {
     /// Reads the request ids of a player let in, with its other records (the join reads the
     /// store anyway): its first request then costs the tick no read and no allocation.
     pub fn joined(&mut self, store: Option<&Store>, player: PlayerId) {
-        if let Entry::Vacant(slot) = self.ids.entry(player) {
-            slot.insert(load_ids(store, player, &mut self.in_old_table));
+        self.ids_of(store, player);
+    }
+
+    /// The player's request ids, read from the store the first time.
+    fn ids_of(&mut self, store: Option<&Store>, player: PlayerId) -> &mut VecDeque<u32> {
+        match self.ids.entry(player) {
+            Entry::Occupied(ids) => ids.into_mut(),
+            Entry::Vacant(slot) => {
+                let (ids, in_old_table) = load_ids(store, player);
+                if in_old_table {
+                    self.in_old_table.insert(player);
+                }
+                slot.insert(ids)
+            }
         }
     }
 
@@ -162,11 +171,11 @@ impl Answers {
 }
 
 /// A player's remembered request ids, read on the tick thread as it joins: one point read (two
-/// in a store written before, whose players are noted in `in_old_table`), then kept in memory
-/// until it leaves.
-fn load_ids(store: Option<&Store>, player: PlayerId, in_old_table: &mut HashSet<PlayerId>) -> VecDeque<u32> {
+/// in a store written before), then kept in memory until it leaves; and whether they were read
+/// from [`ANSWER_IDS`].
+fn load_ids(store: Option<&Store>, player: PlayerId) -> (VecDeque<u32>, bool) {
     let mut ids = ids_list();
-    let Some(store) = store else { return ids };
+    let Some(store) = store else { return (ids, false) };
     let read = |table: &str, key: Vec<u8>| match store.0.get(table, &key) {
         Ok(found) => found,
         Err(e) => {
@@ -174,17 +183,18 @@ fn load_ids(store: Option<&Store>, player: PlayerId, in_old_table: &mut HashSet<
             None
         }
     };
-    let found = read(ANSWERS, to_key(&(player, IDS))).or_else(|| {
-        let old = read(ANSWER_IDS, to_key(&player));
-        if old.is_some() {
-            in_old_table.insert(player);
+    let (found, in_old_table) = match read(ANSWERS, to_key(&(player, IDS))) {
+        Some(found) => (Some(found), false),
+        None => {
+            let old = read(ANSWER_IDS, to_key(&player));
+            let in_old_table = old.is_some();
+            (old, in_old_table)
         }
-        old
-    });
+    };
     if let Some(bytes) = found {
         ids.extend(veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default());
     }
-    ids
+    (ids, in_old_table)
 }
 
 /// A key of the answers' tables, as `Changes` encodes it.

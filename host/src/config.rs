@@ -116,6 +116,10 @@ pub struct NetworkConfig {
     pub read_buffer_bytes: u32,
     /// The kernel's send buffer per connection (SO_SNDBUF); 0 leaves the system default.
     pub send_buffer_bytes: u32,
+    /// The least time between two polls of a network thread, in microseconds: under load a
+    /// thread wakes once per interval for everything that came, not once per message; 0 polls
+    /// again at once.
+    pub poll_interval_micros: u32,
 }
 
 impl Default for NetworkConfig {
@@ -134,6 +138,7 @@ impl Default for NetworkConfig {
             max_connections_per_ip: 16,
             read_buffer_bytes: 128,
             send_buffer_bytes: 0,
+            poll_interval_micros: 1000,
         }
     }
 }
@@ -427,7 +432,7 @@ impl ServerConfig {
     /// Every integer setting with its allowed range (docs/configuration.md): values outside
     /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
     /// connection, billions of threads) or make no sense (no tick, no player).
-    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 21] {
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 22] {
         let (n, w) = (&self.network, &self.world);
         [
             ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
@@ -446,6 +451,7 @@ impl ServerConfig {
             ("Network.MaxConnectionsPerIp", "connections", n.max_connections_per_ip.into(), 1..=1_000_000),
             ("Network.ReadBufferBytes", "bytes", n.read_buffer_bytes.into(), 128..=1 << 20),
             ("Network.SendBufferBytes", "bytes", n.send_buffer_bytes.into(), 0..=64 << 20),
+            ("Network.PollIntervalMicros", "microseconds", n.poll_interval_micros.into(), 0..=100_000),
             ("World.Width", "tiles", w.width.into(), 1..=MAX_WORLD_SIDE),
             ("World.Depth", "tiles", w.depth.into(), 1..=MAX_WORLD_SIDE),
             ("World.StateUpdateRate", "updates per second", w.state_update_rate.into(), 1..=1000),

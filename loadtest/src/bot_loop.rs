@@ -21,7 +21,9 @@ use mio::{Events, Interest, Poll, Token, Waker, net::TcpStream};
 use tungstenite::{
     ClientHandshake, HandshakeError, Message, WebSocket, handshake::MidHandshake, protocol::WebSocketConfig,
 };
-use veltrix_protocol::{ClientMessage, Move, ServerMessage, decode_server_frame, encode_client_frame};
+use veltrix_protocol::{
+    ClientMessage, Move, ServerMessage, decode_server_frame, decode_server_frame_into, encode_client_frame,
+};
 
 use crate::{
     bots::{Bot, CONNECT_ATTEMPTS, Shared, Tally, hello_of, source_address},
@@ -93,6 +95,8 @@ struct BotLoop {
     due: BinaryHeap<Reverse<(u64, usize)>>,
     /// The WebSocket client's configuration: a small read buffer, no write buffering.
     config: WebSocketConfig,
+    /// The messages of the frame being read that its bot looks at, the room kept.
+    messages: Vec<ServerMessage>,
 }
 
 impl BotLoop {
@@ -100,7 +104,7 @@ impl BotLoop {
         // tungstenite zero-fills the free part of its read buffer before every read: a frame is
         // a few hundred bytes, so a kilobyte holds most and costs a quarter of 4 KiB to clear.
         let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(0);
-        BotLoop { poll, joining, shared, bots: Vec::new(), due: BinaryHeap::new(), config }
+        BotLoop { poll, joining, shared, bots: Vec::new(), due: BinaryHeap::new(), config, messages: Vec::new() }
     }
 
     fn run(mut self) -> Vec<Tally> {
@@ -252,7 +256,7 @@ impl BotLoop {
                 let mut bot = Bot::new(d.index, d.plan, &shared);
                 // Home first: the server placed the player around the spawn.
                 let home = out.move_to(d.plan.home.0, d.plan.home.1).map(|()| d.tally.moves += 1);
-                bot.read(&shared, &messages, decoded.committed_ns, &mut d.tally);
+                bot.read(&shared, (&messages, messages.len()), decoded.committed_ns, &mut d.tally);
                 d.bot = Some(bot);
                 home
             }
@@ -260,7 +264,7 @@ impl BotLoop {
                 let storm = shared.storm_at.load(Ordering::Relaxed);
                 shared.recorder.record_reconnect(monotonic_ns().saturating_sub(storm));
                 d.tally.reconnected = true;
-                bot.read(&shared, &messages, decoded.committed_ns, &mut d.tally);
+                bot.read(&shared, (&messages, messages.len()), decoded.committed_ns, &mut d.tally);
                 bot.resume(&mut out)
             }
         };
@@ -283,8 +287,9 @@ impl BotLoop {
             match ws.read() {
                 Ok(Message::Binary(data)) => {
                     d.tally.frames += 1;
-                    match decode_server_frame(&data) {
-                        Ok(decoded) => bot.read(&shared, &decoded.frame.messages, decoded.committed_ns, &mut d.tally),
+                    let messages = &mut self.messages;
+                    match decode_server_frame_into(&data, |kind| bot.reads(kind), messages) {
+                        Ok(head) => bot.read(&shared, (messages, head.count), head.committed_ns, &mut d.tally),
                         Err(e) => return self.closed(slot, ws, format!("a frame that does not decode: {e}")),
                     }
                 }

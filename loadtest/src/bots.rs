@@ -321,16 +321,27 @@ impl Bot {
         }
     }
 
+    /// Whether [`Bot::read`] looks at messages of `kind`: the others of a frame are passed
+    /// over undecoded, so that the swarm, which shares the machine with the server, spends
+    /// little beyond the read floor on a frame (most of a frame is other players' moves).
+    pub(crate) fn reads(&self, kind: &str) -> bool {
+        match kind {
+            "Mod" | "Error" | "PositionCorrected" => true,
+            "PlayerMoved" => self.index.is_multiple_of(MOVE_SAMPLE),
+            _ => false,
+        }
+    }
+
     /// Takes in a frame: latencies, answers to digs, vaults opened nearby, clues.
     pub(crate) fn read(
         &mut self,
         shared: &Shared,
-        messages: &[ServerMessage],
+        (messages, count): (&[ServerMessage], usize),
         committed: Option<u64>,
         tally: &mut Tally,
     ) {
         let now = monotonic_ns();
-        tally.messages += messages.len() as u64;
+        tally.messages += count as u64;
         if let Some(committed) = committed
             && shared.in_window(now)
         {

@@ -92,10 +92,29 @@ pub fn encode_message(message: &ServerMessage) -> Bytes {
 /// the versioning rules ask of clients (docs/protocol.md). Unknown keys of the frame are
 /// ignored.
 pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
+    let mut messages = Vec::new();
+    let head = decode_server_frame_into(frame, |_| true, &mut messages)?;
+    Ok(DecodedFrame {
+        frame: ServerFrame { tick: head.tick, messages },
+        skipped: head.skipped,
+        committed_ns: head.committed_ns,
+    })
+}
+
+/// [`decode_server_frame`] into `messages` (emptied first, its room kept), of the messages
+/// only those whose kind (`"PlayerMoved"`, `"Mod"`, ...) `wanted` accepts: the others are
+/// passed over unread, so a client that needs few of them (a bot of the swarm) does not build
+/// and drop the rest.
+pub fn decode_server_frame_into(
+    frame: &[u8],
+    mut wanted: impl FnMut(&str) -> bool,
+    messages: &mut Vec<ServerMessage>,
+) -> Result<FrameHead, DecodeError> {
     let malformed = |what: &str| DecodeError::Malformed(format!("server frame: {what}"));
+    messages.clear();
     let mut rest = frame;
     let fields = rmp::decode::read_map_len(&mut rest).map_err(|_| malformed("expected a map"))?;
-    let (mut tick, mut committed_ns, mut messages, mut skipped) = (None, None, None, 0);
+    let (mut tick, mut committed_ns, mut count, mut skipped) = (None, None, None, 0);
     for _ in 0..fields {
         let (key, tail) = rmp::decode::read_str_from_slice(rest).map_err(|_| malformed("a key is not a string"))?;
         rest = tail;
@@ -112,30 +131,40 @@ pub fn decode_server_frame(frame: &[u8]) -> Result<DecodedFrame, DecodeError> {
             }
             "messages" => {
                 let n = rmp::decode::read_array_len(&mut rest).map_err(|_| malformed("messages is not an array"))?;
-                // No capacity from the peer's count: it is checked only as messages are read.
-                let mut list = Vec::new();
                 for _ in 0..n {
+                    let message = next_value(&mut rest)?;
+                    if message_kind(message).is_some_and(|kind| !wanted(kind)) {
+                        continue;
+                    }
                     // Read from the frame's own bytes: a reader of its own would copy every
                     // string (field names too) into a buffer it allocates, for each message.
-                    let message = next_value(&mut rest)?;
                     match ServerMessage::deserialize(&mut rmp_serde::Deserializer::from_read_ref(message)) {
-                        Ok(message) => list.push(message),
+                        Ok(message) => messages.push(message),
                         Err(_) => skipped += 1,
                     }
                 }
-                messages = Some(list);
+                count = Some(n as usize);
             }
             _ => {
                 next_value(&mut rest)?;
             }
         }
     }
-    match (tick, messages) {
-        (Some(tick), Some(messages)) => {
-            Ok(DecodedFrame { frame: ServerFrame { tick, messages }, skipped, committed_ns })
-        }
+    match (tick, count) {
+        (Some(tick), Some(count)) => Ok(FrameHead { tick, count, skipped, committed_ns }),
         _ => Err(malformed("missing tick or messages")),
     }
+}
+
+/// The kind of an encoded message: its variant's name, the key of the one-entry map it is (a
+/// kind without fields would be the name alone). `None` when it is neither: such a message is
+/// not passed over, and counts as one that could not be decoded.
+fn message_kind(message: &[u8]) -> Option<&str> {
+    let mut rest = message;
+    if let Ok(1) = rmp::decode::read_map_len(&mut rest) {
+        return rmp::decode::read_str_from_slice(rest).ok().map(|(kind, _)| kind);
+    }
+    rmp::decode::read_str_from_slice(message).ok().map(|(kind, _)| kind)
 }
 
 /// The MessagePack value `rest` starts with, as its bytes; `rest` moves past it.
@@ -195,6 +224,18 @@ fn value_len(bytes: &[u8]) -> Option<usize> {
         values += inside;
     }
     Some(at)
+}
+
+/// What [`decode_server_frame_into`] tells of a frame besides its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    pub tick: u64,
+    /// The messages in the frame, wanted or not.
+    pub count: usize,
+    /// Wanted messages that could not be decoded (newer kinds).
+    pub skipped: usize,
+    /// As [`DecodedFrame::committed_ns`].
+    pub committed_ns: Option<u64>,
 }
 
 /// A decoded server frame and how many of its messages could not be decoded (newer kinds).
@@ -563,6 +604,30 @@ mod tests {
             decoded,
             DecodedFrame { frame: ServerFrame { tick: 9, messages: vec![known] }, skipped: 1, committed_ns: None }
         );
+    }
+
+    /// Only the kinds asked for are decoded; the others are counted, and a message that could
+    /// not be decoded is counted as skipped only when its kind was asked for.
+    #[test]
+    fn a_frame_decoded_into_a_list_keeps_only_the_kinds_wanted() {
+        let gone = ServerMessage::PlayerGone(PlayerGone { player: 3 });
+        let moved = ServerMessage::PlayerMoved(PlayerMoved { player: 4, x: 1.5, y: 2.0 });
+        let mut future = Vec::new();
+        encode_value(&std::collections::BTreeMap::from([("Weather", 1)]), &mut future);
+        let mut builder = FrameBuilder::with_capacity(64);
+        builder.begin(7);
+        for message in [&moved, &gone, &moved] {
+            builder.push(&encode_message(message));
+        }
+        builder.push(&future);
+        let frame = builder.finish();
+        let mut messages = vec![gone.clone()];
+        let head = decode_server_frame_into(&frame, |kind| kind == "PlayerMoved", &mut messages).unwrap();
+        assert_eq!(head, FrameHead { tick: 7, count: 4, skipped: 0, committed_ns: None });
+        assert_eq!(messages, [moved.clone(), moved]);
+        let head = decode_server_frame_into(&frame, |kind| kind != "PlayerMoved", &mut messages).unwrap();
+        assert_eq!((head.count, head.skipped), (4, 1), "the unknown kind was wanted, and could not be decoded");
+        assert_eq!(messages, [gone]);
     }
 
     /// In steady state (each frame written before the next is built) no frame allocates:

@@ -18,8 +18,8 @@ mod handshake;
 mod messages;
 
 pub use codec::{
-    DecodeError, DecodedFrame, FrameBuilder, decode_client_frame, decode_server_frame, decode_value,
-    encode_client_frame, encode_message, encode_value, encode_value_to,
+    DecodeError, DecodedFrame, FrameBuilder, FrameHead, decode_client_frame, decode_server_frame,
+    decode_server_frame_into, decode_value, encode_client_frame, encode_message, encode_value, encode_value_to,
 };
 pub use handshake::{Refusal, read_hello};
 pub use messages::*;

@@ -6,7 +6,9 @@
 //!
 //! The first thread also accepts, and hands each connection to the threads in turn. A socket
 //! is read when it is readable (edge-triggered: until it would block) and its backlog written
-//! when it is writable. Time-outs, pings and the close's last wait are looked at every
+//! when it is writable. A thread polls at most once per `Network.PollIntervalMicros`: a
+//! message that finds it idle is read at once, those that come while it is busy or pausing
+//! wait for the next poll together. Time-outs, pings and the close's last wait are looked at every
 //! [`SWEEP`]. The tick thread and the writer threads reach a connection through its thread's
 //! [`Mailbox`] (a close asked for), which wakes the thread's poll.
 
@@ -161,7 +163,14 @@ impl EventLoop {
     fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let mut next_sweep = Instant::now() + SWEEP;
+        let mut polled = Instant::now();
         loop {
+            // At most one poll per interval: what comes meanwhile waits in the kernel and is
+            // taken in one wake-up. Woken for each message or two (12,000 players moving), the
+            // threads spent more on waking than on the messages.
+            if let Some(pause) = self.shared.config.poll_interval.checked_sub(polled.elapsed()) {
+                thread::sleep(pause);
+            }
             let wait = next_sweep.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(wait))
                 && e.kind() != ErrorKind::Interrupted
@@ -169,6 +178,7 @@ impl EventLoop {
                 tracing::error!("the network thread {} cannot poll its sockets: {e}", self.index);
                 return;
             }
+            polled = Instant::now();
             for event in &events {
                 match event.token() {
                     MAIL => self.take_mail(),

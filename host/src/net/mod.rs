@@ -123,6 +123,7 @@ struct NetSettings {
     max_connections_per_ip: u32,
     read_buffer_bytes: usize,
     send_buffer_bytes: usize,
+    poll_interval: Duration,
 }
 
 /// The running network: its threads, the runtime of the server's other services (admin
@@ -175,6 +176,7 @@ impl Network {
                 max_connections_per_ip: n.max_connections_per_ip,
                 read_buffer_bytes: n.read_buffer_bytes as usize,
                 send_buffer_bytes: n.send_buffer_bytes as usize,
+                poll_interval: Duration::from_micros(n.poll_interval_micros.into()),
             },
             auth,
             events: tx,

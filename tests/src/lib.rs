@@ -27,7 +27,16 @@ pub mod netns;
 
 /// A port no one listens on now, for a server that must keep its port across restarts.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` different free loopback ports: all are held until all are picked, so that the system
+/// cannot give the same one twice (it did: a nats-server's client and monitoring ports).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: [std::net::TcpListener; N] =
+        std::array::from_fn(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"));
+    held.map(|l| l.local_addr().expect("a bound port").port())
 }
 
 /// Fixture packages built beside the server.

@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{free_port, poll};
+use crate::{free_ports, poll};
 
 /// The oldest nats-server the shards work with: atomic batch publish came in 2.12.
 const MIN_VERSION: (u32, u32) = (2, 12);
@@ -58,7 +58,7 @@ impl NatsServer {
             }
         };
         let dir = tempfile::Builder::new().prefix("veltrix-nats-").tempdir().expect("a temporary folder");
-        let (port, monitor_port) = (free_port(), free_port());
+        let [port, monitor_port] = free_ports();
         let store = dir.path().join("js");
         // Names are unique per process and port: the servers of one test process never share one.
         let config = format!(

@@ -76,8 +76,11 @@ pub fn version_of(binary: &Path) -> anyhow::Result<(u32, u32)> {
 }
 
 /// A free loopback port (free when asked; the server binds it right after).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Two different free loopback ports: both held until both are picked, so that the system
+/// cannot give the same one twice.
+fn two_free_ports() -> anyhow::Result<(u16, u16)> {
+    let (a, b) = (TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?);
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
 }
 
 /// A nats-server of our own, killed when dropped.
@@ -102,8 +105,7 @@ impl NatsServer {
     }
 
     fn start_with(binary: &Path, jetstream: bool) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let monitor_port = free_port()?;
+        let (port, monitor_port) = two_free_ports()?;
         let kind = if jetstream { "js" } else { "peer" };
         let dir = std::env::temp_dir().join(format!("veltrix-nats-{kind}-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;

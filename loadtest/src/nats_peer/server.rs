@@ -5,7 +5,7 @@
 
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -75,14 +75,6 @@ pub fn version_of(binary: &Path) -> anyhow::Result<(u32, u32)> {
     parsed.with_context(|| format!("`--version` printed {:?}", text.trim()))
 }
 
-/// A free loopback port (free when asked; the server binds it right after).
-/// Two different free loopback ports: both held until both are picked, so that the system
-/// cannot give the same one twice.
-fn two_free_ports() -> anyhow::Result<(u16, u16)> {
-    let (a, b) = (TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?);
-    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
-}
-
 /// A nats-server of our own, killed when dropped.
 pub struct NatsServer {
     child: Child,
@@ -105,7 +97,7 @@ impl NatsServer {
     }
 
     fn start_with(binary: &Path, jetstream: bool) -> anyhow::Result<Self> {
-        let (port, monitor_port) = two_free_ports()?;
+        let [port, monitor_port] = veltrix_tests::free_ports();
         let kind = if jetstream { "js" } else { "peer" };
         let dir = std::env::temp_dir().join(format!("veltrix-nats-{kind}-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;

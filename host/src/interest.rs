@@ -21,6 +21,7 @@
 use std::collections::hash_map::Entry;
 
 use ahash::AHashMap;
+use smallvec::SmallVec;
 
 use veltrix_sdk::{
     Player, PlayerId, Position, TickInfo,
@@ -102,13 +103,20 @@ struct Member {
 /// many as a crowd that dispersed once left behind.
 const SPARE_CELLS: usize = 1024;
 
+/// Those a player sees held in its [`Interest`] itself: spread players see about a dozen, so
+/// a list goes to the heap only in a crowd.
+pub const SEEN_INLINE: usize = 16;
+
 /// A player's place in the grid and the players it sees.
 #[derive(Component, Debug, Default)]
 pub struct Interest {
     cell: Option<(i32, i32)>,
     /// Sorted, so that messages come out in the same order on every run: a sorted vector, not a
-    /// tree, because it holds a dozen or so and is read far more often than changed.
-    pub visible: Vec<Entity>,
+    /// tree, because it holds a dozen or so and is read far more often than changed. Held in
+    /// the component up to [`SEEN_INLINE`] (on the heap beyond): a tick reads the lists of
+    /// thousands of players in no order memory likes, and a list elsewhere on the heap was a
+    /// second cache miss for each.
+    pub visible: SmallVec<[Entity; SEEN_INLINE]>,
     /// Players that came into its view or left it since it was last told, in that order, until
     /// its next state update. Keeps its room.
     views: Vec<ViewChange>,

@@ -242,6 +242,14 @@ impl Default for ClusterConfig {
     }
 }
 
+impl ClusterConfig {
+    /// The NATS servers `Nats` names, one URL each: the client tries them in turn and moves to
+    /// another when the one it is on goes away (the nodes of a JetStream cluster).
+    pub fn nats_urls(&self) -> Vec<&str> {
+        self.nats.split(',').map(str::trim).collect()
+    }
+}
+
 /// The server's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
@@ -406,9 +414,10 @@ impl ServerConfig {
             ));
         }
         let c = &self.cluster;
-        if !c.nats.is_empty()
-            && !c.nats.split(',').all(|url| ["nats://", "tls://"].iter().any(|s| url.trim().starts_with(s)))
-        {
+        let is_url = |url: &str| {
+            ["nats://", "tls://"].iter().any(|s| url.starts_with(s)) && url.parse::<async_nats::ServerAddr>().is_ok()
+        };
+        if !c.nats.is_empty() && !c.nats_urls().into_iter().all(is_url) {
             return Err(format!(
                 "Cluster.Nats: expected NATS URLs such as nats://127.0.0.1:4222 (comma-separated), or \"\" to run \
                  alone, found {:?}",
@@ -525,6 +534,21 @@ mod tests {
                 .unwrap_err()
                 .starts_with("Mods.NoColon: expected")
         );
+    }
+
+    /// The nodes of a JetStream cluster are named one after the other; each must be a URL the
+    /// client can use, or the server says so at start instead of retrying forever.
+    #[test]
+    fn cluster_nats_takes_a_list_of_urls() {
+        let parsed =
+            ServerConfig::parse(r#"{"Cluster": {"Nats": "nats://10.0.0.1:4222, nats://10.0.0.2:4222,tls://n3:4222"}}"#)
+                .unwrap();
+        assert_eq!(parsed.cluster.nats_urls(), ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222", "tls://n3:4222"]);
+        for bad in ["127.0.0.1:4222", "nats://a:4222,", "nats://a:99999", "nats://a:4222,http://b"] {
+            let json = serde_json::json!({"Cluster": {"Nats": bad}}).to_string();
+            let err = ServerConfig::parse(&json).unwrap_err();
+            assert!(err.starts_with("Cluster.Nats: expected NATS URLs"), "{bad}: {err}");
+        }
     }
 
     /// A world of 4e9 x 4e9 tiles used to reach the allocator ("capacity overflow").

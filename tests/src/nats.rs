@@ -9,6 +9,8 @@
 //! Each server has a folder of its own (config, log, JetStream store), removed when it is
 //! dropped, and keeps its ports and store across [`NatsServer::kill`] and
 //! [`NatsServer::restart`], so a test can kill it mid-write and see what survived.
+//! [`NatsCluster`] runs three of them as one JetStream cluster, for a bucket replicated on all
+//! three (`Cluster.Replicas: 3`).
 
 use std::{
     fs,
@@ -31,6 +33,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct NatsServer {
     dir: tempfile::TempDir,
     binary: PathBuf,
+    /// Its `server_name`: how the cluster's monitoring names it (a stream's leader).
+    name: String,
     /// The client port.
     port: u16,
     /// The HTTP monitoring port (`/healthz`, `/jsz`, `/varz`).
@@ -49,30 +53,29 @@ impl NatsServer {
     /// [`start`](Self::start), its client port listening on address `ip` (`0.0.0.0` for every
     /// interface: a shard in a network namespace reaches it through its link).
     pub fn start_on(ip: &str) -> Option<NatsServer> {
-        let binary = match usable_binary() {
-            Ok(binary) => binary,
-            Err(why) => {
-                assert!(std::env::var_os("VELTRIX_REQUIRE_NATS").is_none(), "the NATS tests cannot run: {why}");
-                eprintln!("SKIPPED: {why}");
-                return None;
-            }
-        };
-        let dir = tempfile::Builder::new().prefix("veltrix-nats-").tempdir().expect("a temporary folder");
+        let binary = binary_or_skip()?;
         let [port, monitor_port] = free_ports();
+        let mut server = Self::configure(binary, ip, port, monitor_port, "");
+        server.spawn();
+        Some(server)
+    }
+
+    /// A server's folder and config, not started: JetStream (file storage, fsync on every
+    /// write) on `port`, monitoring on `monitor_port`, and `extra` appended to the config.
+    fn configure(binary: PathBuf, ip: &str, port: u16, monitor_port: u16, extra: &str) -> NatsServer {
+        let dir = tempfile::Builder::new().prefix("veltrix-nats-").tempdir().expect("a temporary folder");
         let store = dir.path().join("js");
         // Names are unique per process and port: the servers of one test process never share one.
+        let name = format!("veltrix-test-{}-{port}", std::process::id());
         let config = format!(
-            "server_name: \"veltrix-test-{pid}-{port}\"\n\
+            "server_name: \"{name}\"\n\
              listen: \"{ip}:{port}\"\n\
              http: \"127.0.0.1:{monitor_port}\"\n\
-             jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n",
-            pid = std::process::id(),
+             jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n{extra}",
             store = store.display().to_string(),
         );
         fs::write(dir.path().join("nats.conf"), config).expect("the nats-server config");
-        let mut server = NatsServer { dir, binary, port, monitor_port, child: None };
-        server.spawn();
-        Some(server)
+        NatsServer { dir, binary, name, port, monitor_port, child: None }
     }
 
     /// Runs the process and waits until it serves, panicking with the log's tail if it does
@@ -171,6 +174,24 @@ impl NatsServer {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} on nats-server: {e}: {body}"))
     }
 
+    /// The JetStream cluster's meta leader as this server knows it; none alone or while there
+    /// is none (or the server is down).
+    pub fn meta_leader(&self) -> Option<String> {
+        let (200, body) = self.monitor_get("/jsz").ok()? else { return None };
+        let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+        jsz["meta_cluster"]["leader"].as_str().filter(|l| !l.is_empty()).map(str::to_owned)
+    }
+
+    /// What this server's monitoring says of stream `stream` (`/jsz`'s `stream_detail`: its
+    /// `config`, `state`, and `cluster` with the leader and replicas); none if it does not hold
+    /// it (or is down).
+    pub fn stream_detail(&self, stream: &str) -> Option<serde_json::Value> {
+        let (200, body) = self.monitor_get("/jsz?accounts=true&streams=true&config=true").ok()? else { return None };
+        let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let accounts = jsz["account_details"].as_array()?;
+        accounts.iter().filter_map(|a| a["stream_detail"].as_array()).flatten().find(|s| s["name"] == stream).cloned()
+    }
+
     /// Kills the server with SIGKILL (no clean shutdown: what was not on disk is lost) and
     /// waits until it is gone. Nothing happens if it is not running.
     pub fn kill(&mut self) {
@@ -192,6 +213,82 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Three nats-servers in one JetStream cluster on loopback, as docs/scale-out.md says to run
+/// the shards' JetStream: each node keeps its ports, routes and store across
+/// [`NatsServer::kill`] and [`NatsServer::restart`], so a test can kill a stream's leader
+/// mid-write and see what the other two kept.
+pub struct NatsCluster {
+    pub nodes: [NatsServer; 3],
+}
+
+impl NatsCluster {
+    /// Starts the three nodes and waits until they have elected the cluster's meta leader (so a
+    /// stream can be created); or says why it cannot (as [`NatsServer::start`]).
+    pub fn start() -> Option<NatsCluster> {
+        let binary = binary_or_skip()?;
+        let ports: [u16; 9] = free_ports();
+        let routes: Vec<String> = ports[6..].iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect();
+        let mut nodes = std::array::from_fn(|i| {
+            let cluster = format!(
+                "cluster {{\n  name: \"veltrix-test-{pid}-{first}\"\n  listen: \"127.0.0.1:{route}\"\n  routes: [{routes}]\n}}\n",
+                pid = std::process::id(),
+                first = ports[0],
+                route = ports[6 + i],
+                routes = routes.join(", "),
+            );
+            NatsServer::configure(binary.clone(), "127.0.0.1", ports[i], ports[3 + i], &cluster)
+        });
+        for node in &mut nodes {
+            node.spawn();
+        }
+        let cluster = NatsCluster { nodes };
+        let elected = poll(START_TIMEOUT, || cluster.nodes.iter().all(|n| n.meta_leader().is_some()).then_some(()));
+        assert!(
+            elected.is_some(),
+            "the three nats-servers elected no meta leader; the first's log ends with:\n{}",
+            cluster.nodes[0].log_tail(30)
+        );
+        Some(cluster)
+    }
+
+    /// Every node's client URL, comma-separated: a shard's `Cluster.Nats`.
+    pub fn urls(&self) -> String {
+        self.nodes.iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// Which node leads stream `stream` now, as a running node's monitoring says; none while
+    /// no running node knows of a leader.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let leader = self.nodes.iter().filter(|n| n.pid().is_some()).find_map(|n| {
+            let detail = n.stream_detail(stream)?;
+            detail["cluster"]["leader"].as_str().map(str::to_owned)
+        })?;
+        self.nodes.iter().position(|n| n.name == leader)
+    }
+
+    /// The node that leads stream `stream`, once both other nodes hold all of it (its leader
+    /// says they are current): killing it then leaves a quorum able to elect another.
+    pub fn stream_leader_with_current_replicas(&self, stream: &str) -> Option<usize> {
+        let leader = self.stream_leader(stream)?;
+        let detail = self.nodes[leader].stream_detail(stream)?;
+        let replicas = detail["cluster"]["replicas"].as_array()?;
+        (replicas.len() == 2 && replicas.iter().all(|r| r["current"] == true)).then_some(leader)
+    }
+}
+
+/// The nats-server to run; none (the test says SKIPPED) if there is none, unless
+/// `VELTRIX_REQUIRE_NATS` is set: then it panics saying why.
+fn binary_or_skip() -> Option<PathBuf> {
+    match usable_binary() {
+        Ok(binary) => Some(binary),
+        Err(why) => {
+            assert!(std::env::var_os("VELTRIX_REQUIRE_NATS").is_none(), "the NATS tests cannot run: {why}");
+            eprintln!("SKIPPED: {why}");
+            None
+        }
     }
 }
 

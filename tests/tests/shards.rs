@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use veltrix_client::{Client, decode_mod_body, hello};
 use veltrix_protocol::{ErrorCode, ServerFrame, ServerMessage};
-use veltrix_tests::{LiveServer, TestServer, nats::NatsServer};
+use veltrix_tests::{
+    LiveServer, TestServer,
+    nats::{NatsCluster, NatsServer},
+};
 
 const NS: &str = "Veltrix:TreasureHunt";
 const MOD_DIR: &str = "mods/Veltrix_TreasureHunt";
@@ -37,6 +40,11 @@ fn shard_of(nats: &NatsServer, rule: &str) -> (TestServer, LiveServer) {
 /// A shard's server, not started: vaults `Race_<i>` at `tiles` under claim rule `rule`, each
 /// opened by `effort` digs, players appearing exactly at the spawn.
 fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32, rule: &str) -> TestServer {
+    shard_server_on(&nats.url(), 1, tiles, effort, rule)
+}
+
+/// [`shard_server`] with `Cluster.Nats` `urls` and the bucket's `Cluster.Replicas`.
+fn shard_server_on(urls: &str, replicas: u32, tiles: &[(u32, u32)], effort: u32, rule: &str) -> TestServer {
     let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt");
     let data = server.root().join(MOD_DIR).join("assets/Server");
     std::fs::remove_dir_all(&data).expect("the shipped pack's game data is removed");
@@ -64,7 +72,7 @@ fn shard_server(nats: &NatsServer, tiles: &[(u32, u32)], effort: u32, rule: &str
     }
     server.write(&format!("{MOD_DIR}/config.json"), &json!({"Hunt": "Test", "HotReload": false}).to_string());
     let config = json!({"World": {"Terrain": "Flat", "SpawnRadius": 0},
-                        "Cluster": {"Nats": nats.url(), "Bucket": "race", "RecordsEverySeconds": 1}});
+                        "Cluster": {"Nats": urls, "Bucket": "race", "Replicas": replicas, "RecordsEverySeconds": 1}});
     server.write("config.json", &config.to_string());
     server
 }
@@ -370,19 +378,25 @@ async fn shards_and_nats_killed_during_claims_never_grant_a_vault_twice_or_lose_
     let (alice, bob) = tokio::join!(digger("alice", addr_a, &tiles), digger("bob", addr_b, &tiles));
     let (server_a, live_a, _nats) = killer.await.unwrap();
     let (_, _) = (live_a.stop(), live_b.stop());
-    let (log_a, log_b) = (logged_grants(&server_a), logged_grants(&server_b));
+    check_claims([("alice", &alice, &server_a), ("bob", &bob, &server_b)], tiles.len());
+}
 
+/// The checks over a race between two shards' diggers, from each shard's store and what its
+/// digger was told: no vault is granted twice (in the logs or to the players), every grant a
+/// player was told of is in its shard's log, and every vault someone was refused as claimed was
+/// granted to the one named (none lost).
+fn check_claims(diggers: [(&str, &Told, &TestServer); 2], vaults: usize) {
+    let logs = diggers.map(|(name, told, server)| (name, told, logged_grants(server)));
     let mut grants: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
-    for (vault, _) in &log_a {
-        grants.entry(vault.clone()).or_default().push("alice");
-    }
-    for (vault, _) in &log_b {
-        grants.entry(vault.clone()).or_default().push("bob");
+    for (name, _, log) in &logs {
+        for (vault, _) in log {
+            grants.entry(vault.clone()).or_default().push(name);
+        }
     }
     for (vault, to) in &grants {
         assert_eq!(to.len(), 1, "{vault} granted more than once: {to:?}");
     }
-    for (name, told, log) in [("alice", &alice, &log_a), ("bob", &bob, &log_b)] {
+    for (name, told, log) in &logs {
         let mut once = told.granted.clone();
         once.sort();
         once.dedup();
@@ -398,14 +412,69 @@ async fn shards_and_nats_killed_during_claims_never_grant_a_vault_twice_or_lose_
             );
         }
     }
+    let [(a, told_a, _), (b, told_b, _)] = &logs;
     eprintln!(
-        "alice was granted {}, bob {}; {} of {} vaults granted in all",
-        alice.granted.len(),
-        bob.granted.len(),
+        "{a} was granted {}, {b} {}; {} of {vaults} vaults granted in all",
+        told_a.granted.len(),
+        told_b.granted.len(),
         grants.len(),
-        tiles.len()
     );
 }
+
+/// As above on a three-node JetStream cluster, the bucket replicated on all three
+/// (`Cluster.Replicas: 3`, the shards given every node's URL), as docs/scale-out.md says to run
+/// it: while two shards race for the vaults, the node that leads the bucket's stream is
+/// SIGKILLed three times (restarted each time once the other two have elected a new leader),
+/// so claims are asked of a leader that dies and decided by the one elected after it. The same
+/// checks hold, and the three nodes end holding the same claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_survive_the_bucket_leader_killed_in_a_three_node_jetstream() {
+    let Some(mut nats) = NatsCluster::start() else { return };
+    let tiles: Vec<(u32, u32)> =
+        (254..=258).flat_map(|x| (254..=258).map(move |y| (x, y))).filter(|&t| t != (256, 256)).collect();
+    let urls = nats.urls();
+    let (server_a, server_b) =
+        (shard_server_on(&urls, 3, &tiles, 2, "FirstFinder"), shard_server_on(&urls, 3, &tiles, 2, "FirstFinder"));
+    let (live_a, live_b) = (start_shard(&server_a), start_shard(&server_b));
+    let bucket = nats.nodes[0].stream_detail(STREAM).expect("the bucket's stream");
+    assert_eq!(bucket["config"]["num_replicas"], 3, "the bucket is on every node: {bucket}");
+    let addr_a = std::sync::Arc::new(std::sync::Mutex::new(live_a.addr.clone()));
+    let addr_b = std::sync::Arc::new(std::sync::Mutex::new(live_b.addr.clone()));
+    let killer = tokio::task::spawn_blocking(move || {
+        // JetStream elects a stream's new leader 4 to 9 s after it lost the old one.
+        const ELECTION: Duration = Duration::from_secs(30);
+        let mut elections = Vec::new();
+        for pause in [300, 400, 400] {
+            std::thread::sleep(Duration::from_millis(pause));
+            let leader = veltrix_tests::poll(ELECTION, || nats.stream_leader_with_current_replicas(STREAM))
+                .expect("the bucket has a leader and both other nodes hold it all");
+            nats.nodes[leader].kill();
+            let killed = std::time::Instant::now();
+            let next = veltrix_tests::poll(ELECTION, || nats.stream_leader(STREAM).filter(|&l| l != leader));
+            assert!(next.is_some(), "no new leader within {ELECTION:?} after node {leader} was killed");
+            elections.push((leader, killed.elapsed()));
+            nats.nodes[leader].restart();
+        }
+        (nats, elections)
+    });
+    let (alice, bob) = tokio::join!(digger("alice", addr_a, &tiles), digger("bob", addr_b, &tiles));
+    let (nats, elections) = killer.await.unwrap();
+    let (_, _) = (live_a.stop(), live_b.stop());
+    check_claims([("alice", &alice, &server_a), ("bob", &bob, &server_b)], tiles.len());
+    // Every node catches up with the claims, the ones killed too.
+    let last = |node: &veltrix_tests::nats::NatsServer| {
+        node.stream_detail(STREAM).and_then(|d| d["state"]["last_seq"].as_u64())
+    };
+    let same = veltrix_tests::poll(WAIT, || {
+        let seqs: Vec<Option<u64>> = nats.nodes.iter().map(last).collect();
+        seqs[0].filter(|_| seqs.iter().all(|s| *s == seqs[0]))
+    });
+    assert!(same.is_some(), "the nodes hold different claims: {:?}", nats.nodes.iter().map(last).collect::<Vec<_>>());
+    eprintln!("the bucket's leader killed (node, until the next was elected): {elections:?}");
+}
+
+/// The JetStream stream behind the shards' bucket `race`.
+const STREAM: &str = "KV_race";
 
 /// The `Event` of the next `HuntAnnounced` `client` receives.
 async fn next_announcement(client: &mut Client) -> String {

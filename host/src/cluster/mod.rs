@@ -99,7 +99,7 @@ async fn connect(
                     }
                 }
             })
-            .connect(config.nats.as_str())
+            .connect(config.nats_urls())
     })
     .await
 }

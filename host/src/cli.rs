@@ -28,8 +28,8 @@ pub struct Cli {
     #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
 
-    /// Players allowed online at once [config: MaxPlayers].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Players allowed online at once, 1 to 1000000 [config: MaxPlayers].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_players: Option<u32>,
 
     /// TCP port of the player endpoint, 0 for any free port [config: Port].
@@ -45,8 +45,9 @@ pub struct Cli {
     #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub state_update_rate: Option<u32>,
 
-    /// How many ticks behind the loop may fall before it skips ahead [config: MaxCatchUpTicks].
-    #[arg(long, value_name = "N")]
+    /// How many ticks behind the loop may fall before it skips ahead, 0 to 1000 [config:
+    /// MaxCatchUpTicks].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_catch_up_ticks: Option<u32>,
 
     /// Executor of the tick schedules [config: Executor].

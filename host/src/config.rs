@@ -19,8 +19,8 @@ pub enum Executor {
     SingleThreaded,
     /// Systems without conflicting data access run in parallel on the compute task pool.
     MultiThreaded,
-    /// SingleThreaded on a machine of [`Executor::SINGLE_UP_TO_CORES`] cores or fewer,
-    /// MultiThreaded on more.
+    /// SingleThreaded on a machine of 2 cores or fewer, MultiThreaded on more.
+    // (The text above is `--help`'s: [`Executor::SINGLE_UP_TO_CORES`] says 2.)
     Auto,
 }
 
@@ -384,7 +384,10 @@ impl ServerConfig {
             ));
         }
         let w = &self.world;
-        if !(w.spawn_x >= 0.0 && w.spawn_x < w.width as f32 && w.spawn_y >= 0.0 && w.spawn_y < w.depth as f32) {
+        // With a map the map's size counts (Width and Depth are ignored): the spawn is checked
+        // against it once it is read (`world::build`).
+        let inside = |x: f32, y: f32| x >= 0.0 && x < w.width as f32 && y >= 0.0 && y < w.depth as f32;
+        if w.map.is_empty() && !inside(w.spawn_x, w.spawn_y) {
             return Err(format!(
                 "World.SpawnX/SpawnY: expected a point inside the {}x{} world, found ({}, {})",
                 w.width, w.depth, w.spawn_x, w.spawn_y
@@ -549,6 +552,15 @@ mod tests {
             let err = ServerConfig::parse(&json).unwrap_err();
             assert!(err.starts_with("Cluster.Nats: expected NATS URLs"), "{bad}: {err}");
         }
+    }
+
+    /// With a map, its size counts, not Width and Depth: a spawn beyond 512 x 512 is checked
+    /// against the map when it is read, not refused here.
+    #[test]
+    fn a_spawn_in_a_large_map_is_not_held_to_width_and_depth() {
+        assert!(ServerConfig::parse(r#"{"World": {"Map": "big", "SpawnX": 700.5, "SpawnY": 700.5}}"#).is_ok());
+        let err = ServerConfig::parse(r#"{"World": {"SpawnX": 700.5, "SpawnY": 700.5}}"#).unwrap_err();
+        assert!(err.starts_with("World.SpawnX/SpawnY: expected a point inside the 512x512 world"), "{err}");
     }
 
     /// A world of 4e9 x 4e9 tiles used to reach the allocator ("capacity overflow").

@@ -288,8 +288,8 @@ fn check(root: &ServerRoot) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     println!(
-        "{}: {} problem(s) in {}: keep the file as it is; `veltrix-server export FILE` still copies every record that \
-         reads, byte for byte. See \"When something goes wrong\" in docs/storage.md",
+        "{}: {} problem(s) in {}: keep the file as it is; `veltrix-server export FILE` copies the records byte for byte, \
+         those that do not decode too, unless a table cannot be read at all. See \"When something goes wrong\" in docs/storage.md",
         path.display(),
         report.problems.len(),
         report.summary

@@ -142,6 +142,23 @@ async fn double_login_with_a_token_replaces_the_older_session() {
     assert_eq!((code, message.as_str(), close), (ErrorCode::Replaced, "you logged in from somewhere else", Some(1000)));
 }
 
+/// While the store cannot be written a joining player's Welcome waits (its id is saved
+/// first), and so does what its join tick told it, not lost: it is told of the player standing
+/// beside it. Commits fail at random, one in two, so some of the eight joins wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_welcome_the_store_delays_is_followed_by_what_the_join_told() {
+    let server = TestServer::new().with_treasure_hunt("Veltrix_TreasureHunt").with_env("VELTRIX_STORE_FAULTS", "0.5,7");
+    let live = server.start(&[]);
+    let (_ana, welcome) = Client::connect(&live.addr, hello("ana")).await.unwrap();
+    for i in 0..8 {
+        let name = format!("late{i}");
+        let (mut late, _) = Client::connect(&live.addr, hello(&name)).await.unwrap();
+        let told =
+            late.recv_until(WAIT, |m| matches!(m, ServerMessage::PlayerAppeared(p) if p.player == welcome.player));
+        assert!(told.await.is_ok(), "{name} was never told of ana beside it");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_players_see_each_other_move_and_far_players_hear_nothing() {
     let (_s, live) = start(&[]);

@@ -37,13 +37,28 @@ pub struct Connection {
     news: bool,
     /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
     welcome: Option<Bytes>,
+    /// The frames of the ticks since the join, while the Welcome waits (the store cannot be
+    /// written): sent after it, in order, at most [`MAX_HELD_FRAMES`].
+    held: Vec<Bytes>,
 }
+
+/// Frames held behind a Welcome that cannot be sent (the store cannot be written) before the
+/// client is let go as one that fell behind: half a minute of ticks at the default rate.
+pub const MAX_HELD_FRAMES: usize = 1024;
 
 impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
     /// ([`welcome_frame`]).
     pub fn new(conn: ConnId, handle: ConnHandle, welcome: Bytes) -> Self {
-        Self { conn, handle, pieces: Pieces::default(), frame: None, news: false, welcome: Some(welcome) }
+        Self {
+            conn,
+            handle,
+            pieces: Pieces::default(),
+            frame: None,
+            news: false,
+            welcome: Some(welcome),
+            held: Vec::new(),
+        }
     }
 }
 
@@ -127,9 +142,9 @@ impl Recipients for Online<'_, '_, '_> {
 }
 
 /// PostTick, last: hands each client with something new its one frame of the tick, after its
-/// Welcome when it joined since the last commit that worked (a client still waiting for its
-/// Welcome gets nothing while the store cannot be written), to the writer threads as one batch
-/// each. The frames with the outbox's messages, and Welcomes, go first in each batch: a
+/// Welcome when it joined since the last commit that worked, to the writer threads as one batch
+/// each. While the store cannot be written a client waiting for its Welcome gets nothing: its
+/// frames wait behind the Welcome and follow it in order once a commit works. The frames with the outbox's messages, and Welcomes, go first in each batch: a
 /// player's answer or a hunt's event is not queued behind the many frames that tell only where
 /// others are (told at the state-update rate, they wait for it anyway). A client whose backlog
 /// is full is disconnected there (it is not reading). In the benchmark build a Welcome gets the
@@ -144,21 +159,31 @@ pub fn flush_frames(
     let mut deepest = 0;
     for mut conn in conns.iter_mut() {
         let conn = &mut *conn;
+        if conn.welcome.is_some() && !health.writable {
+            // Not welcomed before its id is saved; what it is told meanwhile waits.
+            if let Some(frame) = conn.frame.take() {
+                conn.held.push(frame);
+            }
+            if conn.held.len() > MAX_HELD_FRAMES {
+                let why = format!(
+                    "more than {MAX_HELD_FRAMES} frames waited behind your Welcome while the server could not save; join again"
+                );
+                conn.handle.close(veltrix_sdk::protocol::ErrorCode::SlowConsumer, why);
+                conn.held = Vec::new();
+            }
+            continue;
+        }
         let first = std::mem::take(&mut conn.news) || conn.welcome.is_some();
+        let held = std::mem::take(&mut conn.held);
         let mut push = |frame| match first {
             true => writers.push_first(conn.conn, &conn.handle, frame),
             false => writers.push(conn.conn, &conn.handle, frame),
         };
-        if conn.welcome.is_some() {
-            if !health.writable {
-                // Not welcomed before its id is saved; nothing else either.
-                conn.frame = None;
-                continue;
-            }
-            let welcome = conn.welcome.take().expect("checked above");
+        if let Some(welcome) = conn.welcome.take() {
             #[cfg(feature = "bench")]
             let welcome = crate::stamp::restamp(welcome, stamp.0);
             push(welcome);
+            held.into_iter().for_each(&mut push);
         }
         let Some(frame) = conn.frame.take() else { continue };
         deepest = deepest.max(conn.handle.queued());

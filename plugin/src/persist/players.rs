@@ -11,7 +11,7 @@ use treasure_hunt_ecs::{
     inventory::{Inventory, PendingRewards},
 };
 use veltrix_sdk::{
-    Changes, ReplacedPlayers, Store,
+    Changes, ReplacedPlayers, Store, StoreHealth,
     bevy_ecs::{self, system::SystemParam},
     prelude::*,
     tracing,
@@ -166,9 +166,20 @@ pub fn save_players(
 
 /// At shutdown: writes the records of the players with active effects, online or away, with
 /// the ticks they have left now (a restart counts on from there). Written straight to the
-/// store: the host committed the last tick before the mods' shutdown.
+/// store: the host committed the last tick before the mods' shutdown. Not written when that
+/// commit failed: the records would carry what no player was told.
 pub fn save_effect_clocks(world: &mut World) {
     let Some(store) = world.get_resource::<Store>().cloned() else { return };
+    // A whole record written now would save with it what the ticks could not commit (a grant
+    // no one was told of): saved before announced holds at shutdown too.
+    let unsaved = world.get_resource::<Changes>().map_or(0, Changes::len);
+    if unsaved > 0 || world.get_resource::<StoreHealth>().is_some_and(|h| !h.writable) {
+        tracing::warn!(
+            "the effects' time left is not saved: {unsaved} change(s) of the last ticks could not be saved, and a \
+             player's record written now would hold them"
+        );
+        return;
+    }
     let now = world.resource::<TickInfo>().tick;
     let mut vault_ids: BTreeMap<Entity, String> = BTreeMap::new();
     for (entity, vault) in world.query::<(Entity, &Vault)>().iter(world) {
@@ -199,5 +210,45 @@ pub fn save_effect_clocks(world: &mut World) {
     match store.0.commit(changes.writes()) {
         Ok(()) => tracing::info!("saved the effects' time left of {} player(s)", changes.len()),
         Err(e) => tracing::error!("could not save the effects' time left: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veltrix_sdk::{MemoryStore, Storage as _};
+
+    use super::*;
+
+    /// At shutdown the records of players under an effect are written straight to the store,
+    /// but not while changes of the last ticks are unsaved: the records would carry them (a
+    /// grant no one was told of) past a restart.
+    #[test]
+    fn effect_clocks_are_saved_at_shutdown_only_when_the_last_ticks_were() {
+        let store = Arc::new(MemoryStore::default());
+        let mut world = World::new();
+        world.insert_resource(Store(Arc::clone(&store) as _));
+        world.insert_resource(TickInfo { tick: 10, ..TickInfo::new(30) });
+        world.init_resource::<HuntRules>();
+        let effects = ActiveEffects(vec![ActiveEffect { id: "Haste".into(), stacks: 1, expires_at: 100 }]);
+        let away = Stashed {
+            inventory: Inventory::with_slots(4),
+            pending: PendingRewards::default(),
+            digging: Digging::default(),
+            team: None,
+            effects,
+            pity: PityCounters::default(),
+            claims_made: ClaimsMade::default(),
+        };
+        world.insert_resource(Stash([(7, away)].into_iter().collect()));
+        let mut unsaved = Changes::default();
+        unsaved.put(&"Veltrix:TreasureHunt/claims".into(), &1u32, &1u32);
+        world.insert_resource(unsaved);
+
+        save_effect_clocks(&mut world);
+        assert!(store.read_all(PLAYERS).unwrap().is_empty(), "nothing written over unsaved changes");
+
+        world.insert_resource(Changes::default());
+        save_effect_clocks(&mut world);
+        assert_eq!(store.read_all(PLAYERS).unwrap().len(), 1, "the away player's clock saved");
     }
 }

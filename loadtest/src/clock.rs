@@ -22,6 +22,13 @@ pub struct CpuSplit {
     pub system: f64,
 }
 
+impl std::ops::Add for CpuSplit {
+    type Output = CpuSplit;
+    fn add(self, other: CpuSplit) -> CpuSplit {
+        CpuSplit { user: self.user + other.user, system: self.system + other.system }
+    }
+}
+
 impl std::ops::Sub for CpuSplit {
     type Output = CpuSplit;
     fn sub(self, earlier: CpuSplit) -> CpuSplit {

@@ -40,11 +40,14 @@ pub struct Topology {
     pub shards: usize,
     /// One server through NATS too (more than one always are).
     pub cluster: bool,
+    /// The nats-servers: 1, or 3 in one JetStream cluster with the buckets on all three
+    /// (`Cluster.Replicas: 3`, as docs/scale-out.md says to deploy).
+    pub nats_nodes: usize,
 }
 
 impl Default for Topology {
     fn default() -> Self {
-        Self { shards: 1, cluster: false }
+        Self { shards: 1, cluster: false, nats_nodes: 1 }
     }
 }
 
@@ -59,12 +62,21 @@ impl Topology {
         bot as usize % self.shards.max(1)
     }
 
+    /// The buckets' replicas: one on each nats-server.
+    pub fn replicas(&self) -> usize {
+        self.nats_nodes
+    }
+
     /// How the report files of this topology are told apart: nothing for one server alone.
     pub fn file_suffix(&self) -> String {
-        match (self.shards, self.cluster) {
-            (1, false) => String::new(),
-            (1, true) => "-1shard-cluster".into(),
+        let servers = match (self.shards, self.clustered()) {
+            (1, false) => return String::new(),
+            (1, true) => "-1shard-cluster".to_string(),
             (n, _) => format!("-{n}shards"),
+        };
+        match self.nats_nodes {
+            1 => servers,
+            n => format!("{servers}-{n}nats"),
         }
     }
 }
@@ -204,6 +216,9 @@ pub struct ShardFigures {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NatsFigures {
     pub version: String,
+    /// nats-servers in the JetStream cluster (the CPU and memory are their sums).
+    #[serde(default = "one")]
+    pub nodes: usize,
     pub cpu_user_cores: f64,
     pub cpu_kernel_cores: f64,
     /// Resident memory at the end of the window.
@@ -214,6 +229,10 @@ pub struct NatsFigures {
     /// and from the ask to the key's arrival through a watch of the bucket (how a shard learns
     /// another's claim).
     pub probe_watch: Latency,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// What a run with shards (or one server through NATS, or FirstFinder vaults) adds to the report.
@@ -263,8 +282,9 @@ impl ShardsReport {
         rows.push(("claim: winning dig sent to its shard's commit".into(), c.claim_commit.cells()));
         rows.push(("claim: winning dig sent to LootGranted".into(), c.claim_answer.cells()));
         if let Some(n) = &self.nats {
+            let nodes = if n.nodes > 1 { format!(", {} nodes, the buckets on each", n.nodes) } else { String::new() };
             rows.push((
-                format!("nats-server ({})", n.version),
+                format!("nats-server ({}{nodes})", n.version),
                 format!(
                     "CPU {:.2} user + {:.2} kernel cores; RSS {} KiB",
                     n.cpu_user_cores, n.cpu_kernel_cores, n.rss_kib
@@ -283,17 +303,19 @@ pub struct Probe {
     pub watch: Latency,
 }
 
-/// Creates a key in [`PROBE_BUCKET`] every [`PROBE_EVERY`] from `from` to `until` (monotonic
-/// nanoseconds), each timed to its acknowledgement and to its arrival through a watch.
-pub async fn probe(url: String, from: u64, until: u64) -> anyhow::Result<Probe> {
-    let client = async_nats::connect(url.as_str()).await.context("the probe connects to NATS")?;
+/// Creates a key in [`PROBE_BUCKET`] (on `replicas` nodes, as the shards' buckets) every
+/// [`PROBE_EVERY`] from `from` to `until` (monotonic nanoseconds), each timed to its
+/// acknowledgement and to its arrival through a watch. `urls`: the nats-servers', comma-separated.
+pub async fn probe(urls: String, replicas: usize, from: u64, until: u64) -> anyhow::Result<Probe> {
+    let urls: Vec<&str> = urls.split(',').collect();
+    let client = async_nats::connect(urls).await.context("the probe connects to NATS")?;
     let js = jetstream::new(client);
     let store = js
         .create_key_value(kv::Config {
             bucket: PROBE_BUCKET.into(),
             history: 1,
             storage: jetstream::stream::StorageType::File,
-            num_replicas: 1,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
@@ -339,7 +361,7 @@ mod tests {
 
     #[test]
     fn claims_are_timed_at_other_shards_from_the_winning_dig() {
-        let topology = Topology { shards: 2, cluster: true };
+        let topology = Topology { shards: 2, cluster: true, nats_nodes: 1 };
         let log = ClaimLog::new(topology);
         let ms = 1_000_000;
         // Vault 1 won by bot 0 (shard 0) with a dig meant at 100 ms, in the window.
@@ -371,11 +393,12 @@ mod tests {
 
     #[test]
     fn bots_go_round_robin_and_files_say_the_topology() {
-        let t = Topology { shards: 3, cluster: true };
+        let t = Topology { shards: 3, cluster: true, nats_nodes: 1 };
         assert_eq!((0..6).map(|b| t.shard_of(b)).collect::<Vec<_>>(), [0, 1, 2, 0, 1, 2]);
         assert_eq!(t.file_suffix(), "-3shards");
         assert_eq!(Topology::default().file_suffix(), "");
         assert!(!Topology::default().clustered());
-        assert_eq!(Topology { shards: 1, cluster: true }.file_suffix(), "-1shard-cluster");
+        assert_eq!(Topology { shards: 1, cluster: true, nats_nodes: 1 }.file_suffix(), "-1shard-cluster");
+        assert_eq!(Topology { shards: 3, cluster: false, nats_nodes: 3 }.file_suffix(), "-3shards-3nats");
     }
 }

@@ -7,6 +7,7 @@
 //! the shards, and the hunt starts on every shard.
 
 use std::{
+    ops::Add,
     path::PathBuf,
     sync::{
         Arc,
@@ -53,11 +54,11 @@ pub async fn run(name: &str, scenario: Scenario, server_dir: PathBuf) -> Report 
 pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topology: Topology) -> Report {
     warn_if_few_open_files(scenario.bots);
     let plan = Plan::of(&scenario);
-    let nats = topology.clustered().then(start_nats);
-    let url = nats.as_ref().map(|(n, _)| n.url());
-    let roots: Vec<TestServer> = (0..topology.shards.max(1))
-        .map(|_| prepared_server(&scenario, &plan, server_dir.clone(), url.as_deref()))
-        .collect();
+    let nats = topology.clustered().then(|| start_nats(topology.nats_nodes));
+    let url = nats.as_ref().map(|(n, _)| n.urls());
+    let cluster = url.as_deref().map(|url| (url, topology.replicas()));
+    let roots: Vec<TestServer> =
+        (0..topology.shards.max(1)).map(|_| prepared_server(&scenario, &plan, server_dir.clone(), cluster)).collect();
     let mut servers: Vec<LiveServer> = roots.iter().map(|root| started(root, url.is_some())).collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_empty = servers.iter().map(|s| rss_kib(s.pid()).unwrap_or(0)).sum();
@@ -67,8 +68,9 @@ pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topolog
     let connect_seconds = fill_up(&plan, &shared, &threads).await;
     let window_start = start_hunt(&mut servers, &shared, &scenario);
     let window_end = window_start + secs(scenario.seconds);
-    let probe = url.map(|url| tokio::spawn(shards::probe(url, window_start, window_end)));
-    let window = measure(&servers, nats.as_ref().map(|n| &n.0), &shared, &scenario, window_start).await;
+    let probe = url.map(|url| tokio::spawn(shards::probe(url, topology.replicas(), window_start, window_end)));
+    let nats_pids = nats.as_ref().map(|(n, _)| n.pids());
+    let window = measure(&servers, nats_pids.as_deref(), &shared, &scenario, window_start).await;
     let drained = drain(&servers, &shared, threads).await;
     let probe = match probe {
         Some(task) => match task.await {
@@ -90,14 +92,41 @@ pub async fn run_on(name: &str, scenario: Scenario, server_dir: PathBuf, topolog
     report
 }
 
-/// The nats-server the shards share, with JetStream, and its version; a panic saying why when
-/// there is none.
-fn start_nats() -> (NatsServer, String) {
+/// The JetStream the shards share: one nats-server of the run's own, or three in one cluster.
+enum Jetstream {
+    One(NatsServer),
+    Three(Box<veltrix_tests::nats::NatsCluster>),
+}
+
+impl Jetstream {
+    /// The shards' `Cluster.Nats`: every nats-server's URL, comma-separated.
+    fn urls(&self) -> String {
+        match self {
+            Jetstream::One(server) => server.url(),
+            Jetstream::Three(cluster) => cluster.urls(),
+        }
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Jetstream::One(server) => vec![server.pid()],
+            Jetstream::Three(cluster) => cluster.nodes.iter().filter_map(|n| n.pid()).collect(),
+        }
+    }
+}
+
+/// The JetStream the shards share (`nodes` nats-servers), and its version; a panic saying why
+/// when there is none.
+fn start_nats(nodes: usize) -> (Jetstream, String) {
     let binary = jetstream_binary().unwrap_or_else(|e| panic!("shards need a nats-server with JetStream: {e:#}"));
     let version = crate::nats_peer::version_of(&binary).map_or("?".into(), |(a, b)| format!("{a}.{b}"));
-    let server = NatsServer::start_jetstream(&binary).unwrap_or_else(|e| panic!("starting nats-server: {e:#}"));
-    eprintln!("nats-server {version} with JetStream at {}", server.url());
-    (server, format!("nats-server {version}"))
+    let jetstream = if nodes == 1 {
+        Jetstream::One(NatsServer::start_jetstream(&binary).unwrap_or_else(|e| panic!("starting nats-server: {e:#}")))
+    } else {
+        Jetstream::Three(Box::new(veltrix_tests::nats::NatsCluster::start_with(binary)))
+    };
+    eprintln!("nats-server {version} with JetStream at {}", jetstream.urls());
+    (jetstream, format!("nats-server {version}"))
 }
 
 fn warn_if_few_open_files(bots: usize) {
@@ -108,12 +137,13 @@ fn warn_if_few_open_files(bots: usize) {
 }
 
 /// A fresh server root with the scenario's server config, mod config and hunt (the only hunt);
-/// with `nats`, its `Cluster` section pointing there (every shard: the same bucket).
-fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf, nats: Option<&str>) -> TestServer {
+/// with `nats` (URLs, replicas), its `Cluster` section pointing there (every shard: the same
+/// bucket).
+fn prepared_server(scenario: &Scenario, plan: &Plan, server_dir: PathBuf, nats: Option<(&str, usize)>) -> TestServer {
     let server = TestServer::new().with_server_dir(server_dir).with_treasure_hunt("Veltrix_TreasureHunt");
     let mut config = plan.server_config(scenario);
-    if let Some(url) = nats {
-        config["Cluster"] = json!({"Nats": url, "Bucket": shards::BUCKET, "Replicas": 1});
+    if let Some((urls, replicas)) = nats {
+        config["Cluster"] = json!({"Nats": urls, "Bucket": shards::BUCKET, "Replicas": replicas});
         if let Some(seconds) = scenario.records_every_seconds {
             config["Cluster"]["RecordsEverySeconds"] = seconds.into();
         }
@@ -248,7 +278,7 @@ struct Window {
     commits: CommitTimes,
     /// Each server's CPU over the window and memory at its end.
     per_server: Vec<(CpuSplit, u64)>,
-    /// The same of the shards' nats-server.
+    /// The same of the shards' nats-servers (their sums).
     nats: Option<(CpuSplit, u64)>,
 }
 
@@ -256,7 +286,7 @@ struct Window {
 /// phase.
 async fn measure(
     servers: &[LiveServer],
-    nats: Option<&NatsServer>,
+    nats: Option<&[u32]>,
     shared: &Shared,
     scenario: &Scenario,
     window_start: u64,
@@ -269,7 +299,9 @@ async fn measure(
     let (swarm_cpu_start, server_cpu_start) = (cpu_seconds(std::process::id()).unwrap_or(0.0), total_cpu(&pids));
     let swarm_split_start = cpu_split(std::process::id()).unwrap_or_default();
     let server_splits_start: Vec<CpuSplit> = pids.iter().map(|&p| cpu_split(p).unwrap_or_default()).collect();
-    let nats_split_start = nats.map(|n| cpu_split(n.pid()).unwrap_or_default());
+    let nats_split =
+        |pids: &[u32]| pids.iter().map(|&p| cpu_split(p).unwrap_or_default()).fold(CpuSplit::default(), Add::add);
+    let nats_split_start = nats.map(nats_split);
     let frames_at_start = metric(servers, "veltrix_frames_out_total");
     let commits_at_start = commit_buckets(servers);
     for live in servers {
@@ -297,10 +329,8 @@ async fn measure(
         .collect();
     let nats = nats
         .zip(nats_split_start)
-        .map(|(n, start)| (cpu_split(n.pid()).unwrap_or_default() - start, rss_kib(n.pid()).unwrap_or(0)));
-    let server_split = per_server
-        .iter()
-        .fold(CpuSplit::default(), |a, (c, _)| CpuSplit { user: a.user + c.user, system: a.system + c.system });
+        .map(|(pids, start)| (nats_split(pids) - start, pids.iter().map(|&p| rss_kib(p).unwrap_or(0)).sum()));
+    let server_split = per_server.iter().map(|(c, _)| *c).fold(CpuSplit::default(), Add::add);
     let swarm_split = cpu_split(std::process::id()).unwrap_or_default() - swarm_split_start;
     let server_cpu_cores = (total_cpu(&pids) - server_cpu_start) / scenario.seconds;
     let swarm_cpu_cores = (cpu_seconds(std::process::id()).unwrap_or(0.0) - swarm_cpu_start) / scenario.seconds;
@@ -411,6 +441,7 @@ fn sharded(
         let probe = probe.unwrap_or(Probe { create: Default::default(), watch: Default::default() });
         NatsFigures {
             version: nats_version.unwrap_or_default(),
+            nodes: topology.nats_nodes,
             cpu_user_cores: cpu.user / seconds,
             cpu_kernel_cores: cpu.system / seconds,
             rss_kib,

@@ -25,7 +25,13 @@ async fn claims_made_on_one_shard_reach_the_bots_of_the_other() {
     )
     .unwrap();
     let server_dir = veltrix_tests::artifacts().server_dir.clone();
-    let report = swarm::run_on("shards-smoke", scenario, server_dir, Topology { shards: 2, cluster: true }).await;
+    let report = swarm::run_on(
+        "shards-smoke",
+        scenario,
+        server_dir,
+        Topology { shards: 2, cluster: true, ..Topology::default() },
+    )
+    .await;
     eprintln!("{}", report.table());
     assert_eq!(report.connected, 40, "every bot got in");
     assert_eq!(report.window_digs_answered, report.window_digs, "every dig of the window answered");

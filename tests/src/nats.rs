@@ -228,7 +228,11 @@ impl NatsCluster {
     /// Starts the three nodes and waits until they have elected the cluster's meta leader (so a
     /// stream can be created); or says why it cannot (as [`NatsServer::start`]).
     pub fn start() -> Option<NatsCluster> {
-        let binary = binary_or_skip()?;
+        Some(Self::start_with(binary_or_skip()?))
+    }
+
+    /// [`start`](Self::start) with nats-server `binary` (2.12 or newer), panicking if it cannot.
+    pub fn start_with(binary: PathBuf) -> NatsCluster {
         let ports: [u16; 9] = free_ports();
         let routes: Vec<String> = ports[6..].iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect();
         let mut nodes = std::array::from_fn(|i| {
@@ -251,7 +255,7 @@ impl NatsCluster {
             "the three nats-servers elected no meta leader; the first's log ends with:\n{}",
             cluster.nodes[0].log_tail(30)
         );
-        Some(cluster)
+        cluster
     }
 
     /// Every node's client URL, comma-separated: a shard's `Cluster.Nats`.

@@ -81,6 +81,10 @@ struct Args {
     /// of the shards' runs). More than one shard always does.
     #[arg(long)]
     cluster: bool,
+    /// The shards' nats-servers: 1, or 3 in one JetStream cluster with the buckets replicated on
+    /// all three (`Cluster.Replicas: 3`, as docs/scale-out.md says to deploy).
+    #[arg(long, default_value_t = 1, value_parser = nats_nodes)]
+    nats_nodes: usize,
     /// Search for the capacity: the largest bot count between the smallest and the largest of
     /// `--bots` (default 1000,12000) whose run holds the service level (docs/benchmarks.md).
     #[arg(long)]
@@ -91,6 +95,15 @@ struct Args {
     /// Where the JSON reports go.
     #[arg(long, default_value = "target/bench-results")]
     out: PathBuf,
+}
+
+/// `--nats-nodes`: one nats-server, or a JetStream cluster of three.
+fn nats_nodes(value: &str) -> Result<usize, String> {
+    match value {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err("1 (one nats-server) or 3 (a JetStream cluster of three)".into()),
+    }
 }
 
 /// One scenario at one state-update rate, with the bot counts to run it at.
@@ -116,7 +129,7 @@ fn main() {
     let rounds = (100_000 / connections.max(1)).clamp(10, 100);
     let floor =
         floor::measure(connections, rounds, 200).unwrap_or_else(|e| panic!("measuring the loopback floor: {e}"));
-    let topology = Topology { shards: args.shards as usize, cluster: args.cluster };
+    let topology = Topology { shards: args.shards as usize, cluster: args.cluster, nats_nodes: args.nats_nodes };
     let run_one = |name: &str, scenario: &Scenario| -> Report {
         let mut report = runtime.block_on(swarm::run_on(name, scenario.clone(), server_dir.clone(), topology));
         report.floor = Some(FloorSummary::of(&floor, &report));

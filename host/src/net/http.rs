@@ -28,9 +28,10 @@ pub(super) fn opening(received: &[u8]) -> Option<Opening> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let head_len = match parsed.parse(received) {
-        Ok(httparse::Status::Complete(len)) => len,
+        // A head that came whole in one read is held to the same limit as one still coming.
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
         Ok(httparse::Status::Partial) if received.len() < MAX_HEAD_BYTES => return None,
-        Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+        Ok(httparse::Status::Complete(_) | httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
             let why = format!("the request head is over {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} headers");
             return Some(Opening::Http(plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &why)));
         }
@@ -257,6 +258,11 @@ Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n
         assert!(text(opening(b"\x16\x03\x01 hello\r\n\r\n")).starts_with("HTTP/1.1 400 Bad Request\r\n"));
         let huge = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; MAX_HEAD_BYTES]].concat();
         assert!(text(opening(&huge)).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        let whole = [huge.as_slice(), b"\r\n\r\n"].concat();
+        assert!(text(opening(&whole)).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: a\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert!(text(opening(many.as_bytes())).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
     }
 
     proptest! {

@@ -5,6 +5,8 @@
 //! each frame is handed to its connection's queue, after the player's Welcome when it just
 //! joined. Nothing else writes to a connection.
 
+use std::collections::VecDeque;
+
 use veltrix_sdk::{
     Outbox, PlayerId, Position, StoreHealth, TickInfo,
     bytes::Bytes,
@@ -38,13 +40,19 @@ pub struct Connection {
     /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
     welcome: Option<Bytes>,
     /// The frames of the ticks since the join, while the Welcome waits (the store cannot be
-    /// written): sent after it, in order, at most [`MAX_HELD_FRAMES`].
-    held: Vec<Bytes>,
+    /// written): sent after it, in order, at most [`MAX_HELD_FRAMES`], then
+    /// [`HELD_FRAMES_PER_TICK`] a tick ahead of the tick's own frame.
+    held: VecDeque<Bytes>,
 }
 
 /// Frames held behind a Welcome that cannot be sent (the store cannot be written) before the
 /// client is let go as one that fell behind: half a minute of ticks at the default rate.
 pub const MAX_HELD_FRAMES: usize = 1024;
+
+/// Held frames handed to the writers a tick once the Welcome is sent: a quarter of the
+/// default `Network.MaxQueuedFrames`, so that a client that reads is never cut off as slow
+/// because a long wait's frames all came at once.
+const HELD_FRAMES_PER_TICK: usize = 16;
 
 impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
@@ -57,7 +65,7 @@ impl Connection {
             frame: None,
             news: false,
             welcome: Some(welcome),
-            held: Vec::new(),
+            held: VecDeque::new(),
         }
     }
 }
@@ -162,19 +170,18 @@ pub fn flush_frames(
         if conn.welcome.is_some() && !health.writable {
             // Not welcomed before its id is saved; what it is told meanwhile waits.
             if let Some(frame) = conn.frame.take() {
-                conn.held.push(frame);
+                conn.held.push_back(frame);
             }
             if conn.held.len() > MAX_HELD_FRAMES {
                 let why = format!(
                     "more than {MAX_HELD_FRAMES} frames waited behind your Welcome while the server could not save; join again"
                 );
                 conn.handle.close(veltrix_sdk::protocol::ErrorCode::SlowConsumer, why);
-                conn.held = Vec::new();
+                conn.held = VecDeque::new();
             }
             continue;
         }
-        let first = std::mem::take(&mut conn.news) || conn.welcome.is_some();
-        let held = std::mem::take(&mut conn.held);
+        let first = std::mem::take(&mut conn.news) || conn.welcome.is_some() || !conn.held.is_empty();
         let mut push = |frame| match first {
             true => writers.push_first(conn.conn, &conn.handle, frame),
             false => writers.push(conn.conn, &conn.handle, frame),
@@ -183,7 +190,17 @@ pub fn flush_frames(
             #[cfg(feature = "bench")]
             let welcome = crate::stamp::restamp(welcome, stamp.0);
             push(welcome);
-            held.into_iter().for_each(&mut push);
+        }
+        if !conn.held.is_empty() {
+            let now = conn.held.len().min(HELD_FRAMES_PER_TICK);
+            conn.held.drain(..now).for_each(&mut push);
+            if !conn.held.is_empty() {
+                // The tick's own frame waits its turn behind them.
+                if let Some(frame) = conn.frame.take() {
+                    conn.held.push_back(frame);
+                }
+                continue;
+            }
         }
         let Some(frame) = conn.frame.take() else { continue };
         deepest = deepest.max(conn.handle.queued());

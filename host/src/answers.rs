@@ -192,7 +192,13 @@ fn load_ids(store: Option<&Store>, player: PlayerId) -> (VecDeque<u32>, bool) {
         }
     };
     if let Some(bytes) = found {
-        ids.extend(veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes).unwrap_or_default());
+        match veltrix_sdk::rmp_serde::from_slice::<Vec<u32>>(&bytes) {
+            Ok(found) => ids.extend(found),
+            // Written over at its next request; meanwhile a repeat is not recognised.
+            Err(e) => tracing::warn!(
+                "player {player}: its request ids do not decode ({e}): a request it repeats is applied again"
+            ),
+        }
     }
     (ids, in_old_table)
 }
@@ -213,9 +219,15 @@ fn ids_list() -> VecDeque<u32> {
 fn load_answers(store: Option<&Store>, player: PlayerId, request: u32) -> Vec<Bytes> {
     let Some(store) = store else { return Vec::new() };
     match store.0.get(ANSWERS, &to_key(&(player, request))) {
-        Ok(Some(bytes)) => veltrix_sdk::rmp_serde::from_slice::<Vec<Vec<u8>>>(&bytes)
-            .map(|answers| answers.into_iter().map(Bytes::from).collect())
-            .unwrap_or_default(),
+        Ok(Some(bytes)) => match veltrix_sdk::rmp_serde::from_slice::<Vec<Vec<u8>>>(&bytes) {
+            Ok(answers) => answers.into_iter().map(Bytes::from).collect(),
+            Err(e) => {
+                tracing::warn!(
+                    "player {player}: the answer to request {request} does not decode ({e}): not sent again"
+                );
+                Vec::new()
+            }
+        },
         Ok(None) => Vec::new(),
         Err(e) => {
             tracing::error!("player {player}: cannot read the answer to request {request}: {e}");

@@ -295,8 +295,13 @@ fn last_position(world: &World, id: PlayerId) -> Option<Position> {
     let store = world.get_resource::<Store>()?;
     let key = veltrix_sdk::rmp_serde::to_vec(&id).expect("ids serialise");
     let bytes = store.0.get(POSITIONS, &key).ok()??;
-    let (x, y): (f32, f32) = veltrix_sdk::rmp_serde::from_slice(&bytes).ok()?;
-    Some(Position { x, y })
+    match veltrix_sdk::rmp_serde::from_slice::<(f32, f32)>(&bytes) {
+        Ok((x, y)) => Some(Position { x, y }),
+        Err(e) => {
+            tracing::warn!("player {id}: where it left does not decode ({e}): it starts at the spawn");
+            None
+        }
+    }
 }
 
 /// At shutdown: tells every client and closes its connection; their positions go with the

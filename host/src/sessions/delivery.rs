@@ -41,8 +41,10 @@ pub struct Connection {
     welcome: Option<Bytes>,
     /// The frames of the ticks since the join, while the Welcome waits (the store cannot be
     /// written): sent after it, in order, at most [`MAX_HELD_FRAMES`], then
-    /// [`HELD_FRAMES_PER_TICK`] a tick ahead of the tick's own frame.
-    held: VecDeque<Bytes>,
+    /// [`HELD_FRAMES_PER_TICK`] a tick ahead of the tick's own frame. Boxed: nearly every
+    /// connection never holds one, and a player's memory is a target.
+    #[expect(clippy::box_collection, reason = "8 bytes a connection instead of 32, for the rare one that holds")]
+    held: Option<Box<VecDeque<Bytes>>>,
 }
 
 /// Frames held behind a Welcome that cannot be sent (the store cannot be written) before the
@@ -58,15 +60,7 @@ impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
     /// ([`welcome_frame`]).
     pub fn new(conn: ConnId, handle: ConnHandle, welcome: Bytes) -> Self {
-        Self {
-            conn,
-            handle,
-            pieces: Pieces::default(),
-            frame: None,
-            news: false,
-            welcome: Some(welcome),
-            held: VecDeque::new(),
-        }
+        Self { conn, handle, pieces: Pieces::default(), frame: None, news: false, welcome: Some(welcome), held: None }
     }
 }
 
@@ -170,18 +164,18 @@ pub fn flush_frames(
         if conn.welcome.is_some() && !health.writable {
             // Not welcomed before its id is saved; what it is told meanwhile waits.
             if let Some(frame) = conn.frame.take() {
-                conn.held.push_back(frame);
+                conn.held.get_or_insert_default().push_back(frame);
             }
-            if conn.held.len() > MAX_HELD_FRAMES {
+            if conn.held.as_ref().is_some_and(|held| held.len() > MAX_HELD_FRAMES) {
                 let why = format!(
                     "more than {MAX_HELD_FRAMES} frames waited behind your Welcome while the server could not save; join again"
                 );
                 conn.handle.close(veltrix_sdk::protocol::ErrorCode::SlowConsumer, why);
-                conn.held = VecDeque::new();
+                conn.held = None;
             }
             continue;
         }
-        let first = std::mem::take(&mut conn.news) || conn.welcome.is_some() || !conn.held.is_empty();
+        let first = std::mem::take(&mut conn.news) || conn.welcome.is_some() || conn.held.is_some();
         let mut push = |frame| match first {
             true => writers.push_first(conn.conn, &conn.handle, frame),
             false => writers.push(conn.conn, &conn.handle, frame),
@@ -191,16 +185,17 @@ pub fn flush_frames(
             let welcome = crate::stamp::restamp(welcome, stamp.0);
             push(welcome);
         }
-        if !conn.held.is_empty() {
-            let now = conn.held.len().min(HELD_FRAMES_PER_TICK);
-            conn.held.drain(..now).for_each(&mut push);
-            if !conn.held.is_empty() {
+        if let Some(held) = conn.held.as_mut() {
+            let now = held.len().min(HELD_FRAMES_PER_TICK);
+            held.drain(..now).for_each(&mut push);
+            if !held.is_empty() {
                 // The tick's own frame waits its turn behind them.
                 if let Some(frame) = conn.frame.take() {
-                    conn.held.push_back(frame);
+                    held.push_back(frame);
                 }
                 continue;
             }
+            conn.held = None;
         }
         let Some(frame) = conn.frame.take() else { continue };
         deepest = deepest.max(conn.handle.queued());

@@ -82,8 +82,9 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
 
-    /// Log filter: error, warn, info, debug, trace, or per-module directives. RUST_LOG wins.
-    #[arg(long, value_name = "FILTER", default_value = "info", env = "VELTRIX_LOG")]
+    /// Log filter: error, warn, info, debug, trace, or per-module directives. RUST_LOG, when
+    /// set to a filter that parses, wins.
+    #[arg(long, value_name = "FILTER", default_value = "info", env = "VELTRIX_LOG", value_parser = log_filter)]
     pub log: String,
 
     #[command(subcommand)]
@@ -272,6 +273,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{EXPECTED}, more than 0 and at most 30 days (720h)"));
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// A log filter that parses (`info`, `veltrix_host=debug,info`): a bad one is a bad command
+/// line, refused before anything starts.
+fn log_filter(text: &str) -> Result<String, String> {
+    crate::logging::filter(text).map(|_| text.to_owned())
 }
 
 /// A file name ending in `.svg`.
@@ -477,6 +484,24 @@ mod tests {
             let args = std::iter::once("veltrix-server").chain(bad.iter().copied());
             assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
         }
+    }
+
+    /// Flags out of their keys' ranges, and a log filter that does not parse, are a bad
+    /// command line (exit 2), refused before anything starts.
+    #[test]
+    fn bad_values_are_a_bad_command_line() {
+        for bad in [
+            &["--log", "a=b=c"][..],
+            &["--max-players", "0"],
+            &["--max-players", "1000001"],
+            &["--max-catch-up-ticks", "1001"],
+        ] {
+            let args = std::iter::once("veltrix-server").chain(bad.iter().copied());
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+        let cli = Cli::parse_from(["veltrix-server", "--log", "veltrix_host=debug,info", "--max-catch-up-ticks", "0"]);
+        assert_eq!(cli.log, "veltrix_host=debug,info");
     }
 
     #[test]

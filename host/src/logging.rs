@@ -8,11 +8,14 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Starts logging at `filter` (`info`, `debug`, `veltrix_host=debug,info`...), to standard
-/// error and, when `logs_dir` is given, to a daily file there. `RUST_LOG` wins when set.
+/// error and, when `logs_dir` is given, to a daily file there. `RUST_LOG` wins when it is set
+/// to a filter that parses (an empty one counts as unset: it would show nothing).
 pub fn init(logs_dir: Option<&Path>, filter: &str) -> Result<Option<WorkerGuard>, String> {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(filter))
-        .map_err(|e| format!("--log {filter:?}: expected a level such as info or debug ({e})"))?;
+    let from_env = std::env::var("RUST_LOG").ok().filter(|f| !f.trim().is_empty()).and_then(|f| self::filter(&f).ok());
+    let filter = match from_env {
+        Some(from_env) => from_env,
+        None => self::filter(filter).map_err(|e| format!("--log {filter:?}: {e}"))?,
+    };
     let (file_layer, guard) = match logs_dir {
         Some(logs_dir) => {
             let file = tracing_appender::rolling::Builder::new()
@@ -33,4 +36,10 @@ pub fn init(logs_dir: Option<&Path>, filter: &str) -> Result<Option<WorkerGuard>
         .try_init()
         .map_err(|e| format!("cannot start logging: {e}"))?;
     Ok(guard)
+}
+
+/// The log filter `text` stands for, or what is wrong with it.
+pub fn filter(text: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(text)
+        .map_err(|e| format!("expected a level such as info or debug, or per-module directives ({e})"))
 }

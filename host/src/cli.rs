@@ -278,7 +278,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A log filter that parses (`info`, `veltrix_host=debug,info`): a bad one is a bad command
 /// line, refused before anything starts.
 fn log_filter(text: &str) -> Result<String, String> {
-    crate::logging::filter(text).map(|_| text.to_owned())
+    crate::logging::parse_filter(text).map(|_| text.to_owned())
 }
 
 /// A file name ending in `.svg`.

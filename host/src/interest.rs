@@ -105,7 +105,7 @@ const SPARE_CELLS: usize = 1024;
 
 /// Those a player sees held in its [`Interest`] itself: spread players see about a dozen, so
 /// a list goes to the heap only in a crowd.
-pub const SEEN_INLINE: usize = 16;
+const SEEN_INLINE: usize = 16;
 
 /// A player's place in the grid and the players it sees.
 #[derive(Component, Debug, Default)]
@@ -113,7 +113,7 @@ pub struct Interest {
     cell: Option<(i32, i32)>,
     /// Sorted, so that messages come out in the same order on every run: a sorted vector, not a
     /// tree, because it holds a dozen or so and is read far more often than changed. Held in
-    /// the component up to [`SEEN_INLINE`] (on the heap beyond): a tick reads the lists of
+    /// the component up to `SEEN_INLINE` (on the heap beyond): a tick reads the lists of
     /// thousands of players in no order memory likes, and a list elsewhere on the heap was a
     /// second cache miss for each.
     pub visible: SmallVec<[Entity; SEEN_INLINE]>,

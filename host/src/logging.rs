@@ -11,10 +11,10 @@ use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberI
 /// error and, when `logs_dir` is given, to a daily file there. `RUST_LOG` wins when it is set
 /// to a filter that parses (an empty one counts as unset: it would show nothing).
 pub fn init(logs_dir: Option<&Path>, filter: &str) -> Result<Option<WorkerGuard>, String> {
-    let from_env = std::env::var("RUST_LOG").ok().filter(|f| !f.trim().is_empty()).and_then(|f| self::filter(&f).ok());
+    let from_env = std::env::var("RUST_LOG").ok().filter(|f| !f.trim().is_empty()).and_then(|f| parse_filter(&f).ok());
     let filter = match from_env {
         Some(from_env) => from_env,
-        None => self::filter(filter).map_err(|e| format!("--log {filter:?}: {e}"))?,
+        None => parse_filter(filter).map_err(|e| format!("--log {filter:?}: {e}"))?,
     };
     let (file_layer, guard) = match logs_dir {
         Some(logs_dir) => {
@@ -39,7 +39,7 @@ pub fn init(logs_dir: Option<&Path>, filter: &str) -> Result<Option<WorkerGuard>
 }
 
 /// The log filter `text` stands for, or what is wrong with it.
-pub fn filter(text: &str) -> Result<EnvFilter, String> {
+pub fn parse_filter(text: &str) -> Result<EnvFilter, String> {
     EnvFilter::try_new(text)
         .map_err(|e| format!("expected a level such as info or debug, or per-module directives ({e})"))
 }

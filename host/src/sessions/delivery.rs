@@ -146,11 +146,12 @@ impl Recipients for Online<'_, '_, '_> {
 /// PostTick, last: hands each client with something new its one frame of the tick, after its
 /// Welcome when it joined since the last commit that worked, to the writer threads as one batch
 /// each. While the store cannot be written a client waiting for its Welcome gets nothing: its
-/// frames wait behind the Welcome and follow it in order once a commit works. The frames with the outbox's messages, and Welcomes, go first in each batch: a
-/// player's answer or a hunt's event is not queued behind the many frames that tell only where
-/// others are (told at the state-update rate, they wait for it anyway). A client whose backlog
-/// is full is disconnected there (it is not reading). In the benchmark build a Welcome gets the
-/// tick's commit stamp here (the tick's frames got it at delivery).
+/// frames wait behind the Welcome and follow it in order once a commit works. The frames with
+/// the outbox's messages, and Welcomes, go first in each batch: a player's answer or a hunt's
+/// event is not queued behind the many frames that tell only where others are (told at the
+/// state-update rate, they wait for it anyway). A client whose backlog is full is disconnected
+/// there (it is not reading). In the benchmark build a Welcome gets the tick's commit stamp
+/// here (the tick's frames got it at delivery).
 pub fn flush_frames(
     mut conns: Query<&mut Connection>,
     mut writers: ResMut<Writers>,

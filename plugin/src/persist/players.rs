@@ -11,7 +11,7 @@ use treasure_hunt_ecs::{
     inventory::{Inventory, PendingRewards},
 };
 use veltrix_sdk::{
-    Changes, ReplacedPlayers, Store, StoreHealth,
+    Changes, ReplacedPlayers, Store,
     bevy_ecs::{self, system::SystemParam},
     prelude::*,
     tracing,
@@ -172,8 +172,9 @@ pub fn save_effect_clocks(world: &mut World) {
     let Some(store) = world.get_resource::<Store>().cloned() else { return };
     // A whole record written now would save with it what the ticks could not commit (a grant
     // no one was told of): saved before announced holds at shutdown too.
+    // (A failed commit keeps its writes in `Changes`: they are what is unsaved.)
     let unsaved = world.get_resource::<Changes>().map_or(0, Changes::len);
-    if unsaved > 0 || world.get_resource::<StoreHealth>().is_some_and(|h| !h.writable) {
+    if unsaved > 0 {
         tracing::warn!(
             "the effects' time left is not saved: {unsaved} change(s) of the last ticks could not be saved, and a \
              player's record written now would hold them"

@@ -17,8 +17,8 @@ use crate::sessions::NetLink;
 #[derive(Resource)]
 pub struct StoreThread {
     jobs: mpsc::SyncSender<PendingCommit>,
-    /// Finished commits, with when each ended (`CLOCK_MONOTONIC` ns in the benchmark build).
-    done: Mutex<mpsc::Receiver<(PendingCommit, u64)>>,
+    /// Finished commits.
+    done: Mutex<mpsc::Receiver<PendingCommit>>,
     in_flight: bool,
 }
 
@@ -36,7 +36,7 @@ impl StoreThread {
                 if let Err(panic) = crate::panics::catch(|| pending.run()) {
                     pending.fail(StoreError(format!("the store commit panicked: {panic}")));
                 }
-                if done_tx.send((pending, ended_ns())).is_err() {
+                if done_tx.send(pending).is_err() {
                     break;
                 }
             }
@@ -45,25 +45,11 @@ impl StoreThread {
     }
 }
 
-#[cfg(feature = "bench")]
-fn ended_ns() -> u64 {
-    crate::stamp::monotonic_ns()
-}
-
-#[cfg(not(feature = "bench"))]
-fn ended_ns() -> u64 {
-    0
-}
-
 /// PostTick, after the tick's answers are recorded: hands the tick's writes to the store
 /// thread (a world with a `Store` has a [`StoreThread`]: `server::run` inserts both).
 pub fn start_commit(world: &mut World) {
     let Some(pending) = veltrix_sdk::take_tick_writes(world) else {
         // Nothing to commit: the tick's state is as committed as it gets now.
-        #[cfg(feature = "bench")]
-        {
-            world.resource_mut::<crate::stamp::CommitStamp>().0 = crate::stamp::monotonic_ns();
-        }
         return;
     };
     let mut thread = world.resource_mut::<StoreThread>();
@@ -77,15 +63,16 @@ pub fn start_commit(world: &mut World) {
 /// outcome (on failure the tick's messages are dropped, [`veltrix_sdk::commit_tick`]).
 pub fn finish_commit(world: &mut World) {
     let Some(mut thread) = world.get_resource_mut::<StoreThread>() else { return };
-    if !std::mem::replace(&mut thread.in_flight, false) {
-        return;
-    }
+    let in_flight = std::mem::replace(&mut thread.in_flight, false);
     // The thread answers every job it takes (a panic in a commit is caught there).
-    let (pending, _ended) = thread.done.lock().recv().expect("the store thread answers every commit");
+    let pending = in_flight.then(|| thread.done.lock().recv().expect("the store thread answers every commit"));
+    // The moment the tick's messages may go: its commit ended and its areas of interest are
+    // updated (whichever came last).
     #[cfg(feature = "bench")]
     {
-        world.resource_mut::<crate::stamp::CommitStamp>().0 = _ended;
+        world.resource_mut::<crate::stamp::CommitStamp>().0 = crate::stamp::monotonic_ns();
     }
+    let Some(pending) = pending else { return };
     let outcome = veltrix_sdk::finish_commit(world, pending);
     report(world, outcome);
 }

@@ -4,10 +4,10 @@
 //!
 //! A tick's frames are begun with room for the stamp (a Welcome's at the join, in PreTick;
 //! the others at delivery, after the commit) and stamped in `flush_frames` with the
-//! [`CommitStamp`] taken when the tick's commit ended: on the store thread when the
-//! transaction returned, or, for a tick with nothing to commit, when the tick thread found that
-//! out; always before any of the tick's output is queued. Frames sent at once outside the tick
-//! (handshake errors, refusals) carry the time they were built.
+//! [`CommitStamp`] the tick thread takes once the tick's commit has ended and the areas of
+//! interest are updated (`commit::finish_commit`): the moment the tick's messages may go,
+//! before any of its output is queued. Frames sent at once outside the tick (handshake errors,
+//! refusals) carry the time they were built.
 
 #[cfg(feature = "bench")]
 use veltrix_sdk::prelude::*;

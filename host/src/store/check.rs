@@ -1,5 +1,5 @@
 //! `veltrix-server check`: redb's integrity check and every record read, on a copy of the
-//! store file.
+//! store file and its log.
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use serde::{Deserialize, de::IgnoredAny};
 use veltrix_sdk::{Storage, rmp_serde};
 
 use super::{
+    log,
     redb_store::{DAMAGED_ADVICE, RedbStore},
     transfer::{Summary, msgpack_as_json},
 };
@@ -33,12 +34,33 @@ pub fn check(path: &Path) -> Result<CheckReport, String> {
     file.try_lock_shared().map_err(|_| {
         format!("{}: cannot check the store: it is in use (is another server running in this folder?)", path.display())
     })?;
-    let copy = std::env::temp_dir().join(format!("veltrix-check-{}.redb", std::process::id()));
-    std::fs::copy(path, &copy).map_err(|e| format!("{}: cannot copy it to {}: {e}", path.display(), copy.display()))?;
+    // One name per check: two checks in one process (tests) must not share a copy.
+    static CHECKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let copy = std::env::temp_dir().join(format!("veltrix-check-{}-{n}.redb", std::process::id()));
+    let copied = copy_with_log(path, &copy);
     drop(file);
-    let report = check_copy(&copy, path);
+    let report = copied.and_then(|()| check_copy(&copy, path));
     let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_dir_all(log::dir_of(&copy));
     report
+}
+
+/// The store file and its log (commits a server stopped before the file took them, applied
+/// when the copy opens) copied to `copy`.
+fn copy_with_log(path: &Path, copy: &Path) -> Result<(), String> {
+    std::fs::copy(path, copy).map_err(|e| format!("{}: cannot copy it to {}: {e}", path.display(), copy.display()))?;
+    let (from, to) = (log::dir_of(path), log::dir_of(copy));
+    let _ = std::fs::remove_dir_all(&to);
+    let Ok(segments) = std::fs::read_dir(&from) else { return Ok(()) };
+    std::fs::create_dir_all(&to).map_err(|e| format!("{}: cannot make it: {e}", to.display()))?;
+    for segment in segments {
+        let segment = segment.map_err(|e| format!("{}: cannot read it: {e}", from.display()))?.path();
+        let target = to.join(segment.file_name().expect("a file in the folder"));
+        std::fs::copy(&segment, &target)
+            .map_err(|e| format!("{}: cannot copy it to {}: {e}", segment.display(), target.display()))?;
+    }
+    Ok(())
 }
 
 /// [`check`] of `copy`, a copy of `original`.
@@ -46,7 +68,7 @@ fn check_copy(copy: &Path, original: &Path) -> Result<CheckReport, String> {
     let store = RedbStore::open_as(copy, original)?;
     let mut report = CheckReport::default();
     let integrity = {
-        let mut db = store.db.write();
+        let mut db = store.database().write();
         let db = db.as_mut().expect("just opened");
         crate::panics::catch(|| db.check_integrity())
     };

@@ -1,8 +1,10 @@
-//! The embedded store: redb, one file in the server's `universe/` (nothing to install). Each
-//! commit is one write transaction, durable (fsync) when it returns.
+//! The embedded store: redb, one file in the server's `universe/` (nothing to install), with
+//! its write-ahead log beside it. Each commit is one record of the log, durable (fdatasync)
+//! when it returns; redb takes the records after, several commits in one transaction.
 //!
-//! One job per file: [`redb_store`] (redb behind the sdk's `Storage` trait, opened again after
-//! a failed commit), [`transfer`] ([`export`] and [`import`] move a whole store to and from a
+//! One job per file: [`redb_store`] (redb behind the sdk's `Storage` trait, the applier thread
+//! between the log and the file, the file opened again after a failed write), [`log`] (the
+//! log's segments: appending, reading back at start, removing what the file holds), [`transfer`] ([`export`] and [`import`] move a whole store to and from a
 //! file in an engine-independent format, JSON Lines, described in docs/storage.md: for
 //! backups, and for moving a universe to another server or another engine), [`check`] (the
 //! integrity check of `veltrix-server check`), [`faults`] (commits made to fail at random, for
@@ -10,6 +12,7 @@
 
 pub mod check;
 pub mod faults;
+pub mod log;
 pub mod redb_store;
 pub mod transfer;
 

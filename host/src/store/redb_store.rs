@@ -1,30 +1,422 @@
-//! redb behind the sdk's [`Storage`] trait: one file, each commit one durable transaction; a
-//! file redb cannot read is an error, never a panic.
+//! redb behind the sdk's [`Storage`] trait, with its write-ahead log in front: a commit is
+//! durable once its record is in the log ([`super::log`]); the applier thread then writes the
+//! log's records into the redb file, the commits that came meanwhile in one durable transaction,
+//! and reads see the file with the writes it has not taken yet laid over it. A file redb cannot
+//! read is an error, never a panic.
+//!
+//! Why: a redb commit of a tick's writes rewrites pages all over the file and waits for each to
+//! reach the disk; the log's record is one sequential write. The tick waits for the record
+//! only, and the file's work is done beside it, for several ticks at once.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap, VecDeque},
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
 
+use super::log::{self, Log};
+
 /// The store's file name in `universe/`.
 pub const FILE: &str = "veltrix.redb";
+
+/// How long the applier gathers commits before it writes them into the file, unless the store
+/// is closing or [`APPLY_AT_ONCE_BYTES`] wait. One transaction of many ticks' writes rewrites
+/// each page of the file's trees once, not once a tick: at a clue drop (12,000 digs in a
+/// second) that is most of the file's work saved (docs/benchmarks.md, "The store's log").
+const APPLY_EVERY: Duration = Duration::from_millis(500);
+
+/// Pending writes (bytes of keys and values) that are applied without waiting.
+const APPLY_AT_ONCE_BYTES: usize = 16 << 20;
+
+/// The applier's nice value: it gives way to the threads a player waits on.
+const APPLIER_NICE: libc::c_int = 10;
+
+/// The most the log may hold that the file has not taken (bytes of keys and values): past it,
+/// commits fail until the applier catches up (the file cannot be written: a failing disk).
+const BEHIND_LIMIT: usize = 256 << 20;
 
 /// Every table holds byte keys and byte values; what they mean is their owner's business.
 fn table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
     TableDefinition::new(name)
 }
 
-/// redb behind the [`Storage`] trait.
-///
-/// After a failed commit the database is closed and opened again (redb refuses every later
-/// transaction after an I/O error, "Previous I/O error occurred"): the commit's writes are still
-/// the caller's, so a full disk that gets room again loses nothing.
+/// The store: the redb file, its log, and the applier thread between them.
 pub struct RedbStore {
+    shared: Arc<Shared>,
+    /// The log's append side; `None` once the store is closed.
+    log: Arc<Mutex<Option<Log>>>,
+    applier: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the committing threads, the readers and the applier share.
+struct Shared {
+    file: RedbFile,
+    /// Writes in the log the file has not taken yet.
+    pending: RwLock<Pending>,
+    /// The applier's transactions, counted twice: as one begins (odd) and once it has ended
+    /// (even). A read that saw the same count before and after it took the pending writes and
+    /// the file as one commit left them (see [`RedbStore::consistent`]); readers never wait.
+    cycle: AtomicU64,
+    /// The records for the applier, in log order, and whether the store is closing.
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    records: VecDeque<(u64, Arc<[Write]>)>,
+    closing: bool,
+    /// A test's crash: the applier stops where it is, and nothing more reaches the file.
+    #[cfg(test)]
+    halted: bool,
+}
+
+/// The log's writes the file has not taken, by table and key: the newest of each, with its
+/// record's sequence number (`None`: removed).
+#[derive(Default)]
+struct Pending {
+    tables: HashMap<Arc<str>, PendingTable>,
+    bytes: usize,
+}
+
+/// A table's pending writes: key -> (the record's sequence number, the value or `None`).
+type PendingTable = BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>;
+
+impl RedbStore {
+    /// Opens (or creates) the store file and applies what its log holds (the commits a server
+    /// stopped before the file took them). A file that is not a redb database, is damaged (cut
+    /// short, overwritten), or is locked by another server, is an error saying so and what to
+    /// do; never a panic.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        Self::open_as(path, path)
+    }
+
+    /// [`open`](Self::open), with `shown` for the file's name in messages.
+    pub(super) fn open_as(path: &Path, shown: &Path) -> Result<Self, String> {
+        let file = RedbFile::open(path, shown)?;
+        let (mut log, recovered) = Log::open(&log::dir_of(path))?;
+        if recovered.torn > 0 {
+            tracing::warn!(
+                "{}: {} commit(s) cut short at the end of the store's log were never acknowledged: dropped",
+                log.dir().display(),
+                recovered.torn
+            );
+        }
+        if let Some(&(last, _)) = recovered.records.last() {
+            let writes = recovered.records.iter().flat_map(|(_, w)| w);
+            file.apply(writes).map_err(|e| format!("cannot apply the store's log to the file: {e}"))?;
+            log.applied(last).map_err(|e| format!("{}: cannot remove what was applied: {e}", log.dir().display()))?;
+            tracing::info!("applied {} commit(s) from the store's log", recovered.records.len());
+        }
+        let shared = Arc::new(Shared {
+            file,
+            pending: RwLock::default(),
+            cycle: AtomicU64::new(0),
+            queue: Mutex::default(),
+            wake: Condvar::new(),
+        });
+        let log = Arc::new(Mutex::new(Some(log)));
+        let applier = {
+            let (shared, log) = (Arc::clone(&shared), Arc::clone(&log));
+            std::thread::Builder::new()
+                .name("veltrix-store-apply".into())
+                .spawn(move || apply_loop(&shared, &log))
+                .map_err(|e| format!("cannot start the store's applier thread: {e}"))?
+        };
+        Ok(Self { shared, log, applier: Some(applier) })
+    }
+
+    /// The redb database, for the integrity check.
+    pub(super) fn database(&self) -> &RwLock<Option<Database>> {
+        &self.shared.file.db
+    }
+
+    /// Holds the applier, as a crash would, so that what follows stays in the log alone.
+    #[cfg(test)]
+    pub(super) fn crash_applier(&self) {
+        self.shared.queue.lock().halted = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops as a crash would: the applier takes nothing more, and the log stays.
+    #[cfg(test)]
+    pub(super) fn crash(mut self) {
+        self.crash_applier();
+        self.applier.take().expect("running").join().expect("the applier ends");
+        *self.log.lock() = None;
+    }
+}
+
+/// The applier thread: takes the log's records as they come, all that are waiting in one
+/// durable transaction, then forgets them (the pending writes, and the log's segments).
+fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
+    // Background work: the threads players wait on (tick, network, writers) go first. Raising
+    // a thread's nice needs no privilege; if it fails the thread runs at the usual priority.
+    // SAFETY: plain system calls on this thread's own id.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, APPLIER_NICE) };
+    let (mut failing, mut last_try) = (false, false);
+    loop {
+        let records: Vec<(u64, Arc<[Write]>)> = {
+            let mut queue = shared.queue.lock();
+            loop {
+                #[cfg(test)]
+                if queue.halted {
+                    return;
+                }
+                if !queue.records.is_empty() || queue.closing {
+                    break;
+                }
+                shared.wake.wait(&mut queue);
+            }
+            if queue.records.is_empty() {
+                return;
+            }
+            // The commits of the next moments join these (see APPLY_EVERY).
+            let since = Instant::now();
+            while !queue.closing && since.elapsed() < APPLY_EVERY && shared.pending.read().bytes < APPLY_AT_ONCE_BYTES {
+                let left = APPLY_EVERY.saturating_sub(since.elapsed());
+                shared.wake.wait_for(&mut queue, left);
+            }
+            queue.records.drain(..).collect()
+        };
+        let last = records.last().expect("not empty").0;
+        shared.cycle.fetch_add(1, Ordering::SeqCst);
+        let applied = shared.file.apply(records.iter().flat_map(|(_, w)| w.iter()));
+        shared.cycle.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = applied {
+            if !failing {
+                tracing::error!(
+                    "{e}: the store file did not take the log's last commits; they stay in the log (durable) and are tried again"
+                );
+            }
+            failing = true;
+            let mut queue = shared.queue.lock();
+            for record in records.into_iter().rev() {
+                queue.records.push_front(record);
+            }
+            // Closing: one more try, once the file may be opened again; then the log keeps them.
+            if queue.closing && std::mem::replace(&mut last_try, true) {
+                return;
+            }
+            shared.wake.wait_for(&mut queue, REOPEN_EVERY);
+            continue;
+        }
+        if std::mem::take(&mut failing) {
+            tracing::info!("the store file takes the log's commits again");
+        }
+        {
+            let mut pending = shared.pending.write();
+            for write in records.iter().flat_map(|(_, w)| w.iter()) {
+                pending.forget(write, last);
+            }
+        }
+        if let Some(log) = log.lock().as_mut()
+            && let Err(e) = log.applied(last)
+        {
+            tracing::warn!("{}: cannot remove a segment the store file holds: {e}", log.dir().display());
+        }
+    }
+}
+
+impl Pending {
+    fn note(&mut self, seq: u64, write: &Write) {
+        let table = match self.tables.get_mut(&*write.table) {
+            Some(t) => t,
+            None => self.tables.entry(Arc::clone(&write.table)).or_default(),
+        };
+        let size = write.key.len() + write.value.as_ref().map_or(0, Vec::len);
+        match table.insert(write.key.clone(), (seq, write.value.clone())) {
+            Some((_, old)) => self.bytes = self.bytes + size - write.key.len() - old.map_or(0, |v| v.len()),
+            None => self.bytes += size,
+        }
+    }
+
+    /// The file holds every record up to `applied`: `write`'s key goes unless written since.
+    fn forget(&mut self, write: &Write, applied: u64) {
+        let Some(t) = self.tables.get_mut(&*write.table) else { return };
+        if t.get(&write.key).is_some_and(|(seq, _)| *seq <= applied) {
+            let (_, value) = t.remove(&write.key).expect("just found");
+            self.bytes -= write.key.len() + value.map_or(0, |v| v.len());
+            if t.is_empty() {
+                self.tables.remove(&*write.table);
+            }
+        }
+    }
+
+    /// The pending writes of `table` from `from` to `to`, in key order.
+    fn range(&self, table: &str, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let Some(t) = self.tables.get(table).filter(|_| from < to) else { return Vec::new() };
+        t.range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Excluded(to)))
+            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn all(&self, table: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.tables.get(table).map_or_else(Vec::new, |t| t.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect())
+    }
+}
+
+/// `file`'s records with `over` laid on them (a put replaces or adds, a removal removes).
+fn merge(file: Vec<Record>, over: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Vec<Record> {
+    if over.is_empty() {
+        return file;
+    }
+    let mut out = Vec::with_capacity(file.len() + over.len());
+    let mut file = file.into_iter().peekable();
+    for (key, value) in over {
+        while let Some(r) = file.next_if(|(k, _)| *k < key) {
+            out.push(r);
+        }
+        file.next_if(|(k, _)| *k == key);
+        if let Some(v) = value {
+            out.push((key, v));
+        }
+    }
+    out.extend(file);
+    out
+}
+
+impl RedbStore {
+    /// `read` (the pending writes taken first, then the file), again until no transaction of
+    /// the applier began or ended meanwhile.
+    ///
+    /// Why that is one commit's state: the writes of a transaction under way were pending
+    /// before it began and are forgotten only after it ended, so the copy holds them whether
+    /// or not the file shows them yet; and no later commit reaches the file during the read.
+    fn consistent<R>(&self, mut read: impl FnMut() -> Result<R, StoreError>) -> Result<R, StoreError> {
+        loop {
+            let before = self.shared.cycle.load(Ordering::SeqCst);
+            let result = read()?;
+            if self.shared.cycle.load(Ordering::SeqCst) == before {
+                return Ok(result);
+            }
+        }
+    }
+
+    fn read_merged<'a>(&self, name: &str, from: &'a [u8], to: Option<&'a [u8]>) -> Result<Vec<Record>, StoreError> {
+        self.consistent(|| match to {
+            None => {
+                let over = self.shared.pending.read().all(name);
+                Ok(merge(self.shared.file.read(name, ..)?, over))
+            }
+            Some(to) => {
+                let over = self.shared.pending.read().range(name, from, to);
+                Ok(merge(self.shared.file.read(name, from..to)?, over))
+            }
+        })
+    }
+}
+
+impl Storage for RedbStore {
+    fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+        self.read_merged(name, &[], None)
+    }
+
+    fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        self.read_merged(name, from, Some(to))
+    }
+
+    fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        // The pending writes first: one the applier forgets after this has reached the file
+        // by then. One key needs no more (see `consistent`).
+        if let Some((_, value)) = self.shared.pending.read().tables.get(name).and_then(|t| t.get(key)) {
+            return Ok(value.clone());
+        }
+        self.shared.file.get(name, key)
+    }
+
+    fn read_ranges(&self, ranges: &[KeyRange<'_>]) -> Result<Vec<Vec<Record>>, StoreError> {
+        self.consistent(|| {
+            let over: Vec<_> = {
+                let pending = self.shared.pending.read();
+                ranges.iter().map(|r| pending.range(r.table, r.from, r.to)).collect()
+            };
+            let read = self.shared.file.read_ranges(ranges)?;
+            Ok(read.into_iter().zip(over).map(|(file, over)| merge(file, over)).collect())
+        })
+    }
+
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let shown = &self.shared.file.shown;
+        let mut log = self.log.lock();
+        let log = log.as_mut().ok_or_else(|| StoreError(format!("{shown}: the store is closed")))?;
+        let behind = self.shared.pending.read().bytes;
+        if behind > BEHIND_LIMIT {
+            return Err(StoreError(format!(
+                "{shown}: the store file is {} MiB behind its log (it cannot be written: is the disk failing?)",
+                behind >> 20
+            )));
+        }
+        let seq = log
+            .append(writes)
+            .map_err(|e| StoreError(format!("{}: commit: {e} (is the disk full or failing?)", log.dir().display())))?;
+        {
+            let mut pending = self.shared.pending.write();
+            for w in writes {
+                pending.note(seq, w);
+            }
+        }
+        self.shared.queue.lock().records.push_back((seq, Arc::from(writes)));
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    fn tables(&self) -> Result<Vec<String>, StoreError> {
+        // The file's tables, and those the pending writes make or empty (rare: a running
+        // server lists none; `export` and `check` open a store with nothing pending).
+        let mut names = self.shared.file.tables()?;
+        let touched: Vec<Arc<str>> = self.shared.pending.read().tables.keys().cloned().collect();
+        for name in touched {
+            let holds = !self.read_all(&name)?.is_empty();
+            match names.binary_search_by(|n| n.as_str().cmp(&name)) {
+                Ok(at) if !holds => drop(names.remove(at)),
+                Err(at) if holds => names.insert(at, name.to_string()),
+                _ => {}
+            }
+        }
+        Ok(names)
+    }
+}
+
+impl Drop for RedbStore {
+    /// The applier takes what is left; once the file holds all of it, the log goes.
+    fn drop(&mut self) {
+        let Some(applier) = self.applier.take() else { return };
+        self.shared.queue.lock().closing = true;
+        self.shared.wake.notify_one();
+        let _ = applier.join();
+        let Some(log) = self.log.lock().take() else { return };
+        if !self.shared.queue.lock().records.is_empty() {
+            tracing::warn!(
+                "{}: the store file did not take the last commits; they stay in the log and are applied at the next start",
+                log.dir().display()
+            );
+            return;
+        }
+        let dir = log.dir().to_path_buf();
+        if let Err(e) = log.remove() {
+            tracing::warn!("{}: cannot remove the store's log, whose commits are all in the file: {e}", dir.display());
+        }
+    }
+}
+
+/// The redb file: opened again after a failed commit.
+///
+/// redb refuses every later transaction after an I/O error ("Previous I/O error occurred"), so
+/// after a failed commit the database is closed and opened again: it is back at its last durable
+/// commit, and the writes it did not take are still in the log and pending.
+pub(super) struct RedbFile {
     /// `None` while it could not be opened again after a failed commit.
     pub(super) db: RwLock<Option<Database>>,
     path: PathBuf,
@@ -42,16 +434,8 @@ const REOPEN_EVERY: Duration = Duration::from_secs(1);
 pub const DAMAGED_ADVICE: &str = "the store file is damaged: stop the server, move the file away and restore the \
      last backup with `veltrix-server import FILE` (see \"When something goes wrong\" in docs/storage.md)";
 
-impl RedbStore {
-    /// Opens (or creates) the store file. A file that is not a redb database, is damaged (cut
-    /// short, overwritten), or is locked by another server, is an error saying so and what to
-    /// do; never a panic.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        Self::open_as(path, path)
-    }
-
-    /// [`open`](Self::open), with `shown` for the file's name in messages.
-    pub(super) fn open_as(path: &Path, shown: &Path) -> Result<Self, String> {
+impl RedbFile {
+    fn open(path: &Path, shown: &Path) -> Result<Self, String> {
         let shown = shown.display().to_string();
         let db = open_database(path, &shown)?;
         Ok(Self { db: RwLock::new(Some(db)), path: path.to_path_buf(), shown, reopen_failed: Mutex::new(None) })
@@ -93,8 +477,23 @@ impl RedbStore {
         }
     }
 
+    /// `writes`, in order, in one durable transaction; on failure the file is opened again.
+    fn apply<'a>(&self, writes: impl Iterator<Item = &'a Write>) -> Result<(), StoreError> {
+        // Closed by an earlier failure and not opened again since: now, or this fails.
+        let closed = self.db.read().is_none();
+        if closed {
+            self.reopen(&mut self.db.write())?;
+        }
+        let result = self.with_db(|db| self.write(db, writes));
+        let Err(e) = result else { return Ok(()) };
+        match self.reopen(&mut self.db.write()) {
+            Ok(()) => Err(e),
+            Err(reopen) => Err(StoreError(format!("{e}; {reopen}"))),
+        }
+    }
+
     /// The writes in one transaction.
-    fn write(&self, db: &Database, writes: &[Write]) -> Result<(), StoreError> {
+    fn write<'a>(&self, db: &Database, writes: impl Iterator<Item = &'a Write>) -> Result<(), StoreError> {
         // One table open per table; within a table the writes keep their order.
         let mut by_table: BTreeMap<&str, Vec<&Write>> = BTreeMap::new();
         for w in writes {
@@ -119,9 +518,7 @@ impl RedbStore {
         }
         txn.commit().map_err(|e| self.error("commit", e))
     }
-}
 
-impl RedbStore {
     /// Closes `db`: redb writes as it closes, and may panic on a damaged file, which is not the
     /// server's end.
     fn close(&self, db: Database) {
@@ -129,43 +526,7 @@ impl RedbStore {
             tracing::error!("{}: closing the store: redb panicked: {panic}", self.shown);
         }
     }
-}
 
-impl Drop for RedbStore {
-    fn drop(&mut self) {
-        if let Some(db) = self.db.get_mut().take() {
-            self.close(db);
-        }
-    }
-}
-
-/// Opens the redb file, mapping each way it can fail (a panic included) to what it means for
-/// an owner.
-fn open_database(path: &Path, shown: &str) -> Result<Database, String> {
-    let opened = crate::panics::catch(|| Database::create(path));
-    let damaged = |e: &dyn std::fmt::Display| format!("{shown}: cannot open the store: {e}: {DAMAGED_ADVICE}");
-    match opened {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
-            Err(format!("{shown}: cannot open the store: it is in use (is another server running in this folder?)"))
-        }
-        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
-            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-        {
-            Err(damaged(&format!("the file ends early ({e})")))
-        }
-        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => {
-            Err(format!("{shown}: cannot open the store: {e} (is the disk full or failing? the file is kept as it is)"))
-        }
-        Ok(Err(e)) => Err(damaged(&e)),
-        Err(panic) => Err(damaged(&format!("redb panicked: {panic}"))),
-    }
-}
-
-/// A table opened for reading.
-type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
-
-impl RedbStore {
     /// A table for reading; `None` when it does not exist (nothing written to it yet).
     fn open_read(&self, db: &Database, name: &str) -> Result<Option<BytesTable>, StoreError> {
         let txn = db.begin_read().map_err(|e| self.error("read", e))?;
@@ -187,19 +548,6 @@ impl RedbStore {
             }
             Ok(out)
         })
-    }
-}
-
-impl Storage for RedbStore {
-    fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        self.read(name, ..)
-    }
-
-    fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
-        if from >= to {
-            return Ok(Vec::new());
-        }
-        self.read(name, from..to)
     }
 
     fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -233,22 +581,6 @@ impl Storage for RedbStore {
         })
     }
 
-    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        // Closed by an earlier failure and not opened again since: now, or this commit fails.
-        let closed = self.db.read().is_none();
-        if closed {
-            self.reopen(&mut self.db.write())?;
-        }
-        let result = self.with_db(|db| self.write(db, writes));
-        let Err(e) = result else { return Ok(()) };
-        // redb refuses every transaction after an I/O error: closed and opened again, for the
-        // reads meanwhile and the next try.
-        match self.reopen(&mut self.db.write()) {
-            Ok(()) => Err(e),
-            Err(reopen) => Err(StoreError(format!("{e}; {reopen}"))),
-        }
-    }
-
     fn tables(&self) -> Result<Vec<String>, StoreError> {
         self.with_db(|db| {
             let txn = db.begin_read().map_err(|e| self.error("read", e))?;
@@ -264,5 +596,87 @@ impl Storage for RedbStore {
             names.sort();
             Ok(names)
         })
+    }
+}
+
+impl Drop for RedbFile {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.get_mut().take() {
+            self.close(db);
+        }
+    }
+}
+
+/// Opens the redb file, mapping each way it can fail (a panic included) to what it means for
+/// an owner.
+fn open_database(path: &Path, shown: &str) -> Result<Database, String> {
+    let opened = crate::panics::catch(|| Database::create(path));
+    let damaged = |e: &dyn std::fmt::Display| format!("{shown}: cannot open the store: {e}: {DAMAGED_ADVICE}");
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => {
+            Err(format!("{shown}: cannot open the store: it is in use (is another server running in this folder?)"))
+        }
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Err(damaged(&format!("the file ends early ({e})")))
+        }
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => {
+            Err(format!("{shown}: cannot open the store: {e} (is the disk full or failing? the file is kept as it is)"))
+        }
+        Ok(Err(e)) => Err(damaged(&e)),
+        Err(panic) => Err(damaged(&format!("redb panicked: {panic}"))),
+    }
+}
+
+/// A table opened for reading.
+type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(table: &str, key: &[u8], value: &[u8]) -> Write {
+        Write { table: Arc::from(table), key: key.to_vec(), value: Some(value.to_vec()) }
+    }
+
+    #[test]
+    fn the_pending_writes_lie_over_the_file_in_key_order() {
+        let file = vec![(b"a".to_vec(), b"1".to_vec()), (b"c".to_vec(), b"3".to_vec()), (b"e".to_vec(), b"5".to_vec())];
+        let over =
+            vec![(b"b".to_vec(), Some(b"2".to_vec())), (b"c".to_vec(), None), (b"e".to_vec(), Some(b"6".to_vec()))];
+        let merged = merge(file, over);
+        let expected = [(b"a", b"1"), (b"b", b"2"), (b"e", b"6")].map(|(k, v)| (k.to_vec(), v.to_vec()));
+        assert_eq!(merged, expected);
+    }
+
+    /// A store stopped as by SIGKILL, before the file took its commits: the log holds them, the
+    /// next open applies them, and the log then goes.
+    #[test]
+    fn commits_the_file_never_took_are_applied_from_the_log_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let store = RedbStore::open(&path).unwrap();
+        store.crash_applier();
+        store.commit(&[put("a", b"1", b"one"), put("b", b"2", b"two")]).unwrap();
+        store
+            .commit(&[Write { table: Arc::from("a"), key: b"1".to_vec(), value: None }, put("a", b"3", b"x")])
+            .unwrap();
+        // Read back before the file has them, through every kind of read.
+        assert_eq!(store.read_all("a").unwrap(), vec![(b"3".to_vec(), b"x".to_vec())]);
+        assert_eq!(store.get("a", b"1").unwrap(), None);
+        assert_eq!(store.get("b", b"2").unwrap(), Some(b"two".to_vec()));
+        assert_eq!(store.read_range("a", b"0", b"9").unwrap().len(), 1);
+        assert_eq!(store.tables().unwrap(), ["a", "b"]);
+        assert!(store.shared.file.tables().unwrap().is_empty(), "the file has taken nothing");
+        store.crash();
+        assert!(log::dir_of(&path).is_dir(), "the log stays after a crash");
+
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.shared.file.tables().unwrap(), ["a", "b"], "applied to the file as it opened");
+        assert_eq!(store.read_all("a").unwrap(), vec![(b"3".to_vec(), b"x".to_vec())]);
+        drop(store);
+        assert!(!log::dir_of(&path).exists(), "a store closed cleanly leaves no log");
     }
 }

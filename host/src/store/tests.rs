@@ -394,6 +394,38 @@ fn check_names_a_record_that_does_not_decode_and_changes_nothing() {
     assert!(std::fs::read(&path).unwrap() == damaged, "check changes nothing");
 }
 
+/// `check` of a store a crash left with commits in its log: they are counted, applied to the
+/// copy; the store file and its log stay as they were.
+#[test]
+fn check_applies_the_log_on_its_copy_and_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE);
+    RedbStore::open(&path).unwrap().commit(&[put("a", b"\x01", b"\x01")]).unwrap();
+    let store = RedbStore::open(&path).unwrap();
+    store.crash_applier();
+    store.commit(&[put("b", b"\x02", b"\x02")]).unwrap();
+    store.crash();
+    let segments = || -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut all: Vec<_> = std::fs::read_dir(log::dir_of(&path))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let (file, log) = (std::fs::read(&path).unwrap(), segments());
+    assert_eq!(log.len(), 1);
+
+    let report = check(&path).unwrap();
+    assert_eq!(report.summary, Summary { tables: 2, records: 2 });
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    assert!(std::fs::read(&path).unwrap() == file && segments() == log, "check changes nothing");
+}
+
 #[test]
 fn faults_fail_commits_at_the_chance_given() {
     let faulty = FaultyStore::new(veltrix_sdk::MemoryStore::default(), "0.25,7").unwrap();

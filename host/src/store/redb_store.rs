@@ -1,15 +1,15 @@
 //! redb behind the sdk's [`Storage`] trait, with its write-ahead log in front: a commit is
 //! durable once its record is in the log ([`super::log`]); the applier thread then writes the
-//! log's records into the redb file, the commits that came meanwhile in one durable transaction,
-//! and reads see the file with the writes it has not taken yet laid over it. A file redb cannot
-//! read is an error, never a panic.
+//! commits into the redb file, the newest write of each key that came meanwhile in one durable
+//! transaction, and reads see the file with the writes it has not taken yet laid over it. A file
+//! redb cannot read is an error, never a panic.
 //!
 //! Why: a redb commit of a tick's writes rewrites pages all over the file and waits for each to
 //! reach the disk; the log's record is one sequential write. The tick waits for the record
 //! only, and the file's work is done beside it, for several ticks at once.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -18,6 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
@@ -28,10 +29,12 @@ use super::log::{self, Log};
 pub const FILE: &str = "veltrix.redb";
 
 /// How long the applier gathers commits before it writes them into the file, unless the store
-/// is closing or [`APPLY_AT_ONCE_BYTES`] wait. One transaction of many ticks' writes rewrites
-/// each page of the file's trees once, not once a tick: at a clue drop (12,000 digs in a
-/// second) that is most of the file's work saved (docs/benchmarks.md, "The store's log").
-const APPLY_EVERY: Duration = Duration::from_millis(500);
+/// is closing or [`APPLY_AT_ONCE_BYTES`] wait. One transaction of several ticks' writes
+/// rewrites each page of the file's trees once, not once a tick. Longer saves a little more
+/// CPU in a clue drop but holds the transaction's pages in memory longer: at 12,000 players,
+/// half a second cost about 550 bytes a player against 150 for this (docs/benchmarks.md, "The
+/// store's log").
+const APPLY_EVERY: Duration = Duration::from_millis(100);
 
 /// Pending writes (bytes of keys and values) that are applied without waiting.
 const APPLY_AT_ONCE_BYTES: usize = 16 << 20;
@@ -65,30 +68,38 @@ struct Shared {
     /// (even). A read that saw the same count before and after it took the pending writes and
     /// the file as one commit left them (see [`RedbStore::consistent`]); readers never wait.
     cycle: AtomicU64,
-    /// The records for the applier, in log order, and whether the store is closing.
+    /// What the applier waits on: the last commit, and whether the store is closing.
     queue: Mutex<Queue>,
     wake: Condvar,
 }
 
 #[derive(Default)]
 struct Queue {
-    records: VecDeque<(u64, Arc<[Write]>)>,
+    /// The sequence number of the last commit in the log (0: none since the store opened).
+    committed: u64,
     closing: bool,
     /// A test's crash: the applier stops where it is, and nothing more reaches the file.
     #[cfg(test)]
     halted: bool,
 }
 
-/// The log's writes the file has not taken, by table and key: the newest of each, with its
-/// record's sequence number (`None`: removed).
+/// The log's writes the file has not taken, by table and key: only the newest of each (a
+/// player's record rewritten every tick is held once), with its record's sequence number.
 #[derive(Default)]
 struct Pending {
     tables: HashMap<Arc<str>, PendingTable>,
+    /// Bytes of the keys and values held.
     bytes: usize,
+    /// The sequence number of the last commit noted.
+    last: u64,
 }
 
-/// A table's pending writes: key -> (the record's sequence number, the value or `None`).
-type PendingTable = BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>;
+/// A table's pending writes: key -> (the record's sequence number, the value or `None`:
+/// removed).
+type PendingTable = BTreeMap<Vec<u8>, (u64, Option<Bytes>)>;
+
+/// The pending writes the applier takes: table, key, value (shared with `Pending`, not copied).
+type Snapshot = Vec<(Arc<str>, Vec<u8>, Option<Bytes>)>;
 
 impl RedbStore {
     /// Opens (or creates) the store file and applies what its log holds (the commits a server
@@ -111,7 +122,10 @@ impl RedbStore {
             );
         }
         if let Some(&(last, _)) = recovered.records.last() {
-            let writes = recovered.records.iter().flat_map(|(_, w)| w);
+            let writes = recovered
+                .records
+                .iter()
+                .flat_map(|(_, w)| w.iter().map(|w| (&*w.table, &w.key[..], w.value.as_deref())));
             file.apply(writes).map_err(|e| format!("cannot apply the store's log to the file: {e}"))?;
             log.applied(last).map_err(|e| format!("{}: cannot remove what was applied: {e}", log.dir().display()))?;
             tracing::info!("applied {} commit(s) from the store's log", recovered.records.len());
@@ -155,28 +169,28 @@ impl RedbStore {
     }
 }
 
-/// The applier thread: takes the log's records as they come, all that are waiting in one
-/// durable transaction, then forgets them (the pending writes, and the log's segments).
+/// The applier thread: every [`APPLY_EVERY`], the newest pending write of each key in one
+/// durable transaction; then those not written since are forgotten (and the log's segments).
 fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
     // Background work: the threads players wait on (tick, network, writers) go first. Raising
     // a thread's nice needs no privilege; if it fails the thread runs at the usual priority.
     // SAFETY: plain system calls on this thread's own id.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, APPLIER_NICE) };
-    let (mut failing, mut last_try) = (false, false);
+    let (mut applied, mut failing, mut last_try) = (0, false, false);
     loop {
-        let records: Vec<(u64, Arc<[Write]>)> = {
+        {
             let mut queue = shared.queue.lock();
             loop {
                 #[cfg(test)]
                 if queue.halted {
                     return;
                 }
-                if !queue.records.is_empty() || queue.closing {
+                if queue.committed > applied || queue.closing {
                     break;
                 }
                 shared.wake.wait(&mut queue);
             }
-            if queue.records.is_empty() {
+            if queue.committed == applied {
                 return;
             }
             // The commits of the next moments join these (see APPLY_EVERY).
@@ -185,13 +199,13 @@ fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
                 let left = APPLY_EVERY.saturating_sub(since.elapsed());
                 shared.wake.wait_for(&mut queue, left);
             }
-            queue.records.drain(..).collect()
-        };
-        let last = records.last().expect("not empty").0;
+        }
+        // Taken before the cycle begins: see `RedbStore::consistent`.
+        let (upto, snapshot) = shared.pending.read().snapshot();
         shared.cycle.fetch_add(1, Ordering::SeqCst);
-        let applied = shared.file.apply(records.iter().flat_map(|(_, w)| w.iter()));
+        let result = shared.file.apply(snapshot.iter().map(|(t, k, v)| (&**t, &k[..], v.as_deref())));
         shared.cycle.fetch_add(1, Ordering::SeqCst);
-        if let Err(e) = applied {
+        if let Err(e) = result {
             if !failing {
                 tracing::error!(
                     "{e}: the store file did not take the log's last commits; they stay in the log (durable) and are tried again"
@@ -199,9 +213,6 @@ fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
             }
             failing = true;
             let mut queue = shared.queue.lock();
-            for record in records.into_iter().rev() {
-                queue.records.push_front(record);
-            }
             // Closing: one more try, once the file may be opened again; then the log keeps them.
             if queue.closing && std::mem::replace(&mut last_try, true) {
                 return;
@@ -212,14 +223,10 @@ fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
         if std::mem::take(&mut failing) {
             tracing::info!("the store file takes the log's commits again");
         }
-        {
-            let mut pending = shared.pending.write();
-            for write in records.iter().flat_map(|(_, w)| w.iter()) {
-                pending.forget(write, last);
-            }
-        }
+        applied = upto;
+        shared.pending.write().forget(&snapshot, upto);
         if let Some(log) = log.lock().as_mut()
-            && let Err(e) = log.applied(last)
+            && let Err(e) = log.applied(upto)
         {
             tracing::warn!("{}: cannot remove a segment the store file holds: {e}", log.dir().display());
         }
@@ -232,21 +239,40 @@ impl Pending {
             Some(t) => t,
             None => self.tables.entry(Arc::clone(&write.table)).or_default(),
         };
-        let size = write.key.len() + write.value.as_ref().map_or(0, Vec::len);
-        match table.insert(write.key.clone(), (seq, write.value.clone())) {
-            Some((_, old)) => self.bytes = self.bytes + size - write.key.len() - old.map_or(0, |v| v.len()),
-            None => self.bytes += size,
+        let value = write.value.as_deref().map(Bytes::copy_from_slice);
+        let size = write.key.len() + value.as_ref().map_or(0, Bytes::len);
+        match table.get_mut(&write.key[..]) {
+            Some(held) => {
+                let (_, old) = std::mem::replace(held, (seq, value));
+                self.bytes = self.bytes + size - write.key.len() - old.map_or(0, |v| v.len());
+            }
+            None => {
+                table.insert(write.key.clone(), (seq, value));
+                self.bytes += size;
+            }
         }
     }
 
-    /// The file holds every record up to `applied`: `write`'s key goes unless written since.
-    fn forget(&mut self, write: &Write, applied: u64) {
-        let Some(t) = self.tables.get_mut(&*write.table) else { return };
-        if t.get(&write.key).is_some_and(|(seq, _)| *seq <= applied) {
-            let (_, value) = t.remove(&write.key).expect("just found");
-            self.bytes -= write.key.len() + value.map_or(0, |v| v.len());
-            if t.is_empty() {
-                self.tables.remove(&*write.table);
+    /// Every pending write, and the last commit they include.
+    fn snapshot(&self) -> (u64, Snapshot) {
+        let writes = self
+            .tables
+            .iter()
+            .flat_map(|(t, writes)| writes.iter().map(|(k, (_, v))| (Arc::clone(t), k.clone(), v.clone())))
+            .collect();
+        (self.last, writes)
+    }
+
+    /// The file holds every commit up to `applied`: the snapshot's keys go unless written since.
+    fn forget(&mut self, snapshot: &Snapshot, applied: u64) {
+        for (table, key, _) in snapshot {
+            let Some(t) = self.tables.get_mut(&**table) else { continue };
+            if t.get(key).is_some_and(|(seq, _)| *seq <= applied) {
+                let (_, value) = t.remove(key).expect("just found");
+                self.bytes -= key.len() + value.map_or(0, |v| v.len());
+                if t.is_empty() {
+                    self.tables.remove(&**table);
+                }
             }
         }
     }
@@ -255,12 +281,13 @@ impl Pending {
     fn range(&self, table: &str, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let Some(t) = self.tables.get(table).filter(|_| from < to) else { return Vec::new() };
         t.range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Excluded(to)))
-            .map(|(k, (_, v))| (k.clone(), v.clone()))
+            .map(|(k, (_, v))| (k.clone(), v.as_deref().map(<[u8]>::to_vec)))
             .collect()
     }
 
     fn all(&self, table: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        self.tables.get(table).map_or_else(Vec::new, |t| t.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect())
+        let Some(t) = self.tables.get(table) else { return Vec::new() };
+        t.iter().map(|(k, (_, v))| (k.clone(), v.as_deref().map(<[u8]>::to_vec))).collect()
     }
 }
 
@@ -331,7 +358,7 @@ impl Storage for RedbStore {
         // The pending writes first: one the applier forgets after this has reached the file
         // by then. One key needs no more (see `consistent`).
         if let Some((_, value)) = self.shared.pending.read().tables.get(name).and_then(|t| t.get(key)) {
-            return Ok(value.clone());
+            return Ok(value.as_deref().map(<[u8]>::to_vec));
         }
         self.shared.file.get(name, key)
     }
@@ -366,8 +393,10 @@ impl Storage for RedbStore {
             for w in writes {
                 pending.note(seq, w);
             }
+            // Even with no writes: the applier counts up to the last commit.
+            pending.last = seq;
         }
-        self.shared.queue.lock().records.push_back((seq, Arc::from(writes)));
+        self.shared.queue.lock().committed = seq;
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -397,7 +426,7 @@ impl Drop for RedbStore {
         self.shared.wake.notify_one();
         let _ = applier.join();
         let Some(log) = self.log.lock().take() else { return };
-        if !self.shared.queue.lock().records.is_empty() {
+        if !self.shared.pending.read().tables.is_empty() {
             tracing::warn!(
                 "{}: the store file did not take the last commits; they stay in the log and are applied at the next start",
                 log.dir().display()
@@ -477,8 +506,9 @@ impl RedbFile {
         }
     }
 
-    /// `writes`, in order, in one durable transaction; on failure the file is opened again.
-    fn apply<'a>(&self, writes: impl Iterator<Item = &'a Write>) -> Result<(), StoreError> {
+    /// `writes` (table, key, value or removal), in order, in one durable transaction; on
+    /// failure the file is opened again.
+    fn apply<'a>(&self, writes: impl Iterator<Item = WritePart<'a>>) -> Result<(), StoreError> {
         // Closed by an earlier failure and not opened again since: now, or this fails.
         let closed = self.db.read().is_none();
         if closed {
@@ -493,19 +523,19 @@ impl RedbFile {
     }
 
     /// The writes in one transaction.
-    fn write<'a>(&self, db: &Database, writes: impl Iterator<Item = &'a Write>) -> Result<(), StoreError> {
+    fn write<'a>(&self, db: &Database, writes: impl Iterator<Item = WritePart<'a>>) -> Result<(), StoreError> {
         // One table open per table; within a table the writes keep their order.
-        let mut by_table: BTreeMap<&str, Vec<&Write>> = BTreeMap::new();
-        for w in writes {
-            by_table.entry(&w.table).or_default().push(w);
+        let mut by_table: BTreeMap<&str, Vec<WritePart<'a>>> = BTreeMap::new();
+        for write in writes {
+            by_table.entry(write.0).or_default().push(write);
         }
         let txn = db.begin_write().map_err(|e| self.error("begin a write", e))?;
         for (name, writes) in by_table {
             let mut t = txn.open_table(table(name)).map_err(|e| self.error(&format!("table {name}"), e))?;
-            for w in writes {
-                match &w.value {
-                    Some(v) => t.insert(w.key.as_slice(), v.as_slice()).map(drop),
-                    None => t.remove(w.key.as_slice()).map(drop),
+            for (_, key, value) in writes {
+                match value {
+                    Some(v) => t.insert(key, v).map(drop),
+                    None => t.remove(key).map(drop),
                 }
                 .map_err(|e| self.error(&format!("table {name}"), e))?;
             }
@@ -629,6 +659,9 @@ fn open_database(path: &Path, shown: &str) -> Result<Database, String> {
         Err(panic) => Err(damaged(&format!("redb panicked: {panic}"))),
     }
 }
+
+/// One write as the file takes it: table, key, value (`None`: removed).
+type WritePart<'a> = (&'a str, &'a [u8], Option<&'a [u8]>);
 
 /// A table opened for reading.
 type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;

@@ -32,8 +32,8 @@ pub const FILE: &str = "veltrix.redb";
 /// is closing or [`APPLY_AT_ONCE_BYTES`] wait. One transaction of several ticks' writes
 /// rewrites each page of the file's trees once, not once a tick. Longer saves a little more
 /// CPU in a clue drop but holds the transaction's pages in memory longer: at 12,000 players,
-/// half a second cost about 550 bytes a player against 150 for this (docs/benchmarks.md, "The
-/// store's log").
+/// half a second kept about 450 bytes a player more than this (docs/benchmarks.md, "The store's
+/// log").
 const APPLY_EVERY: Duration = Duration::from_millis(100);
 
 /// Pending writes (bytes of keys and values) that are applied without waiting.

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub store_writable: Gauge,
     /// Commits that failed (each tick of an outage tries again).
     pub store_commit_failures: Counter,
+    /// Bytes of committed writes in the store's log that the store file has not taken yet.
+    pub store_log_behind_bytes: Gauge,
     /// Shards only: 1 while the ledger (NATS JetStream) can be reached, 0 while claims are
     /// refused for want of it.
     pub cluster_ledger_available: Gauge,
@@ -68,6 +70,7 @@ impl Metrics {
             ]),
             store_writable: Gauge::default(),
             store_commit_failures: Counter::default(),
+            store_log_behind_bytes: Gauge::default(),
             cluster_ledger_available: Gauge::default(),
             cluster_remote_players: Gauge::default(),
             cluster_remote_players_near: Gauge::default(),
@@ -95,6 +98,12 @@ impl Metrics {
             "store_writable",
             "1 while the store commits, 0 while its commits fail (claims are refused meanwhile)",
             m.store_writable.clone(),
+        );
+        registry.register(
+            "store_log_behind_bytes",
+            "Bytes of committed writes in the store's log that the store file has not taken yet (it takes them every \
+             100 ms: a value that keeps growing means the file cannot be written)",
+            m.store_log_behind_bytes.clone(),
         );
         registry.register(
             "cluster_ledger_available",

@@ -12,7 +12,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -20,6 +20,7 @@ use std::{
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
+use prometheus_client::metrics::gauge::Gauge;
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition, TableHandle};
 use veltrix_sdk::{KeyRange, Record, Storage, StoreError, Write};
 
@@ -70,6 +71,9 @@ struct Shared {
     cycle: AtomicU64,
     /// What the applier waits on: the last commit, and whether the store is closing.
     queue: Mutex<Queue>,
+    /// Where the pending bytes are shown (`veltrix_store_log_behind_bytes`), once the server
+    /// has given it.
+    behind: OnceLock<Gauge>,
     wake: Condvar,
 }
 
@@ -136,6 +140,7 @@ impl RedbStore {
             cycle: AtomicU64::new(0),
             queue: Mutex::default(),
             wake: Condvar::new(),
+            behind: OnceLock::new(),
         });
         let log = Arc::new(Mutex::new(Some(log)));
         let applier = {
@@ -146,6 +151,12 @@ impl RedbStore {
                 .map_err(|e| format!("cannot start the store's applier thread: {e}"))?
         };
         Ok(Self { shared, log, applier: Some(applier) })
+    }
+
+    /// Shows in `gauge` how many bytes of committed writes the file has not taken yet.
+    pub fn report_behind(&self, gauge: Gauge) {
+        gauge.set(self.shared.pending.read().bytes as i64);
+        let _ = self.shared.behind.set(gauge);
     }
 
     /// The redb database, for the integrity check.
@@ -224,11 +235,24 @@ fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
             tracing::info!("the store file takes the log's commits again");
         }
         applied = upto;
-        shared.pending.write().forget(&snapshot, upto);
+        let behind = {
+            let mut pending = shared.pending.write();
+            pending.forget(&snapshot, upto);
+            pending.bytes
+        };
+        shared.show_behind(behind);
         if let Some(log) = log.lock().as_mut()
             && let Err(e) = log.applied(upto)
         {
             tracing::warn!("{}: cannot remove a segment the store file holds: {e}", log.dir().display());
+        }
+    }
+}
+
+impl Shared {
+    fn show_behind(&self, bytes: usize) {
+        if let Some(gauge) = self.behind.get() {
+            gauge.set(bytes as i64);
         }
     }
 }
@@ -395,6 +419,7 @@ impl Storage for RedbStore {
             }
             // Even with no writes: the applier counts up to the last commit.
             pending.last = seq;
+            self.shared.show_behind(pending.bytes);
         }
         self.shared.queue.lock().committed = seq;
         self.shared.wake.notify_one();
@@ -691,8 +716,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
         let store = RedbStore::open(&path).unwrap();
+        let behind = Gauge::default();
+        store.report_behind(behind.clone());
         store.crash_applier();
         store.commit(&[put("a", b"1", b"one"), put("b", b"2", b"two")]).unwrap();
+        assert_eq!(behind.get(), 8, "two keys and two values of bytes the file has not taken");
         store
             .commit(&[Write { table: Arc::from("a"), key: b"1".to_vec(), value: None }, put("a", b"3", b"x")])
             .unwrap();
@@ -708,6 +736,16 @@ mod tests {
 
         let store = RedbStore::open(&path).unwrap();
         assert_eq!(store.shared.file.tables().unwrap(), ["a", "b"], "applied to the file as it opened");
+        // A live applier takes a commit within its period, and the gauge says so.
+        let behind = Gauge::default();
+        store.report_behind(behind.clone());
+        store.commit(&[put("c", b"1", b"x")]).unwrap();
+        let waited = Instant::now();
+        while behind.get() != 0 {
+            assert!(waited.elapsed() < Duration::from_secs(10), "the applier took nothing");
+            std::thread::yield_now();
+        }
+        assert_eq!(store.shared.file.get("c", b"1").unwrap(), Some(b"x".to_vec()));
         assert_eq!(store.read_all("a").unwrap(), vec![(b"3".to_vec(), b"x".to_vec())]);
         drop(store);
         assert!(!log::dir_of(&path).exists(), "a store closed cleanly leaves no log");

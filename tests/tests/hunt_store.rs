@@ -254,6 +254,8 @@ async fn a_full_disk_refuses_digs_in_words_and_loses_nothing_once_there_is_room(
     let well = dig(&mut alice, 255, 256).await;
     next(&mut alice, "LootGranted", Some(well)).await;
     assert_eq!(live.metric("veltrix_store_writable"), "1");
+    let behind = live.metric("veltrix_store_log_behind_bytes");
+    assert!(behind.parse::<u64>().is_ok(), "bytes the store file has not taken: {behind}");
 
     let filler = disk.fill();
     // Digs where nothing is: each one's answer is recorded, a write every tick, until the full

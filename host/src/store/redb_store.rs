@@ -10,6 +10,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    ops::Bound,
     path::{Path, PathBuf},
     sync::{
         Arc, OnceLock,
@@ -69,7 +70,8 @@ struct Shared {
     /// (even). A read that saw the same count before and after it took the pending writes and
     /// the file as one commit left them (see [`RedbStore::consistent`]); readers never wait.
     cycle: AtomicU64,
-    /// What the applier waits on: the last commit, and whether the store is closing.
+    /// Whether the store is closing; the lock the applier waits on for commits (the last one
+    /// is `Pending::last`).
     queue: Mutex<Queue>,
     /// Where the pending bytes are shown (`veltrix_store_log_behind_bytes`), once the server
     /// has given it.
@@ -79,8 +81,6 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    /// The sequence number of the last commit in the log (0: none since the store opened).
-    committed: u64,
     closing: bool,
     /// A test's crash: the applier stops where it is, and nothing more reaches the file.
     #[cfg(test)]
@@ -94,7 +94,8 @@ struct Pending {
     tables: HashMap<Arc<str>, PendingTable>,
     /// Bytes of the keys and values held.
     bytes: usize,
-    /// The sequence number of the last commit noted.
+    /// The sequence number of the last commit (0: none since the store opened); the applier
+    /// has work while it is past what it applied.
     last: u64,
 }
 
@@ -196,12 +197,12 @@ fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
                 if queue.halted {
                     return;
                 }
-                if queue.committed > applied || queue.closing {
+                if shared.pending.read().last > applied || queue.closing {
                     break;
                 }
                 shared.wake.wait(&mut queue);
             }
-            if queue.committed == applied {
+            if shared.pending.read().last == applied {
                 return;
             }
             // The commits of the next moments join these (see APPLY_EVERY).
@@ -301,17 +302,27 @@ impl Pending {
         }
     }
 
-    /// The pending writes of `table` from `from` to `to`, in key order.
-    fn range(&self, table: &str, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let Some(t) = self.tables.get(table).filter(|_| from < to) else { return Vec::new() };
-        t.range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Excluded(to)))
-            .map(|(k, (_, v))| (k.clone(), v.as_deref().map(<[u8]>::to_vec)))
-            .collect()
+    /// The pending writes of `table` within `keys` (an empty range when it starts past its
+    /// end), in key order.
+    fn range(&self, table: &str, keys: Keys<'_>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let Some(t) = self.tables.get(table).filter(|_| !starts_past_end(keys)) else { return Vec::new() };
+        t.range::<[u8], _>(keys).map(|(k, (_, v))| (k.clone(), v.as_deref().map(<[u8]>::to_vec))).collect()
     }
+}
 
-    fn all(&self, table: &str) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let Some(t) = self.tables.get(table) else { return Vec::new() };
-        t.iter().map(|(k, (_, v))| (k.clone(), v.as_deref().map(<[u8]>::to_vec))).collect()
+/// A range of keys.
+type Keys<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
+/// `from..to` as [`Keys`].
+fn keys<'a>(from: &'a [u8], to: &'a [u8]) -> Keys<'a> {
+    (Bound::Included(from), Bound::Excluded(to))
+}
+
+/// Whether `keys` holds nothing by its bounds alone (a `BTreeMap` range panics on it).
+fn starts_past_end(keys: Keys<'_>) -> bool {
+    match keys {
+        (Bound::Included(from), Bound::Excluded(to)) => from >= to,
+        _ => false,
     }
 }
 
@@ -352,30 +363,25 @@ impl RedbStore {
         }
     }
 
-    fn read_merged<'a>(&self, name: &str, from: &'a [u8], to: Option<&'a [u8]>) -> Result<Vec<Record>, StoreError> {
-        self.consistent(|| match to {
-            None => {
-                let over = self.shared.pending.read().all(name);
-                Ok(merge(self.shared.file.read(name, ..)?, over))
-            }
-            Some(to) => {
-                let over = self.shared.pending.read().range(name, from, to);
-                Ok(merge(self.shared.file.read(name, from..to)?, over))
-            }
+    /// The records of `name` within `keys`: the file's with the pending writes laid over them.
+    fn read_merged(&self, name: &str, keys: Keys<'_>) -> Result<Vec<Record>, StoreError> {
+        self.consistent(|| {
+            let over = self.shared.pending.read().range(name, keys);
+            Ok(merge(self.shared.file.read(name, keys)?, over))
         })
     }
 }
 
 impl Storage for RedbStore {
     fn read_all(&self, name: &str) -> Result<Vec<Record>, StoreError> {
-        self.read_merged(name, &[], None)
+        self.read_merged(name, (Bound::Unbounded, Bound::Unbounded))
     }
 
     fn read_range(&self, name: &str, from: &[u8], to: &[u8]) -> Result<Vec<Record>, StoreError> {
         if from >= to {
             return Ok(Vec::new());
         }
-        self.read_merged(name, from, Some(to))
+        self.read_merged(name, keys(from, to))
     }
 
     fn get(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -391,7 +397,7 @@ impl Storage for RedbStore {
         self.consistent(|| {
             let over: Vec<_> = {
                 let pending = self.shared.pending.read();
-                ranges.iter().map(|r| pending.range(r.table, r.from, r.to)).collect()
+                ranges.iter().map(|r| pending.range(r.table, keys(r.from, r.to))).collect()
             };
             let read = self.shared.file.read_ranges(ranges)?;
             Ok(read.into_iter().zip(over).map(|(file, over)| merge(file, over)).collect())
@@ -421,7 +427,8 @@ impl Storage for RedbStore {
             pending.last = seq;
             self.shared.show_behind(pending.bytes);
         }
-        self.shared.queue.lock().committed = seq;
+        // Under the applier's lock, so that the wake cannot fall between its check and its wait.
+        let _queue = self.shared.queue.lock();
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -593,11 +600,11 @@ impl RedbFile {
     }
 
     /// The records of a table within `range`, in key order.
-    fn read<'a>(&self, name: &str, range: impl std::ops::RangeBounds<&'a [u8]>) -> Result<Vec<Record>, StoreError> {
+    fn read(&self, name: &str, range: Keys<'_>) -> Result<Vec<Record>, StoreError> {
         self.with_db(|db| {
             let Some(t) = self.open_read(db, name)? else { return Ok(Vec::new()) };
             let mut out = Vec::new();
-            for entry in t.range(range).map_err(|e| self.error(&format!("table {name}"), e))? {
+            for entry in t.range::<&[u8]>(range).map_err(|e| self.error(&format!("table {name}"), e))? {
                 let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
                 out.push((k.value().to_vec(), v.value().to_vec()));
             }

@@ -5,8 +5,9 @@
 //!
 //! A bot connects from its own loopback address (`source_address`), upgrades, sends its
 //! `Hello` and waits for the `Welcome`, all without blocking; then it reads every frame as it
-//! comes (edge-triggered: a readable socket is read until it would block) and acts when its
-//! next action is due, the thread sleeping in `poll` until the earliest due time of its bots.
+//! comes (edge-triggered: a readable socket is read until it would block, or until a read
+//! shorter than its buffer emptied it, [`ReadEdge`]) and acts when its next action is due, the
+//! thread sleeping in `poll` until the earliest due time of its bots.
 
 use std::{
     cmp::Reverse,
@@ -17,10 +18,11 @@ use std::{
     time::Duration,
 };
 
-use mio::{Events, Interest, Poll, Token, Waker, net::TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker, event::Event, net::TcpStream};
 use tungstenite::{
     ClientHandshake, HandshakeError, Message, WebSocket, handshake::MidHandshake, protocol::WebSocketConfig,
 };
+use veltrix_host::net::socket::ReadEdge;
 use veltrix_protocol::{
     ClientMessage, Move, ServerMessage, decode_server_frame, decode_server_frame_into, encode_client_frame,
 };
@@ -123,7 +125,7 @@ impl BotLoop {
             for event in &events {
                 match event.token() {
                     WAKER => self.take_in(),
-                    Token(slot) => self.progress(slot),
+                    Token(slot) => self.ready(slot, event),
                 }
             }
             self.act_when_due();
@@ -173,6 +175,23 @@ impl BotLoop {
         self.arm(slot, at);
     }
 
+    /// The socket of the bot in `slot` is ready (`event`): what it can do now.
+    fn ready(&mut self, slot: usize, event: &Event) {
+        let Some(bot) = self.bots.get_mut(slot) else { return };
+        let closed = event.is_read_closed() || event.is_error();
+        if event.is_readable() || closed {
+            let stream = match &mut bot.conn {
+                Conn::Upgrading(mid) => Some(mid.get_mut().get_mut()),
+                Conn::Welcoming(ws) | Conn::Open(ws) => Some(ws.get_mut()),
+                _ => None,
+            };
+            if let Some(stream) = stream {
+                stream.edge.ready(closed);
+            }
+        }
+        self.progress(slot);
+    }
+
     /// Whatever the bot in `slot` can do now on its socket: connect, upgrade, read, write.
     fn progress(&mut self, slot: usize) {
         let Some(bot) = self.bots.get_mut(slot) else { return };
@@ -180,7 +199,8 @@ impl BotLoop {
             Conn::Connecting(tcp) => match tcp.take_error() {
                 Ok(None) if tcp.peer_addr().is_ok() => {
                     let url = format!("ws://{}/", self.shared.addrs[self.shared.topology.shard_of(bot.index)]);
-                    let upgrade = tungstenite::client::client_with_config(url.as_str(), tcp, Some(self.config));
+                    let stream = Stream { tcp, edge: ReadEdge::default() };
+                    let upgrade = tungstenite::client::client_with_config(url.as_str(), stream, Some(self.config));
                     self.upgraded(slot, upgrade);
                 }
                 Ok(None) => bot.conn = Conn::Connecting(tcp),
@@ -201,8 +221,8 @@ impl BotLoop {
         &mut self,
         slot: usize,
         upgrade: Result<
-            (WebSocket<TcpStream>, tungstenite::handshake::client::Response),
-            HandshakeError<ClientHandshake<TcpStream>>,
+            (WebSocket<Stream>, tungstenite::handshake::client::Response),
+            HandshakeError<ClientHandshake<Stream>>,
         >,
     ) {
         match upgrade {
@@ -221,7 +241,7 @@ impl BotLoop {
 
     /// Waits for the `Welcome`: then the bot plays (first connection) or plays on (after the
     /// storm dropped its first).
-    fn welcome(&mut self, slot: usize, mut ws: WebSocket<TcpStream>) {
+    fn welcome(&mut self, slot: usize, mut ws: WebSocket<Stream>) {
         let shared = Arc::clone(&self.shared);
         let frame = loop {
             match ws.read() {
@@ -279,7 +299,7 @@ impl BotLoop {
     }
 
     /// Reads every frame there is, then flushes what waits to be written.
-    fn read(&mut self, slot: usize, mut ws: WebSocket<TcpStream>) {
+    fn read(&mut self, slot: usize, mut ws: WebSocket<Stream>) {
         let shared = Arc::clone(&self.shared);
         let d = &mut self.bots[slot];
         let bot = d.bot.as_mut().expect("a bot plays once welcomed");
@@ -312,7 +332,7 @@ impl BotLoop {
     }
 
     /// The bot's connection ended: the bot is done (the server dropped it).
-    fn closed(&mut self, slot: usize, ws: WebSocket<TcpStream>, _why: String) {
+    fn closed(&mut self, slot: usize, ws: WebSocket<Stream>, _why: String) {
         drop(ws);
         self.shared.online.fetch_sub(1, Ordering::Relaxed);
         self.bots[slot].conn = Conn::Ended;
@@ -440,9 +460,9 @@ enum Conn {
     /// None now (between attempts).
     None,
     Connecting(TcpStream),
-    Upgrading(MidHandshake<ClientHandshake<TcpStream>>),
-    Welcoming(WebSocket<TcpStream>),
-    Open(WebSocket<TcpStream>),
+    Upgrading(MidHandshake<ClientHandshake<Stream>>),
+    Welcoming(WebSocket<Stream>),
+    Open(WebSocket<Stream>),
     /// The server ended it.
     Ended,
     GaveUp,
@@ -450,7 +470,7 @@ enum Conn {
 
 /// A bot's way out: its open connection, and the counters of its moves and requests.
 pub struct Out<'a> {
-    ws: &'a mut WebSocket<TcpStream>,
+    ws: &'a mut WebSocket<Stream>,
     moves: &'a mut u32,
     requests: &'a mut u32,
 }
@@ -487,10 +507,32 @@ impl Out<'_> {
 
 /// Sends one binary frame: written now, or as much as the socket takes and the rest when it
 /// is writable again.
-fn send(ws: &mut WebSocket<TcpStream>, frame: Vec<u8>) -> tungstenite::Result<()> {
+fn send(ws: &mut WebSocket<Stream>, frame: Vec<u8>) -> tungstenite::Result<()> {
     match ws.send(Message::Binary(frame.into())) {
         Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
         other => other,
+    }
+}
+
+/// A bot's connected socket, read without the `recv` that would only say it is empty.
+struct Stream {
+    tcp: TcpStream,
+    edge: ReadEdge,
+}
+
+impl io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.edge.read(&mut self.tcp, buf)
+    }
+}
+
+impl io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
     }
 }
 

@@ -13,6 +13,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use mio::event::Event;
 use tokio::sync::mpsc::error::TrySendError;
 use tungstenite::{
     Error as WsError, Message, WebSocket,
@@ -104,9 +105,14 @@ impl Conn {
         self.id
     }
 
-    /// What the connection can do now that its socket is ready; `Err` when it ended.
-    pub(super) fn ready(&mut self, shared: &Shared, readable: bool, writable: bool) -> Result<(), Disconnect> {
-        if writable {
+    /// What the connection can do now that its socket is ready (`event`); `Err` when it ended.
+    pub(super) fn ready(&mut self, shared: &Shared, event: &Event) -> Result<(), Disconnect> {
+        let closed = event.is_read_closed() || event.is_error();
+        let readable = event.is_readable() || closed;
+        if readable && let Some(socket) = self.socket_mut() {
+            socket.edge.ready(closed);
+        }
+        if event.is_writable() {
             self.write_out()?;
         }
         if readable {
@@ -170,6 +176,14 @@ impl Conn {
         match &self.stage {
             Stage::Opening { socket, .. } | Stage::Answering(socket) => Some(socket.outgoing()),
             Stage::Hello(ws) | Stage::Playing(ws, _) | Stage::Closing(ws, _) => Some(ws.get_ref().outgoing()),
+            Stage::Moving => None,
+        }
+    }
+
+    fn socket_mut(&mut self) -> Option<&mut Socket> {
+        match &mut self.stage {
+            Stage::Opening { socket, .. } | Stage::Answering(socket) => Some(socket),
+            Stage::Hello(ws) | Stage::Playing(ws, _) | Stage::Closing(ws, _) => Some(ws.get_mut()),
             Stage::Moving => None,
         }
     }

@@ -5,8 +5,9 @@
 //! connections on event loops of the server's own").
 //!
 //! The first thread also accepts, and hands each connection to the threads in turn. A socket
-//! is read when it is readable (edge-triggered: until it would block) and its backlog written
-//! when it is writable. A thread polls at most once per `Network.PollIntervalMicros`: a
+//! is read when it is readable (edge-triggered: until it would block, or until a read shorter
+//! than its buffer emptied it, [`super::socket::ReadEdge`]) and its backlog written when it is
+//! writable. A thread polls at most once per `Network.PollIntervalMicros`: a
 //! message that finds it idle is read at once, those that come while it is busy or pausing
 //! wait for the next poll together. Time-outs, pings and the close's last wait are looked at every
 //! [`SWEEP`]. The tick thread and the writer threads reach a connection through its thread's
@@ -24,7 +25,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mio::{Events, Interest, Poll, Token, Waker, net::TcpListener, net::TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker, event::Event, net::TcpListener, net::TcpStream};
 use parking_lot::Mutex;
 use slab::Slab;
 use veltrix_protocol::ErrorCode;
@@ -183,10 +184,7 @@ impl EventLoop {
                 match event.token() {
                     MAIL => self.take_mail(),
                     LISTENER => self.accept(),
-                    Token(slot) => {
-                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                        self.progress(slot, readable, event.is_writable());
-                    }
+                    Token(slot) => self.progress(slot, event),
                 }
             }
             let now = Instant::now();
@@ -273,9 +271,9 @@ impl EventLoop {
     }
 
     /// What the connection in `slot` can do now that its socket is ready.
-    fn progress(&mut self, slot: usize, readable: bool, writable: bool) {
+    fn progress(&mut self, slot: usize, event: &Event) {
         let Some(conn) = self.conns.get_mut(slot) else { return };
-        let outcome = conn.ready(&self.shared, readable, writable);
+        let outcome = conn.ready(&self.shared, event);
         self.settle(slot, outcome);
     }
 

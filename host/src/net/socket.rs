@@ -250,10 +250,45 @@ fn ws_binary_head(len: usize, buf: &mut [u8; 10]) -> &[u8] {
     }
 }
 
+/// Reads of a non-blocking socket under edge-triggered readiness that skip the system call
+/// whose only answer would be "would block". A read that returns less than its buffer took all
+/// the kernel held, and anything after it brings a new readiness event: so until that event
+/// ([`ReadEdge::ready`]) a read is answered `WouldBlock` at once. Without this, every message
+/// read cost a second `recv` to learn the socket was empty: a frame's read in the swarm, a move's
+/// on the network threads. Not once the event says the peer closed (or the socket failed): the
+/// end of the stream then waits behind the data with no event to come, and is read as it is.
+#[derive(Debug, Default)]
+pub struct ReadEdge {
+    /// A short read emptied the socket since its last readiness event.
+    drained: bool,
+    /// An event said the peer closed or the socket failed: read until the kernel says so.
+    closing: bool,
+}
+
+impl ReadEdge {
+    /// A readiness event for the socket; `closed` when it says the peer closed its end or the
+    /// socket failed.
+    pub fn ready(&mut self, closed: bool) {
+        self.drained = false;
+        self.closing |= closed;
+    }
+
+    /// Reads from `source` into `buf`, unless a short read since the last event emptied it.
+    pub fn read(&mut self, source: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = source.read(buf)?;
+        self.drained = n > 0 && n < buf.len() && !self.closing;
+        Ok(n)
+    }
+}
+
 /// The stream a connection's WebSocket runs on: reads from the socket, writes through its
 /// [`Outgoing`], in order with the writer threads' frames.
 pub struct Socket {
     pub(super) tcp: TcpStream,
+    pub(super) edge: ReadEdge,
     out: Arc<Outgoing>,
 }
 
@@ -261,7 +296,7 @@ impl Socket {
     /// Wraps an accepted connection; `max_frames` is the backlog's limit for the tick's frames.
     pub(super) fn new(tcp: TcpStream, max_frames: usize, metrics: Arc<Metrics>, door: Option<Door>) -> Self {
         let out = Arc::new(Outgoing::new(tcp.as_raw_fd(), max_frames, metrics, door));
-        Self { tcp, out }
+        Self { tcp, edge: ReadEdge::default(), out }
     }
 
     pub fn outgoing(&self) -> &Arc<Outgoing> {
@@ -282,7 +317,7 @@ impl Drop for Socket {
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.tcp.read(buf)
+        self.edge.read(&mut self.tcp, buf)
     }
 }
 
@@ -301,6 +336,92 @@ impl Write for Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source that hands out its chunks one per read and counts the reads.
+    struct Chunks(Vec<&'static [u8]>, usize);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1 += 1;
+            let Some(chunk) = self.0.first_mut() else { return Err(io::ErrorKind::WouldBlock.into()) };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            *chunk = &chunk[n..];
+            if chunk.is_empty() {
+                self.0.remove(0);
+            }
+            Ok(n)
+        }
+    }
+
+    /// A read shorter than its buffer answers the reads after it until the next event, without
+    /// asking the source; a read that fills its buffer does not; after an event that says the
+    /// peer closed, the end is read.
+    #[test]
+    fn a_short_read_stops_reading_until_the_next_event() {
+        let mut buf = [0u8; 4];
+        let (mut edge, mut source) = (ReadEdge::default(), Chunks(vec![b"abcd", b"ef", b"gh"], 0));
+        assert_eq!(edge.read(&mut source, &mut buf).unwrap(), 4);
+        assert_eq!(edge.read(&mut source, &mut buf).unwrap(), 2);
+        assert_eq!(edge.read(&mut source, &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(source.1, 2, "the read after the short one asked nothing");
+        edge.ready(false);
+        assert_eq!(edge.read(&mut source, &mut buf).unwrap(), 2);
+        assert_eq!(source.1, 3);
+        edge.ready(true);
+        assert_eq!(edge.read(&mut source, &mut [0u8; 4]).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(source.1, 4, "once the peer closed, every read asks");
+    }
+
+    /// What the edge relies on, on a real socket: data sent after a short read that emptied it
+    /// brings a new readable event; and data followed by the peer's close comes with an event
+    /// that says so, the end then read after the data.
+    #[test]
+    fn data_after_a_short_read_brings_a_new_event_and_the_end_is_read() {
+        use mio::{Events, Interest, Poll, Token};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut server = TcpStream::from_std(server);
+        let mut poll = Poll::new().unwrap();
+        poll.registry().register(&mut server, Token(0), Interest::READABLE).unwrap();
+        let mut events = Events::with_capacity(8);
+        let mut edge = ReadEdge::default();
+        // Waits for a readable event (an edge that never comes fails the test, not hangs it).
+        let mut next_event = |poll: &mut Poll, edge: &mut ReadEdge| loop {
+            poll.poll(&mut events, Some(std::time::Duration::from_secs(10))).unwrap();
+            assert!(!events.is_empty(), "no event came");
+            if let Some(event) = events.iter().find(|e| e.is_readable() || e.is_read_closed()) {
+                edge.ready(event.is_read_closed() || event.is_error());
+                return;
+            }
+        };
+        let mut buf = [0u8; 64];
+        client.write_all(b"first").unwrap();
+        next_event(&mut poll, &mut edge);
+        assert_eq!(edge.read(&mut server, &mut buf).unwrap(), 5);
+        assert_eq!(edge.read(&mut server, &mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        client.write_all(b"second").unwrap();
+        next_event(&mut poll, &mut edge);
+        assert_eq!(edge.read(&mut server, &mut buf).unwrap(), 6);
+        client.write_all(b"last").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        // The data and the end, in one event or two: each event read until it would block.
+        let mut read = Vec::new();
+        'end: loop {
+            next_event(&mut poll, &mut edge);
+            loop {
+                match edge.read(&mut server, &mut buf) {
+                    Ok(0) => break 'end,
+                    Ok(n) => read.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        assert_eq!(read, b"last");
+    }
 
     #[test]
     fn frame_heads_follow_rfc_6455() {

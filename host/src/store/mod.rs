@@ -4,11 +4,11 @@
 //!
 //! One job per file: [`redb_store`] (redb behind the sdk's `Storage` trait, the applier thread
 //! between the log and the file, the file opened again after a failed write), [`log`] (the
-//! log's segments: appending, reading back at start, removing what the file holds), [`transfer`] ([`export`] and [`import`] move a whole store to and from a
-//! file in an engine-independent format, JSON Lines, described in docs/storage.md: for
-//! backups, and for moving a universe to another server or another engine), [`check`] (the
-//! integrity check of `veltrix-server check`), [`faults`] (commits made to fail at random, for
-//! tests).
+//! log's segments: appending, reading back at start, removing what the file holds),
+//! [`transfer`] ([`export`] and [`import`] move a whole store to and from a file in an
+//! engine-independent format, JSON Lines, described in docs/storage.md: for backups, and for
+//! moving a universe to another server or another engine), [`check`] (the integrity check of
+//! `veltrix-server check`), [`faults`] (commits made to fail at random, for tests).
 
 pub mod check;
 pub mod faults;

@@ -589,9 +589,9 @@ impl RedbFile {
         }
     }
 
-    /// A table for reading; `None` when it does not exist (nothing written to it yet).
-    fn open_read(&self, db: &Database, name: &str) -> Result<Option<BytesTable>, StoreError> {
-        let txn = db.begin_read().map_err(|e| self.error("read", e))?;
+    /// Table `name` in the read transaction `txn`; `None` when it does not exist (nothing
+    /// written to it yet).
+    fn table_in(&self, txn: &redb::ReadTransaction, name: &str) -> Result<Option<BytesTable>, StoreError> {
         match txn.open_table(table(name)) {
             Ok(t) => Ok(Some(t)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -599,16 +599,31 @@ impl RedbFile {
         }
     }
 
-    /// The records of a table within `range`, in key order.
-    fn read(&self, name: &str, range: Keys<'_>) -> Result<Vec<Record>, StoreError> {
-        self.with_db(|db| {
-            let Some(t) = self.open_read(db, name)? else { return Ok(Vec::new()) };
-            let mut out = Vec::new();
-            for entry in t.range::<&[u8]>(range).map_err(|e| self.error(&format!("table {name}"), e))? {
-                let (k, v) = entry.map_err(|e| self.error(&format!("table {name}"), e))?;
-                out.push((k.value().to_vec(), v.value().to_vec()));
-            }
-            Ok(out)
+    /// A table for reading, in a read transaction of its own.
+    fn open_read(&self, db: &Database, name: &str) -> Result<Option<BytesTable>, StoreError> {
+        let txn = db.begin_read().map_err(|e| self.error("read", e))?;
+        self.table_in(&txn, name)
+    }
+
+    /// The records of table `t` (named `name`) within `keys`, in key order.
+    fn records(&self, t: &BytesTable, name: &str, keys: Keys<'_>) -> Result<Vec<Record>, StoreError> {
+        if starts_past_end(keys) {
+            return Ok(Vec::new());
+        }
+        let failed = |e| self.error(&format!("table {name}"), e);
+        let mut out = Vec::new();
+        for entry in t.range::<&[u8]>(keys).map_err(failed)? {
+            let (k, v) = entry.map_err(failed)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The records of a table within `keys`, in key order.
+    fn read(&self, name: &str, keys: Keys<'_>) -> Result<Vec<Record>, StoreError> {
+        self.with_db(|db| match self.open_read(db, name)? {
+            Some(t) => self.records(&t, name, keys),
+            None => Ok(Vec::new()),
         })
     }
 
@@ -621,23 +636,14 @@ impl RedbFile {
 
     fn read_ranges(&self, ranges: &[KeyRange<'_>]) -> Result<Vec<Vec<Record>>, StoreError> {
         self.with_db(|db| {
+            // One transaction for all: the ranges as one commit left them.
             let txn = db.begin_read().map_err(|e| self.error("read", e))?;
             let mut out = Vec::with_capacity(ranges.len());
             for range in ranges {
-                let mut records = Vec::new();
-                let t = match txn.open_table(table(range.table)) {
-                    Ok(t) => Some(t),
-                    Err(redb::TableError::TableDoesNotExist(_)) => None,
-                    Err(e) => return Err(self.error(&format!("table {}", range.table), e)),
-                };
-                if let Some(t) = t.filter(|_| range.from < range.to) {
-                    let read = |e| self.error(&format!("table {}", range.table), e);
-                    for entry in t.range(range.from..range.to).map_err(read)? {
-                        let (k, v) = entry.map_err(read)?;
-                        records.push((k.value().to_vec(), v.value().to_vec()));
-                    }
-                }
-                out.push(records);
+                out.push(match self.table_in(&txn, range.table)? {
+                    Some(t) => self.records(&t, range.table, keys(range.from, range.to))?,
+                    None => Vec::new(),
+                });
             }
             Ok(out)
         })

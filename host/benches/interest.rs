@@ -2,9 +2,10 @@
 //! sees whom with hysteresis, PlayerAppeared / PlayerMoved / PlayerGone encoded and put into
 //! the mail for delivery), on the host's own world (`server::new_world`, default
 //! config: radius 32, hysteresis 4), the players joined through `intake::receive_network`
-//! with connections that lead nowhere. Only `update_interest` is timed; moving the players
-//! before it, and delivering its mail into frames and flushing them after it
-//! (`delivery::deliver_outbox`, `delivery::flush_frames`), are not.
+//! with connections that lead nowhere. `update_interest` is timed, and apart from it (the
+//! `/delivery` benchmarks) delivering its mail into frames and handing them to the writer
+//! threads after it (`delivery::deliver_outbox`, `delivery::flush_frames`); moving the players
+//! before it is not.
 //!
 //! Two layouts, players placed at random:
 //!
@@ -167,17 +168,18 @@ impl InterestWorld {
         }
     }
 
-    /// One tick: the movers move, then the timed `update_interest`, then the frames go.
-    fn tick(&mut self, tenth: bool) -> Duration {
+    /// One tick: the movers move, then `update_interest`, then the frames go. How long the
+    /// interest update took, and the delivery.
+    fn tick(&mut self, tenth: bool) -> (Duration, Duration) {
         self.tick += 1;
         self.world.resource_mut::<TickInfo>().tick = self.tick;
         let turn = (self.tick % 10) as usize;
         self.place(|i| !tenth || i % 10 == turn);
         let start = Instant::now();
         self.update.run(&mut self.world);
-        let took = start.elapsed();
+        let updated = Instant::now();
         self.flush.run(&mut self.world);
-        took
+        (updated - start, updated.elapsed())
     }
 
     /// How many players each sees, on average.
@@ -198,7 +200,10 @@ fn interest(c: &mut Criterion) {
             group.throughput(Throughput::Elements(players as u64));
             for (moved, tenth) in [("all", false), ("tenth", true)] {
                 group.bench_function(BenchmarkId::new(format!("{layout}/{moved}"), players), |b| {
-                    b.iter_custom(|ticks| (0..ticks).map(|_| world.tick(tenth)).sum())
+                    b.iter_custom(|ticks| (0..ticks).map(|_| world.tick(tenth).0).sum())
+                });
+                group.bench_function(BenchmarkId::new(format!("{layout}/{moved}/delivery"), players), |b| {
+                    b.iter_custom(|ticks| (0..ticks).map(|_| world.tick(tenth).1).sum())
                 });
             }
             black_box(world.seen());

@@ -1,7 +1,8 @@
-//! Area of interest: which players see which. A uniform spatial hash grid (cells one interest
-//! radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may see, each
-//! with its position and who it is, so a neighbour costs a subtraction, not a lookup of its
-//! components), updated only for players that moved; visibility with hysteresis: a player comes
+//! Area of interest: which players see which. A uniform grid over the world (cells at least one
+//! interest radius plus hysteresis wide, so the 3x3 cells around a player hold everyone it may
+//! see, each with its position and who it is, so a neighbour costs a subtraction, not a lookup
+//! of its components; the players in one array by cell, so those cells are three runs of
+//! memory), visibility updated only for players that moved; with hysteresis: a player comes
 //! into view within `radius` and leaves it beyond `radius + hysteresis`, so one walking along
 //! the edge does not flicker in and out. What players must be told goes to delivery as
 //! [`Mail`]: this module never writes to a connection.
@@ -62,20 +63,40 @@ type Located<'w, 's> = Query<'w, 's, (Who, &'static Position)>;
 pub struct InterestGrid {
     radius: f32,
     hysteresis: f32,
+    /// The side of an area of interest ([`InterestGrid::cell_of`]): the radius and hysteresis.
     cell: f32,
-    /// aHash, not std's SipHash: hashing cell keys was a sixth of the interest update's
-    /// instructions (callgrind). Its keys are random per process, so iteration order is never
-    /// relied on (`for_each_near` sorts).
-    cells: AHashMap<(i32, i32), Vec<Member>>,
-    /// The emptied lists of cells no one is in any more, with their room, for the next cells
-    /// someone enters (spread players empty and fill cells all the time).
-    spare: Vec<Vec<Member>>,
+    /// The side of the grid's own cells: `cell`, or more in a world that would have more than
+    /// [`MAX_CELLS`] of them. Any side from `cell` up keeps the cells around a point within
+    /// `cell` of it a superset of who is that near.
+    side: f32,
+    /// Cells along x and along y, covering the world. A position outside it counts in the
+    /// nearest cell (clamped): the cells around any point stay a superset.
+    columns: i32,
+    rows: i32,
+    /// Every player in the grid, by its entity's index (`None` where none): where it is, and
+    /// its cell.
+    slots: Vec<Option<Member>>,
+    /// The players by cell, row by row, each cell's by entity index: cell `i`'s are
+    /// `members[starts[i]..starts[i + 1]]`, rebuilt from `slots` (a counting sort, about 0.1
+    /// ms at 12,000) when they changed, once a tick. So the 3 x 3 cells around a player are
+    /// three runs of memory (a row's three cells are one), found without hashing; and no
+    /// cell has a list of its own to grow: a tick allocates nothing for the grid.
+    members: Vec<Member>,
+    starts: Vec<u32>,
+    /// Where the next member of each cell goes while `members` is rebuilt.
+    fill: Vec<u32>,
+    /// `slots` changed since `members` was built.
+    stale: bool,
     /// Each player's last move, by its entity's index: 24 bytes a player, so the table stays
     /// in the core's cache where the players' components would not. An index another entity
     /// held before keeps that one's move until the new one's first, which is its join: no
     /// player is told of a move before it is told the player appeared.
     moves: Vec<LastMove>,
 }
+
+/// At most this many cells in the grid (256 KB of `starts`), whatever the world's size and the
+/// radius: the rebuild of `members` passes over every cell.
+const MAX_CELLS: usize = 1 << 16;
 
 /// A player's last move: the tick, and what PlayerMoved tells of it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -86,9 +107,9 @@ struct LastMove {
     y: f32,
 }
 
-/// A player in a cell: where it is, and who. [`update_interest`] places every mover of a tick,
-/// in its new cell, before any looks around it: so the cells around a player hold everyone
-/// near it, each where it is now.
+/// A player in the grid: where it is, and who. [`update_interest`] places every mover of a
+/// tick, in its new cell, before any looks around it: so the cells around a player hold
+/// everyone near it, each where it is now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Member {
     entity: Entity,
@@ -97,11 +118,9 @@ struct Member {
     id: PlayerId,
     /// A player of this server (one to be told things), not of another.
     here: bool,
+    /// Its cell's index in the grid's `starts`.
+    cell: u32,
 }
-
-/// At most this many emptied cell lists are kept: as many as cells a busy tick empties, not as
-/// many as a crowd that dispersed once left behind.
-const SPARE_CELLS: usize = 1024;
 
 /// Those a player sees held in its [`Interest`] itself: spread players see about a dozen, so
 /// a list goes to the heap only in a crowd.
@@ -257,35 +276,93 @@ impl DueUpdates {
 }
 
 impl InterestGrid {
-    pub fn new(radius: f32, hysteresis: f32) -> Self {
+    /// The grid of a world `width` by `depth` tiles.
+    pub fn new(radius: f32, hysteresis: f32, (width, depth): (u32, u32)) -> Self {
+        let cell = radius + hysteresis;
+        let along = |tiles: u32, side: f32| ((tiles as f32 / side).ceil().min(MAX_CELLS as f32) as usize).max(1);
+        let mut side = cell;
+        while along(width, side) * along(depth, side) > MAX_CELLS {
+            side *= 2.0;
+        }
+        let (columns, rows) = (along(width, side) as i32, along(depth, side) as i32);
         Self {
             radius,
             hysteresis,
-            cell: radius + hysteresis,
-            cells: AHashMap::new(),
-            spare: Vec::new(),
+            cell,
+            side,
+            columns,
+            rows,
+            slots: Vec::new(),
+            members: Vec::new(),
+            starts: vec![0; (columns * rows) as usize + 1],
+            fill: Vec::new(),
+            stale: false,
             moves: Vec::new(),
         }
     }
 
+    /// The area of interest (x, y) is in, cells `radius + hysteresis` wide, unbounded: what
+    /// shards name their areas by.
     pub(crate) fn cell_of(&self, x: f32, y: f32) -> (i32, i32) {
         ((x / self.cell).floor() as i32, (y / self.cell).floor() as i32)
     }
 
-    /// Moves `member` to the cell of where it is.
-    fn place(&mut self, interest: &mut Interest, member: Member) {
-        let cell = self.cell_of(member.x, member.y);
-        if interest.cell == Some(cell) {
-            if let Some(m) = self.cells.get_mut(&cell).and_then(|m| m.iter_mut().find(|m| m.entity == member.entity)) {
-                *m = member;
-            }
+    /// The grid's cell (column, row) of (x, y), the nearest when outside the world. Float to
+    /// int casts saturate (NaN gives 0).
+    fn cell_at(&self, x: f32, y: f32) -> (i32, i32) {
+        (
+            ((x / self.side).floor() as i32).clamp(0, self.columns - 1),
+            ((y / self.side).floor() as i32).clamp(0, self.rows - 1),
+        )
+    }
+
+    /// Puts `member` where it is, in its cell once [`sort`](Self::sort)ed.
+    fn place(&mut self, interest: &mut Interest, mut member: Member) {
+        let (cx, cy) = self.cell_at(member.x, member.y);
+        member.cell = (cy * self.columns + cx) as u32;
+        let at = member.entity.index_u32() as usize;
+        if at >= self.slots.len() {
+            self.slots.resize(at + 1, None);
+        }
+        self.slots[at] = Some(member);
+        interest.cell = Some((cx, cy));
+        self.stale = true;
+    }
+
+    fn remove(&mut self, entity: Entity) {
+        if let Some(slot) = self.slots.get_mut(entity.index_u32() as usize)
+            && slot.is_some_and(|m| m.entity == entity)
+        {
+            *slot = None;
+            self.stale = true;
+        }
+    }
+
+    /// Rebuilds `members` from `slots` if they changed: counts per cell, their sums, then each
+    /// player in its cell's run, in entity order. Its buffers keep their room.
+    fn sort(&mut self) {
+        if !self.stale {
             return;
         }
-        if let Some(old) = interest.cell.take() {
-            self.remove_from(old, member.entity);
+        self.stale = false;
+        let Self { slots, members, starts, fill, .. } = self;
+        starts.fill(0);
+        for m in slots.iter().flatten() {
+            starts[m.cell as usize + 1] += 1;
         }
-        self.cells.entry(cell).or_insert_with(|| self.spare.pop().unwrap_or_default()).push(member);
-        interest.cell = Some(cell);
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        fill.clear();
+        fill.extend_from_slice(&starts[..starts.len() - 1]);
+        let placeholder = Member { entity: Entity::PLACEHOLDER, x: 0.0, y: 0.0, id: 0, here: false, cell: 0 };
+        members.clear();
+        members.resize(starts[starts.len() - 1] as usize, placeholder);
+        for &m in slots.iter().flatten() {
+            let at = &mut fill[m.cell as usize];
+            members[*at as usize] = m;
+            *at += 1;
+        }
     }
 
     /// Notes that `member` moved in `tick`, to where it is.
@@ -302,52 +379,31 @@ impl InterestGrid {
         self.moves.get(entity.index_u32() as usize).filter(|moved| moved.tick > tick)
     }
 
-    fn remove_from(&mut self, cell: (i32, i32), entity: Entity) {
-        if let Some(members) = self.cells.get_mut(&cell) {
-            if let Some(i) = members.iter().position(|m| m.entity == entity) {
-                members.swap_remove(i);
-            }
-            if members.is_empty()
-                && let Some(members) = self.cells.remove(&cell)
-                && self.spare.len() < SPARE_CELLS
-            {
-                self.spare.push(members);
-            }
-        }
-    }
-
-    /// Calls `f` for every entity in the cells that may hold players within `radius` of (x, y)
-    /// (a superset: the caller checks the distance). Costs the smaller of the cells in the
-    /// radius's box and the occupied cells, so any radius (even infinite) is cheap.
+    /// Calls `f` for every player in the cells that may hold players within `radius` of (x, y)
+    /// (a superset: the caller checks the distance), where they were at the last interest
+    /// update, in cell order (row by row) and entity order within a cell. Costs the cells in
+    /// the radius's box and their players, so any radius (even infinite) is bounded by the
+    /// grid. One that left since is not given.
     pub fn for_each_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(Entity)) {
-        self.for_each_member_near(x, y, radius, |m| f(m.entity));
+        self.for_each_member_near(x, y, radius, |m| {
+            if self.slots.get(m.entity.index_u32() as usize).is_some_and(|s| s.is_some_and(|s| s.entity == m.entity)) {
+                f(m.entity)
+            }
+        });
     }
 
-    /// [`InterestGrid::for_each_near`], with where each one is and who.
+    /// [`InterestGrid::for_each_near`], with where each one is and who, as of the last
+    /// [`sort`](Self::sort).
     fn for_each_member_near(&self, x: f32, y: f32, radius: f32, mut f: impl FnMut(&Member)) {
         if radius.is_nan() || x.is_nan() || y.is_nan() {
             return;
         }
-        // Float to int casts saturate, so an infinite radius spans every cell.
-        let (x0, y0) = self.cell_of(x - radius, y - radius);
-        let (x1, y1) = self.cell_of(x + radius, y + radius);
-        let box_cells = (i64::from(x1) - i64::from(x0) + 1).saturating_mul(i64::from(y1) - i64::from(y0) + 1);
-        if box_cells > self.cells.len() as i64 {
-            let mut cells: Vec<(&(i32, i32), &Vec<Member>)> =
-                self.cells.iter().filter(|((cx, cy), _)| (x0..=x1).contains(cx) && (y0..=y1).contains(cy)).collect();
-            // Cell order, so that delivery order does not depend on the hash map.
-            cells.sort_unstable_by_key(|(cell, _)| (cell.1, cell.0));
-            for (_, members) in cells {
-                members.iter().for_each(&mut f);
-            }
-            return;
-        }
+        let (x0, y0) = self.cell_at(x - radius, y - radius);
+        let (x1, y1) = self.cell_at(x + radius, y + radius);
         for cy in y0..=y1 {
-            for cx in x0..=x1 {
-                if let Some(members) = self.cells.get(&(cx, cy)) {
-                    members.iter().for_each(&mut f);
-                }
-            }
+            let row = (cy * self.columns) as usize;
+            let (from, to) = (self.starts[row + x0 as usize], self.starts[row + x1 as usize + 1]);
+            self.members[from as usize..to as usize].iter().for_each(&mut f);
         }
     }
 }
@@ -420,8 +476,8 @@ pub fn update_interest(
     for mover in &moved {
         let Ok((who, pos)) = players.get(mover) else { continue };
         let (id, _, here) = identity(who);
-        let (cx, cy) = grid.cell_of(pos.x, pos.y);
-        order.push(((cy, cx), Member { entity: mover, x: pos.x, y: pos.y, id, here }));
+        let (cx, cy) = grid.cell_at(pos.x, pos.y);
+        order.push(((cy, cx), Member { entity: mover, x: pos.x, y: pos.y, id, here, cell: 0 }));
     }
     // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
     // the neighbours it looks at (positions, views, frames) are still in the cache from the
@@ -438,6 +494,7 @@ pub fn update_interest(
         grid.place(&mut interest, *member);
         grid.note_move(member, tick);
     }
+    grid.sort();
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
     for &(cell, Member { entity: mover, x, y, here, .. }) in order.iter() {
@@ -609,9 +666,8 @@ fn unsee(
 pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     let Some(mut interest) = world.get_mut::<Interest>(leaving) else { return };
     let visible = std::mem::take(&mut interest.visible);
-    let cell = interest.cell.take();
-    if let Some(cell) = cell {
-        world.resource_mut::<InterestGrid>().remove_from(cell, leaving);
+    if interest.cell.take().is_some() {
+        world.resource_mut::<InterestGrid>().remove(leaving);
     }
     let clock = (*world.resource::<StateUpdates>(), world.resource::<TickInfo>().tick);
     world.resource_scope(|world, mut due: Mut<DueUpdates>| {
@@ -651,12 +707,23 @@ mod tests {
 
     /// A player of this server at (x, y), id 0.
     fn member(entity: Entity, x: f32, y: f32) -> Member {
-        Member { entity, x, y, id: 0, here: true }
+        Member { entity, x, y, id: 0, here: true, cell: 0 }
+    }
+
+    /// The test worlds' size.
+    const WORLD: (u32, u32) = (1024, 1024);
+
+    impl InterestGrid {
+        /// Who is in the cell (column, row), as of the last sort.
+        fn members_in(&self, (cx, cy): (i32, i32)) -> &[Member] {
+            let i = (cy * self.columns + cx) as usize;
+            &self.members[self.starts[i] as usize..self.starts[i + 1] as usize]
+        }
     }
 
     fn grid_with(points: &[(f32, f32)]) -> (InterestGrid, Vec<Entity>) {
         let mut world = World::new();
-        let mut grid = InterestGrid::new(32.0, 4.0);
+        let mut grid = InterestGrid::new(32.0, 4.0, WORLD);
         let mut entities = Vec::new();
         for &(x, y) in points {
             let e = world.spawn_empty().id();
@@ -664,28 +731,58 @@ mod tests {
             grid.place(&mut interest, member(e, x, y));
             entities.push(e);
         }
+        grid.sort();
         (grid, entities)
     }
 
-    /// A cell no one is in any more gives its list to the next cell someone enters.
+    /// Each player is in its cell's run, in entity order, and moves with its position; a
+    /// player removed is gone at the next sort; the runs keep their buffer, so a tick with
+    /// the same number of players allocates nothing.
     #[test]
-    fn emptied_cells_lists_are_reused() {
+    fn players_are_in_their_cells_run_and_the_runs_keep_their_room() {
         let mut world = World::new();
-        let mut grid = InterestGrid::new(32.0, 4.0);
-        let (a, b) = (world.spawn_empty().id(), world.spawn_empty().id());
-        let (mut ia, mut ib) = (Interest::default(), Interest::default());
+        let mut grid = InterestGrid::new(32.0, 4.0, WORLD);
+        let (a, b, c) = (world.spawn_empty().id(), world.spawn_empty().id(), world.spawn_empty().id());
+        let (mut ia, mut ib, mut ic) = (Interest::default(), Interest::default(), Interest::default());
+        grid.place(&mut ic, member(c, 12.0, 10.0));
         grid.place(&mut ia, member(a, 10.0, 10.0));
-        let list = grid.cells[&(0, 0)].as_ptr();
-        grid.place(&mut ia, member(a, 100.0, 10.0));
-        assert!(!grid.cells.contains_key(&(0, 0)), "an empty cell goes");
-        assert_eq!(grid.cells[&(2, 0)].as_ptr(), list, "its list kept for the next cell entered");
-        grid.place(&mut ib, member(b, 490.0, 490.0));
+        grid.place(&mut ib, member(b, 100.0, 10.0));
+        grid.sort();
+        let entities = |grid: &InterestGrid, cell| grid.members_in(cell).iter().map(|m| m.entity).collect::<Vec<_>>();
+        assert_eq!(entities(&grid, (0, 0)), [a, c], "in entity order");
+        assert_eq!(entities(&grid, (2, 0)), [b]);
+        assert_eq!(ia.cell, Some((0, 0)));
+        let buffer = (grid.members.as_ptr(), grid.members.capacity());
         grid.place(&mut ia, member(a, 495.0, 495.0));
-        let members: Vec<Entity> = grid.cells[&(13, 13)].iter().map(|m| m.entity).collect();
-        assert_eq!(members, [b, a]);
-        assert!(!grid.cells.contains_key(&(2, 0)));
-        grid.place(&mut ib, member(b, 10.0, 10.0));
-        assert_eq!(grid.cells[&(0, 0)].as_ptr(), list, "and again, from the spare lists");
+        grid.sort();
+        assert_eq!(entities(&grid, (0, 0)), [c]);
+        assert_eq!(entities(&grid, (13, 13)), [a]);
+        assert_eq!(grid.members_in((13, 13))[0].x, 495.0, "where it is now");
+        assert_eq!((grid.members.as_ptr(), grid.members.capacity()), buffer, "the same buffer");
+        grid.remove(c);
+        let mut near = Vec::new();
+        grid.for_each_near(10.0, 10.0, 40.0, |e| near.push(e));
+        assert!(near.is_empty(), "one removed is not given, even before the sort: {near:?}");
+        grid.sort();
+        assert!(entities(&grid, (0, 0)).is_empty());
+    }
+
+    /// Positions outside the world count in its nearest cell: the cells around them still hold
+    /// everyone near. A world too large for cells of the radius's size gets larger cells.
+    #[test]
+    fn outside_the_world_and_in_a_huge_world() {
+        let (grid, e) = grid_with(&[(-5.0, -5.0), (1030.0, 10.0), (2000.0, 2000.0)]);
+        let found = |x, y| {
+            let mut found = Vec::new();
+            grid.for_each_near(x, y, 36.0, |e| found.push(e));
+            found
+        };
+        assert_eq!(found(-10.0, -10.0), [e[0]]);
+        assert_eq!(found(1040.0, 12.0), [e[1]]);
+        assert_eq!(found(1023.0, 1023.0), [e[2]], "a superset: the caller checks the distance");
+        let huge = InterestGrid::new(0.5, 0.0, (65_536, 256));
+        assert!((huge.columns * huge.rows) as usize <= MAX_CELLS, "{} x {}", huge.columns, huge.rows);
+        assert!(huge.side >= 0.5 && huge.cell == 0.5);
     }
 
     /// Runs `update_interest` over a world of players at the given rates: each step sets
@@ -699,7 +796,7 @@ mod tests {
     impl Moves {
         fn new(rate: u32, tick_rate: u32, at: &[(f32, f32)]) -> Self {
             let mut world = World::new();
-            world.insert_resource(InterestGrid::new(32.0, 4.0));
+            world.insert_resource(InterestGrid::new(32.0, 4.0, WORLD));
             world.insert_resource(StateUpdates::new(rate, tick_rate));
             world.init_resource::<DueUpdates>();
             world.insert_resource(TickInfo::new(tick_rate));
@@ -913,9 +1010,10 @@ mod tests {
                     world.players.iter().map(|&e| *world.world.get::<Position>(e).unwrap()).collect();
                 let grid = world.world.resource::<InterestGrid>();
                 for (i, &a) in world.players.iter().enumerate() {
-                    let cell = grid.cell_of(positions[i].x, positions[i].y);
-                    let member = Member { entity: a, x: positions[i].x, y: positions[i].y, id: i as PlayerId + 1, here: true };
-                    proptest::prop_assert!(grid.cells[&cell].contains(&member), "player {} in its cell", i);
+                    let (cx, cy) = grid.cell_at(positions[i].x, positions[i].y);
+                    let cell = (cy * grid.columns + cx) as u32;
+                    let member = Member { entity: a, x: positions[i].x, y: positions[i].y, id: i as PlayerId + 1, here: true, cell };
+                    proptest::prop_assert!(grid.members_in((cx, cy)).contains(&member), "player {} in its cell", i);
                     let visible = &world.world.get::<Interest>(a).unwrap().visible;
                     for (j, &b) in world.players.iter().enumerate() {
                         // Squared, as the server compares: a square root rounded to exactly 32
@@ -991,7 +1089,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_and_infinite_radii_visit_occupied_cells_only() {
+    fn huge_and_infinite_radii_find_everyone_once() {
         let (grid, e) = grid_with(&[(10.0, 10.0), (500.0, 500.0)]);
         for radius in [1e9, f32::INFINITY] {
             let mut found = Vec::new();

@@ -45,6 +45,12 @@ impl Mail {
         self.sent.iter().copied()
     }
 
+    /// The messages sent, in the order sent, in runs to one player each (a player's messages
+    /// are mostly sent one after the other).
+    pub fn runs(&self) -> impl Iterator<Item = (Entity, impl Iterator<Item = Letter> + '_)> + '_ {
+        self.sent.chunk_by(|a, b| a.0 == b.0).map(|run| (run[0].0, run.iter().map(|&(_, letter)| letter)))
+    }
+
     /// A written message's bytes.
     pub fn bytes(&self, letter: Letter) -> &[u8] {
         &self.bytes[letter.start..letter.end]
@@ -86,6 +92,8 @@ mod tests {
         mail.send(b, other);
         mail.send(b, letter);
         let got: Vec<(Entity, Vec<u8>)> = mail.sent().map(|(to, letter)| (to, mail.bytes(letter).to_vec())).collect();
+        let runs: Vec<(Entity, Vec<Letter>)> = mail.runs().map(|(to, letters)| (to, letters.collect())).collect();
+        assert_eq!(runs, [(a, vec![letter]), (b, vec![other, letter])], "one run to each player in turn");
         mail.clear();
         let (seven, eight) = (
             encode_message(&gone).to_vec(),

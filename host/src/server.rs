@@ -446,7 +446,8 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
         spawn_radius: w.spawn_radius,
         max_speed: w.max_speed,
     });
-    world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis));
+    let size = (world.resource::<TileWorld>().width(), world.resource::<TileWorld>().depth());
+    world.insert_resource(InterestGrid::new(w.interest_radius, w.interest_hysteresis, size));
     world.init_resource::<interest::DueUpdates>();
     let updates = interest::StateUpdates::new(w.state_update_rate, config.tick_rate);
     world.insert_resource(updates);
@@ -460,6 +461,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     world.init_resource::<Sessions>();
     world.init_resource::<crate::mail::Mail>();
     world.init_resource::<crate::sessions::frames::TickFrames>();
+    world.init_resource::<crate::sessions::delivery::Welcoming>();
     world.init_resource::<crate::answers::Answers>();
     #[cfg(feature = "bench")]
     world.init_resource::<crate::stamp::CommitStamp>();

@@ -47,6 +47,12 @@ pub struct Connection {
     held: Option<Box<VecDeque<Bytes>>>,
 }
 
+/// The connections with a Welcome or held frames to send, in the order they joined: the flush
+/// looks at these and at the tick's recipients ([`TickFrames::recipients`]), not at every
+/// connection.
+#[derive(Resource, Debug, Default)]
+pub struct Welcoming(pub(crate) Vec<Entity>);
+
 /// Frames held behind a Welcome that cannot be sent (the store cannot be written) before the
 /// client is let go as one that fell behind: half a minute of ticks at the default rate.
 pub const MAX_HELD_FRAMES: usize = 1024;
@@ -75,7 +81,9 @@ pub fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
 
 /// PostTick, the delivery stage: notes the tick's mail, then its outgoing messages, for their
 /// recipients, then builds each recipient's frame. A message for many players was encoded
-/// once; its bytes are copied into each frame.
+/// once; its bytes are copied into each frame. Costs the messages and their recipients: a
+/// player's connection is looked up once per run of its mail, and players with nothing this
+/// tick are not visited.
 #[allow(clippy::too_many_arguments)]
 pub fn deliver_outbox(
     mut mail: ResMut<Mail>,
@@ -88,15 +96,17 @@ pub fn deliver_outbox(
     mut conns: Query<&mut Connection>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
-    for (to, letter) in mail.sent() {
+    for (to, letters) in mail.runs() {
         if let Ok(mut conn) = conns.get_mut(to) {
-            frames.note_mail(&mut conn.pieces, &mail, letter);
+            for letter in letters {
+                frames.note_mail((to, &mut conn.pieces), &mail, letter);
+            }
         }
     }
     let online = Online { sessions: &sessions, grid: &grid, positions: &positions };
     routing::route(&mut outbox, &online, |entity, message| {
         if let Ok(mut conn) = conns.get_mut(entity) {
-            frames.note_outbox(&mut conn.pieces, message);
+            frames.note_outbox((entity, &mut conn.pieces), message);
             conn.news = true;
         }
     });
@@ -105,8 +115,8 @@ pub fn deliver_outbox(
     #[cfg(not(feature = "bench"))]
     let committed_ns = 0;
     frames.reserve();
-    for mut conn in conns.iter_mut() {
-        if !conn.pieces.is_empty() {
+    for i in 0..frames.recipients().len() {
+        if let Ok(mut conn) = conns.get_mut(frames.recipients()[i]) {
             let conn = &mut *conn;
             conn.frame = frames.build(&mut conn.pieces, &mail, tick.tick, committed_ns);
         }
@@ -151,57 +161,89 @@ impl Recipients for Online<'_, '_, '_> {
 /// event is not queued behind the many frames that tell only where others are (told at the
 /// state-update rate, they wait for it anyway). A client whose backlog is full is disconnected
 /// there (it is not reading). In the benchmark build a Welcome gets the tick's commit stamp
-/// here (the tick's frames got it at delivery).
+/// here (the tick's frames got it at delivery). Visits the connections waiting for their
+/// Welcome to go, then the tick's recipients: not every connection.
+#[allow(clippy::too_many_arguments)]
 pub fn flush_frames(
     mut conns: Query<&mut Connection>,
+    mut frames: ResMut<TickFrames>,
+    mut welcoming: ResMut<Welcoming>,
     mut writers: ResMut<Writers>,
     link: Res<NetLink>,
     health: Res<StoreHealth>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
+    #[cfg(feature = "bench")]
+    let committed_ns = stamp.0;
+    #[cfg(not(feature = "bench"))]
+    let committed_ns = 0;
     let mut deepest = 0;
-    for mut conn in conns.iter_mut() {
-        let conn = &mut *conn;
-        if conn.welcome.is_some() && !health.writable {
-            // Not welcomed before its id is saved; what it is told meanwhile waits.
-            if let Some(frame) = conn.frame.take() {
-                conn.held.get_or_insert_default().push_back(frame);
-            }
-            if conn.held.as_ref().is_some_and(|held| held.len() > MAX_HELD_FRAMES) {
-                let why = format!(
-                    "more than {MAX_HELD_FRAMES} frames waited behind your Welcome while the server could not save; join again"
-                );
-                conn.handle.close(veltrix_sdk::protocol::ErrorCode::SlowConsumer, why);
-                conn.held = None;
-            }
-            continue;
-        }
-        let first = std::mem::take(&mut conn.news) || conn.welcome.is_some() || conn.held.is_some();
-        let mut push = |frame| match first {
-            true => writers.push_first(conn.conn, &conn.handle, frame),
-            false => writers.push(conn.conn, &conn.handle, frame),
-        };
-        if let Some(welcome) = conn.welcome.take() {
-            #[cfg(feature = "bench")]
-            let welcome = crate::stamp::restamp(welcome, stamp.0);
-            push(welcome);
-        }
-        if let Some(held) = conn.held.as_mut() {
-            let now = held.len().min(HELD_FRAMES_PER_TICK);
-            held.drain(..now).for_each(&mut push);
-            if !held.is_empty() {
-                // The tick's own frame waits its turn behind them.
-                if let Some(frame) = conn.frame.take() {
-                    held.push_back(frame);
-                }
-                continue;
-            }
-            conn.held = None;
-        }
+    // First: a connection's frames of a tick all go one way (first or not), after its Welcome.
+    welcoming.0.retain(|&entity| {
+        let Ok(mut conn) = conns.get_mut(entity) else { return false };
+        flush_welcoming(&mut conn, &mut writers, health.writable, committed_ns, &mut deepest);
+        conn.welcome.is_some() || conn.held.is_some()
+    });
+    for &entity in frames.recipients() {
+        let Ok(mut conn) = conns.get_mut(entity) else { continue };
+        // Handed out above, or held behind its Welcome.
         let Some(frame) = conn.frame.take() else { continue };
         deepest = deepest.max(conn.handle.queued());
-        push(frame);
+        match std::mem::take(&mut conn.news) {
+            true => writers.push_first(conn.conn, &conn.handle, frame),
+            false => writers.push(conn.conn, &conn.handle, frame),
+        }
     }
+    frames.flushed();
     writers.submit();
     link.metrics.outbound_queue_depth_max.set(deepest as i64);
+}
+
+/// [`flush_frames`] for a connection with a Welcome or held frames: its Welcome once the store
+/// can be written (else the tick's frame is held behind it, and a client that waited too long
+/// is let go), then what it held, [`HELD_FRAMES_PER_TICK`] a tick, then the tick's frame.
+#[cfg_attr(not(feature = "bench"), allow(unused_variables))]
+fn flush_welcoming(
+    conn: &mut Connection,
+    writers: &mut Writers,
+    writable: bool,
+    committed_ns: u64,
+    deepest: &mut usize,
+) {
+    if conn.welcome.is_some() && !writable {
+        // Not welcomed before its id is saved; what it is told meanwhile waits.
+        if let Some(frame) = conn.frame.take() {
+            conn.held.get_or_insert_default().push_back(frame);
+        }
+        if conn.held.as_ref().is_some_and(|held| held.len() > MAX_HELD_FRAMES) {
+            let why = format!(
+                "more than {MAX_HELD_FRAMES} frames waited behind your Welcome while the server could not save; join again"
+            );
+            conn.handle.close(veltrix_sdk::protocol::ErrorCode::SlowConsumer, why);
+            conn.held = None;
+        }
+        return;
+    }
+    conn.news = false;
+    let mut push = |frame| writers.push_first(conn.conn, &conn.handle, frame);
+    if let Some(welcome) = conn.welcome.take() {
+        #[cfg(feature = "bench")]
+        let welcome = crate::stamp::restamp(welcome, committed_ns);
+        push(welcome);
+    }
+    if let Some(held) = conn.held.as_mut() {
+        let now = held.len().min(HELD_FRAMES_PER_TICK);
+        held.drain(..now).for_each(&mut push);
+        if !held.is_empty() {
+            // The tick's own frame waits its turn behind them.
+            if let Some(frame) = conn.frame.take() {
+                held.push_back(frame);
+            }
+            return;
+        }
+        conn.held = None;
+    }
+    let Some(frame) = conn.frame.take() else { return };
+    *deepest = (*deepest).max(conn.handle.queued());
+    push(frame);
 }

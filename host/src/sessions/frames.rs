@@ -2,7 +2,8 @@
 //! messages it gets this tick: pieces linked per player in the order sent, each pointing at
 //! bytes the mail or the outbox already holds (nothing is copied yet). Then every player's
 //! frame is written, one after the other, into one buffer reserved for all of them, and each
-//! frame handed out is a slice of it.
+//! frame handed out is a slice of it. Who gets a frame is listed as it is noted, so building and
+//! handing out the frames costs the players with news, not every player online.
 //!
 //! One buffer for the tick rather than one per connection: a connection holds no frame memory
 //! between ticks (a buffer of its own kept the size of the largest frame it ever had, about 3.6
@@ -59,9 +60,11 @@ pub struct TickFrames {
     /// The outbox's messages of this tick, each held once however many players get it.
     messages: Vec<Bytes>,
     pieces: Vec<Piece>,
-    /// Bytes of the messages noted, and players with any: the room the frames take.
+    /// Bytes of the messages noted: with the players, the room the frames take.
     message_bytes: usize,
-    players: usize,
+    /// The players with messages this tick, in the order their first was noted; kept past
+    /// [`clear`](Self::clear) for the flush, which hands out their frames.
+    recipients: Vec<Entity>,
 }
 
 impl Default for TickFrames {
@@ -71,20 +74,20 @@ impl Default for TickFrames {
             messages: Vec::new(),
             pieces: Vec::new(),
             message_bytes: 0,
-            players: 0,
+            recipients: Vec::new(),
         }
     }
 }
 
 impl TickFrames {
-    /// Notes a message of the mail for the player whose pieces are `to`.
-    pub fn note_mail(&mut self, to: &mut Pieces, mail: &Mail, letter: Letter) {
-        self.note(to, Source::Mail(letter), mail.bytes(letter).len());
+    /// Notes a message of the mail for the player `who`, whose pieces are `to`.
+    pub fn note_mail(&mut self, (who, to): (Entity, &mut Pieces), mail: &Mail, letter: Letter) {
+        self.note((who, to), Source::Mail(letter), mail.bytes(letter).len());
     }
 
-    /// Notes a message of the outbox for the player whose pieces are `to`. The routing hands
-    /// a message to all of its recipients one after the other, so it is held once.
-    pub fn note_outbox(&mut self, to: &mut Pieces, message: &Bytes) {
+    /// Notes a message of the outbox for the player `who`, whose pieces are `to`. The routing
+    /// hands a message to all of its recipients one after the other, so it is held once.
+    pub fn note_outbox(&mut self, (who, to): (Entity, &mut Pieces), message: &Bytes) {
         // The same bytes as the last message: held here, so no other message can be at the same
         // address meanwhile.
         let same =
@@ -92,15 +95,15 @@ impl TickFrames {
         if !same {
             self.messages.push(message.clone());
         }
-        self.note(to, Source::Outbox(self.messages.len() as u32 - 1), message.len());
+        self.note((who, to), Source::Outbox(self.messages.len() as u32 - 1), message.len());
     }
 
-    fn note(&mut self, to: &mut Pieces, source: Source, len: usize) {
+    fn note(&mut self, (who, to): (Entity, &mut Pieces), source: Source, len: usize) {
         let at = u32::try_from(self.pieces.len()).expect("fewer than 4 billion messages a tick");
         self.pieces.push(Piece { next: NONE, source });
         if to.is_empty() {
             to.first = at;
-            self.players += 1;
+            self.recipients.push(who);
         } else {
             self.pieces[to.last as usize].next = at;
         }
@@ -110,7 +113,12 @@ impl TickFrames {
 
     /// Room for every frame noted: call once, before the first [`build`](Self::build).
     pub fn reserve(&mut self) {
-        self.frames.reserve(self.players, self.message_bytes);
+        self.frames.reserve(self.recipients.len(), self.message_bytes);
+    }
+
+    /// The players with messages this tick, in the order noted: each gets a frame.
+    pub fn recipients(&self) -> &[Entity] {
+        &self.recipients
     }
 
     /// The frame of tick `tick` holding the messages of `pieces`, in the order noted, stamped
@@ -135,12 +143,17 @@ impl TickFrames {
         Some(self.frames.finish())
     }
 
-    /// Forgets the tick's messages (their room kept), once every frame is built.
+    /// Forgets the tick's messages (their room kept), once every frame is built. The
+    /// recipients stay until [`flushed`](Self::flushed).
     pub fn clear(&mut self) {
         self.messages.clear();
         self.pieces.clear();
         self.message_bytes = 0;
-        self.players = 0;
+    }
+
+    /// Forgets the tick's recipients (their room kept), once their frames are handed out.
+    pub fn flushed(&mut self) {
+        self.recipients.clear();
     }
 }
 
@@ -166,12 +179,13 @@ mod tests {
         let (mut to_a, mut to_b) = (Pieces::default(), Pieces::default());
         let broadcast = encode_message(&gone(1));
         let seven = mail.write(&gone(7));
-        frames.note_outbox(&mut to_a, &broadcast);
-        frames.note_outbox(&mut to_b, &broadcast);
-        frames.note_mail(&mut to_b, &mail, seven);
-        frames.note_outbox(&mut to_a, &encode_message(&gone(2)));
+        frames.note_outbox((a, &mut to_a), &broadcast);
+        frames.note_outbox((b, &mut to_b), &broadcast);
+        frames.note_mail((b, &mut to_b), &mail, seven);
+        frames.note_outbox((a, &mut to_a), &encode_message(&gone(2)));
         mail.send(a, seven);
         assert_eq!(frames.messages.len(), 2, "the broadcast is held once");
+        assert_eq!(frames.recipients(), [a, b], "each once, in the order first noted");
 
         frames.reserve();
         let frame_a = frames.build(&mut to_a, &mail, 5, 0).unwrap();
@@ -182,15 +196,17 @@ mod tests {
         assert_eq!(told(&frame_a), [gone(1), gone(2)]);
         assert_eq!(told(&frame_b), [gone(1), gone(7)]);
         assert_eq!(frame_a.as_ptr().wrapping_add(frame_a.len()), frame_b.as_ptr(), "one buffer, frame after frame");
-        let _ = (a, b);
 
         // The next tick, once the frames are written and dropped: the same allocation.
         let start = frame_a.as_ptr();
         drop((frame_a, frame_b));
         frames.clear();
+        assert_eq!(frames.recipients(), [a, b], "kept for the flush");
+        frames.flushed();
         mail.clear();
         let mut to_a = Pieces::default();
-        frames.note_outbox(&mut to_a, &broadcast);
+        frames.note_outbox((a, &mut to_a), &broadcast);
+        assert_eq!(frames.recipients(), [a]);
         frames.reserve();
         let again = frames.build(&mut to_a, &mail, 6, 0).unwrap();
         assert_eq!(again.as_ptr(), start, "the buffer is taken back");

@@ -168,6 +168,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
             crate::terrain::SentChunks::default(),
         ))
         .id();
+    world.resource_mut::<delivery::Welcoming>().0.push(entity);
     let mut sessions = world.resource_mut::<Sessions>();
     sessions.by_conn.insert(conn, entity);
     sessions.by_id.insert(id, entity);

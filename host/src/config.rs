@@ -250,6 +250,27 @@ impl ClusterConfig {
     }
 }
 
+/// The `Store` section: the store file (`universe/veltrix.redb`, docs/storage.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The most of the store file's pages held in memory, in MiB.
+    #[serde(rename = "CacheMiB")]
+    pub cache_mib: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { cache_mib: (crate::store::DEFAULT_CACHE_BYTES >> 20) as u32 }
+    }
+}
+
+impl StoreConfig {
+    pub fn cache_bytes(&self) -> usize {
+        (self.cache_mib as usize) << 20
+    }
+}
+
 /// The server's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields, default)]
@@ -281,6 +302,7 @@ pub struct ServerConfig {
     pub world: WorldConfig,
     pub admin: AdminConfig,
     pub cluster: ClusterConfig,
+    pub store: StoreConfig,
 }
 
 impl Default for ServerConfig {
@@ -301,6 +323,7 @@ impl Default for ServerConfig {
             world: WorldConfig::default(),
             admin: AdminConfig::default(),
             cluster: ClusterConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -444,7 +467,7 @@ impl ServerConfig {
     /// Every integer setting with its allowed range (docs/configuration.md): values outside
     /// would crash the server (a world too large to allocate, a read buffer of gigabytes per
     /// connection, billions of threads) or make no sense (no tick, no player).
-    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 22] {
+    fn integer_ranges(&self) -> [(&'static str, &'static str, u64, RangeInclusive<u64>); 23] {
         let (n, w) = (&self.network, &self.world);
         [
             ("TickRate", "ticks per second", self.tick_rate.into(), 1..=1000),
@@ -469,6 +492,7 @@ impl ServerConfig {
             ("World.StateUpdateRate", "updates per second", w.state_update_rate.into(), 1..=1000),
             ("Cluster.Replicas", "replicas", self.cluster.replicas.into(), 1..=5),
             ("Cluster.RecordsEverySeconds", "seconds", self.cluster.records_every_seconds.into(), 1..=3600),
+            ("Store.CacheMiB", "MiB", self.store.cache_mib.into(), 0..=65_536),
         ]
     }
 
@@ -561,6 +585,16 @@ mod tests {
         assert!(ServerConfig::parse(r#"{"World": {"Map": "big", "SpawnX": 700.5, "SpawnY": 700.5}}"#).is_ok());
         let err = ServerConfig::parse(r#"{"World": {"SpawnX": 700.5, "SpawnY": 700.5}}"#).unwrap_err();
         assert!(err.starts_with("World.SpawnX/SpawnY: expected a point inside the 512x512 world"), "{err}");
+    }
+
+    /// `Store.CacheMiB` is in MiB, spelled as the docs spell it; by default the store's own.
+    #[test]
+    fn the_store_cache_is_given_in_mib() {
+        let config = ServerConfig::parse(r#"{"Store": {"CacheMiB": 64}}"#).unwrap();
+        assert_eq!(config.store.cache_bytes(), 64 << 20);
+        assert_eq!(ServerConfig::default().store.cache_bytes(), crate::store::DEFAULT_CACHE_BYTES);
+        let err = ServerConfig::parse(r#"{"Store": {"CacheMib": 64}}"#).unwrap_err();
+        assert!(err.contains("unknown field `CacheMib`"), "{err}");
     }
 
     /// A world of 4e9 x 4e9 tiles used to reach the allocator ("capacity overflow").

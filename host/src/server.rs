@@ -172,7 +172,7 @@ pub fn run(
 
     let tiles = crate::world::build(&config.world, &root.universe_dir()).map_err(ServerError::Startup)?;
     let mut world = new_world(config, tiles);
-    let store = open_store(root, &metrics)?;
+    let store = open_store(root, &config.store, &metrics)?;
     world.resource_mut::<Sessions>().load(&store).map_err(|e| ServerError::Startup(e.to_string()))?;
     world.insert_resource(store);
     world.insert_resource(
@@ -251,9 +251,13 @@ fn start_admin(
 
 /// Opens the universe's store, behind the random commit faults of
 /// [`FAULTS_VAR`](crate::store::FAULTS_VAR) when that is set.
-fn open_store(root: &ServerRoot, metrics: &Metrics) -> Result<veltrix_sdk::Store, ServerError> {
-    let store =
-        crate::store::RedbStore::open(&root.universe_dir().join(crate::store::FILE)).map_err(ServerError::Startup)?;
+fn open_store(
+    root: &ServerRoot,
+    config: &crate::config::StoreConfig,
+    metrics: &Metrics,
+) -> Result<veltrix_sdk::Store, ServerError> {
+    let path = root.universe_dir().join(crate::store::FILE);
+    let store = crate::store::RedbStore::open_with_cache(&path, config.cache_bytes()).map_err(ServerError::Startup)?;
     store.report_behind(metrics.store_log_behind_bytes.clone());
     Ok(match std::env::var(crate::store::FAULTS_VAR) {
         Ok(spec) => {

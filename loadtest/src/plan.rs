@@ -124,6 +124,9 @@ impl Plan {
         if let Some(threads) = scenario.network_threads {
             config["Network"]["Threads"] = threads.into();
         }
+        if let Some(mib) = scenario.store_cache_mib {
+            config["Store"] = json!({"CacheMiB": mib});
+        }
         config
     }
 

@@ -34,6 +34,9 @@ pub struct Scenario {
     /// The server's `Network.Threads`; the server's default when absent.
     #[serde(default)]
     pub network_threads: Option<u32>,
+    /// The server's `Store.CacheMiB`; the server's default when absent.
+    #[serde(default, rename = "StoreCacheMiB")]
+    pub store_cache_mib: Option<u32>,
     /// Shards only: their `Cluster.RecordsEverySeconds`; the server's default when absent.
     #[serde(default)]
     pub records_every_seconds: Option<u32>,

@@ -9,7 +9,7 @@ use veltrix_sdk::{Storage, rmp_serde};
 
 use super::{
     log,
-    redb_store::{DAMAGED_ADVICE, RedbStore},
+    redb_store::{DAMAGED_ADVICE, DEFAULT_CACHE_BYTES, RedbStore},
     transfer::{Summary, msgpack_as_json},
 };
 
@@ -65,7 +65,7 @@ fn copy_with_log(path: &Path, copy: &Path) -> Result<(), String> {
 
 /// [`check`] of `copy`, a copy of `original`.
 fn check_copy(copy: &Path, original: &Path) -> Result<CheckReport, String> {
-    let store = RedbStore::open_as(copy, original)?;
+    let store = RedbStore::open_as(copy, original, DEFAULT_CACHE_BYTES)?;
     let mut report = CheckReport::default();
     let integrity = {
         let mut db = store.database().write();

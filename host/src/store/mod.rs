@@ -18,7 +18,7 @@ pub mod transfer;
 
 pub use check::{CheckReport, check};
 pub use faults::{FAULTS_VAR, FaultyStore};
-pub use redb_store::{DAMAGED_ADVICE, FILE, RedbStore};
+pub use redb_store::{DAMAGED_ADVICE, DEFAULT_CACHE_BYTES, FILE, RedbStore};
 pub use transfer::{EXPORT_FORMAT, EXPORT_VERSION, Imported, Summary, export, export_to_file, import};
 
 #[cfg(test)]

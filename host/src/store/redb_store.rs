@@ -112,12 +112,18 @@ impl RedbStore {
     /// short, overwritten), or is locked by another server, is an error saying so and what to
     /// do; never a panic.
     pub fn open(path: &Path) -> Result<Self, String> {
-        Self::open_as(path, path)
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
     }
 
-    /// [`open`](Self::open), with `shown` for the file's name in messages.
-    pub(super) fn open_as(path: &Path, shown: &Path) -> Result<Self, String> {
-        let file = RedbFile::open(path, shown)?;
+    /// [`open`](Self::open), holding at most `cache_bytes` of the file's pages in memory
+    /// (`Store.CacheMiB`).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, String> {
+        Self::open_as(path, path, cache_bytes)
+    }
+
+    /// [`open_with_cache`](Self::open_with_cache), with `shown` for the file's name in messages.
+    pub(super) fn open_as(path: &Path, shown: &Path, cache_bytes: usize) -> Result<Self, String> {
+        let file = RedbFile::open(path, shown, cache_bytes)?;
         let (mut log, recovered) = Log::open(&log::dir_of(path))?;
         if recovered.torn > 0 {
             tracing::warn!(
@@ -485,7 +491,15 @@ pub(super) struct RedbFile {
     shown: String,
     /// When the last try to open it again failed: the next try waits [`REOPEN_EVERY`].
     reopen_failed: Mutex<Option<Instant>>,
+    /// The most of the file's pages redb holds in memory.
+    cache_bytes: usize,
 }
+
+/// The store's page cache by default (`Store.CacheMiB`). redb's own default is 1 GiB, and it
+/// keeps every page a commit writes until that is full: a server's memory grew with its file
+/// (docs/benchmarks.md, "The store's page cache bounded"). Pages beyond it are read through the
+/// system's file cache.
+pub const DEFAULT_CACHE_BYTES: usize = 4 << 20;
 
 /// How often a store that could not be opened again after a failed commit is tried again (an
 /// open may scan the whole file).
@@ -496,10 +510,16 @@ pub const DAMAGED_ADVICE: &str = "the store file is damaged: stop the server, mo
      last backup with `veltrix-server import FILE` (see \"When something goes wrong\" in docs/storage.md)";
 
 impl RedbFile {
-    fn open(path: &Path, shown: &Path) -> Result<Self, String> {
+    fn open(path: &Path, shown: &Path, cache_bytes: usize) -> Result<Self, String> {
         let shown = shown.display().to_string();
-        let db = open_database(path, &shown)?;
-        Ok(Self { db: RwLock::new(Some(db)), path: path.to_path_buf(), shown, reopen_failed: Mutex::new(None) })
+        let db = open_database(path, &shown, cache_bytes)?;
+        Ok(Self {
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
+            shown,
+            reopen_failed: Mutex::new(None),
+            cache_bytes,
+        })
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -525,7 +545,7 @@ impl RedbFile {
         } else if failed.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
             return Err(self.error("cannot open the store again after a failed commit", "waiting to try again"));
         }
-        match open_database(&self.path, &self.shown) {
+        match open_database(&self.path, &self.shown, self.cache_bytes) {
             Ok(opened) => {
                 *db = Some(opened);
                 *failed = None;
@@ -677,8 +697,8 @@ impl Drop for RedbFile {
 
 /// Opens the redb file, mapping each way it can fail (a panic included) to what it means for
 /// an owner.
-fn open_database(path: &Path, shown: &str) -> Result<Database, String> {
-    let opened = crate::panics::catch(|| Database::create(path));
+fn open_database(path: &Path, shown: &str, cache_bytes: usize) -> Result<Database, String> {
+    let opened = crate::panics::catch(|| redb::Builder::new().set_cache_size(cache_bytes).create(path));
     let damaged = |e: &dyn std::fmt::Display| format!("{shown}: cannot open the store: {e}: {DAMAGED_ADVICE}");
     match opened {
         Ok(Ok(db)) => Ok(db),

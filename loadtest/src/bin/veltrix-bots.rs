@@ -73,6 +73,9 @@ struct Args {
     /// The server's `Network.Threads`, instead of its default.
     #[arg(long)]
     network_threads: Option<u32>,
+    /// The server's `Store.CacheMiB`, instead of its default.
+    #[arg(long)]
+    store_cache_mib: Option<u32>,
     /// Servers ("shards") sharing the hunt through a nats-server with JetStream (started for
     /// each run, fsync on every write); bot i plays on shard i mod N. 1: one server, as ever.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
@@ -201,6 +204,7 @@ fn runs(args: &Args) -> Vec<Runs> {
             s.tick_priority = args.tick_priority.clone().or(s.tick_priority);
             s.writer_threads = args.writer_threads.or(s.writer_threads);
             s.network_threads = args.network_threads.or(s.network_threads);
+            s.store_cache_mib = args.store_cache_mib.or(s.store_cache_mib);
             for &bots in &counts {
                 if let Err(e) = (Scenario { bots, ..s.clone() }).check() {
                     eprintln!("error: {}: with the options given: {e}", path.display());

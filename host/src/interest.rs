@@ -122,20 +122,23 @@ struct Member {
     cell: u32,
 }
 
-/// Those a player sees held in its [`Interest`] itself: spread players see about a dozen, so
-/// a list goes to the heap only in a crowd.
-const SEEN_INLINE: usize = 16;
+/// Those a player sees held in its [`Interest`] itself: spread players see about a dozen and
+/// hardly ever more than 32, so a list goes to the heap only in a crowd. Entity indices of 4
+/// bytes, so 32 take what 16 entities did.
+const SEEN_INLINE: usize = 32;
 
 /// A player's place in the grid and the players it sees.
 #[derive(Component, Debug, Default)]
 pub struct Interest {
     cell: Option<(i32, i32)>,
-    /// Sorted, so that messages come out in the same order on every run: a sorted vector, not a
-    /// tree, because it holds a dozen or so and is read far more often than changed. Held in
-    /// the component up to `SEEN_INLINE` (on the heap beyond): a tick reads the lists of
-    /// thousands of players in no order memory likes, and a list elsewhere on the heap was a
-    /// second cache miss for each.
-    pub visible: SmallVec<[Entity; SEEN_INLINE]>,
+    /// Their entities' indices (the grid's slots give the entity), sorted as their entities
+    /// sort (by index, highest first, bevy's order of entities of one generation), so that
+    /// messages come out in the same order on every run: a sorted vector, not a tree, because
+    /// it holds a dozen or so and is read far more often than changed. Held in the component
+    /// up to `SEEN_INLINE` (on the heap beyond): a tick reads the lists of thousands of players
+    /// in no order memory likes, and a list elsewhere on the heap was a second cache miss for
+    /// each; and a list that went to the heap was an allocation in a steady tick.
+    pub visible: SmallVec<[u32; SEEN_INLINE]>,
     /// Players that came into its view or left it since it was last told, in that order, until
     /// its next state update. Keeps its room.
     views: Vec<ViewChange>,
@@ -144,6 +147,11 @@ pub struct Interest {
     /// The tick it was last told where those it sees are (its last state update, or its join):
     /// those that moved after it are told at its next.
     told_tick: u64,
+}
+
+/// Where `index` is in a list of those a player sees (highest index first), or would go.
+fn find_seen(seen: &[u32], index: u32) -> Result<usize, usize> {
+    seen.binary_search_by(|x| index.cmp(x))
 }
 
 /// A change of what a player sees, to be told at its next state update.
@@ -203,13 +211,13 @@ impl StateUpdates {
 
 impl Interest {
     fn see(&mut self, other: Entity) {
-        if let Err(at) = self.visible.binary_search(&other) {
-            self.visible.insert(at, other);
+        if let Err(at) = find_seen(&self.visible, other.index_u32()) {
+            self.visible.insert(at, other.index_u32());
         }
     }
 
     fn unsee(&mut self, other: Entity) {
-        if let Ok(at) = self.visible.binary_search(&other) {
+        if let Ok(at) = find_seen(&self.visible, other.index_u32()) {
             self.visible.remove(at);
         }
     }
@@ -374,9 +382,14 @@ impl InterestGrid {
         self.moves[at] = LastMove { tick, id: member.id, x: member.x, y: member.y };
     }
 
-    /// `entity`'s last move, if it was after `tick`.
-    fn moved_after(&self, entity: Entity, tick: u64) -> Option<&LastMove> {
-        self.moves.get(entity.index_u32() as usize).filter(|moved| moved.tick > tick)
+    /// The last move of the entity of index `index`, if it was after `tick`.
+    fn moved_after(&self, index: u32, tick: u64) -> Option<&LastMove> {
+        self.moves.get(index as usize).filter(|moved| moved.tick > tick)
+    }
+
+    /// The player in the grid whose entity's index is `index`.
+    fn entity_at(&self, index: u32) -> Option<Entity> {
+        self.slots.get(index as usize).copied().flatten().map(|m| m.entity)
     }
 
     /// Calls `f` for every player in the cells that may hold players within `radius` of (x, y)
@@ -423,20 +436,22 @@ pub struct Scratch {
     /// Those within the radius and hysteresis of the mover, each with its squared distance.
     near: Vec<(Member, f32)>,
     /// The mover's visible set (a copy: visibility changes while it is walked).
-    seen: Vec<Entity>,
+    seen: Vec<u32>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
     /// This tick's letters, each written once when first needed: each player's PlayerMoved
     /// and PlayerAppeared, and PlayerGone by id.
     letters: TickLetters,
-    /// Those told as appeared in the update being told (their moves are not told again).
-    appeared_now: Vec<Entity>,
+    /// Those told as appeared in the update being told (their moves are not told again), by
+    /// entity index.
+    appeared_now: Vec<u32>,
 }
 
 /// This tick's letters about players, each written once when first needed.
 #[derive(Default)]
 struct TickLetters {
-    moved: AHashMap<Entity, Letter>,
+    /// By entity index.
+    moved: AHashMap<u32, Letter>,
     appeared: AHashMap<Entity, Letter>,
     gone: AHashMap<PlayerId, Letter>,
 }
@@ -512,17 +527,24 @@ pub fn update_interest(
         // Those it sees: still in range (with hysteresis), to hear of its move at their next
         // update, or gone.
         for &other in seen.iter() {
-            match near.iter().find(|(m, _)| m.entity == other) {
+            match near.iter().find(|(m, _)| m.entity.index_u32() == other) {
                 // A player of another server is told by its own. The mover's cell stands for the
                 // neighbour's (it is at most one cell away) for the order updates are told in.
                 Some((m, _)) if m.here => due.queue((&updates, tick), (m.entity, m.id), cell),
                 Some(_) => {}
-                None => unsee(mover, other, &mut interests, &players, &mut due, &updates, tick),
+                // One it sees is in the grid: a player that leaves goes from every view first.
+                None => {
+                    let Some(other) = grid.entity_at(other) else {
+                        debug_assert!(false, "one seen is in the grid");
+                        continue;
+                    };
+                    unsee(mover, other, &mut interests, &players, &mut due, &updates, tick);
+                }
             }
         }
         // Those it does not see yet, within the radius: in view now.
         for &(m, d2) in near.iter() {
-            if d2 > enter || seen.binary_search(&m.entity).is_ok() {
+            if d2 > enter || find_seen(seen, m.entity.index_u32()).is_ok() {
                 continue;
             }
             // Two players of other servers: their servers tell them of each other.
@@ -572,7 +594,7 @@ pub fn update_interest(
 /// What telling the updates of a tick writes into and keeps, and the tick.
 struct Told<'a> {
     letters: &'a mut TickLetters,
-    appeared_now: &'a mut Vec<Entity>,
+    appeared_now: &'a mut Vec<u32>,
     name: &'a mut String,
     tick: u64,
 }
@@ -608,8 +630,11 @@ fn tell_updates(
                     .entry(id)
                     .or_insert_with(|| mail.write(&ServerMessage::PlayerGone(PlayerGone { player: id }))),
                 ViewChange::Appeared(other) => {
-                    debug_assert!(visible.binary_search(&other).is_ok(), "one told of as appeared is one it sees");
-                    appeared_now.push(other);
+                    debug_assert!(
+                        find_seen(visible, other.index_u32()).is_ok(),
+                        "one told of as appeared is one it sees"
+                    );
+                    appeared_now.push(other.index_u32());
                     match letters.appeared.entry(other) {
                         Entry::Occupied(written) => *written.get(),
                         Entry::Vacant(slot) => {
@@ -672,6 +697,7 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
     let clock = (*world.resource::<StateUpdates>(), world.resource::<TickInfo>().tick);
     world.resource_scope(|world, mut due: Mut<DueUpdates>| {
         for other in visible {
+            let Some(other) = world.resource::<InterestGrid>().entity_at(other) else { continue };
             // A player of another server is told by its own.
             let other_id = world.get::<Player>(other).map(|p| p.id);
             let Some(mut i) = world.get_mut::<Interest>(other) else { continue };
@@ -1015,6 +1041,7 @@ mod tests {
                     let member = Member { entity: a, x: positions[i].x, y: positions[i].y, id: i as PlayerId + 1, here: true, cell };
                     proptest::prop_assert!(grid.members_in((cx, cy)).contains(&member), "player {} in its cell", i);
                     let visible = &world.world.get::<Interest>(a).unwrap().visible;
+                    let visible: Vec<Entity> = visible.iter().map(|&i| grid.entity_at(i).unwrap()).collect();
                     for (j, &b) in world.players.iter().enumerate() {
                         // Squared, as the server compares: a square root rounded to exactly 32
                         // is not within 32.
@@ -1066,9 +1093,11 @@ mod tests {
                     let id = i as PlayerId + 1;
                     if tick == 1 || updates.due(id, tick) {
                         let visible = &world.world.get::<Interest>(world.players[i]).unwrap().visible;
+                        let grid = world.world.resource::<InterestGrid>();
                         let sees: std::collections::BTreeMap<PlayerId, (f32, f32)> = visible
                             .iter()
-                            .map(|&e| {
+                            .map(|&index| {
+                                let e = grid.entity_at(index).unwrap();
                                 let p = world.world.get::<Position>(e).unwrap();
                                 (world.world.get::<Player>(e).unwrap().id, (p.x, p.y))
                             })

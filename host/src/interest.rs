@@ -324,10 +324,15 @@ impl InterestGrid {
         )
     }
 
+    /// The index in `starts` of the cell (column, row).
+    fn index_of(&self, (cx, cy): (i32, i32)) -> usize {
+        (cy * self.columns + cx) as usize
+    }
+
     /// Puts `member` where it is, in its cell once [`sort`](Self::sort)ed.
     fn place(&mut self, interest: &mut Interest, mut member: Member) {
         let (cx, cy) = self.cell_at(member.x, member.y);
-        member.cell = (cy * self.columns + cx) as u32;
+        member.cell = self.index_of((cx, cy)) as u32;
         let at = member.entity.index_u32() as usize;
         if at >= self.slots.len() {
             self.slots.resize(at + 1, None);
@@ -414,8 +419,8 @@ impl InterestGrid {
         let (x0, y0) = self.cell_at(x - radius, y - radius);
         let (x1, y1) = self.cell_at(x + radius, y + radius);
         for cy in y0..=y1 {
-            let row = (cy * self.columns) as usize;
-            let (from, to) = (self.starts[row + x0 as usize], self.starts[row + x1 as usize + 1]);
+            // A row's cells from x0 to x1 are one run.
+            let (from, to) = (self.starts[self.index_of((x0, cy))], self.starts[self.index_of((x1, cy)) + 1]);
             self.members[from as usize..to as usize].iter().for_each(&mut f);
         }
     }
@@ -741,8 +746,8 @@ mod tests {
 
     impl InterestGrid {
         /// Who is in the cell (column, row), as of the last sort.
-        fn members_in(&self, (cx, cy): (i32, i32)) -> &[Member] {
-            let i = (cy * self.columns + cx) as usize;
+        fn members_in(&self, cell: (i32, i32)) -> &[Member] {
+            let i = self.index_of(cell);
             &self.members[self.starts[i] as usize..self.starts[i + 1] as usize]
         }
     }
@@ -1037,7 +1042,7 @@ mod tests {
                 let grid = world.world.resource::<InterestGrid>();
                 for (i, &a) in world.players.iter().enumerate() {
                     let (cx, cy) = grid.cell_at(positions[i].x, positions[i].y);
-                    let cell = (cy * grid.columns + cx) as u32;
+                    let cell = grid.index_of((cx, cy)) as u32;
                     let member = Member { entity: a, x: positions[i].x, y: positions[i].y, id: i as PlayerId + 1, here: true, cell };
                     proptest::prop_assert!(grid.members_in((cx, cy)).contains(&member), "player {} in its cell", i);
                     let visible = &world.world.get::<Interest>(a).unwrap().visible;

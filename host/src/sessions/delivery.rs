@@ -173,15 +173,18 @@ pub fn flush_frames(
     health: Res<StoreHealth>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
-    #[cfg(feature = "bench")]
-    let committed_ns = stamp.0;
-    #[cfg(not(feature = "bench"))]
-    let committed_ns = 0;
     let mut deepest = 0;
     // First: a connection's frames of a tick all go one way (first or not), after its Welcome.
     welcoming.0.retain(|&entity| {
         let Ok(mut conn) = conns.get_mut(entity) else { return false };
-        flush_welcoming(&mut conn, &mut writers, health.writable, committed_ns, &mut deepest);
+        flush_welcoming(
+            &mut conn,
+            &mut writers,
+            health.writable,
+            #[cfg(feature = "bench")]
+            stamp.0,
+            &mut deepest,
+        );
         conn.welcome.is_some() || conn.held.is_some()
     });
     for &entity in frames.recipients() {
@@ -202,12 +205,11 @@ pub fn flush_frames(
 /// [`flush_frames`] for a connection with a Welcome or held frames: its Welcome once the store
 /// can be written (else the tick's frame is held behind it, and a client that waited too long
 /// is let go), then what it held, [`HELD_FRAMES_PER_TICK`] a tick, then the tick's frame.
-#[cfg_attr(not(feature = "bench"), allow(unused_variables))]
 fn flush_welcoming(
     conn: &mut Connection,
     writers: &mut Writers,
     writable: bool,
-    committed_ns: u64,
+    #[cfg(feature = "bench")] committed_ns: u64,
     deepest: &mut usize,
 ) {
     if conn.welcome.is_some() && !writable {

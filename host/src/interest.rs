@@ -92,19 +92,27 @@ pub struct InterestGrid {
     /// held before keeps that one's move until the new one's first, which is its join: no
     /// player is told of a move before it is told the player appeared.
     moves: Vec<LastMove>,
+    /// How many times [`update_interest`] has run: what a [`LastMove`]'s letter is stamped
+    /// with, valid in the update that wrote it (the mail is delivered and emptied after).
+    updates: u64,
 }
 
 /// At most this many cells in the grid (256 KB of `starts`), whatever the world's size and the
 /// radius: the rebuild of `members` passes over every cell.
 const MAX_CELLS: usize = 1 << 16;
 
-/// A player's last move: the tick, and what PlayerMoved tells of it.
+/// A player's last move: the tick, and what PlayerMoved tells of it; and that PlayerMoved,
+/// once written in an update, for every player told of it in that update (beside the move it
+/// tells, so it costs no lookup of its own).
 #[derive(Debug, Clone, Copy, Default)]
 struct LastMove {
     tick: u64,
     id: PlayerId,
     x: f32,
     y: f32,
+    /// The update (`InterestGrid::updates`) `letter` was written in; 0: none yet.
+    written_in: u64,
+    letter: Letter,
 }
 
 /// A player in the grid: where it is, and who. [`update_interest`] places every mover of a
@@ -306,6 +314,7 @@ impl InterestGrid {
             fill: Vec::new(),
             stale: false,
             moves: Vec::new(),
+            updates: 0,
         }
     }
 
@@ -384,17 +393,30 @@ impl InterestGrid {
         if at >= self.moves.len() {
             self.moves.resize(at + 1, LastMove::default());
         }
-        self.moves[at] = LastMove { tick, id: member.id, x: member.x, y: member.y };
+        self.moves[at] = LastMove { tick, id: member.id, x: member.x, y: member.y, ..LastMove::default() };
     }
 
-    /// The last move of the entity of index `index`, if it was after `tick`.
-    fn moved_after(&self, index: u32, tick: u64) -> Option<&LastMove> {
-        self.moves.get(index as usize).filter(|moved| moved.tick > tick)
+    /// The PlayerMoved of the entity of index `index`, if it moved after `tick`: written into
+    /// `mail` the first time it is asked for in this update, the same letter after.
+    fn moved_after(&mut self, index: u32, tick: u64, mail: &mut Mail) -> Option<Letter> {
+        let update = self.updates;
+        let moved = self.moves.get_mut(index as usize).filter(|moved| moved.tick > tick)?;
+        if moved.written_in != update {
+            let LastMove { id, x, y, .. } = *moved;
+            moved.letter = mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x, y }));
+            moved.written_in = update;
+        }
+        Some(moved.letter)
     }
 
     /// The player in the grid whose entity's index is `index`.
+    fn member_at(&self, index: u32) -> Option<&Member> {
+        self.slots.get(index as usize)?.as_ref()
+    }
+
+    /// The entity of the player in the grid whose entity's index is `index`.
     fn entity_at(&self, index: u32) -> Option<Entity> {
-        self.slots.get(index as usize).copied().flatten().map(|m| m.entity)
+        self.member_at(index).map(|m| m.entity)
     }
 
     /// Calls `f` for every player in the cells that may hold players within `radius` of (x, y)
@@ -438,14 +460,14 @@ pub struct UpdateClock<'w> {
 pub struct Scratch {
     /// The movers by (row, column) of their new cell, then id.
     order: Vec<((i32, i32), Member)>,
-    /// Those within the radius and hysteresis of the mover, each with its squared distance.
-    near: Vec<(Member, f32)>,
+    /// Those within the radius of the mover that it did not see.
+    near: Vec<Member>,
     /// The mover's visible set (a copy: visibility changes while it is walked).
     seen: Vec<u32>,
     /// The name of the PlayerAppeared being encoded, kept with its room.
     name: String,
-    /// This tick's letters, each written once when first needed: each player's PlayerMoved
-    /// and PlayerAppeared, and PlayerGone by id.
+    /// This tick's letters, each written once when first needed: each player's PlayerAppeared,
+    /// and PlayerGone by id (its PlayerMoved is kept with its move, [`LastMove`]).
     letters: TickLetters,
     /// Those told as appeared in the update being told (their moves are not told again), by
     /// entity index.
@@ -455,15 +477,12 @@ pub struct Scratch {
 /// This tick's letters about players, each written once when first needed.
 #[derive(Default)]
 struct TickLetters {
-    /// By entity index.
-    moved: AHashMap<u32, Letter>,
     appeared: AHashMap<Entity, Letter>,
     gone: AHashMap<PlayerId, Letter>,
 }
 
 impl TickLetters {
     fn clear(&mut self) {
-        self.moved.clear();
         self.appeared.clear();
         self.gone.clear();
     }
@@ -491,6 +510,7 @@ pub fn update_interest(
     let UpdateClock { updates, tick } = clock;
     let Scratch { order, near, seen, name, letters, appeared_now } = &mut *scratch;
     letters.clear();
+    grid.updates += 1;
     let tick = tick.tick;
     order.clear();
     for mover in &moved {
@@ -522,36 +542,33 @@ pub fn update_interest(
         let Ok(interest) = interests.get(mover) else { continue };
         seen.clear();
         seen.extend_from_slice(&interest.visible);
-        near.clear();
-        grid.for_each_member_near(pos.x, pos.y, grid.radius + grid.hysteresis, |m| {
-            let d2 = pos.distance_squared(m.x, m.y);
-            if d2 <= leave && m.entity != mover {
-                near.push((*m, d2));
-            }
-        });
         // Those it sees: still in range (with hysteresis), to hear of its move at their next
-        // update, or gone.
+        // update, or gone. Each where the grid has it (placed this tick if it moved).
         for &other in seen.iter() {
-            match near.iter().find(|(m, _)| m.entity.index_u32() == other) {
+            // One it sees is in the grid: a player that leaves goes from every view first.
+            let Some(&m) = grid.member_at(other) else {
+                debug_assert!(false, "one seen is in the grid");
+                continue;
+            };
+            if pos.distance_squared(m.x, m.y) > leave {
+                unsee(mover, m.entity, &mut interests, &players, &mut due, &updates, tick);
+            } else if m.here {
                 // A player of another server is told by its own. The mover's cell stands for the
                 // neighbour's (it is at most one cell away) for the order updates are told in.
-                Some((m, _)) if m.here => due.queue((&updates, tick), (m.entity, m.id), cell),
-                Some(_) => {}
-                // One it sees is in the grid: a player that leaves goes from every view first.
-                None => {
-                    let Some(other) = grid.entity_at(other) else {
-                        debug_assert!(false, "one seen is in the grid");
-                        continue;
-                    };
-                    unsee(mover, other, &mut interests, &players, &mut due, &updates, tick);
-                }
+                due.queue((&updates, tick), (m.entity, m.id), cell);
             }
         }
         // Those it does not see yet, within the radius: in view now.
-        for &(m, d2) in near.iter() {
-            if d2 > enter || find_seen(seen, m.entity.index_u32()).is_ok() {
-                continue;
+        near.clear();
+        grid.for_each_member_near(pos.x, pos.y, grid.radius, |m| {
+            if pos.distance_squared(m.x, m.y) <= enter
+                && m.entity != mover
+                && find_seen(seen, m.entity.index_u32()).is_err()
+            {
+                near.push(*m);
             }
+        });
+        for &m in near.iter() {
             // Two players of other servers: their servers tell them of each other.
             if !here && !m.here {
                 continue;
@@ -591,7 +608,7 @@ pub fn update_interest(
     for t in first..=tick {
         let Some(slot) = slots.get_mut((t % updates.tick_rate) as usize) else { break };
         let mut told = Told { letters: &mut *letters, appeared_now: &mut *appeared_now, name: &mut *name, tick };
-        tell_updates(slot, queued, &mut told, (&grid, &players), &mut interests, &mut mail);
+        tell_updates(slot, queued, &mut told, (&mut grid, &players), &mut interests, &mut mail);
     }
     due.told_tick = tick;
 }
@@ -613,7 +630,7 @@ fn tell_updates(
     slot: &mut Vec<((i32, i32), Entity)>,
     queued: &mut [Entity],
     told: &mut Told,
-    (grid, players): (&InterestGrid, &Located),
+    (grid, players): (&mut InterestGrid, &Located),
     interests: &mut Query<&mut Interest>,
     mail: &mut Mail,
 ) {
@@ -652,14 +669,10 @@ fn tell_updates(
             mail.send(to, letter);
         }
         for &mover in visible.iter() {
-            let Some(&LastMove { id, x, y, .. }) = grid.moved_after(mover, *told_tick) else { continue };
             if appeared_now.contains(&mover) {
                 continue;
             }
-            let letter = *letters
-                .moved
-                .entry(mover)
-                .or_insert_with(|| mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x, y })));
+            let Some(letter) = grid.moved_after(mover, *told_tick, mail) else { continue };
             mail.send(to, letter);
         }
         *told_tick = *tick;

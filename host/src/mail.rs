@@ -11,7 +11,7 @@ use veltrix_sdk::{
 };
 
 /// A message written into the [`Mail`]: where its bytes are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Letter {
     start: usize,
     end: usize,

@@ -77,8 +77,8 @@ pub struct ModCatalog(pub Vec<ModInfo>);
 /// Who is online, by connection, id and name; and the ids given out so far.
 #[derive(Resource, Default)]
 pub struct Sessions {
-    by_conn: HashMap<ConnId, Entity>,
-    by_id: HashMap<PlayerId, Entity>,
+    by_conn: ahash::AHashMap<ConnId, Entity>,
+    by_id: ahash::AHashMap<PlayerId, Entity>,
     /// Lowercased name to id: who is online by name goes through `by_id`.
     ids: HashMap<String, PlayerId>,
     next_id: PlayerId,

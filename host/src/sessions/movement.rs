@@ -44,7 +44,10 @@ pub fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move)
     budget.tiles = if refused.is_none() { (tiles - distance).max(0.0) } else { tiles };
     match refused {
         None if distance > 0.0 => {
-            world.entity_mut(entity).insert(Position { x: mv.x, y: mv.y });
+            // Set in place, not inserted: an insert goes through the archetype machinery.
+            if let Some(mut at) = world.get_mut::<Position>(entity) {
+                *at = Position { x: mv.x, y: mv.y };
+            }
         }
         None => {}
         Some(reason) => {

@@ -10,11 +10,19 @@ use veltrix_sdk::{
     protocol::{ServerMessage, encode_value},
 };
 
-/// A message written into the [`Mail`]: where its bytes are.
+/// A message written into the [`Mail`]: where its bytes are. Offsets of 4 bytes: a tick's mail
+/// is written into one list read again at delivery, so its size is memory traffic on the tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Letter {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+}
+
+/// Messages sent one after the other to one player: where they are in the order sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    from: u32,
+    to: u32,
 }
 
 /// The tick's messages to one player each, until delivery.
@@ -31,7 +39,8 @@ impl Mail {
     pub fn write(&mut self, message: &ServerMessage) -> Letter {
         let start = self.bytes.len();
         encode_value(message, &mut self.bytes);
-        Letter { start, end: self.bytes.len() }
+        let at = |offset: usize| u32::try_from(offset).expect("less than 4 GiB of mail a tick");
+        Letter { start: at(start), end: at(self.bytes.len()) }
     }
 
     /// Sends a written message to the player `to` (dropped at delivery when it has no
@@ -47,13 +56,24 @@ impl Mail {
 
     /// The messages sent, in the order sent, in runs to one player each (a player's messages
     /// are mostly sent one after the other).
-    pub fn runs(&self) -> impl Iterator<Item = (Entity, impl Iterator<Item = Letter> + '_)> + '_ {
-        self.sent.chunk_by(|a, b| a.0 == b.0).map(|run| (run[0].0, run.iter().map(|&(_, letter)| letter)))
+    pub fn runs(&self) -> impl Iterator<Item = (Entity, Run)> + '_ {
+        let mut from = 0;
+        self.sent.chunk_by(|a, b| a.0 == b.0).map(move |run| {
+            let to = from + u32::try_from(run.len()).expect("fewer than 4 billion letters a tick");
+            let run_of = (run[0].0, Run { from, to });
+            from = to;
+            run_of
+        })
+    }
+
+    /// The bytes of a run's messages, in the order sent.
+    pub fn letters(&self, run: Run) -> impl Iterator<Item = &[u8]> + '_ {
+        self.sent[run.from as usize..run.to as usize].iter().map(|&(_, letter)| self.bytes(letter))
     }
 
     /// A written message's bytes.
     pub fn bytes(&self, letter: Letter) -> &[u8] {
-        &self.bytes[letter.start..letter.end]
+        &self.bytes[letter.start as usize..letter.end as usize]
     }
 
     /// Empties the mail once delivered, its room kept.
@@ -92,8 +112,14 @@ mod tests {
         mail.send(b, other);
         mail.send(b, letter);
         let got: Vec<(Entity, Vec<u8>)> = mail.sent().map(|(to, letter)| (to, mail.bytes(letter).to_vec())).collect();
-        let runs: Vec<(Entity, Vec<Letter>)> = mail.runs().map(|(to, letters)| (to, letters.collect())).collect();
-        assert_eq!(runs, [(a, vec![letter]), (b, vec![other, letter])], "one run to each player in turn");
+        let runs: Vec<(Entity, Vec<Vec<u8>>)> =
+            mail.runs().map(|(to, run)| (to, mail.letters(run).map(<[u8]>::to_vec).collect())).collect();
+        let bytes = |letter| mail.bytes(letter).to_vec();
+        assert_eq!(
+            runs,
+            [(a, vec![bytes(letter)]), (b, vec![bytes(other), bytes(letter)])],
+            "one run to each player in turn"
+        );
         mail.clear();
         let (seven, eight) = (
             encode_message(&gone).to_vec(),

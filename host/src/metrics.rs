@@ -148,7 +148,7 @@ impl Metrics {
         );
         registry.register(
             "outbound_queue_depth_max",
-            "Frames already queued for the slowest client sent a frame in the last tick",
+            "Frames already queued for the slowest client sent a frame, in the writer threads' last batches",
             m.outbound_queue_depth_max.clone(),
         );
         m.store_writable.set(1);

@@ -16,7 +16,13 @@
 //! is the server's backpressure: ticks lengthen, the loop skips ahead, moves coalesce, fewer
 //! frames are made. Without it, frames would queue without bound, in memory and in latency.
 
-use std::{sync::Arc, thread};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+};
 
 use bytes::Bytes;
 use veltrix_protocol::ErrorCode;
@@ -56,26 +62,33 @@ pub struct Writers {
     spare: flume::Receiver<Batch>,
     /// This tick's batch for each thread.
     filling: Vec<Batch>,
+    /// Each thread's deepest backlog in the last batch it wrote (frames already queued for a
+    /// client it wrote to): read where the thread holds the connection's lock anyway, not on
+    /// the tick thread, where it cost a cache miss per frame.
+    deepest: Vec<Arc<AtomicUsize>>,
 }
 
 impl Writers {
     /// Starts `threads` writer threads (at least one).
     pub fn start(threads: usize, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (spare_tx, spare) = flume::unbounded();
-        let mut senders = Vec::new();
+        let (mut senders, mut deepest) = (Vec::new(), Vec::new());
         for i in 0..threads.max(1) {
             let (tx, rx) = flume::bounded::<Batch>(BATCHES_BEHIND);
             let (metrics, spare_tx) = (Arc::clone(&metrics), spare_tx.clone());
+            let thread_deepest = Arc::new(AtomicUsize::new(0));
+            let written_deepest = Arc::clone(&thread_deepest);
             thread::Builder::new().name(format!("veltrix-write-{i}")).spawn(move || {
                 for mut batch in rx {
-                    write_batch(&mut batch, &metrics);
+                    written_deepest.store(write_batch(&mut batch, &metrics), Ordering::Relaxed);
                     let _ = spare_tx.send(batch);
                 }
             })?;
             senders.push(tx);
+            deepest.push(thread_deepest);
         }
         let filling = senders.iter().map(|_| Batch::default()).collect();
-        Ok(Self { threads: senders, spare, filling })
+        Ok(Self { threads: senders, spare, filling, deepest })
     }
 
     /// Adds a frame for connection `conn` to this tick's batches, after the frames to write
@@ -91,6 +104,11 @@ impl Writers {
     pub fn push_first(&mut self, conn: ConnId, handle: &ConnHandle, frame: Bytes) {
         let i = self.thread_of(conn);
         self.filling[i].first.push((handle.clone(), frame));
+    }
+
+    /// Frames already queued for the slowest client written to in each thread's last batch.
+    pub fn deepest(&self) -> usize {
+        self.deepest.iter().map(|d| d.load(Ordering::Relaxed)).max().unwrap_or(0)
     }
 
     fn thread_of(&self, conn: ConnId) -> usize {
@@ -110,10 +128,12 @@ impl Writers {
     }
 }
 
-/// Writes a batch's frames, each to its client, and empties the batch.
-fn write_batch(batch: &mut Batch, metrics: &Metrics) {
-    let (mut frames, mut bytes) = (0u64, 0u64);
+/// Writes a batch's frames, each to its client, and empties the batch. The deepest backlog
+/// among its clients, before their frames.
+fn write_batch(batch: &mut Batch, metrics: &Metrics) -> usize {
+    let (mut frames, mut bytes, mut deepest) = (0u64, 0u64, 0);
     for (handle, frame) in batch.drain() {
+        deepest = deepest.max(handle.queued());
         match handle.out.send_frame(&frame) {
             Ok(_) => {
                 frames += 1;
@@ -127,6 +147,7 @@ fn write_batch(batch: &mut Batch, metrics: &Metrics) {
     }
     metrics.frames_out.inc_by(frames);
     metrics.bytes_out.inc_by(bytes);
+    deepest
 }
 
 #[cfg(test)]

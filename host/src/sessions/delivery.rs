@@ -96,11 +96,9 @@ pub fn deliver_outbox(
     mut conns: Query<&mut Connection>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
-    for (to, letters) in mail.runs() {
+    for (to, run) in mail.runs() {
         if let Ok(mut conn) = conns.get_mut(to) {
-            for letter in letters {
-                frames.note_mail((to, &mut conn.pieces), &mail, letter);
-            }
+            frames.note_mail((to, &mut conn.pieces), &mail, run);
         }
     }
     let online = Online { sessions: &sessions, grid: &grid, positions: &positions };
@@ -173,7 +171,6 @@ pub fn flush_frames(
     health: Res<StoreHealth>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
-    let mut deepest = 0;
     // First: a connection's frames of a tick all go one way (first or not), after its Welcome.
     welcoming.0.retain(|&entity| {
         let Ok(mut conn) = conns.get_mut(entity) else { return false };
@@ -183,7 +180,6 @@ pub fn flush_frames(
             health.writable,
             #[cfg(feature = "bench")]
             stamp.0,
-            &mut deepest,
         );
         conn.welcome.is_some() || conn.held.is_some()
     });
@@ -191,7 +187,6 @@ pub fn flush_frames(
         let Ok(mut conn) = conns.get_mut(entity) else { continue };
         // Handed out above, or held behind its Welcome.
         let Some(frame) = conn.frame.take() else { continue };
-        deepest = deepest.max(conn.handle.queued());
         match std::mem::take(&mut conn.news) {
             true => writers.push_first(conn.conn, &conn.handle, frame),
             false => writers.push(conn.conn, &conn.handle, frame),
@@ -199,7 +194,7 @@ pub fn flush_frames(
     }
     frames.flushed();
     writers.submit();
-    link.metrics.outbound_queue_depth_max.set(deepest as i64);
+    link.metrics.outbound_queue_depth_max.set(writers.deepest() as i64);
 }
 
 /// [`flush_frames`] for a connection with a Welcome or held frames: its Welcome once the store
@@ -210,7 +205,6 @@ fn flush_welcoming(
     writers: &mut Writers,
     writable: bool,
     #[cfg(feature = "bench")] committed_ns: u64,
-    deepest: &mut usize,
 ) {
     if conn.welcome.is_some() && !writable {
         // Not welcomed before its id is saved; what it is told meanwhile waits.
@@ -246,6 +240,5 @@ fn flush_welcoming(
         conn.held = None;
     }
     let Some(frame) = conn.frame.take() else { return };
-    *deepest = (*deepest).max(conn.handle.queued());
     push(frame);
 }

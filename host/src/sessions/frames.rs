@@ -14,7 +14,7 @@
 
 use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
 
-use crate::mail::{Letter, Mail};
+use crate::mail::{Mail, Run};
 
 /// The end of a list of pieces.
 const NONE: u32 = u32::MAX;
@@ -38,15 +38,16 @@ impl Pieces {
     }
 }
 
-/// Where a message's bytes are.
+/// Where a piece's bytes are.
 #[derive(Debug, Clone, Copy)]
 enum Source {
-    Mail(Letter),
+    /// Messages of the mail, sent one after the other: one piece, not one each.
+    Mail(Run),
     /// An index in [`TickFrames::messages`].
     Outbox(u32),
 }
 
-/// One message of one player's frame.
+/// One message (or run of the mail's) of one player's frame.
 #[derive(Debug, Clone, Copy)]
 struct Piece {
     next: u32,
@@ -80,9 +81,9 @@ impl Default for TickFrames {
 }
 
 impl TickFrames {
-    /// Notes a message of the mail for the player `who`, whose pieces are `to`.
-    pub fn note_mail(&mut self, (who, to): (Entity, &mut Pieces), mail: &Mail, letter: Letter) {
-        self.note((who, to), Source::Mail(letter), mail.bytes(letter).len());
+    /// Notes a run of the mail's messages for the player `who`, whose pieces are `to`.
+    pub fn note_mail(&mut self, (who, to): (Entity, &mut Pieces), mail: &Mail, run: Run) {
+        self.note((who, to), Source::Mail(run), mail.letters(run).map(<[u8]>::len).sum());
     }
 
     /// Notes a message of the outbox for the player `who`, whose pieces are `to`. The routing
@@ -134,7 +135,7 @@ impl TickFrames {
         while at != NONE {
             let piece = self.pieces[at as usize];
             match piece.source {
-                Source::Mail(letter) => self.frames.push(mail.bytes(letter)),
+                Source::Mail(run) => mail.letters(run).for_each(|letter| self.frames.push(letter)),
                 Source::Outbox(i) => self.frames.push(&self.messages[i as usize]),
             }
             at = piece.next;
@@ -181,9 +182,10 @@ mod tests {
         let seven = mail.write(&gone(7));
         frames.note_outbox((a, &mut to_a), &broadcast);
         frames.note_outbox((b, &mut to_b), &broadcast);
-        frames.note_mail((b, &mut to_b), &mail, seven);
+        mail.send(b, seven);
+        let (_, to_b_mail) = mail.runs().next().unwrap();
+        frames.note_mail((b, &mut to_b), &mail, to_b_mail);
         frames.note_outbox((a, &mut to_a), &encode_message(&gone(2)));
-        mail.send(a, seven);
         assert_eq!(frames.messages.len(), 2, "the broadcast is held once");
         assert_eq!(frames.recipients(), [a, b], "each once, in the order first noted");
 

@@ -188,8 +188,8 @@ pub fn flush_frames(
         // Handed out above, or held behind its Welcome.
         let Some(frame) = conn.frame.take() else { continue };
         match std::mem::take(&mut conn.news) {
-            true => writers.push_first(conn.conn, &conn.handle, frame),
-            false => writers.push(conn.conn, &conn.handle, frame),
+            true => writers.push_first(conn.conn, frame),
+            false => writers.push(conn.conn, frame),
         }
     }
     frames.flushed();
@@ -221,7 +221,7 @@ fn flush_welcoming(
         return;
     }
     conn.news = false;
-    let mut push = |frame| writers.push_first(conn.conn, &conn.handle, frame);
+    let mut push = |frame| writers.push_first(conn.conn, frame);
     if let Some(welcome) = conn.welcome.take() {
         #[cfg(feature = "bench")]
         let welcome = crate::stamp::restamp(welcome, committed_ns);

@@ -21,7 +21,7 @@ use crate::{
     answers::{Answers, Seen},
     cluster::handoff::HandoffLink,
     interest::{self, Interest},
-    net::{JoinRequest, NetEvent},
+    net::{JoinRequest, NetEvent, writers::Writers},
     reasons::Disconnect,
 };
 
@@ -158,6 +158,9 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
     });
     // Sent after the tick's commit, like everything else: a new name's id is saved first.
     let welcome = delivery::welcome_frame(tick, &welcome);
+    if let Some(mut writers) = world.get_resource_mut::<Writers>() {
+        writers.register(conn, &handle);
+    }
     let entity = world
         .spawn((
             player,
@@ -233,6 +236,11 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
         if let Some(mut handoff) = world.get_resource_mut::<HandoffLink>() {
             handoff.departed(player.id, &player.name, (at.x, at.y));
         }
+    }
+    if let Some(conn) = conn
+        && let Some(mut writers) = world.get_resource_mut::<Writers>()
+    {
+        writers.forget(conn);
     }
     let mut sessions = world.resource_mut::<Sessions>();
     if let Some(conn) = conn {

@@ -903,6 +903,28 @@ mod tests {
         }
     }
 
+    /// A move told to several players in one update is written into the mail once, for all of
+    /// them; the next update writes it again, with the position then (the mail was delivered
+    /// and emptied in between).
+    #[test]
+    fn a_move_told_to_many_is_written_once_an_update() {
+        let mut world = Moves::new(30, 30, &[(10.0, 10.0), (12.0, 10.0), (10.0, 12.0)]);
+        world.tick(&[]);
+        for step in 1..=3 {
+            let x = 10.0 + step as f32 * 0.5;
+            world.world.resource_mut::<TickInfo>().tick += 1;
+            *world.world.get_mut::<Position>(world.players[0]).unwrap() = Position { x, y: 10.0 };
+            world.schedule.run(&mut world.world);
+            let mut mail = world.world.resource_mut::<Mail>();
+            let sent: Vec<(Entity, Letter)> = mail.sent().collect();
+            assert_eq!(sent.len(), 2, "both neighbours are told, step {step}: {sent:?}");
+            assert_eq!(sent[0].1, sent[1].1, "one letter for both, step {step}");
+            let told = veltrix_sdk::protocol::decode_value::<ServerMessage>(mail.bytes(sent[0].1)).unwrap();
+            assert_eq!(told, moved(1, x, 10.0), "this update's position, step {step}");
+            mail.clear();
+        }
+    }
+
     /// At a third of the tick rate, a player hears of a neighbour's moves once in three ticks,
     /// the latest position only; appearing and going come at its updates too, in order, and a
     /// joining player is told who is near at once.

@@ -147,6 +147,11 @@ const SPARE_ROOM: usize = 1 << 20;
 /// spare room for writes that are rarely that large.
 const SPARE_BUFFER_ROOM: usize = 16 << 10;
 
+/// The room of a new key's buffer, and of a new value's, when no spare one is left (a burst of
+/// writes): a key is an id or two, a value mostly a record of a few hundred bytes.
+const NEW_KEY_ROOM: usize = 32;
+const NEW_VALUE_ROOM: usize = 256;
+
 impl Changes {
     /// Stores `value` under `key` in `table` (both MessagePack-encoded, so keys sort by their
     /// encoding: use big-endian-friendly keys such as tuples of unsigned integers and strings).
@@ -171,12 +176,17 @@ impl Changes {
         buffer
     }
 
-    /// An empty buffer: a spare one when there is one.
+    /// An empty buffer: a spare one when there is one, else one with room for most keys or
+    /// values (a buffer grown from nothing by the encoder allocated four or five times).
     fn spare(&mut self, key: bool) -> Vec<u8> {
         let spare = if key { &mut self.spare_keys } else { &mut self.spare_values };
-        let buffer = spare.pop().unwrap_or_default();
-        self.spare_bytes -= buffer.capacity();
-        buffer
+        match spare.pop() {
+            Some(buffer) => {
+                self.spare_bytes -= buffer.capacity();
+                buffer
+            }
+            None => Vec::with_capacity(if key { NEW_KEY_ROOM } else { NEW_VALUE_ROOM }),
+        }
     }
 
     /// Keeps the buffers of a forgotten write for the next writes, within [`SPARE_ROOM`].

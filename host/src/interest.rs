@@ -398,7 +398,7 @@ impl InterestGrid {
 
     /// The PlayerMoved of the entity of index `index`, if it moved after `tick`: written into
     /// `mail` the first time it is asked for in this update, the same letter after.
-    fn moved_after(&mut self, index: u32, tick: u64, mail: &mut Mail) -> Option<Letter> {
+    fn moved_letter(&mut self, index: u32, tick: u64, mail: &mut Mail) -> Option<Letter> {
         let update = self.updates;
         let moved = self.moves.get_mut(index as usize).filter(|moved| moved.tick > tick)?;
         if moved.written_in != update {
@@ -672,7 +672,7 @@ fn tell_updates(
             if appeared_now.contains(&mover) {
                 continue;
             }
-            let Some(letter) = grid.moved_after(mover, *told_tick, mail) else { continue };
+            let Some(letter) = grid.moved_letter(mover, *told_tick, mail) else { continue };
             mail.send(to, letter);
         }
         *told_tick = *tick;

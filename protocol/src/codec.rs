@@ -298,7 +298,18 @@ impl FrameBuilder {
     /// one allocation for all of them at most, none when the frames handed out before are all
     /// dropped and their allocation is large enough.
     pub fn reserve(&mut self, frames: usize, message_bytes: usize) {
-        self.buf.reserve(frames * (HEADER_LEN + STAMP_ENTRY_LEN) + message_bytes);
+        self.buf.reserve(Self::room(frames, message_bytes));
+    }
+
+    /// Makes room as [`reserve`](Self::reserve) does, but only without allocating: whether the
+    /// room was there (in what is left, or in the allocation taken back whole because every frame
+    /// handed out before is dropped).
+    pub fn try_reclaim(&mut self, frames: usize, message_bytes: usize) -> bool {
+        self.buf.try_reclaim(Self::room(frames, message_bytes))
+    }
+
+    fn room(frames: usize, message_bytes: usize) -> usize {
+        frames * (HEADER_LEN + STAMP_ENTRY_LEN) + message_bytes
     }
 
     /// Starts a frame for `tick`, dropping anything not finished.

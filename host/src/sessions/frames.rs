@@ -9,7 +9,8 @@
 //! between ticks (a buffer of its own kept the size of the largest frame it ever had, about 3.6
 //! KB per player under load), and once the writer threads have written the tick's frames and
 //! dropped them, the next tick takes the allocation back whole: a steady tick allocates nothing
-//! for its frames. A client that does not read keeps a copy of what waits for it, not the
+//! for its frames. Two buffers in turn: a tick whose writers still hold the last tick's frames
+//! takes the buffer of the tick before. A client that does not read keeps a copy of what waits for it, not the
 //! buffer (`net/socket.rs`).
 
 use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
@@ -58,6 +59,10 @@ struct Piece {
 #[derive(Resource, Debug)]
 pub struct TickFrames {
     frames: FrameBuilder,
+    /// The buffer of the tick before the last, whose frames the writer threads have most likely
+    /// written and dropped: taken when the last tick's are still held, so that a tick whose
+    /// writers lag does not allocate (and fault in) a new buffer of a few hundred KB.
+    spare: FrameBuilder,
     /// The outbox's messages of this tick, each held once however many players get it.
     messages: Vec<Bytes>,
     pieces: Vec<Piece>,
@@ -72,6 +77,7 @@ impl Default for TickFrames {
     fn default() -> Self {
         Self {
             frames: FrameBuilder::with_capacity(0),
+            spare: FrameBuilder::with_capacity(0),
             messages: Vec::new(),
             pieces: Vec::new(),
             message_bytes: 0,
@@ -114,7 +120,11 @@ impl TickFrames {
 
     /// Room for every frame noted: call once, before the first [`build`](Self::build).
     pub fn reserve(&mut self) {
-        self.frames.reserve(self.recipients.len(), self.message_bytes);
+        let (frames, bytes) = (self.recipients.len(), self.message_bytes);
+        if !self.frames.try_reclaim(frames, bytes) {
+            std::mem::swap(&mut self.frames, &mut self.spare);
+            self.frames.reserve(frames, bytes);
+        }
     }
 
     /// The players with messages this tick, in the order noted: each gets a frame.
@@ -213,5 +223,41 @@ mod tests {
         let again = frames.build(&mut to_a, &mail, 6, 0).unwrap();
         assert_eq!(again.as_ptr(), start, "the buffer is taken back");
         assert_eq!(told(&again), [gone(1)]);
+    }
+
+    /// A tick whose writers still hold the last tick's frames builds its own in the buffer of
+    /// the tick before, and the tick after takes the last one back: two buffers in turn, none
+    /// allocated anew while the writers lag a tick.
+    #[test]
+    fn frames_still_held_leave_their_buffer_to_the_tick_after() {
+        let mut world = World::new();
+        let a = world.spawn_empty().id();
+        let mail = Mail::default();
+        let mut frames = TickFrames::default();
+        let message = encode_message(&gone(1));
+        let tick = |frames: &mut TickFrames, n: u64| {
+            let mut to_a = Pieces::default();
+            frames.note_outbox((a, &mut to_a), &message);
+            frames.reserve();
+            let frame = frames.build(&mut to_a, &mail, n, 0).unwrap();
+            frames.clear();
+            frames.flushed();
+            frame
+        };
+        let first = tick(&mut frames, 1);
+        let second = tick(&mut frames, 2);
+        assert_ne!(second.as_ptr(), first.as_ptr(), "the first still held");
+        let (first_at, second_at) = (first.as_ptr(), second.as_ptr());
+        // After each drop, blocks of every small size are taken and kept: a buffer the drop
+        // freed goes to them, so a buffer found again was kept, not handed out anew.
+        let plugs = || (1..=64).map(|i| Vec::<u8>::with_capacity(i * 16)).collect::<Vec<_>>();
+        drop(first);
+        let _plugs = plugs();
+        let third = tick(&mut frames, 3);
+        assert_eq!(third.as_ptr(), first_at, "the first's buffer, the second's still held");
+        drop(second);
+        let _more_plugs = plugs();
+        let fourth = tick(&mut frames, 4);
+        assert_eq!(fourth.as_ptr(), second_at, "the second's buffer, the third's still held");
     }
 }

@@ -10,8 +10,8 @@
 //! KB per player under load), and once the writer threads have written the tick's frames and
 //! dropped them, the next tick takes the allocation back whole: a steady tick allocates nothing
 //! for its frames. Two buffers in turn: a tick whose writers still hold the last tick's frames
-//! takes the buffer of the tick before. A client that does not read keeps a copy of what waits for it, not the
-//! buffer (`net/socket.rs`).
+//! takes the buffer of the tick before. A client that does not read keeps a copy of what waits
+//! for it, not the buffer (`net/socket.rs`).
 
 use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
 

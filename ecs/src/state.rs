@@ -54,9 +54,11 @@ pub fn is_run_key(key: &str, id: &str, run: u32) -> bool {
     })
 }
 
-/// A vault of the running hunt. Its tile is secret until it is opened.
+/// A vault of the running hunt. Its tile is secret until it is opened. Shared: each claim of
+/// it holds the definition too ([`Claim::vault`](crate::vocab::Claim::vault)), by reference,
+/// not by a copy of its names.
 #[derive(Component, Debug, Clone, PartialEq)]
-pub struct Vault(pub PlacedVault);
+pub struct Vault(pub Arc<PlacedVault>);
 
 /// Who claimed a vault.
 #[derive(Component, Debug, Clone, Default, PartialEq, Eq)]

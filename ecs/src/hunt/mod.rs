@@ -135,10 +135,10 @@ pub fn start_hunt(world: &mut World, id: &str) -> Result<(), String> {
     for vault in &hunt.vaults {
         let entity = match existing.remove(&vault.id) {
             Some(entity) => {
-                world.entity_mut(entity).insert(Vault(vault.clone()));
+                world.entity_mut(entity).insert(Vault(Arc::new(vault.clone())));
                 entity
             }
-            None => world.spawn((Vault(vault.clone()), VaultClaims::default())).id(),
+            None => world.spawn((Vault(Arc::new(vault.clone())), VaultClaims::default())).id(),
         };
         index.insert(vault.at, entity);
     }

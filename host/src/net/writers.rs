@@ -53,20 +53,42 @@ impl Batch {
         self.joined.is_empty() && self.first.is_empty() && self.then.is_empty() && self.left.is_empty()
     }
 
-    /// An empty batch with the room `self`'s frames take: a thread may hold several batches
-    /// when its clients are slow, and a new one grown from nothing took a dozen allocations in
-    /// the ticks after.
-    fn with_room_of(&self) -> Self {
-        Self {
-            first: Vec::with_capacity(self.first.capacity()),
-            then: Vec::with_capacity(self.then.capacity()),
-            ..Self::default()
-        }
+    /// An empty batch with the room `room` says the fullest batch took: a thread may hold
+    /// several batches when its clients are slow, and a new one grown from nothing took a dozen
+    /// allocations in the ticks after.
+    fn with_room(room: &Room) -> Self {
+        let mut batch = Self::default();
+        batch.make_room(room);
+        batch
+    }
+
+    /// Gives an emptied batch the room `room` says the fullest batch took, so that a batch that
+    /// sat out a busy tick (a vault opened before a crowd: many answers and events at once) does
+    /// not grow on the tick thread when it is filled next. Called on the writer thread.
+    fn make_room(&mut self, room: &Room) {
+        self.first.reserve(room.first.load(Ordering::Relaxed));
+        self.then.reserve(room.then.load(Ordering::Relaxed));
     }
 
     /// The frames in the order they go out, leaving them empty with their room.
     fn drain(&mut self) -> impl Iterator<Item = (ConnId, Bytes)> + '_ {
         self.first.drain(..).chain(self.then.drain(..))
+    }
+}
+
+/// The most frames of each kind a batch has held, written by the tick thread as it hands a
+/// batch over and read by the writer threads as they hand one back: every batch in turn gets
+/// the room the fullest took (several go round between the tick and the threads).
+#[derive(Default)]
+struct Room {
+    first: AtomicUsize,
+    then: AtomicUsize,
+}
+
+impl Room {
+    fn note(&self, batch: &Batch) {
+        self.first.fetch_max(batch.first.len(), Ordering::Relaxed);
+        self.then.fetch_max(batch.then.len(), Ordering::Relaxed);
     }
 }
 
@@ -86,6 +108,7 @@ pub struct Writers {
     /// client it wrote to): read where the thread holds the connection's lock anyway, not on
     /// the tick thread, where it cost a cache miss per frame.
     deepest: Vec<Arc<AtomicUsize>>,
+    room: Arc<Room>,
 }
 
 impl Writers {
@@ -93,9 +116,10 @@ impl Writers {
     pub fn start(threads: usize, metrics: Arc<Metrics>) -> std::io::Result<Self> {
         let (spare_tx, spare) = flume::unbounded();
         let (mut senders, mut deepest) = (Vec::new(), Vec::new());
+        let room = Arc::new(Room::default());
         for i in 0..threads.max(1) {
             let (tx, rx) = flume::bounded::<Batch>(BATCHES_BEHIND);
-            let (metrics, spare_tx) = (Arc::clone(&metrics), spare_tx.clone());
+            let (metrics, spare_tx, room) = (Arc::clone(&metrics), spare_tx.clone(), Arc::clone(&room));
             let thread_deepest = Arc::new(AtomicUsize::new(0));
             let written_deepest = Arc::clone(&thread_deepest);
             thread::Builder::new().name(format!("veltrix-write-{i}")).spawn(move || {
@@ -106,6 +130,7 @@ impl Writers {
                     batch.left.drain(..).for_each(|conn| {
                         handles.remove(&conn);
                     });
+                    batch.make_room(&room);
                     let _ = spare_tx.send(batch);
                 }
             })?;
@@ -113,7 +138,7 @@ impl Writers {
             deepest.push(thread_deepest);
         }
         let filling = senders.iter().map(|_| Batch::default()).collect();
-        Ok(Self { threads: senders, spare, filling, deepest })
+        Ok(Self { threads: senders, spare, filling, deepest, room })
     }
 
     /// Connection `conn` is written to from this tick's batch on, through `handle`: call before
@@ -160,7 +185,8 @@ impl Writers {
             if batch.is_empty() {
                 continue;
             }
-            let next = self.spare.try_recv().unwrap_or_else(|_| batch.with_room_of());
+            self.room.note(batch);
+            let next = self.spare.try_recv().unwrap_or_else(|_| Batch::with_room(&self.room));
             let _ = thread.send(std::mem::replace(batch, next));
         }
     }
@@ -223,11 +249,46 @@ mod tests {
         for conn in 0..10 {
             writers.push_first(conn, Bytes::from_static(b"a"));
         }
-        let (then, first) = (writers.filling[0].then.capacity(), writers.filling[0].first.capacity());
         // No thread has handed a batch back before the first submit: the next is a new one.
         writers.submit();
         assert!(writers.filling[0].is_empty());
-        assert_eq!(writers.filling[0].then.capacity(), then);
-        assert_eq!(writers.filling[0].first.capacity(), first);
+        assert!(writers.filling[0].then.capacity() >= 100);
+        assert!(writers.filling[0].first.capacity() >= 10);
+    }
+
+    /// Waits until the writer threads have handed back `n` batches.
+    fn spares(writers: &Writers, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while writers.spare.len() < n {
+            assert!(std::time::Instant::now() < deadline, "the writer thread did not hand its batch back");
+            thread::yield_now();
+        }
+    }
+
+    /// A batch handed back after a fuller one went out comes back with that one's room: the
+    /// batches take turns, and one that sat out a busy tick would otherwise grow on the tick
+    /// thread the next time it is filled.
+    #[test]
+    fn a_batch_comes_back_with_the_room_of_the_fullest() {
+        let mut writers = Writers::start(1, Arc::new(Metrics::new())).unwrap();
+        let handle = ConnHandle { out: Arc::new(crate::net::socket::Outgoing::detached()) };
+        let fill = |writers: &mut Writers, frames: u64| {
+            for conn in 0..frames {
+                writers.register(conn, &handle);
+                writers.push(conn, Bytes::from_static(b"f"));
+            }
+            writers.submit();
+        };
+        // A quiet tick's batch goes out and comes back; a busy tick's, the other, goes out
+        // while the quiet one is filled next, and comes back.
+        fill(&mut writers, 10);
+        spares(&writers, 1);
+        fill(&mut writers, 300);
+        spares(&writers, 1);
+        // The quiet one goes out again, and comes back with the busy one's room.
+        fill(&mut writers, 1);
+        spares(&writers, 1);
+        let quiet = writers.spare.try_recv().unwrap();
+        assert!(quiet.then.capacity() >= 300, "{}", quiet.then.capacity());
     }
 }

@@ -153,12 +153,19 @@ impl<'a, F: Fn(Entity) -> Option<&'a str>> Serialize for EffortById<'a, F> {
         let named = || self.effort.iter().filter_map(|(vault, effort)| (self.id)(vault).map(|id| (id, effort)));
         let count = named().count();
         let mut map = serializer.serialize_map(Some(count))?;
-        if count <= 1 {
-            for (id, effort) in named() {
+        if count <= 2 {
+            // One vault or two, as a player's effort holds them in place: sorted by id (as a map
+            // by id is) without a map, so that saving a player allocates nothing for it.
+            let mut pair = [None, None];
+            named().zip(&mut pair).for_each(|(named, slot)| *slot = Some(named));
+            if pair[0].zip(pair[1]).is_some_and(|(a, b)| b.0 < a.0) {
+                pair.swap(0, 1);
+            }
+            for (id, effort) in pair.into_iter().flatten() {
                 map.serialize_entry(id, &effort)?;
             }
         } else {
-            // Effort on several vaults at once (rare): sorted by id, as a map by id is.
+            // Effort on more vaults at once (rare): sorted by id, as a map by id is.
             let sorted: BTreeMap<&str, u32> = named().collect();
             for (id, effort) in sorted {
                 map.serialize_entry(id, &effort)?;
@@ -364,6 +371,31 @@ mod tests {
                 };
                 assert_eq!(record, expected);
             }
+        }
+    }
+
+    /// Effort is written in vault id order whatever order the player's effort holds it in (the
+    /// same state, the same bytes), by vaults one, two (held in place) and more.
+    #[test]
+    fn effort_is_written_in_id_order() {
+        let mut world = World::new();
+        let [zeta, alpha, gone, mid] = [(); 4].map(|_| world.spawn_empty().id());
+        let ids: BTreeMap<Entity, &str> = [(zeta, "Zeta"), (alpha, "Alpha"), (mid, "Mid")].into();
+        let cases: [&[(Entity, u32)]; 4] = [
+            &[(zeta, 1)],
+            &[(zeta, 1), (alpha, 2)],
+            &[(gone, 5), (zeta, 1), (alpha, 2)],
+            &[(zeta, 1), (mid, 3), (alpha, 2)],
+        ];
+        for held in cases {
+            let effort: Effort = held.iter().copied().collect();
+            let written = EffortById { effort: &effort, id: |e: Entity| ids.get(&e).copied() };
+            let sorted: BTreeMap<&str, u32> = held.iter().filter_map(|(e, n)| Some((*ids.get(e)?, *n))).collect();
+            assert_eq!(
+                veltrix_sdk::rmp_serde::to_vec(&written).unwrap(),
+                veltrix_sdk::rmp_serde::to_vec(&sorted).unwrap(),
+                "{held:?}"
+            );
         }
     }
 

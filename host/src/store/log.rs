@@ -142,17 +142,36 @@ impl Log {
     /// The store file holds every record up to `seq` durably: the segments wholly at or
     /// before it go, oldest first, the folder synced after each (see the module's invariant).
     pub fn applied(&mut self, seq: u64) -> std::io::Result<()> {
+        let done = self.take_applied(seq);
+        delete_segments(&self.dir, done).map_err(|(e, left)| {
+            self.give_back(left);
+            e
+        })
+    }
+
+    /// The segments wholly at or before `seq`, taken off the log, oldest first: for
+    /// [`delete_segments`], which may run without the log (the applier deletes them while
+    /// commits append, not holding up a commit for the deletions' folder syncs). Only those
+    /// deletions take segments away, so they go oldest first still.
+    pub fn take_applied(&mut self, seq: u64) -> Vec<(u64, PathBuf)> {
+        let mut done = Vec::new();
         while self.segments.len() > 1 || (self.file.is_none() && !self.segments.is_empty()) {
             // A segment ends where the next begins; the last closed one ends before next_seq.
             let end = self.segments.get(1).map_or(self.next_seq, |(first, _)| *first);
             if end > seq + 1 {
                 break;
             }
-            let (_, path) = self.segments.pop_front().expect("checked");
-            std::fs::remove_file(&path)?;
-            sync_dir(&self.dir)?;
+            done.push(self.segments.pop_front().expect("checked"));
         }
-        Ok(())
+        done
+    }
+
+    /// Segments [`delete_segments`] could not delete: the log's oldest again, so that none
+    /// newer goes before them.
+    pub fn give_back(&mut self, left: Vec<(u64, PathBuf)>) {
+        for segment in left.into_iter().rev() {
+            self.segments.push_front(segment);
+        }
     }
 
     /// Every record is in the store file: the log goes, folder and all.
@@ -168,6 +187,28 @@ impl Log {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Deletes the log's segments `done` ([`Log::take_applied`]) from its folder `dir`, oldest
+/// first, the folder synced after each. On an error, those not deleted, for [`Log::give_back`].
+pub(super) fn delete_segments(
+    dir: &Path,
+    done: Vec<(u64, PathBuf)>,
+) -> Result<(), (std::io::Error, Vec<(u64, PathBuf)>)> {
+    let mut done = done.into_iter();
+    while let Some((first, path)) = done.next() {
+        let removed = match std::fs::remove_file(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            removed => removed,
+        };
+        if let Err(e) = removed.and_then(|()| sync_dir(dir)) {
+            // Removed but not synced: given back all the same (a removal is tried again, and
+            // one that finds the file gone is done).
+            let left = std::iter::once((first, path)).chain(done).collect();
+            return Err((e, left));
+        }
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -333,5 +374,34 @@ mod tests {
         assert_eq!(log.segments.len(), 1, "the open segment stays while it holds record 3");
         log.remove().unwrap();
         assert!(!dir.path().join("x.log").exists());
+    }
+
+    /// Segments taken for deletion and not deleted (a failed removal) are the oldest again,
+    /// and go before any newer one; a segment already gone counts as deleted.
+    #[test]
+    fn segments_not_deleted_go_first_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("x.log");
+        let (mut log, _) = Log::open(&log_dir).unwrap();
+        let big = put(b"k", &vec![7; SEGMENT_BYTES as usize]);
+        for _ in 0..3 {
+            log.append(std::slice::from_ref(&big)).unwrap(); // each fills its segment
+        }
+        let done = log.take_applied(3);
+        assert_eq!(done.iter().map(|(first, _)| *first).collect::<Vec<_>>(), [1, 2, 3]);
+        // The first is gone already; the second cannot go (a folder in its place).
+        std::fs::remove_file(&done[0].1).unwrap();
+        std::fs::remove_file(&done[1].1).unwrap();
+        std::fs::create_dir(&done[1].1).unwrap();
+        std::fs::write(done[1].1.join("x"), b"x").unwrap();
+        let (_, left) = delete_segments(&log_dir, done).expect_err("the second cannot go");
+        assert_eq!(left.iter().map(|(first, _)| *first).collect::<Vec<_>>(), [2, 3]);
+        assert!(left[1].1.exists(), "none after the one that failed goes");
+        log.give_back(left);
+        assert_eq!(log.segments.iter().map(|(first, _)| *first).collect::<Vec<_>>(), [2, 3]);
+        std::fs::remove_dir_all(dir.path().join("x.log").join(format!("{:020}.log", 2))).unwrap();
+        log.applied(3).unwrap();
+        assert!(log.segments.is_empty());
+        assert!(!log_dir.join(format!("{:020}.log", 3)).exists());
     }
 }

@@ -92,7 +92,7 @@ struct Queue {
 }
 
 /// The log's writes the file has not taken, by table and key: only the newest of each (a
-/// player's record rewritten every tick is held once), with its record's sequence number.
+/// player's record rewritten every tick is held once).
 ///
 /// In two layers: the writes since the applier last took them, over those its transaction is
 /// putting into the file. The applier takes the newer layer whole as its transaction begins
@@ -118,9 +118,8 @@ struct Pending {
 /// Pending writes by table.
 type Tables = HashMap<Arc<str>, PendingTable>;
 
-/// A table's pending writes: key -> (the record's sequence number, the value or `None`:
-/// removed).
-type PendingTable = BTreeMap<Vec<u8>, (u64, Option<Bytes>)>;
+/// A table's pending writes: key -> the value, or `None`: removed.
+type PendingTable = BTreeMap<Vec<u8>, Option<Bytes>>;
 
 impl RedbStore {
     /// Opens (or creates) the store file and applies what its log holds (the commits a server
@@ -243,7 +242,7 @@ fn apply_loop(shared: &Shared, log: &Mutex<Option<Log>>) {
         // Taken before the cycle begins: see `RedbStore::consistent`.
         let (upto, taken) = shared.pending.write().take();
         shared.cycle.fetch_add(1, Ordering::SeqCst);
-        let writes = taken.iter().flat_map(|(t, writes)| writes.iter().map(|(k, (_, v))| (&**t, &k[..], v.as_deref())));
+        let writes = taken.iter().flat_map(|(t, writes)| writes.iter().map(|(k, v)| (&**t, &k[..], v.as_deref())));
         let result = shared.file.apply(writes);
         shared.cycle.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = result {
@@ -296,7 +295,7 @@ impl Shared {
 }
 
 impl Pending {
-    fn note(&mut self, seq: u64, write: &Write) {
+    fn note(&mut self, write: &Write) {
         let table = match self.tables.get_mut(&*write.table) {
             Some(t) => t,
             None => self.tables.entry(Arc::clone(&write.table)).or_default(),
@@ -305,11 +304,11 @@ impl Pending {
         let size = write.key.len() + value.as_ref().map_or(0, Bytes::len);
         match table.get_mut(&write.key[..]) {
             Some(held) => {
-                let (_, old) = std::mem::replace(held, (seq, value));
+                let old = std::mem::replace(held, value);
                 self.bytes = self.bytes + size - write.key.len() - old.map_or(0, |v| v.len());
             }
             None => {
-                table.insert(write.key.clone(), (seq, value));
+                table.insert(write.key.clone(), value);
                 self.bytes += size;
             }
         }
@@ -329,7 +328,7 @@ impl Pending {
                 let into = applying.entry(table).or_default();
                 for (key, held) in writes {
                     let key_len = key.len();
-                    if let Some((_, older)) = into.insert(key, held) {
+                    if let Some(older) = into.insert(key, held) {
                         self.bytes -= key_len + older.map_or(0, |v| v.len());
                     }
                 }
@@ -348,7 +347,7 @@ impl Pending {
     /// The newest pending write of `key` in `table`: `None` when there is none, `Some(None)`
     /// when it removed the key.
     fn get(&self, table: &str, key: &[u8]) -> Option<&Option<Bytes>> {
-        [&self.tables, &*self.applying].into_iter().find_map(|layer| layer.get(table)?.get(key)).map(|(_, v)| v)
+        [&self.tables, &*self.applying].into_iter().find_map(|layer| layer.get(table)?.get(key))
     }
 
     /// Whether no write is pending.
@@ -367,7 +366,7 @@ impl Pending {
             table: &str,
             keys: Keys<'_>,
         ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Option<Bytes>)> + use<'a> {
-            tables.get(table).map(|t| t.range::<[u8], _>(keys)).into_iter().flatten().map(|(k, (_, v))| (k, v))
+            tables.get(table).map(|t| t.range::<[u8], _>(keys)).into_iter().flatten()
         }
         let owned = |(k, v): (&Vec<u8>, &Option<Bytes>)| (k.clone(), v.as_deref().map(<[u8]>::to_vec));
         let mut older = layer(&self.applying, table, keys).peekable();
@@ -495,7 +494,7 @@ impl Storage for RedbStore {
         {
             let mut pending = self.shared.pending.write();
             for w in writes {
-                pending.note(seq, w);
+                pending.note(w);
             }
             // Even with no writes: the applier counts up to the last commit.
             pending.last = seq;
@@ -816,16 +815,16 @@ mod tests {
             pairs.iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect()
         };
         let mut pending = Pending::default();
-        pending.note(1, &put("t", b"a", b"1"));
-        pending.note(1, &put("t", b"c", b"3"));
-        pending.note(2, &put("t", b"e", b"5"));
+        pending.note(&put("t", b"a", b"1"));
+        pending.note(&put("t", b"c", b"3"));
+        pending.note(&put("t", b"e", b"5"));
         assert_eq!(pending.bytes, 6);
         let (last, taken) = pending.take();
         assert_eq!((last, taken["t"].len()), (0, 3), "every write taken (last is the caller's to set)");
         // Written while the file takes the first three.
-        pending.note(3, &put("t", b"b", b"22"));
-        pending.note(3, &remove(b"c"));
-        pending.note(3, &put("t", b"e", b"55"));
+        pending.note(&put("t", b"b", b"22"));
+        pending.note(&remove(b"c"));
+        pending.note(&put("t", b"e", b"55"));
         let expected: &[(&[u8], Option<&[u8]>)] =
             &[(b"a", Some(b"1")), (b"b", Some(b"22")), (b"c", None), (b"e", Some(b"55"))];
         assert_eq!(all(&pending), some(expected));
@@ -837,7 +836,7 @@ mod tests {
         let (_, taken) = pending.take();
         assert_eq!(pending.bytes, 2 + 3 + 1 + 3, "a: 2; b: 3; c removed: 1; e: 3");
         assert_eq!(all(&pending), some(expected));
-        pending.note(4, &put("t", b"f", b"6"));
+        pending.note(&put("t", b"f", b"6"));
         assert_eq!(pending.bytes, 9 + 2);
         pending.applied();
         drop(taken);

@@ -525,7 +525,12 @@ pub fn update_interest(
     order.sort_unstable_by_key(|&(cell, member)| (cell, member.id));
     // Every mover in its cell first: a neighbour that moved out of the cells around a player
     // is found in its new one, not missed in its old.
-    for (_, member) in order.iter() {
+    for (i, (_, member)) in order.iter().enumerate() {
+        if let Some((_, ahead)) = order.get(i + PREFETCH_AHEAD)
+            && let Ok(interest) = interests.get(ahead.entity)
+        {
+            prefetch(&interest.cell);
+        }
         let Ok(mut interest) = interests.get_mut(member.entity) else { continue };
         if interest.cell.is_none() {
             interest.joined = Some(tick);
@@ -636,7 +641,15 @@ fn tell_updates(
 ) {
     let Told { letters, appeared_now, name, tick } = told;
     slot.sort_unstable();
-    for (_, to) in slot.drain(..) {
+    for i in 0..slot.len() {
+        if let Some(&(_, ahead)) = slot.get(i + PREFETCH_AHEAD)
+            && let Ok(interest) = interests.get(ahead)
+        {
+            // Where a tell reads it: the list of changes, and the list of those seen.
+            prefetch(&interest.views);
+            prefetch(&interest.visible);
+        }
+        let (_, to) = slot[i];
         if let Some(waiting) = queued.get_mut(to.index_u32() as usize)
             && *waiting == to
         {
@@ -677,6 +690,7 @@ fn tell_updates(
         }
         *told_tick = *tick;
     }
+    slot.clear();
 }
 
 /// Ends visibility between `a` and `b` both ways; each that is a player of this server is told
@@ -744,6 +758,27 @@ fn write_appeared(mail: &mut Mail, name: &mut String, player: (PlayerId, &str, b
     }
     letter
 }
+
+/// Asks the processor to bring `value`'s cache line near: the interest update reads players'
+/// components in an order memory does not follow (by cell, not by entity), and those reads
+/// that missed the caches were a quarter of its time at 12,000; asked for a few players
+/// ahead, they overlap.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults; `value` is a live
+    // reference besides.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// How many players ahead [`prefetch`] looks: far enough for a read from memory to land before
+/// the player is reached, near enough that its lines are still in the cache then.
+const PREFETCH_AHEAD: usize = 4;
 
 #[cfg(test)]
 mod tests {

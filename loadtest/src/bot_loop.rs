@@ -28,7 +28,7 @@ use veltrix_protocol::{
 };
 
 use crate::{
-    bots::{Bot, CONNECT_ATTEMPTS, Shared, Tally, hello_of, source_address},
+    bots::{Bot, CONNECT_ATTEMPTS, FanoutSamples, Shared, Tally, hello_of, source_address},
     clock::monotonic_ns,
     plan::BotPlan,
 };
@@ -99,6 +99,8 @@ struct BotLoop {
     config: WebSocketConfig,
     /// The messages of the frame being read that its bot looks at, the room kept.
     messages: Vec<ServerMessage>,
+    /// The fan-out samples of this thread's bots.
+    fanout: FanoutSamples,
 }
 
 impl BotLoop {
@@ -106,7 +108,16 @@ impl BotLoop {
         // tungstenite zero-fills the free part of its read buffer before every read: a frame is
         // a few hundred bytes, so a kilobyte holds most and costs a quarter of 4 KiB to clear.
         let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(0);
-        BotLoop { poll, joining, shared, bots: Vec::new(), due: BinaryHeap::new(), config, messages: Vec::new() }
+        BotLoop {
+            poll,
+            joining,
+            shared,
+            bots: Vec::new(),
+            due: BinaryHeap::new(),
+            config,
+            messages: Vec::new(),
+            fanout: FanoutSamples::default(),
+        }
     }
 
     fn run(mut self) -> Vec<Tally> {
@@ -130,6 +141,7 @@ impl BotLoop {
             }
             self.act_when_due();
         }
+        self.fanout.flush(&self.shared);
         self.bots.into_iter().map(|d| d.finish(&self.shared)).collect()
     }
 
@@ -276,7 +288,7 @@ impl BotLoop {
                 let mut bot = Bot::new(d.index, d.plan, &shared);
                 // Home first: the server placed the player around the spawn.
                 let home = out.move_to(d.plan.home.0, d.plan.home.1).map(|()| d.tally.moves += 1);
-                bot.read(&shared, (&messages, messages.len()), decoded.committed_ns, &mut d.tally);
+                bot.read(&shared, (&messages, messages.len()), decoded.committed_ns, (&mut d.tally, &mut self.fanout));
                 d.bot = Some(bot);
                 home
             }
@@ -284,7 +296,7 @@ impl BotLoop {
                 let storm = shared.storm_at.load(Ordering::Relaxed);
                 shared.recorder.record_reconnect(monotonic_ns().saturating_sub(storm));
                 d.tally.reconnected = true;
-                bot.read(&shared, (&messages, messages.len()), decoded.committed_ns, &mut d.tally);
+                bot.read(&shared, (&messages, messages.len()), decoded.committed_ns, (&mut d.tally, &mut self.fanout));
                 bot.resume(&mut out)
             }
         };
@@ -309,7 +321,12 @@ impl BotLoop {
                     d.tally.frames += 1;
                     let messages = &mut self.messages;
                     match decode_server_frame_into(&data, |kind| bot.reads(kind), messages) {
-                        Ok(head) => bot.read(&shared, (messages, head.count), head.committed_ns, &mut d.tally),
+                        Ok(head) => bot.read(
+                            &shared,
+                            (messages, head.count),
+                            head.committed_ns,
+                            (&mut d.tally, &mut self.fanout),
+                        ),
                         Err(e) => return self.closed(slot, ws, format!("a frame that does not decode: {e}")),
                     }
                 }

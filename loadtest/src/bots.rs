@@ -211,8 +211,6 @@ pub(crate) struct Bot {
     spike_factor: f64,
     /// Digs sent and not answered yet: request id, intended time, tile dug.
     pending: Vec<(u32, u64, (u32, u32))>,
-    /// Latency samples waiting to go to the shared recorder.
-    fanout: Vec<u64>,
     /// Vaults whose first claim it heard of, and what it heard, waiting for the claim log.
     heard_vaults: HashSet<u32>,
     heard: Vec<Heard>,
@@ -240,7 +238,6 @@ impl Bot {
             spike_until: 0,
             spike_factor: 1.0,
             pending: Vec::new(),
-            fanout: Vec::with_capacity(FLUSH_AT),
             heard_vaults: HashSet::new(),
             heard: Vec::new(),
             rng,
@@ -338,17 +335,14 @@ impl Bot {
         shared: &Shared,
         (messages, count): (&[ServerMessage], usize),
         committed: Option<u64>,
-        tally: &mut Tally,
+        (tally, fanout): (&mut Tally, &mut FanoutSamples),
     ) {
         let now = monotonic_ns();
         tally.messages += count as u64;
         if let Some(committed) = committed
             && shared.in_window(now)
         {
-            self.fanout.push(now.saturating_sub(committed));
-            if self.fanout.len() >= FLUSH_AT {
-                self.flush(shared);
-            }
+            fanout.push(shared, self.shard, now.saturating_sub(committed));
         }
         for message in messages {
             // The vault a LootGranted claimed, when first claims are timed.
@@ -470,9 +464,8 @@ impl Bot {
         }
     }
 
+    /// What it heard of first claims, to the claim log.
     pub(crate) fn flush(&mut self, shared: &Shared) {
-        shared.recorder.record_fanout(self.shard, &self.fanout);
-        self.fanout.clear();
         if let Some(log) = &shared.claims
             && !self.heard.is_empty()
         {
@@ -486,5 +479,36 @@ fn vault_number(id: &str) -> Option<u32> {
     id.strip_prefix('V').and_then(|v| v.parse().ok())
 }
 
-/// Fan-out samples a bot keeps before taking the shared recorder's lock.
-const FLUSH_AT: usize = 256;
+/// Fan-out samples of one thread's bots, by shard, waiting to go to the shared recorder: held
+/// by the thread, not by each bot, so that a frame's sample goes where the last one went (a
+/// buffer of each bot's own was a cache miss for every frame read, the most of the swarm's
+/// time on a frame after the system calls).
+#[derive(Default)]
+pub(crate) struct FanoutSamples {
+    by_shard: Vec<Vec<u64>>,
+}
+
+impl FanoutSamples {
+    fn push(&mut self, shared: &Shared, shard: usize, ns: u64) {
+        if shard >= self.by_shard.len() {
+            self.by_shard.resize_with(shard + 1, || Vec::with_capacity(FLUSH_AT));
+        }
+        let samples = &mut self.by_shard[shard];
+        samples.push(ns);
+        if samples.len() >= FLUSH_AT {
+            shared.recorder.record_fanout(shard, samples);
+            samples.clear();
+        }
+    }
+
+    /// Every sample held, to the shared recorder.
+    pub(crate) fn flush(&mut self, shared: &Shared) {
+        for (shard, samples) in self.by_shard.iter_mut().enumerate() {
+            shared.recorder.record_fanout(shard, samples);
+            samples.clear();
+        }
+    }
+}
+
+/// Fan-out samples a thread keeps for a shard before taking the shared recorder's lock.
+const FLUSH_AT: usize = 1024;

@@ -399,7 +399,7 @@ mod tests {
         assert!(left[1].1.exists(), "none after the one that failed goes");
         log.give_back(left);
         assert_eq!(log.segments.iter().map(|(first, _)| *first).collect::<Vec<_>>(), [2, 3]);
-        std::fs::remove_dir_all(dir.path().join("x.log").join(format!("{:020}.log", 2))).unwrap();
+        std::fs::remove_dir_all(log_dir.join(format!("{:020}.log", 2))).unwrap();
         log.applied(3).unwrap();
         assert!(log.segments.is_empty());
         assert!(!log_dir.join(format!("{:020}.log", 3)).exists());

@@ -147,9 +147,6 @@ pub struct Interest {
     /// in no order memory likes, and a list elsewhere on the heap was a second cache miss for
     /// each; and a list that went to the heap was an allocation in a steady tick.
     pub visible: SmallVec<[u32; SEEN_INLINE]>,
-    /// Players that came into its view or left it since it was last told, in that order, until
-    /// its next state update. Keeps its room.
-    views: Vec<ViewChange>,
     /// The tick it was first placed in the grid: in that tick it is told at once who is near.
     joined: Option<u64>,
     /// The tick it was last told where those it sees are (its last state update, or its join):
@@ -229,18 +226,19 @@ impl Interest {
             self.visible.remove(at);
         }
     }
+}
 
-    /// Notes `change` for its next update. A player gone that came into view since the last
-    /// one cancels its arrival instead: the client never heard of it, and hears of neither.
-    fn note(&mut self, change: ViewChange) {
-        if let ViewChange::Gone(other, _) = change
-            && let Some(at) = self.views.iter().position(|&v| v == ViewChange::Appeared(other))
-        {
-            self.views.remove(at);
-            return;
-        }
-        self.views.push(change);
+/// Adds `change` to `views`, the changes to tell a player at one update in the order they
+/// happened. A player gone that came into view since the last update cancels its arrival
+/// instead: the client never heard of it, and hears of neither.
+fn note(views: &mut Vec<ViewChange>, change: ViewChange) {
+    if let ViewChange::Gone(other, _) = change
+        && let Some(at) = views.iter().position(|&v| v == ViewChange::Appeared(other))
+    {
+        views.remove(at);
+        return;
     }
+    views.push(change);
 }
 
 /// The players waiting for their state update, by the tick it is due in (slot `tick %
@@ -250,44 +248,97 @@ impl Interest {
 /// moves, their letters) are still in the cache for the next.
 #[derive(Resource, Debug, Default)]
 pub struct DueUpdates {
-    slots: Vec<Vec<((i32, i32), Entity)>>,
-    /// Who waits in a slot, by entity index (the entity itself, so that a stale index another
-    /// entity held is not taken for this one): a player is in a slot exactly while it has news.
-    queued: Vec<Entity>,
+    slots: Vec<DueSlot>,
+    /// Who waits in a slot, by entity index: a player is in a slot exactly while it has news.
+    queued: Vec<Waiting>,
     /// The last tick whose slot was told.
     told_tick: u64,
 }
 
+/// The players due in one tick of the cycle, and their news. Both lists keep their room: a
+/// player's news is not a list of its own, which grew (an allocation) whenever one player had
+/// more news than ever before, and was one more load in no order memory likes at its update.
+#[derive(Debug, Default)]
+struct DueSlot {
+    /// Each player with the cell (row, column) it was at or beside when it got its first news.
+    players: Vec<((i32, i32), Entity)>,
+    /// Changes of what they see, each player's chained from its [`Waiting::first`] in the
+    /// order they happened.
+    changes: Vec<NotedChange>,
+}
+
+/// A change of what a player sees, and the index in its slot's `changes` of that player's
+/// next ([`NO_CHANGE`]: none yet).
+#[derive(Debug, Clone, Copy)]
+struct NotedChange {
+    change: ViewChange,
+    next: u32,
+}
+
+/// The end of a chain of changes.
+const NO_CHANGE: u32 = u32::MAX;
+
+/// A player waiting for its update: the entity itself (so that a stale index another entity
+/// held is not taken for this one), its slot, and the first and last of its changes there.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    entity: Entity,
+    slot: u32,
+    first: u32,
+    last: u32,
+}
+
+impl Waiting {
+    const NONE: Self = Self { entity: Entity::PLACEHOLDER, slot: 0, first: NO_CHANGE, last: NO_CHANGE };
+}
+
 impl DueUpdates {
     /// Puts `to` (id `id`, at or beside `cell`, row and column) in the slot of its next update,
-    /// unless it waits in one already.
-    fn queue(&mut self, (updates, tick): (&StateUpdates, u64), (to, id): (Entity, PlayerId), cell: (i32, i32)) {
+    /// unless it waits in one already; its place in `queued`.
+    fn queue(
+        &mut self,
+        (updates, tick): (&StateUpdates, u64),
+        (to, id): (Entity, PlayerId),
+        cell: (i32, i32),
+    ) -> usize {
         let at = to.index_u32() as usize;
         if at >= self.queued.len() {
-            self.queued.resize(at + 1, Entity::PLACEHOLDER);
+            self.queued.resize(at + 1, Waiting::NONE);
         }
-        if self.queued[at] == to {
-            return;
+        if self.queued[at].entity == to {
+            return at;
         }
-        self.queued[at] = to;
         if self.slots.len() != updates.tick_rate as usize {
-            self.slots.resize_with(updates.tick_rate as usize, Vec::new);
+            self.slots.resize_with(updates.tick_rate as usize, DueSlot::default);
         }
-        let due = updates.next_due(id, tick);
-        self.slots[(due % updates.tick_rate) as usize].push((cell, to));
+        // Its own slot until it is told, even when ticks were skipped and its next due tick
+        // from now on is a later one.
+        let slot = (updates.next_due(id, tick) % updates.tick_rate) as u32;
+        self.queued[at] = Waiting { entity: to, slot, ..Waiting::NONE };
+        self.slots[slot as usize].players.push((cell, to));
+        at
     }
 
-    /// Notes `change` of what `to` (id `id`, its interest `interest`) sees for its next update.
+    /// Notes `change` of what `to` (id `id`, in `cell`, column and row) sees for its next
+    /// update.
     fn tell(
         &mut self,
         clock: (&StateUpdates, u64),
         (to, id): (Entity, PlayerId),
-        interest: &mut Interest,
+        cell: Option<(i32, i32)>,
         change: ViewChange,
     ) {
-        interest.note(change);
-        let (x, y) = interest.cell.unwrap_or_default();
-        self.queue(clock, (to, id), (y, x));
+        let (x, y) = cell.unwrap_or_default();
+        let at = self.queue(clock, (to, id), (y, x));
+        let waiting = &mut self.queued[at];
+        let changes = &mut self.slots[waiting.slot as usize].changes;
+        let noted = changes.len() as u32;
+        changes.push(NotedChange { change, next: NO_CHANGE });
+        match waiting.last {
+            NO_CHANGE => waiting.first = noted,
+            last => changes[last as usize].next = noted,
+        }
+        waiting.last = noted;
     }
 }
 
@@ -472,6 +523,8 @@ pub struct Scratch {
     /// Those told as appeared in the update being told (their moves are not told again), by
     /// entity index.
     appeared_now: Vec<u32>,
+    /// The changes of what the player being told sees.
+    views: Vec<ViewChange>,
 }
 
 /// This tick's letters about players, each written once when first needed.
@@ -508,7 +561,7 @@ pub fn update_interest(
     mut scratch: Local<Scratch>,
 ) {
     let UpdateClock { updates, tick } = clock;
-    let Scratch { order, near, seen, name, letters, appeared_now } = &mut *scratch;
+    let Scratch { order, near, seen, name, letters, appeared_now, views } = &mut *scratch;
     letters.clear();
     grid.updates += 1;
     let tick = tick.tick;
@@ -589,7 +642,7 @@ pub fn update_interest(
             for (to, (to_id, _, here), seen, seen_who, seen_pos) in
                 [(other, other_player, mover, player, pos), (mover, player, other, other_player, other_pos)]
             {
-                let Ok(mut i) = interests.get_mut(to) else { continue };
+                let Ok(i) = interests.get(to) else { continue };
                 if !here {
                     continue;
                 }
@@ -601,7 +654,7 @@ pub fn update_interest(
                         .or_insert_with(|| write_appeared(&mut mail, name, seen_who, seen_pos));
                     mail.send(to, appeared);
                 } else {
-                    due.tell((&updates, tick), (to, to_id), &mut i, ViewChange::Appeared(seen));
+                    due.tell((&updates, tick), (to, to_id), i.cell, ViewChange::Appeared(seen));
                 }
             }
         }
@@ -612,7 +665,13 @@ pub fn update_interest(
     let DueUpdates { slots, queued, .. } = &mut *due;
     for t in first..=tick {
         let Some(slot) = slots.get_mut((t % updates.tick_rate) as usize) else { break };
-        let mut told = Told { letters: &mut *letters, appeared_now: &mut *appeared_now, name: &mut *name, tick };
+        let mut told = Told {
+            letters: &mut *letters,
+            appeared_now: &mut *appeared_now,
+            name: &mut *name,
+            views: &mut *views,
+            tick,
+        };
         tell_updates(slot, queued, &mut told, (&mut grid, &players), &mut interests, &mut mail);
     }
     due.told_tick = tick;
@@ -623,6 +682,8 @@ struct Told<'a> {
     letters: &'a mut TickLetters,
     appeared_now: &'a mut Vec<u32>,
     name: &'a mut String,
+    /// The changes of what the player being told sees, gathered from its slot.
+    views: &'a mut Vec<ViewChange>,
     tick: u64,
 }
 
@@ -632,33 +693,40 @@ struct Told<'a> {
 /// each, in entity order (none for those it was just told appeared). Empties the slot, and
 /// takes its players off the queue.
 fn tell_updates(
-    slot: &mut Vec<((i32, i32), Entity)>,
-    queued: &mut [Entity],
+    slot: &mut DueSlot,
+    queued: &mut [Waiting],
     told: &mut Told,
     (grid, players): (&mut InterestGrid, &Located),
     interests: &mut Query<&mut Interest>,
     mail: &mut Mail,
 ) {
-    let Told { letters, appeared_now, name, tick } = told;
-    slot.sort_unstable();
-    for i in 0..slot.len() {
-        if let Some(&(_, ahead)) = slot.get(i + PREFETCH_AHEAD)
+    let Told { letters, appeared_now, name, views, tick } = told;
+    let DueSlot { players: due, changes } = slot;
+    due.sort_unstable();
+    for i in 0..due.len() {
+        if let Some(&(_, ahead)) = due.get(i + PREFETCH_AHEAD)
             && let Ok(interest) = interests.get(ahead)
         {
-            // Where a tell reads it: the list of changes, and the list of those seen.
-            prefetch(&interest.views);
+            // Where a tell reads it: the list of those seen.
             prefetch(&interest.visible);
         }
-        let (_, to) = slot[i];
+        let (_, to) = due[i];
+        let mut next = NO_CHANGE;
         if let Some(waiting) = queued.get_mut(to.index_u32() as usize)
-            && *waiting == to
+            && waiting.entity == to
         {
-            *waiting = Entity::PLACEHOLDER;
+            next = waiting.first;
+            *waiting = Waiting::NONE;
         }
         let Ok(mut interest) = interests.get_mut(to) else { continue };
-        let Interest { visible, views, told_tick, .. } = &mut *interest;
+        let Interest { visible, told_tick, .. } = &mut *interest;
+        views.clear();
+        while let Some(&NotedChange { change, next: after }) = changes.get(next as usize) {
+            note(views, change);
+            next = after;
+        }
         appeared_now.clear();
-        for view in views.drain(..) {
+        for &view in views.iter() {
             let letter = match view {
                 ViewChange::Gone(_, id) => *letters
                     .gone
@@ -690,7 +758,8 @@ fn tell_updates(
         }
         *told_tick = *tick;
     }
-    slot.clear();
+    due.clear();
+    changes.clear();
 }
 
 /// Ends visibility between `a` and `b` both ways; each that is a player of this server is told
@@ -712,8 +781,8 @@ fn unsee(
     let (Ok((a_who, _)), Ok((b_who, _))) = (players.get(a), players.get(b)) else { return };
     let (a, b) = ((a, identity(a_who)), (b, identity(b_who)));
     for ((to, (to_id, _, here)), (other, (other_id, ..))) in [(b, a), (a, b)] {
-        if here && let Ok(mut i) = interests.get_mut(to) {
-            due.tell((updates, tick), (to, to_id), &mut i, ViewChange::Gone(other, other_id));
+        if here && let Ok(i) = interests.get(to) {
+            due.tell((updates, tick), (to, to_id), i.cell, ViewChange::Gone(other, other_id));
         }
     }
 }
@@ -735,7 +804,7 @@ pub fn forget(world: &mut World, leaving: Entity, id: PlayerId) {
             let Some(mut i) = world.get_mut::<Interest>(other) else { continue };
             i.unsee(leaving);
             if let Some(other_id) = other_id {
-                due.tell((&clock.0, clock.1), (other, other_id), &mut i, ViewChange::Gone(leaving, id));
+                due.tell((&clock.0, clock.1), (other, other_id), i.cell, ViewChange::Gone(leaving, id));
             }
         }
     });

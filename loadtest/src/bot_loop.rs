@@ -8,6 +8,11 @@
 //! comes (edge-triggered: a readable socket is read until it would block, or until a read
 //! shorter than its buffer emptied it, [`ReadEdge`]) and acts when its next action is due, the
 //! thread sleeping in `poll` until the earliest due time of its bots.
+//!
+//! tungstenite upgrades the connection and writes the bot's frames; the bot reads the server's
+//! frames itself ([`Inbox`], with tungstenite's header parser), into a buffer it keeps: through
+//! `WebSocket::read`, every read zero-filled the free part of the buffer first and every frame's
+//! bytes were split off and shared, 8 % of the swarm's samples.
 
 use std::{
     cmp::Reverse,
@@ -20,7 +25,15 @@ use std::{
 
 use mio::{Events, Interest, Poll, Token, Waker, event::Event, net::TcpStream};
 use tungstenite::{
-    ClientHandshake, HandshakeError, Message, WebSocket, handshake::MidHandshake, protocol::WebSocketConfig,
+    ClientHandshake, HandshakeError, Message, WebSocket,
+    handshake::MidHandshake,
+    protocol::{
+        WebSocketConfig,
+        frame::{
+            FrameHeader,
+            coding::{Control, Data, OpCode},
+        },
+    },
 };
 use veltrix_host::net::socket::ReadEdge;
 use veltrix_protocol::{
@@ -95,7 +108,8 @@ struct BotLoop {
     /// Each bot's next due time (monotonic ns) and slot; a bot's entry that no longer matches
     /// its `armed` time is stale and skipped.
     due: BinaryHeap<Reverse<(u64, usize)>>,
-    /// The WebSocket client's configuration: a small read buffer, no write buffering.
+    /// The WebSocket client's configuration: no write buffering (and the read buffer is not
+    /// read through, [`Inbox`]).
     config: WebSocketConfig,
     /// The messages of the frame being read that its bot looks at, the room kept.
     messages: Vec<ServerMessage>,
@@ -105,9 +119,7 @@ struct BotLoop {
 
 impl BotLoop {
     fn new(poll: Poll, joining: mpsc::Receiver<(u32, BotPlan)>, shared: Arc<Shared>) -> Self {
-        // tungstenite zero-fills the free part of its read buffer before every read: a frame is
-        // a few hundred bytes, so a kilobyte holds most and costs a quarter of 4 KiB to clear.
-        let config = WebSocketConfig::default().read_buffer_size(1024).write_buffer_size(0);
+        let config = WebSocketConfig::default().read_buffer_size(0).write_buffer_size(0);
         BotLoop {
             poll,
             joining,
@@ -211,7 +223,7 @@ impl BotLoop {
             Conn::Connecting(tcp) => match tcp.take_error() {
                 Ok(None) if tcp.peer_addr().is_ok() => {
                     let url = format!("ws://{}/", self.shared.addrs[self.shared.topology.shard_of(bot.index)]);
-                    let stream = Stream { tcp, edge: ReadEdge::default() };
+                    let stream = Stream { tcp, edge: ReadEdge::default(), head_end: 0, inbox: Inbox::default() };
                     let upgrade = tungstenite::client::client_with_config(url.as_str(), stream, Some(self.config));
                     self.upgraded(slot, upgrade);
                 }
@@ -256,19 +268,25 @@ impl BotLoop {
     fn welcome(&mut self, slot: usize, mut ws: WebSocket<Stream>) {
         let shared = Arc::clone(&self.shared);
         let frame = loop {
-            match ws.read() {
-                Ok(Message::Binary(data)) => break data,
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+            match ws.get_mut().next_frame() {
+                Ok(Incoming::Binary(frame)) => break frame,
+                Ok(Incoming::Other) => continue,
+                Ok(Incoming::Ping(payload)) => {
+                    if let Err(e) = pong(&mut ws, payload) {
+                        return self.failed(slot, e.to_string());
+                    }
+                }
+                Ok(Incoming::Nothing) => {
                     self.bots[slot].conn = Conn::Welcoming(ws);
                     return;
                 }
+                Ok(Incoming::Closed) => return self.failed(slot, "closed by the server".into()),
                 Err(e) => return self.failed(slot, e.to_string()),
             }
         };
         let d = &mut self.bots[slot];
         d.tally.frames += 1;
-        let decoded = match decode_server_frame(&frame) {
+        let decoded = match decode_server_frame(ws.get_ref().inbox.frame(frame)) {
             Ok(decoded) => decoded,
             Err(e) => return self.failed(slot, e.to_string()),
         };
@@ -316,11 +334,12 @@ impl BotLoop {
         let d = &mut self.bots[slot];
         let bot = d.bot.as_mut().expect("a bot plays once welcomed");
         loop {
-            match ws.read() {
-                Ok(Message::Binary(data)) => {
+            match ws.get_mut().next_frame() {
+                Ok(Incoming::Binary(frame)) => {
                     d.tally.frames += 1;
                     let messages = &mut self.messages;
-                    match decode_server_frame_into(&data, |kind| bot.reads(kind), messages) {
+                    let data = ws.get_ref().inbox.frame(frame);
+                    match decode_server_frame_into(data, |kind| bot.reads(kind), messages) {
                         Ok(head) => bot.read(
                             &shared,
                             (messages, head.count),
@@ -330,9 +349,14 @@ impl BotLoop {
                         Err(e) => return self.closed(slot, ws, format!("a frame that does not decode: {e}")),
                     }
                 }
-                Ok(Message::Close(_)) => return self.closed(slot, ws, "closed by the server".into()),
-                Ok(_) => {} // ping (its pong queued by tungstenite), pong
-                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => break,
+                Ok(Incoming::Ping(payload)) => {
+                    if let Err(e) = pong(&mut ws, payload) {
+                        return self.closed(slot, ws, e.to_string());
+                    }
+                }
+                Ok(Incoming::Other) => {}
+                Ok(Incoming::Nothing) => break,
+                Ok(Incoming::Closed) => return self.closed(slot, ws, "closed by the server".into()),
                 Err(e) => return self.closed(slot, ws, e.to_string()),
             }
         }
@@ -531,15 +555,152 @@ fn send(ws: &mut WebSocket<Stream>, frame: Vec<u8>) -> tungstenite::Result<()> {
     }
 }
 
-/// A bot's connected socket, read without the `recv` that would only say it is empty.
+/// Answers a ping with its payload.
+fn pong(ws: &mut WebSocket<Stream>, payload: Vec<u8>) -> tungstenite::Result<()> {
+    match ws.send(Message::Pong(payload.into())) {
+        Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+        other => other,
+    }
+}
+
+/// A bot's connected socket, read without the `recv` that would only say it is empty, and
+/// what it has read of the server's frames.
 struct Stream {
     tcp: TcpStream,
     edge: ReadEdge,
+    /// How much of the `\r\n\r\n` that ends the upgrade's response the reads so far end
+    /// with (4: all of it, the upgrade read).
+    head_end: u8,
+    inbox: Inbox,
 }
 
+/// The longest a frame's header is (RFC 6455: 2 bytes, 8 of length, 4 of mask).
+const LONGEST_HEADER: usize = 14;
+
+/// The largest frame a bot takes (the server's are far smaller: a terrain chunk is the
+/// largest).
+const MAX_FRAME: u64 = 16 << 20;
+
+/// What a bot read of the server's frames and has yet to take, in `buf[start..end]`; the rest
+/// of `buf`, zeroed once, is where the next read goes. Frames are taken in place.
+#[derive(Debug)]
+struct Inbox {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Default for Inbox {
+    /// Room for a few frames (a frame is a few hundred bytes); more when one is larger.
+    fn default() -> Self {
+        Inbox { buf: vec![0; 1024], start: 0, end: 0 }
+    }
+}
+
+impl Inbox {
+    /// The bytes of a frame [`Stream::next_frame`] gave, until the next read.
+    fn frame(&self, at: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[at]
+    }
+}
+
+/// What the server sent next.
+enum Incoming {
+    /// A binary frame, where it is in the [`Inbox`].
+    Binary(std::ops::Range<usize>),
+    Ping(Vec<u8>),
+    /// A pong or text frame: nothing for a bot.
+    Other,
+    /// No whole frame until the socket is ready again.
+    Nothing,
+    /// The server closed the connection (a close frame, or the stream's end).
+    Closed,
+}
+
+impl Stream {
+    /// The next frame from the server: taken from what was read, reading the socket when no
+    /// whole frame is left.
+    fn next_frame(&mut self) -> io::Result<Incoming> {
+        loop {
+            let inbox = &mut self.inbox;
+            let mut cursor = io::Cursor::new(&inbox.buf[inbox.start..inbox.end]);
+            let parsed = FrameHeader::parse(&mut cursor).map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
+            let mut wanted = LONGEST_HEADER;
+            if let Some((header, len)) = parsed {
+                if len > MAX_FRAME {
+                    return Err(io::Error::new(ErrorKind::InvalidData, format!("a frame of {len} bytes")));
+                }
+                let at = inbox.start + cursor.position() as usize;
+                wanted = at - inbox.start + len as usize;
+                if at + len as usize <= inbox.end {
+                    let payload = at..at + len as usize;
+                    inbox.start = payload.end;
+                    if !header.is_final || header.mask.is_some() {
+                        let why = "a fragmented or masked frame from the server";
+                        return Err(io::Error::new(ErrorKind::InvalidData, why));
+                    }
+                    return Ok(match header.opcode {
+                        OpCode::Data(Data::Binary) => Incoming::Binary(payload),
+                        OpCode::Control(Control::Ping) => Incoming::Ping(inbox.buf[payload].to_vec()),
+                        OpCode::Control(Control::Close) => Incoming::Closed,
+                        _ => Incoming::Other,
+                    });
+                }
+            }
+            match self.fill(wanted)? {
+                None => return Ok(Incoming::Nothing),
+                Some(0) => return Ok(Incoming::Closed),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Reads what the socket holds after what is kept, with room for a frame of `wanted` bytes
+    /// (its header's and payload's): how many bytes (0: the stream ended), none when it would
+    /// block. Taken frames' bytes make room first.
+    fn fill(&mut self, wanted: usize) -> io::Result<Option<usize>> {
+        let inbox = &mut self.inbox;
+        if inbox.start > 0 {
+            inbox.buf.copy_within(inbox.start..inbox.end, 0);
+            inbox.end -= inbox.start;
+            inbox.start = 0;
+        }
+        if inbox.end == inbox.buf.len() || wanted > inbox.buf.len() {
+            let room = wanted.max(inbox.buf.len() * 2);
+            inbox.buf.resize(room, 0);
+        }
+        loop {
+            return match self.edge.read(&mut self.tcp, &mut inbox.buf[inbox.end..]) {
+                Ok(n) => {
+                    inbox.end += n;
+                    Ok(Some(n))
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        }
+    }
+}
+
+/// What tungstenite reads: only the upgrade's response, and not a byte past its end, so that
+/// every frame after it is the [`Inbox`]'s to read.
 impl io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.edge.read(&mut self.tcp, buf)
+        let peeked = self.tcp.peek(buf)?;
+        let mut take = peeked;
+        for (i, &b) in buf[..peeked].iter().enumerate() {
+            self.head_end = match (self.head_end, b) {
+                (0 | 2, b'\r') | (1 | 3, b'\n') => self.head_end + 1,
+                (_, b'\r') => 1,
+                _ => 0,
+            };
+            if self.head_end == 4 {
+                take = i + 1;
+                break;
+            }
+        }
+        io::Read::read(&mut self.tcp, &mut buf[..take])
     }
 }
 
@@ -569,4 +730,122 @@ fn open_socket(addr: &str, from: IpAddr) -> io::Result<TcpStream> {
         Err(e) => return Err(e),
     }
     Ok(TcpStream::from_std(socket.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write as _, time::Instant};
+
+    use super::*;
+
+    /// A bot's end of a loopback connection, and the server's (blocking).
+    fn connected() -> (Stream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let tcp = TcpStream::from_std(client);
+        (Stream { tcp, edge: ReadEdge::default(), head_end: 0, inbox: Inbox::default() }, server)
+    }
+
+    /// An unmasked frame of `opcode` (0x2 binary, 0x9 ping, 0x8 close) from the server.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n @ 0..=125 => frame.push(n as u8),
+            n => {
+                frame.push(126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    /// The next frame, waiting (up to 10 s) while the bytes are on their way.
+    fn next(stream: &mut Stream) -> Incoming {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match stream.next_frame().unwrap() {
+                Incoming::Nothing if Instant::now() < deadline => stream.edge.ready(false),
+                incoming => return incoming,
+            }
+        }
+    }
+
+    fn binary(stream: &mut Stream) -> Vec<u8> {
+        match next(stream) {
+            Incoming::Binary(at) => stream.inbox.frame(at).to_vec(),
+            _ => panic!("not a binary frame"),
+        }
+    }
+
+    /// The upgrade reads the response's head and not a byte more, though the first frame came
+    /// in the same segment; then frames are whole whatever pieces they arrive in, one larger
+    /// than the buffer included; a ping gives its payload, a close ends it.
+    #[test]
+    fn the_upgrade_reads_its_head_and_the_inbox_every_frame() {
+        let (mut stream, mut server) = connected();
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let mut sent = head.to_vec();
+        sent.extend(frame(0x2, b"welcome"));
+        server.write_all(&sent).unwrap();
+        let mut read = Vec::new();
+        let mut buf = [0u8; 512];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stream.head_end < 4 && Instant::now() < deadline {
+            match io::Read::read(&mut stream, &mut buf) {
+                Ok(n) => read.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(read, head, "the head, all of it, and nothing after it");
+        assert_eq!(binary(&mut stream), b"welcome");
+
+        let large = vec![7u8; 3000];
+        let mut frames = frame(0x2, &large);
+        frames.extend(frame(0x9, b"ping"));
+        frames.extend(frame(0x2, b"last"));
+        let (first, rest) = frames.split_at(1500);
+        server.write_all(first).unwrap();
+        // Until the bot holds all that came first, and waits for the rest.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stream.inbox.end - stream.inbox.start < first.len() && Instant::now() < deadline {
+            assert!(matches!(stream.next_frame().unwrap(), Incoming::Nothing), "a frame from part of one");
+            stream.edge.ready(false);
+        }
+        assert_eq!(stream.inbox.end - stream.inbox.start, first.len());
+        server.write_all(rest).unwrap();
+        assert_eq!(binary(&mut stream), large);
+        assert!(matches!(next(&mut stream), Incoming::Ping(p) if p == b"ping"));
+        assert_eq!(binary(&mut stream), b"last");
+        server.write_all(&frame(0x8, &[])).unwrap();
+        assert!(matches!(next(&mut stream), Incoming::Closed));
+    }
+
+    /// What reading the next frame fails with, waiting (up to 10 s) for the bytes.
+    fn error_of(stream: &mut Stream) -> io::Error {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match stream.next_frame() {
+                Ok(Incoming::Nothing) if Instant::now() < deadline => stream.edge.ready(false),
+                Ok(_) => panic!("taken as a frame"),
+                Err(e) => return e,
+            }
+        }
+    }
+
+    /// A fragmented frame, or one larger than a bot takes, is an error, not a frame.
+    #[test]
+    fn a_frame_the_swarm_does_not_take_is_an_error() {
+        let (mut stream, mut server) = connected();
+        server.write_all(&[0x02, 0x01, b'x']).unwrap();
+        assert_eq!(error_of(&mut stream).kind(), ErrorKind::InvalidData);
+
+        let (mut stream, mut server) = connected();
+        server.write_all(&[0x82, 127]).unwrap();
+        server.write_all(&(MAX_FRAME + 1).to_be_bytes()).unwrap();
+        assert_eq!(error_of(&mut stream).kind(), ErrorKind::InvalidData);
+    }
 }

@@ -642,10 +642,10 @@ pub fn update_interest(
             for (to, (to_id, _, here), seen, seen_who, seen_pos) in
                 [(other, other_player, mover, player, pos), (mover, player, other, other_player, other_pos)]
             {
-                let Ok(i) = interests.get(to) else { continue };
                 if !here {
                     continue;
                 }
+                let Ok(i) = interests.get(to) else { continue };
                 if i.joined == Some(tick) {
                     // Its first frame shows who is near.
                     let appeared = *letters

@@ -223,7 +223,7 @@ impl BotLoop {
             Conn::Connecting(tcp) => match tcp.take_error() {
                 Ok(None) if tcp.peer_addr().is_ok() => {
                     let url = format!("ws://{}/", self.shared.addrs[self.shared.topology.shard_of(bot.index)]);
-                    let stream = Stream { tcp, edge: ReadEdge::default(), head_end: 0, inbox: Inbox::default() };
+                    let stream = Stream::new(tcp);
                     let upgrade = tungstenite::client::client_with_config(url.as_str(), stream, Some(self.config));
                     self.upgraded(slot, upgrade);
                 }
@@ -253,7 +253,7 @@ impl BotLoop {
             Ok((mut ws, _)) => {
                 let bot = &self.bots[slot];
                 let hello = encode_client_frame(&[ClientMessage::Hello(hello_of(bot.index))]);
-                match send(&mut ws, hello) {
+                match send(&mut ws, Message::Binary(hello.into())) {
                     Ok(()) => self.welcome(slot, ws),
                     Err(e) => self.failed(slot, e.to_string()),
                 }
@@ -272,7 +272,7 @@ impl BotLoop {
                 Ok(Incoming::Binary(frame)) => break frame,
                 Ok(Incoming::Other) => continue,
                 Ok(Incoming::Ping(payload)) => {
-                    if let Err(e) = pong(&mut ws, payload) {
+                    if let Err(e) = send(&mut ws, Message::Pong(payload.into())) {
                         return self.failed(slot, e.to_string());
                     }
                 }
@@ -350,7 +350,7 @@ impl BotLoop {
                     }
                 }
                 Ok(Incoming::Ping(payload)) => {
-                    if let Err(e) = pong(&mut ws, payload) {
+                    if let Err(e) = send(&mut ws, Message::Pong(payload.into())) {
                         return self.closed(slot, ws, e.to_string());
                     }
                 }
@@ -520,7 +520,8 @@ impl Out<'_> {
     /// Asks to move to (x, y).
     pub fn move_to(&mut self, x: f32, y: f32) -> tungstenite::Result<()> {
         *self.moves = self.moves.wrapping_add(1);
-        send(self.ws, encode_client_frame(&[ClientMessage::Move(Move { seq: *self.moves, x, y })]))
+        let frame = encode_client_frame(&[ClientMessage::Move(Move { seq: *self.moves, x, y })]);
+        send(self.ws, Message::Binary(frame.into()))
     }
 
     /// Sends a mod message with a new request id; the id.
@@ -542,22 +543,14 @@ impl Out<'_> {
         let mut encoded = Vec::with_capacity(32);
         veltrix_protocol::encode_value(body, &mut encoded);
         let message = veltrix_protocol::ModMessage { ns: ns.into(), kind: kind.into(), request, body: encoded };
-        send(self.ws, encode_client_frame(&[ClientMessage::Mod(message)]))
+        send(self.ws, Message::Binary(encode_client_frame(&[ClientMessage::Mod(message)]).into()))
     }
 }
 
-/// Sends one binary frame: written now, or as much as the socket takes and the rest when it
-/// is writable again.
-fn send(ws: &mut WebSocket<Stream>, frame: Vec<u8>) -> tungstenite::Result<()> {
-    match ws.send(Message::Binary(frame.into())) {
-        Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
-        other => other,
-    }
-}
-
-/// Answers a ping with its payload.
-fn pong(ws: &mut WebSocket<Stream>, payload: Vec<u8>) -> tungstenite::Result<()> {
-    match ws.send(Message::Pong(payload.into())) {
+/// Sends one frame (a binary frame, or a ping's pong): written now, or as much as the socket
+/// takes and the rest when it is writable again.
+fn send(ws: &mut WebSocket<Stream>, message: Message) -> tungstenite::Result<()> {
+    match ws.send(message) {
         Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
         other => other,
     }
@@ -618,6 +611,11 @@ enum Incoming {
 }
 
 impl Stream {
+    /// A connected socket, its upgrade yet to be read.
+    fn new(tcp: TcpStream) -> Self {
+        Stream { tcp, edge: ReadEdge::default(), head_end: 0, inbox: Inbox::default() }
+    }
+
     /// The next frame from the server: taken from what was read, reading the socket when no
     /// whole frame is left.
     fn next_frame(&mut self) -> io::Result<Incoming> {
@@ -655,9 +653,10 @@ impl Stream {
         }
     }
 
-    /// Reads what the socket holds after what is kept, with room for a frame of `wanted` bytes
-    /// (its header's and payload's): how many bytes (0: the stream ended), none when it would
-    /// block. Taken frames' bytes make room first.
+    /// Reads what the socket holds after what is kept, with room for the frame being read,
+    /// `wanted` bytes (its header's and payload's; more than is kept, or it would be whole):
+    /// how many bytes (0: the stream ended), none when it would block. Taken frames' bytes make
+    /// room first.
     fn fill(&mut self, wanted: usize) -> io::Result<Option<usize>> {
         let inbox = &mut self.inbox;
         if inbox.start > 0 {
@@ -665,20 +664,19 @@ impl Stream {
             inbox.end -= inbox.start;
             inbox.start = 0;
         }
-        if inbox.end == inbox.buf.len() || wanted > inbox.buf.len() {
-            let room = wanted.max(inbox.buf.len() * 2);
-            inbox.buf.resize(room, 0);
+        if wanted > inbox.buf.len() {
+            inbox.buf.resize(wanted.max(inbox.buf.len() * 2), 0);
         }
         loop {
-            return match self.edge.read(&mut self.tcp, &mut inbox.buf[inbox.end..]) {
+            match self.edge.read(&mut self.tcp, &mut inbox.buf[inbox.end..]) {
                 Ok(n) => {
                     inbox.end += n;
-                    Ok(Some(n))
+                    return Ok(Some(n));
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -745,7 +743,7 @@ mod tests {
         client.set_nonblocking(true).unwrap();
         let (server, _) = listener.accept().unwrap();
         let tcp = TcpStream::from_std(client);
-        (Stream { tcp, edge: ReadEdge::default(), head_end: 0, inbox: Inbox::default() }, server)
+        (Stream::new(tcp), server)
     }
 
     /// An unmasked frame of `opcode` (0x2 binary, 0x9 ping, 0x8 close) from the server.

@@ -98,7 +98,7 @@ impl InterestWorld {
             ServerConfig { max_players: players as u32, executor: Executor::SingleThreaded, ..Default::default() };
         let tiles = TileWorld::flat(side.ceil() as u32, side.ceil() as u32);
         let mut world = new_world(&config, tiles);
-        let (events, received) = tokio::sync::mpsc::channel(players);
+        let (events, received) = flume::bounded(players);
         let metrics = Arc::new(Metrics::new());
         world.insert_resource(Writers::start(1, Arc::clone(&metrics)).expect("a writer thread"));
         world.insert_resource(NetLink { events: received, current_tick: Arc::new(AtomicU64::new(0)), metrics });

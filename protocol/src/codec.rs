@@ -1,7 +1,7 @@
 //! Encoding and decoding. Decoding never panics and never allocates from a length the peer
 //! sent beyond the frame it sent (the frame size is capped before this is called).
 
-use std::fmt;
+use std::{fmt, ops::Range};
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -264,11 +264,16 @@ pub struct DecodedFrame {
 ///
 /// Finishing a frame hands out its bytes without copying, and the next frame is built after it
 /// in the same allocation: one builder can write many frames (a server's whole tick, each
-/// client's frame a slice of one buffer). Once every frame it handed out is dropped,
-/// [`reserve`](Self::reserve) takes the allocation back whole.
+/// client's frame a slice of one buffer). Frames may also be [`end`](Self::end)ed one after the
+/// other and [`take`](Self::take)n together, as one `Bytes` the ranges `end` gave index: one
+/// count of references for all of them, not one each. Once every frame it handed out is
+/// dropped, [`reserve`](Self::reserve) takes the allocation back whole.
 #[derive(Debug)]
 pub struct FrameBuilder {
+    /// The frames ended and not yet taken, then the frame being built.
     buf: BytesMut,
+    /// Where the frame being built begins in `buf`.
+    frame_start: usize,
     count: u32,
     /// Whether the frame being built has the `committed_ns` key.
     stamped: bool,
@@ -291,7 +296,7 @@ impl FrameBuilder {
     /// A builder with room for `capacity` bytes of messages.
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = if capacity == 0 { 0 } else { HEADER_LEN + capacity };
-        Self { buf: BytesMut::with_capacity(capacity), count: 0, stamped: false }
+        Self { buf: BytesMut::with_capacity(capacity), frame_start: 0, count: 0, stamped: false }
     }
 
     /// Makes room for `frames` more frames holding `message_bytes` bytes of messages in all:
@@ -312,19 +317,19 @@ impl FrameBuilder {
         frames * (HEADER_LEN + STAMP_ENTRY_LEN) + message_bytes
     }
 
-    /// Starts a frame for `tick`, dropping anything not finished.
+    /// Starts a frame for `tick`, dropping anything not finished or ended.
     pub fn begin(&mut self, tick: u64) {
         self.start(tick, false);
     }
 
     /// Starts a frame for `tick` with a `committed_ns` key (0 until [`stamp`](Self::stamp)),
-    /// dropping anything not finished.
+    /// dropping anything not finished or ended.
     pub fn begin_stamped(&mut self, tick: u64) {
         self.start(tick, true);
     }
 
     fn start(&mut self, tick: u64, stamped: bool) {
-        self.buf.clear();
+        self.buf.truncate(self.frame_start);
         self.buf.extend_from_slice(if stamped { STAMPED_PREFIX } else { HEADER_PREFIX });
         self.buf.extend_from_slice(&[0xcf]);
         self.buf.extend_from_slice(&tick.to_be_bytes());
@@ -338,14 +343,15 @@ impl FrameBuilder {
         self.buf.extend_from_slice(&[0; 4]);
         self.count = 0;
         self.stamped = stamped;
-        debug_assert_eq!(self.buf.len(), self.header_len());
+        debug_assert_eq!(self.byte_len(), self.header_len());
     }
 
     /// Writes the stamped frame's `committed_ns`; does nothing to a frame begun with
     /// [`begin`](Self::begin), which has no room for it.
     pub fn stamp(&mut self, committed_ns: u64) {
-        if self.stamped && self.buf.len() >= self.header_len() {
-            self.buf[STAMP_AT..STAMP_AT + 8].copy_from_slice(&committed_ns.to_be_bytes());
+        if self.stamped && self.byte_len() >= self.header_len() {
+            let at = self.frame_start + STAMP_AT;
+            self.buf[at..at + 8].copy_from_slice(&committed_ns.to_be_bytes());
         }
     }
 
@@ -373,7 +379,7 @@ impl FrameBuilder {
 
     /// Appends one encoded message (from [`encode_message`]).
     pub fn push(&mut self, encoded: &[u8]) {
-        debug_assert!(self.buf.len() >= self.header_len(), "begin() before push()");
+        debug_assert!(self.byte_len() >= self.header_len(), "begin() before push()");
         self.buf.extend_from_slice(encoded);
         self.count += 1;
     }
@@ -389,14 +395,32 @@ impl FrameBuilder {
 
     /// Bytes of the frame so far, header included.
     pub fn byte_len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.frame_start
     }
 
-    /// The finished frame, sharing the builder's allocation.
+    /// The finished frame, sharing the builder's allocation; with the frames [`end`](Self::end)ed
+    /// before it and not yet [`take`](Self::take)n, if any (use one way or the other).
     pub fn finish(&mut self) -> Bytes {
-        let count_at = self.header_len() - 4;
+        self.end();
+        self.take()
+    }
+
+    /// Ends the frame being built; where it is in what the next [`take`](Self::take) hands out.
+    /// The next frame is built after it.
+    pub fn end(&mut self) -> Range<usize> {
+        let count_at = self.frame_start + self.header_len() - 4;
         self.buf[count_at..count_at + 4].copy_from_slice(&self.count.to_be_bytes());
         self.count = 0;
+        let frame = self.frame_start..self.buf.len();
+        self.frame_start = self.buf.len();
+        frame
+    }
+
+    /// Every frame [`end`](Self::end)ed since the last take, one after the other, sharing the
+    /// builder's allocation (a frame begun and not ended is dropped).
+    pub fn take(&mut self) -> Bytes {
+        self.buf.truncate(self.frame_start);
+        self.frame_start = 0;
         self.buf.split().freeze()
     }
 
@@ -517,6 +541,37 @@ mod tests {
         let decoded = decode_server_frame(&frame).unwrap();
         assert_eq!(decoded.frame, ServerFrame { tick: 123_456, messages: vec![a, b] });
         assert_eq!(decoded.skipped, 0);
+    }
+
+    /// Frames ended one after the other are taken as one buffer, each where `end` said, a stamp
+    /// in its own frame; a frame begun and not ended is not in it; the next frame is a buffer
+    /// of its own.
+    #[test]
+    fn frames_ended_one_after_the_other_are_taken_together() {
+        let a = ServerMessage::PlayerMoved(PlayerMoved { player: 4, x: 1.0, y: 2.0 });
+        let b = ServerMessage::PlayerGone(PlayerGone { player: 9 });
+        let mut builder = FrameBuilder::with_capacity(64);
+        builder.begin(1);
+        builder.push(&encode_message(&a));
+        let first = builder.end();
+        builder.begin_stamped(2);
+        builder.stamp(9);
+        builder.push(&encode_message(&b));
+        builder.push(&encode_message(&a));
+        let second = builder.end();
+        builder.begin(3);
+        builder.push(&encode_message(&b));
+        let taken = builder.take();
+        assert_eq!((first.start, first.end, second.end), (0, second.start, taken.len()));
+        let one = decode_server_frame(&taken[first]).unwrap();
+        assert_eq!((one.frame, one.committed_ns), (ServerFrame { tick: 1, messages: vec![a.clone()] }, None));
+        let two = decode_server_frame(&taken[second]).unwrap();
+        let both = vec![b.clone(), a];
+        assert_eq!((two.frame, two.committed_ns), (ServerFrame { tick: 2, messages: both }, Some(9)));
+        builder.begin(4);
+        builder.push(&encode_message(&b));
+        let alone = builder.finish();
+        assert_eq!(decode_server_frame(&alone).unwrap().frame, ServerFrame { tick: 4, messages: vec![b] });
     }
 
     /// A stamped frame decodes with its `committed_ns`, whenever the stamp was written before

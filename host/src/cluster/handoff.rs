@@ -302,8 +302,8 @@ impl HandoffLink {
     pub fn hold(
         &mut self,
         conn: crate::net::ConnId,
-        messages: Vec<veltrix_sdk::protocol::ClientMessage>,
-    ) -> Option<Vec<veltrix_sdk::protocol::ClientMessage>> {
+        messages: crate::net::FrameMessages,
+    ) -> Option<crate::net::FrameMessages> {
         match self.parked.values_mut().find(|p| p.request.conn == conn) {
             Some(parked) => {
                 parked.held.extend(messages);

@@ -13,18 +13,16 @@ use std::{
 };
 
 use bytes::Bytes;
+use flume::TrySendError;
 use mio::event::Event;
-use tokio::sync::mpsc::error::TrySendError;
 use tungstenite::{
     Error as WsError, Message, WebSocket,
     protocol::{CloseFrame, Role, WebSocketConfig, frame::coding::CloseCode},
 };
-use veltrix_protocol::{
-    ClientMessage, DecodeError, ErrorCode, ErrorMessage, Hello, Refusal, ServerMessage, decode_client_frame, read_hello,
-};
+use veltrix_protocol::{DecodeError, ErrorCode, ErrorMessage, Hello, Refusal, ServerMessage, decode_value, read_hello};
 
 use super::{
-    AuthMode, ConnHandle, ConnId, IpSlot, JoinRequest, NetEvent, NetSettings, Shared,
+    AuthMode, ConnHandle, ConnId, FrameMessages, IpSlot, JoinRequest, NetEvent, NetSettings, Shared,
     http::{self, Opening},
     socket::{Outgoing, Socket},
 };
@@ -285,7 +283,7 @@ impl Conn {
             Incoming::Binary(bytes) => {
                 count_in(shared, bytes.len());
                 match read_hello(&bytes) {
-                    Ok((hello, messages)) => self.join(shared, hello, messages),
+                    Ok((hello, messages)) => self.join(shared, hello, FrameMessages::from_vec(messages)),
                     Err(Refusal { code, message }) => {
                         self.close(shared, code, &message, Disconnect::refused_with(code))
                     }
@@ -304,7 +302,7 @@ impl Conn {
 
     /// Checks the Hello's credentials and hands the player to the tick thread, with the
     /// messages that came in the Hello's frame after it.
-    fn join(&mut self, shared: &Shared, hello: Hello, messages: Vec<ClientMessage>) -> Result<(), Disconnect> {
+    fn join(&mut self, shared: &Shared, hello: Hello, messages: FrameMessages) -> Result<(), Disconnect> {
         let authenticated = match authenticate(shared, &hello) {
             Ok(authenticated) => authenticated,
             Err((code, message, reason)) => return self.close(shared, code, message, reason),
@@ -328,7 +326,8 @@ impl Conn {
         match incoming {
             Incoming::Binary(bytes) => {
                 count_in(shared, bytes.len());
-                match decode_client_frame(&bytes) {
+                // A client frame (docs/protocol.md), into a list that holds one message inline.
+                match decode_value::<FrameMessages>(&bytes) {
                     Ok(messages) => self.forward(shared, messages),
                     Err(e) => self.refuse(shared, e),
                 }
@@ -344,7 +343,7 @@ impl Conn {
     }
 
     /// Passes decoded messages to the tick thread, within the rate limit.
-    fn forward(&mut self, shared: &Shared, mut messages: Vec<ClientMessage>) -> Result<(), Disconnect> {
+    fn forward(&mut self, shared: &Shared, mut messages: FrameMessages) -> Result<(), Disconnect> {
         let Stage::Playing(ws, player) = &mut self.stage else { return Ok(()) };
         if messages.is_empty() {
             return Ok(());
@@ -469,7 +468,7 @@ fn send_event(shared: &Shared, event: NetEvent) -> Result<(), Disconnect> {
     match shared.events.try_send(event) {
         Ok(()) => Ok(()),
         Err(TrySendError::Full(event)) if shared.stop.get().is_none() => {
-            shared.events.blocking_send(event).map_err(|_| Disconnect::ServerStopping)
+            shared.events.send(event).map_err(|_| Disconnect::ServerStopping)
         }
         Err(_) => Err(Disconnect::ServerStopping),
     }

@@ -103,7 +103,7 @@ impl Outgoing {
     /// Writes a WebSocket binary frame carrying `payload`: straight to the socket when nothing
     /// waits, else behind the backlog. `Full` when the backlog already holds `max_frames` frames
     /// (the client is not reading), `Closed` when the connection is gone.
-    pub fn send_frame(&self, payload: &Bytes) -> Result<Sent, QueueError> {
+    pub fn send_frame(&self, payload: &[u8]) -> Result<Sent, QueueError> {
         let mut head = [0u8; 10];
         let head = ws_binary_head(payload.len(), &mut head);
         let mut state = self.state.lock();

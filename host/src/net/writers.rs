@@ -38,14 +38,43 @@ use veltrix_sdk::prelude::*;
 use super::{ConnHandle, ConnId, QueueError};
 use crate::metrics::Metrics;
 
+/// A frame for one client: most are a part of the tick's frames, all built into one buffer
+/// (`sessions/frames.rs`) and handed over once per thread and tick, so a frame costs no count of
+/// references of its own (one shared by every frame was a cache line the tick thread and the
+/// writers took in turn, a miss on the tick for every frame); a few have bytes of their own (a
+/// Welcome, frames held behind it).
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// Where it is in the tick's frames.
+    InTick(Span),
+    Own(Bytes),
+}
+
+/// Where a frame is in the tick's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    /// The frame's bytes in the tick's `frames`.
+    pub fn of(self, frames: &[u8]) -> &[u8] {
+        &frames[self.start as usize..self.end as usize]
+    }
+}
+
 /// One thread's work of a tick: the connections it writes to from now on, the frames (those to
 /// write first, then the others, each in the order added), then the connections it forgets.
 #[derive(Default)]
 struct Batch {
     joined: Vec<(ConnId, ConnHandle)>,
-    first: Vec<(ConnId, Bytes)>,
-    then: Vec<(ConnId, Bytes)>,
+    first: Vec<(ConnId, Frame)>,
+    then: Vec<(ConnId, Frame)>,
     left: Vec<ConnId>,
+    /// The tick's frames, that the batch's [`Frame::InTick`] are parts of; let go once written,
+    /// so the tick after next takes their buffer back.
+    tick_frames: Bytes,
 }
 
 impl Batch {
@@ -70,9 +99,11 @@ impl Batch {
         self.then.reserve(room.then.load(Ordering::Relaxed));
     }
 
-    /// The frames in the order they go out, leaving them empty with their room.
-    fn drain(&mut self) -> impl Iterator<Item = (ConnId, Bytes)> + '_ {
-        self.first.drain(..).chain(self.then.drain(..))
+    /// The frames in the order they go out, leaving them empty with their room; and the tick's
+    /// frames they may be parts of.
+    fn drain(&mut self) -> (impl Iterator<Item = (ConnId, Frame)> + '_, &[u8]) {
+        let Self { first, then, tick_frames, .. } = self;
+        (first.drain(..).chain(then.drain(..)), tick_frames)
     }
 }
 
@@ -127,6 +158,7 @@ impl Writers {
                 for mut batch in rx {
                     handles.extend(batch.joined.drain(..));
                     written_deepest.store(write_batch(&mut batch, &handles, &metrics), Ordering::Relaxed);
+                    batch.tick_frames = Bytes::new();
                     batch.left.drain(..).for_each(|conn| {
                         handles.remove(&conn);
                     });
@@ -156,7 +188,7 @@ impl Writers {
 
     /// Adds a frame for connection `conn` ([`register`](Self::register)ed) to this tick's
     /// batches, after the frames to write first.
-    pub fn push(&mut self, conn: ConnId, frame: Bytes) {
+    pub fn push(&mut self, conn: ConnId, frame: Frame) {
         let i = self.thread_of(conn);
         self.filling[i].then.push((conn, frame));
     }
@@ -164,7 +196,7 @@ impl Writers {
     /// Adds a frame for connection `conn` to this tick's batches, to be written before those
     /// added with [`push`](Self::push). A connection's frames of one tick all go one way, so
     /// they leave in the order added.
-    pub fn push_first(&mut self, conn: ConnId, frame: Bytes) {
+    pub fn push_first(&mut self, conn: ConnId, frame: Frame) {
         let i = self.thread_of(conn);
         self.filling[i].first.push((conn, frame));
     }
@@ -178,14 +210,16 @@ impl Writers {
         (conn % self.threads.len() as u64) as usize
     }
 
-    /// Hands this tick's batches to their threads, waiting for a thread that is
+    /// Hands this tick's batches to their threads, with the tick's frames (`tick_frames`, that
+    /// the batches' [`Frame::InTick`] are parts of), waiting for a thread that is
     /// [`BATCHES_BEHIND`] batches behind.
-    pub fn submit(&mut self) {
+    pub fn submit(&mut self, tick_frames: &Bytes) {
         for (batch, thread) in self.filling.iter_mut().zip(&self.threads) {
             if batch.is_empty() {
                 continue;
             }
             self.room.note(batch);
+            batch.tick_frames = tick_frames.clone();
             let next = self.spare.try_recv().unwrap_or_else(|_| Batch::with_room(&self.room));
             let _ = thread.send(std::mem::replace(batch, next));
         }
@@ -196,13 +230,18 @@ impl Writers {
 /// among its clients, before their frames.
 fn write_batch(batch: &mut Batch, handles: &AHashMap<ConnId, ConnHandle>, metrics: &Metrics) -> usize {
     let (mut frames, mut bytes, mut deepest) = (0u64, 0u64, 0);
-    for (conn, frame) in batch.drain() {
+    let (batch, tick_frames) = batch.drain();
+    for (conn, frame) in batch {
         let Some(handle) = handles.get(&conn) else {
             debug_assert!(false, "connection {conn} was registered before its frames");
             continue;
         };
         deepest = deepest.max(handle.queued());
-        match handle.out.send_frame(&frame) {
+        let frame = match &frame {
+            Frame::InTick(span) => span.of(tick_frames),
+            Frame::Own(frame) => frame,
+        };
+        match handle.out.send_frame(frame) {
             Ok(_) => {
                 frames += 1;
                 bytes += frame.len() as u64;
@@ -226,12 +265,13 @@ mod tests {
     #[test]
     fn frames_to_write_first_leave_before_the_others() {
         let mut writers = Writers::start(1, Arc::new(Metrics::new())).unwrap();
-        let frame = |n: u8| Bytes::from(vec![n]);
+        let frame = |n: u8| Frame::Own(Bytes::from(vec![n]));
         writers.push(1, frame(1));
         writers.push_first(2, frame(2));
         writers.push(3, frame(3));
         writers.push_first(4, frame(4));
-        let order: Vec<u8> = writers.filling[0].drain().map(|(_, f)| f[0]).collect();
+        let order: Vec<u8> =
+            writers.filling[0].drain().0.map(|(_, f)| if let Frame::Own(f) = f { f[0] } else { 0 }).collect();
         assert_eq!(order, [2, 4, 1, 3]);
         assert!(writers.filling[0].is_empty());
     }
@@ -244,13 +284,13 @@ mod tests {
         let handle = ConnHandle { out: Arc::new(crate::net::socket::Outgoing::detached()) };
         for conn in 0..100 {
             writers.register(conn, &handle);
-            writers.push(conn, Bytes::from_static(b"f"));
+            writers.push(conn, Frame::Own(Bytes::from_static(b"f")));
         }
         for conn in 0..10 {
-            writers.push_first(conn, Bytes::from_static(b"a"));
+            writers.push_first(conn, Frame::Own(Bytes::from_static(b"a")));
         }
         // No thread has handed a batch back before the first submit: the next is a new one.
-        writers.submit();
+        writers.submit(&Bytes::new());
         assert!(writers.filling[0].is_empty());
         assert!(writers.filling[0].then.capacity() >= 100);
         assert!(writers.filling[0].first.capacity() >= 10);
@@ -275,9 +315,9 @@ mod tests {
         let fill = |writers: &mut Writers, frames: u64| {
             for conn in 0..frames {
                 writers.register(conn, &handle);
-                writers.push(conn, Bytes::from_static(b"f"));
+                writers.push(conn, Frame::Own(Bytes::from_static(b"f")));
             }
-            writers.submit();
+            writers.submit(&Bytes::new());
         };
         // A quiet tick's batch goes out and comes back; a busy tick's, the other, goes out
         // while the quiet one is filled next, and comes back.

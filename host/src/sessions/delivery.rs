@@ -22,7 +22,10 @@ use super::{
 use crate::{
     interest::InterestGrid,
     mail::Mail,
-    net::{ConnHandle, ConnId, writers::Writers},
+    net::{
+        ConnHandle, ConnId,
+        writers::{Frame, Span, Writers},
+    },
 };
 
 /// A player's connection: its queue to the network and its messages of this tick.
@@ -32,8 +35,8 @@ pub struct Connection {
     pub handle: ConnHandle,
     /// This tick's messages, until delivery builds them into a frame.
     pieces: Pieces,
-    /// This tick's frame, from delivery to the flush.
-    frame: Option<Bytes>,
+    /// Where this tick's frame is in the tick's frames, from delivery to the flush.
+    frame: Option<Span>,
     /// Whether this tick's frame holds the outbox's messages (answers, the hunt's events), not
     /// only where other players are: such frames are written first.
     news: bool,
@@ -171,12 +174,13 @@ pub fn flush_frames(
     health: Res<StoreHealth>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
+    let tick_frames = frames.take();
     // First: a connection's frames of a tick all go one way (first or not), after its Welcome.
     welcoming.0.retain(|&entity| {
         let Ok(mut conn) = conns.get_mut(entity) else { return false };
         flush_welcoming(
             &mut conn,
-            &mut writers,
+            (&mut writers, &tick_frames),
             health.writable,
             #[cfg(feature = "bench")]
             stamp.0,
@@ -188,12 +192,12 @@ pub fn flush_frames(
         // Handed out above, or held behind its Welcome.
         let Some(frame) = conn.frame.take() else { continue };
         match std::mem::take(&mut conn.news) {
-            true => writers.push_first(conn.conn, frame),
-            false => writers.push(conn.conn, frame),
+            true => writers.push_first(conn.conn, Frame::InTick(frame)),
+            false => writers.push(conn.conn, Frame::InTick(frame)),
         }
     }
     frames.flushed();
-    writers.submit();
+    writers.submit(&tick_frames);
     link.metrics.outbound_queue_depth_max.set(writers.deepest() as i64);
 }
 
@@ -202,14 +206,17 @@ pub fn flush_frames(
 /// is let go), then what it held, [`HELD_FRAMES_PER_TICK`] a tick, then the tick's frame.
 fn flush_welcoming(
     conn: &mut Connection,
-    writers: &mut Writers,
+    (writers, tick_frames): (&mut Writers, &Bytes),
     writable: bool,
     #[cfg(feature = "bench")] committed_ns: u64,
 ) {
+    // A frame held is copied out of the tick's frames, which it must not keep from the ticks
+    // after (a rare wait: the store cannot be written).
+    let own = |frame: Span| Bytes::copy_from_slice(frame.of(tick_frames));
     if conn.welcome.is_some() && !writable {
         // Not welcomed before its id is saved; what it is told meanwhile waits.
         if let Some(frame) = conn.frame.take() {
-            conn.held.get_or_insert_default().push_back(frame);
+            conn.held.get_or_insert_default().push_back(own(frame));
         }
         if conn.held.as_ref().is_some_and(|held| held.len() > MAX_HELD_FRAMES) {
             let why = format!(
@@ -225,20 +232,20 @@ fn flush_welcoming(
     if let Some(welcome) = conn.welcome.take() {
         #[cfg(feature = "bench")]
         let welcome = crate::stamp::restamp(welcome, committed_ns);
-        push(welcome);
+        push(Frame::Own(welcome));
     }
     if let Some(held) = conn.held.as_mut() {
         let now = held.len().min(HELD_FRAMES_PER_TICK);
-        held.drain(..now).for_each(&mut push);
+        held.drain(..now).for_each(|frame| push(Frame::Own(frame)));
         if !held.is_empty() {
             // The tick's own frame waits its turn behind them.
             if let Some(frame) = conn.frame.take() {
-                held.push_back(frame);
+                held.push_back(own(frame));
             }
             return;
         }
         conn.held = None;
     }
     let Some(frame) = conn.frame.take() else { return };
-    push(frame);
+    push(Frame::InTick(frame));
 }

@@ -3,7 +3,9 @@
 //! bytes the mail or the outbox already holds (nothing is copied yet). Then every player's
 //! frame is written, one after the other, into one buffer reserved for all of them, and each
 //! frame handed out is a slice of it. Who gets a frame is listed as it is noted, so building and
-//! handing out the frames costs the players with news, not every player online.
+//! handing out the frames costs the players with news, not every player online. A frame is
+//! where it is in that buffer ([`Span`]), which is handed to the writer threads once for all
+//! of them.
 //!
 //! One buffer for the tick rather than one per connection: a connection holds no frame memory
 //! between ticks (a buffer of its own kept the size of the largest frame it ever had, about 3.6
@@ -15,7 +17,10 @@
 
 use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
 
-use crate::mail::{Mail, Run};
+use crate::{
+    mail::{Mail, Run},
+    net::writers::Span,
+};
 
 /// The end of a list of pieces.
 const NONE: u32 = u32::MAX;
@@ -133,9 +138,9 @@ impl TickFrames {
     }
 
     /// The frame of tick `tick` holding the messages of `pieces`, in the order noted, stamped
-    /// `committed_ns` in the benchmark build (`stamp`); `None` when it has none. Empties
-    /// `pieces`.
-    pub fn build(&mut self, pieces: &mut Pieces, mail: &Mail, tick: u64, committed_ns: u64) -> Option<Bytes> {
+    /// `committed_ns` in the benchmark build (`stamp`): where it is in what [`take`](Self::take)
+    /// hands out; `None` when it has none. Empties `pieces`.
+    pub fn build(&mut self, pieces: &mut Pieces, mail: &Mail, tick: u64, committed_ns: u64) -> Option<Span> {
         if pieces.is_empty() {
             return None;
         }
@@ -151,7 +156,14 @@ impl TickFrames {
             at = piece.next;
         }
         *pieces = Pieces::default();
-        Some(self.frames.finish())
+        let frame = self.frames.end();
+        let at = |offset: usize| u32::try_from(offset).expect("less than 4 GiB of frames a tick");
+        Some(Span { start: at(frame.start), end: at(frame.end) })
+    }
+
+    /// The frames built since the last take, one buffer for all of them.
+    pub fn take(&mut self) -> Bytes {
+        self.frames.take()
     }
 
     /// Forgets the tick's messages (their room kept), once every frame is built. The
@@ -204,14 +216,19 @@ mod tests {
         let frame_b = frames.build(&mut to_b, &mail, 5, 0).unwrap();
         assert!(frames.build(&mut Pieces::default(), &mail, 5, 0).is_none());
         assert!(to_a.is_empty() && to_b.is_empty());
-        let told = |frame: &Bytes| decode_server_frame(frame).unwrap().frame.messages;
-        assert_eq!(told(&frame_a), [gone(1), gone(2)]);
-        assert_eq!(told(&frame_b), [gone(1), gone(7)]);
-        assert_eq!(frame_a.as_ptr().wrapping_add(frame_a.len()), frame_b.as_ptr(), "one buffer, frame after frame");
+        let tick_frames = frames.take();
+        let told = |frame: Span| decode_server_frame(frame.of(&tick_frames)).unwrap().frame.messages;
+        assert_eq!(told(frame_a), [gone(1), gone(2)]);
+        assert_eq!(told(frame_b), [gone(1), gone(7)]);
+        assert_eq!(
+            (frame_a.start, frame_a.end, frame_b.end as usize),
+            (0, frame_b.start, tick_frames.len()),
+            "one buffer, frame after frame"
+        );
 
         // The next tick, once the frames are written and dropped: the same allocation.
-        let start = frame_a.as_ptr();
-        drop((frame_a, frame_b));
+        let start = tick_frames.as_ptr();
+        drop(tick_frames);
         frames.clear();
         assert_eq!(frames.recipients(), [a, b], "kept for the flush");
         frames.flushed();
@@ -221,8 +238,9 @@ mod tests {
         assert_eq!(frames.recipients(), [a]);
         frames.reserve();
         let again = frames.build(&mut to_a, &mail, 6, 0).unwrap();
-        assert_eq!(again.as_ptr(), start, "the buffer is taken back");
-        assert_eq!(told(&again), [gone(1)]);
+        let tick_frames = frames.take();
+        assert_eq!(tick_frames.as_ptr(), start, "the buffer is taken back");
+        assert_eq!(decode_server_frame(again.of(&tick_frames)).unwrap().frame.messages, [gone(1)]);
     }
 
     /// A tick whose writers still hold the last tick's frames builds its own in the buffer of
@@ -239,10 +257,10 @@ mod tests {
             let mut to_a = Pieces::default();
             frames.note_outbox((a, &mut to_a), &message);
             frames.reserve();
-            let frame = frames.build(&mut to_a, &mail, n, 0).unwrap();
+            frames.build(&mut to_a, &mail, n, 0).unwrap();
             frames.clear();
             frames.flushed();
-            frame
+            frames.take()
         };
         let first = tick(&mut frames, 1);
         let second = tick(&mut frames, 2);

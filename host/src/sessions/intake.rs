@@ -36,7 +36,7 @@ pub fn receive_network(world: &mut World) {
         join(world, request);
         apply_messages(world, conn, held);
     }
-    world.resource_scope(|world, mut link: Mut<NetLink>| {
+    world.resource_scope(|world, link: Mut<NetLink>| {
         link.current_tick.store(tick, Ordering::Relaxed);
         link.metrics.inbound_queue_depth.set(link.events.len() as i64);
         while let Ok(event) = link.events.try_recv() {
@@ -46,10 +46,10 @@ pub fn receive_network(world: &mut World) {
                     Some(mut handoff) => handoff.park(request, tick),
                     None => join(world, request),
                 },
-                NetEvent::Messages { conn, mut messages } => {
+                NetEvent::Messages { conn, messages } => {
                     // A join waiting for the next tick keeps them until it is in.
                     if let Some(i) = world.resource::<Sessions>().rejoining.iter().position(|(r, _)| r.conn == conn) {
-                        world.resource_mut::<Sessions>().rejoining[i].1.append(&mut messages);
+                        world.resource_mut::<Sessions>().rejoining[i].1.extend(messages);
                         continue;
                     }
                     // A shard's join waiting for the player's records keeps them until it is in.
@@ -79,7 +79,11 @@ pub fn receive_network(world: &mut World) {
 }
 
 /// Applies what a joined client sent, in order (nothing if it is not in).
-pub(crate) fn apply_messages(world: &mut World, conn: crate::net::ConnId, messages: Vec<ClientMessage>) {
+pub(crate) fn apply_messages(
+    world: &mut World,
+    conn: crate::net::ConnId,
+    messages: impl IntoIterator<Item = ClientMessage>,
+) {
     let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() else { return };
     for message in messages {
         apply(world, entity, message);

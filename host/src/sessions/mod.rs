@@ -15,7 +15,6 @@ use std::{
     sync::{Arc, atomic::AtomicU64},
 };
 
-use tokio::sync::mpsc;
 use veltrix_sdk::{Changes, PlayerId, Position, Store, StoreError, TileWorld, prelude::*, protocol::ModInfo};
 
 use crate::{
@@ -27,7 +26,7 @@ use crate::{
 /// The tick thread's end of the network.
 #[derive(Resource)]
 pub struct NetLink {
-    pub events: mpsc::Receiver<NetEvent>,
+    pub events: flume::Receiver<NetEvent>,
     pub current_tick: Arc<AtomicU64>,
     pub metrics: Arc<Metrics>,
 }

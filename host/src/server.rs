@@ -463,6 +463,7 @@ pub fn new_world(config: &ServerConfig, tiles: TileWorld) -> World {
     );
     world.insert_resource(chunks);
     world.init_resource::<Sessions>();
+    world.init_resource::<crate::sessions::movement::PendingMoves>();
     world.init_resource::<crate::mail::Mail>();
     world.init_resource::<crate::sessions::frames::TickFrames>();
     world.init_resource::<crate::sessions::delivery::Welcoming>();

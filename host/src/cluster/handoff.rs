@@ -666,6 +666,7 @@ pub fn admit_ready(world: &mut World) {
         crate::sessions::intake::join(world, request);
         crate::sessions::intake::apply_messages(world, conn, held);
     }
+    crate::sessions::movement::apply_moves(world);
 }
 
 /// Puts the records of a bundle in the store here, if newer than what this shard has.

@@ -15,7 +15,7 @@ use super::{
     ModCatalog, NetLink, POSITIONS, SessionRules, Sessions,
     bans::Bans,
     delivery::{self, Connection},
-    movement::{self, MoveBudget},
+    movement::{self, MoveBudget, PendingMoves},
 };
 use crate::{
     answers::{Answers, Seen},
@@ -76,9 +76,12 @@ pub fn receive_network(world: &mut World) {
             }
         }
     });
+    movement::apply_moves(world);
 }
 
-/// Applies what a joined client sent, in order (nothing if it is not in).
+/// Applies what a joined client sent, in order (nothing if it is not in). Its moves wait in
+/// [`PendingMoves`] with those of the clients after it, until something else is applied: the
+/// caller applies them ([`movement::apply_moves`]) before anything reads where players are.
 pub(crate) fn apply_messages(
     world: &mut World,
     conn: crate::net::ConnId,
@@ -92,6 +95,9 @@ pub(crate) fn apply_messages(
 
 /// A join, decided: refused (banned, name taken, full, saved state unreadable) or let in.
 pub(crate) fn join(world: &mut World, request: JoinRequest) {
+    // The moves received before it are applied before it (it may replace a player, saving
+    // where it is).
+    movement::apply_moves(world);
     let JoinRequest { conn, name, authenticated, addr, handle } = request;
     let key = name.to_lowercase();
     if world.resource::<Bans>().names.contains(&key) {
@@ -257,6 +263,12 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
 }
 
 fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
+    if let ClientMessage::Move(mv) = message {
+        world.resource_mut::<PendingMoves>().push(entity, mv);
+        return;
+    }
+    // Anything else sees the moves received before it applied.
+    movement::apply_moves(world);
     let Some(player) = world.get::<Player>(entity).map(|p| p.id) else { return };
     match message {
         ClientMessage::Hello(_) => requests::refuse(
@@ -266,7 +278,7 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
             "already joined: Hello comes once".into(),
             None,
         ),
-        ClientMessage::Move(mv) => movement::apply_move(world, entity, player, mv),
+        ClientMessage::Move(_) => unreachable!("a move waits in PendingMoves"),
         ClientMessage::Mod(m) => {
             if let Some(request) = m.request
                 && !first_time(world, player, request)

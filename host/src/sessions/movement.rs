@@ -1,9 +1,11 @@
 //! Server-authoritative movement: each move checked against the world's bounds, the player's
 //! speed budget and the tiles on its line; a refused move is answered with the authoritative
-//! position and why.
+//! position and why. The moves a tick receives one after the other are applied together
+//! ([`PendingMoves`]), in the order received.
 
 use veltrix_sdk::{
-    Audience, Blocked, Outbox, PlayerId, Position, TickInfo, Tile, TileWorld,
+    Audience, Blocked, Outbox, Player, Position, TickInfo, Tile, TileWorld,
+    bevy_ecs::system::{SystemParam, SystemState},
     prelude::*,
     protocol::{CorrectionReason, Move, PositionCorrected, ServerMessage},
 };
@@ -25,36 +27,79 @@ impl MoveBudget {
     }
 }
 
+/// Moves received and not yet applied, each with its player's entity, in the order received:
+/// applied together by [`apply_moves`] before anything else the tick receives is applied, so
+/// the order of a client's messages holds. Together, the rules, the tiles and the clock are
+/// looked up once for them all, and each player's components through one query (a lookup of
+/// the world per component per move was most of a move's cost on the tick thread). The list
+/// keeps its room.
+#[derive(Resource)]
+pub struct PendingMoves {
+    moves: Vec<(Entity, Move)>,
+    params: SystemState<MoveParams<'static, 'static>>,
+}
+
+impl FromWorld for PendingMoves {
+    fn from_world(world: &mut World) -> Self {
+        Self { moves: Vec::new(), params: SystemState::new(world) }
+    }
+}
+
+impl PendingMoves {
+    /// `mv` of the player `entity`, to be applied with the others.
+    pub fn push(&mut self, entity: Entity, mv: Move) {
+        self.moves.push((entity, mv));
+    }
+}
+
+/// What applying a move reads and writes.
+#[derive(SystemParam)]
+struct MoveParams<'w, 's> {
+    movers:
+        Query<'w, 's, (&'static Player, &'static mut Position, &'static mut MoveBudget, Option<&'static SpeedFactor>)>,
+    tiles: Res<'w, TileWorld>,
+    rules: Res<'w, SessionRules>,
+    info: Res<'w, TickInfo>,
+    outbox: ResMut<'w, Outbox>,
+}
+
+/// Applies the moves waiting ([`PendingMoves`]), in the order received.
+pub fn apply_moves(world: &mut World) {
+    if world.resource::<PendingMoves>().moves.is_empty() {
+        return;
+    }
+    world.resource_scope(|world, mut pending: Mut<PendingMoves>| {
+        let PendingMoves { moves, params } = &mut *pending;
+        let mut params = params.get_mut(world).expect("the server's world has the tiles, rules, clock and outbox");
+        for (entity, mv) in moves.drain(..) {
+            apply_move(&mut params, entity, mv);
+        }
+    });
+}
+
 /// A move whose target is outside the world, farther than the player's budget (MaxSpeed over
 /// the time since, up to one second's worth), or whose straight line from where the player is
 /// touches a tile that is not walkable (its target's included), is refused with the
 /// authoritative position and the first of these reasons. So a move of more than one tile
 /// cannot hop over rock or water, nor squeeze between two such tiles touching at a corner.
-pub fn apply_move(world: &mut World, entity: Entity, player: PlayerId, mv: Move) {
-    let info = *world.resource::<TickInfo>();
+fn apply_move(params: &mut MoveParams, entity: Entity, mv: Move) {
+    let MoveParams { movers, tiles, rules, info, outbox } = params;
+    let Ok((player, mut at, mut budget, speed)) = movers.get_mut(entity) else { return };
     // A mod's SpeedFactor (an effect) scales the speed, the refill and the one-second cap alike.
-    let max_speed = world.resource::<SessionRules>().max_speed * SpeedFactor::effective(world.get(entity));
-    let Some(current) = world.get::<Position>(entity).copied() else { return };
-    let Some(budget) = world.get::<MoveBudget>(entity).copied() else { return };
-    let tiles = refilled_budget(budget.tiles, info.tick - budget.tick, info.dt, max_speed);
+    let max_speed = rules.max_speed * SpeedFactor::effective(speed);
+    let current = *at;
+    let left = refilled_budget(budget.tiles, info.tick - budget.tick, info.dt, max_speed);
     let distance = current.distance_squared(mv.x, mv.y).sqrt();
-    let refused = move_refusal(world.resource::<TileWorld>(), current, &mv, distance <= tiles + 1e-3);
-    let Some(mut budget) = world.get_mut::<MoveBudget>(entity) else { return };
+    let refused = move_refusal(tiles, current, &mv, distance <= left + 1e-3);
     budget.tick = info.tick;
-    budget.tiles = if refused.is_none() { (tiles - distance).max(0.0) } else { tiles };
+    budget.tiles = if refused.is_none() { (left - distance).max(0.0) } else { left };
     match refused {
-        None if distance > 0.0 => {
-            // Set in place, not inserted: an insert goes through the archetype machinery.
-            if let Some(mut at) = world.get_mut::<Position>(entity) {
-                *at = Position { x: mv.x, y: mv.y };
-            }
-        }
+        // Set in place, not inserted: an insert goes through the archetype machinery.
+        None if distance > 0.0 => *at = Position { x: mv.x, y: mv.y },
         None => {}
         Some(reason) => {
             let correction = PositionCorrected { seq: mv.seq, x: current.x, y: current.y, reason };
-            world
-                .resource_mut::<Outbox>()
-                .send_message(Audience::Player(player), &ServerMessage::PositionCorrected(correction));
+            outbox.send_message(Audience::Player(player.id), &ServerMessage::PositionCorrected(correction));
         }
     }
 }

@@ -31,7 +31,10 @@ use veltrix_sdk::{
     protocol::{PlayerAppeared, PlayerGone, PlayerMoved, ServerMessage},
 };
 
-use crate::mail::{Letter, Mail};
+use crate::{
+    cache::{PREFETCH_AHEAD, prefetch},
+    mail::{Letter, Mail},
+};
 
 /// A player of another server sharing the hunt (docs/scale-out.md), seen here: in the grid and
 /// in views like a player of this server, told of to those who see it, told nothing itself (it
@@ -827,27 +830,6 @@ fn write_appeared(mail: &mut Mail, name: &mut String, player: (PlayerId, &str, b
     }
     letter
 }
-
-/// Asks the processor to bring `value`'s cache line near: the interest update reads players'
-/// components in an order memory does not follow (by cell, not by entity), and those reads
-/// that missed the caches were a quarter of its time at 12,000; asked for a few players
-/// ahead, they overlap.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing the program sees and never faults; `value` is a live
-    // reference besides.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-/// How many players ahead [`prefetch`] looks: far enough for a read from memory to land before
-/// the player is reached, near enough that its lines are still in the cache then.
-const PREFETCH_AHEAD: usize = 4;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod answers;
 pub mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

@@ -86,18 +86,29 @@ impl TileWorld {
 
     /// The tile at (x, y), or `None` outside the world.
     pub fn get(&self, x: i64, y: i64) -> Option<Tile> {
+        self.get_ref(x, y).copied()
+    }
+
+    fn get_ref(&self, x: i64, y: i64) -> Option<&Tile> {
         if x < 0 || y < 0 || x >= i64::from(self.width) || y >= i64::from(self.depth) {
             return None;
         }
-        Some(self.tiles[y as usize * self.width as usize + x as usize])
+        Some(&self.tiles[y as usize * self.width as usize + x as usize])
     }
 
     /// The tile under a position.
     pub fn at(&self, x: f32, y: f32) -> Option<Tile> {
+        self.tile_ref(x, y).copied()
+    }
+
+    /// The tile under a position, where it is held: for a caller that asks the processor for
+    /// tiles ahead of reading them (a world of millions of tiles is read in no order a cache
+    /// follows).
+    pub fn tile_ref(&self, x: f32, y: f32) -> Option<&Tile> {
         if !x.is_finite() || !y.is_finite() {
             return None;
         }
-        self.get(x.floor() as i64, y.floor() as i64)
+        self.get_ref(x.floor() as i64, y.floor() as i64)
     }
 
     /// Whether a player may stand at a position: inside the world, on a walkable tile.

@@ -11,6 +11,7 @@ use veltrix_sdk::{
 };
 
 use super::SessionRules;
+use crate::cache::{PREFETCH_AHEAD, prefetch};
 
 /// Tiles a player may still move (refilled at MaxSpeed, up to one second's worth), and the
 /// tick it was last refilled.
@@ -71,9 +72,23 @@ pub fn apply_moves(world: &mut World) {
     world.resource_scope(|world, mut pending: Mut<PendingMoves>| {
         let PendingMoves { moves, params } = &mut *pending;
         let mut params = params.get_mut(world).expect("the server's world has the tiles, rules, clock and outbox");
-        for (entity, mv) in moves.drain(..) {
+        for i in 0..moves.len() {
+            // The players' components and the tiles are read in the order moves came, which
+            // memory does not follow.
+            if let Some(&(ahead, mv)) = moves.get(i + PREFETCH_AHEAD) {
+                if let Ok((player, at, budget, _)) = params.movers.get(ahead) {
+                    prefetch(player);
+                    prefetch(at);
+                    prefetch(budget);
+                }
+                if let Some(tile) = params.tiles.tile_ref(mv.x, mv.y) {
+                    prefetch(tile);
+                }
+            }
+            let (entity, mv) = moves[i];
             apply_move(&mut params, entity, mv);
         }
+        moves.clear();
     });
 }
 

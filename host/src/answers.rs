@@ -49,19 +49,20 @@ pub struct Answers {
 /// What [`Answers::record`] sorts each tick, kept for the next.
 #[derive(Default)]
 struct Scratch {
-    answered: Vec<(PlayerId, u32, Bytes)>,
+    /// Each answer with its request and its place in the order answers were sent.
+    answered: Vec<(PlayerId, u32, u32, Bytes)>,
     requests: Vec<(PlayerId, u32)>,
 }
 
 /// One request's answers as stored: a list of byte strings, the encoding of `Vec<Vec<u8>>`
 /// that [`load_answers`] reads, written from the outbox's bytes without copying them.
-struct AnswerList<'a>(&'a [(PlayerId, u32, Bytes)]);
+struct AnswerList<'a>(&'a [(PlayerId, u32, u32, Bytes)]);
 
 impl serde::Serialize for AnswerList<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for (_, _, bytes) in self.0 {
+        for (.., bytes) in self.0 {
             seq.serialize_element(&bytes[..])?;
         }
         seq.end()
@@ -97,10 +98,12 @@ impl Answers {
         let (answers_table, ids_table) = self.tables();
         let Scratch { answered, requests } = &mut self.scratch;
         answered.clear();
-        answered.extend(outbox.drain_answers());
+        answered.extend(
+            outbox.drain_answers().zip(0..).map(|((player, request, bytes), sent)| (player, request, sent, bytes)),
+        );
         let in_flight = &self.in_flight;
         let ids = &self.ids;
-        answered.retain(|(player, request, bytes)| {
+        answered.retain(|(player, request, _, bytes)| {
             if in_flight.contains(&(*player, *request)) {
                 return true;
             }
@@ -116,8 +119,9 @@ impl Answers {
             }
             false
         });
-        // By request, each request's answers in the order they were sent.
-        answered.sort_by_key(|&(player, request, _)| (player, request));
+        // By request, each request's answers in the order they were sent (an unstable sort, by
+        // that order too: a stable one takes a buffer as long as the list).
+        answered.sort_unstable_by_key(|&(player, request, sent, _)| (player, request, sent));
         requests.clear();
         requests.extend(self.in_flight.drain());
         requests.sort_unstable();
@@ -319,6 +323,26 @@ mod tests {
         restarted.insert_resource(store);
         assert_eq!(check(&mut restarted, 7, 41), Seen::Answered(both));
         assert_eq!(check(&mut restarted, 7, 99), Seen::New, "an answer to a request never seen is not kept");
+    }
+
+    /// A request answered several times in its tick, among other players' answers, is answered
+    /// again with all of them in the order they were sent.
+    #[test]
+    fn a_requests_answers_of_one_tick_are_kept_in_the_order_sent() {
+        let mut world = new_world();
+        for player in [9, 3, 7] {
+            assert_eq!(check(&mut world, player, 41), Seen::New);
+        }
+        let sent = [(9, "a"), (7, "b"), (3, "c"), (7, "d"), (9, "e"), (7, "f")];
+        for (player, answer) in sent {
+            world.resource_mut::<Outbox>().answer_encoded(player, Some(41), Bytes::from_static(answer.as_bytes()));
+        }
+        end_tick(&mut world);
+        let answers =
+            |list: &[&'static str]| Seen::Answered(list.iter().map(|a| Bytes::from_static(a.as_bytes())).collect());
+        assert_eq!(check(&mut world, 7, 41), answers(&["b", "d", "f"]));
+        assert_eq!(check(&mut world, 9, 41), answers(&["a", "e"]));
+        assert_eq!(check(&mut world, 3, 41), answers(&["c"]));
     }
 
     #[test]

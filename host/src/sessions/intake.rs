@@ -278,7 +278,8 @@ fn apply(world: &mut World, entity: Entity, message: ClientMessage) {
             "already joined: Hello comes once".into(),
             None,
         ),
-        ClientMessage::Move(_) => unreachable!("a move waits in PendingMoves"),
+        // Queued in PendingMoves above.
+        ClientMessage::Move(_) => {}
         ClientMessage::Mod(m) => {
             if let Some(request) = m.request
                 && !first_time(world, player, request)

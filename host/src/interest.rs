@@ -61,6 +61,9 @@ fn identity<'a>(who: (Option<&'a Player>, Option<&'a RemotePlayer>)) -> (PlayerI
 /// Positions and who they are: players of this server and of others.
 type Located<'w, 's> = Query<'w, 's, (Who, &'static Position)>;
 
+/// The players whose position changed this tick: who, where, and their place in the grid.
+type Movers<'w, 's> = Query<'w, 's, (Entity, Who, &'static Position, &'static mut Interest), Changed<Position>>;
+
 /// The grid of players by cell, and when each last moved.
 #[derive(Resource, Debug)]
 pub struct InterestGrid {
@@ -90,11 +93,16 @@ pub struct InterestGrid {
     fill: Vec<u32>,
     /// `slots` changed since `members` was built.
     stale: bool,
-    /// Each player's last move, by its entity's index: 24 bytes a player, so the table stays
-    /// in the core's cache where the players' components would not. An index another entity
-    /// held before keeps that one's move until the new one's first, which is its join: no
-    /// player is told of a move before it is told the player appeared.
+    /// Each player's last move, by its entity's index, so the table stays in the core's cache
+    /// where the players' components would not. An index another entity held before keeps
+    /// that one's move until the new one's first, which is its join: no player is told of a
+    /// move before it is told the player appeared.
     moves: Vec<LastMove>,
+    /// The tick of each player's last move, by its entity's index, beside `moves`: a state
+    /// update asks it of every player seen (a dozen each, thousands of updates a tick), and
+    /// most did not move since; 8 bytes a player (96 KB at 12,000) stay in the cache where
+    /// the 32 of a `LastMove` did not.
+    moved_in: Vec<u64>,
     /// How many times [`update_interest`] has run: what a [`LastMove`]'s letter is stamped
     /// with, valid in the update that wrote it (the mail is delivered and emptied after).
     updates: u64,
@@ -104,12 +112,12 @@ pub struct InterestGrid {
 /// radius: the rebuild of `members` passes over every cell.
 const MAX_CELLS: usize = 1 << 16;
 
-/// A player's last move: the tick, and what PlayerMoved tells of it; and that PlayerMoved,
-/// once written in an update, for every player told of it in that update (beside the move it
-/// tells, so it costs no lookup of its own).
+/// A player's last move: what PlayerMoved tells of it (its tick is in
+/// [`InterestGrid::moved_in`]); and that PlayerMoved, once written in an update, for every
+/// player told of it in that update (beside the move it tells, so it costs no lookup of its
+/// own).
 #[derive(Debug, Clone, Copy, Default)]
 struct LastMove {
-    tick: u64,
     id: PlayerId,
     x: f32,
     y: f32,
@@ -252,8 +260,14 @@ fn note(views: &mut Vec<ViewChange>, change: ViewChange) {
 #[derive(Resource, Debug, Default)]
 pub struct DueUpdates {
     slots: Vec<DueSlot>,
-    /// Who waits in a slot, by entity index: a player is in a slot exactly while it has news.
-    queued: Vec<Waiting>,
+    /// Who waits in a slot, by entity index ([`Entity::PLACEHOLDER`]: none; an entity, so that
+    /// a stale index another entity held is not taken for this one): a player is in a slot
+    /// exactly while it has news. Apart from `chains`: a mover's every neighbour is looked up
+    /// here, nearly all of them queued already, and 8 bytes a player (96 KB at 12,000) stay in
+    /// the cache where the 24 of both together did not.
+    waiting: Vec<Entity>,
+    /// Where each waiting player's news is, by entity index.
+    chains: Vec<Chain>,
     /// The last tick whose slot was told.
     told_tick: u64,
 }
@@ -265,7 +279,7 @@ pub struct DueUpdates {
 struct DueSlot {
     /// Each player with the cell (row, column) it was at or beside when it got its first news.
     players: Vec<((i32, i32), Entity)>,
-    /// Changes of what they see, each player's chained from its [`Waiting::first`] in the
+    /// Changes of what they see, each player's chained from its [`Chain::first`] in the
     /// order they happened.
     changes: Vec<NotedChange>,
 }
@@ -281,23 +295,21 @@ struct NotedChange {
 /// The end of a chain of changes.
 const NO_CHANGE: u32 = u32::MAX;
 
-/// A player waiting for its update: the entity itself (so that a stale index another entity
-/// held is not taken for this one), its slot, and the first and last of its changes there.
+/// A waiting player's slot, and the first and last of its changes there.
 #[derive(Debug, Clone, Copy)]
-struct Waiting {
-    entity: Entity,
+struct Chain {
     slot: u32,
     first: u32,
     last: u32,
 }
 
-impl Waiting {
-    const NONE: Self = Self { entity: Entity::PLACEHOLDER, slot: 0, first: NO_CHANGE, last: NO_CHANGE };
+impl Chain {
+    const NONE: Self = Self { slot: 0, first: NO_CHANGE, last: NO_CHANGE };
 }
 
 impl DueUpdates {
     /// Puts `to` (id `id`, at or beside `cell`, row and column) in the slot of its next update,
-    /// unless it waits in one already; its place in `queued`.
+    /// unless it waits in one already; its place in `waiting` and `chains`.
     fn queue(
         &mut self,
         (updates, tick): (&StateUpdates, u64),
@@ -305,10 +317,11 @@ impl DueUpdates {
         cell: (i32, i32),
     ) -> usize {
         let at = to.index_u32() as usize;
-        if at >= self.queued.len() {
-            self.queued.resize(at + 1, Waiting::NONE);
+        if at >= self.waiting.len() {
+            self.waiting.resize(at + 1, Entity::PLACEHOLDER);
+            self.chains.resize(at + 1, Chain::NONE);
         }
-        if self.queued[at].entity == to {
+        if self.waiting[at] == to {
             return at;
         }
         if self.slots.len() != updates.tick_rate as usize {
@@ -317,7 +330,8 @@ impl DueUpdates {
         // Its own slot until it is told, even when ticks were skipped and its next due tick
         // from now on is a later one.
         let slot = (updates.next_due(id, tick) % updates.tick_rate) as u32;
-        self.queued[at] = Waiting { entity: to, slot, ..Waiting::NONE };
+        self.waiting[at] = to;
+        self.chains[at] = Chain { slot, ..Chain::NONE };
         self.slots[slot as usize].players.push((cell, to));
         at
     }
@@ -333,15 +347,15 @@ impl DueUpdates {
     ) {
         let (x, y) = cell.unwrap_or_default();
         let at = self.queue(clock, (to, id), (y, x));
-        let waiting = &mut self.queued[at];
-        let changes = &mut self.slots[waiting.slot as usize].changes;
+        let chain = &mut self.chains[at];
+        let changes = &mut self.slots[chain.slot as usize].changes;
         let noted = changes.len() as u32;
         changes.push(NotedChange { change, next: NO_CHANGE });
-        match waiting.last {
-            NO_CHANGE => waiting.first = noted,
+        match chain.last {
+            NO_CHANGE => chain.first = noted,
             last => changes[last as usize].next = noted,
         }
-        waiting.last = noted;
+        chain.last = noted;
     }
 }
 
@@ -368,6 +382,7 @@ impl InterestGrid {
             fill: Vec::new(),
             stale: false,
             moves: Vec::new(),
+            moved_in: Vec::new(),
             updates: 0,
         }
     }
@@ -392,8 +407,9 @@ impl InterestGrid {
         (cy * self.columns + cx) as usize
     }
 
-    /// Puts `member` where it is, in its cell once [`sort`](Self::sort)ed.
-    fn place(&mut self, interest: &mut Interest, mut member: Member) {
+    /// Puts `member` where it is, in its cell once [`sort`](Self::sort)ed; that cell (column,
+    /// row).
+    fn place(&mut self, interest: &mut Interest, mut member: Member) -> (i32, i32) {
         let (cx, cy) = self.cell_at(member.x, member.y);
         member.cell = self.index_of((cx, cy)) as u32;
         let at = member.entity.index_u32() as usize;
@@ -403,6 +419,7 @@ impl InterestGrid {
         self.slots[at] = Some(member);
         interest.cell = Some((cx, cy));
         self.stale = true;
+        (cx, cy)
     }
 
     fn remove(&mut self, entity: Entity) {
@@ -446,15 +463,20 @@ impl InterestGrid {
         let at = member.entity.index_u32() as usize;
         if at >= self.moves.len() {
             self.moves.resize(at + 1, LastMove::default());
+            self.moved_in.resize(at + 1, 0);
         }
-        self.moves[at] = LastMove { tick, id: member.id, x: member.x, y: member.y, ..LastMove::default() };
+        self.moves[at] = LastMove { id: member.id, x: member.x, y: member.y, ..LastMove::default() };
+        self.moved_in[at] = tick;
     }
 
     /// The PlayerMoved of the entity of index `index`, if it moved after `tick`: written into
     /// `mail` the first time it is asked for in this update, the same letter after.
     fn moved_letter(&mut self, index: u32, tick: u64, mail: &mut Mail) -> Option<Letter> {
         let update = self.updates;
-        let moved = self.moves.get_mut(index as usize).filter(|moved| moved.tick > tick)?;
+        if *self.moved_in.get(index as usize)? <= tick {
+            return None;
+        }
+        let moved = &mut self.moves[index as usize];
         if moved.written_in != update {
             let LastMove { id, x, y, .. } = *moved;
             moved.letter = mail.write(&ServerMessage::PlayerMoved(PlayerMoved { player: id, x, y }));
@@ -555,9 +577,8 @@ impl TickLetters {
 #[allow(clippy::too_many_arguments)]
 pub fn update_interest(
     mut grid: ResMut<InterestGrid>,
-    moved: Query<Entity, Changed<Position>>,
+    mut interests: ParamSet<(Movers, Query<&mut Interest>)>,
     players: Located,
-    mut interests: Query<&mut Interest>,
     mut mail: ResMut<Mail>,
     mut due: ResMut<DueUpdates>,
     clock: UpdateClock,
@@ -569,33 +590,27 @@ pub fn update_interest(
     grid.updates += 1;
     let tick = tick.tick;
     order.clear();
-    for mover in &moved {
-        let Ok((who, pos)) = players.get(mover) else { continue };
-        let (id, _, here) = identity(who);
-        let (cx, cy) = grid.cell_at(pos.x, pos.y);
-        order.push(((cy, cx), Member { entity: mover, x: pos.x, y: pos.y, id, here, cell: 0 }));
-    }
-    // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
-    // the neighbours it looks at (positions, views, frames) are still in the cache from the
-    // last one. Ids are unique: the order stays the same on every run.
-    order.sort_unstable_by_key(|&(cell, member)| (cell, member.id));
     // Every mover in its cell first: a neighbour that moved out of the cells around a player
-    // is found in its new one, not missed in its old.
-    for (i, (_, member)) in order.iter().enumerate() {
-        if let Some((_, ahead)) = order.get(i + PREFETCH_AHEAD)
-            && let Ok(interest) = interests.get(ahead.entity)
-        {
-            prefetch(&interest.cell);
-        }
-        let Ok(mut interest) = interests.get_mut(member.entity) else { continue };
+    // is found in its new one, not missed in its old. Placed as the query passes over the
+    // players' table (in any order: the grid keeps them by entity index): a lookup by entity
+    // for each was a miss.
+    for (mover, who, pos, mut interest) in &mut interests.p0() {
+        let (id, _, here) = identity(who);
+        let member = Member { entity: mover, x: pos.x, y: pos.y, id, here, cell: 0 };
         if interest.cell.is_none() {
             interest.joined = Some(tick);
             interest.told_tick = tick;
         }
-        grid.place(&mut interest, *member);
-        grid.note_move(member, tick);
+        let (cx, cy) = grid.place(&mut interest, member);
+        grid.note_move(&member, tick);
+        order.push(((cy, cx), member));
     }
     grid.sort();
+    // Movers in grid-cell order, not id order: the next mover is likely in the same cell, so
+    // the neighbours it looks at (positions, views, frames) are still in the cache from the
+    // last one. Ids are unique: the order stays the same on every run.
+    order.sort_unstable_by_key(|&(cell, member)| (cell, member.id));
+    let mut interests = interests.p1();
     let enter = grid.radius * grid.radius;
     let leave = (grid.radius + grid.hysteresis) * (grid.radius + grid.hysteresis);
     for &(cell, Member { entity: mover, x, y, here, .. }) in order.iter() {
@@ -665,7 +680,7 @@ pub fn update_interest(
     // The slots of every tick since the last one told (more than one after skipped ticks); none
     // until a player first had news.
     let first = (due.told_tick + 1).max(tick.saturating_sub(updates.tick_rate - 1));
-    let DueUpdates { slots, queued, .. } = &mut *due;
+    let DueUpdates { slots, waiting, chains, .. } = &mut *due;
     for t in first..=tick {
         let Some(slot) = slots.get_mut((t % updates.tick_rate) as usize) else { break };
         let mut told = Told {
@@ -675,7 +690,7 @@ pub fn update_interest(
             views: &mut *views,
             tick,
         };
-        tell_updates(slot, queued, &mut told, (&mut grid, &players), &mut interests, &mut mail);
+        tell_updates(slot, (waiting, chains), &mut told, (&mut grid, &players), &mut interests, &mut mail);
     }
     due.told_tick = tick;
 }
@@ -697,7 +712,7 @@ struct Told<'a> {
 /// takes its players off the queue.
 fn tell_updates(
     slot: &mut DueSlot,
-    queued: &mut [Waiting],
+    (waiting, chains): (&mut [Entity], &[Chain]),
     told: &mut Told,
     (grid, players): (&mut InterestGrid, &Located),
     interests: &mut Query<&mut Interest>,
@@ -715,11 +730,10 @@ fn tell_updates(
         }
         let (_, to) = due[i];
         let mut next = NO_CHANGE;
-        if let Some(waiting) = queued.get_mut(to.index_u32() as usize)
-            && waiting.entity == to
-        {
-            next = waiting.first;
-            *waiting = Waiting::NONE;
+        let at = to.index_u32() as usize;
+        if waiting.get(at) == Some(&to) {
+            next = chains[at].first;
+            waiting[at] = Entity::PLACEHOLDER;
         }
         let Ok(mut interest) = interests.get_mut(to) else { continue };
         let Interest { visible, told_tick, .. } = &mut *interest;

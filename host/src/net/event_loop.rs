@@ -235,9 +235,13 @@ impl EventLoop {
 
     /// Takes an accepted connection into this thread.
     fn adopt(&mut self, mut tcp: TcpStream, addr: SocketAddr) {
-        let conn = self.shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
+        let Ok(seat) = u32::try_from(slot * self.mailboxes.len() + self.index) else {
+            tracing::warn!("a connection from {addr} was refused: over 4 billion open");
+            return;
+        };
+        let conn = (self.shared.next_conn.fetch_add(1, Ordering::Relaxed) << 32) | u64::from(seat);
         if let Err(e) = self.poll.registry().register(&mut tcp, Token(slot), Interest::READABLE | Interest::WRITABLE) {
             tracing::warn!("a connection from {addr} could not be watched: {e}");
             return;

@@ -31,8 +31,16 @@ use veltrix_protocol::{ClientMessage, ErrorCode};
 
 use crate::{auth::TokenKey, config::ServerConfig, metrics::Metrics, reasons::Disconnect};
 
-/// A connection's number, unique for the run.
+/// A connection's number, unique for the run. Its low 32 bits are its seat ([`seat`]), its
+/// high 32 count the connections accepted.
 pub type ConnId = u64;
+
+/// A small number no other open connection has (taken again once it ends): what tables of
+/// connections are indexed by, so a lookup is one load, not a hash's probe. The event loop's
+/// slot of the connection, and which loop.
+pub fn seat(conn: ConnId) -> usize {
+    (conn & u64::from(u32::MAX)) as usize
+}
 
 /// The messages of one client frame. Nearly every frame holds one: held inline, so a frame
 /// read costs no allocation on the network thread (and no free on the tick thread).

@@ -68,7 +68,7 @@ pub fn receive_network(world: &mut World) {
                     }
                     let mut sessions = world.resource_mut::<Sessions>();
                     sessions.rejoining.retain(|(r, _)| r.conn != conn);
-                    if let Some(entity) = sessions.by_conn.get(&conn).copied() {
+                    if let Some(entity) = sessions.by_conn(conn) {
                         sessions.departed.push((entity, reason));
                         sessions.ending.insert(entity);
                     }
@@ -87,7 +87,7 @@ pub(crate) fn apply_messages(
     conn: crate::net::ConnId,
     messages: impl IntoIterator<Item = ClientMessage>,
 ) {
-    let Some(entity) = world.resource::<Sessions>().by_conn.get(&conn).copied() else { return };
+    let Some(entity) = world.resource::<Sessions>().by_conn(conn) else { return };
     for message in messages {
         apply(world, entity, message);
     }
@@ -183,7 +183,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
         .id();
     world.resource_mut::<delivery::Welcoming>().0.push(entity);
     let mut sessions = world.resource_mut::<Sessions>();
-    sessions.by_conn.insert(conn, entity);
+    sessions.seat_player(conn, entity);
     sessions.by_id.insert(id, entity);
     tracing::info!("player {name} (id {id}) joined from {addr}");
 }
@@ -254,7 +254,7 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
     }
     let mut sessions = world.resource_mut::<Sessions>();
     if let Some(conn) = conn {
-        sessions.by_conn.remove(&conn);
+        sessions.unseat_player(conn);
     }
     sessions.by_id.remove(&player.id);
     world.resource_mut::<Answers>().forget(player.id);

@@ -19,7 +19,7 @@ use veltrix_sdk::{Changes, PlayerId, Position, Store, StoreError, TileWorld, pre
 
 use crate::{
     metrics::Metrics,
-    net::{ConnId, NetEvent},
+    net::{ConnId, NetEvent, seat},
     reasons::Disconnect,
 };
 
@@ -76,7 +76,9 @@ pub struct ModCatalog(pub Vec<ModInfo>);
 /// Who is online, by connection, id and name; and the ids given out so far.
 #[derive(Resource, Default)]
 pub struct Sessions {
-    by_conn: ahash::AHashMap<ConnId, Entity>,
+    /// Each joined connection's player, by the connection's seat ([`crate::net::seat`]): a
+    /// lookup for every message received.
+    by_seat: Vec<Option<(ConnId, Entity)>>,
     by_id: ahash::AHashMap<PlayerId, Entity>,
     /// Lowercased name to id: who is online by name goes through `by_id`.
     ids: HashMap<String, PlayerId>,
@@ -113,6 +115,31 @@ impl Sessions {
     /// The id this server gave a name (any case), online or not.
     pub fn known_id(&self, name: &str) -> Option<PlayerId> {
         self.ids.get(&name.to_lowercase()).copied()
+    }
+
+    /// The player joined on connection `conn`.
+    pub fn by_conn(&self, conn: ConnId) -> Option<Entity> {
+        match self.by_seat.get(seat(conn)) {
+            Some(&Some((joined, entity))) if joined == conn => Some(entity),
+            _ => None,
+        }
+    }
+
+    fn seat_player(&mut self, conn: ConnId, entity: Entity) {
+        let at = seat(conn);
+        if at >= self.by_seat.len() {
+            self.by_seat.resize(at + 1, None);
+        }
+        self.by_seat[at] = Some((conn, entity));
+    }
+
+    /// Forgets connection `conn`'s player, unless a later connection took its seat.
+    fn unseat_player(&mut self, conn: ConnId) {
+        if let Some(seated) = self.by_seat.get_mut(seat(conn))
+            && seated.is_some_and(|(joined, _)| joined == conn)
+        {
+            *seated = None;
+        }
     }
 
     pub fn online(&self) -> usize {
@@ -156,3 +183,29 @@ pub const PLAYER_IDS: &str = "veltrix/player-ids";
 
 /// The store's table of where players left: id to (x, y).
 pub const POSITIONS: &str = "veltrix/positions";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's player is found by its seat only while that connection holds the seat:
+    /// a later connection on the same seat (the earlier ended, its player not yet removed)
+    /// is not forgotten when the earlier one's player is.
+    #[test]
+    fn a_seat_answers_for_the_connection_that_holds_it() {
+        let mut world = World::new();
+        let (earlier, later) = (world.spawn_empty().id(), world.spawn_empty().id());
+        let mut sessions = Sessions::default();
+        let seat = 7u64;
+        let (first, second) = ((1 << 32) | seat, (2 << 32) | seat);
+        sessions.seat_player(first, earlier);
+        assert_eq!(sessions.by_conn(first), Some(earlier));
+        assert_eq!(sessions.by_conn(second), None, "another connection on the seat is not its player");
+        sessions.seat_player(second, later);
+        assert_eq!(sessions.by_conn(first), None, "the seat was taken by a later connection");
+        sessions.unseat_player(first);
+        assert_eq!(sessions.by_conn(second), Some(later), "the later connection keeps its seat");
+        sessions.unseat_player(second);
+        assert_eq!(sessions.by_conn(second), None);
+    }
+}

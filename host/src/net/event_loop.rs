@@ -241,7 +241,7 @@ impl EventLoop {
             tracing::warn!("a connection from {addr} was refused: over 4 billion open");
             return;
         };
-        let conn = (self.shared.next_conn.fetch_add(1, Ordering::Relaxed) << 32) | u64::from(seat);
+        let conn = super::conn_id(self.shared.next_conn.fetch_add(1, Ordering::Relaxed), seat);
         if let Err(e) = self.poll.registry().register(&mut tcp, Token(slot), Interest::READABLE | Interest::WRITABLE) {
             tracing::warn!("a connection from {addr} could not be watched: {e}");
             return;

@@ -42,6 +42,11 @@ pub fn seat(conn: ConnId) -> usize {
     (conn & u64::from(u32::MAX)) as usize
 }
 
+/// The id of the `count`th connection accepted, in `seat`.
+pub fn conn_id(count: u64, seat: u32) -> ConnId {
+    (count << 32) | u64::from(seat)
+}
+
 /// The messages of one client frame. Nearly every frame holds one: held inline, so a frame
 /// read costs no allocation on the network thread (and no free on the tick thread).
 pub type FrameMessages = smallvec::SmallVec<[ClientMessage; 1]>;

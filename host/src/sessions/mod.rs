@@ -196,8 +196,7 @@ mod tests {
         let mut world = World::new();
         let (earlier, later) = (world.spawn_empty().id(), world.spawn_empty().id());
         let mut sessions = Sessions::default();
-        let seat = 7u64;
-        let (first, second) = ((1 << 32) | seat, (2 << 32) | seat);
+        let (first, second) = (crate::net::conn_id(1, 7), crate::net::conn_id(2, 7));
         sessions.seat_player(first, earlier);
         assert_eq!(sessions.by_conn(first), Some(earlier));
         assert_eq!(sessions.by_conn(second), None, "another connection on the seat is not its player");

@@ -9,13 +9,13 @@
 //!
 //! Off the tick thread, because on loopback a write costs the receiver's TCP work too: at
 //! thousands of frames a tick it would be most of the tick. A client's frames always go to the
-//! same thread (by connection id), so they leave in tick order.
+//! same thread (by its connection's seat, `net::seat`), so they leave in tick order.
 //!
-//! Each thread knows the connections it writes to by id (delivery registers a connection at
-//! its join and forgets it at its removal, in the same batches as its frames, so in order): a
-//! frame travels with its connection's id, and the tick thread never touches the connection's
-//! shared state (a reference count it bumped per frame was a cache line the writer had last
-//! written, a miss on the tick for every frame).
+//! Each thread knows the connections it writes to by seat ([`Seated`]; delivery registers a
+//! connection at its join and forgets it at its removal, in the same batches as its frames, so
+//! in order): a frame travels with its connection's id, and the tick thread never touches the
+//! connection's shared state (a reference count it bumped per frame was a cache line the writer
+//! had last written, a miss on the tick for every frame).
 //!
 //! A thread has room for [`BATCHES_BEHIND`] batches; when it is that far behind, the tick waits
 //! for it. The wait is bounded by the thread's own work (it never waits for a socket), and it
@@ -35,7 +35,7 @@ use bytes::Bytes;
 use veltrix_protocol::ErrorCode;
 use veltrix_sdk::prelude::*;
 
-use super::{ConnHandle, ConnId, QueueError};
+use super::{ConnHandle, ConnId, QueueError, seat};
 use crate::metrics::Metrics;
 
 /// A frame for one client: most are a part of the tick's frames, all built into one buffer
@@ -154,14 +154,12 @@ impl Writers {
             let thread_deepest = Arc::new(AtomicUsize::new(0));
             let written_deepest = Arc::clone(&thread_deepest);
             thread::Builder::new().name(format!("veltrix-write-{i}")).spawn(move || {
-                let mut handles = AHashMap::new();
+                let mut handles = Seated::new(threads.max(1));
                 for mut batch in rx {
-                    handles.extend(batch.joined.drain(..));
+                    batch.joined.drain(..).for_each(|(conn, handle)| handles.join(conn, handle));
                     written_deepest.store(write_batch(&mut batch, &handles, &metrics), Ordering::Relaxed);
                     batch.tick_frames = Bytes::new();
-                    batch.left.drain(..).for_each(|conn| {
-                        handles.remove(&conn);
-                    });
+                    batch.left.drain(..).for_each(|conn| handles.leave(conn));
                     batch.make_room(&room);
                     let _ = spare_tx.send(batch);
                 }
@@ -207,7 +205,7 @@ impl Writers {
     }
 
     fn thread_of(&self, conn: ConnId) -> usize {
-        (conn % self.threads.len() as u64) as usize
+        seat(conn) % self.threads.len()
     }
 
     /// Hands this tick's batches to their threads, with the tick's frames (`tick_frames`, that
@@ -226,13 +224,65 @@ impl Writers {
     }
 }
 
+/// The connections one writer thread writes to, by seat: a frame's connection is one load,
+/// not a hash's probe (one per frame, thousands a tick). A thread has the seats `thread`,
+/// `thread + threads`, ...: seat `s` is at `s / threads`.
+struct Seated {
+    threads: usize,
+    by_seat: Vec<Option<(ConnId, ConnHandle)>>,
+    /// A connection whose seat another took in the same batch, before it was forgotten (a seat
+    /// is free again once its socket is closed, which may be before the tick removes its
+    /// player): kept until it is forgotten. Nearly always empty.
+    displaced: AHashMap<ConnId, ConnHandle>,
+}
+
+impl Seated {
+    fn new(threads: usize) -> Self {
+        Self { threads, by_seat: Vec::new(), displaced: AHashMap::new() }
+    }
+
+    fn at(&self, conn: ConnId) -> usize {
+        seat(conn) / self.threads
+    }
+
+    fn join(&mut self, conn: ConnId, handle: ConnHandle) {
+        let at = self.at(conn);
+        if at >= self.by_seat.len() {
+            self.by_seat.resize_with(at + 1, || None);
+        }
+        if let Some((earlier, handle)) = self.by_seat[at].replace((conn, handle))
+            && earlier != conn
+        {
+            self.displaced.insert(earlier, handle);
+        }
+    }
+
+    fn get(&self, conn: ConnId) -> Option<&ConnHandle> {
+        match self.by_seat.get(self.at(conn)) {
+            Some(Some((seated, handle))) if *seated == conn => Some(handle),
+            _ => self.displaced.get(&conn),
+        }
+    }
+
+    fn leave(&mut self, conn: ConnId) {
+        let at = self.at(conn);
+        if let Some(seated) = self.by_seat.get_mut(at)
+            && seated.as_ref().is_some_and(|(id, _)| *id == conn)
+        {
+            *seated = None;
+        } else {
+            self.displaced.remove(&conn);
+        }
+    }
+}
+
 /// Writes a batch's frames, each to its client, and empties the batch. The deepest backlog
 /// among its clients, before their frames.
-fn write_batch(batch: &mut Batch, handles: &AHashMap<ConnId, ConnHandle>, metrics: &Metrics) -> usize {
+fn write_batch(batch: &mut Batch, handles: &Seated, metrics: &Metrics) -> usize {
     let (mut frames, mut bytes, mut deepest) = (0u64, 0u64, 0);
     let (batch, tick_frames) = batch.drain();
     for (conn, frame) in batch {
-        let Some(handle) = handles.get(&conn) else {
+        let Some(handle) = handles.get(conn) else {
             debug_assert!(false, "connection {conn} was registered before its frames");
             continue;
         };
@@ -330,5 +380,31 @@ mod tests {
         spares(&writers, 1);
         let quiet = writers.spare.try_recv().unwrap();
         assert!(quiet.then.capacity() >= 300, "{}", quiet.then.capacity());
+    }
+
+    /// A connection is found by its seat, and only by its own id there; one whose seat was
+    /// taken again before it was forgotten is still found until it is, and forgetting either
+    /// leaves the other.
+    #[test]
+    fn connections_are_found_by_seat_and_a_seat_taken_again_keeps_both() {
+        let handle = || ConnHandle { out: Arc::new(crate::net::socket::Outgoing::detached()) };
+        let is = |found: Option<&ConnHandle>, h: &ConnHandle| found.is_some_and(|f| Arc::ptr_eq(&f.out, &h.out));
+        let mut seated = Seated::new(2);
+        let (first, again, other) = (crate::net::conn_id(1, 5), crate::net::conn_id(7, 5), crate::net::conn_id(2, 3));
+        let (h_first, h_again, h_other) = (handle(), handle(), handle());
+        seated.join(first, h_first.clone());
+        seated.join(other, h_other.clone());
+        assert!(is(seated.get(first), &h_first) && is(seated.get(other), &h_other));
+        assert!(seated.get(again).is_none(), "the seat's connection is another");
+        seated.join(again, h_again.clone());
+        assert!(is(seated.get(again), &h_again));
+        assert!(is(seated.get(first), &h_first), "kept aside until forgotten");
+        seated.leave(first);
+        assert!(seated.get(first).is_none());
+        assert!(is(seated.get(again), &h_again), "the seat's new connection stays");
+        seated.leave(again);
+        assert!(seated.get(again).is_none());
+        assert!(is(seated.get(other), &h_other));
+        assert!(seated.displaced.is_empty());
     }
 }

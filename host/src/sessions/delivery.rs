@@ -15,10 +15,7 @@ use veltrix_sdk::{
     runtime::routing::{self, Recipients},
 };
 
-use super::{
-    NetLink, Sessions,
-    frames::{Pieces, TickFrames},
-};
+use super::{NetLink, Sessions, frames::TickFrames};
 use crate::{
     interest::InterestGrid,
     mail::Mail,
@@ -28,18 +25,12 @@ use crate::{
     },
 };
 
-/// A player's connection: its queue to the network and its messages of this tick.
+/// A player's connection: its queue to the network, and its Welcome and the frames held behind
+/// it until they go. (Its messages and frame of the tick are in [`TickFrames`].)
 #[derive(Component)]
 pub struct Connection {
     pub conn: ConnId,
     pub handle: ConnHandle,
-    /// This tick's messages, until delivery builds them into a frame.
-    pieces: Pieces,
-    /// Where this tick's frame is in the tick's frames, from delivery to the flush.
-    frame: Option<Span>,
-    /// Whether this tick's frame holds the outbox's messages (answers, the hunt's events), not
-    /// only where other players are: such frames are written first.
-    news: bool,
     /// The Welcome's frame, until the commit of the tick the player joined in succeeded.
     welcome: Option<Bytes>,
     /// The frames of the ticks since the join, while the Welcome waits (the store cannot be
@@ -69,7 +60,7 @@ impl Connection {
     /// A new player's connection, its Welcome to be sent after the tick's commit
     /// ([`welcome_frame`]).
     pub fn new(conn: ConnId, handle: ConnHandle, welcome: Bytes) -> Self {
-        Self { conn, handle, pieces: Pieces::default(), frame: None, news: false, welcome: Some(welcome), held: None }
+        Self { conn, handle, welcome: Some(welcome), held: None }
     }
 }
 
@@ -84,9 +75,9 @@ pub fn welcome_frame(tick: u64, welcome: &ServerMessage) -> Bytes {
 
 /// PostTick, the delivery stage: notes the tick's mail, then its outgoing messages, for their
 /// recipients, then builds each recipient's frame. A message for many players was encoded
-/// once; its bytes are copied into each frame. Costs the messages and their recipients: a
-/// player's connection is looked up once per run of its mail, and players with nothing this
-/// tick are not visited.
+/// once; its bytes are copied into each frame. Costs the messages and their recipients: no
+/// player's components are visited (what a recipient gets is noted in [`TickFrames`], by its
+/// entity), and players with nothing this tick are not visited.
 #[allow(clippy::too_many_arguments)]
 pub fn deliver_outbox(
     mut mail: ResMut<Mail>,
@@ -96,33 +87,18 @@ pub fn deliver_outbox(
     grid: Res<InterestGrid>,
     tick: Res<TickInfo>,
     positions: Query<&'static Position>,
-    mut conns: Query<&mut Connection>,
     #[cfg(feature = "bench")] stamp: Res<crate::stamp::CommitStamp>,
 ) {
     for (to, run) in mail.runs() {
-        if let Ok(mut conn) = conns.get_mut(to) {
-            frames.note_mail((to, &mut conn.pieces), &mail, run);
-        }
+        frames.note_mail(to, &mail, run);
     }
     let online = Online { sessions: &sessions, grid: &grid, positions: &positions };
-    routing::route(&mut outbox, &online, |entity, message| {
-        if let Ok(mut conn) = conns.get_mut(entity) {
-            frames.note_outbox((entity, &mut conn.pieces), message);
-            conn.news = true;
-        }
-    });
+    routing::route(&mut outbox, &online, |entity, message| frames.note_outbox(entity, message));
     #[cfg(feature = "bench")]
     let committed_ns = stamp.0;
     #[cfg(not(feature = "bench"))]
     let committed_ns = 0;
-    frames.reserve();
-    for i in 0..frames.recipients().len() {
-        if let Ok(mut conn) = conns.get_mut(frames.recipients()[i]) {
-            let conn = &mut *conn;
-            conn.frame = frames.build(&mut conn.pieces, &mail, tick.tick, committed_ns);
-        }
-    }
-    frames.clear();
+    frames.build(&mail, tick.tick, committed_ns);
     mail.clear();
 }
 
@@ -177,9 +153,10 @@ pub fn flush_frames(
     let tick_frames = frames.take();
     // First: a connection's frames of a tick all go one way (first or not), after its Welcome.
     welcoming.0.retain(|&entity| {
+        let frame = frames.take_frame(entity).map(|(frame, _)| frame);
         let Ok(mut conn) = conns.get_mut(entity) else { return false };
         flush_welcoming(
-            &mut conn,
+            (&mut conn, frame),
             (&mut writers, &tick_frames),
             health.writable,
             #[cfg(feature = "bench")]
@@ -187,11 +164,13 @@ pub fn flush_frames(
         );
         conn.welcome.is_some() || conn.held.is_some()
     });
-    for &entity in frames.recipients() {
-        let Ok(mut conn) = conns.get_mut(entity) else { continue };
-        // Handed out above, or held behind its Welcome.
-        let Some(frame) = conn.frame.take() else { continue };
-        match std::mem::take(&mut conn.news) {
+    for i in 0..frames.recipients().len() {
+        let entity = frames.recipients()[i];
+        // Handed out above, or held behind its Welcome; taken whether or not its connection is
+        // still there, so that nothing is left for the next to hold the entity's index.
+        let Some((frame, news)) = frames.take_frame(entity) else { continue };
+        let Ok(conn) = conns.get(entity) else { continue };
+        match news {
             true => writers.push_first(conn.conn, Frame::InTick(frame)),
             false => writers.push(conn.conn, Frame::InTick(frame)),
         }
@@ -205,7 +184,7 @@ pub fn flush_frames(
 /// can be written (else the tick's frame is held behind it, and a client that waited too long
 /// is let go), then what it held, [`HELD_FRAMES_PER_TICK`] a tick, then the tick's frame.
 fn flush_welcoming(
-    conn: &mut Connection,
+    (conn, mut frame): (&mut Connection, Option<Span>),
     (writers, tick_frames): (&mut Writers, &Bytes),
     writable: bool,
     #[cfg(feature = "bench")] committed_ns: u64,
@@ -215,7 +194,7 @@ fn flush_welcoming(
     let own = |frame: Span| Bytes::copy_from_slice(frame.of(tick_frames));
     if conn.welcome.is_some() && !writable {
         // Not welcomed before its id is saved; what it is told meanwhile waits.
-        if let Some(frame) = conn.frame.take() {
+        if let Some(frame) = frame {
             conn.held.get_or_insert_default().push_back(own(frame));
         }
         if conn.held.as_ref().is_some_and(|held| held.len() > MAX_HELD_FRAMES) {
@@ -227,7 +206,6 @@ fn flush_welcoming(
         }
         return;
     }
-    conn.news = false;
     let mut push = |frame| writers.push_first(conn.conn, frame);
     if let Some(welcome) = conn.welcome.take() {
         #[cfg(feature = "bench")]
@@ -239,13 +217,13 @@ fn flush_welcoming(
         held.drain(..now).for_each(|frame| push(Frame::Own(frame)));
         if !held.is_empty() {
             // The tick's own frame waits its turn behind them.
-            if let Some(frame) = conn.frame.take() {
+            if let Some(frame) = frame.take() {
                 held.push_back(own(frame));
             }
             return;
         }
         conn.held = None;
     }
-    let Some(frame) = conn.frame.take() else { return };
+    let Some(frame) = frame else { return };
     push(Frame::InTick(frame));
 }

@@ -1,8 +1,10 @@
 //! The tick's frames, written into one buffer. Delivery first notes, for each player, the
 //! messages it gets this tick: pieces linked per player in the order sent, each pointing at
-//! bytes the mail or the outbox already holds (nothing is copied yet). Then every player's
-//! frame is written, one after the other, into one buffer reserved for all of them, and each
-//! frame handed out is a slice of it. Who gets a frame is listed as it is noted, so building and
+//! bytes the mail or the outbox already holds (nothing is copied yet), their ends in the
+//! player's part of a table by entity index (not in a component: a tick's recipients are
+//! thousands of players in no order memory follows). Then every player's frame is written, one
+//! after the other, into one buffer reserved for all of them, and each frame handed out is a
+//! slice of it. Who gets a frame is listed as it is noted, so building and
 //! handing out the frames costs the players with news, not every player online. A frame is
 //! where it is in that buffer ([`Span`]), which is handed to the writer threads once for all
 //! of them.
@@ -11,9 +13,10 @@
 //! between ticks (a buffer of its own kept the size of the largest frame it ever had, about 3.6
 //! KB per player under load), and once the writer threads have written the tick's frames and
 //! dropped them, the next tick takes the allocation back whole: a steady tick allocates nothing
-//! for its frames. Two buffers in turn: a tick whose writers still hold the last tick's frames
-//! takes the buffer of the tick before. A client that does not read keeps a copy of what waits
-//! for it, not the buffer (`net/socket.rs`).
+//! for its frames. Three buffers in turn: a tick whose writers still hold the last tick's
+//! frames takes the buffer of an earlier tick whose frames are written, the oldest first. A
+//! client that does not read keeps a copy of what waits for it, not the buffer
+//! (`net/socket.rs`).
 
 use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
 
@@ -25,9 +28,14 @@ use crate::{
 /// The end of a list of pieces.
 const NONE: u32 = u32::MAX;
 
+/// Buffers kept beside the one being filled: at 12,000 players the writers take most of a
+/// tick to write its frames, and now and then the last two ticks' frames are both still held
+/// (with two buffers in all, 7 to 8 ticks in 900 allocated one anew, and faulted it in).
+const SPARE_BUFFERS: usize = 2;
+
 /// A player's messages of this tick: the ends of its list of pieces in [`TickFrames`].
 #[derive(Debug, Clone, Copy)]
-pub struct Pieces {
+struct Pieces {
     first: u32,
     last: u32,
 }
@@ -39,9 +47,20 @@ impl Default for Pieces {
 }
 
 impl Pieces {
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.first == NONE
     }
+}
+
+/// A player's part of the tick's frames: its messages until its frame is built, then where its
+/// frame is until the flush takes it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Part {
+    pieces: Pieces,
+    frame: Option<Span>,
+    /// Its frame holds the outbox's messages (answers, the hunt's events), not only where
+    /// other players are: such frames are written first.
+    news: bool,
 }
 
 /// Where a piece's bytes are.
@@ -64,15 +83,22 @@ struct Piece {
 #[derive(Resource, Debug)]
 pub struct TickFrames {
     frames: FrameBuilder,
-    /// The buffer of the tick before the last, whose frames the writer threads have most likely
-    /// written and dropped: taken when the last tick's are still held, so that a tick whose
-    /// writers lag does not allocate (and fault in) a new buffer of a few hundred KB.
-    spare: FrameBuilder,
+    /// The buffers of the ticks before the last, oldest first, whose frames the writer threads
+    /// have most likely written and dropped: taken when the last tick's are still held, so that
+    /// a tick whose writers lag does not allocate (and fault in) a new buffer of a few hundred
+    /// KB. Each is allocated the first time it is needed.
+    spares: [FrameBuilder; SPARE_BUFFERS],
     /// The outbox's messages of this tick, each held once however many players get it.
     messages: Vec<Bytes>,
     pieces: Vec<Piece>,
     /// Bytes of the messages noted: with the players, the room the frames take.
     message_bytes: usize,
+    /// Each player's part, by its entity's index: 24 bytes a player, where a part in the
+    /// player's `Connection` was a cache miss on each of the thousands of recipients of a tick
+    /// as its messages were noted, and two more as its frame was built and taken. A part is
+    /// empty again once its frame is taken, which the flush does for every recipient, so an
+    /// index another entity takes finds nothing of the last one's.
+    parts: Vec<Part>,
     /// The players with messages this tick, in the order their first was noted; kept past
     /// [`clear`](Self::clear) for the flush, which hands out their frames.
     recipients: Vec<Entity>,
@@ -82,24 +108,25 @@ impl Default for TickFrames {
     fn default() -> Self {
         Self {
             frames: FrameBuilder::with_capacity(0),
-            spare: FrameBuilder::with_capacity(0),
+            spares: std::array::from_fn(|_| FrameBuilder::with_capacity(0)),
             messages: Vec::new(),
             pieces: Vec::new(),
             message_bytes: 0,
+            parts: Vec::new(),
             recipients: Vec::new(),
         }
     }
 }
 
 impl TickFrames {
-    /// Notes a run of the mail's messages for the player `who`, whose pieces are `to`.
-    pub fn note_mail(&mut self, (who, to): (Entity, &mut Pieces), mail: &Mail, run: Run) {
-        self.note((who, to), Source::Mail(run), mail.letters(run).map(<[u8]>::len).sum());
+    /// Notes a run of the mail's messages for the player `who`.
+    pub fn note_mail(&mut self, who: Entity, mail: &Mail, run: Run) {
+        self.note(who, Source::Mail(run), mail.letters(run).map(<[u8]>::len).sum());
     }
 
-    /// Notes a message of the outbox for the player `who`, whose pieces are `to`. The routing
-    /// hands a message to all of its recipients one after the other, so it is held once.
-    pub fn note_outbox(&mut self, (who, to): (Entity, &mut Pieces), message: &Bytes) {
+    /// Notes a message of the outbox for the player `who`. The routing hands a message to all
+    /// of its recipients one after the other, so it is held once.
+    pub fn note_outbox(&mut self, who: Entity, message: &Bytes) {
         // The same bytes as the last message: held here, so no other message can be at the same
         // address meanwhile.
         let same =
@@ -107,12 +134,18 @@ impl TickFrames {
         if !same {
             self.messages.push(message.clone());
         }
-        self.note((who, to), Source::Outbox(self.messages.len() as u32 - 1), message.len());
+        self.note(who, Source::Outbox(self.messages.len() as u32 - 1), message.len());
+        self.parts[who.index_u32() as usize].news = true;
     }
 
-    fn note(&mut self, (who, to): (Entity, &mut Pieces), source: Source, len: usize) {
+    fn note(&mut self, who: Entity, source: Source, len: usize) {
         let at = u32::try_from(self.pieces.len()).expect("fewer than 4 billion messages a tick");
         self.pieces.push(Piece { next: NONE, source });
+        let index = who.index_u32() as usize;
+        if index >= self.parts.len() {
+            self.parts.resize(index + 1, Part::default());
+        }
+        let to = &mut self.parts[index].pieces;
         if to.is_empty() {
             to.first = at;
             self.recipients.push(who);
@@ -123,11 +156,16 @@ impl TickFrames {
         self.message_bytes += len;
     }
 
-    /// Room for every frame noted: call once, before the first [`build`](Self::build).
-    pub fn reserve(&mut self) {
+    /// Room for every frame noted: call once, before [`build`](Self::build).
+    fn reserve(&mut self) {
         let (frames, bytes) = (self.recipients.len(), self.message_bytes);
-        if !self.frames.try_reclaim(frames, bytes) {
-            std::mem::swap(&mut self.frames, &mut self.spare);
+        if self.frames.try_reclaim(frames, bytes) {
+            return;
+        }
+        let free = self.spares.iter_mut().position(|spare| spare.try_reclaim(frames, bytes));
+        self.spares[free.unwrap_or(0)..].rotate_left(1);
+        std::mem::swap(&mut self.frames, &mut self.spares[SPARE_BUFFERS - 1]);
+        if free.is_none() {
             self.frames.reserve(frames, bytes);
         }
     }
@@ -137,41 +175,48 @@ impl TickFrames {
         &self.recipients
     }
 
-    /// The frame of tick `tick` holding the messages of `pieces`, in the order noted, stamped
-    /// `committed_ns` in the benchmark build (`stamp`): where it is in what [`take`](Self::take)
-    /// hands out; `None` when it has none. Empties `pieces`.
-    pub fn build(&mut self, pieces: &mut Pieces, mail: &Mail, tick: u64, committed_ns: u64) -> Option<Span> {
-        if pieces.is_empty() {
-            return None;
-        }
-        crate::stamp::begin(&mut self.frames, tick);
-        self.frames.stamp(committed_ns);
-        let mut at = pieces.first;
-        while at != NONE {
-            let piece = self.pieces[at as usize];
-            match piece.source {
-                Source::Mail(run) => mail.letters(run).for_each(|letter| self.frames.push(letter)),
-                Source::Outbox(i) => self.frames.push(&self.messages[i as usize]),
+    /// Builds every recipient's frame of tick `tick`, holding its messages in the order noted,
+    /// stamped `committed_ns` in the benchmark build (`stamp`), one after the other in one
+    /// buffer ([`take`](Self::take)); then forgets the tick's messages (their room kept). The
+    /// recipients stay until [`flushed`](Self::flushed), their frames until
+    /// [`take_frame`](Self::take_frame).
+    pub fn build(&mut self, mail: &Mail, tick: u64, committed_ns: u64) {
+        self.reserve();
+        let Self { frames, messages, pieces, parts, recipients, .. } = self;
+        for &who in recipients.iter() {
+            let part = &mut parts[who.index_u32() as usize];
+            crate::stamp::begin(frames, tick);
+            frames.stamp(committed_ns);
+            let mut at = part.pieces.first;
+            while at != NONE {
+                let piece = pieces[at as usize];
+                match piece.source {
+                    Source::Mail(run) => mail.letters(run).for_each(|letter| frames.push(letter)),
+                    Source::Outbox(i) => frames.push(&messages[i as usize]),
+                }
+                at = piece.next;
             }
-            at = piece.next;
+            part.pieces = Pieces::default();
+            let frame = frames.end();
+            let at = |offset: usize| u32::try_from(offset).expect("less than 4 GiB of frames a tick");
+            part.frame = Some(Span { start: at(frame.start), end: at(frame.end) });
         }
-        *pieces = Pieces::default();
-        let frame = self.frames.end();
-        let at = |offset: usize| u32::try_from(offset).expect("less than 4 GiB of frames a tick");
-        Some(Span { start: at(frame.start), end: at(frame.end) })
+        messages.clear();
+        pieces.clear();
+        self.message_bytes = 0;
+    }
+
+    /// Where `who`'s frame of the tick is in what [`take`](Self::take) hands out, and whether it
+    /// holds news, taken: `None` when it has none (or it was taken).
+    pub fn take_frame(&mut self, who: Entity) -> Option<(Span, bool)> {
+        let part = self.parts.get_mut(who.index_u32() as usize)?;
+        let frame = part.frame.take()?;
+        Some((frame, std::mem::take(&mut part.news)))
     }
 
     /// The frames built since the last take, one buffer for all of them.
     pub fn take(&mut self) -> Bytes {
         self.frames.take()
-    }
-
-    /// Forgets the tick's messages (their room kept), once every frame is built. The
-    /// recipients stay until [`flushed`](Self::flushed).
-    pub fn clear(&mut self) {
-        self.messages.clear();
-        self.pieces.clear();
-        self.message_bytes = 0;
     }
 
     /// Forgets the tick's recipients (their room kept), once their frames are handed out.
@@ -192,90 +237,99 @@ mod tests {
 
     /// Each player's frame holds its messages in the order noted, mail and outbox mixed; a
     /// message noted for several is held once; the frames share one buffer, which the next
-    /// tick takes back without allocating once they are dropped.
+    /// tick takes back without allocating once they are dropped; a frame with an outbox
+    /// message is news; a frame is taken once.
     #[test]
     fn each_frame_holds_its_players_messages_in_order_in_one_buffer() {
         let mut world = World::new();
-        let (a, b) = (world.spawn_empty().id(), world.spawn_empty().id());
+        let (a, b, c) = (world.spawn_empty().id(), world.spawn_empty().id(), world.spawn_empty().id());
         let mut mail = Mail::default();
         let mut frames = TickFrames::default();
-        let (mut to_a, mut to_b) = (Pieces::default(), Pieces::default());
         let broadcast = encode_message(&gone(1));
         let seven = mail.write(&gone(7));
-        frames.note_outbox((a, &mut to_a), &broadcast);
-        frames.note_outbox((b, &mut to_b), &broadcast);
+        frames.note_outbox(a, &broadcast);
+        frames.note_outbox(b, &broadcast);
         mail.send(b, seven);
-        let (_, to_b_mail) = mail.runs().next().unwrap();
-        frames.note_mail((b, &mut to_b), &mail, to_b_mail);
-        frames.note_outbox((a, &mut to_a), &encode_message(&gone(2)));
+        mail.send(c, seven);
+        for (to, run) in mail.runs() {
+            frames.note_mail(to, &mail, run);
+        }
+        frames.note_outbox(a, &encode_message(&gone(2)));
         assert_eq!(frames.messages.len(), 2, "the broadcast is held once");
-        assert_eq!(frames.recipients(), [a, b], "each once, in the order first noted");
+        assert_eq!(frames.recipients(), [a, b, c], "each once, in the order first noted");
 
-        frames.reserve();
-        let frame_a = frames.build(&mut to_a, &mail, 5, 0).unwrap();
-        let frame_b = frames.build(&mut to_b, &mail, 5, 0).unwrap();
-        assert!(frames.build(&mut Pieces::default(), &mail, 5, 0).is_none());
-        assert!(to_a.is_empty() && to_b.is_empty());
+        frames.build(&mail, 5, 0);
         let tick_frames = frames.take();
+        let (frame_a, news_a) = frames.take_frame(a).unwrap();
+        let (frame_b, news_b) = frames.take_frame(b).unwrap();
+        let (frame_c, news_c) = frames.take_frame(c).unwrap();
+        assert!(news_a && news_b && !news_c, "news: outbox messages; the mail alone is not");
+        assert!(frames.take_frame(a).is_none(), "taken once");
+        assert!(frames.take_frame(world.spawn_empty().id()).is_none(), "nothing for one without messages");
         let told = |frame: Span| decode_server_frame(frame.of(&tick_frames)).unwrap().frame.messages;
         assert_eq!(told(frame_a), [gone(1), gone(2)]);
         assert_eq!(told(frame_b), [gone(1), gone(7)]);
+        assert_eq!(told(frame_c), [gone(7)]);
         assert_eq!(
-            (frame_a.start, frame_a.end, frame_b.end as usize),
-            (0, frame_b.start, tick_frames.len()),
+            (frame_a.start, frame_a.end, frame_b.end, frame_c.end as usize),
+            (0, frame_b.start, frame_c.start, tick_frames.len()),
             "one buffer, frame after frame"
         );
 
         // The next tick, once the frames are written and dropped: the same allocation.
         let start = tick_frames.as_ptr();
         drop(tick_frames);
-        frames.clear();
-        assert_eq!(frames.recipients(), [a, b], "kept for the flush");
+        assert_eq!(frames.recipients(), [a, b, c], "kept for the flush");
         frames.flushed();
         mail.clear();
-        let mut to_a = Pieces::default();
-        frames.note_outbox((a, &mut to_a), &broadcast);
+        frames.note_outbox(a, &broadcast);
         assert_eq!(frames.recipients(), [a]);
-        frames.reserve();
-        let again = frames.build(&mut to_a, &mail, 6, 0).unwrap();
+        frames.build(&mail, 6, 0);
         let tick_frames = frames.take();
         assert_eq!(tick_frames.as_ptr(), start, "the buffer is taken back");
+        let (again, _) = frames.take_frame(a).unwrap();
         assert_eq!(decode_server_frame(again.of(&tick_frames)).unwrap().frame.messages, [gone(1)]);
     }
 
     /// A tick whose writers still hold the last tick's frames builds its own in the buffer of
-    /// the tick before, and the tick after takes the last one back: two buffers in turn, none
-    /// allocated anew while the writers lag a tick.
+    /// an earlier tick whose frames are dropped, the oldest first: three buffers in turn, none
+    /// allocated anew while the writers lag two ticks.
     #[test]
-    fn frames_still_held_leave_their_buffer_to_the_tick_after() {
+    fn frames_still_held_leave_their_buffer_to_a_later_tick() {
         let mut world = World::new();
         let a = world.spawn_empty().id();
         let mail = Mail::default();
         let mut frames = TickFrames::default();
         let message = encode_message(&gone(1));
         let tick = |frames: &mut TickFrames, n: u64| {
-            let mut to_a = Pieces::default();
-            frames.note_outbox((a, &mut to_a), &message);
-            frames.reserve();
-            frames.build(&mut to_a, &mail, n, 0).unwrap();
-            frames.clear();
+            frames.note_outbox(a, &message);
+            frames.build(&mail, n, 0);
+            frames.take_frame(a).unwrap();
             frames.flushed();
             frames.take()
         };
-        let first = tick(&mut frames, 1);
-        let second = tick(&mut frames, 2);
-        assert_ne!(second.as_ptr(), first.as_ptr(), "the first still held");
-        let (first_at, second_at) = (first.as_ptr(), second.as_ptr());
         // After each drop, blocks of every small size are taken and kept: a buffer the drop
         // freed goes to them, so a buffer found again was kept, not handed out anew.
         let plugs = || (1..=64).map(|i| Vec::<u8>::with_capacity(i * 16)).collect::<Vec<_>>();
+        let first = tick(&mut frames, 1);
+        let second = tick(&mut frames, 2);
+        let third = tick(&mut frames, 3);
+        let (first_at, second_at, third_at) = (first.as_ptr(), second.as_ptr(), third.as_ptr());
+        assert!(first_at != second_at && second_at != third_at && first_at != third_at, "all three still held");
         drop(first);
         let _plugs = plugs();
-        let third = tick(&mut frames, 3);
-        assert_eq!(third.as_ptr(), first_at, "the first's buffer, the second's still held");
+        let fourth = tick(&mut frames, 4);
+        assert_eq!(fourth.as_ptr(), first_at, "the first's buffer, the second's and third's still held");
         drop(second);
         let _more_plugs = plugs();
-        let fourth = tick(&mut frames, 4);
-        assert_eq!(fourth.as_ptr(), second_at, "the second's buffer, the third's still held");
+        let fifth = tick(&mut frames, 5);
+        assert_eq!(fifth.as_ptr(), second_at, "the second's buffer, the third's and fourth's still held");
+        // The oldest spare (the third's) is still held and a newer one (the fourth's) is not:
+        // the newer is taken.
+        drop(fourth);
+        let _last_plugs = plugs();
+        let sixth = tick(&mut frames, 6);
+        assert_eq!(sixth.as_ptr(), first_at, "the fourth's buffer, the third's and fifth's still held");
+        drop((third, fifth, sixth));
     }
 }

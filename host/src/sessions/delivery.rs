@@ -15,7 +15,10 @@ use veltrix_sdk::{
     runtime::routing::{self, Recipients},
 };
 
-use super::{NetLink, Sessions, frames::TickFrames};
+use super::{
+    NetLink, Sessions,
+    frames::{TakenFrame, TickFrames},
+};
 use crate::{
     interest::InterestGrid,
     mail::Mail,
@@ -153,7 +156,7 @@ pub fn flush_frames(
     let tick_frames = frames.take();
     // First: a connection's frames of a tick all go one way (first or not), after its Welcome.
     welcoming.0.retain(|&entity| {
-        let frame = frames.take_frame(entity).map(|(frame, _)| frame);
+        let frame = frames.take_frame(entity).map(|taken| taken.frame);
         let Ok(mut conn) = conns.get_mut(entity) else { return false };
         flush_welcoming(
             (&mut conn, frame),
@@ -166,13 +169,13 @@ pub fn flush_frames(
     });
     for i in 0..frames.recipients().len() {
         let entity = frames.recipients()[i];
-        // Handed out above, or held behind its Welcome; taken whether or not its connection is
-        // still there, so that nothing is left for the next to hold the entity's index.
-        let Some((frame, news)) = frames.take_frame(entity) else { continue };
-        let Ok(conn) = conns.get(entity) else { continue };
+        // Handed out above, or held behind its Welcome. Taken from the recipient's part (no
+        // component of it is read): whether it has a connection, so that nothing is left for
+        // the next to hold the entity's index.
+        let Some(TakenFrame { conn: Some(conn), frame, news }) = frames.take_frame(entity) else { continue };
         match news {
-            true => writers.push_first(conn.conn, Frame::InTick(frame)),
-            false => writers.push(conn.conn, Frame::InTick(frame)),
+            true => writers.push_first(conn, Frame::InTick(frame)),
+            false => writers.push(conn, Frame::InTick(frame)),
         }
     }
     frames.flushed();

@@ -22,7 +22,7 @@ use veltrix_sdk::{bytes::Bytes, prelude::*, protocol::FrameBuilder};
 
 use crate::{
     mail::{Mail, Run},
-    net::writers::Span,
+    net::{ConnId, writers::Span},
 };
 
 /// The end of a list of pieces.
@@ -52,15 +52,34 @@ impl Pieces {
     }
 }
 
-/// A player's part of the tick's frames: its messages until its frame is built, then where its
-/// frame is until the flush takes it.
+/// A player's part of the tick's frames: its connection's id (from its join to its removal),
+/// its messages until its frame is built, then where its frame is until the flush takes it. 32
+/// bytes, aligned so that a part is one cache line's load.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(align(32))]
 struct Part {
+    conn: Option<NonMaxConn>,
     pieces: Pieces,
     frame: Option<Span>,
     /// Its frame holds the outbox's messages (answers, the hunt's events), not only where
     /// other players are: such frames are written first.
     news: bool,
+}
+
+const _: () = assert!(std::mem::size_of::<Part>() == 32, "a part is one aligned half cache line");
+
+
+/// A connection id, held complemented (`!id`) so that `Option` takes no room of its own: an id
+/// is never `u64::MAX` (its count of connections would be 4 billion).
+type NonMaxConn = std::num::NonZeroU64;
+
+/// A recipient's frame of the tick, taken for the flush.
+#[derive(Debug, Clone, Copy)]
+pub struct TakenFrame {
+    /// The player's connection (none: it has none, as a player of another server).
+    pub conn: Option<ConnId>,
+    pub frame: Span,
+    pub news: bool,
 }
 
 /// Where a piece's bytes are.
@@ -93,11 +112,12 @@ pub struct TickFrames {
     pieces: Vec<Piece>,
     /// Bytes of the messages noted: with the players, the room the frames take.
     message_bytes: usize,
-    /// Each player's part, by its entity's index: 24 bytes a player, where a part in the
+    /// Each player's part, by its entity's index: 32 bytes a player, where the same in the
     /// player's `Connection` was a cache miss on each of the thousands of recipients of a tick
-    /// as its messages were noted, and two more as its frame was built and taken. A part is
-    /// empty again once its frame is taken, which the flush does for every recipient, so an
-    /// index another entity takes finds nothing of the last one's.
+    /// as its messages were noted, and again as its frame was built and handed out. A part's
+    /// messages and frame are gone once its frame is taken, which the flush does for every
+    /// recipient, and its connection once the player is removed: an index another entity
+    /// takes finds nothing of the last one's.
     parts: Vec<Part>,
     /// The players with messages this tick, in the order their first was noted; kept past
     /// [`clear`](Self::clear) for the flush, which hands out their frames.
@@ -119,6 +139,24 @@ impl Default for TickFrames {
 }
 
 impl TickFrames {
+    /// Player `who`'s frames go to connection `conn`, from its join on.
+    pub fn seat(&mut self, who: Entity, conn: ConnId) {
+        self.part(who).conn = NonMaxConn::new(!conn);
+    }
+
+    /// Player `who` is removed: its frames go nowhere.
+    pub fn unseat(&mut self, who: Entity) {
+        self.part(who).conn = None;
+    }
+
+    fn part(&mut self, who: Entity) -> &mut Part {
+        let index = who.index_u32() as usize;
+        if index >= self.parts.len() {
+            self.parts.resize(index + 1, Part::default());
+        }
+        &mut self.parts[index]
+    }
+
     /// Notes a run of the mail's messages for the player `who`.
     pub fn note_mail(&mut self, who: Entity, mail: &Mail, run: Run) {
         self.note(who, Source::Mail(run), mail.letters(run).map(<[u8]>::len).sum());
@@ -135,7 +173,7 @@ impl TickFrames {
             self.messages.push(message.clone());
         }
         self.note(who, Source::Outbox(self.messages.len() as u32 - 1), message.len());
-        self.parts[who.index_u32() as usize].news = true;
+        self.part(who).news = true;
     }
 
     fn note(&mut self, who: Entity, source: Source, len: usize) {
@@ -206,12 +244,12 @@ impl TickFrames {
         self.message_bytes = 0;
     }
 
-    /// Where `who`'s frame of the tick is in what [`take`](Self::take) hands out, and whether it
-    /// holds news, taken: `None` when it has none (or it was taken).
-    pub fn take_frame(&mut self, who: Entity) -> Option<(Span, bool)> {
+    /// `who`'s frame of the tick (where it is in what [`take`](Self::take) hands out), taken:
+    /// `None` when it has none (or it was taken).
+    pub fn take_frame(&mut self, who: Entity) -> Option<TakenFrame> {
         let part = self.parts.get_mut(who.index_u32() as usize)?;
         let frame = part.frame.take()?;
-        Some((frame, std::mem::take(&mut part.news)))
+        Some(TakenFrame { conn: part.conn.map(|c| !c.get()), frame, news: std::mem::take(&mut part.news) })
     }
 
     /// The frames built since the last take, one buffer for all of them.
@@ -238,7 +276,7 @@ mod tests {
     /// Each player's frame holds its messages in the order noted, mail and outbox mixed; a
     /// message noted for several is held once; the frames share one buffer, which the next
     /// tick takes back without allocating once they are dropped; a frame with an outbox
-    /// message is news; a frame is taken once.
+    /// message is news; a frame is taken once, with its player's connection while it has one.
     #[test]
     fn each_frame_holds_its_players_messages_in_order_in_one_buffer() {
         let mut world = World::new();
@@ -258,11 +296,14 @@ mod tests {
         assert_eq!(frames.messages.len(), 2, "the broadcast is held once");
         assert_eq!(frames.recipients(), [a, b, c], "each once, in the order first noted");
 
+        frames.seat(a, 40);
+        frames.seat(b, 41);
         frames.build(&mail, 5, 0);
         let tick_frames = frames.take();
-        let (frame_a, news_a) = frames.take_frame(a).unwrap();
-        let (frame_b, news_b) = frames.take_frame(b).unwrap();
-        let (frame_c, news_c) = frames.take_frame(c).unwrap();
+        let TakenFrame { conn: conn_a, frame: frame_a, news: news_a } = frames.take_frame(a).unwrap();
+        let TakenFrame { conn: conn_b, frame: frame_b, news: news_b } = frames.take_frame(b).unwrap();
+        let TakenFrame { conn: conn_c, frame: frame_c, news: news_c } = frames.take_frame(c).unwrap();
+        assert_eq!((conn_a, conn_b, conn_c), (Some(40), Some(41), None), "the connections seated");
         assert!(news_a && news_b && !news_c, "news: outbox messages; the mail alone is not");
         assert!(frames.take_frame(a).is_none(), "taken once");
         assert!(frames.take_frame(world.spawn_empty().id()).is_none(), "nothing for one without messages");
@@ -287,8 +328,12 @@ mod tests {
         frames.build(&mail, 6, 0);
         let tick_frames = frames.take();
         assert_eq!(tick_frames.as_ptr(), start, "the buffer is taken back");
-        let (again, _) = frames.take_frame(a).unwrap();
-        assert_eq!(decode_server_frame(again.of(&tick_frames)).unwrap().frame.messages, [gone(1)]);
+        let again = frames.take_frame(a).unwrap();
+        assert_eq!(decode_server_frame(again.frame.of(&tick_frames)).unwrap().frame.messages, [gone(1)]);
+        frames.unseat(a);
+        frames.note_outbox(a, &broadcast);
+        frames.build(&mail, 7, 0);
+        assert_eq!(frames.take_frame(a).unwrap().conn, None, "removed: no connection");
     }
 
     /// A tick whose writers still hold the last tick's frames builds its own in the buffer of

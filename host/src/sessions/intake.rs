@@ -15,6 +15,7 @@ use super::{
     ModCatalog, NetLink, POSITIONS, SessionRules, Sessions,
     bans::Bans,
     delivery::{self, Connection},
+    frames::TickFrames,
     movement::{self, MoveBudget, PendingMoves},
 };
 use crate::{
@@ -182,6 +183,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
         ))
         .id();
     world.resource_mut::<delivery::Welcoming>().0.push(entity);
+    world.resource_mut::<TickFrames>().seat(entity, conn);
     let mut sessions = world.resource_mut::<Sessions>();
     sessions.seat_player(conn, entity);
     sessions.by_id.insert(id, entity);
@@ -251,6 +253,9 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
         && let Some(mut writers) = world.get_resource_mut::<Writers>()
     {
         writers.forget(conn);
+    }
+    if let Some(mut frames) = world.get_resource_mut::<TickFrames>() {
+        frames.unseat(entity);
     }
     let mut sessions = world.resource_mut::<Sessions>();
     if let Some(conn) = conn {

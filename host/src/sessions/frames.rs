@@ -68,7 +68,6 @@ struct Part {
 
 const _: () = assert!(std::mem::size_of::<Part>() == 32, "a part is one aligned half cache line");
 
-
 /// A connection id, held complemented (`!id`) so that `Option` takes no room of its own: an id
 /// is never `u64::MAX` (its count of connections would be 4 billion).
 type NonMaxConn = std::num::NonZeroU64;

@@ -169,10 +169,9 @@ pub fn flush_frames(
     });
     for i in 0..frames.recipients().len() {
         let entity = frames.recipients()[i];
-        // Handed out above, or held behind its Welcome. Taken from the recipient's part (no
-        // component of it is read): whether it has a connection, so that nothing is left for
-        // the next to hold the entity's index.
-        let Some(TakenFrame { conn: Some(conn), frame, news }) = frames.take_frame(entity) else { continue };
+        // Handed out above, or held behind its Welcome. Taken from the recipient's part, with
+        // its connection: no component of it is read.
+        let Some(TakenFrame { conn, frame, news }) = frames.take_frame(entity) else { continue };
         match news {
             true => writers.push_first(conn, Frame::InTick(frame)),
             false => writers.push(conn, Frame::InTick(frame)),

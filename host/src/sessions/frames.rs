@@ -72,11 +72,10 @@ const _: () = assert!(std::mem::size_of::<Part>() == 32, "a part is one aligned 
 /// is never `u64::MAX` (its count of connections would be 4 billion).
 type NonMaxConn = std::num::NonZeroU64;
 
-/// A recipient's frame of the tick, taken for the flush.
+/// A recipient's frame of the tick, taken for the flush, and its connection.
 #[derive(Debug, Clone, Copy)]
 pub struct TakenFrame {
-    /// The player's connection (none: it has none, as a player of another server).
-    pub conn: Option<ConnId>,
+    pub conn: ConnId,
     pub frame: Span,
     pub news: bool,
 }
@@ -113,10 +112,10 @@ pub struct TickFrames {
     message_bytes: usize,
     /// Each player's part, by its entity's index: 32 bytes a player, where the same in the
     /// player's `Connection` was a cache miss on each of the thousands of recipients of a tick
-    /// as its messages were noted, and again as its frame was built and handed out. A part's
-    /// messages and frame are gone once its frame is taken, which the flush does for every
-    /// recipient, and its connection once the player is removed: an index another entity
-    /// takes finds nothing of the last one's.
+    /// as its messages were noted, and again as its frame was built and handed out. Only a
+    /// player with a connection (seated) is noted. A part's messages and frame are gone once
+    /// its frame is taken, which the flush does for every recipient, and its connection once
+    /// the player is removed: an index another entity takes finds nothing of the last one's.
     parts: Vec<Part>,
     /// The players with messages this tick, in the order their first was noted; kept past
     /// [`clear`](Self::clear) for the flush, which hands out their frames.
@@ -172,17 +171,17 @@ impl TickFrames {
             self.messages.push(message.clone());
         }
         self.note(who, Source::Outbox(self.messages.len() as u32 - 1), message.len());
-        self.part(who).news = true;
     }
 
+    /// Notes a message for `who`, if it has a connection (a player of another server, near a
+    /// point the outbox sends to, has none here).
     fn note(&mut self, who: Entity, source: Source, len: usize) {
+        let Some(part) = self.parts.get_mut(who.index_u32() as usize).filter(|part| part.conn.is_some()) else {
+            return;
+        };
         let at = u32::try_from(self.pieces.len()).expect("fewer than 4 billion messages a tick");
         self.pieces.push(Piece { next: NONE, source });
-        let index = who.index_u32() as usize;
-        if index >= self.parts.len() {
-            self.parts.resize(index + 1, Part::default());
-        }
-        let to = &mut self.parts[index].pieces;
+        let to = &mut part.pieces;
         if to.is_empty() {
             to.first = at;
             self.recipients.push(who);
@@ -190,6 +189,7 @@ impl TickFrames {
             self.pieces[to.last as usize].next = at;
         }
         to.last = at;
+        part.news |= matches!(source, Source::Outbox(_));
         self.message_bytes += len;
     }
 
@@ -248,7 +248,8 @@ impl TickFrames {
     pub fn take_frame(&mut self, who: Entity) -> Option<TakenFrame> {
         let part = self.parts.get_mut(who.index_u32() as usize)?;
         let frame = part.frame.take()?;
-        Some(TakenFrame { conn: part.conn.map(|c| !c.get()), frame, news: std::mem::take(&mut part.news) })
+        let news = std::mem::take(&mut part.news);
+        Some(TakenFrame { conn: !part.conn?.get(), frame, news })
     }
 
     /// The frames built since the last take, one buffer for all of them.
@@ -279,12 +280,16 @@ mod tests {
     #[test]
     fn each_frame_holds_its_players_messages_in_order_in_one_buffer() {
         let mut world = World::new();
-        let (a, b, c) = (world.spawn_empty().id(), world.spawn_empty().id(), world.spawn_empty().id());
+        let [a, b, c, remote] = [(); 4].map(|_| world.spawn_empty().id());
         let mut mail = Mail::default();
         let mut frames = TickFrames::default();
+        for (who, conn) in [(a, 40), (b, 41), (c, 42)] {
+            frames.seat(who, conn);
+        }
         let broadcast = encode_message(&gone(1));
         let seven = mail.write(&gone(7));
         frames.note_outbox(a, &broadcast);
+        frames.note_outbox(remote, &broadcast);
         frames.note_outbox(b, &broadcast);
         mail.send(b, seven);
         mail.send(c, seven);
@@ -293,19 +298,17 @@ mod tests {
         }
         frames.note_outbox(a, &encode_message(&gone(2)));
         assert_eq!(frames.messages.len(), 2, "the broadcast is held once");
-        assert_eq!(frames.recipients(), [a, b, c], "each once, in the order first noted");
+        assert_eq!(frames.recipients(), [a, b, c], "each once, in the order first noted; none without a connection");
 
-        frames.seat(a, 40);
-        frames.seat(b, 41);
         frames.build(&mail, 5, 0);
         let tick_frames = frames.take();
         let TakenFrame { conn: conn_a, frame: frame_a, news: news_a } = frames.take_frame(a).unwrap();
         let TakenFrame { conn: conn_b, frame: frame_b, news: news_b } = frames.take_frame(b).unwrap();
         let TakenFrame { conn: conn_c, frame: frame_c, news: news_c } = frames.take_frame(c).unwrap();
-        assert_eq!((conn_a, conn_b, conn_c), (Some(40), Some(41), None), "the connections seated");
+        assert_eq!((conn_a, conn_b, conn_c), (40, 41, 42), "the connections seated");
         assert!(news_a && news_b && !news_c, "news: outbox messages; the mail alone is not");
         assert!(frames.take_frame(a).is_none(), "taken once");
-        assert!(frames.take_frame(world.spawn_empty().id()).is_none(), "nothing for one without messages");
+        assert!(frames.take_frame(remote).is_none(), "nothing for one without a connection");
         let told = |frame: Span| decode_server_frame(frame.of(&tick_frames)).unwrap().frame.messages;
         assert_eq!(told(frame_a), [gone(1), gone(2)]);
         assert_eq!(told(frame_b), [gone(1), gone(7)]);
@@ -329,10 +332,10 @@ mod tests {
         assert_eq!(tick_frames.as_ptr(), start, "the buffer is taken back");
         let again = frames.take_frame(a).unwrap();
         assert_eq!(decode_server_frame(again.frame.of(&tick_frames)).unwrap().frame.messages, [gone(1)]);
+        frames.flushed();
         frames.unseat(a);
         frames.note_outbox(a, &broadcast);
-        frames.build(&mail, 7, 0);
-        assert_eq!(frames.take_frame(a).unwrap().conn, None, "removed: no connection");
+        assert!(frames.recipients().is_empty(), "removed: not noted");
     }
 
     /// A tick whose writers still hold the last tick's frames builds its own in the buffer of
@@ -345,6 +348,7 @@ mod tests {
         let mail = Mail::default();
         let mut frames = TickFrames::default();
         let message = encode_message(&gone(1));
+        frames.seat(a, 1);
         let tick = |frames: &mut TickFrames, n: u64| {
             frames.note_outbox(a, &message);
             frames.build(&mail, n, 0);

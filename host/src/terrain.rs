@@ -199,7 +199,7 @@ impl TerrainChunks {
 
     /// Notes that the player of entity `index` was looked at in chunk `chunk`: whether it was
     /// in that chunk at its last look already.
-    fn looked_at(&mut self, index: u32, chunk: u32) -> bool {
+    fn note_look(&mut self, index: u32, chunk: u32) -> bool {
         let at = index as usize;
         if at >= self.looked_at.len() {
             self.looked_at.resize(at + 1, NOT_LOOKED);
@@ -267,7 +267,7 @@ fn send_view(
     chunk_changed: bool,
 ) {
     let (cx, cy) = chunks.chunk_at(position.x, position.y);
-    let still = chunks.looked_at(entity.index_u32(), cy * chunks.across + cx);
+    let still = chunks.note_look(entity.index_u32(), cy * chunks.across + cx);
     // A new connection's first look, whatever an earlier entity of its index left in the table.
     if still && !chunk_changed && !sent.is_added() {
         return;

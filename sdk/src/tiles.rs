@@ -194,7 +194,7 @@ impl TileWorld {
 
     /// [`TileWorld::segment_blocked`] for ends inside the world, tile by tile.
     fn tile_blocking(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> Option<Blocked> {
-        let start = self.at(x0, y0)?;
+        let Some(start) = self.at(x0, y0) else { return Some(Blocked::Outside) };
         if !start.walkable() {
             return Some(Blocked::Tile(start));
         }

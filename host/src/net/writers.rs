@@ -148,13 +148,14 @@ impl Writers {
         let (spare_tx, spare) = flume::unbounded();
         let (mut senders, mut deepest) = (Vec::new(), Vec::new());
         let room = Arc::new(Room::default());
-        for i in 0..threads.max(1) {
+        let threads = threads.max(1);
+        for i in 0..threads {
             let (tx, rx) = flume::bounded::<Batch>(BATCHES_BEHIND);
             let (metrics, spare_tx, room) = (Arc::clone(&metrics), spare_tx.clone(), Arc::clone(&room));
             let thread_deepest = Arc::new(AtomicUsize::new(0));
             let written_deepest = Arc::clone(&thread_deepest);
             thread::Builder::new().name(format!("veltrix-write-{i}")).spawn(move || {
-                let mut handles = Seated::new(threads.max(1));
+                let mut handles = Seated::new(threads);
                 for mut batch in rx {
                     batch.joined.drain(..).for_each(|(conn, handle)| handles.join(conn, handle));
                     written_deepest.store(write_batch(&mut batch, &handles, &metrics), Ordering::Relaxed);

@@ -45,7 +45,7 @@ pub struct Connection {
 }
 
 /// The connections with a Welcome or held frames to send, in the order they joined: the flush
-/// looks at these and at the tick's recipients ([`TickFrames::recipients`]), not at every
+/// looks at these and at the tick's recipients ([`TickFrames::hand_out`]), not at every
 /// connection.
 #[derive(Resource, Debug, Default)]
 pub struct Welcoming(pub(crate) Vec<Entity>);
@@ -167,17 +167,12 @@ pub fn flush_frames(
         );
         conn.welcome.is_some() || conn.held.is_some()
     });
-    for i in 0..frames.recipients().len() {
-        let entity = frames.recipients()[i];
-        // Handed out above, or held behind its Welcome. Taken from the recipient's part, with
-        // its connection: no component of it is read.
-        let Some(TakenFrame { conn, frame, news }) = frames.take_frame(entity) else { continue };
-        match news {
-            true => writers.push_first(conn, Frame::InTick(frame)),
-            false => writers.push(conn, Frame::InTick(frame)),
-        }
-    }
-    frames.flushed();
+    // The others (those above are taken already), each with its connection from the
+    // recipient's part: no component of it is read.
+    frames.hand_out(|TakenFrame { conn, frame, news }| match news {
+        true => writers.push_first(conn, Frame::InTick(frame)),
+        false => writers.push(conn, Frame::InTick(frame)),
+    });
     writers.submit(&tick_frames);
     link.metrics.outbound_queue_depth_max.set(writers.deepest() as i64);
 }

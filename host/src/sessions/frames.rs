@@ -113,7 +113,7 @@ pub struct TickFrames {
     /// Each player's part, by its entity's index: 32 bytes a player, where the same in the
     /// player's `Connection` was a cache miss on each of the thousands of recipients of a tick
     /// as its messages were noted, and again as its frame was built and handed out. Only a
-    /// player with a connection (seated) is noted. A part's messages and frame are gone once
+    /// player with a connection is noted. A part's messages and frame are gone once
     /// its frame is taken, which the flush does for every recipient, and its connection once
     /// the player is removed: an index another entity takes finds nothing of the last one's.
     parts: Vec<Part>,
@@ -138,12 +138,12 @@ impl Default for TickFrames {
 
 impl TickFrames {
     /// Player `who`'s frames go to connection `conn`, from its join on.
-    pub fn seat(&mut self, who: Entity, conn: ConnId) {
+    pub fn connect(&mut self, who: Entity, conn: ConnId) {
         self.part(who).conn = NonMaxConn::new(!conn);
     }
 
     /// Player `who` is removed: its frames go nowhere.
-    pub fn unseat(&mut self, who: Entity) {
+    pub fn disconnect(&mut self, who: Entity) {
         self.part(who).conn = None;
     }
 
@@ -208,15 +208,15 @@ impl TickFrames {
     }
 
     /// The players with messages this tick, in the order noted: each gets a frame.
-    pub fn recipients(&self) -> &[Entity] {
+    #[cfg(test)]
+    fn recipients(&self) -> &[Entity] {
         &self.recipients
     }
 
     /// Builds every recipient's frame of tick `tick`, holding its messages in the order noted,
     /// stamped `committed_ns` in the benchmark build (`stamp`), one after the other in one
     /// buffer ([`take`](Self::take)); then forgets the tick's messages (their room kept). The
-    /// recipients stay until [`flushed`](Self::flushed), their frames until
-    /// [`take_frame`](Self::take_frame).
+    /// recipients stay until [`hand_out`](Self::hand_out), their frames until taken.
     pub fn build(&mut self, mail: &Mail, tick: u64, committed_ns: u64) {
         self.reserve();
         let Self { frames, messages, pieces, parts, recipients, .. } = self;
@@ -257,8 +257,15 @@ impl TickFrames {
         self.frames.take()
     }
 
-    /// Forgets the tick's recipients (their room kept), once their frames are handed out.
-    pub fn flushed(&mut self) {
+    /// Hands out every recipient's frame not taken yet, in the order noted, with its
+    /// connection, then forgets the recipients (their room kept): every part's frame is taken,
+    /// so nothing is left for an entity that takes the index next.
+    pub fn hand_out(&mut self, mut to_writers: impl FnMut(TakenFrame)) {
+        for i in 0..self.recipients.len() {
+            if let Some(taken) = self.take_frame(self.recipients[i]) {
+                to_writers(taken);
+            }
+        }
         self.recipients.clear();
     }
 }
@@ -284,7 +291,7 @@ mod tests {
         let mut mail = Mail::default();
         let mut frames = TickFrames::default();
         for (who, conn) in [(a, 40), (b, 41), (c, 42)] {
-            frames.seat(who, conn);
+            frames.connect(who, conn);
         }
         let broadcast = encode_message(&gone(1));
         let seven = mail.write(&gone(7));
@@ -323,7 +330,7 @@ mod tests {
         let start = tick_frames.as_ptr();
         drop(tick_frames);
         assert_eq!(frames.recipients(), [a, b, c], "kept for the flush");
-        frames.flushed();
+        frames.hand_out(|_| {});
         mail.clear();
         frames.note_outbox(a, &broadcast);
         assert_eq!(frames.recipients(), [a]);
@@ -332,8 +339,8 @@ mod tests {
         assert_eq!(tick_frames.as_ptr(), start, "the buffer is taken back");
         let again = frames.take_frame(a).unwrap();
         assert_eq!(decode_server_frame(again.frame.of(&tick_frames)).unwrap().frame.messages, [gone(1)]);
-        frames.flushed();
-        frames.unseat(a);
+        frames.hand_out(|_| {});
+        frames.disconnect(a);
         frames.note_outbox(a, &broadcast);
         assert!(frames.recipients().is_empty(), "removed: not noted");
     }
@@ -348,12 +355,12 @@ mod tests {
         let mail = Mail::default();
         let mut frames = TickFrames::default();
         let message = encode_message(&gone(1));
-        frames.seat(a, 1);
+        frames.connect(a, 1);
         let tick = |frames: &mut TickFrames, n: u64| {
             frames.note_outbox(a, &message);
             frames.build(&mail, n, 0);
             frames.take_frame(a).unwrap();
-            frames.flushed();
+            frames.hand_out(|_| {});
             frames.take()
         };
         // After each drop, blocks of every small size are taken and kept: a buffer the drop

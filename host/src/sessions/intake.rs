@@ -183,7 +183,7 @@ pub(crate) fn join(world: &mut World, request: JoinRequest) {
         ))
         .id();
     world.resource_mut::<delivery::Welcoming>().0.push(entity);
-    world.resource_mut::<TickFrames>().seat(entity, conn);
+    world.resource_mut::<TickFrames>().connect(entity, conn);
     let mut sessions = world.resource_mut::<Sessions>();
     sessions.seat_player(conn, entity);
     sessions.by_id.insert(id, entity);
@@ -255,7 +255,7 @@ pub fn remove_player(world: &mut World, entity: Entity, reason: Disconnect) {
         writers.forget(conn);
     }
     if let Some(mut frames) = world.get_resource_mut::<TickFrames>() {
-        frames.unseat(entity);
+        frames.disconnect(entity);
     }
     let mut sessions = world.resource_mut::<Sessions>();
     if let Some(conn) = conn {
